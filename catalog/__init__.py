@@ -1,0 +1,4 @@
+"""The resource catalog (资源目录): its model, the validating loader of catalog files, the catalog in force.
+
+``catalog/demo/`` holds the demo world's catalog files. Imports only ``govshare``.
+"""

@@ -1,0 +1,257 @@
+"""Reads catalog files (TOML, one per providing department) and validates them as a whole.
+
+Every fault is collected with the file, resource and field it concerns; one fault refuses the
+whole catalog, so the catalog in force never changes half-way.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from catalog.model import (
+    CLASSIFICATIONS,
+    ITEM_TYPES,
+    SHARE_METHODS,
+    UPDATE_CYCLES,
+    Catalog,
+    DataItem,
+    Department,
+    Purpose,
+    Resource,
+    ShareType,
+    Status,
+)
+from govshare.errors import CatalogError, Problem
+
+_CODE = re.compile(r"^[a-z][a-z0-9_-]{1,39}$")
+_DOTTED_CODE = re.compile(r"^[a-z][a-z0-9_-]*(\.[a-z0-9][a-z0-9_-]*)+$")
+_GRAPHQL_NAME = re.compile(r"^[a-z][A-Za-z0-9]{0,62}$")
+_SQL_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
+_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+RESERVED_API_NAMES = {"caller"}
+
+_DEPARTMENT_FIELDS = {"code", "name", "source"}
+_PURPOSE_FIELDS = {"code", "name"}
+_RESOURCE_FIELDS = {
+    "code", "api_name", "name", "abstract", "classification", "share_type", "share_condition",
+    "share_method", "update_cycle", "publish_date", "usage", "legal_basis", "status", "table", "key",
+    "related_departments", "items",
+}
+_ITEM_FIELDS = {"name", "label", "type", "column", "share_type", "filterable"}
+
+
+def _snake(name: str) -> str:
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
+
+
+class _Checker:
+    def __init__(self, file: str) -> None:
+        self.file = file
+        self.problems: list[Problem] = []
+
+    def fault(self, resource: str | None, field: str | None, code: str, detail: str = "") -> None:
+        self.problems.append(Problem(self.file, resource, field, code, detail))
+
+    def unknown_fields(self, table: dict, allowed: set[str], resource: str | None, prefix: str) -> None:
+        for key in table:
+            if key not in allowed:
+                self.fault(resource, f"{prefix}{key}", "FIELD_UNKNOWN", key)
+
+    def text(self, table: dict, key: str, resource: str | None, prefix: str = "", required: bool = True) -> str:
+        value = table.get(key)
+        if value is None:
+            if required:
+                self.fault(resource, f"{prefix}{key}", "FIELD_REQUIRED")
+            return ""
+        if not isinstance(value, str) or (required and not value.strip()):
+            self.fault(resource, f"{prefix}{key}", "FIELD_INVALID", f"expected text, got {value!r}")
+            return ""
+        return value
+
+    def choice(self, table: dict, key: str, choices, resource: str, prefix: str = "", default: str | None = None) -> str:
+        value = table.get(key, default)
+        if value is None:
+            self.fault(resource, f"{prefix}{key}", "FIELD_REQUIRED", "one of: " + ", ".join(choices))
+            return ""
+        if value not in choices:
+            self.fault(resource, f"{prefix}{key}", "FIELD_INVALID", f"{value!r} is not one of: {', '.join(choices)}")
+            return ""
+        return value
+
+    def pattern(self, table: dict, key: str, regex: re.Pattern, resource: str | None, prefix: str = "",
+                default: str | None = None, hint: str = "") -> str:
+        value = table.get(key, default)
+        if value is None:
+            self.fault(resource, f"{prefix}{key}", "FIELD_REQUIRED")
+            return ""
+        if not isinstance(value, str) or not regex.match(value):
+            self.fault(resource, f"{prefix}{key}", "FIELD_INVALID", f"{value!r} {hint}".strip())
+            return ""
+        return value
+
+
+def _parse_file(path: Path, document: dict[str, Any], checker: _Checker):
+    checker.unknown_fields(document, {"department", "purposes", "resources"}, None, "")
+    dept_table = document.get("department")
+    if not isinstance(dept_table, dict):
+        checker.fault(None, "department", "FIELD_REQUIRED", "a [department] table with code, name, source")
+        return None, [], []
+    checker.unknown_fields(dept_table, _DEPARTMENT_FIELDS, None, "department.")
+    department = Department(
+        code=checker.pattern(dept_table, "code", _CODE, None, "department.", hint="must be 2-40 of a-z 0-9 _ -"),
+        name=checker.text(dept_table, "name", None, "department."),
+        source=checker.text(dept_table, "source", None, "department.", required=False),
+    )
+    if document.get("resources") and not department.source:
+        checker.fault(None, "department.source", "FIELD_REQUIRED", "a department that provides resources names its source")
+
+    purposes = []
+    for index, raw in enumerate(document.get("purposes", [])):
+        prefix = f"purposes[{index}]."
+        checker.unknown_fields(raw, _PURPOSE_FIELDS, None, prefix)
+        purposes.append(Purpose(
+            code=checker.pattern(raw, "code", _DOTTED_CODE, None, prefix, hint="must be a dotted code like police.case-investigation"),
+            name=checker.text(raw, "name", None, prefix),
+            department=department.code,
+        ))
+
+    resources = []
+    for index, raw in enumerate(document.get("resources", [])):
+        resources.append(_parse_resource(raw, index, department.code, checker))
+    return department, purposes, resources
+
+
+def _parse_resource(raw: dict, index: int, provider: str, checker: _Checker) -> Resource:
+    label = raw.get("code") if isinstance(raw.get("code"), str) else f"resources[{index}]"
+    checker.unknown_fields(raw, _RESOURCE_FIELDS, label, "")
+    code = checker.pattern(raw, "code", _DOTTED_CODE, label, hint="must be a dotted code like police.person")
+    share_type = checker.choice(raw, "share_type", [s.value for s in ShareType], label)
+    items: list[DataItem] = []
+    seen_items: set[str] = set()
+    raw_items = raw.get("items")
+    if not isinstance(raw_items, list) or not raw_items:
+        checker.fault(label, "items", "FIELD_REQUIRED", "at least one [[resources.items]]")
+        raw_items = []
+    for position, raw_item in enumerate(raw_items):
+        prefix = f"items[{position}]."
+        checker.unknown_fields(raw_item, _ITEM_FIELDS, label, prefix)
+        name = checker.pattern(raw_item, "name", _GRAPHQL_NAME, label, prefix, hint="must be a lowerCamel GraphQL name")
+        if name in seen_items:
+            checker.fault(label, f"{prefix}name", "DUPLICATE", name)
+        seen_items.add(name)
+        item_share = raw_item.get("share_type")
+        if item_share is not None:
+            item_share = checker.choice(raw_item, "share_type", [s.value for s in ShareType], label, prefix) or None
+        filterable = raw_item.get("filterable", False)
+        if not isinstance(filterable, bool):
+            checker.fault(label, f"{prefix}filterable", "FIELD_INVALID", "expected true or false")
+            filterable = False
+        items.append(DataItem(
+            name=name,
+            label=checker.text(raw_item, "label", label, prefix),
+            type=checker.choice(raw_item, "type", ITEM_TYPES, label, prefix),
+            column=checker.pattern(raw_item, "column", _SQL_NAME, label, prefix, default=_snake(name or "x"), hint="is not a column name"),
+            share_type=ShareType(item_share) if item_share else None,
+            filterable=filterable,
+        ))
+
+    key = checker.text(raw, "key", label)
+    if key and key not in seen_items:
+        checker.fault(label, "key", "UNKNOWN_REFERENCE", f"no data item named {key!r}")
+    related = raw.get("related_departments", [])
+    if not isinstance(related, list) or not all(isinstance(r, str) for r in related):
+        checker.fault(label, "related_departments", "FIELD_INVALID", "expected a list of department codes")
+        related = []
+    if related and share_type != ShareType.UNCONDITIONAL:
+        checker.fault(label, "related_departments", "FIELD_INVALID",
+                      "only an unconditional resource is shared among listed related departments (Art 5)")
+    legal_basis = checker.text(raw, "legal_basis", label, required=False)
+    if share_type == ShareType.NOT_SHARED and not legal_basis:
+        checker.fault(label, "legal_basis", "FIELD_REQUIRED", "a not-shared resource must cite its legal basis")
+    publish_date = raw.get("publish_date", "")
+    if publish_date and not (isinstance(publish_date, str) and _DATE.match(publish_date)):
+        checker.fault(label, "publish_date", "FIELD_INVALID", "expected YYYY-MM-DD")
+        publish_date = ""
+
+    return Resource(
+        code=code,
+        api_name=checker.pattern(raw, "api_name", _GRAPHQL_NAME, label, hint="must be a lowerCamel GraphQL name"),
+        name=checker.text(raw, "name", label),
+        provider=provider,
+        share_type=ShareType(share_type) if share_type else ShareType.NOT_SHARED,
+        table=checker.pattern(raw, "table", _SQL_NAME, label, hint="is not a table name"),
+        key=key,
+        items=tuple(items),
+        abstract=checker.text(raw, "abstract", label, required=False),
+        classification=checker.choice(raw, "classification", CLASSIFICATIONS, label, default="department"),
+        share_condition=checker.text(raw, "share_condition", label, required=False),
+        share_method=checker.choice(raw, "share_method", SHARE_METHODS, label, default="online_query"),
+        update_cycle=checker.choice(raw, "update_cycle", UPDATE_CYCLES, label),
+        publish_date=str(publish_date),
+        usage=checker.text(raw, "usage", label, required=False),
+        legal_basis=legal_basis,
+        status=Status(checker.choice(raw, "status", [s.value for s in Status], label, default="published") or "draft"),
+        related_departments=tuple(related),
+    )
+
+
+def catalog_files(path: Path) -> list[Path]:
+    return sorted(path.glob("*.toml")) if path.is_dir() else [path]
+
+
+def load_catalog(path: Path) -> Catalog:
+    """Read and validate every catalog file at ``path`` (a file or a folder of ``*.toml``)."""
+    problems: list[Problem] = []
+    files = catalog_files(path)
+    if not files or not path.exists():
+        raise CatalogError([Problem(str(path), None, None, "CATALOG_EMPTY", "expected *.toml files")])
+
+    departments: dict[str, Department] = {}
+    purposes: dict[str, Purpose] = {}
+    resources: dict[str, Resource] = {}
+    api_names: dict[str, str] = {}
+    related_refs: list[tuple[_Checker, Resource]] = []
+    for file in files:
+        checker = _Checker(str(file))
+        try:
+            document = tomllib.loads(file.read_text(encoding="utf-8"))
+        except OSError as exc:
+            checker.fault(None, None, "FILE_UNREADABLE", exc.strerror or str(exc))
+            problems += checker.problems
+            continue
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+            checker.fault(None, None, "TOML_SYNTAX", str(exc))
+            problems += checker.problems
+            continue
+        department, file_purposes, file_resources = _parse_file(file, document, checker)
+        if department is not None and department.code:
+            if department.code in departments:
+                checker.fault(None, "department.code", "DUPLICATE", department.code)
+            departments[department.code] = department
+        for purpose in file_purposes:
+            if purpose.code in purposes:
+                checker.fault(None, "purposes.code", "DUPLICATE", purpose.code)
+            purposes[purpose.code] = purpose
+        for resource in file_resources:
+            if resource.code in resources:
+                checker.fault(resource.code, "code", "DUPLICATE", resource.code)
+            if resource.api_name in RESERVED_API_NAMES:
+                checker.fault(resource.code, "api_name", "FIELD_INVALID", f"{resource.api_name!r} is reserved")
+            elif resource.api_name in api_names:
+                checker.fault(resource.code, "api_name", "DUPLICATE", f"{resource.api_name} (also {api_names[resource.api_name]})")
+            api_names[resource.api_name] = resource.code
+            resources[resource.code] = resource
+            related_refs.append((checker, resource))
+        problems += checker.problems
+
+    for checker, resource in related_refs:
+        for code in resource.related_departments:
+            if code not in departments:
+                problems.append(Problem(checker.file, resource.code, "related_departments", "UNKNOWN_REFERENCE",
+                                        f"no department {code!r}"))
+    if problems:
+        raise CatalogError(problems)
+    return Catalog(departments=departments, purposes=purposes, resources=resources)

@@ -1,0 +1,136 @@
+"""What the catalog says: departments, their registered purposes, and resources with their data items."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from enum import StrEnum
+from functools import cached_property
+
+
+class ShareType(StrEnum):
+    UNCONDITIONAL = "unconditional"  # 无条件共享
+    CONDITIONAL = "conditional"  # 有条件共享
+    NOT_SHARED = "not_shared"  # 不予共享
+
+
+class Status(StrEnum):
+    DRAFT = "draft"
+    UNDER_REVIEW = "under_review"
+    PUBLISHED = "published"
+    RETIRED = "retired"
+
+
+ITEM_TYPES = ("string", "integer", "decimal", "date", "boolean")
+CLASSIFICATIONS = ("base", "theme", "department")  # 基础库 / 主题库 / 部门库 (Art 29)
+SHARE_METHODS = ("online_query", "exchange", "interface")  # 联机查询 / 数据交换 / 接口服务 (Art 18)
+UPDATE_CYCLES = ("realtime", "daily", "weekly", "monthly", "quarterly", "yearly")
+
+
+@dataclass(frozen=True)
+class Department:
+    code: str
+    name: str
+    source: str  # connector binding: the department's exchange database URL
+
+
+@dataclass(frozen=True)
+class Purpose:
+    """A business matter (履职事项) registered for a department; every query declares one."""
+
+    code: str
+    name: str
+    department: str
+
+
+@dataclass(frozen=True)
+class DataItem:
+    """A data item (信息项). ``share_type`` is set only where it differs from its resource's."""
+
+    name: str
+    label: str
+    type: str
+    column: str
+    share_type: ShareType | None = None
+    filterable: bool = False
+
+
+@dataclass(frozen=True)
+class Resource:
+    code: str
+    api_name: str
+    name: str
+    provider: str
+    share_type: ShareType
+    table: str
+    key: str
+    items: tuple[DataItem, ...]
+    abstract: str = ""
+    classification: str = "department"
+    share_condition: str = ""
+    share_method: str = "online_query"
+    update_cycle: str = "daily"
+    publish_date: str = ""
+    usage: str = ""
+    legal_basis: str = ""
+    status: Status = Status.PUBLISHED
+    related_departments: tuple[str, ...] = ()
+
+    def item(self, name: str) -> DataItem | None:
+        return self._items_by_name.get(name)
+
+    @cached_property
+    def _items_by_name(self) -> dict[str, DataItem]:
+        return {i.name: i for i in self.items}
+
+    def share_type_of(self, item: DataItem) -> ShareType:
+        return item.share_type or self.share_type
+
+    @property
+    def type_name(self) -> str:
+        return self.api_name[0].upper() + self.api_name[1:]
+
+
+@dataclass(frozen=True)
+class Catalog:
+    departments: dict[str, Department] = field(default_factory=dict)
+    purposes: dict[str, Purpose] = field(default_factory=dict)
+    resources: dict[str, Resource] = field(default_factory=dict)
+    version: int = 0
+
+    def published(self) -> list[Resource]:
+        return [r for r in self.resources.values() if r.status == Status.PUBLISHED]
+
+    def purpose_for(self, department: str, code: str) -> Purpose | None:
+        purpose = self.purposes.get(code)
+        return purpose if purpose is not None and purpose.department == department else None
+
+    def to_document(self) -> dict:
+        return {
+            "departments": [asdict(d) for d in self.departments.values()],
+            "purposes": [asdict(p) for p in self.purposes.values()],
+            "resources": [asdict(r) for r in self.resources.values()],
+        }
+
+    @classmethod
+    def from_document(cls, document: dict, version: int = 0) -> "Catalog":
+        resources = {}
+        for raw in document["resources"]:
+            items = tuple(
+                DataItem(**{**i, "share_type": ShareType(i["share_type"]) if i["share_type"] else None})
+                for i in raw["items"]
+            )
+            resources[raw["code"]] = Resource(
+                **{
+                    **raw,
+                    "items": items,
+                    "share_type": ShareType(raw["share_type"]),
+                    "status": Status(raw["status"]),
+                    "related_departments": tuple(raw["related_departments"]),
+                }
+            )
+        return cls(
+            departments={d["code"]: Department(**d) for d in document["departments"]},
+            purposes={p["code"]: Purpose(**p) for p in document["purposes"]},
+            resources=resources,
+            version=version,
+        )

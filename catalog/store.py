@@ -1,0 +1,40 @@
+"""The catalog in force: every load is a new version in the platform database; the newest is in force."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import UTC, datetime
+
+from sqlalchemy import select
+
+from catalog.model import Catalog
+from govshare.platformdb import catalog_versions
+
+
+def digest(catalog: Catalog) -> str:
+    canonical = json.dumps(catalog.to_document(), sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+async def publish(conn, catalog: Catalog, *, source: str, loaded_by: str) -> int:
+    """Record ``catalog`` as the catalog in force; returns its version."""
+    result = await conn.execute(
+        catalog_versions.insert().values(
+            loaded_at=datetime.now(UTC),
+            loaded_by=loaded_by,
+            source=source,
+            digest=digest(catalog),
+            document=catalog.to_document(),
+        )
+    )
+    return int(result.inserted_primary_key[0])
+
+
+async def current(conn) -> Catalog | None:
+    row = (
+        await conn.execute(
+            select(catalog_versions.c.version, catalog_versions.c.document).order_by(catalog_versions.c.version.desc()).limit(1)
+        )
+    ).first()
+    return None if row is None else Catalog.from_document(row.document, version=row.version)

@@ -1,0 +1,320 @@
+"""The ``govshare`` command: serve, build the demo, load and check the catalog, manage keys, grants, restrictions.
+
+Messages are in Chinese by default; set GOVSHARE_LANGUAGE=en for English.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import json
+import logging
+import sys
+from datetime import UTC, date, datetime, timedelta, timezone
+from pathlib import Path
+
+import click
+from sqlalchemy import inspect as sa_inspect
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from catalog import store as catalog_store
+from catalog.loader import load_catalog
+from catalog.model import Catalog
+from connectors.urls import async_url
+from govshare.config import Settings, load_settings
+from govshare.errors import CatalogError, ConfigError, GovshareError
+from govshare.i18n import message
+from govshare.keys import create_key, revoke_key
+from govshare.platformdb import api_keys, create_schema, grants, make_engine, restrictions
+from policies.store import add_restriction, create_grant, lift_restriction, revoke_grant
+
+
+def _settings() -> Settings:
+    try:
+        return load_settings()
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+def _fail(settings: Settings, exc: GovshareError) -> None:
+    if isinstance(exc, CatalogError):
+        lines = [message(exc.code, settings.language, **exc.params)] + ["  " + p.render(settings.language) for p in exc.problems]
+        raise click.ClickException("\n".join(lines))
+    raise click.ClickException(f"[{exc.code}] {message(exc.code, settings.language, **exc.params)}")
+
+
+def runs_async(command):
+    """Run an async command body with the settings and the platform database, reporting errors by code."""
+
+    @functools.wraps(command)
+    def wrapper(*args, **kwargs):
+        settings = _settings()
+
+        async def main():
+            engine = make_engine(settings.platform_url)
+            try:
+                await create_schema(engine)
+                return await command(settings, engine, *args, **kwargs)
+            finally:
+                await engine.dispose()
+
+        try:
+            return asyncio.run(main())
+        except GovshareError as exc:
+            _fail(settings, exc)
+
+    return wrapper
+
+
+async def _catalog_in_force(engine) -> Catalog:
+    async with engine.connect() as conn:
+        catalog = await catalog_store.current(conn)
+    if catalog is None:
+        raise GovshareError("CATALOG_NOT_LOADED")
+    return catalog
+
+
+@click.group(help="govshare: 政务信息资源共享平台联机查询服务。")
+def main() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+@main.command(help="启动查询服务（默认 http://127.0.0.1:8000，GraphiQL 在 /graphql）。")
+@click.option("--host", default=None, help="监听地址（默认取配置 host）。")
+@click.option("--port", default=None, type=int, help="监听端口（默认取配置 port）。")
+def serve(host: str | None, port: int | None) -> None:
+    import uvicorn
+
+    from server import create_app
+
+    settings = _settings()
+    uvicorn.run(create_app(settings), host=host or settings.host, port=port or settings.port, log_level="info")
+
+
+@main.command(help="在 ./var/ 下生成演示世界：各部门数据库、演示目录、应用密钥（写入 var/demo-keys.json）、授权与限制规则。已生成则不重复生成。")
+@click.option("--force", is_flag=True, help="删除已有的演示数据（包括平台库与访问记录）后重新生成。")
+def demo(force: bool) -> None:
+    from demo.build import build_demo
+
+    settings = _settings()
+    try:
+        world = asyncio.run(build_demo(settings, force=force))
+    except GovshareError as exc:
+        _fail(settings, exc)
+    keys_file = settings.var_dir / "demo-keys.json"
+    if world.built:
+        click.echo(f"演示世界已生成：{settings.var_dir}/（{len(world.keys)} 个部门的应用密钥见 {keys_file}）")
+    else:
+        click.echo(f"演示世界已存在，未改动：{settings.var_dir}/（应用密钥见 {keys_file}；重建请加 --force）")
+
+
+@main.group(help="资源目录：加载与检查。")
+def catalog() -> None:
+    pass
+
+
+@catalog.command("load", help="校验并加载目录文件（一个 .toml 文件或其所在目录）。任何错误都会整体拒绝，现行目录保持不变。")
+@click.argument("path", type=click.Path(path_type=Path))
+@click.option("--by", "loaded_by", default="cli", show_default=True, help="操作人。")
+@runs_async
+async def catalog_load(settings: Settings, engine, path: Path, loaded_by: str) -> None:
+    new = load_catalog(path)
+    async with engine.begin() as conn:
+        version = await catalog_store.publish(conn, new, source=str(path), loaded_by=loaded_by)
+    click.echo(f"目录第 {version} 版已生效：{len(new.departments)} 个部门，{len(new.published())} 个已发布资源。")
+
+
+async def _source_problems(settings: Settings, catalog: Catalog) -> list[str]:
+    """Per published resource: does its source have the table and the columns the catalog names?"""
+    problems = []
+    for resource in catalog.published():
+        url = settings.expand(catalog.departments[resource.provider].source)
+        engine = create_async_engine(async_url(url))
+        try:
+            async with engine.connect() as conn:
+                columns = await conn.run_sync(
+                    lambda sync_conn: {c["name"] for c in sa_inspect(sync_conn).get_columns(resource.table)}
+                    if sa_inspect(sync_conn).has_table(resource.table) else None
+                )
+        except Exception as exc:  # any failure to reach the source is a finding, not a crash
+            problems.append(f"{resource.code}: {message('SOURCE_UNAVAILABLE', settings.language, resource=resource.code)} ({exc.__class__.__name__})")
+            continue
+        finally:
+            await engine.dispose()
+        if columns is None:
+            problems.append(f"{resource.code}: " + message("SOURCE_MISMATCH", settings.language, detail=f"no table {resource.table}"))
+            continue
+        for item in resource.items:
+            if item.column not in columns:
+                problems.append(f"{resource.code}.{item.name}: " + message(
+                    "SOURCE_MISMATCH", settings.language, detail=f"no column {resource.table}.{item.column}"))
+    return problems
+
+
+@catalog.command("check", help="检查目录：校验目录文件（给出 PATH 时）或现行目录，并连接各数据源核对表和字段。有问题时以非零状态退出。")
+@click.argument("path", required=False, type=click.Path(path_type=Path))
+@runs_async
+async def catalog_check(settings: Settings, engine, path: Path | None) -> None:
+    checked = load_catalog(path) if path else await _catalog_in_force(engine)
+    problems = await _source_problems(settings, checked)
+    for problem in problems:
+        click.echo(problem, err=True)
+    if problems:
+        raise click.ClickException(f"{len(problems)} 处与数据源不符。")
+    click.echo(f"目录有效，{len(checked.published())} 个已发布资源的数据源均与目录一致。")
+
+
+@main.group(help="应用密钥：创建、吊销、列出。")
+def key() -> None:
+    pass
+
+
+@key.command("create", help="为部门的应用创建密钥。密钥只显示这一次，平台只保存其散列值。")
+@click.option("--department", required=True, help="部门编码，如 market。")
+@click.option("--app", "application", required=True, help="应用名称。")
+@runs_async
+async def key_create(settings: Settings, engine, department: str, application: str) -> None:
+    catalog = await _catalog_in_force(engine)
+    async with engine.begin() as conn:
+        key_id, secret = await create_key(conn, department=department, application=application, departments=catalog.departments)
+    click.echo(f"密钥编号 {key_id}（{department} / {application}）。请立即保存，此后无法再次查看：", err=True)
+    click.echo(secret)
+
+
+@key.command("revoke", help="吊销密钥（按密钥编号）。")
+@click.argument("key_id")
+@runs_async
+async def key_revoke(settings: Settings, engine, key_id: str) -> None:
+    async with engine.begin() as conn:
+        await revoke_key(conn, key_id)
+    click.echo(f"密钥 {key_id} 已吊销。")
+
+
+@key.command("list", help="列出密钥（不含密钥本身）。")
+@runs_async
+async def key_list(settings: Settings, engine) -> None:
+    async with engine.connect() as conn:
+        for row in await conn.execute(select(api_keys).order_by(api_keys.c.created_at)):
+            state = f"吊销于 {row.revoked_at:%Y-%m-%d %H:%M}" if row.revoked_at else "有效"
+            click.echo(f"{row.id}  {row.department:<10} {row.application:<24} {state}")
+
+
+CHINA = timezone(timedelta(hours=8))
+
+
+def _day(text: str, *, end: bool = False) -> datetime:
+    try:
+        moment = datetime.combine(date.fromisoformat(text), datetime.min.time(), CHINA)
+    except ValueError:
+        raise click.BadParameter(f"{text!r} 不是 YYYY-MM-DD 日期") from None
+    return moment + timedelta(days=1) if end else moment
+
+
+def _pairs(values: tuple[str, ...], what: str) -> dict[str, str]:
+    pairs = {}
+    for value in values:
+        name, sep, rest = value.partition("=")
+        if not sep or not name or not rest:
+            raise click.BadParameter(f"{what} 应写作 信息项=值，而不是 {value!r}")
+        pairs[name] = rest
+    return pairs
+
+
+def _csv(text: str) -> list[str]:
+    return [part.strip() for part in text.split(",") if part.strip()]
+
+
+@main.group(help="共享授权：由共享主管部门直接创建或撤销（申请流程见后续版本）。")
+def grant() -> None:
+    pass
+
+
+@grant.command("create", help="创建共享授权。例如：govshare grant create --consumer hrss --resource police.person "
+               "--items idNumber,name --purposes hrss.insurance-enrolment --from 2026-01-01 --until 2026-12-31 "
+               "--scope countyCode=371311 --mask idNumber=id_number")
+@click.option("--consumer", required=True, help="使用部门编码。")
+@click.option("--resource", required=True, help="资源编码，如 police.person。")
+@click.option("--items", required=True, help="信息项，逗号分隔。")
+@click.option("--purposes", required=True, help="批准的用途编码，逗号分隔。")
+@click.option("--from", "valid_from", required=True, help="生效日期 YYYY-MM-DD（北京时间当日零时起）。")
+@click.option("--until", "valid_until", required=True, help="截止日期 YYYY-MM-DD（含当日）。")
+@click.option("--scope", multiple=True, help="行范围：信息项=值1,值2；可重复。")
+@click.option("--mask", multiple=True, help="脱敏：信息项=方式（id_number, credit_code, phone, name, full）；可重复。")
+@click.option("--legal-basis", default=None, help="依法共享的法律依据（不予共享类资源必填）。")
+@click.option("--by", "created_by", default="coordinator", show_default=True, help="操作人。")
+@runs_async
+async def grant_create(settings: Settings, engine, consumer, resource, items, purposes, valid_from, valid_until,
+                       scope, mask, legal_basis, created_by) -> None:
+    catalog = await _catalog_in_force(engine)
+    row_scope = {name: _csv(values) for name, values in _pairs(scope, "--scope").items()}
+    async with engine.begin() as conn:
+        grant_id = await create_grant(
+            conn, catalog, consumer=consumer, resource=resource, items=_csv(items), purposes=_csv(purposes),
+            valid_from=_day(valid_from), valid_until=_day(valid_until, end=True), row_scope=row_scope,
+            masks=_pairs(mask, "--mask"), legal_basis=legal_basis, created_by=created_by,
+        )
+    click.echo(grant_id)
+
+
+@grant.command("revoke", help="撤销共享授权，须说明理由。")
+@click.argument("grant_id")
+@click.option("--reason", required=True, help="撤销理由。")
+@click.option("--by", "revoked_by", default="coordinator", show_default=True, help="操作人。")
+@runs_async
+async def grant_revoke(settings: Settings, engine, grant_id: str, reason: str, revoked_by: str) -> None:
+    async with engine.begin() as conn:
+        await revoke_grant(conn, grant_id, reason=reason, revoked_by=revoked_by)
+    click.echo(f"授权 {grant_id} 已撤销。")
+
+
+@grant.command("list", help="列出共享授权。")
+@runs_async
+async def grant_list(settings: Settings, engine) -> None:
+    async with engine.connect() as conn:
+        for row in await conn.execute(select(grants).order_by(grants.c.created_at)):
+            since = row.valid_from.replace(tzinfo=UTC).astimezone(CHINA)
+            until = row.valid_until.replace(tzinfo=UTC).astimezone(CHINA) - timedelta(seconds=1)
+            state = "已撤销" if row.revoked_at else f"{since:%Y-%m-%d} 至 {until:%Y-%m-%d}"
+            click.echo(f"{row.id}  {row.consumer:<8} {row.resource:<24} {','.join(row.purposes):<32} {state}  {','.join(row.items)}")
+
+
+@main.group(help="限制规则：限制某部门使用某资源（第二十条）。")
+def restriction() -> None:
+    pass
+
+
+@restriction.command("add", help="限制部门使用资源（--resource '*' 表示全部资源），须说明理由。")
+@click.option("--department", required=True)
+@click.option("--resource", required=True)
+@click.option("--reason", required=True)
+@click.option("--by", "created_by", default="coordinator", show_default=True)
+@runs_async
+async def restriction_add(settings: Settings, engine, department, resource, reason, created_by) -> None:
+    catalog = await _catalog_in_force(engine)
+    async with engine.begin() as conn:
+        restriction_id = await add_restriction(conn, catalog, department=department, resource=resource,
+                                               reason=reason, created_by=created_by)
+    click.echo(restriction_id)
+
+
+@restriction.command("lift", help="解除限制。")
+@click.argument("restriction_id")
+@click.option("--by", "lifted_by", default="coordinator", show_default=True)
+@runs_async
+async def restriction_lift(settings: Settings, engine, restriction_id, lifted_by) -> None:
+    async with engine.begin() as conn:
+        await lift_restriction(conn, restriction_id, lifted_by=lifted_by)
+    click.echo(f"限制 {restriction_id} 已解除。")
+
+
+@restriction.command("list", help="列出生效的限制。")
+@runs_async
+async def restriction_list(settings: Settings, engine) -> None:
+    async with engine.connect() as conn:
+        for row in await conn.execute(select(restrictions).where(restrictions.c.lifted_at.is_(None))):
+            click.echo(f"{row.id}  {row.department:<8} {row.resource:<24} {row.reason}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

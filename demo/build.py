@@ -1,0 +1,109 @@
+"""Builds the demo world into var/: department databases, the demo catalog in force, keys, grants, a restriction.
+
+Idempotent: what is already there is kept; ``force`` starts again from nothing. The grants are chosen
+so that every decision can be seen: allowed, wrong purpose, expired, out of row scope, masked item,
+legal basis, related departments only, a restricted department.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+from catalog import store as catalog_store
+from catalog.loader import load_catalog
+from catalog.model import Catalog
+from connectors.urls import sync_url
+from demo.world import build_sources
+from govshare.config import Settings
+from govshare.keys import create_key
+from govshare.platformdb import create_schema, make_engine
+from policies.store import add_restriction, create_grant
+
+CHINA = timezone(timedelta(hours=8))
+BUILT_BY = "govshare demo"
+
+
+def day(text: str) -> datetime:
+    """The start of a calendar day in China."""
+    return datetime.fromisoformat(text).replace(tzinfo=CHINA)
+
+
+# (consumer, resource, items, purposes, from, until (exclusive), row scope, masks, legal basis)
+DEMO_GRANTS = [
+    # allowed: the business-licence system checks an applicant's household registration
+    ("market", "police.person", ["idNumber", "name", "gender", "birthDate", "countyCode", "address"],
+     ["market.licence-review"], "2026-01-01", "2031-01-01", {}, {}, None),
+    # row scope and masking: social insurance enrolment in 罗庄区 only, ID numbers masked
+    ("hrss", "police.person", ["idNumber", "name", "birthDate", "countyCode", "address"],
+     ["hrss.insurance-enrolment"], "2026-01-01", "2031-01-01", {"countyCode": ["371311"]}, {"idNumber": "id_number"}, None),
+    # expired: marriage registration's grant ended with 2025
+    ("civil", "police.person", ["idNumber", "name", "address"],
+     ["civil.marriage-registration"], "2024-01-01", "2026-01-01", {}, {}, None),
+    # allowed: licence review checks the applicant's social insurance
+    ("market", "hrss.social-insurance", ["idNumber", "name", "employerCreditCode", "employerName", "insuranceStatus", "lastPaidMonth"],
+     ["market.licence-review"], "2026-01-01", "2031-01-01", {}, {}, None),
+    # legal basis: a not-shared resource opened to the police by law (Art 5 last paragraph)
+    ("police", "civil.subsidy", ["idNumber", "name", "subsidyType", "monthlyAmount", "countyCode"],
+     ["police.case-investigation"], "2026-01-01", "2031-01-01", {}, {},
+     "《中华人民共和国刑事诉讼法》第五十四条：人民法院、人民检察院和公安机关有权向有关单位和个人收集、调取证据。"),
+]
+DEMO_RESTRICTION = ("civil", "market.enterprise", "未按《资源目录》公布的更新时限更新婚姻登记数据（第二十条），暂停使用企业登记信息。")
+
+
+@dataclass
+class DemoWorld:
+    keys: dict[str, str]
+    showcase: dict[str, str]
+    built: bool  # False when everything was already there
+
+
+def _paths(settings: Settings) -> tuple[Path, Path, Path]:
+    var = settings.var_dir
+    return var / "sources", var / "demo-keys.json", var / "demo-showcase.json"
+
+
+async def build_demo(settings: Settings, *, force: bool = False, persons: int = 3000, enterprises: int = 1000) -> DemoWorld:
+    sources_dir, keys_path, showcase_path = _paths(settings)
+    if force:
+        shutil.rmtree(sources_dir, ignore_errors=True)
+        keys_path.unlink(missing_ok=True)
+        showcase_path.unlink(missing_ok=True)
+        platform_db = settings.var_dir / "platform.db"
+        if settings.platform_url.startswith("sqlite") and platform_db.exists():
+            for suffix in ("", "-wal", "-shm"):
+                Path(f"{platform_db}{suffix}").unlink(missing_ok=True)
+    if keys_path.exists() and showcase_path.exists():
+        return DemoWorld(json.loads(keys_path.read_text()), json.loads(showcase_path.read_text()), built=False)
+
+    catalog = load_catalog(settings.catalog_dir)
+    urls = {code: sync_url(settings.expand(d.source)) for code, d in catalog.departments.items() if d.source}
+    summary = build_sources(urls, persons=persons, enterprises=enterprises)
+
+    engine = make_engine(settings.platform_url)
+    try:
+        await create_schema(engine)
+        async with engine.begin() as conn:
+            version = await catalog_store.publish(conn, catalog, source=str(settings.catalog_dir), loaded_by=BUILT_BY)
+            catalog = Catalog(catalog.departments, catalog.purposes, catalog.resources, version)
+            keys = {}
+            for code in catalog.departments:
+                _, keys[code] = await create_key(conn, department=code, application=f"{code}-demo",
+                                                 departments=catalog.departments)
+            for consumer, resource, items, purposes, start, end, scope, masks, legal_basis in DEMO_GRANTS:
+                await create_grant(conn, catalog, consumer=consumer, resource=resource, items=items, purposes=purposes,
+                                   valid_from=day(start), valid_until=day(end), row_scope=scope, masks=masks,
+                                   legal_basis=legal_basis, created_by=BUILT_BY)
+            department, resource, reason = DEMO_RESTRICTION
+            await add_restriction(conn, catalog, department=department, resource=resource, reason=reason, created_by=BUILT_BY)
+    finally:
+        await engine.dispose()
+
+    keys_path.parent.mkdir(parents=True, exist_ok=True)
+    showcase_path.write_text(json.dumps(summary["showcase"], ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+    keys_path.write_text(json.dumps(keys, indent=2) + "\n", encoding="utf-8")
+    keys_path.chmod(0o600)
+    return DemoWorld(keys, summary["showcase"], built=True)

@@ -1,0 +1,100 @@
+"""The one configuration object.
+
+Values come, in increasing precedence, from the defaults below, a TOML file
+(``govshare.toml`` in the working directory, or the file named by ``GOVSHARE_CONFIG``)
+and ``GOVSHARE_*`` environment variables (``GOVSHARE_DATABASE_URL``, ``GOVSHARE_MAX_PAGE_SIZE``...).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from govshare.errors import ConfigError
+
+TRACE_EXPORTERS = ("none", "console", "otlp")
+LANGUAGES = ("zh-CN", "en")
+
+
+@dataclass(frozen=True)
+class Settings:
+    var_dir: Path = Path("var")
+    # ``{var}`` is replaced by var_dir, here and in catalog source URLs.
+    database_url: str = "sqlite+aiosqlite:///{var}/platform.db"
+    catalog_dir: Path = Path("catalog/demo")
+    host: str = "127.0.0.1"
+    port: int = 8000
+    trace_exporter: str = "none"
+    otlp_endpoint: str = "http://127.0.0.1:4318/v1/traces"
+    language: str = "zh-CN"
+    default_page_size: int = 20
+    max_page_size: int = 100
+    max_query_depth: int = 8
+    max_aliases: int = 30
+    max_tokens: int = 2000
+    max_body_bytes: int = 65536
+    source_timeout_seconds: float = 5.0
+    # How stale a process's view of the policies and catalog may be when another process changes them.
+    refresh_seconds: float = 1.0
+    web_dir: Path = field(default=Path(__file__).resolve().parent.parent / "web" / "static")
+
+    def expand(self, url: str) -> str:
+        return url.replace("{var}", str(self.var_dir.resolve()))
+
+    @property
+    def platform_url(self) -> str:
+        return self.expand(self.database_url)
+
+
+def _coerce(name: str, raw: object, target: object) -> object:
+    try:
+        if isinstance(target, bool):
+            return raw if isinstance(raw, bool) else str(raw).lower() in ("1", "true", "yes")
+        if isinstance(target, int):
+            return int(raw)  # type: ignore[arg-type]
+        if isinstance(target, float):
+            return float(raw)  # type: ignore[arg-type]
+        if isinstance(target, Path):
+            return Path(str(raw))
+        return str(raw)
+    except (TypeError, ValueError):
+        raise ConfigError(f"setting {name!r}: cannot read {raw!r} as {type(target).__name__}") from None
+
+
+def load_settings(env: dict[str, str] | None = None, **overrides: object) -> Settings:
+    env = dict(os.environ if env is None else env)
+    defaults = Settings()
+    names = {f.name for f in dataclasses.fields(Settings)}
+    values: dict[str, object] = {}
+
+    config_path = env.get("GOVSHARE_CONFIG")
+    path = Path(config_path) if config_path else Path("govshare.toml")
+    if path.exists():
+        try:
+            document = tomllib.loads(path.read_text(encoding="utf-8"))
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{path}: {exc}") from None
+        for key, raw in document.items():
+            if key not in names:
+                raise ConfigError(f"{path}: unknown setting {key!r}")
+            values[key] = raw
+    elif config_path:
+        raise ConfigError(f"GOVSHARE_CONFIG names {config_path}, which does not exist")
+
+    for key, raw in env.items():
+        if key.startswith("GOVSHARE_") and key != "GOVSHARE_CONFIG" and key.lower()[9:] in names:
+            values[key.lower()[9:]] = raw
+    values.update({k: v for k, v in overrides.items() if v is not None})
+
+    coerced = {k: _coerce(k, v, getattr(defaults, k)) for k, v in values.items()}
+    settings = dataclasses.replace(defaults, **coerced)
+    if settings.trace_exporter not in TRACE_EXPORTERS:
+        raise ConfigError(f"trace_exporter must be one of {', '.join(TRACE_EXPORTERS)}, not {settings.trace_exporter!r}")
+    if settings.language not in LANGUAGES:
+        raise ConfigError(f"language must be one of {', '.join(LANGUAGES)}, not {settings.language!r}")
+    if not 1 <= settings.default_page_size <= settings.max_page_size:
+        raise ConfigError("default_page_size must be between 1 and max_page_size")
+    return settings

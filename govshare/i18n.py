@@ -1,0 +1,89 @@
+"""Messages people read, in Chinese (zh-CN, the default) and English, keyed by stable error code."""
+
+from __future__ import annotations
+
+MESSAGES: dict[str, tuple[str, str]] = {
+    # code: (zh-CN, en)
+    "UNAUTHENTICATED": ("缺少应用密钥：请在 Authorization 头中以 Bearer 方式提供。",
+                        "No application key: send it as 'Authorization: Bearer <key>'."),
+    "KEY_INVALID": ("应用密钥无效。", "The application key is not valid."),
+    "KEY_REVOKED": ("应用密钥已被吊销。", "The application key has been revoked."),
+    "BAD_REQUEST": ("请求无法解析：{detail}", "The request cannot be read: {detail}"),
+    "BODY_TOO_LARGE": ("请求体超过 {limit} 字节上限。", "The request body exceeds the limit of {limit} bytes."),
+    "METHOD_NOT_ALLOWED": ("查询请使用 POST 方法。", "Send queries with POST."),
+    "PURPOSE_REQUIRED": ("查询数据须在 X-Purpose 头中声明用途（履职事项编码）。",
+                         "Reading data requires a declared purpose (business-matter code) in the X-Purpose header."),
+    "PURPOSE_NOT_REGISTERED": ("用途 {purpose} 未登记为本部门（{department}）的履职事项。",
+                               "Purpose {purpose} is not a business matter registered for department {department}."),
+    "NOT_SHARED": ("{resource}.{item} 属于不予共享类信息。", "{resource}.{item} is not shared (不予共享)."),
+    "NO_GRANT": ("{resource}.{item} 属于有条件共享类，本部门没有有效的共享授权。",
+                 "{resource}.{item} is shared on condition and your department has no grant for it."),
+    "PURPOSE_NOT_APPROVED": ("共享授权 {grant} 未批准用途 {purpose} 使用 {resource}.{item}。",
+                             "Grant {grant} does not approve purpose {purpose} for {resource}.{item}."),
+    "GRANT_EXPIRED": ("共享授权 {grant} 已于 {until} 到期。", "Grant {grant} expired at {until}."),
+    "GRANT_NOT_YET_VALID": ("共享授权 {grant} 自 {since} 起生效。", "Grant {grant} takes effect at {since}."),
+    "GRANT_REVOKED": ("共享授权 {grant} 已被撤销。", "Grant {grant} has been revoked."),
+    "NOT_RELATED_DEPARTMENT": ("{resource} 仅在相关部门之间共享，本部门不在其列。",
+                               "{resource} is shared only among its related departments, and yours is not one of them."),
+    "DEPARTMENT_RESTRICTED": ("本部门使用 {resource} 的权益已被限制：{detail}",
+                              "Your department's use of {resource} is restricted: {detail}"),
+    "ITEM_UNKNOWN": ("{resource} 没有信息项 {item}。", "{resource} has no data item {item}."),
+    "FILTER_NOT_ALLOWED": ("不能按无权读取的信息项 {item} 筛选或查找：{reason}",
+                           "You cannot filter or look up by {item}, which you may not read: {reason}"),
+    "MASKED": ("{item} 须脱敏，只能按等于或属于筛选。", "{item} is masked for you: filter it only by eq or in."),
+    "OUT_OF_SCOPE": ("查询条件超出共享授权的行范围：{detail}", "The query goes beyond the grant's row scope: {detail}"),
+    "NOT_FOUND_IN_SCOPE": ("在共享授权的行范围内没有找到该记录。", "No such record within your grant's row scope."),
+    "PAGE_SIZE_TOO_LARGE": ("每页最多 {limit} 条，请求了 {requested} 条。",
+                            "At most {limit} rows a page; {requested} were asked for."),
+    "BAD_CURSOR": ("分页游标无效。", "The page cursor is not valid."),
+    "SOURCE_UNAVAILABLE": ("提供部门的数据源暂不可用：{resource}。", "The provider's source is unavailable: {resource}."),
+    "AUDIT_UNAVAILABLE": ("访问记录无法写入，本次查询不返回数据。",
+                          "The access record could not be written, so no data is returned."),
+    "INTERNAL_ERROR": ("服务内部错误，已记录。", "Internal error; it has been logged."),
+    # Catalog validation
+    "CATALOG_INVALID": ("目录有 {count} 处错误，已整体拒绝，现行目录保持不变。",
+                        "The catalog has {count} problem(s) and was refused as a whole; the catalog in force is unchanged."),
+    "FILE_UNREADABLE": ("无法读取文件：{detail}", "cannot read the file: {detail}"),
+    "TOML_SYNTAX": ("TOML 语法错误：{detail}", "TOML syntax error: {detail}"),
+    "FIELD_REQUIRED": ("缺少必填字段。{detail}", "a required field is missing. {detail}"),
+    "FIELD_INVALID": ("取值无效：{detail}", "invalid value: {detail}"),
+    "FIELD_UNKNOWN": ("未知字段：{detail}", "unknown field: {detail}"),
+    "DUPLICATE": ("重复定义：{detail}", "defined twice: {detail}"),
+    "UNKNOWN_REFERENCE": ("引用了不存在的对象：{detail}", "refers to something that does not exist: {detail}"),
+    "CATALOG_EMPTY": ("没有找到目录文件。{detail}", "no catalog files found. {detail}"),
+    "SOURCE_MISMATCH": ("数据源与目录不符：{detail}", "the source does not match the catalog: {detail}"),
+    # Administration
+    "DEPARTMENT_NOT_FOUND": ("部门 {department} 不存在。", "Department {department} does not exist."),
+    "RESOURCE_NOT_FOUND": ("资源 {resource} 不存在或未发布。", "Resource {resource} does not exist or is not published."),
+    "ITEM_NOT_FOUND": ("资源 {resource} 没有信息项 {item}。", "Resource {resource} has no data item {item}."),
+    "PURPOSE_NOT_FOUND": ("部门 {department} 没有登记用途 {purpose}。",
+                          "Department {department} has no registered purpose {purpose}."),
+    "KEY_NOT_FOUND": ("应用密钥 {key} 不存在。", "Application key {key} does not exist."),
+    "GRANT_NOT_FOUND": ("共享授权 {grant} 不存在。", "Grant {grant} does not exist."),
+    "RESTRICTION_NOT_FOUND": ("限制规则 {restriction} 不存在。", "Restriction {restriction} does not exist."),
+    "GRANT_INVALID": ("共享授权无效：{detail}", "The grant is not valid: {detail}"),
+    "CATALOG_NOT_LOADED": ("尚未加载资源目录，请先运行 govshare catalog load 或 govshare demo。",
+                           "No catalog is loaded yet: run 'govshare catalog load' or 'govshare demo' first."),
+}
+
+
+def normalize_language(accept_language: str | None, default: str = "zh-CN") -> str:
+    """Pick zh-CN or en from an Accept-Language header (first supported tag wins)."""
+    if not accept_language:
+        return default
+    for part in accept_language.split(","):
+        tag = part.split(";")[0].strip().lower()
+        if tag.startswith("zh"):
+            return "zh-CN"
+        if tag.startswith("en"):
+            return "en"
+    return default
+
+
+def message(code: str, lang: str = "zh-CN", **params: object) -> str:
+    zh, en = MESSAGES.get(code, (code, code))
+    template = en if lang == "en" else zh
+    try:
+        return template.format(**params)
+    except (KeyError, IndexError):
+        return template

@@ -1,0 +1,67 @@
+"""Application keys: who is asking. A key maps to a department and an application; only its hash is stored."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from sqlalchemy import select
+
+from govshare.errors import AuthError, GovshareError, NotFoundError
+from govshare.platformdb import api_keys
+
+PREFIX = "gs_"
+
+
+@dataclass(frozen=True)
+class Caller:
+    key_id: str
+    department: str
+    application: str
+
+
+def hash_key(key: str) -> str:
+    # Keys are 256-bit random tokens, so a plain SHA-256 is enough (no password stretching needed).
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+async def create_key(conn, *, department: str, application: str, departments: set[str] | dict) -> tuple[str, str]:
+    """Returns (key id, key). The key is shown once and never stored."""
+    if department not in departments:
+        raise NotFoundError("DEPARTMENT_NOT_FOUND", department=department)
+    if not application.strip():
+        raise GovshareError("BAD_REQUEST", detail="the application needs a name")
+    key_id = secrets.token_hex(4)
+    key = f"{PREFIX}{key_id}_{secrets.token_urlsafe(32)}"
+    await conn.execute(
+        api_keys.insert().values(
+            id=key_id, key_hash=hash_key(key), department=department, application=application,
+            created_at=datetime.now(UTC),
+        )
+    )
+    return key_id, key
+
+
+async def revoke_key(conn, key_id: str) -> None:
+    result = await conn.execute(
+        api_keys.update().where(api_keys.c.id == key_id, api_keys.c.revoked_at.is_(None)).values(revoked_at=datetime.now(UTC))
+    )
+    if result.rowcount != 1:
+        raise NotFoundError("KEY_NOT_FOUND", key=key_id)
+
+
+async def authenticate(conn, authorization: str | None) -> Caller:
+    """The caller named by an ``Authorization: Bearer <key>`` header, or AuthError."""
+    if not authorization:
+        raise AuthError("UNAUTHENTICATED")
+    scheme, _, key = authorization.partition(" ")
+    if scheme.lower() != "bearer" or not key.strip():
+        raise AuthError("UNAUTHENTICATED")
+    row = (await conn.execute(select(api_keys).where(api_keys.c.key_hash == hash_key(key.strip())))).first()
+    if row is None:
+        raise AuthError("KEY_INVALID")
+    if row.revoked_at is not None:
+        raise AuthError("KEY_REVOKED")
+    return Caller(key_id=row.id, department=row.department, application=row.application)

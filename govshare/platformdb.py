@@ -1,0 +1,165 @@
+"""The platform database: the catalog in force, application keys, grants, restrictions and access records.
+
+SQLite under ``var/`` by default; any SQLAlchemy async URL where configured. Access records are
+append-only: the database itself refuses UPDATE and DELETE on them.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from sqlalchemy import (
+    JSON,
+    Column,
+    DateTime,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    event,
+    text,
+)
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+metadata = MetaData()
+
+catalog_versions = Table(
+    "catalog_versions",
+    metadata,
+    Column("version", Integer, primary_key=True, autoincrement=True),
+    Column("loaded_at", DateTime(timezone=True), nullable=False),
+    Column("loaded_by", String(100), nullable=False),
+    Column("source", Text, nullable=False),
+    Column("digest", String(64), nullable=False),
+    Column("document", JSON, nullable=False),
+)
+
+api_keys = Table(
+    "api_keys",
+    metadata,
+    Column("id", String(16), primary_key=True),
+    Column("key_hash", String(64), nullable=False, unique=True),
+    Column("department", String(40), nullable=False),
+    Column("application", String(100), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("revoked_at", DateTime(timezone=True)),
+)
+
+grants = Table(
+    "grants",
+    metadata,
+    Column("id", String(16), primary_key=True),
+    Column("kind", String(20), nullable=False),  # grant | legal_basis
+    Column("consumer", String(40), nullable=False),
+    Column("resource", String(80), nullable=False),
+    Column("items", JSON, nullable=False),
+    Column("purposes", JSON, nullable=False),
+    Column("valid_from", DateTime(timezone=True), nullable=False),
+    Column("valid_until", DateTime(timezone=True), nullable=False),
+    Column("row_scope", JSON, nullable=False),
+    Column("masks", JSON, nullable=False),
+    Column("legal_basis", Text),
+    Column("created_by", String(100), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("revoked_at", DateTime(timezone=True)),
+    Column("revoked_by", String(100)),
+    Column("revoke_reason", Text),
+)
+
+restrictions = Table(
+    "restrictions",
+    metadata,
+    Column("id", String(16), primary_key=True),
+    Column("department", String(40), nullable=False),
+    Column("resource", String(80), nullable=False),  # a resource code, or "*" for every resource
+    Column("reason", Text, nullable=False),
+    Column("created_by", String(100), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("lifted_at", DateTime(timezone=True)),
+    Column("lifted_by", String(100)),
+)
+
+# One row: bumped by every change to grants or restrictions, so every process sees the change.
+policy_version = Table(
+    "policy_version",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("version", Integer, nullable=False),
+)
+
+access_records = Table(
+    "access_records",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("at", DateTime(timezone=True), nullable=False),
+    Column("request_id", String(36), nullable=False),
+    Column("trace_id", String(32), nullable=False),
+    Column("department", String(40), nullable=False),
+    Column("application", String(100), nullable=False),
+    Column("key_id", String(16), nullable=False),
+    Column("operator", String(100)),
+    Column("purpose", String(80)),
+    Column("resource", String(80), nullable=False),
+    Column("operation", String(20), nullable=False),  # lookup | list
+    Column("items_returned", JSON, nullable=False),
+    Column("items_masked", JSON, nullable=False),
+    Column("items_denied", JSON, nullable=False),  # {item: reason code}
+    Column("row_count", Integer, nullable=False),
+    Column("grants_used", JSON, nullable=False),
+    Column("outcome", String(20), nullable=False),  # allowed | partial | denied | failed
+    Column("error_code", String(40)),
+)
+
+_APPEND_ONLY_SQLITE = [
+    """CREATE TRIGGER IF NOT EXISTS access_records_no_update BEFORE UPDATE ON access_records
+       BEGIN SELECT RAISE(ABORT, 'access_records are append-only'); END""",
+    """CREATE TRIGGER IF NOT EXISTS access_records_no_delete BEFORE DELETE ON access_records
+       BEGIN SELECT RAISE(ABORT, 'access_records are append-only'); END""",
+]
+
+
+def make_engine(url: str) -> AsyncEngine:
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
+        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+    engine = create_async_engine(url)
+    if parsed.get_backend_name() == "sqlite":
+        # WAL lets readers go on while an access record is appended; foreign keys are off by default.
+        @event.listens_for(engine.sync_engine, "connect")
+        def _pragmas(dbapi_connection, _record):  # pragma: no cover - exercised by every test
+            cursor = dbapi_connection.cursor()
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA busy_timeout=5000")
+            cursor.close()
+
+    return engine
+
+
+async def create_schema(engine: AsyncEngine) -> None:
+    async with engine.begin() as conn:
+        await conn.run_sync(metadata.create_all)
+        if engine.dialect.name == "sqlite":
+            for statement in _APPEND_ONLY_SQLITE:
+                await conn.execute(text(statement))
+        await conn.execute(
+            text("INSERT INTO policy_version (id, version) SELECT 1, 0 WHERE NOT EXISTS (SELECT 1 FROM policy_version)")
+        )
+
+
+async def bump_policy_version(conn) -> None:
+    await conn.execute(policy_version.update().where(policy_version.c.id == 1).values(version=policy_version.c.version + 1))
+
+
+async def read_versions(conn) -> tuple[int, int]:
+    """(catalog version, policy version) in force."""
+    row = (
+        await conn.execute(
+            text(
+                "SELECT (SELECT COALESCE(MAX(version), 0) FROM catalog_versions),"
+                " (SELECT version FROM policy_version WHERE id = 1)"
+            )
+        )
+    ).one()
+    return int(row[0]), int(row[1] or 0)

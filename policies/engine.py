@@ -1,0 +1,104 @@
+"""Decides the data items of one resource for one request: Casbin over the compiled rules, memoised.
+
+A decision depends on (department, purpose, resource, item) and on the time only through the
+boundaries at which some rule starts or stops; the memo is dropped when the clock passes the next
+boundary, and the whole engine is replaced when the catalog or the policies change.
+"""
+
+from __future__ import annotations
+
+import bisect
+from datetime import datetime
+from pathlib import Path
+from typing import Iterable
+
+import casbin
+from casbin.persist.adapter import Adapter
+
+from catalog.model import Catalog, Resource
+from policies.model import AccessDecision, Deny, Grant, ItemDecision, PolicySet
+from policies.rules import compile_rules, boundaries, stamp
+
+MODEL_PATH = Path(__file__).with_name("model.conf")
+
+
+class _RulesAdapter(Adapter):
+    """Hands compiled rules to Casbin; rules are saved only as grants and restrictions, never as lines."""
+
+    def __init__(self, rules: list[list[str]], links: list[list[str]]) -> None:
+        self._rules, self._links = rules, links
+
+    def load_policy(self, model) -> None:
+        for line in self._rules:
+            model.add_policy("p", "p", line)
+        for link in self._links:
+            model.add_policy("g", "g", link)
+
+
+class PolicyEngine:
+    def __init__(self, catalog: Catalog, policies: PolicySet) -> None:
+        self.catalog = catalog
+        self.policies = policies
+        rules, links = compile_rules(catalog, policies)
+        self.rule_count = len(rules)
+        self._enforcer = casbin.Enforcer(str(MODEL_PATH), _RulesAdapter(rules, links))
+        self._boundaries = boundaries(rules)
+        self._grants: dict[str, Grant] = {g.id: g for g in policies.grants}
+        self._restrictions = {r.id: r for r in policies.restrictions}
+        self._memo: dict[tuple[str, str, str, str], ItemDecision] = {}
+        self._memo_window: tuple[str, str] = ("", "")
+
+    @property
+    def version(self) -> tuple[int, int]:
+        return self.catalog.version, self.policies.version
+
+    def _window(self, now: str) -> tuple[str, str]:
+        index = bisect.bisect_right(self._boundaries, now)
+        low = self._boundaries[index - 1] if index else ""
+        high = self._boundaries[index] if index < len(self._boundaries) else "~"
+        return low, high
+
+    def decide(self, department: str, purpose: str, resource: Resource, items: Iterable[str], now: datetime) -> AccessDecision:
+        moment = stamp(now)
+        low, high = self._memo_window
+        if not (low <= moment < high):
+            self._memo.clear()
+            self._memo_window = self._window(moment)
+        decisions: dict[str, ItemDecision] = {}
+        for item in items:
+            key = (department, purpose, resource.code, item)
+            decision = self._memo.get(key)
+            if decision is None:
+                decision = self._memo[key] = self._decide_item(department, purpose, resource, item, moment)
+            decisions[item] = decision
+        return self._combine(resource, decisions)
+
+    def _decide_item(self, department: str, purpose: str, resource: Resource, item: str, moment: str) -> ItemDecision:
+        params = {"resource": resource.code, "item": item, "purpose": purpose}
+        if resource.item(item) is None:
+            return ItemDecision(item, False, Deny.ITEM_UNKNOWN, params=params)
+        allowed, line = self._enforcer.enforce_ex(department, purpose, resource.code, item, moment)
+        if not line:  # no rule matched at all: deny, and say the item is not shared
+            return ItemDecision(item, False, Deny.NOT_SHARED, params=params)
+        reason, ref = line[8], line[9] or None
+        grant = self._grants.get(ref) if ref else None
+        if grant is not None:
+            params |= {"grant": grant.id, "since": stamp(grant.valid_from), "until": stamp(grant.valid_until)}
+        if ref in self._restrictions:
+            params["detail"] = self._restrictions[ref].reason
+        mask = grant.masks.get(item) if (allowed and grant is not None) else None
+        return ItemDecision(item, allowed, reason, ref, mask, params)
+
+    def _combine(self, resource: Resource, decisions: dict[str, ItemDecision]) -> AccessDecision:
+        # Rows returned must lie within the scope of every grant whose items they carry.
+        scope: dict[str, tuple[str, ...]] = {}
+        used: list[str] = []
+        for decision in decisions.values():
+            if not decision.allowed or decision.ref is None or decision.ref not in self._grants:
+                continue
+            if decision.ref in used:
+                continue
+            used.append(decision.ref)
+            for item, values in self._grants[decision.ref].row_scope.items():
+                scope[item] = tuple(v for v in scope[item] if v in values) if item in scope else tuple(values)
+        return AccessDecision(resource.code, decisions, scope, tuple(used))

@@ -1,0 +1,34 @@
+"""What one request carries through execution: who asks, why, and what it has accessed so far."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from opentelemetry.trace import Tracer
+
+from audit.records import AccessRecord
+from catalog.model import Catalog
+from connectors.sql import Connectors
+from govshare.config import Settings
+from govshare.keys import Caller
+from policies.engine import PolicyEngine
+
+
+@dataclass
+class RequestContext:
+    caller: Caller
+    purpose: str | None
+    operator: str | None
+    lang: str
+    request_id: str
+    trace_id: str
+    now: datetime
+    catalog: Catalog
+    policy: PolicyEngine
+    connectors: Connectors
+    settings: Settings
+    tracer: Tracer
+    records: list[AccessRecord] = field(default_factory=list)
+    # One GraphQL error per denied data item, added to the response beside the executor's errors.
+    item_errors: list[dict] = field(default_factory=list)

@@ -1,0 +1,233 @@
+"""Builds the strawberry schema from the published catalog; rebuilt whenever the catalog changes.
+
+For a resource with ``api_name = "person"``: a type ``Person`` (one nullable field per data item, its
+Chinese label as description), a lookup ``person(<key>: ...)``, and a list
+``personList(filter: PersonFilter, first: Int, after: String): PersonPage`` filtering on the items the
+catalog marks filterable. Every data item is nullable: a denied item is null, with its own error.
+"""
+
+import dataclasses
+import datetime
+from typing import Annotated, Optional
+
+import strawberry
+from strawberry.extensions import MaxAliasesLimiter, MaxTokensLimiter, QueryDepthLimiter
+
+from catalog.model import Catalog, Resource, ShareType
+from govshare.config import Settings
+from resolvers import data
+from resolvers.context import RequestContext
+from schema.selection import field_names, sub_selections
+
+PY_TYPES = {"string": str, "integer": int, "decimal": float, "date": datetime.date, "boolean": bool}
+SHARE_TYPE_LABELS = {
+    ShareType.UNCONDITIONAL: "无条件共享",
+    ShareType.CONDITIONAL: "有条件共享",
+    ShareType.NOT_SHARED: "不予共享",
+}
+
+
+@strawberry.type(description="分页信息")
+class PageInfo:
+    has_next_page: bool = strawberry.field(description="是否还有下一页")
+    end_cursor: Optional[str] = strawberry.field(description="下一页的游标，传给 after 参数")
+
+
+@strawberry.input(description="文本信息项的筛选条件")
+class StringFilter:
+    eq: Optional[str] = strawberry.field(default=None, description="等于")
+    in_: Optional[list[str]] = strawberry.field(default=None, name="in", description="属于其中之一")
+
+
+@strawberry.input(description="整数信息项的筛选条件")
+class IntFilter:
+    eq: Optional[int] = strawberry.field(default=None, description="等于")
+    in_: Optional[list[int]] = strawberry.field(default=None, name="in", description="属于其中之一")
+    gte: Optional[int] = strawberry.field(default=None, description="大于或等于")
+    lte: Optional[int] = strawberry.field(default=None, description="小于或等于")
+
+
+@strawberry.input(description="数值信息项的筛选条件")
+class FloatFilter:
+    eq: Optional[float] = strawberry.field(default=None, description="等于")
+    gte: Optional[float] = strawberry.field(default=None, description="大于或等于")
+    lte: Optional[float] = strawberry.field(default=None, description="小于或等于")
+
+
+@strawberry.input(description="日期信息项的筛选条件")
+class DateFilter:
+    eq: Optional[datetime.date] = strawberry.field(default=None, description="等于")
+    gte: Optional[datetime.date] = strawberry.field(default=None, description="不早于")
+    lte: Optional[datetime.date] = strawberry.field(default=None, description="不晚于")
+
+
+@strawberry.input(description="布尔信息项的筛选条件")
+class BooleanFilter:
+    eq: Optional[bool] = strawberry.field(default=None, description="等于")
+
+
+FILTER_TYPES = {"string": StringFilter, "integer": IntFilter, "decimal": FloatFilter, "date": DateFilter, "boolean": BooleanFilter}
+
+
+@strawberry.type(description="已登记的履职事项（查询用途）")
+class PurposeInfo:
+    code: str = strawberry.field(description="用途编码，在 X-Purpose 头中声明")
+    name: str = strawberry.field(description="履职事项名称")
+
+
+@strawberry.type(description="当前调用方")
+class CallerInfo:
+    department: str = strawberry.field(description="部门编码")
+    department_name: str = strawberry.field(description="部门名称")
+    application: str = strawberry.field(description="应用名称")
+    purposes: list[PurposeInfo] = strawberry.field(description="本部门已登记的履职事项")
+
+
+def _resource_description(resource: Resource, catalog: Catalog) -> str:
+    provider = catalog.departments[resource.provider].name
+    parts = [f"{resource.name}（{resource.code}）", f"提供部门：{provider}", f"共享类型：{SHARE_TYPE_LABELS[resource.share_type]}"]
+    if resource.related_departments:
+        parts.append("仅在相关部门间共享：" + "、".join(catalog.departments[d].name for d in resource.related_departments))
+    if resource.abstract:
+        parts.append(resource.abstract)
+    return "\n".join(parts)
+
+
+def _item_description(resource: Resource, item) -> str:
+    if item.share_type and item.share_type != resource.share_type:
+        return f"{item.label}（{SHARE_TYPE_LABELS[item.share_type]}）"
+    return item.label
+
+
+def _object_type(resource: Resource, catalog: Catalog):
+    namespace: dict = {"__annotations__": {}}
+    for item in resource.items:
+        namespace["__annotations__"][item.name] = Optional[PY_TYPES[item.type]]
+        namespace[item.name] = strawberry.field(default=None, description=_item_description(resource, item), name=item.name)
+    cls = type(resource.type_name, (), namespace)
+    return strawberry.type(cls, name=resource.type_name, description=_resource_description(resource, catalog))
+
+
+def _filter_type(resource: Resource):
+    filterable = [i for i in resource.items if i.filterable]
+    if not filterable:
+        return None
+    namespace: dict = {"__annotations__": {}}
+    for item in filterable:
+        namespace["__annotations__"][item.name] = Optional[FILTER_TYPES[item.type]]
+        namespace[item.name] = strawberry.field(default=None, description=item.label, name=item.name)
+    name = f"{resource.type_name}Filter"
+    return strawberry.input(type(name, (), namespace), name=name, description=f"{resource.name}的筛选条件")
+
+
+def _page_type(resource: Resource, object_type):
+    namespace = {
+        "__annotations__": {"items": list[object_type], "page_info": PageInfo},
+        "items": strawberry.field(description="本页记录"),
+        "page_info": strawberry.field(description="分页信息"),
+    }
+    name = f"{resource.type_name}Page"
+    return strawberry.type(type(name, (), namespace), name=name, description=f"{resource.name}（分页）")
+
+
+def _filters(filter_value) -> list[data.Filter]:
+    filters = []
+    if filter_value is None:
+        return filters
+    for field in dataclasses.fields(filter_value):
+        condition = getattr(filter_value, field.name)
+        if condition is None:
+            continue
+        for op_field in dataclasses.fields(condition):
+            value = getattr(condition, op_field.name)
+            if value is not None:
+                filters.append(data.Filter(field.name, op_field.name.rstrip("_"), value))
+    return filters
+
+
+def _lookup_field(resource: Resource, object_type):
+    key_item = resource.item(resource.key)
+    key_type = PY_TYPES[key_item.type]
+    item_names = {i.name for i in resource.items}
+
+    async def resolve(
+        info: strawberry.Info,
+        key: Annotated[key_type, strawberry.argument(name=key_item.name, description=key_item.label)],
+    ) -> Optional[object_type]:
+        ctx: RequestContext = info.context
+        selected = [n for n in field_names(info.selected_fields[0].selections) if n in item_names]
+        row = await data.lookup(ctx, resource, key, selected, [info.path.key])
+        return None if row is None else object_type(**row)
+
+    return strawberry.field(resolver=resolve, name=resource.api_name,
+                            description=f"按{key_item.label}查询{resource.name}")
+
+
+def _list_field(resource: Resource, object_type, page_type, filter_type):
+    item_names = {i.name for i in resource.items}
+
+    async def resolve(
+        info: strawberry.Info,
+        filter: Annotated[Optional[filter_type], strawberry.argument(description="筛选条件")] = None,  # noqa: A002
+        first: Annotated[Optional[int], strawberry.argument(description="每页条数")] = None,
+        after: Annotated[Optional[str], strawberry.argument(description="从该游标之后开始")] = None,
+    ) -> Optional[page_type]:
+        ctx: RequestContext = info.context
+        selected = [n for n in field_names(sub_selections(info.selected_fields[0].selections, "items")) if n in item_names]
+        page = await data.list_rows(ctx, resource, _filters(filter), first, after, selected, [info.path.key])
+        if page is None:
+            return None
+        return page_type(items=[object_type(**row) for row in page.rows],
+                         page_info=PageInfo(has_next_page=page.has_next_page, end_cursor=page.end_cursor))
+
+    if filter_type is None:
+        async def resolve_unfiltered(
+            info: strawberry.Info,
+            first: Annotated[Optional[int], strawberry.argument(description="每页条数")] = None,
+            after: Annotated[Optional[str], strawberry.argument(description="从该游标之后开始")] = None,
+        ) -> Optional[page_type]:
+            return await resolve(info, None, first, after)
+
+        return strawberry.field(resolver=resolve_unfiltered, name=f"{resource.api_name}List",
+                                description=f"分页列出{resource.name}")
+    return strawberry.field(resolver=resolve, name=f"{resource.api_name}List", description=f"分页列出{resource.name}")
+
+
+def _caller_field():
+    def resolve(info: strawberry.Info) -> CallerInfo:
+        ctx: RequestContext = info.context
+        department = ctx.caller.department
+        return CallerInfo(
+            department=department,
+            department_name=ctx.catalog.departments[department].name if department in ctx.catalog.departments else "",
+            application=ctx.caller.application,
+            purposes=[PurposeInfo(code=p.code, name=p.name) for p in ctx.catalog.purposes.values() if p.department == department],
+        )
+
+    return strawberry.field(resolver=resolve, description="当前应用密钥所属部门、应用及其可声明的用途")
+
+
+class Schema(strawberry.Schema):
+    def process_errors(self, errors, execution_context=None) -> None:
+        # Refusals carry a code and are recorded as access records; only unexpected errors go to the log.
+        super().process_errors([e for e in errors if not (e.extensions or {}).get("code")], execution_context)
+
+
+def build_schema(catalog: Catalog, settings: Settings, *, extensions: list = ()) -> Schema:
+    fields: dict = {"caller": _caller_field()}
+    for resource in sorted(catalog.published(), key=lambda r: r.api_name):
+        object_type = _object_type(resource, catalog)
+        fields[resource.api_name] = _lookup_field(resource, object_type)
+        fields[f"{resource.api_name}List"] = _list_field(
+            resource, object_type, _page_type(resource, object_type), _filter_type(resource)
+        )
+    query = strawberry.type(type("Query", (), fields), name="Query", description="临沂市政务信息资源共享：联机查询")
+    return Schema(
+        query=query,
+        extensions=[
+            lambda: QueryDepthLimiter(max_depth=settings.max_query_depth),
+            lambda: MaxAliasesLimiter(max_alias_count=settings.max_aliases),
+            lambda: MaxTokensLimiter(max_token_count=settings.max_tokens),
+            *extensions,
+        ],
+    )

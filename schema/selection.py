@@ -1,0 +1,38 @@
+"""Which data items an operation selects, through fragments, honouring @skip and @include."""
+
+from __future__ import annotations
+
+from strawberry.types.nodes import FragmentSpread, InlineFragment, SelectedField, Selection
+
+
+def _skipped(selection: Selection) -> bool:
+    directives = selection.directives or {}
+    if directives.get("skip", {}).get("if") is True:
+        return True
+    return directives.get("include", {}).get("if") is False
+
+
+def field_names(selections: list[Selection]) -> list[str]:
+    """Names (not aliases) of the fields selected directly under a field, fragments flattened."""
+    names: list[str] = []
+    for selection in selections:
+        if _skipped(selection):
+            continue
+        if isinstance(selection, SelectedField):
+            names.append(selection.name)
+        elif isinstance(selection, (FragmentSpread, InlineFragment)):
+            names.extend(field_names(selection.selections))
+    return list(dict.fromkeys(names))
+
+
+def sub_selections(selections: list[Selection], name: str) -> list[Selection]:
+    """The selections under every occurrence of field ``name`` (e.g. ``items`` of a page)."""
+    found: list[Selection] = []
+    for selection in selections:
+        if _skipped(selection):
+            continue
+        if isinstance(selection, SelectedField) and selection.name == name:
+            found.extend(selection.selections)
+        elif isinstance(selection, (FragmentSpread, InlineFragment)):
+            found.extend(sub_selections(selection.selections, name))
+    return found

@@ -1,0 +1,221 @@
+"""The govshare server: wires authentication, the generated schema, the data path and the audit.
+
+POST /graphql answers queries (``Authorization: Bearer <key>``, ``X-Purpose``, ``X-Operator``);
+GET /graphql serves GraphiQL from local assets; /healthz says which catalog and policies are in force.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import time
+import uuid
+from datetime import UTC, datetime
+from typing import Callable
+
+import strawberry
+from opentelemetry import trace
+from opentelemetry.sdk.trace.export import SpanExporter
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import FileResponse, JSONResponse, RedirectResponse, Response
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
+from strawberry.extensions import SchemaExtension
+
+from audit.records import AuditWriter
+from audit.tracing import make_tracer
+from catalog import store as catalog_store
+from catalog.model import Catalog
+from connectors.sql import Connectors
+from govshare.config import Settings, load_settings
+from govshare.errors import AuditError, AuthError
+from govshare.i18n import message, normalize_language
+from govshare.keys import authenticate
+from govshare.platformdb import create_schema, make_engine, read_versions
+from policies.engine import PolicyEngine
+from policies.model import PolicySet
+from policies.store import load_policy_set
+from resolvers.context import RequestContext
+from schema.builder import build_schema
+
+log = logging.getLogger("govshare")
+
+
+class OperationAttributes(SchemaExtension):
+    """Names the operation on the request's span once it is parsed (no span per resolver)."""
+
+    def on_execute(self):
+        context = self.execution_context
+        span = trace.get_current_span()
+        span.set_attribute("graphql.operation.name", context.operation_name or "")
+        if context.operation_type is not None:
+            span.set_attribute("graphql.operation.type", context.operation_type.value)
+        yield
+
+
+class Runtime:
+    """What the server holds between requests: the catalog, policies and schema in force, and the pools."""
+
+    def __init__(self, settings: Settings, *, span_exporter: SpanExporter | None = None,
+                 clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
+        self.settings = settings
+        self.clock = clock
+        self.engine = make_engine(settings.platform_url)
+        self.audit = AuditWriter(self.engine)
+        self.connectors = Connectors(timeout=settings.source_timeout_seconds)
+        self.tracer, self.tracer_provider = make_tracer(settings, span_exporter)
+        self.catalog = Catalog()
+        self.policy = PolicyEngine(self.catalog, PolicySet())
+        self.schema: strawberry.Schema = build_schema(self.catalog, settings, extensions=[OperationAttributes])
+        self._checked_at = float("-inf")
+        self._lock = asyncio.Lock()
+
+    async def start(self) -> None:
+        await create_schema(self.engine)
+        await self.refresh(force=True)
+        if self.catalog.version == 0:
+            log.warning(message("CATALOG_NOT_LOADED", "en"))
+
+    async def refresh(self, *, force: bool = False) -> None:
+        """Pick up a catalog or policy change made by any process, checking at most every refresh_seconds."""
+        if not force and time.monotonic() - self._checked_at < self.settings.refresh_seconds:
+            return
+        async with self._lock:
+            if not force and time.monotonic() - self._checked_at < self.settings.refresh_seconds:
+                return
+            async with self.engine.connect() as conn:
+                catalog_version, policy_version = await read_versions(conn)
+                if (catalog_version, policy_version) != self.policy.version:
+                    catalog = self.catalog
+                    if catalog_version != self.catalog.version:
+                        catalog = await catalog_store.current(conn) or Catalog()
+                    policies = await load_policy_set(conn)
+                    policy = PolicyEngine(catalog, policies)
+                    if catalog is not self.catalog:
+                        self.schema = build_schema(catalog, self.settings, extensions=[OperationAttributes])
+                        log.info("catalog version %s in force: %d published resources", catalog.version, len(catalog.published()))
+                    self.catalog, self.policy = catalog, policy
+                    log.info("policy version %s in force: %d rules", policies.version, policy.rule_count)
+            self._checked_at = time.monotonic()
+
+    async def stop(self) -> None:
+        await self.connectors.close()
+        await self.engine.dispose()
+        self.tracer_provider.shutdown()
+
+
+def _error_response(status: int, code: str, lang: str, headers: dict | None = None, **params) -> JSONResponse:
+    text = message(code, lang, **params)
+    return JSONResponse({"errors": [{"message": text, "extensions": {"code": code, "reason": text}}]},
+                        status_code=status, headers=headers)
+
+
+def _format_errors(result, lang: str) -> list[dict]:
+    formatted = []
+    for error in result.errors or []:
+        entry = error.formatted
+        extensions = entry.setdefault("extensions", {})
+        extensions.setdefault("code", "GRAPHQL_INVALID" if error.path is None else "INTERNAL_ERROR")
+        formatted.append(entry)
+    return formatted
+
+
+async def graphql_post(request: Request) -> Response:
+    runtime: Runtime = request.app.state.runtime
+    settings = runtime.settings
+    lang = normalize_language(request.headers.get("accept-language"), settings.language)
+
+    body = await request.body()
+    if len(body) > settings.max_body_bytes:
+        return _error_response(413, "BODY_TOO_LARGE", lang, limit=settings.max_body_bytes)
+    try:
+        async with runtime.engine.connect() as conn:
+            caller = await authenticate(conn, request.headers.get("authorization"))
+    except AuthError as exc:
+        return _error_response(401, exc.code, lang, headers={"WWW-Authenticate": 'Bearer realm="govshare"'})
+    try:
+        payload = json.loads(body)
+        if not isinstance(payload, dict) or not isinstance(payload.get("query"), str):
+            raise ValueError("expected a JSON object with a 'query' string")
+        variables = payload.get("variables") or {}
+        if not isinstance(variables, dict):
+            raise ValueError("'variables' must be an object")
+    except ValueError as exc:
+        return _error_response(400, "BAD_REQUEST", lang, detail=str(exc))
+
+    await runtime.refresh()
+    with runtime.tracer.start_as_current_span("graphql.operation") as span:
+        ctx = RequestContext(
+            caller=caller,
+            purpose=request.headers.get("x-purpose") or None,
+            operator=request.headers.get("x-operator") or None,
+            lang=lang,
+            request_id=str(uuid.uuid4()),
+            trace_id=format(span.get_span_context().trace_id, "032x"),
+            now=runtime.clock(),
+            catalog=runtime.catalog,
+            policy=runtime.policy,
+            connectors=runtime.connectors,
+            settings=settings,
+            tracer=runtime.tracer,
+        )
+        span.set_attributes({"govshare.request_id": ctx.request_id, "govshare.department": caller.department,
+                             "govshare.application": caller.application, "govshare.purpose": ctx.purpose or ""})
+        result = await runtime.schema.execute(
+            payload["query"], variable_values=variables, context_value=ctx,
+            operation_name=payload.get("operationName"),
+        )
+        try:
+            # The records are written before a single value is sent; if they cannot be, nothing is sent.
+            await runtime.audit.write(ctx.records)
+        except AuditError as exc:
+            return _error_response(500, exc.code, lang)
+    response: dict = {"data": result.data}
+    errors = _format_errors(result, lang) + ctx.item_errors
+    if errors:
+        response["errors"] = errors
+    return JSONResponse(response, headers={"X-Request-Id": ctx.request_id})
+
+
+async def graphql_get(request: Request) -> Response:
+    settings: Settings = request.app.state.runtime.settings
+    if "text/html" in request.headers.get("accept", ""):
+        return FileResponse(settings.web_dir / "graphiql.html", media_type="text/html; charset=utf-8")
+    lang = normalize_language(request.headers.get("accept-language"), settings.language)
+    return _error_response(405, "METHOD_NOT_ALLOWED", lang, headers={"Allow": "POST"})
+
+
+async def healthz(request: Request) -> Response:
+    runtime: Runtime = request.app.state.runtime
+    return JSONResponse({"status": "ok", "catalog_version": runtime.catalog.version,
+                         "policy_version": runtime.policy.policies.version,
+                         "published_resources": len(runtime.catalog.published())})
+
+
+def create_app(settings: Settings | None = None, **runtime_options) -> Starlette:
+    settings = settings or load_settings()
+    runtime = Runtime(settings, **runtime_options)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette):
+        await runtime.start()
+        try:
+            yield
+        finally:
+            await runtime.stop()
+
+    app = Starlette(
+        routes=[
+            Route("/", lambda request: RedirectResponse("/graphql")),
+            Route("/graphql", graphql_post, methods=["POST"]),
+            Route("/graphql", graphql_get, methods=["GET"]),
+            Route("/healthz", healthz),
+            Mount("/static", StaticFiles(directory=settings.web_dir, check_dir=False), name="static"),
+        ],
+        lifespan=lifespan,
+    )
+    app.state.runtime = runtime
+    return app
