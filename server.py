@@ -118,7 +118,12 @@ def _format_errors(result, lang: str) -> list[dict]:
     for error in result.errors or []:
         entry = error.formatted
         extensions = entry.setdefault("extensions", {})
-        extensions.setdefault("code", "GRAPHQL_INVALID" if error.path is None else "INTERNAL_ERROR")
+        if "code" not in extensions:
+            if error.path is None:  # the document itself: syntax, validation, limits
+                extensions["code"] = "GRAPHQL_INVALID"
+            else:  # raised by no refusal of ours: say nothing of what went wrong (it is logged)
+                entry["message"] = message("INTERNAL_ERROR", lang)
+                extensions["code"] = "INTERNAL_ERROR"
         formatted.append(entry)
     return formatted
 

@@ -61,9 +61,9 @@ class Api:
         return response.json()
 
 
-async def _api(world: World):
+async def _api(world: World, **runtime_options):
     spans = InMemorySpanExporter()
-    app = create_app(world.settings, span_exporter=spans)
+    app = create_app(world.settings, span_exporter=spans, **runtime_options)
     runtime = app.state.runtime
     await runtime.start()
     try:
