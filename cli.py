@@ -94,12 +94,14 @@ def serve(host: str | None, port: int | None) -> None:
 
 @main.command(help="在 ./var/ 下生成演示世界：各部门数据库、演示目录、应用密钥（写入 var/demo-keys.json）、授权与限制规则。已生成则不重复生成。")
 @click.option("--force", is_flag=True, help="删除已有的演示数据（包括平台库与访问记录）后重新生成。")
-def demo(force: bool) -> None:
+@click.option("--engine", type=click.Choice(["sqlite", "postgres", "mariadb"]), default="sqlite", show_default=True,
+              help="各部门数据库所用的数据库引擎（postgres、mariadb 使用配置 demo_postgres_url、demo_mariadb_url 指向的服务器）。")
+def demo(force: bool, engine: str) -> None:
     from demo.build import build_demo
 
     settings = _settings()
     try:
-        world = asyncio.run(build_demo(settings, force=force))
+        world = asyncio.run(build_demo(settings, force=force, engine=engine))
     except GovshareError as exc:
         _fail(settings, exc)
     keys_file = settings.var_dir / "demo-keys.json"

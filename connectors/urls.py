@@ -1,20 +1,33 @@
-"""Source URLs: the catalog names an engine; the server reads through its async driver."""
+"""Source URLs: the catalog names an engine (sqlite, postgresql, mysql/mariadb); the server reads through
+its async driver, and set-up tools (the demo builder, schema inspection) through its sync driver."""
 
 from __future__ import annotations
 
 from sqlalchemy.engine import make_url
 
-ASYNC_DRIVERS = {"sqlite": "aiosqlite"}
+# backend -> (async driver, sync driver)
+DRIVERS = {
+    "sqlite": ("aiosqlite", "pysqlite"),
+    "postgresql": ("asyncpg", "psycopg"),
+    "mysql": ("aiomysql", "pymysql"),
+    "mariadb": ("aiomysql", "pymysql"),
+}
+
+
+def _with_driver(url: str, position: int) -> str:
+    parsed = make_url(url)
+    backend = parsed.get_backend_name()
+    if backend not in DRIVERS:
+        raise ValueError(f"unsupported source engine {backend!r} (supported: {', '.join(DRIVERS)})")
+    parsed = parsed.set(drivername=f"{backend}+{DRIVERS[backend][position]}")
+    if backend in ("mysql", "mariadb") and "charset" not in parsed.query:
+        parsed = parsed.update_query_dict({"charset": "utf8mb4"})
+    return parsed.render_as_string(hide_password=False)
 
 
 def async_url(url: str) -> str:
-    parsed = make_url(url)
-    backend = parsed.get_backend_name()
-    if backend not in ASYNC_DRIVERS:
-        raise ValueError(f"no async driver configured for {backend!r} sources (supported: {', '.join(ASYNC_DRIVERS)})")
-    return parsed.set(drivername=f"{backend}+{ASYNC_DRIVERS[backend]}").render_as_string(hide_password=False)
+    return _with_driver(url, 0)
 
 
 def sync_url(url: str) -> str:
-    parsed = make_url(url)
-    return parsed.set(drivername=parsed.get_backend_name()).render_as_string(hide_password=False)
+    return _with_driver(url, 1)

@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import json
 import shutil
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
+
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
 
 from catalog import store as catalog_store
 from catalog.loader import load_catalog
@@ -54,6 +57,36 @@ DEMO_GRANTS = [
 DEMO_RESTRICTION = ("civil", "market.enterprise", "未按《资源目录》公布的更新时限更新婚姻登记数据（第二十条），暂停使用企业登记信息。")
 
 
+ENGINES = ("sqlite", "postgres", "mariadb")
+
+
+def source_url(settings: Settings, engine: str, department: str, catalog_source: str, prefix: str) -> str:
+    """Where a department's demo database lives on ``engine`` (sqlite: as the catalog file says)."""
+    if engine == "sqlite":
+        return catalog_source
+    server = make_url(settings.demo_postgres_url if engine == "postgres" else settings.demo_mariadb_url)
+    return server.set(database=f"{prefix}{department}").render_as_string(hide_password=False)
+
+
+def ensure_database(url: str) -> None:
+    """Create the database a PostgreSQL or MariaDB source URL names, if it does not exist."""
+    parsed = make_url(sync_url(url))
+    backend = parsed.get_backend_name()
+    if backend == "sqlite":
+        return
+    name = parsed.database
+    admin = create_engine(parsed.set(database="postgres" if backend == "postgresql" else ""), isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            if backend == "postgresql":
+                if conn.execute(text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": name}).first() is None:
+                    conn.execute(text(f'CREATE DATABASE "{name}"'))
+            else:
+                conn.execute(text(f"CREATE DATABASE IF NOT EXISTS `{name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_bin"))
+    finally:
+        admin.dispose()
+
+
 @dataclass
 class DemoWorld:
     keys: dict[str, str]
@@ -66,7 +99,11 @@ def _paths(settings: Settings) -> tuple[Path, Path, Path]:
     return var / "sources", var / "demo-keys.json", var / "demo-showcase.json"
 
 
-async def build_demo(settings: Settings, *, force: bool = False, persons: int = 3000, enterprises: int = 1000) -> DemoWorld:
+async def build_demo(settings: Settings, *, force: bool = False, engine: str = "sqlite", database_prefix: str = "govshare_",
+                     persons: int = 3000, enterprises: int = 1000) -> DemoWorld:
+    """Build the demo world; ``engine`` puts every department's database on SQLite, PostgreSQL or MariaDB."""
+    if engine not in ENGINES:
+        raise ValueError(f"engine must be one of {', '.join(ENGINES)}")
     sources_dir, keys_path, showcase_path = _paths(settings)
     if force:
         shutil.rmtree(sources_dir, ignore_errors=True)
@@ -80,13 +117,20 @@ async def build_demo(settings: Settings, *, force: bool = False, persons: int = 
         return DemoWorld(json.loads(keys_path.read_text()), json.loads(showcase_path.read_text()), built=False)
 
     catalog = load_catalog(settings.catalog_dir)
-    urls = {code: sync_url(settings.expand(d.source)) for code, d in catalog.departments.items() if d.source}
+    departments = {
+        code: replace(d, source=source_url(settings, engine, code, d.source, database_prefix)) if d.source else d
+        for code, d in catalog.departments.items()
+    }
+    catalog = Catalog(departments, catalog.purposes, catalog.resources)
+    urls = {code: sync_url(settings.expand(d.source)) for code, d in departments.items() if d.source}
+    for url in urls.values():
+        ensure_database(url)
     summary = build_sources(urls, persons=persons, enterprises=enterprises)
 
-    engine = make_engine(settings.platform_url)
+    platform = make_engine(settings.platform_url)
     try:
-        await create_schema(engine)
-        async with engine.begin() as conn:
+        await create_schema(platform)
+        async with platform.begin() as conn:
             version = await catalog_store.publish(conn, catalog, source=str(settings.catalog_dir), loaded_by=BUILT_BY)
             catalog = Catalog(catalog.departments, catalog.purposes, catalog.resources, version)
             keys = {}
@@ -100,10 +144,12 @@ async def build_demo(settings: Settings, *, force: bool = False, persons: int = 
             department, resource, reason = DEMO_RESTRICTION
             await add_restriction(conn, catalog, department=department, resource=resource, reason=reason, created_by=BUILT_BY)
     finally:
-        await engine.dispose()
+        await platform.dispose()
 
     keys_path.parent.mkdir(parents=True, exist_ok=True)
     showcase_path.write_text(json.dumps(summary["showcase"], ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+    (settings.var_dir / "demo-sources.json").write_text(
+        json.dumps({code: d.source for code, d in departments.items() if d.source}, indent=2) + "\n", encoding="utf-8")
     keys_path.write_text(json.dumps(keys, indent=2) + "\n", encoding="utf-8")
     keys_path.chmod(0o600)
     return DemoWorld(keys, summary["showcase"], built=True)

@@ -37,6 +37,9 @@ class Settings:
     max_tokens: int = 2000
     max_body_bytes: int = 65536
     source_timeout_seconds: float = 5.0
+    # Servers `govshare demo --engine postgres|mariadb` builds the department databases on.
+    demo_postgres_url: str = "postgresql://postgres@127.0.0.1:5432/"
+    demo_mariadb_url: str = "mysql://root@127.0.0.1:3306/"
     # How stale a process's view of the policies and catalog may be when another process changes them.
     refresh_seconds: float = 1.0
     web_dir: Path = field(default=Path(__file__).resolve().parent.parent / "web" / "static")

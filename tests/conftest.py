@@ -2,20 +2,55 @@
 
 from __future__ import annotations
 
+import datetime
+import decimal
 import json
-import sqlite3
+import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 import pytest
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from sqlalchemy import create_engine, text
 
-from demo.build import build_demo
+from connectors.urls import sync_url
+from demo.build import build_demo, source_url
 from govshare.config import Settings, load_settings
 from server import create_app
 
 REPO = Path(__file__).resolve().parent.parent
+ENGINES = ("sqlite", "postgres", "mariadb")
+# Under .ci/run a missing service fails the run; on a laptop without it, its tests are skipped.
+REQUIRE_SERVICES = os.environ.get("GOVSHARE_REQUIRE_SERVICES") == "1"
+TEST_DATABASE_PREFIX = "govshare_test_"
+
+
+def require_engine(settings: Settings, engine: str) -> None:
+    if engine == "sqlite":
+        return
+    url = sync_url(source_url(settings, engine, "probe", "", ""))
+    server = create_engine(url.rsplit("/", 1)[0] + ("/postgres" if engine == "postgres" else "/"),
+                           connect_args={"connect_timeout": 3})
+    try:
+        with server.connect():
+            pass
+    except Exception as exc:  # noqa: BLE001 - any failure means the service is not there
+        reason = f"{engine} is not reachable at {url.rsplit('/', 1)[0]} ({exc.__class__.__name__}); .ci/run starts it"
+        if REQUIRE_SERVICES:
+            pytest.fail(reason)
+        pytest.skip(reason)
+    finally:
+        server.dispose()
+
+
+def _plain(value):
+    if isinstance(value, (datetime.date, datetime.datetime)):
+        return value.isoformat()
+    if isinstance(value, decimal.Decimal):
+        return float(value)
+    return value
 
 
 def make_settings(var_dir: Path, **overrides) -> Settings:
@@ -28,14 +63,27 @@ class World:
     keys: dict[str, str]
     showcase: dict[str, str]
 
-    def source(self, department: str) -> sqlite3.Connection:
-        conn = sqlite3.connect(self.settings.var_dir / "sources" / f"{department}.db")
-        conn.row_factory = sqlite3.Row
-        return conn
+    engine: str = "sqlite"
 
-    def row(self, department: str, sql: str, *params) -> sqlite3.Row:
-        with self.source(department) as conn:
-            return conn.execute(sql, params).fetchone()
+    def rows(self, department: str, sql: str, *params) -> list[dict]:
+        """Rows straight from a department's source (``?`` placeholders), dates as ISO text, decimals as floats."""
+        names = iter(range(len(params)))
+        statement = re.sub(r"\?", lambda _: f":p{next(names)}", sql)
+        url = self.settings.expand(self._sources[department])
+        engine = create_engine(sync_url(url))
+        try:
+            with engine.connect() as conn:
+                result = conn.execute(text(statement), {f"p{i}": v for i, v in enumerate(params)}).mappings().all()
+        finally:
+            engine.dispose()
+        return [{k: _plain(v) for k, v in row.items()} for row in result]
+
+    def row(self, department: str, sql: str, *params) -> dict:
+        return self.rows(department, sql, *params)[0]
+
+    @property
+    def _sources(self) -> dict[str, str]:
+        return json.loads((self.settings.var_dir / "demo-sources.json").read_text())
 
 
 class Api:
@@ -73,16 +121,18 @@ async def _api(world: World, **runtime_options):
         await runtime.stop()
 
 
-async def _world(var_dir: Path) -> World:
+async def _world(var_dir: Path, engine: str = "sqlite") -> World:
     settings = make_settings(var_dir)
-    built = await build_demo(settings, persons=1500, enterprises=400)
-    return World(settings, built.keys, built.showcase)
+    require_engine(settings, engine)
+    built = await build_demo(settings, persons=1500, enterprises=400, engine=engine, database_prefix=TEST_DATABASE_PREFIX)
+    return World(settings, built.keys, built.showcase, engine)
 
 
-@pytest.fixture(scope="session")
-async def world(tmp_path_factory) -> World:
-    """The shared demo world. Tests using it must not change grants, restrictions, keys or the catalog."""
-    return await _world(tmp_path_factory.mktemp("var"))
+@pytest.fixture(scope="session", params=ENGINES)
+async def world(request, tmp_path_factory) -> World:
+    """The shared demo world, once on each source engine. Tests using it must not change grants, restrictions,
+    keys or the catalog."""
+    return await _world(tmp_path_factory.mktemp(f"var-{request.param}"), request.param)
 
 
 @pytest.fixture(scope="session")

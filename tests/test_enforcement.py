@@ -34,7 +34,7 @@ async def test_wrong_purpose_denies_granted_items_but_keeps_unconditional_ones(a
     assert len(items) == 5
     assert all(i["name"] is None and i["address"] is None and i["gender"] in ("男", "女") and i["countyCode"] == "371311" for i in items)
     assert errors_by_item(result) == {"name": "PURPOSE_NOT_APPROVED", "address": "PURPOSE_NOT_APPROVED"}
-    names = [r["name"] for r in world.source("police").execute("SELECT name FROM person WHERE county_code = '371311'")]
+    names = [r["name"] for r in world.rows("police", "SELECT name FROM person WHERE county_code = '371311'")]
     assert all(absent(n, result) for n in names)
     error = next(e for e in result["errors"] if e["extensions"]["item"] == "name")
     assert error["path"] == ["personList", "items", "name"]
@@ -174,7 +174,7 @@ async def test_masked_item_is_masked_and_raw_value_never_sent(api, world):
     response = await api.post("{ personList(first: 20) { items { idNumber } } }", department="hrss", purpose="hrss.insurance-enrolment")
     ids = [i["idNumber"] for i in response.json()["data"]["personList"]["items"]]
     assert ids and all(i[6:14] == "********" for i in ids)
-    raw = [r["id_number"] for r in world.source("police").execute("SELECT id_number FROM person WHERE county_code='371311'")]
+    raw = [r["id_number"] for r in world.rows("police", "SELECT id_number FROM person WHERE county_code = '371311'")]
     assert all(absent(r, response) for r in raw)
 
 
