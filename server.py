@@ -28,6 +28,7 @@ from strawberry.extensions import SchemaExtension
 from audit.records import AuditWriter
 from audit.tracing import make_tracer
 from catalog import store as catalog_store
+from catalog.conformance import check_sources, without_nonconforming
 from catalog.model import Catalog
 from connectors.sql import Connectors
 from govshare.config import Settings, load_settings
@@ -92,6 +93,7 @@ class Runtime:
                     catalog = self.catalog
                     if catalog_version != self.catalog.version:
                         catalog = await catalog_store.current(conn) or Catalog()
+                        catalog = without_nonconforming(catalog, await check_sources(catalog, self.settings))
                     policies = await load_policy_set(conn)
                     policy = PolicyEngine(catalog, policies)
                     if catalog is not self.catalog:

@@ -1,0 +1,56 @@
+"""Does a source hold what the catalog says? Tables, columns and types (the conformance test of Art 14)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import inspect as sa_inspect
+from sqlalchemy import types as sqltypes
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from connectors.urls import async_url
+
+# A catalog type, and the column types that can carry it.
+FITS = {
+    "string": (sqltypes.String, sqltypes.Text, sqltypes.Enum),
+    "integer": (sqltypes.Integer,),
+    "decimal": (sqltypes.Numeric, sqltypes.Float, sqltypes.Integer),
+    "date": (sqltypes.Date, sqltypes.DateTime),
+    "boolean": (sqltypes.Boolean, sqltypes.Integer),
+}
+
+
+@dataclass(frozen=True)
+class Mismatch:
+    column: str | None  # None: the table itself
+    kind: str  # unreachable | missing_table | missing_column | wrong_type
+    detail: str
+
+
+async def check_table(url: str, table: str, columns: dict[str, str], *, timeout: float = 10.0) -> list[Mismatch]:
+    """Compare ``table`` at ``url`` with ``columns`` (column name -> catalog type)."""
+    engine = create_async_engine(async_url(url), connect_args={"timeout": timeout} if url.startswith("sqlite") else {})
+
+    def reflect(sync_conn):
+        inspector = sa_inspect(sync_conn)
+        if not inspector.has_table(table):
+            return None
+        return {c["name"]: c["type"] for c in inspector.get_columns(table)}
+
+    try:
+        async with engine.connect() as conn:
+            found = await conn.run_sync(reflect)
+    except (SQLAlchemyError, OSError, TimeoutError) as exc:
+        return [Mismatch(None, "unreachable", exc.__class__.__name__)]
+    finally:
+        await engine.dispose()
+    if found is None:
+        return [Mismatch(None, "missing_table", f"no table {table}")]
+    problems = []
+    for column, catalog_type in columns.items():
+        if column not in found:
+            problems.append(Mismatch(column, "missing_column", f"no column {table}.{column}"))
+        elif not isinstance(found[column], FITS[catalog_type]):
+            problems.append(Mismatch(column, "wrong_type", f"{table}.{column} is {found[column]}, the catalog says {catalog_type}"))
+    return problems

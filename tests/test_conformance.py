@@ -1,0 +1,60 @@
+"""The catalog checked against real sources (Art 14): a resource whose source does not fit is not published."""
+
+from __future__ import annotations
+
+import dataclasses
+import sqlite3
+
+from catalog import store as catalog_store
+from catalog.conformance import check_sources
+from catalog.model import Catalog
+
+
+async def test_demo_sources_conform_on_every_engine(api, world):
+    findings = await check_sources(api.app.state.runtime.catalog, world.settings)
+    assert len(findings) == 8 and all(problems == [] for problems in findings.values()), findings
+
+
+async def _publish(api, catalog: Catalog) -> None:
+    runtime = api.app.state.runtime
+    async with runtime.engine.begin() as conn:
+        await catalog_store.publish(conn, catalog, source="test", loaded_by="test")
+    await runtime.refresh(force=True)
+
+
+async def test_wrong_type_and_missing_column_keep_a_resource_unpublished(own_api, own_world):
+    runtime = own_api.app.state.runtime
+    catalog = runtime.catalog
+    person = catalog.resources["police.person"]
+    wrong = dataclasses.replace(person, items=tuple(
+        dataclasses.replace(i, type="integer") if i.name == "name" else i for i in person.items))
+    findings = await check_sources(dataclasses.replace(catalog, resources={**catalog.resources, wrong.code: wrong}),
+                                   own_world.settings)
+    (problem,) = findings["police.person"]
+    assert problem.kind == "wrong_type" and problem.column == "name"
+
+    await _publish(own_api, dataclasses.replace(catalog, resources={**catalog.resources, wrong.code: wrong}))
+    assert "police.person" not in runtime.catalog.resources and "market.enterprise" in runtime.catalog.resources
+    result = (await own_api.post("{ person(idNumber: \"x\") { name } }", department="market",
+                                 purpose="market.licence-review")).json()
+    assert result["data"] is None and "person" in result["errors"][0]["message"]
+
+    with sqlite3.connect(own_world.settings.var_dir / "sources" / "market.db") as conn:
+        conn.execute("ALTER TABLE enterprise DROP COLUMN business_scope")
+    await _publish(own_api, catalog)
+    assert "police.person" in runtime.catalog.resources
+    assert "market.enterprise" not in runtime.catalog.resources
+    findings = await check_sources(catalog, own_world.settings)
+    assert [(p.kind, p.column) for p in findings["market.enterprise"]] == [("missing_column", "business_scope")]
+
+
+async def test_an_unreachable_source_stays_published_and_reports_itself(own_api, own_world):
+    runtime = own_api.app.state.runtime
+    catalog = runtime.catalog
+    departments = {**catalog.departments,
+                   "land": dataclasses.replace(catalog.departments["land"], source="postgresql://nobody@127.0.0.1:1/none")}
+    await _publish(own_api, dataclasses.replace(catalog, departments=departments))
+    assert "land.real-estate" in runtime.catalog.resources
+    result = (await own_api.post("{ realEstateList { items { ownerName } } }", department="land",
+                                 purpose="land.property-registration")).json()
+    assert result["errors"][0]["extensions"]["code"] == "SOURCE_UNAVAILABLE"
