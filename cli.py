@@ -89,7 +89,7 @@ def serve(host: str | None, port: int | None) -> None:
     from server import create_app
 
     settings = _settings()
-    uvicorn.run(create_app(settings), host=host or settings.host, port=port or settings.port, log_level="info")
+    uvicorn.run(create_app(settings), host=host or settings.host, port=settings.port if port is None else port, log_level="info")
 
 
 @main.command(help="在 ./var/ 下生成演示世界：各部门数据库、演示目录、应用密钥（写入 var/demo-keys.json）、授权与限制规则。已生成则不重复生成。")
@@ -287,10 +287,10 @@ def restriction() -> None:
 
 
 @restriction.command("add", help="限制部门使用资源（--resource '*' 表示全部资源），须说明理由。")
-@click.option("--department", required=True)
-@click.option("--resource", required=True)
-@click.option("--reason", required=True)
-@click.option("--by", "created_by", default="coordinator", show_default=True)
+@click.option("--department", required=True, help="被限制的部门编码。")
+@click.option("--resource", required=True, help="资源编码，'*' 表示全部资源。")
+@click.option("--reason", required=True, help="限制理由。")
+@click.option("--by", "created_by", default="coordinator", show_default=True, help="操作人。")
 @runs_async
 async def restriction_add(settings: Settings, engine, department, resource, reason, created_by) -> None:
     catalog = await _catalog_in_force(engine)
@@ -302,7 +302,7 @@ async def restriction_add(settings: Settings, engine, department, resource, reas
 
 @restriction.command("lift", help="解除限制。")
 @click.argument("restriction_id")
-@click.option("--by", "lifted_by", default="coordinator", show_default=True)
+@click.option("--by", "lifted_by", default="coordinator", show_default=True, help="操作人。")
 @runs_async
 async def restriction_lift(settings: Settings, engine, restriction_id, lifted_by) -> None:
     async with engine.begin() as conn:

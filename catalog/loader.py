@@ -6,6 +6,7 @@ whole catalog, so the catalog in force never changes half-way.
 
 from __future__ import annotations
 
+import keyword
 import re
 import tomllib
 from pathlib import Path
@@ -18,6 +19,7 @@ from catalog.model import (
     UPDATE_CYCLES,
     Catalog,
     DataItem,
+    Link,
     Department,
     Purpose,
     Resource,
@@ -32,15 +34,39 @@ _GRAPHQL_NAME = re.compile(r"^[a-z][A-Za-z0-9]{0,62}$")
 _SQL_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 RESERVED_API_NAMES = {"caller"}
+# GraphQL type names the generated schema (schema/builder.py) defines or uses itself: a resource whose
+# generated type names (``Person``, ``PersonFilter``, ``PersonPage``) took one of these would break the schema.
+RESERVED_TYPE_NAMES = {
+    "Query", "PageInfo", "CallerInfo", "PurposeInfo",
+    "StringFilter", "IntFilter", "FloatFilter", "DateFilter", "BooleanFilter",
+    "String", "Int", "Float", "Boolean", "ID", "Date",
+}
 
 _DEPARTMENT_FIELDS = {"code", "name", "source"}
 _PURPOSE_FIELDS = {"code", "name"}
 _RESOURCE_FIELDS = {
     "code", "api_name", "name", "abstract", "classification", "share_type", "share_condition",
     "share_method", "update_cycle", "publish_date", "usage", "legal_basis", "status", "table", "key",
-    "related_departments", "items",
+    "related_departments", "items", "links",
 }
+_LINK_FIELDS = {"name", "label", "item", "target", "target_item", "many"}
 _ITEM_FIELDS = {"name", "label", "type", "column", "share_type", "filterable"}
+
+
+def _generated_names(api_name: str) -> tuple[str, ...]:
+    """The query fields and GraphQL types the schema builder makes for a resource with this api_name."""
+    type_name = api_name[0].upper() + api_name[1:]
+    return api_name, f"{api_name}List", type_name, f"{type_name}Filter", f"{type_name}Page"
+
+
+def _tables(value: Any, checker: "_Checker", resource: str | None, field: str, hint: str) -> list[dict]:
+    """An array of TOML tables; anything else (``[resources]`` for ``[[resources]]``...) is a fault, not a crash."""
+    if value is None:
+        return []
+    if not isinstance(value, list) or not all(isinstance(entry, dict) for entry in value):
+        checker.fault(resource, field, "FIELD_INVALID", f"expected an array of tables ({hint})")
+        return []
+    return value
 
 
 def _snake(name: str) -> str:
@@ -109,7 +135,7 @@ def _parse_file(path: Path, document: dict[str, Any], checker: _Checker):
         checker.fault(None, "department.source", "FIELD_REQUIRED", "a department that provides resources names its source")
 
     purposes = []
-    for index, raw in enumerate(document.get("purposes", [])):
+    for index, raw in enumerate(_tables(document.get("purposes"), checker, None, "purposes", "[[purposes]]")):
         prefix = f"purposes[{index}]."
         checker.unknown_fields(raw, _PURPOSE_FIELDS, None, prefix)
         purposes.append(Purpose(
@@ -119,7 +145,7 @@ def _parse_file(path: Path, document: dict[str, Any], checker: _Checker):
         ))
 
     resources = []
-    for index, raw in enumerate(document.get("resources", [])):
+    for index, raw in enumerate(_tables(document.get("resources"), checker, None, "resources", "[[resources]]")):
         resources.append(_parse_resource(raw, index, department.code, checker))
     return department, purposes, resources
 
@@ -135,12 +161,15 @@ def _parse_resource(raw: dict, index: int, provider: str, checker: _Checker) -> 
     if not isinstance(raw_items, list) or not raw_items:
         checker.fault(label, "items", "FIELD_REQUIRED", "at least one [[resources.items]]")
         raw_items = []
+    raw_items = _tables(raw_items, checker, label, "items", "[[resources.items]]")
     for position, raw_item in enumerate(raw_items):
         prefix = f"items[{position}]."
         checker.unknown_fields(raw_item, _ITEM_FIELDS, label, prefix)
         name = checker.pattern(raw_item, "name", _GRAPHQL_NAME, label, prefix, hint="must be a lowerCamel GraphQL name")
         if name in seen_items:
             checker.fault(label, f"{prefix}name", "DUPLICATE", name)
+        elif keyword.iskeyword(name):  # the schema builder makes each item a Python attribute
+            checker.fault(label, f"{prefix}name", "FIELD_INVALID", f"{name!r} is reserved")
         seen_items.add(name)
         item_share = raw_item.get("share_type")
         if item_share is not None:
@@ -176,6 +205,25 @@ def _parse_resource(raw: dict, index: int, provider: str, checker: _Checker) -> 
         checker.fault(label, "publish_date", "FIELD_INVALID", "expected YYYY-MM-DD")
         publish_date = ""
 
+    links = []
+    raw_links = raw.get("links", [])
+    for position, raw_link in enumerate(raw_links if isinstance(raw_links, list) else []):
+        prefix = f"links[{position}]."
+        checker.unknown_fields(raw_link, _LINK_FIELDS, label, prefix)
+        name = checker.pattern(raw_link, "name", _GRAPHQL_NAME, label, prefix, hint="must be a lowerCamel GraphQL name")
+        if name in seen_items or name in {l.name for l in links}:
+            checker.fault(label, f"{prefix}name", "DUPLICATE", name)
+        item = checker.text(raw_link, "item", label, prefix)
+        if item and item not in seen_items:
+            checker.fault(label, f"{prefix}item", "UNKNOWN_REFERENCE", f"no data item named {item!r}")
+        many = raw_link.get("many", True)
+        if not isinstance(many, bool):
+            checker.fault(label, f"{prefix}many", "FIELD_INVALID", "expected true or false")
+            many = True
+        links.append(Link(name=name, label=checker.text(raw_link, "label", label, prefix), item=item,
+                          target=checker.text(raw_link, "target", label, prefix),
+                          target_item=checker.text(raw_link, "target_item", label, prefix), many=many))
+
     return Resource(
         code=code,
         api_name=checker.pattern(raw, "api_name", _GRAPHQL_NAME, label, hint="must be a lowerCamel GraphQL name"),
@@ -195,6 +243,7 @@ def _parse_resource(raw: dict, index: int, provider: str, checker: _Checker) -> 
         legal_basis=legal_basis,
         status=Status(checker.choice(raw, "status", [s.value for s in Status], label, default="published") or "draft"),
         related_departments=tuple(related),
+        links=tuple(links),
     )
 
 
@@ -213,6 +262,7 @@ def load_catalog(path: Path) -> Catalog:
     purposes: dict[str, Purpose] = {}
     resources: dict[str, Resource] = {}
     api_names: dict[str, str] = {}
+    generated: dict[str, str] = {}  # GraphQL field and type names -> the resource they are generated for
     related_refs: list[tuple[_Checker, Resource]] = []
     for file in files:
         checker = _Checker(str(file))
@@ -242,6 +292,13 @@ def load_catalog(path: Path) -> Catalog:
                 checker.fault(resource.code, "api_name", "FIELD_INVALID", f"{resource.api_name!r} is reserved")
             elif resource.api_name in api_names:
                 checker.fault(resource.code, "api_name", "DUPLICATE", f"{resource.api_name} (also {api_names[resource.api_name]})")
+            elif resource.api_name:
+                names = _generated_names(resource.api_name)
+                if clash := next((n for n in names if n in RESERVED_TYPE_NAMES), None):
+                    checker.fault(resource.code, "api_name", "FIELD_INVALID", f"{resource.api_name!r} would define {clash}, which is reserved")
+                elif clash := next((n for n in names if n in generated), None):
+                    checker.fault(resource.code, "api_name", "DUPLICATE", f"{resource.api_name} would define {clash} (also {generated[clash]})")
+                generated.update(dict.fromkeys(names, resource.code))
             api_names[resource.api_name] = resource.code
             resources[resource.code] = resource
             related_refs.append((checker, resource))
@@ -252,6 +309,18 @@ def load_catalog(path: Path) -> Catalog:
             if code not in departments:
                 problems.append(Problem(checker.file, resource.code, "related_departments", "UNKNOWN_REFERENCE",
                                         f"no department {code!r}"))
+    for checker, resource in related_refs:
+        for position, link in enumerate(resource.links):
+            target = resources.get(link.target)
+            if target is None:
+                problems.append(Problem(checker.file, resource.code, f"links[{position}].target", "UNKNOWN_REFERENCE",
+                                        f"no resource {link.target!r}"))
+            elif target.item(link.target_item) is None:
+                problems.append(Problem(checker.file, resource.code, f"links[{position}].target_item", "UNKNOWN_REFERENCE",
+                                        f"{link.target} has no data item {link.target_item!r}"))
+            elif resource.item(link.item) and target.item(link.target_item).type != resource.item(link.item).type:
+                problems.append(Problem(checker.file, resource.code, f"links[{position}].target_item", "FIELD_INVALID",
+                                        "the two items of a link must have the same type"))
     if problems:
         raise CatalogError(problems)
     return Catalog(departments=departments, purposes=purposes, resources=resources)

@@ -55,6 +55,19 @@ class DataItem:
 
 
 @dataclass(frozen=True)
+class Link:
+    """A field leading from a record to the records of another resource holding the same real-world key
+    (ID number, unified social credit code): ``item`` here equals ``target_item`` there."""
+
+    name: str
+    label: str
+    item: str
+    target: str
+    target_item: str
+    many: bool = True
+
+
+@dataclass(frozen=True)
 class Resource:
     code: str
     api_name: str
@@ -74,6 +87,7 @@ class Resource:
     legal_basis: str = ""
     status: Status = Status.PUBLISHED
     related_departments: tuple[str, ...] = ()
+    links: tuple[Link, ...] = ()
 
     def item(self, name: str) -> DataItem | None:
         return self._items_by_name.get(name)
@@ -126,6 +140,7 @@ class Catalog:
                     "share_type": ShareType(raw["share_type"]),
                     "status": Status(raw["status"]),
                     "related_departments": tuple(raw["related_departments"]),
+                    "links": tuple(Link(**link) for link in raw.get("links", ())),
                 }
             )
         return cls(

@@ -36,6 +36,11 @@ class SourceUnavailable(Exception):
 class Column:
     name: str
     type: str  # a catalog item type
+    label: str | None = None  # the key in the returned rows (default: the column name)
+
+    @property
+    def key(self) -> str:
+        return self.label or self.name
 
 
 @dataclass(frozen=True)
@@ -53,7 +58,7 @@ class SourceQuery:
     order_by: tuple[Column, ...] = ()
     limit: int | None = None
     offset: int = 0
-    masks: tuple[tuple[str, str], ...] = ()  # (column, mask kind)
+    masks: tuple[tuple[str, str], ...] = ()  # (column key in the rows, mask kind)
 
 
 class SqlConnector:
@@ -82,7 +87,7 @@ class SqlConnector:
                 clauses.append(target <= condition.value)
             else:
                 raise ValueError(f"unknown operator {condition.op!r}")
-        statement = select(*(cols[c.name] for c in query.columns)).select_from(source)
+        statement = select(*(cols[c.name].label(c.key) if c.label else cols[c.name] for c in query.columns)).select_from(source)
         if clauses:
             statement = statement.where(and_(*clauses))
         if query.order_by:

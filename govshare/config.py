@@ -32,6 +32,8 @@ class Settings:
     language: str = "zh-CN"
     default_page_size: int = 20
     max_page_size: int = 100
+    # Rows one link hop may return for all its parent rows together.
+    max_link_rows: int = 2000
     max_query_depth: int = 8
     max_aliases: int = 30
     max_tokens: int = 2000

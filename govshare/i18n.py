@@ -35,6 +35,8 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "NOT_FOUND_IN_SCOPE": ("在共享授权的行范围内没有找到该记录。", "No such record within your grant's row scope."),
     "PAGE_SIZE_TOO_LARGE": ("每页最多 {limit} 条，请求了 {requested} 条。",
                             "At most {limit} rows a page; {requested} were asked for."),
+    "LINK_TOO_LARGE": ("关联查询结果超过 {limit} 条，请缩小上层查询范围。",
+                       "The link returns more than {limit} rows; narrow the query above it."),
     "BAD_CURSOR": ("分页游标无效。", "The page cursor is not valid."),
     "SOURCE_UNAVAILABLE": ("提供部门的数据源暂不可用：{resource}。", "The provider's source is unavailable: {resource}."),
     "AUDIT_UNAVAILABLE": ("访问记录无法写入，本次查询不返回数据。",

@@ -32,3 +32,7 @@ class RequestContext:
     records: list[AccessRecord] = field(default_factory=list)
     # One GraphQL error per denied data item, added to the response beside the executor's errors.
     item_errors: list[dict] = field(default_factory=list)
+    # Errors reported once per path (a link refused for every parent row is one error, not one per row).
+    reported: set[tuple] = field(default_factory=set)
+    # Link loaders of this request, by link path and selection (resolvers.links).
+    loaders: dict[tuple, object] = field(default_factory=dict)

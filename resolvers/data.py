@@ -101,8 +101,11 @@ def _check_purpose(ctx: RequestContext, access: _Access) -> str:
     return ctx.purpose
 
 
-def _check_filters(access: _Access, decision: AccessDecision, filters: list[Filter]) -> None:
-    """Filtering must not become a way to learn a value the caller may not read, nor to step outside the scope."""
+def _check_filters(access: _Access, decision: AccessDecision, filters: list[Filter], *, scoped: bool = True) -> None:
+    """Filtering must not become a way to learn a value the caller may not read, nor to step outside the scope.
+
+    ``scoped=False`` for a link's own join filter: rows outside the scope simply do not come back.
+    """
     for f in filters:
         item_decision = decision.items[f.item]
         if not item_decision.allowed:
@@ -110,12 +113,12 @@ def _check_filters(access: _Access, decision: AccessDecision, filters: list[Filt
         if item_decision.mask and f.op not in ("eq", "in"):
             # Equality tells the caller only what it already knows; ranges would let it bisect the masked value.
             raise access.refuse_filter(f.item, ItemDecision(f.item, False, "MASKED", params={"item": f.item}))
-        scoped = decision.row_scope.get(f.item)
-        if scoped is not None and f.op in ("eq", "in"):
+        in_scope = decision.row_scope.get(f.item)
+        if scoped and in_scope is not None and f.op in ("eq", "in"):
             asked = [f.value] if f.op == "eq" else list(f.value)  # type: ignore[arg-type]
-            outside = [str(v) for v in asked if str(v) not in scoped]
+            outside = [str(v) for v in asked if str(v) not in in_scope]
             if outside:
-                raise access.refuse("OUT_OF_SCOPE", detail=f"{f.item} ∉ {{{', '.join(scoped)}}}: {', '.join(outside)}")
+                raise access.refuse("OUT_OF_SCOPE", detail=f"{f.item} ∉ {{{', '.join(in_scope)}}}: {', '.join(outside)}")
 
 
 def _report_denied(ctx: RequestContext, decision: AccessDecision, selected: list[str], path: list) -> None:
@@ -132,18 +135,21 @@ def _report_denied(ctx: RequestContext, decision: AccessDecision, selected: list
         })
 
 
+HIDDEN = "__key__"  # prefix of the values a row carries for following links; never part of an answer
+
+
 def _source_query(resource: Resource, decision: AccessDecision, selected: list[str], where: list[Filter],
-                  *, limit: int | None, offset: int = 0) -> SourceQuery:
-    def column_of(item_name: str) -> Column:
+                  *, hidden: list[str], limit: int | None, offset: int = 0) -> SourceQuery:
+    def column_of(item_name: str, label: str | None = None) -> Column:
         item = resource.item(item_name)
-        return Column(item.column, item.type)
+        return Column(item.column, item.type, label)
 
     conditions = [Condition(column_of(f.item).name, f.op, f.value) for f in where]
     conditions += [Condition(column_of(item).name, "in", values) for item, values in decision.row_scope.items()]
     masks = tuple((column_of(item).name, kind) for item, kind in decision.masks.items() if item in selected)
     return SourceQuery(
         table=resource.table,
-        columns=tuple(column_of(i) for i in selected),
+        columns=tuple(column_of(i) for i in selected) + tuple(column_of(i, HIDDEN + i) for i in hidden),
         where=tuple(conditions),
         order_by=(column_of(resource.key),),
         limit=limit,
@@ -153,17 +159,22 @@ def _source_query(resource: Resource, decision: AccessDecision, selected: list[s
 
 
 async def _run(ctx: RequestContext, access: _Access, decision: AccessDecision, selected: list[str],
-               where: list[Filter], path: list, *, limit: int, offset: int = 0) -> list[dict[str, object]] | None:
-    """Fetch the allowed selected items; None when nothing selected may be read."""
+               where: list[Filter], path: list, *, limit: int, offset: int = 0,
+               hidden: list[str] = ()) -> list[dict[str, object]] | None:
+    """Fetch the allowed selected items; None when nothing selected may be read.
+
+    ``hidden`` items (allowed ones only) come back unmasked under HIDDEN-prefixed keys, to follow links with.
+    """
     record, resource = access.record, access.resource
     _report_denied(ctx, decision, selected, path)
     allowed = [i for i in selected if decision.items[i].allowed]
+    hidden = [i for i in hidden if decision.items[i].allowed]
     record.items_denied = {i: decision.items[i].reason for i in selected if not decision.items[i].allowed}
     record.grants_used = list(decision.grants_used)
-    if not allowed:
+    if not allowed and not hidden:
         record.outcome = "denied"
         return None
-    query = _source_query(resource, decision, allowed, where, limit=limit, offset=offset)
+    query = _source_query(resource, decision, allowed, where, hidden=hidden, limit=limit, offset=offset)
     source = ctx.catalog.departments[resource.provider].source
     try:
         rows = await ctx.connectors.get(ctx.settings.expand(source)).fetch(query)
@@ -174,7 +185,9 @@ async def _run(ctx: RequestContext, access: _Access, decision: AccessDecision, s
     record.items_masked = [i for i in allowed if decision.items[i].mask]
     record.row_count = len(rows)
     record.outcome = "partial" if record.items_denied else "allowed"
-    return [{columns[c]: v for c, v in row.items()} for row in rows]
+    if not allowed:  # only link keys were read, to follow links; nothing of this resource is answered
+        record.outcome = "denied" if record.items_denied else "allowed"
+    return [{columns.get(c, c): v for c, v in row.items()} for row in rows]
 
 
 async def _traced(ctx: RequestContext, access: _Access, work):
@@ -213,16 +226,16 @@ async def _traced(ctx: RequestContext, access: _Access, work):
 
 
 async def lookup(ctx: RequestContext, resource: Resource, key_value: object, selected: list[str],
-                 path: list) -> dict[str, object] | None:
+                 path: list, link_items: list[str] = ()) -> dict[str, object] | None:
     """One record by its key (e.g. a person by ID number)."""
     access = _Access(ctx, resource, "lookup")
 
     async def work():
         purpose = _check_purpose(ctx, access)
-        decision = ctx.policy.decide(ctx.caller.department, purpose, resource, {*selected, resource.key}, ctx.now)
+        decision = ctx.policy.decide(ctx.caller.department, purpose, resource, {*selected, *link_items, resource.key}, ctx.now)
         key_filter = Filter(resource.key, "eq", key_value)
         _check_filters(access, decision, [key_filter])
-        rows = await _run(ctx, access, decision, selected, [key_filter], path, limit=1)
+        rows = await _run(ctx, access, decision, selected, [key_filter], path, limit=1, hidden=link_items)
         if rows is None:
             return None
         if not rows and decision.row_scope:
@@ -238,7 +251,7 @@ async def lookup(ctx: RequestContext, resource: Resource, key_value: object, sel
 
 
 async def list_rows(ctx: RequestContext, resource: Resource, filters: list[Filter], first: int | None,
-                    after: str | None, selected: list[str], path: list) -> Page | None:
+                    after: str | None, selected: list[str], path: list, link_items: list[str] = ()) -> Page | None:
     """A page of records matching ``filters``, in key order."""
     access = _Access(ctx, resource, "list")
 
@@ -248,9 +261,11 @@ async def list_rows(ctx: RequestContext, resource: Resource, filters: list[Filte
         if not 1 <= size <= ctx.settings.max_page_size:
             raise access.refuse("PAGE_SIZE_TOO_LARGE", limit=ctx.settings.max_page_size, requested=size)
         offset = decode_cursor(after) if after else 0
-        decision = ctx.policy.decide(ctx.caller.department, purpose, resource, {*selected, *(f.item for f in filters)}, ctx.now)
+        decision = ctx.policy.decide(ctx.caller.department, purpose, resource,
+                                     {*selected, *link_items, *(f.item for f in filters)}, ctx.now)
         _check_filters(access, decision, filters)
-        rows = await _run(ctx, access, decision, selected, filters, [*path, "items"], limit=size + 1, offset=offset)
+        rows = await _run(ctx, access, decision, selected, filters, [*path, "items"], limit=size + 1, offset=offset,
+                          hidden=link_items)
         if rows is None:
             return None
         has_next = len(rows) > size

@@ -13,9 +13,10 @@ from typing import Annotated, Optional
 import strawberry
 from strawberry.extensions import MaxAliasesLimiter, MaxTokensLimiter, QueryDepthLimiter
 
-from catalog.model import Catalog, Resource, ShareType
+from catalog.model import Catalog, Link, Resource, ShareType
 from govshare.config import Settings
-from resolvers import data
+from resolvers import data, links
+from resolvers.data import HIDDEN
 from resolvers.context import RequestContext
 from schema.selection import field_names, sub_selections
 
@@ -99,13 +100,51 @@ def _item_description(resource: Resource, item) -> str:
     return item.label
 
 
-def _object_type(resource: Resource, catalog: Catalog):
+def _plain_class(resource: Resource):
+    """The resource's class before strawberry sees it, so that link fields can refer to any other type."""
     namespace: dict = {"__annotations__": {}}
     for item in resource.items:
         namespace["__annotations__"][item.name] = Optional[PY_TYPES[item.type]]
         namespace[item.name] = strawberry.field(default=None, description=_item_description(resource, item), name=item.name)
-    cls = type(resource.type_name, (), namespace)
-    return strawberry.type(cls, name=resource.type_name, description=_resource_description(resource, catalog))
+    return type(resource.type_name, (), namespace)
+
+
+def _make(object_type, row: dict):
+    """An object of ``object_type`` from a row; the row's hidden link keys ride along, outside the schema."""
+    values = {k: v for k, v in row.items() if not k.startswith(HIDDEN)}
+    obj = object_type(**values)
+    obj._gs_hidden = {k[len(HIDDEN):]: v for k, v in row.items() if k.startswith(HIDDEN)}
+    return obj
+
+
+def _response_path(path) -> tuple:
+    keys = []
+    while path is not None:
+        if isinstance(path.key, str):
+            keys.append(path.key)
+        path = path.prev
+    return tuple(reversed(keys))
+
+
+def _selection(resource: Resource, selections) -> tuple[list[str], list[str]]:
+    """(data items selected, items that the selected links need) under a field of ``resource``'s type."""
+    names = field_names(selections)
+    items = [n for n in names if resource.item(n) is not None]
+    link_items = list(dict.fromkeys(link.item for link in resource.links if link.name in names))
+    return items, link_items
+
+
+def _link_field(resource: Resource, link: Link, target: Resource, target_type):
+    async def resolve(root, info: strawberry.Info):
+        ctx: RequestContext = info.context
+        selected, link_items = _selection(target, info.selected_fields[0].selections)
+        result = await links.follow(ctx, resource, link, root._gs_hidden, selected, link_items, _response_path(info.path))
+        if result is None:
+            return None
+        return [_make(target_type, row) for row in result] if link.many else _make(target_type, result)
+
+    resolve.__annotations__["return"] = Optional[list[target_type]] if link.many else Optional[target_type]
+    return strawberry.field(resolver=resolve, name=link.name, description=f"{link.label}（关联：{link.target}）")
 
 
 def _filter_type(resource: Resource):
@@ -148,23 +187,21 @@ def _filters(filter_value) -> list[data.Filter]:
 def _lookup_field(resource: Resource, object_type):
     key_item = resource.item(resource.key)
     key_type = PY_TYPES[key_item.type]
-    item_names = {i.name for i in resource.items}
 
     async def resolve(
         info: strawberry.Info,
         key: Annotated[key_type, strawberry.argument(name=key_item.name, description=key_item.label)],
     ) -> Optional[object_type]:
         ctx: RequestContext = info.context
-        selected = [n for n in field_names(info.selected_fields[0].selections) if n in item_names]
-        row = await data.lookup(ctx, resource, key, selected, [info.path.key])
-        return None if row is None else object_type(**row)
+        selected, link_items = _selection(resource, info.selected_fields[0].selections)
+        row = await data.lookup(ctx, resource, key, selected, [info.path.key], link_items)
+        return None if row is None else _make(object_type, row)
 
     return strawberry.field(resolver=resolve, name=resource.api_name,
                             description=f"按{key_item.label}查询{resource.name}")
 
 
 def _list_field(resource: Resource, object_type, page_type, filter_type):
-    item_names = {i.name for i in resource.items}
 
     async def resolve(
         info: strawberry.Info,
@@ -173,11 +210,11 @@ def _list_field(resource: Resource, object_type, page_type, filter_type):
         after: Annotated[Optional[str], strawberry.argument(description="从该游标之后开始")] = None,
     ) -> Optional[page_type]:
         ctx: RequestContext = info.context
-        selected = [n for n in field_names(sub_selections(info.selected_fields[0].selections, "items")) if n in item_names]
-        page = await data.list_rows(ctx, resource, _filters(filter), first, after, selected, [info.path.key])
+        selected, link_items = _selection(resource, sub_selections(info.selected_fields[0].selections, "items"))
+        page = await data.list_rows(ctx, resource, _filters(filter), first, after, selected, [info.path.key], link_items)
         if page is None:
             return None
-        return page_type(items=[object_type(**row) for row in page.rows],
+        return page_type(items=[_make(object_type, row) for row in page.rows],
                          page_info=PageInfo(has_next_page=page.has_next_page, end_cursor=page.end_cursor))
 
     if filter_type is None:
@@ -215,8 +252,18 @@ class Schema(strawberry.Schema):
 
 def build_schema(catalog: Catalog, settings: Settings, *, extensions: list = ()) -> Schema:
     fields: dict = {"caller": _caller_field()}
-    for resource in sorted(catalog.published(), key=lambda r: r.api_name):
-        object_type = _object_type(resource, catalog)
+    published = {r.code: r for r in sorted(catalog.published(), key=lambda r: r.api_name)}
+    classes = {code: _plain_class(r) for code, r in published.items()}
+    for code, resource in published.items():
+        for link in resource.links:
+            if link.target in published:  # a link to an unpublished resource is left out of the schema
+                setattr(classes[code], link.name, _link_field(resource, link, published[link.target], classes[link.target]))
+    object_types = {
+        code: strawberry.type(classes[code], name=r.type_name, description=_resource_description(r, catalog))
+        for code, r in published.items()
+    }
+    for code, resource in published.items():
+        object_type = object_types[code]
         fields[resource.api_name] = _lookup_field(resource, object_type)
         fields[f"{resource.api_name}List"] = _list_field(
             resource, object_type, _page_type(resource, object_type), _filter_type(resource)

@@ -13,7 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine, event, text
 
 from connectors.urls import sync_url
 from demo.build import build_demo, source_url
@@ -54,6 +54,8 @@ def _plain(value):
 
 
 def make_settings(var_dir: Path, **overrides) -> Settings:
+    # A page of 200 lets the link tests load 200 parents in one level.
+    overrides = {"max_page_size": 200, **overrides}
     return load_settings(env={}, var_dir=var_dir, catalog_dir=REPO / "catalog" / "demo", refresh_seconds=0.0, **overrides)
 
 
@@ -161,3 +163,20 @@ def absent(value: str, response: dict | httpx.Response) -> bool:
 
 def errors_by_item(result: dict) -> dict[str, str]:
     return {e["extensions"].get("item", "/".join(map(str, e["path"]))): e["extensions"]["code"] for e in result.get("errors", [])}
+
+
+class StatementLog:
+    """Statements a department's source receives, captured on its connector's engine."""
+
+    def __init__(self, api, world, department: str) -> None:
+        runtime = api.app.state.runtime
+        url = world.settings.expand(runtime.catalog.departments[department].source)
+        self.engine = runtime.connectors.get(url)._engine.sync_engine
+        self.seen: list[tuple[str, tuple]] = []
+        event.listen(self.engine, "before_cursor_execute", self._capture)
+
+    def _capture(self, conn, cursor, statement, parameters, context, executemany):
+        self.seen.append((statement, tuple(parameters)))
+
+    def close(self) -> None:
+        event.remove(self.engine, "before_cursor_execute", self._capture)

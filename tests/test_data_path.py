@@ -3,26 +3,8 @@ in the SQL, and each (resource, item) is decided once per request, never per row
 
 from __future__ import annotations
 
-from sqlalchemy import event
-
 from policies.engine import PolicyEngine
-
-
-class StatementLog:
-    """Statements a department's source receives, captured on its connector's engine."""
-
-    def __init__(self, api, world, department: str) -> None:
-        runtime = api.app.state.runtime
-        url = world.settings.expand(runtime.catalog.departments[department].source)
-        self.engine = runtime.connectors.get(url)._engine.sync_engine
-        self.seen: list[tuple[str, tuple]] = []
-        event.listen(self.engine, "before_cursor_execute", self._capture)
-
-    def _capture(self, conn, cursor, statement, parameters, context, executemany):
-        self.seen.append((statement, tuple(parameters)))
-
-    def close(self) -> None:
-        event.remove(self.engine, "before_cursor_execute", self._capture)
+from tests.conftest import StatementLog
 
 
 async def test_source_query_reads_only_allowed_selected_columns_with_scope_bound(api, world):

@@ -1,0 +1,88 @@
+"""Following a cross-department link (e.g. person → enterprises): each hop decided under the linked
+resource's own policy and purpose, recorded as its own access, and loaded in one query per source per
+nesting level, whatever the number of parent rows."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+from graphql import GraphQLError
+from strawberry.dataloader import DataLoader
+
+from catalog.model import Link, Resource
+from resolvers.context import RequestContext
+from resolvers.data import HIDDEN, Filter, _Access, _check_filters, _check_purpose, _graphql_error, _run, _traced
+
+
+def _report_once(ctx: RequestContext, path: tuple, error: GraphQLError) -> None:
+    if path in ctx.reported:
+        return
+    ctx.reported.add(path)
+    entry = error.formatted
+    entry["path"] = list(path)
+    ctx.item_errors.append(entry)
+
+
+def _loader(ctx: RequestContext, link: Link, target: Resource, selected: list[str], link_items: list[str],
+            path: tuple) -> DataLoader:
+    """One loader per link occurrence in the operation (its path without list indices) and selection."""
+    cache_key = (path, tuple(selected), tuple(link_items))
+    loader = ctx.loaders.get(cache_key)
+    if loader is not None:
+        return loader
+
+    async def batch(keys: list[object]) -> list[object]:
+        access = _Access(ctx, target, "link")
+
+        async def work():
+            purpose = _check_purpose(ctx, access)
+            decision = ctx.policy.decide(ctx.caller.department, purpose, target,
+                                         {*selected, *link_items, link.target_item}, ctx.now)
+            join = Filter(link.target_item, "in", sorted(set(keys), key=str))
+            _check_filters(access, decision, [join], scoped=False)
+            limit = ctx.settings.max_link_rows + 1
+            rows = await _run(ctx, access, decision, selected, [join], list(path), limit=limit,
+                              hidden=[link.target_item, *link_items])
+            if rows is not None and len(rows) >= limit:
+                rows = None
+                raise access.refuse("LINK_TOO_LARGE", limit=ctx.settings.max_link_rows)
+            return rows
+
+        try:
+            rows = await _traced(ctx, access, work)
+        except GraphQLError as error:
+            _report_once(ctx, path, error)
+            return [None] * len(keys)
+        if rows is None:  # nothing selected may be read: the denied items are already reported
+            return [None] * len(keys)
+        grouped: dict[object, list[dict]] = defaultdict(list)
+        for row in rows:
+            grouped[row[HIDDEN + link.target_item]].append(row)
+        if link.many:
+            return [grouped.get(key, []) for key in keys]
+        return [grouped[key][0] if grouped.get(key) else None for key in keys]
+
+    loader = ctx.loaders[cache_key] = DataLoader(load_fn=batch, cache=False)
+    return loader
+
+
+async def follow(ctx: RequestContext, parent: Resource, link: Link, hidden: dict[str, object],
+                 selected: list[str], link_items: list[str], path: tuple) -> object:
+    """The linked record(s) of one parent row; ``hidden`` holds the parent row's link keys, ``link_items``
+    the target's items that links selected below this one need."""
+    target = ctx.catalog.resources.get(link.target)
+    if target is None:  # the target is not published (or failed its conformance check)
+        _report_once(ctx, path, _graphql_error(ctx, "RESOURCE_NOT_FOUND", resource=link.target))
+        return None
+    if link.item not in hidden:
+        # The parent's key item may not be read by this caller: the link may not be followed either.
+        decision = ctx.policy.decide(ctx.caller.department, ctx.purpose or "", parent, [link.item], ctx.now).items[link.item]
+        if path not in ctx.reported:
+            access = _Access(ctx, parent, "link")
+            _report_once(ctx, path, access.refuse_filter(link.item, decision))
+            ctx.records.append(access.record)
+        return None
+    key = hidden[link.item]
+    if key is None:
+        return [] if link.many else None
+    return await _loader(ctx, link, target, selected, link_items, path).load(key)

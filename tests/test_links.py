@@ -1,0 +1,99 @@
+"""Cross-department links: one query per source per nesting level, each hop under its own policy and record."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from govshare.platformdb import access_records
+from tests.conftest import StatementLog, absent
+
+CHAIN = """query($n: Int) { enterpriseList(first: $n) { items { name
+              legalRepresentative { name address }
+              socialInsurance { name insuranceStatus }
+              licences { licenceType } } } }"""
+
+
+async def _count(api, world, department_query_pairs, query, variables, department, purpose):
+    logs = {d: StatementLog(api, world, d) for d in department_query_pairs}
+    try:
+        result = await api.query(query, department, purpose, variables=variables)
+    finally:
+        for log in logs.values():
+            log.close()
+    return result, {d: len(log.seen) for d, log in logs.items()}
+
+
+async def test_one_query_per_source_per_level_for_1_and_for_200_parents(api, world):
+    for parents in (1, 200):
+        result, counts = await _count(api, world, ["market", "police", "hrss"], CHAIN, {"n": parents},
+                                      "market", "market.licence-review")
+        items = result["data"]["enterpriseList"]["items"]
+        assert len(items) == parents
+        # market: the page, then the licences hop; police: one hop; hrss: one hop.
+        assert counts == {"market": 2, "police": 1, "hrss": 1}, (parents, counts)
+
+
+async def test_two_hundred_parents_in_one_hop(api, world):
+    query = """{ a: personList(first: 100) { items { enterprises { name } } }
+                 b: personList(first: 100, after: "bzoxMDA=") { items { enterprises { name } } } }"""
+    result, counts = await _count(api, world, ["police", "market"], query, {}, "market", "market.licence-review")
+    assert len(result["data"]["a"]["items"]) + len(result["data"]["b"]["items"]) == 200
+    assert counts == {"police": 2, "market": 2}  # one per alias path and level, not per parent
+
+
+async def test_linked_values_are_the_linked_departments_own(api, world):
+    code = world.showcase["enterprise"]
+    source = world.row("market", "SELECT * FROM enterprise WHERE credit_code = ?", code)
+    person = world.row("police", "SELECT * FROM person WHERE id_number = ?", source["legal_rep_id_number"])
+    result = await api.query("""query($c: String!) { enterprise(creditCode: $c) { legalRepresentative { name birthDate } } }""",
+                             "market", "market.licence-review", variables={"c": code})
+    assert result["data"]["enterprise"]["legalRepresentative"] == {"name": person["name"], "birthDate": person["birth_date"]}
+
+
+async def test_each_hop_is_authorized_under_its_own_policy_and_recorded(api, world):
+    person_id = world.showcase["person_luozhuang"]
+    query = """query($id: String!) { person(idNumber: $id) { name
+                 enterprises { name socialInsurance { name monthlyBase } }
+                 realEstates { address } } }"""
+    response = await api.post(query, department="market", purpose="market.licence-review", variables={"id": person_id})
+    result = response.json()
+    person = result["data"]["person"]
+    assert person["name"] and person["enterprises"]
+    assert all(e["socialInsurance"] is not None for e in person["enterprises"])
+    # monthlyBase is outside market's grant on social insurance; real estate has no grant for market at all.
+    codes = {tuple(e["path"]): e["extensions"]["code"] for e in result["errors"]}
+    assert codes == {("person", "enterprises", "socialInsurance", "monthlyBase"): "NO_GRANT",
+                     ("person", "realEstates"): "FILTER_NOT_ALLOWED"}
+    assert person["realEstates"] is None
+    estates = world.rows("land", "SELECT address FROM real_estate WHERE owner_id = ?", person_id)
+    assert all(absent(e["address"], response) for e in estates)
+    async with api.app.state.runtime.engine.connect() as conn:
+        records = (await conn.execute(select(access_records).where(
+            access_records.c.request_id == response.headers["X-Request-Id"]))).all()
+    by_resource = {r.resource: r for r in records}
+    assert set(by_resource) == {"police.person", "market.enterprise", "hrss.social-insurance", "land.real-estate"}
+    assert by_resource["market.enterprise"].operation == "link"
+    assert by_resource["hrss.social-insurance"].items_denied == {"monthlyBase": "NO_GRANT"}
+    assert by_resource["land.real-estate"].outcome == "denied"
+
+
+async def test_a_link_follows_a_masked_key_without_revealing_it(api, world):
+    # hrss sees ID numbers masked, yet the link to its own social-insurance records joins on the real value.
+    result = await api.query("{ personList(first: 20) { items { idNumber socialInsurance { idNumber insuranceStatus } } } }",
+                             "hrss", "hrss.insurance-enrolment")
+    items = result["data"]["personList"]["items"]
+    insured = [i for i in items if i["socialInsurance"]]
+    assert insured, "some 罗庄区 residents are insured"
+    for item in insured:
+        assert "*" in item["idNumber"]
+        full = item["socialInsurance"]["idNumber"]  # hrss reads its own resource in full
+        assert full[:6] == item["idNumber"][:6] and full[-4:] == item["idNumber"][-4:]
+
+
+async def test_a_link_whose_parent_key_is_denied_is_refused_once(api):
+    result = await api.query("{ personList(first: 30) { items { gender enterprises { name } } } }",
+                             "land", "land.property-registration")
+    assert all(i["enterprises"] is None for i in result["data"]["personList"]["items"])
+    (error,) = result["errors"]
+    assert error["path"] == ["personList", "items", "enterprises"]
+    assert error["extensions"]["code"] == "FILTER_NOT_ALLOWED" and error["extensions"]["cause"] == "NO_GRANT"
