@@ -66,7 +66,7 @@ class Runtime:
         self.clock = clock
         self.engine = make_engine(settings.platform_url)
         self.audit = AuditWriter(self.engine)
-        self.connectors = Connectors(timeout=settings.source_timeout_seconds)
+        self.connectors = Connectors(timeout=settings.source_timeout_seconds, cache_url=settings.cache_url)
         self.tracer, self.tracer_provider = make_tracer(settings, span_exporter)
         self.catalog = Catalog()
         self.policy = PolicyEngine(self.catalog, PolicySet())

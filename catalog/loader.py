@@ -47,7 +47,7 @@ _PURPOSE_FIELDS = {"code", "name"}
 _RESOURCE_FIELDS = {
     "code", "api_name", "name", "abstract", "classification", "share_type", "share_condition",
     "share_method", "update_cycle", "publish_date", "usage", "legal_basis", "status", "table", "key",
-    "related_departments", "items", "links",
+    "related_departments", "items", "links", "cache_seconds",
 }
 _LINK_FIELDS = {"name", "label", "item", "target", "target_item", "many"}
 _ITEM_FIELDS = {"name", "label", "type", "column", "share_type", "filterable"}
@@ -205,6 +205,10 @@ def _parse_resource(raw: dict, index: int, provider: str, checker: _Checker) -> 
         checker.fault(label, "publish_date", "FIELD_INVALID", "expected YYYY-MM-DD")
         publish_date = ""
 
+    cache_seconds = raw.get("cache_seconds", 0)
+    if not isinstance(cache_seconds, int) or isinstance(cache_seconds, bool) or cache_seconds < 0:
+        checker.fault(label, "cache_seconds", "FIELD_INVALID", "expected a whole number of seconds, 0 or more")
+        cache_seconds = 0
     links = []
     raw_links = raw.get("links", [])
     for position, raw_link in enumerate(raw_links if isinstance(raw_links, list) else []):
@@ -244,6 +248,7 @@ def _parse_resource(raw: dict, index: int, provider: str, checker: _Checker) -> 
         status=Status(checker.choice(raw, "status", [s.value for s in Status], label, default="published") or "draft"),
         related_departments=tuple(related),
         links=tuple(links),
+        cache_seconds=cache_seconds,
     )
 
 

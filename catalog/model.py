@@ -88,6 +88,8 @@ class Resource:
     status: Status = Status.PUBLISHED
     related_departments: tuple[str, ...] = ()
     links: tuple[Link, ...] = ()
+    # How long the provider lets the platform keep answers from its source (0: always ask the source).
+    cache_seconds: int = 0
 
     def item(self, name: str) -> DataItem | None:
         return self._items_by_name.get(name)

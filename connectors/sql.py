@@ -13,6 +13,7 @@ from sqlalchemy import Boolean, Date, Integer, Numeric, String, and_, column, fa
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
+from connectors.cache import SourceCache, cache_key
 from connectors.masking import apply_mask
 from connectors.urls import async_url
 
@@ -96,7 +97,19 @@ class SqlConnector:
             statement = statement.limit(query.limit).offset(query.offset)
         return statement
 
-    async def fetch(self, query: SourceQuery) -> list[dict[str, object]]:
+    async def fetch(self, query: SourceQuery, *, cache: SourceCache | None = None, ttl: int = 0) -> list[dict[str, object]]:
+        """Rows of ``query``; from ``cache`` when it holds them (``ttl`` seconds, 0: never cached)."""
+        key = cache_key(self.url, query) if cache is not None and ttl > 0 else None
+        if key is not None:
+            cached = await cache.get(key)
+            if cached is not None:
+                return cached
+        rows = await self._fetch(query)
+        if key is not None:
+            await cache.set(key, rows, ttl)
+        return rows
+
+    async def _fetch(self, query: SourceQuery) -> list[dict[str, object]]:
         statement = self._statement(query)
         try:
             async with asyncio.timeout(self.timeout):
@@ -115,10 +128,11 @@ class SqlConnector:
 
 
 class Connectors:
-    """One connector per source URL, opened on first use."""
+    """One connector per source URL, opened on first use, and the source-result cache they share."""
 
-    def __init__(self, *, timeout: float) -> None:
+    def __init__(self, *, timeout: float, cache_url: str = "memory://") -> None:
         self.timeout = timeout
+        self.cache = SourceCache(cache_url)
         self._by_url: dict[str, SqlConnector] = {}
 
     def get(self, url: str) -> SqlConnector:
@@ -131,3 +145,4 @@ class Connectors:
         for connector in self._by_url.values():
             await connector.close()
         self._by_url.clear()
+        await self.cache.close()

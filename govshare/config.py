@@ -39,6 +39,10 @@ class Settings:
     max_tokens: int = 2000
     max_body_bytes: int = 65536
     source_timeout_seconds: float = 5.0
+    # Source results: memory:// (per process) or redis://host:port/db (shared). A resource is cached only
+    # if its catalog entry allows it (cache_seconds), and never longer than cache_max_seconds.
+    cache_url: str = "memory://"
+    cache_max_seconds: int = 300
     # Servers `govshare demo --engine postgres|mariadb` builds the department databases on.
     demo_postgres_url: str = "postgresql://postgres@127.0.0.1:5432/"
     demo_mariadb_url: str = "mysql://root@127.0.0.1:3306/"

@@ -177,7 +177,8 @@ async def _run(ctx: RequestContext, access: _Access, decision: AccessDecision, s
     query = _source_query(resource, decision, allowed, where, hidden=hidden, limit=limit, offset=offset)
     source = ctx.catalog.departments[resource.provider].source
     try:
-        rows = await ctx.connectors.get(ctx.settings.expand(source)).fetch(query)
+        ttl = min(resource.cache_seconds, ctx.settings.cache_max_seconds)
+        rows = await ctx.connectors.get(ctx.settings.expand(source)).fetch(query, cache=ctx.connectors.cache, ttl=ttl)
     except SourceUnavailable:
         raise access.fail("SOURCE_UNAVAILABLE", resource=resource.code) from None
     columns = {resource.item(i).column: i for i in allowed}

@@ -1,0 +1,531 @@
+"""The `govshare` command as an operator uses it: help, the demo world, keys, grants, restrictions, and a real server.
+
+Commands run as subprocesses in a folder of their own (GOVSHARE_VAR_DIR there, the demo catalog); their effect is
+checked over HTTP against the app built on that folder, as a department's application would see it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import re
+import shutil
+import sqlite3
+import subprocess
+import sys
+import threading
+import time
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import click
+import httpx
+import pytest
+from click.testing import CliRunner
+
+from catalog.loader import load_catalog
+from cli import main as govshare_main
+from connectors.masking import apply_mask
+from server import create_app
+from tests.conftest import errors_by_item, make_settings
+
+REPO = Path(__file__).resolve().parent.parent
+DEMO_CATALOG = REPO / "catalog" / "demo"
+TIMEOUT = 60
+SERVER_START_TIMEOUT = 20
+CHINA = timezone(timedelta(hours=8))
+KEY_PATTERN = re.compile(r"^gs_([0-9a-f]{8})_[A-Za-z0-9_-]{43}$")
+CJK = re.compile(r"[\u4e00-\u9fff]")
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Helpers
+
+
+def govshare_command() -> str:
+    candidate = Path(sys.executable).with_name("govshare")
+    found = str(candidate) if candidate.exists() else shutil.which("govshare")
+    assert found, "the govshare command is not installed: pip install -e '.[test]'"
+    return found
+
+
+def environment(folder: Path, language: str | None = None) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GOVSHARE_")}
+    env |= {"GOVSHARE_VAR_DIR": str(folder / "var"), "GOVSHARE_CATALOG_DIR": str(DEMO_CATALOG)}
+    if language:
+        env["GOVSHARE_LANGUAGE"] = language
+    return env
+
+
+def govshare(folder: Path, *args: str, language: str | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([govshare_command(), *args], cwd=folder, env=environment(folder, language),
+                          capture_output=True, text=True, timeout=TIMEOUT)
+
+
+def count(folder: Path, table: str) -> int:
+    with sqlite3.connect(folder / "var" / "platform.db") as conn:
+        return conn.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0]
+
+
+def platform_bytes(folder: Path) -> bytes:
+    """Everything SQLite has written for the platform database, committed or still in the write-ahead log."""
+    return b"".join(p.read_bytes() for p in sorted((folder / "var").glob("platform.db*")))
+
+
+def source_rows(folder: Path, department: str, sql: str, *params) -> list[sqlite3.Row]:
+    with sqlite3.connect(folder / "var" / "sources" / f"{department}.db") as conn:
+        conn.row_factory = sqlite3.Row
+        return conn.execute(sql, params).fetchall()
+
+
+def demo_keys(folder: Path) -> dict[str, str]:
+    return json.loads((folder / "var" / "demo-keys.json").read_text())
+
+
+def china_day(offset_days: int) -> str:
+    return (datetime.now(CHINA).date() + timedelta(days=offset_days)).isoformat()
+
+
+@contextlib.asynccontextmanager
+async def serving(folder: Path):
+    """The app on ``folder``'s var/ (refresh_seconds 0: it sees every change the commands make at once)."""
+    app = create_app(make_settings(folder / "var"))
+    await app.state.runtime.start()
+    try:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://govshare.test") as client:
+            yield client
+    finally:
+        await app.state.runtime.stop()
+
+
+async def post(client: httpx.AsyncClient, query: str, key: str, purpose: str | None = None,
+               variables: dict | None = None) -> httpx.Response:
+    headers = {"Authorization": f"Bearer {key}"}
+    if purpose:
+        headers["X-Purpose"] = purpose
+    return await client.post("/graphql", json={"query": query, "variables": variables or {}}, headers=headers)
+
+
+async def answer(client: httpx.AsyncClient, query: str, key: str, purpose: str | None = None, **kwargs) -> dict:
+    response = await post(client, query, key, purpose, **kwargs)
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory) -> tuple[Path, subprocess.CompletedProcess]:
+    """A folder with var/ built by `govshare demo`, and that first run. Tests that change it use ``own_folder``."""
+    folder = tmp_path_factory.mktemp("cli")
+    first = govshare(folder, "demo")
+    assert first.returncode == 0, first.stderr
+    return folder, first
+
+
+@pytest.fixture(scope="module")
+def demo_folder(demo) -> Path:
+    return demo[0]
+
+
+@pytest.fixture
+def own_folder(demo_folder, tmp_path) -> Path:
+    """A copy of the demo world for a test that adds keys, grants or restrictions."""
+    shutil.copytree(demo_folder / "var", tmp_path / "var")
+    return tmp_path
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Help
+
+
+def _command_paths(group: click.Group, prefix: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
+    paths = []
+    for name, command in sorted(group.commands.items()):
+        paths.append(prefix + (name,))
+        if isinstance(command, click.Group):
+            paths += _command_paths(command, prefix + (name,))
+    return paths
+
+
+COMMAND_PATHS = _command_paths(govshare_main)
+
+
+def test_command_tree_is_the_documented_one():
+    assert set(COMMAND_PATHS) >= {
+        ("serve",), ("demo",), ("catalog",), ("catalog", "load"), ("catalog", "check"),
+        ("key",), ("key", "create"), ("key", "revoke"), ("key", "list"),
+        ("grant",), ("grant", "create"), ("grant", "revoke"), ("grant", "list"),
+        ("restriction",), ("restriction", "add"), ("restriction", "lift"), ("restriction", "list"),
+    }
+
+
+def test_govshare_help_lists_every_command(tmp_path):
+    run = govshare(tmp_path, "--help")
+    assert run.returncode == 0, run.stderr
+    assert "govshare: 政务信息资源共享平台联机查询服务。" in run.stdout
+    listed = dict(re.findall(r"^  (\w+)\s+(\S.*)$", run.stdout, re.MULTILINE))
+    assert set(listed) == {name for (name, *rest) in COMMAND_PATHS if not rest}
+    assert all(CJK.search(summary) for summary in listed.values()), listed
+
+
+@pytest.mark.parametrize("path", COMMAND_PATHS, ids=" ".join)
+def test_every_command_describes_itself_in_chinese(path, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    command = govshare_main
+    for name in path:
+        command = command.commands[name]
+    result = CliRunner().invoke(govshare_main, [*path, "--help"], env=environment(tmp_path), prog_name="govshare")
+    assert result.exit_code == 0, result.output
+    assert result.output.startswith(f"Usage: govshare {' '.join(path)} ")
+    assert command.help and CJK.search(command.help), f"govshare {' '.join(path)} has no Chinese help"
+    assert command.help.split("。")[0] in result.output.replace("\n  ", "")
+    for param in command.params:
+        if isinstance(param, click.Option):
+            assert param.help and CJK.search(param.help), f"govshare {' '.join(path)} {param.opts[0]} has no Chinese help"
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The demo world
+
+
+def test_demo_writes_a_key_for_every_department(demo):
+    folder, first = demo
+    departments = load_catalog(DEMO_CATALOG).departments
+    assert first.stdout.startswith(f"演示世界已生成：{folder / 'var'}/（{len(departments)} 个部门的应用密钥见 ")
+    keys_file = folder / "var" / "demo-keys.json"
+    keys = json.loads(keys_file.read_text())
+    assert set(keys) == set(departments)
+    assert all(isinstance(key, str) and KEY_PATTERN.match(key) for key in keys.values()), keys
+    assert len(set(keys.values())) == len(keys)
+    assert keys_file.stat().st_mode & 0o777 == 0o600
+    with sqlite3.connect(folder / "var" / "platform.db") as conn:
+        stored = {row[0]: row[1:] for row in conn.execute("SELECT key_hash, department, application, revoked_at FROM api_keys")}
+    for department, key in keys.items():
+        assert stored[hashlib.sha256(key.encode()).hexdigest()] == (department, f"{department}-demo", None)
+
+
+def test_demo_twice_changes_nothing(demo_folder):
+    keys_file = demo_folder / "var" / "demo-keys.json"
+    before = keys_file.read_bytes()
+    counts = {t: count(demo_folder, t) for t in ("api_keys", "grants", "restrictions", "catalog_versions")}
+
+    again = govshare(demo_folder, "demo")
+
+    assert again.returncode == 0, again.stderr
+    assert again.stdout.strip() == (f"演示世界已存在，未改动：{demo_folder / 'var'}/（应用密钥见 {keys_file}；重建请加 --force）")
+    assert keys_file.read_bytes() == before
+    assert {t: count(demo_folder, t) for t in counts} == counts
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Keys
+
+CALLER = "{ caller { department application } }"
+
+
+async def test_key_is_shown_once_authenticates_and_stops_when_revoked(own_folder):
+    created = govshare(own_folder, "key", "create", "--department", "market", "--app", "证照审核系统")
+    assert created.returncode == 0, created.stderr
+    (key,) = created.stdout.splitlines()  # stdout is the key alone, so it can be piped into a secret store
+    match = KEY_PATTERN.match(key)
+    assert match, key
+    key_id = match.group(1)
+    assert f"密钥编号 {key_id}（market / 证照审核系统）。请立即保存，此后无法再次查看" in created.stderr
+    assert key not in created.stderr
+
+    # Stored hashed: the key is nowhere in the platform database, its SHA-256 is.
+    stored = platform_bytes(own_folder)
+    assert key.encode() not in stored
+    assert hashlib.sha256(key.encode()).hexdigest().encode() in stored
+    listing = govshare(own_folder, "key", "list")
+    assert re.search(rf"^{key_id}\s+market\s+证照审核系统\s+有效$", listing.stdout, re.MULTILINE), listing.stdout
+    assert key not in listing.stdout
+
+    async with serving(own_folder) as client:
+        assert (await answer(client, CALLER, key))["data"] == {"caller": {"department": "market", "application": "证照审核系统"}}
+
+        revoked = govshare(own_folder, "key", "revoke", key_id)
+        assert revoked.returncode == 0, revoked.stderr
+        assert revoked.stdout.strip() == f"密钥 {key_id} 已吊销。"
+
+        refused = await post(client, CALLER, key)
+        assert refused.status_code == 401
+        assert refused.headers["www-authenticate"] == 'Bearer realm="govshare"'
+        (error,) = refused.json()["errors"]
+        assert error["extensions"]["code"] == "KEY_REVOKED" and error["message"] == "应用密钥已被吊销。"
+        # The department's other key is untouched.
+        other = await answer(client, CALLER, demo_keys(own_folder)["market"])
+        assert other["data"]["caller"] == {"department": "market", "application": "market-demo"}
+
+    listing = govshare(own_folder, "key", "list")
+    assert re.search(rf"^{key_id}\s+market\s+证照审核系统\s+吊销于 \d{{4}}-\d\d-\d\d \d\d:\d\d$", listing.stdout, re.MULTILINE)
+    again = govshare(own_folder, "key", "revoke", key_id)
+    assert again.returncode == 1
+    assert f"[KEY_NOT_FOUND] 应用密钥 {key_id} 不存在。" in again.stderr
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (("--department", "forestry", "--app", "x"), "[DEPARTMENT_NOT_FOUND] 部门 forestry 不存在。"),
+    (("--department", "market", "--app", "  "), "[BAD_REQUEST] 请求无法解析：the application needs a name"),
+])
+def test_key_create_refusals(demo_folder, args, message):
+    keys = count(demo_folder, "api_keys")
+    run = govshare(demo_folder, "key", "create", *args)
+    assert run.returncode == 1
+    assert run.stdout == ""
+    assert message in run.stderr
+    assert count(demo_folder, "api_keys") == keys
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Grants
+
+PERSONS_IN = 'query($county: String!) { personList(filter: {countyCode: {eq: $county}}, first: 30) { items { idNumber name countyCode } } }'
+
+
+async def test_grant_with_row_scope_and_mask_works_until_revoked(own_folder):
+    land = demo_keys(own_folder)["land"]
+    purpose = "land.property-registration"
+    since, until = china_day(-1), china_day(30)
+    async with serving(own_folder) as client:
+        before = await answer(client, PERSONS_IN, land, purpose, variables={"county": "371302"})
+        assert errors_by_item(before) == {"idNumber": "NO_GRANT", "name": "NO_GRANT"}
+
+        created = govshare(own_folder, "grant", "create", "--consumer", "land", "--resource", "police.person",
+                           "--items", "idNumber,name", "--purposes", purpose, "--from", since, "--until", until,
+                           "--scope", "countyCode=371302", "--mask", "name=name", "--by", "li.ming")
+        assert created.returncode == 0, created.stderr
+        (grant_id,) = created.stdout.splitlines()
+        assert re.fullmatch(r"G-[0-9a-f]{6}", grant_id)
+
+        granted = await answer(client, PERSONS_IN, land, purpose, variables={"county": "371302"})
+        assert "errors" not in granted, granted["errors"]
+        items = granted["data"]["personList"]["items"]
+        assert len(items) == 30
+        names = {r["id_number"]: r["name"] for r in source_rows(
+            own_folder, "police", f"SELECT id_number, name FROM person WHERE id_number IN ({','.join('?' * 30)})",
+            *[i["idNumber"] for i in items])}
+        for item in items:
+            assert item["countyCode"] == "371302"
+            assert item["name"] == apply_mask("name", names[item["idNumber"]])  # 张** : the name is masked
+            assert item["name"] != names[item["idNumber"]]
+
+        # Outside the row scope nothing the grant covers is returned.
+        other_county = await answer(client, PERSONS_IN, land, purpose, variables={"county": "371311"})
+        assert other_county["data"]["personList"] is None
+        assert [e["extensions"]["code"] for e in other_county["errors"]] == ["OUT_OF_SCOPE"]
+
+        listing = govshare(own_folder, "grant", "list")
+        assert re.search(rf"^{grant_id}\s+land\s+police\.person\s+{re.escape(purpose)}\s+{since} 至 {until}\s+idNumber,name$",
+                         listing.stdout, re.MULTILINE), listing.stdout
+
+        missing_reason = govshare(own_folder, "grant", "revoke", grant_id)
+        assert missing_reason.returncode == 2 and "Missing option '--reason'" in missing_reason.stderr
+
+        revoked = govshare(own_folder, "grant", "revoke", grant_id, "--reason", "不动产登记系统停用")
+        assert revoked.returncode == 0, revoked.stderr
+        assert revoked.stdout.strip() == f"授权 {grant_id} 已撤销。"
+
+        after = await answer(client, PERSONS_IN, land, purpose, variables={"county": "371302"})
+        assert all(i["name"] is None and i["idNumber"] is None for i in after["data"]["personList"]["items"])
+        assert errors_by_item(after) == {"idNumber": "GRANT_REVOKED", "name": "GRANT_REVOKED"}
+        error = next(e for e in after["errors"] if e["extensions"]["item"] == "name")
+        assert error["message"] == f"共享授权 {grant_id} 已被撤销。"
+
+    with sqlite3.connect(own_folder / "var" / "platform.db") as conn:
+        assert conn.execute("SELECT created_by, revoked_by, revoke_reason FROM grants WHERE id = ?", (grant_id,)).fetchone() == (
+            "li.ming", "coordinator", "不动产登记系统停用")
+    assert re.search(rf"^{grant_id}\s+land\s+police\.person\s+.*已撤销", govshare(own_folder, "grant", "list").stdout, re.MULTILINE)
+
+
+VALID_GRANT = {"--consumer": "land", "--resource": "police.person", "--items": "idNumber,name",
+               "--purposes": "land.property-registration", "--from": "2026-01-01", "--until": "2026-12-31"}
+
+
+@pytest.mark.parametrize(("changes", "exit_code", "message"), [
+    ({"--consumer": "forestry"}, 1, "[DEPARTMENT_NOT_FOUND] 部门 forestry 不存在。"),
+    ({"--resource": "police.vehicle"}, 1, "[RESOURCE_NOT_FOUND] 资源 police.vehicle 不存在或未发布。"),
+    ({"--items": "idNumber,shoeSize"}, 1, "[ITEM_NOT_FOUND] 资源 police.person 没有信息项 shoeSize。"),
+    ({"--purposes": "market.licence-review"}, 1, "[PURPOSE_NOT_FOUND] 部门 land 没有登记用途 market.licence-review。"),
+    ({"--items": "idNumber,phone"}, 1, "[GRANT_INVALID] 共享授权无效：phone not shared (不予共享)"),
+    ({"--consumer": "police", "--purposes": "police.case-investigation"}, 1, "police provides police.person and always reads it"),
+    ({"--from": "2026-06-01", "--until": "2026-05-01"}, 1, "[GRANT_INVALID] 共享授权无效：the end must be after the start"),
+    ({"--until": "2026-02-30"}, 2, "'2026-02-30' 不是 YYYY-MM-DD 日期"),
+    ({"--from": "1/6/2026"}, 2, "'1/6/2026' 不是 YYYY-MM-DD 日期"),
+    ({"--scope": "countyCode"}, 2, "--scope 应写作 信息项=值，而不是 'countyCode'"),
+    ({"--mask": "name=blur"}, 1, "mask 'blur' for name is not one of"),
+    ({"--mask": "address=full"}, 1, "mask for address, which the grant does not cover"),
+], ids=["unknown department", "unknown resource", "unknown item", "purpose of another department",
+        "not-shared item without legal basis", "provider granting itself", "end before start", "no such day",
+        "not ISO date", "scope without value", "unknown mask", "mask of an item not granted"])
+def test_invalid_grant_is_refused_with_a_clear_message(demo_folder, changes, exit_code, message):
+    grants = count(demo_folder, "grants")
+    args = [part for option, value in (VALID_GRANT | changes).items() for part in (option, value)]
+    run = govshare(demo_folder, "grant", "create", *args)
+    assert run.returncode == exit_code, run.stderr
+    assert run.stdout == ""
+    assert message in run.stderr
+    assert count(demo_folder, "grants") == grants
+
+
+def test_the_valid_grant_of_the_refusal_cases_is_accepted(own_folder):
+    """The refusals above come from their one change: the grant they start from is accepted."""
+    args = [part for option, value in VALID_GRANT.items() for part in (option, value)]
+    run = govshare(own_folder, "grant", "create", *args)
+    assert run.returncode == 0, run.stderr
+    assert re.fullmatch(r"G-[0-9a-f]{6}\n", run.stdout)
+
+
+def test_legal_basis_opens_a_not_shared_item(own_folder):
+    run = govshare(own_folder, "grant", "create", *[p for o, v in VALID_GRANT.items() for p in (o, v)],
+                   "--items", "idNumber,phone", "--legal-basis", "《不动产登记暂行条例》第二十七条")
+    assert run.returncode == 0, run.stderr
+    with sqlite3.connect(own_folder / "var" / "platform.db") as conn:
+        assert conn.execute("SELECT kind, legal_basis FROM grants WHERE id = ?", (run.stdout.strip(),)).fetchone() == (
+            "legal_basis", "《不动产登记暂行条例》第二十七条")
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Restrictions
+
+ENTERPRISES = "{ enterpriseList(first: 3) { items { creditCode name } } }"
+
+
+async def test_restriction_add_and_lift_take_effect(own_folder):
+    hrss = demo_keys(own_folder)["hrss"]
+    purpose = "hrss.employment-subsidy"
+    async with serving(own_folder) as client:
+        free = await answer(client, ENTERPRISES, hrss, purpose)
+        assert "errors" not in free and len(free["data"]["enterpriseList"]["items"]) == 3
+        assert all(i["creditCode"] and i["name"] for i in free["data"]["enterpriseList"]["items"])
+
+        added = govshare(own_folder, "restriction", "add", "--department", "hrss", "--resource", "market.enterprise",
+                         "--reason", "未按时更新参保数据（第二十条）")
+        assert added.returncode == 0, added.stderr
+        (restriction_id,) = added.stdout.splitlines()
+        assert re.fullmatch(r"R-[0-9a-f]{6}", restriction_id)
+        listing = govshare(own_folder, "restriction", "list").stdout
+        assert re.search(rf"^{restriction_id}\s+hrss\s+market\.enterprise\s+未按时更新参保数据（第二十条）$", listing, re.MULTILINE)
+
+        restricted = await answer(client, ENTERPRISES, hrss, purpose)
+        assert errors_by_item(restricted) in ({"creditCode": "DEPARTMENT_RESTRICTED", "name": "DEPARTMENT_RESTRICTED"},
+                                              {"enterpriseList": "DEPARTMENT_RESTRICTED"})
+        assert all("未按时更新参保数据（第二十条）" in e["message"] for e in restricted["errors"])
+        assert free["data"]["enterpriseList"]["items"][0]["name"] not in json.dumps(restricted, ensure_ascii=False)
+
+        lifted = govshare(own_folder, "restriction", "lift", restriction_id, "--by", "zhao.lei")
+        assert lifted.returncode == 0, lifted.stderr
+        assert lifted.stdout.strip() == f"限制 {restriction_id} 已解除。"
+        assert await answer(client, ENTERPRISES, hrss, purpose) == free
+        assert restriction_id not in govshare(own_folder, "restriction", "list").stdout
+
+    again = govshare(own_folder, "restriction", "lift", restriction_id)
+    assert again.returncode == 1 and f"[RESTRICTION_NOT_FOUND] 限制规则 {restriction_id} 不存在。" in again.stderr
+
+
+async def test_lifting_the_demo_restriction_lets_civil_read_enterprises(own_folder):
+    listing = govshare(own_folder, "restriction", "list").stdout
+    (restriction_id,) = re.findall(r"^(R-[0-9a-f]{6})\s+civil\s+market\.enterprise\s", listing, re.MULTILINE)
+    civil = demo_keys(own_folder)["civil"]
+    async with serving(own_folder) as client:
+        restricted = await answer(client, ENTERPRISES, civil, "civil.marriage-registration")
+        assert set(errors_by_item(restricted).values()) == {"DEPARTMENT_RESTRICTED"}
+        assert govshare(own_folder, "restriction", "lift", restriction_id).returncode == 0
+        lifted = await answer(client, ENTERPRISES, civil, "civil.marriage-registration")
+        assert "errors" not in lifted and all(i["name"] for i in lifted["data"]["enterpriseList"]["items"])
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (("--department", "forestry", "--resource", "*", "--reason", "x"), "[DEPARTMENT_NOT_FOUND] 部门 forestry 不存在。"),
+    (("--department", "hrss", "--resource", "police.vehicle", "--reason", "x"), "[RESOURCE_NOT_FOUND] 资源 police.vehicle 不存在或未发布。"),
+    (("--department", "hrss", "--resource", "*", "--reason", " "), "[GRANT_INVALID] 共享授权无效：a restriction needs a reason"),
+])
+def test_invalid_restriction_is_refused(demo_folder, args, message):
+    restrictions = count(demo_folder, "restrictions")
+    run = govshare(demo_folder, "restriction", "add", *args)
+    assert run.returncode == 1 and run.stdout == ""
+    assert message in run.stderr
+    assert count(demo_folder, "restrictions") == restrictions
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# A real server
+
+
+class _Server:
+    """`govshare serve --port 0` in a subprocess; the port is read from uvicorn's start-up line."""
+
+    def __init__(self, folder: Path) -> None:
+        self.lines: list[str] = []
+        self.port: int | None = None
+        self._ready = threading.Event()
+        self.process = subprocess.Popen([govshare_command(), "serve", "--port", "0"], cwd=folder, env=environment(folder),
+                                        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self) -> None:
+        for line in self.process.stdout:
+            self.lines.append(line)
+            found = re.search(r"Uvicorn running on http://127\.0\.0\.1:(\d+)", line)
+            if found:
+                self.port = int(found.group(1))
+                self._ready.set()
+        self._ready.set()  # the process ended
+
+    def wait_until_healthy(self) -> dict:
+        deadline = time.monotonic() + SERVER_START_TIMEOUT
+        assert self._ready.wait(SERVER_START_TIMEOUT) and self.port, "server did not start:\n" + "".join(self.lines)
+        while True:
+            try:
+                response = httpx.get(f"{self.url}/healthz", timeout=2)
+                if response.status_code == 200:
+                    return response.json()
+            except httpx.TransportError:
+                pass
+            assert time.monotonic() < deadline, "no /healthz answer:\n" + "".join(self.lines)
+            time.sleep(0.1)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait(timeout=10)
+
+
+def test_served_over_real_http(own_folder):
+    showcase = json.loads((own_folder / "var" / "demo-showcase.json").read_text())
+    person_id = showcase["person_luozhuang"]
+    (source,) = source_rows(own_folder, "police", "SELECT name, address FROM person WHERE id_number = ?", person_id)
+    server = _Server(own_folder)
+    try:
+        health = server.wait_until_healthy()
+        assert health == {"status": "ok", "catalog_version": 1, "policy_version": health["policy_version"],
+                          "published_resources": 8}
+
+        response = httpx.post(f"{server.url}/graphql", timeout=10, headers={
+            "Authorization": f"Bearer {demo_keys(own_folder)['market']}", "X-Purpose": "market.licence-review",
+        }, json={"query": "query($id: String!) { person(idNumber: $id) { idNumber name address } }",
+                 "variables": {"id": person_id}})
+        assert response.status_code == 200, response.text
+        assert response.json() == {"data": {"person": {"idNumber": person_id, "name": source["name"], "address": source["address"]}}}
+        assert re.fullmatch(r"[0-9a-f-]{36}", response.headers["x-request-id"])
+
+        unauthenticated = httpx.post(f"{server.url}/graphql", json={"query": "{ caller { department } }"}, timeout=10)
+        assert unauthenticated.status_code == 401
+        assert unauthenticated.json()["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
+
+        page = httpx.get(f"{server.url}/graphql", headers={"Accept": "text/html"}, timeout=10)
+        assert page.status_code == 200 and page.headers["content-type"] == "text/html; charset=utf-8"
+        assert '<input type="password" id="gs-key"' in page.text
+        asset = httpx.get(f"{server.url}/static/vendor/graphiql.min.js", timeout=10)
+        assert asset.status_code == 200, "GraphiQL assets missing: run `bash web/fetch-assets.sh`"
+    finally:
+        server.stop()
+    assert server.process.returncode is not None
