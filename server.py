@@ -66,7 +66,9 @@ class Runtime:
         self.clock = clock
         self.engine = make_engine(settings.platform_url)
         self.audit = AuditWriter(self.engine)
-        self.connectors = Connectors(timeout=settings.source_timeout_seconds, cache_url=settings.cache_url)
+        self.connectors = Connectors(timeout=settings.source_timeout_seconds, cache_url=settings.cache_url,
+                                     breaker_failures=settings.breaker_failures,
+                                     breaker_reset_seconds=settings.breaker_reset_seconds)
         self.tracer, self.tracer_provider = make_tracer(settings, span_exporter)
         self.catalog = Catalog()
         self.policy = PolicyEngine(self.catalog, PolicySet())

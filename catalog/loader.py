@@ -210,8 +210,7 @@ def _parse_resource(raw: dict, index: int, provider: str, checker: _Checker) -> 
         checker.fault(label, "cache_seconds", "FIELD_INVALID", "expected a whole number of seconds, 0 or more")
         cache_seconds = 0
     links = []
-    raw_links = raw.get("links", [])
-    for position, raw_link in enumerate(raw_links if isinstance(raw_links, list) else []):
+    for position, raw_link in enumerate(_tables(raw.get("links"), checker, label, "links", "[[resources.links]]")):
         prefix = f"links[{position}]."
         checker.unknown_fields(raw_link, _LINK_FIELDS, label, prefix)
         name = checker.pattern(raw_link, "name", _GRAPHQL_NAME, label, prefix, hint="must be a lowerCamel GraphQL name")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from dataclasses import dataclass
 
 from sqlalchemy import inspect as sa_inspect
@@ -30,7 +32,7 @@ class Mismatch:
 
 async def check_table(url: str, table: str, columns: dict[str, str], *, timeout: float = 10.0) -> list[Mismatch]:
     """Compare ``table`` at ``url`` with ``columns`` (column name -> catalog type)."""
-    engine = create_async_engine(async_url(url), connect_args={"timeout": timeout} if url.startswith("sqlite") else {})
+    engine = create_async_engine(async_url(url))
 
     def reflect(sync_conn):
         inspector = sa_inspect(sync_conn)
@@ -39,8 +41,9 @@ async def check_table(url: str, table: str, columns: dict[str, str], *, timeout:
         return {c["name"]: c["type"] for c in inspector.get_columns(table)}
 
     try:
-        async with engine.connect() as conn:
-            found = await conn.run_sync(reflect)
+        async with asyncio.timeout(timeout):
+            async with engine.connect() as conn:
+                found = await conn.run_sync(reflect)
     except (SQLAlchemyError, OSError, TimeoutError) as exc:
         return [Mismatch(None, "unreachable", exc.__class__.__name__)]
     finally:

@@ -13,6 +13,7 @@ from sqlalchemy import Boolean, Date, Integer, Numeric, String, and_, column, fa
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
+from connectors.breaker import Breaker, CircuitOpen
 from connectors.cache import SourceCache, cache_key
 from connectors.masking import apply_mask
 from connectors.urls import async_url
@@ -63,10 +64,11 @@ class SourceQuery:
 
 
 class SqlConnector:
-    def __init__(self, url: str, *, timeout: float) -> None:
+    def __init__(self, url: str, *, timeout: float, breaker: Breaker) -> None:
         self.url = url
         self.timeout = timeout
-        self._engine: AsyncEngine = create_async_engine(async_url(url))
+        self.breaker = breaker
+        self._engine: AsyncEngine = create_async_engine(async_url(url), pool_pre_ping=True)
 
     def _statement(self, query: SourceQuery):
         by_name = {c.name: c for c in (*query.columns, *query.order_by)}
@@ -112,12 +114,19 @@ class SqlConnector:
     async def _fetch(self, query: SourceQuery) -> list[dict[str, object]]:
         statement = self._statement(query)
         try:
+            self.breaker.before_call()
+        except CircuitOpen:
+            raise SourceUnavailable(query.table) from None
+        try:
             async with asyncio.timeout(self.timeout):
                 async with self._engine.connect() as conn:
                     rows = (await conn.execute(statement)).mappings().all()
         except (TimeoutError, SQLAlchemyError, OSError) as exc:
-            log.warning("source %s failed on table %s: %s", self._engine.url.render_as_string(), query.table, exc)
+            self.breaker.failed()
+            log.warning("source %s failed on table %s (breaker %s): %s", self._engine.url.render_as_string(),
+                        query.table, self.breaker.state, exc)
             raise SourceUnavailable(query.table) from exc
+        self.breaker.succeeded()
         masks = dict(query.masks)
         if not masks:
             return [dict(row) for row in rows]
@@ -130,15 +139,17 @@ class SqlConnector:
 class Connectors:
     """One connector per source URL, opened on first use, and the source-result cache they share."""
 
-    def __init__(self, *, timeout: float, cache_url: str = "memory://") -> None:
+    def __init__(self, *, timeout: float, cache_url: str = "memory://", breaker_failures: int = 3,
+                 breaker_reset_seconds: float = 10.0) -> None:
         self.timeout = timeout
         self.cache = SourceCache(cache_url)
+        self._breaker = {"failures": breaker_failures, "reset_seconds": breaker_reset_seconds}
         self._by_url: dict[str, SqlConnector] = {}
 
     def get(self, url: str) -> SqlConnector:
         connector = self._by_url.get(url)
         if connector is None:
-            connector = self._by_url[url] = SqlConnector(url, timeout=self.timeout)
+            connector = self._by_url[url] = SqlConnector(url, timeout=self.timeout, breaker=Breaker(**self._breaker))
         return connector
 
     async def close(self) -> None:

@@ -39,6 +39,9 @@ class Settings:
     max_tokens: int = 2000
     max_body_bytes: int = 65536
     source_timeout_seconds: float = 5.0
+    # A source failing this many times in a row is skipped for breaker_reset_seconds, then tried again.
+    breaker_failures: int = 3
+    breaker_reset_seconds: float = 10.0
     # Source results: memory:// (per process) or redis://host:port/db (shared). A resource is cached only
     # if its catalog entry allows it (cache_seconds), and never longer than cache_max_seconds.
     cache_url: str = "memory://"
@@ -62,7 +65,11 @@ def _coerce(name: str, raw: object, target: object) -> object:
     try:
         if isinstance(target, bool):
             return raw if isinstance(raw, bool) else str(raw).lower() in ("1", "true", "yes")
+        if isinstance(target, (int, float)) and isinstance(raw, bool):
+            raise ValueError  # TOML true is not a number
         if isinstance(target, int):
+            if isinstance(raw, float):
+                raise ValueError  # 50.9 is not a page size; refuse rather than truncate
             return int(raw)  # type: ignore[arg-type]
         if isinstance(target, float):
             return float(raw)  # type: ignore[arg-type]

@@ -124,10 +124,10 @@ async def _api(world: World, settings: Settings | None = None, **runtime_options
         await runtime.stop()
 
 
-async def _world(var_dir: Path, engine: str = "sqlite") -> World:
+async def _world(var_dir: Path, engine: str = "sqlite", database_prefix: str = TEST_DATABASE_PREFIX) -> World:
     settings = make_settings(var_dir)
     require_engine(settings, engine)
-    built = await build_demo(settings, persons=1500, enterprises=400, engine=engine, database_prefix=TEST_DATABASE_PREFIX)
+    built = await build_demo(settings, persons=1500, enterprises=400, engine=engine, database_prefix=database_prefix)
     return World(settings, built.keys, built.showcase, engine)
 
 

@@ -26,6 +26,7 @@ import pytest
 from click.testing import CliRunner
 
 from catalog.loader import load_catalog
+from govshare.config import Settings
 from cli import main as govshare_main
 from connectors.masking import apply_mask
 from server import create_app
@@ -64,8 +65,34 @@ def govshare(folder: Path, *args: str, language: str | None = None) -> subproces
                           capture_output=True, text=True, timeout=TIMEOUT)
 
 
+def govshare_in_process(folder: Path, *args: str, language: str | None = None) -> subprocess.CompletedProcess:
+    """The same command run in this process (for the many refusal cases: no interpreter start-up each time)."""
+    env = {k: None for k in os.environ if k.startswith("GOVSHARE_")} | environment(folder, language)
+    cwd = os.getcwd()
+    os.chdir(folder)
+    try:
+        result = CliRunner().invoke(govshare_main, list(args), env=env, prog_name="govshare")
+    finally:
+        os.chdir(cwd)
+    if result.exception is not None and not isinstance(result.exception, SystemExit):
+        raise result.exception
+    return subprocess.CompletedProcess(["govshare", *args], result.exit_code, result.stdout, result.stderr)
+
+
+def connect(path: Path) -> contextlib.closing[sqlite3.Connection]:
+    """A SQLite connection closed on leaving the block (sqlite3's own context manager only commits)."""
+    return contextlib.closing(sqlite3.connect(path))
+
+
+def copy_var(source: Path, target: Path) -> None:
+    """Copies a var/ folder; the platform database through SQLite's backup, so its write-ahead log comes along."""
+    shutil.copytree(source, target, ignore=shutil.ignore_patterns("platform.db*"))
+    with connect(source / "platform.db") as origin, connect(target / "platform.db") as copy:
+        origin.backup(copy)
+
+
 def count(folder: Path, table: str) -> int:
-    with sqlite3.connect(folder / "var" / "platform.db") as conn:
+    with connect(folder / "var" / "platform.db") as conn:
         return conn.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0]
 
 
@@ -75,7 +102,7 @@ def platform_bytes(folder: Path) -> bytes:
 
 
 def source_rows(folder: Path, department: str, sql: str, *params) -> list[sqlite3.Row]:
-    with sqlite3.connect(folder / "var" / "sources" / f"{department}.db") as conn:
+    with connect(folder / "var" / "sources" / f"{department}.db") as conn:
         conn.row_factory = sqlite3.Row
         return conn.execute(sql, params).fetchall()
 
@@ -131,7 +158,7 @@ def demo_folder(demo) -> Path:
 @pytest.fixture
 def own_folder(demo_folder, tmp_path) -> Path:
     """A copy of the demo world for a test that adds keys, grants or restrictions."""
-    shutil.copytree(demo_folder / "var", tmp_path / "var")
+    copy_var(demo_folder / "var", tmp_path / "var")
     return tmp_path
 
 
@@ -199,7 +226,7 @@ def test_demo_writes_a_key_for_every_department(demo):
     assert all(isinstance(key, str) and KEY_PATTERN.match(key) for key in keys.values()), keys
     assert len(set(keys.values())) == len(keys)
     assert keys_file.stat().st_mode & 0o777 == 0o600
-    with sqlite3.connect(folder / "var" / "platform.db") as conn:
+    with connect(folder / "var" / "platform.db") as conn:
         stored = {row[0]: row[1:] for row in conn.execute("SELECT key_hash, department, application, revoked_at FROM api_keys")}
     for department, key in keys.items():
         assert stored[hashlib.sha256(key.encode()).hexdigest()] == (department, f"{department}-demo", None)
@@ -271,7 +298,7 @@ async def test_key_is_shown_once_authenticates_and_stops_when_revoked(own_folder
 ])
 def test_key_create_refusals(demo_folder, args, message):
     keys = count(demo_folder, "api_keys")
-    run = govshare(demo_folder, "key", "create", *args)
+    run = govshare_in_process(demo_folder, "key", "create", *args)
     assert run.returncode == 1
     assert run.stdout == ""
     assert message in run.stderr
@@ -333,7 +360,7 @@ async def test_grant_with_row_scope_and_mask_works_until_revoked(own_folder):
         error = next(e for e in after["errors"] if e["extensions"]["item"] == "name")
         assert error["message"] == f"共享授权 {grant_id} 已被撤销。"
 
-    with sqlite3.connect(own_folder / "var" / "platform.db") as conn:
+    with connect(own_folder / "var" / "platform.db") as conn:
         assert conn.execute("SELECT created_by, revoked_by, revoke_reason FROM grants WHERE id = ?", (grant_id,)).fetchone() == (
             "li.ming", "coordinator", "不动产登记系统停用")
     assert re.search(rf"^{grant_id}\s+land\s+police\.person\s+.*已撤销", govshare(own_folder, "grant", "list").stdout, re.MULTILINE)
@@ -362,7 +389,7 @@ VALID_GRANT = {"--consumer": "land", "--resource": "police.person", "--items": "
 def test_invalid_grant_is_refused_with_a_clear_message(demo_folder, changes, exit_code, message):
     grants = count(demo_folder, "grants")
     args = [part for option, value in (VALID_GRANT | changes).items() for part in (option, value)]
-    run = govshare(demo_folder, "grant", "create", *args)
+    run = govshare_in_process(demo_folder, "grant", "create", *args)
     assert run.returncode == exit_code, run.stderr
     assert run.stdout == ""
     assert message in run.stderr
@@ -381,7 +408,7 @@ def test_legal_basis_opens_a_not_shared_item(own_folder):
     run = govshare(own_folder, "grant", "create", *[p for o, v in VALID_GRANT.items() for p in (o, v)],
                    "--items", "idNumber,phone", "--legal-basis", "《不动产登记暂行条例》第二十七条")
     assert run.returncode == 0, run.stderr
-    with sqlite3.connect(own_folder / "var" / "platform.db") as conn:
+    with connect(own_folder / "var" / "platform.db") as conn:
         assert conn.execute("SELECT kind, legal_basis FROM grants WHERE id = ?", (run.stdout.strip(),)).fetchone() == (
             "legal_basis", "《不动产登记暂行条例》第二十七条")
 
@@ -409,9 +436,9 @@ async def test_restriction_add_and_lift_take_effect(own_folder):
         assert re.search(rf"^{restriction_id}\s+hrss\s+market\.enterprise\s+未按时更新参保数据（第二十条）$", listing, re.MULTILINE)
 
         restricted = await answer(client, ENTERPRISES, hrss, purpose)
-        assert errors_by_item(restricted) in ({"creditCode": "DEPARTMENT_RESTRICTED", "name": "DEPARTMENT_RESTRICTED"},
-                                              {"enterpriseList": "DEPARTMENT_RESTRICTED"})
-        assert all("未按时更新参保数据（第二十条）" in e["message"] for e in restricted["errors"])
+        assert restricted["data"] == {"enterpriseList": None}
+        assert errors_by_item(restricted) == {"creditCode": "DEPARTMENT_RESTRICTED", "name": "DEPARTMENT_RESTRICTED"}
+        assert {e["message"] for e in restricted["errors"]} == {"本部门使用 market.enterprise 的权益已被限制：未按时更新参保数据（第二十条）"}
         assert free["data"]["enterpriseList"]["items"][0]["name"] not in json.dumps(restricted, ensure_ascii=False)
 
         lifted = govshare(own_folder, "restriction", "lift", restriction_id, "--by", "zhao.lei")
@@ -430,7 +457,8 @@ async def test_lifting_the_demo_restriction_lets_civil_read_enterprises(own_fold
     civil = demo_keys(own_folder)["civil"]
     async with serving(own_folder) as client:
         restricted = await answer(client, ENTERPRISES, civil, "civil.marriage-registration")
-        assert set(errors_by_item(restricted).values()) == {"DEPARTMENT_RESTRICTED"}
+        assert restricted["data"] == {"enterpriseList": None}
+        assert errors_by_item(restricted) == {"creditCode": "DEPARTMENT_RESTRICTED", "name": "DEPARTMENT_RESTRICTED"}
         assert govshare(own_folder, "restriction", "lift", restriction_id).returncode == 0
         lifted = await answer(client, ENTERPRISES, civil, "civil.marriage-registration")
         assert "errors" not in lifted and all(i["name"] for i in lifted["data"]["enterpriseList"]["items"])
@@ -443,7 +471,7 @@ async def test_lifting_the_demo_restriction_lets_civil_read_enterprises(own_fold
 ])
 def test_invalid_restriction_is_refused(demo_folder, args, message):
     restrictions = count(demo_folder, "restrictions")
-    run = govshare(demo_folder, "restriction", "add", *args)
+    run = govshare_in_process(demo_folder, "restriction", "add", *args)
     assert run.returncode == 1 and run.stdout == ""
     assert message in run.stderr
     assert count(demo_folder, "restrictions") == restrictions
@@ -506,8 +534,9 @@ def test_served_over_real_http(own_folder):
     server = _Server(own_folder)
     try:
         health = server.wait_until_healthy()
+        assert server.port != Settings().port  # --port 0: the system picks a free port
         assert health == {"status": "ok", "catalog_version": 1, "policy_version": health["policy_version"],
-                          "published_resources": 8}
+                          "published_resources": len(load_catalog(DEMO_CATALOG).published())}
 
         response = httpx.post(f"{server.url}/graphql", timeout=10, headers={
             "Authorization": f"Bearer {demo_keys(own_folder)['market']}", "X-Purpose": "market.licence-review",
@@ -529,3 +558,18 @@ def test_served_over_real_http(own_folder):
     finally:
         server.stop()
     assert server.process.returncode is not None
+
+
+@pytest.mark.xfail(strict=True, reason="bug: cli.py writes some messages in Chinese whatever GOVSHARE_LANGUAGE says "
+                                       "(catalog check, demo, key/grant/restriction confirmations, --from/--until/--scope errors)")
+def test_english_operator_messages(demo_folder):
+    runs = [
+        govshare_in_process(demo_folder, "catalog", "check", language="en"),
+        govshare_in_process(demo_folder, "grant", "create", *[p for o, v in (VALID_GRANT | {"--from": "2026-13-01"}).items()
+                                                             for p in (o, v)], language="en"),
+        govshare_in_process(demo_folder, "key", "revoke", "nope", language="en"),
+    ]
+    assert [run.returncode for run in runs] == [0, 2, 1]
+    assert "Application key nope does not exist." in runs[2].stderr
+    for run in runs:
+        assert not CJK.search(run.stdout + run.stderr), run.stdout + run.stderr

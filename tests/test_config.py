@@ -142,10 +142,13 @@ def test_bad_value_in_the_file_is_refused_naming_the_setting(tmp_path):
         load_settings(env={})
 
 
-@pytest.mark.xfail(strict=True, reason="bug: govshare/config.py _coerce turns a TOML boolean or float into an int "
-                                       "(port = true -> 1, max_page_size = 50.9 -> 50) instead of refusing it")
-@pytest.mark.parametrize("line", ["port = true", "max_page_size = 50.9"])
-def test_toml_value_of_the_wrong_type_is_refused(tmp_path, line):
+@pytest.mark.parametrize(("line", "message"), [
+    ("port = true", "setting 'port': cannot read True as int"),
+    ("max_page_size = 50.9", "setting 'max_page_size': cannot read 50.9 as int"),
+    ("source_timeout_seconds = false", "setting 'source_timeout_seconds': cannot read False as float"),
+])
+def test_toml_value_of_the_wrong_type_is_refused_not_converted(tmp_path, line, message):
     write_toml(tmp_path, line + "\n")
-    with pytest.raises(ConfigError):
+    with pytest.raises(ConfigError) as refused:
         load_settings(env={})
+    assert message in str(refused.value)

@@ -1,0 +1,130 @@
+"""Real sources failing mid-run: the failed resource is null with SOURCE_UNAVAILABLE, the rest is answered,
+the failure is recorded, a source that keeps failing is skipped, and all recovers when the source does."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+
+import pytest
+from sqlalchemy import create_engine, select, text
+
+from catalog import store as catalog_store
+from connectors.urls import sync_url
+from govshare.platformdb import access_records
+from tests.conftest import _api, _world
+
+QUERY = "{ realEstateList(first: 3) { items { ownerName } } enterpriseList(first: 3) { items { name } } }"
+FAILURE_SETTINGS = {"breaker_failures": 2, "breaker_reset_seconds": 0.3, "source_timeout_seconds": 2.0}
+
+
+async def _ask(api):
+    response = await api.post(QUERY, department="land", purpose="land.property-registration")
+    result = response.json()
+    async with api.app.state.runtime.engine.connect() as conn:
+        records = (await conn.execute(select(access_records).where(
+            access_records.c.request_id == response.headers["X-Request-Id"]))).all()
+    return result, {r.resource: r.outcome for r in records}
+
+
+def _admin(world, department: str):
+    url = sync_url(world.settings.expand(world._sources[department]))
+    return create_engine(url.rsplit("/", 1)[0] + ("/postgres" if url.startswith("postgresql") else "/"),
+                         isolation_level="AUTOCOMMIT"), url.rsplit("/", 1)[1].split("?")[0]
+
+
+async def _failure_then_recovery(api, break_source, mend_source):
+    result, outcomes = await _ask(api)
+    assert result["data"]["realEstateList"]["items"] and outcomes["land.real-estate"] == "allowed"
+
+    break_source()
+    for _ in range(3):  # fails twice, then the breaker skips the source
+        result, outcomes = await _ask(api)
+        assert result["data"]["realEstateList"] is None
+        assert len(result["data"]["enterpriseList"]["items"]) == 3
+        assert [e["extensions"]["code"] for e in result["errors"]] == ["SOURCE_UNAVAILABLE"]
+        assert outcomes == {"land.real-estate": "failed", "market.enterprise": "allowed"}
+    (connector,) = [c for url, c in api.app.state.runtime.connectors._by_url.items() if "land" in url]
+    assert connector.breaker.state in ("open", "half-open")
+
+    mend_source()
+    await asyncio.sleep(0.4)  # past breaker_reset_seconds: the next call is the trial
+    result, outcomes = await _ask(api)
+    assert result["data"]["realEstateList"]["items"] and "errors" not in result
+    assert connector.breaker.state == "closed"
+
+
+async def test_postgresql_database_made_unreachable_and_back(tmp_path):
+    world = await _world(tmp_path / "var", "postgres", database_prefix="govshare_fail_")
+    admin, database = _admin(world, "land")
+
+    def cut():
+        with admin.connect() as conn:
+            conn.execute(text(f'ALTER DATABASE "{database}" ALLOW_CONNECTIONS false'))
+            conn.execute(text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = :d"), {"d": database})
+
+    def mend():
+        with admin.connect() as conn:
+            conn.execute(text(f'ALTER DATABASE "{database}" ALLOW_CONNECTIONS true'))
+
+    try:
+        async for api in _api(world, settings=dataclasses.replace(world.settings, **FAILURE_SETTINGS)):
+            await _failure_then_recovery(api, cut, mend)
+    finally:
+        mend()
+        admin.dispose()
+
+
+async def test_mariadb_table_dropped_and_restored(tmp_path):
+    world = await _world(tmp_path / "var", "mariadb", database_prefix="govshare_fail_")
+    admin, database = _admin(world, "land")
+
+    def drop():
+        with admin.connect() as conn:
+            conn.execute(text(f"CREATE TABLE `{database}`.real_estate_saved AS SELECT * FROM `{database}`.real_estate"))
+            conn.execute(text(f"DROP TABLE `{database}`.real_estate"))
+
+    def restore():
+        with admin.connect() as conn:
+            conn.execute(text(f"RENAME TABLE `{database}`.real_estate_saved TO `{database}`.real_estate"))
+
+    try:
+        async for api in _api(world, settings=dataclasses.replace(world.settings, **FAILURE_SETTINGS)):
+            await _failure_then_recovery(api, drop, restore)
+    finally:
+        admin.dispose()
+
+
+async def test_a_source_that_never_answers_costs_its_timeout_only_until_the_breaker_opens(own_world):
+    connections = []
+
+    async def silent(reader, writer):  # accepts, then says nothing: a hung department server
+        connections.append(writer)
+
+    server = await asyncio.start_server(silent, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    settings = dataclasses.replace(own_world.settings, breaker_failures=2, breaker_reset_seconds=60,
+                                   source_timeout_seconds=0.3)
+    try:
+        async for api in _api(own_world, settings=settings):
+            runtime = api.app.state.runtime
+            catalog = runtime.catalog
+            land = dataclasses.replace(catalog.departments["land"], source=f"postgresql://nobody@127.0.0.1:{port}/land")
+            async with runtime.engine.begin() as conn:
+                await catalog_store.publish(conn, dataclasses.replace(catalog, departments={**catalog.departments, "land": land}),
+                                            source="test", loaded_by="test")
+            await runtime.refresh(force=True)
+            reached = []
+            for attempt in range(4):
+                result, outcomes = await _ask(api)
+                assert result["data"]["realEstateList"] is None and result["data"]["enterpriseList"]["items"]
+                assert outcomes["land.real-estate"] == "failed"
+                reached.append(len(connections))
+            # Two timed-out attempts reached the silent server; the open breaker kept the next two away.
+            assert reached[0] > 0 and reached[1] > reached[0] and reached[3] == reached[2] == reached[1]
+            for writer in connections:  # hang up, so that closing the pools does not wait on them
+                writer.close()
+    finally:
+        for writer in connections:
+            writer.close()
+        server.close()
