@@ -13,6 +13,7 @@ import logging
 import time
 import uuid
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Callable
 
 import strawberry
@@ -30,7 +31,8 @@ from audit.tracing import make_tracer
 from catalog import store as catalog_store
 from catalog.conformance import check_sources, without_nonconforming
 from catalog.model import Catalog
-from connectors.sql import Connectors
+from connectors.graphql import load_credentials
+from connectors.registry import Connectors
 from govshare.config import Settings, load_settings
 from govshare.errors import AuditError, AuthError
 from govshare.i18n import message, normalize_language
@@ -68,7 +70,8 @@ class Runtime:
         self.audit = AuditWriter(self.engine)
         self.connectors = Connectors(timeout=settings.source_timeout_seconds, cache_url=settings.cache_url,
                                      breaker_failures=settings.breaker_failures,
-                                     breaker_reset_seconds=settings.breaker_reset_seconds)
+                                     breaker_reset_seconds=settings.breaker_reset_seconds,
+                                     upstream_credentials=load_credentials(Path(settings.expand(settings.upstream_credentials))))
         self.tracer, self.tracer_provider = make_tracer(settings, span_exporter)
         self.catalog = Catalog()
         self.policy = PolicyEngine(self.catalog, PolicySet())

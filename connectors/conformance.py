@@ -11,6 +11,7 @@ from sqlalchemy import types as sqltypes
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from connectors.graphql import is_upstream
 from connectors.urls import async_url
 
 # A catalog type, and the column types that can carry it.
@@ -31,7 +32,12 @@ class Mismatch:
 
 
 async def check_table(url: str, table: str, columns: dict[str, str], *, timeout: float = 10.0) -> list[Mismatch]:
-    """Compare ``table`` at ``url`` with ``columns`` (column name -> catalog type)."""
+    """Compare ``table`` at ``url`` with ``columns`` (column name -> catalog type).
+
+    An upstream platform is not inspected here: it checks its own sources, and answers for them.
+    """
+    if is_upstream(url):
+        return []
     engine = create_async_engine(async_url(url))
 
     def reflect(sync_conn):

@@ -7,14 +7,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from dataclasses import dataclass
 
 from sqlalchemy import Boolean, Date, Integer, Numeric, String, and_, column, false, select, table
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from connectors.breaker import Breaker, CircuitOpen
-from connectors.cache import SourceCache, cache_key
+from connectors.base import Column, Condition, SourceQuery, SourceUnavailable
 from connectors.masking import apply_mask
 from connectors.urls import async_url
 
@@ -27,40 +26,6 @@ SQL_TYPES = {
     "date": Date(),
     "boolean": Boolean(),
 }
-OPERATORS = ("eq", "in", "gte", "lte")
-
-
-class SourceUnavailable(Exception):
-    """The source did not answer in time or refused the query; the caller decides what to tell whom."""
-
-
-@dataclass(frozen=True)
-class Column:
-    name: str
-    type: str  # a catalog item type
-    label: str | None = None  # the key in the returned rows (default: the column name)
-
-    @property
-    def key(self) -> str:
-        return self.label or self.name
-
-
-@dataclass(frozen=True)
-class Condition:
-    column: str
-    op: str  # one of OPERATORS
-    value: object
-
-
-@dataclass(frozen=True)
-class SourceQuery:
-    table: str
-    columns: tuple[Column, ...]
-    where: tuple[Condition, ...] = ()
-    order_by: tuple[Column, ...] = ()
-    limit: int | None = None
-    offset: int = 0
-    masks: tuple[tuple[str, str], ...] = ()  # (column key in the rows, mask kind)
 
 
 class SqlConnector:
@@ -99,19 +64,7 @@ class SqlConnector:
             statement = statement.limit(query.limit).offset(query.offset)
         return statement
 
-    async def fetch(self, query: SourceQuery, *, cache: SourceCache | None = None, ttl: int = 0) -> list[dict[str, object]]:
-        """Rows of ``query``; from ``cache`` when it holds them (``ttl`` seconds, 0: never cached)."""
-        key = cache_key(self.url, query) if cache is not None and ttl > 0 else None
-        if key is not None:
-            cached = await cache.get(key)
-            if cached is not None:
-                return cached
-        rows = await self._fetch(query)
-        if key is not None:
-            await cache.set(key, rows, ttl)
-        return rows
-
-    async def _fetch(self, query: SourceQuery) -> list[dict[str, object]]:
+    async def fetch(self, query: SourceQuery) -> list[dict[str, object]]:
         statement = self._statement(query)
         try:
             self.breaker.before_call()
@@ -134,26 +87,3 @@ class SqlConnector:
 
     async def close(self) -> None:
         await self._engine.dispose()
-
-
-class Connectors:
-    """One connector per source URL, opened on first use, and the source-result cache they share."""
-
-    def __init__(self, *, timeout: float, cache_url: str = "memory://", breaker_failures: int = 3,
-                 breaker_reset_seconds: float = 10.0) -> None:
-        self.timeout = timeout
-        self.cache = SourceCache(cache_url)
-        self._breaker = {"failures": breaker_failures, "reset_seconds": breaker_reset_seconds}
-        self._by_url: dict[str, SqlConnector] = {}
-
-    def get(self, url: str) -> SqlConnector:
-        connector = self._by_url.get(url)
-        if connector is None:
-            connector = self._by_url[url] = SqlConnector(url, timeout=self.timeout, breaker=Breaker(**self._breaker))
-        return connector
-
-    async def close(self) -> None:
-        for connector in self._by_url.values():
-            await connector.close()
-        self._by_url.clear()
-        await self.cache.close()

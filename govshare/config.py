@@ -46,6 +46,9 @@ class Settings:
     # if its catalog entry allows it (cache_seconds), and never longer than cache_max_seconds.
     cache_url: str = "memory://"
     cache_max_seconds: int = 300
+    # The platform's own credentials at upstream platforms (Art 9): a TOML file of tables named by the
+    # source URL (govshare+https://…/graphql), each with key, purpose and operator.
+    upstream_credentials: str = "{var}/upstreams.toml"
     # Servers `govshare demo --engine postgres|mariadb` builds the department databases on.
     demo_postgres_url: str = "postgresql://postgres@127.0.0.1:5432/"
     demo_mariadb_url: str = "mysql://root@127.0.0.1:3306/"

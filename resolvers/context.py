@@ -9,7 +9,7 @@ from opentelemetry.trace import Tracer
 
 from audit.records import AccessRecord
 from catalog.model import Catalog
-from connectors.sql import Connectors
+from connectors.registry import Connectors
 from govshare.config import Settings
 from govshare.keys import Caller
 from policies.engine import PolicyEngine

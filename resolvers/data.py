@@ -17,7 +17,7 @@ from opentelemetry.trace import Status, StatusCode
 
 from audit.records import AccessRecord
 from catalog.model import Resource
-from connectors.sql import Column, Condition, SourceQuery, SourceUnavailable
+from connectors.base import Column, Condition, SourceQuery, SourceUnavailable
 from govshare.errors import GovshareError
 from govshare.i18n import message
 from policies.model import AccessDecision, ItemDecision
@@ -178,7 +178,7 @@ async def _run(ctx: RequestContext, access: _Access, decision: AccessDecision, s
     source = ctx.catalog.departments[resource.provider].source
     try:
         ttl = min(resource.cache_seconds, ctx.settings.cache_max_seconds)
-        rows = await ctx.connectors.get(ctx.settings.expand(source)).fetch(query, cache=ctx.connectors.cache, ttl=ttl)
+        rows = await ctx.connectors.fetch(ctx.settings.expand(source), query, ttl=ttl)
     except SourceUnavailable:
         raise access.fail("SOURCE_UNAVAILABLE", resource=resource.code) from None
     columns = {resource.item(i).column: i for i in allowed}
