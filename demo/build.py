@@ -100,10 +100,13 @@ def _paths(settings: Settings) -> tuple[Path, Path, Path]:
 
 
 async def build_demo(settings: Settings, *, force: bool = False, engine: str = "sqlite", database_prefix: str = "govshare_",
-                     persons: int = 3000, enterprises: int = 1000) -> DemoWorld:
-    """Build the demo world; ``engine`` puts every department's database on SQLite, PostgreSQL or MariaDB."""
-    if engine not in ENGINES:
-        raise ValueError(f"engine must be one of {', '.join(ENGINES)}")
+                     engines: dict[str, str] | None = None, persons: int = 3000, enterprises: int = 1000) -> DemoWorld:
+    """Build the demo world; ``engine`` puts every department's database on SQLite, PostgreSQL or MariaDB,
+    ``engines`` overrides it per department (``{"police": "postgres"}``)."""
+    engines = engines or {}
+    for name in [engine, *engines.values()]:
+        if name not in ENGINES:
+            raise ValueError(f"engine must be one of {', '.join(ENGINES)}, not {name!r}")
     sources_dir, keys_path, showcase_path = _paths(settings)
     if force:
         shutil.rmtree(sources_dir, ignore_errors=True)
@@ -117,8 +120,12 @@ async def build_demo(settings: Settings, *, force: bool = False, engine: str = "
         return DemoWorld(json.loads(keys_path.read_text()), json.loads(showcase_path.read_text()), built=False)
 
     catalog = load_catalog(settings.catalog_dir)
+    unknown = set(engines) - set(catalog.departments)
+    if unknown:
+        raise ValueError(f"no department {', '.join(sorted(unknown))} in the catalog")
     departments = {
-        code: replace(d, source=source_url(settings, engine, code, d.source, database_prefix)) if d.source else d
+        code: replace(d, source=source_url(settings, engines.get(code, engine), code, d.source, database_prefix))
+        if d.source else d
         for code, d in catalog.departments.items()
     }
     catalog = Catalog(departments, catalog.purposes, catalog.resources)

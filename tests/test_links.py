@@ -97,3 +97,23 @@ async def test_a_link_whose_parent_key_is_denied_is_refused_once(api):
     (error,) = result["errors"]
     assert error["path"] == ["personList", "items", "enterprises"]
     assert error["extensions"]["code"] == "FILTER_NOT_ALLOWED" and error["extensions"]["cause"] == "NO_GRANT"
+
+
+async def test_one_query_spans_three_engines(tmp_path):
+    """Each department on its own engine: police on PostgreSQL, market on MariaDB, the rest on SQLite."""
+    from demo.build import build_demo
+    from tests.conftest import TEST_DATABASE_PREFIX, World, _api, make_settings, require_engine
+
+    settings = make_settings(tmp_path / "var")
+    require_engine(settings, "postgres")
+    require_engine(settings, "mariadb")
+    built = await build_demo(settings, persons=300, enterprises=60, engines={"police": "postgres", "market": "mariadb"},
+                             database_prefix=TEST_DATABASE_PREFIX + "mixed_")
+    world = World(settings, built.keys, built.showcase)
+    assert world._sources["police"].startswith("postgresql://") and world._sources["market"].startswith("mysql://")
+    async for api in _api(world):
+        result = await api.query("{ enterpriseList(first: 20) { items { name legalRepresentative { name } "
+                                 "socialInsurance { insuranceStatus } } } }", "market", "market.licence-review")
+        items = result["data"]["enterpriseList"]["items"]
+        assert len(items) == 20 and all(i["legalRepresentative"]["name"] for i in items)
+        assert any(i["socialInsurance"] for i in items)
