@@ -14,14 +14,12 @@ from datetime import UTC, date, datetime, timedelta, timezone
 from pathlib import Path
 
 import click
-from sqlalchemy import inspect as sa_inspect
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import create_async_engine
 
 from catalog import store as catalog_store
+from catalog.conformance import check_sources
 from catalog.loader import load_catalog
 from catalog.model import Catalog
-from connectors.urls import async_url
 from govshare.config import Settings, load_settings
 from govshare.errors import CatalogError, ConfigError, GovshareError
 from govshare.i18n import message
@@ -35,6 +33,16 @@ def _settings() -> Settings:
         return load_settings()
     except ConfigError as exc:
         raise click.ClickException(str(exc)) from None
+
+
+def _say(settings: Settings | None, code: str, **params) -> str:
+    """A line of this command in the configured language (zh-CN unless GOVSHARE_LANGUAGE=en)."""
+    if settings is None:
+        try:
+            settings = load_settings()
+        except ConfigError:
+            return message(code, "zh-CN", **params)
+    return message(code, settings.language, **params)
 
 
 def _fail(settings: Settings, exc: GovshareError) -> None:
@@ -106,9 +114,9 @@ def demo(force: bool, engine: str) -> None:
         _fail(settings, exc)
     keys_file = settings.var_dir / "demo-keys.json"
     if world.built:
-        click.echo(f"演示世界已生成：{settings.var_dir}/（{len(world.keys)} 个部门的应用密钥见 {keys_file}）")
+        click.echo(_say(settings, "CLI_DEMO_BUILT", var=settings.var_dir, count=len(world.keys), keys=keys_file))
     else:
-        click.echo(f"演示世界已存在，未改动：{settings.var_dir}/（应用密钥见 {keys_file}；重建请加 --force）")
+        click.echo(_say(settings, "CLI_DEMO_EXISTS", var=settings.var_dir, keys=keys_file))
 
 
 @main.group(help="资源目录：加载与检查。")
@@ -124,33 +132,19 @@ async def catalog_load(settings: Settings, engine, path: Path, loaded_by: str) -
     new = load_catalog(path)
     async with engine.begin() as conn:
         version = await catalog_store.publish(conn, new, source=str(path), loaded_by=loaded_by)
-    click.echo(f"目录第 {version} 版已生效：{len(new.departments)} 个部门，{len(new.published())} 个已发布资源。")
+    click.echo(_say(settings, "CLI_CATALOG_LOADED", version=version, departments=len(new.departments),
+                    resources=len(new.published())))
 
 
 async def _source_problems(settings: Settings, catalog: Catalog) -> list[str]:
-    """Per published resource: does its source have the table and the columns the catalog names?"""
+    """Per published resource: a missing table or column, a type that does not fit, an unreachable source."""
     problems = []
-    for resource in catalog.published():
-        url = settings.expand(catalog.departments[resource.provider].source)
-        engine = create_async_engine(async_url(url))
-        try:
-            async with engine.connect() as conn:
-                columns = await conn.run_sync(
-                    lambda sync_conn: {c["name"] for c in sa_inspect(sync_conn).get_columns(resource.table)}
-                    if sa_inspect(sync_conn).has_table(resource.table) else None
-                )
-        except Exception as exc:  # any failure to reach the source is a finding, not a crash
-            problems.append(f"{resource.code}: {message('SOURCE_UNAVAILABLE', settings.language, resource=resource.code)} ({exc.__class__.__name__})")
-            continue
-        finally:
-            await engine.dispose()
-        if columns is None:
-            problems.append(f"{resource.code}: " + message("SOURCE_MISMATCH", settings.language, detail=f"no table {resource.table}"))
-            continue
-        for item in resource.items:
-            if item.column not in columns:
-                problems.append(f"{resource.code}.{item.name}: " + message(
-                    "SOURCE_MISMATCH", settings.language, detail=f"no column {resource.table}.{item.column}"))
+    for code, mismatches in sorted((await check_sources(catalog, settings)).items()):
+        for mismatch in mismatches:
+            where = f"{code}.{mismatch.column}" if mismatch.column else code
+            key = "SOURCE_UNAVAILABLE" if mismatch.kind == "unreachable" else "SOURCE_MISMATCH"
+            text = message(key, settings.language, resource=code, detail=mismatch.detail)
+            problems.append(f"{where}: {text}" + (f" ({mismatch.detail})" if key == "SOURCE_UNAVAILABLE" else ""))
     return problems
 
 
@@ -163,8 +157,8 @@ async def catalog_check(settings: Settings, engine, path: Path | None) -> None:
     for problem in problems:
         click.echo(problem, err=True)
     if problems:
-        raise click.ClickException(f"{len(problems)} 处与数据源不符。")
-    click.echo(f"目录有效，{len(checked.published())} 个已发布资源的数据源均与目录一致。")
+        raise click.ClickException(_say(settings, "CLI_CATALOG_MISMATCHES", count=len(problems)))
+    click.echo(_say(settings, "CLI_CATALOG_OK", resources=len(checked.published())))
 
 
 @main.group(help="应用密钥：创建、吊销、列出。")
@@ -180,7 +174,7 @@ async def key_create(settings: Settings, engine, department: str, application: s
     catalog = await _catalog_in_force(engine)
     async with engine.begin() as conn:
         key_id, secret = await create_key(conn, department=department, application=application, departments=catalog.departments)
-    click.echo(f"密钥编号 {key_id}（{department} / {application}）。请立即保存，此后无法再次查看：", err=True)
+    click.echo(_say(settings, "CLI_KEY_CREATED", key_id=key_id, department=department, application=application), err=True)
     click.echo(secret)
 
 
@@ -190,7 +184,7 @@ async def key_create(settings: Settings, engine, department: str, application: s
 async def key_revoke(settings: Settings, engine, key_id: str) -> None:
     async with engine.begin() as conn:
         await revoke_key(conn, key_id)
-    click.echo(f"密钥 {key_id} 已吊销。")
+    click.echo(_say(settings, "CLI_KEY_REVOKED", key_id=key_id))
 
 
 @key.command("list", help="列出密钥（不含密钥本身）。")
@@ -198,7 +192,8 @@ async def key_revoke(settings: Settings, engine, key_id: str) -> None:
 async def key_list(settings: Settings, engine) -> None:
     async with engine.connect() as conn:
         for row in await conn.execute(select(api_keys).order_by(api_keys.c.created_at)):
-            state = f"吊销于 {row.revoked_at:%Y-%m-%d %H:%M}" if row.revoked_at else "有效"
+            state = (_say(settings, "CLI_KEY_STATE_REVOKED", at=f"{row.revoked_at:%Y-%m-%d %H:%M}") if row.revoked_at
+                     else _say(settings, "CLI_KEY_STATE_ACTIVE"))
             click.echo(f"{row.id}  {row.department:<10} {row.application:<24} {state}")
 
 
@@ -209,7 +204,7 @@ def _day(text: str, *, end: bool = False) -> datetime:
     try:
         moment = datetime.combine(date.fromisoformat(text), datetime.min.time(), CHINA)
     except ValueError:
-        raise click.BadParameter(f"{text!r} 不是 YYYY-MM-DD 日期") from None
+        raise click.BadParameter(_say(None, "CLI_BAD_DATE", value=text)) from None
     return moment + timedelta(days=1) if end else moment
 
 
@@ -218,7 +213,7 @@ def _pairs(values: tuple[str, ...], what: str) -> dict[str, str]:
     for value in values:
         name, sep, rest = value.partition("=")
         if not sep or not name or not rest:
-            raise click.BadParameter(f"{what} 应写作 信息项=值，而不是 {value!r}")
+            raise click.BadParameter(_say(None, "CLI_BAD_PAIR", option=what, value=value))
         pairs[name] = rest
     return pairs
 
@@ -267,7 +262,7 @@ async def grant_create(settings: Settings, engine, consumer, resource, items, pu
 async def grant_revoke(settings: Settings, engine, grant_id: str, reason: str, revoked_by: str) -> None:
     async with engine.begin() as conn:
         await revoke_grant(conn, grant_id, reason=reason, revoked_by=revoked_by)
-    click.echo(f"授权 {grant_id} 已撤销。")
+    click.echo(_say(settings, "CLI_GRANT_REVOKED", grant=grant_id))
 
 
 @grant.command("list", help="列出共享授权。")
@@ -277,7 +272,8 @@ async def grant_list(settings: Settings, engine) -> None:
         for row in await conn.execute(select(grants).order_by(grants.c.created_at)):
             since = row.valid_from.replace(tzinfo=UTC).astimezone(CHINA)
             until = row.valid_until.replace(tzinfo=UTC).astimezone(CHINA) - timedelta(seconds=1)
-            state = "已撤销" if row.revoked_at else f"{since:%Y-%m-%d} 至 {until:%Y-%m-%d}"
+            state = (_say(settings, "CLI_GRANT_STATE_REVOKED") if row.revoked_at
+                     else _say(settings, "CLI_GRANT_STATE_RANGE", since=f"{since:%Y-%m-%d}", until=f"{until:%Y-%m-%d}"))
             click.echo(f"{row.id}  {row.consumer:<8} {row.resource:<24} {','.join(row.purposes):<32} {state}  {','.join(row.items)}")
 
 
@@ -307,7 +303,7 @@ async def restriction_add(settings: Settings, engine, department, resource, reas
 async def restriction_lift(settings: Settings, engine, restriction_id, lifted_by) -> None:
     async with engine.begin() as conn:
         await lift_restriction(conn, restriction_id, lifted_by=lifted_by)
-    click.echo(f"限制 {restriction_id} 已解除。")
+    click.echo(_say(settings, "CLI_RESTRICTION_LIFTED", restriction=restriction_id))
 
 
 @restriction.command("list", help="列出生效的限制。")

@@ -26,7 +26,13 @@ def _with_driver(url: str, position: int) -> str:
 
 
 def async_url(url: str) -> str:
-    return _with_driver(url, 0)
+    """The URL to read with. A SQLite source is opened read-write but never created: a missing file is an
+    unavailable source, not a new empty one."""
+    parsed = make_url(_with_driver(url, 0))
+    if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:") \
+            and not parsed.database.startswith("file:"):
+        parsed = parsed.set(database=f"file:{parsed.database}").update_query_dict({"mode": "rw", "uri": "true"})
+    return parsed.render_as_string(hide_password=False)
 
 
 def sync_url(url: str) -> str:

@@ -50,8 +50,6 @@ async def load_policy_set(conn) -> PolicySet:
     )
 
 
-def _invalid(detail: str) -> GovshareError:
-    return GovshareError("GRANT_INVALID", detail=detail)
 
 
 async def create_grant(
@@ -78,32 +76,32 @@ async def create_grant(
     if target is None:
         raise NotFoundError("RESOURCE_NOT_FOUND", resource=resource)
     if target.provider == consumer:
-        raise _invalid(f"{consumer} provides {resource} and always reads it; it needs no grant")
+        raise GovshareError("GRANT_FOR_PROVIDER", department=consumer, resource=resource)
     if not items:
-        raise _invalid("name at least one data item")
+        raise GovshareError("GRANT_NO_ITEMS")
     for name in [*items, *row_scope, *masks]:
         if target.item(name) is None:
             raise NotFoundError("ITEM_NOT_FOUND", resource=resource, item=name)
     if not purposes:
-        raise _invalid("name at least one purpose")
+        raise GovshareError("GRANT_NO_PURPOSES")
     for code in purposes:
         if catalog.purpose_for(consumer, code) is None:
             raise NotFoundError("PURPOSE_NOT_FOUND", department=consumer, purpose=code)
     for name, kind in masks.items():
         if kind not in MASK_KINDS:
-            raise _invalid(f"mask {kind!r} for {name} is not one of {', '.join(sorted(MASK_KINDS))}")
+            raise GovshareError("GRANT_BAD_MASK", mask=kind, item=name, kinds=", ".join(sorted(MASK_KINDS)))
         if name not in items:
-            raise _invalid(f"mask for {name}, which the grant does not cover")
+            raise GovshareError("GRANT_MASK_NOT_COVERED", item=name)
     for name, values in row_scope.items():
         if not values or not all(isinstance(v, str) and v for v in values):
-            raise _invalid(f"row scope on {name} needs at least one value")
+            raise GovshareError("GRANT_EMPTY_SCOPE", item=name)
     # Stored in UTC: SQLite keeps no offset, so a local time would shift on the way back.
     valid_from, valid_until = _aware(valid_from).astimezone(UTC), _aware(valid_until).astimezone(UTC)
     if valid_until <= valid_from:
-        raise _invalid("the end must be after the start")
+        raise GovshareError("GRANT_BAD_PERIOD")
     not_shared = [n for n in items if target.share_type_of(target.item(n)) == ShareType.NOT_SHARED]
     if legal_basis is None and not_shared:
-        raise _invalid(f"{', '.join(not_shared)} not shared (不予共享): only a legal-basis grant citing the law can open them")
+        raise GovshareError("GRANT_NOT_SHARED_ITEMS", items=", ".join(not_shared))
 
     grant_id = "G-" + secrets.token_hex(3)
     await conn.execute(
@@ -129,7 +127,7 @@ async def create_grant(
 
 async def revoke_grant(conn, grant_id: str, *, reason: str, revoked_by: str) -> None:
     if not reason.strip():
-        raise _invalid("a revocation needs a reason")
+        raise GovshareError("REASON_REQUIRED")
     result = await conn.execute(
         grants.update()
         .where(grants.c.id == grant_id, grants.c.revoked_at.is_(None))
@@ -146,7 +144,7 @@ async def add_restriction(conn, catalog: Catalog, *, department: str, resource: 
     if resource != "*" and resource not in catalog.resources:
         raise NotFoundError("RESOURCE_NOT_FOUND", resource=resource)
     if not reason.strip():
-        raise _invalid("a restriction needs a reason")
+        raise GovshareError("REASON_REQUIRED")
     restriction_id = "R-" + secrets.token_hex(3)
     await conn.execute(
         restrictions.insert().values(
