@@ -104,14 +104,22 @@ def serve(host: str | None, port: int | None) -> None:
 @click.option("--force", is_flag=True, help="删除已有的演示数据（包括平台库与访问记录）后重新生成。")
 @click.option("--engine", type=click.Choice(["sqlite", "postgres", "mariadb"]), default="sqlite", show_default=True,
               help="各部门数据库所用的数据库引擎（postgres、mariadb 使用配置 demo_postgres_url、demo_mariadb_url 指向的服务器）。")
-def demo(force: bool, engine: str) -> None:
-    from demo.build import build_demo
+@click.option("--engine-for", "engine_for", multiple=True, metavar="DEPT=ENGINE",
+              help="单个部门改用的引擎，如 --engine-for police=postgres；可重复。")
+def demo(force: bool, engine: str, engine_for: tuple[str, ...]) -> None:
+    from demo.build import ENGINES, build_demo
 
     settings = _settings()
+    engines = _pairs(engine_for, "--engine-for")
+    for name in engines.values():
+        if name not in ENGINES:
+            raise click.BadParameter(f"{name!r} ∉ {{{', '.join(ENGINES)}}}", param_hint="--engine-for")
     try:
-        world = asyncio.run(build_demo(settings, force=force, engine=engine))
+        world = asyncio.run(build_demo(settings, force=force, engine=engine, engines=engines))
     except GovshareError as exc:
         _fail(settings, exc)
+    except ValueError as exc:  # an engine or department the demo does not know
+        raise click.BadParameter(str(exc), param_hint="--engine-for") from None
     keys_file = settings.var_dir / "demo-keys.json"
     if world.built:
         click.echo(_say(settings, "CLI_DEMO_BUILT", var=settings.var_dir, count=len(world.keys), keys=keys_file))

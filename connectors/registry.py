@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from connectors.base import SourceQuery
 from connectors.breaker import Breaker
 from connectors.cache import SourceCache, cache_key
@@ -19,6 +21,7 @@ class Connectors:
         self._breaker = {"failures": breaker_failures, "reset_seconds": breaker_reset_seconds}
         self._credentials = upstream_credentials or {}
         self._by_url: dict[str, SqlConnector | GraphQLConnector] = {}
+        self._in_flight: dict[str, asyncio.Future] = {}
 
     def get(self, url: str) -> SqlConnector | GraphQLConnector:
         connector = self._by_url.get(url)
@@ -34,15 +37,30 @@ class Connectors:
 
     async def fetch(self, url: str, query: SourceQuery, *, ttl: int = 0) -> list[dict[str, object]]:
         """Rows of ``query`` from the source at ``url``; from the cache when it holds them (``ttl`` 0: never)."""
-        key = cache_key(url, query) if ttl > 0 else None
-        if key is not None:
-            cached = await self.cache.get(key)
-            if cached is not None:
-                return cached
-        rows = await self.get(url).fetch(query)
-        if key is not None:
+        if ttl <= 0:
+            return await self.get(url).fetch(query)
+        key = cache_key(url, query)
+        cached = await self.cache.get(key)
+        if cached is not None:
+            return cached
+        # Concurrent identical misses share one source query (single flight).
+        pending = self._in_flight.get(key)
+        if pending is not None:
+            return await asyncio.shield(pending)
+        pending = self._in_flight[key] = asyncio.ensure_future(self._fill(url, query, key, ttl))
+        try:
+            return await asyncio.shield(pending)
+        finally:
+            if pending.done():
+                self._in_flight.pop(key, None)
+
+    async def _fill(self, url: str, query: SourceQuery, key: str, ttl: int) -> list[dict[str, object]]:
+        try:
+            rows = await self.get(url).fetch(query)
             await self.cache.set(key, rows, ttl)
-        return rows
+            return rows
+        finally:
+            self._in_flight.pop(key, None)
 
     async def close(self) -> None:
         for connector in self._by_url.values():

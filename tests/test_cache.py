@@ -75,3 +75,18 @@ async def test_resources_without_cache_permission_always_ask_the_source(world):
         finally:
             log.close()
         assert len(log.seen) == 2  # land.real-estate has no cache_seconds in the catalog
+
+
+async def test_concurrent_identical_misses_make_one_source_query(world):
+    import asyncio
+
+    settings = dataclasses.replace(world.settings, cache_max_seconds=300)
+    async for api in _api(world, settings=settings):
+        log = StatementLog(api, world, "market")
+        try:
+            results = await asyncio.gather(*(api.query("{ enterpriseList(first: 7) { items { name } } }", "land",
+                                                       "land.property-registration") for _ in range(8)))
+        finally:
+            log.close()
+        assert len(log.seen) == 1
+        assert all(r == results[0] for r in results) and len(results[0]["data"]["enterpriseList"]["items"]) == 7
