@@ -16,6 +16,7 @@ from pathlib import Path
 import click
 from sqlalchemy import select
 
+from applications.workdays import ScheduleError, load_calendar, load_schedule_file, store_schedule
 from catalog import store as catalog_store
 from catalog.conformance import check_sources
 from catalog.loader import load_catalog
@@ -320,6 +321,36 @@ async def restriction_list(settings: Settings, engine) -> None:
     async with engine.connect() as conn:
         for row in await conn.execute(select(restrictions).where(restrictions.c.lifted_at.is_(None))):
             click.echo(f"{row.id}  {row.department:<8} {row.resource:<24} {row.reason}")
+
+
+@main.group(help="工作日历：加载某年的法定节假日和调休安排（用于计算答复期限）。")
+def calendar() -> None:
+    pass
+
+
+@calendar.command("load", help="加载某年的节假日安排文件（TOML：year、holidays、workdays、source），替换该年已有的安排。")
+@click.argument("path", type=click.Path(path_type=Path))
+@click.option("--by", "loaded_by", default="administrator", show_default=True, help="操作人。")
+@runs_async
+async def calendar_load(settings: Settings, engine, path: Path, loaded_by: str) -> None:
+    try:
+        schedule = load_schedule_file(path)
+    except ScheduleError as exc:
+        raise click.ClickException(str(exc)) from None
+    async with engine.begin() as conn:
+        await store_schedule(conn, schedule, loaded_by=loaded_by)
+    click.echo(_say(settings, "CLI_CALENDAR_LOADED", year=schedule.year, holidays=len(schedule.holidays),
+                    workdays=len(schedule.workdays)))
+
+
+@calendar.command("list", help="列出已加载的年度安排。")
+@runs_async
+async def calendar_list(settings: Settings, engine) -> None:
+    async with engine.connect() as conn:
+        work_calendar = await load_calendar(conn)
+    for year, schedule in sorted(work_calendar.schedules.items()):
+        click.echo(_say(settings, "CLI_CALENDAR_ROW", year=year, holidays=len(schedule.holidays),
+                        workdays=len(schedule.workdays), source=schedule.source))
 
 
 if __name__ == "__main__":

@@ -95,6 +95,10 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "CLI_GRANT_STATE_REVOKED": ("已撤销", "revoked"),
     "CLI_GRANT_STATE_RANGE": ("{since} 至 {until}", "{since} to {until}"),
     "CLI_RESTRICTION_LIFTED": ("限制 {restriction} 已解除。", "Restriction {restriction} has been lifted."),
+    "CLI_CALENDAR_LOADED": ("{year} 年节假日安排已加载：{holidays} 个放假日，{workdays} 个调休上班日。",
+                            "The {year} schedule is loaded: {holidays} holidays, {workdays} make-up working days."),
+    "CLI_CALENDAR_ROW": ("{year}  放假 {holidays} 天  调休上班 {workdays} 天  {source}",
+                         "{year}  {holidays} holidays  {workdays} make-up days  {source}"),
     "CLI_BAD_DATE": ("{value!r} 不是 YYYY-MM-DD 日期", "{value!r} is not a YYYY-MM-DD date"),
     "CLI_BAD_PAIR": ("{option} 应写作 信息项=值，而不是 {value!r}", "{option} takes item=value, not {value!r}"),
 }

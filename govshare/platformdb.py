@@ -81,6 +81,18 @@ restrictions = Table(
     Column("lifted_by", String(100)),
 )
 
+# A year's official holiday schedule, loaded by an administrator (applications/workdays.py).
+work_calendars = Table(
+    "work_calendars",
+    metadata,
+    Column("year", Integer, primary_key=True),
+    Column("holidays", JSON, nullable=False),
+    Column("workdays", JSON, nullable=False),
+    Column("source", Text, nullable=False),
+    Column("loaded_by", String(100), nullable=False),
+    Column("loaded_at", DateTime(timezone=True), nullable=False),
+)
+
 # One row: bumped by every change to grants or restrictions, so every process sees the change.
 policy_version = Table(
     "policy_version",
