@@ -87,6 +87,7 @@ async def _catalog_in_force(engine) -> Catalog:
 @click.group(help="govshare: 政务信息资源共享平台联机查询服务。")
 def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("casbin").setLevel(logging.WARNING)  # it logs every rule it loads
 
 
 @main.command(help="启动查询服务（默认 http://127.0.0.1:8000，GraphiQL 在 /graphql）。")
@@ -139,22 +140,33 @@ def catalog() -> None:
 @runs_async
 async def catalog_load(settings: Settings, engine, path: Path, loaded_by: str) -> None:
     new = load_catalog(path)
+    # The same conformance check the server makes: a resource whose source does not fit refuses the load.
+    mismatches, unreachable = [], []
+    for kind, text in await _source_findings(settings, new):
+        (unreachable if kind == "unreachable" else mismatches).append(text)
+    for text in unreachable:  # an outage is not the catalog's fault: load, and say so
+        click.echo(text, err=True)
+    if mismatches:
+        for text in mismatches:
+            click.echo(text, err=True)
+        raise click.ClickException(_say(settings, "CLI_CATALOG_MISMATCHES", count=len(mismatches)))
     async with engine.begin() as conn:
         version = await catalog_store.publish(conn, new, source=str(path), loaded_by=loaded_by)
     click.echo(_say(settings, "CLI_CATALOG_LOADED", version=version, departments=len(new.departments),
                     resources=len(new.published())))
 
 
-async def _source_problems(settings: Settings, catalog: Catalog) -> list[str]:
-    """Per published resource: a missing table or column, a type that does not fit, an unreachable source."""
-    problems = []
+async def _source_findings(settings: Settings, catalog: Catalog) -> list[tuple[str, str]]:
+    """(kind, line) per published resource: a missing table or column, a type that does not fit, an
+    unreachable source."""
+    findings = []
     for code, mismatches in sorted((await check_sources(catalog, settings)).items()):
         for mismatch in mismatches:
             where = f"{code}.{mismatch.column}" if mismatch.column else code
             key = "SOURCE_UNAVAILABLE" if mismatch.kind == "unreachable" else "SOURCE_MISMATCH"
             text = message(key, settings.language, resource=code, detail=mismatch.detail)
-            problems.append(f"{where}: {text}" + (f" ({mismatch.detail})" if key == "SOURCE_UNAVAILABLE" else ""))
-    return problems
+            findings.append((mismatch.kind, f"{where}: {text}" + (f" ({mismatch.detail})" if key == "SOURCE_UNAVAILABLE" else "")))
+    return findings
 
 
 @catalog.command("check", help="检查目录：校验目录文件（给出 PATH 时）或现行目录，并连接各数据源核对表和字段。有问题时以非零状态退出。")
@@ -162,7 +174,7 @@ async def _source_problems(settings: Settings, catalog: Catalog) -> list[str]:
 @runs_async
 async def catalog_check(settings: Settings, engine, path: Path | None) -> None:
     checked = load_catalog(path) if path else await _catalog_in_force(engine)
-    problems = await _source_problems(settings, checked)
+    problems = [text for _, text in await _source_findings(settings, checked)]
     for problem in problems:
         click.echo(problem, err=True)
     if problems:

@@ -202,6 +202,7 @@ async def graphql_get(request: Request) -> Response:
 
 async def healthz(request: Request) -> Response:
     runtime: Runtime = request.app.state.runtime
+    await runtime.refresh()
     return JSONResponse({"status": "ok", "catalog_version": runtime.catalog.version,
                          "policy_version": runtime.policy.policies.version,
                          "published_resources": len(runtime.catalog.published())})
@@ -211,12 +212,24 @@ def create_app(settings: Settings | None = None, **runtime_options) -> Starlette
     settings = settings or load_settings()
     runtime = Runtime(settings, **runtime_options)
 
+    async def keep_fresh() -> None:
+        # Changes made by other processes come into force without waiting for a request.
+        while True:
+            await asyncio.sleep(settings.refresh_seconds)
+            try:
+                await runtime.refresh()
+            except Exception:  # a database hiccup must not end the loop; requests refresh too
+                log.exception("refreshing the catalog and policies failed")
+
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette):
         await runtime.start()
+        refresher = asyncio.create_task(keep_fresh()) if settings.refresh_seconds > 0 else None
         try:
             yield
         finally:
+            if refresher is not None:
+                refresher.cancel()
             await runtime.stop()
 
     app = Starlette(

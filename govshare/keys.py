@@ -49,6 +49,9 @@ async def revoke_key(conn, key_id: str) -> None:
         api_keys.update().where(api_keys.c.id == key_id, api_keys.c.revoked_at.is_(None)).values(revoked_at=datetime.now(UTC))
     )
     if result.rowcount != 1:
+        exists = (await conn.execute(select(api_keys.c.id).where(api_keys.c.id == key_id))).first()
+        if exists:
+            raise GovshareError("KEY_ALREADY_REVOKED", key=key_id)
         raise NotFoundError("KEY_NOT_FOUND", key=key_id)
 
 

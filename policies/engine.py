@@ -8,7 +8,7 @@ boundary, and the whole engine is replaced when the catalog or the policies chan
 from __future__ import annotations
 
 import bisect
-from datetime import datetime
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Iterable
 
@@ -20,6 +20,12 @@ from policies.model import AccessDecision, Deny, Grant, ItemDecision, PolicySet
 from policies.rules import compile_rules, boundaries, stamp
 
 MODEL_PATH = Path(__file__).with_name("model.conf")
+CHINA = timezone(timedelta(hours=8))
+
+
+def _china(moment: datetime) -> str:
+    """How a grant's start or end is told to people: Beijing time."""
+    return moment.astimezone(CHINA).strftime("%Y-%m-%d %H:%M (UTC+8)")
 
 
 class _RulesAdapter(Adapter):
@@ -83,7 +89,7 @@ class PolicyEngine:
         reason, ref = line[8], line[9] or None
         grant = self._grants.get(ref) if ref else None
         if grant is not None:
-            params |= {"grant": grant.id, "since": stamp(grant.valid_from), "until": stamp(grant.valid_until)}
+            params |= {"grant": grant.id, "since": _china(grant.valid_from), "until": _china(grant.valid_until)}
         if ref in self._restrictions:
             params["detail"] = self._restrictions[ref].reason
         mask = grant.masks.get(item) if (allowed and grant is not None) else None

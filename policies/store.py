@@ -134,6 +134,8 @@ async def revoke_grant(conn, grant_id: str, *, reason: str, revoked_by: str) -> 
         .values(revoked_at=datetime.now(UTC), revoked_by=revoked_by, revoke_reason=reason)
     )
     if result.rowcount != 1:
+        if (await conn.execute(select(grants.c.id).where(grants.c.id == grant_id))).first():
+            raise GovshareError("GRANT_ALREADY_REVOKED", grant=grant_id)
         raise NotFoundError("GRANT_NOT_FOUND", grant=grant_id)
     await bump_policy_version(conn)
 
@@ -163,5 +165,7 @@ async def lift_restriction(conn, restriction_id: str, *, lifted_by: str) -> None
         .values(lifted_at=datetime.now(UTC), lifted_by=lifted_by)
     )
     if result.rowcount != 1:
+        if (await conn.execute(select(restrictions.c.id).where(restrictions.c.id == restriction_id))).first():
+            raise GovshareError("RESTRICTION_ALREADY_LIFTED", restriction=restriction_id)
         raise NotFoundError("RESTRICTION_NOT_FOUND", restriction=restriction_id)
     await bump_policy_version(conn)

@@ -82,9 +82,15 @@ class _Access:
         self.record.outcome, self.record.error_code = "denied", code
         return _graphql_error(self.ctx, code, **params)
 
-    def refuse_filter(self, item: str, decision: ItemDecision) -> GraphQLError:
-        """Refuse a filter or lookup on ``item``, saying why the item itself may not be read."""
-        error = self.refuse("FILTER_NOT_ALLOWED", item=item, reason=message(decision.reason, self.ctx.lang, **decision.params))
+    def refuse_filter(self, item: str, decision: ItemDecision, *, lookup: bool = False) -> GraphQLError:
+        """Refuse a filter on ``item`` (FILTER_NOT_ALLOWED), or a lookup or link by it (the item's own
+        denial code), saying why the item itself may not be read."""
+        reason = message(decision.reason, self.ctx.lang, **decision.params)
+        if lookup:
+            error = self.refuse(decision.reason, **decision.params)
+            error.extensions |= {"item": item, "lookup": True}
+            return error
+        error = self.refuse("FILTER_NOT_ALLOWED", item=item, reason=reason)
         error.extensions |= {"item": item, "cause": decision.reason}
         return error
 
@@ -101,15 +107,17 @@ def _check_purpose(ctx: RequestContext, access: _Access) -> str:
     return ctx.purpose
 
 
-def _check_filters(access: _Access, decision: AccessDecision, filters: list[Filter], *, scoped: bool = True) -> None:
+def _check_filters(access: _Access, decision: AccessDecision, filters: list[Filter], *, scoped: bool = True,
+                   lookup: bool = False) -> None:
     """Filtering must not become a way to learn a value the caller may not read, nor to step outside the scope.
 
-    ``scoped=False`` for a link's own join filter: rows outside the scope simply do not come back.
+    ``lookup`` for a lookup's key or a link's join (refused with the item's own denial code); ``scoped=False``
+    for a link's join: rows outside the scope simply do not come back.
     """
     for f in filters:
         item_decision = decision.items[f.item]
         if not item_decision.allowed:
-            raise access.refuse_filter(f.item, item_decision)
+            raise access.refuse_filter(f.item, item_decision, lookup=lookup)
         if item_decision.mask and f.op not in ("eq", "in"):
             # Equality tells the caller only what it already knows; ranges would let it bisect the masked value.
             raise access.refuse_filter(f.item, ItemDecision(f.item, False, "MASKED", params={"item": f.item}))
@@ -235,7 +243,7 @@ async def lookup(ctx: RequestContext, resource: Resource, key_value: object, sel
         purpose = _check_purpose(ctx, access)
         decision = ctx.policy.decide(ctx.caller.department, purpose, resource, {*selected, *link_items, resource.key}, ctx.now)
         key_filter = Filter(resource.key, "eq", key_value)
-        _check_filters(access, decision, [key_filter])
+        _check_filters(access, decision, [key_filter], lookup=True)
         rows = await _run(ctx, access, decision, selected, [key_filter], path, limit=1, hidden=link_items)
         if rows is None:
             return None
@@ -259,7 +267,9 @@ async def list_rows(ctx: RequestContext, resource: Resource, filters: list[Filte
     async def work():
         purpose = _check_purpose(ctx, access)
         size = ctx.settings.default_page_size if first is None else first
-        if not 1 <= size <= ctx.settings.max_page_size:
+        if size < 1:
+            raise access.refuse("PAGE_SIZE_INVALID", limit=ctx.settings.max_page_size, requested=size)
+        if size > ctx.settings.max_page_size:
             raise access.refuse("PAGE_SIZE_TOO_LARGE", limit=ctx.settings.max_page_size, requested=size)
         offset = decode_cursor(after) if after else 0
         decision = ctx.policy.decide(ctx.caller.department, purpose, resource,

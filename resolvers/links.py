@@ -39,7 +39,7 @@ def _loader(ctx: RequestContext, link: Link, target: Resource, selected: list[st
             decision = ctx.policy.decide(ctx.caller.department, purpose, target,
                                          {*selected, *link_items, link.target_item}, ctx.now)
             join = Filter(link.target_item, "in", sorted(set(keys), key=str))
-            _check_filters(access, decision, [join], scoped=False)
+            _check_filters(access, decision, [join], scoped=False, lookup=True)
             limit = ctx.settings.max_link_rows + 1
             rows = await _run(ctx, access, decision, selected, [join], list(path), limit=limit,
                               hidden=[link.target_item, *link_items])
@@ -79,7 +79,7 @@ async def follow(ctx: RequestContext, parent: Resource, link: Link, hidden: dict
         decision = ctx.policy.decide(ctx.caller.department, ctx.purpose or "", parent, [link.item], ctx.now).items[link.item]
         if path not in ctx.reported:
             access = _Access(ctx, parent, "link")
-            _report_once(ctx, path, access.refuse_filter(link.item, decision))
+            _report_once(ctx, path, access.refuse_filter(link.item, decision, lookup=True))
             ctx.records.append(access.record)
         return None
     key = hidden[link.item]

@@ -8,6 +8,7 @@ catalog marks filterable. Every data item is nullable: a denied item is null, wi
 
 import dataclasses
 import datetime
+import logging
 from typing import Annotated, Optional
 
 import strawberry
@@ -19,6 +20,8 @@ from resolvers import data, links
 from resolvers.data import HIDDEN
 from resolvers.context import RequestContext
 from schema.selection import field_names, sub_selections
+
+log = logging.getLogger(__name__)
 
 PY_TYPES = {"string": str, "integer": int, "decimal": float, "date": datetime.date, "boolean": bool}
 SHARE_TYPE_LABELS = {
@@ -246,8 +249,12 @@ def _caller_field():
 
 class Schema(strawberry.Schema):
     def process_errors(self, errors, execution_context=None) -> None:
-        # Refusals carry a code and are recorded as access records; only unexpected errors go to the log.
-        super().process_errors([e for e in errors if not (e.extensions or {}).get("code")], execution_context)
+        # Refusals carry a code and are in the access records; a malformed document is the caller's to fix.
+        # Only unexpected errors are logged, and never with the query text: it may hold ID numbers.
+        for error in errors:
+            if error.path is None or (error.extensions or {}).get("code"):
+                continue
+            log.error("unexpected error at %s", "/".join(map(str, error.path)), exc_info=error.original_error)
 
 
 def build_schema(catalog: Catalog, settings: Settings, *, extensions: list = ()) -> Schema:

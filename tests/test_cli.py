@@ -289,7 +289,7 @@ async def test_key_is_shown_once_authenticates_and_stops_when_revoked(own_folder
     assert re.search(rf"^{key_id}\s+market\s+证照审核系统\s+吊销于 \d{{4}}-\d\d-\d\d \d\d:\d\d$", listing.stdout, re.MULTILINE)
     again = govshare(own_folder, "key", "revoke", key_id)
     assert again.returncode == 1
-    assert f"[KEY_NOT_FOUND] 应用密钥 {key_id} 不存在。" in again.stderr
+    assert f"[KEY_ALREADY_REVOKED] 应用密钥 {key_id} 已经吊销。" in again.stderr
 
 
 @pytest.mark.parametrize(("args", "message"), [
@@ -448,7 +448,7 @@ async def test_restriction_add_and_lift_take_effect(own_folder):
         assert restriction_id not in govshare(own_folder, "restriction", "list").stdout
 
     again = govshare(own_folder, "restriction", "lift", restriction_id)
-    assert again.returncode == 1 and f"[RESTRICTION_NOT_FOUND] 限制规则 {restriction_id} 不存在。" in again.stderr
+    assert again.returncode == 1 and f"[RESTRICTION_ALREADY_LIFTED] 限制规则 {restriction_id} 已经解除。" in again.stderr
 
 
 async def test_lifting_the_demo_restriction_lets_civil_read_enterprises(own_folder):

@@ -58,3 +58,29 @@ async def test_an_unreachable_source_stays_published_and_reports_itself(own_api,
     result = (await own_api.post("{ realEstateList { items { ownerName } } }", department="land",
                                  purpose="land.property-registration")).json()
     assert result["errors"][0]["extensions"]["code"] == "SOURCE_UNAVAILABLE"
+
+
+def test_catalog_load_refuses_a_catalog_its_sources_do_not_fit(tmp_path):
+    """The CLI load runs the server's conformance check: a typo in a column name is refused, not published."""
+    import os
+    import shutil
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from tests.conftest import REPO
+
+    govshare = str(Path(sys.executable).with_name("govshare"))
+    env = {**os.environ, "GOVSHARE_VAR_DIR": str(tmp_path / "var"), "GOVSHARE_CATALOG_DIR": str(REPO / "catalog" / "demo")}
+    subprocess.run([govshare, "demo"], cwd=tmp_path, env=env, check=True, capture_output=True, timeout=120)
+    broken = tmp_path / "broken"
+    shutil.copytree(REPO / "catalog" / "demo", broken)
+    police = broken / "police.toml"
+    police.write_text(police.read_text(encoding="utf-8").replace('column = "id_number"', 'column = "id_numbr"', 1), encoding="utf-8")
+    versions = lambda: sqlite3.connect(tmp_path / "var" / "platform.db").execute("SELECT COUNT(*) FROM catalog_versions").fetchone()[0]
+    before = versions()
+    result = subprocess.run([govshare, "catalog", "load", str(broken)], cwd=tmp_path, env=env, capture_output=True,
+                            text=True, timeout=60)
+    assert result.returncode == 1
+    assert "police.person.id_numbr" in result.stderr and "no column person.id_numbr" in result.stderr
+    assert versions() == before

@@ -49,8 +49,8 @@ async def test_lookup_under_wrong_purpose_is_refused_with_the_cause(api, world):
                              "market", "market.food-safety", variables={"id": person_id})
     assert result["data"]["person"] is None
     (error,) = result["errors"]
-    assert error["extensions"]["code"] == "FILTER_NOT_ALLOWED"
-    assert error["extensions"]["cause"] == "PURPOSE_NOT_APPROVED" and error["extensions"]["item"] == "idNumber"
+    assert error["extensions"]["code"] == "PURPOSE_NOT_APPROVED"
+    assert error["extensions"]["item"] == "idNumber" and error["extensions"]["lookup"] is True
     assert absent(source["name"], result)
 
 
@@ -63,7 +63,7 @@ async def test_expired_grant_denies_with_its_own_reason(api, world):
     person_id = world.showcase["married_person"]
     lookup = await api.query("query($id: String!) { person(idNumber: $id) { name } }",
                              "civil", "civil.marriage-registration", variables={"id": person_id})
-    assert lookup["data"]["person"] is None and lookup["errors"][0]["extensions"]["cause"] == "GRANT_EXPIRED"
+    assert lookup["data"]["person"] is None and lookup["errors"][0]["extensions"]["code"] == "GRANT_EXPIRED"
     source = world.row("police", "SELECT * FROM person WHERE id_number = ?", person_id)
     assert absent(source["name"], lookup) and absent(source["name"], result)
 
@@ -84,7 +84,7 @@ async def test_lookup_by_an_item_the_caller_may_not_read_is_refused(api, world):
     result = await api.query("query($id: String!) { person(idNumber: $id) { gender } }",
                              "land", "land.property-registration", variables={"id": world.showcase["person_lanshan"]})
     assert result["data"]["person"] is None
-    assert [e["extensions"]["code"] for e in result["errors"]] == ["FILTER_NOT_ALLOWED"]
+    assert [e["extensions"]["code"] for e in result["errors"]] == ["NO_GRANT"]
 
 
 async def test_not_shared_resource_is_never_readable_without_legal_basis(api, world):
@@ -155,7 +155,7 @@ async def test_restricted_department_is_denied_even_unconditional_data(api, worl
     result = await api.query("query($c: String!) { enterprise(creditCode: $c) { name status } }",
                              "civil", "civil.marriage-registration", variables={"c": code})
     assert result["data"]["enterprise"] is None
-    assert result["errors"][0]["extensions"]["code"] == "FILTER_NOT_ALLOWED"  # the lookup key is denied first
+    assert result["errors"][0]["extensions"]["code"] == "DEPARTMENT_RESTRICTED"  # the lookup key is denied first
     result = await api.query("{ enterpriseList(first: 2) { items { name status } } }", "civil", "civil.marriage-registration")
     assert result["data"]["enterpriseList"] is None
     assert errors_by_item(result) == {"name": "DEPARTMENT_RESTRICTED", "status": "DEPARTMENT_RESTRICTED"}
@@ -267,6 +267,9 @@ async def test_page_size_is_capped_and_cursor_pages_are_stable(api, world):
     too_big = await api.query("{ enterpriseList(first: 1000) { items { name } } }", "land", "land.property-registration")
     assert too_big["data"]["enterpriseList"] is None
     assert too_big["errors"][0]["extensions"]["code"] == "PAGE_SIZE_TOO_LARGE"
+    for size in (0, -1):
+        invalid = await api.query(f"{{ enterpriseList(first: {size}) {{ items {{ name }} }} }}", "land", "land.property-registration")
+        assert invalid["errors"][0]["extensions"]["code"] == "PAGE_SIZE_INVALID"
     bad = await api.query('{ enterpriseList(after: "!!") { items { name } } }', "land", "land.property-registration")
     assert bad["errors"][0]["extensions"]["code"] == "BAD_CURSOR"
 
