@@ -16,6 +16,7 @@ from pathlib import Path
 import click
 from sqlalchemy import select
 
+from applications.process import recompute_deadlines
 from applications.workdays import ScheduleError, load_calendar, load_schedule_file, store_schedule
 from catalog import store as catalog_store
 from catalog.conformance import check_sources
@@ -351,6 +352,8 @@ async def calendar_load(settings: Settings, engine, path: Path, loaded_by: str) 
         raise click.ClickException(str(exc)) from None
     async with engine.begin() as conn:
         await store_schedule(conn, schedule, loaded_by=loaded_by)
+        # Deadlines counted on weekdays only for lack of this schedule are counted again.
+        await recompute_deadlines(conn, await load_calendar(conn), settings)
     click.echo(_say(settings, "CLI_CALENDAR_LOADED", year=schedule.year, holidays=len(schedule.holidays),
                     workdays=len(schedule.workdays)))
 

@@ -99,7 +99,7 @@ class Runtime:
                     if catalog_version != self.catalog.version:
                         catalog = await catalog_store.current(conn) or Catalog()
                         catalog = without_nonconforming(catalog, await check_sources(catalog, self.settings))
-                    policies = await load_policy_set(conn)
+                    policies = await load_policy_set(conn, silence_approves=self.settings.silence_approves)
                     policy = PolicyEngine(catalog, policies)
                     if catalog is not self.catalog:
                         self.schema = build_schema(catalog, self.settings, extensions=[OperationAttributes])

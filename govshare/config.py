@@ -52,6 +52,10 @@ class Settings:
     # Servers `govshare demo --engine postgres|mariadb` builds the department databases on.
     demo_postgres_url: str = "postgresql://postgres@127.0.0.1:5432/"
     demo_mariadb_url: str = "mysql://root@127.0.0.1:3306/"
+    # Share applications (Art 19): the provider answers within this many working days; silence approves.
+    answer_working_days: int = 10
+    silence_approves: bool = True
+    max_grant_days: int = 1096
     # How stale a process's view of the policies and catalog may be when another process changes them.
     refresh_seconds: float = 1.0
     web_dir: Path = field(default=Path(__file__).resolve().parent.parent / "web" / "static")

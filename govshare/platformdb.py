@@ -61,6 +61,7 @@ grants = Table(
     Column("row_scope", JSON, nullable=False),
     Column("masks", JSON, nullable=False),
     Column("legal_basis", Text),
+    Column("application_id", String(16)),  # the application it came from, if any
     Column("created_by", String(100), nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("revoked_at", DateTime(timezone=True)),
@@ -101,6 +102,43 @@ policy_version = Table(
     Column("version", Integer, nullable=False),
 )
 
+# Share applications (共享申请, Art 17-21). Status changes are also process_records, which are never changed.
+applications = Table(
+    "applications",
+    metadata,
+    Column("id", String(16), primary_key=True),
+    Column("consumer", String(40), nullable=False),
+    Column("resource", String(80), nullable=False),
+    Column("items", JSON, nullable=False),
+    Column("purpose", String(80), nullable=False),
+    Column("users", Text, nullable=False),  # 使用对象
+    Column("share_mode", String(20), nullable=False),
+    Column("row_scope", JSON, nullable=False),
+    Column("valid_from", DateTime(timezone=True), nullable=False),
+    Column("valid_until", DateTime(timezone=True), nullable=False),
+    Column("submitted_at", DateTime(timezone=True), nullable=False),
+    Column("submitted_by", String(16), nullable=False),  # key id
+    Column("deadline_at", DateTime(timezone=True), nullable=False),
+    Column("deadline_provisional", Integer, nullable=False),
+    Column("status", String(30), nullable=False),  # pending | approved | refused | deemed_approved
+    Column("decided_at", DateTime(timezone=True)),
+    Column("grant_id", String(16)),
+)
+
+process_records = Table(
+    "process_records",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("at", DateTime(timezone=True), nullable=False),
+    Column("kind", String(40), nullable=False),  # submitted | approved | refused | deemed_approved | ...
+    Column("application_id", String(16)),
+    Column("grant_id", String(16)),
+    Column("department", String(40), nullable=False),
+    Column("actor", String(100), nullable=False),  # key id or operator account
+    Column("reason", Text),
+    Column("detail", JSON, nullable=False),
+)
+
 access_records = Table(
     "access_records",
     metadata,
@@ -125,10 +163,10 @@ access_records = Table(
 )
 
 _APPEND_ONLY_SQLITE = [
-    """CREATE TRIGGER IF NOT EXISTS access_records_no_update BEFORE UPDATE ON access_records
-       BEGIN SELECT RAISE(ABORT, 'access_records are append-only'); END""",
-    """CREATE TRIGGER IF NOT EXISTS access_records_no_delete BEFORE DELETE ON access_records
-       BEGIN SELECT RAISE(ABORT, 'access_records are append-only'); END""",
+    f"""CREATE TRIGGER IF NOT EXISTS {table}_no_{action} BEFORE {action.upper()} ON {table}
+       BEGIN SELECT RAISE(ABORT, '{table} are append-only'); END"""
+    for table in ("access_records", "process_records")
+    for action in ("update", "delete")
 ]
 
 

@@ -10,6 +10,7 @@ from enum import StrEnum
 class GrantKind(StrEnum):
     GRANT = "grant"  # an approved share (有条件共享的授权)
     LEGAL_BASIS = "legal_basis"  # 依法应与特定部门共享 (Art 5 last paragraph), recorded by the coordinator
+    DEEMED = "deemed"  # an application not answered by its deadline: approved by silence (视为同意, Art 19)
 
 
 @dataclass(frozen=True)
@@ -51,12 +52,14 @@ class Allow(StrEnum):
     RELATED_DEPARTMENT = "RELATED_DEPARTMENT"
     GRANT = "GRANT"
     LEGAL_BASIS = "LEGAL_BASIS"
+    DEEMED_APPROVAL = "DEEMED_APPROVAL"
 
 
 class Deny(StrEnum):
     DEPARTMENT_RESTRICTED = "DEPARTMENT_RESTRICTED"
     GRANT_EXPIRED = "GRANT_EXPIRED"
     GRANT_NOT_YET_VALID = "GRANT_NOT_YET_VALID"
+    APPLICATION_PENDING = "APPLICATION_PENDING"
     GRANT_REVOKED = "GRANT_REVOKED"
     PURPOSE_NOT_APPROVED = "PURPOSE_NOT_APPROVED"
     NOT_RELATED_DEPARTMENT = "NOT_RELATED_DEPARTMENT"

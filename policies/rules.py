@@ -52,7 +52,7 @@ def compile_rules(catalog: Catalog, policies: PolicySet) -> tuple[list[list[str]
                  restriction.id)
 
     for grant in policies.grants:
-        allow = Allow.LEGAL_BASIS if grant.kind == GrantKind.LEGAL_BASIS else Allow.GRANT
+        allow = {GrantKind.LEGAL_BASIS: Allow.LEGAL_BASIS, GrantKind.DEEMED: Allow.DEEMED_APPROVAL}.get(grant.kind, Allow.GRANT)
         since, until = stamp(grant.valid_from), stamp(grant.valid_until)
         for item in grant.items:
             for purpose in grant.purposes:
@@ -60,7 +60,8 @@ def compile_rules(catalog: Catalog, policies: PolicySet) -> tuple[list[list[str]
                     rule("40", grant.consumer, purpose, grant.resource, item, BEGINNING, END, "deny", Deny.GRANT_REVOKED, grant.id)
                     continue
                 rule("20", grant.consumer, purpose, grant.resource, item, since, until, "allow", allow, grant.id)
-                rule("40", grant.consumer, purpose, grant.resource, item, BEGINNING, since, "deny", Deny.GRANT_NOT_YET_VALID, grant.id)
+                waiting = Deny.APPLICATION_PENDING if grant.kind == GrantKind.DEEMED else Deny.GRANT_NOT_YET_VALID
+                rule("40", grant.consumer, purpose, grant.resource, item, BEGINNING, since, "deny", waiting, grant.id)
                 rule("40", grant.consumer, purpose, grant.resource, item, until, END, "deny", Deny.GRANT_EXPIRED, grant.id)
             rule("50", grant.consumer, "*", grant.resource, item, BEGINNING, END, "deny", Deny.PURPOSE_NOT_APPROVED, grant.id)
     return rules, links

@@ -15,7 +15,7 @@ from sqlalchemy import select
 from catalog.model import Catalog, ShareType
 from connectors.masking import MASK_KINDS
 from govshare.errors import GovshareError, NotFoundError
-from govshare.platformdb import bump_policy_version, grants, policy_version, restrictions
+from govshare.platformdb import applications, bump_policy_version, grants, policy_version, restrictions
 from policies.model import Grant, GrantKind, PolicySet, Restriction
 
 
@@ -23,12 +23,15 @@ def _aware(moment: datetime) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
-async def load_policy_set(conn) -> PolicySet:
+async def load_policy_set(conn, *, silence_approves: bool = True) -> PolicySet:
+    """The grants, restrictions and (when silence approves) pending applications in force."""
     version = (await conn.execute(select(policy_version.c.version).where(policy_version.c.id == 1))).scalar() or 0
     grant_rows = (await conn.execute(select(grants).order_by(grants.c.created_at))).all()
     restriction_rows = (await conn.execute(select(restrictions).where(restrictions.c.lifted_at.is_(None)))).all()
+    application_rows = (await conn.execute(select(applications).where(applications.c.status == "pending"))).all() \
+        if silence_approves else []
     return PolicySet(
-        grants=tuple(
+        grants=(tuple(
             Grant(
                 id=r.id,
                 kind=GrantKind(r.kind),
@@ -44,10 +47,22 @@ async def load_policy_set(conn) -> PolicySet:
                 revoked_at=_aware(r.revoked_at) if r.revoked_at else None,
             )
             for r in grant_rows
-        ),
+        ) + tuple(g for g in map(_deemed, application_rows) if g is not None)),
         restrictions=tuple(Restriction(r.id, r.department, r.resource, r.reason) for r in restriction_rows),
         version=int(version),
     )
+
+
+def _deemed(row) -> Grant | None:
+    """A pending application is approved by silence from its deadline on (Art 19): whether or not anything
+    ran at the deadline, every decision after it sees a grant."""
+    start = max(_aware(row.deadline_at), _aware(row.valid_from))
+    until = _aware(row.valid_until)
+    if until <= start:
+        return None
+    return Grant(id=row.id, kind=GrantKind.DEEMED, consumer=row.consumer, resource=row.resource, items=tuple(row.items),
+                 purposes=(row.purpose,), valid_from=start, valid_until=until,
+                 row_scope={k: tuple(v) for k, v in row.row_scope.items()})
 
 
 
@@ -66,6 +81,8 @@ async def create_grant(
     masks: dict[str, str] | None = None,
     legal_basis: str | None = None,
     created_by: str,
+    application_id: str | None = None,
+    kind: GrantKind | None = None,
 ) -> str:
     """Validate against the catalog in force and record a grant; returns its id."""
     items, purposes = list(dict.fromkeys(items)), list(dict.fromkeys(purposes))
@@ -87,9 +104,9 @@ async def create_grant(
     for code in purposes:
         if catalog.purpose_for(consumer, code) is None:
             raise NotFoundError("PURPOSE_NOT_FOUND", department=consumer, purpose=code)
-    for name, kind in masks.items():
-        if kind not in MASK_KINDS:
-            raise GovshareError("GRANT_BAD_MASK", mask=kind, item=name, kinds=", ".join(sorted(MASK_KINDS)))
+    for name, mask in masks.items():
+        if mask not in MASK_KINDS:
+            raise GovshareError("GRANT_BAD_MASK", mask=mask, item=name, kinds=", ".join(sorted(MASK_KINDS)))
         if name not in items:
             raise GovshareError("GRANT_MASK_NOT_COVERED", item=name)
     for name, values in row_scope.items():
@@ -107,7 +124,8 @@ async def create_grant(
     await conn.execute(
         grants.insert().values(
             id=grant_id,
-            kind=GrantKind.LEGAL_BASIS if legal_basis else GrantKind.GRANT,
+            kind=kind or (GrantKind.LEGAL_BASIS if legal_basis else GrantKind.GRANT),
+            application_id=application_id,
             consumer=consumer,
             resource=resource,
             items=items,

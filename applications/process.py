@@ -1,0 +1,202 @@
+"""The share-application process (Art 17-21): submit, answer within the deadline or be approved by silence.
+
+Every step is a process record (append-only, beside the access records). Deemed approval needs no job:
+the policies compile a pending application into a grant from its deadline on (policies/store.py), and
+``settle`` only writes down, whenever it runs, what the policy already holds.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import select
+
+from applications.workdays import WorkCalendar
+from catalog.model import Catalog, ShareType
+from govshare.config import Settings
+from govshare.errors import GovshareError, NotFoundError
+from govshare.keys import Caller
+from govshare.platformdb import applications, bump_policy_version, process_records
+from policies.model import GrantKind
+from policies.store import create_grant
+
+SHARE_MODES = ("online_query", "exchange", "interface")  # 联机查询 / 数据交换 / 接口服务 (Art 18)
+
+
+@dataclass(frozen=True)
+class FieldProblem:
+    field: str
+    code: str
+    params: dict
+
+
+class ApplicationInvalid(GovshareError):
+    """An application refused at once, with a reason per field."""
+
+    def __init__(self, problems: list[FieldProblem]) -> None:
+        super().__init__("APPLICATION_INVALID", count=len(problems))
+        self.problems = problems
+
+
+def _aware(moment: datetime) -> datetime:
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+async def _record(conn, kind: str, *, at: datetime, department: str, actor: str, application_id: str | None = None,
+                  grant_id: str | None = None, reason: str | None = None, **detail) -> None:
+    await conn.execute(process_records.insert().values(
+        at=at, kind=kind, application_id=application_id, grant_id=grant_id, department=department, actor=actor,
+        reason=reason, detail=detail))
+
+
+async def submit(conn, catalog: Catalog, calendar: WorkCalendar, settings: Settings, caller: Caller, *,
+                 resource: str, items: list[str], purpose: str, users: str, share_mode: str,
+                 row_scope: dict[str, list[str]], valid_from: datetime, valid_until: datetime,
+                 acknowledged: bool, now: datetime) -> str:
+    """Validate and record an application of ``caller``'s department; returns its id."""
+    now = now.astimezone(UTC)
+    problems: list[FieldProblem] = []
+    target = catalog.resources.get(resource)
+    if target is None or resource not in {r.code for r in catalog.published()}:
+        problems.append(FieldProblem("resource", "RESOURCE_NOT_FOUND", {"resource": resource}))
+    elif target.provider == caller.department:
+        problems.append(FieldProblem("resource", "GRANT_FOR_PROVIDER", {"department": caller.department, "resource": resource}))
+    elif all(target.share_type_of(target.item(i)) == ShareType.UNCONDITIONAL for i in items if target.item(i)) and \
+            not target.related_departments:
+        problems.append(FieldProblem("resource", "NOTHING_TO_APPLY", {"resource": resource}))
+    if target is not None:
+        for name in [*items, *row_scope]:
+            if target.item(name) is None:
+                problems.append(FieldProblem("items", "ITEM_NOT_FOUND", {"resource": resource, "item": name}))
+    if not items:
+        problems.append(FieldProblem("items", "GRANT_NO_ITEMS", {}))
+    if catalog.purpose_for(caller.department, purpose) is None:
+        problems.append(FieldProblem("purpose", "PURPOSE_NOT_REGISTERED", {"purpose": purpose, "department": caller.department}))
+    if not users.strip():
+        problems.append(FieldProblem("users", "FIELD_REQUIRED_USERS", {}))
+    if share_mode not in SHARE_MODES:
+        problems.append(FieldProblem("shareMode", "SHARE_MODE_INVALID", {"mode": share_mode, "modes": ", ".join(SHARE_MODES)}))
+    valid_from, valid_until = _aware(valid_from), _aware(valid_until)
+    if valid_until <= now:
+        problems.append(FieldProblem("validUntil", "END_IN_PAST", {}))
+    elif valid_until > now + timedelta(days=settings.max_grant_days):
+        problems.append(FieldProblem("validUntil", "END_TOO_FAR", {"days": settings.max_grant_days}))
+    if valid_until <= valid_from:
+        problems.append(FieldProblem("validFrom", "GRANT_BAD_PERIOD", {}))
+    if not acknowledged:
+        problems.append(FieldProblem("acknowledged", "ACKNOWLEDGEMENT_REQUIRED", {}))
+    if problems:
+        raise ApplicationInvalid(problems)
+
+    deadline = calendar.deadline(now, settings.answer_working_days)
+    application_id = "A-" + secrets.token_hex(3)
+    await conn.execute(applications.insert().values(
+        id=application_id, consumer=caller.department, resource=resource, items=list(dict.fromkeys(items)),
+        purpose=purpose, users=users, share_mode=share_mode, row_scope=row_scope,
+        valid_from=valid_from.astimezone(UTC), valid_until=valid_until.astimezone(UTC), submitted_at=now,
+        submitted_by=caller.key_id, deadline_at=deadline.at.astimezone(UTC), deadline_provisional=int(deadline.provisional),
+        status="pending"))
+    await _record(conn, "submitted", at=now, department=caller.department, actor=caller.key_id,
+                  application_id=application_id, deadline=deadline.at.isoformat(), provisional=deadline.provisional)
+    await bump_policy_version(conn)  # a pending application becomes a deemed grant at its deadline
+    return application_id
+
+
+async def _pending(conn, catalog: Catalog, caller: Caller, application_id: str, now: datetime, settings: Settings):
+    now = now.astimezone(UTC)
+    row = (await conn.execute(select(applications).where(applications.c.id == application_id))).first()
+    if row is None:
+        raise NotFoundError("APPLICATION_NOT_FOUND", application=application_id)
+    provider = catalog.resources[row.resource].provider if row.resource in catalog.resources else None
+    if caller.department != provider:
+        # Recorded in its own transaction: the caller's is about to be rolled back by the refusal.
+        async with conn.engine.begin() as own:
+            await _record(own, "refused_action", at=now, department=caller.department, actor=caller.key_id,
+                          application_id=application_id, reason="NOT_YOUR_RESOURCE")
+        raise GovshareError("NOT_YOUR_RESOURCE", application=application_id)
+    if row.status == "pending" and settings.silence_approves and now >= _aware(row.deadline_at):
+        async with conn.engine.begin() as own:  # kept, though the late answer itself is refused
+            await settle(own, catalog, now, settings)
+        raise GovshareError("APPLICATION_DEEMED_APPROVED", application=application_id)
+    if row.status != "pending":
+        raise GovshareError("APPLICATION_ANSWERED", application=application_id, status=row.status)
+    return row
+
+
+async def approve(conn, catalog: Catalog, settings: Settings, caller: Caller, application_id: str, *, now: datetime,
+                  items: list[str] | None = None, row_scope: dict[str, list[str]] | None = None,
+                  valid_until: datetime | None = None) -> str:
+    """The provider approves, possibly narrowing items, scope or end; returns the grant's id."""
+    row = await _pending(conn, catalog, caller, application_id, now, settings)
+    items = list(row.items) if items is None else items
+    if not set(items) <= set(row.items) or not items:
+        raise GovshareError("NARROWING_INVALID", detail="items")
+    until = _aware(row.valid_until) if valid_until is None else _aware(valid_until)
+    if until > _aware(row.valid_until):
+        raise GovshareError("NARROWING_INVALID", detail="validUntil")
+    scope = {**row.row_scope, **(row_scope or {})}
+    for name, values in (row_scope or {}).items():
+        if name in row.row_scope and not set(values) <= set(row.row_scope[name]):
+            raise GovshareError("NARROWING_INVALID", detail=f"rowScope.{name}")
+    grant_id = await create_grant(conn, catalog, consumer=row.consumer, resource=row.resource, items=items,
+                                  purposes=[row.purpose], valid_from=_aware(row.valid_from), valid_until=until,
+                                  row_scope=scope, created_by=caller.key_id, application_id=application_id)
+    await conn.execute(applications.update().where(applications.c.id == application_id)
+                       .values(status="approved", decided_at=now, grant_id=grant_id))
+    await _record(conn, "approved", at=now, department=caller.department, actor=caller.key_id,
+                  application_id=application_id, grant_id=grant_id, items=items, row_scope=scope, valid_until=until.isoformat())
+    return grant_id
+
+
+async def refuse(conn, catalog: Catalog, settings: Settings, caller: Caller, application_id: str, *, now: datetime,
+                 reason: str) -> None:
+    """The provider refuses; a refusal must say why (Art 19)."""
+    if not reason.strip():
+        raise GovshareError("REASON_REQUIRED")
+    await _pending(conn, catalog, caller, application_id, now, settings)
+    await conn.execute(applications.update().where(applications.c.id == application_id)
+                       .values(status="refused", decided_at=now))
+    await _record(conn, "refused", at=now, department=caller.department, actor=caller.key_id,
+                  application_id=application_id, reason=reason)
+    await bump_policy_version(conn)
+
+
+async def settle(conn, catalog: Catalog, now: datetime, settings: Settings) -> list[str]:
+    """Write down the deemed approvals whose deadline has passed: a grant each, marked as deemed."""
+    if not settings.silence_approves:
+        return []
+    now = now.astimezone(UTC)
+    rows = (await conn.execute(select(applications).where(applications.c.status == "pending",
+                                                          applications.c.deadline_at <= now))).all()
+    settled = []
+    for row in rows:
+        grant_id = await create_grant(conn, catalog, consumer=row.consumer, resource=row.resource, items=list(row.items),
+                                      purposes=[row.purpose], valid_from=max(_aware(row.valid_from), _aware(row.deadline_at)),
+                                      valid_until=_aware(row.valid_until), row_scope=row.row_scope,
+                                      created_by="deemed-approval", application_id=row.id, kind=GrantKind.DEEMED)
+        await conn.execute(applications.update().where(applications.c.id == row.id)
+                           .values(status="deemed_approved", decided_at=_aware(row.deadline_at), grant_id=grant_id))
+        await _record(conn, "deemed_approved", at=_aware(row.deadline_at), department=catalog.resources[row.resource].provider,
+                      actor="deemed-approval", application_id=row.id, grant_id=grant_id, recorded_at=now.isoformat())
+        settled.append(row.id)
+    return settled
+
+
+async def recompute_deadlines(conn, calendar: WorkCalendar, settings: Settings) -> int:
+    """Deadlines counted without a schedule, counted again now that one may be loaded."""
+    rows = (await conn.execute(select(applications).where(applications.c.status == "pending",
+                                                          applications.c.deadline_provisional == 1))).all()
+    for row in rows:
+        deadline = calendar.deadline(_aware(row.submitted_at), settings.answer_working_days)
+        await conn.execute(applications.update().where(applications.c.id == row.id).values(
+            deadline_at=deadline.at.astimezone(UTC), deadline_provisional=int(deadline.provisional)))
+    if rows:
+        await bump_policy_version(conn)
+    return len(rows)
+
+
+async def history(conn, application_id: str) -> list:
+    return (await conn.execute(select(process_records).where(process_records.c.application_id == application_id)
+                               .order_by(process_records.c.id))).all()

@@ -1,0 +1,157 @@
+"""Share applications (Art 17-21): refused at once with a reason per field, answered by the provider within
+10 working days, or approved by silence at the deadline whether or not anything ran."""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import select
+
+from applications.process import ApplicationInvalid, approve, history, refuse, settle, submit
+from applications.workdays import CHINA, WorkCalendar
+from govshare.errors import GovshareError
+from govshare.keys import Caller
+from govshare.platformdb import access_records, applications, grants
+from tests.conftest import _api, errors_by_item
+
+SUBMITTED = datetime(2026, 2, 12, 2, tzinfo=UTC)  # Thu 12 Feb 2026, 10:00 in Beijing
+DEADLINE = datetime(2026, 3, 5, tzinfo=CHINA)  # end of Wed 4 Mar: Spring Festival does not count
+LAND = Caller("k-land", "land", "land-app")
+POLICE = Caller("k-police", "police", "police-app")
+MARKET = Caller("k-market", "market", "market-app")
+QUERY = '{ personList(filter: {countyCode: {eq: "371302"}}, first: 5) { items { name address } } }'
+
+
+def application(**overrides):
+    values = dict(resource="police.person", items=["name", "address"], purpose="land.property-registration",
+                  users="不动产登记窗口工作人员", share_mode="online_query", row_scope={"countyCode": ["371302"]},
+                  valid_from=datetime(2026, 1, 1, tzinfo=CHINA), valid_until=datetime(2027, 1, 1, tzinfo=CHINA),
+                  acknowledged=True, now=SUBMITTED)
+    return values | overrides
+
+
+async def _submit(runtime, caller=LAND, **overrides) -> str:
+    async with runtime.engine.begin() as conn:
+        return await submit(conn, runtime.catalog, WorkCalendar(), runtime.settings, caller, **application(**overrides))
+
+
+@pytest.mark.parametrize("overrides, field, code", [
+    ({"resource": "police.nothing"}, "resource", "RESOURCE_NOT_FOUND"),
+    ({"resource": "market.enterprise", "items": ["name"], "row_scope": {}}, "resource", "NOTHING_TO_APPLY"),
+    ({"items": ["name", "shoeSize"]}, "items", "ITEM_NOT_FOUND"),
+    ({"purpose": "market.licence-review"}, "purpose", "PURPOSE_NOT_REGISTERED"),
+    ({"valid_until": datetime(2026, 1, 1, tzinfo=UTC)}, "validUntil", "END_IN_PAST"),
+    ({"valid_until": datetime(2031, 1, 1, tzinfo=UTC)}, "validUntil", "END_TOO_FAR"),
+    ({"acknowledged": False}, "acknowledged", "ACKNOWLEDGEMENT_REQUIRED"),
+    ({"users": " "}, "users", "FIELD_REQUIRED_USERS"),
+    ({"share_mode": "fax"}, "shareMode", "SHARE_MODE_INVALID"),
+])
+async def test_invalid_applications_are_refused_with_a_reason_per_field(own_api, overrides, field, code):
+    runtime = own_api.app.state.runtime
+    with pytest.raises(ApplicationInvalid) as refused:
+        await _submit(runtime, **overrides)
+    assert (field, code) in [(p.field, p.code) for p in refused.value.problems]
+    async with runtime.engine.connect() as conn:
+        assert (await conn.execute(select(applications))).all() == []
+
+
+async def test_deadline_counts_working_days_and_the_provider_answers(own_api, own_world):
+    runtime = own_api.app.state.runtime
+    application_id = await _submit(runtime)
+    async with runtime.engine.connect() as conn:
+        row = (await conn.execute(select(applications).where(applications.c.id == application_id))).one()
+    assert row.deadline_at.replace(tzinfo=UTC) == DEADLINE and row.status == "pending" and not row.deadline_provisional
+
+    async with runtime.engine.begin() as conn:
+        with pytest.raises(GovshareError) as refused:
+            await approve(conn, runtime.catalog, runtime.settings, MARKET, application_id, now=SUBMITTED)
+        assert refused.value.code == "NOT_YOUR_RESOURCE"
+    async with runtime.engine.begin() as conn:  # police narrows the items to the name
+        grant_id = await approve(conn, runtime.catalog, runtime.settings, POLICE, application_id,
+                                 now=SUBMITTED + timedelta(days=3), items=["name"])
+    async with runtime.engine.connect() as conn:
+        granted = (await conn.execute(select(grants).where(grants.c.id == grant_id))).one()
+        steps = [r.kind for r in await history(conn, application_id)]
+    assert granted.application_id == application_id and granted.items == ["name"]
+    assert steps == ["submitted", "refused_action", "approved"]
+
+    await runtime.refresh(force=True)
+    result = await own_api.query(QUERY, "land", "land.property-registration")
+    assert errors_by_item(result) == {"address": "NO_GRANT"}
+    assert all(i["name"] for i in result["data"]["personList"]["items"])
+
+
+async def test_a_refusal_needs_a_reason(own_api):
+    runtime = own_api.app.state.runtime
+    application_id = await _submit(runtime)
+    async with runtime.engine.begin() as conn:
+        with pytest.raises(GovshareError) as refused:
+            await refuse(conn, runtime.catalog, runtime.settings, POLICE, application_id, now=SUBMITTED, reason=" ")
+        assert refused.value.code == "REASON_REQUIRED"
+        await refuse(conn, runtime.catalog, runtime.settings, POLICE, application_id, now=SUBMITTED, reason="超出履职需要")
+    async with runtime.engine.connect() as conn:
+        (refused,) = [r for r in await history(conn, application_id) if r.kind == "refused"]
+    assert refused.reason == "超出履职需要" and refused.department == "police"
+
+
+async def test_silence_approves_at_the_deadline_without_any_job(own_world):
+    before, after = DEADLINE - timedelta(minutes=1), DEADLINE + timedelta(minutes=1)
+    async for api in _api(own_world, clock=lambda: before):
+        application_id = await _submit(api.app.state.runtime)
+        await api.app.state.runtime.refresh(force=True)
+        assert errors_by_item(await api.query(QUERY, "land", "land.property-registration")) == {
+            "name": "APPLICATION_PENDING", "address": "APPLICATION_PENDING"}
+    async for api in _api(own_world, clock=lambda: after):
+        runtime = api.app.state.runtime
+        response = await api.post(QUERY, department="land", purpose="land.property-registration")
+        result = response.json()
+        assert "errors" not in result and all(i["name"] for i in result["data"]["personList"]["items"])
+        async with runtime.engine.connect() as conn:  # the access is traceable to the application it rests on
+            (record,) = (await conn.execute(select(access_records).where(
+                access_records.c.request_id == response.headers["X-Request-Id"]))).all()
+        assert record.grants_used == [application_id]
+        async with runtime.engine.begin() as conn:  # an answer after the deadline is too late
+            with pytest.raises(GovshareError) as late:
+                await refuse(conn, runtime.catalog, runtime.settings, POLICE, application_id, now=after, reason="迟到的拒绝")
+            assert late.value.code == "APPLICATION_DEEMED_APPROVED"
+        async with runtime.engine.connect() as conn:
+            row = (await conn.execute(select(applications).where(applications.c.id == application_id))).one()
+            granted = (await conn.execute(select(grants).where(grants.c.id == row.grant_id))).one()
+            steps = [(r.kind, r.at.replace(tzinfo=UTC)) for r in await history(conn, application_id)]
+        assert row.status == "deemed_approved" and granted.kind == "deemed"
+        assert steps[-1] == ("deemed_approved", DEADLINE)
+
+
+async def test_without_silence_approval_an_overdue_application_grants_nothing(own_world):
+    settings = dataclasses.replace(own_world.settings, silence_approves=False)
+    async for api in _api(own_world, settings=settings, clock=lambda: DEADLINE + timedelta(days=1)):
+        runtime = api.app.state.runtime
+        await _submit(runtime)
+        async with runtime.engine.begin() as conn:
+            assert await settle(conn, runtime.catalog, DEADLINE + timedelta(days=1), settings) == []
+        await runtime.refresh(force=True)
+        assert errors_by_item(await api.query(QUERY, "land", "land.property-registration")) == {
+            "name": "NO_GRANT", "address": "NO_GRANT"}
+
+
+async def test_a_provisional_deadline_is_counted_again_when_the_schedule_is_loaded(own_api):
+    from applications.process import recompute_deadlines
+    from applications.workdays import load_calendar, parse_schedule, store_schedule
+
+    runtime = own_api.app.state.runtime
+    submitted = datetime(2026, 12, 21, 2, tzinfo=UTC)  # Mon 21 Dec 2026; 2027 has no schedule yet
+    application_id = await _submit(runtime, now=submitted, valid_until=datetime(2027, 6, 1, tzinfo=CHINA))
+
+    async def row():
+        async with runtime.engine.connect() as conn:
+            return (await conn.execute(select(applications).where(applications.c.id == application_id))).one()
+
+    before = await row()
+    assert before.deadline_provisional and before.deadline_at.replace(tzinfo=UTC) == datetime(2027, 1, 5, tzinfo=CHINA)
+    async with runtime.engine.begin() as conn:
+        await store_schedule(conn, parse_schedule('year = 2027\nholidays = ["2027-01-01"]\n'), loaded_by="admin")
+        assert await recompute_deadlines(conn, await load_calendar(conn), runtime.settings) == 1
+    after = await row()
+    assert not after.deadline_provisional and after.deadline_at.replace(tzinfo=UTC) == datetime(2027, 1, 6, tzinfo=CHINA)
