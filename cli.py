@@ -25,7 +25,7 @@ from catalog.model import Catalog
 from govshare.config import Settings, load_settings
 from govshare.errors import CatalogError, ConfigError, GovshareError
 from govshare.i18n import message
-from govshare.keys import create_key, revoke_key
+from govshare.keys import DEFAULT_ROLES, ROLES, create_key, revoke_key
 from govshare.platformdb import api_keys, create_schema, grants, make_engine, restrictions
 from policies.store import add_restriction, create_grant, lift_restriction, revoke_grant
 
@@ -191,11 +191,14 @@ def key() -> None:
 @key.command("create", help="为部门的应用创建密钥。密钥只显示这一次，平台只保存其散列值。")
 @click.option("--department", required=True, help="部门编码，如 market。")
 @click.option("--app", "application", required=True, help="应用名称。")
+@click.option("--role", "roles", multiple=True, type=click.Choice(ROLES),
+              help="角色（可重复）：applicant 申请、reviewer 审核本部门资源的申请、coordinator 协调、auditor 只读审计。默认 applicant 和 reviewer。")
 @runs_async
-async def key_create(settings: Settings, engine, department: str, application: str) -> None:
+async def key_create(settings: Settings, engine, department: str, application: str, roles: tuple[str, ...]) -> None:
     catalog = await _catalog_in_force(engine)
     async with engine.begin() as conn:
-        key_id, secret = await create_key(conn, department=department, application=application, departments=catalog.departments)
+        key_id, secret = await create_key(conn, department=department, application=application, departments=catalog.departments,
+                                          roles=roles or DEFAULT_ROLES)
     click.echo(_say(settings, "CLI_KEY_CREATED", key_id=key_id, department=department, application=application), err=True)
     click.echo(secret)
 

@@ -18,9 +18,9 @@ from catalog.model import Catalog, ShareType
 from govshare.config import Settings
 from govshare.errors import GovshareError, NotFoundError
 from govshare.keys import Caller
-from govshare.platformdb import applications, bump_policy_version, process_records
+from govshare.platformdb import applications, bump_policy_version, grants, process_records
 from policies.model import GrantKind
-from policies.store import create_grant
+from policies.store import create_grant, revoke_grant
 
 SHARE_MODES = ("online_query", "exchange", "interface")  # 联机查询 / 数据交换 / 接口服务 (Art 18)
 
@@ -51,12 +51,28 @@ async def _record(conn, kind: str, *, at: datetime, department: str, actor: str,
         reason=reason, detail=detail))
 
 
+async def _refused_action(conn, caller: Caller, now: datetime, code: str, application_id: str | None = None,
+                          grant_id: str | None = None, **params) -> GovshareError:
+    """Record a refused action in its own transaction (the caller's is rolled back by the refusal)."""
+    async with conn.engine.begin() as own:
+        await _record(own, "refused_action", at=now.astimezone(UTC), department=caller.department, actor=caller.key_id,
+                      application_id=application_id, grant_id=grant_id, reason=code)
+    return GovshareError(code, application=application_id, grant=grant_id, **params)
+
+
+async def _require(conn, caller: Caller, role: str, now: datetime, application_id: str | None = None,
+                   grant_id: str | None = None) -> None:
+    if role not in caller.roles:
+        raise await _refused_action(conn, caller, now, "FORBIDDEN", application_id, grant_id, role=role)
+
+
 async def submit(conn, catalog: Catalog, calendar: WorkCalendar, settings: Settings, caller: Caller, *,
                  resource: str, items: list[str], purpose: str, users: str, share_mode: str,
                  row_scope: dict[str, list[str]], valid_from: datetime, valid_until: datetime,
                  acknowledged: bool, now: datetime) -> str:
     """Validate and record an application of ``caller``'s department; returns its id."""
     now = now.astimezone(UTC)
+    await _require(conn, caller, "applicant", now)
     problems: list[FieldProblem] = []
     target = catalog.resources.get(resource)
     if target is None or resource not in {r.code for r in catalog.published()}:
@@ -97,6 +113,7 @@ async def submit(conn, catalog: Catalog, calendar: WorkCalendar, settings: Setti
         purpose=purpose, users=users, share_mode=share_mode, row_scope=row_scope,
         valid_from=valid_from.astimezone(UTC), valid_until=valid_until.astimezone(UTC), submitted_at=now,
         submitted_by=caller.key_id, deadline_at=deadline.at.astimezone(UTC), deadline_provisional=int(deadline.provisional),
+        deemable=int(not any(target.share_type_of(target.item(i)) == ShareType.NOT_SHARED for i in items)),
         status="pending"))
     await _record(conn, "submitted", at=now, department=caller.department, actor=caller.key_id,
                   application_id=application_id, deadline=deadline.at.isoformat(), provisional=deadline.provisional)
@@ -109,14 +126,11 @@ async def _pending(conn, catalog: Catalog, caller: Caller, application_id: str, 
     row = (await conn.execute(select(applications).where(applications.c.id == application_id))).first()
     if row is None:
         raise NotFoundError("APPLICATION_NOT_FOUND", application=application_id)
+    await _require(conn, caller, "reviewer", now, application_id)
     provider = catalog.resources[row.resource].provider if row.resource in catalog.resources else None
     if caller.department != provider:
-        # Recorded in its own transaction: the caller's is about to be rolled back by the refusal.
-        async with conn.engine.begin() as own:
-            await _record(own, "refused_action", at=now, department=caller.department, actor=caller.key_id,
-                          application_id=application_id, reason="NOT_YOUR_RESOURCE")
-        raise GovshareError("NOT_YOUR_RESOURCE", application=application_id)
-    if row.status == "pending" and settings.silence_approves and now >= _aware(row.deadline_at):
+        raise await _refused_action(conn, caller, now, "NOT_YOUR_RESOURCE", application_id)
+    if row.status == "pending" and row.deemable and settings.silence_approves and now >= _aware(row.deadline_at):
         async with conn.engine.begin() as own:  # kept, though the late answer itself is refused
             await settle(own, catalog, now, settings)
         raise GovshareError("APPLICATION_DEEMED_APPROVED", application=application_id)
@@ -168,7 +182,7 @@ async def settle(conn, catalog: Catalog, now: datetime, settings: Settings) -> l
     if not settings.silence_approves:
         return []
     now = now.astimezone(UTC)
-    rows = (await conn.execute(select(applications).where(applications.c.status == "pending",
+    rows = (await conn.execute(select(applications).where(applications.c.status == "pending", applications.c.deemable == 1,
                                                           applications.c.deadline_at <= now))).all()
     settled = []
     for row in rows:
@@ -200,3 +214,77 @@ async def recompute_deadlines(conn, calendar: WorkCalendar, settings: Settings) 
 async def history(conn, application_id: str) -> list:
     return (await conn.execute(select(process_records).where(process_records.c.application_id == application_id)
                                .order_by(process_records.c.id))).all()
+
+
+async def request_coordination(conn, catalog: Catalog, caller: Caller, application_id: str, *, now: datetime,
+                               reason: str) -> None:
+    """The applicant sends a refused application, or one for not-shared data, to the coordinator (Art 19)."""
+    now = now.astimezone(UTC)
+    await _require(conn, caller, "applicant", now, application_id)
+    row = (await conn.execute(select(applications).where(applications.c.id == application_id))).first()
+    if row is None:
+        raise NotFoundError("APPLICATION_NOT_FOUND", application=application_id)
+    if row.consumer != caller.department:
+        raise await _refused_action(conn, caller, now, "NOT_YOUR_APPLICATION", application_id)
+    if not reason.strip():
+        raise GovshareError("REASON_REQUIRED")
+    if not (row.status == "refused" or (row.status == "pending" and not row.deemable)):
+        raise GovshareError("COORDINATION_NOT_ALLOWED")
+    await conn.execute(applications.update().where(applications.c.id == application_id).values(status="coordinating"))
+    await _record(conn, "coordination_requested", at=now, department=caller.department, actor=caller.key_id,
+                  application_id=application_id, reason=reason)
+
+
+async def decide_coordination(conn, catalog: Catalog, caller: Caller, application_id: str, *, now: datetime,
+                              approve: bool, reason: str) -> str | None:
+    """The coordinator's final decision; an approval becomes a grant (citing the decision for not-shared items)."""
+    now = now.astimezone(UTC)
+    await _require(conn, caller, "coordinator", now, application_id)
+    if not reason.strip():
+        raise GovshareError("REASON_REQUIRED")
+    row = (await conn.execute(select(applications).where(applications.c.id == application_id))).first()
+    if row is None:
+        raise NotFoundError("APPLICATION_NOT_FOUND", application=application_id)
+    if row.status != "coordinating":
+        raise GovshareError("APPLICATION_ANSWERED", application=application_id, status=row.status)
+    grant_id = None
+    if approve:
+        grant_id = await create_grant(conn, catalog, consumer=row.consumer, resource=row.resource, items=list(row.items),
+                                      purposes=[row.purpose], valid_from=_aware(row.valid_from),
+                                      valid_until=_aware(row.valid_until), row_scope=row.row_scope,
+                                      legal_basis=f"协调决定（第十九条）：{reason}", created_by=caller.key_id,
+                                      application_id=application_id)
+    status = "coordination_approved" if approve else "coordination_refused"
+    await conn.execute(applications.update().where(applications.c.id == application_id)
+                       .values(status=status, decided_at=now, grant_id=grant_id))
+    await _record(conn, status, at=now, department=caller.department, actor=caller.key_id,
+                  application_id=application_id, grant_id=grant_id, reason=reason)
+    return grant_id
+
+
+async def revoke(conn, catalog: Catalog, caller: Caller, grant_id: str, *, now: datetime, reason: str) -> None:
+    """The provider's reviewer or the coordinator revokes a grant, with a reason."""
+    now = now.astimezone(UTC)
+    row = (await conn.execute(select(grants).where(grants.c.id == grant_id))).first()
+    if row is None:
+        raise NotFoundError("GRANT_NOT_FOUND", grant=grant_id)
+    provider = catalog.resources[row.resource].provider if row.resource in catalog.resources else None
+    if "coordinator" not in caller.roles:
+        await _require(conn, caller, "reviewer", now, grant_id=grant_id)
+        if caller.department != provider:
+            raise await _refused_action(conn, caller, now, "NOT_YOUR_RESOURCE", row.application_id, grant_id)
+    await revoke_grant(conn, grant_id, reason=reason, revoked_by=caller.key_id)
+    await _record(conn, "revoked", at=now, department=caller.department, actor=caller.key_id,
+                  application_id=row.application_id, grant_id=grant_id, reason=reason)
+
+
+async def record_expiries(conn, now: datetime) -> list[str]:
+    """Write down each grant that has reached its end since the last look (expiry needs no job to take effect)."""
+    now = now.astimezone(UTC)
+    recorded = select(process_records.c.grant_id).where(process_records.c.kind == "expired")
+    rows = (await conn.execute(select(grants).where(grants.c.valid_until <= now, grants.c.revoked_at.is_(None),
+                                                    grants.c.id.not_in(recorded)))).all()
+    for row in rows:
+        await _record(conn, "expired", at=_aware(row.valid_until), department=row.consumer, actor="expiry",
+                      application_id=row.application_id, grant_id=row.id)
+    return [r.id for r in rows]

@@ -28,6 +28,7 @@ from policies.store import add_restriction, create_grant
 
 CHINA = timezone(timedelta(hours=8))
 BUILT_BY = "govshare demo"
+COORDINATOR = "bigdata"  # 临沂市大数据局, the coordinating authority (共享主管部门)
 
 
 def day(text: str) -> datetime:
@@ -142,8 +143,9 @@ async def build_demo(settings: Settings, *, force: bool = False, engine: str = "
             catalog = Catalog(catalog.departments, catalog.purposes, catalog.resources, version)
             keys = {}
             for code in catalog.departments:
+                roles = ("applicant", "coordinator", "auditor") if code == COORDINATOR else ("applicant", "reviewer")
                 _, keys[code] = await create_key(conn, department=code, application=f"{code}-demo",
-                                                 departments=catalog.departments)
+                                                 departments=catalog.departments, roles=roles)
             for consumer, resource, items, purposes, start, end, scope, masks, legal_basis in DEMO_GRANTS:
                 await create_grant(conn, catalog, consumer=consumer, resource=resource, items=items, purposes=purposes,
                                    valid_from=day(start), valid_until=day(end), row_scope=scope, masks=masks,

@@ -15,11 +15,17 @@ from govshare.platformdb import api_keys
 PREFIX = "gs_"
 
 
+# What a key may do besides reading data under the policies (every key may do that).
+ROLES = ("applicant", "reviewer", "coordinator", "auditor")
+DEFAULT_ROLES = ("applicant", "reviewer")
+
+
 @dataclass(frozen=True)
 class Caller:
     key_id: str
     department: str
     application: str
+    roles: tuple[str, ...] = DEFAULT_ROLES
 
 
 def hash_key(key: str) -> str:
@@ -27,17 +33,21 @@ def hash_key(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
 
 
-async def create_key(conn, *, department: str, application: str, departments: set[str] | dict) -> tuple[str, str]:
+async def create_key(conn, *, department: str, application: str, departments: set[str] | dict,
+                     roles: tuple[str, ...] = DEFAULT_ROLES) -> tuple[str, str]:
     """Returns (key id, key). The key is shown once and never stored."""
     if department not in departments:
         raise NotFoundError("DEPARTMENT_NOT_FOUND", department=department)
+    unknown = [r for r in roles if r not in ROLES]
+    if unknown:
+        raise GovshareError("ROLE_UNKNOWN", role=", ".join(unknown), roles=", ".join(ROLES))
     if not application.strip():
         raise GovshareError("BAD_REQUEST", detail="the application needs a name")
     key_id = secrets.token_hex(4)
     key = f"{PREFIX}{key_id}_{secrets.token_urlsafe(32)}"
     await conn.execute(
         api_keys.insert().values(
-            id=key_id, key_hash=hash_key(key), department=department, application=application,
+            id=key_id, key_hash=hash_key(key), department=department, application=application, roles=list(roles),
             created_at=datetime.now(UTC),
         )
     )
@@ -67,4 +77,4 @@ async def authenticate(conn, authorization: str | None) -> Caller:
         raise AuthError("KEY_INVALID")
     if row.revoked_at is not None:
         raise AuthError("KEY_REVOKED")
-    return Caller(key_id=row.id, department=row.department, application=row.application)
+    return Caller(key_id=row.id, department=row.department, application=row.application, roles=tuple(row.roles))

@@ -43,6 +43,7 @@ api_keys = Table(
     Column("key_hash", String(64), nullable=False, unique=True),
     Column("department", String(40), nullable=False),
     Column("application", String(100), nullable=False),
+    Column("roles", JSON, nullable=False),  # govshare.keys.ROLES
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("revoked_at", DateTime(timezone=True)),
 )
@@ -120,7 +121,10 @@ applications = Table(
     Column("submitted_by", String(16), nullable=False),  # key id
     Column("deadline_at", DateTime(timezone=True), nullable=False),
     Column("deadline_provisional", Integer, nullable=False),
-    Column("status", String(30), nullable=False),  # pending | approved | refused | deemed_approved
+    # Silence approves only conditional items; an application touching a not-shared item waits for coordination.
+    Column("deemable", Integer, nullable=False),
+    Column("status", String(30), nullable=False),
+    # pending | approved | refused | deemed_approved | coordinating | coordination_approved | coordination_refused
     Column("decided_at", DateTime(timezone=True)),
     Column("grant_id", String(16)),
 )

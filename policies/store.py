@@ -28,8 +28,8 @@ async def load_policy_set(conn, *, silence_approves: bool = True) -> PolicySet:
     version = (await conn.execute(select(policy_version.c.version).where(policy_version.c.id == 1))).scalar() or 0
     grant_rows = (await conn.execute(select(grants).order_by(grants.c.created_at))).all()
     restriction_rows = (await conn.execute(select(restrictions).where(restrictions.c.lifted_at.is_(None)))).all()
-    application_rows = (await conn.execute(select(applications).where(applications.c.status == "pending"))).all() \
-        if silence_approves else []
+    application_rows = (await conn.execute(select(applications).where(
+        applications.c.status == "pending", applications.c.deemable == 1))).all() if silence_approves else []
     return PolicySet(
         grants=(tuple(
             Grant(

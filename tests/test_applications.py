@@ -155,3 +155,86 @@ async def test_a_provisional_deadline_is_counted_again_when_the_schedule_is_load
         assert await recompute_deadlines(conn, await load_calendar(conn), runtime.settings) == 1
     after = await row()
     assert not after.deadline_provisional and after.deadline_at.replace(tzinfo=UTC) == datetime(2027, 1, 6, tzinfo=CHINA)
+
+
+COORDINATOR = Caller("k-bigdata", "bigdata", "bigdata-app", roles=("applicant", "coordinator", "auditor"))
+AUDITOR = Caller("k-audit", "bigdata", "audit-app", roles=("auditor",))
+
+
+async def test_roles_decide_who_may_act_and_refusals_are_recorded(own_api):
+    from applications.process import decide_coordination
+
+    runtime = own_api.app.state.runtime
+    with pytest.raises(GovshareError) as refused:
+        await _submit(runtime, caller=Caller("k-ro", "land", "read-only", roles=("auditor",)))
+    assert refused.value.code == "FORBIDDEN"
+    application_id = await _submit(runtime)
+    for caller, action in ((AUDITOR, "approve"), (POLICE, "coordinate")):
+        async with runtime.engine.begin() as conn:
+            with pytest.raises(GovshareError) as refused:
+                if action == "approve":
+                    await approve(conn, runtime.catalog, runtime.settings, caller, application_id, now=SUBMITTED)
+                else:
+                    await decide_coordination(conn, runtime.catalog, caller, application_id, now=SUBMITTED,
+                                              approve=True, reason="x")
+        assert refused.value.code == "FORBIDDEN"
+    async with runtime.engine.connect() as conn:
+        steps = [(r.kind, r.reason, r.actor) for r in await history(conn, application_id)]
+    assert steps[1:] == [("refused_action", "FORBIDDEN", "k-audit"), ("refused_action", "FORBIDDEN", "k-police")]
+
+
+async def test_refused_then_coordinated_and_the_decision_is_final(own_api):
+    from applications.process import decide_coordination, request_coordination
+
+    runtime = own_api.app.state.runtime
+    application_id = await _submit(runtime)
+    async with runtime.engine.begin() as conn:
+        await refuse(conn, runtime.catalog, runtime.settings, POLICE, application_id, now=SUBMITTED, reason="无需该信息")
+        await request_coordination(conn, runtime.catalog, LAND, application_id, now=SUBMITTED, reason="办理不动产登记确需核验")
+        grant_id = await decide_coordination(conn, runtime.catalog, COORDINATOR, application_id, now=SUBMITTED,
+                                             approve=True, reason="属履职必需")
+    async with runtime.engine.begin() as conn:
+        with pytest.raises(GovshareError) as final:
+            await decide_coordination(conn, runtime.catalog, COORDINATOR, application_id, now=SUBMITTED,
+                                      approve=False, reason="改变主意")
+    assert final.value.code == "APPLICATION_ANSWERED"
+    async with runtime.engine.connect() as conn:
+        steps = [r.kind for r in await history(conn, application_id)]
+    assert steps == ["submitted", "refused", "coordination_requested", "coordination_approved"]
+    await runtime.refresh(force=True)
+    result = await own_api.query(QUERY, "land", "land.property-registration")
+    assert "errors" not in result, result
+    assert grant_id.startswith("G-")
+
+
+async def test_not_shared_data_is_never_approved_by_silence(own_world):
+    later = DEADLINE + timedelta(days=30)
+    async for api in _api(own_world, clock=lambda: later):
+        runtime = api.app.state.runtime
+        await _submit(runtime, items=["name", "phone"])
+        await runtime.refresh(force=True)
+        codes = errors_by_item(await api.query('{ personList(filter: {countyCode: {eq: "371302"}}) { items { phone } } }',
+                                               "land", "land.property-registration"))
+        assert codes == {"phone": "NOT_SHARED"}
+
+
+async def test_revocation_by_provider_or_coordinator_only_and_expiry_recorded(own_api):
+    from applications.process import record_expiries, revoke
+
+    runtime = own_api.app.state.runtime
+    application_id = await _submit(runtime, valid_until=datetime(2026, 6, 1, tzinfo=CHINA))
+    async with runtime.engine.begin() as conn:
+        grant_id = await approve(conn, runtime.catalog, runtime.settings, POLICE, application_id, now=SUBMITTED)
+    async with runtime.engine.begin() as conn:
+        with pytest.raises(GovshareError) as refused:
+            await revoke(conn, runtime.catalog, MARKET, grant_id, now=SUBMITTED, reason="x")
+    assert refused.value.code == "NOT_YOUR_RESOURCE"
+    async with runtime.engine.begin() as conn:
+        expired = await record_expiries(conn, datetime(2026, 6, 2, tzinfo=UTC))
+    assert grant_id in expired
+    async with runtime.engine.begin() as conn:
+        assert grant_id not in await record_expiries(conn, datetime(2026, 6, 3, tzinfo=UTC))  # once
+        await revoke(conn, runtime.catalog, COORDINATOR, grant_id, now=SUBMITTED, reason="核查发现超范围使用")
+    async with runtime.engine.connect() as conn:
+        steps = [r.kind for r in await history(conn, application_id)]
+    assert steps == ["submitted", "approved", "refused_action", "expired", "revoked"]
