@@ -173,6 +173,7 @@ async def graphql_post(request: Request) -> Response:
             connectors=runtime.connectors,
             settings=settings,
             tracer=runtime.tracer,
+            platform=runtime.engine,
         )
         span.set_attributes({"govshare.request_id": ctx.request_id, "govshare.department": caller.department,
                              "govshare.application": caller.application, "govshare.purpose": ctx.purpose or ""})
@@ -185,6 +186,8 @@ async def graphql_post(request: Request) -> Response:
             await runtime.audit.write(ctx.records)
         except AuditError as exc:
             return _error_response(500, exc.code, lang)
+        if ctx.changed:  # an application or grant changed: the next request must see it
+            await runtime.refresh(force=True)
     response: dict = {"data": result.data}
     errors = _format_errors(result, lang) + ctx.item_errors
     if errors:

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from opentelemetry.trace import Tracer
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from audit.records import AccessRecord
 from catalog.model import Catalog
@@ -29,6 +30,9 @@ class RequestContext:
     connectors: Connectors
     settings: Settings
     tracer: Tracer
+    # The platform database, for the share-application process; ``changed`` asks for an immediate refresh.
+    platform: AsyncEngine | None = None
+    changed: bool = False
     records: list[AccessRecord] = field(default_factory=list)
     # One GraphQL error per denied data item, added to the response beside the executor's errors.
     item_errors: list[dict] = field(default_factory=list)

@@ -19,6 +19,7 @@ from govshare.config import Settings
 from resolvers import data, links
 from resolvers.data import HIDDEN
 from resolvers.context import RequestContext
+from schema.applications import QUERY_FIELDS, Mutation
 from schema.selection import field_names, sub_selections
 
 log = logging.getLogger(__name__)
@@ -258,7 +259,7 @@ class Schema(strawberry.Schema):
 
 
 def build_schema(catalog: Catalog, settings: Settings, *, extensions: list = ()) -> Schema:
-    fields: dict = {"caller": _caller_field()}
+    fields: dict = {"caller": _caller_field(), **QUERY_FIELDS}
     published = {r.code: r for r in sorted(catalog.published(), key=lambda r: r.api_name)}
     classes = {code: _plain_class(r) for code, r in published.items()}
     for code, resource in published.items():
@@ -278,6 +279,7 @@ def build_schema(catalog: Catalog, settings: Settings, *, extensions: list = ())
     query = strawberry.type(type("Query", (), fields), name="Query", description="临沂市政务信息资源共享：联机查询")
     return Schema(
         query=query,
+        mutation=Mutation,
         extensions=[
             lambda: QueryDepthLimiter(max_depth=settings.max_query_depth),
             lambda: MaxAliasesLimiter(max_alias_count=settings.max_aliases),
