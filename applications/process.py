@@ -288,3 +288,33 @@ async def record_expiries(conn, now: datetime) -> list[str]:
         await _record(conn, "expired", at=_aware(row.valid_until), department=row.consumer, actor="expiry",
                       application_id=row.application_id, grant_id=row.id)
     return [r.id for r in rows]
+
+
+async def record_legal_basis_grant(conn, catalog: Catalog, caller: Caller, *, now: datetime, consumer: str,
+                                   resource: str, items: list[str], purposes: list[str], valid_from: datetime,
+                                   valid_until: datetime, legal_basis: str) -> str:
+    """The coordinator records a grant the law requires (依法应与特定部门共享, Art 5 last paragraph)."""
+    now = now.astimezone(UTC)
+    await _require(conn, caller, "coordinator", now)
+    if not legal_basis.strip():
+        raise GovshareError("REASON_REQUIRED")
+    grant_id = await create_grant(conn, catalog, consumer=consumer, resource=resource, items=items, purposes=purposes,
+                                  valid_from=valid_from, valid_until=valid_until, legal_basis=legal_basis,
+                                  created_by=caller.key_id)
+    await _record(conn, "legal_basis_granted", at=now, department=caller.department, actor=caller.key_id,
+                  grant_id=grant_id, reason=legal_basis, consumer=consumer, resource=resource, items=items)
+    return grant_id
+
+
+async def grant_history(conn, catalog: Catalog, caller: Caller, grant_id: str) -> list:
+    """The steps of a grant (and of the application it came from), for its parties, the coordinator and auditors."""
+    row = (await conn.execute(select(grants).where(grants.c.id == grant_id))).first()
+    if row is None:
+        raise NotFoundError("GRANT_NOT_FOUND", grant=grant_id)
+    provider = catalog.resources[row.resource].provider if row.resource in catalog.resources else None
+    if caller.department not in (row.consumer, provider) and not {"coordinator", "auditor"} & set(caller.roles):
+        raise NotFoundError("GRANT_NOT_FOUND", grant=grant_id)
+    condition = process_records.c.grant_id == grant_id
+    if row.application_id:
+        condition = condition | (process_records.c.application_id == row.application_id)
+    return (await conn.execute(select(process_records).where(condition).order_by(process_records.c.id))).all()

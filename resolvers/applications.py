@@ -32,9 +32,12 @@ def _day(day: date, *, end: bool = False) -> datetime:
 
 async def _run(ctx: RequestContext, work):
     try:
-        async with ctx.platform.begin() as conn:
+        async with ctx.platform.begin() as conn:  # write down what time has already decided, and commit it
             await process.settle(conn, ctx.catalog, ctx.now, ctx.settings)
             await process.record_expiries(conn, ctx.now)
+        # A refusal inside ``work`` records itself in a transaction of its own, so this one must not hold
+        # a write lock before it decides.
+        async with ctx.platform.begin() as conn:
             result = await work(conn)
     except GovshareError as exc:
         raise _error(ctx, exc) from None
@@ -97,3 +100,14 @@ async def read(ctx: RequestContext, *, application_id: str | None = None, inbox:
         rows = (await conn.execute(query)).all()
         return [(row, await process.history(conn, row.id)) for row in rows]
     return await _run(ctx, work)
+
+
+async def record_legal_basis_grant(ctx: RequestContext, *, consumer: str, resource: str, items: list[str],
+                                   purposes: list[str], valid_from: date, valid_until: date, legal_basis: str) -> str:
+    return await _run(ctx, lambda conn: process.record_legal_basis_grant(
+        conn, ctx.catalog, ctx.caller, now=ctx.now, consumer=consumer, resource=resource, items=items, purposes=purposes,
+        valid_from=_day(valid_from), valid_until=_day(valid_until, end=True), legal_basis=legal_basis))
+
+
+async def grant_history(ctx: RequestContext, grant_id: str) -> list:
+    return await _run(ctx, lambda conn: process.grant_history(conn, ctx.catalog, ctx.caller, grant_id))

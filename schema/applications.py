@@ -67,8 +67,7 @@ def _application(row, steps) -> Application:
         valid_until=row.valid_until.replace(tzinfo=utc), submitted_at=row.submitted_at.replace(tzinfo=utc),
         deadline=row.deadline_at.replace(tzinfo=utc), deadline_provisional=bool(row.deadline_provisional),
         status=row.status, grant_id=row.grant_id,
-        history=[ProcessStep(at=s.at.replace(tzinfo=utc), kind=s.kind, department=s.department, actor=s.actor,
-                             reason=s.reason, grant_id=s.grant_id) for s in steps],
+        history=[_step(s) for s in steps],
     )
 
 
@@ -121,6 +120,14 @@ class Mutation:
         await process.decide_coordination(ctx, str(id), approve, reason)
         return await _one(ctx, str(id))
 
+    @strawberry.mutation(description="共享主管部门记录依法共享授权（依法应与特定部门共享，须引用法律依据），返回授权编号")
+    async def record_legal_basis_grant(self, info: strawberry.Info, consumer: str, resource: str, items: list[str],
+                                       purposes: list[str], valid_from: datetime.date, valid_until: datetime.date,
+                                       legal_basis: str) -> str:
+        return await process.record_legal_basis_grant(info.context, consumer=consumer, resource=resource, items=items,
+                                                      purposes=purposes, valid_from=valid_from, valid_until=valid_until,
+                                                      legal_basis=legal_basis)
+
     @strawberry.mutation(description="提供部门或共享主管部门撤销共享授权，须说明理由")
     async def revoke_grant(self, info: strawberry.Info, id: strawberry.ID, reason: str) -> bool:  # noqa: A002
         await process.revoke(info.context, str(id), reason)
@@ -136,7 +143,19 @@ async def resolve_inbox(info: strawberry.Info) -> list[Application]:
     return [_application(row, steps) for row, steps in await process.read(info.context, inbox=True)]
 
 
+def _step(s) -> ProcessStep:
+    utc = datetime.timezone.utc
+    return ProcessStep(at=s.at.replace(tzinfo=utc), kind=s.kind, department=s.department, actor=s.actor,
+                       reason=s.reason, grant_id=s.grant_id)
+
+
+async def resolve_grant_history(info: strawberry.Info, id: strawberry.ID) -> list[ProcessStep]:  # noqa: A002
+    return [_step(s) for s in await process.grant_history(info.context, str(id))]
+
+
 QUERY_FIELDS = {
+    "grant_history": strawberry.field(resolver=resolve_grant_history,
+                                      description="共享授权（及其来源申请）的全部环节：授权、协调、撤销、到期"),
     "applications": strawberry.field(resolver=resolve_applications,
                                      description="本部门提出的、针对本部门资源的共享申请（审计、协调角色可见全部），含全部环节"),
     "application_inbox": strawberry.field(resolver=resolve_inbox,

@@ -238,3 +238,17 @@ async def test_revocation_by_provider_or_coordinator_only_and_expiry_recorded(ow
     async with runtime.engine.connect() as conn:
         steps = [r.kind for r in await history(conn, application_id)]
     assert steps == ["submitted", "approved", "refused_action", "expired", "revoked"]
+
+
+async def test_across_national_day_the_deemed_grant_starts_at_the_deadline(own_api):
+    from policies.store import load_policy_set
+
+    runtime = own_api.app.state.runtime
+    submitted = datetime(2026, 9, 30, 2, tzinfo=UTC)  # Wed 30 Sep; 1-7 Oct off, Sat 10 Oct worked
+    application_id = await _submit(runtime, now=submitted)
+    async with runtime.engine.connect() as conn:
+        row = (await conn.execute(select(applications).where(applications.c.id == application_id))).one()
+        policies = await load_policy_set(conn)
+    assert row.deadline_at.replace(tzinfo=UTC) == datetime(2026, 10, 21, tzinfo=CHINA)
+    (deemed,) = [g for g in policies.grants if g.id == application_id]
+    assert deemed.kind == "deemed" and deemed.valid_from == datetime(2026, 10, 21, tzinfo=CHINA)

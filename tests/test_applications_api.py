@@ -60,3 +60,25 @@ async def test_unauthorized_actions_are_coded_errors(own_api):
     # A department that is neither party sees nothing of it; the coordinator (auditor too) sees everything.
     assert (await own_api.query("{ applications { id } }", "hrss", None))["data"]["applications"] == []
     assert len((await own_api.query("{ applications { id } }", "bigdata", None))["data"]["applications"]) == 1
+
+
+async def test_legal_basis_grant_by_the_coordinator_and_its_history(own_api, own_world):
+    record = """mutation { recordLegalBasisGrant(consumer: "land", resource: "civil.subsidy", items: ["name"],
+                  purposes: ["land.property-registration"], validFrom: "2026-01-01", validUntil: "2027-12-31",
+                  legalBasis: "《不动产登记暂行条例》第二十七条") }"""
+    refused = await own_api.query(record, "police", None)
+    assert refused["errors"][0]["extensions"]["code"] == "FORBIDDEN"
+    grant_id = (await own_api.query(record, "bigdata", None))["data"]["recordLegalBasisGrant"]
+    result = await own_api.query("{ subsidyList(first: 2) { items { name } } }", "land", "land.property-registration")
+    assert "errors" not in result and all(i["name"] for i in result["data"]["subsidyList"]["items"])
+
+    revoked = await own_api.query(f'mutation {{ revokeGrant(id: "{grant_id}", reason: "依据已废止") }}', "bigdata", None)
+    assert revoked["data"]["revokeGrant"] is True
+    history = await own_api.query(f'{{ grantHistory(id: "{grant_id}") {{ kind reason }} }}', "civil", None)
+    assert history["data"]["grantHistory"] == [
+        {"kind": "legal_basis_granted", "reason": "《不动产登记暂行条例》第二十七条"},
+        {"kind": "revoked", "reason": "依据已废止"}]
+    hidden = await own_api.query(f'{{ grantHistory(id: "{grant_id}") {{ kind }} }}', "market", None)
+    assert hidden["errors"][0]["extensions"]["code"] == "GRANT_NOT_FOUND"
+    after = await own_api.query("{ subsidyList(first: 2) { items { name } } }", "land", "land.property-registration")
+    assert {e["extensions"]["code"] for e in after["errors"]} == {"GRANT_REVOKED"}
