@@ -16,7 +16,7 @@ from pathlib import Path
 import click
 from sqlalchemy import select
 
-from applications.process import recompute_deadlines
+from applications.process import recompute_deadlines, record_step
 from applications.workdays import ScheduleError, load_calendar, load_schedule_file, store_schedule
 from catalog import store as catalog_store
 from catalog.conformance import check_sources
@@ -223,6 +223,8 @@ async def key_list(settings: Settings, engine) -> None:
 
 
 CHINA = timezone(timedelta(hours=8))
+# Direct grants by command are the coordinating authority's acts (共享主管部门); the operator is --by.
+COORDINATOR_OFFICE = "coordinator"
 
 
 def _day(text: str, *, end: bool = False) -> datetime:
@@ -276,6 +278,9 @@ async def grant_create(settings: Settings, engine, consumer, resource, items, pu
             valid_from=_day(valid_from), valid_until=_day(valid_until, end=True), row_scope=row_scope,
             masks=_pairs(mask, "--mask"), legal_basis=legal_basis, created_by=created_by,
         )
+        await record_step(conn, "legal_basis_granted" if legal_basis else "granted", at=datetime.now(UTC),
+                          department=COORDINATOR_OFFICE, actor=created_by, grant_id=grant_id, reason=legal_basis,
+                          consumer=consumer, resource=resource)
     click.echo(grant_id)
 
 
@@ -287,6 +292,8 @@ async def grant_create(settings: Settings, engine, consumer, resource, items, pu
 async def grant_revoke(settings: Settings, engine, grant_id: str, reason: str, revoked_by: str) -> None:
     async with engine.begin() as conn:
         await revoke_grant(conn, grant_id, reason=reason, revoked_by=revoked_by)
+        await record_step(conn, "revoked", at=datetime.now(UTC), department=COORDINATOR_OFFICE, actor=revoked_by,
+                          grant_id=grant_id, reason=reason)
     click.echo(_say(settings, "CLI_GRANT_REVOKED", grant=grant_id))
 
 

@@ -44,10 +44,11 @@ def _aware(moment: datetime) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
-async def _record(conn, kind: str, *, at: datetime, department: str, actor: str, application_id: str | None = None,
-                  grant_id: str | None = None, reason: str | None = None, **detail) -> None:
+async def record_step(conn, kind: str, *, at: datetime, department: str, actor: str, application_id: str | None = None,
+                      grant_id: str | None = None, reason: str | None = None, **detail) -> None:
+    """Append one step of the process (who, when, what, why) to the process records."""
     await conn.execute(process_records.insert().values(
-        at=at, kind=kind, application_id=application_id, grant_id=grant_id, department=department, actor=actor,
+        at=at.astimezone(UTC),  # stored in UTC: SQLite keeps no offset kind=kind, application_id=application_id, grant_id=grant_id, department=department, actor=actor,
         reason=reason, detail=detail))
 
 
@@ -55,7 +56,7 @@ async def _refused_action(conn, caller: Caller, now: datetime, code: str, applic
                           grant_id: str | None = None, **params) -> GovshareError:
     """Record a refused action in its own transaction (the caller's is rolled back by the refusal)."""
     async with conn.engine.begin() as own:
-        await _record(own, "refused_action", at=now.astimezone(UTC), department=caller.department, actor=caller.key_id,
+        await record_step(own, "refused_action", at=now.astimezone(UTC), department=caller.department, actor=caller.key_id,
                       application_id=application_id, grant_id=grant_id, reason=code)
     return GovshareError(code, application=application_id, grant=grant_id, **params)
 
@@ -115,7 +116,7 @@ async def submit(conn, catalog: Catalog, calendar: WorkCalendar, settings: Setti
         submitted_by=caller.key_id, deadline_at=deadline.at.astimezone(UTC), deadline_provisional=int(deadline.provisional),
         deemable=int(not any(target.share_type_of(target.item(i)) == ShareType.NOT_SHARED for i in items)),
         status="pending"))
-    await _record(conn, "submitted", at=now, department=caller.department, actor=caller.key_id,
+    await record_step(conn, "submitted", at=now, department=caller.department, actor=caller.key_id,
                   application_id=application_id, deadline=deadline.at.isoformat(), provisional=deadline.provisional)
     await bump_policy_version(conn)  # a pending application becomes a deemed grant at its deadline
     return application_id
@@ -159,7 +160,7 @@ async def approve(conn, catalog: Catalog, settings: Settings, caller: Caller, ap
                                   row_scope=scope, created_by=caller.key_id, application_id=application_id)
     await conn.execute(applications.update().where(applications.c.id == application_id)
                        .values(status="approved", decided_at=now, grant_id=grant_id))
-    await _record(conn, "approved", at=now, department=caller.department, actor=caller.key_id,
+    await record_step(conn, "approved", at=now, department=caller.department, actor=caller.key_id,
                   application_id=application_id, grant_id=grant_id, items=items, row_scope=scope, valid_until=until.isoformat())
     return grant_id
 
@@ -172,7 +173,7 @@ async def refuse(conn, catalog: Catalog, settings: Settings, caller: Caller, app
     await _pending(conn, catalog, caller, application_id, now, settings)
     await conn.execute(applications.update().where(applications.c.id == application_id)
                        .values(status="refused", decided_at=now))
-    await _record(conn, "refused", at=now, department=caller.department, actor=caller.key_id,
+    await record_step(conn, "refused", at=now, department=caller.department, actor=caller.key_id,
                   application_id=application_id, reason=reason)
     await bump_policy_version(conn)
 
@@ -192,7 +193,7 @@ async def settle(conn, catalog: Catalog, now: datetime, settings: Settings) -> l
                                       created_by="deemed-approval", application_id=row.id, kind=GrantKind.DEEMED)
         await conn.execute(applications.update().where(applications.c.id == row.id)
                            .values(status="deemed_approved", decided_at=_aware(row.deadline_at), grant_id=grant_id))
-        await _record(conn, "deemed_approved", at=_aware(row.deadline_at), department=catalog.resources[row.resource].provider,
+        await record_step(conn, "deemed_approved", at=_aware(row.deadline_at), department=catalog.resources[row.resource].provider,
                       actor="deemed-approval", application_id=row.id, grant_id=grant_id, recorded_at=now.isoformat())
         settled.append(row.id)
     return settled
@@ -231,7 +232,7 @@ async def request_coordination(conn, catalog: Catalog, caller: Caller, applicati
     if not (row.status == "refused" or (row.status == "pending" and not row.deemable)):
         raise GovshareError("COORDINATION_NOT_ALLOWED")
     await conn.execute(applications.update().where(applications.c.id == application_id).values(status="coordinating"))
-    await _record(conn, "coordination_requested", at=now, department=caller.department, actor=caller.key_id,
+    await record_step(conn, "coordination_requested", at=now, department=caller.department, actor=caller.key_id,
                   application_id=application_id, reason=reason)
 
 
@@ -257,7 +258,7 @@ async def decide_coordination(conn, catalog: Catalog, caller: Caller, applicatio
     status = "coordination_approved" if approve else "coordination_refused"
     await conn.execute(applications.update().where(applications.c.id == application_id)
                        .values(status=status, decided_at=now, grant_id=grant_id))
-    await _record(conn, status, at=now, department=caller.department, actor=caller.key_id,
+    await record_step(conn, status, at=now, department=caller.department, actor=caller.key_id,
                   application_id=application_id, grant_id=grant_id, reason=reason)
     return grant_id
 
@@ -274,7 +275,7 @@ async def revoke(conn, catalog: Catalog, caller: Caller, grant_id: str, *, now: 
         if caller.department != provider:
             raise await _refused_action(conn, caller, now, "NOT_YOUR_RESOURCE", row.application_id, grant_id)
     await revoke_grant(conn, grant_id, reason=reason, revoked_by=caller.key_id)
-    await _record(conn, "revoked", at=now, department=caller.department, actor=caller.key_id,
+    await record_step(conn, "revoked", at=now, department=caller.department, actor=caller.key_id,
                   application_id=row.application_id, grant_id=grant_id, reason=reason)
 
 
@@ -285,7 +286,7 @@ async def record_expiries(conn, now: datetime) -> list[str]:
     rows = (await conn.execute(select(grants).where(grants.c.valid_until <= now, grants.c.revoked_at.is_(None),
                                                     grants.c.id.not_in(recorded)))).all()
     for row in rows:
-        await _record(conn, "expired", at=_aware(row.valid_until), department=row.consumer, actor="expiry",
+        await record_step(conn, "expired", at=_aware(row.valid_until), department=row.consumer, actor="expiry",
                       application_id=row.application_id, grant_id=row.id)
     return [r.id for r in rows]
 
@@ -301,7 +302,7 @@ async def record_legal_basis_grant(conn, catalog: Catalog, caller: Caller, *, no
     grant_id = await create_grant(conn, catalog, consumer=consumer, resource=resource, items=items, purposes=purposes,
                                   valid_from=valid_from, valid_until=valid_until, legal_basis=legal_basis,
                                   created_by=caller.key_id)
-    await _record(conn, "legal_basis_granted", at=now, department=caller.department, actor=caller.key_id,
+    await record_step(conn, "legal_basis_granted", at=now, department=caller.department, actor=caller.key_id,
                   grant_id=grant_id, reason=legal_basis, consumer=consumer, resource=resource, items=items)
     return grant_id
 

@@ -16,6 +16,7 @@ from pathlib import Path
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
+from applications.process import record_step
 from catalog import store as catalog_store
 from catalog.loader import load_catalog
 from catalog.model import Catalog
@@ -147,9 +148,11 @@ async def build_demo(settings: Settings, *, force: bool = False, engine: str = "
                 _, keys[code] = await create_key(conn, department=code, application=f"{code}-demo",
                                                  departments=catalog.departments, roles=roles)
             for consumer, resource, items, purposes, start, end, scope, masks, legal_basis in DEMO_GRANTS:
-                await create_grant(conn, catalog, consumer=consumer, resource=resource, items=items, purposes=purposes,
-                                   valid_from=day(start), valid_until=day(end), row_scope=scope, masks=masks,
-                                   legal_basis=legal_basis, created_by=BUILT_BY)
+                grant_id = await create_grant(conn, catalog, consumer=consumer, resource=resource, items=items,
+                                              purposes=purposes, valid_from=day(start), valid_until=day(end),
+                                              row_scope=scope, masks=masks, legal_basis=legal_basis, created_by=BUILT_BY)
+                await record_step(conn, "legal_basis_granted" if legal_basis else "granted", at=datetime.now(CHINA),
+                                  department=COORDINATOR, actor=BUILT_BY, grant_id=grant_id, reason=legal_basis)
             department, resource, reason = DEMO_RESTRICTION
             await add_restriction(conn, catalog, department=department, resource=resource, reason=reason, created_by=BUILT_BY)
     finally:
