@@ -48,7 +48,8 @@ async def record_step(conn, kind: str, *, at: datetime, department: str, actor: 
                       grant_id: str | None = None, reason: str | None = None, **detail) -> None:
     """Append one step of the process (who, when, what, why) to the process records."""
     await conn.execute(process_records.insert().values(
-        at=at.astimezone(UTC),  # stored in UTC: SQLite keeps no offset kind=kind, application_id=application_id, grant_id=grant_id, department=department, actor=actor,
+        at=at.astimezone(UTC),  # stored in UTC: SQLite keeps no offset
+        kind=kind, application_id=application_id, grant_id=grant_id, department=department, actor=actor,
         reason=reason, detail=detail))
 
 
