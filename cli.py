@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import json
 import logging
 import sys
 from datetime import UTC, date, datetime, timedelta, timezone

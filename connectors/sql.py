@@ -13,7 +13,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from connectors.breaker import Breaker, CircuitOpen
-from connectors.base import Column, Condition, SourceQuery, SourceUnavailable
+from connectors.base import Column, SourceQuery, SourceUnavailable
 from connectors.masking import apply_mask
 from connectors.urls import async_url
 

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import decimal
 import json
 import os
 import re
+import shutil
+import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -181,3 +184,15 @@ class StatementLog:
 
     def close(self) -> None:
         event.remove(self.engine, "before_cursor_execute", self._capture)
+
+
+def connect(path: Path) -> contextlib.closing[sqlite3.Connection]:
+    """A SQLite connection closed on leaving the block (sqlite3's own context manager only commits)."""
+    return contextlib.closing(sqlite3.connect(path))
+
+
+def copy_var(source: Path, target: Path) -> None:
+    """Copies a var/ folder; the platform database through SQLite's backup, so its write-ahead log comes along."""
+    shutil.copytree(source, target, ignore=shutil.ignore_patterns("platform.db*"))
+    with connect(source / "platform.db") as origin, connect(target / "platform.db") as copy:
+        origin.backup(copy)

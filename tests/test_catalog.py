@@ -3,11 +3,9 @@ changes the schema without a restart; `catalog check` compares it with the sourc
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import shutil
-import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -20,6 +18,7 @@ from catalog.loader import load_catalog
 from govshare.config import Settings
 from govshare.errors import CatalogError
 from schema.builder import build_schema
+from tests.conftest import connect, copy_var
 
 REPO = Path(__file__).resolve().parent.parent
 DEMO_CATALOG = REPO / "catalog" / "demo"
@@ -73,18 +72,6 @@ def catalog_in_force(folder: Path) -> dict:
     with connect(folder / "var" / "platform.db") as conn:
         (document,) = conn.execute("SELECT document FROM catalog_versions ORDER BY version DESC LIMIT 1").fetchone()
     return json.loads(document)
-
-
-def connect(path: Path) -> contextlib.closing[sqlite3.Connection]:
-    """A SQLite connection closed on leaving the block (sqlite3's own context manager only commits)."""
-    return contextlib.closing(sqlite3.connect(path))
-
-
-def copy_var(source: Path, target: Path) -> None:
-    """Copies a var/ folder; the platform database through SQLite's backup, so its write-ahead log comes along."""
-    shutil.copytree(source, target, ignore=shutil.ignore_patterns("platform.db*"))
-    with connect(source / "platform.db") as origin, connect(target / "platform.db") as copy:
-        origin.backup(copy)
 
 
 @pytest.fixture(scope="module")

@@ -30,7 +30,7 @@ from govshare.config import Settings
 from cli import main as govshare_main
 from connectors.masking import apply_mask
 from server import create_app
-from tests.conftest import errors_by_item, make_settings
+from tests.conftest import connect, copy_var, errors_by_item, make_settings
 
 REPO = Path(__file__).resolve().parent.parent
 DEMO_CATALOG = REPO / "catalog" / "demo"
@@ -77,18 +77,6 @@ def govshare_in_process(folder: Path, *args: str, language: str | None = None) -
     if result.exception is not None and not isinstance(result.exception, SystemExit):
         raise result.exception
     return subprocess.CompletedProcess(["govshare", *args], result.exit_code, result.stdout, result.stderr)
-
-
-def connect(path: Path) -> contextlib.closing[sqlite3.Connection]:
-    """A SQLite connection closed on leaving the block (sqlite3's own context manager only commits)."""
-    return contextlib.closing(sqlite3.connect(path))
-
-
-def copy_var(source: Path, target: Path) -> None:
-    """Copies a var/ folder; the platform database through SQLite's backup, so its write-ahead log comes along."""
-    shutil.copytree(source, target, ignore=shutil.ignore_patterns("platform.db*"))
-    with connect(source / "platform.db") as origin, connect(target / "platform.db") as copy:
-        origin.backup(copy)
 
 
 def count(folder: Path, table: str) -> int:

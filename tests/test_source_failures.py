@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 
-import pytest
 from sqlalchemy import create_engine, select, text
 
 from catalog import store as catalog_store
