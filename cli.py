@@ -16,6 +16,8 @@ import click
 from sqlalchemy import select
 
 from applications.process import recompute_deadlines, record_step
+from audit.chain import CHAINS
+from audit.chain import verify as verify_chain
 from applications.workdays import ScheduleError, load_calendar, load_schedule_file, store_schedule
 from catalog import store as catalog_store
 from catalog.conformance import check_sources
@@ -343,6 +345,28 @@ async def restriction_list(settings: Settings, engine) -> None:
     async with engine.connect() as conn:
         for row in await conn.execute(select(restrictions).where(restrictions.c.lifted_at.is_(None))):
             click.echo(f"{row.id}  {row.department:<8} {row.resource:<24} {row.reason}")
+
+
+@main.group(help="审计：核验访问记录和办理记录的哈希链。")
+def audit() -> None:
+    pass
+
+
+@audit.command("verify", help="逐条核验访问记录和办理记录的哈希链，报告第一条被修改、删除、插入或调换顺序的记录；发现问题时以非零状态退出。")
+@runs_async
+async def audit_verify(settings: Settings, engine) -> None:
+    broken = []
+    async with engine.connect() as conn:
+        for chain in CHAINS:
+            count, problem = await verify_chain(conn, chain)
+            if problem is None:
+                click.echo(_say(settings, "CLI_CHAIN_OK", chain=chain, count=count))
+            else:
+                broken.append(_say(settings, "CLI_CHAIN_BROKEN", chain=chain, seq=problem.seq, problem=problem.problem))
+    for line in broken:
+        click.echo(line, err=True)
+    if broken:
+        raise click.ClickException(_say(settings, "CLI_CHAIN_BROKEN_COUNT", count=len(broken)))
 
 
 @main.group(help="工作日历：加载某年的法定节假日和调休安排（用于计算答复期限）。")

@@ -14,6 +14,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import select
 
 from applications.workdays import WorkCalendar
+from audit.chain import append
 from catalog.model import Catalog, ShareType
 from govshare.config import Settings
 from govshare.errors import GovshareError, NotFoundError
@@ -47,10 +48,10 @@ def _aware(moment: datetime) -> datetime:
 async def record_step(conn, kind: str, *, at: datetime, department: str, actor: str, application_id: str | None = None,
                       grant_id: str | None = None, reason: str | None = None, **detail) -> None:
     """Append one step of the process (who, when, what, why) to the process records."""
-    await conn.execute(process_records.insert().values(
+    await append(conn, "process", [dict(
         at=at.astimezone(UTC),  # stored in UTC: SQLite keeps no offset
         kind=kind, application_id=application_id, grant_id=grant_id, department=department, actor=actor,
-        reason=reason, detail=detail))
+        reason=reason, detail=detail)])
 
 
 async def _refused_action(conn, caller: Caller, now: datetime, code: str, application_id: str | None = None,

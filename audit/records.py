@@ -10,7 +10,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from govshare.errors import AuditError
-from govshare.platformdb import access_records
+from audit.chain import append
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +47,7 @@ class AuditWriter:
             return
         try:
             async with self._engine.begin() as conn:
-                await conn.execute(access_records.insert(), [asdict(r) for r in records])
+                await append(conn, "access", [asdict(r) for r in records])
         except SQLAlchemyError as exc:
             log.error("access records could not be written: %s", exc)
             raise AuditError("AUDIT_UNAVAILABLE") from exc

@@ -128,6 +128,9 @@ MESSAGES: dict[str, tuple[str, str]] = {
                             "The {year} schedule is loaded: {holidays} holidays, {workdays} make-up working days."),
     "CLI_CALENDAR_ROW": ("{year}  放假 {holidays} 天  调休上班 {workdays} 天  {source}",
                          "{year}  {holidays} holidays  {workdays} make-up days  {source}"),
+    "CLI_CHAIN_OK": ("{chain} 记录链完整：{count} 条。", "The {chain} chain is intact: {count} records."),
+    "CLI_CHAIN_BROKEN": ("{chain} 记录链在第 {seq} 条处断开：{problem}。", "The {chain} chain breaks at record {seq}: {problem}."),
+    "CLI_CHAIN_BROKEN_COUNT": ("{count} 条记录链未通过核验。", "{count} chain(s) failed verification."),
     "CLI_BAD_DATE": ("{value!r} 不是 YYYY-MM-DD 日期", "{value!r} is not a YYYY-MM-DD date"),
     "CLI_BAD_PAIR": ("{option} 应写作 信息项=值，而不是 {value!r}", "{option} takes item=value, not {value!r}"),
 }

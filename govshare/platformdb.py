@@ -141,6 +141,9 @@ process_records = Table(
     Column("actor", String(100), nullable=False),  # key id or operator account
     Column("reason", Text),
     Column("detail", JSON, nullable=False),
+    Column("seq", Integer, nullable=False, unique=True),  # position in the hash chain (audit/chain.py)
+    Column("prev_hash", String(64), nullable=False),
+    Column("hash", String(64), nullable=False),
 )
 
 access_records = Table(
@@ -164,6 +167,18 @@ access_records = Table(
     Column("grants_used", JSON, nullable=False),
     Column("outcome", String(20), nullable=False),  # allowed | partial | denied | failed
     Column("error_code", String(40)),
+    Column("seq", Integer, nullable=False, unique=True),  # position in the hash chain (audit/chain.py)
+    Column("prev_hash", String(64), nullable=False),
+    Column("hash", String(64), nullable=False),
+)
+
+# The head of each hash chain (access, process): the last position and hash, updated with every append.
+chain_heads = Table(
+    "chain_heads",
+    metadata,
+    Column("chain", String(20), primary_key=True),
+    Column("seq", Integer, nullable=False),
+    Column("hash", String(64), nullable=False),
 )
 
 _APPEND_ONLY_SQLITE = [
@@ -200,6 +215,12 @@ async def create_schema(engine: AsyncEngine) -> None:
         await conn.execute(
             text("INSERT INTO policy_version (id, version) SELECT 1, 0 WHERE NOT EXISTS (SELECT 1 FROM policy_version)")
         )
+        for chain in ("access", "process"):
+            await conn.execute(
+                text("INSERT INTO chain_heads (chain, seq, hash) SELECT :c, 0, :h "
+                     "WHERE NOT EXISTS (SELECT 1 FROM chain_heads WHERE chain = :c)"),
+                {"c": chain, "h": "0" * 64},
+            )
 
 
 async def bump_policy_version(conn) -> None:

@@ -1,0 +1,87 @@
+"""The hash chain over the access and process records: each record carries the hash of the one before,
+over a canonical encoding of its fields, so a changed, deleted, inserted or reordered record is found.
+
+Appending takes the chain's head row first (a write lock on SQLite, a row lock on PostgreSQL), so
+concurrent writers in several processes extend one chain and never fork it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from sqlalchemy import select
+
+from govshare.platformdb import access_records, chain_heads, process_records
+
+CHAINS = {"access": access_records, "process": process_records}
+GENESIS = "0" * 64
+_LINK_COLUMNS = {"id", "seq", "prev_hash", "hash"}
+
+
+def _plain(value):
+    if isinstance(value, datetime):
+        return (value.astimezone(UTC) if value.tzinfo else value).replace(tzinfo=None).isoformat(timespec="microseconds")
+    return value
+
+
+def record_hash(prev_hash: str, seq: int, fields: dict) -> str:
+    body = {k: _plain(v) for k, v in fields.items() if k not in _LINK_COLUMNS}
+    canonical = json.dumps([prev_hash, seq, body], sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+async def append(conn, chain: str, rows: list[dict]) -> None:
+    """Insert ``rows`` into ``chain``'s table, linked to its head, inside the caller's transaction."""
+    if not rows:
+        return
+    # Taking the head row first serializes writers: SQLite's write lock, PostgreSQL's row lock.
+    await conn.execute(chain_heads.update().where(chain_heads.c.chain == chain).values(seq=chain_heads.c.seq))
+    head = (await conn.execute(select(chain_heads.c.seq, chain_heads.c.hash).where(chain_heads.c.chain == chain))).one()
+    seq, prev = head.seq, head.hash
+    linked = []
+    for row in rows:
+        seq += 1
+        digest = record_hash(prev, seq, row)
+        linked.append({**row, "seq": seq, "prev_hash": prev, "hash": digest})
+        prev = digest
+    await conn.execute(CHAINS[chain].insert(), linked)
+    await conn.execute(chain_heads.update().where(chain_heads.c.chain == chain).values(seq=seq, hash=prev))
+
+
+@dataclass(frozen=True)
+class Break:
+    chain: str
+    seq: int  # the position where the chain stops being what was written
+    problem: str  # changed | missing | inserted | reordered | truncated
+
+
+async def verify(conn, chain: str) -> tuple[int, Break | None]:
+    """(records checked, the first break or None), walking the chain in the order it was written."""
+    table = CHAINS[chain]
+    head = (await conn.execute(select(chain_heads.c.seq, chain_heads.c.hash).where(chain_heads.c.chain == chain))).one()
+    rows = [dict(r) for r in (await conn.execute(select(table).order_by(table.c.id))).mappings()]
+    present = {r["seq"] for r in rows}
+    expected_seq, prev = 1, GENESIS
+    for count, row in enumerate(rows, start=1):
+        if row["seq"] != expected_seq:
+            if expected_seq in present:
+                problem = "reordered"
+            elif row["seq"] > expected_seq:
+                problem = "missing"
+            else:
+                problem = "inserted"
+            return count, Break(chain, expected_seq, problem)
+        if row["prev_hash"] != prev:
+            return count, Break(chain, expected_seq, "inserted")
+        if record_hash(prev, row["seq"], row) != row["hash"]:
+            return count, Break(chain, expected_seq, "changed")
+        prev, expected_seq = row["hash"], expected_seq + 1
+    last = expected_seq - 1
+    if last < head.seq:
+        return len(rows), Break(chain, last + 1, "truncated")
+    if last > head.seq or prev != head.hash:
+        return len(rows), Break(chain, head.seq + 1, "inserted")
+    return len(rows), None

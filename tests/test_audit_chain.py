@@ -1,0 +1,87 @@
+"""The hash chain finds a record changed, deleted, inserted or reordered behind the platform's back."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import select, text
+
+from audit.chain import record_hash, verify
+from govshare.platformdb import access_records
+
+
+async def _tamper(own_api, *statements) -> None:
+    engine = own_api.app.state.runtime.engine
+    async with engine.begin() as conn:  # what a database administrator could do: drop the guards, then edit
+        await conn.execute(text("DROP TRIGGER access_records_no_update"))
+        await conn.execute(text("DROP TRIGGER access_records_no_delete"))
+        for statement in statements:
+            await conn.execute(text(statement))
+
+
+async def _answer_some(own_api, n: int = 6) -> None:
+    for _ in range(n):
+        await own_api.query("{ enterpriseList(first: 1) { items { name } } }", "land", "land.property-registration")
+
+
+async def _verify(own_api):
+    async with own_api.app.state.runtime.engine.connect() as conn:
+        return await verify(conn, "access")
+
+
+async def test_an_untouched_chain_verifies(own_api):
+    await _answer_some(own_api)
+    count, broken = await _verify(own_api)
+    assert count == 6 and broken is None
+
+
+@pytest.mark.parametrize("tampering, seq, problem", [
+    (["UPDATE access_records SET department = 'market' WHERE seq = 3"], 3, "changed"),
+    (["DELETE FROM access_records WHERE seq = 3"], 3, "missing"),
+    (["UPDATE access_records SET seq = -2 WHERE seq = 2", "UPDATE access_records SET seq = 2 WHERE seq = 3",
+      "UPDATE access_records SET seq = 3 WHERE seq = -2"], 2, "reordered"),
+    (["DELETE FROM access_records WHERE seq = 6"], 6, "truncated"),
+])
+async def test_tampering_is_found_at_the_first_bad_record(own_api, tampering, seq, problem):
+    await _answer_some(own_api)
+    await _tamper(own_api, *tampering)
+    _, broken = await _verify(own_api)
+    assert (broken.seq, broken.problem) == (seq, problem)
+
+
+async def test_a_forged_record_is_found_even_with_a_valid_looking_hash(own_api):
+    await _answer_some(own_api)
+    engine = own_api.app.state.runtime.engine
+    async with engine.connect() as conn:
+        last = (await conn.execute(select(access_records).where(access_records.c.seq == 6))).mappings().one()
+    forged = {**dict(last), "department": "hrss"}
+    forged_hash = record_hash(last["hash"], 7, forged)
+    await _tamper(own_api, "INSERT INTO access_records (at, request_id, trace_id, department, application, key_id, "
+                  "operator, purpose, resource, operation, items_returned, items_masked, items_denied, row_count, "
+                  "grants_used, outcome, error_code, seq, prev_hash, hash) SELECT at, request_id, trace_id, 'hrss', "
+                  "application, key_id, operator, purpose, resource, operation, items_returned, items_masked, "
+                  f"items_denied, row_count, grants_used, outcome, error_code, 7, hash, '{forged_hash}' "
+                  "FROM access_records WHERE seq = 6")
+    _, broken = await _verify(own_api)
+    assert (broken.seq, broken.problem) == (7, "inserted")  # the chain's head never heard of it
+
+
+def test_govshare_audit_verify_reports_and_fails(tmp_path):
+    import os
+    import sqlite3
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from tests.conftest import REPO
+
+    govshare = str(Path(sys.executable).with_name("govshare"))
+    env = {**os.environ, "GOVSHARE_VAR_DIR": str(tmp_path / "var"), "GOVSHARE_CATALOG_DIR": str(REPO / "catalog" / "demo")}
+    run = lambda *args: subprocess.run([govshare, *args], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+    assert run("demo").returncode == 0  # the demo's grants are process records
+    ok = run("audit", "verify")
+    assert ok.returncode == 0 and "process 记录链完整：5 条" in ok.stdout
+    with sqlite3.connect(tmp_path / "var" / "platform.db") as conn:
+        conn.execute("DROP TRIGGER process_records_no_update")
+        conn.execute("UPDATE process_records SET reason = '改过的' WHERE seq = 5")
+    broken = run("audit", "verify")
+    assert broken.returncode == 1 and "process 记录链在第 5 条处断开：changed" in broken.stderr
