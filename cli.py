@@ -16,7 +16,7 @@ import click
 from sqlalchemy import select
 
 from applications.process import recompute_deadlines, record_step
-from audit.chain import CHAINS
+from audit.chain import CHAINS, read_checkpoints, write_checkpoint
 from audit.chain import verify as verify_chain
 from applications.workdays import ScheduleError, load_calendar, load_schedule_file, store_schedule
 from catalog import store as catalog_store
@@ -356,9 +356,10 @@ def audit() -> None:
 @runs_async
 async def audit_verify(settings: Settings, engine) -> None:
     broken = []
+    checkpoints = read_checkpoints(Path(settings.expand(settings.audit_checkpoint_file)))
     async with engine.connect() as conn:
         for chain in CHAINS:
-            count, problem = await verify_chain(conn, chain)
+            count, problem = await verify_chain(conn, chain, checkpoints)
             if problem is None:
                 click.echo(_say(settings, "CLI_CHAIN_OK", chain=chain, count=count))
             else:
@@ -367,6 +368,15 @@ async def audit_verify(settings: Settings, engine) -> None:
         click.echo(line, err=True)
     if broken:
         raise click.ClickException(_say(settings, "CLI_CHAIN_BROKEN_COUNT", count=len(broken)))
+
+
+@audit.command("checkpoint", help="把各记录链的链头追加写入检查点文件（服务运行时也会定期写入）。")
+@runs_async
+async def audit_checkpoint(settings: Settings, engine) -> None:
+    async with engine.connect() as conn:
+        entries = await write_checkpoint(conn, Path(settings.expand(settings.audit_checkpoint_file)))
+    for entry in entries:
+        click.echo(_say(settings, "CLI_CHAIN_OK", chain=entry["chain"], count=entry["seq"]))
 
 
 @main.group(help="工作日历：加载某年的法定节假日和调休安排（用于计算答复期限）。")

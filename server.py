@@ -26,6 +26,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from strawberry.extensions import SchemaExtension
 
+from audit.chain import write_checkpoint
 from audit.records import AuditWriter
 from audit.tracing import make_tracer
 from catalog import store as catalog_store
@@ -224,15 +225,27 @@ def create_app(settings: Settings | None = None, **runtime_options) -> Starlette
             except Exception:  # a database hiccup must not end the loop; requests refresh too
                 log.exception("refreshing the catalog and policies failed")
 
+    async def keep_checkpoints() -> None:
+        path = Path(settings.expand(settings.audit_checkpoint_file))
+        while True:
+            await asyncio.sleep(settings.audit_checkpoint_seconds)
+            try:
+                async with runtime.engine.connect() as conn:
+                    await write_checkpoint(conn, path)
+            except Exception:
+                log.exception("writing the audit checkpoint to %s failed", path)
+
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette):
         await runtime.start()
-        refresher = asyncio.create_task(keep_fresh()) if settings.refresh_seconds > 0 else None
+        tasks = [asyncio.create_task(keep_fresh())] if settings.refresh_seconds > 0 else []
+        if settings.audit_checkpoint_seconds > 0:
+            tasks.append(asyncio.create_task(keep_checkpoints()))
         try:
             yield
         finally:
-            if refresher is not None:
-                refresher.cancel()
+            for task in tasks:
+                task.cancel()
             await runtime.stop()
 
     app = Starlette(

@@ -33,7 +33,7 @@ _DOTTED_CODE = re.compile(r"^[a-z][a-z0-9_-]*(\.[a-z0-9][a-z0-9_-]*)+$")
 _GRAPHQL_NAME = re.compile(r"^[a-z][A-Za-z0-9]{0,62}$")
 _SQL_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
-RESERVED_API_NAMES = {"caller", "applications", "applicationInbox", "grantHistory"}
+RESERVED_API_NAMES = {"caller", "applications", "applicationInbox", "grantHistory", "usageRecords"}
 # GraphQL type names the generated schema (schema/builder.py) defines or uses itself: a resource whose
 # generated type names (``Person``, ``PersonFilter``, ``PersonPage``) took one of these would break the schema.
 RESERVED_TYPE_NAMES = {
@@ -41,6 +41,7 @@ RESERVED_TYPE_NAMES = {
     "StringFilter", "IntFilter", "FloatFilter", "DateFilter", "BooleanFilter",
     "String", "Int", "Float", "Boolean", "ID", "Date", "DateTime",
     "Mutation", "Application", "ProcessStep", "ScopeInput", "ShareApplicationInput",  # schema/applications.py
+    "AccessRecordInfo",  # schema/usage.py
 }
 
 _DEPARTMENT_FIELDS = {"code", "name", "source"}

@@ -56,6 +56,10 @@ class Settings:
     answer_working_days: int = 10
     silence_approves: bool = True
     max_grant_days: int = 1096
+    # Where the heads of the audit hash chains are appended (audit/chain.py), and how often. In production
+    # this file belongs on storage the database administrator cannot rewrite (a WORM or remote mount).
+    audit_checkpoint_file: str = "{var}/audit-checkpoints.jsonl"
+    audit_checkpoint_seconds: float = 60.0
     # How stale a process's view of the policies and catalog may be when another process changes them.
     refresh_seconds: float = 1.0
     web_dir: Path = field(default=Path(__file__).resolve().parent.parent / "web" / "static")

@@ -20,6 +20,7 @@ from resolvers import data, links
 from resolvers.data import HIDDEN
 from resolvers.context import RequestContext
 from schema.applications import QUERY_FIELDS, Mutation
+from schema.usage import QUERY_FIELDS as USAGE_FIELDS
 from schema.selection import field_names, sub_selections
 
 log = logging.getLogger(__name__)
@@ -259,7 +260,7 @@ class Schema(strawberry.Schema):
 
 
 def build_schema(catalog: Catalog, settings: Settings, *, extensions: list = ()) -> Schema:
-    fields: dict = {"caller": _caller_field(), **QUERY_FIELDS}
+    fields: dict = {"caller": _caller_field(), **QUERY_FIELDS, **USAGE_FIELDS}
     published = {r.code: r for r in sorted(catalog.published(), key=lambda r: r.api_name)}
     classes = {code: _plain_class(r) for code, r in published.items()}
     for code, resource in published.items():

@@ -104,3 +104,19 @@ async def test_spans_per_operation_and_access_carry_the_facts_but_no_key_values(
             assert all(person_id not in str(v) for v in values)
     (record,) = await _records(api, response.headers["X-Request-Id"])
     assert record.trace_id == format(access.context.trace_id, "032x")
+
+
+async def test_providers_read_the_records_of_their_own_resources_only(own_api, own_world):
+    await own_api.query("{ enterpriseList(first: 1) { items { name } } }", "land", "land.property-registration",
+                        headers={"X-Operator": "clerk-1"})
+    await own_api.query("{ personList(first: 1) { items { gender } } }", "land", "land.property-registration")
+    query = "{ usageRecords { department resource operator purpose itemsReturned outcome } }"
+    market = (await own_api.query(query, "market", None))["data"]["usageRecords"]
+    assert [r["resource"] for r in market] == ["market.enterprise"]
+    assert market[0] == {"department": "land", "resource": "market.enterprise", "operator": "clerk-1",
+                         "purpose": "land.property-registration", "itemsReturned": ["name"], "outcome": "allowed"}
+    police = (await own_api.query(query, "police", None))["data"]["usageRecords"]
+    assert [r["resource"] for r in police] == ["police.person"]
+    assert (await own_api.query(query, "hrss", None))["data"]["usageRecords"] == []
+    everything = (await own_api.query(query, "bigdata", None))["data"]["usageRecords"]  # the auditor
+    assert {r["resource"] for r in everything} == {"market.enterprise", "police.person"}

@@ -373,7 +373,7 @@ def test_labels_are_descriptions_and_every_data_item_is_nullable(demo_schema):
 def test_lookup_and_list_fields_for_every_published_resource(demo_schema):
     catalog = load_catalog(DEMO_CATALOG)
     query = demo_schema._schema.query_type.fields
-    expected = {"caller", "applications", "applicationInbox", "grantHistory"} | {r.api_name for r in catalog.published()} | {f"{r.api_name}List" for r in catalog.published()}
+    expected = {"caller", "applications", "applicationInbox", "grantHistory", "usageRecords"} | {r.api_name for r in catalog.published()} | {f"{r.api_name}List" for r in catalog.published()}
     assert set(query) == expected
     assert query["person"].description == "按公民身份号码查询常住人口基本信息"
     assert list(query["person"].args) == ["idNumber"]
