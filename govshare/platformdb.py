@@ -18,6 +18,7 @@ from sqlalchemy import (
     Table,
     Text,
     event,
+    select,
     text,
 )
 from sqlalchemy.engine import make_url
@@ -189,6 +190,20 @@ _APPEND_ONLY_SQLITE = [
 ]
 
 
+_APPEND_ONLY_POSTGRESQL = [
+    """CREATE OR REPLACE FUNCTION govshare_append_only() RETURNS trigger AS $$
+       BEGIN RAISE EXCEPTION '% are append-only', TG_TABLE_NAME; END $$ LANGUAGE plpgsql""",
+] + [
+    statement
+    for table in ("access_records", "process_records")
+    for statement in (
+        f"DROP TRIGGER IF EXISTS {table}_append_only ON {table}",
+        f"CREATE TRIGGER {table}_append_only BEFORE UPDATE OR DELETE ON {table} "
+        "FOR EACH ROW EXECUTE FUNCTION govshare_append_only()",
+    )
+]
+
+
 def make_engine(url: str) -> AsyncEngine:
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
@@ -209,18 +224,17 @@ def make_engine(url: str) -> AsyncEngine:
 async def create_schema(engine: AsyncEngine) -> None:
     async with engine.begin() as conn:
         await conn.run_sync(metadata.create_all)
-        if engine.dialect.name == "sqlite":
-            for statement in _APPEND_ONLY_SQLITE:
-                await conn.execute(text(statement))
+        guards = {"sqlite": _APPEND_ONLY_SQLITE, "postgresql": _APPEND_ONLY_POSTGRESQL}.get(engine.dialect.name)
+        if guards is None:
+            raise ValueError(f"the platform database must be SQLite or PostgreSQL, not {engine.dialect.name}")
+        for statement in guards:
+            await conn.execute(text(statement))
         await conn.execute(
             text("INSERT INTO policy_version (id, version) SELECT 1, 0 WHERE NOT EXISTS (SELECT 1 FROM policy_version)")
         )
         for chain in ("access", "process"):
-            await conn.execute(
-                text("INSERT INTO chain_heads (chain, seq, hash) SELECT :c, 0, :h "
-                     "WHERE NOT EXISTS (SELECT 1 FROM chain_heads WHERE chain = :c)"),
-                {"c": chain, "h": "0" * 64},
-            )
+            if (await conn.execute(select(chain_heads.c.chain).where(chain_heads.c.chain == chain))).first() is None:
+                await conn.execute(chain_heads.insert().values(chain=chain, seq=0, hash="0" * 64))
 
 
 async def bump_policy_version(conn) -> None:

@@ -103,3 +103,50 @@ async def test_a_rewritten_tail_and_head_are_found_against_the_checkpoint(own_ap
     async with engine.connect() as conn:
         _, broken = await verify(conn, "access", read_checkpoints(checkpoints))
     assert (broken.seq, broken.problem) == (5, "truncated")
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
+async def test_concurrent_writers_in_separate_pools_extend_one_chain(tmp_path, backend):
+    """Two pools (as two server processes would have) append at once; the chain stays one chain."""
+    import asyncio
+    from datetime import UTC, datetime
+
+    from sqlalchemy import create_engine
+
+    from audit.records import AccessRecord, AuditWriter
+    from govshare.platformdb import create_schema, make_engine
+    from tests.conftest import make_settings, require_engine
+
+    if backend == "postgres":
+        require_engine(make_settings(tmp_path), "postgres")
+        admin = create_engine("postgresql+psycopg://postgres@127.0.0.1:5432/postgres", isolation_level="AUTOCOMMIT")
+        with admin.connect() as conn:
+            conn.execute(text("DROP DATABASE IF EXISTS govshare_test_platform WITH (FORCE)"))
+            conn.execute(text("CREATE DATABASE govshare_test_platform"))
+        admin.dispose()
+        url = "postgresql+asyncpg://postgres@127.0.0.1:5432/govshare_test_platform"
+    else:
+        url = f"sqlite+aiosqlite:///{tmp_path / 'platform.db'}"
+    engines = [make_engine(url), make_engine(url)]
+    try:
+        await create_schema(engines[0])
+
+        async def writer(engine, n):
+            audit = AuditWriter(engine)
+            for i in range(n):
+                await audit.write([AccessRecord(at=datetime.now(UTC), request_id=f"r{id(engine)}-{i}", trace_id="0" * 32,
+                                                department="land", application="a", key_id="k", operator=None,
+                                                purpose="p", resource="market.enterprise", operation="list",
+                                                items_returned=["name"], row_count=1)] * 2)
+
+        await asyncio.gather(writer(engines[0], 40), writer(engines[1], 40))
+        async with engines[0].connect() as conn:
+            count, broken = await verify(conn, "access")
+        assert count == 160 and broken is None
+        if backend == "postgres":  # the database itself refuses edits
+            with pytest.raises(Exception, match="append-only"):
+                async with engines[1].begin() as conn:
+                    await conn.execute(text("UPDATE access_records SET department = 'x'"))
+    finally:
+        for engine in engines:
+            await engine.dispose()
