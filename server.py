@@ -38,6 +38,7 @@ from govshare.config import Settings, load_settings
 from govshare.errors import AuditError, AuthError
 from govshare.i18n import message, normalize_language
 from govshare.keys import authenticate
+from govshare.ratelimit import RateLimiter
 from govshare.platformdb import create_schema, make_engine, read_versions
 from policies.engine import PolicyEngine
 from policies.model import PolicySet
@@ -74,6 +75,7 @@ class Runtime:
                                      breaker_reset_seconds=settings.breaker_reset_seconds,
                                      upstream_credentials=load_credentials(Path(settings.expand(settings.upstream_credentials))))
         self.tracer, self.tracer_provider = make_tracer(settings, span_exporter)
+        self.rate_limiter = RateLimiter(settings.rate_limit, settings.rate_limit_url) if settings.rate_limit else None
         self.catalog = Catalog()
         self.policy = PolicyEngine(self.catalog, PolicySet())
         self.schema: strawberry.Schema = build_schema(self.catalog, settings, extensions=[OperationAttributes])
@@ -149,6 +151,12 @@ async def graphql_post(request: Request) -> Response:
             caller = await authenticate(conn, request.headers.get("authorization"))
     except AuthError as exc:
         return _error_response(401, exc.code, lang, headers={"WWW-Authenticate": 'Bearer realm="govshare"'})
+    if runtime.rate_limiter is not None:
+        wait = await runtime.rate_limiter.admit(caller.key_id)
+        if wait is not None:
+            log.warning("application key %s (%s) over its rate limit", caller.key_id, caller.department)
+            return _error_response(429, "RATE_LIMITED", lang, headers={"Retry-After": str(wait)},
+                                   limit=settings.rate_limit, seconds=wait)
     try:
         payload = json.loads(body)
         if not isinstance(payload, dict) or not isinstance(payload.get("query"), str):

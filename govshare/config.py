@@ -52,6 +52,10 @@ class Settings:
     # Servers `govshare demo --engine postgres|mariadb` builds the department databases on.
     demo_postgres_url: str = "postgresql://postgres@127.0.0.1:5432/"
     demo_mariadb_url: str = "mysql://root@127.0.0.1:3306/"
+    # Requests per application key ("600/minute"; "" turns limiting off), counted in memory:// per
+    # process or in redis://host:port/db shared by all processes.
+    rate_limit: str = "600/minute"
+    rate_limit_url: str = "memory://"
     # Share applications (Art 19): the provider answers within this many working days; silence approves.
     answer_working_days: int = 10
     silence_approves: bool = True
