@@ -30,6 +30,8 @@ class Settings:
     trace_exporter: str = "none"
     otlp_endpoint: str = "http://127.0.0.1:4318/v1/traces"
     language: str = "zh-CN"
+    # Production: no introspection and no "Did you mean" suggestions (GraphiQL's explorer is then empty).
+    production: bool = False
     default_page_size: int = 20
     max_page_size: int = 100
     # Rows one link hop may return for all its parent rows together.

@@ -12,7 +12,8 @@ import logging
 from typing import Annotated, Optional
 
 import strawberry
-from strawberry.extensions import MaxAliasesLimiter, MaxTokensLimiter, QueryDepthLimiter
+from strawberry.extensions import DisableIntrospection, MaxAliasesLimiter, MaxTokensLimiter, QueryDepthLimiter
+from strawberry.schema.config import StrawberryConfig
 
 from catalog.model import Catalog, Link, Resource, ShareType
 from govshare.config import Settings
@@ -285,6 +286,8 @@ def build_schema(catalog: Catalog, settings: Settings, *, extensions: list = ())
             lambda: QueryDepthLimiter(max_depth=settings.max_query_depth),
             lambda: MaxAliasesLimiter(max_alias_count=settings.max_aliases),
             lambda: MaxTokensLimiter(max_token_count=settings.max_tokens),
+            *([DisableIntrospection] if settings.production else []),
             *extensions,
         ],
+        config=StrawberryConfig(disable_field_suggestions=settings.production),
     )

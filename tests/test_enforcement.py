@@ -297,3 +297,21 @@ async def test_query_limits(api):
     aliases = " ".join(f"a{i}: caller {{ department }}" for i in range(40))
     result = (await api.post(f"{{ {aliases} }}", department="market")).json()
     assert result["data"] is None and "aliases" in result["errors"][0]["message"].lower()
+
+
+async def test_production_mode_hides_the_schema_and_suggestions(own_world):
+    import dataclasses
+
+    from tests.conftest import _api
+
+    settings = dataclasses.replace(own_world.settings, production=True)
+    async for api in _api(own_world, settings=settings):
+        introspection = (await api.post("{ __schema { types { name } } }", department="land")).json()
+        assert introspection["data"] is None and introspection["errors"][0]["extensions"]["code"] == "GRAPHQL_INVALID"
+        typo = (await api.post("{ enterpriseLst { items { name } } }", department="land")).json()
+        assert "Did you mean" not in typo["errors"][0]["message"]
+        works = await api.query("{ enterpriseList(first: 1) { items { name } } }", "land", "land.property-registration")
+        assert works["data"]["enterpriseList"]["items"]
+    async for api in _api(own_world):
+        typo = (await api.post("{ enterpriseLst { items { name } } }", department="land")).json()
+        assert "Did you mean" in typo["errors"][0]["message"]  # development mode helps
