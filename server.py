@@ -159,6 +159,8 @@ async def graphql_post(request: Request) -> Response:
                                    limit=settings.rate_limit, seconds=wait)
     try:
         payload = json.loads(body)
+        if isinstance(payload, list):  # one operation per request: each is decided and recorded on its own
+            return _error_response(400, "BATCH_NOT_SUPPORTED", lang)
         if not isinstance(payload, dict) or not isinstance(payload.get("query"), str):
             raise ValueError("expected a JSON object with a 'query' string")
         variables = payload.get("variables") or {}

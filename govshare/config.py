@@ -38,6 +38,7 @@ class Settings:
     max_link_rows: int = 2000
     max_query_depth: int = 8
     max_aliases: int = 30
+    max_root_fields: int = 10
     max_tokens: int = 2000
     max_body_bytes: int = 65536
     source_timeout_seconds: float = 5.0

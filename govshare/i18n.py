@@ -12,6 +12,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "BODY_TOO_LARGE": ("请求体超过 {limit} 字节上限。", "The request body exceeds the limit of {limit} bytes."),
     "RATE_LIMITED": ("请求过于频繁（上限 {limit}），请 {seconds} 秒后再试。",
                      "Too many requests (limit {limit}); try again in {seconds} s."),
+    "BATCH_NOT_SUPPORTED": ("每个请求只能包含一个 GraphQL 操作。", "Send one GraphQL operation per request."),
     "METHOD_NOT_ALLOWED": ("查询请使用 POST 方法。", "Send queries with POST."),
     "PURPOSE_REQUIRED": ("查询数据须在 X-Purpose 头中声明用途（履职事项编码）。",
                          "Reading data requires a declared purpose (business-matter code) in the X-Purpose header."),

@@ -12,7 +12,8 @@ import logging
 from typing import Annotated, Optional
 
 import strawberry
-from strawberry.extensions import DisableIntrospection, MaxAliasesLimiter, MaxTokensLimiter, QueryDepthLimiter
+from graphql import GraphQLError, ValidationRule
+from strawberry.extensions import AddValidationRules, DisableIntrospection, MaxAliasesLimiter, MaxTokensLimiter, QueryDepthLimiter
 from strawberry.schema.config import StrawberryConfig
 
 from catalog.model import Catalog, Link, Resource, ShareType
@@ -250,6 +251,20 @@ def _caller_field():
     return strawberry.field(resolver=resolve, description="当前应用密钥所属部门、应用及其可声明的用途")
 
 
+def _max_root_fields_rule(limit: int) -> type[ValidationRule]:
+    """A validation rule refusing operations with more than ``limit`` root fields (one class per schema, so
+    strawberry's validation cache keeps working)."""
+
+    class MaxRootFields(ValidationRule):
+        def enter_operation_definition(self, node, *_args):
+            count = len(node.selection_set.selections)
+            if count > limit:
+                self.report_error(GraphQLError(f"{count} root fields; at most {limit} in one operation",
+                                               node, extensions={"code": "TOO_MANY_ROOT_FIELDS"}))
+
+    return MaxRootFields
+
+
 class Schema(strawberry.Schema):
     def process_errors(self, errors, execution_context=None) -> None:
         # Refusals carry a code and are in the access records; a malformed document is the caller's to fix.
@@ -279,6 +294,7 @@ def build_schema(catalog: Catalog, settings: Settings, *, extensions: list = ())
             resource, object_type, _page_type(resource, object_type), _filter_type(resource)
         )
     query = strawberry.type(type("Query", (), fields), name="Query", description="临沂市政务信息资源共享：联机查询")
+    max_root_fields = _max_root_fields_rule(settings.max_root_fields)
     return Schema(
         query=query,
         mutation=Mutation,
@@ -287,6 +303,7 @@ def build_schema(catalog: Catalog, settings: Settings, *, extensions: list = ())
             lambda: MaxAliasesLimiter(max_alias_count=settings.max_aliases),
             lambda: MaxTokensLimiter(max_token_count=settings.max_tokens),
             *([DisableIntrospection] if settings.production else []),
+            lambda: AddValidationRules([max_root_fields]),
             *extensions,
         ],
         config=StrawberryConfig(disable_field_suggestions=settings.production),

@@ -315,3 +315,12 @@ async def test_production_mode_hides_the_schema_and_suggestions(own_world):
     async for api in _api(own_world):
         typo = (await api.post("{ enterpriseLst { items { name } } }", department="land")).json()
         assert "Did you mean" in typo["errors"][0]["message"]  # development mode helps
+
+
+async def test_too_many_root_fields_and_batches_are_refused_with_codes(api):
+    wide = "{ " + " ".join(f"c{i}: caller {{ department }}" for i in range(11)) + " }"
+    result = (await api.post(wide, department="land")).json()
+    assert result["data"] is None and result["errors"][0]["extensions"]["code"] == "TOO_MANY_ROOT_FIELDS"
+    batch = await api.client.post("/graphql", json=[{"query": "{ caller { department } }"}] * 2,
+                                  headers={"Authorization": f"Bearer {api.world.keys['land']}"})
+    assert batch.status_code == 400 and batch.json()["errors"][0]["extensions"]["code"] == "BATCH_NOT_SUPPORTED"
