@@ -163,7 +163,8 @@ async def graphql_post(request: Request) -> Response:
             return _error_response(400, "BATCH_NOT_SUPPORTED", lang)
         if not isinstance(payload, dict) or not isinstance(payload.get("query"), str):
             raise ValueError("expected a JSON object with a 'query' string")
-        variables = payload.get("variables") or {}
+        variables = payload.get("variables")
+        variables = {} if variables is None else variables
         if not isinstance(variables, dict):
             raise ValueError("'variables' must be an object")
     except ValueError as exc:

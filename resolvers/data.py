@@ -176,7 +176,7 @@ async def _run(ctx: RequestContext, access: _Access, decision: AccessDecision, s
     record, resource = access.record, access.resource
     _report_denied(ctx, decision, selected, path)
     allowed = [i for i in selected if decision.items[i].allowed]
-    hidden = [i for i in hidden if decision.items[i].allowed]
+    hidden = list(dict.fromkeys(i for i in hidden if decision.items[i].allowed))  # a link key may serve two links
     record.items_denied = {i: decision.items[i].reason for i in selected if not decision.items[i].allowed}
     record.grants_used = list(decision.grants_used)
     if not allowed and not hidden:
