@@ -117,3 +117,17 @@ async def test_one_query_spans_three_engines(tmp_path):
         items = result["data"]["enterpriseList"]["items"]
         assert len(items) == 20 and all(i["legalRepresentative"]["name"] for i in items)
         assert any(i["socialInsurance"] for i in items)
+
+
+async def test_a_link_fan_out_over_the_limit_is_refused_once(world):
+    import dataclasses
+
+    from tests.conftest import _api
+
+    settings = dataclasses.replace(world.settings, max_link_rows=5)
+    async for api in _api(world, settings=settings):
+        result = await api.query("{ enterpriseList(first: 50) { items { name licences { licenceType } } } }",
+                                 "market", "market.licence-review")
+        assert all(i["licences"] is None for i in result["data"]["enterpriseList"]["items"])
+        (error,) = result["errors"]
+        assert error["extensions"]["code"] == "LINK_TOO_LARGE" and error["path"] == ["enterpriseList", "items", "licences"]
