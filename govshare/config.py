@@ -39,6 +39,8 @@ class Settings:
     max_query_depth: int = 8
     max_aliases: int = 30
     max_root_fields: int = 10
+    # Rows x items one operation may answer, across all its resources and link hops.
+    max_cost: int = 50000
     max_tokens: int = 2000
     max_body_bytes: int = 65536
     source_timeout_seconds: float = 5.0

@@ -44,6 +44,8 @@ MESSAGES: dict[str, tuple[str, str]] = {
                             "At most {limit} rows a page; {requested} were asked for."),
     "LINK_TOO_LARGE": ("关联查询结果超过 {limit} 条，请缩小上层查询范围。",
                        "The link returns more than {limit} rows; narrow the query above it."),
+    "COST_TOO_HIGH": ("本次查询的结果超过 {limit} 个数据项（行数 × 信息项数），请缩小查询。",
+                      "The query answers more than {limit} values (rows x items); narrow it."),
     "BAD_CURSOR": ("分页游标无效。", "The page cursor is not valid."),
     "SOURCE_UNAVAILABLE": ("提供部门的数据源暂不可用：{resource}。", "The provider's source is unavailable: {resource}."),
     "AUDIT_UNAVAILABLE": ("访问记录无法写入，本次查询不返回数据。",

@@ -33,6 +33,7 @@ class RequestContext:
     # The platform database, for the share-application process; ``changed`` asks for an immediate refresh.
     platform: AsyncEngine | None = None
     changed: bool = False
+    cost: int = 0  # rows x items answered so far (govshare.config max_cost)
     records: list[AccessRecord] = field(default_factory=list)
     # One GraphQL error per denied data item, added to the response beside the executor's errors.
     item_errors: list[dict] = field(default_factory=list)

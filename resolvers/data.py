@@ -189,6 +189,10 @@ async def _run(ctx: RequestContext, access: _Access, decision: AccessDecision, s
         rows = await ctx.connectors.fetch(ctx.settings.expand(source), query, ttl=ttl)
     except SourceUnavailable:
         raise access.fail("SOURCE_UNAVAILABLE", resource=resource.code) from None
+    # The answer's cost is its rows x items, summed over every resource access and link hop of the operation.
+    ctx.cost += len(rows) * max(len(allowed), 1)
+    if ctx.cost > ctx.settings.max_cost:
+        raise access.refuse("COST_TOO_HIGH", limit=ctx.settings.max_cost)
     columns = {resource.item(i).column: i for i in allowed}
     record.items_returned = allowed
     record.items_masked = [i for i in allowed if decision.items[i].mask]

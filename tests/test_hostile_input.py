@@ -65,3 +65,19 @@ async def test_deep_queries_are_refused(api):
            "enterprises { legalRepresentative { enterprises { legalRepresentative { name } } } } } } } } } } }"
     result = (await api.post(deep, department="market", purpose="market.licence-review")).json()
     assert result["data"] is None and "depth" in result["errors"][0]["message"]
+
+
+async def test_rows_times_items_across_links_are_capped(world):
+    import dataclasses
+
+    from tests.conftest import _api
+
+    settings = dataclasses.replace(world.settings, max_cost=300)
+    async for api in _api(world, settings=settings):
+        small = await api.query("{ enterpriseList(first: 50) { items { name status } } }", "market", "market.licence-review")
+        assert len(small["data"]["enterpriseList"]["items"]) == 50 and "errors" not in small  # 100
+        big = await api.query("{ enterpriseList(first: 100) { items { name status licences { licenceType validUntil } "
+                              "socialInsurance { name insuranceStatus } } } }", "market", "market.licence-review")
+        codes = {e["extensions"]["code"] for e in big["errors"]}
+        assert codes == {"COST_TOO_HIGH"}
+        assert big["data"]["enterpriseList"] is not None  # the page itself (200) fits; the hops beyond it do not
