@@ -6,13 +6,17 @@ INSTALLED := $(VENV)/.installed
 ASSETS := web/static/vendor/graphiql.min.js
 DEMO := var/demo-keys.json
 
-.PHONY: run test bench demo install assets clean
+.PHONY: run test loadtest demo install assets clean
 
 run: install assets demo
 	$(BIN)/govshare serve
 
 test: install assets
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# 50 clients for 60 s against a real server while a source loses its table (LOADTEST_CLIENTS, LOADTEST_SECONDS).
+loadtest: install
+	$(BIN)/python bench/loadtest.py
 
 install: $(INSTALLED)
 

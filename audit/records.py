@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
@@ -41,12 +42,15 @@ class AccessRecord:
 class AuditWriter:
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
+        # Appends serialize on the chain head anyway; queueing them here keeps a burst of requests from
+        # holding many connections that wait on the database's lock (and time out on SQLite).
+        self._lock = asyncio.Lock()
 
     async def write(self, records: list[AccessRecord]) -> None:
         if not records:
             return
         try:
-            async with self._engine.begin() as conn:
+            async with self._lock, self._engine.begin() as conn:
                 await append(conn, "access", [asdict(r) for r in records])
         except SQLAlchemyError as exc:
             log.error("access records could not be written: %s", exc)
