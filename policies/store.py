@@ -107,6 +107,8 @@ async def create_grant(
     for name, mask in masks.items():
         if mask not in MASK_KINDS:
             raise GovshareError("GRANT_BAD_MASK", mask=mask, item=name, kinds=", ".join(sorted(MASK_KINDS)))
+        if target.item(name).type != "string":  # a masked value is text; and text filters only by eq/in
+            raise GovshareError("GRANT_MASK_NOT_TEXT", item=name)
         if name not in items:
             raise GovshareError("GRANT_MASK_NOT_COVERED", item=name)
     for name, values in row_scope.items():

@@ -81,3 +81,19 @@ async def test_rows_times_items_across_links_are_capped(world):
         codes = {e["extensions"]["code"] for e in big["errors"]}
         assert codes == {"COST_TOO_HIGH"}
         assert big["data"]["enterpriseList"] is not None  # the page itself (200) fits; the hops beyond it do not
+
+
+async def test_only_text_items_can_be_masked(own_api):
+    from datetime import UTC, datetime
+
+    from govshare.errors import GovshareError
+    from policies.store import create_grant
+
+    runtime = own_api.app.state.runtime
+    async with runtime.engine.begin() as conn:
+        with pytest.raises(GovshareError) as refused:
+            await create_grant(conn, runtime.catalog, consumer="land", resource="police.person", items=["birthDate"],
+                               purposes=["land.property-registration"], valid_from=datetime(2026, 1, 1, tzinfo=UTC),
+                               valid_until=datetime(2027, 1, 1, tzinfo=UTC), masks={"birthDate": "full"},
+                               created_by="test")
+    assert refused.value.code == "GRANT_MASK_NOT_TEXT"
