@@ -97,3 +97,10 @@ async def test_only_text_items_can_be_masked(own_api):
                                valid_until=datetime(2027, 1, 1, tzinfo=UTC), masks={"birthDate": "full"},
                                created_by="test")
     assert refused.value.code == "GRANT_MASK_NOT_TEXT"
+
+
+async def test_too_many_tokens_are_refused(api):
+    wide = "{ caller { " + " ".join(["department"] * 2100) + " } }"
+    result = (await api.post(wide, department="land")).json()
+    assert result["data"] is None and result["errors"][0]["extensions"]["code"] == "GRAPHQL_INVALID"
+    assert "token" in result["errors"][0]["message"].lower()
