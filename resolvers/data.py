@@ -79,8 +79,13 @@ class _Access:
         )
 
     def refuse(self, code: str, **params: object) -> GraphQLError:
+        self._nothing_returned()
         self.record.outcome, self.record.error_code = "denied", code
         return _graphql_error(self.ctx, code, **params)
+
+    def _nothing_returned(self) -> None:
+        # A refusal or failure after the fetch (too many rows, too costly) sends nothing: say so in the record.
+        self.record.items_returned, self.record.items_masked, self.record.row_count = [], [], 0
 
     def refuse_filter(self, item: str, decision: ItemDecision, *, lookup: bool = False) -> GraphQLError:
         """Refuse a filter on ``item`` (FILTER_NOT_ALLOWED), or a lookup or link by it (the item's own
@@ -95,6 +100,7 @@ class _Access:
         return error
 
     def fail(self, code: str, **params: object) -> GraphQLError:
+        self._nothing_returned()
         self.record.outcome, self.record.error_code = "failed", code
         return _graphql_error(self.ctx, code, **params)
 

@@ -44,7 +44,6 @@ def _loader(ctx: RequestContext, link: Link, target: Resource, selected: list[st
             rows = await _run(ctx, access, decision, selected, [join], list(path), limit=limit,
                               hidden=[link.target_item, *link_items])
             if rows is not None and len(rows) >= limit:
-                rows = None
                 raise access.refuse("LINK_TOO_LARGE", limit=ctx.settings.max_link_rows)
             return rows
 

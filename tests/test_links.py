@@ -131,3 +131,10 @@ async def test_a_link_fan_out_over_the_limit_is_refused_once(world):
         assert all(i["licences"] is None for i in result["data"]["enterpriseList"]["items"])
         (error,) = result["errors"]
         assert error["extensions"]["code"] == "LINK_TOO_LARGE" and error["path"] == ["enterpriseList", "items", "licences"]
+        from sqlalchemy import select
+
+        from govshare.platformdb import access_records
+        async with api.app.state.runtime.engine.connect() as conn:
+            (hop,) = (await conn.execute(select(access_records).where(access_records.c.resource == "market.licence",
+                                                                      access_records.c.error_code == "LINK_TOO_LARGE"))).all()
+        assert hop.outcome == "denied" and hop.row_count == 0 and hop.items_returned == []  # nothing was sent
