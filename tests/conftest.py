@@ -27,7 +27,7 @@ REPO = Path(__file__).resolve().parent.parent
 ENGINES = ("sqlite", "postgres", "mariadb")
 # Under .ci/run a missing service fails the run; on a laptop without it, its tests are skipped.
 REQUIRE_SERVICES = os.environ.get("GOVSHARE_REQUIRE_SERVICES") == "1"
-TEST_DATABASE_PREFIX = "govshare_test_"
+TEST_DATABASE_PREFIX = os.environ.get("GOVSHARE_TEST_DB_PREFIX", "govshare_test_")  # a second checkout testing at once sets its own
 
 
 def require_engine(settings: Settings, engine: str) -> None:

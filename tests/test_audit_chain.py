@@ -115,16 +115,16 @@ async def test_concurrent_writers_in_separate_pools_extend_one_chain(tmp_path, b
 
     from audit.records import AccessRecord, AuditWriter
     from govshare.platformdb import create_schema, make_engine
-    from tests.conftest import make_settings, require_engine
+    from tests.conftest import TEST_DATABASE_PREFIX, make_settings, require_engine
 
     if backend == "postgres":
         require_engine(make_settings(tmp_path), "postgres")
         admin = create_engine("postgresql+psycopg://postgres@127.0.0.1:5432/postgres", isolation_level="AUTOCOMMIT")
         with admin.connect() as conn:
-            conn.execute(text("DROP DATABASE IF EXISTS govshare_test_platform WITH (FORCE)"))
-            conn.execute(text("CREATE DATABASE govshare_test_platform"))
+            conn.execute(text(f"DROP DATABASE IF EXISTS {TEST_DATABASE_PREFIX}platform WITH (FORCE)"))
+            conn.execute(text(f"CREATE DATABASE {TEST_DATABASE_PREFIX}platform"))
         admin.dispose()
-        url = "postgresql+asyncpg://postgres@127.0.0.1:5432/govshare_test_platform"
+        url = f"postgresql+asyncpg://postgres@127.0.0.1:5432/{TEST_DATABASE_PREFIX}platform"
     else:
         url = f"sqlite+aiosqlite:///{tmp_path / 'platform.db'}"
     engines = [make_engine(url), make_engine(url)]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 
 import pytest
 import redis
@@ -12,8 +13,9 @@ from tests.conftest import REQUIRE_SERVICES, StatementLog, _api
 QUERY = "{ personList(first: 50) { items { countyCode name } } }"
 
 
-def _redis_or_skip() -> str:
-    url = "redis://127.0.0.1:6379/15"
+def _redis_or_skip(offset: int = 0) -> str:
+    """A Redis database of the tests' own, emptied (GOVSHARE_TEST_REDIS_DB: a second checkout testing at once sets its own)."""
+    url = f"redis://127.0.0.1:6379/{int(os.environ.get('GOVSHARE_TEST_REDIS_DB', '15')) + offset}"
     try:
         redis.Redis.from_url(url, socket_connect_timeout=2).ping()
     except redis.RedisError as exc:
