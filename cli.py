@@ -1,4 +1,5 @@
-"""The ``govshare`` command: serve, build the demo, load and check the catalog, manage keys, grants, restrictions.
+"""The ``govshare`` command: serve, build the demo, load and check the catalog, manage keys, grants, the policy
+rules (export, import, validate, explain, history, rollback) and security staff accounts.
 
 Messages are in Chinese by default; set GOVSHARE_LANGUAGE=en for English.
 """
@@ -27,8 +28,9 @@ from govshare.config import Settings, load_settings
 from govshare.errors import CatalogError, ConfigError, GovshareError
 from govshare.i18n import message
 from govshare.keys import DEFAULT_ROLES, ROLES, create_key, revoke_key
-from govshare.platformdb import api_keys, create_schema, grants, make_engine, restrictions
-from policies.store import add_restriction, create_grant, lift_restriction, revoke_grant
+from govshare.platformdb import api_keys, create_schema, grants, make_engine
+from policies import documents
+from policies.store import add_restriction, create_grant, lift_restriction, load_policy_set, revoke_grant
 
 
 def _settings() -> Settings:
@@ -49,7 +51,7 @@ def _say(settings: Settings | None, code: str, **params) -> str:
 
 
 def _fail(settings: Settings, exc: GovshareError) -> None:
-    if isinstance(exc, CatalogError):
+    if isinstance(exc, (CatalogError, documents.PolicyInvalid)):
         lines = [message(exc.code, settings.language, **exc.params)] + ["  " + p.render(settings.language) for p in exc.problems]
         raise click.ClickException("\n".join(lines))
     raise click.ClickException(f"[{exc.code}] {message(exc.code, settings.language, **exc.params)}")
@@ -329,22 +331,202 @@ async def restriction_add(settings: Settings, engine, department, resource, reas
     click.echo(restriction_id)
 
 
-@restriction.command("lift", help="解除限制。")
+@restriction.command("lift", help="解除限制（即删除该禁止规则，产生新的策略版本），须说明理由。")
 @click.argument("restriction_id")
+@click.option("--reason", required=True, help="解除理由。")
 @click.option("--by", "lifted_by", default="coordinator", show_default=True, help="操作人。")
 @runs_async
-async def restriction_lift(settings: Settings, engine, restriction_id, lifted_by) -> None:
+async def restriction_lift(settings: Settings, engine, restriction_id, reason, lifted_by) -> None:
+    catalog = await _catalog_in_force(engine)
     async with engine.begin() as conn:
-        await lift_restriction(conn, restriction_id, lifted_by=lifted_by)
+        await lift_restriction(conn, catalog, restriction_id, lifted_by=lifted_by, reason=reason)
     click.echo(_say(settings, "CLI_RESTRICTION_LIFTED", restriction=restriction_id))
 
 
-@restriction.command("list", help="列出生效的限制。")
+@restriction.command("list", help="列出生效的限制（禁止规则）。")
 @runs_async
 async def restriction_list(settings: Settings, engine) -> None:
     async with engine.connect() as conn:
-        for row in await conn.execute(select(restrictions).where(restrictions.c.lifted_at.is_(None))):
-            click.echo(f"{row.id}  {row.department:<8} {row.resource:<24} {row.reason}")
+        _, document = await documents.current_document(conn)
+    for rule in document.deny:
+        click.echo(f"{rule.id}  {rule.department:<8} {rule.resource:<24} {rule.reason}")
+
+
+@main.group(help="策略规则：导出、导入、校验、解释、历史与回滚（与策略管理台、管理接口同一套规则）。")
+def policy() -> None:
+    pass
+
+
+@policy.command("export", help="把现行（或 --version 指定版本的）策略规则导出为 TOML；导出再导入结果完全相同。")
+@click.option("--version", "version", type=int, default=None, help="版本号（默认现行版本）。")
+@click.option("--output", "-o", type=click.Path(path_type=Path), default=None, help="写入文件（默认标准输出）。")
+@runs_async
+async def policy_export(settings: Settings, engine, version: int | None, output: Path | None) -> None:
+    async with engine.connect() as conn:
+        document = (await documents.version_at(conn, version)).document if version else \
+            (await documents.current_document(conn))[1]
+    text = documents.to_toml(document)
+    if output is None:
+        click.echo(text, nl=False)
+    else:
+        output.write_text(text, encoding="utf-8")
+
+
+def _read_policy_file(settings: Settings, path: Path, catalog: Catalog) -> documents.PolicyDocument:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise click.ClickException(f"{path}: {exc}") from None
+    return documents.from_toml(text, catalog)
+
+
+@policy.command("validate", help="校验策略规则文件（格式，以及部门、资源、信息项、用途是否存在），不保存。")
+@click.argument("path", type=click.Path(path_type=Path))
+@runs_async
+async def policy_validate(settings: Settings, engine, path: Path) -> None:
+    document = _read_policy_file(settings, path, await _catalog_in_force(engine))
+    click.echo(_say(settings, "POLICY_VALID", rules=len(document.rules), deny=len(document.deny)))
+
+
+@policy.command("import", help="以文件内容整体替换现行策略规则（校验通过才保存，产生新版本），须说明理由。")
+@click.argument("path", type=click.Path(path_type=Path))
+@click.option("--reason", required=True, help="修改理由。")
+@click.option("--by", "author", required=True, help="修改人（安全管理人员账户）。")
+@click.option("--based-on", type=int, default=None, help="所依据的版本号：若其后已有他人修改则拒绝。")
+@runs_async
+async def policy_import(settings: Settings, engine, path: Path, reason: str, author: str, based_on: int | None) -> None:
+    catalog = await _catalog_in_force(engine)
+    document = _read_policy_file(settings, path, catalog)
+    async with engine.begin() as conn:
+        version = await documents.save(conn, catalog, document, author=author, reason=reason, action="import",
+                                       based_on=based_on)
+    click.echo(_say(settings, "POLICY_UNCHANGED") if version is None else _say(settings, "POLICY_SAVED", version=version))
+
+
+@policy.command("explain", help="逐项说明某部门以某用途查询某资源时的决定、理由和依据的规则或授权。")
+@click.option("--department", required=True, help="查询部门编码。")
+@click.option("--purpose", required=True, help="用途（履职事项编码）。")
+@click.option("--resource", required=True, help="资源编码。")
+@click.option("--at", "at", default=None, help="时间（ISO 8601，须带时区，默认现在）。")
+@runs_async
+async def policy_explain(settings: Settings, engine, department: str, purpose: str, resource: str, at: str | None) -> None:
+    from policies.engine import PolicyEngine
+    from policies.explain import explain
+
+    moment = _parse_moment(settings, at)
+    catalog = await _catalog_in_force(engine)
+    async with engine.connect() as conn:
+        policies = await load_policy_set(conn, silence_approves=settings.silence_approves)
+    result = explain(PolicyEngine(catalog, policies), department, purpose, resource, moment, settings.language)
+    if result.refused:
+        raise click.ClickException(f"[{result.refused}] {result.refused_message}")
+    for item in result.items:
+        verdict = "允许" if item.allowed else "拒绝"
+        if settings.language == "en":
+            verdict = "allow" if item.allowed else "deny"
+        mask = f" mask={item.mask}" if item.mask else ""
+        click.echo(f"{item.item:<24} {verdict:<5} {item.reason:<24} {item.ref or '-':<10}{mask}  {item.message}")
+    for name, values in result.row_scope.items():
+        click.echo(f"row_scope {name} = {', '.join(values)}")
+
+
+def _parse_moment(settings: Settings, at: str | None) -> datetime:
+    if at is None:
+        return datetime.now(UTC)
+    try:
+        moment = datetime.fromisoformat(at)
+    except ValueError:
+        raise click.ClickException(message("POLICY_BAD_TIME", settings.language, value=at)) from None
+    if moment.tzinfo is None:
+        raise click.ClickException(message("POLICY_TIME_NO_OFFSET", settings.language, value=at))
+    return moment
+
+
+@policy.command("history", help="列出策略规则的所有版本：版本号、时间、修改人、操作、理由。")
+@runs_async
+async def policy_history(settings: Settings, engine) -> None:
+    async with engine.connect() as conn:
+        versions = await documents.history(conn)
+    for v in versions:
+        restored = f" <- v{v.restored_version}" if v.restored_version else ""
+        click.echo(f"v{v.version:<5} {v.at.astimezone(CHINA):%Y-%m-%d %H:%M:%S}  {v.author:<16} {v.action}{restored}  {v.reason}")
+
+
+@policy.command("diff", help="比较两个版本的策略规则（统一差异格式）。")
+@click.argument("before", type=int)
+@click.argument("after", type=int)
+@runs_async
+async def policy_diff(settings: Settings, engine, before: int, after: int) -> None:
+    async with engine.connect() as conn:
+        a, b = await documents.version_at(conn, before), await documents.version_at(conn, after)
+    click.echo(documents.text_diff(a.document, b.document, f"v{before}", f"v{after}"), nl=False)
+
+
+@policy.command("rollback", help="回滚到某个早先版本（作为一个新版本保存并记录），须说明理由。")
+@click.argument("version", type=int)
+@click.option("--reason", required=True, help="回滚理由。")
+@click.option("--by", "author", required=True, help="修改人（安全管理人员账户）。")
+@runs_async
+async def policy_rollback(settings: Settings, engine, version: int, reason: str, author: str) -> None:
+    catalog = await _catalog_in_force(engine)
+    async with engine.begin() as conn:
+        saved = await documents.rollback(conn, catalog, version, author=author, reason=reason)
+    click.echo(_say(settings, "POLICY_UNCHANGED") if saved is None else _say(settings, "POLICY_SAVED", version=saved))
+
+
+@main.group(help="安全管理人员账户：登录策略管理台与管理接口（应用密钥不能登录）。")
+def staff() -> None:
+    pass
+
+
+@staff.command("add", help="创建账户。密码从环境变量 GOVSHARE_STAFF_PASSWORD 读取，未设置时交互输入。")
+@click.argument("username")
+@click.option("--name", "display_name", default="", help="显示名称。")
+@runs_async
+async def staff_add(settings: Settings, engine, username: str, display_name: str) -> None:
+    import os
+
+    from admin import accounts
+
+    password = os.environ.get("GOVSHARE_STAFF_PASSWORD") or click.prompt(
+        "密码" if settings.language != "en" else "Password", hide_input=True, confirmation_prompt=True)
+    async with engine.begin() as conn:
+        await accounts.create_account(conn, settings, username, password, display_name)
+    click.echo(_say(settings, "STAFF_CREATED", username=username))
+
+
+@staff.command("list", help="列出账户及其状态。")
+@runs_async
+async def staff_list(settings: Settings, engine) -> None:
+    from admin import accounts
+
+    async with engine.connect() as conn:
+        rows = await accounts.list_accounts(conn)
+    for row in rows:
+        state = "disabled" if row.disabled_at else ("locked" if row.locked_until else "active")
+        click.echo(f"{row.username:<20} {row.display_name:<20} {state}")
+
+
+@staff.command("unlock", help="解除账户锁定。")
+@click.argument("username")
+@runs_async
+async def staff_unlock(settings: Settings, engine, username: str) -> None:
+    from admin import accounts
+
+    async with engine.begin() as conn:
+        await accounts.unlock(conn, username)
+    click.echo(_say(settings, "STAFF_UNLOCKED", username=username))
+
+
+@staff.command("disable", help="停用账户并结束其所有会话。")
+@click.argument("username")
+@runs_async
+async def staff_disable(settings: Settings, engine, username: str) -> None:
+    from admin import accounts
+
+    async with engine.begin() as conn:
+        await accounts.disable(conn, username)
+    click.echo(_say(settings, "STAFF_DISABLED", username=username))
 
 
 @main.group(help="审计：核验访问记录和办理记录的哈希链。")

@@ -15,9 +15,9 @@ from pathlib import Path
 
 from sqlalchemy import select
 
-from govshare.platformdb import access_records, chain_heads, process_records
+from govshare.platformdb import access_records, chain_heads, policy_versions, process_records
 
-CHAINS = {"access": access_records, "process": process_records}
+CHAINS = {"access": access_records, "process": process_records, "policy": policy_versions}
 GENESIS = "0" * 64
 _LINK_COLUMNS = {"id", "seq", "prev_hash", "hash"}
 

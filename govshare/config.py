@@ -69,8 +69,18 @@ class Settings:
     # this file belongs on storage the database administrator cannot rewrite (a WORM or remote mount).
     audit_checkpoint_file: str = "{var}/audit-checkpoints.jsonl"
     audit_checkpoint_seconds: float = 60.0
-    # How stale a process's view of the policies and catalog may be when another process changes them.
-    refresh_seconds: float = 1.0
+    # How stale a process's view of the policies and catalog may be when another process changes them and
+    # its notification is lost: the policy version in the database is checked this often (the backstop).
+    refresh_seconds: float = 0.5
+    # Where a policy change is announced to every process at once ("" for none: the backstop alone).
+    # redis://host:port/db; every process sharing one platform database must name the same Redis.
+    policy_notify_url: str = ""
+    # The policy console (admin/): a staff account is locked for staff_lockout_minutes after
+    # staff_max_failures failed sign-ins in a row; a session ends after staff_session_hours.
+    staff_max_failures: int = 5
+    staff_lockout_minutes: int = 15
+    staff_session_hours: float = 8.0
+    staff_min_password_length: int = 12
     web_dir: Path = field(default=Path(__file__).resolve().parent.parent / "web" / "static")
 
     def expand(self, url: str) -> str:

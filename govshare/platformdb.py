@@ -1,7 +1,8 @@
-"""The platform database: the catalog in force, application keys, grants, restrictions and access records.
+"""The platform database: the catalog in force, application keys, grants, policy rule versions, staff accounts,
+process and access records.
 
-SQLite under ``var/`` by default; any SQLAlchemy async URL where configured. Access records are
-append-only: the database itself refuses UPDATE and DELETE on them.
+SQLite under ``var/`` by default; any SQLAlchemy async URL where configured. Records and policy
+versions are append-only: the database itself refuses UPDATE and DELETE on them.
 """
 
 from __future__ import annotations
@@ -71,17 +72,46 @@ grants = Table(
     Column("revoke_reason", Text),
 )
 
-restrictions = Table(
-    "restrictions",
+# The rules security staff own (policies/documents.py): every version of them, whole, with who, when and why.
+# The latest version is in force. Append-only and hash-chained like the records (chain "policy").
+policy_versions = Table(
+    "policy_versions",
     metadata,
-    Column("id", String(16), primary_key=True),
-    Column("department", String(40), nullable=False),
-    Column("resource", String(80), nullable=False),  # a resource code, or "*" for every resource
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("at", DateTime(timezone=True), nullable=False),
+    Column("author", String(100), nullable=False),  # a staff account, or the operator named on the command line
     Column("reason", Text, nullable=False),
-    Column("created_by", String(100), nullable=False),
+    Column("action", String(20), nullable=False),  # change | import | rollback
+    Column("restored_version", Integer),  # for a rollback: the version whose rules it restores
+    Column("document", JSON, nullable=False),
+    Column("digest", String(64), nullable=False),  # of the canonical document
+    Column("seq", Integer, nullable=False, unique=True),  # the version number: position in the hash chain
+    Column("prev_hash", String(64), nullable=False),
+    Column("hash", String(64), nullable=False),
+)
+
+# Security staff who sign in to the policy console (admin/accounts.py). Application keys never sign in.
+staff_accounts = Table(
+    "staff_accounts",
+    metadata,
+    Column("username", String(64), primary_key=True),
+    Column("display_name", String(100), nullable=False),
+    Column("password_hash", Text, nullable=False),  # argon2id
+    Column("failed_attempts", Integer, nullable=False),
+    Column("locked_until", DateTime(timezone=True)),
+    Column("disabled_at", DateTime(timezone=True)),
     Column("created_at", DateTime(timezone=True), nullable=False),
-    Column("lifted_at", DateTime(timezone=True)),
-    Column("lifted_by", String(100)),
+)
+
+staff_sessions = Table(
+    "staff_sessions",
+    metadata,
+    Column("token_hash", String(64), primary_key=True),  # sha256 of the session token; the token is never stored
+    Column("username", String(64), nullable=False),
+    Column("csrf_token", String(64), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("expires_at", DateTime(timezone=True), nullable=False),
+    Column("ended_at", DateTime(timezone=True)),
 )
 
 # A year's official holiday schedule, loaded by an administrator (applications/workdays.py).
@@ -96,7 +126,7 @@ work_calendars = Table(
     Column("loaded_at", DateTime(timezone=True), nullable=False),
 )
 
-# One row: bumped by every change to grants or restrictions, so every process sees the change.
+# One row: bumped by every change to grants, applications or the policy rules, so every process sees the change.
 policy_version = Table(
     "policy_version",
     metadata,
@@ -182,10 +212,12 @@ chain_heads = Table(
     Column("hash", String(64), nullable=False),
 )
 
+APPEND_ONLY = ("access_records", "process_records", "policy_versions")
+
 _APPEND_ONLY_SQLITE = [
     f"""CREATE TRIGGER IF NOT EXISTS {table}_no_{action} BEFORE {action.upper()} ON {table}
        BEGIN SELECT RAISE(ABORT, '{table} are append-only'); END"""
-    for table in ("access_records", "process_records")
+    for table in APPEND_ONLY
     for action in ("update", "delete")
 ]
 
@@ -195,7 +227,7 @@ _APPEND_ONLY_POSTGRESQL = [
        BEGIN RAISE EXCEPTION '% are append-only', TG_TABLE_NAME; END $$ LANGUAGE plpgsql""",
 ] + [
     statement
-    for table in ("access_records", "process_records")
+    for table in APPEND_ONLY
     for statement in (
         f"DROP TRIGGER IF EXISTS {table}_append_only ON {table}",
         f"CREATE TRIGGER {table}_append_only BEFORE UPDATE OR DELETE ON {table} "
@@ -232,7 +264,7 @@ async def create_schema(engine: AsyncEngine) -> None:
         await conn.execute(
             text("INSERT INTO policy_version (id, version) SELECT 1, 0 WHERE NOT EXISTS (SELECT 1 FROM policy_version)")
         )
-        for chain in ("access", "process"):
+        for chain in ("access", "process", "policy"):
             if (await conn.execute(select(chain_heads.c.chain).where(chain_heads.c.chain == chain))).first() is None:
                 await conn.execute(chain_heads.insert().values(chain=chain, seq=0, hash="0" * 64))
 

@@ -37,6 +37,8 @@ class Restriction:
     department: str
     resource: str
     reason: str
+    valid_from: datetime | None = None  # None: from the beginning
+    valid_until: datetime | None = None  # None: until lifted
 
 
 @dataclass(frozen=True)

@@ -48,7 +48,9 @@ def compile_rules(catalog: Catalog, policies: PolicySet) -> tuple[list[list[str]
     for restriction in policies.restrictions:
         targets = [r.code for r in catalog.published()] if restriction.resource == "*" else [restriction.resource]
         for code in targets:
-            rule("10", restriction.department, "*", code, "*", BEGINNING, END, "deny", Deny.DEPARTMENT_RESTRICTED,
+            since = stamp(restriction.valid_from) if restriction.valid_from else BEGINNING
+            until = stamp(restriction.valid_until) if restriction.valid_until else END
+            rule("10", restriction.department, "*", code, "*", since, until, "deny", Deny.DEPARTMENT_RESTRICTED,
                  restriction.id)
 
     for grant in policies.grants:

@@ -1,7 +1,7 @@
-"""Grants and restrictions in the platform database: read them as a PolicySet, and change them.
+"""Everything that decides, read as one PolicySet: grants (direct, legal-basis, from applications), pending
+applications that silence approves, and the staff's policy rules in force (policies/documents.py).
 
 Every change bumps the policy version in the same transaction, so every server process picks it up.
-Direct grants are recorded by the coordinator; the application workflow (共享申请) comes later.
 """
 
 from __future__ import annotations
@@ -12,10 +12,10 @@ from typing import Iterable
 
 from sqlalchemy import select
 
-from catalog.model import Catalog, ShareType
-from connectors.masking import MASK_KINDS
+from catalog.model import Catalog
 from govshare.errors import GovshareError, NotFoundError
-from govshare.platformdb import applications, bump_policy_version, grants, policy_version, restrictions
+from govshare.platformdb import applications, bump_policy_version, grants, policy_version
+from policies import documents
 from policies.model import Grant, GrantKind, PolicySet, Restriction
 
 
@@ -27,7 +27,7 @@ async def load_policy_set(conn, *, silence_approves: bool = True) -> PolicySet:
     """The grants, restrictions and (when silence approves) pending applications in force."""
     version = (await conn.execute(select(policy_version.c.version).where(policy_version.c.id == 1))).scalar() or 0
     grant_rows = (await conn.execute(select(grants).order_by(grants.c.created_at))).all()
-    restriction_rows = (await conn.execute(select(restrictions).where(restrictions.c.lifted_at.is_(None)))).all()
+    _, document = await documents.current_document(conn)
     application_rows = (await conn.execute(select(applications).where(
         applications.c.status == "pending", applications.c.deemable == 1))).all() if silence_approves else []
     return PolicySet(
@@ -47,10 +47,20 @@ async def load_policy_set(conn, *, silence_approves: bool = True) -> PolicySet:
                 revoked_at=_aware(r.revoked_at) if r.revoked_at else None,
             )
             for r in grant_rows
-        ) + tuple(g for g in map(_deemed, application_rows) if g is not None)),
-        restrictions=tuple(Restriction(r.id, r.department, r.resource, r.reason) for r in restriction_rows),
+        ) + tuple(g for g in map(_deemed, application_rows) if g is not None)
+          + tuple(map(_rule_grant, document.rules))),
+        restrictions=tuple(Restriction(d.id, d.department, d.resource, d.reason, d.valid_from, d.valid_until)
+                           for d in document.deny),
         version=int(version),
     )
+
+
+def _rule_grant(rule: documents.Rule) -> Grant:
+    """A staff allow rule decides like a grant, cited by the rule's id."""
+    return Grant(id=rule.id, kind=GrantKind.LEGAL_BASIS if rule.legal_basis else GrantKind.GRANT,
+                 consumer=rule.department, resource=rule.resource, items=rule.items, purposes=rule.purposes,
+                 valid_from=rule.valid_from, valid_until=rule.valid_until, row_scope=dict(rule.row_scope),
+                 masks=dict(rule.masks), legal_basis=rule.legal_basis)
 
 
 def _deemed(row) -> Grant | None:
@@ -87,40 +97,14 @@ async def create_grant(
     """Validate against the catalog in force and record a grant; returns its id."""
     items, purposes = list(dict.fromkeys(items)), list(dict.fromkeys(purposes))
     row_scope, masks = row_scope or {}, masks or {}
-    if consumer not in catalog.departments:
-        raise NotFoundError("DEPARTMENT_NOT_FOUND", department=consumer)
-    target = catalog.resources.get(resource)
-    if target is None:
-        raise NotFoundError("RESOURCE_NOT_FOUND", resource=resource)
-    if target.provider == consumer:
-        raise GovshareError("GRANT_FOR_PROVIDER", department=consumer, resource=resource)
-    if not items:
-        raise GovshareError("GRANT_NO_ITEMS")
-    for name in [*items, *row_scope, *masks]:
-        if target.item(name) is None:
-            raise NotFoundError("ITEM_NOT_FOUND", resource=resource, item=name)
-    if not purposes:
-        raise GovshareError("GRANT_NO_PURPOSES")
-    for code in purposes:
-        if catalog.purpose_for(consumer, code) is None:
-            raise NotFoundError("PURPOSE_NOT_FOUND", department=consumer, purpose=code)
-    for name, mask in masks.items():
-        if mask not in MASK_KINDS:
-            raise GovshareError("GRANT_BAD_MASK", mask=mask, item=name, kinds=", ".join(sorted(MASK_KINDS)))
-        if target.item(name).type != "string":  # a masked value is text; and text filters only by eq/in
-            raise GovshareError("GRANT_MASK_NOT_TEXT", item=name)
-        if name not in items:
-            raise GovshareError("GRANT_MASK_NOT_COVERED", item=name)
-    for name, values in row_scope.items():
-        if not values or not all(isinstance(v, str) and v for v in values):
-            raise GovshareError("GRANT_EMPTY_SCOPE", item=name)
     # Stored in UTC: SQLite keeps no offset, so a local time would shift on the way back.
     valid_from, valid_until = _aware(valid_from).astimezone(UTC), _aware(valid_until).astimezone(UTC)
-    if valid_until <= valid_from:
-        raise GovshareError("GRANT_BAD_PERIOD")
-    not_shared = [n for n in items if target.share_type_of(target.item(n)) == ShareType.NOT_SHARED]
-    if legal_basis is None and not_shared:
-        raise GovshareError("GRANT_NOT_SHARED_ITEMS", items=", ".join(not_shared))
+    problems = documents.grant_problems(catalog, department=consumer, resource=resource, items=items,
+                                        purposes=purposes, valid_from=valid_from, valid_until=valid_until,
+                                        row_scope=row_scope, masks=masks, legal_basis=legal_basis)
+    if problems:
+        _, code, params = problems[0]
+        raise (NotFoundError if code.endswith("_NOT_FOUND") else GovshareError)(code, **params)
 
     grant_id = "G-" + secrets.token_hex(3)
     await conn.execute(
@@ -161,31 +145,16 @@ async def revoke_grant(conn, grant_id: str, *, reason: str, revoked_by: str) -> 
 
 
 async def add_restriction(conn, catalog: Catalog, *, department: str, resource: str, reason: str, created_by: str) -> str:
-    if department not in catalog.departments:
-        raise NotFoundError("DEPARTMENT_NOT_FOUND", department=department)
-    if resource != "*" and resource not in catalog.resources:
-        raise NotFoundError("RESOURCE_NOT_FOUND", resource=resource)
-    if not reason.strip():
-        raise GovshareError("REASON_REQUIRED")
-    restriction_id = "R-" + secrets.token_hex(3)
-    await conn.execute(
-        restrictions.insert().values(
-            id=restriction_id, department=department, resource=resource, reason=reason,
-            created_by=created_by, created_at=datetime.now(UTC),
-        )
-    )
-    await bump_policy_version(conn)
-    return restriction_id
+    """A deny rule restricting ``department`` from ``resource`` ("*": all), saved as a new policy version."""
+    rule = documents.DenyRule(documents.new_id("D"), department, resource, reason)
+    await documents.edit(conn, catalog, lambda doc: documents.with_deny(doc, rule), author=created_by, reason=reason)
+    return rule.id
 
 
-async def lift_restriction(conn, restriction_id: str, *, lifted_by: str) -> None:
-    result = await conn.execute(
-        restrictions.update()
-        .where(restrictions.c.id == restriction_id, restrictions.c.lifted_at.is_(None))
-        .values(lifted_at=datetime.now(UTC), lifted_by=lifted_by)
-    )
-    if result.rowcount != 1:
-        if (await conn.execute(select(restrictions.c.id).where(restrictions.c.id == restriction_id))).first():
+async def lift_restriction(conn, catalog: Catalog, restriction_id: str, *, lifted_by: str, reason: str) -> None:
+    _, document = await documents.current_document(conn)
+    if document.deny_rule(restriction_id) is None:
+        if any(v.document.deny_rule(restriction_id) for v in await documents.history(conn)):
             raise GovshareError("RESTRICTION_ALREADY_LIFTED", restriction=restriction_id)
         raise NotFoundError("RESTRICTION_NOT_FOUND", restriction=restriction_id)
-    await bump_policy_version(conn)
+    await documents.save(conn, catalog, documents.without(document, restriction_id), author=lifted_by, reason=reason)

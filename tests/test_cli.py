@@ -223,7 +223,7 @@ def test_demo_writes_a_key_for_every_department(demo):
 def test_demo_twice_changes_nothing(demo_folder):
     keys_file = demo_folder / "var" / "demo-keys.json"
     before = keys_file.read_bytes()
-    counts = {t: count(demo_folder, t) for t in ("api_keys", "grants", "restrictions", "catalog_versions")}
+    counts = {t: count(demo_folder, t) for t in ("api_keys", "grants", "policy_versions", "catalog_versions")}
 
     again = govshare(demo_folder, "demo")
 
@@ -419,7 +419,7 @@ async def test_restriction_add_and_lift_take_effect(own_folder):
                          "--reason", "未按时更新参保数据（第二十条）")
         assert added.returncode == 0, added.stderr
         (restriction_id,) = added.stdout.splitlines()
-        assert re.fullmatch(r"R-[0-9a-f]{6}", restriction_id)
+        assert re.fullmatch(r"D-[0-9a-f]{6}", restriction_id)
         listing = govshare(own_folder, "restriction", "list").stdout
         assert re.search(rf"^{restriction_id}\s+hrss\s+market\.enterprise\s+未按时更新参保数据（第二十条）$", listing, re.MULTILINE)
 
@@ -429,25 +429,25 @@ async def test_restriction_add_and_lift_take_effect(own_folder):
         assert {e["message"] for e in restricted["errors"]} == {"本部门使用 market.enterprise 的权益已被限制：未按时更新参保数据（第二十条）"}
         assert free["data"]["enterpriseList"]["items"][0]["name"] not in json.dumps(restricted, ensure_ascii=False)
 
-        lifted = govshare(own_folder, "restriction", "lift", restriction_id, "--by", "zhao.lei")
+        lifted = govshare(own_folder, "restriction", "lift", restriction_id, "--by", "zhao.lei", "--reason", "已补报")
         assert lifted.returncode == 0, lifted.stderr
         assert lifted.stdout.strip() == f"限制 {restriction_id} 已解除。"
         assert await answer(client, ENTERPRISES, hrss, purpose) == free
         assert restriction_id not in govshare(own_folder, "restriction", "list").stdout
 
-    again = govshare(own_folder, "restriction", "lift", restriction_id)
+    again = govshare(own_folder, "restriction", "lift", restriction_id, "--reason", "再次解除")
     assert again.returncode == 1 and f"[RESTRICTION_ALREADY_LIFTED] 限制规则 {restriction_id} 已经解除。" in again.stderr
 
 
 async def test_lifting_the_demo_restriction_lets_civil_read_enterprises(own_folder):
     listing = govshare(own_folder, "restriction", "list").stdout
-    (restriction_id,) = re.findall(r"^(R-[0-9a-f]{6})\s+civil\s+market\.enterprise\s", listing, re.MULTILINE)
+    (restriction_id,) = re.findall(r"^(D-[0-9a-f]{6})\s+civil\s+market\.enterprise\s", listing, re.MULTILINE)
     civil = demo_keys(own_folder)["civil"]
     async with serving(own_folder) as client:
         restricted = await answer(client, ENTERPRISES, civil, "civil.marriage-registration")
         assert restricted["data"] == {"enterpriseList": None}
         assert errors_by_item(restricted) == {"creditCode": "DEPARTMENT_RESTRICTED", "name": "DEPARTMENT_RESTRICTED"}
-        assert govshare(own_folder, "restriction", "lift", restriction_id).returncode == 0
+        assert govshare(own_folder, "restriction", "lift", restriction_id, "--reason", "已整改").returncode == 0
         lifted = await answer(client, ENTERPRISES, civil, "civil.marriage-registration")
         assert "errors" not in lifted and all(i["name"] for i in lifted["data"]["enterpriseList"]["items"])
 
@@ -458,11 +458,11 @@ async def test_lifting_the_demo_restriction_lets_civil_read_enterprises(own_fold
     (("--department", "hrss", "--resource", "*", "--reason", " "), "[REASON_REQUIRED] 须填写理由"),
 ])
 def test_invalid_restriction_is_refused(demo_folder, args, message):
-    restrictions = count(demo_folder, "restrictions")
+    versions = count(demo_folder, "policy_versions")
     run = govshare_in_process(demo_folder, "restriction", "add", *args)
     assert run.returncode == 1 and run.stdout == ""
     assert message in run.stderr
-    assert count(demo_folder, "restrictions") == restrictions
+    assert count(demo_folder, "policy_versions") == versions
 
 
 # ---------------------------------------------------------------------------------------------------------------

@@ -33,7 +33,7 @@ def test_defaults():
     assert settings.catalog_dir == Path("catalog/demo")
     assert settings.default_page_size == 20 and settings.max_page_size == 100
     assert settings.trace_exporter == "none"
-    assert settings.refresh_seconds == 1.0
+    assert settings.refresh_seconds == 0.5
     assert (settings.web_dir / "graphiql.html").is_file()
 
 

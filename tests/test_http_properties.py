@@ -12,8 +12,9 @@ from hypothesis import strategies as st
 from sqlalchemy import delete
 
 from catalog.model import ShareType
-from govshare.platformdb import bump_policy_version, grants, restrictions
-from policies.store import add_restriction, create_grant, load_policy_set
+from govshare.platformdb import bump_policy_version, grants
+from policies import documents
+from policies.store import create_grant, load_policy_set
 from tests.conftest import _api, _world
 from tests.test_policy_properties import reference
 
@@ -60,11 +61,10 @@ def test_every_answer_matches_the_reference(tmp_path_factory):
         made, restricted, department, purpose, code, asked = scenario
         async with runtime.engine.begin() as conn:
             await conn.execute(delete(grants))
-            await conn.execute(delete(restrictions))
             for grant in made:
                 await create_grant(conn, catalog, created_by="test", **grant)
-            for who, what in restricted:
-                await add_restriction(conn, catalog, department=who, resource=what, reason="test", created_by="test")
+            deny = tuple(documents.DenyRule(f"D-{n}", who, what, "test") for n, (who, what) in enumerate(restricted))
+            await documents.save(conn, catalog, documents.PolicyDocument(deny=deny), author="test", reason="test")
             await bump_policy_version(conn)
             policies = await load_policy_set(conn)
         await runtime.refresh(force=True)

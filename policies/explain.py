@@ -1,0 +1,69 @@
+"""Explain: for a department, purpose, resource and time, every data item's decision, its reason and the
+rule or grant that decided it. The same checks, in the same order, and the same PolicyEngine.decide
+the GraphQL data path uses (resolvers/data.py), so the console never tells a different story.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from catalog.model import Catalog
+from govshare.i18n import message
+from policies.engine import PolicyEngine
+
+
+@dataclass(frozen=True)
+class ItemExplanation:
+    item: str
+    label: str
+    share_type: str
+    allowed: bool
+    reason: str  # an Allow or Deny code
+    ref: str | None  # the grant, rule, deny rule or application that decided
+    mask: str | None
+    message: str  # the reason as the department would read it (for a denial, the exact error text)
+
+
+@dataclass(frozen=True)
+class Explanation:
+    department: str
+    purpose: str
+    resource: str
+    at: datetime
+    policy_version: int
+    refused: str | None  # a code refusing the whole access before any item is decided (as the data path does)
+    refused_message: str | None
+    items: tuple[ItemExplanation, ...]
+    row_scope: dict[str, tuple[str, ...]]
+
+
+def explain(policy: PolicyEngine, department: str, purpose: str, resource: str, at: datetime,
+            lang: str = "zh-CN") -> Explanation:
+    catalog: Catalog = policy.catalog
+
+    def refused(code: str, **params) -> Explanation:
+        return Explanation(department, purpose, resource, at, policy.policies.version, code,
+                           message(code, lang, **params), (), {})
+
+    if department not in catalog.departments:
+        return refused("DEPARTMENT_NOT_FOUND", department=department)
+    target = next((r for r in catalog.published() if r.code == resource), None)
+    if target is None:
+        return refused("RESOURCE_NOT_FOUND", resource=resource)
+    if not purpose:
+        return refused("PURPOSE_REQUIRED")
+    if catalog.purpose_for(department, purpose) is None:
+        return refused("PURPOSE_NOT_REGISTERED", purpose=purpose, department=department)
+    decision = policy.decide(department, purpose, target, [item.name for item in target.items], at)
+    items = tuple(
+        ItemExplanation(
+            item=item.name, label=item.label, share_type=str(target.share_type_of(item)),
+            allowed=d.allowed, reason=str(d.reason), ref=d.ref, mask=d.mask,
+            message=message(str(d.reason), lang, **d.params),
+        )
+        for item in target.items
+        for d in [decision.items[item.name]]
+    )
+    return Explanation(department, purpose, resource, at, policy.policies.version, None, None, items,
+                       dict(decision.row_scope))
