@@ -2,6 +2,7 @@
 
 POST /graphql answers queries (``Authorization: Bearer <key>``, ``X-Purpose``, ``X-Operator``);
 GET /graphql serves GraphiQL from local assets; /healthz says which catalog and policies are in force.
+/console is the policy console for security staff, /admin/graphql its API for scripts (admin/).
 """
 
 from __future__ import annotations
@@ -26,6 +27,9 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from strawberry.extensions import SchemaExtension
 
+from admin import console
+from admin.api import admin_graphql
+from admin.auth import session_delete, session_post
 from audit.chain import write_checkpoint
 from audit.records import AuditWriter
 from audit.tracing import make_tracer
@@ -39,6 +43,7 @@ from govshare.errors import AuditError, AuthError
 from govshare.i18n import message, normalize_language
 from govshare.keys import authenticate
 from govshare.ratelimit import RateLimiter
+from govshare.notify import PolicyNotifier
 from govshare.platformdb import create_schema, make_engine, read_versions
 from policies.engine import PolicyEngine
 from policies.model import PolicySet
@@ -81,6 +86,9 @@ class Runtime:
         self.schema: strawberry.Schema = build_schema(self.catalog, settings, extensions=[OperationAttributes])
         self._checked_at = float("-inf")
         self._lock = asyncio.Lock()
+        self.notifier = PolicyNotifier(settings.policy_notify_url)
+        # How the last change made elsewhere came into force here: "notification" or "check" (the backstop).
+        self.last_reload: dict | None = None
 
     async def start(self) -> None:
         await create_schema(self.engine)
@@ -88,7 +96,7 @@ class Runtime:
         if self.catalog.version == 0:
             log.warning(message("CATALOG_NOT_LOADED", "en"))
 
-    async def refresh(self, *, force: bool = False) -> None:
+    async def refresh(self, *, force: bool = False, cause: str = "check") -> None:
         """Pick up a catalog or policy change made by any process, checking at most every refresh_seconds."""
         if not force and time.monotonic() - self._checked_at < self.settings.refresh_seconds:
             return
@@ -108,10 +116,17 @@ class Runtime:
                         self.schema = build_schema(catalog, self.settings, extensions=[OperationAttributes])
                         log.info("catalog version %s in force: %d published resources", catalog.version, len(catalog.published()))
                     self.catalog, self.policy = catalog, policy
-                    log.info("policy version %s in force: %d rules", policies.version, policy.rule_count)
+                    self.last_reload = {"cause": cause, "policy_version": policies.version, "at": time.time()}
+                    log.info("policy version %s in force (%s): %d rules", policies.version, cause, policy.rule_count)
             self._checked_at = time.monotonic()
 
+    async def changed(self) -> None:
+        """This process changed grants, applications or policy rules: in force here now, and announced."""
+        await self.refresh(force=True, cause="local")
+        await self.notifier.publish(self.policy.policies.version)
+
     async def stop(self) -> None:
+        await self.notifier.close()
         await self.connectors.close()
         await self.engine.dispose()
         self.tracer_provider.shutdown()
@@ -198,8 +213,8 @@ async def graphql_post(request: Request) -> Response:
             await runtime.audit.write(ctx.records)
         except AuditError as exc:
             return _error_response(500, exc.code, lang)
-        if ctx.changed:  # an application or grant changed: the next request must see it
-            await runtime.refresh(force=True)
+        if ctx.changed:  # an application or grant changed: the next request, in any process, must see it
+            await runtime.changed()
     response: dict = {"data": result.data}
     errors = _format_errors(result, lang) + ctx.item_errors
     if errors:
@@ -219,7 +234,8 @@ async def healthz(request: Request) -> Response:
     runtime: Runtime = request.app.state.runtime
     await runtime.refresh()
     return JSONResponse({"status": "ok", "catalog_version": runtime.catalog.version,
-                         "policy_version": runtime.policy.policies.version,
+                         "policy_version": runtime.policy.policies.version, "last_reload": runtime.last_reload,
+                         "notifications": runtime.notifier.connected,
                          "published_resources": len(runtime.catalog.published())})
 
 
@@ -250,6 +266,9 @@ def create_app(settings: Settings | None = None, **runtime_options) -> Starlette
     async def lifespan(app: Starlette):
         await runtime.start()
         tasks = [asyncio.create_task(keep_fresh())] if settings.refresh_seconds > 0 else []
+        if settings.policy_notify_url:
+            tasks.append(asyncio.create_task(
+                runtime.notifier.listen(lambda: runtime.refresh(force=True, cause="notification"))))
         if settings.audit_checkpoint_seconds > 0:
             tasks.append(asyncio.create_task(keep_checkpoints()))
         try:
@@ -266,6 +285,12 @@ def create_app(settings: Settings | None = None, **runtime_options) -> Starlette
             Route("/graphql", graphql_get, methods=["GET"]),
             Route("/healthz", healthz),
             Mount("/static", StaticFiles(directory=settings.web_dir, check_dir=False), name="static"),
+            # Policy administration for security staff (admin/): the console, the admin API and its sessions.
+            *console.routes,
+            Mount("/console/static", StaticFiles(directory=Path(console.__file__).with_name("static")), name="console-static"),
+            Route("/admin/session", session_post, methods=["POST"]),
+            Route("/admin/session", session_delete, methods=["DELETE"]),
+            Route("/admin/graphql", admin_graphql, methods=["POST"]),
         ],
         lifespan=lifespan,
     )

@@ -145,7 +145,7 @@ def _report_denied(ctx: RequestContext, decision: AccessDecision, selected: list
             "message": text,
             "path": [*path, item],
             "extensions": {"code": d.reason, "reason": text, "resource": decision.resource, "item": item,
-                           **({"grant": d.ref} if d.ref and d.ref.startswith("G-") else {})},
+                           **({"grant": d.ref} if d.ref and d.ref.startswith(("G-", "P-")) else {})},
         })
 
 

@@ -524,7 +524,9 @@ def test_served_over_real_http(own_folder):
         health = server.wait_until_healthy()
         assert server.port != Settings().port  # --port 0: the system picks a free port
         assert health == {"status": "ok", "catalog_version": 1, "policy_version": health["policy_version"],
-                          "published_resources": len(load_catalog(DEMO_CATALOG).published())}
+                          "published_resources": len(load_catalog(DEMO_CATALOG).published()),
+                          "last_reload": health["last_reload"], "notifications": False}
+        assert health["last_reload"]["policy_version"] == health["policy_version"]
 
         response = httpx.post(f"{server.url}/graphql", timeout=10, headers={
             "Authorization": f"Bearer {demo_keys(own_folder)['market']}", "X-Purpose": "market.licence-review",

@@ -1,0 +1,350 @@
+"""The admin GraphQL API at POST /admin/graphql: the console's operations for scripts, under the same staff
+authorization (a staff session: Bearer token from POST /admin/session, or the console's cookie plus its
+CSRF token). Department application keys are refused.
+
+Refused changes are GraphQL errors with a stable ``extensions.code``; an invalid document also carries
+``extensions.problems`` (rule, field, code, message) for every fault found.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Optional
+
+import strawberry
+from graphql import GraphQLError
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from strawberry.scalars import JSON
+
+from admin import operations
+from admin.auth import _json_error, console_language, csrf_ok, is_application_key, signed_in
+from govshare.errors import GovshareError
+from govshare.i18n import message
+from policies import documents
+
+
+@strawberry.type(description="允许规则：安全管理人员直接设定的共享规则。")
+class PolicyRule:
+    id: str
+    department: str
+    resource: str
+    items: list[str]
+    purposes: list[str]
+    valid_from: datetime
+    valid_until: datetime
+    row_scope: JSON = strawberry.field(description="信息项 → 允许的取值")
+    masks: JSON = strawberry.field(description="信息项 → 脱敏方式")
+    legal_basis: Optional[str]
+    note: str
+
+    @staticmethod
+    def of(rule: documents.Rule) -> "PolicyRule":
+        return PolicyRule(id=rule.id, department=rule.department, resource=rule.resource, items=list(rule.items),
+                          purposes=list(rule.purposes), valid_from=rule.valid_from, valid_until=rule.valid_until,
+                          row_scope={k: list(v) for k, v in rule.row_scope.items()}, masks=dict(rule.masks),
+                          legal_basis=rule.legal_basis, note=rule.note)
+
+
+@strawberry.type(description="禁止规则：限制某部门使用某资源（“*”为全部资源）。")
+class DenyRule:
+    id: str
+    department: str
+    resource: str
+    reason: str
+    valid_from: Optional[datetime]
+    valid_until: Optional[datetime]
+
+    @staticmethod
+    def of(rule: documents.DenyRule) -> "DenyRule":
+        return DenyRule(id=rule.id, department=rule.department, resource=rule.resource, reason=rule.reason,
+                        valid_from=rule.valid_from, valid_until=rule.valid_until)
+
+
+@strawberry.type(description="策略规则的一个版本。")
+class PolicyVersion:
+    version: int
+    at: datetime
+    author: str
+    reason: str
+    action: str
+    restored_version: Optional[int]
+    digest: str
+    _document: strawberry.Private[documents.PolicyDocument]
+
+    @strawberry.field
+    def rules(self) -> list[PolicyRule]:
+        return [PolicyRule.of(r) for r in self._document.rules]
+
+    @strawberry.field
+    def deny_rules(self) -> list[DenyRule]:
+        return [DenyRule.of(r) for r in self._document.deny]
+
+    @strawberry.field(description="本版本的 TOML 导出（可用 importPolicy 或 govshare policy import 导入）。")
+    def export(self) -> str:
+        return documents.to_toml(self._document)
+
+    @staticmethod
+    def of(v: documents.Version) -> "PolicyVersion":
+        return PolicyVersion(version=v.version, at=v.at, author=v.author, reason=v.reason, action=v.action,
+                             restored_version=v.restored_version, digest=v.digest, _document=v.document)
+
+
+@strawberry.type
+class FieldChange:
+    field: str
+    before: Optional[JSON]
+    after: Optional[JSON]
+
+
+@strawberry.type(description="两个版本之间一条规则的变化。")
+class RuleChange:
+    rule: str
+    kind: str
+    change: str
+    fields: list[FieldChange]
+
+
+@strawberry.type
+class PolicyDiff:
+    changes: list[RuleChange]
+    text: str = strawberry.field(description="统一差异格式")
+
+
+@strawberry.type
+class ItemExplanation:
+    item: str
+    label: str
+    share_type: str
+    allowed: bool
+    reason: str
+    decided_by: Optional[str]
+    mask: Optional[str]
+    message: str
+
+
+@strawberry.type
+class Explanation:
+    department: str
+    purpose: str
+    resource: str
+    at: datetime
+    policy_version: int
+    refused: Optional[str]
+    refused_message: Optional[str]
+    items: list[ItemExplanation]
+    row_scope: JSON
+
+
+@strawberry.type
+class GrantInForce:
+    id: str
+    kind: str
+    department: str
+    resource: str
+    items: list[str]
+    purposes: list[str]
+    valid_from: datetime
+    valid_until: datetime
+    source: str
+    row_scope: JSON
+    masks: JSON
+
+
+@strawberry.type
+class PolicyChange:
+    version: Optional[int] = strawberry.field(description="新版本号；与现行规则相同时为空（未产生新版本）")
+    rule_id: Optional[str] = None
+
+
+@strawberry.input
+class RuleInput:
+    id: Optional[str] = strawberry.field(default=None, description="修改时填写；新增时留空，自动编号")
+    department: str
+    resource: str
+    items: list[str]
+    purposes: list[str]
+    valid_from: datetime
+    valid_until: datetime
+    row_scope: Optional[JSON] = None
+    masks: Optional[JSON] = None
+    legal_basis: Optional[str] = None
+    note: Optional[str] = None
+
+
+@strawberry.input
+class DenyRuleInput:
+    id: Optional[str] = None
+    department: str
+    resource: str = "*"
+    reason: str
+    valid_from: Optional[datetime] = None
+    valid_until: Optional[datetime] = None
+
+
+def _refused(info, exc: GovshareError) -> GraphQLError:
+    lang = info.context["lang"]
+    extensions: dict = {"code": exc.code}
+    if isinstance(exc, documents.PolicyInvalid):
+        extensions["problems"] = [{"rule": p.rule, "field": p.field, "code": p.code, "message": message(p.code, lang, **p.params)}
+                                  for p in exc.problems]
+    return GraphQLError(message(exc.code, lang, **exc.params), extensions=extensions)
+
+
+def _entry(value) -> dict:
+    data = {k: v for k, v in vars(value).items() if v is not None}
+    for name in ("valid_from", "valid_until"):
+        if name in data:
+            data[name] = data[name].isoformat()
+    return data
+
+
+@strawberry.type
+class Query:
+    @strawberry.field(description="现行（或指定版本的）策略规则。")
+    async def policy(self, info: strawberry.Info, version: Optional[int] = None) -> PolicyVersion | None:
+        runtime = info.context["runtime"]
+        try:
+            if version is None:
+                history = await operations.history(runtime)
+                return PolicyVersion.of(history[0]) if history else None
+            return PolicyVersion.of(await operations.version(runtime, version))
+        except GovshareError as exc:
+            raise _refused(info, exc) from None
+
+    @strawberry.field(description="允许规则，可按部门、资源、用途筛选。")
+    async def rules(self, info: strawberry.Info, department: str = "", resource: str = "", purpose: str = "") -> list[PolicyRule]:
+        _, document = await operations.document_in_force(info.context["runtime"])
+        return [PolicyRule.of(r) for r in document.rules
+                if operations.matches(r, department=department, resource=resource, purpose=purpose)]
+
+    @strawberry.field(description="禁止规则，可按部门、资源筛选。")
+    async def deny_rules(self, info: strawberry.Info, department: str = "", resource: str = "") -> list[DenyRule]:
+        _, document = await operations.document_in_force(info.context["runtime"])
+        return [DenyRule.of(r) for r in document.deny if operations.matches(r, department=department, resource=resource)]
+
+    @strawberry.field(description="当前生效的授权（共享申请、法定共享、直接授权与允许规则）。")
+    async def grants_in_force(self, info: strawberry.Info, department: str = "", resource: str = "", purpose: str = "") -> list[GrantInForce]:
+        found = await operations.grants_in_force(info.context["runtime"], department=department, resource=resource,
+                                                 purpose=purpose)
+        return [GrantInForce(id=g.id, kind=g.kind, department=g.department, resource=g.resource, items=list(g.items),
+                             purposes=list(g.purposes), valid_from=g.valid_from, valid_until=g.valid_until,
+                             source=g.source, row_scope={k: list(v) for k, v in g.row_scope.items()}, masks=g.masks)
+                for g in found]
+
+    @strawberry.field(description="策略规则的全部版本，新的在前。")
+    async def policy_history(self, info: strawberry.Info) -> list[PolicyVersion]:
+        return [PolicyVersion.of(v) for v in await operations.history(info.context["runtime"])]
+
+    @strawberry.field(description="两个版本之间的差异。")
+    async def policy_diff(self, info: strawberry.Info, from_version: int, to_version: int) -> PolicyDiff:
+        runtime = info.context["runtime"]
+        try:
+            a, b = await operations.version(runtime, from_version), await operations.version(runtime, to_version)
+        except GovshareError as exc:
+            raise _refused(info, exc) from None
+        changes = [RuleChange(rule=c.rule, kind=c.kind, change=c.change,
+                              fields=[FieldChange(field=k, before=v[0], after=v[1]) for k, v in c.fields.items()])
+                   for c in documents.diff(a.document, b.document)]
+        return PolicyDiff(changes=changes, text=documents.text_diff(a.document, b.document, f"v{from_version}", f"v{to_version}"))
+
+    @strawberry.field(description="逐项解释某部门以某用途查询某资源时的决定（与查询服务同一决策代码）。")
+    async def explain(self, info: strawberry.Info, department: str, purpose: str, resource: str, at: Optional[datetime] = None) -> Explanation:
+        if at is not None and at.tzinfo is None:
+            raise _refused(info, GovshareError("POLICY_TIME_NO_OFFSET", value=at.isoformat()))
+        result = await operations.explain_access(info.context["runtime"], department, purpose, resource, at,
+                                                 info.context["lang"])
+        return Explanation(
+            department=result.department, purpose=result.purpose, resource=result.resource, at=result.at,
+            policy_version=result.policy_version, refused=result.refused, refused_message=result.refused_message,
+            items=[ItemExplanation(item=i.item, label=i.label, share_type=i.share_type, allowed=i.allowed,
+                                   reason=i.reason, decided_by=i.ref, mask=i.mask, message=i.message) for i in result.items],
+            row_scope={k: list(v) for k, v in result.row_scope.items()})
+
+    @strawberry.field(description="校验一份 TOML 策略规则（不保存）：返回发现的问题，无问题时为空列表。")
+    async def validate_policy(self, info: strawberry.Info, document: str) -> list[JSON]:
+        runtime = info.context["runtime"]
+        await runtime.refresh(force=True)
+        try:
+            documents.from_toml(document, runtime.catalog)
+        except documents.PolicyInvalid as exc:
+            lang = info.context["lang"]
+            return [{"rule": p.rule, "field": p.field, "code": p.code, "message": message(p.code, lang, **p.params)}
+                    for p in exc.problems]
+        return []
+
+
+async def _run(info, operation):
+    try:
+        return await operation
+    except GovshareError as exc:
+        raise _refused(info, exc) from None
+
+
+@strawberry.type
+class Mutation:
+    @strawberry.mutation(description="新增（不填 id）或修改（填 id）一条允许规则；须说明理由。")
+    async def put_rule(self, info: strawberry.Info, rule: RuleInput, reason: str, based_on: Optional[int] = None) -> PolicyChange:
+        ctx = info.context
+        rule_id, version = await _run(info, operations.put_rule(ctx["runtime"], ctx["staff"], _entry(rule),
+                                                                reason=reason, based_on=based_on))
+        return PolicyChange(version=version, rule_id=rule_id)
+
+    @strawberry.mutation(description="新增或修改一条禁止规则；须说明理由。")
+    async def put_deny_rule(self, info: strawberry.Info, rule: DenyRuleInput, reason: str, based_on: Optional[int] = None) -> PolicyChange:
+        ctx = info.context
+        rule_id, version = await _run(info, operations.put_deny(ctx["runtime"], ctx["staff"], _entry(rule),
+                                                                reason=reason, based_on=based_on))
+        return PolicyChange(version=version, rule_id=rule_id)
+
+    @strawberry.mutation(description="删除一条允许规则或禁止规则；须说明理由。")
+    async def remove_rule(self, info: strawberry.Info, id: str, reason: str, based_on: Optional[int] = None) -> PolicyChange:
+        ctx = info.context
+        version = await _run(info, operations.remove_rule(ctx["runtime"], ctx["staff"], id, reason=reason, based_on=based_on))
+        return PolicyChange(version=version, rule_id=id)
+
+    @strawberry.mutation(description="以 TOML 文档整体替换现行策略规则（与 govshare policy import 相同）；须说明理由。")
+    async def import_policy(self, info: strawberry.Info, document: str, reason: str, based_on: Optional[int] = None) -> PolicyChange:
+        ctx = info.context
+        version = await _run(info, operations.import_document(ctx["runtime"], ctx["staff"], document, reason=reason,
+                                                              based_on=based_on))
+        return PolicyChange(version=version)
+
+    @strawberry.mutation(description="回滚到早先版本（作为新版本保存）；须说明理由。")
+    async def rollback_policy(self, info: strawberry.Info, version: int, reason: str, based_on: Optional[int] = None) -> PolicyChange:
+        ctx = info.context
+        saved = await _run(info, operations.rollback(ctx["runtime"], ctx["staff"], version, reason=reason, based_on=based_on))
+        return PolicyChange(version=saved)
+
+
+schema = strawberry.Schema(query=Query, mutation=Mutation)
+
+
+async def admin_graphql(request: Request) -> Response:
+    runtime = request.app.state.runtime
+    lang = console_language(request, runtime.settings.language)
+    signed = await signed_in(request)
+    if signed is None:
+        code = "APPLICATION_KEY_NOT_STAFF" if await is_application_key(request) else "STAFF_UNAUTHENTICATED"
+        return _json_error(401, code, lang)
+    if not csrf_ok(request, signed, None):
+        return _json_error(403, "CSRF_FAILED", lang)
+    body = await request.body()
+    if len(body) > max(runtime.settings.max_body_bytes, 1 << 20):  # a policy document may be large
+        return _json_error(413, "BODY_TOO_LARGE", lang, limit=max(runtime.settings.max_body_bytes, 1 << 20))
+    try:
+        payload = json.loads(body)
+        if not isinstance(payload, dict) or not isinstance(payload.get("query"), str):
+            raise ValueError("expected a JSON object with a 'query' string")
+        variables = payload.get("variables") or {}
+        if not isinstance(variables, dict):
+            raise ValueError("'variables' must be an object")
+    except ValueError as exc:
+        return _json_error(400, "BAD_REQUEST", lang, detail=str(exc))
+    result = await schema.execute(payload["query"], variable_values=variables, operation_name=payload.get("operationName"),
+                                  context_value={"runtime": runtime, "staff": signed.staff, "lang": lang})
+    response: dict = {"data": result.data}
+    if result.errors:
+        response["errors"] = [e.formatted for e in result.errors]
+    return JSONResponse(response)

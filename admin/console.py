@@ -1,0 +1,382 @@
+"""The policy console: server-rendered pages for security staff (no script, no outside host).
+
+/console/login, /console/rules, /console/grants, /console/deny, /console/explain, /console/history.
+Every change is a POST carrying the session's CSRF token, the version it was made on (a change made
+meanwhile by someone else is refused, not overwritten) and a written reason. Chinese by default,
+English with ?lang=en.
+"""
+
+from __future__ import annotations
+
+import secrets
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, RedirectResponse, Response
+from starlette.routing import Route
+
+from admin import operations
+from admin.auth import (LANG_COOKIE, LOGIN_CSRF_COOKIE, Signed, clear_session_cookie, console_language, csrf_ok,
+                        set_session_cookie, sign_in, signed_in, same_origin)
+from admin import accounts
+from admin.labels import label
+from govshare.errors import AuthError, GovshareError
+from govshare.i18n import message
+from policies import documents
+
+CHINA = timezone(timedelta(hours=8))
+_templates = Environment(loader=FileSystemLoader(Path(__file__).with_name("templates")),
+                         autoescape=select_autoescape(["html"]), trim_blocks=True, lstrip_blocks=True)
+
+
+def _china(moment: datetime | None, seconds: bool = False) -> str:
+    if moment is None:
+        return ""
+    return moment.astimezone(CHINA).strftime("%Y-%m-%d %H:%M:%S" if seconds else "%Y-%m-%d %H:%M")
+
+
+def _local_input(moment: datetime | None) -> str:
+    """A time for <input type=datetime-local>, in Beijing time."""
+    return "" if moment is None else moment.astimezone(CHINA).strftime("%Y-%m-%dT%H:%M")
+
+
+def _render(request: Request, template: str, lang: str, status: int = 200, signed: Signed | None = None,
+            **context) -> HTMLResponse:
+    runtime = request.app.state.runtime
+    page = _templates.get_template(template).render(
+        t=lambda key, **params: label(key, lang, **params), lang=lang, staff=signed.staff if signed else None,
+        csrf=signed.staff.csrf_token if signed else "", path=request.url.path, catalog=runtime.catalog,
+        china=_china, local_input=_local_input, message=lambda code, **p: message(code, lang, **p), **context)
+    response = HTMLResponse(page, status_code=status, headers={
+        "Content-Security-Policy": "default-src 'self'; style-src 'self'; script-src 'none'; frame-ancestors 'none'; "
+                                   "form-action 'self'; base-uri 'none'",
+        "X-Frame-Options": "DENY", "Referrer-Policy": "same-origin", "Cache-Control": "no-store",
+    })
+    if request.query_params.get("lang"):
+        response.set_cookie(LANG_COOKIE, lang, path="/console", samesite="strict", httponly=True, secure=True)
+    return response
+
+
+def _language(request: Request) -> str:
+    return console_language(request, request.app.state.runtime.settings.language)
+
+
+def staff_only(handler):
+    """Pages for signed-in staff; every POST must carry the session's CSRF token."""
+
+    async def page(request: Request) -> Response:
+        lang = _language(request)
+        signed = await signed_in(request)
+        if signed is None:
+            return RedirectResponse("/console/login", status_code=303)
+        form = None
+        if request.method == "POST":
+            form = await request.form()
+            if not csrf_ok(request, signed, form.get("csrf_token")):
+                return _render(request, "error.html", lang, 403, signed, code="CSRF_FAILED")
+        return await handler(request, signed, lang, form)
+
+    return page
+
+
+# --- signing in and out --------------------------------------------------------------------------------
+
+async def login_page(request: Request, error: str | None = None, params: dict | None = None, status: int = 200) -> Response:
+    lang = _language(request)
+    token = secrets.token_urlsafe(24)
+    response = _render(request, "login.html", lang, status, login_csrf=token, error=error, params=params or {})
+    response.set_cookie(LOGIN_CSRF_COOKIE, token, path="/", secure=True, httponly=True, samesite="strict")
+    return response
+
+
+async def login_post(request: Request) -> Response:
+    runtime = request.app.state.runtime
+    form = await request.form()
+    if not same_origin(request) or not accounts.same_token(form.get("csrf_token"), request.cookies.get(LOGIN_CSRF_COOKIE)):
+        return await login_page(request, "CSRF_FAILED", status=403)
+    try:
+        async with runtime.engine.begin() as conn:
+            token, staff = await sign_in(conn, runtime.settings, str(form.get("username", "")), str(form.get("password", "")))
+    except AuthError as exc:
+        return await login_page(request, exc.code, exc.params, status=401)
+    response = RedirectResponse("/console/rules", status_code=303)
+    set_session_cookie(response, token, int(runtime.settings.staff_session_hours * 3600))
+    response.delete_cookie(LOGIN_CSRF_COOKIE, path="/", secure=True, httponly=True, samesite="strict")
+    return response
+
+
+@staff_only
+async def logout(request: Request, signed: Signed, lang: str, form) -> Response:
+    async with request.app.state.runtime.engine.begin() as conn:
+        await accounts.sign_out(conn, signed.token)
+    response = RedirectResponse("/console/login", status_code=303)
+    clear_session_cookie(response)
+    return response
+
+
+# --- allow rules ---------------------------------------------------------------------------------------
+
+def _filters(request: Request) -> dict[str, str]:
+    return {k: request.query_params.get(k, "").strip() for k in ("department", "resource", "purpose")}
+
+
+@staff_only
+async def rules_page(request: Request, signed: Signed, lang: str, form) -> Response:
+    version, document = await operations.document_in_force(request.app.state.runtime)
+    filters = _filters(request)
+    shown = [r for r in document.rules if operations.matches(r, **filters)]
+    return _render(request, "rules.html", lang, signed=signed, version=version, rules=shown, filters=filters,
+                   total=len(document.rules))
+
+
+def _pairs(text: str, field: str, lists: bool) -> dict:
+    """'item=a,b' lines (row scope) or 'item=kind' lines (masks)."""
+    found = {}
+    for line in (text or "").splitlines():
+        if not line.strip():
+            continue
+        name, sep, value = line.partition("=")
+        if not sep or not name.strip():
+            raise documents.PolicyInvalid([documents.Problem(field, field, "POLICY_MALFORMED",
+                                                             {"detail": f"'{line.strip()}': item=value"})])
+        found[name.strip()] = [v.strip() for v in value.split(",") if v.strip()] if lists else value.strip()
+    return found
+
+
+def _names(text: str) -> list[str]:
+    return [n.strip() for n in (text or "").replace("，", ",").replace("\n", ",").split(",") if n.strip()]
+
+
+def _when(value: str) -> str | None:
+    """A datetime-local value is Beijing time."""
+    value = (value or "").strip()
+    if not value:
+        return None
+    try:
+        return datetime.fromisoformat(value).replace(tzinfo=CHINA).isoformat()
+    except ValueError:
+        return value  # refused by validation, with the value named
+
+
+def _rule_entry(form, rule_id: str | None) -> dict:
+    entry = {"department": form.get("department", ""), "resource": form.get("resource", ""),
+             "items": _names(form.get("items", "")), "purposes": _names(form.get("purposes", "")),
+             "valid_from": _when(form.get("valid_from", "")), "valid_until": _when(form.get("valid_until", "")),
+             "row_scope": _pairs(form.get("row_scope", ""), "row_scope", True),
+             "masks": _pairs(form.get("masks", ""), "masks", False),
+             "legal_basis": form.get("legal_basis", "").strip() or None, "note": form.get("note", "").strip() or None}
+    if rule_id:
+        entry["id"] = rule_id
+    return entry
+
+
+def _based_on(form) -> int | None:
+    try:
+        return int(form.get("based_on", ""))
+    except ValueError:
+        return None
+
+
+async def _change(request: Request, signed: Signed, lang: str, form, run, back: str, template: str, **context) -> Response:
+    """Run a change; on success back to ``back``, else the form again with the problems, nothing saved."""
+    try:
+        await run()
+    except documents.PolicyInvalid as exc:
+        version, _ = await operations.document_in_force(request.app.state.runtime)
+        return _render(request, template, lang, 400, signed, version=version, form=form, problems=exc.problems,
+                       error=None, **context)
+    except GovshareError as exc:
+        version, _ = await operations.document_in_force(request.app.state.runtime)
+        return _render(request, template, lang, 409 if exc.code == "POLICY_CONFLICT" else 400, signed, version=version,
+                       form=form, problems=[], error=message(exc.code, lang, **exc.params), error_code=exc.code, **context)
+    return RedirectResponse(back, status_code=303)
+
+
+def _rule_form(rule: documents.Rule | None) -> dict:
+    if rule is None:
+        return {}
+    return {"department": rule.department, "resource": rule.resource, "items": ", ".join(rule.items),
+            "purposes": ", ".join(rule.purposes), "valid_from": _local_input(rule.valid_from),
+            "valid_until": _local_input(rule.valid_until),
+            "row_scope": "\n".join(f"{k}={','.join(v)}" for k, v in rule.row_scope.items()),
+            "masks": "\n".join(f"{k}={v}" for k, v in rule.masks.items()),
+            "legal_basis": rule.legal_basis or "", "note": rule.note}
+
+
+@staff_only
+async def rule_form(request: Request, signed: Signed, lang: str, form) -> Response:
+    rule_id = request.path_params.get("rule_id")
+    version, document = await operations.document_in_force(request.app.state.runtime)
+    rule = document.rule(rule_id) if rule_id else None
+    if rule_id and rule is None:
+        return _render(request, "error.html", lang, 404, signed, code="POLICY_RULE_NOT_FOUND", params={"rule": rule_id})
+    return _render(request, "rule_form.html", lang, signed=signed, version=version, form=_rule_form(rule),
+                   rule_id=rule_id, problems=[], error=None)
+
+
+@staff_only
+async def rule_save(request: Request, signed: Signed, lang: str, form) -> Response:
+    rule_id = request.path_params.get("rule_id")
+    runtime = request.app.state.runtime
+
+    async def run():
+        await operations.put_rule(runtime, signed.staff, _rule_entry(form, rule_id), reason=form.get("reason", ""),
+                                  based_on=_based_on(form))
+
+    return await _change(request, signed, lang, form, run, "/console/rules", "rule_form.html", rule_id=rule_id)
+
+
+@staff_only
+async def rule_remove(request: Request, signed: Signed, lang: str, form) -> Response:
+    rule_id = request.path_params["rule_id"]
+    runtime = request.app.state.runtime
+    kind = "deny" if request.url.path.startswith("/console/deny") else "rules"
+
+    async def run():
+        await operations.remove_rule(runtime, signed.staff, rule_id, reason=form.get("reason", ""), based_on=_based_on(form))
+
+    return await _change(request, signed, lang, form, run, f"/console/{kind}", "remove.html", rule_id=rule_id, kind=kind)
+
+
+@staff_only
+async def remove_form(request: Request, signed: Signed, lang: str, form) -> Response:
+    rule_id = request.path_params["rule_id"]
+    kind = "deny" if request.url.path.startswith("/console/deny") else "rules"
+    version, _ = await operations.document_in_force(request.app.state.runtime)
+    return _render(request, "remove.html", lang, signed=signed, version=version, rule_id=rule_id, kind=kind, form={},
+                   problems=[], error=None)
+
+
+# --- deny rules ----------------------------------------------------------------------------------------
+
+@staff_only
+async def deny_page(request: Request, signed: Signed, lang: str, form) -> Response:
+    version, document = await operations.document_in_force(request.app.state.runtime)
+    filters = _filters(request)
+    shown = [r for r in document.deny if operations.matches(r, **{**filters, "purpose": ""})]
+    return _render(request, "deny.html", lang, signed=signed, version=version, rules=shown, filters=filters,
+                   total=len(document.deny))
+
+
+def _deny_form(rule: documents.DenyRule | None) -> dict:
+    if rule is None:
+        return {"resource": "*"}
+    return {"department": rule.department, "resource": rule.resource, "basis": rule.reason,
+            "valid_from": _local_input(rule.valid_from), "valid_until": _local_input(rule.valid_until)}
+
+
+@staff_only
+async def deny_form(request: Request, signed: Signed, lang: str, form) -> Response:
+    rule_id = request.path_params.get("rule_id")
+    version, document = await operations.document_in_force(request.app.state.runtime)
+    rule = document.deny_rule(rule_id) if rule_id else None
+    if rule_id and rule is None:
+        return _render(request, "error.html", lang, 404, signed, code="POLICY_RULE_NOT_FOUND", params={"rule": rule_id})
+    return _render(request, "deny_form.html", lang, signed=signed, version=version, form=_deny_form(rule),
+                   rule_id=rule_id, problems=[], error=None)
+
+
+@staff_only
+async def deny_save(request: Request, signed: Signed, lang: str, form) -> Response:
+    rule_id = request.path_params.get("rule_id")
+    runtime = request.app.state.runtime
+    entry = {"department": form.get("department", ""), "resource": form.get("resource", "") or "*",
+             "reason": form.get("basis", ""), "valid_from": _when(form.get("valid_from", "")),
+             "valid_until": _when(form.get("valid_until", ""))}
+    if rule_id:
+        entry["id"] = rule_id
+
+    async def run():
+        await operations.put_deny(runtime, signed.staff, entry, reason=form.get("reason", ""), based_on=_based_on(form))
+
+    return await _change(request, signed, lang, form, run, "/console/deny", "deny_form.html", rule_id=rule_id)
+
+
+# --- grants, explain, history ----------------------------------------------------------------------------
+
+@staff_only
+async def grants_page(request: Request, signed: Signed, lang: str, form) -> Response:
+    filters = _filters(request)
+    found = await operations.grants_in_force(request.app.state.runtime, **filters)
+    return _render(request, "grants.html", lang, signed=signed, grants=found, filters=filters)
+
+
+@staff_only
+async def explain_page(request: Request, signed: Signed, lang: str, form) -> Response:
+    q = request.query_params
+    asked = {k: q.get(k, "").strip() for k in ("department", "purpose", "resource", "at")}
+    result, error = None, None
+    if asked["department"] and asked["resource"]:
+        at = None
+        if asked["at"]:
+            try:
+                at = datetime.fromisoformat(asked["at"]).replace(tzinfo=CHINA)
+            except ValueError:
+                error = message("POLICY_BAD_TIME", lang, value=asked["at"])
+        if error is None:
+            result = await operations.explain_access(request.app.state.runtime, asked["department"], asked["purpose"],
+                                                     asked["resource"], at, lang)
+    return _render(request, "explain.html", lang, signed=signed, asked=asked, result=result, error=error)
+
+
+@staff_only
+async def history_page(request: Request, signed: Signed, lang: str, form) -> Response:
+    versions = await operations.history(request.app.state.runtime)
+    return _render(request, "history.html", lang, signed=signed, versions=versions,
+                   version=versions[0].version if versions else 0, problems=[], error=None)
+
+
+@staff_only
+async def diff_page(request: Request, signed: Signed, lang: str, form) -> Response:
+    runtime = request.app.state.runtime
+    try:
+        a, b = int(request.query_params.get("from", "")), int(request.query_params.get("to", ""))
+        before, after = await operations.version(runtime, a), await operations.version(runtime, b)
+    except ValueError:
+        return _render(request, "error.html", lang, 400, signed, code="BAD_REQUEST", params={"detail": "from, to"})
+    except GovshareError as exc:
+        return _render(request, "error.html", lang, 404, signed, code=exc.code, params=exc.params)
+    return _render(request, "diff.html", lang, signed=signed, before=before, after=after,
+                   changes=documents.diff(before.document, after.document),
+                   text=documents.text_diff(before.document, after.document, f"v{a}", f"v{b}"))
+
+
+@staff_only
+async def rollback_post(request: Request, signed: Signed, lang: str, form) -> Response:
+    runtime = request.app.state.runtime
+    target = int(request.path_params["version"])
+
+    async def run():
+        await operations.rollback(runtime, signed.staff, target, reason=form.get("reason", ""), based_on=_based_on(form))
+
+    versions = await operations.history(runtime)
+    return await _change(request, signed, lang, form, run, "/console/history", "history.html", versions=versions)
+
+
+routes = [
+    Route("/console", lambda request: RedirectResponse("/console/rules", status_code=303)),
+    Route("/console/login", login_page, methods=["GET"]),
+    Route("/console/login", login_post, methods=["POST"]),
+    Route("/console/logout", logout, methods=["POST"]),
+    Route("/console/rules", rules_page, methods=["GET"]),
+    Route("/console/rules", rule_save, methods=["POST"]),
+    Route("/console/rules/new", rule_form, methods=["GET"]),
+    Route("/console/rules/{rule_id}", rule_form, methods=["GET"]),
+    Route("/console/rules/{rule_id}", rule_save, methods=["POST"]),
+    Route("/console/rules/{rule_id}/remove", remove_form, methods=["GET"]),
+    Route("/console/rules/{rule_id}/remove", rule_remove, methods=["POST"]),
+    Route("/console/deny", deny_page, methods=["GET"]),
+    Route("/console/deny", deny_save, methods=["POST"]),
+    Route("/console/deny/new", deny_form, methods=["GET"]),
+    Route("/console/deny/{rule_id}", deny_form, methods=["GET"]),
+    Route("/console/deny/{rule_id}", deny_save, methods=["POST"]),
+    Route("/console/deny/{rule_id}/remove", remove_form, methods=["GET"]),
+    Route("/console/deny/{rule_id}/remove", rule_remove, methods=["POST"]),
+    Route("/console/grants", grants_page, methods=["GET"]),
+    Route("/console/explain", explain_page, methods=["GET"]),
+    Route("/console/history", history_page, methods=["GET"]),
+    Route("/console/history/diff", diff_page, methods=["GET"]),
+    Route("/console/history/{version:int}/rollback", rollback_post, methods=["POST"]),
+]

@@ -1,0 +1,155 @@
+"""What security staff can do, once: the console (admin/console.py) and the admin GraphQL API (admin/api.py)
+both call these, so a change made either way is validated, versioned and announced the same way.
+
+``runtime`` is the server's Runtime (server.py): the platform database, the catalog and policy engine in
+force, and ``changed()`` which brings a change into force in this process and announces it to the others.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from sqlalchemy import select
+
+from admin.accounts import Staff
+from govshare.errors import GovshareError
+from govshare.platformdb import grants
+from policies import documents
+from policies.explain import Explanation, explain
+
+
+async def document_in_force(runtime) -> tuple[int, documents.PolicyDocument]:
+    async with runtime.engine.connect() as conn:
+        return await documents.current_document(conn)
+
+
+async def _save(runtime, change, staff: Staff, reason: str, based_on: int | None) -> int | None:
+    """Apply ``change`` to the document in force and save it; None when nothing changed."""
+    await runtime.refresh(force=True)  # validate against the catalog in force now
+    async with runtime.engine.begin() as conn:
+        _, document = await documents.current_document(conn)
+        version = await documents.save(conn, runtime.catalog, change(document), author=staff.username,
+                                       reason=reason, based_on=based_on)
+    if version is not None:
+        await runtime.changed()
+    return version
+
+
+def rule_from(entry: dict) -> documents.Rule:
+    """An allow rule from plain fields (form or API input); form problems raise PolicyInvalid."""
+    return documents.from_data({"rules": [entry]}, None).rules[0]
+
+
+def deny_from(entry: dict) -> documents.DenyRule:
+    return documents.from_data({"deny": [entry]}, None).deny[0]
+
+
+async def put_rule(runtime, staff: Staff, entry: dict, *, reason: str, based_on: int | None = None) -> tuple[str, int | None]:
+    """Add an allow rule (no id) or change the one with ``entry['id']``: (rule id, new version)."""
+    rule = rule_from(entry)
+    if entry.get("id"):
+        await _require_rule(runtime, rule.id, deny=False)
+    return rule.id, await _save(runtime, lambda doc: documents.with_rule(doc, rule), staff, reason, based_on)
+
+
+async def put_deny(runtime, staff: Staff, entry: dict, *, reason: str, based_on: int | None = None) -> tuple[str, int | None]:
+    rule = deny_from(entry)
+    if entry.get("id"):
+        await _require_rule(runtime, rule.id, deny=True)
+    return rule.id, await _save(runtime, lambda doc: documents.with_deny(doc, rule), staff, reason, based_on)
+
+
+async def _require_rule(runtime, rule_id: str, *, deny: bool) -> None:
+    _, document = await document_in_force(runtime)
+    found = document.deny_rule(rule_id) if deny else document.rule(rule_id)
+    if found is None:
+        raise GovshareError("POLICY_RULE_NOT_FOUND", rule=rule_id)
+
+
+async def remove_rule(runtime, staff: Staff, rule_id: str, *, reason: str, based_on: int | None = None) -> int | None:
+    return await _save(runtime, lambda doc: documents.without(doc, rule_id), staff, reason, based_on)
+
+
+async def import_document(runtime, staff: Staff, text: str, *, reason: str, based_on: int | None = None) -> int | None:
+    await runtime.refresh(force=True)
+    document = documents.from_toml(text, runtime.catalog)
+    async with runtime.engine.begin() as conn:
+        version = await documents.save(conn, runtime.catalog, document, author=staff.username, reason=reason,
+                                       action="import", based_on=based_on)
+    if version is not None:
+        await runtime.changed()
+    return version
+
+
+async def rollback(runtime, staff: Staff, version: int, *, reason: str, based_on: int | None = None) -> int | None:
+    await runtime.refresh(force=True)
+    async with runtime.engine.begin() as conn:
+        saved = await documents.rollback(conn, runtime.catalog, version, author=staff.username, reason=reason,
+                                         based_on=based_on)
+    if saved is not None:
+        await runtime.changed()
+    return saved
+
+
+async def history(runtime) -> list[documents.Version]:
+    async with runtime.engine.connect() as conn:
+        return await documents.history(conn)
+
+
+async def version(runtime, number: int) -> documents.Version:
+    async with runtime.engine.connect() as conn:
+        return await documents.version_at(conn, number)
+
+
+async def explain_access(runtime, department: str, purpose: str, resource: str, at: datetime | None,
+                         lang: str) -> Explanation:
+    """The decision the GraphQL service would make now (or at ``at``), from the engine it uses."""
+    await runtime.refresh(force=True)
+    return explain(runtime.policy, department, purpose, resource, at or runtime.clock(), lang)
+
+
+@dataclass(frozen=True)
+class GrantInForce:
+    id: str
+    kind: str
+    department: str
+    resource: str
+    items: tuple[str, ...]
+    purposes: tuple[str, ...]
+    valid_from: datetime
+    valid_until: datetime
+    source: str  # application id, or "rule" for a staff rule, or who recorded it
+    row_scope: dict[str, tuple[str, ...]]
+    masks: dict[str, str]
+
+
+async def grants_in_force(runtime, *, department: str = "", resource: str = "", purpose: str = "") -> list[GrantInForce]:
+    """Every grant deciding now: approved and deemed applications, direct and legal-basis grants, staff rules."""
+    await runtime.refresh(force=True)
+    now = runtime.clock()
+    async with runtime.engine.connect() as conn:
+        sources = {r.id: (r.application_id or r.created_by) for r in (await conn.execute(select(grants))).all()}
+    found = []
+    for g in runtime.policy.policies.grants:
+        if g.revoked_at is not None or not (g.valid_from <= now < g.valid_until):
+            continue
+        if (department and g.consumer != department) or (resource and g.resource != resource) \
+                or (purpose and purpose not in g.purposes):
+            continue
+        source = sources.get(g.id) or ("rule" if g.id.startswith("P-") else g.id)
+        found.append(GrantInForce(g.id, str(g.kind), g.consumer, g.resource, g.items, g.purposes,
+                                  g.valid_from.astimezone(UTC), g.valid_until.astimezone(UTC), source,
+                                  dict(g.row_scope), dict(g.masks)))
+    return sorted(found, key=lambda g: (g.department, g.resource, g.id))
+
+
+def matches(rule, *, department: str = "", resource: str = "", purpose: str = "") -> bool:
+    """The console's and the API's filter on rules (allow or deny) by department, resource and purpose."""
+    if department and rule.department != department:
+        return False
+    if resource and rule.resource not in (resource, documents.EVERY_RESOURCE):
+        return False
+    if purpose and purpose not in getattr(rule, "purposes", (purpose,)):
+        return False
+    return True
