@@ -26,6 +26,8 @@ async def document_in_force(runtime) -> tuple[int, documents.PolicyDocument]:
 
 async def _save(runtime, change, staff: Staff, reason: str, based_on: int | None) -> int | None:
     """Apply ``change`` to the document in force and save it; None when nothing changed."""
+    if not reason or not reason.strip():  # before anything else: a change without a reason is not looked at
+        raise GovshareError("REASON_REQUIRED")
     await runtime.refresh(force=True)  # validate against the catalog in force now
     async with runtime.engine.begin() as conn:
         _, document = await documents.current_document(conn)
