@@ -235,7 +235,7 @@ async def healthz(request: Request) -> Response:
     await runtime.refresh()
     return JSONResponse({"status": "ok", "catalog_version": runtime.catalog.version,
                          "policy_version": runtime.policy.policies.version, "last_reload": runtime.last_reload,
-                         "notifications": runtime.notifier.connected,
+                         "notifications": {"connected": runtime.notifier.connected, "received": runtime.notifier.received},
                          "published_resources": len(runtime.catalog.published())})
 
 

@@ -42,7 +42,10 @@ def _digest(token: str) -> str:
 
 
 def _aware(moment: datetime | None) -> datetime | None:
-    return None if moment is None or moment.tzinfo else moment.replace(tzinfo=UTC)
+    """SQLite gives times back without their offset (stored as UTC); PostgreSQL with it."""
+    if moment is None:
+        return None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 async def create_account(conn, settings: Settings, username: str, password: str, display_name: str = "") -> None:

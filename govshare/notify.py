@@ -25,6 +25,7 @@ class PolicyNotifier:
         self.url, self.channel = url, channel
         self._client: aioredis.Redis | None = None
         self.connected = False
+        self.received = 0  # announcements heard by this process
 
     def _redis(self) -> aioredis.Redis:
         if self._client is None:
@@ -55,6 +56,7 @@ class PolicyNotifier:
                     while True:
                         message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=5.0)
                         if message is not None:
+                            self.received += 1
                             await on_change()
             except asyncio.CancelledError:
                 raise

@@ -255,6 +255,9 @@ def make_engine(url: str) -> AsyncEngine:
 
 async def create_schema(engine: AsyncEngine) -> None:
     async with engine.begin() as conn:
+        if engine.dialect.name == "postgresql":
+            # Several processes starting at once on one database: one creates, the others wait and find it made.
+            await conn.execute(text("SELECT pg_advisory_xact_lock(7406723151)"))
         await conn.run_sync(metadata.create_all)
         guards = {"sqlite": _APPEND_ONLY_SQLITE, "postgresql": _APPEND_ONLY_POSTGRESQL}.get(engine.dialect.name)
         if guards is None:

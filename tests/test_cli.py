@@ -472,11 +472,12 @@ def test_invalid_restriction_is_refused(demo_folder, args, message):
 class _Server:
     """`govshare serve --port 0` in a subprocess; the port is read from uvicorn's start-up line."""
 
-    def __init__(self, folder: Path) -> None:
+    def __init__(self, folder: Path, env: dict[str, str] | None = None) -> None:
         self.lines: list[str] = []
         self.port: int | None = None
         self._ready = threading.Event()
-        self.process = subprocess.Popen([govshare_command(), "serve", "--port", "0"], cwd=folder, env=environment(folder),
+        self.process = subprocess.Popen([govshare_command(), "serve", "--port", "0"], cwd=folder,
+                                        env=environment(folder) | (env or {}),
                                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         threading.Thread(target=self._read, daemon=True).start()
 
@@ -525,7 +526,8 @@ def test_served_over_real_http(own_folder):
         assert server.port != Settings().port  # --port 0: the system picks a free port
         assert health == {"status": "ok", "catalog_version": 1, "policy_version": health["policy_version"],
                           "published_resources": len(load_catalog(DEMO_CATALOG).published()),
-                          "last_reload": health["last_reload"], "notifications": False}
+                          "last_reload": health["last_reload"],
+                          "notifications": {"connected": False, "received": 0}}
         assert health["last_reload"]["policy_version"] == health["policy_version"]
 
         response = httpx.post(f"{server.url}/graphql", timeout=10, headers={
