@@ -15,6 +15,7 @@ import shutil
 import sqlite3
 import subprocess
 import sys
+import textwrap
 import threading
 import time
 from datetime import datetime, timedelta, timezone
@@ -563,3 +564,95 @@ def test_english_operator_messages(demo_folder):
     assert "Application key nope does not exist." in runs[2].stderr
     for run in runs:
         assert not CJK.search(run.stdout + run.stderr), run.stdout + run.stderr
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Policy rules and staff accounts from the command line
+
+def test_policy_export_import_round_trips_exactly(own_folder, tmp_path):
+    exported = govshare(own_folder, "policy", "export")
+    assert exported.returncode == 0, exported.stderr
+    assert "[[deny]]" in exported.stdout and 'department = "civil"' in exported.stdout
+    document = tmp_path / "policy.toml"
+    document.write_text(exported.stdout + textwrap.dedent('''
+        [[rule]]
+        id = "P-cli001"
+        department = "civil"
+        resource = "hrss.social-insurance"
+        items = ["idNumber", "insuranceStatus"]
+        purposes = ["civil.subsistence-allowance"]
+        valid_from = 2026-01-01T00:00:00+08:00
+        valid_until = 2027-01-01T00:00:00+08:00
+        note = "低保审核核对参保状态"
+        '''), encoding="utf-8")
+    assert govshare_in_process(own_folder, "policy", "validate", str(document)).stdout.strip() == \
+        "策略规则有效：1 条允许规则，1 条禁止规则。"
+    imported = govshare(own_folder, "policy", "import", str(document), "--reason", "低保审核试点", "--by", "wang.fang")
+    assert imported.returncode == 0, imported.stderr
+    version = int(re.search(r"第 (\d+) 版", imported.stdout).group(1))
+    again = govshare(own_folder, "policy", "export").stdout
+    assert govshare(own_folder, "policy", "import", str(document), "--reason", "再导入", "--by", "wang.fang").stdout.strip() \
+        == "与现行规则相同，未产生新版本。"
+    (tmp_path / "again.toml").write_text(again, encoding="utf-8")
+    assert govshare(own_folder, "policy", "export", "-o", str(tmp_path / "third.toml")).returncode == 0
+    assert (tmp_path / "third.toml").read_text(encoding="utf-8") == again  # export -> import -> export: identical
+
+    history = govshare(own_folder, "policy", "history").stdout.splitlines()
+    assert re.match(rf"v{version}\s+\S+ \S+\s+wang\.fang\s+import\s+低保审核试点$", history[0])
+    diff = govshare(own_folder, "policy", "diff", str(version - 1), str(version)).stdout
+    assert '+id = "P-cli001"' in diff and diff.startswith(f"--- v{version - 1}\n+++ v{version}\n")
+    explained = govshare(own_folder, "policy", "explain", "--department", "civil", "--purpose", "civil.subsistence-allowance",
+                         "--resource", "hrss.social-insurance").stdout
+    assert re.search(r"^insuranceStatus\s+允许\s+GRANT\s+P-cli001", explained, re.MULTILINE)
+    assert re.search(r"^employerName\s+拒绝\s+NO_GRANT", explained, re.MULTILINE)
+    rolled = govshare(own_folder, "policy", "rollback", str(version - 1), "--reason", "试点取消", "--by", "wang.fang")
+    assert rolled.returncode == 0 and f"第 {version + 1} 版" in rolled.stdout
+    explained = govshare(own_folder, "policy", "explain", "--department", "civil", "--purpose", "civil.subsistence-allowance",
+                         "--resource", "hrss.social-insurance").stdout
+    assert re.search(r"^insuranceStatus\s+拒绝\s+NO_GRANT", explained, re.MULTILINE)
+
+
+def test_policy_import_refuses_an_invalid_file_naming_each_problem(own_folder, tmp_path):
+    before = govshare(own_folder, "policy", "export").stdout
+    bad = tmp_path / "bad.toml"
+    bad.write_text(textwrap.dedent('''
+        [[rule]]
+        id = "P-bad001"
+        department = "civil"
+        resource = "hrss.social-insurance"
+        items = ["idNumber", "shoeSize"]
+        purposes = ["civil.fishing-licence"]
+        valid_from = 2026-01-01T00:00:00
+        valid_until = 2027-01-01T00:00:00+08:00
+
+        [[deny]]
+        department = "forestry"
+        reason = "x"
+        '''), encoding="utf-8")
+    for command in (("policy", "validate", str(bad)), ("policy", "import", str(bad), "--reason", "x", "--by", "x")):
+        run = govshare_in_process(own_folder, *command)
+        assert run.returncode == 1
+        assert "P-bad001 · valid_from: [POLICY_TIME_NO_OFFSET]" in run.stderr
+        assert "· department: [DEPARTMENT_NOT_FOUND] 部门 forestry 不存在。" in run.stderr
+    fixed = bad.read_text(encoding="utf-8").replace("2026-01-01T00:00:00\n", "2026-01-01T00:00:00+08:00\n")
+    bad.write_text(fixed, encoding="utf-8")
+    run = govshare_in_process(own_folder, "policy", "validate", str(bad))
+    assert "P-bad001 · items: [ITEM_NOT_FOUND]" in run.stderr and "shoeSize" in run.stderr
+    assert "P-bad001 · purposes: [PURPOSE_NOT_FOUND]" in run.stderr and "civil.fishing-licence" in run.stderr
+    (tmp_path / "syntax.toml").write_text("[[rule]\n", encoding="utf-8")
+    assert "[POLICY_SYNTAX]" in govshare_in_process(own_folder, "policy", "validate", str(tmp_path / "syntax.toml")).stderr
+    assert govshare(own_folder, "policy", "export").stdout == before
+
+
+def test_staff_accounts_from_the_command_line(own_folder):
+    environ = environment(own_folder) | {"GOVSHARE_STAFF_PASSWORD": "correct horse battery staple"}
+    added = subprocess.run([govshare_command(), "staff", "add", "wang.fang", "--name", "王芳"], cwd=own_folder, env=environ,
+                           capture_output=True, text=True, timeout=TIMEOUT)
+    assert added.returncode == 0 and added.stdout.strip() == "账户 wang.fang 已创建。", added.stderr
+    weak = subprocess.run([govshare_command(), "staff", "add", "li.na"], cwd=own_folder, capture_output=True, text=True,
+                          env=environment(own_folder) | {"GOVSHARE_STAFF_PASSWORD": "short"}, timeout=TIMEOUT)
+    assert weak.returncode == 1 and "[STAFF_PASSWORD_WEAK]" in weak.stderr
+    assert re.search(r"^wang\.fang\s+王芳\s+active$", govshare(own_folder, "staff", "list").stdout, re.MULTILINE)
+    assert govshare(own_folder, "staff", "disable", "wang.fang").returncode == 0
+    assert re.search(r"^wang\.fang\s+王芳\s+disabled$", govshare(own_folder, "staff", "list").stdout, re.MULTILINE)
+    assert "[STAFF_NOT_FOUND]" in govshare(own_folder, "staff", "unlock", "nobody").stderr
