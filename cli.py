@@ -80,6 +80,22 @@ def runs_async(command):
     return wrapper
 
 
+async def _announce(settings: Settings, engine) -> None:
+    """Tell every running server at once that the policies changed (they would see it within refresh_seconds)."""
+    if not settings.policy_notify_url:
+        return
+    from govshare.notify import PolicyNotifier
+    from govshare.platformdb import read_versions
+
+    async with engine.connect() as conn:
+        _, version = await read_versions(conn)
+    notifier = PolicyNotifier(settings.policy_notify_url)
+    try:
+        await notifier.publish(version)
+    finally:
+        await notifier.close()
+
+
 async def _catalog_in_force(engine) -> Catalog:
     async with engine.connect() as conn:
         catalog = await catalog_store.current(conn)
@@ -284,6 +300,7 @@ async def grant_create(settings: Settings, engine, consumer, resource, items, pu
         await record_step(conn, "legal_basis_granted" if legal_basis else "granted", at=datetime.now(UTC),
                           department=COORDINATOR_OFFICE, actor=created_by, grant_id=grant_id, reason=legal_basis,
                           consumer=consumer, resource=resource)
+    await _announce(settings, engine)
     click.echo(grant_id)
 
 
@@ -297,6 +314,7 @@ async def grant_revoke(settings: Settings, engine, grant_id: str, reason: str, r
         await revoke_grant(conn, grant_id, reason=reason, revoked_by=revoked_by)
         await record_step(conn, "revoked", at=datetime.now(UTC), department=COORDINATOR_OFFICE, actor=revoked_by,
                           grant_id=grant_id, reason=reason)
+    await _announce(settings, engine)
     click.echo(_say(settings, "CLI_GRANT_REVOKED", grant=grant_id))
 
 
@@ -328,6 +346,7 @@ async def restriction_add(settings: Settings, engine, department, resource, reas
     async with engine.begin() as conn:
         restriction_id = await add_restriction(conn, catalog, department=department, resource=resource,
                                                reason=reason, created_by=created_by)
+    await _announce(settings, engine)
     click.echo(restriction_id)
 
 
@@ -340,6 +359,7 @@ async def restriction_lift(settings: Settings, engine, restriction_id, reason, l
     catalog = await _catalog_in_force(engine)
     async with engine.begin() as conn:
         await lift_restriction(conn, catalog, restriction_id, lifted_by=lifted_by, reason=reason)
+    await _announce(settings, engine)
     click.echo(_say(settings, "CLI_RESTRICTION_LIFTED", restriction=restriction_id))
 
 
@@ -400,6 +420,7 @@ async def policy_import(settings: Settings, engine, path: Path, reason: str, aut
     async with engine.begin() as conn:
         version = await documents.save(conn, catalog, document, author=author, reason=reason, action="import",
                                        based_on=based_on)
+    await _announce(settings, engine)
     click.echo(_say(settings, "POLICY_UNCHANGED") if version is None else _say(settings, "POLICY_SAVED", version=version))
 
 
@@ -471,6 +492,7 @@ async def policy_rollback(settings: Settings, engine, version: int, reason: str,
     catalog = await _catalog_in_force(engine)
     async with engine.begin() as conn:
         saved = await documents.rollback(conn, catalog, version, author=author, reason=reason)
+    await _announce(settings, engine)
     click.echo(_say(settings, "POLICY_UNCHANGED") if saved is None else _say(settings, "POLICY_SAVED", version=saved))
 
 

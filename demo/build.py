@@ -8,6 +8,7 @@ legal basis, related departments only, a restricted department.
 from __future__ import annotations
 
 import json
+import secrets
 import shutil
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta, timezone
@@ -16,6 +17,7 @@ from pathlib import Path
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
+from admin import accounts
 from applications.process import record_step
 from catalog import store as catalog_store
 from catalog.loader import load_catalog
@@ -56,6 +58,7 @@ DEMO_GRANTS = [
      ["police.case-investigation"], "2026-01-01", "2031-01-01", {}, {},
      "《中华人民共和国刑事诉讼法》第五十四条：人民法院、人民检察院和公安机关有权向有关单位和个人收集、调取证据。"),
 ]
+DEMO_STAFF = "security"
 DEMO_RESTRICTION = ("civil", "market.enterprise", "未按《资源目录》公布的更新时限更新婚姻登记数据（第二十条），暂停使用企业登记信息。")
 
 
@@ -155,6 +158,9 @@ async def build_demo(settings: Settings, *, force: bool = False, engine: str = "
                                   department=COORDINATOR, actor=BUILT_BY, grant_id=grant_id, reason=legal_basis)
             department, resource, reason = DEMO_RESTRICTION
             await add_restriction(conn, catalog, department=department, resource=resource, reason=reason, created_by=BUILT_BY)
+            # A security staff account for the policy console (/console); its password only in var/demo-staff.json.
+            staff = {"username": DEMO_STAFF, "password": secrets.token_urlsafe(12)}
+            await accounts.create_account(conn, settings, staff["username"], staff["password"], "安全管理员（演示）")
     finally:
         await platform.dispose()
 
@@ -162,6 +168,9 @@ async def build_demo(settings: Settings, *, force: bool = False, engine: str = "
     showcase_path.write_text(json.dumps(summary["showcase"], ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
     (settings.var_dir / "demo-sources.json").write_text(
         json.dumps({code: d.source for code, d in departments.items() if d.source}, indent=2) + "\n", encoding="utf-8")
+    staff_path = settings.var_dir / "demo-staff.json"
+    staff_path.write_text(json.dumps(staff, indent=2) + "\n", encoding="utf-8")
+    staff_path.chmod(0o600)
     keys_path.write_text(json.dumps(keys, indent=2) + "\n", encoding="utf-8")
     keys_path.chmod(0o600)
     return DemoWorld(keys, summary["showcase"], built=True)

@@ -166,3 +166,28 @@ def test_a_change_through_one_process_is_in_force_in_the_other_within_a_second(t
         first.stop()
         second.stop()
         proxy.cut()
+
+
+async def test_the_policy_commands_announce_their_change(tmp_path):
+    """`govshare policy import` (and the other changing commands) publish on the channel servers listen to."""
+    import asyncio
+
+    import redis.asyncio as aioredis
+
+    from govshare.notify import CHANNEL
+
+    redis_url = _redis_or_skip()
+    folder = tmp_path
+    env = environment(folder) | {"GOVSHARE_POLICY_NOTIFY_URL": redis_url}
+    assert subprocess.run([govshare_command(), "demo"], cwd=folder, env=env, capture_output=True, timeout=120).returncode == 0
+    listener = aioredis.Redis.from_url(redis_url)
+    async with listener.pubsub() as pubsub:
+        await pubsub.subscribe(CHANNEL)
+        await pubsub.get_message(timeout=1)  # the subscription confirmation
+        done = await asyncio.to_thread(subprocess.run, [govshare_command(), "restriction", "add", "--department", "land",
+                                                        "--resource", "*", "--reason", "第二十条"],
+                                       cwd=folder, env=env, capture_output=True, text=True, timeout=60)
+        assert done.returncode == 0, done.stderr
+        message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=5)
+    await listener.aclose()
+    assert message is not None and int(message["data"]) > 0
