@@ -42,13 +42,19 @@ def _local_input(moment: datetime | None) -> str:
     return "" if moment is None else moment.astimezone(CHINA).strftime("%Y-%m-%dT%H:%M")
 
 
+def _with_language(request: Request, lang: str) -> str:
+    """This page, with the same question, in the other language."""
+    return request.url.path + "?" + request.url.include_query_params(lang=lang).query
+
+
 def _render(request: Request, template: str, lang: str, status: int = 200, signed: Signed | None = None,
             **context) -> HTMLResponse:
     runtime = request.app.state.runtime
     page = _templates.get_template(template).render(
         t=lambda key, **params: label(key, lang, **params), lang=lang, staff=signed.staff if signed else None,
         csrf=signed.staff.csrf_token if signed else "", path=request.url.path, catalog=runtime.catalog,
-        china=_china, local_input=_local_input, message=lambda code, **p: message(code, lang, **p), **context)
+        china=_china, local_input=_local_input, message=lambda code, **p: message(code, lang, **p),
+        switch_language=_with_language(request, "zh-CN" if lang == "en" else "en"), **context)
     response = HTMLResponse(page, status_code=status, headers={
         "Content-Security-Policy": "default-src 'self'; style-src 'self'; script-src 'none'; frame-ancestors 'none'; "
                                    "form-action 'self'; base-uri 'none'",

@@ -1,0 +1,281 @@
+"""The policy console in a real browser: Playwright (PyPI) drives Debian's Chromium, headless, against a real
+`govshare serve` on a copy of the demo world.
+
+Sign in (a wrong password first), look at rules, grants and deny rules, add a deny rule with a reason, see
+explain and the GraphQL answer change, find the change in the history and its diff, roll back, see both
+restored, sign out. Every page visited is kept as a screenshot in tests/artifacts/console/.
+
+Chromium is found as `chromium` on PATH or at GOVSHARE_CHROMIUM; without it the test is skipped, or fails
+under .ci/run (GOVSHARE_REQUIRE_SERVICES=1), which installs it. `playwright install` is not used.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import httpx
+import pytest
+from playwright.async_api import Page, async_playwright, expect
+
+from tests.conftest import REQUIRE_SERVICES, errors_by_item
+from tests.test_cli import (TIMEOUT, _Server, demo, demo_folder, demo_keys, environment,  # noqa: F401 - fixtures
+                            govshare_command, own_folder)
+
+ARTIFACTS = Path(__file__).resolve().parent / "artifacts" / "console"
+SESSION_COOKIE = "__Host-govshare-console"
+USERNAME, DISPLAY_NAME, PASSWORD = "wang.fang", "王芳", "correct horse battery staple"
+HRSS, PURPOSE, RESOURCE = "hrss", "hrss.employment-subsidy", "market.enterprise"
+ENTERPRISES = "{ enterpriseList(first: 3) { items { creditCode name } } }"
+BASIS = "未按时更新参保数据（第二十条）"
+REASON = "社保数据连续两月未更新，市大数据局通知限制"
+ROLLBACK_REASON = "已补报，恢复共享"
+EXPECT_TIMEOUT = 10_000  # ms; generous for a loaded CI machine, never reached when things work
+
+
+@pytest.fixture
+def chromium() -> str:
+    """Debian's Chromium (or GOVSHARE_CHROMIUM); skipped when missing, a failure under .ci/run."""
+    configured = os.environ.get("GOVSHARE_CHROMIUM")
+    found = shutil.which(configured) if configured else shutil.which("chromium")
+    if not found:
+        reason = (f"GOVSHARE_CHROMIUM={configured!r} is not an executable" if configured else
+                  "Chromium is not installed (no `chromium` on PATH; set GOVSHARE_CHROMIUM); .ci/run installs it")
+        if REQUIRE_SERVICES:
+            pytest.fail(reason)
+        pytest.skip(reason)
+    return found
+
+
+class Shots:
+    """Full-page screenshots, numbered in the order the pages were visited."""
+
+    def __init__(self, folder: Path) -> None:
+        folder.mkdir(parents=True, exist_ok=True)
+        for old in folder.glob("*.png"):
+            old.unlink()
+        self.folder, self.taken = folder, 0
+
+    async def __call__(self, page: Page, name: str) -> None:
+        self.taken += 1
+        await page.screenshot(path=self.folder / f"{self.taken:02d}-{name}.png", full_page=True)
+
+
+def add_staff(folder: Path) -> None:
+    """`govshare staff add` as an operator runs it (the password from the environment, never an argument)."""
+    run = subprocess.run([govshare_command(), "staff", "add", USERNAME, "--name", DISPLAY_NAME], cwd=folder,
+                         env=environment(folder) | {"GOVSHARE_STAFF_PASSWORD": PASSWORD},
+                         capture_output=True, text=True, timeout=TIMEOUT)
+    assert run.returncode == 0, run.stderr
+
+
+async def enterprises(client: httpx.AsyncClient, key: str) -> dict:
+    response = await client.post("/graphql", json={"query": ENTERPRISES},
+                                 headers={"Authorization": f"Bearer {key}", "X-Purpose": PURPOSE})
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+async def explain(page: Page, shots: Shots, name: str) -> None:
+    """The explain form filled in as a person would: hrss, its employment-subsidy purpose, market.enterprise."""
+    await page.click("header nav a[href='/console/explain']")
+    await expect(page).to_have_url(re.compile(r"/console/explain$"))
+    await page.select_option("#department", HRSS)
+    await page.select_option("#purpose", PURPOSE)
+    await page.select_option("#resource", RESOURCE)
+    await page.click("#explain")
+    await expect(page).to_have_url(re.compile(rf"/console/explain\?department={HRSS}&purpose={re.escape(PURPOSE)}"
+                                              rf"&resource={re.escape(RESOURCE)}"))
+    await expect(page.locator("#explain-summary")).to_contain_text(f"{HRSS} 以用途 {PURPOSE} 查询 {RESOURCE}")
+    await shots(page, name)
+
+
+async def test_console_in_a_real_browser(chromium, own_folder):  # chromium first: no demo world built to be skipped
+    keys = demo_keys(own_folder)
+    await asyncio.to_thread(add_staff, own_folder)  # blocking work off the session's event loop
+    server = _Server(own_folder)
+    try:
+        await asyncio.to_thread(server.wait_until_healthy)
+        # localhost, not 127.0.0.1: Chromium treats http://localhost as a secure context, so the Secure
+        # (__Host-) cookies the console sets over plain HTTP here are kept.
+        origin = f"http://localhost:{server.port}"
+        async with httpx.AsyncClient(base_url=server.url, timeout=10) as graphql, async_playwright() as playwright:
+            browser = await playwright.chromium.launch(executable_path=chromium, headless=True)
+            try:
+                context = await browser.new_context(base_url=origin, locale="zh-CN", viewport={"width": 1280, "height": 800})
+                context.set_default_timeout(EXPECT_TIMEOUT)
+                expect.set_options(timeout=EXPECT_TIMEOUT)
+                page = await context.new_page()
+                problems: list[str] = []
+                statuses: list[tuple[str, int]] = []
+                # A failed response is logged to the console as well; it is judged by its status below.
+                page.on("console", lambda m: problems.append(f"console {m.type}: {m.text}")
+                        if m.type == "error" and not m.text.startswith("Failed to load resource") else None)
+                page.on("pageerror", lambda e: problems.append(f"page error: {e}"))
+                page.on("requestfailed", lambda r: problems.append(f"request failed: {r.url} {r.failure}"))
+                page.on("response", lambda r: statuses.append((r.url.removeprefix(origin), r.status)) if r.status >= 400 else None)
+                shots = Shots(ARTIFACTS)
+                try:
+                    await story(page, context, graphql, keys[HRSS], shots, origin)
+                except Exception:
+                    with contextlib.suppress(Exception):  # the page as it was when the story broke, for the artifacts
+                        await shots(page, "failed")
+                    raise
+                assert problems == [], problems  # CSP violations, a broken request
+                # The refused sign-in is a 401 page; Chromium asks for /favicon.ico, which the service does not have.
+                assert set(statuses) <= {("/console/login", 401), ("/favicon.ico", 404)}, statuses
+                assert ("/console/login", 401) in statuses
+            finally:
+                await browser.close()
+    finally:
+        await asyncio.to_thread(server.stop)
+
+
+async def story(page: Page, context, graphql: httpx.AsyncClient, key: str, shots: Shots, origin: str) -> None:
+    # --- signing in: the console sends a signed-out visitor to the login page ---------------------------
+    await page.goto("/console/rules")
+    await expect(page).to_have_url(f"{origin}/console/login")
+    await expect(page).to_have_title("登录 · govshare")
+    await expect(page.locator("html")).to_have_attribute("lang", "zh-CN")
+    await shots(page, "login")
+
+    await page.fill("#username", USERNAME)
+    await page.fill("#password", "not the password at all")
+    await page.click("#sign-in")
+    await expect(page.locator("#problems")).to_contain_text("STAFF_SIGN_IN_FAILED")
+    await expect(page.locator("#problems")).to_contain_text("用户名或密码错误")
+    await expect(page.locator("#sign-out")).to_have_count(0)
+    assert SESSION_COOKIE not in {c["name"] for c in await context.cookies()}
+    await shots(page, "login-wrong-password")
+
+    await page.fill("#username", USERNAME)
+    await page.fill("#password", PASSWORD)
+    await page.click("#sign-in")
+    await expect(page).to_have_url(f"{origin}/console/rules")
+    await expect(page.locator("header .who")).to_contain_text(f"当前用户：{DISPLAY_NAME}")
+    await expect(page.locator("h2")).to_have_text("允许规则")
+    await expect(page.locator("header nav a.current")).to_have_text("规则")
+    start = int(re.search(r"第 (\d+) 版", await page.locator("#version").inner_text()).group(1))
+    await shots(page, "rules")
+
+    # The session cookie as the browser keeps it, and out of the page's scripts' reach.
+    (session,) = [c for c in await context.cookies() if c["name"] == SESSION_COOKIE]
+    assert session["httpOnly"] is True and session["secure"] is True and session["sameSite"] == "Strict"
+    assert session["path"] == "/" and session["domain"] == "localhost"  # host-only, as __Host- requires
+    assert SESSION_COOKIE not in await page.evaluate("document.cookie")
+    assert session["value"] not in await page.evaluate("document.cookie")
+
+    # --- looking around ---------------------------------------------------------------------------------
+    await page.click("header nav a[href='/console/grants']")
+    await expect(page).to_have_url(f"{origin}/console/grants")
+    await expect(page.locator("h2")).to_have_text("当前生效的授权")
+    await expect(page.locator("#grants tr[id^='grant-']").first).to_be_visible()
+    await shots(page, "grants")
+
+    await page.click("header nav a[href='/console/deny']")
+    await expect(page).to_have_url(f"{origin}/console/deny")
+    await expect(page.locator("h2")).to_have_text("禁止规则")
+    await expect(page.locator("#deny-rules")).not_to_contain_text(BASIS)
+    await shots(page, "deny")
+
+    # --- before the change: explain allows hrss the enterprise names, and the answer carries them ---------
+    await explain(page, shots, "explain-before")
+    name_row = page.locator("tr#item-name")
+    await expect(name_row.locator("td.allowed")).to_have_text("允许")
+    await expect(name_row).not_to_contain_text("DEPARTMENT_RESTRICTED")
+    free = await enterprises(graphql, key)
+    assert "errors" not in free, free
+    assert len(free["data"]["enterpriseList"]["items"]) == 3
+    assert all(i["creditCode"] and i["name"] for i in free["data"]["enterpriseList"]["items"])
+
+    # --- the deny rule ------------------------------------------------------------------------------------
+    await page.click("header nav a[href='/console/deny']")
+    await page.click("#add-deny")
+    await expect(page).to_have_url(f"{origin}/console/deny/new")
+    await expect(page.locator("#resource")).to_have_value("*")  # every resource, unless narrowed
+    await page.select_option("#department", HRSS)
+    await page.select_option("#resource", RESOURCE)
+    await page.fill("#basis", BASIS)
+    await page.fill("#reason", REASON)
+    await shots(page, "deny-new")
+    await page.click("#save")
+    await expect(page).to_have_url(f"{origin}/console/deny")
+    added = page.locator("#deny-rules tr[id^='deny-']", has_text=BASIS)
+    await expect(added).to_have_count(1)
+    await expect(added).to_contain_text(HRSS)
+    await expect(added).to_contain_text(RESOURCE)
+    rule_id = (await added.get_attribute("id")).removeprefix("deny-")
+    assert re.fullmatch(r"D-[0-9a-f]{6}", rule_id)
+    await expect(page.locator("#version")).to_contain_text(f"第 {start + 1} 版")
+    await shots(page, "deny-added")
+
+    await explain(page, shots, "explain-restricted")
+    await expect(name_row.locator("td.denied")).to_have_text("拒绝")
+    await expect(name_row).to_contain_text("DEPARTMENT_RESTRICTED")
+    await expect(name_row).to_contain_text(rule_id)
+    await expect(name_row).to_contain_text(BASIS)
+    restricted = await enterprises(graphql, key)
+    assert restricted["data"] == {"enterpriseList": None}
+    assert errors_by_item(restricted) == {"creditCode": "DEPARTMENT_RESTRICTED", "name": "DEPARTMENT_RESTRICTED"}
+    assert free["data"]["enterpriseList"]["items"][0]["name"] not in json.dumps(restricted, ensure_ascii=False)
+
+    # --- history and diff ---------------------------------------------------------------------------------
+    await page.click("header nav a[href='/console/history']")
+    await expect(page).to_have_url(f"{origin}/console/history")
+    new = page.locator(f"tr#version-{start + 1}")
+    await expect(new).to_contain_text("现行")
+    await expect(new).to_contain_text(USERNAME)
+    await expect(new).to_contain_text(REASON)
+    await shots(page, "history")
+
+    await expect(page.locator("#from")).to_have_value(str(start))  # the previous version, by default
+    await expect(page.locator("#to")).to_have_value(str(start + 1))
+    await page.click("#compare")
+    await expect(page).to_have_url(f"{origin}/console/history/diff?from={start}&to={start + 1}")
+    changes = page.locator("#changes")
+    await expect(changes.locator("tr.added").first).to_contain_text(rule_id)
+    await expect(changes.locator("tr.added").first).to_contain_text("新增")
+    await expect(changes).to_contain_text(BASIS)
+    await expect(page.locator("#text-diff")).to_contain_text(BASIS)
+    await shots(page, "diff")
+
+    # --- roll back to the version before, with a reason ----------------------------------------------------
+    await page.click("main a[href='/console/history']")  # 返回
+    await expect(page).to_have_url(f"{origin}/console/history")
+    previous = page.locator(f"tr#version-{start}")
+    await previous.locator("input[name=reason]").fill(ROLLBACK_REASON)
+    await shots(page, "history-rollback")
+    await previous.locator("button[type=submit]").click()
+    await expect(page).to_have_url(f"{origin}/console/history")
+    rollback = page.locator(f"tr#version-{start + 2}")
+    await expect(rollback).to_contain_text("现行")
+    await expect(rollback).to_contain_text(f"回滚至第 {start} 版")
+    await expect(rollback).to_contain_text(USERNAME)
+    await expect(rollback).to_contain_text(ROLLBACK_REASON)
+    await shots(page, "history-rolled-back")
+
+    await explain(page, shots, "explain-restored")
+    await expect(name_row.locator("td.allowed")).to_have_text("允许")
+    await expect(name_row).not_to_contain_text("DEPARTMENT_RESTRICTED")
+    assert await enterprises(graphql, key) == free
+
+    await page.click("header nav a[href='/console/deny']")
+    await expect(page.locator("#deny-rules")).not_to_contain_text(BASIS)
+    await shots(page, "deny-after-rollback")
+
+    # --- signing out ends the session: the console is closed again ------------------------------------------
+    await page.click("#sign-out")
+    await expect(page).to_have_url(f"{origin}/console/login")
+    await expect(page.locator("#sign-out")).to_have_count(0)
+    assert SESSION_COOKIE not in {c["name"] for c in await context.cookies()}
+    await shots(page, "signed-out")
+    await page.goto("/console/rules")
+    await expect(page).to_have_url(f"{origin}/console/login")
+    await expect(page.locator("#sign-in")).to_be_visible()
+    await shots(page, "rules-after-sign-out")
