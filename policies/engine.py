@@ -58,6 +58,11 @@ class PolicyEngine:
     def version(self) -> tuple[int, int]:
         return self.catalog.version, self.policies.version
 
+    def forget(self) -> None:
+        """Empty the decision memo (the bench times cold decisions with it)."""
+        self._memo.clear()
+        self._memo_window = ("", "")
+
     def _window(self, now: str) -> tuple[str, str]:
         index = bisect.bisect_right(self._boundaries, now)
         low = self._boundaries[index - 1] if index else ""
@@ -108,3 +113,16 @@ class PolicyEngine:
             for item, values in self._grants[decision.ref].row_scope.items():
                 scope[item] = tuple(v for v in scope[item] if v in values) if item in scope else tuple(values)
         return AccessDecision(resource.code, decisions, scope, tuple(used))
+
+
+class Unenforced:
+    """Every known item allowed, unmasked and unscoped: what ``Settings.enforce = False`` puts in place of the
+    engine so that the bench can measure what enforcement costs. Never served (govshare.config, server)."""
+
+    def __init__(self, engine: PolicyEngine) -> None:
+        self.catalog, self.policies = engine.catalog, engine.policies
+
+    def decide(self, department: str, purpose: str, resource: Resource, items: Iterable[str], now: datetime) -> AccessDecision:
+        decisions = {item: ItemDecision(item, True, "UNENFORCED") if resource.item(item) is not None
+                     else ItemDecision(item, False, Deny.ITEM_UNKNOWN) for item in items}
+        return AccessDecision(resource.code, decisions, {}, ())
