@@ -13,7 +13,9 @@ from typing import Annotated, Optional
 
 import strawberry
 from graphql import GraphQLError, ValidationRule
-from strawberry.extensions import AddValidationRules, DisableIntrospection, MaxAliasesLimiter, MaxTokensLimiter, QueryDepthLimiter
+from strawberry.extensions import AddValidationRules, DisableIntrospection, MaxTokensLimiter, ParserCache, ValidationCache
+from strawberry.extensions.max_aliases import create_validator as max_aliases_rule
+from strawberry.extensions.query_depth_limiter import create_validator as max_depth_rule
 from strawberry.schema.config import StrawberryConfig
 
 from catalog.model import Catalog, Link, Resource, ShareType
@@ -294,16 +296,19 @@ def build_schema(catalog: Catalog, settings: Settings, *, extensions: list = ())
             resource, object_type, _page_type(resource, object_type), _filter_type(resource)
         )
     query = strawberry.type(type("Query", (), fields), name="Query", description="临沂市政务信息资源共享：联机查询")
-    max_root_fields = _max_root_fields_rule(settings.max_root_fields)
+    # The limits' rule classes are made once per schema, so that the validation cache (keyed by the document
+    # and the rule classes) answers a repeated query without validating it again.
+    limits = [max_depth_rule(settings.max_query_depth, None), max_aliases_rule(settings.max_aliases),
+              _max_root_fields_rule(settings.max_root_fields)]
     return Schema(
         query=query,
         mutation=Mutation,
         extensions=[
-            lambda: QueryDepthLimiter(max_depth=settings.max_query_depth),
-            lambda: MaxAliasesLimiter(max_alias_count=settings.max_aliases),
             lambda: MaxTokensLimiter(max_token_count=settings.max_tokens),
+            ParserCache,
             *([DisableIntrospection] if settings.production else []),
-            lambda: AddValidationRules([max_root_fields]),
+            lambda: AddValidationRules(limits),
+            ValidationCache,
             *extensions,
         ],
         config=StrawberryConfig(disable_field_suggestions=settings.production),
