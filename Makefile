@@ -6,7 +6,7 @@ INSTALLED := $(VENV)/.installed
 ASSETS := web/static/vendor/graphiql.min.js
 DEMO := var/demo-keys.json
 
-.PHONY: run test loadtest demo install assets clean
+.PHONY: run test loadtest bench demo install assets clean
 
 run: install assets demo
 	$(BIN)/govshare serve
@@ -17,6 +17,10 @@ test: install assets
 # 50 clients for 60 s against a real server while a source loses its table (LOADTEST_CLIENTS, LOADTEST_SECONDS).
 loadtest: install
 	$(BIN)/python bench/loadtest.py
+
+# What enforcement costs: ratios of medians measured in one run; prints a table, writes bench/results.json (BENCH_TINY=1: seconds).
+bench: install
+	$(BIN)/python bench/bench.py
 
 install: $(INSTALLED)
 

@@ -39,13 +39,13 @@ from catalog.model import Catalog
 from connectors.graphql import load_credentials
 from connectors.registry import Connectors
 from govshare.config import Settings, load_settings
-from govshare.errors import AuditError, AuthError
+from govshare.errors import AuditError, AuthError, ConfigError
 from govshare.i18n import message, normalize_language
 from govshare.keys import authenticate
 from govshare.ratelimit import RateLimiter
 from govshare.notify import PolicyNotifier
 from govshare.platformdb import create_schema, make_engine, read_versions
-from policies.engine import PolicyEngine
+from policies.engine import PolicyEngine, Unenforced
 from policies.model import PolicySet
 from policies.store import load_policy_set
 from resolvers.context import RequestContext
@@ -196,7 +196,7 @@ async def graphql_post(request: Request) -> Response:
             trace_id=format(span.get_span_context().trace_id, "032x"),
             now=runtime.clock(),
             catalog=runtime.catalog,
-            policy=runtime.policy,
+            policy=runtime.policy if settings.enforce else Unenforced(runtime.policy),
             connectors=runtime.connectors,
             settings=settings,
             tracer=runtime.tracer,
@@ -210,7 +210,8 @@ async def graphql_post(request: Request) -> Response:
         )
         try:
             # The records are written before a single value is sent; if they cannot be, nothing is sent.
-            await runtime.audit.write(ctx.records)
+            if settings.enforce:
+                await runtime.audit.write(ctx.records)
         except AuditError as exc:
             return _error_response(500, exc.code, lang)
         if ctx.changed:  # an application or grant changed: the next request, in any process, must see it
@@ -241,6 +242,10 @@ async def healthz(request: Request) -> Response:
 
 def create_app(settings: Settings | None = None, **runtime_options) -> Starlette:
     settings = settings or load_settings()
+    if not settings.enforce:
+        if settings.production:
+            raise ConfigError("enforce = False is for the bench only; a production server refuses it")
+        log.warning("ENFORCEMENT IS OFF: no decisions, no masks, no access records (bench only)")
     runtime = Runtime(settings, **runtime_options)
 
     async def keep_fresh() -> None:

@@ -73,17 +73,19 @@ class SqlConnector:
         try:
             async with asyncio.timeout(self.timeout):
                 async with self._engine.connect() as conn:
-                    rows = (await conn.execute(statement)).mappings().all()
+                    result = await conn.execute(statement)
+                    keys, rows = tuple(result.keys()), result.all()
         except (TimeoutError, SQLAlchemyError, OSError) as exc:
             self.breaker.failed()
             log.warning("source %s failed on table %s (breaker %s): %s", self._engine.url.render_as_string(),
                         query.table, self.breaker.state, exc)
             raise SourceUnavailable(query.table) from exc
         self.breaker.succeeded()
-        masks = dict(query.masks)
-        if not masks:
-            return [dict(row) for row in rows]
-        return [{k: (apply_mask(masks[k], v) if k in masks else v) for k, v in row.items()} for row in rows]
+        answer = [dict(zip(keys, row)) for row in rows]
+        for key, kind in query.masks:
+            for values in answer:
+                values[key] = apply_mask(kind, values[key])
+        return answer
 
     async def close(self) -> None:
         await self._engine.dispose()

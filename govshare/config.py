@@ -17,6 +17,7 @@ from govshare.errors import ConfigError
 
 TRACE_EXPORTERS = ("none", "console", "otlp")
 LANGUAGES = ("zh-CN", "en")
+NOT_CONFIGURABLE = frozenset({"enforce"})  # set in code by the bench only, never from a file or the environment
 
 
 @dataclass(frozen=True)
@@ -82,6 +83,9 @@ class Settings:
     staff_session_hours: float = 8.0
     staff_min_password_length: int = 12
     web_dir: Path = field(default=Path(__file__).resolve().parent.parent / "web" / "static")
+    # Bench only (bench/bench.py measures what enforcement costs): False skips decisions, masks and access
+    # records. No configuration can set it (load_settings refuses it), and a production server refuses it.
+    enforce: bool = True
 
     def expand(self, url: str) -> str:
         return url.replace("{var}", str(self.var_dir.resolve()))
@@ -113,7 +117,7 @@ def _coerce(name: str, raw: object, target: object) -> object:
 def load_settings(env: dict[str, str] | None = None, **overrides: object) -> Settings:
     env = dict(os.environ if env is None else env)
     defaults = Settings()
-    names = {f.name for f in dataclasses.fields(Settings)}
+    names = {f.name for f in dataclasses.fields(Settings)} - NOT_CONFIGURABLE
     values: dict[str, object] = {}
 
     config_path = env.get("GOVSHARE_CONFIG")
@@ -131,8 +135,13 @@ def load_settings(env: dict[str, str] | None = None, **overrides: object) -> Set
         raise ConfigError(f"GOVSHARE_CONFIG names {config_path}, which does not exist")
 
     for key, raw in env.items():
+        if key.startswith("GOVSHARE_") and key.lower()[9:] in NOT_CONFIGURABLE:
+            raise ConfigError(f"{key}: setting {key.lower()[9:]!r} cannot be configured")
         if key.startswith("GOVSHARE_") and key != "GOVSHARE_CONFIG" and key.lower()[9:] in names:
             values[key.lower()[9:]] = raw
+    refused = NOT_CONFIGURABLE & set(overrides)
+    if refused:
+        raise ConfigError(f"setting {', '.join(sorted(refused))!r} cannot be configured")
     values.update({k: v for k, v in overrides.items() if v is not None})
 
     coerced = {k: _coerce(k, v, getattr(defaults, k)) for k, v in values.items()}

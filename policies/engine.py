@@ -41,14 +41,58 @@ class _RulesAdapter(Adapter):
             model.add_policy("g", "g", link)
 
 
+class _RuleIndex:
+    """The rules by resource and department, so that a decision reads only the rules that could match it.
+
+    model.conf matches a rule only on its own resource, and only for its department "*", the requesting
+    department itself, or a group the department belongs to (g). Each (resource, department) gets a Casbin
+    enforcer over that subset, in the original order: the first match in priority order is the same rule as
+    over all rules, and deciding does not grow with the rules of other departments and resources.
+    """
+
+    def __init__(self, rules: list[list[str]], links: list[list[str]]) -> None:
+        self._rules: dict[str, dict[str, list[tuple[int, list[str]]]]] = {}
+        for position, rule in enumerate(rules):
+            self._rules.setdefault(rule[3], {}).setdefault(rule[1], []).append((position, rule))
+        self._groups: dict[str, set[str]] = {}
+        for member, group in links:
+            self._groups.setdefault(member, set()).add(group)
+        self._enforcers: dict[tuple[str, str], casbin.Enforcer] = {}
+
+    def forget(self) -> None:
+        self._enforcers.clear()
+
+    def _memberships(self, department: str) -> set[str]:
+        found, todo = set(), [department]
+        while todo:
+            for group in self._groups.get(todo.pop(), ()):
+                if group not in found:
+                    found.add(group)
+                    todo.append(group)
+        return found
+
+    def enforcer(self, resource: str, department: str) -> casbin.Enforcer:
+        enforcer = self._enforcers.get((resource, department))
+        if enforcer is None:
+            groups = self._memberships(department)
+            by_department = self._rules.get(resource, {})
+            rules = sorted((entry for name in ("*", department, *groups) if name in by_department
+                            for entry in by_department[name]), key=lambda entry: entry[0])
+            links = [[department, group] for group in sorted(groups)]
+            links += [[member, group] for member in groups for group in sorted(self._groups.get(member, ()))]
+            enforcer = casbin.Enforcer(str(MODEL_PATH), _RulesAdapter([rule for _, rule in rules], links))
+            self._enforcers[(resource, department)] = enforcer
+        return enforcer
+
+
 class PolicyEngine:
     def __init__(self, catalog: Catalog, policies: PolicySet) -> None:
         self.catalog = catalog
         self.policies = policies
         rules, links = compile_rules(catalog, policies)
         self.rule_count = len(rules)
-        self._enforcer = casbin.Enforcer(str(MODEL_PATH), _RulesAdapter(rules, links))
         self._boundaries = boundaries(rules)
+        self._index = _RuleIndex(rules, links)
         self._grants: dict[str, Grant] = {g.id: g for g in policies.grants}
         self._restrictions = {r.id: r for r in policies.restrictions}
         self._memo: dict[tuple[str, str, str, str], ItemDecision] = {}
@@ -57,6 +101,12 @@ class PolicyEngine:
     @property
     def version(self) -> tuple[int, int]:
         return self.catalog.version, self.policies.version
+
+    def forget(self) -> None:
+        """Forget every decision and index enforcer, as a new engine would (the bench times cold decisions)."""
+        self._memo.clear()
+        self._memo_window = ("", "")
+        self._index.forget()
 
     def _window(self, now: str) -> tuple[str, str]:
         index = bisect.bisect_right(self._boundaries, now)
@@ -83,7 +133,8 @@ class PolicyEngine:
         params = {"resource": resource.code, "item": item, "purpose": purpose}
         if resource.item(item) is None:
             return ItemDecision(item, False, Deny.ITEM_UNKNOWN, params=params)
-        allowed, line = self._enforcer.enforce_ex(department, purpose, resource.code, item, moment)
+        allowed, line = self._index.enforcer(resource.code, department).enforce_ex(
+            department, purpose, resource.code, item, moment)
         if not line:  # no rule matched at all: deny, and say the item is not shared
             return ItemDecision(item, False, Deny.NOT_SHARED, params=params)
         reason, ref = line[8], line[9] or None
@@ -108,3 +159,16 @@ class PolicyEngine:
             for item, values in self._grants[decision.ref].row_scope.items():
                 scope[item] = tuple(v for v in scope[item] if v in values) if item in scope else tuple(values)
         return AccessDecision(resource.code, decisions, scope, tuple(used))
+
+
+class Unenforced:
+    """Every known item allowed, unmasked and unscoped: what ``Settings.enforce = False`` puts in place of the
+    engine so that the bench can measure what enforcement costs. Never served (govshare.config, server)."""
+
+    def __init__(self, engine: PolicyEngine) -> None:
+        self.catalog, self.policies = engine.catalog, engine.policies
+
+    def decide(self, department: str, purpose: str, resource: Resource, items: Iterable[str], now: datetime) -> AccessDecision:
+        decisions = {item: ItemDecision(item, True, "UNENFORCED") if resource.item(item) is not None
+                     else ItemDecision(item, False, Deny.ITEM_UNKNOWN) for item in items}
+        return AccessDecision(resource.code, decisions, {}, ())

@@ -160,10 +160,11 @@ def _source_query(resource: Resource, decision: AccessDecision, selected: list[s
 
     conditions = [Condition(column_of(f.item).name, f.op, f.value) for f in where]
     conditions += [Condition(column_of(item).name, "in", values) for item, values in decision.row_scope.items()]
-    masks = tuple((column_of(item).name, kind) for item, kind in decision.masks.items() if item in selected)
+    # Rows come back keyed by item name (each column labelled with it), ready to answer without renaming.
+    masks = tuple((item, kind) for item, kind in decision.masks.items() if item in selected)
     return SourceQuery(
         table=resource.table,
-        columns=tuple(column_of(i) for i in selected) + tuple(column_of(i, HIDDEN + i) for i in hidden),
+        columns=tuple(column_of(i, i) for i in selected) + tuple(column_of(i, HIDDEN + i) for i in hidden),
         where=tuple(conditions),
         order_by=(column_of(resource.key),),
         limit=limit,
@@ -199,14 +200,13 @@ async def _run(ctx: RequestContext, access: _Access, decision: AccessDecision, s
     ctx.cost += len(rows) * max(len(allowed), 1)
     if ctx.cost > ctx.settings.max_cost:
         raise access.refuse("COST_TOO_HIGH", limit=ctx.settings.max_cost)
-    columns = {resource.item(i).column: i for i in allowed}
     record.items_returned = allowed
     record.items_masked = [i for i in allowed if decision.items[i].mask]
     record.row_count = len(rows)
     record.outcome = "partial" if record.items_denied else "allowed"
     if not allowed:  # only link keys were read, to follow links; nothing of this resource is answered
         record.outcome = "denied" if record.items_denied else "allowed"
-    return [{columns.get(c, c): v for c, v in row.items()} for row in rows]
+    return rows
 
 
 async def _traced(ctx: RequestContext, access: _Access, work):

@@ -13,7 +13,9 @@ from typing import Annotated, Optional
 
 import strawberry
 from graphql import GraphQLError, ValidationRule
-from strawberry.extensions import AddValidationRules, DisableIntrospection, MaxAliasesLimiter, MaxTokensLimiter, QueryDepthLimiter
+from strawberry.extensions import AddValidationRules, DisableIntrospection, MaxTokensLimiter, ParserCache, ValidationCache
+from strawberry.extensions.max_aliases import create_validator as max_aliases_rule
+from strawberry.extensions.query_depth_limiter import create_validator as max_depth_rule
 from strawberry.schema.config import StrawberryConfig
 
 from catalog.model import Catalog, Link, Resource, ShareType
@@ -23,6 +25,7 @@ from resolvers.data import HIDDEN
 from resolvers.context import RequestContext
 from schema.applications import QUERY_FIELDS, Mutation
 from schema.usage import QUERY_FIELDS as USAGE_FIELDS
+from schema.execution import FlatListExecutor, field_value
 from schema.selection import field_names, sub_selections
 
 log = logging.getLogger(__name__)
@@ -116,12 +119,9 @@ def _plain_class(resource: Resource):
     return type(resource.type_name, (), namespace)
 
 
-def _make(object_type, row: dict):
-    """An object of ``object_type`` from a row; the row's hidden link keys ride along, outside the schema."""
-    values = {k: v for k, v in row.items() if not k.startswith(HIDDEN)}
-    obj = object_type(**values)
-    obj._gs_hidden = {k[len(HIDDEN):]: v for k, v in row.items() if k.startswith(HIDDEN)}
-    return obj
+def _hidden(row: dict) -> dict[str, object]:
+    """The link keys a row carries under HIDDEN-prefixed keys (no GraphQL name can reach them)."""
+    return {k[len(HIDDEN):]: v for k, v in row.items() if k.startswith(HIDDEN)}
 
 
 def _response_path(path) -> tuple:
@@ -145,10 +145,7 @@ def _link_field(resource: Resource, link: Link, target: Resource, target_type):
     async def resolve(root, info: strawberry.Info):
         ctx: RequestContext = info.context
         selected, link_items = _selection(target, info.selected_fields[0].selections)
-        result = await links.follow(ctx, resource, link, root._gs_hidden, selected, link_items, _response_path(info.path))
-        if result is None:
-            return None
-        return [_make(target_type, row) for row in result] if link.many else _make(target_type, result)
+        return await links.follow(ctx, resource, link, _hidden(root), selected, link_items, _response_path(info.path))
 
     resolve.__annotations__["return"] = Optional[list[target_type]] if link.many else Optional[target_type]
     return strawberry.field(resolver=resolve, name=link.name, description=f"{link.label}（关联：{link.target}）")
@@ -202,7 +199,7 @@ def _lookup_field(resource: Resource, object_type):
         ctx: RequestContext = info.context
         selected, link_items = _selection(resource, info.selected_fields[0].selections)
         row = await data.lookup(ctx, resource, key, selected, [info.path.key], link_items)
-        return None if row is None else _make(object_type, row)
+        return row
 
     return strawberry.field(resolver=resolve, name=resource.api_name,
                             description=f"按{key_item.label}查询{resource.name}")
@@ -221,7 +218,7 @@ def _list_field(resource: Resource, object_type, page_type, filter_type):
         page = await data.list_rows(ctx, resource, _filters(filter), first, after, selected, [info.path.key], link_items)
         if page is None:
             return None
-        return page_type(items=[_make(object_type, row) for row in page.rows],
+        return page_type(items=page.rows,
                          page_info=PageInfo(has_next_page=page.has_next_page, end_cursor=page.end_cursor))
 
     if filter_type is None:
@@ -294,17 +291,21 @@ def build_schema(catalog: Catalog, settings: Settings, *, extensions: list = ())
             resource, object_type, _page_type(resource, object_type), _filter_type(resource)
         )
     query = strawberry.type(type("Query", (), fields), name="Query", description="临沂市政务信息资源共享：联机查询")
-    max_root_fields = _max_root_fields_rule(settings.max_root_fields)
+    # The limits' rule classes are made once per schema, so that the validation cache (keyed by the document
+    # and the rule classes) answers a repeated query without validating it again.
+    limits = [max_depth_rule(settings.max_query_depth, None), max_aliases_rule(settings.max_aliases),
+              _max_root_fields_rule(settings.max_root_fields)]
     return Schema(
         query=query,
         mutation=Mutation,
         extensions=[
-            lambda: QueryDepthLimiter(max_depth=settings.max_query_depth),
-            lambda: MaxAliasesLimiter(max_alias_count=settings.max_aliases),
             lambda: MaxTokensLimiter(max_token_count=settings.max_tokens),
+            ParserCache,
             *([DisableIntrospection] if settings.production else []),
-            lambda: AddValidationRules([max_root_fields]),
+            lambda: AddValidationRules(limits),
+            ValidationCache,
             *extensions,
         ],
-        config=StrawberryConfig(disable_field_suggestions=settings.production),
+        config=StrawberryConfig(disable_field_suggestions=settings.production, default_resolver=field_value),
+        execution_context_class=FlatListExecutor,
     )

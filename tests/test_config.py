@@ -152,3 +152,27 @@ def test_toml_value_of_the_wrong_type_is_refused_not_converted(tmp_path, line, m
     with pytest.raises(ConfigError) as refused:
         load_settings(env={})
     assert message in str(refused.value)
+
+
+def test_enforcement_cannot_be_switched_off_by_configuration(tmp_path):
+    # The bench's "enforcement off" exists in code only: no file, variable or option of a served deployment reaches it.
+    assert load_settings(env={}).enforce is True
+    write_toml(tmp_path, "enforce = false\n")
+    with pytest.raises(ConfigError, match="enforce"):
+        load_settings(env={})
+    (tmp_path / "govshare.toml").unlink()
+    for value in ("0", "false", "no"):
+        with pytest.raises(ConfigError, match="enforce"):
+            load_settings(env={"GOVSHARE_ENFORCE": value})
+    with pytest.raises(ConfigError, match="enforce"):
+        load_settings(env={}, enforce=False)
+
+
+def test_a_production_server_refuses_to_run_unenforced(tmp_path):
+    import dataclasses
+
+    from server import create_app
+
+    settings = dataclasses.replace(load_settings(env={}, var_dir=tmp_path, production=True), enforce=False)
+    with pytest.raises(ConfigError, match="enforce"):
+        create_app(settings)

@@ -1,0 +1,459 @@
+"""The benchmark suite of issue 6: what enforcement costs, measured as ratios of medians taken in one run.
+
+    make bench                 # the full suite (a few minutes); writes bench/results.json
+    BENCH_TINY=1 make bench    # seconds: every figure, from tiny inputs (tests/test_bench.py)
+
+Builds its own demo world in a temporary folder, adds generated policy lines for 50 departments, and
+measures in-process through the whole ASGI app (authentication, purpose, decisions, masking, access
+records), plus two real servers on loopback for the HTTP figures. Absolute times go in the printed
+table only: this machine is noisy, the ratios are what is kept.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import json
+import os
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Awaitable, Callable
+
+import casbin
+import httpx
+from sqlalchemy import column, event, select, table
+from sqlalchemy.ext.asyncio import create_async_engine
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from connectors.urls import async_url  # noqa: E402
+from demo.build import build_demo  # noqa: E402
+from govshare.config import Settings, load_settings  # noqa: E402
+from policies.engine import MODEL_PATH, PolicyEngine, _RulesAdapter  # noqa: E402
+from policies.model import Grant, GrantKind, PolicySet  # noqa: E402
+from policies.rules import compile_rules, stamp  # noqa: E402
+from server import create_app  # noqa: E402
+
+TINY = os.environ.get("BENCH_TINY") == "1"
+RESULTS = Path(os.environ.get("BENCH_RESULTS", REPO / "bench" / "results.json"))
+# A comma-separated subset of list, policy, statements, cache, http (to re-measure one figure while working).
+ONLY = set(filter(None, os.environ.get("BENCH_ONLY", "").split(",")))
+
+
+@dataclasses.dataclass(frozen=True)
+class Scale:
+    rows: int  # rows of the list query (x 10 items)
+    lines: int  # policy lines loaded for the list query
+    lines_small: int
+    lines_large: int  # for the point lookup
+    runs: int  # timed runs per figure (medians)
+    naive_sample: int  # enforce calls timed for the per-field-per-row pattern
+    http_seconds: float
+    clients: int
+    link_parents: int
+
+
+SCALE = Scale(rows=50, lines=1000, lines_small=100, lines_large=2000, runs=5, naive_sample=20, http_seconds=1.0,
+              clients=4, link_parents=20) if TINY else \
+    Scale(rows=1000, lines=10_000, lines_small=100, lines_large=100_000, runs=41, naive_sample=60, http_seconds=10.0,
+          clients=32, link_parents=200)
+DEPARTMENTS = 50
+ENTERPRISE_ITEMS = ["creditCode", "name", "legalRepIdNumber", "legalRepName", "countyCode", "address",
+                    "registeredCapital", "establishedDate", "businessScope", "status"]
+LIST_QUERY = "query($n: Int) { enterpriseList(first: $n) { items { " + " ".join(ENTERPRISE_ITEMS) + " } } }"
+LIST_CALLER = ("hrss", "hrss.insurance-enrolment")
+# Items decided early and late in priority order: a grant (20), unconditional (30), not shared and no grant (60).
+POINT_QUERY = "query($id: String!) { person(idNumber: $id) { idNumber name gender countyCode ethnicity phone } }"
+CANONICAL_QUERY = """query($id: String!) { person(idNumber: $id) { idNumber name birthDate address householdId
+    enterprises { creditCode name status } socialInsurance { insuranceStatus lastPaidMonth } } }"""
+LOOKUP_CALLER = ("market", "market.licence-review")
+LINK_QUERY = """query($n: Int) { personList(first: $n) { items { idNumber
+    enterprises { name socialInsurance { insuranceStatus } licences { licenceType } } } } }"""
+SINCE, UNTIL = datetime(2026, 1, 1, tzinfo=UTC), datetime(2031, 1, 1, tzinfo=UTC)
+
+
+# -- policies ---------------------------------------------------------------------------------------------
+
+def bench_grant() -> Grant:
+    """The list caller's grant on every enterprise item, the legal representative's ID number masked."""
+    department, purpose = LIST_CALLER
+    return Grant("G-BENCH-LIST", GrantKind.GRANT, department, "market.enterprise", tuple(ENTERPRISE_ITEMS), (purpose,),
+                 SINCE, UNTIL, masks={"legalRepIdNumber": "id_number"})
+
+
+def with_lines(catalog, base: PolicySet, lines: int) -> PolicySet:
+    """``base`` plus generated grants of 50 departments on every published resource, up to ``lines`` rules."""
+    count = len(compile_rules(catalog, base)[0])
+    grants = list(base.grants)
+    resources = sorted(catalog.published(), key=lambda r: r.code)
+    n = 0
+    while count < lines:
+        resource = resources[n % len(resources)]
+        department = f"bench-{n % DEPARTMENTS:02d}"
+        purposes = tuple(f"{department}.purpose-{p}" for p in range(3))
+        items = tuple(i.name for i in resource.items)
+        per_grant = len(items) * (3 * len(purposes) + 1)
+        if count + per_grant > lines:  # the last grant: fewer items, to land on the count
+            keep = max(1, (lines - count) // (3 * len(purposes) + 1))
+            items, per_grant = items[:keep], keep * (3 * len(purposes) + 1)
+        grants.append(Grant(f"G-BENCH-{n:06d}", GrantKind.GRANT, department, resource.code, items, purposes,
+                            SINCE + timedelta(days=n % 30), UNTIL))
+        count += per_grant
+        n += 1
+    return dataclasses.replace(base, grants=tuple(grants))
+
+
+def install_policies(app, lines: int, *, extra: tuple[Grant, ...] = ()) -> int:
+    """Put a generated policy set in force in ``app`` (same version: the runtime keeps it); returns its rule count."""
+    runtime = app.state.runtime
+    base = runtime.policy.policies
+    base = dataclasses.replace(base, grants=base.grants + extra)
+    runtime.policy = PolicyEngine(runtime.catalog, with_lines(runtime.catalog, base, lines))
+    return runtime.policy.rule_count
+
+
+# -- timing -----------------------------------------------------------------------------------------------
+
+async def medians(runs: int, **candidates: Callable[[], Awaitable[object]]) -> dict[str, float]:
+    """Median seconds of each candidate, run interleaved (A B A B ...) so that drift hits both alike."""
+    for work in candidates.values():  # warm up
+        await work()
+        await work()
+    times: dict[str, list[float]] = {name: [] for name in candidates}
+    for _ in range(runs):
+        for name, work in candidates.items():
+            started = time.perf_counter()
+            await work()
+            times[name].append(time.perf_counter() - started)
+    return {name: statistics.median(t) for name, t in times.items()}
+
+
+def ms(seconds: float) -> str:
+    return f"{seconds * 1000:.2f} ms"
+
+
+# -- the world and the apps -------------------------------------------------------------------------------
+
+def bench_settings(var_dir: Path, **overrides) -> Settings:
+    return load_settings(env={}, var_dir=var_dir, catalog_dir=REPO / "catalog" / "demo", rate_limit="",
+                         refresh_seconds=3600.0, audit_checkpoint_seconds=0.0, max_page_size=max(SCALE.rows, 200),
+                         max_cost=10 ** 7, max_link_rows=10 ** 5, cache_max_seconds=0, **overrides)
+
+
+class Client:
+    def __init__(self, app, keys: dict[str, str]) -> None:
+        self.app, self.keys = app, keys
+        self.http = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://bench")
+
+    async def query(self, caller: tuple[str, str], query: str, variables: dict) -> dict:
+        department, purpose = caller
+        response = await self.http.post("/graphql", json={"query": query, "variables": variables},
+                                        headers={"Authorization": f"Bearer {self.keys[department]}", "X-Purpose": purpose})
+        response.raise_for_status()
+        return response.json()
+
+
+@contextlib.asynccontextmanager
+async def running(settings: Settings, keys: dict[str, str]):
+    app = create_app(settings)
+    await app.state.runtime.start()
+    client = Client(app, keys)
+    try:
+        yield client
+    finally:
+        await client.http.aclose()
+        await app.state.runtime.stop()
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+# -- the figures ------------------------------------------------------------------------------------------
+
+async def list_figures(settings: Settings, keys: dict[str, str], table_rows: list) -> dict[str, float]:
+    from server import Runtime  # noqa: F401  (the app's runtime is reached through app.state)
+
+    unenforced_settings = dataclasses.replace(settings, enforce=False)
+    async with running(settings, keys) as enforced, running(unenforced_settings, keys) as unenforced:
+        lines = install_policies(enforced.app, SCALE.lines, extra=(bench_grant(),))
+        install_policies(unenforced.app, SCALE.lines, extra=(bench_grant(),))
+        catalog = enforced.app.state.runtime.catalog
+        resource = catalog.resources["market.enterprise"]
+        source = settings.expand(catalog.departments[resource.provider].source)
+        raw_engine = create_async_engine(async_url(source))
+        columns = [column(resource.item(i).column) for i in ENTERPRISE_ITEMS]
+        raw_statement = select(*columns).select_from(table(resource.table, *columns)) \
+            .order_by(column(resource.item(resource.key).column)).limit(SCALE.rows)
+        variables = {"n": SCALE.rows}
+
+        async def raw():
+            async with raw_engine.connect() as conn:
+                rows = (await conn.execute(raw_statement)).all()
+            assert len(rows) == SCALE.rows
+
+        async def run_enforced():
+            result = await enforced.query(LIST_CALLER, LIST_QUERY, variables)
+            assert len(result["data"]["enterpriseList"]["items"]) == SCALE.rows and "errors" not in result, result.get("errors")
+
+        async def run_unenforced():
+            result = await unenforced.query(LIST_CALLER, LIST_QUERY, variables)
+            assert len(result["data"]["enterpriseList"]["items"]) == SCALE.rows
+
+        times = await medians(SCALE.runs, raw=raw, enforced=run_enforced, unenforced=run_unenforced)
+        await raw_engine.dispose()
+
+        # The per-field-per-row pattern (casbin-graphql-authz): one enforce per field per row over the same
+        # rules, in one flat Casbin enforcer. Timed on a sample of calls and scaled to rows x items, since
+        # running it whole takes minutes.
+        engine = enforced.app.state.runtime.policy
+        rules, links = compile_rules(engine.catalog, engine.policies)
+        flat = casbin.Enforcer(str(MODEL_PATH), _RulesAdapter(rules, links))
+        department, purpose = LIST_CALLER
+        now = stamp(datetime.now(UTC))
+        started = time.perf_counter()
+        for n in range(SCALE.naive_sample):
+            flat.enforce(department, purpose, resource.code, ENTERPRISE_ITEMS[n % len(ENTERPRISE_ITEMS)], now)
+        per_call = (time.perf_counter() - started) / SCALE.naive_sample
+        naive = times["unenforced"] + per_call * SCALE.rows * len(ENTERPRISE_ITEMS)
+
+    table_rows += [
+        (f"raw SQLAlchemy fetch, {SCALE.rows} rows x 10 items", ms(times["raw"])),
+        (f"list through the full path, {lines} policy lines, enforced", ms(times["enforced"])),
+        ("the same, enforcement switched off (bench only)", ms(times["unenforced"])),
+        (f"per-field-per-row Casbin ({per_call * 1000:.2f} ms a call, x {SCALE.rows * 10}; extrapolated)", ms(naive)),
+    ]
+    return {
+        "enforced_over_unenforced": times["enforced"] / times["unenforced"],
+        "enforced_over_raw_sql": times["enforced"] / times["raw"],
+        "naive_over_enforced": naive / times["enforced"],
+    }
+
+
+async def policy_count_figure(settings: Settings, keys: dict[str, str], person: str, table_rows: list) -> dict[str, float]:
+    """A cross-department point lookup decided cold (the decision memo emptied before every request)."""
+    async with running(settings, keys) as small, running(settings, keys) as large:
+        small_lines = install_policies(small.app, SCALE.lines_small)
+        large_lines = install_policies(large.app, SCALE.lines_large)
+        variables = {"id": person}
+
+        def cold(client: Client):
+            async def work():
+                client.app.state.runtime.policy.forget()
+                result = await client.query(LOOKUP_CALLER, POINT_QUERY, variables)
+                assert result["data"]["person"]["name"], result
+            return work
+
+        times = await medians(SCALE.runs, small=cold(small), large=cold(large))
+    table_rows += [
+        (f"point lookup, cold decision, {small_lines} policy lines", ms(times["small"])),
+        (f"point lookup, cold decision, {large_lines} policy lines", ms(times["large"])),
+    ]
+    return {"policy_lines_100k_over_100": times["large"] / times["small"]}
+
+
+async def cache_figure(settings: Settings, keys: dict[str, str], person: str, table_rows: list) -> dict[str, float]:
+    cached_settings = dataclasses.replace(settings, cache_max_seconds=300)
+    async with running(settings, keys) as miss, running(cached_settings, keys) as hit:
+        variables = {"id": person}
+
+        def lookup(client: Client):
+            async def work():
+                result = await client.query(LOOKUP_CALLER, CANONICAL_QUERY, variables)
+                assert result["data"]["person"]["name"], result
+            return work
+
+        times = await medians(SCALE.runs, miss=lookup(miss), hit=lookup(hit))
+    table_rows += [
+        ("canonical lookup from the sources", ms(times["miss"])),
+        ("canonical lookup from the cache", ms(times["hit"])),
+    ]
+    return {"cache_hit_over_miss": times["hit"] / times["miss"]}
+
+
+async def statements_figure(settings: Settings, keys: dict[str, str], table_rows: list) -> dict[str, float]:
+    """Statements each source receives for each table of a three-level link query (each table is one level)."""
+    async with running(settings, keys) as client:
+        runtime = client.app.state.runtime
+        seen: dict[tuple[str, str], int] = {}
+        engines = []
+        for code, department in runtime.catalog.departments.items():
+            if not department.source:
+                continue
+            engine = runtime.connectors.get(settings.expand(department.source))._engine.sync_engine
+
+            def capture(conn, cursor, statement, parameters, context, executemany, code=code):
+                tables = [r.table for r in runtime.catalog.resources.values() if r.provider == code
+                          and f"FROM {r.table} " in statement + " "]
+                key = (code, tables[0] if tables else "?")
+                seen[key] = seen.get(key, 0) + 1
+
+            event.listen(engine, "before_cursor_execute", capture)
+            engines.append((engine, capture))
+        try:
+            result = await client.query(LOOKUP_CALLER, LINK_QUERY, {"n": SCALE.link_parents})
+        finally:
+            for engine, capture in engines:
+                event.remove(engine, "before_cursor_execute", capture)
+    assert len(result["data"]["personList"]["items"]) == SCALE.link_parents, result
+    worst = max(seen.values())
+    table_rows.append((f"link query, {SCALE.link_parents} persons, 3 levels: statements per source and level",
+                       ", ".join(f"{d}/{t}: {n}" for (d, t), n in sorted(seen.items()))))
+    return {"statements_per_source_level": float(worst)}
+
+
+HANDWRITTEN = '''
+import json, sys
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import create_async_engine
+from starlette.applications import Starlette
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+sources = json.loads(sys.argv[1])
+engines = {name: create_async_engine(url) for name, url in sources.items()}
+
+async def lookup(request):
+    person_id = request.query_params["id"]
+    async with engines["police"].connect() as conn:
+        person = (await conn.execute(text("SELECT id_number, name, birth_date, address, household_id FROM person "
+                                          "WHERE id_number = :id"), {"id": person_id})).mappings().first()
+    async with engines["market"].connect() as conn:
+        enterprises = (await conn.execute(text("SELECT credit_code, name, status FROM enterprise "
+                                               "WHERE legal_rep_id_number = :id ORDER BY credit_code"), {"id": person_id})).mappings().all()
+    async with engines["hrss"].connect() as conn:
+        insurance = (await conn.execute(text("SELECT insurance_status, last_paid_month FROM social_insurance "
+                                             "WHERE id_number = :id"), {"id": person_id})).mappings().first()
+    body = dict(person)
+    body["birth_date"] = str(body["birth_date"])
+    body["enterprises"] = [dict(e) for e in enterprises]
+    body["social_insurance"] = dict(insurance) if insurance else None
+    return JSONResponse({"data": {"person": body}})
+
+app = Starlette(routes=[Route("/lookup", lookup), Route("/healthz", lambda r: JSONResponse({"status": "ok"}))])
+'''
+
+
+async def _load(port: int, request: Callable[[httpx.AsyncClient], Awaitable[httpx.Response]]) -> tuple[float, list[float]]:
+    """Requests per second and latencies of SCALE.clients clients looping for SCALE.http_seconds."""
+    latencies: list[float] = []
+    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=60,
+                                 limits=httpx.Limits(max_connections=SCALE.clients)) as http:
+        for _ in range(3):
+            (await request(http)).raise_for_status()
+        stop = time.monotonic() + SCALE.http_seconds
+
+        async def client():
+            while time.monotonic() < stop:
+                started = time.perf_counter()
+                response = await request(http)
+                response.raise_for_status()
+                latencies.append(time.perf_counter() - started)
+
+        started = time.monotonic()
+        await asyncio.gather(*(client() for _ in range(SCALE.clients)))
+        elapsed = time.monotonic() - started
+    return len(latencies) / elapsed, sorted(latencies)
+
+
+async def _wait_up(port: int, process: subprocess.Popen) -> None:
+    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as http:
+        for _ in range(200):
+            if process.poll() is not None:
+                raise RuntimeError(f"server on port {port} exited with {process.returncode}")
+            with contextlib.suppress(httpx.HTTPError):
+                if (await http.get("/healthz")).status_code == 200:
+                    return
+            await asyncio.sleep(0.1)
+    raise RuntimeError(f"server on port {port} did not start")
+
+
+async def http_figures(home: Path, settings: Settings, keys: dict[str, str], person: str, table_rows: list) -> dict[str, float]:
+    sources = json.loads((settings.var_dir / "demo-sources.json").read_text())
+    urls = {name: async_url(settings.expand(url)) for name, url in sources.items()}
+    env = {**os.environ, "GOVSHARE_VAR_DIR": str(settings.var_dir), "GOVSHARE_CATALOG_DIR": str(settings.catalog_dir),
+           "GOVSHARE_RATE_LIMIT": "", "GOVSHARE_CACHE_MAX_SECONDS": "0", "GOVSHARE_AUDIT_CHECKPOINT_SECONDS": "0",
+           "PYTHONPATH": str(REPO)}
+    ours_port, hand_port = free_port(), free_port()
+    (home / "handwritten.py").write_text(HANDWRITTEN)
+    servers = [
+        subprocess.Popen([sys.executable, "-m", "uvicorn", "--factory", "server:create_app", "--port", str(ours_port),
+                          "--log-level", "warning", "--no-access-log"], cwd=home, env={**env, "PYTHONPATH": str(REPO)}),
+        subprocess.Popen([sys.executable, "-c", "import sys, uvicorn; sys.path.insert(0, '.'); "
+                          f"sys.argv = ['handwritten', {json.dumps(json.dumps(urls))}]; "
+                          f"import handwritten; uvicorn.run(handwritten.app, port={hand_port}, log_level='warning', access_log=False)"],
+                         cwd=home, env=env),
+    ]
+    department, purpose = LOOKUP_CALLER
+    headers = {"Authorization": f"Bearer {keys[department]}", "X-Purpose": purpose}
+    body = {"query": CANONICAL_QUERY, "variables": {"id": person}}
+    try:
+        await _wait_up(ours_port, servers[0])
+        await _wait_up(hand_port, servers[1])
+        hand_rps, _ = await _load(hand_port, lambda http: http.get("/lookup", params={"id": person}))
+        ours_rps, latencies = await _load(ours_port, lambda http: http.post("/graphql", json=body, headers=headers))
+    finally:
+        for server in servers:
+            server.terminate()
+        for server in servers:
+            server.wait(timeout=30)
+    p50 = statistics.median(latencies)
+    p99 = latencies[max(0, int(len(latencies) * 0.99) - 1)]
+    table_rows += [
+        (f"HTTP canonical lookup, {SCALE.clients} clients: hand-written Starlette", f"{hand_rps:.0f} requests/s"),
+        (f"HTTP canonical lookup, {SCALE.clients} clients: govshare", f"{ours_rps:.0f} requests/s"),
+        (f"govshare lookup latency under {SCALE.clients} clients, p50 / p99", f"{ms(p50)} / {ms(p99)}"),
+    ]
+    return {"http_lookup_over_handwritten": ours_rps / hand_rps, "lookup_p50_ms": p50 * 1000, "lookup_p99_ms": p99 * 1000}
+
+
+async def main() -> dict:
+    home = Path(tempfile.mkdtemp(prefix="govshare-bench-"))
+    try:
+        settings = bench_settings(home / "var")
+        world = await build_demo(settings, persons=1500, enterprises=max(SCALE.rows, 400))
+        person = world.showcase["person_luozhuang"]
+        table_rows: list[tuple[str, str]] = []
+        results: dict[str, float] = {}
+        figures = {
+            "list": lambda: list_figures(settings, world.keys, table_rows),
+            "policy": lambda: policy_count_figure(settings, world.keys, person, table_rows),
+            "statements": lambda: statements_figure(settings, world.keys, table_rows),
+            "cache": lambda: cache_figure(settings, world.keys, person, table_rows),
+            "http": lambda: http_figures(home, settings, world.keys, person, table_rows),
+        }
+        for name, figure in figures.items():
+            if not ONLY or name in ONLY:
+                results |= await figure()
+    finally:
+        shutil.rmtree(home, ignore_errors=True)
+
+    width = max(len(k) for k, _ in table_rows)
+    print(f"{'measured (medians)':<{width}}  value")
+    for name, value in table_rows:
+        print(f"{name:<{width}}  {value}")
+    print()
+    width = max(len(k) for k in results)
+    for key, value in results.items():
+        print(f"{key:<{width}}  {value:.3f}")
+    document = {"tiny": TINY, "measured_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+                **{k: round(v, 4) for k, v in results.items()}, "table": dict(table_rows)}
+    if ONLY:
+        return document  # a partial run is not the suite's result
+    RESULTS.write_text(json.dumps(document, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+    return document
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
