@@ -7,7 +7,6 @@ import logging
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 
-from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from govshare.errors import AuditError
@@ -40,18 +39,37 @@ class AccessRecord:
 
 
 class AuditWriter:
+    """Appends each request's records in one transaction with those of the requests waiting at the same time
+    (group commit): under load one transaction carries many requests, so writers do not queue one by one
+    on the chain head. A request returns only when its records are written; if the transaction fails, every
+    request in it is told (AUDIT_UNAVAILABLE) and none of their records is written."""
+
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
-        # Appends serialize on the chain head anyway; queueing them here keeps a burst of requests from
-        # holding many connections that wait on the database's lock (and time out on SQLite).
-        self._lock = asyncio.Lock()
+        self._waiting: list[tuple[list[AccessRecord], asyncio.Future]] = []
+        self._writer: asyncio.Task | None = None
 
     async def write(self, records: list[AccessRecord]) -> None:
         if not records:
             return
-        try:
-            async with self._lock, self._engine.begin() as conn:
-                await append(conn, "access", [asdict(r) for r in records])
-        except SQLAlchemyError as exc:
-            log.error("access records could not be written: %s", exc)
-            raise AuditError("AUDIT_UNAVAILABLE") from exc
+        written = asyncio.get_running_loop().create_future()
+        self._waiting.append((list(records), written))
+        if self._writer is None or self._writer.done():
+            self._writer = asyncio.create_task(self._write_waiting())
+        await asyncio.shield(written)
+
+    async def _write_waiting(self) -> None:
+        while self._waiting:
+            batch, self._waiting = self._waiting, []
+            try:
+                async with self._engine.begin() as conn:
+                    await append(conn, "access", [asdict(r) for records, _ in batch for r in records])
+            except Exception as exc:  # noqa: BLE001 - whatever it was, these records are not written
+                log.error("access records could not be written: %s", exc)
+                for _, written in batch:
+                    if not written.done():
+                        written.set_exception(AuditError("AUDIT_UNAVAILABLE"))
+            else:
+                for _, written in batch:
+                    if not written.done():
+                        written.set_result(None)
