@@ -73,6 +73,7 @@ class Runtime:
         self.connectors = Connectors(timeout=settings.source_timeout_seconds, cache_url=settings.cache_url,
                                      breaker_failures=settings.breaker_failures,
                                      breaker_reset_seconds=settings.breaker_reset_seconds,
+                                     pool_size=settings.source_pool_size,
                                      upstream_credentials=load_credentials(Path(settings.expand(settings.upstream_credentials))))
         self.tracer, self.tracer_provider = make_tracer(settings, span_exporter)
         self.rate_limiter = RateLimiter(settings.rate_limit, settings.rate_limit_url) if settings.rate_limit else None

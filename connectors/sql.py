@@ -29,11 +29,13 @@ SQL_TYPES = {
 
 
 class SqlConnector:
-    def __init__(self, url: str, *, timeout: float, breaker: Breaker) -> None:
+    def __init__(self, url: str, *, timeout: float, breaker: Breaker, pool_size: int = 5) -> None:
         self.url = url
         self.timeout = timeout
         self.breaker = breaker
-        self._engine: AsyncEngine = create_async_engine(async_url(url), pool_pre_ping=True)
+        # Connections kept open: beyond them each query opens and closes one, which under load costs more
+        # than the query.
+        self._engine: AsyncEngine = create_async_engine(async_url(url), pool_pre_ping=True, pool_size=pool_size)
 
     def _statement(self, query: SourceQuery):
         by_name = {c.name: c for c in (*query.columns, *query.order_by)}

@@ -45,6 +45,8 @@ class Settings:
     max_tokens: int = 2000
     max_body_bytes: int = 65536
     source_timeout_seconds: float = 5.0
+    # Connections this process keeps open to each department database (more are opened, and closed, on demand).
+    source_pool_size: int = 20
     # A source failing this many times in a row is skipped for breaker_reset_seconds, then tried again.
     breaker_failures: int = 3
     breaker_reset_seconds: float = 10.0
