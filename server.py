@@ -113,6 +113,7 @@ class Runtime:
             self._checked_at = time.monotonic()
 
     async def stop(self) -> None:
+        await self.audit.close()
         await self.connectors.close()
         await self.engine.dispose()
         self.tracer_provider.shutdown()
