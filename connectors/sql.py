@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from connectors.breaker import Breaker, CircuitOpen
 from connectors.base import Column, SourceQuery, SourceUnavailable
-from connectors.masking import apply_mask
+from connectors.masking import MASKS
 from connectors.urls import async_url
 
 log = logging.getLogger(__name__)
@@ -85,8 +85,10 @@ class SqlConnector:
         self.breaker.succeeded()
         answer = [dict(zip(keys, row)) for row in rows]
         for key, kind in query.masks:
+            mask = MASKS[kind]
             for values in answer:
-                values[key] = apply_mask(kind, values[key])
+                if values[key] is not None:
+                    values[key] = mask(str(values[key]))
         return answer
 
     async def close(self) -> None:
