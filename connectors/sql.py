@@ -9,6 +9,7 @@ import asyncio
 import logging
 
 from sqlalchemy import Boolean, Date, Integer, Numeric, String, and_, column, false, select, table
+from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
@@ -33,9 +34,12 @@ class SqlConnector:
         self.url = url
         self.timeout = timeout
         self.breaker = breaker
-        # Connections kept open: beyond them each query opens and closes one, which under load costs more
-        # than the query.
-        self._engine: AsyncEngine = create_async_engine(async_url(url), pool_pre_ping=True, pool_size=pool_size)
+        # pool_size connections are kept open: beyond them each query opens and closes one, which under load
+        # costs more than the query. A database server may drop an idle connection (pinged before use); a
+        # SQLite file cannot, and a read leaves no transaction open to roll back: no round trips for either.
+        sqlite = make_url(url).get_backend_name() == "sqlite"
+        self._engine: AsyncEngine = create_async_engine(async_url(url), pool_size=pool_size, pool_pre_ping=not sqlite,
+                                                        pool_reset_on_return=None if sqlite else "rollback")
 
     def _statement(self, query: SourceQuery):
         by_name = {c.name: c for c in (*query.columns, *query.order_by)}
