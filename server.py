@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Callable
 
+import msgspec
 import strawberry
 from opentelemetry import trace
 from opentelemetry.sdk.trace.export import SpanExporter
@@ -207,7 +208,8 @@ async def graphql_post(request: Request) -> Response:
     errors = _format_errors(result, lang) + ctx.item_errors
     if errors:
         response["errors"] = errors
-    return JSONResponse(response, headers={"X-Request-Id": ctx.request_id})
+    # msgspec encodes a large answer several times faster than the standard library (same JSON).
+    return Response(msgspec.json.encode(response), media_type="application/json", headers={"X-Request-Id": ctx.request_id})
 
 
 async def graphql_get(request: Request) -> Response:
