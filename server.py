@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Callable
 
+import msgspec
 import strawberry
 from opentelemetry import trace
 from opentelemetry.sdk.trace.export import SpanExporter
@@ -78,6 +79,7 @@ class Runtime:
         self.connectors = Connectors(timeout=settings.source_timeout_seconds, cache_url=settings.cache_url,
                                      breaker_failures=settings.breaker_failures,
                                      breaker_reset_seconds=settings.breaker_reset_seconds,
+                                     pool_size=settings.source_pool_size,
                                      upstream_credentials=load_credentials(Path(settings.expand(settings.upstream_credentials))))
         self.tracer, self.tracer_provider = make_tracer(settings, span_exporter)
         self.rate_limiter = RateLimiter(settings.rate_limit, settings.rate_limit_url) if settings.rate_limit else None
@@ -127,6 +129,7 @@ class Runtime:
 
     async def stop(self) -> None:
         await self.notifier.close()
+        await self.audit.close()
         await self.connectors.close()
         await self.engine.dispose()
         self.tracer_provider.shutdown()
@@ -220,7 +223,8 @@ async def graphql_post(request: Request) -> Response:
     errors = _format_errors(result, lang) + ctx.item_errors
     if errors:
         response["errors"] = errors
-    return JSONResponse(response, headers={"X-Request-Id": ctx.request_id})
+    # msgspec encodes a large answer several times faster than the standard library (same JSON).
+    return Response(msgspec.json.encode(response), media_type="application/json", headers={"X-Request-Id": ctx.request_id})
 
 
 async def graphql_get(request: Request) -> Response:

@@ -34,22 +34,49 @@ def record_hash(prev_hash: str, seq: int, fields: dict) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
-async def append(conn, chain: str, rows: list[dict]) -> None:
-    """Insert ``rows`` into ``chain``'s table, linked to its head, inside the caller's transaction."""
-    if not rows:
-        return
+def _lock_head(chain: str):
     # Taking the head row first serializes writers: SQLite's write lock, PostgreSQL's row lock.
-    await conn.execute(chain_heads.update().where(chain_heads.c.chain == chain).values(seq=chain_heads.c.seq))
-    head = (await conn.execute(select(chain_heads.c.seq, chain_heads.c.hash).where(chain_heads.c.chain == chain))).one()
-    seq, prev = head.seq, head.hash
+    return chain_heads.update().where(chain_heads.c.chain == chain).values(seq=chain_heads.c.seq)
+
+
+def _read_head(chain: str):
+    return select(chain_heads.c.seq, chain_heads.c.hash).where(chain_heads.c.chain == chain)
+
+
+def _linked(seq: int, prev: str, rows: list[dict]) -> tuple[list[dict], int, str]:
     linked = []
     for row in rows:
         seq += 1
         digest = record_hash(prev, seq, row)
         linked.append({**row, "seq": seq, "prev_hash": prev, "hash": digest})
         prev = digest
+    return linked, seq, prev
+
+
+def _advance_head(chain: str, seq: int, head: str):
+    return chain_heads.update().where(chain_heads.c.chain == chain).values(seq=seq, hash=head)
+
+
+async def append(conn, chain: str, rows: list[dict]) -> None:
+    """Insert ``rows`` into ``chain``'s table, linked to its head, inside the caller's transaction."""
+    if not rows:
+        return
+    await conn.execute(_lock_head(chain))
+    head = (await conn.execute(_read_head(chain))).one()
+    linked, seq, prev = _linked(head.seq, head.hash, rows)
     await conn.execute(CHAINS[chain].insert(), linked)
-    await conn.execute(chain_heads.update().where(chain_heads.c.chain == chain).values(seq=seq, hash=prev))
+    await conn.execute(_advance_head(chain, seq, prev))
+
+
+def append_sync(conn, chain: str, rows: list[dict]) -> None:
+    """``append`` on a synchronous connection (the access-record writer's own thread)."""
+    if not rows:
+        return
+    conn.execute(_lock_head(chain))
+    head = conn.execute(_read_head(chain)).one()
+    linked, seq, prev = _linked(head.seq, head.hash, rows)
+    conn.execute(CHAINS[chain].insert(), linked)
+    conn.execute(_advance_head(chain, seq, prev))
 
 
 @dataclass(frozen=True)

@@ -15,8 +15,10 @@ class Connectors:
     """One connector per source URL, opened on first use, and the source-result cache they share."""
 
     def __init__(self, *, timeout: float, cache_url: str = "memory://", breaker_failures: int = 3,
-                 breaker_reset_seconds: float = 10.0, upstream_credentials: dict[str, Credentials] | None = None) -> None:
+                 breaker_reset_seconds: float = 10.0, upstream_credentials: dict[str, Credentials] | None = None,
+                 pool_size: int = 5) -> None:
         self.timeout = timeout
+        self.pool_size = pool_size
         self.cache = SourceCache(cache_url)
         self._breaker = {"failures": breaker_failures, "reset_seconds": breaker_reset_seconds}
         self._credentials = upstream_credentials or {}
@@ -31,7 +33,7 @@ class Connectors:
                 connector = GraphQLConnector(url, timeout=self.timeout, breaker=breaker,
                                              credentials=self._credentials.get(url))
             else:
-                connector = SqlConnector(url, timeout=self.timeout, breaker=breaker)
+                connector = SqlConnector(url, timeout=self.timeout, breaker=breaker, pool_size=self.pool_size)
             self._by_url[url] = connector
         return connector
 

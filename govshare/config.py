@@ -8,6 +8,7 @@ and ``GOVSHARE_*`` environment variables (``GOVSHARE_DATABASE_URL``, ``GOVSHARE_
 from __future__ import annotations
 
 import dataclasses
+import functools
 import os
 import tomllib
 from dataclasses import dataclass, field
@@ -45,6 +46,8 @@ class Settings:
     max_tokens: int = 2000
     max_body_bytes: int = 65536
     source_timeout_seconds: float = 5.0
+    # Connections this process keeps open to each department database (more are opened, and closed, on demand).
+    source_pool_size: int = 20
     # A source failing this many times in a row is skipped for breaker_reset_seconds, then tried again.
     breaker_failures: int = 3
     breaker_reset_seconds: float = 10.0
@@ -88,11 +91,17 @@ class Settings:
     enforce: bool = True
 
     def expand(self, url: str) -> str:
-        return url.replace("{var}", str(self.var_dir.resolve()))
+        return url.replace("{var}", _resolved(self.var_dir, os.getcwd()))
 
     @property
     def platform_url(self) -> str:
         return self.expand(self.database_url)
+
+
+@functools.lru_cache(maxsize=64)
+def _resolved(path: Path, cwd: str) -> str:
+    # Resolving reads every folder on the way (a system call each); it is asked for on every source query.
+    return str(path.resolve())
 
 
 def _coerce(name: str, raw: object, target: object) -> object:

@@ -22,6 +22,7 @@ from sqlalchemy import (
     select,
     text,
 )
+from sqlalchemy import Engine, create_engine
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
@@ -236,21 +237,36 @@ _APPEND_ONLY_POSTGRESQL = [
 ]
 
 
+def _sqlite_pragmas(engine: Engine) -> None:
+    # WAL lets readers go on while an access record is appended; foreign keys are off by default.
+    @event.listens_for(engine, "connect")
+    def _pragmas(dbapi_connection, _record):  # pragma: no cover - exercised by every test
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA busy_timeout=5000")
+        cursor.close()
+
+
 def make_engine(url: str) -> AsyncEngine:
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
         Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
     engine = create_async_engine(url)
     if parsed.get_backend_name() == "sqlite":
-        # WAL lets readers go on while an access record is appended; foreign keys are off by default.
-        @event.listens_for(engine.sync_engine, "connect")
-        def _pragmas(dbapi_connection, _record):  # pragma: no cover - exercised by every test
-            cursor = dbapi_connection.cursor()
-            cursor.execute("PRAGMA journal_mode=WAL")
-            cursor.execute("PRAGMA busy_timeout=5000")
-            cursor.close()
-
+        _sqlite_pragmas(engine.sync_engine)
     return engine
+
+
+def make_sync_engine(engine: AsyncEngine) -> Engine | None:
+    """A synchronous engine on the same platform database (None for an in-memory one, which it cannot share)."""
+    url = engine.url
+    if url.get_backend_name() == "sqlite" and url.database in (None, "", ":memory:"):
+        return None
+    driver = {"sqlite": "pysqlite", "postgresql": "psycopg"}[url.get_backend_name()]
+    sync = create_engine(url.set(drivername=f"{url.get_backend_name()}+{driver}"), pool_size=1)
+    if url.get_backend_name() == "sqlite":
+        _sqlite_pragmas(sync)
+    return sync
 
 
 async def create_schema(engine: AsyncEngine) -> None:

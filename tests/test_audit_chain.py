@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from sqlalchemy import select, text
+from sqlalchemy import event, select, text
 
 from audit.chain import record_hash, verify
 from govshare.platformdb import access_records
@@ -150,3 +150,41 @@ async def test_concurrent_writers_in_separate_pools_extend_one_chain(tmp_path, b
     finally:
         for engine in engines:
             await engine.dispose()
+
+
+async def test_concurrent_requests_share_a_transaction_and_all_learn_when_it_fails(tmp_path):
+    import asyncio
+    from datetime import UTC, datetime
+
+    from audit.records import AccessRecord, AuditWriter
+    from govshare.errors import AuditError
+    from govshare.platformdb import create_schema, make_engine
+
+    engine = make_engine(f"sqlite+aiosqlite:///{tmp_path / 'platform.db'}")
+    transactions = []
+    event.listen(engine.sync_engine, "commit", lambda conn: transactions.append(1))
+
+    def records(n: int) -> list[AccessRecord]:
+        return [AccessRecord(at=datetime.now(UTC), request_id=f"r{n}", trace_id="0" * 32, department="land",
+                             application="a", key_id="k", operator=None, purpose="p", resource="market.enterprise",
+                             operation="list", items_returned=["name"], row_count=n)] * 2
+
+    try:
+        await create_schema(engine)
+        audit = AuditWriter(engine)
+        transactions.clear()
+        await asyncio.gather(*(audit.write(records(n)) for n in range(20)))
+        async with engine.connect() as conn:
+            count, broken = await verify(conn, "access")
+            order = [row[0] for row in (await conn.execute(text("SELECT request_id FROM access_records ORDER BY seq")))]
+        assert count == 40 and broken is None
+        assert len(transactions) < 20  # requests waiting together went in together
+        assert all(order[i] == order[i + 1] for i in range(0, 40, 2))  # each request's records side by side
+        async with engine.begin() as conn:
+            await conn.execute(text("DROP TABLE chain_heads"))
+        outcomes = await asyncio.gather(*(audit.write(records(n)) for n in range(5)), return_exceptions=True)
+        assert all(isinstance(o, AuditError) and o.code == "AUDIT_UNAVAILABLE" for o in outcomes)
+        async with engine.connect() as conn:
+            assert (await conn.execute(text("SELECT COUNT(*) FROM access_records"))).scalar() == 40
+    finally:
+        await engine.dispose()
