@@ -228,6 +228,7 @@ async def key_create(settings: Settings, engine, department: str, application: s
 async def key_revoke(settings: Settings, engine, key_id: str) -> None:
     async with engine.begin() as conn:
         await revoke_key(conn, key_id)
+    await _announce(settings, engine)
     click.echo(_say(settings, "CLI_KEY_REVOKED", key_id=key_id))
 
 

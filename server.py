@@ -42,7 +42,7 @@ from connectors.registry import Connectors
 from govshare.config import Settings, load_settings
 from govshare.errors import AuditError, AuthError, ConfigError
 from govshare.i18n import message, normalize_language
-from govshare.keys import authenticate
+from govshare.keys import Caller, authenticate, hash_key
 from govshare.ratelimit import RateLimiter
 from govshare.notify import PolicyNotifier
 from govshare.platformdb import create_schema, make_engine, read_versions
@@ -53,6 +53,7 @@ from resolvers.context import RequestContext
 from schema.builder import build_schema
 
 log = logging.getLogger("govshare")
+KEY_CACHE_SIZE = 10000
 
 
 class OperationAttributes(SchemaExtension):
@@ -89,6 +90,10 @@ class Runtime:
         self._checked_at = float("-inf")
         self._lock = asyncio.Lock()
         self.notifier = PolicyNotifier(settings.policy_notify_url)
+        # Valid application keys seen since the last catalog or policy change (key digest -> caller). Revoking a
+        # key bumps the policy version, which empties this in every process within refresh_seconds (at once
+        # where announced). Unknown and revoked keys are never cached: they are looked up every time.
+        self._callers: dict[str, Caller] = {}
         # How the last change made elsewhere came into force here: "notification" or "check" (the backstop).
         self.last_reload: dict | None = None
 
@@ -118,9 +123,21 @@ class Runtime:
                         self.schema = build_schema(catalog, self.settings, extensions=[OperationAttributes])
                         log.info("catalog version %s in force: %d published resources", catalog.version, len(catalog.published()))
                     self.catalog, self.policy = catalog, policy
+                    self._callers = {}
                     self.last_reload = {"cause": cause, "policy_version": policies.version, "at": time.time()}
                     log.info("policy version %s in force (%s): %d rules", policies.version, cause, policy.rule_count)
             self._checked_at = time.monotonic()
+
+    async def authenticate(self, authorization: str | None) -> Caller:
+        digest = hash_key(authorization) if authorization else ""
+        caller = self._callers.get(digest)
+        if caller is None:
+            async with self.engine.connect() as conn:
+                caller = await authenticate(conn, authorization)
+            if len(self._callers) >= KEY_CACHE_SIZE:
+                self._callers.clear()
+            self._callers[digest] = caller
+        return caller
 
     async def changed(self) -> None:
         """This process changed grants, applications or policy rules: in force here now, and announced."""
@@ -164,9 +181,9 @@ async def graphql_post(request: Request) -> Response:
     body = await request.body()
     if len(body) > settings.max_body_bytes:
         return _error_response(413, "BODY_TOO_LARGE", lang, limit=settings.max_body_bytes)
+    await runtime.refresh()  # first: a revoked key must not be answered from the cache of keys
     try:
-        async with runtime.engine.connect() as conn:
-            caller = await authenticate(conn, request.headers.get("authorization"))
+        caller = await runtime.authenticate(request.headers.get("authorization"))
     except AuthError as exc:
         return _error_response(401, exc.code, lang, headers={"WWW-Authenticate": 'Bearer realm="govshare"'})
     if runtime.rate_limiter is not None:
@@ -188,7 +205,6 @@ async def graphql_post(request: Request) -> Response:
     except ValueError as exc:
         return _error_response(400, "BAD_REQUEST", lang, detail=str(exc))
 
-    await runtime.refresh()
     with runtime.tracer.start_as_current_span("graphql.operation") as span:
         ctx = RequestContext(
             caller=caller,

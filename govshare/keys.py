@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from sqlalchemy import select
 
 from govshare.errors import AuthError, GovshareError, NotFoundError
-from govshare.platformdb import api_keys
+from govshare.platformdb import api_keys, bump_policy_version
 
 PREFIX = "gs_"
 
@@ -63,6 +63,7 @@ async def revoke_key(conn, key_id: str) -> None:
         if exists:
             raise GovshareError("KEY_ALREADY_REVOKED", key=key_id)
         raise NotFoundError("KEY_NOT_FOUND", key=key_id)
+    await bump_policy_version(conn)  # every server process drops the keys it has seen (server.Runtime)
 
 
 async def authenticate(conn, authorization: str | None) -> Caller:
