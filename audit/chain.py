@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 
 from govshare.platformdb import access_records, chain_heads, policy_versions, process_records
 
@@ -34,13 +34,12 @@ def record_hash(prev_hash: str, seq: int, fields: dict) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
-def _lock_head(chain: str):
-    # Taking the head row first serializes writers: SQLite's write lock, PostgreSQL's row lock.
-    return chain_heads.update().where(chain_heads.c.chain == chain).values(seq=chain_heads.c.seq)
-
-
-def _read_head(chain: str):
-    return select(chain_heads.c.seq, chain_heads.c.hash).where(chain_heads.c.chain == chain)
+# Built once: constructing the statements anew on every append cost more than executing them.
+# Taking the head row first serializes writers: SQLite's write lock, PostgreSQL's row lock.
+_LOCK_HEAD = chain_heads.update().where(chain_heads.c.chain == bindparam("chain_name")).values(seq=chain_heads.c.seq)
+_READ_HEAD = select(chain_heads.c.seq, chain_heads.c.hash).where(chain_heads.c.chain == bindparam("chain_name"))
+_ADVANCE_HEAD = chain_heads.update().where(chain_heads.c.chain == bindparam("chain_name")) \
+    .values(seq=bindparam("new_seq"), hash=bindparam("new_hash"))
 
 
 def _linked(seq: int, prev: str, rows: list[dict]) -> tuple[list[dict], int, str]:
@@ -53,30 +52,26 @@ def _linked(seq: int, prev: str, rows: list[dict]) -> tuple[list[dict], int, str
     return linked, seq, prev
 
 
-def _advance_head(chain: str, seq: int, head: str):
-    return chain_heads.update().where(chain_heads.c.chain == chain).values(seq=seq, hash=head)
-
-
 async def append(conn, chain: str, rows: list[dict]) -> None:
     """Insert ``rows`` into ``chain``'s table, linked to its head, inside the caller's transaction."""
     if not rows:
         return
-    await conn.execute(_lock_head(chain))
-    head = (await conn.execute(_read_head(chain))).one()
+    await conn.execute(_LOCK_HEAD, {"chain_name": chain})
+    head = (await conn.execute(_READ_HEAD, {"chain_name": chain})).one()
     linked, seq, prev = _linked(head.seq, head.hash, rows)
     await conn.execute(CHAINS[chain].insert(), linked)
-    await conn.execute(_advance_head(chain, seq, prev))
+    await conn.execute(_ADVANCE_HEAD, {"chain_name": chain, "new_seq": seq, "new_hash": prev})
 
 
 def append_sync(conn, chain: str, rows: list[dict]) -> None:
     """``append`` on a synchronous connection (the access-record writer's own thread)."""
     if not rows:
         return
-    conn.execute(_lock_head(chain))
-    head = conn.execute(_read_head(chain)).one()
+    conn.execute(_LOCK_HEAD, {"chain_name": chain})
+    head = conn.execute(_READ_HEAD, {"chain_name": chain}).one()
     linked, seq, prev = _linked(head.seq, head.hash, rows)
     conn.execute(CHAINS[chain].insert(), linked)
-    conn.execute(_advance_head(chain, seq, prev))
+    conn.execute(_ADVANCE_HEAD, {"chain_name": chain, "new_seq": seq, "new_hash": prev})
 
 
 @dataclass(frozen=True)
