@@ -5,13 +5,13 @@ from __future__ import annotations
 import asyncio
 from concurrent.futures import ThreadPoolExecutor
 import logging
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from govshare.errors import AuditError
-from audit.chain import append, append_sync
+from audit.chain import SqliteAppender, append, append_sync
 from govshare.platformdb import make_sync_engine
 
 log = logging.getLogger(__name__)
@@ -40,26 +40,45 @@ class AccessRecord:
     error_code: str | None = None
 
 
-class AuditWriter:
-    """Appends each request's records in one transaction with those of the requests waiting at the same time
-    (group commit): under load one transaction carries many requests, so writers do not queue one by one
-    on the chain head. A request returns only when its records are written; if the transaction fails, every
-    request in it is told (AUDIT_UNAVAILABLE) and none of their records is written.
+def _row(record: AccessRecord) -> dict:
+    return dict(vars(record))  # its fields are flat values, lists and dicts never changed afterwards
 
-    The transaction runs in a thread of its own on a synchronous connection: one hand-over instead of a
-    round trip to the driver's thread for every statement, cursor and commit.
+
+class AuditWriter:
+    """Writes each request's access records before its answer is sent; if they cannot be written, the request
+    is told (AUDIT_UNAVAILABLE) and nothing is sent.
+
+    On SQLite, a write that gets the database's write lock at once is made right away on a plain sqlite3
+    connection (about 0.2-0.6 ms with the commit; the event loop never waits for a lock). When the lock is
+    busy (another process or pool is appending), and always on PostgreSQL, the records go to a thread of
+    their own, and requests waiting at the same time share one transaction (group commit); if it fails,
+    every request in it is told and none of their records is written.
     """
 
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
         self._sync = make_sync_engine(engine)
         self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="govshare-audit") if self._sync else None
+        sqlite = self._sync is not None and self._sync.dialect.name == "sqlite"
+        self._sqlite = SqliteAppender(self._sync, "access") if sqlite else None
+        # On SQLite, a transaction that gets the write lock at once is written right here (about 0.2 ms, with
+        # the commit): cheaper than the hand-over to the thread. Only when another process or pool holds the
+        # lock does the thread wait for it, so the event loop never waits on the database.
+        self._sqlite_now = SqliteAppender(self._sync, "access", wait_ms=0) if sqlite else None
         self._waiting: list[tuple[list[AccessRecord], asyncio.Future]] = []
         self._writer: asyncio.Task | None = None
 
     async def write(self, records: list[AccessRecord]) -> None:
         if not records:
             return
+        idle = not self._waiting and (self._writer is None or self._writer.done())
+        if idle and self._sqlite_now is not None:
+            try:
+                if self._sqlite_now.try_append([_row(r) for r in records]):
+                    return
+            except Exception as exc:  # noqa: BLE001 - whatever it was, these records are not written
+                log.error("access records could not be written: %s", exc)
+                raise AuditError("AUDIT_UNAVAILABLE") from exc
         written = asyncio.get_running_loop().create_future()
         self._waiting.append((list(records), written))
         if self._writer is None or self._writer.done():
@@ -69,9 +88,11 @@ class AuditWriter:
     async def _write_waiting(self) -> None:
         while self._waiting:
             batch, self._waiting = self._waiting, []
-            rows = [asdict(r) for records, _ in batch for r in records]
+            rows = [_row(r) for records, _ in batch for r in records]
             try:
-                if self._sync is not None:
+                if self._sqlite_now is not None and self._sqlite_now.try_append(rows):
+                    pass
+                elif self._sync is not None:
                     await asyncio.get_running_loop().run_in_executor(self._thread, self._append, rows)
                 else:
                     async with self._engine.begin() as conn:
@@ -87,6 +108,9 @@ class AuditWriter:
                         written.set_result(None)
 
     def _append(self, rows: list[dict]) -> None:
+        if self._sqlite is not None:
+            self._sqlite.append(rows)
+            return
         with self._sync.begin() as conn:
             append_sync(conn, "access", rows)
 
@@ -95,4 +119,7 @@ class AuditWriter:
             await asyncio.gather(self._writer, return_exceptions=True)
         if self._thread is not None:
             self._thread.shutdown(wait=True)
+            if self._sqlite is not None:
+                self._sqlite.close()
+                self._sqlite_now.close()
             self._sync.dispose()
