@@ -19,7 +19,7 @@ from starlette.responses import JSONResponse, Response
 from strawberry.scalars import JSON
 
 from admin import operations
-from admin.auth import _json_error, console_language, csrf_ok, is_application_key, signed_in
+from admin.auth import json_error, console_language, csrf_ok, is_application_key, signed_in
 from govshare.errors import GovshareError
 from govshare.i18n import message
 from policies import documents
@@ -228,10 +228,10 @@ class Query:
     async def grants_in_force(self, info: strawberry.Info, department: str = "", resource: str = "", purpose: str = "") -> list[GrantInForce]:
         found = await operations.grants_in_force(info.context["runtime"], department=department, resource=resource,
                                                  purpose=purpose)
-        return [GrantInForce(id=g.id, kind=g.kind, department=g.department, resource=g.resource, items=list(g.items),
+        return [GrantInForce(id=g.id, kind=str(g.kind), department=g.consumer, resource=g.resource, items=list(g.items),
                              purposes=list(g.purposes), valid_from=g.valid_from, valid_until=g.valid_until,
-                             source=g.source, row_scope={k: list(v) for k, v in g.row_scope.items()}, masks=g.masks)
-                for g in found]
+                             source=f.source, row_scope={k: list(v) for k, v in g.row_scope.items()}, masks=dict(g.masks))
+                for f in found for g in [f.grant]]
 
     @strawberry.field(description="策略规则的全部版本，新的在前。")
     async def policy_history(self, info: strawberry.Info) -> list[PolicyVersion]:
@@ -327,12 +327,12 @@ async def admin_graphql(request: Request) -> Response:
     signed = await signed_in(request)
     if signed is None:
         code = "APPLICATION_KEY_NOT_STAFF" if await is_application_key(request) else "STAFF_UNAUTHENTICATED"
-        return _json_error(401, code, lang)
+        return json_error(401, code, lang)
     if not csrf_ok(request, signed, None):
-        return _json_error(403, "CSRF_FAILED", lang)
+        return json_error(403, "CSRF_FAILED", lang)
     body = await request.body()
     if len(body) > max(runtime.settings.max_body_bytes, 1 << 20):  # a policy document may be large
-        return _json_error(413, "BODY_TOO_LARGE", lang, limit=max(runtime.settings.max_body_bytes, 1 << 20))
+        return json_error(413, "BODY_TOO_LARGE", lang, limit=max(runtime.settings.max_body_bytes, 1 << 20))
     try:
         payload = json.loads(body)
         if not isinstance(payload, dict) or not isinstance(payload.get("query"), str):
@@ -341,7 +341,7 @@ async def admin_graphql(request: Request) -> Response:
         if not isinstance(variables, dict):
             raise ValueError("'variables' must be an object")
     except ValueError as exc:
-        return _json_error(400, "BAD_REQUEST", lang, detail=str(exc))
+        return json_error(400, "BAD_REQUEST", lang, detail=str(exc))
     result = await schema.execute(payload["query"], variable_values=variables, operation_name=payload.get("operationName"),
                                   context_value={"runtime": runtime, "staff": signed.staff, "lang": lang})
     response: dict = {"data": result.data}

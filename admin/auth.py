@@ -93,7 +93,7 @@ def clear_session_cookie(response: Response) -> None:
     response.delete_cookie(SESSION_COOKIE, path="/", secure=True, httponly=True, samesite="strict")
 
 
-def _json_error(status: int, code: str, lang: str, **params) -> JSONResponse:
+def json_error(status: int, code: str, lang: str, **params) -> JSONResponse:
     text = message(code, lang, **params)
     return JSONResponse({"errors": [{"message": text, "extensions": {"code": code}}]}, status_code=status)
 
@@ -108,12 +108,12 @@ async def session_post(request: Request) -> Response:
         if not isinstance(username, str) or not isinstance(password, str):
             raise TypeError
     except (ValueError, KeyError, TypeError):
-        return _json_error(400, "BAD_REQUEST", lang, detail='expected {"username": ..., "password": ...}')
+        return json_error(400, "BAD_REQUEST", lang, detail='expected {"username": ..., "password": ...}')
     try:
         async with runtime.engine.begin() as conn:
             token, staff = await sign_in(conn, runtime.settings, username, password)
     except AuthError as exc:
-        return _json_error(401, exc.code, lang, **exc.params)
+        return json_error(401, exc.code, lang, **exc.params)
     return JSONResponse({"token": token, "csrfToken": staff.csrf_token, "expiresAt": staff.session_expires.isoformat(),
                          "username": staff.username})
 
@@ -122,7 +122,7 @@ async def session_delete(request: Request) -> Response:
     signed = await signed_in(request)
     runtime = request.app.state.runtime
     if signed is None:
-        return _json_error(401, "STAFF_UNAUTHENTICATED", console_language(request, runtime.settings.language))
+        return json_error(401, "STAFF_UNAUTHENTICATED", console_language(request, runtime.settings.language))
     async with runtime.engine.begin() as conn:
         await accounts.sign_out(conn, signed.token)
     return Response(status_code=204)

@@ -8,7 +8,7 @@ force, and ``changed()`` which brings a change into force in this process and an
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 
 from sqlalchemy import select
 
@@ -16,6 +16,7 @@ from admin.accounts import Staff
 from govshare.errors import GovshareError
 from govshare.platformdb import grants
 from policies import documents
+from policies.model import Grant
 from policies.explain import Explanation, explain
 
 
@@ -113,17 +114,8 @@ async def explain_access(runtime, department: str, purpose: str, resource: str, 
 
 @dataclass(frozen=True)
 class GrantInForce:
-    id: str
-    kind: str
-    department: str
-    resource: str
-    items: tuple[str, ...]
-    purposes: tuple[str, ...]
-    valid_from: datetime
-    valid_until: datetime
-    source: str  # application id, or "rule" for a staff rule, or who recorded it
-    row_scope: dict[str, tuple[str, ...]]
-    masks: dict[str, str]
+    grant: Grant
+    source: str  # the application it came from, who recorded it, or "rule" for a staff rule
 
 
 async def grants_in_force(runtime, *, department: str = "", resource: str = "", purpose: str = "") -> list[GrantInForce]:
@@ -132,18 +124,14 @@ async def grants_in_force(runtime, *, department: str = "", resource: str = "", 
     now = runtime.clock()
     async with runtime.engine.connect() as conn:
         sources = {r.id: (r.application_id or r.created_by) for r in (await conn.execute(select(grants))).all()}
-    found = []
-    for g in runtime.policy.policies.grants:
-        if g.revoked_at is not None or not (g.valid_from <= now < g.valid_until):
-            continue
-        if (department and g.consumer != department) or (resource and g.resource != resource) \
-                or (purpose and purpose not in g.purposes):
-            continue
-        source = sources.get(g.id) or ("rule" if g.id.startswith("P-") else g.id)
-        found.append(GrantInForce(g.id, str(g.kind), g.consumer, g.resource, g.items, g.purposes,
-                                  g.valid_from.astimezone(UTC), g.valid_until.astimezone(UTC), source,
-                                  dict(g.row_scope), dict(g.masks)))
-    return sorted(found, key=lambda g: (g.department, g.resource, g.id))
+    found = [
+        GrantInForce(g, sources.get(g.id) or ("rule" if g.id.startswith("P-") else g.id))
+        for g in runtime.policy.policies.grants
+        if g.revoked_at is None and g.valid_from <= now < g.valid_until
+        and (not department or g.consumer == department) and (not resource or g.resource == resource)
+        and (not purpose or purpose in g.purposes)
+    ]
+    return sorted(found, key=lambda f: (f.grant.consumer, f.grant.resource, f.grant.id))
 
 
 def matches(rule, *, department: str = "", resource: str = "", purpose: str = "") -> bool:
