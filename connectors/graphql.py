@@ -19,7 +19,7 @@ import httpx
 
 from connectors.base import SourceUnavailable
 from connectors.breaker import Breaker, CircuitOpen
-from connectors.masking import apply_mask
+from connectors.masking import parse_mask
 
 log = logging.getLogger(__name__)
 
@@ -125,7 +125,7 @@ class GraphQLConnector:
         def value(column, raw):
             if raw is not None and column.type == "date":
                 raw = datetime.date.fromisoformat(raw)
-            return apply_mask(masks[column.key], raw) if column.key in masks else raw
+            return parse_mask(masks[column.key]).apply(raw) if column.key in masks else raw
 
         return [{c.key: value(c, row[f"c{i}"]) for i, c in enumerate(query.columns)} for row in rows]
 

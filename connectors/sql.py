@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from connectors.breaker import Breaker, CircuitOpen
 from connectors.base import Column, Condition, SourceQuery, SourceUnavailable
-from connectors.masking import MASKS
+from connectors.masking import parse_mask
 from connectors.urls import async_url
 
 log = logging.getLogger(__name__)
@@ -122,10 +122,9 @@ class SqlConnector:
         self.breaker.succeeded()
         answer = [dict(zip(keys, row)) for row in rows]
         for key, kind in query.masks:
-            mask = MASKS[kind]
+            mask = parse_mask(kind)
             for values in answer:
-                if values[key] is not None:
-                    values[key] = mask(str(values[key]))
+                values[key] = mask.apply(values[key])
         return answer
 
     async def close(self) -> None:

@@ -101,7 +101,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "GRANT_NO_ITEMS": ("共享授权须列出至少一个信息项。", "A grant names at least one data item."),
     "GRANT_NO_PURPOSES": ("共享授权须列出至少一个用途。", "A grant names at least one purpose."),
     "GRANT_BAD_MASK": ("信息项 {item} 的脱敏方式 {mask} 无效，可选：{kinds}。", "Mask {mask} for {item} is not one of: {kinds}."),
-    "GRANT_MASK_NOT_TEXT": ("只能对文本类信息项脱敏，{item} 不是文本。", "Only text items can be masked; {item} is not text."),
+    "GRANT_MASK_WRONG_TYPE": ("脱敏方式 {mask} 不适用于 {type} 类型的信息项 {item}。", "Mask {mask} does not apply to {item}, an item of type {type}."),
     "GRANT_MASK_NOT_COVERED": ("脱敏的信息项 {item} 不在授权范围内。", "The masked item {item} is not covered by the grant."),
     "GRANT_EMPTY_SCOPE": ("信息项 {item} 的行范围至少要有一个值。", "The row scope on {item} needs at least one value."),
     "GRANT_BAD_PERIOD": ("截止时间须晚于生效时间。", "The end must be after the start."),

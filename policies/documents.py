@@ -29,7 +29,7 @@ import tomli_w
 from sqlalchemy import select
 
 from catalog.model import Catalog, ShareType
-from connectors.masking import MASK_KINDS
+from connectors.masking import MASK_FORMS, is_mask, parse_mask
 from govshare.errors import GovshareError, NotFoundError
 from govshare.i18n import message
 from govshare.platformdb import bump_policy_version, chain_heads, policy_versions
@@ -357,10 +357,11 @@ def grant_problems(catalog: Catalog, *, department: str, resource: str, items, p
     for name, mask in masks.items():
         if target.item(name) is None:
             continue
-        if mask not in MASK_KINDS:
-            found.append(("masks", "GRANT_BAD_MASK", {"mask": mask, "item": name, "kinds": ", ".join(sorted(MASK_KINDS))}))
-        elif target.item(name).type != "string":  # a masked value is text; and text filters only by eq/in
-            found.append(("masks", "GRANT_MASK_NOT_TEXT", {"item": name}))
+        if not is_mask(mask):
+            found.append(("masks", "GRANT_BAD_MASK", {"mask": mask, "item": name, "kinds": MASK_FORMS}))
+        elif not parse_mask(mask).applies_to(target.item(name).type):  # a masked value keeps its item's type
+            found.append(("masks", "GRANT_MASK_WRONG_TYPE", {"item": name, "mask": mask,
+                                                             "type": target.item(name).type}))
         elif name not in items:
             found.append(("masks", "GRANT_MASK_NOT_COVERED", {"item": name}))
     for name, values in row_scope.items():

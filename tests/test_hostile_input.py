@@ -83,7 +83,7 @@ async def test_rows_times_items_across_links_are_capped(world):
         assert big["data"]["enterpriseList"] is not None  # the page itself (200) fits; the hops beyond it do not
 
 
-async def test_only_text_items_can_be_masked(own_api):
+async def test_a_mask_must_fit_its_items_type(own_api):
     from datetime import UTC, datetime
 
     from govshare.errors import GovshareError
@@ -96,7 +96,7 @@ async def test_only_text_items_can_be_masked(own_api):
                                purposes=["land.property-registration"], valid_from=datetime(2026, 1, 1, tzinfo=UTC),
                                valid_until=datetime(2027, 1, 1, tzinfo=UTC), masks={"birthDate": "full"},
                                created_by="test")
-    assert refused.value.code == "GRANT_MASK_NOT_TEXT"
+    assert refused.value.code == "GRANT_MASK_WRONG_TYPE"  # keep-characters masks are for text; dates take `year`
 
 
 async def test_too_many_tokens_are_refused(api):
