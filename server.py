@@ -42,7 +42,7 @@ from connectors.registry import Connectors
 from govshare.config import Settings, load_settings
 from govshare.errors import AuditError, AuthError, ConfigError
 from govshare.i18n import message, normalize_language
-from govshare.keys import Caller, authenticate, hash_key
+from govshare.keys import Caller, authenticate, hash_key, platform_secret
 from govshare.ratelimit import RateLimiter
 from govshare.notify import PolicyNotifier
 from govshare.platformdb import create_schema, make_engine, read_versions
@@ -83,6 +83,7 @@ class Runtime:
                                      pool_size=settings.source_pool_size,
                                      upstream_credentials=load_credentials(Path(settings.expand(settings.upstream_credentials))))
         self.tracer, self.tracer_provider = make_tracer(settings, span_exporter)
+        self.pseudonym_secret = platform_secret(Path(settings.expand(settings.pseudonym_secret_file)))
         self.rate_limiter = RateLimiter(settings.rate_limit, settings.rate_limit_url) if settings.rate_limit else None
         self.catalog = Catalog()
         self.policy = PolicyEngine(self.catalog, PolicySet())
@@ -220,6 +221,7 @@ async def graphql_post(request: Request) -> Response:
             settings=settings,
             tracer=runtime.tracer,
             platform=runtime.engine,
+            pseudonym_secret=runtime.pseudonym_secret,
         )
         span.set_attributes({"govshare.request_id": ctx.request_id, "govshare.department": caller.department,
                              "govshare.application": caller.application, "govshare.purpose": ctx.purpose or ""})

@@ -17,9 +17,8 @@ from pathlib import Path
 
 import httpx
 
-from connectors.base import SourceUnavailable
+from connectors.base import SourceUnavailable, shown
 from connectors.breaker import Breaker, CircuitOpen
-from connectors.masking import parse_mask
 
 log = logging.getLogger(__name__)
 
@@ -63,16 +62,29 @@ class GraphQLConnector:
         self.credentials = credentials
         self._client = httpx.AsyncClient(timeout=timeout, transport=httpx.AsyncHTTPTransport(retries=2))
 
-    def _document(self, query) -> tuple[str, dict]:
+    def _document(self, query) -> tuple[str, dict, list[str]]:
+        """The upstream query, its filter, and the columns asked for (the selected ones, then those the views'
+        conditions read). A union of several row scopes, or a filter asked only of some rows, cannot be said in
+        an upstream filter: such a query is refused rather than fetched whole and cut here."""
+        if len(query.scopes) > 1 or any(c.within for c in query.where):
+            raise SourceUnavailable(f"{self.url}: an upstream platform cannot be asked for a union of row scopes")
+        names = list(dict.fromkeys([c.name for c in query.columns] + [
+            condition.column for c in query.columns for view in c.views or () for condition in view.where]))
         type_name = query.table[0].upper() + query.table[1:]
-        fields = " ".join(f"c{i}: {column.name}" for i, column in enumerate(query.columns))
+        fields = " ".join(f"c{i}: {name}" for i, name in enumerate(names))
         filters: dict = {}
-        for condition in query.where:
-            filters.setdefault(condition.column, {})[condition.op] = _plain(condition.value)
+        for condition in (*query.where, *(query.scopes[0] if query.scopes else ())):
+            ops = filters.setdefault(condition.column, {})
+            if condition.op in ops:  # a filter and the scope on the same column and operator: both must hold
+                if condition.op != "in":
+                    raise SourceUnavailable(f"{self.url}: two {condition.op} conditions on {condition.column}")
+                ops["in"] = [v for v in ops["in"] if v in set(_plain(condition.value))]
+            else:
+                ops[condition.op] = _plain(condition.value)
         document = (f"query Upstream($filter: {type_name}Filter, $first: Int, $after: String) "
                     f"{{ page: {query.table}List(filter: $filter, first: $first, after: $after) "
                     f"{{ items {{ {fields} }} pageInfo {{ hasNextPage endCursor }} }} }}")
-        return document, filters
+        return document, filters, names
 
     async def _post(self, document: str, variables: dict) -> dict:
         credentials = self.credentials
@@ -98,7 +110,7 @@ class GraphQLConnector:
             self.breaker.before_call()
         except CircuitOpen:
             raise SourceUnavailable(query.table) from None
-        document, filters = self._document(query)
+        document, filters, names = self._document(query)
         wanted = query.limit if query.limit is not None else REMOTE_PAGE
         rows: list[dict] = []
         offset = query.offset
@@ -120,14 +132,19 @@ class GraphQLConnector:
             log.warning("upstream %s: %s", self.endpoint, exc)
             raise
         self.breaker.succeeded()
-        masks = dict(query.masks)
+        types = {c.name: c.type for c in query.columns}
 
-        def value(column, raw):
-            if raw is not None and column.type == "date":
-                raw = datetime.date.fromisoformat(raw)
-            return parse_mask(masks[column.key]).apply(raw) if column.key in masks else raw
+        def raw(row: dict) -> dict:
+            values = {name: row[f"c{i}"] for i, name in enumerate(names)}
+            for name, value in values.items():
+                if value is not None and types.get(name) == "date":
+                    values[name] = datetime.date.fromisoformat(value)
+            return values
 
-        return [{c.key: value(c, row[f"c{i}"]) for i, c in enumerate(query.columns)} for row in rows]
+        answer = []
+        for row in map(raw, rows):
+            answer.append({c.key: shown(c, row) for c in query.columns})
+        return answer
 
     async def close(self) -> None:
         await self._client.aclose()

@@ -52,7 +52,7 @@ class Mask:
     head: int = 0  # keep: characters kept at the start
     tail: int = 0  # keep: characters kept at the end
     width: float = 0  # range: the width of a range
-    key: bytes = b""  # hash: the consumer department's key (set by the data path, never from a grant)
+    key: str = ""  # hash: the consumer department's key, hex (set by the data path, never from a grant)
 
     @property
     def text(self) -> str:
@@ -75,7 +75,7 @@ class Mask:
             return frozenset(range(1, 5))
         return frozenset()  # nullify, range, hash: no character is shown as it is
 
-    def keyed(self, key: bytes) -> "Mask":
+    def keyed(self, key: str) -> "Mask":
         return Mask(self.kind, self.head, self.tail, self.width, key)
 
     def apply(self, value: object) -> object:
@@ -93,7 +93,7 @@ class Mask:
         if self.kind == "range":
             low = math.floor(float(value) / self.width) * self.width  # type: ignore[arg-type]
             return int(low) if isinstance(value, int) and float(self.width).is_integer() else low
-        return pseudonym(self.key, str(value))
+        return pseudonym(bytes.fromhex(self.key), str(value))
 
 
 def _number(value: float) -> str:
@@ -130,9 +130,9 @@ def is_mask(text: object) -> bool:
 MASK_FORMS = "keep:H,T, " + ", ".join(PRESETS) + ", nullify, year, range:W, hash"
 
 
-def department_key(secret: bytes, department: str) -> bytes:
-    """The key of one consumer department's pseudonyms: its pseudonyms cannot be matched with another's."""
-    return hmac.new(secret, b"govshare-pseudonym:" + department.encode(), hashlib.sha256).digest()
+def department_key(secret: bytes, department: str) -> str:
+    """The key (hex) of one consumer department's pseudonyms: its pseudonyms cannot be matched with another's."""
+    return hmac.new(secret, b"govshare-pseudonym:" + department.encode(), hashlib.sha256).hexdigest()
 
 
 def pseudonym(key: bytes, value: str) -> str:

@@ -7,16 +7,20 @@ from __future__ import annotations
 
 import asyncio
 import datetime
+import hashlib
 import logging
 
-from sqlalchemy import Boolean, Date, Integer, Numeric, Select, String, and_, bindparam, column, select, table
+from sqlalchemy import (Boolean, Date, Integer, Numeric, Select, String, and_, bindparam, case, cast, column, event, func,
+                        literal, null, or_, select, table, true, type_coerce)
 from sqlalchemy.engine import make_url
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.functions import FunctionElement
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from connectors.breaker import Breaker, CircuitOpen
 from connectors.base import Column, Condition, SourceQuery, SourceUnavailable
-from connectors.masking import parse_mask
+from connectors.masking import PSEUDONYM_DIGITS, Mask, hmac_pads
 from connectors.urls import async_url
 
 log = logging.getLogger(__name__)
@@ -42,28 +46,176 @@ def _value_type(condition: Condition) -> str:
     return "string"
 
 
+class _Stars(FunctionElement):
+    """``n`` asterisks."""
+
+    type = String()
+    inherit_cache = True
+
+
+@compiles(_Stars)
+def _stars(element, compiler, **kw):
+    return f"repeat('*', {compiler.process(element.clauses, **kw)})"
+
+
+@compiles(_Stars, "sqlite")
+def _stars_sqlite(element, compiler, **kw):
+    return f"replace(hex(zeroblob({compiler.process(element.clauses, **kw)})), '00', '*')"
+
+
+class _YearStart(FunctionElement):
+    """The first day of a date's year."""
+
+    type = Date()
+    inherit_cache = True
+
+
+@compiles(_YearStart)
+def _year_start(element, compiler, **kw):
+    return f"CAST(date_trunc('year', {compiler.process(element.clauses, **kw)}) AS DATE)"
+
+
+@compiles(_YearStart, "mysql", "mariadb")
+def _year_start_mysql(element, compiler, **kw):
+    return f"MAKEDATE(YEAR({compiler.process(element.clauses, **kw)}), 1)"
+
+
+@compiles(_YearStart, "sqlite")
+def _year_start_sqlite(element, compiler, **kw):
+    return f"(substr({compiler.process(element.clauses, **kw)}, 1, 4) || '-01-01')"
+
+
+class _Floor(FunctionElement):
+    type = Numeric(asdecimal=False)
+    inherit_cache = True
+
+
+@compiles(_Floor)
+def _floor(element, compiler, **kw):
+    return f"floor({compiler.process(element.clauses, **kw)})"
+
+
+@compiles(_Floor, "sqlite")
+def _floor_sqlite(element, compiler, **kw):  # SQLite's floor() exists only when built with its math functions
+    x = compiler.process(element.clauses, **kw)
+    return f"(CAST({x} AS INTEGER) - ({x} < CAST({x} AS INTEGER)))"
+
+
+class _Pseudonym(FunctionElement):
+    """HMAC-SHA256 of the value's UTF-8 text under a key given as its padded inner and outer keys (hex), as the
+    first PSEUDONYM_DIGITS hex digits: connectors.masking.pseudonym computed by the database."""
+
+    type = String()
+    inherit_cache = True
+
+
+@compiles(_Pseudonym)
+def _pseudonym_postgresql(element, compiler, **kw):
+    value, inner, outer = (compiler.process(c, **kw) for c in element.clauses)
+    return (f"substr(encode(sha256(decode({outer}, 'hex') || sha256(decode({inner}, 'hex') || "
+            f"convert_to(CAST({value} AS TEXT), 'UTF8'))), 'hex'), 1, {PSEUDONYM_DIGITS})")
+
+
+@compiles(_Pseudonym, "mysql", "mariadb")
+def _pseudonym_mysql(element, compiler, **kw):
+    value, inner, outer = (compiler.process(c, **kw) for c in element.clauses)
+    return (f"substr(SHA2(CONCAT(UNHEX({outer}), UNHEX(SHA2(CONCAT(UNHEX({inner}), CONVERT({value} USING utf8mb4)), "
+            f"256))), 256), 1, {PSEUDONYM_DIGITS})")
+
+
+@compiles(_Pseudonym, "sqlite")
+def _pseudonym_sqlite(element, compiler, **kw):
+    return f"{SQLITE_PSEUDONYM}({compiler.process(element.clauses, **kw)})"
+
+
+SQLITE_PSEUDONYM = "govshare_pseudonym"
+
+
+def _sqlite_pseudonym(value, inner: str, outer: str) -> str | None:
+    """The SQLite side of _Pseudonym, registered on every connection."""
+    if value is None:
+        return None
+    digest = hashlib.sha256(bytes.fromhex(inner) + str(value).encode()).digest()
+    return hashlib.sha256(bytes.fromhex(outer) + digest).hexdigest()[:PSEUDONYM_DIGITS]
+
+
+def _masked(expression, column: Column, mask: Mask):
+    """``mask`` applied by the database: the same values as Mask.apply (tests/test_masks_sql.py checks it)."""
+    if mask.kind == "nullify":
+        return type_coerce(null(), SQL_TYPES[column.type])
+    if mask.kind == "keep":
+        length = func.char_length(expression)
+        short = mask.head + mask.tail
+        kept = func.substr(expression, 1, mask.head).concat(_Stars(length - short)).concat(
+            func.substr(expression, length - mask.tail + 1))
+        return type_coerce(case((length <= short, _Stars(length)), else_=kept), String())
+    if mask.kind == "year":
+        return type_coerce(_YearStart(expression), Date())
+    if mask.kind == "range":
+        width = int(mask.width) if column.type == "integer" and float(mask.width).is_integer() else mask.width
+        low = _Floor(expression / literal(float(mask.width))) * literal(width)
+        return cast(low, Integer()) if column.type == "integer" else type_coerce(low, SQL_TYPES[column.type])
+    if mask.kind == "hash":
+        inner, outer = hmac_pads(bytes.fromhex(mask.key))
+        return _Pseudonym(expression, literal(inner.hex()), literal(outer.hex()))
+    raise ValueError(f"unknown mask kind {mask.kind!r}")
+
+
+def _clause(target, op: str, value):
+    if op == "eq":
+        return target == value
+    if op == "in":
+        return target.in_(value)  # an empty list matches nothing
+    if op == "gte":
+        return target >= value
+    if op == "lte":
+        return target <= value
+    raise ValueError(f"unknown operator {op!r}")
+
+
 def _build(query: SourceQuery) -> Select:
     by_name = {c.name: c for c in (*query.columns, *query.order_by)}
     cols = {name: column(name, SQL_TYPES[c.type]) for name, c in by_name.items()}
-    source = table(query.table, *cols.values())
+
+    def target_of(condition: Condition):
+        target = cols.get(condition.column)
+        if target is None:  # a column only filtered on: typed as its value
+            target = cols[condition.column] = column(condition.column, SQL_TYPES[_value_type(condition)])
+        return target
+
+    def scope_clause(conditions: tuple[Condition, ...]):
+        # Scope values are part of the statement's shape (connectors keep statements by shape): bound in it.
+        return and_(true(), *(_clause(target_of(c), c.op, c.value) for c in conditions))
+
+    def union(scopes: tuple[tuple[Condition, ...], ...]):
+        return or_(*(scope_clause(scope) for scope in scopes))
+
     clauses = []
     for n, condition in enumerate(query.where):
         # A condition's value is bound with its own type (a date as a date), as a literal value would be.
-        target = cols.get(condition.column)
-        if target is None:
-            target = column(condition.column, SQL_TYPES[_value_type(condition)])
         value = bindparam(f"p{n}", expanding=condition.op == "in", type_=SQL_TYPES[_value_type(condition)])
-        if condition.op == "eq":
-            clauses.append(target == value)
-        elif condition.op == "in":
-            clauses.append(target.in_(value))  # an empty list matches nothing
-        elif condition.op == "gte":
-            clauses.append(target >= value)
-        elif condition.op == "lte":
-            clauses.append(target <= value)
-        else:
-            raise ValueError(f"unknown operator {condition.op!r}")
-    statement = select(*(cols[c.name].label(c.key) if c.label else cols[c.name] for c in query.columns)).select_from(source)
+        clause = _clause(target_of(condition), condition.op, value)
+        clauses.append(and_(union(condition.within), clause) if condition.within else clause)
+    if query.scopes:
+        clauses.append(union(query.scopes))
+
+    def shown(c: Column):
+        raw = cols[c.name]
+        if c.views is None:
+            return raw
+        whens, otherwise = [], None
+        for view in c.views:
+            value = raw if view.mask is None else _masked(raw, c, view.mask)
+            if not view.where:
+                otherwise = value
+                break
+            whens.append((scope_clause(view.where), value))
+        if not whens:
+            return type_coerce(otherwise, SQL_TYPES[c.type]) if otherwise is not None else type_coerce(null(), SQL_TYPES[c.type])
+        return type_coerce(case(*whens, else_=otherwise), SQL_TYPES[c.type])
+
+    statement = select(*(shown(c).label(c.key) if c.label or c.views is not None else cols[c.name]
+                         for c in query.columns)).select_from(table(query.table, *cols.values()))
     if clauses:
         statement = statement.where(and_(*clauses))
     if query.order_by:
@@ -71,6 +223,10 @@ def _build(query: SourceQuery) -> Select:
     if query.limit is not None:
         statement = statement.limit(bindparam("limit", type_=Integer)).offset(bindparam("offset", type_=Integer))
     return statement
+
+
+def _register_functions(dbapi_connection, _record) -> None:
+    dbapi_connection.create_function(SQLITE_PSEUDONYM, 3, _sqlite_pseudonym, deterministic=True)
 
 
 class SqlConnector:
@@ -84,14 +240,16 @@ class SqlConnector:
         sqlite = make_url(url).get_backend_name() == "sqlite"
         self._engine: AsyncEngine = create_async_engine(async_url(url), pool_size=pool_size, pool_pre_ping=not sqlite,
                                                         pool_reset_on_return=None if sqlite else "rollback")
+        if sqlite:
+            event.listen(self._engine.sync_engine, "connect", _register_functions)
         self._statements: dict[tuple, Select] = {}
 
     def _statement(self, query: SourceQuery) -> tuple[Select, dict[str, object]]:
         """The statement for ``query`` and its parameters. Statements are kept by the query's shape (table,
         columns, conditions' columns and operators, order, paging) with every value a bound parameter, so a
         repeated shape is not built and compiled again."""
-        shape = (query.table, query.columns, tuple((c.column, c.op, _value_type(c)) for c in query.where),
-                 query.order_by, query.limit is not None)
+        shape = (query.table, query.columns, tuple((c.column, c.op, _value_type(c), c.within) for c in query.where),
+                 query.scopes, query.order_by, query.limit is not None)
         statement = self._statements.get(shape)
         if statement is None:
             if len(self._statements) >= STATEMENTS_KEPT:
@@ -120,12 +278,7 @@ class SqlConnector:
                         query.table, self.breaker.state, exc)
             raise SourceUnavailable(query.table) from exc
         self.breaker.succeeded()
-        answer = [dict(zip(keys, row)) for row in rows]
-        for key, kind in query.masks:
-            mask = parse_mask(kind)
-            for values in answer:
-                values[key] = mask.apply(values[key])
-        return answer
+        return [dict(zip(keys, row)) for row in rows]
 
     async def close(self) -> None:
         await self._engine.dispose()

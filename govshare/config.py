@@ -73,6 +73,10 @@ class Settings:
     # this file belongs on storage the database administrator cannot rewrite (a WORM or remote mount).
     audit_checkpoint_file: str = "{var}/audit-checkpoints.jsonl"
     audit_checkpoint_seconds: float = 60.0
+    # The secret behind the keyed-hash mask (`hash`): each consumer department's pseudonyms are keyed by a key
+    # derived from it. Created (32 random bytes) where missing; every process of one platform must share it, and
+    # changing it changes every pseudonym.
+    pseudonym_secret_file: str = "{var}/pseudonym.key"
     # How stale a process's view of the policies and catalog may be when another process changes them and
     # its notification is lost: the policy version in the database is checked this often (the backstop).
     refresh_seconds: float = 0.5

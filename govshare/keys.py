@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 
 from sqlalchemy import select
 
-from govshare.errors import AuthError, GovshareError, NotFoundError
+from govshare.errors import AuthError, ConfigError, GovshareError, NotFoundError
 from govshare.platformdb import api_keys, bump_policy_version
 
 PREFIX = "gs_"
@@ -79,3 +81,18 @@ async def authenticate(conn, authorization: str | None) -> Caller:
     if row.revoked_at is not None:
         raise AuthError("KEY_REVOKED")
     return Caller(key_id=row.id, department=row.department, application=row.application, roles=tuple(row.roles))
+
+
+def platform_secret(path: Path) -> bytes:
+    """The 32-byte secret in ``path``, created (readable by its owner only) when the file does not exist."""
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            with open(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "wb") as file:
+                file.write(secrets.token_bytes(32))
+        except FileExistsError:  # another process made it first
+            pass
+    secret = path.read_bytes()
+    if len(secret) < 32:
+        raise ConfigError(f"{path} holds {len(secret)} bytes; a platform secret needs 32")
+    return secret

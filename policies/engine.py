@@ -15,8 +15,8 @@ from typing import Iterable
 import casbin
 from casbin.persist.adapter import Adapter
 
-from catalog.model import Catalog, Resource
-from policies.model import AccessDecision, Deny, Grant, ItemDecision, PolicySet
+from catalog.model import Catalog, Resource, ShareType
+from policies.model import AccessDecision, Allow, Cover, Deny, Grant, ItemDecision, PolicySet, Scope
 from policies.rules import compile_rules, boundaries, stamp
 
 MODEL_PATH = Path(__file__).with_name("model.conf")
@@ -94,6 +94,10 @@ class PolicyEngine:
         self._boundaries = boundaries(rules)
         self._index = _RuleIndex(rules, links)
         self._grants: dict[str, Grant] = {g.id: g for g in policies.grants}
+        self._grants_of: dict[tuple[str, str], list[Grant]] = {}  # (consumer, resource) -> grants, in order
+        for grant in policies.grants:
+            if grant.revoked_at is None:
+                self._grants_of.setdefault((grant.consumer, grant.resource), []).append(grant)
         self._restrictions = {r.id: r for r in policies.restrictions}
         self._memo: dict[tuple[str, str, str, str], ItemDecision] = {}
         self._memo_window: tuple[str, str] = ("", "")
@@ -143,22 +147,58 @@ class PolicyEngine:
             params |= {"grant": grant.id, "since": _china(grant.valid_from), "until": _china(grant.valid_until)}
         if ref in self._restrictions:
             params["detail"] = self._restrictions[ref].reason
-        mask = grant.masks.get(item) if (allowed and grant is not None) else None
-        return ItemDecision(item, allowed, reason, ref, mask, params)
+        if not allowed:
+            return ItemDecision(item, False, reason, ref, None, params)
+        covers = self._covers(department, purpose, resource, item, moment, reason)
+        masks = {c.mask for c in covers}
+        mask = masks.pop() if len(masks) == 1 else None
+        return ItemDecision(item, True, reason, ref, mask, params, covers)
+
+    def _covers(self, department: str, purpose: str, resource: Resource, item: str, moment: str,
+                reason: str) -> tuple[Cover, ...]:
+        """Every way the caller may see an allowed item. The first matching rule said whether it is allowed;
+        when a grant allowed it, every live grant for the same department, purpose, resource and item counts
+        (several grants are decided together: a row shows the item when any of them covers the row, masked
+        only when every one covering the row masks it)."""
+        if reason not in (Allow.GRANT, Allow.LEGAL_BASIS, Allow.DEEMED_APPROVAL):
+            return (Cover(None),)  # the provider's own data, or the item's share type: every row, in clear
+        covers = [
+            Cover(grant.id, _scope(grant.row_scope), grant.masks.get(item), conditional=True)
+            for grant in self._grants_of.get((department, resource.code), ())
+            if item in grant.items and purpose in grant.purposes
+            and stamp(grant.valid_from) <= moment < stamp(grant.valid_until)
+        ]
+        data_item = resource.item(item)
+        if resource.share_type_of(data_item) == ShareType.UNCONDITIONAL and (
+                not resource.related_departments or department in resource.related_departments):
+            covers.append(Cover(None))  # granted too, but shared with everyone anyway: restricts nothing
+        return tuple(covers)
 
     def _combine(self, resource: Resource, decisions: dict[str, ItemDecision]) -> AccessDecision:
-        # Rows returned must lie within the scope of every grant whose items they carry.
-        scope: dict[str, tuple[str, ...]] = {}
+        """The rows a request sees: the union of the scopes of the granted items it touches (selects, filters on,
+        looks up or links by); items every row may show (unconditional ones, or a grant without a scope) add no
+        rows and restrict none, unless a grant without a scope covers a conditional item, which opens every row."""
+        scopes: list[Scope] = []
+        every_row = False
         used: list[str] = []
         for decision in decisions.values():
-            if not decision.allowed or decision.ref is None or decision.ref not in self._grants:
+            if not decision.allowed:
                 continue
-            if decision.ref in used:
+            for cover in decision.covers:
+                if cover.ref is not None and cover.ref not in used:
+                    used.append(cover.ref)
+            if any(not c.conditional for c in decision.covers):
                 continue
-            used.append(decision.ref)
-            for item, values in self._grants[decision.ref].row_scope.items():
-                scope[item] = tuple(v for v in scope[item] if v in values) if item in scope else tuple(values)
-        return AccessDecision(resource.code, decisions, scope, tuple(used))
+            for cover in decision.covers:
+                if not cover.scope:
+                    every_row = True
+                elif cover.scope not in scopes:
+                    scopes.append(cover.scope)
+        return AccessDecision(resource.code, decisions, None if every_row or not scopes else tuple(scopes), tuple(used))
+
+
+def _scope(row_scope: dict[str, tuple[str, ...]]) -> Scope:
+    return tuple(sorted((item, tuple(values)) for item, values in row_scope.items()))
 
 
 class Unenforced:
@@ -169,6 +209,6 @@ class Unenforced:
         self.catalog, self.policies = engine.catalog, engine.policies
 
     def decide(self, department: str, purpose: str, resource: Resource, items: Iterable[str], now: datetime) -> AccessDecision:
-        decisions = {item: ItemDecision(item, True, "UNENFORCED") if resource.item(item) is not None
+        decisions = {item: ItemDecision(item, True, "UNENFORCED", covers=(Cover(None),)) if resource.item(item) is not None
                      else ItemDecision(item, False, Deny.ITEM_UNKNOWN) for item in items}
-        return AccessDecision(resource.code, decisions, {}, ())
+        return AccessDecision(resource.code, decisions, None, ())

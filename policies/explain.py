@@ -11,6 +11,7 @@ from datetime import datetime
 from catalog.model import Catalog
 from govshare.i18n import message
 from policies.engine import PolicyEngine
+from policies.model import Cover
 
 
 @dataclass(frozen=True)
@@ -21,8 +22,9 @@ class ItemExplanation:
     allowed: bool
     reason: str  # an Allow or Deny code
     ref: str | None  # the grant, rule, deny rule or application that decided
-    mask: str | None
+    mask: str | None  # the mask when every grant giving the item masks it
     message: str  # the reason as the department would read it (for a denial, the exact error text)
+    covers: tuple[Cover, ...] = ()  # every grant (or share type) that contributes, with its scope and mask
 
 
 @dataclass(frozen=True)
@@ -35,7 +37,17 @@ class Explanation:
     refused: str | None  # a code refusing the whole access before any item is decided (as the data path does)
     refused_message: str | None
     items: tuple[ItemExplanation, ...]
-    row_scope: dict[str, tuple[str, ...]]
+    # The rows a query selecting every item would see: the union of these scopes; empty: every row.
+    row_scopes: tuple[dict[str, tuple[str, ...]], ...]
+
+    @property
+    def row_scope(self) -> dict[str, tuple[str, ...]]:
+        """Each item's allowed values over the union of the scopes (for one scope: that scope)."""
+        merged: dict[str, tuple[str, ...]] = {}
+        for scope in self.row_scopes:
+            for item, values in scope.items():
+                merged[item] = tuple(dict.fromkeys((*merged.get(item, ()), *values)))
+        return merged
 
 
 def explain(policy: PolicyEngine, department: str, purpose: str, resource: str, at: datetime,
@@ -44,7 +56,7 @@ def explain(policy: PolicyEngine, department: str, purpose: str, resource: str, 
 
     def refused(code: str, **params) -> Explanation:
         return Explanation(department, purpose, resource, at, policy.policies.version, code,
-                           message(code, lang, **params), (), {})
+                           message(code, lang, **params), (), ())
 
     if department not in catalog.departments:
         return refused("DEPARTMENT_NOT_FOUND", department=department)
@@ -60,10 +72,10 @@ def explain(policy: PolicyEngine, department: str, purpose: str, resource: str, 
         ItemExplanation(
             item=item.name, label=item.label, share_type=str(target.share_type_of(item)),
             allowed=d.allowed, reason=str(d.reason), ref=d.ref, mask=d.mask,
-            message=message(str(d.reason), lang, **d.params),
+            message=message(str(d.reason), lang, **d.params), covers=d.covers,
         )
         for item in target.items
         for d in [decision.items[item.name]]
     )
     return Explanation(department, purpose, resource, at, policy.policies.version, None, None, items,
-                       dict(decision.row_scope))
+                       tuple(dict(scope) for scope in decision.scopes or ()))

@@ -70,23 +70,46 @@ class Deny(StrEnum):
     ITEM_UNKNOWN = "ITEM_UNKNOWN"
 
 
+Scope = tuple[tuple[str, tuple[str, ...]], ...]  # (item, allowed values) pairs that must all hold; (): every row
+
+
+@dataclass(frozen=True)
+class Cover:
+    """One way a caller may see an item: because of ``ref`` (a grant, rule or application; None for the item's
+    share type or the provider's own data), in the rows of ``scope``, masked with ``mask`` or in clear.
+    ``conditional`` covers come from grants: their scopes decide which rows a query sees; the others (unconditional
+    items, the provider's own) add no rows and restrict none."""
+
+    ref: str | None
+    scope: Scope = ()
+    mask: str | None = None
+    conditional: bool = False
+
+
 @dataclass(frozen=True)
 class ItemDecision:
     item: str
     allowed: bool
     reason: str  # an Allow or Deny value
-    ref: str | None = None  # the grant or restriction that decided
-    mask: str | None = None
+    ref: str | None = None  # the grant or restriction that decided (the first of ``covers`` when allowed)
+    mask: str | None = None  # the mask when every cover masks the item (with this mask)
     params: dict[str, str] = field(default_factory=dict)  # for the denial message
+    covers: tuple[Cover, ...] = ()  # when allowed: every live grant (or share type) that lets the caller see it
+
+    @property
+    def masked_somewhere(self) -> bool:
+        """Some rows may show this item masked: it must not be filtered on, looked up or joined by."""
+        return any(c.mask for c in self.covers)
 
 
 @dataclass(frozen=True)
 class AccessDecision:
-    """Every requested item of one resource, decided once for the request, plus the row scope to apply."""
+    """Every requested item of one resource, decided once for the request, plus the rows it may see: the union
+    of ``scopes`` (None: every row)."""
 
     resource: str
     items: dict[str, ItemDecision]
-    row_scope: dict[str, tuple[str, ...]]
+    scopes: tuple[Scope, ...] | None
     grants_used: tuple[str, ...]
 
     @property
@@ -97,6 +120,14 @@ class AccessDecision:
     def denied(self) -> dict[str, ItemDecision]:
         return {name: d for name, d in self.items.items() if not d.allowed}
 
-    @property
-    def masks(self) -> dict[str, str]:
-        return {name: d.mask for name, d in self.items.items() if d.allowed and d.mask}
+    def values_in_scope(self, item: str) -> set[str] | None:
+        """The values of ``item`` the rows may hold (None: any), when every scope constrains it."""
+        if self.scopes is None:
+            return None
+        allowed: set[str] = set()
+        for scope in self.scopes:
+            values = dict(scope).get(item)
+            if values is None:
+                return None
+            allowed.update(values)
+        return allowed

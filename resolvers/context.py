@@ -32,6 +32,8 @@ class RequestContext:
     tracer: Tracer
     # The platform database, for the share-application process; ``changed`` asks for an immediate refresh.
     platform: AsyncEngine | None = None
+    # The platform's secret behind the keyed-hash mask (each consumer department's key is derived from it).
+    pseudonym_secret: bytes = b""
     changed: bool = False
     cost: int = 0  # rows x items answered so far (govshare.config max_cost)
     records: list[AccessRecord] = field(default_factory=list)

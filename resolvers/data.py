@@ -17,10 +17,11 @@ from opentelemetry.trace import Status, StatusCode
 
 from audit.records import AccessRecord
 from catalog.model import Resource
-from connectors.base import Column, Condition, SourceQuery, SourceUnavailable
+from connectors.base import Column, Condition, SourceQuery, SourceUnavailable, View
+from connectors.masking import department_key, parse_mask
 from govshare.errors import GovshareError
 from govshare.i18n import message
-from policies.model import AccessDecision, ItemDecision
+from policies.model import AccessDecision, ItemDecision, Scope
 from resolvers.context import RequestContext
 
 log = logging.getLogger(__name__)
@@ -91,12 +92,13 @@ class _Access:
         """Refuse a filter on ``item`` (FILTER_NOT_ALLOWED), or a lookup or link by it (the item's own
         denial code), saying why the item itself may not be read."""
         reason = message(decision.reason, self.ctx.lang, **decision.params)
-        if lookup:
+        if lookup and decision.reason != "MASKED":
             error = self.refuse(decision.reason, **decision.params)
             error.extensions |= {"item": item, "lookup": True}
             return error
+        # A masked item may be read but never compared with: FILTER_NOT_ALLOWED for a lookup or link by it too.
         error = self.refuse("FILTER_NOT_ALLOWED", item=item, reason=reason)
-        error.extensions |= {"item": item, "cause": decision.reason}
+        error.extensions |= {"item": item, "cause": decision.reason, **({"lookup": True} if lookup else {})}
         return error
 
     def fail(self, code: str, **params: object) -> GraphQLError:
@@ -124,15 +126,16 @@ def _check_filters(access: _Access, decision: AccessDecision, filters: list[Filt
         item_decision = decision.items[f.item]
         if not item_decision.allowed:
             raise access.refuse_filter(f.item, item_decision, lookup=lookup)
-        if item_decision.mask and f.op not in ("eq", "in"):
-            # Equality tells the caller only what it already knows; ranges would let it bisect the masked value.
-            raise access.refuse_filter(f.item, ItemDecision(f.item, False, "MASKED", params={"item": f.item}))
-        in_scope = decision.row_scope.get(f.item)
+        if item_decision.masked_somewhere:
+            # Any comparison with a masked value is an oracle: `in` with thousands of guesses finds it.
+            raise access.refuse_filter(f.item, ItemDecision(f.item, False, "MASKED", params={"item": f.item}),
+                                       lookup=lookup)
+        in_scope = decision.values_in_scope(f.item)
         if scoped and in_scope is not None and f.op in ("eq", "in"):
             asked = [f.value] if f.op == "eq" else list(f.value)  # type: ignore[arg-type]
             outside = [str(v) for v in asked if str(v) not in in_scope]
             if outside:
-                raise access.refuse("OUT_OF_SCOPE", detail=f"{f.item} ∉ {{{', '.join(in_scope)}}}: {', '.join(outside)}")
+                raise access.refuse("OUT_OF_SCOPE", detail=f"{f.item} ∉ {{{', '.join(sorted(in_scope))}}}: {', '.join(outside)}")
 
 
 def _report_denied(ctx: RequestContext, decision: AccessDecision, selected: list[str], path: list) -> None:
@@ -150,26 +153,79 @@ def _report_denied(ctx: RequestContext, decision: AccessDecision, selected: list
 
 
 HIDDEN = "__key__"  # prefix of the values a row carries for following links; never part of an answer
+SEEN = "__seen__"  # prefix of a flag per row: 1 where an item partly covered by its grants was shown
 
 
-def _source_query(resource: Resource, decision: AccessDecision, selected: list[str], where: list[Filter],
-                  *, hidden: list[str], limit: int | None, offset: int = 0) -> SourceQuery:
-    def column_of(item_name: str, label: str | None = None) -> Column:
+def _views(decision: ItemDecision, scopes: tuple[Scope, ...] | None) -> tuple[tuple[Scope, str | None], ...] | None:
+    """How an allowed item is shown in the rows the request sees: None when in clear in every one of them,
+    else (scope, mask) pairs tried in order, in-clear covers first (an item is masked in a row only when every
+    grant covering that row masks it); a row none of them covers shows null."""
+    covers = decision.covers
+    clear = {c.scope for c in covers if c.mask is None}
+    if () in clear or (scopes is not None and all(scope in clear for scope in scopes)):
+        return None
+    views: list[tuple[Scope, str | None]] = []
+    for cover in sorted(covers, key=lambda c: c.mask is not None):
+        if (cover.scope, cover.mask) not in views:
+            views.append((cover.scope, cover.mask))
+        if not cover.scope:
+            break
+    return tuple(views)
+
+
+def _source_query(ctx: RequestContext, resource: Resource, decision: AccessDecision, selected: list[str],
+                  where: list[Filter], *, hidden: list[str], limit: int | None, offset: int = 0) -> SourceQuery:
+    def column_name(item_name: str) -> str:
+        return resource.item(item_name).column
+
+    def conditions(scope: Scope) -> tuple[Condition, ...]:
+        return tuple(Condition(column_name(item), "in", values) for item, values in scope)
+
+    key = ""
+
+    def views(item: str, *, masks: bool = True) -> tuple[View, ...] | None:
+        nonlocal key
+        planned = _views(decision.items[item], decision.scopes)
+        if planned is None:
+            return None
+        shown = []
+        for scope, mask_text in planned:
+            mask = parse_mask(mask_text) if (mask_text and masks) else None
+            if mask is not None and mask.kind == "hash":
+                key = key or department_key(ctx.pseudonym_secret, ctx.caller.department)
+                mask = mask.keyed(key)
+            shown.append(View(conditions(scope), mask))
+        return tuple(shown)
+
+    def column_of(item_name: str, label: str | None = None, *, shown: bool = False, masks: bool = True) -> Column:
         item = resource.item(item_name)
-        return Column(item.column, item.type, label)
+        return Column(item.column, item.type, label, views(item_name, masks=masks) if shown else None)
 
-    conditions = [Condition(column_of(f.item).name, f.op, f.value) for f in where]
-    conditions += [Condition(column_of(item).name, "in", values) for item, values in decision.row_scope.items()]
-    # Rows come back keyed by item name (each column labelled with it), ready to answer without renaming.
-    masks = tuple((item, kind) for item, kind in decision.masks.items() if item in selected)
+    def visible(item: str) -> tuple[tuple[Condition, ...], ...]:
+        planned = _views(decision.items[item], decision.scopes)
+        return () if planned is None or any(not scope for scope, _ in planned) else \
+            tuple(conditions(scope) for scope, _ in planned)
+
+    # A filter holds only in rows that show its item: it can tell nothing of rows where the item is null.
+    where_conditions = [Condition(column_name(f.item), f.op, f.value, visible(f.item)) for f in where]
+    columns = [column_of(i, i, shown=True) for i in selected]
+    # Link keys come back in clear (links by a masked key are refused before this) and only where shown.
+    columns += [column_of(i, HIDDEN + i, shown=True, masks=False) for i in hidden]
+    # Where an item is shown in some of the rows only, the record's key shown in the same rows says which, so
+    # that its error is reported once (the key is never null).
+    key_item = resource.item(resource.key)
+    for item in selected:
+        scopes = visible(item)
+        if scopes:
+            columns.append(Column(key_item.column, key_item.type, SEEN + item, tuple(View(scope) for scope in scopes)))
     return SourceQuery(
         table=resource.table,
-        columns=tuple(column_of(i, i) for i in selected) + tuple(column_of(i, HIDDEN + i) for i in hidden),
-        where=tuple(conditions),
+        columns=tuple(columns),
+        where=tuple(where_conditions),
+        scopes=() if decision.scopes is None else tuple(conditions(scope) for scope in decision.scopes),
         order_by=(column_of(resource.key),),
         limit=limit,
         offset=offset,
-        masks=masks,
     )
 
 
@@ -178,18 +234,19 @@ async def _run(ctx: RequestContext, access: _Access, decision: AccessDecision, s
                hidden: list[str] = ()) -> list[dict[str, object]] | None:
     """Fetch the allowed selected items; None when nothing selected may be read.
 
-    ``hidden`` items (allowed ones only) come back unmasked under HIDDEN-prefixed keys, to follow links with.
+    ``hidden`` items (allowed ones only) come back in clear under HIDDEN-prefixed keys, to follow links with.
     """
     record, resource = access.record, access.resource
     _report_denied(ctx, decision, selected, path)
     allowed = [i for i in selected if decision.items[i].allowed]
-    hidden = list(dict.fromkeys(i for i in hidden if decision.items[i].allowed))  # a link key may serve two links
+    hidden = list(dict.fromkeys(i for i in hidden if decision.items[i].allowed
+                                and not decision.items[i].masked_somewhere))  # a link key may serve two links
     record.items_denied = {i: decision.items[i].reason for i in selected if not decision.items[i].allowed}
     record.grants_used = list(decision.grants_used)
     if not allowed and not hidden:
         record.outcome = "denied"
         return None
-    query = _source_query(resource, decision, allowed, where, hidden=hidden, limit=limit, offset=offset)
+    query = _source_query(ctx, resource, decision, allowed, where, hidden=hidden, limit=limit, offset=offset)
     source = ctx.catalog.departments[resource.provider].source
     try:
         ttl = min(resource.cache_seconds, ctx.settings.cache_max_seconds)
@@ -201,9 +258,15 @@ async def _run(ctx: RequestContext, access: _Access, decision: AccessDecision, s
     if ctx.cost > ctx.settings.max_cost:
         raise access.refuse("COST_TOO_HIGH", limit=ctx.settings.max_cost)
     record.items_returned = allowed
-    record.items_masked = [i for i in allowed if decision.items[i].mask]
+    record.items_masked = [i for i in allowed if any(v.mask for c in query.columns if c.label == i for v in c.views or ())]
     record.row_count = len(rows)
     record.outcome = "partial" if record.items_denied else "allowed"
+    outside = [i for i in allowed if rows and SEEN + i in rows[0] and any(r[SEEN + i] is None for r in rows)]
+    for item in outside:  # shown in some rows only: null in the others, said once
+        text = message("ITEM_OUT_OF_SCOPE", ctx.lang, item=item)
+        ctx.item_errors.append({"message": text, "path": [*path, item],
+                                "extensions": {"code": "ITEM_OUT_OF_SCOPE", "reason": text,
+                                               "resource": resource.code, "item": item}})
     if not allowed:  # only link keys were read, to follow links; nothing of this resource is answered
         record.outcome = "denied" if record.items_denied else "allowed"
     return rows
@@ -257,7 +320,7 @@ async def lookup(ctx: RequestContext, resource: Resource, key_value: object, sel
         rows = await _run(ctx, access, decision, selected, [key_filter], path, limit=1, hidden=link_items)
         if rows is None:
             return None
-        if not rows and decision.row_scope:
+        if not rows and decision.scopes is not None:
             ctx.item_errors.append({
                 "message": message("NOT_FOUND_IN_SCOPE", ctx.lang),
                 "path": path,

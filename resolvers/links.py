@@ -10,6 +10,7 @@ from graphql import GraphQLError
 from strawberry.dataloader import DataLoader
 
 from catalog.model import Link, Resource
+from policies.model import ItemDecision
 from resolvers.context import RequestContext
 from resolvers.data import HIDDEN, Filter, _Access, _check_filters, _check_purpose, _graphql_error, _run, _traced
 
@@ -76,6 +77,8 @@ async def follow(ctx: RequestContext, parent: Resource, link: Link, hidden: dict
     if link.item not in hidden:
         # The parent's key item may not be read by this caller: the link may not be followed either.
         decision = ctx.policy.decide(ctx.caller.department, ctx.purpose or "", parent, [link.item], ctx.now).items[link.item]
+        if decision.allowed:  # read, but masked in some rows: joining by it would give the value away
+            decision = ItemDecision(link.item, False, "MASKED", params={"item": link.item})
         if path not in ctx.reported:
             access = _Access(ctx, parent, "link")
             _report_once(ctx, path, access.refuse_filter(link.item, decision, lookup=True))

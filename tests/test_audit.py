@@ -17,11 +17,11 @@ async def _records(api, request_id: str) -> list:
 
 
 async def test_each_resource_access_leaves_one_record_with_who_what_why(api, world):
-    person_id = world.showcase["person_luozhuang"]
-    query = """query Check($id: String!) { person(idNumber: $id) { name phone }
+    # hrss may not look a person up by the ID number it sees masked: it lists its county instead.
+    query = """query Check { personList(first: 1) { items { name phone } }
                  enterpriseList(first: 3) { items { name legalRepIdNumber } } }"""
     response = await api.post(query, department="hrss", purpose="hrss.insurance-enrolment",
-                              variables={"id": person_id}, headers={"X-Operator": "officer-0042"})
+                              headers={"X-Operator": "officer-0042"})
     assert response.status_code == 200
     records = await _records(api, response.headers["X-Request-Id"])
     by_resource = {r.resource: r for r in records}  # root fields run concurrently: any order
@@ -31,7 +31,7 @@ async def test_each_resource_access_leaves_one_record_with_who_what_why(api, wor
         assert record.department == "hrss" and record.application == "hrss-demo"
         assert record.operator == "officer-0042" and record.purpose == "hrss.insurance-enrolment"
         assert len(record.trace_id) == 32 and record.at is not None
-    assert person.operation == "lookup" and person.row_count == 1
+    assert person.operation == "list" and person.row_count == 1
     assert person.items_returned == ["name"] and person.items_denied == {"phone": "NOT_SHARED"}
     assert person.outcome == "partial" and len(person.grants_used) == 1
     assert enterprise.operation == "list" and enterprise.row_count == 3

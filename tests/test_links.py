@@ -77,17 +77,49 @@ async def test_each_hop_is_authorized_under_its_own_policy_and_recorded(api, wor
     assert by_resource["land.real-estate"].outcome == "denied"
 
 
-async def test_a_link_follows_a_masked_key_without_revealing_it(api, world):
-    # hrss sees ID numbers masked, yet the link to its own social-insurance records joins on the real value.
-    result = await api.query("{ personList(first: 20) { items { idNumber socialInsurance { idNumber insuranceStatus } } } }",
-                             "hrss", "hrss.insurance-enrolment")
+async def test_a_link_joined_on_a_masked_key_is_refused_once(api, world):
+    # hrss sees ID numbers masked; its own social-insurance records hold them in full: joining the two would
+    # put the full number beside the masked one.
+    query = "{ personList(first: 100) { items { idNumber socialInsurance { idNumber insuranceStatus } } } }"
+    response = await api.post(query, department="hrss", purpose="hrss.insurance-enrolment")
+    result = response.json()
     items = result["data"]["personList"]["items"]
-    insured = [i for i in items if i["socialInsurance"]]
-    assert insured, "some 罗庄区 residents are insured"
-    for item in insured:
-        assert "*" in item["idNumber"]
-        full = item["socialInsurance"]["idNumber"]  # hrss reads its own resource in full
-        assert full[:6] == item["idNumber"][:6] and full[-4:] == item["idNumber"][-4:]
+    assert len(items) > 50 and all(i["socialInsurance"] is None and "*" in i["idNumber"] for i in items)
+    (error,) = result["errors"]
+    assert error["path"] == ["personList", "items", "socialInsurance"]
+    assert (error["extensions"]["code"], error["extensions"]["cause"], error["extensions"]["item"]) == \
+        ("FILTER_NOT_ALLOWED", "MASKED", "idNumber")
+    raw = [r["id_number"] for r in world.rows("police", "SELECT id_number FROM person WHERE county_code = '371311'")]
+    assert all(absent(r, response) for r in raw)
+    async with api.app.state.runtime.engine.connect() as conn:
+        records = (await conn.execute(select(access_records).where(
+            access_records.c.request_id == response.headers["X-Request-Id"]))).all()
+    # The records say what was returned: the masked list, and a link refused with nothing read.
+    listed = next(r for r in records if r.operation == "list")
+    assert listed.items_returned == ["idNumber"] and listed.items_masked == ["idNumber"] and listed.row_count == len(items)
+    (link,) = [r for r in records if r.operation == "link"]
+    assert link.outcome == "denied" and link.error_code == "FILTER_NOT_ALLOWED" and link.row_count == 0
+
+
+async def test_a_link_to_a_masked_key_on_the_other_side_is_refused_once(own_api, own_world):
+    from datetime import UTC, datetime
+
+    from policies.store import create_grant
+
+    runtime = own_api.app.state.runtime
+    async with runtime.engine.begin() as conn:  # land may read enterprises' credit codes, the insured's masked
+        await create_grant(conn, runtime.catalog, consumer="land", resource="hrss.social-insurance",
+                           items=["employerCreditCode", "insuranceStatus"], purposes=["land.property-registration"],
+                           valid_from=datetime(2026, 1, 1, tzinfo=UTC), valid_until=datetime(2031, 1, 1, tzinfo=UTC),
+                           masks={"employerCreditCode": "credit_code"}, created_by="test")
+    await runtime.refresh(force=True)
+    result = await own_api.query("{ enterpriseList(first: 20) { items { creditCode socialInsurance { insuranceStatus } } } }",
+                                 "land", "land.property-registration")
+    items = result["data"]["enterpriseList"]["items"]
+    assert items and all(i["socialInsurance"] is None for i in items)
+    (error,) = result["errors"]
+    assert error["path"] == ["enterpriseList", "items", "socialInsurance"]
+    assert (error["extensions"]["cause"], error["extensions"]["item"]) == ("MASKED", "employerCreditCode")
 
 
 async def test_a_link_whose_parent_key_is_denied_is_refused_once(api):

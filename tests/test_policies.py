@@ -60,15 +60,35 @@ def test_revoked_grant(catalog):
     assert decide(engine, catalog, ["name"], START + timedelta(days=1)).items["name"].reason == "GRANT_REVOKED"
 
 
-def test_scopes_of_all_grants_used_are_combined(catalog):
+def test_several_grants_are_decided_together(catalog):
     engine = PolicyEngine(catalog, PolicySet(grants=(
         grant("G-1", ["name"], scope={"countyCode": ("371311", "371302")}),
-        grant("G-2", ["address"], scope={"countyCode": ("371302", "371312")}, masks={"address": "full"}),
+        grant("G-2", ["name", "address"], scope={"countyCode": ("371302", "371312")}, masks={"address": "full"}),
+        grant("G-3", ["address"], scope={"countyCode": ("371312",)}),
     )))
     decision = decide(engine, catalog, ["name", "address"], START + timedelta(days=1))
-    assert decision.row_scope == {"countyCode": ("371302",)}
-    assert set(decision.grants_used) == {"G-1", "G-2"}
-    assert decision.masks == {"address": "full"}
+    # The rows: the union of the scopes of the granted items touched, not their intersection.
+    assert decision.scopes == ((("countyCode", ("371311", "371302")),), (("countyCode", ("371302", "371312")),),
+                               (("countyCode", ("371312",)),))
+    assert decision.values_in_scope("countyCode") == {"371311", "371302", "371312"}
+    assert set(decision.grants_used) == {"G-1", "G-2", "G-3"}
+    name, address = decision.items["name"], decision.items["address"]
+    assert [c.ref for c in name.covers] == ["G-1", "G-2"] and name.mask is None
+    # address: masked by G-2, in clear by G-3: masked only in the rows G-3 does not cover.
+    assert [(c.ref, c.mask) for c in address.covers] == [("G-2", "full"), ("G-3", None)]
+    assert address.mask is None and address.masked_somewhere
+
+
+def test_a_grant_without_a_scope_opens_every_row_and_unconditional_items_add_none(catalog):
+    engine = PolicyEngine(catalog, PolicySet(grants=(
+        grant("G-1", ["name"], scope={"countyCode": ("371311",)}),
+        grant("G-2", ["address"]),
+    )))
+    when = START + timedelta(days=1)
+    assert decide(engine, catalog, ["name"], when).scopes == ((("countyCode", ("371311",)),),)
+    assert decide(engine, catalog, ["name", "address"], when).scopes is None  # G-2 covers every row
+    assert decide(engine, catalog, ["gender", "countyCode"], when).scopes is None  # unconditional only: every row
+    assert decide(engine, catalog, ["name", "gender"], when).scopes == ((("countyCode", ("371311",)),),)
 
 
 def test_restriction_beats_grants_but_not_the_providers_own_reading(catalog):
