@@ -141,8 +141,8 @@ def _sqlite_pseudonym(value, inner: str, outer: str) -> str | None:
 
 def _masked(expression, column: Column, mask: Mask):
     """``mask`` applied by the database: the same values as Mask.apply (tests/test_masks_sql.py checks it)."""
-    if mask.kind == "nullify":
-        return type_coerce(null(), SQL_TYPES[column.type])
+    if mask.kind == "nullify":  # typed, so that a driver reading a typed column reads a typed null
+        return cast(null(), SQL_TYPES[column.type])
     if mask.kind == "keep":
         length = func.char_length(expression)
         short = mask.head + mask.tail
@@ -211,7 +211,7 @@ def _build(query: SourceQuery) -> Select:
                 break
             whens.append((scope_clause(view.where), value))
         if not whens:
-            return type_coerce(otherwise, SQL_TYPES[c.type]) if otherwise is not None else type_coerce(null(), SQL_TYPES[c.type])
+            return type_coerce(otherwise, SQL_TYPES[c.type]) if otherwise is not None else cast(null(), SQL_TYPES[c.type])
         return type_coerce(case(*whens, else_=otherwise), SQL_TYPES[c.type])
 
     statement = select(*(shown(c).label(c.key) if c.label or c.views is not None else cols[c.name]
