@@ -433,7 +433,7 @@ async def policy_import(settings: Settings, engine, path: Path, reason: str, aut
 @runs_async
 async def policy_explain(settings: Settings, engine, department: str, purpose: str, resource: str, at: str | None) -> None:
     from policies.engine import PolicyEngine
-    from policies.explain import explain
+    from policies.explain import describe_cover, explain
 
     moment = _parse_moment(settings, at)
     catalog = await _catalog_in_force(engine)
@@ -448,6 +448,9 @@ async def policy_explain(settings: Settings, engine, department: str, purpose: s
             verdict = "allow" if item.allowed else "deny"
         mask = f" mask={item.mask}" if item.mask else ""
         click.echo(f"{item.item:<24} {verdict:<5} {item.reason:<24} {item.ref or '-':<10}{mask}  {item.message}")
+        if len(item.covers) > 1 or any(c.scope or c.mask for c in item.covers):
+            for cover in item.covers:  # every grant that contributes, with its scope and mask
+                click.echo(f"{'':<24}   {describe_cover(cover)}")
     for name, values in result.row_scope.items():
         click.echo(f"row_scope {name} = {', '.join(values)}")
 

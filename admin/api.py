@@ -23,6 +23,7 @@ from admin.auth import json_error, console_language, csrf_ok, is_application_key
 from govshare.errors import GovshareError
 from govshare.i18n import message
 from policies import documents
+from policies.explain import describe_cover
 
 
 @strawberry.type(description="允许规则：安全管理人员直接设定的共享规则。")
@@ -121,6 +122,7 @@ class ItemExplanation:
     reason: str
     decided_by: Optional[str]
     mask: Optional[str]
+    contributions: list[str] = strawberry.field(description="参与决定的每项授权及其范围和脱敏（G-1: countyCode ∈ 371311 · keep:6,4）")
     message: str
 
 
@@ -259,7 +261,8 @@ class Query:
             department=result.department, purpose=result.purpose, resource=result.resource, at=result.at,
             policy_version=result.policy_version, refused=result.refused, refused_message=result.refused_message,
             items=[ItemExplanation(item=i.item, label=i.label, share_type=i.share_type, allowed=i.allowed,
-                                   reason=i.reason, decided_by=i.ref, mask=i.mask, message=i.message) for i in result.items],
+                                   reason=i.reason, decided_by=i.ref, mask=i.mask, message=i.message,
+                                   contributions=[describe_cover(c) for c in i.covers]) for i in result.items],
             row_scope={k: list(v) for k, v in result.row_scope.items()})
 
     @strawberry.field(description="校验一份 TOML 策略规则（不保存）：返回发现的问题，无问题时为空列表。")

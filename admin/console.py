@@ -25,10 +25,12 @@ from admin.labels import label
 from govshare.errors import AuthError, GovshareError
 from govshare.i18n import message
 from policies import documents
+from policies.explain import describe_cover
 
 CHINA = timezone(timedelta(hours=8))
 _templates = Environment(loader=FileSystemLoader(Path(__file__).with_name("templates")),
                          autoescape=select_autoescape(["html"]), trim_blocks=True, lstrip_blocks=True)
+_templates.globals["describe_cover"] = describe_cover
 
 
 def _china(moment: datetime | None, seconds: bool = False) -> str:

@@ -27,6 +27,13 @@ class ItemExplanation:
     covers: tuple[Cover, ...] = ()  # every grant (or share type) that contributes, with its scope and mask
 
 
+def describe_cover(cover: Cover) -> str:
+    """One contributing grant as staff read it everywhere (console, CLI, API): ``G-1: countyCode ∈ 371311 · keep:6,4``;
+    ``*`` for the item's share type or the provider's own data; "all rows" as ``*`` too."""
+    scope = "; ".join(f"{item} ∈ {', '.join(values)}" for item, values in cover.scope) or "*"
+    return f"{cover.ref or '*'}: {scope}" + (f" · {cover.mask}" if cover.mask else "")
+
+
 @dataclass(frozen=True)
 class Explanation:
     department: str

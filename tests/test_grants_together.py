@@ -123,3 +123,17 @@ async def test_a_masked_and_an_unmasked_grant_give_the_value_in_clear(own_api, o
     source = own_world.rows("police", "SELECT id_number, name FROM person ORDER BY id_number LIMIT 30")
     assert result["data"]["personList"]["items"] == [{"idNumber": s["id_number"], "name": s["name"]} for s in source]
     assert "errors" not in result
+
+
+async def test_explain_lists_every_contributing_grant_and_scope(own_api):
+    from policies.explain import describe_cover, explain
+
+    ids = await _overlapping(own_api)
+    runtime = own_api.app.state.runtime
+    result = explain(runtime.policy, "land", PURPOSE, "police.person", datetime(2026, 12, 1, tzinfo=UTC))
+    items = {i.item: i for i in result.items}
+    assert [describe_cover(c) for c in items["name"].covers] == [
+        f"{ids[0]}: countyCode ∈ {A} · name", f"{ids[1]}: countyCode ∈ {A}"]
+    assert [describe_cover(c) for c in items["householdId"].covers] == [f"{ids[3]}: * · keep:2,2", f"{ids[4]}: countyCode ∈ {A}"]
+    assert items["householdId"].mask is None  # not masked in every row
+    assert result.row_scopes == ()  # householdId's grant has no scope: a query selecting every item sees every row
