@@ -117,3 +117,20 @@ async def test_numeric_ranges_in_sql_equal_the_reference_on_every_engine(api, wo
         for column in columns[1:]:
             expected = shown(column, {"monthly_base": source["monthly_base"]})
             assert row[column.key] == pytest.approx(expected), (world.engine, column, source)
+
+
+def test_long_values_are_masked_whole_in_sqlite():
+    import sqlite3
+
+    from sqlalchemy.dialects import sqlite
+
+    from connectors.sql import _build
+
+    mask = parse_mask("keep:2,2")
+    query = SourceQuery(table="t", columns=(Column("v", "string", "m", (View((), mask),)),))
+    sql = str(_build(query).compile(dialect=sqlite.dialect(), compile_kwargs={"literal_binds": True}))
+    db = sqlite3.connect(":memory:")
+    db.execute("CREATE TABLE t (v TEXT)")
+    values = ["", "a", "abcd", "abcde", "x" * 63, "y" * 68, "z" * 70, "長い住所" * 40]
+    db.executemany("INSERT INTO t VALUES (?)", [(v,) for v in values])
+    assert [r[0] for r in db.execute(sql)] == [mask.apply(v) for v in values]
