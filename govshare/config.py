@@ -73,6 +73,15 @@ class Settings:
     # this file belongs on storage the database administrator cannot rewrite (a WORM or remote mount).
     audit_checkpoint_file: str = "{var}/audit-checkpoints.jsonl"
     audit_checkpoint_seconds: float = 60.0
+    # ...or as soon as this process has written this many access records, whichever comes first (0: by time only).
+    audit_checkpoint_records: int = 1000
+    # The Ed25519 private key that signs each checkpoint (PEM, `govshare audit keygen` writes one), kept outside
+    # the platform database. Development generates one under var/ when it is missing; production refuses a key
+    # or a checkpoint file under var_dir, and a missing key.
+    audit_signing_key_file: str = "{var}/audit-signing.key"
+    # The public keys `govshare audit verify` checks signatures with ("ed25519:…", comma-separated during a key
+    # rotation). Only these: never a key found beside the checkpoints. Production's verify requires it.
+    audit_verify_public_key: str = ""
     # How stale a process's view of the policies and catalog may be when another process changes them and
     # its notification is lost: the policy version in the database is checked this often (the backstop).
     refresh_seconds: float = 0.5
