@@ -574,7 +574,7 @@ async def audit_verify(settings: Settings, engine) -> None:
     path = Path(settings.expand(settings.audit_checkpoint_file))
     checked = check_checkpoints(path, keys)
     failed = [_say(settings, "CLI_CHECKPOINT_FAULT", line=f.line, number="?" if f.number is None else f.number,
-                   code=f.code, text=_say(settings, f.code, detail=f.detail)) for f in checked.faults]
+                   fault=f.code, text=_say(settings, f.code, detail=f.detail)) for f in checked.faults]
     async with engine.connect() as conn:
         for chain in CHAINS:
             count, problem = await verify_chain(conn, chain, checked.heads())

@@ -142,8 +142,8 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "CLI_CHECKPOINT_LAST": ("最后一个有效检查点：#{number}，写于 {at}，摘要 {digest}（可与服务日志中的检查点记录核对）。",
                             "Last valid checkpoint: #{number}, written {at}, digest {digest} (compare with the server's log)."),
     "CLI_CHECKPOINT_NONE": ("检查点文件 {path} 中没有有效检查点。", "No valid checkpoint in {path}."),
-    "CLI_CHECKPOINT_FAULT": ("检查点文件第 {line} 行（检查点 #{number}）未通过核验：[{code}] {text}",
-                             "Checkpoint file line {line} (checkpoint #{number}) fails verification: [{code}] {text}"),
+    "CLI_CHECKPOINT_FAULT": ("检查点文件第 {line} 行（检查点 #{number}）未通过核验：[{fault}] {text}",
+                             "Checkpoint file line {line} (checkpoint #{number}) fails verification: [{fault}] {text}"),
     "CLI_CHECKPOINT_WRITTEN": ("检查点 #{number} 已签名写入 {path}：{heads}", "Checkpoint #{number} signed and written to {path}: {heads}"),
     "CLI_AUDIT_FAILED": ("{count} 处未通过核验。", "{count} finding(s) failed verification."),
     "CLI_VERIFY_DEV_KEY": ("未配置 audit_verify_public_key：用开发环境签名私钥 {path} 的公钥 {key} 核验。该私钥在 var/ 下，"
