@@ -170,4 +170,6 @@ def load_settings(env: dict[str, str] | None = None, **overrides: object) -> Set
         raise ConfigError(f"language must be one of {', '.join(LANGUAGES)}, not {settings.language!r}")
     if not 1 <= settings.default_page_size <= settings.max_page_size:
         raise ConfigError("default_page_size must be between 1 and max_page_size")
+    if settings.audit_checkpoint_records < 0 or settings.audit_checkpoint_seconds < 0:
+        raise ConfigError("audit_checkpoint_records and audit_checkpoint_seconds must be 0 (off) or more")
     return settings
