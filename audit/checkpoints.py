@@ -309,8 +309,8 @@ def check_checkpoints(path: Path, keys: dict[str, Ed25519PublicKey]) -> CheckedC
             checked.faults.append(fault)
         else:
             if entry["prev"] != prev or entry["n"] != number + 1:
-                before = f"#{number}" if number else "the start of the file"
-                checked.faults.append(CheckpointFault(at, own, "CHECKPOINT_GAP", f"#{entry['n']} after {before}"))
+                before = f"#{number}" if number else "#0"  # #0: the start of the file
+                checked.faults.append(CheckpointFault(at, own, "CHECKPOINT_GAP", f"{before} → #{entry['n']}"))
             checked.valid.append(entry)  # its signature holds: its heads are what the platform wrote
             checked.last_digest = digest
         number, prev = (own if own is not None else number), digest

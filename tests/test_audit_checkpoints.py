@@ -235,20 +235,25 @@ async def test_a_record_edited_and_relinked_after_a_checkpoint_with_the_file_rew
 # The checkpoint file itself: a line removed, or every line re-signed with the attacker's own key
 
 
-async def test_a_checkpoint_removed_from_the_middle_of_the_file_is_found(platform):
-    written = []
+@pytest.mark.parametrize("order, faults", [
+    ((0, 2), [(2, 3, "#1 → #3")]),  # the second checkpoint removed
+    ((0, 2, 1), [(2, 3, "#1 → #3"), (3, 2, "#3 → #2")]),  # two swapped
+    ((0, 1, 2, 0), [(4, 1, "#3 → #1")]),  # the first replayed at the end
+], ids=["removed", "swapped", "replayed"])
+async def test_a_checkpoint_removed_swapped_or_replayed_in_the_file_is_found(platform, order, faults):
+    written = [0]
     for _ in range(3):
         await platform.answer_some(2)
         platform.checkpoint()
         written.append(len(platform.lines()))
     lines = platform.lines()
-    # Remove the lines the second `audit checkpoint` wrote.
-    platform.checkpoints.write_text("".join(line + "\n" for i, line in enumerate(lines, start=1)
-                                            if not written[0] < i <= written[1]), encoding="utf-8")
+    groups = [lines[a:b] for a, b in zip(written, written[1:])]  # the lines each `audit checkpoint` wrote
+    platform.checkpoints.write_text("".join(line + "\n" for i in order for line in groups[i]), encoding="utf-8")
     run = platform.verify()
     assert run.returncode == 1, run.stdout
-    assert "检查点文件第 2 行（检查点 #3）未通过核验：[CHECKPOINT_GAP]" in run.stderr
-    assert "#3 after #1" in run.stderr
+    for line, number, detail in faults:
+        assert f"检查点文件第 {line} 行（检查点 #{number}）未通过核验：[CHECKPOINT_GAP] 不接续前一个检查点（{detail}）" in run.stderr
+    assert run.stderr.count("CHECKPOINT_") == len(faults)
     assert "access 记录链完整：6 条。" in run.stdout
 
 
