@@ -75,10 +75,10 @@ class Runtime:
                  clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
         self.settings = settings
         self.clock = clock
-        self.engine = make_engine(settings.platform_url)
         # Signs the chains' heads every audit_checkpoint_records records or audit_checkpoint_seconds; refuses a
         # production key or checkpoint file under var/ (AuditKeyError) before anything starts.
         self.checkpoints = Checkpointer(settings)
+        self.engine = make_engine(settings.platform_url)
         self.audit = AuditWriter(self.engine, on_written=self.checkpoints.counted)
         self.connectors = Connectors(timeout=settings.source_timeout_seconds, cache_url=settings.cache_url,
                                      breaker_failures=settings.breaker_failures,

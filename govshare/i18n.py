@@ -136,7 +136,6 @@ MESSAGES: dict[str, tuple[str, str]] = {
                          "{year}  {holidays} holidays  {workdays} make-up days  {source}"),
     "CLI_CHAIN_OK": ("{chain} 记录链完整：{count} 条。", "The {chain} chain is intact: {count} records."),
     "CLI_CHAIN_BROKEN": ("{chain} 记录链在第 {seq} 条处断开：{problem}。", "The {chain} chain breaks at record {seq}: {problem}."),
-    "CLI_CHAIN_BROKEN_COUNT": ("{count} 条记录链未通过核验。", "{count} chain(s) failed verification."),
     "CLI_CHAIN_NOT_COVERED": ("{chain} 记录链第 {first}–{last} 条（{count} 条）晚于最后一个有效检查点，尚未被检查点覆盖。",
                               "{chain} records {first}-{last} ({count}) are newer than the last valid checkpoint: not yet covered."),
     "CLI_CHECKPOINT_LAST": ("最后一个有效检查点：#{number}，写于 {at}，摘要 {digest}（可与服务日志中的检查点记录核对）。",
