@@ -288,7 +288,7 @@ def check_checkpoints(path: Path, keys: dict[str, Ed25519PublicKey]) -> CheckedC
             entry, problem = None, f"JSON: {exc.msg}"
         else:
             problem = _shape_problem(entry)
-        own = entry.get("n") if isinstance(entry, dict) and isinstance(entry.get("n"), int) else None
+        own = _position(line)
         fault = None
         if problem is not None and isinstance(entry, dict) and "sig" not in entry and "chain" in entry:
             fault = CheckpointFault(at, own, "CHECKPOINT_UNSIGNED")  # the unsigned kind written before signing
@@ -313,5 +313,6 @@ def check_checkpoints(path: Path, keys: dict[str, Ed25519PublicKey]) -> CheckedC
                 checked.faults.append(CheckpointFault(at, own, "CHECKPOINT_GAP", f"{before} → #{entry['n']}"))
             checked.valid.append(entry)  # its signature holds: its heads are what the platform wrote
             checked.last_digest = digest
-        number, prev = (own if own is not None else number), digest
+        if own is not None:  # the writer follows the newest line with a number, whatever else is wrong with it
+            number, prev = own, digest
     return checked

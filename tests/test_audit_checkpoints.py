@@ -406,3 +406,17 @@ def test_development_makes_its_key_under_var_and_says_so(tmp_path, caplog):
         create_app(make_settings(tmp_path / "var"))
     assert (tmp_path / "var" / "audit-signing.key").stat().st_mode & 0o777 == 0o600
     assert any("development: generated the audit checkpoint signing key" in r.getMessage() for r in caplog.records)
+
+
+async def test_a_line_that_is_no_checkpoint_is_reported_and_the_next_checkpoint_still_follows_the_last(platform):
+    await platform.answer_some(2)
+    platform.checkpoint()
+    with platform.checkpoints.open("a", encoding="utf-8") as file:
+        file.write('{"n": 2, "heads": "all fine"}\n{"torn": ')  # a forged line, and a write cut short
+    platform.checkpoint()
+    run = platform.verify()
+    assert run.returncode == 1, run.stdout
+    assert "检查点文件第 2 行（检查点 #2）未通过核验：[CHECKPOINT_MALFORMED]" in run.stderr
+    assert "检查点文件第 3 行（检查点 #?）未通过核验：[CHECKPOINT_MALFORMED]" in run.stderr
+    assert run.stderr.count("[CHECKPOINT_") == 2  # the checkpoint after them (#3) follows #2 as its writer saw it
+    assert "最后一个有效检查点：#3" in run.stdout
