@@ -17,7 +17,8 @@ import click
 from sqlalchemy import select
 
 from applications.process import recompute_deadlines, record_step
-from audit.chain import CHAINS, read_checkpoints, write_checkpoint
+from audit.chain import CHAINS
+from audit.checkpoints import Checkpointer, check_checkpoints, generate_key, public_key_text, verification_keys
 from audit.chain import verify as verify_chain
 from applications.workdays import ScheduleError, load_calendar, load_schedule_file, store_schedule
 from catalog import store as catalog_store
@@ -119,7 +120,11 @@ def serve(host: str | None, port: int | None) -> None:
     from server import create_app
 
     settings = _settings()
-    uvicorn.run(create_app(settings), host=host or settings.host, port=settings.port if port is None else port, log_level="info")
+    try:
+        app = create_app(settings)
+    except GovshareError as exc:  # e.g. a production checkpoint file or signing key under var/
+        _fail(settings, exc)
+    uvicorn.run(app, host=host or settings.host, port=settings.port if port is None else port, log_level="info")
 
 
 @main.command(help="在 ./var/ 下生成演示世界：各部门数据库、演示目录、应用密钥（写入 var/demo-keys.json）、授权与限制规则。已生成则不重复生成。")
@@ -555,36 +560,69 @@ async def staff_disable(settings: Settings, engine, username: str) -> None:
     click.echo(_say(settings, "STAFF_DISABLED", username=username))
 
 
-@main.group(help="审计：核验访问记录和办理记录的哈希链。")
+@main.group(help="审计：核验访问记录、办理记录和策略版本的哈希链及其签名检查点，写检查点，生成签名密钥。")
 def audit() -> None:
     pass
 
 
-@audit.command("verify", help="逐条核验访问记录和办理记录的哈希链，报告第一条被修改、删除、插入或调换顺序的记录；发现问题时以非零状态退出。")
+@audit.command("verify", help="逐条核验各记录链，报告第一条被修改、删除、插入或调换顺序的记录；用配置的公钥 audit_verify_public_key "
+               "（只用它）核验检查点文件的每个签名和顺序，报告签名不符、缺签名或被删改的检查点，以及晚于最后一个检查点、"
+               "尚未覆盖的记录（不算失败）。发现问题时以非零状态退出。")
 @runs_async
 async def audit_verify(settings: Settings, engine) -> None:
-    broken = []
-    checkpoints = read_checkpoints(Path(settings.expand(settings.audit_checkpoint_file)))
+    keys, development_key = verification_keys(settings)
+    if development_key is not None:
+        click.echo(_say(settings, "CLI_VERIFY_DEV_KEY", path=development_key,
+                        key=", ".join(public_key_text(k) for k in keys.values())), err=True)
+    path = Path(settings.expand(settings.audit_checkpoint_file))
+    checked = check_checkpoints(path, keys)
+    failed = [_say(settings, "CLI_CHECKPOINT_FAULT", line=f.line, number="?" if f.number is None else f.number,
+                   fault=f.code, text=_say(settings, f.code, detail=f.detail)) for f in checked.faults]
     async with engine.connect() as conn:
         for chain in CHAINS:
-            count, problem = await verify_chain(conn, chain, checkpoints)
+            count, problem = await verify_chain(conn, chain, checked.heads())
             if problem is None:
                 click.echo(_say(settings, "CLI_CHAIN_OK", chain=chain, count=count))
+                covered = checked.covered(chain)
+                if count > covered:
+                    click.echo(_say(settings, "CLI_CHAIN_NOT_COVERED", chain=chain, first=covered + 1, last=count,
+                                    count=count - covered))
             else:
-                broken.append(_say(settings, "CLI_CHAIN_BROKEN", chain=chain, seq=problem.seq, problem=problem.problem))
-    for line in broken:
+                failed.append(_say(settings, "CLI_CHAIN_BROKEN", chain=chain, seq=problem.seq, problem=problem.problem))
+    if checked.valid:
+        last = checked.valid[-1]
+        click.echo(_say(settings, "CLI_CHECKPOINT_LAST", number=last["n"], at=last["at"], digest=checked.last_digest))
+    else:
+        click.echo(_say(settings, "CLI_CHECKPOINT_NONE", path=path))
+    for line in failed:
         click.echo(line, err=True)
-    if broken:
-        raise click.ClickException(_say(settings, "CLI_CHAIN_BROKEN_COUNT", count=len(broken)))
+    if failed:
+        raise click.ClickException(_say(settings, "CLI_AUDIT_FAILED", count=len(failed)))
 
 
-@audit.command("checkpoint", help="把各记录链的链头追加写入检查点文件（服务运行时也会定期写入）。")
+@audit.command("checkpoint", help="用签名私钥 audit_signing_key_file 签署各记录链的链头，追加写入检查点文件（服务运行时也会定期写入）。")
 @runs_async
 async def audit_checkpoint(settings: Settings, engine) -> None:
+    checkpoints = Checkpointer(settings)
     async with engine.connect() as conn:
-        entries = await write_checkpoint(conn, Path(settings.expand(settings.audit_checkpoint_file)))
-    for entry in entries:
-        click.echo(_say(settings, "CLI_CHAIN_OK", chain=entry["chain"], count=entry["seq"]))
+        entry = await checkpoints.write(conn)
+    heads = ", ".join(f"{chain} {seq}" for chain, (seq, _) in sorted(entry["heads"].items()))
+    click.echo(_say(settings, "CLI_CHECKPOINT_WRITTEN", number=entry["n"], path=checkpoints.path, heads=heads))
+
+
+@audit.command("keygen", help="生成新的 Ed25519 检查点签名密钥对：私钥写入文件（已存在则拒绝覆盖），公钥打印到标准输出，"
+               "供配置为 audit_verify_public_key。")
+@click.option("--output", "-o", type=click.Path(path_type=Path), default=None,
+              help="私钥文件（默认取配置 audit_signing_key_file）；应放在平台数据库和 var/ 之外。")
+def audit_keygen(output: Path | None) -> None:
+    settings = _settings()
+    path = output or Path(settings.expand(settings.audit_signing_key_file))
+    try:
+        key = generate_key(path)
+    except GovshareError as exc:
+        _fail(settings, exc)
+    click.echo(_say(settings, "CLI_KEYGEN_WRITTEN", path=path), err=True)
+    click.echo(public_key_text(key.public_key()))
 
 
 @main.group(help="工作日历：加载某年的法定节假日和调休安排（用于计算答复期限）。")

@@ -31,7 +31,7 @@ from strawberry.extensions import SchemaExtension
 from admin import console
 from admin.api import admin_graphql
 from admin.auth import session_delete, session_post
-from audit.chain import write_checkpoint
+from audit.checkpoints import Checkpointer
 from audit.records import AuditWriter
 from audit.tracing import make_tracer
 from catalog import store as catalog_store
@@ -75,8 +75,11 @@ class Runtime:
                  clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
         self.settings = settings
         self.clock = clock
+        # Signs the chains' heads every audit_checkpoint_records records or audit_checkpoint_seconds; refuses a
+        # production key or checkpoint file under var/ (AuditKeyError) before anything starts.
+        self.checkpoints = Checkpointer(settings)
         self.engine = make_engine(settings.platform_url)
-        self.audit = AuditWriter(self.engine)
+        self.audit = AuditWriter(self.engine, on_written=self.checkpoints.counted)
         self.connectors = Connectors(timeout=settings.source_timeout_seconds, cache_url=settings.cache_url,
                                      breaker_failures=settings.breaker_failures,
                                      breaker_reset_seconds=settings.breaker_reset_seconds,
@@ -280,14 +283,16 @@ def create_app(settings: Settings | None = None, **runtime_options) -> Starlette
                 log.exception("refreshing the catalog and policies failed")
 
     async def keep_checkpoints() -> None:
-        path = Path(settings.expand(settings.audit_checkpoint_file))
+        # Every audit_checkpoint_seconds, or as soon as audit_checkpoint_records records were written here.
+        checkpoints = runtime.checkpoints
         while True:
-            await asyncio.sleep(settings.audit_checkpoint_seconds)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(checkpoints.due.wait(), settings.audit_checkpoint_seconds or None)
             try:
                 async with runtime.engine.connect() as conn:
-                    await write_checkpoint(conn, path)
+                    await checkpoints.write(conn)
             except Exception:
-                log.exception("writing the audit checkpoint to %s failed", path)
+                log.exception("writing the audit checkpoint to %s failed", checkpoints.path)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette):
@@ -296,13 +301,19 @@ def create_app(settings: Settings | None = None, **runtime_options) -> Starlette
         if settings.policy_notify_url:
             tasks.append(asyncio.create_task(
                 runtime.notifier.listen(lambda: runtime.refresh(force=True, cause="notification"))))
-        if settings.audit_checkpoint_seconds > 0:
+        if settings.audit_checkpoint_seconds > 0 or settings.audit_checkpoint_records > 0:
             tasks.append(asyncio.create_task(keep_checkpoints()))
         try:
             yield
         finally:
             for task in tasks:
                 task.cancel()
+            if settings.audit_checkpoint_seconds > 0 or settings.audit_checkpoint_records > 0:
+                try:  # a server that stops leaves no record of its own uncovered
+                    async with runtime.engine.connect() as conn:
+                        await runtime.checkpoints.write(conn)
+                except Exception:
+                    log.exception("writing the audit checkpoint to %s failed", runtime.checkpoints.path)
             await runtime.stop()
 
     app = Starlette(

@@ -11,7 +11,6 @@ import hashlib
 import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 
 from sqlalchemy import bindparam, select
 
@@ -81,27 +80,9 @@ class Break:
     problem: str  # changed | missing | inserted | reordered | truncated
 
 
-async def write_checkpoint(conn, path: Path) -> list[dict]:
-    """Append each chain's head to ``path``, a file outside the database: a database administrator who rewrites
-    the newest records and the head row together is still found by ``verify`` against it."""
-    heads = (await conn.execute(select(chain_heads))).all()
-    entries = [{"at": datetime.now(UTC).isoformat(), "chain": h.chain, "seq": h.seq, "hash": h.hash} for h in heads]
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("a", encoding="utf-8") as file:
-        for entry in entries:
-            file.write(json.dumps(entry, sort_keys=True) + "\n")
-    return entries
-
-
-def read_checkpoints(path: Path) -> list[dict]:
-    if not path.exists():
-        return []
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
-
-
 async def verify(conn, chain: str, checkpoints: list[dict] = ()) -> tuple[int, Break | None]:
     """(records checked, the first break or None), walking the chain in the order it was written, then
-    checking it still holds every checkpointed head."""
+    checking it still holds every checkpointed head (``audit.checkpoints``: only heads whose signature holds)."""
     table = CHAINS[chain]
     head = (await conn.execute(select(chain_heads.c.seq, chain_heads.c.hash).where(chain_heads.c.chain == chain))).one()
     rows = [dict(r) for r in (await conn.execute(select(table).order_by(table.c.id))).mappings()]

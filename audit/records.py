@@ -7,6 +7,7 @@ from concurrent.futures import ThreadPoolExecutor
 import logging
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Callable
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -55,8 +56,9 @@ class AuditWriter:
     every request in it is told and none of their records is written.
     """
 
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(self, engine: AsyncEngine, *, on_written: Callable[[int], None] | None = None) -> None:
         self._engine = engine
+        self._on_written = on_written or (lambda count: None)  # told how many records each write added
         self._sync = make_sync_engine(engine)
         self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="govshare-audit") if self._sync else None
         sqlite = self._sync is not None and self._sync.dialect.name == "sqlite"
@@ -75,6 +77,7 @@ class AuditWriter:
         if idle and self._sqlite_now is not None:
             try:
                 if self._sqlite_now.try_append([_row(r) for r in records]):
+                    self._on_written(len(records))
                     return
             except Exception as exc:  # noqa: BLE001 - whatever it was, these records are not written
                 log.error("access records could not be written: %s", exc)
@@ -103,6 +106,7 @@ class AuditWriter:
                     if not written.done():
                         written.set_exception(AuditError("AUDIT_UNAVAILABLE"))
             else:
+                self._on_written(len(rows))
                 for _, written in batch:
                     if not written.done():
                         written.set_result(None)

@@ -121,6 +121,9 @@ async def build_demo(settings: Settings, *, force: bool = False, engine: str = "
         if settings.platform_url.startswith("sqlite") and platform_db.exists():
             for suffix in ("", "-wal", "-shm"):
                 Path(f"{platform_db}{suffix}").unlink(missing_ok=True)
+            checkpoints = Path(settings.expand(settings.audit_checkpoint_file))
+            if checkpoints.resolve().is_relative_to(settings.var_dir.resolve()):
+                checkpoints.unlink(missing_ok=True)  # the heads of the chains just deleted
     if keys_path.exists() and showcase_path.exists():
         return DemoWorld(json.loads(keys_path.read_text()), json.loads(showcase_path.read_text()), built=False)
 

@@ -73,6 +73,15 @@ class Settings:
     # this file belongs on storage the database administrator cannot rewrite (a WORM or remote mount).
     audit_checkpoint_file: str = "{var}/audit-checkpoints.jsonl"
     audit_checkpoint_seconds: float = 60.0
+    # ...or as soon as this process has written this many access records, whichever comes first (0: by time only).
+    audit_checkpoint_records: int = 1000
+    # The Ed25519 private key that signs each checkpoint (PEM, `govshare audit keygen` writes one), kept outside
+    # the platform database. Development generates one under var/ when it is missing; production refuses a key
+    # or a checkpoint file under var_dir, and a missing key.
+    audit_signing_key_file: str = "{var}/audit-signing.key"
+    # The public keys `govshare audit verify` checks signatures with ("ed25519:…", comma-separated during a key
+    # rotation). Only these: never a key found beside the checkpoints. Production's verify requires it.
+    audit_verify_public_key: str = ""
     # The secret behind the keyed-hash mask (`hash`): each consumer department's pseudonyms are keyed by a key
     # derived from it. Created (32 random bytes) where missing; every process of one platform must share it, and
     # changing it changes every pseudonym.
@@ -165,4 +174,6 @@ def load_settings(env: dict[str, str] | None = None, **overrides: object) -> Set
         raise ConfigError(f"language must be one of {', '.join(LANGUAGES)}, not {settings.language!r}")
     if not 1 <= settings.default_page_size <= settings.max_page_size:
         raise ConfigError("default_page_size must be between 1 and max_page_size")
+    if settings.audit_checkpoint_records < 0 or settings.audit_checkpoint_seconds < 0:
+        raise ConfigError("audit_checkpoint_records and audit_checkpoint_seconds must be 0 (off) or more")
     return settings

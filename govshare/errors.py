@@ -46,6 +46,10 @@ class AuditError(GovshareError):
     """An access record could not be written; no data may be returned."""
 
 
+class AuditKeyError(GovshareError):
+    """The audit checkpoints cannot be signed or verified as configured (a server refuses to start)."""
+
+
 @dataclass(frozen=True)
 class Problem:
     """One fault found in a catalog file."""

@@ -137,7 +137,49 @@ MESSAGES: dict[str, tuple[str, str]] = {
                          "{year}  {holidays} holidays  {workdays} make-up days  {source}"),
     "CLI_CHAIN_OK": ("{chain} 记录链完整：{count} 条。", "The {chain} chain is intact: {count} records."),
     "CLI_CHAIN_BROKEN": ("{chain} 记录链在第 {seq} 条处断开：{problem}。", "The {chain} chain breaks at record {seq}: {problem}."),
-    "CLI_CHAIN_BROKEN_COUNT": ("{count} 条记录链未通过核验。", "{count} chain(s) failed verification."),
+    "CLI_CHAIN_NOT_COVERED": ("{chain} 记录链第 {first}–{last} 条（{count} 条）晚于最后一个有效检查点，尚未被检查点覆盖。",
+                              "{chain} records {first}-{last} ({count}) are newer than the last valid checkpoint: not yet covered."),
+    "CLI_CHECKPOINT_LAST": ("最后一个有效检查点：#{number}，写于 {at}，摘要 {digest}（可与服务日志中的检查点记录核对）。",
+                            "Last valid checkpoint: #{number}, written {at}, digest {digest} (compare with the server's log)."),
+    "CLI_CHECKPOINT_NONE": ("检查点文件 {path} 中没有有效检查点。", "No valid checkpoint in {path}."),
+    "CLI_CHECKPOINT_FAULT": ("检查点文件第 {line} 行（检查点 #{number}）未通过核验：[{fault}] {text}",
+                             "Checkpoint file line {line} (checkpoint #{number}) fails verification: [{fault}] {text}"),
+    "CLI_CHECKPOINT_WRITTEN": ("检查点 #{number} 已签名写入 {path}：{heads}", "Checkpoint #{number} signed and written to {path}: {heads}"),
+    "CLI_AUDIT_FAILED": ("{count} 处未通过核验。", "{count} finding(s) failed verification."),
+    "CLI_VERIFY_DEV_KEY": ("未配置 audit_verify_public_key：用开发环境签名私钥 {path} 的公钥 {key} 核验。该私钥在 var/ 下，"
+                           "能改写 var/ 的人也能改写它，这只供开发使用；生产环境必须配置公钥。",
+                           "No audit_verify_public_key configured: checking with the public half of the development key {path} "
+                           "({key}). Whoever can rewrite var/ can rewrite that key too: development only; production "
+                           "requires the public key in its configuration."),
+    "CLI_KEYGEN_WRITTEN": ("审计检查点签名私钥已写入 {path}（仅属主可读）。把它放在平台数据库和 var/ 之外，"
+                           "并把下面的公钥配置为核验用的 audit_verify_public_key：",
+                           "The checkpoint signing key is written to {path} (readable by its owner only). Keep it away from "
+                           "the platform database and var/, and configure the public key below as audit_verify_public_key:"),
+    # Why a checkpoint fails verification (audit/checkpoints.py)
+    "CHECKPOINT_MALFORMED": ("不是检查点（{detail}）。", "not a checkpoint ({detail})."),
+    "CHECKPOINT_UNSIGNED": ("没有签名。", "it carries no signature."),
+    "CHECKPOINT_UNKNOWN_KEY": ("签名所用的密钥 {detail} 不是配置的核验公钥。",
+                               "signed with key {detail}, which is not a configured verification key."),
+    "CHECKPOINT_SIGNATURE_INVALID": ("签名不符：内容在签名后被改写。", "the signature does not match: it was rewritten after signing."),
+    "CHECKPOINT_GAP": ("不接续前一个检查点（{detail}）：其前的检查点被删除或改写。",
+                       "it does not follow the checkpoint before it ({detail}): checkpoints before it were removed or rewritten."),
+    # Signing keys (audit/checkpoints.py); a production server refuses to start on these
+    "AUDIT_SIGNING_KEY_REQUIRED": ("生产环境须配置审计检查点签名私钥 audit_signing_key_file（用 govshare audit keygen 生成）。",
+                                   "Production needs a checkpoint signing key, audit_signing_key_file (govshare audit keygen writes one)."),
+    "AUDIT_FILE_UNDER_VAR": ("生产环境中 {setting}（{path}）不得位于 {var} 之下：能改写平台数据目录的人也能改写它。"
+                             "请放在只追加存储或另一台主机上。",
+                             "In production {setting} ({path}) must not be under {var}: whoever can rewrite the platform's "
+                             "data folder could rewrite it too. Put it on append-only storage or another host."),
+    "AUDIT_SIGNING_KEY_UNREADABLE": ("无法读取审计检查点签名私钥 {path}：{detail}", "Cannot read the checkpoint signing key {path}: {detail}"),
+    "AUDIT_KEY_MISMATCH": ("签名私钥 {path} 的公钥 {key} 不在 audit_verify_public_key 中：用它签的检查点无法核验。",
+                           "The public half {key} of the signing key {path} is not in audit_verify_public_key: "
+                           "checkpoints signed with it could not be verified."),
+    "AUDIT_VERIFY_KEY_REQUIRED": ("生产环境核验检查点须配置公钥 audit_verify_public_key（govshare audit keygen 输出的 ed25519:… 一行）。",
+                                  "Production verifies checkpoints only with a configured audit_verify_public_key "
+                                  "(the ed25519:… line govshare audit keygen prints)."),
+    "AUDIT_VERIFY_KEY_INVALID": ("audit_verify_public_key 中的 {value} 不是 Ed25519 公钥（应为 ed25519:… 格式）。",
+                                 "{value} in audit_verify_public_key is not an Ed25519 public key (ed25519:…)."),
+    "AUDIT_KEY_EXISTS": ("{path} 已存在，未覆盖（换钥请写到新文件）。", "{path} exists and was not overwritten (write a new key to a new file)."),
     # Why an item is allowed (explain)
     "PROVIDER_OWN": ("本部门自己提供的资源。", "The department's own resource."),
     "UNCONDITIONAL": ("{resource}.{item} 属于无条件共享类。", "{resource}.{item} is shared unconditionally."),

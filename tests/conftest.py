@@ -63,6 +63,21 @@ def make_settings(var_dir: Path, **overrides) -> Settings:
     return load_settings(env={}, var_dir=var_dir, catalog_dir=REPO / "catalog" / "demo", refresh_seconds=0.0, **overrides)
 
 
+def production(settings: Settings) -> Settings:
+    """``settings`` in production, with the audit checkpoint file and a signing key beside var_dir rather than
+    in it (production refuses them under var_dir)."""
+    import dataclasses
+
+    from audit.checkpoints import generate_key
+
+    outside = settings.var_dir.parent / "audit-outside-var"
+    key = outside / "checkpoint-signing.key"
+    if not key.exists():
+        generate_key(key)
+    return dataclasses.replace(settings, production=True, audit_signing_key_file=str(key),
+                               audit_checkpoint_file=str(outside / "checkpoints.jsonl"))
+
+
 @dataclass
 class World:
     settings: Settings

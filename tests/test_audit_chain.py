@@ -87,21 +87,23 @@ def test_govshare_audit_verify_reports_and_fails(tmp_path):
     assert broken.returncode == 1 and "process 记录链在第 5 条处断开：changed" in broken.stderr
 
 
-async def test_a_rewritten_tail_and_head_are_found_against_the_checkpoint(own_api, tmp_path):
-    from audit.chain import read_checkpoints, write_checkpoint
+async def test_a_rewritten_tail_and_head_are_found_against_the_checkpoint(own_api):
+    from audit.checkpoints import check_checkpoints, verification_keys
 
     await _answer_some(own_api)
-    engine = own_api.app.state.runtime.engine
-    checkpoints = tmp_path / "checkpoints.jsonl"
+    runtime = own_api.app.state.runtime
+    engine = runtime.engine
     async with engine.connect() as conn:
-        await write_checkpoint(conn, checkpoints)
+        await runtime.checkpoints.write(conn)
     # Remove the two newest records and move the head back so the chain looks whole on its own.
     await _tamper(own_api, "DELETE FROM access_records WHERE seq > 4",
                   "UPDATE chain_heads SET seq = 4, hash = (SELECT hash FROM access_records WHERE seq = 4) WHERE chain = 'access'")
     _, alone = await _verify(own_api)
     assert alone is None  # this is what the checkpoint is for
+    checked = check_checkpoints(runtime.checkpoints.path, verification_keys(runtime.settings)[0])
+    assert checked.faults == [] and checked.covered("access") == 6
     async with engine.connect() as conn:
-        _, broken = await verify(conn, "access", read_checkpoints(checkpoints))
+        _, broken = await verify(conn, "access", checked.heads())
     assert (broken.seq, broken.problem) == (5, "truncated")
 
 

@@ -294,11 +294,9 @@ async def test_query_limits(api):
 
 
 async def test_production_mode_hides_the_schema_and_suggestions(own_world):
-    import dataclasses
+    from tests.conftest import _api, production
 
-    from tests.conftest import _api
-
-    settings = dataclasses.replace(own_world.settings, production=True)
+    settings = production(own_world.settings)
     async for api in _api(own_world, settings=settings):
         introspection = (await api.post("{ __schema { types { name } } }", department="land")).json()
         assert introspection["data"] is None and introspection["errors"][0]["extensions"]["code"] == "GRAPHQL_INVALID"
