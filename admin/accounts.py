@@ -108,9 +108,9 @@ async def list_accounts(conn) -> list:
     return (await conn.execute(select(staff_accounts).order_by(staff_accounts.c.username))).all()
 
 
-async def sign_in(conn, settings: Settings, username: str, password: str, now: datetime | None = None) -> tuple[str, Staff]:
-    """Check the password and open a session on ``conn`` (the caller commits it): (session token, staff). The
-    attempt is counted and committed on a connection of its own before the check."""
+async def sign_in(engine, settings: Settings, username: str, password: str, now: datetime | None = None) -> tuple[str, Staff]:
+    """Check the password and open a session: (session token, staff). The attempt is counted and committed
+    before the check, and no connection is held while the password is hashed."""
     now = (now or datetime.now(UTC)).astimezone(UTC)
     c = staff_accounts.c
     lock_ends = now + timedelta(minutes=settings.staff_lockout_minutes)
@@ -119,7 +119,7 @@ async def sign_in(conn, settings: Settings, username: str, password: str, now: d
     # starts the count again.
     expired = and_(c.locked_until.is_not(None), c.locked_until <= now)
     attempts = case((expired, 1), else_=c.failed_attempts + 1)
-    async with conn.engine.begin() as claim:  # committed at once: every other attempt sees it
+    async with engine.begin() as claim:  # committed at once: every other attempt sees it
         claimed = await claim.execute(
             staff_accounts.update()
             .where(c.username == username, c.disabled_at.is_(None),
@@ -139,11 +139,12 @@ async def sign_in(conn, settings: Settings, username: str, password: str, now: d
     values = {"failed_attempts": 0, "locked_until": None}
     if _hasher.check_needs_rehash(row.password_hash):
         values["password_hash"] = await _hashed(password)
-    await conn.execute(staff_accounts.update().where(c.username == username).values(**values))
     token, csrf = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
     expires = now + timedelta(hours=settings.staff_session_hours)
-    await conn.execute(staff_sessions.insert().values(token_hash=_digest(token), username=username, csrf_token=csrf,
-                                                      created_at=now, expires_at=expires))
+    async with engine.begin() as conn:
+        await conn.execute(staff_accounts.update().where(c.username == username).values(**values))
+        await conn.execute(staff_sessions.insert().values(token_hash=_digest(token), username=username, csrf_token=csrf,
+                                                          created_at=now, expires_at=expires))
     return token, Staff(username, row.display_name, csrf, expires)
 
 

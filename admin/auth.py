@@ -128,8 +128,7 @@ async def session_post(request: Request) -> Response:
     if wait is not None:
         return json_error(429, "STAFF_SIGN_IN_RATE_LIMITED", lang, headers={"Retry-After": str(wait)}, seconds=wait)
     try:
-        async with runtime.engine.begin() as conn:
-            token, staff = await sign_in(conn, runtime.settings, username, password)
+        token, staff = await sign_in(runtime.engine, runtime.settings, username, password)
     except AuthError as exc:
         return json_error(401, exc.code, lang, **exc.params)
     return JSONResponse({"token": token, "csrfToken": staff.csrf_token, "expiresAt": staff.session_expires.isoformat(),
@@ -146,10 +145,10 @@ async def session_delete(request: Request) -> Response:
     return Response(status_code=204)
 
 
-async def sign_in(conn, settings, username: str, password: str, now=None):
+async def sign_in(engine, settings, username: str, password: str, now=None):
     """accounts.sign_in, with a failed attempt logged (it is counted by accounts.sign_in itself)."""
     try:
-        return await accounts.sign_in(conn, settings, username, password, now)
+        return await accounts.sign_in(engine, settings, username, password, now)
     except AuthError:
         log.warning("failed staff sign-in for %r", username[:64])
         raise

@@ -109,8 +109,7 @@ async def login_post(request: Request) -> Response:
         response.headers["Retry-After"] = str(wait)
         return response
     try:
-        async with runtime.engine.begin() as conn:
-            token, staff = await sign_in(conn, runtime.settings, username, str(form.get("password", "")))
+        token, staff = await sign_in(runtime.engine, runtime.settings, username, str(form.get("password", "")))
     except AuthError as exc:
         return await login_page(request, exc.code, exc.params, status=401)
     response = RedirectResponse("/console/rules", status_code=303)
