@@ -7,9 +7,8 @@ there while every other request is answered. After ``staff_max_failures`` failed
 account is locked for ``staff_lockout_minutes``: each attempt is counted in the database, in one
 statement, before its password is checked, so however many arrive at once at most ``staff_max_failures``
 checks run before the lock. An unknown user name costs the same hashing time as a known one, so timing
-does not tell which exist. A session token is 256
-random bits, sent only in a cookie (or a Bearer header for scripts) and stored only as its SHA-256;
-each session carries its own CSRF token.
+does not tell which exist. A session token is 256 random bits, sent only in a cookie (or a Bearer header
+for scripts) and stored only as its SHA-256; each session carries its own CSRF token.
 """
 
 from __future__ import annotations
