@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import re
 import time
 import uuid
 from datetime import UTC, datetime
@@ -22,6 +23,7 @@ import strawberry
 from opentelemetry import trace
 from opentelemetry.sdk.trace.export import SpanExporter
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, RedirectResponse, Response
 from starlette.routing import Mount, Route
@@ -39,11 +41,12 @@ from catalog.conformance import check_sources, without_nonconforming
 from catalog.model import Catalog
 from connectors.graphql import load_credentials
 from connectors.registry import Connectors
+from govshare.bodies import BodyLimit
 from govshare.config import Settings, load_settings
 from govshare.errors import AuditError, AuthError, ConfigError
 from govshare.i18n import message, normalize_language
 from govshare.keys import Caller, authenticate, hash_key, platform_secret
-from govshare.ratelimit import RateLimiter
+from govshare.ratelimit import CostBudget, RateLimiter
 from govshare.notify import PolicyNotifier
 from govshare.platformdb import create_schema, make_engine, read_versions
 from policies.engine import PolicyEngine, Unenforced
@@ -88,6 +91,10 @@ class Runtime:
         self.tracer, self.tracer_provider = make_tracer(settings, span_exporter)
         self.pseudonym_secret = platform_secret(Path(settings.expand(settings.pseudonym_secret_file)))
         self.rate_limiter = RateLimiter(settings.rate_limit, settings.rate_limit_url) if settings.rate_limit else None
+        self.cost_budget = CostBudget(settings.cost_budget, settings.rate_limit_url) if settings.cost_budget else None
+        # Staff sign-ins (admin/auth.py), by client address and by user name.
+        self.sign_in_limits = {kind: RateLimiter(limit, settings.rate_limit_url) for kind, limit in (
+            ("address", settings.staff_sign_ins_per_address), ("user", settings.staff_sign_ins_per_user)) if limit}
         self.catalog = Catalog()
         self.policy = PolicyEngine(self.catalog, PolicySet())
         self.schema: strawberry.Schema = build_schema(self.catalog, settings, extensions=[OperationAttributes])
@@ -156,9 +163,10 @@ class Runtime:
         self.tracer_provider.shutdown()
 
 
-def _error_response(status: int, code: str, lang: str, headers: dict | None = None, **params) -> JSONResponse:
+def _error_response(status: int, code: str, lang: str, headers: dict | None = None, extensions: dict | None = None,
+                    **params) -> JSONResponse:
     text = message(code, lang, **params)
-    return JSONResponse({"errors": [{"message": text, "extensions": {"code": code, "reason": text}}]},
+    return JSONResponse({"errors": [{"message": text, "extensions": {"code": code, "reason": text, **(extensions or {})}}]},
                         status_code=status, headers=headers)
 
 
@@ -177,14 +185,29 @@ def _format_errors(result, lang: str) -> list[dict]:
     return formatted
 
 
+# What may be recorded from the caller's own headers (access records are append-only): an operator id of at most
+# 64 printable ASCII characters, and a purpose shaped like a purpose code that fits its column.
+HEADER_RULES = {
+    "X-Operator": (re.compile(r"[\x21-\x7e](?:[\x20-\x7e]{0,62}[\x21-\x7e])?"), "HEADER_OPERATOR_RULE"),
+    "X-Purpose": (re.compile(r"(?=.{1,80}\Z)[a-z][a-z0-9_-]*(?:\.[a-z0-9][a-z0-9_-]*)+"), "HEADER_PURPOSE_RULE"),
+}
+
+
+def _invalid_header(request: Request) -> tuple[str, str] | None:
+    """(header, rule) for the first of X-Operator, X-Purpose that is sent and does not keep its rule."""
+    for header, (pattern, rule) in HEADER_RULES.items():
+        values = request.headers.getlist(header)
+        if len(values) > 1 or (values and values[0] and not pattern.fullmatch(values[0])):
+            return header, rule
+    return None
+
+
 async def graphql_post(request: Request) -> Response:
     runtime: Runtime = request.app.state.runtime
     settings = runtime.settings
     lang = normalize_language(request.headers.get("accept-language"), settings.language)
 
-    body = await request.body()
-    if len(body) > settings.max_body_bytes:
-        return _error_response(413, "BODY_TOO_LARGE", lang, limit=settings.max_body_bytes)
+    body = await request.body()  # at most max_body_bytes: BodyLimit stops a longer one
     await runtime.refresh()  # first: a revoked key must not be answered from the cache of keys
     try:
         caller = await runtime.authenticate(request.headers.get("authorization"))
@@ -196,6 +219,17 @@ async def graphql_post(request: Request) -> Response:
             log.warning("application key %s (%s) over its rate limit", caller.key_id, caller.department)
             return _error_response(429, "RATE_LIMITED", lang, headers={"Retry-After": str(wait)},
                                    limit=settings.rate_limit, seconds=wait)
+    if runtime.cost_budget is not None:
+        wait = await runtime.cost_budget.admit(caller.key_id)
+        if wait is not None:
+            log.warning("application key %s (%s) has spent its cost budget", caller.key_id, caller.department)
+            return _error_response(429, "COST_BUDGET_EXCEEDED", lang, headers={"Retry-After": str(wait)},
+                                   budget=settings.cost_budget, seconds=wait)
+    invalid = _invalid_header(request)
+    if invalid is not None:  # refused before anything is recorded
+        header, rule = invalid
+        return _error_response(400, "HEADER_INVALID", lang, extensions={"header": header}, header=header,
+                               rule=message(rule, lang))
     try:
         payload = json.loads(body)
         if isinstance(payload, list):  # one operation per request: each is decided and recorded on its own
@@ -232,6 +266,8 @@ async def graphql_post(request: Request) -> Response:
             payload["query"], variable_values=variables, context_value=ctx,
             operation_name=payload.get("operationName"),
         )
+        if runtime.cost_budget is not None:  # what was read is spent, whether or not it could be sent
+            await runtime.cost_budget.charge(caller.key_id, ctx.cost)
         try:
             # The records are written before a single value is sent; if they cannot be, nothing is sent.
             if settings.enforce:
@@ -331,6 +367,9 @@ def create_app(settings: Settings | None = None, **runtime_options) -> Starlette
             Route("/admin/graphql", admin_graphql, methods=["POST"]),
         ],
         lifespan=lifespan,
+        # Every body is bounded before it is read (policy documents for the admin API may be larger).
+        middleware=[Middleware(BodyLimit, language=settings.language, limit_for=lambda path: (
+            settings.max_admin_body_bytes if path == "/admin/graphql" else settings.max_body_bytes))],
     )
     app.state.runtime = runtime
     return app

@@ -21,6 +21,7 @@ from strawberry.scalars import JSON
 from admin import operations
 from admin.auth import json_error, console_language, csrf_ok, is_application_key, signed_in
 from govshare.errors import GovshareError
+from govshare.expansion import ExpansionLimit
 from govshare.i18n import message
 from policies import documents
 from policies.explain import describe_cover
@@ -321,7 +322,9 @@ class Mutation:
         return PolicyChange(version=saved)
 
 
-schema = strawberry.Schema(query=Query, mutation=Mutation)
+# The same bound on the expanded document as the query service's, before validation (govshare/expansion.py).
+schema = strawberry.Schema(query=Query, mutation=Mutation, extensions=[
+    lambda: ExpansionLimit(lambda ctx: (ctx["runtime"].settings.max_expanded_fields, ctx["lang"]))])
 
 
 async def admin_graphql(request: Request) -> Response:
@@ -333,9 +336,7 @@ async def admin_graphql(request: Request) -> Response:
         return json_error(401, code, lang)
     if not csrf_ok(request, signed, None):
         return json_error(403, "CSRF_FAILED", lang)
-    body = await request.body()
-    if len(body) > max(runtime.settings.max_body_bytes, 1 << 20):  # a policy document may be large
-        return json_error(413, "BODY_TOO_LARGE", lang, limit=max(runtime.settings.max_body_bytes, 1 << 20))
+    body = await request.body()  # at most max_admin_body_bytes (server.py's BodyLimit)
     try:
         payload = json.loads(body)
         if not isinstance(payload, dict) or not isinstance(payload.get("query"), str):

@@ -93,9 +93,24 @@ def clear_session_cookie(response: Response) -> None:
     response.delete_cookie(SESSION_COOKIE, path="/", secure=True, httponly=True, samesite="strict")
 
 
-def json_error(status: int, code: str, lang: str, **params) -> JSONResponse:
+def json_error(status: int, code: str, lang: str, headers: dict | None = None, **params) -> JSONResponse:
     text = message(code, lang, **params)
-    return JSONResponse({"errors": [{"message": text, "extensions": {"code": code}}]}, status_code=status)
+    return JSONResponse({"errors": [{"message": text, "extensions": {"code": code}}]}, status_code=status,
+                        headers=headers)
+
+
+async def sign_in_wait(request: Request, username: str) -> int | None:
+    """None when this sign-in attempt is within the limits per client address and per user name; otherwise
+    the seconds to wait. Counted before the password is looked at, whatever its outcome."""
+    limits = request.app.state.runtime.sign_in_limits
+    address = request.client.host if request.client else ""
+    for kind, key in (("address", address), ("user", username[:64].lower())):
+        if kind in limits:
+            wait = await limits[kind].admit(f"sign-in:{kind}:{key}")
+            if wait is not None:
+                log.warning("staff sign-ins over the limit per %s (%r)", kind, key)
+                return wait
+    return None
 
 
 async def session_post(request: Request) -> Response:
@@ -109,9 +124,11 @@ async def session_post(request: Request) -> Response:
             raise TypeError
     except (ValueError, KeyError, TypeError):
         return json_error(400, "BAD_REQUEST", lang, detail='expected {"username": ..., "password": ...}')
+    wait = await sign_in_wait(request, username)
+    if wait is not None:
+        return json_error(429, "STAFF_SIGN_IN_RATE_LIMITED", lang, headers={"Retry-After": str(wait)}, seconds=wait)
     try:
-        async with runtime.engine.begin() as conn:
-            token, staff = await sign_in(conn, runtime.settings, username, password)
+        token, staff = await sign_in(runtime.engine, runtime.settings, username, password)
     except AuthError as exc:
         return json_error(401, exc.code, lang, **exc.params)
     return JSONResponse({"token": token, "csrfToken": staff.csrf_token, "expiresAt": staff.session_expires.isoformat(),
@@ -128,11 +145,10 @@ async def session_delete(request: Request) -> Response:
     return Response(status_code=204)
 
 
-async def sign_in(conn, settings, username: str, password: str, now=None):
-    """accounts.sign_in, with a failed attempt counted even though the sign-in raises."""
+async def sign_in(engine, settings, username: str, password: str, now=None):
+    """accounts.sign_in, with a failed attempt logged (it is counted by accounts.sign_in itself)."""
     try:
-        return await accounts.sign_in(conn, settings, username, password, now)
+        return await accounts.sign_in(engine, settings, username, password, now)
     except AuthError:
-        await conn.commit()
         log.warning("failed staff sign-in for %r", username[:64])
         raise

@@ -19,7 +19,7 @@ from starlette.routing import Route
 
 from admin import operations
 from admin.auth import (LANG_COOKIE, LOGIN_CSRF_COOKIE, Signed, clear_session_cookie, console_language, csrf_ok,
-                        set_session_cookie, sign_in, signed_in, same_origin)
+                        set_session_cookie, sign_in, sign_in_wait, signed_in, same_origin)
 from admin import accounts
 from admin.labels import label
 from govshare.errors import AuthError, GovshareError
@@ -104,9 +104,14 @@ async def login_post(request: Request) -> Response:
     form = await request.form()
     if not same_origin(request) or not accounts.same_token(form.get("csrf_token"), request.cookies.get(LOGIN_CSRF_COOKIE)):
         return await login_page(request, "CSRF_FAILED", status=403)
+    username = str(form.get("username", ""))
+    wait = await sign_in_wait(request, username)
+    if wait is not None:
+        response = await login_page(request, "STAFF_SIGN_IN_RATE_LIMITED", {"seconds": wait}, status=429)
+        response.headers["Retry-After"] = str(wait)
+        return response
     try:
-        async with runtime.engine.begin() as conn:
-            token, staff = await sign_in(conn, runtime.settings, str(form.get("username", "")), str(form.get("password", "")))
+        token, staff = await sign_in(runtime.engine, runtime.settings, username, str(form.get("password", "")))
     except AuthError as exc:
         return await login_page(request, exc.code, exc.params, status=401)
     response = RedirectResponse("/console/rules", status_code=303)

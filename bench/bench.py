@@ -148,7 +148,7 @@ def ms(seconds: float) -> str:
 # -- the world and the apps -------------------------------------------------------------------------------
 
 def bench_settings(var_dir: Path, **overrides) -> Settings:
-    return load_settings(env={}, var_dir=var_dir, catalog_dir=REPO / "catalog" / "demo", rate_limit="",
+    return load_settings(env={}, var_dir=var_dir, catalog_dir=REPO / "catalog" / "demo", rate_limit="", cost_budget="",
                          refresh_seconds=3600.0, audit_checkpoint_seconds=0.0, max_page_size=max(SCALE.rows, 200),
                          max_cost=10 ** 7, max_link_rows=10 ** 5, cache_max_seconds=0, **overrides)
 
@@ -419,7 +419,7 @@ async def http_figures(home: Path, settings: Settings, keys: dict[str, str], per
     sources = json.loads((settings.var_dir / "demo-sources.json").read_text())
     urls = {name: async_url(settings.expand(url)) for name, url in sources.items()}
     env = {**os.environ, "GOVSHARE_VAR_DIR": str(settings.var_dir), "GOVSHARE_CATALOG_DIR": str(settings.catalog_dir),
-           "GOVSHARE_RATE_LIMIT": "", "GOVSHARE_CACHE_MAX_SECONDS": "0", "GOVSHARE_AUDIT_CHECKPOINT_SECONDS": "0",
+           "GOVSHARE_RATE_LIMIT": "", "GOVSHARE_COST_BUDGET": "", "GOVSHARE_CACHE_MAX_SECONDS": "0", "GOVSHARE_AUDIT_CHECKPOINT_SECONDS": "0",
            "PYTHONPATH": str(REPO)}
     ours_port, hand_port = free_port(), free_port()
     (home / "handwritten.py").write_text(HANDWRITTEN)

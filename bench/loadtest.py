@@ -68,7 +68,7 @@ async def client(http: httpx.AsyncClient, keys: dict, n: int, stop: float, resul
 async def main() -> int:
     home = Path(tempfile.mkdtemp(prefix="govshare-load-"))
     env = {**os.environ, "GOVSHARE_VAR_DIR": str(home / "var"), "GOVSHARE_CATALOG_DIR": str(REPO / "catalog" / "demo"),
-           "GOVSHARE_RATE_LIMIT": "", "GOVSHARE_BREAKER_RESET_SECONDS": "2"}
+           "GOVSHARE_RATE_LIMIT": "", "GOVSHARE_COST_BUDGET": "", "GOVSHARE_BREAKER_RESET_SECONDS": "2"}
     subprocess.run([GOVSHARE, "demo"], cwd=home, env=env, check=True, capture_output=True, timeout=300)
     keys = json.loads((home / "var" / "demo-keys.json").read_text())
     port = free_port()

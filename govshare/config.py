@@ -44,7 +44,11 @@ class Settings:
     # Rows x items one operation may answer, across all its resources and link hops.
     max_cost: int = 50000
     max_tokens: int = 2000
+    # Fields one operation holds once every fragment spread is expanded (fragments spread twice double).
+    max_expanded_fields: int = 2000
     max_body_bytes: int = 65536
+    # The admin GraphQL API's bodies: a whole policy document may be imported in one.
+    max_admin_body_bytes: int = 1048576
     source_timeout_seconds: float = 5.0
     # Connections this process keeps open to each department database (more are opened, and closed, on demand).
     source_pool_size: int = 20
@@ -65,6 +69,9 @@ class Settings:
     # process or in redis://host:port/db shared by all processes.
     rate_limit: str = "600/minute"
     rate_limit_url: str = "memory://"
+    # Rows x items (the cost max_cost bounds per operation) each application key may be answered per window
+    # ("" turns it off), counted where the request count is (rate_limit_url).
+    cost_budget: str = "200000/minute"
     # Share applications (Art 19): the provider answers within this many working days; silence approves.
     answer_working_days: int = 10
     silence_approves: bool = True
@@ -98,6 +105,10 @@ class Settings:
     staff_lockout_minutes: int = 15
     staff_session_hours: float = 8.0
     staff_min_password_length: int = 12
+    # Sign-in attempts (console and POST /admin/session) per client address and per user name ("" for no
+    # limit), counted where the request count is (rate_limit_url); over either: HTTP 429 with Retry-After.
+    staff_sign_ins_per_address: str = "30/minute"
+    staff_sign_ins_per_user: str = "10/minute"
     web_dir: Path = field(default=Path(__file__).resolve().parent.parent / "web" / "static")
     # Bench only (bench/bench.py measures what enforcement costs): False skips decisions, masks and access
     # records. No configuration can set it (load_settings refuses it), and a production server refuses it.

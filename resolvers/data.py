@@ -41,6 +41,9 @@ class Page:
     end_cursor: str | None
 
 
+MAX_OFFSET = 2**31 - 1  # every engine's OFFSET takes this; a larger one is no cursor this server gave out
+
+
 def encode_cursor(offset: int) -> str:
     return base64.urlsafe_b64encode(f"o:{offset}".encode()).decode()
 
@@ -51,7 +54,7 @@ def decode_cursor(cursor: str) -> int:
         offset = int(number)
     except (ValueError, UnicodeDecodeError):
         raise GovshareError("BAD_CURSOR") from None
-    if kind != "o" or offset < 0:
+    if kind != "o" or not 0 <= offset <= MAX_OFFSET:
         raise GovshareError("BAD_CURSOR")
     return offset
 

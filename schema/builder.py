@@ -13,13 +13,14 @@ from typing import Annotated, Optional
 
 import strawberry
 from graphql import GraphQLError, ValidationRule
-from strawberry.extensions import AddValidationRules, DisableIntrospection, MaxTokensLimiter, ParserCache, ValidationCache
+from strawberry.extensions import AddValidationRules, DisableIntrospection, MaxTokensLimiter, ParserCache
 from strawberry.extensions.max_aliases import create_validator as max_aliases_rule
 from strawberry.extensions.query_depth_limiter import create_validator as max_depth_rule
 from strawberry.schema.config import StrawberryConfig
 
 from catalog.model import Catalog, Link, Resource, ShareType
 from govshare.config import Settings
+from govshare.expansion import ExpansionLimit
 from resolvers import data, links
 from resolvers.data import HIDDEN
 from resolvers.context import RequestContext
@@ -303,7 +304,8 @@ def build_schema(catalog: Catalog, settings: Settings, *, extensions: list = ())
             ParserCache,
             *([DisableIntrospection] if settings.production else []),
             lambda: AddValidationRules(limits),
-            ValidationCache,
+            # Validation, through strawberry's cache, once the expanded size is within max_expanded_fields.
+            lambda: ExpansionLimit(lambda ctx: (settings.max_expanded_fields, ctx.lang)),
             *extensions,
         ],
         config=StrawberryConfig(disable_field_suggestions=settings.production, default_resolver=field_value),

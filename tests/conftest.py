@@ -59,7 +59,7 @@ def _plain(value):
 def make_settings(var_dir: Path, **overrides) -> Settings:
     # A page of 200 lets the link tests load 200 parents in one level.
     # Source caching off unless a test turns it on, so that statement counts never depend on test order.
-    overrides = {"max_page_size": 200, "cache_max_seconds": 0, "rate_limit": "", **overrides}
+    overrides = {"max_page_size": 200, "cache_max_seconds": 0, "rate_limit": "", "cost_budget": "", **overrides}
     return load_settings(env={}, var_dir=var_dir, catalog_dir=REPO / "catalog" / "demo", refresh_seconds=0.0, **overrides)
 
 

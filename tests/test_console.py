@@ -108,17 +108,14 @@ async def test_lock_out_ends_after_its_time(staffed):
     settings = runtime.settings
     start = datetime.now(UTC)
     for _ in range(settings.staff_max_failures):
-        async with runtime.engine.begin() as conn:
-            with pytest.raises(AuthError) as failed:
-                await sign_in(conn, settings, "wang.fang", "wrong password!", now=start)
-            assert failed.value.code == "STAFF_SIGN_IN_FAILED"
-    async with runtime.engine.begin() as conn:
-        with pytest.raises(AuthError) as locked:
-            await sign_in(conn, settings, "wang.fang", PASSWORD, now=start + timedelta(minutes=1))
-        assert locked.value.code == "STAFF_LOCKED"
+        with pytest.raises(AuthError) as failed:
+            await sign_in(runtime.engine, settings, "wang.fang", "wrong password!", now=start)
+        assert failed.value.code == "STAFF_SIGN_IN_FAILED"
+    with pytest.raises(AuthError) as locked:
+        await sign_in(runtime.engine, settings, "wang.fang", PASSWORD, now=start + timedelta(minutes=1))
+    assert locked.value.code == "STAFF_LOCKED"
     later = start + timedelta(minutes=settings.staff_lockout_minutes, seconds=1)
-    async with runtime.engine.begin() as conn:
-        token, staff = await sign_in(conn, settings, "wang.fang", PASSWORD, now=later)
+    token, staff = await sign_in(runtime.engine, settings, "wang.fang", PASSWORD, now=later)
     assert staff.username == "wang.fang" and token
 
 
