@@ -27,6 +27,7 @@ from schema.applications import QUERY_FIELDS, Mutation
 from schema.usage import QUERY_FIELDS as USAGE_FIELDS
 from schema.execution import FlatListExecutor, field_value
 from schema.selection import field_names, sub_selections
+from schema.views import DepartmentView, SchemaViews
 
 log = logging.getLogger(__name__)
 
@@ -263,6 +264,8 @@ def _max_root_fields_rule(limit: int) -> type[ValidationRule]:
 
 
 class Schema(strawberry.Schema):
+    views: SchemaViews | None = None  # in production: what each department sees of it (schema.views)
+
     def process_errors(self, errors, execution_context=None) -> None:
         # Refusals carry a code and are in the access records; a malformed document is the caller's to fix.
         # Only unexpected errors are logged, and never with the query text: it may hold ID numbers.
@@ -295,7 +298,10 @@ def build_schema(catalog: Catalog, settings: Settings, *, extensions: list = ())
     # and the rule classes) answers a repeated query without validating it again.
     limits = [max_depth_rule(settings.max_query_depth, None), max_aliases_rule(settings.max_aliases),
               _max_root_fields_rule(settings.max_root_fields)]
-    return Schema(
+    # In production a document is validated against the caller's department view, and says nothing the caller
+    # did not send (schema.views); in development against the whole schema, with graphql-core's suggestions.
+    validation = [lambda: DepartmentView(schema.views)] if settings.production else [ValidationCache]
+    schema = Schema(
         query=query,
         mutation=Mutation,
         extensions=[
@@ -303,9 +309,12 @@ def build_schema(catalog: Catalog, settings: Settings, *, extensions: list = ())
             ParserCache,
             *([DisableIntrospection] if settings.production else []),
             lambda: AddValidationRules(limits),
-            ValidationCache,
+            *validation,
             *extensions,
         ],
         config=StrawberryConfig(disable_field_suggestions=settings.production, default_resolver=field_value),
         execution_context_class=FlatListExecutor,
     )
+    if settings.production:
+        schema.views = SchemaViews(schema._schema, catalog)
+    return schema

@@ -1,0 +1,261 @@
+"""What a department sees of the schema in production: only the resources and data items it can read.
+
+As Hasura does per role, a department's view holds a resource's fields and types only if it may read one of
+its items under some purpose registered for it, and of that resource only the items it may read (masked
+counts as read), decided by the same ``PolicyEngine.decide`` the data path uses, at the request's time.
+Validation runs against the view, so an invisible field fails exactly as an unknown one does; execution
+then goes the normal way over the one schema, and the data path still decides every item.
+
+The view is not built for the whole catalog: a document can only name what its text names, so the view a
+request is validated against holds the resources whose schema names (fields, types, links) occur in the
+document, filtered, beside every non-data field and type, and validates every document exactly as the
+department's whole view would. Its cost follows the document, not the catalog (bench/views.py), and the
+views are cached by what they hold, so that the validation cache keeps answering repeated queries.
+
+Imports ``catalog``, ``policies`` (through the request context) and graphql-core; builds no strawberry schema.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from collections import OrderedDict
+from collections.abc import Iterable
+from functools import lru_cache
+
+from graphql import (
+    DocumentNode,
+    ExecutionResult,
+    GraphQLArgument,
+    GraphQLError,
+    GraphQLField,
+    GraphQLInputObjectType,
+    GraphQLList,
+    GraphQLNamedType,
+    GraphQLNonNull,
+    GraphQLObjectType,
+    GraphQLSchema,
+    get_named_type,
+    get_operation_ast,
+    validate,
+)
+from graphql.execution.values import get_variable_values
+from strawberry.extensions import SchemaExtension
+from strawberry.schema.validation_rules.maybe_null import MaybeNullValidationRule
+from strawberry.schema.validation_rules.one_of import OneOfInputValidationRule
+
+from catalog.model import Catalog, Resource
+from schema.redaction import redact, schema_names, sent_names
+
+VIEW_CACHE_SIZE = 512
+VALIDATION_CACHE_SIZE = 256
+NAMES_CACHE_SIZE = 1024
+IDENTIFIER = re.compile(r"[_A-Za-z][_0-9A-Za-z]*")
+
+Visible = frozenset[tuple[str, frozenset[str]]]  # (resource code, the items visible) for each resource shown
+
+
+@dataclasses.dataclass(frozen=True)
+class _Shape:
+    """Where one resource lives in the full schema (the builder's names, read back from the built schema)."""
+
+    resource: Resource
+    object_type: GraphQLObjectType
+    lookup: str  # the Query field of the lookup by key
+    list: str  # the Query field of the paginated list
+    page_type: GraphQLObjectType
+    filter_type: GraphQLInputObjectType | None
+
+    @property
+    def names(self) -> set[str]:
+        names = {self.lookup, self.list, self.object_type.name, self.page_type.name}
+        return names | ({self.filter_type.name} if self.filter_type else set())
+
+
+def _rewrap(type_, named):
+    """``type_`` with its named type replaced by ``named`` (same list and non-null wrappers)."""
+    if isinstance(type_, GraphQLNonNull):
+        return GraphQLNonNull(_rewrap(type_.of_type, named))
+    if isinstance(type_, GraphQLList):
+        return GraphQLList(_rewrap(type_.of_type, named))
+    return named
+
+
+def _field(field: GraphQLField, type_, args: dict | None = None) -> GraphQLField:
+    return GraphQLField(type_, args=field.args if args is None else args, resolve=field.resolve,
+                        description=field.description, extensions=field.extensions)
+
+
+class SchemaViews:
+    """The views over one built schema (one catalog version), cached by the resources and items they show."""
+
+    def __init__(self, schema: GraphQLSchema, catalog: Catalog) -> None:
+        self.schema = schema
+        query = schema.query_type
+        self._shapes: dict[str, _Shape] = {}
+        for resource in catalog.published():
+            listing = query.fields[f"{resource.api_name}List"]
+            filter_arg = listing.args.get("filter")
+            self._shapes[resource.code] = _Shape(
+                resource, schema.type_map[resource.type_name], resource.api_name, f"{resource.api_name}List",
+                get_named_type(listing.type), get_named_type(filter_arg.type) if filter_arg else None)
+        self._by_name: dict[str, set[str]] = {}
+        for code, shape in self._shapes.items():
+            for name in shape.names:
+                self._by_name.setdefault(name, set()).add(code)
+        resource_types = {t.name for s in self._shapes.values() for t in (s.object_type, s.page_type, s.filter_type) if t}
+        resource_fields = {n for s in self._shapes.values() for n in (s.lookup, s.list)}
+        roots = {t.name for t in (query, schema.mutation_type, schema.subscription_type) if t}
+        # Non-data fields and types (caller, applications, usage records, filters of scalars...) are in every view.
+        self._data_free_fields = {n: f for n, f in query.fields.items() if n not in resource_fields}
+        self._shared_types = [t for n, t in schema.type_map.items()
+                              if n not in resource_types and n not in roots and not n.startswith("__")]
+        self._purposes: dict[str, list[str]] = {}
+        for purpose in catalog.purposes.values():
+            self._purposes.setdefault(purpose.department, []).append(purpose.code)
+        self.names = schema_names(schema)
+        self._views: OrderedDict[Visible, GraphQLSchema] = OrderedDict()
+        self._mentioned = lru_cache(maxsize=NAMES_CACHE_SIZE)(self._mentioned_uncached)
+
+    # -- what a document names ------------------------------------------------------------------------------
+
+    def _mentioned_uncached(self, text: str) -> frozenset[str]:
+        """The resources a document's text can reach: those it names, and the targets of the links it names."""
+        names = set(IDENTIFIER.findall(text))
+        found = {code for name in names for code in self._by_name.get(name, ())}
+        todo = list(found)
+        while todo:
+            for link in self._shapes[todo.pop()].resource.links:
+                if link.name in names and link.target in self._shapes and link.target not in found:
+                    found.add(link.target)
+                    todo.append(link.target)
+        return frozenset(found)
+
+    # -- what a department may read ---------------------------------------------------------------------------
+
+    def visible_items(self, policy, department: str, resource: Resource, now) -> frozenset[str]:
+        """The items of ``resource`` that ``department`` may read (or read masked) under some purpose of its own."""
+        pending = [item.name for item in resource.items]
+        visible: list[str] = []
+        for purpose in self._purposes.get(department, ()):
+            decision = policy.decide(department, purpose, resource, pending, now)
+            allowed = {name for name, item in decision.items.items() if item.allowed}
+            visible += [name for name in pending if name in allowed]
+            pending = [name for name in pending if name not in allowed]
+            if not pending:
+                break
+        return frozenset(visible)
+
+    def view_for(self, text: str, policy, department: str, now) -> GraphQLSchema:
+        """The department's view, holding what ``text`` can name: built once for the same visible parts."""
+        visible: set[tuple[str, frozenset[str]]] = set()
+        for code in self._mentioned(text):
+            items = self.visible_items(policy, department, self._shapes[code].resource, now)
+            if items:
+                visible.add((code, items))
+        key: Visible = frozenset(visible)
+        view = self._views.get(key)
+        if view is None:
+            view = self._views[key] = self._build(dict(key))
+            if len(self._views) > VIEW_CACHE_SIZE:
+                self._views.popitem(last=False)
+        else:
+            self._views.move_to_end(key)
+        return view
+
+    # -- building a view --------------------------------------------------------------------------------------
+
+    def _build(self, visible: dict[str, frozenset[str]]) -> GraphQLSchema:
+        objects: dict[str, GraphQLObjectType] = {}
+
+        def object_fields(code: str):
+            shape, items = self._shapes[code], visible[code]
+            fields = {name: f for name, f in shape.object_type.fields.items() if name in items}
+            for link in shape.resource.links:
+                target = self._shapes.get(link.target)
+                # A link is shown when its key is readable on both sides, as the data path would follow it.
+                if target is not None and link.item in items and link.target_item in visible.get(link.target, ()):
+                    original = shape.object_type.fields[link.name]
+                    fields[link.name] = _field(original, _rewrap(original.type, objects[link.target]))
+            return fields
+
+        for code in visible:
+            original = self._shapes[code].object_type
+            objects[code] = GraphQLObjectType(original.name, lambda code=code: object_fields(code),
+                                              description=original.description)
+        query_fields = dict(self._data_free_fields)
+        for code, items in visible.items():
+            shape = self._shapes[code]
+            original_query = self.schema.query_type.fields
+            page = shape.page_type
+            page_copy = GraphQLObjectType(page.name, {
+                name: _field(f, _rewrap(f.type, objects[code])) if get_named_type(f.type) is shape.object_type else f
+                for name, f in page.fields.items()}, description=page.description)
+            listing = original_query[shape.list]
+            args = dict(listing.args)
+            filterable = {n: f for n, f in shape.filter_type.fields.items() if n in items} if shape.filter_type else {}
+            if filterable:
+                filter_copy = GraphQLInputObjectType(shape.filter_type.name, filterable,
+                                                     description=shape.filter_type.description,
+                                                     out_type=shape.filter_type.out_type)
+                args["filter"] = GraphQLArgument(_rewrap(listing.args["filter"].type, filter_copy),
+                                                 description=listing.args["filter"].description)
+            else:
+                args.pop("filter", None)
+            query_fields[shape.list] = _field(listing, _rewrap(listing.type, page_copy), args)
+            if shape.resource.key in items:  # a lookup by an item the department cannot read is not offered
+                lookup = original_query[shape.lookup]
+                query_fields[shape.lookup] = _field(lookup, _rewrap(lookup.type, objects[code]))
+        full = self.schema
+        query = GraphQLObjectType(full.query_type.name, query_fields, description=full.query_type.description)
+        return GraphQLSchema(query, full.mutation_type, full.subscription_type, types=self._shared_types,
+                             directives=full.directives, description=full.description)
+
+
+@lru_cache(maxsize=VALIDATION_CACHE_SIZE)
+def _validate(view: GraphQLSchema, document: DocumentNode, rules: tuple) -> list[GraphQLError]:
+    # strawberry's own two rules, as its validate_document adds them; no suggestions in any message.
+    return validate(view, document, (*rules, MaybeNullValidationRule, OneOfInputValidationRule), hide_suggestions=True)
+
+
+class DepartmentView(SchemaExtension):
+    """Production validation: against the caller's department view, with messages naming only what was sent.
+
+    Takes the place of strawberry's ValidationCache (keyed the same way, by the view instead of the schema).
+    Variables are coerced against the view too, before execution, so that an input field the department
+    cannot see is refused exactly as an unknown one, not accepted by the full schema's input type.
+    """
+
+    def __init__(self, views: SchemaViews) -> None:
+        self.views = views
+
+    def _view(self) -> GraphQLSchema:
+        ctx = self.execution_context
+        request = ctx.context
+        return self.views.view_for(ctx.query or "", request.policy, request.caller.department, request.now)
+
+    def _sent(self) -> set[str]:
+        ctx = self.execution_context
+        return sent_names(ctx.query or "", ctx.variables)
+
+    def on_validate(self):
+        ctx = self.execution_context
+        if ctx.pre_execution_errors is None:  # not already refused by an extension before this one
+            ctx.pre_execution_errors = _validate(self._view(), ctx.graphql_document, tuple(ctx.validation_rules))
+        if ctx.pre_execution_errors:
+            ctx.pre_execution_errors = redact(ctx.pre_execution_errors, self._sent(), self.views.names)
+        yield
+
+    def on_execute(self):
+        ctx = self.execution_context
+        operation = get_operation_ast(ctx.graphql_document, ctx.operation_name)
+        if operation is not None and operation.variable_definitions:
+            coerced = get_variable_values(self._view(), operation.variable_definitions, ctx.variables or {},
+                                          hide_suggestions=True)
+            if isinstance(coerced, list):  # refused: graphql-core's own answer for bad variables, redacted
+                ctx.result = ExecutionResult(data=None, errors=redact(coerced, self._sent(), self.views.names))
+        yield
+        result = ctx.result
+        if result is not None and result.errors:
+            result.errors = redact(result.errors, self._sent(), self.views.names)
+
