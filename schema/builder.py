@@ -316,5 +316,5 @@ def build_schema(catalog: Catalog, settings: Settings, *, extensions: list = ())
         execution_context_class=FlatListExecutor,
     )
     if settings.production:
-        schema.views = SchemaViews(schema._schema, catalog)
+        schema.views = SchemaViews(schema._schema, catalog, limits, settings.max_root_fields)
     return schema

@@ -6,10 +6,10 @@ counts as read), decided by the same ``PolicyEngine.decide`` the data path uses,
 Validation runs against the view, so an invisible field fails exactly as an unknown one does; execution
 then goes the normal way over the one schema, and the data path still decides every item.
 
-The view is not built for the whole catalog: a document can only name what its text names, so the view a
-request is validated against holds the resources whose schema names (fields, types, links) occur in the
-document, filtered, beside every non-data field and type, and validates every document exactly as the
-department's whole view would. Its cost follows the document, not the catalog (bench/views.py), and the
+The view is not built for the whole catalog: validating a document reads only the fields and types it
+reaches, so the view a request is validated against holds the resources its operations reach in the full
+schema (root fields, named types, links), filtered, beside every non-data field and type, and validates the
+document exactly as the department's whole view would. Its cost follows the document, not the catalog (bench/views.py), and the
 views are cached by what they hold, so that the validation cache keeps answering repeated queries.
 
 Imports ``catalog``, ``policies`` (through the request context) and graphql-core; builds no strawberry schema.
@@ -18,7 +18,6 @@ Imports ``catalog``, ``policies`` (through the request context) and graphql-core
 from __future__ import annotations
 
 import dataclasses
-import re
 from collections import OrderedDict
 from collections.abc import Iterable
 from functools import lru_cache
@@ -26,6 +25,8 @@ from functools import lru_cache
 from graphql import (
     DocumentNode,
     ExecutionResult,
+    FieldNode,
+    FragmentDefinitionNode,
     GraphQLArgument,
     GraphQLError,
     GraphQLField,
@@ -35,11 +36,19 @@ from graphql import (
     GraphQLNonNull,
     GraphQLObjectType,
     GraphQLSchema,
+    InlineFragmentNode,
+    OperationDefinitionNode,
+    TypeInfo,
+    TypeInfoVisitor,
+    ValidationRule,
+    Visitor,
     get_named_type,
     get_operation_ast,
     validate,
+    visit,
 )
 from graphql.execution.values import get_variable_values
+from graphql.language.visitor import SKIP
 from strawberry.extensions import SchemaExtension
 from strawberry.schema.validation_rules.maybe_null import MaybeNullValidationRule
 from strawberry.schema.validation_rules.one_of import OneOfInputValidationRule
@@ -47,10 +56,10 @@ from strawberry.schema.validation_rules.one_of import OneOfInputValidationRule
 from catalog.model import Catalog, Resource
 from schema.redaction import redact, schema_names, sent_names
 
+DOCUMENT_OPERATIONS = 4
 VIEW_CACHE_SIZE = 512
 VALIDATION_CACHE_SIZE = 256
 NAMES_CACHE_SIZE = 1024
-IDENTIFIER = re.compile(r"[_A-Za-z][_0-9A-Za-z]*")
 
 Visible = frozenset[tuple[str, frozenset[str]]]  # (resource code, the items visible) for each resource shown
 
@@ -86,11 +95,40 @@ def _field(field: GraphQLField, type_, args: dict | None = None) -> GraphQLField
                         description=field.description, extensions=field.extensions)
 
 
+class _Reach(Visitor):
+    """Collects the names of the types a document's fields have, the types it names, and its fragment spreads."""
+
+    def __init__(self, type_info: TypeInfo, query_type: GraphQLObjectType, reached: set[str]) -> None:
+        super().__init__()
+        self.type_info, self.query_type, self.reached, self._spreads = type_info, query_type, reached, []
+
+    def enter_field(self, node, *_args):
+        type_ = self.type_info.get_type()
+        if type_ is not None:
+            self.reached.add(get_named_type(type_).name)
+        if self.type_info.get_parent_type() is self.query_type:
+            self.reached.add(node.name.value)  # a root field's name maps to its resource (lookup, list), if known
+
+    def enter_named_type(self, node, *_args):
+        self.reached.add(node.name.value)
+
+    def enter_fragment_spread(self, node, *_args):
+        self._spreads.append(node.name.value)
+
+    def take_spreads(self) -> list[str]:
+        spreads, self._spreads = self._spreads, []
+        return spreads
+
+
 class SchemaViews:
     """The views over one built schema (one catalog version), cached by the resources and items they show."""
 
-    def __init__(self, schema: GraphQLSchema, catalog: Catalog) -> None:
+    def __init__(self, schema: GraphQLSchema, catalog: Catalog, limits: Iterable[type[ValidationRule]] = (),
+                 max_root_fields: int = 10) -> None:
         self.schema = schema
+        # The document's own limits, checked over the full schema before any view is made for it; several
+        # operations (GraphiQL keeps them in one document) may hold max_root_fields each, up to this many.
+        self.limits = (*limits, _document_root_fields_rule(DOCUMENT_OPERATIONS * max_root_fields))
         query = schema.query_type
         self._shapes: dict[str, _Shape] = {}
         for resource in catalog.published():
@@ -117,19 +155,27 @@ class SchemaViews:
         self._views: OrderedDict[Visible, GraphQLSchema] = OrderedDict()
         self._mentioned = lru_cache(maxsize=NAMES_CACHE_SIZE)(self._mentioned_uncached)
 
+
     # -- what a document names ------------------------------------------------------------------------------
 
-    def _mentioned_uncached(self, text: str) -> frozenset[str]:
-        """The resources a document's text can reach: those it names, and the targets of the links it names."""
-        names = set(IDENTIFIER.findall(text))
-        found = {code for name in names for code in self._by_name.get(name, ())}
-        todo = list(found)
-        while todo:
-            for link in self._shapes[todo.pop()].resource.links:
-                if link.name in names and link.target in self._shapes and link.target not in found:
-                    found.add(link.target)
-                    todo.append(link.target)
-        return frozenset(found)
+    def _mentioned_uncached(self, document: DocumentNode) -> frozenset[str]:
+        """The resources the document's operations reach in the full schema: their root fields, the types they
+        name (fragments, variables) and the links they follow. A fragment no operation uses is left out: its
+        fields are then unknown in the view, whatever they are, and the document is refused for it anyway."""
+        fragments = {d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)}
+        reached: set[str] = set()
+        type_info = TypeInfo(self.schema)
+        collector = _Reach(type_info, self.schema.query_type, reached)
+        used = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
+        seen: set[str] = set()
+        while used:
+            definition = used.pop()
+            visit(definition, TypeInfoVisitor(type_info, collector))
+            for name in collector.take_spreads():
+                if name in fragments and name not in seen:
+                    seen.add(name)
+                    used.append(fragments[name])
+        return frozenset(code for name in reached for code in self._by_name.get(name, ()))
 
     # -- what a department may read ---------------------------------------------------------------------------
 
@@ -146,10 +192,10 @@ class SchemaViews:
                 break
         return frozenset(visible)
 
-    def view_for(self, text: str, policy, department: str, now) -> GraphQLSchema:
-        """The department's view, holding what ``text`` can name: built once for the same visible parts."""
+    def view_for(self, document: DocumentNode, policy, department: str, now) -> GraphQLSchema:
+        """The department's view, holding what ``document`` reaches: built once for the same visible parts."""
         visible: set[tuple[str, frozenset[str]]] = set()
-        for code in self._mentioned(text):
+        for code in self._mentioned(document):
             items = self.visible_items(policy, department, self._shapes[code].resource, now)
             if items:
                 visible.add((code, items))
@@ -213,9 +259,39 @@ class SchemaViews:
 
 
 @lru_cache(maxsize=VALIDATION_CACHE_SIZE)
-def _validate(view: GraphQLSchema, document: DocumentNode, rules: tuple) -> list[GraphQLError]:
-    # strawberry's own two rules, as its validate_document adds them; no suggestions in any message.
-    return validate(view, document, (*rules, MaybeNullValidationRule, OneOfInputValidationRule), hide_suggestions=True)
+def _validate(schema: GraphQLSchema, document: DocumentNode, rules: tuple) -> list[GraphQLError]:
+    return validate(schema, document, rules, hide_suggestions=True)
+
+
+def _document_root_fields_rule(limit: int) -> type[ValidationRule]:
+    """Refuses a document whose operations together hold more than ``limit`` root fields, fragments spread at
+    the root included: what a view is built for must stay small whatever the document, and this counts the
+    document alone, never the schema, so that the refusal says nothing of what exists."""
+
+    class DocumentRootFields(ValidationRule):
+        def enter_document(self, node: DocumentNode, *_args):
+            fragments = {d.name.value: d for d in node.definitions if isinstance(d, FragmentDefinitionNode)}
+            spread: set[str] = set()
+
+            def count(selection_set) -> int:
+                total = 0
+                for selection in selection_set.selections:
+                    if isinstance(selection, FieldNode):
+                        total += 1
+                    elif isinstance(selection, InlineFragmentNode):
+                        total += count(selection.selection_set)
+                    elif selection.name.value in fragments and selection.name.value not in spread:
+                        spread.add(selection.name.value)
+                        total += count(fragments[selection.name.value].selection_set)
+                return total
+
+            found = sum(count(d.selection_set) for d in node.definitions if isinstance(d, OperationDefinitionNode))
+            if found > limit:
+                self.report_error(GraphQLError(f"{found} root fields in the document; at most {limit}",
+                                               extensions={"code": "TOO_MANY_ROOT_FIELDS"}))
+            return SKIP
+
+    return DocumentRootFields
 
 
 class DepartmentView(SchemaExtension):
@@ -232,7 +308,7 @@ class DepartmentView(SchemaExtension):
     def _view(self) -> GraphQLSchema:
         ctx = self.execution_context
         request = ctx.context
-        return self.views.view_for(ctx.query or "", request.policy, request.caller.department, request.now)
+        return self.views.view_for(ctx.graphql_document, request.policy, request.caller.department, request.now)
 
     def _sent(self) -> set[str]:
         ctx = self.execution_context
@@ -241,7 +317,11 @@ class DepartmentView(SchemaExtension):
     def on_validate(self):
         ctx = self.execution_context
         if ctx.pre_execution_errors is None:  # not already refused by an extension before this one
-            ctx.pre_execution_errors = _validate(self._view(), ctx.graphql_document, tuple(ctx.validation_rules))
+            ctx.pre_execution_errors = _validate(self.views.schema, ctx.graphql_document, self.views.limits)
+        if not ctx.pre_execution_errors:
+            # strawberry's own two rules, as its validate_document adds them
+            rules = (*ctx.validation_rules, MaybeNullValidationRule, OneOfInputValidationRule)
+            ctx.pre_execution_errors = _validate(self._view(), ctx.graphql_document, rules)
         if ctx.pre_execution_errors:
             ctx.pre_execution_errors = redact(ctx.pre_execution_errors, self._sent(), self.views.names)
         yield

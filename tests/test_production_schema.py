@@ -13,6 +13,7 @@ import re
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from graphql import parse
 
 from policies.store import create_grant
 from schema import views
@@ -230,9 +231,10 @@ async def test_the_validation_cache_is_kept_per_view(demo):
         await api.query(query, "market", "market.licence-review")
         hits = views._validate.cache_info().hits
         again = await api.query(query, "market", "market.licence-review")
-        assert again["data"]["personList"]["items"] and views._validate.cache_info().hits == hits + 1
+        # both validations answered from the cache: the document's limits, then the department's view
+        assert again["data"]["personList"]["items"] and views._validate.cache_info().hits == hits + 2
         schema_views = api.app.state.runtime.schema.views
-        policy, now = api.app.state.runtime.policy, datetime.now(UTC)
+        policy, now, query = api.app.state.runtime.policy, datetime.now(UTC), parse(query)
         market = schema_views.view_for(query, policy, "market", now)
         assert schema_views.view_for(query, policy, "market", now) is market
         assert schema_views.view_for(query, policy, "civil", now) is not market
@@ -241,3 +243,24 @@ async def test_the_validation_cache_is_kept_per_view(demo):
         bigdata = schema_views.view_for(query, policy, "bigdata", now)
         assert set(bigdata.type_map["Person"].fields) == {"gender", "countyCode"}
         assert "personList" in bigdata.query_type.fields and "person" not in bigdata.query_type.fields
+
+
+async def test_a_document_reaching_many_resources_is_refused_before_any_view(demo):
+    """A view is made for what a document reaches: four operations of ten root fields at most, fragments
+    spread at the root counted, whatever the names, so that the refusal tells nothing of what exists."""
+    fields = " ".join(["personList(first: 1) { items { name } }"] * 6)  # the same field six times: one answer
+
+    operations = " ".join(f"query Q{n} {{ {fields} }}" for n in range(7))  # 42 root fields
+    spread = "{ ...A ...B ...C ...D } " + " ".join(  # 4 at the root, 48 once spread
+        f"fragment {f} on Query {{ {fields} {fields} }}" for f in "ABCD")
+    async for api in _api(demo, settings=production(demo)):
+        for document in (operations, spread):
+            answers = []
+            for text in (document, document.replace("personList", "qersonList")):
+                answers.append((await api.post(text, department="market", purpose="market.licence-review")).json())
+            assert answers[0] == answers[1]
+            (error,) = answers[0]["errors"]
+            assert error["extensions"]["code"] == "TOO_MANY_ROOT_FIELDS" and answers[0]["data"] is None, error
+        fine = " ".join(f"query Q{n} {{ {fields} }}" for n in range(6))  # 36 root fields
+        body = (await api.post(fine, department="market", purpose="market.licence-review")).json()
+        assert body["data"]["personList"]["items"] and "errors" not in body, body
