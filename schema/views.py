@@ -20,7 +20,6 @@ from __future__ import annotations
 import dataclasses
 from collections import OrderedDict
 from collections.abc import Iterable
-from functools import lru_cache
 
 from graphql import (
     DocumentNode,
@@ -60,6 +59,25 @@ DOCUMENT_OPERATIONS = 4
 VIEW_CACHE_SIZE = 512
 VALIDATION_CACHE_SIZE = 256
 NAMES_CACHE_SIZE = 1024
+
+
+class _Cache(OrderedDict):
+    """A bounded LRU. Keyed by a document's text (str caches its hash), never by the parsed document, whose
+    hash walks the whole tree each time (graphql-core's ParserCache gives the same document for a text)."""
+
+    def __init__(self, size: int) -> None:
+        super().__init__()
+        self.size, self.hits = size, 0
+
+    def get_or_make(self, key, make):
+        if key in self:
+            self.hits += 1
+            self.move_to_end(key)
+            return self[key]
+        value = self[key] = make()
+        if len(self) > self.size:
+            self.popitem(last=False)
+        return value
 
 Visible = frozenset[tuple[str, frozenset[str]]]  # (resource code, the items visible) for each resource shown
 
@@ -152,13 +170,18 @@ class SchemaViews:
         for purpose in catalog.purposes.values():
             self._purposes.setdefault(purpose.department, []).append(purpose.code)
         self.names = schema_names(schema)
-        self._views: OrderedDict[Visible, GraphQLSchema] = OrderedDict()
-        self._mentioned = lru_cache(maxsize=NAMES_CACHE_SIZE)(self._mentioned_uncached)
+        self._views = _Cache(VIEW_CACHE_SIZE)  # visible parts -> view, shared by departments that see alike
+        self._mentioned = _Cache(NAMES_CACHE_SIZE)  # document text -> resources it reaches
+        self.validations = _Cache(VALIDATION_CACHE_SIZE)  # (schema or view, text, rules) -> errors
+
+    def validate(self, schema: GraphQLSchema, text: str, document: DocumentNode, rules: tuple) -> list[GraphQLError]:
+        return self.validations.get_or_make(
+            (schema, text, rules), lambda: validate(schema, document, rules, hide_suggestions=True))
 
 
     # -- what a document names ------------------------------------------------------------------------------
 
-    def _mentioned_uncached(self, document: DocumentNode) -> frozenset[str]:
+    def _reached(self, document: DocumentNode) -> frozenset[str]:
         """The resources the document's operations reach in the full schema: their root fields, the types they
         name (fragments, variables) and the links they follow. A fragment no operation uses is left out: its
         fields are then unknown in the view, whatever they are, and the document is refused for it anyway."""
@@ -192,22 +215,15 @@ class SchemaViews:
                 break
         return frozenset(visible)
 
-    def view_for(self, document: DocumentNode, policy, department: str, now) -> GraphQLSchema:
+    def view_for(self, text: str, document: DocumentNode, policy, department: str, now) -> GraphQLSchema:
         """The department's view, holding what ``document`` reaches: built once for the same visible parts."""
         visible: set[tuple[str, frozenset[str]]] = set()
-        for code in self._mentioned(document):
+        for code in self._mentioned.get_or_make(text, lambda: self._reached(document)):
             items = self.visible_items(policy, department, self._shapes[code].resource, now)
             if items:
                 visible.add((code, items))
         key: Visible = frozenset(visible)
-        view = self._views.get(key)
-        if view is None:
-            view = self._views[key] = self._build(dict(key))
-            if len(self._views) > VIEW_CACHE_SIZE:
-                self._views.popitem(last=False)
-        else:
-            self._views.move_to_end(key)
-        return view
+        return self._views.get_or_make(key, lambda: self._build(dict(key)))
 
     # -- building a view --------------------------------------------------------------------------------------
 
@@ -258,11 +274,6 @@ class SchemaViews:
                              directives=full.directives, description=full.description)
 
 
-@lru_cache(maxsize=VALIDATION_CACHE_SIZE)
-def _validate(schema: GraphQLSchema, document: DocumentNode, rules: tuple) -> list[GraphQLError]:
-    return validate(schema, document, rules, hide_suggestions=True)
-
-
 def _document_root_fields_rule(limit: int) -> type[ValidationRule]:
     """Refuses a document whose operations together hold more than ``limit`` root fields, fragments spread at
     the root included: what a view is built for must stay small whatever the document, and this counts the
@@ -304,24 +315,36 @@ class DepartmentView(SchemaExtension):
 
     def __init__(self, views: SchemaViews) -> None:
         self.views = views
+        self._made: GraphQLSchema | None = None  # this request's view, once made
 
     def _view(self) -> GraphQLSchema:
-        ctx = self.execution_context
-        request = ctx.context
-        return self.views.view_for(ctx.graphql_document, request.policy, request.caller.department, request.now)
+        if self._made is None:
+            ctx = self.execution_context
+            request = ctx.context
+            self._made = self.views.view_for(self._text, ctx.graphql_document, request.policy,
+                                             request.caller.department, request.now)
+        return self._made
+
+    @property
+    def _text(self) -> str:
+        # The caches are keyed by the document's text; the server always gives it (never a parsed document alone).
+        if self.execution_context.query is None:
+            raise RuntimeError("DepartmentView needs the query text")
+        return self.execution_context.query
 
     def _sent(self) -> set[str]:
         ctx = self.execution_context
-        return sent_names(ctx.query or "", ctx.variables)
+        return sent_names(self._text, ctx.variables)
 
     def on_validate(self):
         ctx = self.execution_context
         if ctx.pre_execution_errors is None:  # not already refused by an extension before this one
-            ctx.pre_execution_errors = _validate(self.views.schema, ctx.graphql_document, self.views.limits)
+            ctx.pre_execution_errors = self.views.validate(self.views.schema, self._text, ctx.graphql_document,
+                                                           self.views.limits)
         if not ctx.pre_execution_errors:
             # strawberry's own two rules, as its validate_document adds them
             rules = (*ctx.validation_rules, MaybeNullValidationRule, OneOfInputValidationRule)
-            ctx.pre_execution_errors = _validate(self._view(), ctx.graphql_document, rules)
+            ctx.pre_execution_errors = self.views.validate(self._view(), self._text, ctx.graphql_document, rules)
         if ctx.pre_execution_errors:
             ctx.pre_execution_errors = redact(ctx.pre_execution_errors, self._sent(), self.views.names)
         yield

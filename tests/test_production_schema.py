@@ -16,7 +16,6 @@ import pytest
 from graphql import parse
 
 from policies.store import create_grant
-from schema import views
 from tests.conftest import _api, _world
 
 IDENTIFIER = re.compile(r"[_A-Za-z][_0-9A-Za-z]*")
@@ -228,19 +227,19 @@ async def test_introspection_stays_refused_in_production(demo):
 async def test_the_validation_cache_is_kept_per_view(demo):
     async for api in _api(demo, settings=production(demo)):
         query = "{ personList(first: 1) { items { name countyCode } } }"
+        schema_views = api.app.state.runtime.schema.views
         await api.query(query, "market", "market.licence-review")
-        hits = views._validate.cache_info().hits
+        hits = schema_views.validations.hits
         again = await api.query(query, "market", "market.licence-review")
         # both validations answered from the cache: the document's limits, then the department's view
-        assert again["data"]["personList"]["items"] and views._validate.cache_info().hits == hits + 2
-        schema_views = api.app.state.runtime.schema.views
-        policy, now, query = api.app.state.runtime.policy, datetime.now(UTC), parse(query)
-        market = schema_views.view_for(query, policy, "market", now)
-        assert schema_views.view_for(query, policy, "market", now) is market
-        assert schema_views.view_for(query, policy, "civil", now) is not market
+        assert again["data"]["personList"]["items"] and schema_views.validations.hits == hits + 2
+        policy, now, query = api.app.state.runtime.policy, datetime.now(UTC), (query, parse(query))
+        market = schema_views.view_for(*query, policy, "market", now)
+        assert schema_views.view_for(*query, policy, "market", now) is market
+        assert schema_views.view_for(*query, policy, "civil", now) is not market
         assert "name" in market.type_map["Person"].fields and "householdId" not in market.type_map["Person"].fields
         # bigdata has no grant on person: its unconditional items only, and no lookup by the ID number.
-        bigdata = schema_views.view_for(query, policy, "bigdata", now)
+        bigdata = schema_views.view_for(*query, policy, "bigdata", now)
         assert set(bigdata.type_map["Person"].fields) == {"gender", "countyCode"}
         assert "personList" in bigdata.query_type.fields and "person" not in bigdata.query_type.fields
 
