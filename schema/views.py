@@ -9,8 +9,8 @@ then goes the normal way over the one schema, and the data path still decides ev
 The view is not built for the whole catalog: validating a document reads only the fields and types it
 reaches, so the view a request is validated against holds the resources its operations reach in the full
 schema (root fields, named types, links), filtered, beside every non-data field and type, and validates the
-document exactly as the department's whole view would. Its cost follows the document, not the catalog (bench/views.py), and the
-views are cached by what they hold, so that the validation cache keeps answering repeated queries.
+document exactly as the department's whole view would. Its cost follows the document, not the catalog
+(bench/views.py); views are cached by what they hold, and validations by view and document text.
 
 Imports ``catalog``, ``policies`` (through the request context) and graphql-core; builds no strawberry schema.
 """
@@ -31,7 +31,6 @@ from graphql import (
     GraphQLField,
     GraphQLInputObjectType,
     GraphQLList,
-    GraphQLNamedType,
     GraphQLNonNull,
     GraphQLObjectType,
     GraphQLSchema,
@@ -55,7 +54,6 @@ from strawberry.schema.validation_rules.one_of import OneOfInputValidationRule
 from catalog.model import Catalog, Resource
 from schema.redaction import redact, schema_names, sent_names
 
-DOCUMENT_OPERATIONS = 4
 VIEW_CACHE_SIZE = 512
 VALIDATION_CACHE_SIZE = 256
 NAMES_CACHE_SIZE = 1024
@@ -144,9 +142,9 @@ class SchemaViews:
     def __init__(self, schema: GraphQLSchema, catalog: Catalog, limits: Iterable[type[ValidationRule]] = (),
                  max_root_fields: int = 10) -> None:
         self.schema = schema
-        # The document's own limits, checked over the full schema before any view is made for it; several
-        # operations (GraphiQL keeps them in one document) may hold max_root_fields each, up to this many.
-        self.limits = (*limits, _document_root_fields_rule(DOCUMENT_OPERATIONS * max_root_fields))
+        # The document's own limits, checked over the full schema before any view is made for it. Production
+        # has no GraphiQL: applications send one operation, so max_root_fields bounds the whole document.
+        self.limits = (*limits, _document_root_fields_rule(max_root_fields))
         query = schema.query_type
         self._shapes: dict[str, _Shape] = {}
         for resource in catalog.published():
@@ -159,7 +157,8 @@ class SchemaViews:
         for code, shape in self._shapes.items():
             for name in shape.names:
                 self._by_name.setdefault(name, set()).add(code)
-        resource_types = {t.name for s in self._shapes.values() for t in (s.object_type, s.page_type, s.filter_type) if t}
+        resource_types = {t.name for s in self._shapes.values()
+                          for t in (s.object_type, s.page_type, s.filter_type) if t is not None}
         resource_fields = {n for s in self._shapes.values() for n in (s.lookup, s.list)}
         roots = {t.name for t in (query, schema.mutation_type, schema.subscription_type) if t}
         # Non-data fields and types (caller, applications, usage records, filters of scalars...) are in every view.
@@ -246,9 +245,9 @@ class SchemaViews:
             objects[code] = GraphQLObjectType(original.name, lambda code=code: object_fields(code),
                                               description=original.description)
         query_fields = dict(self._data_free_fields)
+        original_query = self.schema.query_type.fields
         for code, items in visible.items():
             shape = self._shapes[code]
-            original_query = self.schema.query_type.fields
             page = shape.page_type
             page_copy = GraphQLObjectType(page.name, {
                 name: _field(f, _rewrap(f.type, objects[code])) if get_named_type(f.type) is shape.object_type else f

@@ -20,7 +20,8 @@ from tests.conftest import _api, _world
 
 IDENTIFIER = re.compile(r"[_A-Za-z][_0-9A-Za-z]*")
 QUOTED = re.compile(r"'([^']*)'")
-INTROSPECTION = """{ __schema { types { name fields { name args { name } } inputFields { name } enumValues { name } } } }"""
+INTROSPECTION = """{ __schema { types { name fields { name args { name } } inputFields { name }
+    enumValues { name } } } }"""
 
 # Each a document and its variables; every one is refused, and each answer is read for names.
 PROBES = [
@@ -165,7 +166,8 @@ async def test_what_a_department_can_read_stays_in_its_view_and_the_data_path_st
         # Visible under one purpose of hrss, asked under the other: validation passes, the data path refuses.
         other = await api.query("{ personList(first: 2) { items { name gender } } }", "hrss", "hrss.employment-subsidy")
         assert other["data"]["personList"]["items"][0]["name"] is None
-        assert {e["extensions"]["item"]: e["extensions"]["code"] for e in other["errors"]} == {"name": "PURPOSE_NOT_APPROVED"}
+        refused = {e["extensions"]["item"]: e["extensions"]["code"] for e in other["errors"]}
+        assert refused == {"name": "PURPOSE_NOT_APPROVED"}
         # The row scope still holds: hrss sees 罗庄区 only.
         scoped = await api.query('{ personList(filter: {countyCode: {eq: "371302"}}) { items { name } } }', "hrss",
                                  "hrss.insurance-enrolment")
@@ -204,14 +206,16 @@ async def test_the_view_follows_the_clock_and_the_policies(own_world):
                                created_by="test")
         await runtime.refresh(force=True)
         person = own_world.showcase["person_luozhuang"]
-        granted = await api.query(f'{{ person(idNumber: "{person}") {{ name }} }}', "land", "land.property-registration")
+        granted = await api.query(f'{{ person(idNumber: "{person}") {{ name }} }}', "land",
+                                  "land.property-registration")
         assert granted["data"]["person"]["name"] and "errors" not in granted
 
 
 async def test_introspection_stays_refused_in_production(demo):
     async for api in _api(demo, settings=production(demo)):
         for query in ("{ __schema { types { name } } }", '{ __type(name: "Person") { fields { name } } }',
-                      "{ a: __schema { queryType { name } } }", "{ ...F } fragment F on Query { __schema { description } }"):
+                      "{ a: __schema { queryType { name } } }",
+                      "{ ...F } fragment F on Query { __schema { description } }"):
             body = (await api.post(query, department="police")).json()
             assert body["data"] is None and body["errors"][0]["extensions"]["code"] == "GRAPHQL_INVALID", query
             assert "introspection" in body["errors"][0]["message"]
@@ -245,13 +249,11 @@ async def test_the_validation_cache_is_kept_per_view(demo):
 
 
 async def test_a_document_reaching_many_resources_is_refused_before_any_view(demo):
-    """A view is made for what a document reaches: four operations of ten root fields at most, fragments
-    spread at the root counted, whatever the names, so that the refusal tells nothing of what exists."""
-    fields = " ".join(["personList(first: 1) { items { name } }"] * 6)  # the same field six times: one answer
-
-    operations = " ".join(f"query Q{n} {{ {fields} }}" for n in range(7))  # 42 root fields
-    spread = "{ ...A ...B ...C ...D } " + " ".join(  # 4 at the root, 48 once spread
-        f"fragment {f} on Query {{ {fields} {fields} }}" for f in "ABCD")
+    """A view is made for what a document reaches: max_root_fields root fields in the whole document (all its
+    operations, fragments spread at the root counted), whatever the names, so the refusal tells nothing."""
+    six = " ".join(["personList(first: 1) { items { name } }"] * 6)  # the same field six times: one answer
+    operations = f"query A {{ {six} }} query B {{ {six} }}"  # 12 root fields, 6 an operation
+    spread = f"{{ ...A ...B }} fragment A on Query {{ {six} }} fragment B on Query {{ {six} }}"  # 2, then 12
     async for api in _api(demo, settings=production(demo)):
         for document in (operations, spread):
             answers = []
@@ -260,6 +262,8 @@ async def test_a_document_reaching_many_resources_is_refused_before_any_view(dem
             assert answers[0] == answers[1]
             (error,) = answers[0]["errors"]
             assert error["extensions"]["code"] == "TOO_MANY_ROOT_FIELDS" and answers[0]["data"] is None, error
-        fine = " ".join(f"query Q{n} {{ {fields} }}" for n in range(6))  # 36 root fields
+            assert error["message"] == "12 root fields in the document; at most 10"
+        fine = f"{{ ...A caller {{ department }} personList(first: 1) {{ items {{ name }} }} }} " \
+            f"fragment A on Query {{ {six} }}"  # 8 root fields
         body = (await api.post(fine, department="market", purpose="market.licence-review")).json()
         assert body["data"]["personList"]["items"] and "errors" not in body, body
