@@ -42,7 +42,7 @@ from schema.views import SchemaViews  # noqa: E402
 TINY = os.environ.get("BENCH_TINY") == "1"
 RESOURCES = 200 if TINY else 5000
 DEPARTMENTS = 5 if TINY else 50
-RUNS = 5 if TINY else 41
+RUNS = 5 if TINY else 101
 SINCE, UNTIL = datetime(2026, 1, 1, tzinfo=UTC), datetime(2031, 1, 1, tzinfo=UTC)
 
 

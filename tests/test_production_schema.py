@@ -125,6 +125,10 @@ INVISIBLE = [
      {"f": {"NAME": {"eq": "1"}}}),
     ("market", "query($f: NAME) { subsidyList(filter: $f) { items { name } } }", "SubsidyFilter", {}),
     ("market", "{ subsidyList(first: 1) { items { ...F } } } fragment F on NAME { name }", "Subsidy", {}),
+    ("market", "{ NAME(first: 1) @skip(if: false) { items { name } } }", "subsidyList", {}),
+    ("market", "{ ... on Query { x: NAME(first: 1) { items { name } } } }", "subsidyList", {}),
+    ("market", 'query($f: PersonFilter = {NAME: {eq: "1"}}) { personList(filter: $f) { items { name } } }',
+     "householdId", {}),
     ("civil", '{ NAME(idNumber: "1") { gender } }', "person", {}),  # civil's grant ended: its key is not readable
     ("civil", "{ personList(first: 1) { items { NAME } } }", "name", {}),
     ("land", "{ enterpriseList(first: 1) { items { NAME { name } } } }", "legalRepresentative", {}),  # link key denied
