@@ -19,7 +19,7 @@ from typing import Any, Callable
 
 from graphql import (DocumentNode, FieldNode, FragmentDefinitionNode, FragmentSpreadNode, GraphQLError,
                      InlineFragmentNode, OperationDefinitionNode, SelectionSetNode)
-from strawberry.extensions import ValidationCache
+from strawberry.extensions import SchemaExtension, ValidationCache
 
 from govshare.i18n import message
 
@@ -99,21 +99,37 @@ def expansion_error(document: DocumentNode, limit: int, lang: str) -> GraphQLErr
     return GraphQLError(text, extensions={"code": "QUERY_TOO_LARGE", "reason": text, "limit": limit})
 
 
-class ExpansionLimit(ValidationCache):
-    """Bounds the expanded size first; only a document within the bound is validated (through the cache).
-
-    ``limit_of`` reads (limit, language) from the request's context value."""
+class ExpansionBound(SchemaExtension):
+    """Bounds the expanded size and nothing else: for production, where the department's view validates next
+    (schema.views.DepartmentView validates only a document no extension before it refused). ``limit_of`` reads
+    (limit, language) from the request's context value."""
 
     def __init__(self, limit_of: Callable[[Any], tuple[int, str]]) -> None:
-        super().__init__()
         self.limit_of = limit_of
 
-    def on_validate(self):
+    def refused(self) -> bool:
         context = self.execution_context
         limit, lang = self.limit_of(context.context)
         error = expansion_error(context.graphql_document, limit, lang)
         if error is not None:
             context.pre_execution_errors = [error]
+        return error is not None
+
+    def on_validate(self):
+        self.refused()
+        yield
+
+
+class ExpansionLimit(ValidationCache):
+    """Bounds the expanded size first; only a document within the bound is validated (through the cache)."""
+
+    def __init__(self, limit_of: Callable[[Any], tuple[int, str]]) -> None:
+        super().__init__()
+        self.bound = ExpansionBound(limit_of)
+
+    def on_validate(self):
+        self.bound.execution_context = self.execution_context
+        if self.bound.refused():
             yield
             return
         yield from super().on_validate()

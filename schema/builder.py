@@ -20,7 +20,7 @@ from strawberry.schema.config import StrawberryConfig
 
 from catalog.model import Catalog, Link, Resource, ShareType
 from govshare.config import Settings
-from govshare.expansion import ExpansionLimit
+from govshare.expansion import ExpansionBound, ExpansionLimit
 from resolvers import data, links
 from resolvers.data import HIDDEN
 from resolvers.context import RequestContext
@@ -28,6 +28,7 @@ from schema.applications import QUERY_FIELDS, Mutation
 from schema.usage import QUERY_FIELDS as USAGE_FIELDS
 from schema.execution import FlatListExecutor, field_value
 from schema.selection import field_names, sub_selections
+from schema.views import DepartmentView, SchemaViews
 
 log = logging.getLogger(__name__)
 
@@ -264,6 +265,8 @@ def _max_root_fields_rule(limit: int) -> type[ValidationRule]:
 
 
 class Schema(strawberry.Schema):
+    views: SchemaViews | None = None  # in production: what each department sees of it (schema.views)
+
     def process_errors(self, errors, execution_context=None) -> None:
         # Refusals carry a code and are in the access records; a malformed document is the caller's to fix.
         # Only unexpected errors are logged, and never with the query text: it may hold ID numbers.
@@ -296,7 +299,13 @@ def build_schema(catalog: Catalog, settings: Settings, *, extensions: list = ())
     # and the rule classes) answers a repeated query without validating it again.
     limits = [max_depth_rule(settings.max_query_depth, None), max_aliases_rule(settings.max_aliases),
               _max_root_fields_rule(settings.max_root_fields)]
-    return Schema(
+    # In production a document is validated against the caller's department view, and says nothing the caller
+    # did not send (schema.views); in development against the whole schema, with graphql-core's suggestions.
+    # Either way the expanded size is bounded first (max_expanded_fields), before any rule walks the document.
+    expansion = lambda ctx: (settings.max_expanded_fields, ctx.lang)  # noqa: E731
+    validation = ([lambda: ExpansionBound(expansion), lambda: DepartmentView(schema.views)] if settings.production
+                  else [lambda: ExpansionLimit(expansion)])
+    schema = Schema(
         query=query,
         mutation=Mutation,
         extensions=[
@@ -304,10 +313,12 @@ def build_schema(catalog: Catalog, settings: Settings, *, extensions: list = ())
             ParserCache,
             *([DisableIntrospection] if settings.production else []),
             lambda: AddValidationRules(limits),
-            # Validation, through strawberry's cache, once the expanded size is within max_expanded_fields.
-            lambda: ExpansionLimit(lambda ctx: (settings.max_expanded_fields, ctx.lang)),
+            *validation,
             *extensions,
         ],
         config=StrawberryConfig(disable_field_suggestions=settings.production, default_resolver=field_value),
         execution_context_class=FlatListExecutor,
     )
+    if settings.production:
+        schema.views = SchemaViews(schema._schema, catalog, limits, settings.max_root_fields)
+    return schema

@@ -22,7 +22,7 @@ from sqlalchemy import create_engine, func, select as sql_select, text
 from admin import accounts
 from demo.build import build_demo
 from govshare.platformdb import access_records, staff_accounts, staff_sessions
-from tests.conftest import TEST_DATABASE_PREFIX, World, _api, make_settings, require_engine
+from tests.conftest import TEST_DATABASE_PREFIX, World, _api, make_settings, production, require_engine
 from tests.test_cache import _redis_or_skip
 from tests.test_cli import _Server, demo_keys, govshare
 
@@ -43,7 +43,8 @@ def doubling(levels: int, on: str = "Person", leaf: str = "name", root: str = "p
 
 @pytest.fixture(params=[False, True], ids=["development", "production"])
 async def mode_api(request, own_world: World):
-    settings = make_settings(own_world.settings.var_dir, production=request.param)
+    settings = make_settings(own_world.settings.var_dir)
+    settings = production(settings) if request.param else settings
     async for api in _api(own_world, settings):
         yield api
 
@@ -146,7 +147,12 @@ def served(tmp_path_factory):
     folder = tmp_path_factory.mktemp("stall")
     built = govshare(folder, "demo")
     assert built.returncode == 0, built.stderr
-    server = _Server(folder, {"GOVSHARE_PRODUCTION": "true", "GOVSHARE_RATE_LIMIT": "", "GOVSHARE_AUDIT_CHECKPOINT_SECONDS": "0"})
+    from audit.checkpoints import generate_key
+
+    generate_key(folder / "outside-var" / "signing.key")  # production refuses the audit key and file under var/
+    server = _Server(folder, {"GOVSHARE_PRODUCTION": "true", "GOVSHARE_RATE_LIMIT": "", "GOVSHARE_AUDIT_CHECKPOINT_SECONDS": "0",
+                              "GOVSHARE_AUDIT_SIGNING_KEY_FILE": str(folder / "outside-var" / "signing.key"),
+                              "GOVSHARE_AUDIT_CHECKPOINT_FILE": str(folder / "outside-var" / "checkpoints.jsonl")})
     try:
         server.wait_until_healthy()
         staff = json.loads((folder / "var" / "demo-staff.json").read_text())
