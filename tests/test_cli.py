@@ -29,7 +29,7 @@ from click.testing import CliRunner
 from catalog.loader import load_catalog
 from govshare.config import Settings
 from cli import main as govshare_main
-from connectors.masking import apply_mask
+from connectors.masking import parse_mask
 from server import create_app
 from tests.conftest import connect, copy_var, errors_by_item, make_settings
 
@@ -324,7 +324,7 @@ async def test_grant_with_row_scope_and_mask_works_until_revoked(own_folder):
             *[i["idNumber"] for i in items])}
         for item in items:
             assert item["countyCode"] == "371302"
-            assert item["name"] == apply_mask("name", names[item["idNumber"]])  # 张** : the name is masked
+            assert item["name"] == parse_mask("name").apply(names[item["idNumber"]])  # 张** : the name is masked
             assert item["name"] != names[item["idNumber"]]
 
         # Outside the row scope nothing the grant covers is returned.
@@ -333,7 +333,9 @@ async def test_grant_with_row_scope_and_mask_works_until_revoked(own_folder):
         assert [e["extensions"]["code"] for e in other_county["errors"]] == ["OUT_OF_SCOPE"]
 
         listing = govshare(own_folder, "grant", "list")
-        assert re.search(rf"^{grant_id}\s+land\s+police\.person\s+{re.escape(purpose)}\s+{since} 至 {until}\s+idNumber,name$",
+        end = china_day(31)  # --until names the last day: the grant ends at the start of the next
+        assert re.search(rf"^{grant_id}\s+land\s+police\.person\s+{re.escape(purpose)}\s+{since} 00:00 \(UTC\+8\) – "
+                         rf"{end} 00:00 \(UTC\+8\)\s+生效中\s+idNumber,name  行范围 countyCode ∈ 371302  脱敏 name: name$",
                          listing.stdout, re.MULTILINE), listing.stdout
 
         missing_reason = govshare(own_folder, "grant", "revoke", grant_id)
