@@ -307,7 +307,8 @@ async def grant_create(settings: Settings, engine, consumer, resource, items, pu
     catalog = await _catalog_in_force(engine)
     row_scope = {name: _csv(values) for name, values in _pairs(scope, "--scope").items()}
     end = _day(valid_until, end=True)
-    if end <= datetime.now(UTC):  # a grant that never decides anything is almost always a typing error
+    # A grant over by now never decides anything: almost always a typing error (a bad period is told as such).
+    if _day(valid_from) < end <= datetime.now(UTC):
         if not force:
             raise GovshareError("GRANT_ALREADY_EXPIRED", until=_china(end))
         click.echo(_say(settings, "CLI_GRANT_EXPIRED_FORCED", until=_china(end)), err=True)
