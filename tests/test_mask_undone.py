@@ -32,6 +32,7 @@ from policies import disclosure
 from policies.model import Grant, GrantKind, PolicySet
 from policies.store import create_grant, load_policy_set
 from tests.conftest import REPO, _api, absent, connect, copy_var, errors_by_item
+from tests.test_console import staffed, versions  # noqa: F401 - staffed is a fixture
 
 DEMO_CATALOG = REPO / "catalog" / "demo"
 CATALOG = load_catalog(DEMO_CATALOG)
@@ -148,6 +149,20 @@ async def test_a_staff_rule_cannot_undo_a_mask_through_the_admin_api(own_api, ow
     finally:
         await client.aclose()
     await assert_numbers_not_rebuilt(own_api, own_world)
+
+
+async def test_the_console_rule_form_refuses_a_rule_that_would_undo_a_mask(staffed, own_world):
+    api, console = staffed
+    await console.sign_in()
+    before = await versions(api)
+    response = await console.submit("/console/rules/new", "/console/rules", {
+        "department": "hrss", "resource": "police.person", "items": "birthDate", "purposes": "hrss.employment-subsidy",
+        "valid_from": "2026-01-01T00:00", "valid_until": "2030-01-01T00:00", "reason": "参保核验"})
+    assert response.status_code == 400
+    assert "GRANT_MASK_UNDONE" in response.text and "police.person.idNumber" in response.text
+    assert "birthDate" in response.text and "未保存，现行规则不变" in response.text
+    assert await versions(api) == before
+    await assert_numbers_not_rebuilt(api, own_world)
 
 
 APPLY = """mutation($input: ShareApplicationInput!) { applyForShare(input: $input) { id status } }"""
