@@ -180,8 +180,8 @@ BAD_CATALOGS = {
         ("hrss.toml", "hrss.social-insurance", "items[8].length", "FIELD_REQUIRED", "fixed length"),
     ),
     "one fact of two lengths in a resource": (
-        ("civil.toml", 'parts = { county = "1-6" }', 'parts = { county = "1-4" }'),
-        ("civil.toml", "civil.subsidy", "items[6].parts.county", "FACT_LENGTH_MISMATCH", "county: 4 in countyCode, 6 in idNumber"),
+        ("civil.toml", 'parts = { county = "1-6", subsidy_type', 'parts = { county = "1-4", subsidy_type'),
+        ("civil.toml", "civil.subsidy", "items[1].parts.county", "FACT_LENGTH_MISMATCH", "county: 6 in idNumber, 4 in subsidyId"),
     ),
     "reveals that is not a list of facts": (
         ("police.toml", 'reveals = ["gender"]', 'reveals = "gender"'),
