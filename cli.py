@@ -30,7 +30,7 @@ from govshare.errors import CatalogError, ConfigError, GovshareError
 from govshare.i18n import message
 from govshare.keys import DEFAULT_ROLES, ROLES, create_key, revoke_key
 from govshare.platformdb import api_keys, create_schema, grants, make_engine
-from policies import documents
+from policies import disclosure, documents
 from policies.store import add_restriction, create_grant, lift_restriction, load_policy_set, revoke_grant
 
 
@@ -177,6 +177,12 @@ async def catalog_load(settings: Settings, engine, path: Path, loaded_by: str) -
         raise click.ClickException(_say(settings, "CLI_CATALOG_MISMATCHES", count=len(mismatches)))
     async with engine.begin() as conn:
         version = await catalog_store.publish(conn, new, source=str(path), loaded_by=loaded_by)
+        # Loaded even so (a catalog that newly declares what a value carries must come into force to be enforced):
+        # each mask the new catalog shows undone is reported, and the query service denies the masked item.
+        undone = disclosure.find_undone(new, (await load_policy_set(conn)).grants, now=datetime.now(UTC))
+    for found in undone:
+        click.echo(_say(settings, "CLI_CATALOG_MASK_UNDONE", detail=message(found.code, settings.language, **found.params())),
+                   err=True)
     click.echo(_say(settings, "CLI_CATALOG_LOADED", version=version, departments=len(new.departments),
                     resources=len(new.published())))
 
@@ -248,6 +254,13 @@ async def key_list(settings: Settings, engine) -> None:
 
 
 CHINA = timezone(timedelta(hours=8))
+
+
+def _china(moment: datetime) -> str:
+    """A grant's start or end as explain and the console tell it: Beijing time."""
+    return moment.astimezone(CHINA).strftime("%Y-%m-%d %H:%M (UTC+8)")
+
+
 # Direct grants by command are the coordinating authority's acts (共享主管部门); the operator is --by.
 COORDINATOR_OFFICE = "coordinator"
 
@@ -292,15 +305,22 @@ def grant() -> None:
 @click.option("--mask", multiple=True, help="脱敏：信息项=方式（id_number, credit_code, phone, name, full）；可重复。")
 @click.option("--legal-basis", default=None, help="依法共享的法律依据（不予共享类资源必填）。")
 @click.option("--by", "created_by", default="coordinator", show_default=True, help="操作人。")
+@click.option("--force", is_flag=True, help="截止日期已过仍然创建（仅为补录）。")
 @runs_async
 async def grant_create(settings: Settings, engine, consumer, resource, items, purposes, valid_from, valid_until,
-                       scope, mask, legal_basis, created_by) -> None:
+                       scope, mask, legal_basis, created_by, force) -> None:
     catalog = await _catalog_in_force(engine)
     row_scope = {name: _csv(values) for name, values in _pairs(scope, "--scope").items()}
+    end = _day(valid_until, end=True)
+    # A grant over by now never decides anything: almost always a typing error (a bad period is told as such).
+    if _day(valid_from) < end <= datetime.now(UTC):
+        if not force:
+            raise GovshareError("GRANT_ALREADY_EXPIRED", until=_china(end))
+        click.echo(_say(settings, "CLI_GRANT_EXPIRED_FORCED", until=_china(end)), err=True)
     async with engine.begin() as conn:
         grant_id = await create_grant(
             conn, catalog, consumer=consumer, resource=resource, items=_csv(items), purposes=_csv(purposes),
-            valid_from=_day(valid_from), valid_until=_day(valid_until, end=True), row_scope=row_scope,
+            valid_from=_day(valid_from), valid_until=end, row_scope=row_scope,
             masks=_pairs(mask, "--mask"), legal_basis=legal_basis, created_by=created_by,
         )
         await record_step(conn, "legal_basis_granted" if legal_basis else "granted", at=datetime.now(UTC),
@@ -324,16 +344,23 @@ async def grant_revoke(settings: Settings, engine, grant_id: str, reason: str, r
     click.echo(_say(settings, "CLI_GRANT_REVOKED", grant=grant_id))
 
 
-@grant.command("list", help="列出共享授权。")
+@grant.command("list", help="列出共享授权：用途、有效期（北京时间，截止时刻不含）、状态、信息项、行范围与脱敏。")
 @runs_async
 async def grant_list(settings: Settings, engine) -> None:
+    now = datetime.now(UTC)
     async with engine.connect() as conn:
         for row in await conn.execute(select(grants).order_by(grants.c.created_at)):
-            since = row.valid_from.replace(tzinfo=UTC).astimezone(CHINA)
-            until = row.valid_until.replace(tzinfo=UTC).astimezone(CHINA) - timedelta(seconds=1)
-            state = (_say(settings, "CLI_GRANT_STATE_REVOKED") if row.revoked_at
-                     else _say(settings, "CLI_GRANT_STATE_RANGE", since=f"{since:%Y-%m-%d}", until=f"{until:%Y-%m-%d}"))
-            click.echo(f"{row.id}  {row.consumer:<8} {row.resource:<24} {','.join(row.purposes):<32} {state}  {','.join(row.items)}")
+            since, until = row.valid_from.replace(tzinfo=UTC), row.valid_until.replace(tzinfo=UTC)
+            state = ("CLI_GRANT_STATE_REVOKED" if row.revoked_at else "CLI_GRANT_STATE_EXPIRED" if until <= now
+                     else "CLI_GRANT_STATE_NOT_YET" if since > now else "CLI_GRANT_STATE_IN_FORCE")
+            line = (f"{row.id}  {row.consumer:<8} {row.resource:<24} {','.join(row.purposes):<32} "
+                    f"{_china(since)} – {_china(until)}  {_say(settings, state)}  {','.join(row.items)}")
+            if row.row_scope:  # the console's and explain's convention: item ∈ values; item: mask
+                line += "  " + _say(settings, "CLI_GRANT_SCOPE", scope="; ".join(
+                    f"{k} ∈ {', '.join(v)}" for k, v in row.row_scope.items()))
+            if row.masks:
+                line += "  " + _say(settings, "CLI_GRANT_MASKS", masks="; ".join(f"{k}: {v}" for k, v in row.masks.items()))
+            click.echo(line)
 
 
 @main.group(help="限制规则：限制某部门使用某资源（第二十条）。")
@@ -410,7 +437,11 @@ def _read_policy_file(settings: Settings, path: Path, catalog: Catalog) -> docum
 @click.argument("path", type=click.Path(path_type=Path))
 @runs_async
 async def policy_validate(settings: Settings, engine, path: Path) -> None:
-    document = _read_policy_file(settings, path, await _catalog_in_force(engine))
+    catalog = await _catalog_in_force(engine)
+    document = _read_policy_file(settings, path, catalog)
+    async with engine.connect() as conn:  # beside the grants in force, as saving it would check
+        if problems := await documents.mask_conflicts(conn, catalog, document):
+            raise documents.PolicyInvalid(problems)
     click.echo(_say(settings, "POLICY_VALID", rules=len(document.rules), deny=len(document.deny)))
 
 

@@ -271,7 +271,10 @@ class Query:
         runtime = info.context["runtime"]
         await runtime.refresh(force=True)
         try:
-            documents.from_toml(document, runtime.catalog)
+            parsed = documents.from_toml(document, runtime.catalog)
+            async with runtime.engine.connect() as conn:  # beside the grants in force, as saving it would check
+                if problems := await documents.mask_conflicts(conn, runtime.catalog, parsed):
+                    raise documents.PolicyInvalid(problems)
         except documents.PolicyInvalid as exc:
             lang = info.context["lang"]
             return [{"rule": p.rule, "field": p.field, "code": p.code, "message": message(p.code, lang, **p.params)}

@@ -20,8 +20,8 @@ from govshare.config import Settings
 from govshare.errors import GovshareError, NotFoundError
 from govshare.keys import Caller
 from govshare.platformdb import applications, bump_policy_version, grants, process_records
-from policies.model import GrantKind
-from policies.store import create_grant, revoke_grant
+from policies.model import Grant, GrantKind
+from policies.store import create_grant, revoke_grant, undone_by
 
 SHARE_MODES = ("online_query", "exchange", "interface")  # 联机查询 / 数据交换 / 接口服务 (Art 18)
 
@@ -106,6 +106,12 @@ async def submit(conn, catalog: Catalog, calendar: WorkCalendar, settings: Setti
         problems.append(FieldProblem("validFrom", "GRANT_BAD_PERIOD", {}))
     if not acknowledged:
         problems.append(FieldProblem("acknowledged", "ACKNOWLEDGEMENT_REQUIRED", {}))
+    deemable = not problems and not any(target.share_type_of(target.item(i)) == ShareType.NOT_SHARED for i in items)
+    if deemable:  # silence may approve it with no decision to check then: its items must undo no mask now
+        pending = Grant(id="new", kind=GrantKind.DEEMED, consumer=caller.department, resource=resource,
+                        items=tuple(dict.fromkeys(items)), purposes=(purpose,), valid_from=valid_from.astimezone(UTC),
+                        valid_until=valid_until.astimezone(UTC), row_scope={k: tuple(v) for k, v in row_scope.items()})
+        problems += [FieldProblem("items", found.code, found.params()) for found in await undone_by(conn, catalog, pending)]
     if problems:
         raise ApplicationInvalid(problems)
 
@@ -116,7 +122,7 @@ async def submit(conn, catalog: Catalog, calendar: WorkCalendar, settings: Setti
         purpose=purpose, users=users, share_mode=share_mode, row_scope=row_scope,
         valid_from=valid_from.astimezone(UTC), valid_until=valid_until.astimezone(UTC), submitted_at=now,
         submitted_by=caller.key_id, deadline_at=deadline.at.astimezone(UTC), deadline_provisional=int(deadline.provisional),
-        deemable=int(not any(target.share_type_of(target.item(i)) == ShareType.NOT_SHARED for i in items)),
+        deemable=int(deemable),
         status="pending"))
     await record_step(conn, "submitted", at=now, department=caller.department, actor=caller.key_id,
                   application_id=application_id, deadline=deadline.at.isoformat(), provisional=deadline.provisional)

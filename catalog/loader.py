@@ -14,6 +14,7 @@ from typing import Any
 
 from catalog.model import (
     CLASSIFICATIONS,
+    DATE_LENGTH,
     ITEM_TYPES,
     SHARE_METHODS,
     UPDATE_CYCLES,
@@ -21,6 +22,7 @@ from catalog.model import (
     DataItem,
     Link,
     Department,
+    Part,
     Purpose,
     Resource,
     ShareType,
@@ -33,6 +35,9 @@ _DOTTED_CODE = re.compile(r"^[a-z][a-z0-9_-]*(\.[a-z0-9][a-z0-9_-]*)+$")
 _GRAPHQL_NAME = re.compile(r"^[a-z][A-Za-z0-9]{0,62}$")
 _SQL_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+_FACT = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
+_POSITIONS = re.compile(r"^\d{1,4}(-\d{1,4})?(,\d{1,4}(-\d{1,4})?)*$")
+MAX_LENGTH = 1000
 RESERVED_API_NAMES = {"caller", "applications", "applicationInbox", "grantHistory", "usageRecords"}
 # GraphQL type names the generated schema (schema/builder.py) defines or uses itself: a resource whose
 # generated type names (``Person``, ``PersonFilter``, ``PersonPage``) took one of these would break the schema.
@@ -52,7 +57,7 @@ _RESOURCE_FIELDS = {
     "related_departments", "items", "links", "cache_seconds",
 }
 _LINK_FIELDS = {"name", "label", "item", "target", "target_item", "many"}
-_ITEM_FIELDS = {"name", "label", "type", "column", "share_type", "filterable"}
+_ITEM_FIELDS = {"name", "label", "type", "column", "share_type", "filterable", "length", "parts", "reveals"}
 
 
 def _generated_names(api_name: str) -> tuple[str, ...]:
@@ -73,6 +78,85 @@ def _tables(value: Any, checker: "_Checker", resource: str | None, field: str, h
 
 def _snake(name: str) -> str:
     return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
+
+
+def _positions(value: Any) -> tuple[int, ...] | None:
+    """``17``, ``"7-10"`` or ``"6-7,9-10"`` as the 1-based positions they name (None when malformed)."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        value = str(value)
+    if not isinstance(value, str) or not _POSITIONS.match(value.replace(" ", "")):
+        return None
+    found: list[int] = []
+    for span in value.replace(" ", "").split(","):
+        low, _, high = span.partition("-")
+        first, last = int(low), int(high or low)
+        if first < 1 or last < first:
+            return None
+        found += range(first, last + 1)
+    return tuple(found)
+
+
+def _disclosure(raw_item: dict, item_type: str, label: str, prefix: str, checker: "_Checker"
+                ) -> tuple[int, tuple[Part, ...], tuple[str, ...]]:
+    """An item's ``length``, ``parts`` and ``reveals`` (what its value discloses), each fault coded per field."""
+    length = raw_item.get("length", 0)
+    if not isinstance(length, int) or isinstance(length, bool) or not 0 <= length <= MAX_LENGTH:
+        checker.fault(label, f"{prefix}length", "FIELD_INVALID", f"expected a whole number of characters, 1 to {MAX_LENGTH}")
+        length = 0
+    elif length and item_type not in ("string", "date"):
+        checker.fault(label, f"{prefix}length", "FIELD_INVALID", "only a text item has a length")
+        length = 0
+    elif length and item_type == "date" and length != DATE_LENGTH:
+        checker.fault(label, f"{prefix}length", "FIELD_INVALID", f"a date's text (YYYY-MM-DD) is {DATE_LENGTH} characters")
+        length = 0
+    parts: list[Part] = []
+    raw_parts = raw_item.get("parts")
+    if raw_parts is not None:
+        if not isinstance(raw_parts, dict) or not raw_parts:
+            checker.fault(label, f"{prefix}parts", "FIELD_INVALID", 'expected a table of fact = "positions", e.g. { birth_year = "7-10" }')
+            raw_parts = {}
+        elif item_type not in ("string", "date"):
+            checker.fault(label, f"{prefix}parts", "PARTS_WRONG_TYPE", item_type)
+            raw_parts = {}
+        size = length or (DATE_LENGTH if item_type == "date" else 0)
+        if raw_parts and not size:
+            checker.fault(label, f"{prefix}length", "FIELD_REQUIRED", "a text item with parts declares its fixed length")
+        taken: dict[int, str] = {}
+        for fact, value in raw_parts.items():
+            positions = _positions(value)
+            if not _FACT.match(fact):
+                checker.fault(label, f"{prefix}parts.{fact}", "FIELD_INVALID", "a fact is named with a-z 0-9 _")
+            elif positions is None:
+                checker.fault(label, f"{prefix}parts.{fact}", "FIELD_INVALID", f'{value!r}: expected positions like 17, "7-10" or "6-7,9-10"')
+            elif size and max(positions) > size:
+                checker.fault(label, f"{prefix}parts.{fact}", "PARTS_OUT_OF_RANGE", f"{fact} = {value} (length {size})")
+            elif clash := next((p for p in positions if p in taken), None):
+                checker.fault(label, f"{prefix}parts.{fact}", "PARTS_OVERLAP", f"{fact} and {taken[clash]} at {clash}")
+            else:
+                taken.update(dict.fromkeys(positions, fact))
+                parts.append(Part(fact, positions))
+    reveals = raw_item.get("reveals", [])
+    if not isinstance(reveals, list) or not all(isinstance(f, str) and _FACT.match(f) for f in reveals):
+        checker.fault(label, f"{prefix}reveals", "FIELD_INVALID", "expected a list of fact names (a-z 0-9 _)")
+        reveals = []
+    elif reveals and raw_parts is not None:
+        checker.fault(label, f"{prefix}reveals", "FIELD_INVALID", "an item declares either parts or reveals")
+        reveals = []
+    elif len(set(reveals)) != len(reveals):
+        checker.fault(label, f"{prefix}reveals", "DUPLICATE", ", ".join(reveals))
+        reveals = []
+    return length, tuple(parts), tuple(reveals)
+
+
+def _fact_lengths(items: list[DataItem], label: str, checker: "_Checker") -> None:
+    """A fact carried at positions by several items of one resource has the same number of characters in each."""
+    seen: dict[str, tuple[str, int]] = {}
+    for position, item in enumerate(items):
+        for part in item.parts:
+            first = seen.setdefault(part.fact, (item.name, len(part.positions)))
+            if first[1] != len(part.positions):
+                checker.fault(label, f"items[{position}].parts.{part.fact}", "FACT_LENGTH_MISMATCH",
+                              f"{part.fact}: {len(part.positions)} in {item.name}, {first[1]} in {first[0]}")
 
 
 class _Checker:
@@ -180,14 +264,20 @@ def _parse_resource(raw: dict, index: int, provider: str, checker: _Checker) -> 
         if not isinstance(filterable, bool):
             checker.fault(label, f"{prefix}filterable", "FIELD_INVALID", "expected true or false")
             filterable = False
+        item_type = checker.choice(raw_item, "type", ITEM_TYPES, label, prefix)
+        length, parts, reveals = _disclosure(raw_item, item_type, label, prefix, checker)
         items.append(DataItem(
             name=name,
             label=checker.text(raw_item, "label", label, prefix),
-            type=checker.choice(raw_item, "type", ITEM_TYPES, label, prefix),
+            type=item_type,
             column=checker.pattern(raw_item, "column", _SQL_NAME, label, prefix, default=_snake(name or "x"), hint="is not a column name"),
             share_type=ShareType(item_share) if item_share else None,
             filterable=filterable,
+            length=length,
+            parts=parts,
+            reveals=reveals,
         ))
+    _fact_lengths(items, label, checker)
 
     key = checker.text(raw, "key", label)
     if key and key not in seen_items:

@@ -42,9 +42,27 @@ class Purpose:
     department: str
 
 
+DATE_LENGTH = 10  # a date's text is ISO 8601, YYYY-MM-DD: the positions ``parts`` and masks count in
+
+
+@dataclass(frozen=True)
+class Part:
+    """One fact a composite value carries at fixed character positions (1-based), e.g. the birth year in
+    characters 7-10 of an 18-digit ID number (GB 11643)."""
+
+    fact: str
+    positions: tuple[int, ...]
+
+
 @dataclass(frozen=True)
 class DataItem:
-    """A data item (信息项). ``share_type`` is set only where it differs from its resource's."""
+    """A data item (信息项). ``share_type`` is set only where it differs from its resource's.
+
+    What the value discloses, so that no mask is undone by another item of the same resource
+    (policies/disclosure.py): ``parts`` for a composite value of fixed ``length`` (which facts sit at
+    which characters), or ``reveals`` for a value that is itself the named facts. Facts are names local
+    to a resource: two items of one resource naming the same fact carry the same information.
+    """
 
     name: str
     label: str
@@ -52,6 +70,18 @@ class DataItem:
     column: str
     share_type: ShareType | None = None
     filterable: bool = False
+    length: int = 0  # the value's text length when fixed (0: varies); a date's is DATE_LENGTH
+    parts: tuple[Part, ...] = ()
+    reveals: tuple[str, ...] = ()
+
+    @property
+    def text_length(self) -> int:
+        """The length of the value's text where known (declared, or a date's), else 0."""
+        return self.length or (DATE_LENGTH if self.type == "date" else 0)
+
+    @property
+    def facts(self) -> tuple[str, ...]:
+        return tuple(p.fact for p in self.parts) or self.reveals
 
 
 @dataclass(frozen=True)
@@ -132,7 +162,9 @@ class Catalog:
         resources = {}
         for raw in document["resources"]:
             items = tuple(
-                DataItem(**{**i, "share_type": ShareType(i["share_type"]) if i["share_type"] else None})
+                DataItem(**{**i, "share_type": ShareType(i["share_type"]) if i["share_type"] else None,
+                            "parts": tuple(Part(p["fact"], tuple(p["positions"])) for p in i.get("parts", ())),
+                            "reveals": tuple(i.get("reveals", ()))})
                 for i in raw["items"]
             )
             resources[raw["code"]] = Resource(

@@ -44,8 +44,9 @@ DEMO_GRANTS = [
     # allowed: the business-licence system checks an applicant's household registration
     ("market", "police.person", ["idNumber", "name", "gender", "birthDate", "countyCode", "address"],
      ["market.licence-review"], "2026-01-01", "2031-01-01", {}, {}, None),
-    # row scope and masking: social insurance enrolment in 罗庄区 only, ID numbers masked
-    ("hrss", "police.person", ["idNumber", "name", "birthDate", "countyCode", "address"],
+    # row scope and masking: social insurance enrolment in 罗庄区 only, ID numbers masked; not the birth date,
+    # which the mask hides (characters 7-14): granting it would undo the mask (GRANT_MASK_UNDONE)
+    ("hrss", "police.person", ["idNumber", "name", "countyCode", "address"],
      ["hrss.insurance-enrolment"], "2026-01-01", "2031-01-01", {"countyCode": ["371311"]}, {"idNumber": "id_number"}, None),
     # expired: marriage registration's grant ended with 2025
     ("civil", "police.person", ["idNumber", "name", "address"],

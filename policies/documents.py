@@ -30,6 +30,7 @@ from sqlalchemy import select
 
 from catalog.model import Catalog, ShareType
 from connectors.masking import MASK_FORMS, is_mask, parse_mask
+from policies import disclosure
 from govshare.errors import GovshareError, NotFoundError
 from govshare.i18n import message
 from govshare.platformdb import bump_policy_version, chain_heads, policy_versions
@@ -367,6 +368,9 @@ def grant_problems(catalog: Catalog, *, department: str, resource: str, items, p
     for name, values in row_scope.items():
         if not values or not all(isinstance(v, str) and v for v in values):
             found.append(("row_scope", "GRANT_EMPTY_SCOPE", {"item": name}))
+        # A scope on a column the consumer can neither read nor filter by would tell it that column's values.
+        elif target.item(name) is not None and name not in items and not target.item(name).filterable:
+            found.append(("row_scope", "GRANT_SCOPE_NOT_FILTERABLE", {"item": name}))
     if valid_until <= valid_from:
         found.append(("valid_until", "GRANT_BAD_PERIOD", {}))
     not_shared = [n for n in items if target.item(n) is not None
@@ -394,6 +398,24 @@ def validate(document: PolicyDocument, catalog: Catalog) -> list[Problem]:
             problems.append(Problem(deny.id, "resource", "RESOURCE_NOT_FOUND", {"resource": deny.resource}))
         if deny.valid_from and deny.valid_until and deny.valid_until <= deny.valid_from:
             problems.append(Problem(deny.id, "valid_until", "GRANT_BAD_PERIOD", {}))
+    return problems
+
+
+async def mask_conflicts(conn, catalog: Catalog, document: PolicyDocument) -> list[Problem]:
+    """The masks that putting ``document`` in force in place of the rules in force would undo, beside the grants
+    and pending applications in the platform database (policies/disclosure.py): GRANT_MASK_UNDONE, on the rule
+    whose mask is undone, or else on the rule that reveals what another's mask hides."""
+    from policies.store import load_policy_set, rule_grant  # the store reads this module's documents
+
+    policies = await load_policy_set(conn)
+    _, in_force = await current_document(conn)
+    stored = [g for g in policies.grants if in_force.rule(g.id) is None]
+    changed = {r.id for r in document.rules if in_force.rule(r.id) != r} | {r.id for r in in_force.rules if document.rule(r.id) is None}
+    problems = []
+    for found in disclosure.newly_undone(catalog, stored + [rule_grant(r) for r in in_force.rules],
+                                         stored + [rule_grant(r) for r in document.rules], now=datetime.now(UTC)):
+        rule = found.grant if document.rule(found.grant) else next((o for o in found.others if o in changed), found.grant)
+        problems.append(Problem(rule, "masks" if rule == found.grant else "items", disclosure.CODE, found.params()))
     return problems
 
 
@@ -451,6 +473,8 @@ async def save(conn, catalog: Catalog, document: PolicyDocument, *, author: str,
     in_force = 0 if latest is None else latest.version
     if based_on is not None and based_on != in_force:
         raise GovshareError("POLICY_CONFLICT", version=based_on, current=in_force)
+    if problems := await mask_conflicts(conn, catalog, document):
+        raise PolicyInvalid(problems)
     if latest is not None and latest.digest == digest(document):
         return None
     if latest is None and not document.rules and not document.deny:

@@ -8,7 +8,7 @@ boundary, and the whole engine is replaced when the catalog or the policies chan
 from __future__ import annotations
 
 import bisect
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Iterable
 
@@ -16,6 +16,7 @@ import casbin
 from casbin.persist.adapter import Adapter
 
 from catalog.model import Catalog, Resource, ShareType
+from policies.disclosure import undone_masks
 from policies.model import AccessDecision, Allow, Cover, Deny, Grant, ItemDecision, PolicySet, Scope
 from policies.rules import compile_rules, boundaries, stamp
 
@@ -99,6 +100,9 @@ class PolicyEngine:
             if grant.revoked_at is None:
                 self._grants_of.setdefault((grant.consumer, grant.resource), []).append(grant)
         self._restrictions = {r.id: r for r in policies.restrictions}
+        # Masks the policies in force undo (a catalog change, a grant revoked, rows written by hand): what they
+        # would show is denied, whatever put it there (policies.disclosure; saving refuses such masks already).
+        self.undone = undone_masks(catalog, policies, now=datetime.now(UTC))
         self._memo: dict[tuple[str, str, str, str], ItemDecision] = {}
         self._memo_window: tuple[str, str] = ("", "")
 
@@ -150,6 +154,8 @@ class PolicyEngine:
         if not allowed:
             return ItemDecision(item, False, reason, ref, None, params)
         covers = self._covers(department, purpose, resource, item, moment, reason)
+        if not covers:  # every grant covering it masks it with a mask the policies undo
+            return ItemDecision(item, False, Deny.MASK_UNDONE, ref, None, params)
         masks = {c.mask for c in covers}
         mask = masks.pop() if len(masks) == 1 else None
         return ItemDecision(item, True, reason, ref, mask, params, covers)
@@ -167,6 +173,7 @@ class PolicyEngine:
             for grant in self._grants_of.get((department, resource.code), ())
             if item in grant.items and purpose in grant.purposes
             and stamp(grant.valid_from) <= moment < stamp(grant.valid_until)
+            and not (item in grant.masks and (grant.id, item) in self.undone)
         ]
         data_item = resource.item(item)
         if resource.share_type_of(data_item) == ShareType.UNCONDITIONAL and (

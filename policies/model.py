@@ -67,6 +67,7 @@ class Deny(StrEnum):
     NOT_RELATED_DEPARTMENT = "NOT_RELATED_DEPARTMENT"
     NO_GRANT = "NO_GRANT"
     NOT_SHARED = "NOT_SHARED"
+    MASK_UNDONE = "MASK_UNDONE"  # the only grants covering the item mask it, and the policies undo that mask
     ITEM_UNKNOWN = "ITEM_UNKNOWN"
 
 

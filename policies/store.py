@@ -15,7 +15,7 @@ from sqlalchemy import select
 from catalog.model import Catalog
 from govshare.errors import GovshareError, NotFoundError
 from govshare.platformdb import applications, bump_policy_version, grants, policy_version
-from policies import documents
+from policies import disclosure, documents
 from policies.model import Grant, GrantKind, PolicySet, Restriction
 
 
@@ -48,14 +48,14 @@ async def load_policy_set(conn, *, silence_approves: bool = True) -> PolicySet:
             )
             for r in grant_rows
         ) + tuple(g for g in map(_deemed, application_rows) if g is not None)
-          + tuple(map(_rule_grant, document.rules))),
+          + tuple(map(rule_grant, document.rules))),
         restrictions=tuple(Restriction(d.id, d.department, d.resource, d.reason, d.valid_from, d.valid_until)
                            for d in document.deny),
         version=int(version),
     )
 
 
-def _rule_grant(rule: documents.Rule) -> Grant:
+def rule_grant(rule: documents.Rule) -> Grant:
     """A staff allow rule decides like a grant, cited by the rule's id."""
     return Grant(id=rule.id, kind=GrantKind.LEGAL_BASIS if rule.legal_basis else GrantKind.GRANT,
                  consumer=rule.department, resource=rule.resource, items=rule.items, purposes=rule.purposes,
@@ -105,12 +105,17 @@ async def create_grant(
     if problems:
         _, code, params = problems[0]
         raise (NotFoundError if code.endswith("_NOT_FOUND") else GovshareError)(code, **params)
+    kind = kind or (GrantKind.LEGAL_BASIS if legal_basis else GrantKind.GRANT)
+    new = Grant(id=application_id or "new", kind=kind, consumer=consumer, resource=resource, items=tuple(items),
+                purposes=tuple(purposes), valid_from=valid_from, valid_until=valid_until,
+                row_scope={k: tuple(v) for k, v in row_scope.items()}, masks=dict(masks), legal_basis=legal_basis)
+    await refuse_undone_masks(conn, catalog, new)
 
     grant_id = "G-" + secrets.token_hex(3)
     await conn.execute(
         grants.insert().values(
             id=grant_id,
-            kind=kind or (GrantKind.LEGAL_BASIS if legal_basis else GrantKind.GRANT),
+            kind=kind,
             application_id=application_id,
             consumer=consumer,
             resource=resource,
@@ -127,6 +132,23 @@ async def create_grant(
     )
     await bump_policy_version(conn)
     return grant_id
+
+
+async def undone_by(conn, catalog: Catalog, new: Grant) -> list[disclosure.MaskUndone]:
+    """The masks ``new`` would undo, its own or another's, beside the consumer's other grants, rules and pending
+    applications on the resource (policies/disclosure.py). The application a grant is made from is not its own
+    other source, except for a deemed approval: silence has put it in force already, and it was checked when
+    it was submitted."""
+    policies = await load_policy_set(conn)
+    others = [g for g in policies.grants if g.consumer == new.consumer and g.resource == new.resource
+              and (g.id != new.id or new.kind == GrantKind.DEEMED)]
+    return disclosure.mask_problems(catalog, others, new, now=datetime.now(UTC))
+
+
+async def refuse_undone_masks(conn, catalog: Catalog, new: Grant) -> None:
+    """Refuse (GRANT_MASK_UNDONE, naming the items) a grant that would undo a mask."""
+    if problems := await undone_by(conn, catalog, new):
+        raise GovshareError(disclosure.CODE, **problems[0].params())
 
 
 async def revoke_grant(conn, grant_id: str, *, reason: str, revoked_by: str) -> None:

@@ -157,6 +157,36 @@ BAD_CATALOGS = {
         ("police.toml", 'api_name = "household"', 'api_name = "enterpriseList"'),
         ("police.toml", "police.household", "api_name", "DUPLICATE", "market.enterprise"),
     ),
+    # What a value carries (parts, reveals): the check that no mask is undone relies on it being right.
+    "parts on a number": (
+        ("land.toml", '  label = "面积（平方米）"\n  type = "decimal"\n',
+         '  label = "面积（平方米）"\n  type = "decimal"\n  parts = { size = "1-3" }\n'),
+        ("land.toml", "land.real-estate", "items[6].parts", "PARTS_WRONG_TYPE", "decimal"),
+    ),
+    "part beyond the value's length": (
+        ("police.toml", 'gender = "17", check = "18" }\n  column = "id_number"', 'gender = "17", check = "19" }\n  column = "id_number"'),
+        ("police.toml", "police.person", "items[0].parts.check", "PARTS_OUT_OF_RANGE", "check = 19 (length 18)"),
+    ),
+    "two parts on one character": (
+        ("police.toml", 'gender = "17", check = "18" }\n  column = "id_number"', 'gender = "16", check = "18" }\n  column = "id_number"'),
+        ("police.toml", "police.person", "items[0].parts.gender", "PARTS_OVERLAP", "gender and sequence at 16"),
+    ),
+    "positions that are not a range": (
+        ("police.toml", 'birth_year = "1-4"', 'birth_year = "4-1"'),
+        ("police.toml", "police.person", "items[3].parts.birth_year", "FIELD_INVALID", "'4-1'"),
+    ),
+    "parts of a text without its length": (
+        ("hrss.toml", '  length = 6\n  parts = { employer_county', '  parts = { employer_county'),
+        ("hrss.toml", "hrss.social-insurance", "items[8].length", "FIELD_REQUIRED", "fixed length"),
+    ),
+    "one fact of two lengths in a resource": (
+        ("civil.toml", 'parts = { county = "1-6", subsidy_type', 'parts = { county = "1-4", subsidy_type'),
+        ("civil.toml", "civil.subsidy", "items[1].parts.county", "FACT_LENGTH_MISMATCH", "county: 6 in idNumber, 4 in subsidyId"),
+    ),
+    "reveals that is not a list of facts": (
+        ("police.toml", 'reveals = ["gender"]', 'reveals = "gender"'),
+        ("police.toml", "police.person", "items[2].reveals", "FIELD_INVALID", "list of fact names"),
+    ),
 }
 
 

@@ -333,7 +333,9 @@ async def test_grant_with_row_scope_and_mask_works_until_revoked(own_folder):
         assert [e["extensions"]["code"] for e in other_county["errors"]] == ["OUT_OF_SCOPE"]
 
         listing = govshare(own_folder, "grant", "list")
-        assert re.search(rf"^{grant_id}\s+land\s+police\.person\s+{re.escape(purpose)}\s+{since} 至 {until}\s+idNumber,name$",
+        end = china_day(31)  # --until names the last day: the grant ends at the start of the next
+        assert re.search(rf"^{grant_id}\s+land\s+police\.person\s+{re.escape(purpose)}\s+{since} 00:00 \(UTC\+8\) – "
+                         rf"{end} 00:00 \(UTC\+8\)\s+生效中\s+idNumber,name  行范围 countyCode ∈ 371302  脱敏 name: name$",
                          listing.stdout, re.MULTILINE), listing.stdout
 
         missing_reason = govshare(own_folder, "grant", "revoke", grant_id)

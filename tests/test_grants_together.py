@@ -36,7 +36,7 @@ async def _overlapping(api):
         await _grant(api, ["idNumber", "name"], scope={"countyCode": [A]}, masks={"name": "name"}),
         await _grant(api, ["name"], scope={"countyCode": [A]}),
         await _grant(api, ["idNumber", "address"], scope={"countyCode": [B]}),
-        await _grant(api, ["householdId"], masks={"householdId": "keep:2,2"}),
+        await _grant(api, ["householdId"], masks={"householdId": "keep:6,2"}),
         await _grant(api, ["householdId"], scope={"countyCode": [A]}),
     ]
 
@@ -55,7 +55,7 @@ async def test_overlapping_grants_are_decided_together_row_by_row(own_api, own_w
     source = own_world.rows("police", "SELECT * FROM person ORDER BY id_number LIMIT 200")
     assert [r["countyCode"] for r in rows] == [s["county_code"] for s in source]
     assert {A, B, C} <= {r["countyCode"] for r in rows}
-    household = parse_mask("keep:2,2")
+    household = parse_mask("keep:6,2")
     for row, raw in zip(rows, source):
         county = raw["county_code"]
         # name in A: masked by one grant, in clear by another covering the same rows: in clear
@@ -134,6 +134,6 @@ async def test_explain_lists_every_contributing_grant_and_scope(own_api):
     items = {i.item: i for i in result.items}
     assert [describe_cover(c) for c in items["name"].covers] == [
         f"{ids[0]}: countyCode ∈ {A} · name", f"{ids[1]}: countyCode ∈ {A}"]
-    assert [describe_cover(c) for c in items["householdId"].covers] == [f"{ids[3]}: * · keep:2,2", f"{ids[4]}: countyCode ∈ {A}"]
+    assert [describe_cover(c) for c in items["householdId"].covers] == [f"{ids[3]}: * · keep:6,2", f"{ids[4]}: countyCode ∈ {A}"]
     assert items["householdId"].mask is None  # not masked in every row
     assert result.row_scopes == ()  # householdId's grant has no scope: a query selecting every item sees every row
