@@ -236,7 +236,7 @@ async def graphql_post(request: Request) -> Response:
         variables = {} if variables is None else variables
         if not isinstance(variables, dict):
             raise ValueError("'variables' must be an object")
-    except ValueError as exc:
+    except (ValueError, RecursionError) as exc:  # RecursionError: JSON nested deeper than the parser goes
         return _error_response(400, "BAD_REQUEST", lang, detail=str(exc))
 
     with runtime.tracer.start_as_current_span("graphql.operation") as span:

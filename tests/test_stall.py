@@ -133,6 +133,10 @@ async def test_fragment_doubling_on_the_admin_api_is_refused(own_api):
     response = await own_api.client.post("/admin/graphql", json={"query": query}, headers={"Authorization": f"Bearer {token}"})
     assert response.status_code == 200
     assert response.json()["data"] is None and response.json()["errors"][0]["extensions"]["code"] == "QUERY_TOO_LARGE"
+    # A long document of plain fields is stopped while it is parsed, at the query service's token limit.
+    wide = await own_api.client.post("/admin/graphql", json={"query": "{ rules { " + "id " * 5000 + "} }"},
+                                     headers={"Authorization": f"Bearer {token}"})
+    assert wide.json()["data"] is None and "2000 tokens" in wide.json()["errors"][0]["message"]
     small = await own_api.client.post("/admin/graphql", json={"query": doubling(3, on="Query", leaf="denyRules { id }", root="%s")},
                                       headers={"Authorization": f"Bearer {token}"})
     assert "errors" not in small.json() and small.json()["data"]["denyRules"]
@@ -260,6 +264,20 @@ def test_sixteen_parallel_sign_ins_leave_healthz_answering(served):
     assert health.status_code == 200 and health.json()["status"] == "ok"
     # 30 a minute from one address: this module's one sign-in and these 16 are all checked (and refused).
     assert sorted(answers) == [401] * 16
+
+
+async def test_json_nested_deeper_than_the_parser_goes_is_a_bad_request(own_api):
+    # 30,000 nested arrays fit in 64 KiB; Python's JSON parser gives up with RecursionError (was: HTTP 500, no code).
+    nested = b"[" * 30000 + b"]" * 30000
+    username, password = staff_password(own_api.world)
+    token = (await own_api.client.post("/admin/session", json={"username": username, "password": password})).json()["token"]
+    for path, authorization in (("/graphql", f"Bearer {own_api.world.keys[HRSS]}"), ("/admin/graphql", f"Bearer {token}"),
+                                ("/admin/session", None)):
+        body = b'{"query": "{ caller { department } }", "variables": {"a": ' + nested + b"}}"
+        headers = {"Content-Type": "application/json", **({"Authorization": authorization} if authorization else {})}
+        response = await own_api.client.post(path, content=body, headers=headers)
+        assert response.status_code == 400, (path, response.text)
+        assert response.json()["errors"][0]["extensions"]["code"] == "BAD_REQUEST"
 
 
 # --- 3. sign-in -------------------------------------------------------------------------------------------------
