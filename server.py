@@ -162,8 +162,8 @@ class Runtime:
 def _error_response(status: int, code: str, lang: str, headers: dict | None = None, extensions: dict | None = None,
                     **params) -> JSONResponse:
     text = message(code, lang, **params)
-    return JSONResponse({"errors": [{"message": text, "extensions": {"code": code, "reason": text, **(extensions or {})}}]},
-                        status_code=status, headers=headers)
+    extensions = {"code": code, "reason": text, **(extensions or {})}
+    return JSONResponse({"errors": [{"message": text, "extensions": extensions}]}, status_code=status, headers=headers)
 
 
 def _format_errors(result, lang: str) -> list[dict]:

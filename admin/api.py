@@ -324,7 +324,8 @@ class TokenLimit(SchemaExtension):
     """The query service's max_tokens, read from the settings in force (this schema exists before any are read)."""
 
     def on_operation(self):
-        self.execution_context.parse_options["max_tokens"] = self.execution_context.context["runtime"].settings.max_tokens
+        context = self.execution_context
+        context.parse_options["max_tokens"] = context.context["runtime"].settings.max_tokens
         yield
 
 
