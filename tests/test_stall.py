@@ -472,3 +472,14 @@ async def test_the_largest_cursor_offset_answers_an_empty_page(api):
     query = "query($after: String) { personList(first: 2, after: $after) { items { name } pageInfo { hasNextPage } } }"
     result = await api.query(query, HRSS, HRSS_PURPOSE, variables={"after": cursor("o:2147483647")})
     assert result == {"data": {"personList": {"items": [], "pageInfo": {"hasNextPage": False}}}}
+
+
+async def test_huge_cursors_cannot_open_the_source_breaker_for_everyone(api):
+    # Before the bound, PostgreSQL and MariaDB failed such offsets as source errors: three in a row opened the
+    # police source's breaker, and every department's next query of it answered SOURCE_UNAVAILABLE.
+    query = "query($after: String) { personList(first: 2, after: $after) { items { name } } }"
+    attack = [await api.query(query, HRSS, HRSS_PURPOSE, variables={"after": cursor("o:99999999999999999999999")})
+              for _ in range(api.world.settings.breaker_failures + 2)]
+    other = await api.query("{ personList(first: 2) { items { name } } }", "market", "market.licence-review")
+    assert "errors" not in other and len(other["data"]["personList"]["items"]) == 2
+    assert [[e["extensions"]["code"] for e in result["errors"]] for result in attack] == [["BAD_CURSOR"]] * len(attack)
