@@ -166,8 +166,8 @@ class Runtime:
 def _error_response(status: int, code: str, lang: str, headers: dict | None = None, extensions: dict | None = None,
                     **params) -> JSONResponse:
     text = message(code, lang, **params)
-    return JSONResponse({"errors": [{"message": text, "extensions": {"code": code, "reason": text, **(extensions or {})}}]},
-                        status_code=status, headers=headers)
+    extensions = {"code": code, "reason": text, **(extensions or {})}
+    return JSONResponse({"errors": [{"message": text, "extensions": extensions}]}, status_code=status, headers=headers)
 
 
 def _format_errors(result, lang: str) -> list[dict]:
@@ -240,7 +240,7 @@ async def graphql_post(request: Request) -> Response:
         variables = {} if variables is None else variables
         if not isinstance(variables, dict):
             raise ValueError("'variables' must be an object")
-    except ValueError as exc:
+    except (ValueError, RecursionError) as exc:  # RecursionError: JSON nested deeper than the parser goes
         return _error_response(400, "BAD_REQUEST", lang, detail=str(exc))
 
     with runtime.tracer.start_as_current_span("graphql.operation") as span:

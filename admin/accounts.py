@@ -107,7 +107,8 @@ async def list_accounts(conn) -> list:
     return (await conn.execute(select(staff_accounts).order_by(staff_accounts.c.username))).all()
 
 
-async def sign_in(engine, settings: Settings, username: str, password: str, now: datetime | None = None) -> tuple[str, Staff]:
+async def sign_in(engine, settings: Settings, username: str, password: str,
+                  now: datetime | None = None) -> tuple[str, Staff]:
     """Check the password and open a session: (session token, staff). The attempt is counted and committed
     before the check, and no connection is held while the password is hashed."""
     now = (now or datetime.now(UTC)).astimezone(UTC)
@@ -118,14 +119,14 @@ async def sign_in(engine, settings: Settings, username: str, password: str, now:
     # starts the count again.
     expired = and_(c.locked_until.is_not(None), c.locked_until <= now)
     attempts = case((expired, 1), else_=c.failed_attempts + 1)
+    locks = literal(lock_ends, c.locked_until.type)
     async with engine.begin() as claim:  # committed at once: every other attempt sees it
         claimed = await claim.execute(
             staff_accounts.update()
             .where(c.username == username, c.disabled_at.is_(None),
                    or_(expired, and_(c.locked_until.is_(None), c.failed_attempts < settings.staff_max_failures)))
             .values(failed_attempts=attempts,
-                    locked_until=case((attempts >= settings.staff_max_failures, literal(lock_ends, c.locked_until.type)),
-                                      else_=None)))
+                    locked_until=case((attempts >= settings.staff_max_failures, locks), else_=None)))
         row = (await claim.execute(select(staff_accounts).where(c.username == username))).first()
     if claimed.rowcount != 1:
         if row is None or row.disabled_at is not None:

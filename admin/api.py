@@ -16,6 +16,7 @@ import strawberry
 from graphql import GraphQLError
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
+from strawberry.extensions import SchemaExtension
 from strawberry.scalars import JSON
 
 from admin import operations
@@ -325,9 +326,19 @@ class Mutation:
         return PolicyChange(version=saved)
 
 
-# The same bound on the expanded document as the query service's, before validation (govshare/expansion.py).
+class TokenLimit(SchemaExtension):
+    """The query service's max_tokens, read from the settings in force (this schema exists before any are read)."""
+
+    def on_operation(self):
+        context = self.execution_context
+        context.parse_options["max_tokens"] = context.context["runtime"].settings.max_tokens
+        yield
+
+
+# The same bounds on the document as the query service's: tokens while parsing, then the expanded size before
+# validation (govshare/expansion.py).
 schema = strawberry.Schema(query=Query, mutation=Mutation, extensions=[
-    lambda: ExpansionLimit(lambda ctx: (ctx["runtime"].settings.max_expanded_fields, ctx["lang"]))])
+    TokenLimit, lambda: ExpansionLimit(lambda ctx: (ctx["runtime"].settings.max_expanded_fields, ctx["lang"]))])
 
 
 async def admin_graphql(request: Request) -> Response:
@@ -347,7 +358,7 @@ async def admin_graphql(request: Request) -> Response:
         variables = payload.get("variables") or {}
         if not isinstance(variables, dict):
             raise ValueError("'variables' must be an object")
-    except ValueError as exc:
+    except (ValueError, RecursionError) as exc:  # RecursionError: JSON nested deeper than the parser goes
         return json_error(400, "BAD_REQUEST", lang, detail=str(exc))
     result = await schema.execute(payload["query"], variable_values=variables, operation_name=payload.get("operationName"),
                                   context_value={"runtime": runtime, "staff": signed.staff, "lang": lang})

@@ -122,7 +122,7 @@ async def session_post(request: Request) -> Response:
         username, password = body["username"], body["password"]
         if not isinstance(username, str) or not isinstance(password, str):
             raise TypeError
-    except (ValueError, KeyError, TypeError):
+    except (ValueError, KeyError, TypeError, RecursionError):
         return json_error(400, "BAD_REQUEST", lang, detail='expected {"username": ..., "password": ...}')
     wait = await sign_in_wait(request, username)
     if wait is not None:

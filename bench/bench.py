@@ -419,7 +419,8 @@ async def http_figures(home: Path, settings: Settings, keys: dict[str, str], per
     sources = json.loads((settings.var_dir / "demo-sources.json").read_text())
     urls = {name: async_url(settings.expand(url)) for name, url in sources.items()}
     env = {**os.environ, "GOVSHARE_VAR_DIR": str(settings.var_dir), "GOVSHARE_CATALOG_DIR": str(settings.catalog_dir),
-           "GOVSHARE_RATE_LIMIT": "", "GOVSHARE_COST_BUDGET": "", "GOVSHARE_CACHE_MAX_SECONDS": "0", "GOVSHARE_AUDIT_CHECKPOINT_SECONDS": "0",
+           "GOVSHARE_RATE_LIMIT": "", "GOVSHARE_COST_BUDGET": "", "GOVSHARE_CACHE_MAX_SECONDS": "0",
+           "GOVSHARE_AUDIT_CHECKPOINT_SECONDS": "0",
            "PYTHONPATH": str(REPO)}
     ours_port, hand_port = free_port(), free_port()
     (home / "handwritten.py").write_text(HANDWRITTEN)

@@ -13,12 +13,14 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "RATE_LIMITED": ("请求过于频繁（上限 {limit}），请 {seconds} 秒后再试。",
                      "Too many requests (limit {limit}); try again in {seconds} s."),
     "QUERY_TOO_LARGE": ("查询展开片段后超过 {limit} 个字段（{definition}），请简化查询。",
-                        "The query holds more than {limit} fields once its fragments are expanded ({definition}); simplify it."),
+                        "The query holds more than {limit} fields once its fragments are expanded ({definition}); "
+                        "simplify it."),
     "HEADER_INVALID": ("请求头 {header} 无效：{rule}", "The {header} header is not valid: {rule}"),
     "HEADER_OPERATOR_RULE": ("经办人标识至多 64 个可打印 ASCII 字符，且只能发送一次。",
                              "an operator id is at most 64 printable ASCII characters, sent once."),
     "HEADER_PURPOSE_RULE": ("须为履职事项编码（如 hrss.insurance-enrolment，至多 80 个字符），且只能发送一次。",
-                            "a business-matter code (like hrss.insurance-enrolment, at most 80 characters), sent once."),
+                            "a business-matter code (like hrss.insurance-enrolment, at most 80 characters), "
+                            "sent once."),
     "COST_BUDGET_EXCEEDED": ("本应用密钥在本时段的查询量（行数 × 信息项数，上限 {budget}）已用完，请 {seconds} 秒后再试。",
                              "This key has used up its budget of rows x items ({budget}); try again in {seconds} s."),
     "BATCH_NOT_SUPPORTED": ("每个请求只能包含一个 GraphQL 操作。", "Send one GraphQL operation per request."),

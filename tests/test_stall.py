@@ -32,7 +32,8 @@ GIBIBYTE = 1 << 30
 HRSS, HRSS_PURPOSE = "hrss", "hrss.insurance-enrolment"
 
 
-def doubling(levels: int, on: str = "Person", leaf: str = "name", root: str = "personList(first: 2) { items { %s } }") -> str:
+def doubling(levels: int, on: str = "Person", leaf: str = "name",
+             root: str = "personList(first: 2) { items { %s } }") -> str:
     """``fragment F1 on Person { ...F0 ...F0 }`` and so on: 2^levels fields once expanded."""
     fragments = [f"fragment F0 on {on} {{ {leaf} }}"]
     fragments += [f"fragment F{i} on {on} {{ ...F{i - 1} ...F{i - 1} }}" for i in range(1, levels + 1)]
@@ -104,7 +105,8 @@ async def test_fragment_doubling_is_refused_before_it_is_expanded(mode_api):
 
 
 async def test_a_fragment_spreading_itself_is_refused_as_unbounded(mode_api):
-    cycle = "{ personList(first: 1) { items { ...A } } } fragment A on Person { name ...B } fragment B on Person { ...A }"
+    cycle = ("{ personList(first: 1) { items { ...A } } } "
+             "fragment A on Person { name ...B } fragment B on Person { ...A }")
     result = (await mode_api.post(cycle, department=HRSS, purpose=HRSS_PURPOSE)).json()
     assert result["data"] is None and result["errors"][0]["extensions"]["code"] == "QUERY_TOO_LARGE"
 
@@ -131,11 +133,15 @@ async def test_fragment_doubling_on_the_admin_api_is_refused(own_api):
     session = await own_api.client.post("/admin/session", json={"username": username, "password": password})
     token = session.json()["token"]
     query = doubling(20, on="Query", leaf="rules { id items }", root="%s")
-    response = await own_api.client.post("/admin/graphql", json={"query": query}, headers={"Authorization": f"Bearer {token}"})
+    staff = {"Authorization": f"Bearer {token}"}
+    response = await own_api.client.post("/admin/graphql", json={"query": query}, headers=staff)
     assert response.status_code == 200
     assert response.json()["data"] is None and response.json()["errors"][0]["extensions"]["code"] == "QUERY_TOO_LARGE"
-    small = await own_api.client.post("/admin/graphql", json={"query": doubling(3, on="Query", leaf="denyRules { id }", root="%s")},
-                                      headers={"Authorization": f"Bearer {token}"})
+    # A long document of plain fields is stopped while it is parsed, at the query service's token limit.
+    wide = await own_api.client.post("/admin/graphql", json={"query": "{ rules { " + "id " * 5000 + "} }"}, headers=staff)
+    assert wide.json()["data"] is None and "2000 tokens" in wide.json()["errors"][0]["message"]
+    small = await own_api.client.post("/admin/graphql", headers=staff,
+                                      json={"query": doubling(3, on="Query", leaf="denyRules { id }", root="%s")})
     assert "errors" not in small.json() and small.json()["data"]["denyRules"]
 
 
@@ -268,6 +274,20 @@ def test_sixteen_parallel_sign_ins_leave_healthz_answering(served):
     assert sorted(answers) == [401] * 16
 
 
+async def test_json_nested_deeper_than_the_parser_goes_is_a_bad_request(own_api):
+    # 30,000 nested arrays fit in 64 KiB; Python's JSON parser gives up with RecursionError (was: HTTP 500, no code).
+    nested = b"[" * 30000 + b"]" * 30000
+    username, password = staff_password(own_api.world)
+    session = await own_api.client.post("/admin/session", json={"username": username, "password": password})
+    for path, authorization in (("/graphql", f"Bearer {own_api.world.keys[HRSS]}"),
+                                ("/admin/graphql", f"Bearer {session.json()['token']}"), ("/admin/session", None)):
+        body = b'{"query": "{ caller { department } }", "variables": {"a": ' + nested + b"}}"
+        headers = {"Content-Type": "application/json", **({"Authorization": authorization} if authorization else {})}
+        response = await own_api.client.post(path, content=body, headers=headers)
+        assert response.status_code == 400, (path, response.text)
+        assert response.json()["errors"][0]["extensions"]["code"] == "BAD_REQUEST"
+
+
 # --- 3. sign-in -------------------------------------------------------------------------------------------------
 
 async def test_forty_parallel_wrong_passwords_then_the_right_one_get_no_session(platform_api):
@@ -275,7 +295,8 @@ async def test_forty_parallel_wrong_passwords_then_the_right_one_get_no_session(
     username, password = staff_password(api.world)
     limit = api.world.settings.staff_max_failures
     wrong = await asyncio.gather(*[
-        api.client.post("/admin/session", json={"username": username, "password": f"wrong password {n}"}) for n in range(40)])
+        api.client.post("/admin/session", json={"username": username, "password": f"wrong password {n}"})
+        for n in range(40)])
     codes = [r.json()["errors"][0]["extensions"]["code"] for r in wrong]
     assert all(r.status_code == 401 for r in wrong)
     # Each attempt was counted before its check: exactly staff_max_failures passwords were checked, the rest refused.
@@ -335,7 +356,8 @@ async def test_sign_ins_are_limited_per_address_and_per_user_name(own_world: Wor
                  for _ in range(3)]
         assert [r.status_code for r in first] == [401] * 3
         limited = await api.client.post("/admin/session", json={"username": "wang.wu", "password": "not it at all"})
-        assert limited.status_code == 429 and limited.json()["errors"][0]["extensions"]["code"] == "STAFF_SIGN_IN_RATE_LIMITED"
+        assert limited.status_code == 429
+        assert limited.json()["errors"][0]["extensions"]["code"] == "STAFF_SIGN_IN_RATE_LIMITED"
         assert 1 <= int(limited.headers["retry-after"]) <= 60
         # Another user name from the same address: two more, then the address is over its six.
         others = [await api.client.post("/admin/session", json={"username": username, "password": "not it either"})
@@ -346,13 +368,14 @@ async def test_sign_ins_are_limited_per_address_and_per_user_name(own_world: Wor
         # From another address the right password signs in; wang.wu stays limited wherever it comes from.
         transport = httpx.ASGITransport(app=api.app, client=("10.0.0.7", 4321))
         async with httpx.AsyncClient(transport=transport, base_url="https://govshare.test") as elsewhere:
-            assert (await elsewhere.post("/admin/session", json={"username": username, "password": password})).status_code == 200
+            signed = await elsewhere.post("/admin/session", json={"username": username, "password": password})
+            assert signed.status_code == 200 and signed.json()["token"]
             again = await elsewhere.post("/admin/session", json={"username": "wang.wu", "password": "not it at all"})
             assert again.status_code == 429
             page = await elsewhere.get("/console/login")
             csrf = re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)
-            console = await elsewhere.post("/console/login", data={"username": "wang.wu", "password": "x", "csrf_token": csrf},
-                                           headers={"Origin": "https://govshare.test"})
+            console = await elsewhere.post("/console/login", headers={"Origin": "https://govshare.test"},
+                                           data={"username": "wang.wu", "password": "x", "csrf_token": csrf})
             assert console.status_code == 429 and "STAFF_SIGN_IN_RATE_LIMITED" in console.text
             assert "retry-after" in console.headers
 
@@ -379,7 +402,8 @@ async def test_long_or_odd_headers_are_refused_before_anything_is_recorded(platf
     assert header in error["message"] and "data" not in response.json()
     assert await count(api, records) == before
     # An acceptable operator and purpose are recorded as sent.
-    fine = await api.query("{ personList(first: 1) { items { name } } }", HRSS, HRSS_PURPOSE, headers={"X-Operator": "officer-0042"})
+    fine = await api.query("{ personList(first: 1) { items { name } } }", HRSS, HRSS_PURPOSE,
+                           headers={"X-Operator": "officer-0042"})
     assert fine["data"]["personList"]["items"]
     async with api.app.state.runtime.engine.connect() as conn:
         stored = (await conn.execute(sql_select(access_records.c.operator, access_records.c.purpose))).all()
@@ -431,7 +455,8 @@ async def test_the_cost_budget_is_shared_through_redis(own_world: World):
         await _spend(first, 3000)
         async for second in _api(own_world, settings):  # another process's view of the same budget
             refused = await second.post(PAGE, department=HRSS, purpose=HRSS_PURPOSE)
-            assert refused.status_code == 429 and refused.json()["errors"][0]["extensions"]["code"] == "COST_BUDGET_EXCEEDED"
+            assert refused.status_code == 429
+            assert refused.json()["errors"][0]["extensions"]["code"] == "COST_BUDGET_EXCEEDED"
 
 
 # --- 6. cursors -----------------------------------------------------------------------------------------------------
@@ -449,6 +474,17 @@ async def test_a_huge_cursor_offset_is_a_bad_cursor(api, offset):
 
 
 async def test_the_largest_cursor_offset_answers_an_empty_page(api):
-    result = await api.query("query($after: String) { personList(first: 2, after: $after) { items { name } pageInfo { hasNextPage } } }",
-                             HRSS, HRSS_PURPOSE, variables={"after": cursor("o:2147483647")})
+    query = "query($after: String) { personList(first: 2, after: $after) { items { name } pageInfo { hasNextPage } } }"
+    result = await api.query(query, HRSS, HRSS_PURPOSE, variables={"after": cursor("o:2147483647")})
     assert result == {"data": {"personList": {"items": [], "pageInfo": {"hasNextPage": False}}}}
+
+
+async def test_huge_cursors_cannot_open_the_source_breaker_for_everyone(api):
+    # Before the bound, PostgreSQL and MariaDB failed such offsets as source errors: three in a row opened the
+    # police source's breaker, and every department's next query of it answered SOURCE_UNAVAILABLE.
+    query = "query($after: String) { personList(first: 2, after: $after) { items { name } } }"
+    attack = [await api.query(query, HRSS, HRSS_PURPOSE, variables={"after": cursor("o:99999999999999999999999")})
+              for _ in range(api.world.settings.breaker_failures + 2)]
+    other = await api.query("{ personList(first: 2) { items { name } } }", "market", "market.licence-review")
+    assert "errors" not in other and len(other["data"]["personList"]["items"]) == 2
+    assert [[e["extensions"]["code"] for e in result["errors"]] for result in attack] == [["BAD_CURSOR"]] * len(attack)
