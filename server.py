@@ -213,18 +213,13 @@ async def graphql_post(request: Request) -> Response:
         caller = await runtime.authenticate(request.headers.get("authorization"))
     except AuthError as exc:
         return _error_response(401, exc.code, lang, headers={"WWW-Authenticate": 'Bearer realm="govshare"'})
-    if runtime.rate_limiter is not None:
-        wait = await runtime.rate_limiter.admit(caller.key_id)
+    # Requests per key, then the work (rows x items) already answered to it in this window.
+    for limiter, code, params in ((runtime.rate_limiter, "RATE_LIMITED", {"limit": settings.rate_limit}),
+                                  (runtime.cost_budget, "COST_BUDGET_EXCEEDED", {"budget": settings.cost_budget})):
+        wait = await limiter.admit(caller.key_id) if limiter is not None else None
         if wait is not None:
-            log.warning("application key %s (%s) over its rate limit", caller.key_id, caller.department)
-            return _error_response(429, "RATE_LIMITED", lang, headers={"Retry-After": str(wait)},
-                                   limit=settings.rate_limit, seconds=wait)
-    if runtime.cost_budget is not None:
-        wait = await runtime.cost_budget.admit(caller.key_id)
-        if wait is not None:
-            log.warning("application key %s (%s) has spent its cost budget", caller.key_id, caller.department)
-            return _error_response(429, "COST_BUDGET_EXCEEDED", lang, headers={"Retry-After": str(wait)},
-                                   budget=settings.cost_budget, seconds=wait)
+            log.warning("application key %s (%s) refused: %s", caller.key_id, caller.department, code)
+            return _error_response(429, code, lang, headers={"Retry-After": str(wait)}, seconds=wait, **params)
     invalid = _invalid_header(request)
     if invalid is not None:  # refused before anything is recorded
         header, rule = invalid
