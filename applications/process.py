@@ -20,6 +20,7 @@ from govshare.config import Settings
 from govshare.errors import GovshareError, NotFoundError
 from govshare.keys import Caller
 from govshare.platformdb import applications, bump_policy_version, grants, process_records
+from policies import documents
 from policies.model import Grant, GrantKind
 from policies.store import create_grant, revoke_grant, undone_by
 
@@ -89,6 +90,9 @@ async def submit(conn, catalog: Catalog, calendar: WorkCalendar, settings: Setti
         for name in [*items, *row_scope]:
             if target.item(name) is None:
                 problems.append(FieldProblem("items", "ITEM_NOT_FOUND", {"resource": resource, "item": name}))
+        for name, values in row_scope.items():
+            problems += [FieldProblem(place, code, params)
+                         for place, code, params in documents.scope_value_problems(target, name, values)]
     if not items:
         problems.append(FieldProblem("items", "GRANT_NO_ITEMS", {}))
     if catalog.purpose_for(caller.department, purpose) is None:

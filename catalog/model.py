@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime
+
 from dataclasses import asdict, dataclass, field
 from enum import StrEnum
 from functools import cached_property
@@ -24,6 +26,22 @@ ITEM_TYPES = ("string", "integer", "decimal", "date", "boolean")
 CLASSIFICATIONS = ("base", "theme", "department")  # 基础库 / 主题库 / 部门库 (Art 29)
 SHARE_METHODS = ("online_query", "exchange", "interface")  # 联机查询 / 数据交换 / 接口服务 (Art 18)
 UPDATE_CYCLES = ("realtime", "daily", "weekly", "monthly", "quarterly", "yearly")
+
+
+def typed_value(item_type: str, text: str) -> object:
+    """A row-scope value, kept as text in grants, as a value of the item's type (ValueError when it is none), so
+    that a source compares like with like (PostgreSQL refuses integer = text)."""
+    if item_type == "integer":
+        return int(text)
+    if item_type == "decimal":
+        return float(text)
+    if item_type == "date":
+        return datetime.date.fromisoformat(text)
+    if item_type == "boolean":
+        if text not in ("true", "false"):
+            raise ValueError(text)
+        return text == "true"
+    return text
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,11 @@ class SourceUnavailable(Exception):
     """The source did not answer in time or refused the query; the caller decides what to tell whom."""
 
 
+class SourceRefused(SourceUnavailable):
+    """The source answered, refusing this query for what it asks (a remote platform's decision, a value the
+    database cannot take): not a failure of the source, so it does not count towards its circuit breaker."""
+
+
 @dataclass(frozen=True)
 class Condition:
     column: str

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import httpx
 
-from connectors.base import SourceUnavailable, shown
+from connectors.base import SourceRefused, SourceUnavailable, shown
 from connectors.breaker import Breaker, CircuitOpen
 
 log = logging.getLogger(__name__)
@@ -25,6 +25,8 @@ log = logging.getLogger(__name__)
 SCHEME = "govshare+"
 REMOTE_PAGE = 100  # govshare's default max_page_size
 RETRY_STATUSES = {502, 503, 504}
+# Codes of a remote answer that say the upstream failed (count towards its breaker); any other code is a refusal.
+FAILURES = {"SOURCE_UNAVAILABLE", "INTERNAL_ERROR", "AUDIT_UNAVAILABLE", "?"}
 
 
 @dataclass(frozen=True)
@@ -102,7 +104,9 @@ class GraphQLConnector:
         body = response.json()
         if body.get("errors"):
             codes = sorted({e.get("extensions", {}).get("code", "?") for e in body["errors"]})
-            raise SourceUnavailable(f"{self.endpoint} refused or failed: {', '.join(codes)}")
+            if not set(codes) & FAILURES:  # it answered, and refused what was asked: the upstream is well
+                raise SourceRefused(f"{self.endpoint} refused: {', '.join(codes)}")
+            raise SourceUnavailable(f"{self.endpoint} failed: {', '.join(codes)}")
         return body["data"]["page"]
 
     async def fetch(self, query, *, cache=None, ttl: int = 0) -> list[dict[str, object]]:
@@ -127,6 +131,10 @@ class GraphQLConnector:
             self.breaker.failed()
             log.warning("upstream %s failed on %s: %s", self.endpoint, query.table, exc)
             raise SourceUnavailable(query.table) from exc
+        except SourceRefused as exc:
+            self.breaker.succeeded()
+            log.warning("upstream %s: %s", self.endpoint, exc)
+            raise
         except SourceUnavailable as exc:
             self.breaker.failed()
             log.warning("upstream %s: %s", self.endpoint, exc)

@@ -15,11 +15,11 @@ from sqlalchemy import (Boolean, Date, Integer, Numeric, Select, String, and_, b
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.functions import FunctionElement
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import DataError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from connectors.breaker import Breaker, CircuitOpen
-from connectors.base import Column, Condition, SourceQuery, SourceUnavailable
+from connectors.base import Column, Condition, SourceQuery, SourceRefused, SourceUnavailable
 from connectors.masking import PSEUDONYM_DIGITS, Mask, hmac_pads
 from connectors.urls import async_url
 
@@ -224,7 +224,7 @@ def _build(query: SourceQuery) -> Select:
     if clauses:
         statement = statement.where(and_(*clauses))
     if query.order_by:
-        statement = statement.order_by(*(cols[c.name] for c in query.order_by))
+        statement = statement.order_by(*(shown(c) for c in query.order_by))
     if query.limit is not None:
         statement = statement.limit(bindparam("limit", type_=Integer)).offset(bindparam("offset", type_=Integer))
     return statement
@@ -243,7 +243,7 @@ class SqlConnector:
         # costs more than the query. A database server may drop an idle connection (pinged before use); a
         # SQLite file cannot, and a read leaves no transaction open to roll back: no round trips for either.
         sqlite = make_url(url).get_backend_name() == "sqlite"
-        self._engine: AsyncEngine = create_async_engine(async_url(url), pool_size=pool_size, pool_pre_ping=not sqlite,
+        self._engine: AsyncEngine = create_async_engine(async_url(url), pool_size=pool_size, pool_pre_ping=not sqlite, hide_parameters=True,
                                                         pool_reset_on_return=None if sqlite else "rollback")
         if sqlite:
             event.listen(self._engine.sync_engine, "connect", _register_functions)
@@ -277,6 +277,11 @@ class SqlConnector:
                 async with self._engine.connect() as conn:
                     result = await conn.execute(statement, params)
                     keys, rows = tuple(result.keys()), result.all()
+        except DataError as exc:  # the query's values, not the source: the breaker is for the source's health
+            self.breaker.succeeded()
+            log.warning("source %s refused a value on table %s: %s", self._engine.url.render_as_string(), query.table,
+                        exc.orig.__class__.__name__ if exc.orig is not None else exc.__class__.__name__)
+            raise SourceRefused(query.table) from exc
         except (TimeoutError, SQLAlchemyError, OSError) as exc:
             self.breaker.failed()
             log.warning("source %s failed on table %s (breaker %s): %s", self._engine.url.render_as_string(),

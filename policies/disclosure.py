@@ -15,8 +15,9 @@ rules and applications silence may approve, not revoked and not ended (a grant n
 the items shared with it unconditionally (the item's or the resource's share type; among related departments
 only where it is listed). Deny rules are not counted: they can be lifted. Then:
 
-1. X readable unmasked from a source whose period holds the mask's is no conflict: the consumer has the value
-   lawfully whenever the mask is in force.
+1. X readable unmasked from a source whose period and rows hold the mask's is no conflict: the consumer has
+   the value lawfully wherever and whenever the mask is in force. X in clear for some rows only says nothing of
+   the others, and does not count as revealing either.
 2. What the consumer learns of X is the characters its views of X show and the characters of X's facts other
    items reveal. When one view of X (whose period holds the mask's) shows all of that, nothing is undone.
 3. Otherwise a mask that shows some character is undone when what the consumer learns holds a character it
@@ -82,6 +83,7 @@ class _View:
     mask_text: str | None
     ref: str | None
     period: tuple[datetime, datetime] | None  # None: for ever (unconditional sharing, the provider's own)
+    scope: tuple[tuple[str, frozenset[str]], ...] = ()  # the rows it shows (item, values); (): every row
 
     def length(self) -> int:
         return self.item.text_length or NOMINAL_LENGTH
@@ -96,7 +98,10 @@ class _View:
         return mask is None or not (mask.kind in ("nullify", "hash") or (mask.kind == "keep" and mask.head + mask.tail == 0))
 
     def holds(self, other: "_View") -> bool:
-        """This view is readable whenever ``other`` is."""
+        """This view is readable whenever and wherever ``other`` is: over its whole period and in every row of its
+        row scope (a view in clear for county B only leaves the mask to hold in every other county)."""
+        if not _rows_within(other.scope, self.scope):
+            return False
         if self.period is None:
             return True
         return other.period is not None and self.period[0] <= other.period[0] and self.period[1] >= other.period[1]
@@ -114,6 +119,12 @@ class _View:
         if self.item.reveals and self.shows_something():
             return dict.fromkeys(self.item.reveals)
         return {}
+
+
+def _rows_within(inner: tuple[tuple[str, frozenset[str]], ...], outer: tuple[tuple[str, frozenset[str]], ...]) -> bool:
+    """Every row of scope ``inner`` lies in scope ``outer`` (each condition of ``outer`` is implied by ``inner``)."""
+    conditions = dict(inner)
+    return all(item in conditions and conditions[item] <= values for item, values in outer)
 
 
 def _shared_unconditionally(resource: Resource, item: DataItem, consumer: str) -> bool:
@@ -135,7 +146,8 @@ def _views(resource: Resource, consumer: str, grants: Iterable[Grant], now: date
                 continue
             text = grant.masks.get(name)
             views.append(_View(item, parse_mask(text) if text else None, text, grant.id,
-                               (grant.valid_from, grant.valid_until)))
+                               (grant.valid_from, grant.valid_until),
+                               tuple(sorted((k, frozenset(v)) for k, v in grant.row_scope.items()))))
     return views
 
 
@@ -178,7 +190,9 @@ def _check(resource: Resource, consumer: str, views: list[_View], masked: _View)
         if facts:
             sources.append((view.item.name, view.ref, facts))
     for view in own:
-        if view is masked:
+        # X in clear elsewhere is lawful where it applies and tells nothing of the rows it does not (rule 1 took
+        # the case where it holds wherever the mask does); X under another mask may overlap it row for row.
+        if view is masked or view.mask is None:
             continue
         extra = view.shown() - shown
         learned.update(view.shown())

@@ -28,7 +28,7 @@ from typing import Any
 import tomli_w
 from sqlalchemy import select
 
-from catalog.model import Catalog, ShareType
+from catalog.model import Catalog, ShareType, typed_value
 from connectors.masking import MASK_FORMS, is_mask, parse_mask
 from policies import disclosure
 from govshare.errors import GovshareError, NotFoundError
@@ -331,6 +331,18 @@ def new_id(prefix: str) -> str:
 
 # --- validation against the catalog ------------------------------------------------------------------
 
+def scope_value_problems(target, name: str, values) -> list[tuple[str, str, dict]]:
+    """Row-scope values that are not values of their item's type (``3`` for an integer, ``2026-01-01`` for a date)."""
+    item = target.item(name)
+    found = []
+    for value in values if item is not None else ():
+        try:
+            typed_value(item.type, value)
+        except ValueError:
+            found.append(("row_scope", "GRANT_SCOPE_VALUE_TYPE", {"item": name, "value": value, "type": item.type}))
+    return found
+
+
 def grant_problems(catalog: Catalog, *, department: str, resource: str, items, purposes, valid_from: datetime,
                    valid_until: datetime, row_scope: dict, masks: dict, legal_basis: str | None) -> list[tuple[str, str, dict]]:
     """What is wrong with a grant or allow rule, as (field, code, params): the one check for both."""
@@ -371,6 +383,8 @@ def grant_problems(catalog: Catalog, *, department: str, resource: str, items, p
         # A scope on a column the consumer can neither read nor filter by would tell it that column's values.
         elif target.item(name) is not None and name not in items and not target.item(name).filterable:
             found.append(("row_scope", "GRANT_SCOPE_NOT_FILTERABLE", {"item": name}))
+        else:
+            found += scope_value_problems(target, name, values)
     if valid_until <= valid_from:
         found.append(("valid_until", "GRANT_BAD_PERIOD", {}))
     not_shared = [n for n in items if target.item(n) is not None

@@ -16,7 +16,7 @@ from graphql import GraphQLError
 from opentelemetry.trace import Status, StatusCode
 
 from audit.records import AccessRecord
-from catalog.model import Resource
+from catalog.model import Resource, typed_value
 from connectors.base import Column, Condition, SourceQuery, SourceUnavailable, View
 from connectors.masking import department_key, parse_mask
 from govshare.errors import GovshareError
@@ -118,6 +118,11 @@ def _check_purpose(ctx: RequestContext, access: _Access) -> str:
     return ctx.purpose
 
 
+def _storable(text: str) -> bool:
+    """Text a database can hold: no NUL, no lone surrogate (JSON lets a caller send both)."""
+    return "\x00" not in text and not any("\ud800" <= c <= "\udfff" for c in text)
+
+
 def _check_filters(access: _Access, decision: AccessDecision, filters: list[Filter], *, scoped: bool = True,
                    lookup: bool = False) -> None:
     """Filtering must not become a way to learn a value the caller may not read, nor to step outside the scope.
@@ -126,6 +131,10 @@ def _check_filters(access: _Access, decision: AccessDecision, filters: list[Filt
     for a link's join: rows outside the scope simply do not come back.
     """
     for f in filters:
+        values = f.value if isinstance(f.value, (list, tuple)) else [f.value]
+        if any(isinstance(v, str) and not _storable(v) for v in values):
+            # No source stores such text; sent on, it would fail there as the source's fault (and count against it).
+            raise access.refuse("FILTER_VALUE_INVALID", item=f.item)
         item_decision = decision.items[f.item]
         if not item_decision.allowed:
             raise access.refuse_filter(f.item, item_decision, lookup=lookup)
@@ -176,18 +185,30 @@ def _views(decision: ItemDecision, scopes: tuple[Scope, ...] | None) -> tuple[tu
     return tuple(views)
 
 
+def _typed(item_type: str, values: tuple[str, ...]) -> tuple[object, ...]:
+    """Scope values as the item's type; a text that is no value of that type matches no row, so it is left out."""
+    typed = []
+    for value in values:
+        try:
+            typed.append(typed_value(item_type, value))
+        except ValueError:
+            continue
+    return tuple(typed)
+
+
 def _source_query(ctx: RequestContext, resource: Resource, decision: AccessDecision, selected: list[str],
-                  where: list[Filter], *, hidden: list[str], limit: int | None, offset: int = 0) -> SourceQuery:
+                  where: list[Filter], *, hidden: list[str], limit: int | None, offset: int = 0,
+                  key_hidden: bool = False) -> SourceQuery:
     def column_name(item_name: str) -> str:
         return resource.item(item_name).column
 
     def conditions(scope: Scope) -> tuple[Condition, ...]:
-        return tuple(Condition(column_name(item), "in", values) for item, values in scope)
+        return tuple(Condition(column_name(item), "in", _typed(resource.item(item).type, values)) for item, values in scope)
 
-    key = ""
+    pseudonym_key = ""
 
     def views(item: str, *, masks: bool = True) -> tuple[View, ...] | None:
-        nonlocal key
+        nonlocal pseudonym_key
         planned = _views(decision.items[item], decision.scopes)
         if planned is None:
             return None
@@ -195,8 +216,8 @@ def _source_query(ctx: RequestContext, resource: Resource, decision: AccessDecis
         for scope, mask_text in planned:
             mask = parse_mask(mask_text) if (mask_text and masks) else None
             if mask is not None and mask.kind == "hash":
-                key = key or department_key(ctx.pseudonym_secret, ctx.caller.department)
-                mask = mask.keyed(key)
+                pseudonym_key = pseudonym_key or department_key(ctx.pseudonym_secret, ctx.caller.department)
+                mask = mask.keyed(pseudonym_key)
             shown.append(View(conditions(scope), mask))
         return tuple(shown)
 
@@ -221,12 +242,18 @@ def _source_query(ctx: RequestContext, resource: Resource, decision: AccessDecis
         scopes = visible(item)
         if scopes:
             columns.append(Column(key_item.column, key_item.type, SEEN + item, tuple(View(scope) for scope in scopes)))
+    # Rows come in key order, unless the caller does not see the key in clear in every row: then in the order of
+    # the key's pseudonym for its department (stable for paging), so the order gives no hidden digit away.
+    order = Column(key_item.column, key_item.type)
+    if key_hidden:
+        mask = parse_mask("hash").keyed(department_key(ctx.pseudonym_secret, ctx.caller.department))
+        order = Column(key_item.column, key_item.type, None, (View((), mask),))
     return SourceQuery(
         table=resource.table,
         columns=tuple(columns),
         where=tuple(where_conditions),
         scopes=() if decision.scopes is None else tuple(conditions(scope) for scope in decision.scopes),
-        order_by=(column_of(resource.key),),
+        order_by=(order,),
         limit=limit,
         offset=offset,
     )
@@ -249,7 +276,11 @@ async def _run(ctx: RequestContext, access: _Access, decision: AccessDecision, s
     if not allowed and not hidden:
         record.outcome = "denied"
         return None
-    query = _source_query(ctx, resource, decision, allowed, where, hidden=hidden, limit=limit, offset=offset)
+    key = decision.items.get(resource.key) or ctx.policy.decide(
+        ctx.caller.department, ctx.purpose or "", resource, [resource.key], ctx.now).items[resource.key]
+    key_hidden = not key.allowed or key.masked_somewhere or _views(key, decision.scopes) is not None
+    query = _source_query(ctx, resource, decision, allowed, where, hidden=hidden, limit=limit, offset=offset,
+                          key_hidden=key_hidden)
     source = ctx.catalog.departments[resource.provider].source
     try:
         ttl = min(resource.cache_seconds, ctx.settings.cache_max_seconds)

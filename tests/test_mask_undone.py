@@ -275,10 +275,10 @@ def test_grant_create_refuses_a_grant_that_would_undo_a_mask(own_folder):
     assert own.returncode == 1 and "[GRANT_MASK_UNDONE]" in own.stderr and "gender" in own.stderr  # gender: unconditional
     assert grant_count(own_folder) == before
     # What undoes nothing is granted: for hrss, a narrower mask beside its id_number one (it learns nothing more)
-    # and another item.
+    # and another item, in the same rows (in every county, keep:6,0 would hide the gender digit gender shows).
     fine = govshare(own_folder, "grant", "create", "--consumer", "hrss", "--resource", "police.person", "--items",
                     "idNumber,ethnicity", "--mask", "idNumber=keep:6,0", "--purposes", "hrss.employment-subsidy",
-                    "--from", "2026-01-01", "--until", "2029-12-31")
+                    "--scope", "countyCode=371311", "--from", "2026-01-01", "--until", "2029-12-31")
     assert fine.returncode == 0, fine.stderr
 
 

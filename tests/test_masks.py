@@ -93,12 +93,13 @@ async def test_a_keyed_hash_is_a_stable_pseudonym_per_department(own_api, own_wo
     land = await own_api.query(query, "land", "land.property-registration")
     again = await own_api.query(query, "land", "land.property-registration")
     civil = await own_api.query(query, "civil", "civil.subsistence-allowance")
-    raw = [r["id_number"] for r in own_world.rows("police", "SELECT id_number FROM person ORDER BY id_number LIMIT 20")]
+    raw = [r["id_number"] for r in own_world.rows("police", "SELECT id_number FROM person")]
     ids = [i["idNumber"] for i in land["data"]["personList"]["items"]]
     assert ids == [i["idNumber"] for i in again["data"]["personList"]["items"]]  # stable
     assert not set(ids) & {i["idNumber"] for i in civil["data"]["personList"]["items"]}  # another department's differ
     key = department_key(runtime.pseudonym_secret, "land")
-    assert ids == [pseudonym(bytes.fromhex(key), r) for r in raw]
+    # in pseudonym order: the order of the hidden numbers is not given away either
+    assert ids == sorted(pseudonym(bytes.fromhex(key), r) for r in raw)[:20]
     assert all(absent(r, json.dumps(land)) for r in raw)
 
 
