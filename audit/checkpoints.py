@@ -23,6 +23,7 @@ import hashlib
 import json
 import logging
 import os
+import secrets
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -85,12 +86,20 @@ def generate_key(path: Path) -> Ed25519PrivateKey:
     key = Ed25519PrivateKey.generate()
     pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
     path.parent.mkdir(parents=True, exist_ok=True)
+    if path.exists():
+        raise AuditKeyError("AUDIT_KEY_EXISTS", path=path)
+    # Written whole beside it, then linked in place: a process starting at the same moment reads a whole key or
+    # none, and a key that is there is never replaced (link fails on an existing name).
+    draft = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
+    fd = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "wb") as file:
+            file.write(pem)
+        os.link(draft, path)
     except FileExistsError:
         raise AuditKeyError("AUDIT_KEY_EXISTS", path=path) from None
-    with os.fdopen(fd, "wb") as file:
-        file.write(pem)
+    finally:
+        draft.unlink(missing_ok=True)
     return key
 
 
@@ -125,10 +134,14 @@ def signing_key(settings: Settings) -> tuple[Ed25519PrivateKey, Path]:
     elif path.exists():
         key = load_key(path)
     else:
-        key = generate_key(path)
-        log.warning("development: generated the audit checkpoint signing key %s (public key %s); production "
-                    "refuses a key under var/: run 'govshare audit keygen' and configure audit_signing_key_file",
-                    path, public_key_text(key.public_key()))
+        try:
+            key = generate_key(path)
+        except AuditKeyError:  # another process starting at the same time made it first
+            key = load_key(path)
+        else:
+            log.warning("development: generated the audit checkpoint signing key %s (public key %s); production "
+                        "refuses a key under var/: run 'govshare audit keygen' and configure audit_signing_key_file",
+                        path, public_key_text(key.public_key()))
     configured = parse_public_keys(settings.audit_verify_public_key)
     if configured and key_id(key.public_key()) not in configured:
         raise AuditKeyError("AUDIT_KEY_MISMATCH", path=path, key=public_key_text(key.public_key()))

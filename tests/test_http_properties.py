@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from sqlalchemy import delete
 
 from catalog.model import ShareType
+from connectors.masking import department_key, pseudonym
 from govshare.platformdb import bump_policy_version, grants
 from policies import documents
 from policies.store import create_grant, load_policy_set
@@ -78,7 +79,12 @@ def test_every_answer_matches_the_reference(tmp_path_factory):
         rows = result["data"][field]["items"]
         resource = catalog.resources[code]
         key_column = resource.item(resource.key).column
-        source = world.rows(resource.provider, f"SELECT * FROM {resource.table} ORDER BY {key_column} LIMIT 5")
+        source = world.rows(resource.provider, f"SELECT * FROM {resource.table} ORDER BY {key_column}")
+        if not reference(catalog, policies, department, purpose, code, resource.key, NOW):
+            # a key the caller may not read does not order its rows: its pseudonym for the department does
+            secret = bytes.fromhex(department_key(runtime.pseudonym_secret, department))
+            source.sort(key=lambda row: pseudonym(secret, str(row[key_column])))
+        source = source[:5]
         assert len(rows) == len(source)
         for item, allowed in expected.items():
             column = resource.item(item).column
