@@ -11,7 +11,7 @@ import hashlib
 import logging
 
 from sqlalchemy import (Boolean, Date, Integer, Numeric, Select, String, and_, bindparam, case, cast, column, event, func,
-                        literal, null, or_, select, table, true, type_coerce)
+                        literal, literal_column, null, or_, select, table, true, type_coerce)
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.functions import FunctionElement
@@ -46,26 +46,50 @@ def _value_type(condition: Condition) -> str:
     return "string"
 
 
-class _Stars(FunctionElement):
-    """``n`` asterisks."""
+STARS = "*" * 1024
+
+
+class _Keep(FunctionElement):
+    """The first H and last T characters of a text, ``*`` for each one between; all ``*`` when it is that short
+    (Mask.apply of a keep mask). H and T are literal numbers: they are part of the statement's shape."""
 
     type = String()
     inherit_cache = True
 
 
-@compiles(_Stars)
-def _stars(element, compiler, **kw):
-    return f"repeat('*', {compiler.process(element.clauses, **kw)})"
+def _keep_parts(element, compiler, **kw) -> tuple[str, int, int]:
+    value, head, tail = element.clauses.clauses
+    return compiler.process(value, **kw), int(compiler.process(head, **kw)), int(compiler.process(tail, **kw))
 
 
-STARS = "*" * 64
+@compiles(_Keep)
+def _keep(element, compiler, **kw):
+    x, head, tail = _keep_parts(element, compiler, **kw)
+    n = f"char_length({x})"
+    end = f" || substr({x}, {n} - {tail} + 1)" if tail else ""
+    return (f"(CASE WHEN {n} <= {head + tail} THEN repeat('*', {n}) "
+            f"ELSE substr({x}, 1, {head}) || repeat('*', {n} - {head + tail}){end} END)")
 
 
-@compiles(_Stars, "sqlite")
-def _stars_sqlite(element, compiler, **kw):
-    # SQLite has no repeat(): a slice of a constant for the usual lengths (twice as fast), zeroblob beyond.
-    n = compiler.process(element.clauses, **kw)
-    return f"(CASE WHEN {n} <= {len(STARS)} THEN substr('{STARS}', 1, {n}) ELSE replace(hex(zeroblob({n})), '00', '*') END)"
+@compiles(_Keep, "mysql", "mariadb")
+def _keep_mysql(element, compiler, **kw):  # || is OR there
+    x, head, tail = _keep_parts(element, compiler, **kw)
+    n = f"CHAR_LENGTH({x})"
+    end = f", SUBSTRING({x}, {n} - {tail} + 1)" if tail else ""
+    return (f"(CASE WHEN {n} <= {head + tail} THEN REPEAT('*', {n}) "
+            f"ELSE CONCAT(SUBSTRING({x}, 1, {head}), REPEAT('*', {n} - {head + tail}){end}) END)")
+
+
+@compiles(_Keep, "sqlite")
+def _keep_sqlite(element, compiler, **kw):
+    # SQLite has no repeat(): asterisks sliced from a constant (the common lengths), zeroblob beyond it; the shape
+    # with fewest calls per row that SQLite evaluates (measured: +0.35 ms per 1000 values against +0.42).
+    x, head, tail = _keep_parts(element, compiler, **kw)
+    n = f"length({x})"
+    end = f" || substr({x}, -{tail})" if tail else ""
+    return (f"(CASE WHEN {n} <= {head + tail} THEN substr('{STARS}', 1, {n}) "
+            f"WHEN {n} - {head + tail} <= {len(STARS)} THEN substr({x}, 1, {head}) || substr('{STARS}', 1, {n} - {head + tail}){end} "
+            f"ELSE substr({x}, 1, {head}) || replace(hex(zeroblob({n} - {head + tail})), '00', '*'){end} END)")
 
 
 class _YearStart(FunctionElement):
@@ -149,11 +173,7 @@ def _masked(expression, column: Column, mask: Mask):
     if mask.kind == "nullify":  # typed, so that a driver reading a typed column reads a typed null
         return cast(null(), SQL_TYPES[column.type])
     if mask.kind == "keep":
-        length = func.char_length(expression)
-        short = mask.head + mask.tail
-        kept = func.substr(expression, 1, mask.head).concat(_Stars(length - short)).concat(
-            func.substr(expression, length - mask.tail + 1))
-        return type_coerce(case((length <= short, _Stars(length)), else_=kept), String())
+        return _Keep(expression, literal_column(str(mask.head)), literal_column(str(mask.tail)))
     if mask.kind == "year":
         return type_coerce(_YearStart(expression), Date())
     if mask.kind == "range":

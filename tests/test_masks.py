@@ -12,6 +12,7 @@ from connectors.masking import MaskError, department_key, parse_mask, pseudonym
 from tests.conftest import absent
 
 KINDS = [("idNumber", "string", "id_number"), ("name", "string", "keep:1,1"), ("address", "string", "keep:0,3"),
+         ("address", "string", "keep:4,0"), ("name", "string", "keep:9,9"),
          ("householdId", "string", "full"), ("idNumber", "string", "hash"), ("birthDate", "date", "year"),
          ("birthDate", "date", "nullify"), ("name", "string", "nullify")]
 COLUMNS = {"idNumber": "id_number", "name": "name", "address": "address", "householdId": "household_id",
@@ -127,11 +128,12 @@ def test_long_values_are_masked_whole_in_sqlite():
 
     from connectors.sql import _build
 
-    mask = parse_mask("keep:2,2")
-    query = SourceQuery(table="t", columns=(Column("v", "string", "m", (View((), mask),)),))
-    sql = str(_build(query).compile(dialect=sqlite.dialect(), compile_kwargs={"literal_binds": True}))
     db = sqlite3.connect(":memory:")
     db.execute("CREATE TABLE t (v TEXT)")
-    values = ["", "a", "abcd", "abcde", "x" * 63, "y" * 68, "z" * 70, "長い住所" * 40]
+    values = ["", "a", "abcd", "abcde", "x" * 63, "y" * 68, "z" * 70, "長い住所" * 40, "w" * 1027, "v" * 1029, "u" * 3000]
     db.executemany("INSERT INTO t VALUES (?)", [(v,) for v in values])
-    assert [r[0] for r in db.execute(sql)] == [mask.apply(v) for v in values]
+    for text in ("keep:2,2", "keep:3,0", "keep:0,1", "full"):
+        mask = parse_mask(text)
+        query = SourceQuery(table="t", columns=(Column("v", "string", "m", (View((), mask),)),))
+        sql = str(_build(query).compile(dialect=sqlite.dialect(), compile_kwargs={"literal_binds": True}))
+        assert [r[0] for r in db.execute(sql)] == [mask.apply(v) for v in values], text
