@@ -87,11 +87,17 @@ def platform_secret(path: Path) -> bytes:
     """The 32-byte secret in ``path``, created (readable by its owner only) when the file does not exist."""
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
+        # Written whole beside it, then linked in place: a process starting at the same moment reads the whole
+        # secret or makes its own draft, and the first link wins (link fails on an existing name).
+        draft = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
         try:
-            with open(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "wb") as file:
+            with open(os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "wb") as file:
                 file.write(secrets.token_bytes(32))
+            os.link(draft, path)
         except FileExistsError:  # another process made it first
             pass
+        finally:
+            draft.unlink(missing_ok=True)
     secret = path.read_bytes()
     if len(secret) < 32:
         raise ConfigError(f"{path} holds {len(secret)} bytes; a platform secret needs 32")

@@ -137,3 +137,15 @@ def test_long_values_are_masked_whole_in_sqlite():
         query = SourceQuery(table="t", columns=(Column("v", "string", "m", (View((), mask),)),))
         sql = str(_build(query).compile(dialect=sqlite.dialect(), compile_kwargs={"literal_binds": True}))
         assert [r[0] for r in db.execute(sql)] == [mask.apply(v) for v in values], text
+
+
+def test_processes_starting_at_once_share_one_pseudonym_secret(tmp_path):
+    import concurrent.futures
+
+    from govshare.keys import platform_secret
+
+    path = tmp_path / "var" / "pseudonym.key"
+    with concurrent.futures.ThreadPoolExecutor(16) as pool:
+        secrets = list(pool.map(lambda _: platform_secret(path), range(64)))
+    assert len(set(secrets)) == 1 and len(secrets[0]) == 32
+    assert [p.name for p in path.parent.iterdir()] == ["pseudonym.key"]  # no draft left behind
