@@ -183,8 +183,8 @@ class PolicyEngine:
 
     def _combine(self, resource: Resource, decisions: dict[str, ItemDecision]) -> AccessDecision:
         """The rows a request sees: the union of the scopes of the granted items it touches (selects, filters on,
-        looks up or links by); items every row may show (unconditional ones, or a grant without a scope) add no
-        rows and restrict none, unless a grant without a scope covers a conditional item, which opens every row."""
+        looks up or links by); a grant without a scope opens every row; items shared unconditionally with the
+        caller (or its own data) add no rows and restrict none."""
         scopes: list[Scope] = []
         every_row = False
         used: list[str] = []

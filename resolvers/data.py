@@ -165,7 +165,7 @@ def _report_denied(ctx: RequestContext, decision: AccessDecision, selected: list
 
 
 HIDDEN = "__key__"  # prefix of the values a row carries for following links; never part of an answer
-SEEN = "__seen__"  # prefix of a flag per row: 1 where an item partly covered by its grants was shown
+SEEN = "__seen__"  # prefix of the record's key, shown where an item its grants cover in some rows only is shown
 
 
 def _views(decision: ItemDecision, scopes: tuple[Scope, ...] | None) -> tuple[tuple[Scope, str | None], ...] | None:
@@ -261,8 +261,9 @@ def _source_query(ctx: RequestContext, resource: Resource, decision: AccessDecis
 
 async def _run(ctx: RequestContext, access: _Access, decision: AccessDecision, selected: list[str],
                where: list[Filter], path: list, *, limit: int, offset: int = 0,
-               hidden: list[str] = ()) -> list[dict[str, object]] | None:
-    """Fetch the allowed selected items; None when nothing selected may be read.
+               hidden: list[str] = (), answered: int | None = None) -> list[dict[str, object]] | None:
+    """Fetch the allowed selected items; None when nothing selected may be read. ``answered``: how many of the
+    rows will be answered (a page fetches one more, to know whether there is a next one).
 
     ``hidden`` items (allowed ones only) come back in clear under HIDDEN-prefixed keys, to follow links with.
     """
@@ -295,7 +296,8 @@ async def _run(ctx: RequestContext, access: _Access, decision: AccessDecision, s
     record.items_masked = [i for i in allowed if any(v.mask for c in query.columns if c.label == i for v in c.views or ())]
     record.row_count = len(rows)
     record.outcome = "partial" if record.items_denied else "allowed"
-    outside = [i for i in allowed if rows and SEEN + i in rows[0] and any(r[SEEN + i] is None for r in rows)]
+    sent = rows[:answered] if answered is not None else rows
+    outside = [i for i in allowed if sent and SEEN + i in sent[0] and any(r[SEEN + i] is None for r in sent)]
     for item in outside:  # shown in some rows only: null in the others, said once
         text = message("ITEM_OUT_OF_SCOPE", ctx.lang, item=item)
         ctx.item_errors.append({"message": text, "path": [*path, item],
@@ -383,7 +385,7 @@ async def list_rows(ctx: RequestContext, resource: Resource, filters: list[Filte
                                      {*selected, *link_items, *(f.item for f in filters)}, ctx.now)
         _check_filters(access, decision, filters)
         rows = await _run(ctx, access, decision, selected, filters, [*path, "items"], limit=size + 1, offset=offset,
-                          hidden=link_items)
+                          hidden=link_items, answered=size)
         if rows is None:
             return None
         has_next = len(rows) > size
