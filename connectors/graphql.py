@@ -69,7 +69,11 @@ class GraphQLConnector:
         conditions read). A union of several row scopes, or a filter asked only of some rows, cannot be said in
         an upstream filter: such a query is refused rather than fetched whole and cut here."""
         if len(query.scopes) > 1 or any(c.within for c in query.where):
-            raise SourceUnavailable(f"{self.url}: an upstream platform cannot be asked for a union of row scopes")
+            raise SourceRefused(f"{self.url}: an upstream platform cannot be asked for a union of row scopes")
+        if any(c.views for c in query.order_by):
+            # The upstream answers in its key's order; where that key is hidden from the caller, the order would
+            # give the hidden characters away, and sorting one page here would not hide which page a row is on.
+            raise SourceRefused(f"{self.url}: an upstream platform cannot order rows by a pseudonym")
         names = list(dict.fromkeys([c.name for c in query.columns] + [
             condition.column for c in query.columns for view in c.views or () for condition in view.where]))
         type_name = query.table[0].upper() + query.table[1:]
@@ -79,7 +83,7 @@ class GraphQLConnector:
             ops = filters.setdefault(condition.column, {})
             if condition.op in ops:  # a filter and the scope on the same column and operator: both must hold
                 if condition.op != "in":
-                    raise SourceUnavailable(f"{self.url}: two {condition.op} conditions on {condition.column}")
+                    raise SourceRefused(f"{self.url}: two {condition.op} conditions on {condition.column}")
                 ops["in"] = [v for v in ops["in"] if v in set(_plain(condition.value))]
             else:
                 ops[condition.op] = _plain(condition.value)

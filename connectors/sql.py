@@ -305,7 +305,7 @@ class SqlConnector:
         except (TimeoutError, SQLAlchemyError, OSError) as exc:
             self.breaker.failed()
             log.warning("source %s failed on table %s (breaker %s): %s", self._engine.url.render_as_string(),
-                        query.table, self.breaker.state, exc)
+                        query.table, self.breaker.state, str(exc).splitlines()[0][:300])  # not the whole statement
             raise SourceUnavailable(query.table) from exc
         self.breaker.succeeded()
         return [dict(zip(keys, row)) for row in rows]

@@ -38,6 +38,9 @@ class Settings:
     max_page_size: int = 100
     # Rows one link hop may return for all its parent rows together.
     max_link_rows: int = 2000
+    # Values one `in` filter may list: a long list is a guessing machine, and every value is a bound parameter
+    # (drivers refuse more than about 32,000 in one statement).
+    max_in_values: int = 500
     max_query_depth: int = 8
     max_aliases: int = 30
     max_root_fields: int = 10

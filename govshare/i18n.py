@@ -48,6 +48,8 @@ MESSAGES: dict[str, tuple[str, str]] = {
                            "You cannot filter or look up by {item}, which you may not read: {reason}"),
     "MASKED": ("{item} 对你脱敏显示，不能按它筛选、查询或关联。", "{item} is masked for you: it cannot be filtered on, looked up or linked by."),
     "MASK_UNDONE": ("{item} 的脱敏会被你可读取的其他信息项还原，已拒绝提供，请联系提供部门调整授权。", "{item} is withheld: what else you may read would undo its mask; ask the provider to change the grant."),
+    "FILTER_TOO_MANY_VALUES": ("{item} 的筛选最多列出 {limit} 个值。", "A filter on {item} may list at most {limit} values."),
+    "GRANT_SCOPE_TOO_WIDE": ("行范围中 {item} 最多 {limit} 个不同的值（现为 {count} 个）。", "A row scope on {item} may hold at most {limit} distinct values ({count} given)."),
     "FILTER_VALUE_INVALID": ("{item} 的筛选值含有不能存储的字符（空字符或不成对的代理项）。", "The filter value for {item} holds characters no source stores (NUL or a lone surrogate)."),
     "ITEM_OUT_OF_SCOPE": ("信息项 {item} 只在授权范围内的记录中提供，其他记录中为空。", "{item} is given only in the rows your grants cover for it; it is null in the others."),
     "OUT_OF_SCOPE": ("查询条件超出共享授权的行范围：{detail}", "The query goes beyond the grant's row scope: {detail}"),

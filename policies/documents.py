@@ -331,10 +331,17 @@ def new_id(prefix: str) -> str:
 
 # --- validation against the catalog ------------------------------------------------------------------
 
+MAX_SCOPE_VALUES = 200  # values one row scope may list: each is bound in every place the scope is asked
+
+
 def scope_value_problems(target, name: str, values) -> list[tuple[str, str, dict]]:
-    """Row-scope values that are not values of their item's type (``3`` for an integer, ``2026-01-01`` for a date)."""
+    """Row-scope values that are not values of their item's type (``3`` for an integer, ``2026-01-01`` for a date),
+    repeated, or too many (a statement binds each of them once per item the scope decides)."""
     item = target.item(name)
     found = []
+    if len(values) > MAX_SCOPE_VALUES or len(set(values)) != len(values):
+        found.append(("row_scope", "GRANT_SCOPE_TOO_WIDE", {"item": name, "limit": MAX_SCOPE_VALUES,
+                                                           "count": len(values)}))
     for value in values if item is not None else ():
         try:
             typed_value(item.type, value)

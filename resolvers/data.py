@@ -132,6 +132,8 @@ def _check_filters(access: _Access, decision: AccessDecision, filters: list[Filt
     """
     for f in filters:
         values = f.value if isinstance(f.value, (list, tuple)) else [f.value]
+        if len(values) > access.ctx.settings.max_in_values:
+            raise access.refuse("FILTER_TOO_MANY_VALUES", item=f.item, limit=access.ctx.settings.max_in_values)
         if any(isinstance(v, str) and not _storable(v) for v in values):
             # No source stores such text; sent on, it would fail there as the source's fault (and count against it).
             raise access.refuse("FILTER_VALUE_INVALID", item=f.item)
@@ -144,8 +146,9 @@ def _check_filters(access: _Access, decision: AccessDecision, filters: list[Filt
                                        lookup=lookup)
         in_scope = decision.values_in_scope(f.item)
         if scoped and in_scope is not None and f.op in ("eq", "in"):
+            allowed = set(_typed(access.resource.item(f.item).type, tuple(in_scope)))  # 500 and "500" alike
             asked = [f.value] if f.op == "eq" else list(f.value)  # type: ignore[arg-type]
-            outside = [str(v) for v in asked if str(v) not in in_scope]
+            outside = [str(v) for v in asked if v not in allowed]
             if outside:
                 raise access.refuse("OUT_OF_SCOPE", detail=f"{f.item} ∉ {{{', '.join(sorted(in_scope))}}}: {', '.join(outside)}")
 
