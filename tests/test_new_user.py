@@ -10,11 +10,11 @@ import re
 import unicodedata
 from datetime import UTC, datetime
 
-import click
 import pytest
 from click.testing import CliRunner
 from sqlalchemy import select
 
+from cli import ENGLISH_HELP, _help_texts
 from cli import main as govshare_main
 from govshare.platformdb import access_records
 from policies import documents
@@ -45,7 +45,8 @@ def test_english_help_on_request_chinese_by_default(tmp_path, monkeypatch):
         assert not CJK.search(english), f"govshare {' '.join(path)} --help in English:\n{english}"
         chinese = _help(path, tmp_path, None)  # after an English run in this process: Chinese again
         assert CJK.search(chinese), f"govshare {' '.join(path)} --help by default:\n{chinese}"
-    # Every option is described in English (not only the commands).
+    # Every command and option has its English help, and no entry is left for one that is gone.
+    assert set(ENGLISH_HELP) == {where for where, _ in _help_texts(govshare_main)}
     english = _help(("grant", "create"), tmp_path, "en")
     assert "Consuming department code." in english and "Mask: item=kind" in english
 
