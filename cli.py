@@ -248,7 +248,8 @@ async def catalog_check(settings: Settings, engine, path: Path | None) -> None:
         checked = load_catalog(path) if path else await _catalog_in_force(engine)
     except CatalogError as exc:  # told as a check's finding: nothing was loaded, nothing refused
         lines = [_say(settings, "CLI_CATALOG_CHECK_INVALID", count=len(exc.problems))]
-        raise click.ClickException("\n".join(lines + ["  " + p.render(settings.language) for p in exc.problems])) from None
+        lines += ["  " + p.render(settings.language) for p in exc.problems]
+        raise click.ClickException("\n".join(lines)) from None
     problems = [text for _, text in await _source_findings(settings, checked)]
     for problem in problems:
         click.echo(problem, err=True)

@@ -170,7 +170,8 @@ async def build_demo(settings: Settings, *, force: bool = False, engine: str = "
             department, resource, items, purposes, start, end, note = DEMO_RULE
             rule = documents.Rule(documents.new_id("P"), department, resource, tuple(items), tuple(purposes),
                                   day(start), day(end), note=note)
-            await documents.edit(conn, catalog, lambda doc: documents.with_rule(doc, rule), author=BUILT_BY, reason=note)
+            await documents.edit(conn, catalog, lambda doc: documents.with_rule(doc, rule), author=BUILT_BY,
+                                 reason=note)
             department, resource, reason = DEMO_RESTRICTION
             await add_restriction(conn, catalog, department=department, resource=resource, reason=reason, created_by=BUILT_BY)
             # A security staff account for the policy console (/console); its password only in var/demo-staff.json.

@@ -27,7 +27,8 @@ USAGE = "{ usageRecords(first: 5) { resource operation outcome errorCode itemsRe
 
 
 def _help(path: tuple[str, ...], folder, language: str | None) -> str:
-    result = CliRunner().invoke(govshare_main, [*path, "--help"], env=environment(folder, language), prog_name="govshare")
+    result = CliRunner().invoke(govshare_main, [*path, "--help"], env=environment(folder, language),
+                                prog_name="govshare")
     assert result.exit_code == 0, result.output
     return result.output
 
@@ -73,7 +74,8 @@ async def test_console_log_and_healthz_name_one_policy_version(staffed, caplog):
     status = re.search(r'<p class="status" id="version">(.*?)</p>', page).group(1)
     shown = int(re.search(r"现行策略版本：第 (\d+) 版", status).group(1))
     assert shown == health["policy_version"] == health["last_reload"]["policy_version"]
-    logged = [int(m.group(1)) for r in caplog.records if (m := re.match(r"policy version (\d+) in force", r.getMessage()))]
+    logged = [int(m.group(1)) for r in caplog.records
+              if (m := re.match(r"policy version (\d+) in force", r.getMessage()))]
     assert logged and logged[-1] == shown
     # The rules document's own number (history, rollback, based_on) is still there, labelled as such.
     async with api.app.state.runtime.engine.connect() as conn:
@@ -193,4 +195,5 @@ async def test_a_request_level_refusal_reaches_usage_records_with_its_code(own_a
     answer = await own_api.query(query, department, purpose, variables=variables)
     assert [e["extensions"]["code"] for e in answer["errors"]] == [code]
     (record,) = (await own_api.query(USAGE, provider, None))["data"]["usageRecords"]
-    assert (record["outcome"], record["errorCode"], record["itemsReturned"], record["rowCount"]) == ("denied", code, [], 0)
+    assert (record["outcome"], record["errorCode"]) == ("denied", code)
+    assert (record["itemsReturned"], record["rowCount"]) == ([], 0)
