@@ -174,6 +174,9 @@ async def test_a_lookup_not_found_in_scope_is_recorded_as_refused(own_api, own_w
     refused = await own_api.query(query, "land", "land.property-registration", variables={"id": outside["id_number"]})
     assert refused["data"]["person"] is None
     assert [e["extensions"]["code"] for e in refused["errors"]] == ["NOT_FOUND_IN_SCOPE"]
+    async with runtime.engine.connect() as conn:
+        record = (await conn.execute(select(access_records).order_by(access_records.c.id.desc()).limit(1))).one()
+    assert (record.outcome, record.error_code, record.row_count) == ("denied", "NOT_FOUND_IN_SCOPE", 0)
     usage = (await own_api.query(USAGE, "police", None))["data"]["usageRecords"]
     assert usage[:2] == [
         {"resource": "police.person", "operation": "lookup", "outcome": "denied", "errorCode": "NOT_FOUND_IN_SCOPE",
