@@ -10,6 +10,7 @@ import asyncio
 import functools
 import logging
 import sys
+import unicodedata
 from datetime import UTC, date, datetime, timedelta, timezone
 from pathlib import Path
 
@@ -105,7 +106,45 @@ async def _catalog_in_force(engine) -> Catalog:
     return catalog
 
 
-@click.group(help="govshare: 政务信息资源共享平台联机查询服务。")
+class _Commands(click.Group):
+    """The command tree, its help told in the configured language (zh-CN unless GOVSHARE_LANGUAGE=en)."""
+
+    def main(self, *args, **kwargs):
+        texts = _help_texts(self)
+        try:
+            if _language() == "en":
+                for where, target in texts:
+                    # A command added without its English help shows its Chinese one rather than break every
+                    # command; tests/test_new_user.py fails on it.
+                    target.help = ENGLISH_HELP.get(where, target.help)
+            return super().main(*args, **kwargs)
+        finally:  # the tree is shared by every invocation in this process (tests run several)
+            for (_, target), text in texts.items():
+                target.help = text
+
+
+def _language() -> str:
+    try:
+        return load_settings().language
+    except ConfigError:  # the command itself says what is wrong; its help is still readable
+        return "zh-CN"
+
+
+def _help_texts(group: click.Group) -> dict[tuple[str, click.Command | click.Option], str | None]:
+    """("serve --host", the option) or ("key list", the command) -> its help (Chinese), over the whole tree."""
+    texts: dict = {}
+    stack: list[tuple[str, click.Command]] = [("", group)]
+    while stack:
+        path, command = stack.pop()
+        texts[(path, command)] = command.help
+        texts |= {(f"{path} {p.opts[0]}".strip(), p): p.help for p in command.params
+                  if isinstance(p, click.Option) and p.help}
+        if isinstance(command, click.Group):
+            stack += [(f"{path} {name}".strip(), child) for name, child in command.commands.items()]
+    return texts
+
+
+@click.group(cls=_Commands, help="govshare: 政务信息资源共享平台联机查询服务。")
 def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("casbin").setLevel(logging.WARNING)  # it logs every rule it loads
@@ -200,11 +239,17 @@ async def _source_findings(settings: Settings, catalog: Catalog) -> list[tuple[s
     return findings
 
 
-@catalog.command("check", help="检查目录：校验目录文件（给出 PATH 时）或现行目录，并连接各数据源核对表和字段。有问题时以非零状态退出。")
+@catalog.command("check", help="检查目录：校验目录文件（给出 PATH 时）或现行目录，并连接各数据源核对表和字段。不改动任何内容；"
+                 "有问题时以非零状态退出。")
 @click.argument("path", required=False, type=click.Path(path_type=Path))
 @runs_async
 async def catalog_check(settings: Settings, engine, path: Path | None) -> None:
-    checked = load_catalog(path) if path else await _catalog_in_force(engine)
+    try:
+        checked = load_catalog(path) if path else await _catalog_in_force(engine)
+    except CatalogError as exc:  # told as a check's finding: nothing was loaded, nothing refused
+        lines = [_say(settings, "CLI_CATALOG_CHECK_INVALID", count=len(exc.problems))]
+        lines += ["  " + p.render(settings.language) for p in exc.problems]
+        raise click.ClickException("\n".join(lines)) from None
     problems = [text for _, text in await _source_findings(settings, checked)]
     for problem in problems:
         click.echo(problem, err=True)
@@ -250,7 +295,13 @@ async def key_list(settings: Settings, engine) -> None:
         for row in await conn.execute(select(api_keys).order_by(api_keys.c.created_at)):
             state = (_say(settings, "CLI_KEY_STATE_REVOKED", at=f"{row.revoked_at:%Y-%m-%d %H:%M}") if row.revoked_at
                      else _say(settings, "CLI_KEY_STATE_ACTIVE"))
-            click.echo(f"{row.id}  {row.department:<10} {row.application:<24} {state}")
+            click.echo(f"{row.id}  {_pad(row.department, 10)} {_pad(row.application, 24)} {state}")
+
+
+def _pad(text: str, width: int) -> str:
+    """``text`` left-aligned in ``width`` terminal columns: a Chinese character takes two."""
+    shown = sum(2 if unicodedata.east_asian_width(c) in ("W", "F") else 1 for c in text)
+    return text + " " * max(width - shown, 0)
 
 
 CHINA = timezone(timedelta(hours=8))
@@ -287,7 +338,8 @@ def _csv(text: str) -> list[str]:
     return [part.strip() for part in text.split(",") if part.strip()]
 
 
-@main.group(help="共享授权：由共享主管部门直接创建或撤销（申请流程见后续版本）。")
+@main.group(help="共享授权：由共享主管部门直接创建或撤销。部门的共享申请、提供部门的答复与协调经查询服务的 GraphQL 接口办理"
+            "（applyForShare、approveApplication 等）。")
 def grant() -> None:
     pass
 
@@ -686,6 +738,119 @@ async def calendar_list(settings: Settings, engine) -> None:
     for year, schedule in sorted(work_calendar.schedules.items()):
         click.echo(_say(settings, "CLI_CALENDAR_ROW", year=year, holidays=len(schedule.holidays),
                         workdays=len(schedule.workdays), source=schedule.source))
+
+
+# Each command's and option's help in English (GOVSHARE_LANGUAGE=en), by command path and option.
+ENGLISH_HELP = {
+    "": "govshare: the online-query service of the government data-sharing platform.",
+    "serve": "Start the query service (default http://127.0.0.1:8000, GraphiQL at /graphql).",
+    "serve --host": "Address to listen on (default: the host setting).",
+    "serve --port": "Port to listen on (default: the port setting).",
+    "demo": "Build the demo world under ./var/: department databases, the demo catalog, application keys (written to "
+            "var/demo-keys.json), grants, rules and restrictions. Does nothing if it is already built.",
+    "demo --force": "Delete the existing demo data (platform database and access records included) and build it again.",
+    "demo --engine": "Database engine of the department databases (postgres and mariadb use the servers the "
+                     "demo_postgres_url and demo_mariadb_url settings name).",
+    "demo --engine-for": "Another engine for one department, like --engine-for police=postgres; repeatable.",
+    "catalog": "The resource catalog: load and check.",
+    "catalog load": "Validate and load a catalog (one .toml file or its folder). Any problem refuses it as a whole and "
+                    "the catalog in force stays unchanged.",
+    "catalog load --by": "Operator.",
+    "catalog check": "Check a catalog: validate the file (given PATH) or the catalog in force, and compare tables and "
+                     "columns with every source. Changes nothing; exits non-zero on a problem.",
+    "key": "Application keys: create, revoke, list.",
+    "key create": "Create a key for a department's application. The key is shown this once; the platform keeps its "
+                  "hash only.",
+    "key create --department": "Department code, like market.",
+    "key create --app": "Application name.",
+    "key create --role": "Role (repeatable): applicant applies, reviewer answers applications for the department's "
+                         "resources, coordinator coordinates, auditor reads the audit. Default applicant and reviewer.",
+    "key revoke": "Revoke a key (by key id).",
+    "key list": "List the keys (never the keys themselves).",
+    "grant": "Share grants created or revoked directly by the coordinating authority. Departments apply, providers "
+             "answer and the coordinator decides over the query service's GraphQL API (applyForShare, "
+             "approveApplication, ...).",
+    "grant create": "Create a share grant. For example: govshare grant create --consumer hrss --resource police.person "
+                    "--items idNumber,name --purposes hrss.insurance-enrolment --from 2026-01-01 --until 2026-12-31 "
+                    "--scope countyCode=371311 --mask idNumber=id_number",
+    "grant create --consumer": "Consuming department code.",
+    "grant create --resource": "Resource code, like police.person.",
+    "grant create --items": "Data items, comma-separated.",
+    "grant create --purposes": "Approved purpose codes, comma-separated.",
+    "grant create --from": "Start date YYYY-MM-DD (from midnight Beijing time).",
+    "grant create --until": "End date YYYY-MM-DD (inclusive).",
+    "grant create --scope": "Row scope: item=value1,value2; repeatable.",
+    "grant create --mask": "Mask: item=kind (id_number, credit_code, phone, name, full); repeatable.",
+    "grant create --legal-basis": "The legal basis of a sharing by law (required for a not-shared resource).",
+    "grant create --by": "Operator.",
+    "grant create --force": "Create it even though its end date has passed (back-filling only).",
+    "grant revoke": "Revoke a share grant, with a reason.",
+    "grant revoke --reason": "Why it is revoked.",
+    "grant revoke --by": "Operator.",
+    "grant list": "List the share grants: purposes, period (Beijing time, end excluded), state, items, row scope and "
+                  "masks.",
+    "restriction": "Restrictions: stop a department using a resource (Art 20).",
+    "restriction add": "Restrict a department from a resource (--resource '*' for every resource), with a reason.",
+    "restriction add --department": "Code of the restricted department.",
+    "restriction add --resource": "Resource code, '*' for every resource.",
+    "restriction add --reason": "Why it is restricted.",
+    "restriction add --by": "Operator.",
+    "restriction lift": "Lift a restriction (removes that deny rule: a new policy version), with a reason.",
+    "restriction lift --reason": "Why it is lifted.",
+    "restriction lift --by": "Operator.",
+    "restriction list": "List the restrictions (deny rules) in force.",
+    "policy": "The policy rules: export, import, validate, explain, history and rollback (the same rules as the "
+              "policy console and the admin API).",
+    "policy export": "Export the rules in force (or the rules-document version --version) as TOML; exporting and "
+                     "importing again gives the same rules.",
+    "policy export --version": "Rules-document version (default: the one in force).",
+    "policy export --output": "File to write (default: standard output).",
+    "policy validate": "Validate a rules file (its form, and that its departments, resources, items and purposes "
+                       "exist) without saving it.",
+    "policy import": "Replace the rules in force by the file's (saved only if valid, as a new rules-document "
+                     "version), with a reason.",
+    "policy import --reason": "Why the rules change.",
+    "policy import --by": "Author (a security staff account).",
+    "policy import --based-on": "The rules-document version this change is based on: refused if someone changed "
+                                "the rules since.",
+    "policy explain": "Tell, item by item, the decision, its reason and the rule or grant behind it when a department "
+                      "reads a resource for a purpose.",
+    "policy explain --department": "Code of the reading department.",
+    "policy explain --purpose": "Purpose (business-matter code).",
+    "policy explain --resource": "Resource code.",
+    "policy explain --at": "Moment (ISO 8601 with a time zone; default now).",
+    "policy history": "List every rules-document version: number, time, author, action, reason.",
+    "policy diff": "Compare two rules-document versions (unified diff).",
+    "policy rollback": "Roll back to an earlier rules-document version (saved and recorded as a new one), with a "
+                       "reason.",
+    "policy rollback --reason": "Why the rules are rolled back.",
+    "policy rollback --by": "Author (a security staff account).",
+    "staff": "Security staff accounts: they sign in to the policy console and the admin API (application keys "
+             "cannot).",
+    "staff add": "Create an account. The password is read from GOVSHARE_STAFF_PASSWORD, or asked for.",
+    "staff add --name": "Display name.",
+    "staff list": "List the accounts and their state.",
+    "staff unlock": "Unlock an account.",
+    "staff disable": "Disable an account and end all its sessions.",
+    "audit": "Audit: verify the hash chains of access records, process records and policy versions and their signed "
+             "checkpoints, write a checkpoint, generate a signing key.",
+    "audit verify": "Verify each chain record by record, reporting the first record changed, deleted, inserted or "
+                    "reordered; verify every signature and the order of the checkpoint file with the configured "
+                    "public key audit_verify_public_key (only that one), reporting bad or missing signatures, changed "
+                    "or deleted checkpoints, and records newer than the last checkpoint (not a failure). Exits "
+                    "non-zero on a finding.",
+    "audit checkpoint": "Sign the chains' heads with the signing key audit_signing_key_file and append them to the "
+                        "checkpoint file (a running server also writes them from time to time).",
+    "audit keygen": "Generate a new Ed25519 checkpoint signing key pair: the private key to a file (never over an "
+                    "existing one), the public key to standard output, to configure as audit_verify_public_key.",
+    "audit keygen --output": "Private key file (default: the audit_signing_key_file setting); keep it outside the "
+                             "platform database and var/.",
+    "calendar": "Working calendar: load a year's public holidays and make-up working days (for answer deadlines).",
+    "calendar load": "Load a year's holiday schedule file (TOML: year, holidays, workdays, source), replacing that "
+                     "year's schedule.",
+    "calendar load --by": "Operator.",
+    "calendar list": "List the loaded years.",
+}
 
 
 if __name__ == "__main__":

@@ -56,6 +56,7 @@ def _render(request: Request, template: str, lang: str, status: int = 200, signe
         t=lambda key, **params: label(key, lang, **params), lang=lang, staff=signed.staff if signed else None,
         csrf=signed.staff.csrf_token if signed else "", path=request.url.path, catalog=runtime.catalog,
         china=_china, local_input=_local_input, message=lambda code, **p: message(code, lang, **p),
+        policy_version=runtime.policy.policies.version,  # the number /healthz, the log and explain name
         switch_language=_with_language(request, "zh-CN" if lang == "en" else "en"), **context)
     response = HTMLResponse(page, status_code=status, headers={
         "Content-Security-Policy": "default-src 'self'; style-src 'self'; script-src 'none'; frame-ancestors 'none'; "

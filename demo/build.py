@@ -1,8 +1,9 @@
-"""Builds the demo world into var/: department databases, the demo catalog in force, keys, grants, a restriction.
+"""Builds the demo world into var/: department databases, the demo catalog in force, keys, grants, an allow rule
+and a restriction (deny rule) of the policy document.
 
 Idempotent: what is already there is kept; ``force`` starts again from nothing. The grants are chosen
 so that every decision can be seen: allowed, wrong purpose, expired, out of row scope, masked item,
-legal basis, related departments only, a restricted department.
+legal basis, related departments only, a restricted department, a staff rule (the console's first page).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from demo.world import build_sources
 from govshare.config import Settings
 from govshare.keys import create_key
 from govshare.platformdb import create_schema, make_engine
+from policies import documents
 from policies.store import add_restriction, create_grant
 
 CHINA = timezone(timedelta(hours=8))
@@ -59,6 +61,11 @@ DEMO_GRANTS = [
      ["police.case-investigation"], "2026-01-01", "2031-01-01", {}, {},
      "《中华人民共和国刑事诉讼法》第五十四条：人民法院、人民检察院和公安机关有权向有关单位和个人收集、调取证据。"),
 ]
+# An allow rule of the policy document (what security staff write in the console, /console/rules), beside the
+# coordinator's direct grants above: subsistence-allowance review reads the household's size
+# (rule, items, purposes, from, until (exclusive), note)
+DEMO_RULE = ("civil", "police.household", ["householdId", "countyCode", "householdType", "memberCount"],
+             ["civil.subsistence-allowance"], "2026-01-01", "2031-01-01", "最低生活保障审核核对家庭户人数")
 DEMO_STAFF = "security"
 DEMO_RESTRICTION = ("civil", "market.enterprise", "未按《资源目录》公布的更新时限更新婚姻登记数据（第二十条），暂停使用企业登记信息。")
 
@@ -160,6 +167,11 @@ async def build_demo(settings: Settings, *, force: bool = False, engine: str = "
                                               row_scope=scope, masks=masks, legal_basis=legal_basis, created_by=BUILT_BY)
                 await record_step(conn, "legal_basis_granted" if legal_basis else "granted", at=datetime.now(CHINA),
                                   department=COORDINATOR, actor=BUILT_BY, grant_id=grant_id, reason=legal_basis)
+            department, resource, items, purposes, start, end, note = DEMO_RULE
+            rule = documents.Rule(documents.new_id("P"), department, resource, tuple(items), tuple(purposes),
+                                  day(start), day(end), note=note)
+            await documents.edit(conn, catalog, lambda doc: documents.with_rule(doc, rule), author=BUILT_BY,
+                                 reason=note)
             department, resource, reason = DEMO_RESTRICTION
             await add_restriction(conn, catalog, department=department, resource=resource, reason=reason, created_by=BUILT_BY)
             # A security staff account for the policy console (/console); its password only in var/demo-staff.json.

@@ -150,6 +150,9 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "CLI_CATALOG_OK": ("目录有效，{resources} 个已发布资源的数据源均与目录一致。",
                        "The catalog is valid and the sources of all {resources} published resources match it."),
     "CLI_CATALOG_MISMATCHES": ("{count} 处与数据源不符。", "{count} mismatch(es) with the sources."),
+    "CLI_CATALOG_CHECK_INVALID": ("目录文件有 {count} 处错误（仅作检查，未加载，现行目录未受影响）。",
+                                  "The catalog file has {count} problem(s) (checked only: nothing was loaded, the "
+                                  "catalog in force is not touched)."),
     "CLI_KEY_CREATED": ("密钥编号 {key_id}（{department} / {application}）。请立即保存，此后无法再次查看：",
                         "Key {key_id} ({department} / {application}). Save it now; it cannot be shown again:"),
     "CLI_KEY_REVOKED": ("密钥 {key_id} 已吊销。", "Key {key_id} has been revoked."),
@@ -237,14 +240,14 @@ MESSAGES: dict[str, tuple[str, str]] = {
                         "{value} is not a time (e.g. 2026-12-01T00:00:00+08:00)."),
     "POLICY_TIME_NO_OFFSET": ("时间 {value} 须带时区（如 +08:00）。", "The time {value} needs an offset (e.g. +08:00)."),
     "POLICY_DUPLICATE_ID": ("规则编号 {id} 重复。", "The rule id {id} is used twice."),
-    "POLICY_VERSION_NOT_FOUND": ("策略版本 {version} 不存在。", "Policy version {version} does not exist."),
+    "POLICY_VERSION_NOT_FOUND": ("规则文件第 {version} 版不存在。", "Rules-document version {version} does not exist."),
     "POLICY_CONFLICT": ("规则已被他人修改：您基于第 {version} 版修改，现行为第 {current} 版。请刷新后重做。",
                         "Someone changed the rules meanwhile: your change was made on version {version}, "
                         "version {current} is in force. Reload and redo it."),
     "POLICY_AUTHOR_REQUIRED": ("须注明修改人。", "The author of the change is required."),
     "POLICY_RULE_NOT_FOUND": ("规则 {rule} 不存在。", "Rule {rule} does not exist."),
     "POLICY_UNCHANGED": ("与现行规则相同，未产生新版本。", "Same as the rules in force; no new version."),
-    "POLICY_SAVED": ("策略规则第 {version} 版已生效。", "Policy version {version} is in force."),
+    "POLICY_SAVED": ("策略规则文件第 {version} 版已生效。", "Rules-document version {version} is in force."),
     "POLICY_VALID": ("策略规则有效：{rules} 条允许规则，{deny} 条禁止规则。",
                      "The policy rules are valid: {rules} allow rule(s), {deny} deny rule(s)."),
     # Security staff accounts (admin/accounts.py) and the admin API

@@ -360,6 +360,9 @@ async def lookup(ctx: RequestContext, resource: Resource, key_value: object, sel
         if rows is None:
             return None
         if not rows and decision.scopes is not None:
+            # Nothing answered: the record says the lookup was refused by the scope, not that it was allowed.
+            access._nothing_returned()
+            access.record.outcome, access.record.error_code = "denied", "NOT_FOUND_IN_SCOPE"
             ctx.item_errors.append({
                 "message": message("NOT_FOUND_IN_SCOPE", ctx.lang),
                 "path": path,

@@ -25,6 +25,7 @@ class AccessRecordInfo:
     row_count: int = strawberry.field(description="返回行数")
     grants_used: list[str] = strawberry.field(description="依据的共享授权或申请")
     outcome: str = strawberry.field(description="allowed、partial、denied 或 failed")
+    error_code: Optional[str] = strawberry.field(description="拒绝或失败的原因代码（整个访问被拒绝或失败时）")
 
 
 async def resolve_usage(info: strawberry.Info, resource: Optional[str] = None, first: int = 50,
@@ -38,7 +39,8 @@ async def resolve_usage(info: strawberry.Info, resource: Optional[str] = None, f
         id=r.id, at=r.at.replace(tzinfo=datetime.timezone.utc), department=r.department, application=r.application,
         operator=r.operator, purpose=r.purpose, resource=r.resource, operation=r.operation,
         items_returned=list(r.items_returned), items_denied=[f"{k}:{v}" for k, v in r.items_denied.items()],
-        row_count=r.row_count, grants_used=list(r.grants_used), outcome=r.outcome) for r in rows]
+        row_count=r.row_count, grants_used=list(r.grants_used), outcome=r.outcome,
+        error_code=r.error_code) for r in rows]
 
 
 QUERY_FIELDS = {

@@ -161,7 +161,10 @@ async def story(page: Page, context, graphql: httpx.AsyncClient, key: str, shots
     await expect(page.locator("header .who")).to_contain_text(f"当前用户：{DISPLAY_NAME}")
     await expect(page.locator("h2")).to_have_text("允许规则")
     await expect(page.locator("header nav a.current")).to_have_text("规则")
-    start = int(re.search(r"第 (\d+) 版", await page.locator("#version").inner_text()).group(1))
+    status = await page.locator("#version").inner_text()
+    # The rules document's number (history, diff, rollback), told apart from the policy version /healthz names.
+    start = int(re.search(r"规则文件第 (\d+) 版", status).group(1))
+    policy_version = int(re.search(r"现行策略版本：第 (\d+) 版", status).group(1))
     await shots(page, "rules")
 
     # The session cookie as the browser keeps it, and out of the page's scripts' reach.
@@ -212,7 +215,8 @@ async def story(page: Page, context, graphql: httpx.AsyncClient, key: str, shots
     await expect(added).to_contain_text(RESOURCE)
     rule_id = (await added.get_attribute("id")).removeprefix("deny-")
     assert re.fullmatch(r"D-[0-9a-f]{6}", rule_id)
-    await expect(page.locator("#version")).to_contain_text(f"第 {start + 1} 版")
+    await expect(page.locator("#version")).to_contain_text(f"规则文件第 {start + 1} 版")
+    await expect(page.locator("#version")).to_contain_text(f"现行策略版本：第 {policy_version + 1} 版")
     await shots(page, "deny-added")
 
     await explain(page, shots, "explain-restricted")

@@ -588,7 +588,7 @@ def test_policy_export_import_round_trips_exactly(own_folder, tmp_path):
         note = "低保审核核对参保状态"
         '''), encoding="utf-8")
     assert govshare_in_process(own_folder, "policy", "validate", str(document)).stdout.strip() == \
-        "策略规则有效：1 条允许规则，1 条禁止规则。"
+        "策略规则有效：2 条允许规则，1 条禁止规则。"  # the demo's staff rule and P-cli001
     imported = govshare(own_folder, "policy", "import", str(document), "--reason", "低保审核试点", "--by", "wang.fang")
     assert imported.returncode == 0, imported.stderr
     version = int(re.search(r"第 (\d+) 版", imported.stdout).group(1))
