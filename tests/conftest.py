@@ -174,6 +174,21 @@ async def own_api(own_world: World):
         yield api
 
 
+async def grant_in_force(api, consumer: str, items: list[str], purposes: list[str], *, scope: dict | None = None,
+                         masks: dict | None = None, resource: str = "police.person") -> str:
+    """A direct grant (2026-2031) recorded through the store, with its checks, and in force in ``api``'s process."""
+    from policies.store import create_grant
+
+    runtime = api.app.state.runtime
+    async with runtime.engine.begin() as conn:
+        grant_id = await create_grant(conn, runtime.catalog, consumer=consumer, resource=resource, items=items,
+                                      purposes=purposes, valid_from=datetime.datetime(2026, 1, 1, tzinfo=datetime.UTC),
+                                      valid_until=datetime.datetime(2031, 1, 1, tzinfo=datetime.UTC),
+                                      row_scope=scope or {}, masks=masks or {}, created_by="test")
+    await runtime.refresh(force=True)
+    return grant_id
+
+
 def absent(value: str, response: dict | httpx.Response) -> bool:
     """True when ``value`` appears nowhere in the whole response body."""
     body = response.text if isinstance(response, httpx.Response) else json.dumps(response, ensure_ascii=False)

@@ -11,22 +11,14 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from connectors.masking import department_key, parse_mask, pseudonym
-from policies.store import create_grant
-from tests.conftest import StatementLog, absent, errors_by_item
+from tests.conftest import StatementLog, absent, errors_by_item, grant_in_force
 
 PURPOSE = "land.property-registration"
 A, B, C = "371311", "371302", "371312"  # 罗庄区, 兰山区, 河东区
 
 
 async def _grant(api, items, *, scope=None, masks=None):
-    runtime = api.app.state.runtime
-    async with runtime.engine.begin() as conn:
-        grant_id = await create_grant(conn, runtime.catalog, consumer="land", resource="police.person", items=items,
-                                      purposes=[PURPOSE], valid_from=datetime(2026, 1, 1, tzinfo=UTC),
-                                      valid_until=datetime(2031, 1, 1, tzinfo=UTC), row_scope=scope or {},
-                                      masks=masks or {}, created_by="test")
-    await runtime.refresh(force=True)
-    return grant_id
+    return await grant_in_force(api, "land", items, [PURPOSE], scope=scope, masks=masks)
 
 
 async def _overlapping(api):

@@ -48,7 +48,9 @@ def scenarios(draw, catalog):
     return made, restricted, department, purpose, resource.code, asked
 
 
-def test_every_answer_matches_the_reference(tmp_path_factory):
+def _over_http(tmp_path_factory, scenarios_of, one_of) -> None:
+    """Runs ``one_of(world, api)`` on every scenario ``scenarios_of(catalog)`` draws, against one demo world and app
+    kept across the examples (hypothesis drives a synchronous test; the app lives on its own event loop)."""
     async def setup():
         world = await _world(tmp_path_factory.mktemp("var"))
         agen = _api(world, clock=lambda: NOW)
@@ -56,6 +58,30 @@ def test_every_answer_matches_the_reference(tmp_path_factory):
 
     loop = asyncio.new_event_loop()
     world, agen, api = loop.run_until_complete(setup())
+    one = one_of(world, api)
+
+    @settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck))
+    @given(scenario=scenarios_of(api.app.state.runtime.catalog))
+    def check(scenario):
+        loop.run_until_complete(one(scenario))
+
+    try:
+        check()
+    finally:
+        async def close():
+            try:
+                await agen.__anext__()
+            except StopAsyncIteration:
+                pass
+        loop.run_until_complete(close())
+        loop.close()
+
+
+def test_every_answer_matches_the_reference(tmp_path_factory):
+    _over_http(tmp_path_factory, scenarios, _answers_as_the_reference)
+
+
+def _answers_as_the_reference(world, api):
     runtime = api.app.state.runtime
     catalog = runtime.catalog
 
@@ -95,21 +121,7 @@ def test_every_answer_matches_the_reference(tmp_path_factory):
             else:
                 assert all(r[item] is None for r in rows) and item in codes, (scenario, item, result)
 
-    @settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck))
-    @given(scenario=scenarios(catalog))
-    def check(scenario):
-        loop.run_until_complete(one(scenario))
-
-    try:
-        check()
-    finally:
-        async def close():
-            try:
-                await agen.__anext__()
-            except StopAsyncIteration:
-                pass
-        loop.run_until_complete(close())
-        loop.close()
+    return one
 
 
 # --- several grants with scopes and masks, over HTTP, value for value ------------------------------------------
@@ -175,13 +187,10 @@ def expected_lookup(made: list[dict], asked: list[str], person: dict) -> tuple[d
 
 
 def test_overlapping_grants_with_scopes_and_masks_answer_as_the_reference(tmp_path_factory):
-    async def setup():
-        world = await _world(tmp_path_factory.mktemp("var"))
-        agen = _api(world, clock=lambda: NOW)
-        return world, agen, await agen.__anext__()
+    _over_http(tmp_path_factory, lambda catalog: overlapping(), _looks_up_as_the_reference)
 
-    loop = asyncio.new_event_loop()
-    world, agen, api = loop.run_until_complete(setup())
+
+def _looks_up_as_the_reference(world, api):
     runtime = api.app.state.runtime
     people = [world.row("police", "SELECT * FROM person WHERE county_code = ? LIMIT 1", c) for c in [*COUNTIES, "371321"]]
 
@@ -212,18 +221,4 @@ def test_overlapping_grants_with_scopes_and_masks_answer_as_the_reference(tmp_pa
             assert {e["extensions"]["code"] for e in result.get("errors", [])} == codes, (made, asked, result)
             assert absent(person["id_number"], result) or (answer and answer.get("idNumber") == person["id_number"])
 
-    @settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck))
-    @given(scenario=overlapping())
-    def check(scenario):
-        loop.run_until_complete(one(scenario))
-
-    try:
-        check()
-    finally:
-        async def close():
-            try:
-                await agen.__anext__()
-            except StopAsyncIteration:
-                pass
-        loop.run_until_complete(close())
-        loop.close()
+    return one

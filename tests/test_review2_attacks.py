@@ -6,28 +6,18 @@ from __future__ import annotations
 
 import dataclasses
 import sqlite3
-from datetime import UTC, datetime
 
 import pytest
 
 from catalog import store as catalog_store
 from catalog.model import DataItem, ShareType
-from policies.store import create_grant
-from tests.conftest import _api, _world
+from tests.conftest import _api, _world, grant_in_force
 from tests.test_upstream import _upstream_catalog, province  # noqa: F401 - a fixture
 
 LAND = "land.property-registration"
 
 
-async def _grant(api, consumer, items, purposes, *, scope=None, masks=None, resource="police.person"):
-    runtime = api.app.state.runtime
-    async with runtime.engine.begin() as conn:
-        grant_id = await create_grant(conn, runtime.catalog, consumer=consumer, resource=resource, items=items,
-                                      purposes=purposes, valid_from=datetime(2026, 1, 1, tzinfo=UTC),
-                                      valid_until=datetime(2031, 1, 1, tzinfo=UTC), row_scope=scope or {},
-                                      masks=masks or {}, created_by="review2")
-    await runtime.refresh(force=True)
-    return grant_id
+_grant = grant_in_force
 
 
 @pytest.fixture(params=["sqlite", "postgres", "mariadb"])

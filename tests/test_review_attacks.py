@@ -7,12 +7,10 @@ caller-provoked source errors opening the breaker for everyone, text scope value
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
 
 import pytest
 
-from policies.store import create_grant
-from tests.conftest import _api, _world
+from tests.conftest import _api, _world, grant_in_force
 from tests.test_upstream import province  # noqa: F401 - a fixture
 
 LAND = "land.property-registration"
@@ -20,15 +18,7 @@ ENROLMENT = "hrss.insurance-enrolment"
 A, B = "371311", "371302"  # 罗庄区, 兰山区
 
 
-async def _grant(api, consumer, items, purposes, *, scope=None, masks=None, resource="police.person"):
-    runtime = api.app.state.runtime
-    async with runtime.engine.begin() as conn:
-        grant_id = await create_grant(conn, runtime.catalog, consumer=consumer, resource=resource, items=items,
-                                      purposes=purposes, valid_from=datetime(2026, 1, 1, tzinfo=UTC),
-                                      valid_until=datetime(2031, 1, 1, tzinfo=UTC), row_scope=scope or {},
-                                      masks=masks or {}, created_by="review")
-    await runtime.refresh(force=True)
-    return grant_id
+_grant = grant_in_force
 
 
 async def test_a_scoped_clear_grant_does_not_void_the_mask_check_in_other_rows(own_api, own_world):
