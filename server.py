@@ -89,7 +89,8 @@ class Runtime:
                                      pool_size=settings.source_pool_size,
                                      upstream_credentials=load_credentials(Path(settings.expand(settings.upstream_credentials))))
         self.tracer, self.tracer_provider = make_tracer(settings, span_exporter)
-        self.pseudonym_secret = platform_secret(Path(settings.expand(settings.pseudonym_secret_file)))
+        self.pseudonym_secret = platform_secret(Path(settings.expand(settings.pseudonym_secret_file)),
+                                                create=not settings.production)
         self.rate_limiter = RateLimiter(settings.rate_limit, settings.rate_limit_url) if settings.rate_limit else None
         self.cost_budget = CostBudget(settings.cost_budget, settings.rate_limit_url) if settings.cost_budget else None
         # Staff sign-ins (admin/auth.py), by client address and by user name.

@@ -26,7 +26,7 @@ from catalog.model import Catalog
 from connectors.urls import sync_url
 from demo.world import build_sources
 from govshare.config import Settings
-from govshare.keys import create_key
+from govshare.keys import create_key, platform_secret
 from govshare.platformdb import create_schema, make_engine
 from policies import documents
 from policies.store import add_restriction, create_grant
@@ -132,6 +132,7 @@ async def build_demo(settings: Settings, *, force: bool = False, engine: str = "
             checkpoints = Path(settings.expand(settings.audit_checkpoint_file))
             if checkpoints.resolve().is_relative_to(settings.var_dir.resolve()):
                 checkpoints.unlink(missing_ok=True)  # the heads of the chains just deleted
+    platform_secret(Path(settings.expand(settings.pseudonym_secret_file)))  # the demo's, made where missing
     if keys_path.exists() and showcase_path.exists():
         return DemoWorld(json.loads(keys_path.read_text()), json.loads(showcase_path.read_text()), built=False)
 

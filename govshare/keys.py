@@ -83,8 +83,13 @@ async def authenticate(conn, authorization: str | None) -> Caller:
     return Caller(key_id=row.id, department=row.department, application=row.application, roles=tuple(row.roles))
 
 
-def platform_secret(path: Path) -> bytes:
-    """The 32-byte secret in ``path``, created (readable by its owner only) when the file does not exist."""
+def platform_secret(path: Path, *, create: bool = True) -> bytes:
+    """The 32-byte secret in ``path``, created (readable by its owner only) when the file does not exist and
+    ``create`` allows it; otherwise a missing file is a ConfigError (production: every process of a platform must
+    read the same secret, so none may make one of its own)."""
+    if not path.exists() and not create:
+        raise ConfigError(f"{path} does not exist: production needs the platform's pseudonym secret (32 random "
+                          f"bytes, e.g. `head -c 32 /dev/urandom > {path}`), the same file for every process")
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
         # Written whole beside it, then linked in place: a process starting at the same moment reads the whole

@@ -149,3 +149,14 @@ def test_processes_starting_at_once_share_one_pseudonym_secret(tmp_path):
         secrets = list(pool.map(lambda _: platform_secret(path), range(64)))
     assert len(set(secrets)) == 1 and len(secrets[0]) == 32
     assert [p.name for p in path.parent.iterdir()] == ["pseudonym.key"]  # no draft left behind
+
+
+def test_production_refuses_to_start_without_the_shared_pseudonym_secret(tmp_path):
+    from govshare.errors import ConfigError
+    from server import Runtime
+    from tests.conftest import make_settings, production
+
+    settings = production(make_settings(tmp_path / "var"))
+    with pytest.raises(ConfigError, match="pseudonym secret"):
+        Runtime(settings)  # no process of a platform may make a secret of its own: the others would not share it
+    assert not (tmp_path / "var" / "pseudonym.key").exists()
