@@ -10,28 +10,25 @@ the grant command's own checks (issue 11, section 2).
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
-import subprocess
-import sys
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import httpx
 import pytest
-from click.testing import CliRunner
 
 from admin import accounts
 from catalog.loader import load_catalog
-from cli import main as govshare_main
 from demo.identifiers import is_valid_id_number
 from govshare.errors import GovshareError
 from policies import disclosure
 from policies.model import Grant, GrantKind, PolicySet
 from policies.store import create_grant, load_policy_set
-from tests.conftest import REPO, _api, absent, connect, copy_var, errors_by_item
+from tests.conftest import REPO, _api, absent, connect, errors_by_item
+from tests.test_cli import demo, demo_folder, own_folder  # noqa: F401 - fixtures: a var/ built by `govshare demo`
+from tests.test_cli import govshare_in_process as govshare
 from tests.test_console import staffed, versions  # noqa: F401 - staffed is a fixture
 
 DEMO_CATALOG = REPO / "catalog" / "demo"
@@ -211,48 +208,9 @@ async def test_approving_or_coordinating_an_application_cannot_undo_the_mask(own
 # The command: grant create refuses the same; catalog load reports; the grant command's own checks
 
 
-def _environment(folder: Path, language: str | None) -> dict[str, str | None]:
-    env: dict[str, str | None] = {k: None for k in os.environ if k.startswith("GOVSHARE_")}
-    env |= {"GOVSHARE_VAR_DIR": str(folder / "var"), "GOVSHARE_CATALOG_DIR": str(DEMO_CATALOG)}
-    if language:
-        env["GOVSHARE_LANGUAGE"] = language
-    return env
-
-
-def govshare(folder: Path, *args: str, language: str | None = None) -> subprocess.CompletedProcess:
-    """`govshare ...` run in this process, in ``folder`` with its var/ (as tests/test_cli.py's govshare_in_process)."""
-    cwd = os.getcwd()
-    os.chdir(folder)
-    try:
-        result = CliRunner().invoke(govshare_main, list(args), env=_environment(folder, language), prog_name="govshare")
-    finally:
-        os.chdir(cwd)
-    if result.exception is not None and not isinstance(result.exception, SystemExit):
-        raise result.exception
-    return subprocess.CompletedProcess(["govshare", *args], result.exit_code, result.stdout, result.stderr)
-
-
 def grant_count(folder: Path) -> int:
     with connect(folder / "var" / "platform.db") as conn:
         return conn.execute("SELECT COUNT(*) FROM grants").fetchone()[0]
-
-
-@pytest.fixture(scope="module")
-def demo_folder(tmp_path_factory) -> Path:
-    folder = tmp_path_factory.mktemp("mask-cli")
-    command = Path(sys.executable).with_name("govshare")
-    built = subprocess.run([str(command) if command.exists() else shutil.which("govshare"), "demo"], cwd=folder,
-                           env={k: v for k, v in _environment(folder, None).items() if v is not None}
-                           | {k: v for k, v in os.environ.items() if not k.startswith("GOVSHARE_")},
-                           capture_output=True, text=True, timeout=120)
-    assert built.returncode == 0, built.stderr
-    return folder
-
-
-@pytest.fixture
-def own_folder(demo_folder, tmp_path) -> Path:
-    copy_var(demo_folder / "var", tmp_path / "var")
-    return tmp_path
 
 
 def china_day(offset_days: int) -> str:
