@@ -1,4 +1,5 @@
 """Policy administration for security staff: accounts and sessions, the web console and the admin GraphQL API.
 
-May import govshare, catalog and policies; nothing outside it imports it but server.py and cli.py.
+May import ``policies``, ``catalog``, ``govshare``. Imported by ``server.py``, ``cli.py`` and the demo's set-up
+(its staff accounts).
 """

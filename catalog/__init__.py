@@ -1,5 +1,5 @@
 """The resource catalog (资源目录): its model, the validating loader of catalog files, the catalog in force.
 
-``catalog/demo/`` holds the demo world's catalog files. Imports ``govshare`` and, to check sources,
-``connectors.conformance``.
+``catalog/demo/`` holds the demo world's catalog files. May import ``govshare`` and, to check
+sources, ``connectors.conformance``.
 """

@@ -1,4 +1,4 @@
 """The demo world: a generated Linyi with its departments' own databases.
 
-Imports nothing of GraphQL or policy.
+May import everything below ``server.py``: it sets up grants, staff and applications through their own packages.
 """

@@ -1,4 +1,4 @@
 """Foundations every layer may import: configuration, error codes, messages, the platform database.
 
-Imports nothing else of this repository.
+May import nothing of ours.
 """

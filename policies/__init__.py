@@ -1,4 +1,5 @@
 """Who may read which data item, for what purpose, until when: the Casbin model, grants, restrictions, decisions.
 
-Imports ``govshare`` and ``catalog`` (and the mask names of ``connectors.masking``); never GraphQL.
+May import ``catalog``, ``govshare``, the mask names of ``connectors.masking`` and the hash chain of ``audit.chain``;
+never GraphQL.
 """
