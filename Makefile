@@ -5,8 +5,9 @@ BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 ASSETS := web/static/vendor/graphiql.min.js
 DEMO := var/demo-keys.json
+LOCK := requirements.lock
 
-.PHONY: run test loadtest bench demo install assets clean
+.PHONY: run test lint lock loadtest bench demo install assets clean
 
 run: install assets demo
 	$(BIN)/govshare serve
@@ -22,13 +23,31 @@ loadtest: install
 bench: install
 	$(BIN)/python bench/bench.py
 
+# ruff (format and lint), mypy (strict packages: [tool.mypy] files), and the import contracts of README's Layout table.
+lint: install
+	$(BIN)/ruff format --check .
+	$(BIN)/ruff check .
+	$(BIN)/mypy
+	$(BIN)/python tests/contracts.py
+
 install: $(INSTALLED)
 
-$(INSTALLED): pyproject.toml
+# Every package (all extras, pip and the build backend too) from the lock, each checked against its hashes; then
+# the project itself without dependencies. `pip check` fails when pyproject.toml needs what the lock lacks.
+$(INSTALLED): pyproject.toml $(LOCK)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip==25.3
-	$(BIN)/python -m pip install --quiet -e ".[test]"
+	$(BIN)/python -m pip install --quiet --require-hashes -r $(LOCK)
+	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e .
+	$(BIN)/python -m pip check || { echo "$(LOCK) is behind pyproject.toml: run make lock" >&2; exit 1; }
 	touch $@
+
+# Regenerate the lock from pyproject.toml (every extra, every platform, with hashes), keeping the pins it has
+# where pyproject.toml allows them. Then `make install`.
+lock:
+	test -x $(BIN)/uv || { test -x $(BIN)/python || $(PYTHON) -m venv $(VENV); \
+	  $(BIN)/python -m pip install --quiet --require-hashes -r $(LOCK); }
+	$(BIN)/uv pip compile pyproject.toml --all-extras --generate-hashes --universal --python-version 3.11 \
+	  --quiet -o $(LOCK)
 
 assets: $(ASSETS)
 
