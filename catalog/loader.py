@@ -9,6 +9,7 @@ from __future__ import annotations
 import keyword
 import re
 import tomllib
+from collections.abc import Collection
 from pathlib import Path
 from typing import Any
 
@@ -66,7 +67,7 @@ def _generated_names(api_name: str) -> tuple[str, ...]:
     return api_name, f"{api_name}List", type_name, f"{type_name}Filter", f"{type_name}Page"
 
 
-def _tables(value: Any, checker: "_Checker", resource: str | None, field: str, hint: str) -> list[dict]:
+def _tables(value: Any, checker: "_Checker", resource: str | None, field: str, hint: str) -> list[dict[str, Any]]:
     """An array of TOML tables; anything else (``[resources]`` for ``[[resources]]``...) is a fault, not a crash."""
     if value is None:
         return []
@@ -96,7 +97,7 @@ def _positions(value: Any) -> tuple[int, ...] | None:
     return tuple(found)
 
 
-def _disclosure(raw_item: dict, item_type: str, label: str, prefix: str, checker: "_Checker"
+def _disclosure(raw_item: dict[str, Any], item_type: str, label: str, prefix: str, checker: "_Checker"
                 ) -> tuple[int, tuple[Part, ...], tuple[str, ...]]:
     """An item's ``length``, ``parts`` and ``reveals`` (what its value discloses), each fault coded per field."""
     length = raw_item.get("length", 0)
@@ -167,12 +168,12 @@ class _Checker:
     def fault(self, resource: str | None, field: str | None, code: str, detail: str = "") -> None:
         self.problems.append(Problem(self.file, resource, field, code, detail))
 
-    def unknown_fields(self, table: dict, allowed: set[str], resource: str | None, prefix: str) -> None:
+    def unknown_fields(self, table: dict[str, Any], allowed: set[str], resource: str | None, prefix: str) -> None:
         for key in table:
             if key not in allowed:
                 self.fault(resource, f"{prefix}{key}", "FIELD_UNKNOWN", key)
 
-    def text(self, table: dict, key: str, resource: str | None, prefix: str = "", required: bool = True) -> str:
+    def text(self, table: dict[str, Any], key: str, resource: str | None, prefix: str = "", required: bool = True) -> str:
         value = table.get(key)
         if value is None:
             if required:
@@ -183,7 +184,8 @@ class _Checker:
             return ""
         return value
 
-    def choice(self, table: dict, key: str, choices, resource: str, prefix: str = "", default: str | None = None) -> str:
+    def choice(self, table: dict[str, Any], key: str, choices: Collection[str], resource: str | None, prefix: str = "",
+               default: str | None = None) -> str:
         value = table.get(key, default)
         if value is None:
             self.fault(resource, f"{prefix}{key}", "FIELD_REQUIRED", "one of: " + ", ".join(choices))
@@ -191,9 +193,9 @@ class _Checker:
         if value not in choices:
             self.fault(resource, f"{prefix}{key}", "FIELD_INVALID", f"{value!r} is not one of: {', '.join(choices)}")
             return ""
-        return value
+        return str(value)
 
-    def pattern(self, table: dict, key: str, regex: re.Pattern, resource: str | None, prefix: str = "",
+    def pattern(self, table: dict[str, Any], key: str, regex: re.Pattern[str], resource: str | None, prefix: str = "",
                 default: str | None = None, hint: str = "") -> str:
         value = table.get(key, default)
         if value is None:
@@ -205,7 +207,8 @@ class _Checker:
         return value
 
 
-def _parse_file(path: Path, document: dict[str, Any], checker: _Checker):
+def _parse_file(path: Path, document: dict[str, Any], checker: _Checker
+                ) -> tuple[Department | None, list[Purpose], list[Resource]]:
     checker.unknown_fields(document, {"department", "purposes", "resources"}, None, "")
     dept_table = document.get("department")
     if not isinstance(dept_table, dict):
@@ -236,8 +239,9 @@ def _parse_file(path: Path, document: dict[str, Any], checker: _Checker):
     return department, purposes, resources
 
 
-def _parse_resource(raw: dict, index: int, provider: str, checker: _Checker) -> Resource:
-    label = raw.get("code") if isinstance(raw.get("code"), str) else f"resources[{index}]"
+def _parse_resource(raw: dict[str, Any], index: int, provider: str, checker: _Checker) -> Resource:
+    given = raw.get("code")
+    label = given if isinstance(given, str) else f"resources[{index}]"
     checker.unknown_fields(raw, _RESOURCE_FIELDS, label, "")
     code = checker.pattern(raw, "code", _DOTTED_CODE, label, hint="must be a dotted code like police.person")
     share_type = checker.choice(raw, "share_type", [s.value for s in ShareType], label)
@@ -301,12 +305,12 @@ def _parse_resource(raw: dict, index: int, provider: str, checker: _Checker) -> 
     if not isinstance(cache_seconds, int) or isinstance(cache_seconds, bool) or cache_seconds < 0:
         checker.fault(label, "cache_seconds", "FIELD_INVALID", "expected a whole number of seconds, 0 or more")
         cache_seconds = 0
-    links = []
+    links: list[Link] = []
     for position, raw_link in enumerate(_tables(raw.get("links"), checker, label, "links", "[[resources.links]]")):
         prefix = f"links[{position}]."
         checker.unknown_fields(raw_link, _LINK_FIELDS, label, prefix)
         name = checker.pattern(raw_link, "name", _GRAPHQL_NAME, label, prefix, hint="must be a lowerCamel GraphQL name")
-        if name in seen_items or name in {l.name for l in links}:
+        if name in seen_items or name in {link.name for link in links}:
             checker.fault(label, f"{prefix}name", "DUPLICATE", name)
         item = checker.text(raw_link, "item", label, prefix)
         if item and item not in seen_items:
@@ -411,10 +415,10 @@ def load_catalog(path: Path) -> Catalog:
             if target is None:
                 problems.append(Problem(checker.file, resource.code, f"links[{position}].target", "UNKNOWN_REFERENCE",
                                         f"no resource {link.target!r}"))
-            elif target.item(link.target_item) is None:
+            elif (target_item := target.item(link.target_item)) is None:
                 problems.append(Problem(checker.file, resource.code, f"links[{position}].target_item", "UNKNOWN_REFERENCE",
                                         f"{link.target} has no data item {link.target_item!r}"))
-            elif resource.item(link.item) and target.item(link.target_item).type != resource.item(link.item).type:
+            elif (item := resource.item(link.item)) and target_item.type != item.type:
                 problems.append(Problem(checker.file, resource.code, f"links[{position}].target_item", "FIELD_INVALID",
                                         "the two items of a link must have the same type"))
     if problems:

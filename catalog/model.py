@@ -7,6 +7,7 @@ import datetime
 from dataclasses import asdict, dataclass, field
 from enum import StrEnum
 from functools import cached_property
+from typing import Any
 
 
 class ShareType(StrEnum):
@@ -168,7 +169,7 @@ class Catalog:
         purpose = self.purposes.get(code)
         return purpose if purpose is not None and purpose.department == department else None
 
-    def to_document(self) -> dict:
+    def to_document(self) -> dict[str, Any]:
         return {
             "departments": [asdict(d) for d in self.departments.values()],
             "purposes": [asdict(p) for p in self.purposes.values()],
@@ -176,7 +177,7 @@ class Catalog:
         }
 
     @classmethod
-    def from_document(cls, document: dict, version: int = 0) -> "Catalog":
+    def from_document(cls, document: dict[str, Any], version: int = 0) -> Catalog:
         resources = {}
         for raw in document["resources"]:
             items = tuple(

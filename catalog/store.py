@@ -7,6 +7,7 @@ import json
 from datetime import UTC, datetime
 
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from catalog.model import Catalog
 from govshare.platformdb import catalog_versions
@@ -17,7 +18,7 @@ def digest(catalog: Catalog) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
-async def publish(conn, catalog: Catalog, *, source: str, loaded_by: str) -> int:
+async def publish(conn: AsyncConnection, catalog: Catalog, *, source: str, loaded_by: str) -> int:
     """Record ``catalog`` as the catalog in force; returns its version."""
     result = await conn.execute(
         catalog_versions.insert().values(
@@ -28,10 +29,13 @@ async def publish(conn, catalog: Catalog, *, source: str, loaded_by: str) -> int
             document=catalog.to_document(),
         )
     )
-    return int(result.inserted_primary_key[0])
+    key = result.inserted_primary_key
+    if key is None:  # every dialect we run on returns it for an autoincrement key
+        raise RuntimeError("the database returned no version number for the catalog")
+    return int(key[0])
 
 
-async def current(conn) -> Catalog | None:
+async def current(conn: AsyncConnection) -> Catalog | None:
     row = (
         await conn.execute(
             select(catalog_versions.c.version, catalog_versions.c.document).order_by(catalog_versions.c.version.desc()).limit(1)

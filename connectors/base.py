@@ -74,9 +74,9 @@ def holds(condition: Condition, row: dict[str, object]) -> bool:
     if condition.op == "in":
         return value in condition.value  # type: ignore[operator]
     if condition.op == "gte":
-        return value >= condition.value  # type: ignore[operator]
+        return bool(value >= condition.value)  # type: ignore[operator]  # values of one item compare
     if condition.op == "lte":
-        return value <= condition.value  # type: ignore[operator]
+        return bool(value <= condition.value)  # type: ignore[operator]
     raise ValueError(f"unknown operator {condition.op!r}")
 
 

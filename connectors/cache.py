@@ -13,37 +13,41 @@ import json
 import logging
 import warnings
 from dataclasses import asdict
+from typing import TYPE_CHECKING, Any
 
 from aiocache import RedisCache, SimpleMemoryCache
 from aiocache.serializers import BaseSerializer
 from sqlalchemy.engine import make_url
 
+if TYPE_CHECKING:
+    from connectors.base import SourceQuery
+
 log = logging.getLogger(__name__)
 
 
-def _default(value):
+def _default(value: object) -> object:
     if isinstance(value, datetime.date):
         return {"__date__": value.isoformat()}
     raise TypeError(f"cannot cache a {type(value).__name__}")
 
 
-def _hook(obj):
+def _hook(obj: dict[str, Any]) -> object:
     if "__date__" in obj and len(obj) == 1:
         return datetime.date.fromisoformat(obj["__date__"])
     return obj
 
 
-class RowsSerializer(BaseSerializer):
+class RowsSerializer(BaseSerializer):  # type: ignore[misc]  # aiocache is untyped
     DEFAULT_ENCODING = "utf-8"
 
-    def dumps(self, value) -> str:
+    def dumps(self, value: object) -> str:
         return json.dumps(value, default=_default, ensure_ascii=False, separators=(",", ":"))
 
-    def loads(self, value):
+    def loads(self, value: str | bytes | None) -> Any:
         return None if value is None else json.loads(value, object_hook=_hook)
 
 
-def cache_key(source_url: str, query) -> str:
+def cache_key(source_url: str, query: SourceQuery) -> str:
     canonical = json.dumps([source_url, asdict(query)], default=_default, sort_keys=True, ensure_ascii=False)
     return hashlib.sha256(canonical.encode()).hexdigest()
 
@@ -62,14 +66,15 @@ class SourceCache:
             raise ValueError(f"cache_url must be memory:// or redis://host:port/db, not {url!r}")
         self.url = url
 
-    async def get(self, key: str):
+    async def get(self, key: str) -> list[dict[str, object]] | None:
         try:
-            return await self._cache.get(key)
+            rows: list[dict[str, object]] | None = await self._cache.get(key)
+            return rows
         except Exception as exc:  # a cache outage must not fail the query: the source still answers
             log.warning("cache %s unavailable on read: %s", self.url, exc)
             return None
 
-    async def set(self, key: str, rows, ttl: int) -> None:
+    async def set(self, key: str, rows: list[dict[str, object]], ttl: int) -> None:
         try:
             await self._cache.set(key, rows, ttl=ttl)
         except Exception as exc:

@@ -5,9 +5,11 @@ from __future__ import annotations
 import asyncio
 
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import inspect as sa_inspect
 from sqlalchemy import types as sqltypes
+from sqlalchemy.engine import Connection
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import create_async_engine
 
@@ -40,7 +42,7 @@ async def check_table(url: str, table: str, columns: dict[str, str], *, timeout:
         return []
     engine = create_async_engine(async_url(url))
 
-    def reflect(sync_conn):
+    def reflect(sync_conn: Connection) -> dict[str, Any] | None:
         inspector = sa_inspect(sync_conn)
         if not inspector.has_table(table):
             return None

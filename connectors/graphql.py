@@ -14,10 +14,11 @@ import logging
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 
-from connectors.base import SourceRefused, SourceUnavailable, shown
+from connectors.base import SourceQuery, SourceRefused, SourceUnavailable, shown
 from connectors.breaker import Breaker, CircuitOpen
 
 log = logging.getLogger(__name__)
@@ -48,7 +49,7 @@ def is_upstream(url: str) -> bool:
     return url.startswith(SCHEME)
 
 
-def _plain(value):
+def _plain(value: Any) -> Any:  # a value as JSON carries it
     if isinstance(value, datetime.date):
         return value.isoformat()
     if isinstance(value, (list, tuple)):
@@ -64,7 +65,7 @@ class GraphQLConnector:
         self.credentials = credentials
         self._client = httpx.AsyncClient(timeout=timeout, transport=httpx.AsyncHTTPTransport(retries=2))
 
-    def _document(self, query) -> tuple[str, dict, list[str]]:
+    def _document(self, query: SourceQuery) -> tuple[str, dict[str, dict[str, Any]], list[str]]:
         """The upstream query, its filter, and the columns asked for (the selected ones, then those the views'
         conditions read). A union of several row scopes, or a filter asked only of some rows, cannot be said in
         an upstream filter: such a query is refused rather than fetched whole and cut here."""
@@ -78,7 +79,7 @@ class GraphQLConnector:
             condition.column for c in query.columns for view in c.views or () for condition in view.where]))
         type_name = query.table[0].upper() + query.table[1:]
         fields = " ".join(f"c{i}: {name}" for i, name in enumerate(names))
-        filters: dict = {}
+        filters: dict[str, dict[str, Any]] = {}
         for condition in (*query.where, *(query.scopes[0] if query.scopes else ())):
             ops = filters.setdefault(condition.column, {})
             if condition.op in ops:  # a filter and the scope on the same column and operator: both must hold
@@ -92,7 +93,7 @@ class GraphQLConnector:
                     f"{{ items {{ {fields} }} pageInfo {{ hasNextPage endCursor }} }} }}")
         return document, filters, names
 
-    async def _post(self, document: str, variables: dict) -> dict:
+    async def _post(self, document: str, variables: dict[str, object]) -> dict[str, Any]:
         credentials = self.credentials
         if credentials is None:
             raise SourceUnavailable(f"no credentials configured for {self.url}")
@@ -105,27 +106,28 @@ class GraphQLConnector:
             await asyncio.sleep(0.2 * (attempt + 1))
         if response.status_code != 200:
             raise SourceUnavailable(f"{self.endpoint} answered HTTP {response.status_code}")
-        body = response.json()
+        body: dict[str, Any] = response.json()
         if body.get("errors"):
             codes = sorted({e.get("extensions", {}).get("code", "?") for e in body["errors"]})
             if not set(codes) & FAILURES:  # it answered, and refused what was asked: the upstream is well
                 raise SourceRefused(f"{self.endpoint} refused: {', '.join(codes)}")
             raise SourceUnavailable(f"{self.endpoint} failed: {', '.join(codes)}")
-        return body["data"]["page"]
+        page: dict[str, Any] = body["data"]["page"]
+        return page
 
-    async def fetch(self, query, *, cache=None, ttl: int = 0) -> list[dict[str, object]]:
+    async def fetch(self, query: SourceQuery) -> list[dict[str, object]]:
         try:
             self.breaker.before_call()
         except CircuitOpen:
             raise SourceUnavailable(query.table) from None
         document, filters, names = self._document(query)
         wanted = query.limit if query.limit is not None else REMOTE_PAGE
-        rows: list[dict] = []
+        rows: list[dict[str, Any]] = []
         offset = query.offset
         try:
             while len(rows) < wanted:
-                variables = {"filter": filters or None, "first": min(REMOTE_PAGE, wanted - len(rows)),
-                             "after": base64.urlsafe_b64encode(f"o:{offset}".encode()).decode() if offset else None}
+                variables: dict[str, object] = {"filter": filters or None, "first": min(REMOTE_PAGE, wanted - len(rows)),
+                                                 "after": base64.urlsafe_b64encode(f"o:{offset}".encode()).decode() if offset else None}
                 page = await self._post(document, variables)
                 rows += page["items"]
                 offset += len(page["items"])
@@ -146,7 +148,7 @@ class GraphQLConnector:
         self.breaker.succeeded()
         types = {c.name: c.type for c in query.columns}
 
-        def raw(row: dict) -> dict:
+        def raw(row: dict[str, Any]) -> dict[str, object]:
             values = {name: row[f"c{i}"] for i, name in enumerate(names)}
             for name, value in values.items():
                 if value is not None and types.get(name) == "date":

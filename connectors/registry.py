@@ -20,15 +20,15 @@ class Connectors:
         self.timeout = timeout
         self.pool_size = pool_size
         self.cache = SourceCache(cache_url)
-        self._breaker = {"failures": breaker_failures, "reset_seconds": breaker_reset_seconds}
+        self._breaker_failures, self._breaker_reset_seconds = breaker_failures, breaker_reset_seconds
         self._credentials = upstream_credentials or {}
         self._by_url: dict[str, SqlConnector | GraphQLConnector] = {}
-        self._in_flight: dict[str, asyncio.Future] = {}
+        self._in_flight: dict[str, asyncio.Future[list[dict[str, object]]]] = {}
 
     def get(self, url: str) -> SqlConnector | GraphQLConnector:
         connector = self._by_url.get(url)
         if connector is None:
-            breaker = Breaker(**self._breaker)
+            breaker = Breaker(failures=self._breaker_failures, reset_seconds=self._breaker_reset_seconds)
             if is_upstream(url):
                 connector = GraphQLConnector(url, timeout=self.timeout, breaker=breaker,
                                              credentials=self._credentials.get(url))

@@ -110,7 +110,7 @@ class _View:
         """The facts this view discloses: fact -> the offsets (0-based) of its characters shown; None: all of it."""
         if self.item.parts:
             shown = self.shown()
-            found = {}
+            found: dict[str, frozenset[int] | None] = {}
             for part in self.item.parts:
                 offsets = frozenset(k for k, p in enumerate(part.positions) if p in shown)
                 if offsets:
@@ -152,7 +152,7 @@ def _views(resource: Resource, consumer: str, grants: Iterable[Grant], now: date
 
 
 def _span(positions: Iterable[int]) -> str:
-    ordered, spans = sorted(positions), []
+    ordered, spans = sorted(positions), list[list[int]]()
     for p in ordered:
         if spans and p == spans[-1][1] + 1:
             spans[-1][1] = p
@@ -209,9 +209,9 @@ def _check(resource: Resource, consumer: str, views: list[_View], masked: _View)
         undone = (set(item.reveals) <= learned_facts) if item.reveals else whole <= learned
     if not undone or not sources:
         return None
-    facts = tuple(dict.fromkeys(f for part in item.parts for _, _, named in sources for f in named if f == part.fact))
-    facts += tuple(sorted({f for _, _, named in sources for f in named} - set(facts)))
-    return MaskUndone(masked.ref or "", consumer, resource.code, item.name, masked.mask_text or "", facts,
+    told = tuple(dict.fromkeys(f for part in item.parts for _, _, named in sources for f in named if f == part.fact))
+    told += tuple(sorted({f for _, _, named in sources for f in named} - set(told)))
+    return MaskUndone(masked.ref or "", consumer, resource.code, item.name, masked.mask_text or "", told,
                       tuple((name, ref) for name, ref, _ in sources))
 
 

@@ -21,14 +21,17 @@ import hashlib
 import json
 import secrets
 import tomllib
+import dataclasses
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
 from typing import Any
 
 import tomli_w
-from sqlalchemy import select
+from sqlalchemy import Row, select
+from sqlalchemy.ext.asyncio import AsyncConnection
 
-from catalog.model import Catalog, ShareType, typed_value
+from catalog.model import Catalog, Resource, ShareType, typed_value
 from connectors.masking import MASK_FORMS, is_mask, parse_mask
 from policies import disclosure
 from govshare.errors import GovshareError, NotFoundError
@@ -86,7 +89,7 @@ class Problem:
     rule: str  # the rule's id, or "rules[3]" / "deny[0]" when it has none
     field: str | None
     code: str
-    params: dict[str, Any] = field(default_factory=dict)
+    params: dict[str, Any] = dataclasses.field(default_factory=dict)  # here `field` names the field above
 
     def render(self, lang: str = "zh-CN") -> str:
         where = self.rule + (f" · {self.field}" if self.field else "")
@@ -122,7 +125,7 @@ def _utc(moment: datetime) -> datetime:
     return moment.astimezone(UTC).replace(microsecond=0)
 
 
-def to_data(document: PolicyDocument) -> dict:
+def to_data(document: PolicyDocument) -> dict[str, Any]:
     """Plain JSON-ready data, times as ISO 8601 UTC text; the stored and hashed form."""
 
     def when(moment: datetime | None) -> str | None:
@@ -165,7 +168,7 @@ def to_toml(document: PolicyDocument) -> str:
     """The export form: TOML with real datetimes; ``from_toml`` reads it back to the same document."""
     data = to_data(document)
 
-    def times(entry: dict) -> dict:
+    def times(entry: dict[str, Any]) -> dict[str, Any]:
         return {k: (datetime.fromisoformat(v) if k in ("valid_from", "valid_until") else v) for k, v in entry.items()}
 
     body = {"rule": [times(r) for r in data["rules"]], "deny": [times(d) for d in data["deny"]]}
@@ -184,7 +187,7 @@ def from_toml(text: str, catalog: Catalog) -> PolicyDocument:
     return from_data({"rules": data.get("rule", []), "deny": data.get("deny", [])}, catalog)
 
 
-def from_data(data: dict, catalog: Catalog | None) -> PolicyDocument:
+def from_data(data: Mapping[str, Any], catalog: Catalog | None) -> PolicyDocument:
     """Read a document from plain data (stored JSON, parsed TOML or the admin API) and validate it against
     ``catalog`` (None: only its form, for reading versions saved under an earlier catalog)."""
     problems: list[Problem] = []
@@ -195,9 +198,9 @@ def from_data(data: dict, catalog: Catalog | None) -> PolicyDocument:
         if rule is not None:
             rules.append(rule)
     for index, entry in enumerate(_list(data.get("deny"), "deny", problems)):
-        rule = _read_deny(entry, f"deny[{index}]", problems)
-        if rule is not None:
-            deny.append(rule)
+        deny_rule = _read_deny(entry, f"deny[{index}]", problems)
+        if deny_rule is not None:
+            deny.append(deny_rule)
     document = PolicyDocument(tuple(rules), tuple(deny))
     seen: set[str] = set()
     for rule_id in [r.id for r in rules] + [d.id for d in deny]:
@@ -211,7 +214,7 @@ def from_data(data: dict, catalog: Catalog | None) -> PolicyDocument:
     return document
 
 
-def _list(value, name: str, problems: list[Problem]) -> list:
+def _list(value: object, name: str, problems: list[Problem]) -> list[dict[str, Any]]:
     if value is None:
         return []
     if not isinstance(value, list) or not all(isinstance(e, dict) for e in value):
@@ -225,7 +228,7 @@ RULE_FIELDS = {"id", "department", "resource", "items", "purposes", "valid_from"
 DENY_FIELDS = {"id", "department", "resource", "reason", "valid_from", "valid_until"}
 
 
-def _text(entry: dict, name: str, where: str, problems: list[Problem], *, required: bool = True) -> str | None:
+def _text(entry: dict[str, Any], name: str, where: str, problems: list[Problem], *, required: bool = True) -> str | None:
     value = entry.get(name)
     if value is None or (isinstance(value, str) and not value.strip()):
         if required:
@@ -237,7 +240,7 @@ def _text(entry: dict, name: str, where: str, problems: list[Problem], *, requir
     return value.strip()
 
 
-def _texts(entry: dict, name: str, where: str, problems: list[Problem]) -> tuple[str, ...]:
+def _texts(entry: dict[str, Any], name: str, where: str, problems: list[Problem]) -> tuple[str, ...]:
     value = entry.get(name)
     if value is None or value == []:
         problems.append(Problem(where, name, "POLICY_FIELD_REQUIRED", {"field": name}))
@@ -248,7 +251,7 @@ def _texts(entry: dict, name: str, where: str, problems: list[Problem]) -> tuple
     return tuple(dict.fromkeys(v.strip() for v in value))
 
 
-def _time(entry: dict, name: str, where: str, problems: list[Problem], *, required: bool) -> datetime | None:
+def _time(entry: dict[str, Any], name: str, where: str, problems: list[Problem], *, required: bool) -> datetime | None:
     value = entry.get(name)
     if value is None or value == "":
         if required:
@@ -272,7 +275,8 @@ def _time(entry: dict, name: str, where: str, problems: list[Problem], *, requir
     return _utc(value)
 
 
-def _mapping(entry: dict, name: str, where: str, problems: list[Problem], *, values_are_lists: bool) -> dict:
+def _mapping(entry: dict[str, Any], name: str, where: str, problems: list[Problem], *, values_are_lists: bool
+             ) -> dict[str, Any]:
     value = entry.get(name) or {}
     ok = isinstance(value, dict) and all(
         isinstance(k, str) and (isinstance(v, list) and all(isinstance(x, str) for x in v) if values_are_lists
@@ -286,10 +290,11 @@ def _mapping(entry: dict, name: str, where: str, problems: list[Problem], *, val
     return {k: tuple(v) for k, v in value.items()} if values_are_lists else dict(value)
 
 
-def _read_rule(entry: dict, where: str, problems: list[Problem]) -> Rule | None:
+def _read_rule(entry: dict[str, Any], where: str, problems: list[Problem]) -> Rule | None:
     before = len(problems)
     rule_id = _text(entry, "id", where, problems, required=False) or new_id("P")
-    where = entry.get("id") if isinstance(entry.get("id"), str) and entry.get("id").strip() else where
+    given = entry.get("id")
+    where = given if isinstance(given, str) and given.strip() else where
     for name in sorted(set(entry) - RULE_FIELDS):
         problems.append(Problem(where, name, "POLICY_UNKNOWN_FIELD", {"field": name}))
     rule = Rule(
@@ -298,8 +303,8 @@ def _read_rule(entry: dict, where: str, problems: list[Problem]) -> Rule | None:
         resource=_text(entry, "resource", where, problems) or "",
         items=_texts(entry, "items", where, problems),
         purposes=_texts(entry, "purposes", where, problems),
-        valid_from=_time(entry, "valid_from", where, problems, required=True),
-        valid_until=_time(entry, "valid_until", where, problems, required=True),
+        valid_from=_time(entry, "valid_from", where, problems, required=True) or _UNREAD,
+        valid_until=_time(entry, "valid_until", where, problems, required=True) or _UNREAD,
         row_scope=_mapping(entry, "row_scope", where, problems, values_are_lists=True),
         masks=_mapping(entry, "masks", where, problems, values_are_lists=False),
         legal_basis=_text(entry, "legal_basis", where, problems, required=False),
@@ -308,10 +313,11 @@ def _read_rule(entry: dict, where: str, problems: list[Problem]) -> Rule | None:
     return rule if len(problems) == before else None
 
 
-def _read_deny(entry: dict, where: str, problems: list[Problem]) -> DenyRule | None:
+def _read_deny(entry: dict[str, Any], where: str, problems: list[Problem]) -> DenyRule | None:
     before = len(problems)
     rule_id = _text(entry, "id", where, problems, required=False) or new_id("D")
-    where = entry.get("id") if isinstance(entry.get("id"), str) and entry.get("id").strip() else where
+    given = entry.get("id")
+    where = given if isinstance(given, str) and given.strip() else where
     for name in sorted(set(entry) - DENY_FIELDS):
         problems.append(Problem(where, name, "POLICY_UNKNOWN_FIELD", {"field": name}))
     rule = DenyRule(
@@ -325,6 +331,9 @@ def _read_deny(entry: dict, where: str, problems: list[Problem]) -> DenyRule | N
     return rule if len(problems) == before else None
 
 
+_UNREAD = datetime.min.replace(tzinfo=UTC)  # a required time that could not be read: the rule is dropped
+
+
 def new_id(prefix: str) -> str:
     return f"{prefix}-{secrets.token_hex(3)}"
 
@@ -334,15 +343,17 @@ def new_id(prefix: str) -> str:
 MAX_SCOPE_VALUES = 200  # values one row scope may list: each is bound in every place the scope is asked
 
 
-def scope_value_problems(target, name: str, values) -> list[tuple[str, str, dict]]:
+def scope_value_problems(target: Resource, name: str, values: Collection[str]) -> list[tuple[str, str, dict[str, Any]]]:
     """Row-scope values that are not values of their item's type (``3`` for an integer, ``2026-01-01`` for a date),
     repeated, or too many (a statement binds each of them once per item the scope decides)."""
     item = target.item(name)
-    found = []
+    found: list[tuple[str, str, dict[str, Any]]] = []
     if len(values) > MAX_SCOPE_VALUES or len(set(values)) != len(values):
         found.append(("row_scope", "GRANT_SCOPE_TOO_WIDE", {"item": name, "limit": MAX_SCOPE_VALUES,
                                                            "count": len(values)}))
-    for value in values if item is not None else ():
+    if item is None:
+        return found
+    for value in values:
         try:
             typed_value(item.type, value)
         except ValueError:
@@ -350,10 +361,12 @@ def scope_value_problems(target, name: str, values) -> list[tuple[str, str, dict
     return found
 
 
-def grant_problems(catalog: Catalog, *, department: str, resource: str, items, purposes, valid_from: datetime,
-                   valid_until: datetime, row_scope: dict, masks: dict, legal_basis: str | None) -> list[tuple[str, str, dict]]:
+def grant_problems(catalog: Catalog, *, department: str, resource: str, items: Collection[str],
+                   purposes: Collection[str], valid_from: datetime, valid_until: datetime,
+                   row_scope: Mapping[str, Collection[str]], masks: Mapping[str, str],
+                   legal_basis: str | None) -> list[tuple[str, str, dict[str, Any]]]:
     """What is wrong with a grant or allow rule, as (field, code, params): the one check for both."""
-    found: list[tuple[str, str, dict]] = []
+    found: list[tuple[str, str, dict[str, Any]]] = []
     if department not in catalog.departments:
         found.append(("department", "DEPARTMENT_NOT_FOUND", {"department": department}))
     target = catalog.resources.get(resource)
@@ -375,27 +388,26 @@ def grant_problems(catalog: Catalog, *, department: str, resource: str, items, p
             if catalog.purpose_for(department, code) is None:
                 found.append(("purposes", "PURPOSE_NOT_FOUND", {"department": department, "purpose": code}))
     for name, mask in masks.items():
-        if target.item(name) is None:
+        if (masked := target.item(name)) is None:
             continue
         if not is_mask(mask):
             found.append(("masks", "GRANT_BAD_MASK", {"mask": mask, "item": name, "kinds": MASK_FORMS}))
-        elif not parse_mask(mask).applies_to(target.item(name).type):  # a masked value keeps its item's type
-            found.append(("masks", "GRANT_MASK_WRONG_TYPE", {"item": name, "mask": mask,
-                                                             "type": target.item(name).type}))
+        elif not parse_mask(mask).applies_to(masked.type):  # a masked value keeps its item's type
+            found.append(("masks", "GRANT_MASK_WRONG_TYPE", {"item": name, "mask": mask, "type": masked.type}))
         elif name not in items:
             found.append(("masks", "GRANT_MASK_NOT_COVERED", {"item": name}))
     for name, values in row_scope.items():
         if not values or not all(isinstance(v, str) and v for v in values):
             found.append(("row_scope", "GRANT_EMPTY_SCOPE", {"item": name}))
         # A scope on a column the consumer can neither read nor filter by would tell it that column's values.
-        elif target.item(name) is not None and name not in items and not target.item(name).filterable:
+        elif (scoped := target.item(name)) is not None and name not in items and not scoped.filterable:
             found.append(("row_scope", "GRANT_SCOPE_NOT_FILTERABLE", {"item": name}))
         else:
             found += scope_value_problems(target, name, values)
     if valid_until <= valid_from:
         found.append(("valid_until", "GRANT_BAD_PERIOD", {}))
-    not_shared = [n for n in items if target.item(n) is not None
-                  and target.share_type_of(target.item(n)) == ShareType.NOT_SHARED]
+    not_shared = [n for n in items if (granted := target.item(n)) is not None
+                  and target.share_type_of(granted) == ShareType.NOT_SHARED]
     if legal_basis is None and not_shared:
         found.append(("items", "GRANT_NOT_SHARED_ITEMS", {"items": ", ".join(not_shared)}))
     return found
@@ -422,7 +434,7 @@ def validate(document: PolicyDocument, catalog: Catalog) -> list[Problem]:
     return problems
 
 
-async def mask_conflicts(conn, catalog: Catalog, document: PolicyDocument) -> list[Problem]:
+async def mask_conflicts(conn: AsyncConnection, catalog: Catalog, document: PolicyDocument) -> list[Problem]:
     """The masks that putting ``document`` in force in place of the rules in force would undo, beside the grants
     and pending applications in the platform database (policies/disclosure.py): GRANT_MASK_UNDONE, on the rule
     whose mask is undone, or else on the rule that reveals what another's mask hides."""
@@ -432,7 +444,7 @@ async def mask_conflicts(conn, catalog: Catalog, document: PolicyDocument) -> li
     _, in_force = await current_document(conn)
     stored = [g for g in policies.grants if in_force.rule(g.id) is None]
     changed = {r.id for r in document.rules if in_force.rule(r.id) != r} | {r.id for r in in_force.rules if document.rule(r.id) is None}
-    problems = []
+    problems: list[Problem] = []
     for found in disclosure.newly_undone(catalog, stored + [rule_grant(r) for r in in_force.rules],
                                          stored + [rule_grant(r) for r in document.rules], now=datetime.now(UTC)):
         rule = found.grant if document.rule(found.grant) else next((o for o in found.others if o in changed), found.grant)
@@ -442,35 +454,35 @@ async def mask_conflicts(conn, catalog: Catalog, document: PolicyDocument) -> li
 
 # --- versions in the platform database ---------------------------------------------------------------
 
-def _version(row) -> Version:
+def _version(row: Row[Any]) -> Version:
     return Version(version=row.seq, at=row.at if row.at.tzinfo else row.at.replace(tzinfo=UTC), author=row.author,
                    reason=row.reason, action=row.action, restored_version=row.restored_version, digest=row.digest,
                    document=from_data(row.document, None))
 
 
-async def current(conn) -> Version | None:
+async def current(conn: AsyncConnection) -> Version | None:
     row = (await conn.execute(select(policy_versions).order_by(policy_versions.c.seq.desc()).limit(1))).first()
     return None if row is None else _version(row)
 
 
-async def current_document(conn) -> tuple[int, PolicyDocument]:
+async def current_document(conn: AsyncConnection) -> tuple[int, PolicyDocument]:
     latest = await current(conn)
     return (0, PolicyDocument()) if latest is None else (latest.version, latest.document)
 
 
-async def version_at(conn, version: int) -> Version:
+async def version_at(conn: AsyncConnection, version: int) -> Version:
     row = (await conn.execute(select(policy_versions).where(policy_versions.c.seq == version))).first()
     if row is None:
         raise NotFoundError("POLICY_VERSION_NOT_FOUND", version=version)
     return _version(row)
 
 
-async def history(conn) -> list[Version]:
+async def history(conn: AsyncConnection) -> list[Version]:
     rows = (await conn.execute(select(policy_versions).order_by(policy_versions.c.seq.desc()))).all()
     return [_version(r) for r in rows]
 
 
-async def save(conn, catalog: Catalog, document: PolicyDocument, *, author: str, reason: str, action: str = "change",
+async def save(conn: AsyncConnection, catalog: Catalog, document: PolicyDocument, *, author: str, reason: str, action: str = "change",
                based_on: int | None = None, restored_version: int | None = None) -> int | None:
     """Validate ``document`` and save it as the new version in force, in the caller's transaction.
 
@@ -482,7 +494,8 @@ async def save(conn, catalog: Catalog, document: PolicyDocument, *, author: str,
         raise GovshareError("REASON_REQUIRED")
     if not author or not author.strip():
         raise GovshareError("POLICY_AUTHOR_REQUIRED")
-    assert action in ACTIONS, action
+    if action not in ACTIONS:
+        raise ValueError(f"unknown action {action!r}")
     problems = validate(document, catalog)
     ids = [r.id for r in document.rules] + [d.id for d in document.deny]
     problems += [Problem(i, "id", "POLICY_DUPLICATE_ID", {"id": i}) for i in sorted({i for i in ids if ids.count(i) > 1})]
@@ -510,7 +523,7 @@ async def save(conn, catalog: Catalog, document: PolicyDocument, *, author: str,
     return in_force + 1
 
 
-async def rollback(conn, catalog: Catalog, to_version: int, *, author: str, reason: str,
+async def rollback(conn: AsyncConnection, catalog: Catalog, to_version: int, *, author: str, reason: str,
                    based_on: int | None = None) -> int | None:
     """Save version ``to_version``'s rules again, as a new version: history only grows."""
     earlier = await version_at(conn, to_version)
@@ -520,7 +533,7 @@ async def rollback(conn, catalog: Catalog, to_version: int, *, author: str, reas
 
 # --- edits: one rule at a time, each a new version ---------------------------------------------------
 
-async def edit(conn, catalog: Catalog, change, *, author: str, reason: str, based_on: int | None = None) -> int | None:
+async def edit(conn: AsyncConnection, catalog: Catalog, change: Callable[[PolicyDocument], PolicyDocument], *, author: str, reason: str, based_on: int | None = None) -> int | None:
     """Apply ``change`` (PolicyDocument -> PolicyDocument) to the document in force and save the result."""
     _, document = await current_document(conn)
     return await save(conn, catalog, change(document), author=author, reason=reason, based_on=based_on)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import bisect
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
-from typing import Iterable
+from typing import Any, Iterable
 
 import casbin
 from casbin.persist.adapter import Adapter
@@ -29,13 +29,13 @@ def _china(moment: datetime) -> str:
     return moment.astimezone(CHINA).strftime("%Y-%m-%d %H:%M (UTC+8)")
 
 
-class _RulesAdapter(Adapter):
+class _RulesAdapter(Adapter):  # type: ignore[misc]  # pycasbin is untyped
     """Hands compiled rules to Casbin; rules are saved only as grants and restrictions, never as lines."""
 
     def __init__(self, rules: list[list[str]], links: list[list[str]]) -> None:
         self._rules, self._links = rules, links
 
-    def load_policy(self, model) -> None:
+    def load_policy(self, model: Any) -> None:
         for line in self._rules:
             model.add_policy("p", "p", line)
         for link in self._links:
@@ -176,7 +176,7 @@ class PolicyEngine:
             and not (item in grant.masks and (grant.id, item) in self.undone)
         ]
         data_item = resource.item(item)
-        if resource.share_type_of(data_item) == ShareType.UNCONDITIONAL and (
+        if data_item is not None and resource.share_type_of(data_item) == ShareType.UNCONDITIONAL and (
                 not resource.related_departments or department in resource.related_departments):
             covers.append(Cover(None))  # granted too, but shared with everyone anyway: restricts nothing
         return tuple(covers)

@@ -61,7 +61,7 @@ def explain(policy: PolicyEngine, department: str, purpose: str, resource: str, 
             lang: str = "zh-CN") -> Explanation:
     catalog: Catalog = policy.catalog
 
-    def refused(code: str, **params) -> Explanation:
+    def refused(code: str, **params: object) -> Explanation:
         return Explanation(department, purpose, resource, at, policy.policies.version, code,
                            message(code, lang, **params), (), ())
 

@@ -25,7 +25,8 @@ def compile_rules(catalog: Catalog, policies: PolicySet) -> tuple[list[list[str]
     rules: list[list[str]] = []
     links: list[list[str]] = []
 
-    def rule(priority, dept, purpose, res, item, since, until, eft, reason, ref=""):
+    def rule(priority: str, dept: str, purpose: str, res: str, item: str, since: str, until: str, eft: str,
+             reason: object, ref: str = "") -> None:
         rules.append([priority, dept, purpose, res, item, since, until, eft, str(reason), ref])
 
     for resource in catalog.published():
@@ -56,16 +57,16 @@ def compile_rules(catalog: Catalog, policies: PolicySet) -> tuple[list[list[str]
     for grant in policies.grants:
         allow = {GrantKind.LEGAL_BASIS: Allow.LEGAL_BASIS, GrantKind.DEEMED: Allow.DEEMED_APPROVAL}.get(grant.kind, Allow.GRANT)
         since, until = stamp(grant.valid_from), stamp(grant.valid_until)
-        for item in grant.items:
+        for name in grant.items:
             for purpose in grant.purposes:
                 if grant.revoked_at is not None:
-                    rule("40", grant.consumer, purpose, grant.resource, item, BEGINNING, END, "deny", Deny.GRANT_REVOKED, grant.id)
+                    rule("40", grant.consumer, purpose, grant.resource, name, BEGINNING, END, "deny", Deny.GRANT_REVOKED, grant.id)
                     continue
-                rule("20", grant.consumer, purpose, grant.resource, item, since, until, "allow", allow, grant.id)
+                rule("20", grant.consumer, purpose, grant.resource, name, since, until, "allow", allow, grant.id)
                 waiting = Deny.APPLICATION_PENDING if grant.kind == GrantKind.DEEMED else Deny.GRANT_NOT_YET_VALID
-                rule("40", grant.consumer, purpose, grant.resource, item, BEGINNING, since, "deny", waiting, grant.id)
-                rule("40", grant.consumer, purpose, grant.resource, item, until, END, "deny", Deny.GRANT_EXPIRED, grant.id)
-            rule("50", grant.consumer, "*", grant.resource, item, BEGINNING, END, "deny", Deny.PURPOSE_NOT_APPROVED, grant.id)
+                rule("40", grant.consumer, purpose, grant.resource, name, BEGINNING, since, "deny", waiting, grant.id)
+                rule("40", grant.consumer, purpose, grant.resource, name, until, END, "deny", Deny.GRANT_EXPIRED, grant.id)
+            rule("50", grant.consumer, "*", grant.resource, name, BEGINNING, END, "deny", Deny.PURPOSE_NOT_APPROVED, grant.id)
     return rules, links
 
 

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import secrets
 from datetime import UTC, datetime
-from typing import Iterable
+from typing import Any, Iterable
 
-from sqlalchemy import select
+from sqlalchemy import Row, select
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from catalog.model import Catalog
 from govshare.errors import GovshareError, NotFoundError
@@ -23,7 +24,7 @@ def _aware(moment: datetime) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
-async def load_policy_set(conn, *, silence_approves: bool = True) -> PolicySet:
+async def load_policy_set(conn: AsyncConnection, *, silence_approves: bool = True) -> PolicySet:
     """The grants, restrictions and (when silence approves) pending applications in force."""
     version = (await conn.execute(select(policy_version.c.version).where(policy_version.c.id == 1))).scalar() or 0
     grant_rows = (await conn.execute(select(grants).order_by(grants.c.created_at))).all()
@@ -63,7 +64,7 @@ def rule_grant(rule: documents.Rule) -> Grant:
                  masks=dict(rule.masks), legal_basis=rule.legal_basis)
 
 
-def _deemed(row) -> Grant | None:
+def _deemed(row: Row[Any]) -> Grant | None:
     """A pending application is approved by silence from its deadline on (Art 19): whether or not anything
     ran at the deadline, every decision after it sees a grant."""
     start = max(_aware(row.deadline_at), _aware(row.valid_from))
@@ -78,7 +79,7 @@ def _deemed(row) -> Grant | None:
 
 
 async def create_grant(
-    conn,
+    conn: AsyncConnection,
     catalog: Catalog,
     *,
     consumer: str,
@@ -134,7 +135,7 @@ async def create_grant(
     return grant_id
 
 
-async def undone_by(conn, catalog: Catalog, new: Grant) -> list[disclosure.MaskUndone]:
+async def undone_by(conn: AsyncConnection, catalog: Catalog, new: Grant) -> list[disclosure.MaskUndone]:
     """The masks ``new`` would undo, its own or another's, beside the consumer's other grants, rules and pending
     applications on the resource (policies/disclosure.py). The application a grant is made from is not its own
     other source, except for a deemed approval: silence has put it in force already, and it was checked when
@@ -145,13 +146,13 @@ async def undone_by(conn, catalog: Catalog, new: Grant) -> list[disclosure.MaskU
     return disclosure.mask_problems(catalog, others, new, now=datetime.now(UTC))
 
 
-async def refuse_undone_masks(conn, catalog: Catalog, new: Grant) -> None:
+async def refuse_undone_masks(conn: AsyncConnection, catalog: Catalog, new: Grant) -> None:
     """Refuse (GRANT_MASK_UNDONE, naming the items) a grant that would undo a mask."""
     if problems := await undone_by(conn, catalog, new):
         raise GovshareError(disclosure.CODE, **problems[0].params())
 
 
-async def revoke_grant(conn, grant_id: str, *, reason: str, revoked_by: str) -> None:
+async def revoke_grant(conn: AsyncConnection, grant_id: str, *, reason: str, revoked_by: str) -> None:
     if not reason.strip():
         raise GovshareError("REASON_REQUIRED")
     result = await conn.execute(
@@ -166,14 +167,14 @@ async def revoke_grant(conn, grant_id: str, *, reason: str, revoked_by: str) -> 
     await bump_policy_version(conn)
 
 
-async def add_restriction(conn, catalog: Catalog, *, department: str, resource: str, reason: str, created_by: str) -> str:
+async def add_restriction(conn: AsyncConnection, catalog: Catalog, *, department: str, resource: str, reason: str, created_by: str) -> str:
     """A deny rule restricting ``department`` from ``resource`` ("*": all), saved as a new policy version."""
     rule = documents.DenyRule(documents.new_id("D"), department, resource, reason)
     await documents.edit(conn, catalog, lambda doc: documents.with_deny(doc, rule), author=created_by, reason=reason)
     return rule.id
 
 
-async def lift_restriction(conn, catalog: Catalog, restriction_id: str, *, lifted_by: str, reason: str) -> None:
+async def lift_restriction(conn: AsyncConnection, catalog: Catalog, restriction_id: str, *, lifted_by: str, reason: str) -> None:
     _, document = await documents.current_document(conn)
     if document.deny_rule(restriction_id) is None:
         if any(v.document.deny_rule(restriction_id) for v in await documents.history(conn)):
