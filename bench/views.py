@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import functools
 import os
 import shutil
 import statistics
@@ -59,7 +60,7 @@ def big_catalog(resources: int, departments: int) -> Catalog:
         code = f"{original.code}-{suffix}"
         copies[code] = dataclasses.replace(original, code=code, api_name=f"{original.api_name}{suffix}", links=links)
     for code, resource in copies.items():  # a link to a copy not made (the last, partial block) is dropped
-        copies[code] = dataclasses.replace(resource, links=tuple(l for l in resource.links if l.target in copies))
+        copies[code] = dataclasses.replace(resource, links=tuple(link for link in resource.links if link.target in copies))
     extra = {f"bench-{d:02d}": Department(f"bench-{d:02d}", f"部门{d:02d}", "") for d in range(departments)}
     purposes = {f"{code}.purpose-{p}": Purpose(f"{code}.purpose-{p}", f"事项{p}", code)
                 for code in extra for p in range(3)}
@@ -111,8 +112,9 @@ def catalog_figures(rows: list[tuple[str, str]]) -> None:
         cold, warm = [], []
         engine = PolicyEngine(catalog, policies)
         for department in departments:
-            cold.append(timed(lambda: schema.views.view_for(text, document, engine, department, now)))
-            warm.append(timed(lambda: schema.views.view_for(text, document, engine, department, now)))
+            view_for = functools.partial(schema.views.view_for, text, document, engine, department, now)
+            cold.append(timed(view_for))
+            warm.append(timed(view_for))
         rows.append(("a request's view, cold (new engine), median over departments", ms(statistics.median(cold))))
         rows.append(("a request's view, warm (same document, decisions memoised)", ms(statistics.median(warm))))
         view = schema.views.view_for(text, document, engine, departments[0], now)
@@ -160,8 +162,8 @@ async def http_figures(rows: list[tuple[str, str]]) -> None:
         production = dataclasses.replace(settings, production=True)
         async with running(settings, world.keys) as dev, running(production, world.keys) as prod:
             for name, (query, variables) in {"lookup": lookup, "list of 50": listing}.items():
-                figures = await medians(RUNS, development=lambda: dev.post(caller, query, variables),
-                                        production=lambda: prod.post(caller, query, variables))
+                figures = await medians(RUNS, development=functools.partial(dev.post, caller, query, variables),
+                                        production=functools.partial(prod.post, caller, query, variables))
                 rows.append((f"HTTP {name}: development / production",
                              f"{ms(figures['development'])} / {ms(figures['production'])} "
                              f"(x{figures['production'] / figures['development']:.3f})"))

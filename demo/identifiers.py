@@ -26,7 +26,7 @@ def id_check_digit(body17: str) -> str:
     """The check character ('0'-'9' or 'X') of the 17-digit body of an identity number."""
     if len(body17) != 17 or not body17.isdigit() or not body17.isascii():
         raise ValueError(f"an identity number body is 17 digits, not {body17!r}")
-    total = sum(int(c) * w for c, w in zip(body17, ID_WEIGHTS))
+    total = sum(int(c) * w for c, w in zip(body17, ID_WEIGHTS, strict=True))
     return ID_CHECK_CHARS[total % 11]
 
 
@@ -86,7 +86,7 @@ def org_code_check_char(body8: str) -> str:
     """The check character of an 8-character organization code body (digits and capital letters)."""
     if len(body8) != 8:
         raise ValueError(f"an organization code body is 8 characters, not {body8!r}")
-    c9 = 11 - sum(_org_value(c) * w for c, w in zip(body8, ORG_WEIGHTS)) % 11
+    c9 = 11 - sum(_org_value(c) * w for c, w in zip(body8, ORG_WEIGHTS, strict=True)) % 11
     return "X" if c9 == 10 else "0" if c9 == 11 else str(c9)
 
 
@@ -110,7 +110,7 @@ def credit_code_check_char(body17: str) -> str:
     if len(body17) != 17:
         raise ValueError(f"a credit code body is 17 characters, not {body17!r}")
     try:
-        total = sum(_CREDIT_VALUES[c] * w for c, w in zip(body17, CREDIT_WEIGHTS))
+        total = sum(_CREDIT_VALUES[c] * w for c, w in zip(body17, CREDIT_WEIGHTS, strict=True))
     except KeyError as exc:
         raise ValueError(f"not a credit code character: {exc.args[0]!r}") from None
     return CREDIT_CHARSET[(31 - total % 31) % 31]

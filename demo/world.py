@@ -661,7 +661,7 @@ def _marriages(world: _World) -> list[dict]:
     ]
     men = [p for p in singles if p.male]
     women = [p for p in singles if not p.male]
-    for husband, wife in zip(men, women):
+    for husband, wife in zip(men, women, strict=False):  # the longer list's last singles stay single
         if rng.random() >= 0.35:
             continue
         earliest = max(_add_years(husband.birth_date, 22), _add_years(wife.birth_date, 20))

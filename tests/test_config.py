@@ -113,7 +113,7 @@ def test_toml_syntax_error_is_a_config_error_naming_the_file(tmp_path):
 
 
 def test_missing_file_named_by_govshare_config_is_refused(tmp_path):
-    with pytest.raises(ConfigError, match="GOVSHARE_CONFIG names .*nowhere.toml, which does not exist"):
+    with pytest.raises(ConfigError, match=r"GOVSHARE_CONFIG names .*nowhere\.toml, which does not exist"):
         load_settings(env={"GOVSHARE_CONFIG": str(tmp_path / "nowhere.toml")})
 
 

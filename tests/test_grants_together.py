@@ -50,7 +50,7 @@ async def test_overlapping_grants_are_decided_together_row_by_row(own_api, own_w
     assert [r["countyCode"] for r in rows] == [s["county_code"] for s in source]
     assert {A, B, C} <= {r["countyCode"] for r in rows}
     household = parse_mask("keep:6,2")
-    for row, raw in zip(rows, source):
+    for row, raw in zip(rows, source, strict=True):
         county = raw["county_code"]
         # name in A: masked by one grant, in clear by another covering the same rows: in clear
         expected = {

@@ -49,7 +49,7 @@ async def test_each_mask_in_sql_equals_the_reference_on_every_engine(api, world)
     rows = await connector.fetch(query)
     raw = world.rows("police", "SELECT * FROM person ORDER BY id_number LIMIT 300")
     assert len(rows) == len(raw) == 300
-    for row, source in zip(rows, raw):
+    for row, source in zip(rows, raw, strict=True):
         typed = {k: v for k, v in source.items()}
         if typed["birth_date"] is not None:
             import datetime
@@ -115,7 +115,7 @@ async def test_numeric_ranges_in_sql_equal_the_reference_on_every_engine(api, wo
     rows = await connector.fetch(query)
     raw = world.rows("hrss", "SELECT id_number, monthly_base FROM social_insurance ORDER BY id_number LIMIT 200")
     assert rows and len(rows) == len(raw)
-    for row, source in zip(rows, raw):
+    for row, source in zip(rows, raw, strict=True):
         for column in columns[1:]:
             expected = shown(column, {"monthly_base": source["monthly_base"]})
             assert row[column.key] == pytest.approx(expected), (world.engine, column, source)
