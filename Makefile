@@ -7,7 +7,7 @@ ASSETS := web/static/vendor/graphiql.min.js
 DEMO := var/demo-keys.json
 LOCK := requirements.lock
 
-.PHONY: run test lint lock loadtest bench demo install assets clean
+.PHONY: run test lint format lock loadtest bench demo install assets clean
 
 run: install assets demo
 	$(BIN)/govshare serve
@@ -29,6 +29,14 @@ lint: install
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 	$(BIN)/python tests/contracts.py
+
+# The mechanical rewrites `make lint` asks for: ruff's fixes (the unsafe ones only for rules whose fix keeps the
+# meaning), then the formatter.
+format: install
+	$(BIN)/ruff check --fix --quiet . || true
+	$(BIN)/ruff check --fix --unsafe-fixes --quiet --select RUF005,RUF007,RUF059,UP031,UP044,SIM103,SIM105,PIE810,C416,B007 . || true
+	$(BIN)/ruff check --fix --quiet . || true
+	$(BIN)/ruff format .
 
 install: $(INSTALLED)
 
