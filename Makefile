@@ -31,7 +31,7 @@ lint: install
 	$(BIN)/python tests/contracts.py
 
 # The mechanical rewrites `make lint` asks for: ruff's fixes (the unsafe ones only for rules whose fix keeps the
-# meaning), then the formatter.
+# meaning), then the formatter. What no fix can mend is left for `make lint` to report.
 format: install
 	$(BIN)/ruff check --fix --quiet . || true
 	$(BIN)/ruff check --fix --unsafe-fixes --quiet --select RUF005,RUF007,RUF059,UP031,UP044,SIM103,SIM105,PIE810,C416,B007 . || true
