@@ -15,6 +15,7 @@ Each row of the table names folders or modules and what they may import. The che
 from __future__ import annotations
 
 import ast
+import os
 import re
 import sys
 from dataclasses import dataclass, field
@@ -81,12 +82,11 @@ def parse_table(readme: str) -> list[Row]:
 def python_units(repo: Path) -> dict[str, list[Path]]:
     """Top-level package/module name → its .py files (a folder holding .py files is one unit)."""
     units: dict[str, list[Path]] = {}
-    for path in sorted(repo.rglob("*.py")):
-        relative = path.relative_to(repo)
-        if SKIP_DIRS.intersection(relative.parts):
-            continue
-        name = relative.parts[0].removesuffix(".py")
-        units.setdefault(name, []).append(path)
+    for folder, dirs, files in os.walk(repo):
+        dirs[:] = sorted(d for d in dirs if d not in SKIP_DIRS and not d.startswith("."))  # not node_modules' trees
+        for file in sorted(f for f in files if f.endswith(".py")):
+            path = Path(folder) / file
+            units.setdefault(path.relative_to(repo).parts[0].removesuffix(".py"), []).append(path)
     return units
 
 
