@@ -21,6 +21,7 @@ Imports only ``govshare``.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from dataclasses import dataclass
@@ -59,10 +60,15 @@ class Chain:
     table: Table
     encodings: dict[int, tuple[str, ...]]  # version -> the fields it hashes, in order
 
-    @property
+    @functools.cached_property
     def current(self) -> int:
         """The encoding new records are written under."""
         return max(self.encodings)
+
+    @functools.cached_property
+    def data_columns(self) -> tuple[str, ...]:
+        """The table's columns but the chain's own (position, hashes, encoding) and the id."""
+        return tuple(c for c in self.table.columns.keys() if c not in LINK_COLUMNS)
 
     def hash(self, prev_hash: str, seq: int, row: dict) -> str:
         """The hash of ``row`` at position ``seq`` after ``prev_hash``, under the encoding the row names."""
@@ -113,10 +119,11 @@ _ADVANCE_HEAD = chain_heads.update().where(chain_heads.c.chain == bindparam("cha
 
 def _linked(chain: Chain, seq: int, prev: str, rows: list[dict]) -> tuple[list[dict], int, str]:
     linked = []
-    columns = [c for c in chain.table.columns.keys() if c not in LINK_COLUMNS]
+    columns, encoding = chain.data_columns, chain.current
     for row in rows:
         seq += 1
-        row = {name: row.get(name) for name in columns} | {"encoding": chain.current}
+        row = {name: row.get(name) for name in columns}
+        row["encoding"] = encoding
         digest = chain.hash(prev, seq, row)
         linked.append({**row, "seq": seq, "prev_hash": prev, "hash": digest})
         prev = digest

@@ -15,9 +15,9 @@ from sqlalchemy import select
 from catalog.model import Catalog
 from govshare.errors import GovshareError, NotFoundError
 from govshare.platformdb import bump_policy_version, policy_version
-from policies.tables import grants
 from policies import disclosure, documents
 from policies.model import Grant, GrantKind, PolicySet, Restriction
+from policies.tables import grants
 
 
 # The applications silence may approve (Art 19) are grants in the policy set, from their deadline on; the
@@ -52,7 +52,7 @@ async def load_policy_set(conn, *, silence_approves: bool = True) -> PolicySet:
                 row_scope={k: tuple(v) for k, v in r.row_scope.items()},
                 masks=dict(r.masks),
                 legal_basis=r.legal_basis,
-                revoked_at=r.revoked_at if r.revoked_at else None,
+                revoked_at=r.revoked_at,
             )
             for r in grant_rows
         ) + deemed
