@@ -379,3 +379,44 @@ def test_db_history_lists_the_revisions_from_the_baseline(tmp_path):
     assert run.returncode == 0
     lines = run.stdout.splitlines()
     assert lines[0].startswith("base -> 0001_baseline ") and lines[-1].startswith(f"0002_chain_encoding -> {migrations.head()} (head)")
+
+
+@pytest.mark.parametrize("platform_url", BACKENDS, indirect=True)
+async def test_moments_go_in_aware_and_come_back_aware_utc_on_every_platform_engine(platform_url):
+    from govshare.clock import CHINA
+    from govshare.keys import api_keys
+
+    engine = await _engine(platform_url)
+    try:
+        await migrations.ensure_current(engine)
+        in_china = datetime(2026, 3, 1, 8, 30, 15, 123456, tzinfo=CHINA)
+        async with engine.begin() as conn:
+            await conn.execute(api_keys.insert().values(id="k1", key_hash="h1", department="land", application="a",
+                                                        roles=[], created_at=in_china))
+            back = (await conn.execute(select(api_keys.c.created_at))).scalar()
+        assert back == in_china and back.utcoffset().total_seconds() == 0 and back.hour == 0
+        with pytest.raises(Exception, match="naive datetime"):
+            async with engine.begin() as conn:
+                await conn.execute(api_keys.insert().values(id="k2", key_hash="h2", department="land", application="a",
+                                                            roles=[], created_at=datetime(2026, 3, 1, 8, 30)))
+    finally:
+        await engine.dispose()
+
+
+async def test_verify_streams_in_batches_and_checks_the_checkpointed_heads(tmp_path, monkeypatch):
+    import audit.chain
+
+    monkeypatch.setattr(audit.chain, "VERIFY_BATCH", 2)  # several fetches for one chain
+    engine = make_engine(f"sqlite+aiosqlite:///{tmp_path / 'platform.db'}")
+    try:
+        await migrations.ensure_current(engine)
+        for n in range(7):
+            await _write_access_record(engine, policy_version=n)
+        async with engine.connect() as conn:
+            fifth = (await conn.execute(text("SELECT hash FROM access_records WHERE seq = 5"))).scalar()
+            assert await verify(conn, "access", [{"chain": "access", "seq": 5, "hash": fifth}]) == (7, None)
+            _, wrong = await verify(conn, "access", [{"chain": "access", "seq": 5, "hash": "f" * 64}])
+            _, beyond = await verify(conn, "access", [{"chain": "access", "seq": 9, "hash": fifth}])
+        assert (wrong.seq, wrong.problem) == (5, "changed") and (beyond.seq, beyond.problem) == (8, "truncated")
+    finally:
+        await engine.dispose()
