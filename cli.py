@@ -167,6 +167,18 @@ def serve(host: str | None, port: int | None) -> None:
         app = create_app(settings)
     except GovshareError as exc:  # e.g. a production checkpoint file or signing key under var/
         _fail(settings, exc)
+
+    async def schema_revision():  # refused here with its code, rather than as a failed start-up inside uvicorn
+        engine = make_engine(settings.platform_url)
+        try:
+            await migrations.ensure_current(engine, production=settings.production)
+        finally:
+            await engine.dispose()
+
+    try:
+        asyncio.run(schema_revision())
+    except GovshareError as exc:
+        _fail(settings, exc)
     uvicorn.run(app, host=host or settings.host, port=settings.port if port is None else port, log_level="info")
 
 

@@ -11,6 +11,7 @@ import contextlib
 import hashlib
 import shutil
 import sqlite3
+import subprocess
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -27,7 +28,7 @@ from govshare.errors import GovshareError
 from govshare.platformdb import make_engine, metadata
 from server import create_app
 from tests.conftest import TEST_DATABASE_PREFIX, make_settings, production, require_engine
-from tests.test_cli import govshare_in_process
+from tests.test_cli import environment, govshare_command, govshare_in_process
 
 FIXTURE = Path(__file__).parent / "fixtures" / "platform-0001.db"
 BACKENDS = ["sqlite", "postgres"]
@@ -159,6 +160,9 @@ def test_a_database_at_another_revision_is_refused_and_never_written(tmp_path, r
         assert run.returncode == 1 and f"[{code}]" in run.stderr and migrations.head() in run.stderr, run.stderr
         if code != "DB_REVISION_UNKNOWN":
             assert "govshare db upgrade" in run.stderr
+    serve = subprocess.run([govshare_command(), "serve", "--port", "0"], cwd=tmp_path, env=environment(tmp_path),
+                           capture_output=True, text=True, timeout=60)
+    assert serve.returncode == 1 and f"[{code}]" in serve.stderr and "Uvicorn running" not in serve.stderr
     english = govshare_in_process(tmp_path, "key", "list", language="en")
     assert "nothing was written to the database" in english.stderr
     assert _dump(path) == before  # not a byte written, not even the write-ahead log
