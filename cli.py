@@ -11,7 +11,7 @@ import functools
 import logging
 import sys
 import unicodedata
-from datetime import UTC, date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import click
@@ -26,13 +26,16 @@ from catalog import store as catalog_store
 from catalog.conformance import check_sources
 from catalog.loader import load_catalog
 from catalog.model import Catalog
+import migrations
+from govshare.clock import CHINA
 from govshare.config import Settings, load_settings
 from govshare.errors import CatalogError, ConfigError, GovshareError
 from govshare.i18n import message
-from govshare.keys import DEFAULT_ROLES, ROLES, create_key, revoke_key
-from govshare.platformdb import api_keys, create_schema, grants, make_engine
+from govshare.keys import DEFAULT_ROLES, ROLES, api_keys, create_key, revoke_key
+from govshare.platformdb import make_engine
 from policies import disclosure, documents
 from policies.store import add_restriction, create_grant, lift_restriction, load_policy_set, revoke_grant
+from policies.tables import grants
 
 
 def _settings() -> Settings:
@@ -60,7 +63,8 @@ def _fail(settings: Settings, exc: GovshareError) -> None:
 
 
 def runs_async(command):
-    """Run an async command body with the settings and the platform database, reporting errors by code."""
+    """Run an async command body with the settings and the platform database, reporting errors by code. A
+    database at another schema revision than this code is refused before anything is done (migrations/)."""
 
     @functools.wraps(command)
     def wrapper(*args, **kwargs):
@@ -69,7 +73,7 @@ def runs_async(command):
         async def main():
             engine = make_engine(settings.platform_url)
             try:
-                await create_schema(engine)
+                await migrations.ensure_current(engine, production=settings.production)
                 return await command(settings, engine, *args, **kwargs)
             finally:
                 await engine.dispose()
@@ -163,6 +167,18 @@ def serve(host: str | None, port: int | None) -> None:
         app = create_app(settings)
     except GovshareError as exc:  # e.g. a production checkpoint file or signing key under var/
         _fail(settings, exc)
+
+    async def schema_revision():  # refused here with its code, rather than as a failed start-up inside uvicorn
+        engine = make_engine(settings.platform_url)
+        try:
+            await migrations.ensure_current(engine, production=settings.production)
+        finally:
+            await engine.dispose()
+
+    try:
+        asyncio.run(schema_revision())
+    except GovshareError as exc:
+        _fail(settings, exc)
     uvicorn.run(app, host=host or settings.host, port=settings.port if port is None else port, log_level="info")
 
 
@@ -181,7 +197,10 @@ def demo(force: bool, engine: str, engine_for: tuple[str, ...]) -> None:
         if name not in ENGINES:
             raise click.BadParameter(f"{name!r} ∉ {{{', '.join(ENGINES)}}}", param_hint="--engine-for")
     try:
-        world = asyncio.run(build_demo(settings, force=force, engine=engine, engines=engines))
+        # The platform database's upgrade steps are told; its creation is part of "built", and "already at head" of
+        # "already there, unchanged".
+        world = asyncio.run(build_demo(settings, force=force, engine=engine, engines=engines, say=lambda code, params: (
+            None if code in ("DB_CREATED", "DB_NOTHING_TO_DO") else click.echo(_say(settings, code, **params)))))
     except GovshareError as exc:
         _fail(settings, exc)
     except ValueError as exc:  # an engine or department the demo does not know
@@ -304,9 +323,6 @@ def _pad(text: str, width: int) -> str:
     return text + " " * max(width - shown, 0)
 
 
-CHINA = timezone(timedelta(hours=8))
-
-
 def _china(moment: datetime) -> str:
     """A grant's start or end as explain and the console tell it: Beijing time."""
     return moment.astimezone(CHINA).strftime("%Y-%m-%d %H:%M (UTC+8)")
@@ -402,7 +418,7 @@ async def grant_list(settings: Settings, engine) -> None:
     now = datetime.now(UTC)
     async with engine.connect() as conn:
         for row in await conn.execute(select(grants).order_by(grants.c.created_at)):
-            since, until = row.valid_from.replace(tzinfo=UTC), row.valid_until.replace(tzinfo=UTC)
+            since, until = row.valid_from, row.valid_until
             state = ("CLI_GRANT_STATE_REVOKED" if row.revoked_at else "CLI_GRANT_STATE_EXPIRED" if until <= now
                      else "CLI_GRANT_STATE_NOT_YET" if since > now else "CLI_GRANT_STATE_IN_FORCE")
             line = (f"{row.id}  {row.consumer:<8} {row.resource:<24} {','.join(row.purposes):<32} "
@@ -740,6 +756,65 @@ async def calendar_list(settings: Settings, engine) -> None:
                         workdays=len(schedule.workdays), source=schedule.source))
 
 
+@main.group(help="平台数据库的结构版本（迁移）：升级、查看当前版本与版本历史。")
+def db() -> None:
+    pass
+
+
+def _platform_command(body):
+    """A db command: the settings and the platform database, without the revision check of runs_async."""
+
+    @functools.wraps(body)
+    def wrapper(*args, **kwargs):
+        settings = _settings()
+
+        async def run():
+            engine = make_engine(settings.platform_url)
+            try:
+                return await body(settings, engine, *args, **kwargs)
+            finally:
+                await engine.dispose()
+
+        try:
+            return asyncio.run(run())
+        except GovshareError as exc:
+            _fail(settings, exc)
+
+    return wrapper
+
+
+@db.command("upgrade", help="把平台数据库升级到指定的结构版本（默认为最新版本）。参数 REV 可指定版本（默认 head）："
+            "空数据库直接建到最新版本；由引入迁移前的版本建成的数据库，核对表结构与基线一致后接管；然后逐个执行迁移并打印每一步。")
+@click.argument("revision", default="head")
+@_platform_command
+async def db_upgrade(settings: Settings, engine, revision: str) -> None:
+    state = await migrations.upgrade(engine, revision, say=lambda code, params: click.echo(_say(settings, code, **params)))
+    click.echo(_say(settings, "DB_AT_REVISION", revision=",".join(state.current),
+                    note=_say(settings, "DB_NOTE_HEAD") if state.at_head else ""))
+
+
+@db.command("current", help="显示平台数据库当前的结构版本，以及它是否就是本程序的最新版本（不改动数据库）。")
+@_platform_command
+async def db_current(settings: Settings, engine) -> None:
+    state = await migrations.status(engine)
+    if state.empty:
+        note = _say(settings, "DB_NOTE_EMPTY")
+    elif not state.current:
+        note = _say(settings, "DB_NOTE_UNVERSIONED")
+    elif state.at_head:
+        note = _say(settings, "DB_NOTE_HEAD")
+    else:
+        note = _say(settings, "DB_NOTE_BEHIND", head=migrations.head())
+    click.echo(_say(settings, "DB_AT_REVISION", revision=",".join(state.current) or "-", note=note))
+
+
+@db.command("history", help="列出本程序的全部结构版本，从基线到最新（head）。")
+def db_history() -> None:
+    head = migrations.head()
+    for revision, before, doc in migrations.history():
+        click.echo(f"{before or 'base'} -> {revision}{' (head)' if revision == head else ''}  {doc}")
+
+
 # Each command's and option's help in English (GOVSHARE_LANGUAGE=en), by command path and option.
 ENGLISH_HELP = {
     "": "govshare: the online-query service of the government data-sharing platform.",
@@ -850,6 +925,13 @@ ENGLISH_HELP = {
                      "year's schedule.",
     "calendar load --by": "Operator.",
     "calendar list": "List the loaded years.",
+    "db": "The platform database's schema revisions (migrations): upgrade, show the current one and the history.",
+    "db upgrade": "Upgrade the platform database to REV (default: the latest, head): an empty database is created at "
+                  "head directly; one made before migrations is adopted once its tables are checked to match the "
+                  "baseline; then each migration is applied and printed.",
+    "db current": "Show the platform database's current schema revision and whether it is this program's head "
+                  "(changes nothing).",
+    "db history": "List this program's schema revisions, from the baseline to the head.",
 }
 
 

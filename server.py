@@ -48,7 +48,8 @@ from govshare.i18n import message, normalize_language
 from govshare.keys import Caller, authenticate, hash_key, platform_secret
 from govshare.ratelimit import CostBudget, RateLimiter
 from govshare.notify import PolicyNotifier
-from govshare.platformdb import create_schema, make_engine, read_versions
+from govshare.platformdb import make_engine, read_versions
+from migrations import ensure_current
 from policies.engine import PolicyEngine, Unenforced
 from policies.model import PolicySet
 from policies.store import load_policy_set
@@ -110,7 +111,8 @@ class Runtime:
         self.last_reload: dict | None = None
 
     async def start(self) -> None:
-        await create_schema(self.engine)
+        # A database at another schema revision than this code is refused, untouched (migrations/).
+        await ensure_current(self.engine, production=self.settings.production)
         await self.refresh(force=True)
         if self.catalog.version == 0:
             log.warning(message("CATALOG_NOT_LOADED", "en"))

@@ -1,4 +1,5 @@
-"""Policy administration for security staff: accounts and sessions, the web console and the admin GraphQL API.
+"""Policy administration for security staff: accounts and sessions (their tables in ``tables.py``), the web console
+and the admin GraphQL API.
 
 May import ``policies``, ``catalog``, ``govshare``. Imported by ``server.py``, ``cli.py`` and the demo's set-up
 (its staff accounts).

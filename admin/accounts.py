@@ -27,7 +27,7 @@ from sqlalchemy import and_, case, literal, or_, select
 
 from govshare.config import Settings
 from govshare.errors import AuthError, GovshareError, NotFoundError
-from govshare.platformdb import staff_accounts, staff_sessions
+from admin.tables import staff_accounts, staff_sessions
 
 _hasher = PasswordHasher()
 _DUMMY_HASH = _hasher.hash("govshare: not a password of anyone")
@@ -61,13 +61,6 @@ class Staff:
 
 def _digest(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
-
-
-def _aware(moment: datetime | None) -> datetime | None:
-    """SQLite gives times back without their offset (stored as UTC); PostgreSQL with it."""
-    if moment is None:
-        return None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 async def create_account(conn, settings: Settings, username: str, password: str, display_name: str = "") -> None:
@@ -132,7 +125,7 @@ async def sign_in(engine, settings: Settings, username: str, password: str,
         if row is None or row.disabled_at is not None:
             await _verified(_DUMMY_HASH, password)  # the same work as for a real account
             raise AuthError("STAFF_SIGN_IN_FAILED")
-        locked_until = _aware(row.locked_until) or lock_ends
+        locked_until = row.locked_until or lock_ends
         raise AuthError("STAFF_LOCKED", until=locked_until.astimezone().strftime("%Y-%m-%d %H:%M:%S %z"))
     if not await _verified(row.password_hash, password):
         raise AuthError("STAFF_SIGN_IN_FAILED")
@@ -158,9 +151,9 @@ async def session(conn, token: str | None, now: datetime | None = None) -> Staff
         .join(staff_accounts, staff_accounts.c.username == staff_sessions.c.username)
         .where(staff_sessions.c.token_hash == _digest(token))
     )).first()
-    if row is None or row.ended_at is not None or row.disabled_at is not None or _aware(row.expires_at) <= now:
+    if row is None or row.ended_at is not None or row.disabled_at is not None or row.expires_at <= now:
         return None
-    return Staff(row.username, row.display_name, row.csrf_token, _aware(row.expires_at))
+    return Staff(row.username, row.display_name, row.csrf_token, row.expires_at)
 
 
 async def sign_out(conn, token: str) -> None:

@@ -9,7 +9,7 @@ English with ?lang=en.
 from __future__ import annotations
 
 import secrets
-from datetime import datetime, timedelta, timezone
+from datetime import datetime
 from pathlib import Path
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
@@ -22,12 +22,12 @@ from admin.auth import (LANG_COOKIE, LOGIN_CSRF_COOKIE, Signed, clear_session_co
                         set_session_cookie, sign_in, sign_in_wait, signed_in, same_origin)
 from admin import accounts
 from admin.labels import label
+from govshare.clock import CHINA
 from govshare.errors import AuthError, GovshareError
 from govshare.i18n import message
 from policies import documents
 from policies.explain import describe_cover
 
-CHINA = timezone(timedelta(hours=8))
 _templates = Environment(loader=FileSystemLoader(Path(__file__).with_name("templates")),
                          autoescape=select_autoescape(["html"]), trim_blocks=True, lstrip_blocks=True)
 _templates.globals["describe_cover"] = describe_cover

@@ -14,7 +14,7 @@ from sqlalchemy import select
 
 from admin.accounts import Staff
 from govshare.errors import GovshareError
-from govshare.platformdb import grants
+from policies.tables import grants
 from policies import documents
 from policies.model import Grant
 from policies.explain import Explanation, explain

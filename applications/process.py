@@ -13,16 +13,19 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select
 
+from applications.tables import applications
 from applications.workdays import WorkCalendar
 from audit.chain import append
+from audit.tables import process_records
 from catalog.model import Catalog, ShareType
 from govshare.config import Settings
 from govshare.errors import GovshareError, NotFoundError
 from govshare.keys import Caller
-from govshare.platformdb import applications, bump_policy_version, grants, process_records
-from policies import documents
+from govshare.platformdb import bump_policy_version
+from policies import documents, store
 from policies.model import Grant, GrantKind
 from policies.store import create_grant, revoke_grant, undone_by
+from policies.tables import grants
 
 SHARE_MODES = ("online_query", "exchange", "interface")  # 联机查询 / 数据交换 / 接口服务 (Art 18)
 
@@ -42,8 +45,26 @@ class ApplicationInvalid(GovshareError):
         self.problems = problems
 
 
-def _aware(moment: datetime) -> datetime:
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+def _deemed(row) -> Grant | None:
+    """A pending application is approved by silence from its deadline on (Art 19): whether or not anything
+    ran at the deadline, every decision after it sees a grant."""
+    start = max(row.deadline_at, row.valid_from)
+    until = row.valid_until
+    if until <= start:
+        return None
+    return Grant(id=row.id, kind=GrantKind.DEEMED, consumer=row.consumer, resource=row.resource, items=tuple(row.items),
+                 purposes=(row.purpose,), valid_from=start, valid_until=until,
+                 row_scope={k: tuple(v) for k, v in row.row_scope.items()})
+
+
+async def deemed_grants(conn) -> tuple[Grant, ...]:
+    """The pending applications silence may approve, as the grants they are from their deadlines on."""
+    rows = (await conn.execute(select(applications).where(
+        applications.c.status == "pending", applications.c.deemable == 1))).all()
+    return tuple(g for g in map(_deemed, rows) if g is not None)
+
+
+store.declare_deemed_grants(deemed_grants)
 
 
 async def record_step(conn, kind: str, *, at: datetime, department: str, actor: str, application_id: str | None = None,
@@ -101,7 +122,7 @@ async def submit(conn, catalog: Catalog, calendar: WorkCalendar, settings: Setti
         problems.append(FieldProblem("users", "FIELD_REQUIRED_USERS", {}))
     if share_mode not in SHARE_MODES:
         problems.append(FieldProblem("shareMode", "SHARE_MODE_INVALID", {"mode": share_mode, "modes": ", ".join(SHARE_MODES)}))
-    valid_from, valid_until = _aware(valid_from), _aware(valid_until)
+    valid_from, valid_until = valid_from, valid_until
     if valid_until <= now:
         problems.append(FieldProblem("validUntil", "END_IN_PAST", {}))
     elif valid_until > now + timedelta(days=settings.max_grant_days):
@@ -143,7 +164,7 @@ async def _pending(conn, catalog: Catalog, caller: Caller, application_id: str, 
     provider = catalog.resources[row.resource].provider if row.resource in catalog.resources else None
     if caller.department != provider:
         raise await _refused_action(conn, caller, now, "NOT_YOUR_RESOURCE", application_id)
-    if row.status == "pending" and row.deemable and settings.silence_approves and now >= _aware(row.deadline_at):
+    if row.status == "pending" and row.deemable and settings.silence_approves and now >= row.deadline_at:
         async with conn.engine.begin() as own:  # kept, though the late answer itself is refused
             await settle(own, catalog, now, settings)
         raise GovshareError("APPLICATION_DEEMED_APPROVED", application=application_id)
@@ -160,15 +181,15 @@ async def approve(conn, catalog: Catalog, settings: Settings, caller: Caller, ap
     items = list(row.items) if items is None else items
     if not set(items) <= set(row.items) or not items:
         raise GovshareError("NARROWING_INVALID", detail="items")
-    until = _aware(row.valid_until) if valid_until is None else _aware(valid_until)
-    if until > _aware(row.valid_until):
+    until = row.valid_until if valid_until is None else valid_until
+    if until > row.valid_until:
         raise GovshareError("NARROWING_INVALID", detail="validUntil")
     scope = {**row.row_scope, **(row_scope or {})}
     for name, values in (row_scope or {}).items():
         if name in row.row_scope and not set(values) <= set(row.row_scope[name]):
             raise GovshareError("NARROWING_INVALID", detail=f"rowScope.{name}")
     grant_id = await create_grant(conn, catalog, consumer=row.consumer, resource=row.resource, items=items,
-                                  purposes=[row.purpose], valid_from=_aware(row.valid_from), valid_until=until,
+                                  purposes=[row.purpose], valid_from=row.valid_from, valid_until=until,
                                   row_scope=scope, created_by=caller.key_id, application_id=application_id)
     await conn.execute(applications.update().where(applications.c.id == application_id)
                        .values(status="approved", decided_at=now, grant_id=grant_id))
@@ -200,12 +221,12 @@ async def settle(conn, catalog: Catalog, now: datetime, settings: Settings) -> l
     settled = []
     for row in rows:
         grant_id = await create_grant(conn, catalog, consumer=row.consumer, resource=row.resource, items=list(row.items),
-                                      purposes=[row.purpose], valid_from=max(_aware(row.valid_from), _aware(row.deadline_at)),
-                                      valid_until=_aware(row.valid_until), row_scope=row.row_scope,
+                                      purposes=[row.purpose], valid_from=max(row.valid_from, row.deadline_at),
+                                      valid_until=row.valid_until, row_scope=row.row_scope,
                                       created_by="deemed-approval", application_id=row.id, kind=GrantKind.DEEMED)
         await conn.execute(applications.update().where(applications.c.id == row.id)
-                           .values(status="deemed_approved", decided_at=_aware(row.deadline_at), grant_id=grant_id))
-        await record_step(conn, "deemed_approved", at=_aware(row.deadline_at), department=catalog.resources[row.resource].provider,
+                           .values(status="deemed_approved", decided_at=row.deadline_at, grant_id=grant_id))
+        await record_step(conn, "deemed_approved", at=row.deadline_at, department=catalog.resources[row.resource].provider,
                       actor="deemed-approval", application_id=row.id, grant_id=grant_id, recorded_at=now.isoformat())
         settled.append(row.id)
     return settled
@@ -216,7 +237,7 @@ async def recompute_deadlines(conn, calendar: WorkCalendar, settings: Settings) 
     rows = (await conn.execute(select(applications).where(applications.c.status == "pending",
                                                           applications.c.deadline_provisional == 1))).all()
     for row in rows:
-        deadline = calendar.deadline(_aware(row.submitted_at), settings.answer_working_days)
+        deadline = calendar.deadline(row.submitted_at, settings.answer_working_days)
         await conn.execute(applications.update().where(applications.c.id == row.id).values(
             deadline_at=deadline.at.astimezone(UTC), deadline_provisional=int(deadline.provisional)))
     if rows:
@@ -263,8 +284,8 @@ async def decide_coordination(conn, catalog: Catalog, caller: Caller, applicatio
     grant_id = None
     if approve:
         grant_id = await create_grant(conn, catalog, consumer=row.consumer, resource=row.resource, items=list(row.items),
-                                      purposes=[row.purpose], valid_from=_aware(row.valid_from),
-                                      valid_until=_aware(row.valid_until), row_scope=row.row_scope,
+                                      purposes=[row.purpose], valid_from=row.valid_from,
+                                      valid_until=row.valid_until, row_scope=row.row_scope,
                                       legal_basis=f"协调决定（第十九条）：{reason}", created_by=caller.key_id,
                                       application_id=application_id)
     status = "coordination_approved" if approve else "coordination_refused"
@@ -298,7 +319,7 @@ async def record_expiries(conn, now: datetime) -> list[str]:
     rows = (await conn.execute(select(grants).where(grants.c.valid_until <= now, grants.c.revoked_at.is_(None),
                                                     grants.c.id.not_in(recorded)))).all()
     for row in rows:
-        await record_step(conn, "expired", at=_aware(row.valid_until), department=row.consumer, actor="expiry",
+        await record_step(conn, "expired", at=row.valid_until, department=row.consumer, actor="expiry",
                       application_id=row.application_id, grant_id=row.id)
     return [r.id for r in rows]
 

@@ -16,11 +16,10 @@ from pathlib import Path
 import chinese_calendar
 from sqlalchemy import delete, select
 
-from govshare.platformdb import work_calendars
+from applications.tables import work_calendars
+from govshare.clock import CHINA
 
 log = logging.getLogger(__name__)
-
-CHINA = datetime.timezone(datetime.timedelta(hours=8))
 
 
 class ScheduleError(ValueError):

@@ -35,7 +35,7 @@ from sqlalchemy import select
 
 from govshare.config import Settings
 from govshare.errors import AuditKeyError
-from govshare.platformdb import chain_heads
+from audit.chain import chain_heads
 
 log = logging.getLogger(__name__)
 

@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from govshare.errors import AuditError
 from audit.chain import SqliteAppender, append, append_sync
+from audit.tables import ACCESS
 from govshare.platformdb import make_sync_engine
 
 log = logging.getLogger(__name__)
@@ -39,6 +40,7 @@ class AccessRecord:
     grants_used: list[str] = field(default_factory=list)
     outcome: str = "allowed"  # allowed | partial | denied | failed
     error_code: str | None = None
+    policy_version: int | None = None  # the policy version in force for the request (the one /healthz shows)
 
 
 def _row(record: AccessRecord) -> dict:
@@ -62,7 +64,7 @@ class AuditWriter:
         self._sync = make_sync_engine(engine)
         self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="govshare-audit") if self._sync else None
         sqlite = self._sync is not None and self._sync.dialect.name == "sqlite"
-        self._sqlite = SqliteAppender(self._sync, "access") if sqlite else None
+        self._sqlite = SqliteAppender(self._sync, ACCESS.name) if sqlite else None
         # On SQLite, a transaction that gets the write lock at once is written right here (about 0.2 ms, with
         # the commit): cheaper than the hand-over to the thread. Only when another process or pool holds the
         # lock does the thread wait for it, so the event loop never waits on the database.

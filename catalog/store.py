@@ -6,11 +6,23 @@ import hashlib
 import json
 from datetime import UTC, datetime
 
-from sqlalchemy import select
+from sqlalchemy import JSON, Column, Integer, String, Table, Text, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from catalog.model import Catalog
-from govshare.platformdb import catalog_versions
+from govshare.platformdb import UTCDateTime, metadata
+
+# Every catalog loaded, whole; the latest is in force.
+catalog_versions = Table(
+    "catalog_versions",
+    metadata,
+    Column("version", Integer, primary_key=True, autoincrement=True),
+    Column("loaded_at", UTCDateTime, nullable=False),
+    Column("loaded_by", String(100), nullable=False),
+    Column("source", Text, nullable=False),
+    Column("digest", String(64), nullable=False),
+    Column("document", JSON, nullable=False),
+)
 
 
 def digest(catalog: Catalog) -> str:

@@ -12,7 +12,7 @@ import json
 import secrets
 import shutil
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta, timezone
+from datetime import datetime
 from pathlib import Path
 
 from sqlalchemy import create_engine, text
@@ -24,14 +24,15 @@ from catalog import store as catalog_store
 from catalog.loader import load_catalog
 from catalog.model import Catalog
 from connectors.urls import sync_url
+import migrations
 from demo.world import build_sources
+from govshare.clock import CHINA
 from govshare.config import Settings
 from govshare.keys import create_key, platform_secret
-from govshare.platformdb import create_schema, make_engine
+from govshare.platformdb import make_engine
 from policies import documents
 from policies.store import add_restriction, create_grant
 
-CHINA = timezone(timedelta(hours=8))
 BUILT_BY = "govshare demo"
 COORDINATOR = "bigdata"  # 临沂市大数据局, the coordinating authority (共享主管部门)
 
@@ -113,9 +114,11 @@ def _paths(settings: Settings) -> tuple[Path, Path, Path]:
 
 
 async def build_demo(settings: Settings, *, force: bool = False, engine: str = "sqlite", database_prefix: str = "govshare_",
-                     engines: dict[str, str] | None = None, persons: int = 3000, enterprises: int = 1000) -> DemoWorld:
+                     engines: dict[str, str] | None = None, persons: int = 3000, enterprises: int = 1000,
+                     say=lambda code, params: None) -> DemoWorld:
     """Build the demo world; ``engine`` puts every department's database on SQLite, PostgreSQL or MariaDB,
-    ``engines`` overrides it per department (``{"police": "postgres"}``)."""
+    ``engines`` overrides it per department (``{"police": "postgres"}``). The platform database is upgraded
+    to the code's schema revision whether or not the world was there (``say(code, params)`` is told what)."""
     engines = engines or {}
     for name in [engine, *engines.values()]:
         if name not in ENGINES:
@@ -134,6 +137,11 @@ async def build_demo(settings: Settings, *, force: bool = False, engine: str = "
                 checkpoints.unlink(missing_ok=True)  # the heads of the chains just deleted
     platform_secret(Path(settings.expand(settings.pseudonym_secret_file)))  # the demo's, made where missing
     if keys_path.exists() and showcase_path.exists():
+        platform = make_engine(settings.platform_url)
+        try:
+            await migrations.upgrade(platform, say=say)
+        finally:
+            await platform.dispose()
         return DemoWorld(json.loads(keys_path.read_text()), json.loads(showcase_path.read_text()), built=False)
 
     catalog = load_catalog(settings.catalog_dir)
@@ -153,7 +161,7 @@ async def build_demo(settings: Settings, *, force: bool = False, engine: str = "
 
     platform = make_engine(settings.platform_url)
     try:
-        await create_schema(platform)
+        await migrations.upgrade(platform, say=say)
         async with platform.begin() as conn:
             version = await catalog_store.publish(conn, catalog, source=str(settings.catalog_dir), loaded_by=BUILT_BY)
             catalog = Catalog(catalog.departments, catalog.purposes, catalog.resources, version)

@@ -269,6 +269,35 @@ MESSAGES: dict[str, tuple[str, str]] = {
                                   "Application keys cannot administer policies; sign in with a security staff account."),
     "CLI_BAD_DATE": ("{value!r} 不是 YYYY-MM-DD 日期", "{value!r} is not a YYYY-MM-DD date"),
     "CLI_BAD_PAIR": ("{option} 应写作 信息项=值，而不是 {value!r}", "{option} takes item=value, not {value!r}"),
+    # The platform database's schema revision (migrations/).
+    "DB_REVISION_MISMATCH": ("平台数据库的结构版本是 {found}，本程序需要 {expected}：请先运行 {command}（未对数据库做任何改动）。",
+                             "The platform database is at schema revision {found}; this program needs {expected}: "
+                             "run {command} first (nothing was written to the database)."),
+    "DB_REVISION_UNKNOWN": ("平台数据库的结构版本 {found} 不是本程序所知的版本（本程序为 {expected}），可能由更新的 govshare 升级过："
+                            "请使用与之相符的 govshare，或用 {command} 查看本程序的版本（未对数据库做任何改动）。",
+                            "The platform database is at schema revision {found}, which this program does not know "
+                            "(its own is {expected}); a newer govshare may have upgraded it: use a matching govshare, "
+                            "or see {command} (nothing was written to the database)."),
+    "DB_UNVERSIONED": ("平台数据库已有数据表，但没有结构版本记录（由引入迁移之前的版本建成）；本程序需要 {expected}："
+                       "请运行 {command}，核对表结构后接管（未对数据库做任何改动）。",
+                       "The platform database has tables but no schema revision (made before migrations); this "
+                       "program needs {expected}: run {command} to check its tables and adopt it (nothing was "
+                       "written to the database)."),
+    "DB_NOT_CREATED": ("平台数据库是空的：生产模式下不自动建表，请先运行 {command}。",
+                       "The platform database is empty: production does not create it on its own; run {command} first."),
+    "DB_SCHEMA_UNKNOWN": ("平台数据库的数据表与基线版本 {baseline} 不符，无法接管（{differences}）；未做任何改动。",
+                          "The platform database's tables differ from the baseline revision {baseline} and cannot be "
+                          "adopted ({differences}); nothing was changed."),
+    "DB_UPGRADE_STEP": ("已升级：{source} → {target}（{doc}）", "Upgraded: {source} -> {target} ({doc})"),
+    "DB_CREATED": ("已在空数据库上建立结构版本 {revision}（数据表、只追加保护、初始行）。",
+                   "Created the schema at revision {revision} on the empty database (tables, append-only guards, first rows)."),
+    "DB_ADOPTED": ("数据表与基线版本一致，已标记为 {revision}。", "The tables match the baseline; stamped {revision}."),
+    "DB_AT_REVISION": ("平台数据库的结构版本：{revision}{note}", "The platform database is at schema revision {revision}{note}"),
+    "DB_NOTE_HEAD": ("（最新）", " (head)"),
+    "DB_NOTE_BEHIND": ("（本程序为 {head}，请运行 govshare db upgrade）", " (this program: {head}; run govshare db upgrade)"),
+    "DB_NOTE_EMPTY": ("（空数据库）", " (empty database)"),
+    "DB_NOTE_UNVERSIONED": ("（有数据表但无版本记录，请运行 govshare db upgrade）", " (tables without a revision; run govshare db upgrade)"),
+    "DB_NOTHING_TO_DO": ("已是 {revision}，无需升级。", "Already at {revision}; nothing to do."),
 }
 
 

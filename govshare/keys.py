@@ -9,10 +9,22 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from sqlalchemy import select
+from sqlalchemy import JSON, Column, String, Table, select
 
 from govshare.errors import AuthError, ConfigError, GovshareError, NotFoundError
-from govshare.platformdb import api_keys, bump_policy_version
+from govshare.platformdb import UTCDateTime, bump_policy_version, metadata
+
+api_keys = Table(
+    "api_keys",
+    metadata,
+    Column("id", String(16), primary_key=True),
+    Column("key_hash", String(64), nullable=False, unique=True),
+    Column("department", String(40), nullable=False),
+    Column("application", String(100), nullable=False),
+    Column("roles", JSON, nullable=False),  # govshare.keys.ROLES
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("revoked_at", UTCDateTime),
+)
 
 PREFIX = "gs_"
 

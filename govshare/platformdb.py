@@ -1,133 +1,53 @@
-"""The platform database: the catalog in force, application keys, grants, policy rule versions, staff accounts,
-process and access records.
+"""The platform database's foundations: the one metadata every package declares its tables on, the engines,
+the UTC time column, the append-only guard, and the change counter every process watches.
 
-SQLite under ``var/`` by default; any SQLAlchemy async URL where configured. Records and policy
-versions are append-only: the database itself refuses UPDATE and DELETE on them.
+Each package owns its tables (``audit/tables.py``: access and process records and the chain heads;
+``policies/tables.py``: grants and policy versions; ``applications/tables.py``: applications and work
+calendars; ``admin/tables.py``: staff accounts and sessions; ``govshare/keys.py``: application keys;
+``catalog/store.py``: catalog versions). The schema's revisions are ``migrations/`` (Alembic): a server or
+command refuses a database at another revision than its code (``migrations.ensure_current``).
+
+SQLite under ``var/`` by default, or PostgreSQL; no other engine (MariaDB is a source database only). Records
+and policy versions are append-only: the database itself refuses UPDATE and DELETE on them.
 """
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 
-from sqlalchemy import (
-    JSON,
-    Column,
-    DateTime,
-    Integer,
-    MetaData,
-    String,
-    Table,
-    Text,
-    event,
-    select,
-    text,
-)
-from sqlalchemy import Engine, create_engine
+from sqlalchemy import Column, DateTime, Engine, Integer, MetaData, Table, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.types import TypeDecorator
+
+ENGINES = ("sqlite", "postgresql")
 
 metadata = MetaData()
 
-catalog_versions = Table(
-    "catalog_versions",
-    metadata,
-    Column("version", Integer, primary_key=True, autoincrement=True),
-    Column("loaded_at", DateTime(timezone=True), nullable=False),
-    Column("loaded_by", String(100), nullable=False),
-    Column("source", Text, nullable=False),
-    Column("digest", String(64), nullable=False),
-    Column("document", JSON, nullable=False),
-)
 
-api_keys = Table(
-    "api_keys",
-    metadata,
-    Column("id", String(16), primary_key=True),
-    Column("key_hash", String(64), nullable=False, unique=True),
-    Column("department", String(40), nullable=False),
-    Column("application", String(100), nullable=False),
-    Column("roles", JSON, nullable=False),  # govshare.keys.ROLES
-    Column("created_at", DateTime(timezone=True), nullable=False),
-    Column("revoked_at", DateTime(timezone=True)),
-)
+class UTCDateTime(TypeDecorator):
+    """A moment: an aware datetime in, stored in UTC, an aware UTC datetime out, on SQLite (which keeps no offset)
+    as on PostgreSQL. A naive datetime is refused: the moment it means is unknown."""
 
-grants = Table(
-    "grants",
-    metadata,
-    Column("id", String(16), primary_key=True),
-    Column("kind", String(20), nullable=False),  # grant | legal_basis
-    Column("consumer", String(40), nullable=False),
-    Column("resource", String(80), nullable=False),
-    Column("items", JSON, nullable=False),
-    Column("purposes", JSON, nullable=False),
-    Column("valid_from", DateTime(timezone=True), nullable=False),
-    Column("valid_until", DateTime(timezone=True), nullable=False),
-    Column("row_scope", JSON, nullable=False),
-    Column("masks", JSON, nullable=False),
-    Column("legal_basis", Text),
-    Column("application_id", String(16)),  # the application it came from, if any
-    Column("created_by", String(100), nullable=False),
-    Column("created_at", DateTime(timezone=True), nullable=False),
-    Column("revoked_at", DateTime(timezone=True)),
-    Column("revoked_by", String(100)),
-    Column("revoke_reason", Text),
-)
+    impl = DateTime(timezone=True)
+    cache_ok = True
 
-# The rules security staff own (policies/documents.py): every version of them, whole, with who, when and why.
-# The latest version is in force. Append-only and hash-chained like the records (chain "policy").
-policy_versions = Table(
-    "policy_versions",
-    metadata,
-    Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("at", DateTime(timezone=True), nullable=False),
-    Column("author", String(100), nullable=False),  # a staff account, or the operator named on the command line
-    Column("reason", Text, nullable=False),
-    Column("action", String(20), nullable=False),  # change | import | rollback
-    Column("restored_version", Integer),  # for a rollback: the version whose rules it restores
-    Column("document", JSON, nullable=False),
-    Column("digest", String(64), nullable=False),  # of the canonical document
-    Column("seq", Integer, nullable=False, unique=True),  # the version number: position in the hash chain
-    Column("prev_hash", String(64), nullable=False),
-    Column("hash", String(64), nullable=False),
-)
+    def process_bind_param(self, value: datetime | None, dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError(f"a naive datetime cannot be stored as a moment: {value.isoformat()}")
+        return value.astimezone(UTC)
 
-# Security staff who sign in to the policy console (admin/accounts.py). Application keys never sign in.
-staff_accounts = Table(
-    "staff_accounts",
-    metadata,
-    Column("username", String(64), primary_key=True),
-    Column("display_name", String(100), nullable=False),
-    Column("password_hash", Text, nullable=False),  # argon2id
-    Column("failed_attempts", Integer, nullable=False),
-    Column("locked_until", DateTime(timezone=True)),
-    Column("disabled_at", DateTime(timezone=True)),
-    Column("created_at", DateTime(timezone=True), nullable=False),
-)
+    def process_result_value(self, value: datetime | None, dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
-staff_sessions = Table(
-    "staff_sessions",
-    metadata,
-    Column("token_hash", String(64), primary_key=True),  # sha256 of the session token; the token is never stored
-    Column("username", String(64), nullable=False),
-    Column("csrf_token", String(64), nullable=False),
-    Column("created_at", DateTime(timezone=True), nullable=False),
-    Column("expires_at", DateTime(timezone=True), nullable=False),
-    Column("ended_at", DateTime(timezone=True)),
-)
 
-# A year's official holiday schedule, loaded by an administrator (applications/workdays.py).
-work_calendars = Table(
-    "work_calendars",
-    metadata,
-    Column("year", Integer, primary_key=True),
-    Column("holidays", JSON, nullable=False),
-    Column("workdays", JSON, nullable=False),
-    Column("source", Text, nullable=False),
-    Column("loaded_by", String(100), nullable=False),
-    Column("loaded_at", DateTime(timezone=True), nullable=False),
-)
-
-# One row: bumped by every change to grants, applications or the policy rules, so every process sees the change.
+# One row: bumped by every change to grants, keys, applications or the policy rules, so every process sees the
+# change. Shared: the keys (govshare), the policies and the applications bump it, the server watches it.
 policy_version = Table(
     "policy_version",
     metadata,
@@ -135,106 +55,37 @@ policy_version = Table(
     Column("version", Integer, nullable=False),
 )
 
-# Share applications (共享申请, Art 17-21). Status changes are also process_records, which are never changed.
-applications = Table(
-    "applications",
-    metadata,
-    Column("id", String(16), primary_key=True),
-    Column("consumer", String(40), nullable=False),
-    Column("resource", String(80), nullable=False),
-    Column("items", JSON, nullable=False),
-    Column("purpose", String(80), nullable=False),
-    Column("users", Text, nullable=False),  # 使用对象
-    Column("share_mode", String(20), nullable=False),
-    Column("row_scope", JSON, nullable=False),
-    Column("valid_from", DateTime(timezone=True), nullable=False),
-    Column("valid_until", DateTime(timezone=True), nullable=False),
-    Column("submitted_at", DateTime(timezone=True), nullable=False),
-    Column("submitted_by", String(16), nullable=False),  # key id
-    Column("deadline_at", DateTime(timezone=True), nullable=False),
-    Column("deadline_provisional", Integer, nullable=False),
-    # Silence approves only conditional items; an application touching a not-shared item waits for coordination.
-    Column("deemable", Integer, nullable=False),
-    Column("status", String(30), nullable=False),
-    # pending | approved | refused | deemed_approved | coordinating | coordination_approved | coordination_refused
-    Column("decided_at", DateTime(timezone=True)),
-    Column("grant_id", String(16)),
-)
+# Rows a new database starts with, by table, in the order given (the chain heads are declared by audit.chain).
+SEED_ROWS: dict[str, list[dict]] = {"policy_version": [{"id": 1, "version": 0}]}
 
-process_records = Table(
-    "process_records",
-    metadata,
-    Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("at", DateTime(timezone=True), nullable=False),
-    Column("kind", String(40), nullable=False),  # submitted | approved | refused | deemed_approved | ...
-    Column("application_id", String(16)),
-    Column("grant_id", String(16)),
-    Column("department", String(40), nullable=False),
-    Column("actor", String(100), nullable=False),  # key id or operator account
-    Column("reason", Text),
-    Column("detail", JSON, nullable=False),
-    Column("seq", Integer, nullable=False, unique=True),  # position in the hash chain (audit/chain.py)
-    Column("prev_hash", String(64), nullable=False),
-    Column("hash", String(64), nullable=False),
-)
+_APPEND_ONLY: list[str] = []
 
-access_records = Table(
-    "access_records",
-    metadata,
-    Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("at", DateTime(timezone=True), nullable=False),
-    Column("request_id", String(36), nullable=False),
-    Column("trace_id", String(32), nullable=False),
-    Column("department", String(40), nullable=False),
-    Column("application", String(100), nullable=False),
-    Column("key_id", String(16), nullable=False),
-    Column("operator", String(100)),
-    Column("purpose", String(80)),
-    Column("resource", String(80), nullable=False),
-    Column("operation", String(20), nullable=False),  # lookup | list
-    Column("items_returned", JSON, nullable=False),
-    Column("items_masked", JSON, nullable=False),
-    Column("items_denied", JSON, nullable=False),  # {item: reason code}
-    Column("row_count", Integer, nullable=False),
-    Column("grants_used", JSON, nullable=False),
-    Column("outcome", String(20), nullable=False),  # allowed | partial | denied | failed
-    Column("error_code", String(40)),
-    Column("seq", Integer, nullable=False, unique=True),  # position in the hash chain (audit/chain.py)
-    Column("prev_hash", String(64), nullable=False),
-    Column("hash", String(64), nullable=False),
-)
 
-# The head of each hash chain (access, process): the last position and hash, updated with every append.
-chain_heads = Table(
-    "chain_heads",
-    metadata,
-    Column("chain", String(20), primary_key=True),
-    Column("seq", Integer, nullable=False),
-    Column("hash", String(64), nullable=False),
-)
+def append_only(table: Table) -> Table:
+    """Declare ``table`` append-only: the database refuses UPDATE and DELETE on it (``guard_statements``)."""
+    if table.name not in _APPEND_ONLY:
+        _APPEND_ONLY.append(table.name)
+    return table
 
-APPEND_ONLY = ("access_records", "process_records", "policy_versions")
 
-_APPEND_ONLY_SQLITE = [
-    f"""CREATE TRIGGER IF NOT EXISTS {table}_no_{action} BEFORE {action.upper()} ON {table}
+def append_only_tables() -> tuple[str, ...]:
+    return tuple(_APPEND_ONLY)
+
+
+def guard_statements(dialect: str, tables: tuple[str, ...] | None = None) -> list[str]:
+    """The DDL that makes ``tables`` (default: every append-only table) refuse UPDATE and DELETE."""
+    tables = append_only_tables() if tables is None else tables
+    if dialect == "sqlite":
+        return [f"""CREATE TRIGGER IF NOT EXISTS {table}_no_{action} BEFORE {action.upper()} ON {table}
        BEGIN SELECT RAISE(ABORT, '{table} are append-only'); END"""
-    for table in APPEND_ONLY
-    for action in ("update", "delete")
-]
-
-
-_APPEND_ONLY_POSTGRESQL = [
-    """CREATE OR REPLACE FUNCTION govshare_append_only() RETURNS trigger AS $$
-       BEGIN RAISE EXCEPTION '% are append-only', TG_TABLE_NAME; END $$ LANGUAGE plpgsql""",
-] + [
-    statement
-    for table in APPEND_ONLY
-    for statement in (
-        f"DROP TRIGGER IF EXISTS {table}_append_only ON {table}",
-        f"CREATE TRIGGER {table}_append_only BEFORE UPDATE OR DELETE ON {table} "
-        "FOR EACH ROW EXECUTE FUNCTION govshare_append_only()",
-    )
-]
+                for table in tables for action in ("update", "delete")]
+    if dialect == "postgresql":
+        return ["""CREATE OR REPLACE FUNCTION govshare_append_only() RETURNS trigger AS $$
+       BEGIN RAISE EXCEPTION '% are append-only', TG_TABLE_NAME; END $$ LANGUAGE plpgsql"""] + [
+            f"CREATE TRIGGER {table}_append_only BEFORE UPDATE OR DELETE ON {table} "
+            "FOR EACH ROW EXECUTE FUNCTION govshare_append_only()"
+            for table in tables]
+    raise ValueError(f"the platform database must be SQLite or PostgreSQL, not {dialect}")
 
 
 def _sqlite_pragmas(engine: Engine) -> None:
@@ -267,25 +118,6 @@ def make_sync_engine(engine: AsyncEngine) -> Engine | None:
     if url.get_backend_name() == "sqlite":
         _sqlite_pragmas(sync)
     return sync
-
-
-async def create_schema(engine: AsyncEngine) -> None:
-    async with engine.begin() as conn:
-        if engine.dialect.name == "postgresql":
-            # Several processes starting at once on one database: one creates, the others wait and find it made.
-            await conn.execute(text("SELECT pg_advisory_xact_lock(7406723151)"))
-        await conn.run_sync(metadata.create_all)
-        guards = {"sqlite": _APPEND_ONLY_SQLITE, "postgresql": _APPEND_ONLY_POSTGRESQL}.get(engine.dialect.name)
-        if guards is None:
-            raise ValueError(f"the platform database must be SQLite or PostgreSQL, not {engine.dialect.name}")
-        for statement in guards:
-            await conn.execute(text(statement))
-        await conn.execute(
-            text("INSERT INTO policy_version (id, version) SELECT 1, 0 WHERE NOT EXISTS (SELECT 1 FROM policy_version)")
-        )
-        for chain in ("access", "process", "policy"):
-            if (await conn.execute(select(chain_heads.c.chain).where(chain_heads.c.chain == chain))).first() is None:
-                await conn.execute(chain_heads.insert().values(chain=chain, seq=0, hash="0" * 64))
 
 
 async def bump_policy_version(conn) -> None:

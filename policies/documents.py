@@ -36,7 +36,9 @@ from connectors.masking import MASK_FORMS, is_mask, parse_mask
 from policies import disclosure
 from govshare.errors import GovshareError, NotFoundError
 from govshare.i18n import message
-from govshare.platformdb import bump_policy_version, chain_heads, policy_versions
+from audit.chain import chain_heads
+from govshare.platformdb import bump_policy_version
+from policies.tables import policy_versions
 
 EVERY_RESOURCE = "*"
 ACTIONS = ("change", "import", "rollback")
@@ -455,7 +457,7 @@ async def mask_conflicts(conn: AsyncConnection, catalog: Catalog, document: Poli
 # --- versions in the platform database ---------------------------------------------------------------
 
 def _version(row: Row[Any]) -> Version:
-    return Version(version=row.seq, at=row.at if row.at.tzinfo else row.at.replace(tzinfo=UTC), author=row.author,
+    return Version(version=row.seq, at=row.at, author=row.author,
                    reason=row.reason, action=row.action, restored_version=row.restored_version, digest=row.digest,
                    document=from_data(row.document, None))
 

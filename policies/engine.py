@@ -8,7 +8,7 @@ boundary, and the whole engine is replaced when the catalog or the policies chan
 from __future__ import annotations
 
 import bisect
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -16,12 +16,12 @@ import casbin
 from casbin.persist.adapter import Adapter
 
 from catalog.model import Catalog, Resource, ShareType
+from govshare.clock import CHINA
 from policies.disclosure import undone_masks
 from policies.model import AccessDecision, Allow, Cover, Deny, Grant, ItemDecision, PolicySet, Scope
 from policies.rules import compile_rules, boundaries, stamp
 
 MODEL_PATH = Path(__file__).with_name("model.conf")
-CHINA = timezone(timedelta(hours=8))
 
 
 def _china(moment: datetime) -> str:

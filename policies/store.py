@@ -8,29 +8,37 @@ from __future__ import annotations
 
 import secrets
 from datetime import UTC, datetime
-from typing import Any, Iterable
+from typing import Any, Awaitable, Callable, Iterable
 
 from sqlalchemy import Row, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from catalog.model import Catalog
 from govshare.errors import GovshareError, NotFoundError
-from govshare.platformdb import applications, bump_policy_version, grants, policy_version
+from govshare.platformdb import bump_policy_version, policy_version
 from policies import disclosure, documents
 from policies.model import Grant, GrantKind, PolicySet, Restriction
+from policies.tables import grants
 
 
-def _aware(moment: datetime) -> datetime:
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+# The applications silence may approve (Art 19) are grants in the policy set, from their deadline on; the
+# applications package owns them and imports this one, so it declares here how to read them (applications/process.py).
+_deemed_grants: Callable[[object], Awaitable[tuple[Grant, ...]]] | None = None
+
+
+def declare_deemed_grants(read: Callable[[object], Awaitable[tuple[Grant, ...]]]) -> None:
+    global _deemed_grants
+    _deemed_grants = read
 
 
 async def load_policy_set(conn: AsyncConnection, *, silence_approves: bool = True) -> PolicySet:
     """The grants, restrictions and (when silence approves) pending applications in force."""
+    if silence_approves and _deemed_grants is None:
+        raise RuntimeError("the applications silence may approve are not declared: import applications.process")
     version = (await conn.execute(select(policy_version.c.version).where(policy_version.c.id == 1))).scalar() or 0
     grant_rows = (await conn.execute(select(grants).order_by(grants.c.created_at))).all()
     _, document = await documents.current_document(conn)
-    application_rows = (await conn.execute(select(applications).where(
-        applications.c.status == "pending", applications.c.deemable == 1))).all() if silence_approves else []
+    deemed = await _deemed_grants(conn) if silence_approves else ()
     return PolicySet(
         grants=(tuple(
             Grant(
@@ -40,15 +48,15 @@ async def load_policy_set(conn: AsyncConnection, *, silence_approves: bool = Tru
                 resource=r.resource,
                 items=tuple(r.items),
                 purposes=tuple(r.purposes),
-                valid_from=_aware(r.valid_from),
-                valid_until=_aware(r.valid_until),
+                valid_from=r.valid_from,
+                valid_until=r.valid_until,
                 row_scope={k: tuple(v) for k, v in r.row_scope.items()},
                 masks=dict(r.masks),
                 legal_basis=r.legal_basis,
-                revoked_at=_aware(r.revoked_at) if r.revoked_at else None,
+                revoked_at=r.revoked_at,
             )
             for r in grant_rows
-        ) + tuple(g for g in map(_deemed, application_rows) if g is not None)
+        ) + deemed
           + tuple(map(rule_grant, document.rules))),
         restrictions=tuple(Restriction(d.id, d.department, d.resource, d.reason, d.valid_from, d.valid_until)
                            for d in document.deny),
@@ -62,20 +70,6 @@ def rule_grant(rule: documents.Rule) -> Grant:
                  consumer=rule.department, resource=rule.resource, items=rule.items, purposes=rule.purposes,
                  valid_from=rule.valid_from, valid_until=rule.valid_until, row_scope=dict(rule.row_scope),
                  masks=dict(rule.masks), legal_basis=rule.legal_basis)
-
-
-def _deemed(row: Row[Any]) -> Grant | None:
-    """A pending application is approved by silence from its deadline on (Art 19): whether or not anything
-    ran at the deadline, every decision after it sees a grant."""
-    start = max(_aware(row.deadline_at), _aware(row.valid_from))
-    until = _aware(row.valid_until)
-    if until <= start:
-        return None
-    return Grant(id=row.id, kind=GrantKind.DEEMED, consumer=row.consumer, resource=row.resource, items=tuple(row.items),
-                 purposes=(row.purpose,), valid_from=start, valid_until=until,
-                 row_scope={k: tuple(v) for k, v in row.row_scope.items()})
-
-
 
 
 async def create_grant(
@@ -99,7 +93,7 @@ async def create_grant(
     items, purposes = list(dict.fromkeys(items)), list(dict.fromkeys(purposes))
     row_scope, masks = row_scope or {}, masks or {}
     # Stored in UTC: SQLite keeps no offset, so a local time would shift on the way back.
-    valid_from, valid_until = _aware(valid_from).astimezone(UTC), _aware(valid_until).astimezone(UTC)
+    valid_from, valid_until = valid_from.astimezone(UTC), valid_until.astimezone(UTC)
     problems = documents.grant_problems(catalog, department=consumer, resource=resource, items=items,
                                         purposes=purposes, valid_from=valid_from, valid_until=valid_until,
                                         row_scope=row_scope, masks=masks, legal_basis=legal_basis)

@@ -12,7 +12,7 @@ from applications import process
 from applications.workdays import CHINA, load_calendar
 from govshare.errors import GovshareError
 from govshare.i18n import message
-from govshare.platformdb import applications
+from applications.tables import applications
 from resolvers.context import RequestContext
 
 

@@ -80,6 +80,7 @@ class _Access:
             purpose=ctx.purpose,
             resource=resource.code,
             operation=operation,
+            policy_version=ctx.policy.policies.version,
         )
 
     def refuse(self, code: str, **params: object) -> GraphQLError:

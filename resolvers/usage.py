@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from govshare.platformdb import access_records
+from audit.tables import access_records
 from resolvers.context import RequestContext
 
 

@@ -60,12 +60,11 @@ class ShareApplicationInput:
 
 
 def _application(row, steps) -> Application:
-    utc = datetime.timezone.utc
     return Application(
         id=strawberry.ID(row.id), consumer=row.consumer, resource=row.resource, items=list(row.items), purpose=row.purpose,
-        users=row.users, share_mode=row.share_mode, valid_from=row.valid_from.replace(tzinfo=utc),
-        valid_until=row.valid_until.replace(tzinfo=utc), submitted_at=row.submitted_at.replace(tzinfo=utc),
-        deadline=row.deadline_at.replace(tzinfo=utc), deadline_provisional=bool(row.deadline_provisional),
+        users=row.users, share_mode=row.share_mode, valid_from=row.valid_from,
+        valid_until=row.valid_until, submitted_at=row.submitted_at,
+        deadline=row.deadline_at, deadline_provisional=bool(row.deadline_provisional),
         status=row.status, grant_id=row.grant_id,
         history=[_step(s) for s in steps],
     )
@@ -144,8 +143,7 @@ async def resolve_inbox(info: strawberry.Info) -> list[Application]:
 
 
 def _step(s) -> ProcessStep:
-    utc = datetime.timezone.utc
-    return ProcessStep(at=s.at.replace(tzinfo=utc), kind=s.kind, department=s.department, actor=s.actor,
+    return ProcessStep(at=s.at, kind=s.kind, department=s.department, actor=s.actor,
                        reason=s.reason, grant_id=s.grant_id)
 
 

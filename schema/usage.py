@@ -36,7 +36,7 @@ async def resolve_usage(info: strawberry.Info, resource: Optional[str] = None, f
         raise GraphQLError(text, extensions={"code": "PAGE_SIZE_TOO_LARGE", "reason": text})
     rows = await usage.records(ctx, resource=resource, first=first, before_id=before)
     return [AccessRecordInfo(
-        id=r.id, at=r.at.replace(tzinfo=datetime.timezone.utc), department=r.department, application=r.application,
+        id=r.id, at=r.at, department=r.department, application=r.application,
         operator=r.operator, purpose=r.purpose, resource=r.resource, operation=r.operation,
         items_returned=list(r.items_returned), items_denied=[f"{k}:{v}" for k, v in r.items_denied.items()],
         row_count=r.row_count, grants_used=list(r.grants_used), outcome=r.outcome,

@@ -13,7 +13,9 @@ from applications.process import ApplicationInvalid, approve, history, refuse, s
 from applications.workdays import CHINA, WorkCalendar
 from govshare.errors import GovshareError
 from govshare.keys import Caller
-from govshare.platformdb import access_records, applications, grants
+from applications.tables import applications
+from audit.tables import access_records
+from policies.tables import grants
 from tests.conftest import _api, errors_by_item
 
 SUBMITTED = datetime(2026, 2, 12, 2, tzinfo=UTC)  # Thu 12 Feb 2026, 10:00 in Beijing

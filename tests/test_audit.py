@@ -7,7 +7,7 @@ from sqlalchemy import delete, select, text, update
 from sqlalchemy.exc import DBAPIError
 
 from govshare.errors import AuditError
-from govshare.platformdb import access_records
+from audit.tables import access_records
 
 
 async def _records(api, request_id: str) -> list:

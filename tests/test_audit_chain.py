@@ -6,7 +6,7 @@ import pytest
 from sqlalchemy import event, select, text
 
 from audit.chain import record_hash, verify
-from govshare.platformdb import access_records
+from audit.tables import access_records
 
 
 async def _tamper(own_api, *statements) -> None:
@@ -57,9 +57,10 @@ async def test_a_forged_record_is_found_even_with_a_valid_looking_hash(own_api):
     forged_hash = record_hash(last["hash"], 7, forged)
     await _tamper(own_api, "INSERT INTO access_records (at, request_id, trace_id, department, application, key_id, "
                   "operator, purpose, resource, operation, items_returned, items_masked, items_denied, row_count, "
-                  "grants_used, outcome, error_code, seq, prev_hash, hash) SELECT at, request_id, trace_id, 'hrss', "
-                  "application, key_id, operator, purpose, resource, operation, items_returned, items_masked, "
-                  f"items_denied, row_count, grants_used, outcome, error_code, 7, hash, '{forged_hash}' "
+                  "grants_used, outcome, error_code, encoding, policy_version, seq, prev_hash, hash) SELECT at, "
+                  "request_id, trace_id, 'hrss', application, key_id, operator, purpose, resource, operation, "
+                  "items_returned, items_masked, items_denied, row_count, grants_used, outcome, error_code, encoding, "
+                  f"policy_version, 7, hash, '{forged_hash}' "
                   "FROM access_records WHERE seq = 6")
     _, broken = await _verify(own_api)
     assert (broken.seq, broken.problem) == (7, "inserted")  # the chain's head never heard of it
@@ -116,7 +117,8 @@ async def test_concurrent_writers_in_separate_pools_extend_one_chain(tmp_path, b
     from sqlalchemy import create_engine
 
     from audit.records import AccessRecord, AuditWriter
-    from govshare.platformdb import create_schema, make_engine
+    from govshare.platformdb import make_engine
+    from migrations import ensure_current
     from tests.conftest import TEST_DATABASE_PREFIX, make_settings, require_engine
 
     if backend == "postgres":
@@ -131,7 +133,7 @@ async def test_concurrent_writers_in_separate_pools_extend_one_chain(tmp_path, b
         url = f"sqlite+aiosqlite:///{tmp_path / 'platform.db'}"
     engines = [make_engine(url), make_engine(url)]
     try:
-        await create_schema(engines[0])
+        await ensure_current(engines[0])
 
         async def writer(engine, n):
             audit = AuditWriter(engine)
@@ -160,7 +162,8 @@ async def test_concurrent_requests_keep_the_chain_and_all_learn_when_writing_fai
 
     from audit.records import AccessRecord, AuditWriter
     from govshare.errors import AuditError
-    from govshare.platformdb import create_schema, make_engine
+    from govshare.platformdb import make_engine
+    from migrations import ensure_current
 
     engine = make_engine(f"sqlite+aiosqlite:///{tmp_path / 'platform.db'}")
     transactions = []
@@ -172,7 +175,7 @@ async def test_concurrent_requests_keep_the_chain_and_all_learn_when_writing_fai
                              operation="list", items_returned=["name"], row_count=n)] * 2
 
     try:
-        await create_schema(engine)
+        await ensure_current(engine)
         audit = AuditWriter(engine)
         transactions.clear()
         await asyncio.gather(*(audit.write(records(n)) for n in range(20)))
@@ -199,12 +202,13 @@ async def test_while_another_writer_holds_the_lock_waiting_requests_go_in_togeth
     from datetime import UTC, datetime
 
     from audit.records import AccessRecord, AuditWriter
-    from govshare.platformdb import create_schema, make_engine
+    from govshare.platformdb import make_engine
+    from migrations import ensure_current
 
     path = tmp_path / "platform.db"
     engine = make_engine(f"sqlite+aiosqlite:///{path}")
     try:
-        await create_schema(engine)
+        await ensure_current(engine)
         audit = AuditWriter(engine)
         batches = []
         append = audit._sqlite.append

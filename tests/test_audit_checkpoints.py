@@ -199,7 +199,8 @@ async def test_a_record_edited_and_relinked_after_a_checkpoint_with_the_file_rew
     # (with the project's own table definition and record_hash, as an insider with the source would).
     from sqlalchemy import create_engine, select, update
 
-    from govshare.platformdb import access_records, chain_heads
+    from audit.chain import chain_heads
+    from audit.tables import access_records
 
     platform.tamper()  # the triggers dropped
     engine = create_engine(f"sqlite:///{platform.var / 'platform.db'}")
@@ -394,6 +395,10 @@ def test_govshare_serve_in_production_refuses_var_with_a_code_and_verify_needs_t
     assert serve.returncode == 1
     assert "[AUDIT_FILE_UNDER_VAR] 生产环境中 audit_checkpoint_file" in serve.stderr
     assert "Uvicorn running" not in serve.stderr + serve.stdout
+    # Production creates no platform database on its own (migrations.ensure_current): it is made explicitly.
+    made = subprocess.run([govshare_command(), "db", "upgrade"], cwd=tmp_path, env=env, capture_output=True,
+                          text=True, timeout=TIMEOUT)
+    assert made.returncode == 0 and "已在空数据库上建立结构版本" in made.stdout, made.stderr
     verify = subprocess.run([govshare_command(), "audit", "verify"], cwd=tmp_path, env=env, capture_output=True,
                             text=True, timeout=TIMEOUT)
     assert verify.returncode == 1 and "[AUDIT_VERIFY_KEY_REQUIRED]" in verify.stderr

@@ -60,7 +60,7 @@ async def test_a_cache_hit_is_still_decided_and_recorded(world):
         response = await api.post(QUERY, department="market", purpose="market.licence-review")
         from sqlalchemy import select
 
-        from govshare.platformdb import access_records
+        from audit.tables import access_records
         async with api.app.state.runtime.engine.connect() as conn:
             (record,) = (await conn.execute(select(access_records).where(
                 access_records.c.request_id == response.headers["X-Request-Id"]))).all()

@@ -18,7 +18,7 @@ import sys
 import textwrap
 import threading
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import click
@@ -27,6 +27,7 @@ import pytest
 from click.testing import CliRunner
 
 from catalog.loader import load_catalog
+from govshare.clock import CHINA
 from govshare.config import Settings
 from cli import main as govshare_main
 from connectors.masking import parse_mask
@@ -37,7 +38,6 @@ REPO = Path(__file__).resolve().parent.parent
 DEMO_CATALOG = REPO / "catalog" / "demo"
 TIMEOUT = 60
 SERVER_START_TIMEOUT = 20
-CHINA = timezone(timedelta(hours=8))
 KEY_PATTERN = re.compile(r"^gs_([0-9a-f]{8})_[A-Za-z0-9_-]{43}$")
 CJK = re.compile(r"[\u4e00-\u9fff]")
 

@@ -121,7 +121,7 @@ async def test_lock_out_ends_after_its_time(staffed):
 
 async def test_passwords_are_stored_as_argon2id_hashes(staffed):
     api, _ = staffed
-    from govshare.platformdb import staff_accounts
+    from admin.tables import staff_accounts
 
     async with api.app.state.runtime.engine.connect() as conn:
         row = (await conn.execute(staff_accounts.select())).first()

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from govshare.platformdb import access_records
+from audit.tables import access_records
 
 CASES = [
     pytest.param(case, id=f"{path.stem}:{case['why']}")

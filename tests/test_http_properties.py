@@ -13,7 +13,8 @@ from sqlalchemy import delete
 
 from catalog.model import ShareType
 from connectors.masking import department_key, parse_mask, pseudonym
-from govshare.platformdb import bump_policy_version, grants
+from govshare.platformdb import bump_policy_version
+from policies.tables import grants
 from policies import documents
 from policies.store import create_grant, load_policy_set
 from govshare.errors import GovshareError

@@ -38,7 +38,7 @@ async def test_a_seen_key_is_not_looked_up_again_and_revocation_empties_the_cach
         async with runtime.engine.begin() as conn:
             from sqlalchemy import select
 
-            from govshare.platformdb import api_keys
+            from govshare.keys import api_keys
             from govshare.keys import hash_key
             key_id = (await conn.execute(select(api_keys.c.id).where(
                 api_keys.c.key_hash == hash_key(own_world.keys["hrss"])))).scalar_one()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from govshare.platformdb import access_records
+from audit.tables import access_records
 from tests.conftest import StatementLog, absent
 
 CHAIN = """query($n: Int) { enterpriseList(first: $n) { items { name
@@ -165,7 +165,7 @@ async def test_a_link_fan_out_over_the_limit_is_refused_once(world):
         assert error["extensions"]["code"] == "LINK_TOO_LARGE" and error["path"] == ["enterpriseList", "items", "licences"]
         from sqlalchemy import select
 
-        from govshare.platformdb import access_records
+        from audit.tables import access_records
         async with api.app.state.runtime.engine.connect() as conn:
             (hop,) = (await conn.execute(select(access_records).where(access_records.c.resource == "market.licence",
                                                                       access_records.c.error_code == "LINK_TOO_LARGE"))).all()

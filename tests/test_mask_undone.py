@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 import shutil
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
@@ -22,6 +22,7 @@ import pytest
 from admin import accounts
 from catalog.loader import load_catalog
 from demo.identifiers import is_valid_id_number
+from govshare.clock import CHINA
 from govshare.errors import GovshareError
 from policies import disclosure
 from policies.model import Grant, GrantKind, PolicySet
@@ -33,7 +34,6 @@ from tests.test_console import staffed, versions  # noqa: F401 - staffed is a fi
 
 DEMO_CATALOG = REPO / "catalog" / "demo"
 CATALOG = load_catalog(DEMO_CATALOG)
-CHINA = timezone(timedelta(hours=8))
 NOW = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
 ENROLMENT = "hrss.insurance-enrolment"
 REBUILD = "{ personList(first: 5) { items { idNumber birthDate } } }"
@@ -471,7 +471,8 @@ def test_the_demo_grants_pass_the_check():
 async def test_a_mask_undone_by_rows_written_past_the_checks_is_denied_by_the_query_service(own_api, own_world):
     # An insider writes the birth-date grant straight into the platform database: no check runs. The engine
     # checks the policies in force as a whole and withholds the masked number instead (fail closed).
-    from govshare.platformdb import bump_policy_version, grants
+    from govshare.platformdb import bump_policy_version
+    from policies.tables import grants
 
     runtime = own_api.app.state.runtime
     async with runtime.engine.begin() as conn:

@@ -16,7 +16,7 @@ from sqlalchemy import select
 
 from cli import ENGLISH_HELP, _help_texts
 from cli import main as govshare_main
-from govshare.platformdb import access_records
+from audit.tables import access_records
 from policies import documents
 from policies.store import create_grant
 from tests.test_cli import (CJK, COMMAND_PATHS, demo, demo_folder, environment, govshare,  # noqa: F401 (fixtures)

@@ -10,7 +10,7 @@ from sqlalchemy import create_engine, select, text
 
 from catalog import store as catalog_store
 from connectors.urls import sync_url
-from govshare.platformdb import access_records
+from audit.tables import access_records
 from tests.conftest import _api, _world
 
 QUERY = "{ realEstateList(first: 3) { items { ownerName } } enterpriseList(first: 3) { items { name } } }"

@@ -21,7 +21,8 @@ from sqlalchemy import create_engine, func, select as sql_select, text
 
 from admin import accounts
 from demo.build import build_demo
-from govshare.platformdb import access_records, staff_accounts, staff_sessions
+from admin.tables import staff_accounts, staff_sessions
+from audit.tables import access_records
 from tests.conftest import TEST_DATABASE_PREFIX, World, _api, make_settings, production, require_engine
 from tests.test_cache import _redis_or_skip
 from tests.test_cli import _Server, demo_keys, govshare

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy import select
 
-from govshare.platformdb import access_records
+from audit.tables import access_records
 from tests.conftest import _api, absent, errors_by_item
 
 

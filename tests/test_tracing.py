@@ -6,7 +6,7 @@ import dataclasses
 
 from sqlalchemy import select
 
-from govshare.platformdb import access_records
+from audit.tables import access_records
 from tests.conftest import _api
 
 

@@ -1,0 +1,31 @@
+"""The admin package's tables: the security staff's accounts and console sessions."""
+
+from __future__ import annotations
+
+from sqlalchemy import Column, Integer, String, Table, Text
+
+from govshare.platformdb import UTCDateTime, metadata
+
+# Security staff who sign in to the policy console (admin/accounts.py). Application keys never sign in.
+staff_accounts = Table(
+    "staff_accounts",
+    metadata,
+    Column("username", String(64), primary_key=True),
+    Column("display_name", String(100), nullable=False),
+    Column("password_hash", Text, nullable=False),  # argon2id
+    Column("failed_attempts", Integer, nullable=False),
+    Column("locked_until", UTCDateTime),
+    Column("disabled_at", UTCDateTime),
+    Column("created_at", UTCDateTime, nullable=False),
+)
+
+staff_sessions = Table(
+    "staff_sessions",
+    metadata,
+    Column("token_hash", String(64), primary_key=True),  # sha256 of the session token; the token is never stored
+    Column("username", String(64), nullable=False),
+    Column("csrf_token", String(64), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("expires_at", UTCDateTime, nullable=False),
+    Column("ended_at", UTCDateTime),
+)

@@ -1,0 +1,426 @@
+"""The versioned platform store: Alembic revisions from the baseline, the refusal of a database at another
+revision, the adoption of a database made before migrations, and hash chains that survive a schema change.
+
+``tests/fixtures/platform-0001.db`` was written by the code of the baseline revision (before migrations:
+tests/fixtures/build_platform_0001.py), with records in every chain."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import shutil
+import sqlite3
+import subprocess
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.operations import Operations
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import Column, Text, create_engine, select, text
+
+import migrations
+from audit.chain import CHAINS, verify
+from audit.records import AccessRecord, AuditWriter
+from govshare.errors import GovshareError
+from govshare.platformdb import make_engine, metadata
+from server import create_app
+from tests.conftest import TEST_DATABASE_PREFIX, make_settings, production, require_engine
+from tests.test_cli import environment, govshare_command, govshare_in_process
+
+FIXTURE = Path(__file__).parent / "fixtures" / "platform-0001.db"
+BACKENDS = ["sqlite", "postgres"]
+# What the fixture holds (tests/fixtures/build_platform_0001.py).
+FIXTURE_COUNTS = {"access": 3, "process": 5, "policy": 2}
+
+
+@pytest.fixture
+def platform_url(request, tmp_path):
+    """An empty platform database on the backend asked for (a PostgreSQL database of the test's own)."""
+    backend = getattr(request, "param", "sqlite")
+    if backend == "sqlite":
+        yield f"sqlite+aiosqlite:///{tmp_path / 'platform.db'}"
+        return
+    require_engine(make_settings(tmp_path), "postgres")
+    name = f"{TEST_DATABASE_PREFIX}mig_{hashlib.sha256(request.node.nodeid.encode()).hexdigest()[:10]}"
+    admin = create_engine("postgresql+psycopg://postgres@127.0.0.1:5432/postgres", isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+        conn.execute(text(f"CREATE DATABASE {name}"))
+    try:
+        yield f"postgresql+asyncpg://postgres@127.0.0.1:5432/{name}"
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+        admin.dispose()
+
+
+async def _engine(url: str):
+    return make_engine(url)
+
+
+def _schema_facts(sync_conn) -> dict:
+    """What compare_metadata does not look at: the append-only triggers and the first rows."""
+    if sync_conn.dialect.name == "sqlite":
+        triggers = sorted(r[0] for r in sync_conn.execute(text("SELECT name FROM sqlite_master WHERE type = 'trigger'")))
+    else:
+        triggers = sorted(r[0] for r in sync_conn.execute(text("SELECT tgname FROM pg_trigger WHERE NOT tgisinternal")))
+    return {
+        "triggers": triggers,
+        "heads": sorted(tuple(r) for r in sync_conn.execute(text("SELECT chain, seq, hash FROM chain_heads"))),
+        "policy_version": [tuple(r) for r in sync_conn.execute(text("SELECT id, version FROM policy_version"))],
+        "revision": [r[0] for r in sync_conn.execute(text("SELECT version_num FROM alembic_version"))],
+    }
+
+
+def _diff(sync_conn) -> list:
+    return compare_metadata(MigrationContext.configure(sync_conn), metadata)
+
+
+@pytest.mark.parametrize("platform_url", BACKENDS, indirect=True)
+async def test_the_schema_made_from_the_metadata_is_the_migrated_one(platform_url, tmp_path):
+    """Creating an empty database at head directly (what the tests and the demo do hundreds of times) gives
+    exactly what the revisions from the baseline up give: no difference Alembic can see, the same triggers,
+    the same first rows."""
+    migrated = await _engine(platform_url)
+    try:
+        await migrations.upgrade(migrated, migrations.BASELINE)  # revision by revision from the bottom
+        steps = []
+        await migrations.upgrade(migrated, say=lambda code, params: steps.append((code, params["target"])))
+        assert steps == [("DB_UPGRADE_STEP", "0002_chain_encoding"), ("DB_UPGRADE_STEP", "0003_query_indexes")]
+        async with migrated.connect() as conn:
+            assert await conn.run_sync(_diff) == []
+            from_revisions = await conn.run_sync(_schema_facts)
+    finally:
+        await migrated.dispose()
+    direct_url = (f"sqlite+aiosqlite:///{tmp_path / 'direct.db'}" if platform_url.startswith("sqlite")
+                  else platform_url)
+    if not platform_url.startswith("sqlite"):  # the same database, emptied
+        engine = create_engine(platform_url.replace("+asyncpg", "+psycopg"))
+        with engine.begin() as conn:
+            conn.execute(text("DROP SCHEMA public CASCADE"))
+            conn.execute(text("CREATE SCHEMA public"))
+        engine.dispose()
+    direct = await _engine(direct_url)
+    try:
+        await migrations.ensure_current(direct)
+        async with direct.connect() as conn:
+            assert await conn.run_sync(_diff) == []
+            assert await conn.run_sync(_schema_facts) == from_revisions
+    finally:
+        await direct.dispose()
+    assert from_revisions["revision"] == [migrations.head()]
+    assert len(from_revisions["triggers"]) == (6 if platform_url.startswith("sqlite") else 3)
+
+
+def _dump(path: Path) -> tuple[list[str], bytes]:
+    """The database's content and every byte of it and its write-ahead log (the -shm file is SQLite's shared index
+    of the log, made by any reader)."""
+    written = b"".join(path.with_name(path.name + suffix).read_bytes() for suffix in ("", "-wal")
+                       if path.with_name(path.name + suffix).exists())
+    with contextlib.closing(sqlite3.connect(path)) as conn:
+        lines = list(conn.iterdump())
+    return lines, written
+
+
+def _at_revision(path: Path, revision: str | None) -> None:
+    """A database of the demo's shape at ``revision`` (None: tables without alembic_version, as create_all made)."""
+    shutil.copy(FIXTURE, path)
+    if revision is None:
+        return
+    with contextlib.closing(sqlite3.connect(path)) as conn, conn:
+        conn.execute("CREATE TABLE alembic_version (version_num VARCHAR(32) NOT NULL PRIMARY KEY)")
+        conn.execute("INSERT INTO alembic_version VALUES (?)", (revision,))
+
+
+@pytest.mark.parametrize("revision, code, found", [
+    (None, "DB_UNVERSIONED", None),
+    ("0001_baseline", "DB_REVISION_MISMATCH", "0001_baseline"),
+    ("9999_from_a_newer_govshare", "DB_REVISION_UNKNOWN", "9999_from_a_newer_govshare"),
+])
+def test_a_database_at_another_revision_is_refused_and_never_written(tmp_path, revision, code, found):
+    var = tmp_path / "var"
+    var.mkdir()
+    path = var / "platform.db"
+    _at_revision(path, revision)
+    before = _dump(path)
+    (var / "pseudonym.key").write_bytes(bytes(range(32)))
+    settings = make_settings(var)
+    for mode in (settings, production(settings)):
+        refused = asyncio.run(_start_refused(mode))
+        assert refused.value.code == code
+        assert refused.value.params["expected"] == migrations.head()
+        assert refused.value.params.get("found") == found
+    told = str(refused.value)
+    assert migrations.head() in told and (found or "") in told
+    for command in (["key", "list"], ["audit", "verify"], ["grant", "list"]):
+        run = govshare_in_process(tmp_path, *command)
+        assert run.returncode == 1 and f"[{code}]" in run.stderr and migrations.head() in run.stderr, run.stderr
+        if code != "DB_REVISION_UNKNOWN":
+            assert "govshare db upgrade" in run.stderr
+    serve = subprocess.run([govshare_command(), "serve", "--port", "0"], cwd=tmp_path, env=environment(tmp_path),
+                           capture_output=True, text=True, timeout=60)
+    assert serve.returncode == 1 and f"[{code}]" in serve.stderr and "Uvicorn running" not in serve.stderr
+    english = govshare_in_process(tmp_path, "key", "list", language="en")
+    assert "nothing was written to the database" in english.stderr
+    assert _dump(path) == before  # not a byte written, not even the write-ahead log
+
+
+async def _start_refused(settings):
+    app = create_app(settings)
+    try:
+        with pytest.raises(GovshareError) as refused:
+            await app.state.runtime.start()
+    finally:
+        await app.state.runtime.stop()
+    return refused
+
+
+async def test_an_empty_database_is_made_at_head_outside_production_only(tmp_path):
+    settings = make_settings(tmp_path / "var")
+    (tmp_path / "var").mkdir()
+    (tmp_path / "var" / "pseudonym.key").write_bytes(bytes(range(32)))
+    refused = await _start_refused(production(settings))
+    assert not (tmp_path / "var" / "platform.db").exists() or \
+        sqlite3.connect(tmp_path / "var" / "platform.db").execute("SELECT COUNT(*) FROM sqlite_master").fetchone() == (0,)
+    assert refused.value.code == "DB_NOT_CREATED" and refused.value.params["command"] == "govshare db upgrade"
+    app = create_app(settings)
+    await app.state.runtime.start()
+    await app.state.runtime.stop()
+    state = await migrations.status(app.state.runtime.engine)
+    assert state.at_head
+
+
+async def _verify_all(engine) -> dict[str, int]:
+    counts = {}
+    async with engine.connect() as conn:
+        for chain in CHAINS:
+            counts[chain], broken = await verify(conn, chain)
+            assert broken is None, (chain, broken)
+    return counts
+
+
+async def _tamper_first_access_record(engine) -> None:
+    async with engine.begin() as conn:
+        if engine.dialect.name == "sqlite":
+            await conn.execute(text("DROP TRIGGER access_records_no_update"))
+        else:
+            await conn.execute(text("DROP TRIGGER access_records_append_only ON access_records"))
+        await conn.execute(text("UPDATE access_records SET department = 'police' WHERE seq = 1"))
+
+
+async def _write_access_record(engine, policy_version: int) -> None:
+    writer = AuditWriter(engine)
+    try:
+        await writer.write([AccessRecord(at=datetime.now(UTC), request_id="r-new", trace_id="0" * 32, department="land",
+                                         application="land-demo", key_id="k", operator=None, purpose="p",
+                                         resource="market.enterprise", operation="list", items_returned=["name"],
+                                         row_count=1, policy_version=policy_version)])
+    finally:
+        await writer.close()
+
+
+def test_the_baseline_database_written_by_the_old_code_is_adopted_upgraded_and_verifies(tmp_path):
+    var = tmp_path / "var"
+    var.mkdir()
+    shutil.copy(FIXTURE, var / "platform.db")
+    run = govshare_in_process(tmp_path, "db", "upgrade")
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.splitlines() == [
+        "数据表与基线版本一致，已标记为 0001_baseline。",
+        "已升级：0001_baseline → 0002_chain_encoding（Chained records carry their encoding version; access records "
+        "name the policy version in force.）",
+        "已升级：0002_chain_encoding → 0003_query_indexes（Indexes for what providers and reviewers ask.）",
+        f"平台数据库的结构版本：{migrations.head()}（最新）",
+    ]
+    assert govshare_in_process(tmp_path, "db", "current").stdout.strip() == f"平台数据库的结构版本：{migrations.head()}（最新）"
+    verified = govshare_in_process(tmp_path, "audit", "verify")
+    assert verified.returncode == 0, verified.stderr
+    asyncio.run(_written_after_the_upgrade(var / "platform.db"))
+
+
+async def _written_after_the_upgrade(path: Path) -> None:
+    engine = make_engine(f"sqlite+aiosqlite:///{path}")
+    try:
+        assert await _verify_all(engine) == FIXTURE_COUNTS
+        async with engine.connect() as conn:
+            old = (await conn.execute(text("SELECT encoding, policy_version FROM access_records"))).all()
+        assert set(old) == {(1, None)}
+        # Records written now are encoding 2 and name the policy version; the old ones still verify beside them.
+        await _write_access_record(engine, policy_version=7)
+        assert await _verify_all(engine) == FIXTURE_COUNTS | {"access": 4}
+        async with engine.connect() as conn:
+            new = (await conn.execute(text("SELECT encoding, policy_version FROM access_records WHERE seq = 4"))).one()
+        assert tuple(new) == (2, 7)
+        await _tamper_first_access_record(engine)
+        async with engine.connect() as conn:
+            _, broken = await verify(conn, "access")
+        assert (broken.seq, broken.problem) == (1, "changed")
+    finally:
+        await engine.dispose()
+
+
+def test_a_database_made_a_few_commits_ago_is_not_adopted(tmp_path):
+    """Tables that are not exactly the baseline's (here: grants without application_id) are refused, untouched."""
+    var = tmp_path / "var"
+    var.mkdir()
+    path = var / "platform.db"
+    shutil.copy(FIXTURE, path)
+    with contextlib.closing(sqlite3.connect(path)) as conn, conn:
+        conn.execute("ALTER TABLE grants DROP COLUMN application_id")
+    before = _dump(path)
+    run = govshare_in_process(tmp_path, "db", "upgrade")
+    assert run.returncode == 1 and "[DB_SCHEMA_UNKNOWN]" in run.stderr and "-grants.application_id" in run.stderr
+    assert _dump(path) == before
+
+
+async def _copy_fixture_records(engine) -> None:
+    """The fixture's chained rows and heads, as the baseline code wrote them, into a database at the baseline."""
+    baseline = migrations.scripts().get_revision(migrations.BASELINE).module.metadata
+    source = create_engine(f"sqlite:///{FIXTURE}")
+    try:
+        with source.connect() as conn:
+            rows = {name: [dict(r) for r in conn.execute(select(baseline.tables[name])).mappings()]
+                    for name in ("access_records", "process_records", "policy_versions", "chain_heads")}
+    finally:
+        source.dispose()
+    for table in rows.values():
+        for row in table:
+            for key, value in row.items():
+                if isinstance(value, datetime):  # SQLite kept the UTC digits without their offset
+                    row[key] = value.replace(tzinfo=UTC)
+    async with engine.begin() as conn:
+        await conn.execute(text("DELETE FROM chain_heads"))
+        for name, table_rows in rows.items():
+            await conn.execute(baseline.tables[name].insert(), table_rows)
+            if engine.dialect.name == "postgresql" and name != "chain_heads":  # ids given: move the sequences on
+                await conn.execute(text(f"SELECT setval(pg_get_serial_sequence('{name}', 'id'), MAX(id)) FROM {name}"))
+
+
+@pytest.mark.parametrize("platform_url", BACKENDS, indirect=True)
+async def test_a_database_at_the_baseline_with_records_in_every_chain_upgrades_and_verifies(platform_url):
+    engine = await _engine(platform_url)
+    try:
+        await migrations.upgrade(engine, migrations.BASELINE)
+        await _copy_fixture_records(engine)
+        with pytest.raises(GovshareError) as refused:
+            await migrations.ensure_current(engine)
+        assert refused.value.code == "DB_REVISION_MISMATCH"
+        await migrations.upgrade(engine)
+        await migrations.ensure_current(engine)
+        assert await _verify_all(engine) == FIXTURE_COUNTS
+        # The append-only guard survived the columns added to the guarded tables.
+        for table in ("access_records", "process_records", "policy_versions"):
+            with pytest.raises(Exception, match="append-only"):
+                async with engine.begin() as conn:
+                    await conn.execute(text(f"UPDATE {table} SET encoding = 1"))
+        await _write_access_record(engine, policy_version=3)
+        assert await _verify_all(engine) == FIXTURE_COUNTS | {"access": 4}
+        await _tamper_first_access_record(engine)
+        async with engine.connect() as conn:
+            _, broken = await verify(conn, "access")
+        assert (broken.seq, broken.problem) == (1, "changed")
+    finally:
+        await engine.dispose()
+
+
+@pytest.mark.parametrize("platform_url", BACKENDS, indirect=True)
+async def test_a_column_added_later_to_a_chained_table_keeps_old_records_verifying(platform_url):
+    """A later migration adds a column to a chained table holding records: they verify as written; a value put
+    into the new column of an old record is a change."""
+    engine = await _engine(platform_url)
+    try:
+        await migrations.ensure_current(engine)
+        await _write_access_record(engine, policy_version=1)
+        await _write_access_record(engine, policy_version=2)
+
+        def add_column(sync_conn):
+            Operations(MigrationContext.configure(sync_conn)).add_column("access_records", Column("note", Text))
+
+        async with engine.begin() as conn:
+            await conn.run_sync(add_column)
+        assert (await _verify_all(engine))["access"] == 2
+        async with engine.begin() as conn:
+            if engine.dialect.name == "sqlite":
+                await conn.execute(text("DROP TRIGGER access_records_no_update"))
+            else:
+                await conn.execute(text("DROP TRIGGER access_records_append_only ON access_records"))
+            await conn.execute(text("UPDATE access_records SET note = 'slipped in' WHERE seq = 2"))
+        async with engine.connect() as conn:
+            _, broken = await verify(conn, "access")
+        assert (broken.seq, broken.problem) == (2, "changed")
+    finally:
+        await engine.dispose()
+
+
+@pytest.mark.parametrize("platform_url", ["postgres"], indirect=True)
+async def test_processes_starting_at_once_on_postgresql_create_the_schema_once(platform_url):
+    engines = [make_engine(platform_url) for _ in range(3)]
+    try:
+        await asyncio.gather(*(migrations.ensure_current(e) for e in engines))
+        async with engines[0].connect() as conn:
+            facts = await conn.run_sync(_schema_facts)
+        assert facts["revision"] == [migrations.head()] and len(facts["heads"]) == 3
+        assert facts["policy_version"] == [(1, 0)]
+    finally:
+        for engine in engines:
+            await engine.dispose()
+
+
+async def test_an_access_record_names_the_policy_version_healthz_shows(own_api):
+    await own_api.query("{ enterpriseList(first: 1) { items { name } } }", "land", "land.property-registration")
+    health = (await own_api.client.get("/healthz")).json()
+    async with own_api.app.state.runtime.engine.connect() as conn:
+        recorded = (await conn.execute(text("SELECT policy_version, encoding FROM access_records "
+                                            "ORDER BY seq DESC LIMIT 1"))).one()
+    assert health["policy_version"] > 0 and tuple(recorded) == (health["policy_version"], 2)
+
+
+def test_db_history_lists_the_revisions_from_the_baseline(tmp_path):
+    run = govshare_in_process(tmp_path, "db", "history")
+    assert run.returncode == 0
+    lines = run.stdout.splitlines()
+    assert lines[0].startswith("base -> 0001_baseline ") and lines[-1].startswith(f"0002_chain_encoding -> {migrations.head()} (head)")
+
+
+@pytest.mark.parametrize("platform_url", BACKENDS, indirect=True)
+async def test_moments_go_in_aware_and_come_back_aware_utc_on_every_platform_engine(platform_url):
+    from govshare.clock import CHINA
+    from govshare.keys import api_keys
+
+    engine = await _engine(platform_url)
+    try:
+        await migrations.ensure_current(engine)
+        in_china = datetime(2026, 3, 1, 8, 30, 15, 123456, tzinfo=CHINA)
+        async with engine.begin() as conn:
+            await conn.execute(api_keys.insert().values(id="k1", key_hash="h1", department="land", application="a",
+                                                        roles=[], created_at=in_china))
+            back = (await conn.execute(select(api_keys.c.created_at))).scalar()
+        assert back == in_china and back.utcoffset().total_seconds() == 0 and back.hour == 0
+        with pytest.raises(Exception, match="naive datetime"):
+            async with engine.begin() as conn:
+                await conn.execute(api_keys.insert().values(id="k2", key_hash="h2", department="land", application="a",
+                                                            roles=[], created_at=datetime(2026, 3, 1, 8, 30)))
+    finally:
+        await engine.dispose()
+
+
+async def test_verify_streams_in_batches_and_checks_the_checkpointed_heads(tmp_path, monkeypatch):
+    import audit.chain
+
+    monkeypatch.setattr(audit.chain, "VERIFY_BATCH", 2)  # several fetches for one chain
+    engine = make_engine(f"sqlite+aiosqlite:///{tmp_path / 'platform.db'}")
+    try:
+        await migrations.ensure_current(engine)
+        for n in range(7):
+            await _write_access_record(engine, policy_version=n)
+        async with engine.connect() as conn:
+            fifth = (await conn.execute(text("SELECT hash FROM access_records WHERE seq = 5"))).scalar()
+            assert await verify(conn, "access", [{"chain": "access", "seq": 5, "hash": fifth}]) == (7, None)
+            _, wrong = await verify(conn, "access", [{"chain": "access", "seq": 5, "hash": "f" * 64}])
+            _, beyond = await verify(conn, "access", [{"chain": "access", "seq": 9, "hash": fifth}])
+        assert (wrong.seq, wrong.problem) == (5, "changed") and (beyond.seq, beyond.problem) == (8, "truncated")
+    finally:
+        await engine.dispose()
