@@ -19,6 +19,8 @@ revisions: ``0001_baseline`` is the schema as ``create_all`` made it before migr
 On PostgreSQL each of these holds a transaction-scoped advisory lock, so several processes starting at once
 on one database never create or upgrade it twice: one does, the others wait and find it done.
 SQLite and PostgreSQL only: MariaDB is a source database, never the platform's.
+
+May import ``govshare``, ``catalog``, ``policies``, ``admin``, ``audit``, ``applications``.
 """
 
 from __future__ import annotations
