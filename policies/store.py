@@ -33,12 +33,13 @@ def declare_deemed_grants(read: Callable[[object], Awaitable[tuple[Grant, ...]]]
 
 async def load_policy_set(conn: AsyncConnection, *, silence_approves: bool = True) -> PolicySet:
     """The grants, restrictions and (when silence approves) pending applications in force."""
-    if silence_approves and _deemed_grants is None:
+    read_deemed = _deemed_grants
+    if silence_approves and read_deemed is None:
         raise RuntimeError("the applications silence may approve are not declared: import applications.process")
     version = (await conn.execute(select(policy_version.c.version).where(policy_version.c.id == 1))).scalar() or 0
     grant_rows = (await conn.execute(select(grants).order_by(grants.c.created_at))).all()
     _, document = await documents.current_document(conn)
-    deemed = await _deemed_grants(conn) if silence_approves else ()
+    deemed = await read_deemed(conn) if silence_approves and read_deemed is not None else ()
     return PolicySet(
         grants=(tuple(
             Grant(
