@@ -313,3 +313,12 @@ async def test_case_file_over_http(world, tmp_path, path):
         for case in loaded.cases:
             now[0] = case.at
             await _check_over_http(api, copied, loaded, case)
+
+
+def test_the_example_in_the_tests_readme_is_a_case_file_that_runs(tmp_path):
+    readme = (REPO / "tests" / "README.md").read_text(encoding="utf-8")
+    example = readme.split("### A whole file\n\n```toml\n", 1)[1].split("```", 1)[0]
+    path = tmp_path / "example.toml"
+    path.write_text(example, encoding="utf-8")
+    (param,) = list(_params([path]))
+    _run_case(*param.values)
