@@ -297,6 +297,10 @@ def _case(raw: dict, index: int, default_at: datetime, catalog: Catalog, file: s
     where = f"case[{index}] {why!r}" if why else f"case[{index}]"
     if not _keys(raw, _CASE, {"why", "department", "purpose", "resource", "items"}, where, problems):
         return None
+    texts = [k for k in ("why", "department", "purpose", "resource") if not isinstance(raw[k], str) or not raw[k].strip()]
+    if texts:
+        problems.add(where, f"{', '.join(texts)}: expected text")
+        return None
     if raw["department"] not in catalog.departments:
         problems.add(f"{where}.department", f"{raw['department']!r} is not in the catalog excerpt")
     elif catalog.purpose_for(raw["department"], raw["purpose"]) is None:

@@ -148,6 +148,7 @@ grants_used = ["G-1"]
     (('[[case]]', '[[deny]]\ndepartment = "land"\n\n[[case]]'), "POLICY_FIELD_REQUIRED"),
     (('description = "a minimal file"\n', ''), "file: missing key 'description'"),
     (('why = "the one case"', 'why = "the one case"\nwhy2 = 1'), "unknown key 'why2'"),
+    (('department = "land"\npurpose', 'department = ["land"]\npurpose'), "case[0] 'the one case': department: expected text"),
 ])
 def test_a_malformed_case_file_is_refused_naming_the_file_and_the_case(tmp_path, change, says):
     before, after = change
