@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+import os
 import sys
 import unicodedata
 from datetime import UTC, date, datetime, timedelta, timezone
@@ -26,7 +27,7 @@ from catalog import store as catalog_store
 from catalog.conformance import check_sources
 from catalog.loader import load_catalog
 from catalog.model import Catalog
-from govshare.config import Settings, load_settings
+from govshare.config import LANGUAGES, Settings, load_settings
 from govshare.errors import CatalogError, ConfigError, GovshareError
 from govshare.i18n import message
 from govshare.keys import DEFAULT_ROLES, ROLES, create_key, revoke_key
@@ -38,8 +39,9 @@ from policies.store import add_restriction, create_grant, lift_restriction, load
 def _settings() -> Settings:
     try:
         return load_settings()
-    except ConfigError as exc:
-        raise click.ClickException(str(exc)) from None
+    except ConfigError as exc:  # told in GOVSHARE_LANGUAGE's language where that one is readable
+        lang = os.environ.get("GOVSHARE_LANGUAGE", "")
+        raise click.ClickException(exc.text(lang if lang in LANGUAGES else "zh-CN")) from None
 
 
 def _say(settings: Settings | None, code: str, **params) -> str:

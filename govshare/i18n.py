@@ -269,6 +269,11 @@ MESSAGES: dict[str, tuple[str, str]] = {
                                   "Application keys cannot administer policies; sign in with a security staff account."),
     "CLI_BAD_DATE": ("{value!r} 不是 YYYY-MM-DD 日期", "{value!r} is not a YYYY-MM-DD date"),
     "CLI_BAD_PAIR": ("{option} 应写作 信息项=值，而不是 {value!r}", "{option} takes item=value, not {value!r}"),
+    "SETTING_VARIABLE_UNKNOWN": ("环境变量 {variable} 不是已知的配置项。",
+                                 "The environment variable {variable} is not a known setting."),
+    "SETTING_VARIABLE_UNKNOWN_SUGGEST": ("环境变量 {variable} 不是已知的配置项，是否应为 {suggestion}？",
+                                         "The environment variable {variable} is not a known setting; did you mean "
+                                         "{suggestion}?"),
 }
 
 
