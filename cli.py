@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import logging
 import os
 import sys
 import unicodedata
@@ -29,6 +28,7 @@ from catalog.loader import load_catalog
 from catalog.model import Catalog
 from govshare.config import LANGUAGES, Settings, load_settings
 from govshare.errors import CatalogError, ConfigError, GovshareError
+from govshare import logs
 from govshare.i18n import message
 from govshare.keys import DEFAULT_ROLES, ROLES, create_key, revoke_key
 from govshare.platformdb import api_keys, create_schema, grants, make_engine
@@ -148,8 +148,11 @@ def _help_texts(group: click.Group) -> dict[tuple[str, click.Command | click.Opt
 
 @click.group(cls=_Commands, help="govshare: 政务信息资源共享平台联机查询服务。")
 def main() -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    logging.getLogger("casbin").setLevel(logging.WARNING)  # it logs every rule it loads
+    try:
+        log_format = load_settings().log_format
+    except ConfigError:  # the command itself says what is wrong
+        log_format = "text"
+    logs.configure(log_format)
 
 
 @main.command(help="启动查询服务（默认 http://127.0.0.1:8000，GraphiQL 在 /graphql）。")
@@ -165,7 +168,9 @@ def serve(host: str | None, port: int | None) -> None:
         app = create_app(settings)
     except GovshareError as exc:  # e.g. a production checkpoint file or signing key under var/
         _fail(settings, exc)
-    uvicorn.run(app, host=host or settings.host, port=settings.port if port is None else port, log_level="info")
+    # JSON lines: uvicorn's own loggers too go through the one handler (govshare/logs.py) instead of its text ones.
+    uvicorn.run(app, host=host or settings.host, port=settings.port if port is None else port, log_level="info",
+                **({"log_config": None} if settings.log_format == "json" else {}))
 
 
 @main.command(help="在 ./var/ 下生成演示世界：各部门数据库、演示目录、应用密钥（写入 var/demo-keys.json）、授权与限制规则。已生成则不重复生成。")

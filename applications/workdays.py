@@ -8,7 +8,6 @@ deadline computed that way is *provisional* (said in the API and logged) until t
 from __future__ import annotations
 
 import datetime
-import logging
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,9 +15,10 @@ from pathlib import Path
 import chinese_calendar
 from sqlalchemy import delete, select
 
+from govshare.logs import logger
 from govshare.platformdb import work_calendars
 
-log = logging.getLogger(__name__)
+log = logger(__name__)  # govshare.<module>: one logging configuration covers it
 
 CHINA = datetime.timezone(datetime.timedelta(hours=8))
 

@@ -21,7 +21,6 @@ import base64
 import fcntl
 import hashlib
 import json
-import logging
 import os
 import secrets
 from dataclasses import dataclass, field
@@ -35,9 +34,10 @@ from sqlalchemy import select
 
 from govshare.config import Settings
 from govshare.errors import AuditKeyError
+from govshare.logs import logger
 from govshare.platformdb import chain_heads
 
-log = logging.getLogger(__name__)
+log = logger(__name__)  # govshare.<module>: one logging configuration covers it
 
 GENESIS = "0" * 64
 KEY_PREFIX = "ed25519:"

@@ -10,7 +10,6 @@ from __future__ import annotations
 import datetime
 import hashlib
 import json
-import logging
 import warnings
 from dataclasses import asdict
 
@@ -18,7 +17,9 @@ from aiocache import RedisCache, SimpleMemoryCache
 from aiocache.serializers import BaseSerializer
 from sqlalchemy.engine import make_url
 
-log = logging.getLogger(__name__)
+from govshare.logs import logger
+
+log = logger(__name__)  # govshare.<module>: one logging configuration covers it
 
 
 def _default(value):

@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 import datetime
 import hashlib
-import logging
 
 from sqlalchemy import (Boolean, Date, Integer, Numeric, Select, String, and_, bindparam, case, cast, column, event, func,
                         literal, literal_column, null, or_, select, table, true, type_coerce)
@@ -22,8 +21,9 @@ from connectors.breaker import Breaker, CircuitOpen
 from connectors.base import Column, Condition, SourceQuery, SourceRefused, SourceUnavailable
 from connectors.masking import PSEUDONYM_DIGITS, Mask, hmac_pads
 from connectors.urls import async_url
+from govshare.logs import logger
 
-log = logging.getLogger(__name__)
+log = logger(__name__)  # govshare.<module>: one logging configuration covers it
 
 SQL_TYPES = {
     "string": String(),

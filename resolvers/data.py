@@ -9,7 +9,6 @@ item once, and record the access whatever the outcome.
 from __future__ import annotations
 
 import base64
-import logging
 from dataclasses import dataclass
 
 from graphql import GraphQLError
@@ -21,10 +20,11 @@ from connectors.base import Column, Condition, SourceQuery, SourceUnavailable, V
 from connectors.masking import department_key, parse_mask
 from govshare.errors import GovshareError
 from govshare.i18n import message
+from govshare.logs import logger
 from policies.model import AccessDecision, ItemDecision, Scope
 from resolvers.context import RequestContext
 
-log = logging.getLogger(__name__)
+log = logger(__name__)  # govshare.<module>: one logging configuration covers it
 
 
 @dataclass(frozen=True)
