@@ -164,19 +164,3 @@ async def revoke_grant(conn, grant_id: str, *, reason: str, revoked_by: str) -> 
             raise GovshareError("GRANT_ALREADY_REVOKED", grant=grant_id)
         raise NotFoundError("GRANT_NOT_FOUND", grant=grant_id)
     await bump_policy_version(conn)
-
-
-async def add_restriction(conn, catalog: Catalog, *, department: str, resource: str, reason: str, created_by: str) -> str:
-    """A deny rule restricting ``department`` from ``resource`` ("*": all), saved as a new policy version."""
-    rule = documents.DenyRule(documents.new_id("D"), department, resource, reason)
-    await documents.edit(conn, catalog, lambda doc: documents.with_deny(doc, rule), author=created_by, reason=reason)
-    return rule.id
-
-
-async def lift_restriction(conn, catalog: Catalog, restriction_id: str, *, lifted_by: str, reason: str) -> None:
-    _, document = await documents.current_document(conn)
-    if document.deny_rule(restriction_id) is None:
-        if any(v.document.deny_rule(restriction_id) for v in await documents.history(conn)):
-            raise GovshareError("RESTRICTION_ALREADY_LIFTED", restriction=restriction_id)
-        raise NotFoundError("RESTRICTION_NOT_FOUND", restriction=restriction_id)
-    await documents.save(conn, catalog, documents.without(document, restriction_id), author=lifted_by, reason=reason)
