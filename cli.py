@@ -17,8 +17,8 @@ from pathlib import Path
 import click
 from sqlalchemy import select
 
-from admin.operations import CommandRuntime, Operator
 from admin import operations
+from admin.operations import CommandRuntime, Operator
 from applications import process
 from applications.process import recompute_deadlines
 from audit.chain import CHAINS
@@ -29,9 +29,9 @@ from catalog import store as catalog_store
 from catalog.conformance import check_sources
 from catalog.loader import load_catalog
 from catalog.model import Catalog
+from govshare import logs
 from govshare.config import LANGUAGES, Settings, load_settings
 from govshare.errors import CatalogError, ConfigError, GovshareError
-from govshare import logs
 from govshare.i18n import message
 from govshare.keys import DEFAULT_ROLES, ROLES, create_key, revoke_key
 from govshare.platformdb import api_keys, create_schema, grants, make_engine

@@ -95,12 +95,12 @@ class CommandRuntime:
             await notifier.close()
 
 
-async def document_in_force(runtime) -> tuple[int, documents.PolicyDocument]:
+async def document_in_force(runtime: Platform) -> tuple[int, documents.PolicyDocument]:
     async with runtime.engine.connect() as conn:
         return await documents.current_document(conn)
 
 
-async def _save(runtime, change, staff: Author, reason: str, based_on: int | None) -> int | None:
+async def _save(runtime: Platform, change, staff: Author, reason: str, based_on: int | None) -> int | None:
     """Apply ``change`` to the document in force and save it; None when nothing changed."""
     _require_reason(reason)
     await runtime.refresh(force=True)  # validate against the catalog in force now
@@ -127,7 +127,7 @@ def deny_from(entry: dict) -> documents.DenyRule:
     return documents.from_data({"deny": [entry]}, None).deny[0]
 
 
-async def put_rule(runtime, staff: Author, entry: dict, *, reason: str, based_on: int | None = None) -> tuple[str, int | None]:
+async def put_rule(runtime: Platform, staff: Author, entry: dict, *, reason: str, based_on: int | None = None) -> tuple[str, int | None]:
     """Add an allow rule (no id) or change the one with ``entry['id']``: (rule id, new version)."""
     _require_reason(reason)
     rule = rule_from(entry)
@@ -136,7 +136,7 @@ async def put_rule(runtime, staff: Author, entry: dict, *, reason: str, based_on
     return rule.id, await _save(runtime, lambda doc: documents.with_rule(doc, rule), staff, reason, based_on)
 
 
-async def put_deny(runtime, staff: Author, entry: dict, *, reason: str, based_on: int | None = None) -> tuple[str, int | None]:
+async def put_deny(runtime: Platform, staff: Author, entry: dict, *, reason: str, based_on: int | None = None) -> tuple[str, int | None]:
     _require_reason(reason)
     rule = deny_from(entry)
     if entry.get("id"):
@@ -144,18 +144,18 @@ async def put_deny(runtime, staff: Author, entry: dict, *, reason: str, based_on
     return rule.id, await _save(runtime, lambda doc: documents.with_deny(doc, rule), staff, reason, based_on)
 
 
-async def _require_rule(runtime, rule_id: str, *, deny: bool) -> None:
+async def _require_rule(runtime: Platform, rule_id: str, *, deny: bool) -> None:
     _, document = await document_in_force(runtime)
     found = document.deny_rule(rule_id) if deny else document.rule(rule_id)
     if found is None:
         raise GovshareError("POLICY_RULE_NOT_FOUND", rule=rule_id)
 
 
-async def remove_rule(runtime, staff: Author, rule_id: str, *, reason: str, based_on: int | None = None) -> int | None:
+async def remove_rule(runtime: Platform, staff: Author, rule_id: str, *, reason: str, based_on: int | None = None) -> int | None:
     return await _save(runtime, lambda doc: documents.without(doc, rule_id), staff, reason, based_on)
 
 
-async def import_document(runtime, staff: Author, text: str, *, reason: str, based_on: int | None = None) -> int | None:
+async def import_document(runtime: Platform, staff: Author, text: str, *, reason: str, based_on: int | None = None) -> int | None:
     """Replace the rules in force by the TOML document ``text`` (saved only if valid): the new version, or None
     when it equals the rules in force."""
     await runtime.refresh(force=True)
@@ -168,7 +168,7 @@ async def import_document(runtime, staff: Author, text: str, *, reason: str, bas
     return version
 
 
-async def rollback(runtime, staff: Author, version: int, *, reason: str, based_on: int | None = None) -> int | None:
+async def rollback(runtime: Platform, staff: Author, version: int, *, reason: str, based_on: int | None = None) -> int | None:
     await runtime.refresh(force=True)
     async with runtime.engine.begin() as conn:
         saved = await documents.rollback(conn, runtime.catalog, version, author=staff.username, reason=reason,
@@ -178,7 +178,7 @@ async def rollback(runtime, staff: Author, version: int, *, reason: str, based_o
     return saved
 
 
-async def validate_document(runtime, text: str) -> documents.PolicyDocument:
+async def validate_document(runtime: Platform, text: str) -> documents.PolicyDocument:
     """Read and check ``text`` as importing it would (its form, the catalog in force, the masks beside the grants
     in force), saving nothing; PolicyInvalid names every fault."""
     await runtime.refresh(force=True)
@@ -189,7 +189,7 @@ async def validate_document(runtime, text: str) -> documents.PolicyDocument:
     return parsed
 
 
-async def lift_restriction(runtime, staff: Author, rule_id: str, *, reason: str, based_on: int | None = None) -> int | None:
+async def lift_restriction(runtime: Platform, staff: Author, rule_id: str, *, reason: str, based_on: int | None = None) -> int | None:
     """Remove the deny rule ``rule_id`` (a restriction, Art 20): RESTRICTION_ALREADY_LIFTED when an earlier
     version held it, RESTRICTION_NOT_FOUND when none did (an allow rule's id is not a restriction's)."""
     _, document = await document_in_force(runtime)
@@ -200,17 +200,17 @@ async def lift_restriction(runtime, staff: Author, rule_id: str, *, reason: str,
     return await _save(runtime, lambda doc: documents.without(doc, rule_id), staff, reason, based_on)
 
 
-async def history(runtime) -> list[documents.Version]:
+async def history(runtime: Platform) -> list[documents.Version]:
     async with runtime.engine.connect() as conn:
         return await documents.history(conn)
 
 
-async def version(runtime, number: int) -> documents.Version:
+async def version(runtime: Platform, number: int) -> documents.Version:
     async with runtime.engine.connect() as conn:
         return await documents.version_at(conn, number)
 
 
-async def explain_access(runtime, department: str, purpose: str, resource: str, at: datetime | None,
+async def explain_access(runtime: Platform, department: str, purpose: str, resource: str, at: datetime | None,
                          lang: str) -> Explanation:
     """The decision the GraphQL service would make now (or at ``at``), from the engine it uses."""
     await runtime.refresh(force=True)
@@ -223,7 +223,7 @@ class GrantInForce:
     source: str  # the application it came from, who recorded it, or "rule" for a staff rule
 
 
-async def grants_in_force(runtime, *, department: str = "", resource: str = "", purpose: str = "") -> list[GrantInForce]:
+async def grants_in_force(runtime: Platform, *, department: str = "", resource: str = "", purpose: str = "") -> list[GrantInForce]:
     """Every grant deciding now: approved and deemed applications, direct and legal-basis grants, staff rules."""
     await runtime.refresh(force=True)
     now = runtime.clock()
