@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import logging
+import os
 import sys
 import unicodedata
 from datetime import UTC, date, datetime, timedelta
@@ -17,7 +17,10 @@ from pathlib import Path
 import click
 from sqlalchemy import select
 
-from applications.process import recompute_deadlines, record_step
+from admin import operations
+from admin.operations import CommandRuntime, Operator
+from applications import process
+from applications.process import recompute_deadlines
 from audit.chain import CHAINS
 from audit.checkpoints import Checkpointer, check_checkpoints, generate_key, public_key_text, verification_keys
 from audit.chain import verify as verify_chain
@@ -27,22 +30,24 @@ from catalog.conformance import check_sources
 from catalog.loader import load_catalog
 from catalog.model import Catalog
 import migrations
+from govshare import logs
 from govshare.clock import CHINA
-from govshare.config import Settings, load_settings
+from govshare.config import LANGUAGES, Settings, load_settings
 from govshare.errors import CatalogError, ConfigError, GovshareError
 from govshare.i18n import message
 from govshare.keys import DEFAULT_ROLES, ROLES, api_keys, create_key, revoke_key
 from govshare.platformdb import make_engine
 from policies import disclosure, documents
-from policies.store import add_restriction, create_grant, lift_restriction, load_policy_set, revoke_grant
+from policies.store import load_policy_set
 from policies.tables import grants
 
 
 def _settings() -> Settings:
     try:
         return load_settings()
-    except ConfigError as exc:
-        raise click.ClickException(str(exc)) from None
+    except ConfigError as exc:  # told in GOVSHARE_LANGUAGE's language where that one is readable
+        lang = os.environ.get("GOVSHARE_LANGUAGE", "")
+        raise click.ClickException(exc.text(lang if lang in LANGUAGES else "zh-CN")) from None
 
 
 def _say(settings: Settings | None, code: str, **params) -> str:
@@ -86,20 +91,10 @@ def runs_async(command):
     return wrapper
 
 
-async def _announce(settings: Settings, engine) -> None:
-    """Tell every running server at once that the policies changed (they would see it within refresh_seconds)."""
-    if not settings.policy_notify_url:
-        return
-    from govshare.notify import PolicyNotifier
-    from govshare.platformdb import read_versions
-
-    async with engine.connect() as conn:
-        _, version = await read_versions(conn)
-    notifier = PolicyNotifier(settings.policy_notify_url)
-    try:
-        await notifier.publish(version)
-    finally:
-        await notifier.close()
+def _runtime(settings: Settings, engine) -> CommandRuntime:
+    """What the shared operations (admin/operations.py, applications/process.py) run on in a command: the
+    catalog and policies in force as a server has them, and changes announced to every server at once."""
+    return CommandRuntime(settings, engine)
 
 
 async def _catalog_in_force(engine) -> Catalog:
@@ -150,8 +145,11 @@ def _help_texts(group: click.Group) -> dict[tuple[str, click.Command | click.Opt
 
 @click.group(cls=_Commands, help="govshare: 政务信息资源共享平台联机查询服务。")
 def main() -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    logging.getLogger("casbin").setLevel(logging.WARNING)  # it logs every rule it loads
+    try:
+        log_format = load_settings().log_format
+    except ConfigError:  # the command itself says what is wrong
+        log_format = "text"
+    logs.configure(log_format)
 
 
 @main.command(help="启动查询服务（默认 http://127.0.0.1:8000，GraphiQL 在 /graphql）。")
@@ -179,7 +177,9 @@ def serve(host: str | None, port: int | None) -> None:
         asyncio.run(schema_revision())
     except GovshareError as exc:
         _fail(settings, exc)
-    uvicorn.run(app, host=host or settings.host, port=settings.port if port is None else port, log_level="info")
+    # JSON lines: uvicorn's own loggers too go through the one handler (govshare/logs.py) instead of its text ones.
+    uvicorn.run(app, host=host or settings.host, port=settings.port if port is None else port, log_level="info",
+                **({"log_config": None} if settings.log_format == "json" else {}))
 
 
 @main.command(help="在 ./var/ 下生成演示世界：各部门数据库、演示目录、应用密钥（写入 var/demo-keys.json）、授权与限制规则。已生成则不重复生成。")
@@ -238,6 +238,7 @@ async def catalog_load(settings: Settings, engine, path: Path, loaded_by: str) -
         # Loaded even so (a catalog that newly declares what a value carries must come into force to be enforced):
         # each mask the new catalog shows undone is reported, and the query service denies the masked item.
         undone = disclosure.find_undone(new, (await load_policy_set(conn)).grants, now=datetime.now(UTC))
+    await _runtime(settings, engine).changed()
     for found in undone:
         click.echo(_say(settings, "CLI_CATALOG_MASK_UNDONE", detail=message(found.code, settings.language, **found.params())),
                    err=True)
@@ -303,7 +304,7 @@ async def key_create(settings: Settings, engine, department: str, application: s
 async def key_revoke(settings: Settings, engine, key_id: str) -> None:
     async with engine.begin() as conn:
         await revoke_key(conn, key_id)
-    await _announce(settings, engine)
+    await _runtime(settings, engine).changed()  # every server drops the keys it has seen
     click.echo(_say(settings, "CLI_KEY_REVOKED", key_id=key_id))
 
 
@@ -377,7 +378,8 @@ def grant() -> None:
 @runs_async
 async def grant_create(settings: Settings, engine, consumer, resource, items, purposes, valid_from, valid_until,
                        scope, mask, legal_basis, created_by, force) -> None:
-    catalog = await _catalog_in_force(engine)
+    runtime = _runtime(settings, engine)
+    await runtime.refresh()
     row_scope = {name: _csv(values) for name, values in _pairs(scope, "--scope").items()}
     end = _day(valid_until, end=True)
     # A grant over by now never decides anything: almost always a typing error (a bad period is told as such).
@@ -386,15 +388,12 @@ async def grant_create(settings: Settings, engine, consumer, resource, items, pu
             raise GovshareError("GRANT_ALREADY_EXPIRED", until=_china(end))
         click.echo(_say(settings, "CLI_GRANT_EXPIRED_FORCED", until=_china(end)), err=True)
     async with engine.begin() as conn:
-        grant_id = await create_grant(
-            conn, catalog, consumer=consumer, resource=resource, items=_csv(items), purposes=_csv(purposes),
-            valid_from=_day(valid_from), valid_until=end, row_scope=row_scope,
-            masks=_pairs(mask, "--mask"), legal_basis=legal_basis, created_by=created_by,
-        )
-        await record_step(conn, "legal_basis_granted" if legal_basis else "granted", at=datetime.now(UTC),
-                          department=COORDINATOR_OFFICE, actor=created_by, grant_id=grant_id, reason=legal_basis,
-                          consumer=consumer, resource=resource)
-    await _announce(settings, engine)
+        grant_id = await process.grant_directly(
+            conn, runtime.catalog, now=runtime.clock(), department=COORDINATOR_OFFICE, actor=created_by,
+            consumer=consumer, resource=resource, items=_csv(items), purposes=_csv(purposes),
+            valid_from=_day(valid_from), valid_until=end, row_scope=row_scope, masks=_pairs(mask, "--mask"),
+            legal_basis=legal_basis)
+    await runtime.changed()
     click.echo(grant_id)
 
 
@@ -404,11 +403,11 @@ async def grant_create(settings: Settings, engine, consumer, resource, items, pu
 @click.option("--by", "revoked_by", default="coordinator", show_default=True, help="操作人。")
 @runs_async
 async def grant_revoke(settings: Settings, engine, grant_id: str, reason: str, revoked_by: str) -> None:
+    runtime = _runtime(settings, engine)
     async with engine.begin() as conn:
-        await revoke_grant(conn, grant_id, reason=reason, revoked_by=revoked_by)
-        await record_step(conn, "revoked", at=datetime.now(UTC), department=COORDINATOR_OFFICE, actor=revoked_by,
-                          grant_id=grant_id, reason=reason)
-    await _announce(settings, engine)
+        await process.withdraw(conn, grant_id, now=runtime.clock(), department=COORDINATOR_OFFICE, actor=revoked_by,
+                               reason=reason)
+    await runtime.changed()
     click.echo(_say(settings, "CLI_GRANT_REVOKED", grant=grant_id))
 
 
@@ -443,11 +442,9 @@ def restriction() -> None:
 @click.option("--by", "created_by", default="coordinator", show_default=True, help="操作人。")
 @runs_async
 async def restriction_add(settings: Settings, engine, department, resource, reason, created_by) -> None:
-    catalog = await _catalog_in_force(engine)
-    async with engine.begin() as conn:
-        restriction_id = await add_restriction(conn, catalog, department=department, resource=resource,
-                                               reason=reason, created_by=created_by)
-    await _announce(settings, engine)
+    restriction_id, _ = await operations.put_deny(
+        _runtime(settings, engine), Operator(created_by),
+        {"department": department, "resource": resource, "reason": reason}, reason=reason)
     click.echo(restriction_id)
 
 
@@ -457,18 +454,14 @@ async def restriction_add(settings: Settings, engine, department, resource, reas
 @click.option("--by", "lifted_by", default="coordinator", show_default=True, help="操作人。")
 @runs_async
 async def restriction_lift(settings: Settings, engine, restriction_id, reason, lifted_by) -> None:
-    catalog = await _catalog_in_force(engine)
-    async with engine.begin() as conn:
-        await lift_restriction(conn, catalog, restriction_id, lifted_by=lifted_by, reason=reason)
-    await _announce(settings, engine)
+    await operations.lift_restriction(_runtime(settings, engine), Operator(lifted_by), restriction_id, reason=reason)
     click.echo(_say(settings, "CLI_RESTRICTION_LIFTED", restriction=restriction_id))
 
 
 @restriction.command("list", help="列出生效的限制（禁止规则）。")
 @runs_async
 async def restriction_list(settings: Settings, engine) -> None:
-    async with engine.connect() as conn:
-        _, document = await documents.current_document(conn)
+    _, document = await operations.document_in_force(_runtime(settings, engine))
     for rule in document.deny:
         click.echo(f"{rule.id}  {rule.department:<8} {rule.resource:<24} {rule.reason}")
 
@@ -483,9 +476,9 @@ def policy() -> None:
 @click.option("--output", "-o", type=click.Path(path_type=Path), default=None, help="写入文件（默认标准输出）。")
 @runs_async
 async def policy_export(settings: Settings, engine, version: int | None, output: Path | None) -> None:
-    async with engine.connect() as conn:
-        document = (await documents.version_at(conn, version)).document if version else \
-            (await documents.current_document(conn))[1]
+    runtime = _runtime(settings, engine)
+    document = (await operations.version(runtime, version)).document if version else \
+        (await operations.document_in_force(runtime))[1]
     text = documents.to_toml(document)
     if output is None:
         click.echo(text, nl=False)
@@ -493,23 +486,18 @@ async def policy_export(settings: Settings, engine, version: int | None, output:
         output.write_text(text, encoding="utf-8")
 
 
-def _read_policy_file(settings: Settings, path: Path, catalog: Catalog) -> documents.PolicyDocument:
+def _read_policy_file(path: Path) -> str:
     try:
-        text = path.read_text(encoding="utf-8")
+        return path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise click.ClickException(f"{path}: {exc}") from None
-    return documents.from_toml(text, catalog)
 
 
 @policy.command("validate", help="校验策略规则文件（格式，以及部门、资源、信息项、用途是否存在），不保存。")
 @click.argument("path", type=click.Path(path_type=Path))
 @runs_async
 async def policy_validate(settings: Settings, engine, path: Path) -> None:
-    catalog = await _catalog_in_force(engine)
-    document = _read_policy_file(settings, path, catalog)
-    async with engine.connect() as conn:  # beside the grants in force, as saving it would check
-        if problems := await documents.mask_conflicts(conn, catalog, document):
-            raise documents.PolicyInvalid(problems)
+    document = await operations.validate_document(_runtime(settings, engine), _read_policy_file(path))
     click.echo(_say(settings, "POLICY_VALID", rules=len(document.rules), deny=len(document.deny)))
 
 
@@ -520,12 +508,8 @@ async def policy_validate(settings: Settings, engine, path: Path) -> None:
 @click.option("--based-on", type=int, default=None, help="所依据的版本号：若其后已有他人修改则拒绝。")
 @runs_async
 async def policy_import(settings: Settings, engine, path: Path, reason: str, author: str, based_on: int | None) -> None:
-    catalog = await _catalog_in_force(engine)
-    document = _read_policy_file(settings, path, catalog)
-    async with engine.begin() as conn:
-        version = await documents.save(conn, catalog, document, author=author, reason=reason, action="import",
-                                       based_on=based_on)
-    await _announce(settings, engine)
+    version = await operations.import_document(_runtime(settings, engine), Operator(author), _read_policy_file(path),
+                                               reason=reason, based_on=based_on)
     click.echo(_say(settings, "POLICY_UNCHANGED") if version is None else _say(settings, "POLICY_SAVED", version=version))
 
 
@@ -536,14 +520,11 @@ async def policy_import(settings: Settings, engine, path: Path, reason: str, aut
 @click.option("--at", "at", default=None, help="时间（ISO 8601，须带时区，默认现在）。")
 @runs_async
 async def policy_explain(settings: Settings, engine, department: str, purpose: str, resource: str, at: str | None) -> None:
-    from policies.engine import PolicyEngine
-    from policies.explain import describe_cover, explain
+    from policies.explain import describe_cover
 
     moment = _parse_moment(settings, at)
-    catalog = await _catalog_in_force(engine)
-    async with engine.connect() as conn:
-        policies = await load_policy_set(conn, silence_approves=settings.silence_approves)
-    result = explain(PolicyEngine(catalog, policies), department, purpose, resource, moment, settings.language)
+    result = await operations.explain_access(_runtime(settings, engine), department, purpose, resource, moment,
+                                             settings.language)
     if result.refused:
         raise click.ClickException(f"[{result.refused}] {result.refused_message}")
     for item in result.items:
@@ -574,9 +555,7 @@ def _parse_moment(settings: Settings, at: str | None) -> datetime:
 @policy.command("history", help="列出策略规则的所有版本：版本号、时间、修改人、操作、理由。")
 @runs_async
 async def policy_history(settings: Settings, engine) -> None:
-    async with engine.connect() as conn:
-        versions = await documents.history(conn)
-    for v in versions:
+    for v in await operations.history(_runtime(settings, engine)):
         restored = f" <- v{v.restored_version}" if v.restored_version else ""
         click.echo(f"v{v.version:<5} {v.at.astimezone(CHINA):%Y-%m-%d %H:%M:%S}  {v.author:<16} {v.action}{restored}  {v.reason}")
 
@@ -586,8 +565,8 @@ async def policy_history(settings: Settings, engine) -> None:
 @click.argument("after", type=int)
 @runs_async
 async def policy_diff(settings: Settings, engine, before: int, after: int) -> None:
-    async with engine.connect() as conn:
-        a, b = await documents.version_at(conn, before), await documents.version_at(conn, after)
+    runtime = _runtime(settings, engine)
+    a, b = await operations.version(runtime, before), await operations.version(runtime, after)
     click.echo(documents.text_diff(a.document, b.document, f"v{before}", f"v{after}"), nl=False)
 
 
@@ -597,10 +576,7 @@ async def policy_diff(settings: Settings, engine, before: int, after: int) -> No
 @click.option("--by", "author", required=True, help="修改人（安全管理人员账户）。")
 @runs_async
 async def policy_rollback(settings: Settings, engine, version: int, reason: str, author: str) -> None:
-    catalog = await _catalog_in_force(engine)
-    async with engine.begin() as conn:
-        saved = await documents.rollback(conn, catalog, version, author=author, reason=reason)
-    await _announce(settings, engine)
+    saved = await operations.rollback(_runtime(settings, engine), Operator(author), version, reason=reason)
     click.echo(_say(settings, "POLICY_UNCHANGED") if saved is None else _say(settings, "POLICY_SAVED", version=saved))
 
 
@@ -742,6 +718,7 @@ async def calendar_load(settings: Settings, engine, path: Path, loaded_by: str) 
         await store_schedule(conn, schedule, loaded_by=loaded_by)
         # Deadlines counted on weekdays only for lack of this schedule are counted again.
         await recompute_deadlines(conn, await load_calendar(conn), settings)
+    await _runtime(settings, engine).changed()  # deadlines counted again are the policies' (deemed approvals)
     click.echo(_say(settings, "CLI_CALENDAR_LOADED", year=schedule.year, holidays=len(schedule.holidays),
                     workdays=len(schedule.workdays)))
 

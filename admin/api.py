@@ -269,13 +269,8 @@ class Query:
 
     @strawberry.field(description="校验一份 TOML 策略规则（不保存）：返回发现的问题，无问题时为空列表。")
     async def validate_policy(self, info: strawberry.Info, document: str) -> list[JSON]:
-        runtime = info.context["runtime"]
-        await runtime.refresh(force=True)
         try:
-            parsed = documents.from_toml(document, runtime.catalog)
-            async with runtime.engine.connect() as conn:  # beside the grants in force, as saving it would check
-                if problems := await documents.mask_conflicts(conn, runtime.catalog, parsed):
-                    raise documents.PolicyInvalid(problems)
+            await operations.validate_document(info.context["runtime"], document)
         except documents.PolicyInvalid as exc:
             lang = info.context["lang"]
             return [{"rule": p.rule, "field": p.field, "code": p.code, "message": message(p.code, lang, **p.params)}

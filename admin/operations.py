@@ -1,34 +1,109 @@
-"""What security staff can do, once: the console (admin/console.py) and the admin GraphQL API (admin/api.py)
-both call these, so a change made either way is validated, versioned and announced the same way.
+"""What security staff can do, once: the console (admin/console.py), the admin GraphQL API (admin/api.py) and
+the `govshare` command (cli.py) all call these, so a change made any way is validated, versioned and announced
+the same way.
 
-``runtime`` is the server's Runtime (server.py): the platform database, the catalog and policy engine in
-force, and ``changed()`` which brings a change into force in this process and announces it to the others.
+``runtime`` is a ``Platform``: the server's Runtime (server.py), or a command's ``CommandRuntime`` (below). It
+holds the platform database, the catalog and policy engine in force, and ``changed()``, which brings a change
+into force in this process and announces it to the others (govshare/notify.py).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
+from typing import Callable, Protocol
 
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncEngine
 
-from admin.accounts import Staff
-from govshare.errors import GovshareError
+from catalog import store as catalog_store
+from catalog.conformance import check_sources, without_nonconforming
+from catalog.model import Catalog
+from govshare.config import Settings
+from govshare.errors import GovshareError, NotFoundError
+from govshare.notify import PolicyNotifier
+from govshare.platformdb import read_versions
 from policies.tables import grants
 from policies import documents
-from policies.model import Grant
+from policies.engine import PolicyEngine
+from policies.model import Grant, PolicySet
 from policies.explain import Explanation, explain
+from policies.store import load_policy_set
 
 
-async def document_in_force(runtime) -> tuple[int, documents.PolicyDocument]:
+class Platform(Protocol):
+    """What the operations need of the process they run in."""
+
+    settings: Settings
+    engine: AsyncEngine
+    catalog: Catalog
+    policy: PolicyEngine
+    clock: Callable[[], datetime]
+
+    async def refresh(self, *, force: bool = False) -> None: ...
+
+    async def changed(self) -> None: ...
+
+
+class Author(Protocol):
+    """Who makes a change: a signed-in staff member (admin.accounts.Staff) or a command's ``--by``."""
+
+    username: str
+
+
+@dataclass(frozen=True)
+class Operator:
+    """The author of a change made by command (``--by``)."""
+
+    username: str
+
+
+class CommandRuntime:
+    """A `govshare` command's Platform: the catalog and policies read from the platform database as a server
+    reads them (a resource whose source does not conform is left out, as the server leaves it unpublished), and
+    every change announced on the channel the servers listen to, so it is in force in each of them at once
+    (within refresh_seconds if the announcement is lost)."""
+
+    def __init__(self, settings: Settings, engine: AsyncEngine,
+                 clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
+        self.settings, self.engine, self.clock = settings, engine, clock
+        self.catalog = Catalog()
+        self.policy = PolicyEngine(self.catalog, PolicySet())
+
+    async def refresh(self, *, force: bool = False) -> None:
+        """The catalog and policies in force now; CATALOG_NOT_LOADED before any catalog is."""
+        async with self.engine.connect() as conn:
+            catalog_version, _ = await read_versions(conn)
+            catalog = self.catalog
+            if catalog_version != catalog.version or catalog_version == 0:
+                catalog = await catalog_store.current(conn)
+                if catalog is None:
+                    raise GovshareError("CATALOG_NOT_LOADED")
+                catalog = without_nonconforming(catalog, await check_sources(catalog, self.settings))
+            policies = await load_policy_set(conn, silence_approves=self.settings.silence_approves)
+        self.catalog, self.policy = catalog, PolicyEngine(catalog, policies)
+
+    async def changed(self) -> None:
+        """A change was committed: announce the policy version now in the database (govshare/notify.py)."""
+        if not self.settings.policy_notify_url:
+            return
+        async with self.engine.connect() as conn:
+            _, version = await read_versions(conn)
+        notifier = PolicyNotifier(self.settings.policy_notify_url)
+        try:
+            await notifier.publish(version)
+        finally:
+            await notifier.close()
+
+
+async def document_in_force(runtime: Platform) -> tuple[int, documents.PolicyDocument]:
     async with runtime.engine.connect() as conn:
         return await documents.current_document(conn)
 
 
-async def _save(runtime, change, staff: Staff, reason: str, based_on: int | None) -> int | None:
+async def _save(runtime: Platform, change, staff: Author, reason: str, based_on: int | None) -> int | None:
     """Apply ``change`` to the document in force and save it; None when nothing changed."""
-    if not reason or not reason.strip():  # before anything else: a change without a reason is not looked at
-        raise GovshareError("REASON_REQUIRED")
+    _require_reason(reason)
     await runtime.refresh(force=True)  # validate against the catalog in force now
     async with runtime.engine.begin() as conn:
         _, document = await documents.current_document(conn)
@@ -37,6 +112,11 @@ async def _save(runtime, change, staff: Staff, reason: str, based_on: int | None
     if version is not None:
         await runtime.changed()
     return version
+
+
+def _require_reason(reason: str) -> None:
+    if not reason or not reason.strip():  # before anything else: a change without a reason is not looked at
+        raise GovshareError("REASON_REQUIRED")
 
 
 def rule_from(entry: dict) -> documents.Rule:
@@ -48,33 +128,37 @@ def deny_from(entry: dict) -> documents.DenyRule:
     return documents.from_data({"deny": [entry]}, None).deny[0]
 
 
-async def put_rule(runtime, staff: Staff, entry: dict, *, reason: str, based_on: int | None = None) -> tuple[str, int | None]:
+async def put_rule(runtime: Platform, staff: Author, entry: dict, *, reason: str, based_on: int | None = None) -> tuple[str, int | None]:
     """Add an allow rule (no id) or change the one with ``entry['id']``: (rule id, new version)."""
+    _require_reason(reason)
     rule = rule_from(entry)
     if entry.get("id"):
         await _require_rule(runtime, rule.id, deny=False)
     return rule.id, await _save(runtime, lambda doc: documents.with_rule(doc, rule), staff, reason, based_on)
 
 
-async def put_deny(runtime, staff: Staff, entry: dict, *, reason: str, based_on: int | None = None) -> tuple[str, int | None]:
+async def put_deny(runtime: Platform, staff: Author, entry: dict, *, reason: str, based_on: int | None = None) -> tuple[str, int | None]:
+    _require_reason(reason)
     rule = deny_from(entry)
     if entry.get("id"):
         await _require_rule(runtime, rule.id, deny=True)
     return rule.id, await _save(runtime, lambda doc: documents.with_deny(doc, rule), staff, reason, based_on)
 
 
-async def _require_rule(runtime, rule_id: str, *, deny: bool) -> None:
+async def _require_rule(runtime: Platform, rule_id: str, *, deny: bool) -> None:
     _, document = await document_in_force(runtime)
     found = document.deny_rule(rule_id) if deny else document.rule(rule_id)
     if found is None:
         raise GovshareError("POLICY_RULE_NOT_FOUND", rule=rule_id)
 
 
-async def remove_rule(runtime, staff: Staff, rule_id: str, *, reason: str, based_on: int | None = None) -> int | None:
+async def remove_rule(runtime: Platform, staff: Author, rule_id: str, *, reason: str, based_on: int | None = None) -> int | None:
     return await _save(runtime, lambda doc: documents.without(doc, rule_id), staff, reason, based_on)
 
 
-async def import_document(runtime, staff: Staff, text: str, *, reason: str, based_on: int | None = None) -> int | None:
+async def import_document(runtime: Platform, staff: Author, text: str, *, reason: str, based_on: int | None = None) -> int | None:
+    """Replace the rules in force by the TOML document ``text`` (saved only if valid): the new version, or None
+    when it equals the rules in force."""
     await runtime.refresh(force=True)
     document = documents.from_toml(text, runtime.catalog)
     async with runtime.engine.begin() as conn:
@@ -85,7 +169,7 @@ async def import_document(runtime, staff: Staff, text: str, *, reason: str, base
     return version
 
 
-async def rollback(runtime, staff: Staff, version: int, *, reason: str, based_on: int | None = None) -> int | None:
+async def rollback(runtime: Platform, staff: Author, version: int, *, reason: str, based_on: int | None = None) -> int | None:
     await runtime.refresh(force=True)
     async with runtime.engine.begin() as conn:
         saved = await documents.rollback(conn, runtime.catalog, version, author=staff.username, reason=reason,
@@ -95,17 +179,39 @@ async def rollback(runtime, staff: Staff, version: int, *, reason: str, based_on
     return saved
 
 
-async def history(runtime) -> list[documents.Version]:
+async def validate_document(runtime: Platform, text: str) -> documents.PolicyDocument:
+    """Read and check ``text`` as importing it would (its form, the catalog in force, the masks beside the grants
+    in force), saving nothing; PolicyInvalid names every fault."""
+    await runtime.refresh(force=True)
+    parsed = documents.from_toml(text, runtime.catalog)
+    async with runtime.engine.connect() as conn:
+        if problems := await documents.mask_conflicts(conn, runtime.catalog, parsed):
+            raise documents.PolicyInvalid(problems)
+    return parsed
+
+
+async def lift_restriction(runtime: Platform, staff: Author, rule_id: str, *, reason: str, based_on: int | None = None) -> int | None:
+    """Remove the deny rule ``rule_id`` (a restriction, Art 20): RESTRICTION_ALREADY_LIFTED when an earlier
+    version held it, RESTRICTION_NOT_FOUND when none did (an allow rule's id is not a restriction's)."""
+    _, document = await document_in_force(runtime)
+    if document.deny_rule(rule_id) is None:
+        if any(v.document.deny_rule(rule_id) for v in await history(runtime)):
+            raise GovshareError("RESTRICTION_ALREADY_LIFTED", restriction=rule_id)
+        raise NotFoundError("RESTRICTION_NOT_FOUND", restriction=rule_id)
+    return await _save(runtime, lambda doc: documents.without(doc, rule_id), staff, reason, based_on)
+
+
+async def history(runtime: Platform) -> list[documents.Version]:
     async with runtime.engine.connect() as conn:
         return await documents.history(conn)
 
 
-async def version(runtime, number: int) -> documents.Version:
+async def version(runtime: Platform, number: int) -> documents.Version:
     async with runtime.engine.connect() as conn:
         return await documents.version_at(conn, number)
 
 
-async def explain_access(runtime, department: str, purpose: str, resource: str, at: datetime | None,
+async def explain_access(runtime: Platform, department: str, purpose: str, resource: str, at: datetime | None,
                          lang: str) -> Explanation:
     """The decision the GraphQL service would make now (or at ``at``), from the engine it uses."""
     await runtime.refresh(force=True)
@@ -118,7 +224,7 @@ class GrantInForce:
     source: str  # the application it came from, who recorded it, or "rule" for a staff rule
 
 
-async def grants_in_force(runtime, *, department: str = "", resource: str = "", purpose: str = "") -> list[GrantInForce]:
+async def grants_in_force(runtime: Platform, *, department: str = "", resource: str = "", purpose: str = "") -> list[GrantInForce]:
     """Every grant deciding now: approved and deemed applications, direct and legal-basis grants, staff rules."""
     await runtime.refresh(force=True)
     now = runtime.clock()

@@ -307,9 +307,17 @@ async def revoke(conn, catalog: Catalog, caller: Caller, grant_id: str, *, now: 
         await _require(conn, caller, "reviewer", now, grant_id=grant_id)
         if caller.department != provider:
             raise await _refused_action(conn, caller, now, "NOT_YOUR_RESOURCE", row.application_id, grant_id)
-    await revoke_grant(conn, grant_id, reason=reason, revoked_by=caller.key_id)
-    await record_step(conn, "revoked", at=now, department=caller.department, actor=caller.key_id,
-                  application_id=row.application_id, grant_id=grant_id, reason=reason)
+    await withdraw(conn, grant_id, now=now, department=caller.department, actor=caller.key_id, reason=reason)
+
+
+async def withdraw(conn, grant_id: str, *, now: datetime, department: str, actor: str, reason: str) -> None:
+    """Revoke a grant and record it (``revoked``, naming the application it came from, so the application's
+    history shows it): what ``revoke`` does once it has allowed the caller, and what ``govshare grant revoke``
+    does for the coordinating authority."""
+    application_id = (await conn.execute(select(grants.c.application_id).where(grants.c.id == grant_id))).scalar()
+    await revoke_grant(conn, grant_id, reason=reason, revoked_by=actor)
+    await record_step(conn, "revoked", at=now, department=department, actor=actor, application_id=application_id,
+                      grant_id=grant_id, reason=reason)
 
 
 async def record_expiries(conn, now: datetime) -> list[str]:
@@ -332,11 +340,25 @@ async def record_legal_basis_grant(conn, catalog: Catalog, caller: Caller, *, no
     await _require(conn, caller, "coordinator", now)
     if not legal_basis.strip():
         raise GovshareError("REASON_REQUIRED")
+    return await grant_directly(conn, catalog, now=now, department=caller.department, actor=caller.key_id,
+                                consumer=consumer, resource=resource, items=items, purposes=purposes,
+                                valid_from=valid_from, valid_until=valid_until, legal_basis=legal_basis)
+
+
+async def grant_directly(conn, catalog: Catalog, *, now: datetime, department: str, actor: str, consumer: str,
+                         resource: str, items: list[str], purposes: list[str], valid_from: datetime,
+                         valid_until: datetime, row_scope: dict[str, list[str]] | None = None,
+                         masks: dict[str, str] | None = None, legal_basis: str | None = None) -> str:
+    """A grant the coordinating authority makes without an application (a direct grant, or a legal-basis grant
+    when ``legal_basis`` is given), with its process record (``granted`` or ``legal_basis_granted``, naming the
+    consumer, resource and items); returns its id. ``recordLegalBasisGrant``, ``govshare grant create`` and the
+    demo's grants are made here."""
     grant_id = await create_grant(conn, catalog, consumer=consumer, resource=resource, items=items, purposes=purposes,
-                                  valid_from=valid_from, valid_until=valid_until, legal_basis=legal_basis,
-                                  created_by=caller.key_id)
-    await record_step(conn, "legal_basis_granted", at=now, department=caller.department, actor=caller.key_id,
-                  grant_id=grant_id, reason=legal_basis, consumer=consumer, resource=resource, items=items)
+                                  valid_from=valid_from, valid_until=valid_until, row_scope=row_scope, masks=masks,
+                                  legal_basis=legal_basis, created_by=actor)
+    await record_step(conn, "legal_basis_granted" if legal_basis else "granted", at=now, department=department,
+                      actor=actor, grant_id=grant_id, reason=legal_basis, consumer=consumer, resource=resource,
+                      items=list(dict.fromkeys(items)))
     return grant_id
 
 

@@ -8,7 +8,6 @@ deadline computed that way is *provisional* (said in the API and logged) until t
 from __future__ import annotations
 
 import datetime
-import logging
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,8 +17,9 @@ from sqlalchemy import delete, select
 
 from applications.tables import work_calendars
 from govshare.clock import CHINA
+from govshare.logs import logger
 
-log = logging.getLogger(__name__)
+log = logger(__name__)  # govshare.<module>: one logging configuration covers it
 
 
 class ScheduleError(ValueError):

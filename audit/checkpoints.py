@@ -21,7 +21,6 @@ import base64
 import fcntl
 import hashlib
 import json
-import logging
 import os
 import secrets
 from dataclasses import dataclass, field
@@ -36,8 +35,9 @@ from sqlalchemy import select
 from govshare.config import Settings
 from govshare.errors import AuditKeyError
 from audit.chain import chain_heads
+from govshare.logs import logger
 
-log = logging.getLogger(__name__)
+log = logger(__name__)  # govshare.<module>: one logging configuration covers it
 
 GENESIS = "0" * 64
 KEY_PREFIX = "ed25519:"

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 from concurrent.futures import ThreadPoolExecutor
-import logging
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Callable
@@ -14,9 +13,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from govshare.errors import AuditError
 from audit.chain import SqliteAppender, append, append_sync
 from audit.tables import ACCESS
+from govshare.logs import logger
 from govshare.platformdb import make_sync_engine
 
-log = logging.getLogger(__name__)
+log = logger(__name__)  # govshare.<module>: one logging configuration covers it
 
 
 @dataclass

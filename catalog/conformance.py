@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import logging
 
 from catalog.model import Catalog, Resource
 from connectors.conformance import Mismatch, check_table
 from govshare.config import Settings
+from govshare.logs import logger
 
-log = logging.getLogger(__name__)
+log = logger(__name__)  # govshare.<module>: one logging configuration covers it
 
 
 async def check_sources(catalog: Catalog, settings: Settings) -> dict[str, list[Mismatch]]:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import datetime
 import hashlib
 import json
-import logging
 import warnings
 from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
@@ -19,10 +18,12 @@ from aiocache import RedisCache, SimpleMemoryCache
 from aiocache.serializers import BaseSerializer
 from sqlalchemy.engine import make_url
 
+from govshare.logs import logger
+
 if TYPE_CHECKING:
     from connectors.base import SourceQuery
 
-log = logging.getLogger(__name__)
+log = logger(__name__)  # govshare.<module>: one logging configuration covers it
 
 
 def _default(value: object) -> object:

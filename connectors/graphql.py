@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import datetime
-import logging
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,8 +19,9 @@ import httpx
 
 from connectors.base import SourceQuery, SourceRefused, SourceUnavailable, shown
 from connectors.breaker import Breaker, CircuitOpen
+from govshare.logs import logger
 
-log = logging.getLogger(__name__)
+log = logger(__name__)  # govshare.<module>: one logging configuration covers it
 
 SCHEME = "govshare+"
 REMOTE_PAGE = 100  # govshare's default max_page_size

@@ -8,13 +8,11 @@ from __future__ import annotations
 import asyncio
 import datetime
 import hashlib
-import logging
 import typing
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import (Boolean, Date, Integer, Numeric, Select, String, and_, bindparam, case, cast, column, event, func,
-                        literal, literal_column, null, or_, select, table, true, type_coerce)
+from sqlalchemy import (Boolean, Date, Integer, Numeric, Select, String, and_, bindparam, case, cast, column, event, literal, literal_column, null, or_, select, table, true, type_coerce)
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.functions import FunctionElement
@@ -28,11 +26,12 @@ from connectors.breaker import Breaker, CircuitOpen
 from connectors.base import Column, Condition, SourceQuery, SourceRefused, SourceUnavailable
 from connectors.masking import PSEUDONYM_DIGITS, Mask, hmac_pads
 from connectors.urls import async_url
+from govshare.logs import logger
 
 if TYPE_CHECKING:
     AnySelect = Select[*tuple[Any, ...]]  # a select of any columns
 
-log = logging.getLogger(__name__)
+log = logger(__name__)  # govshare.<module>: one logging configuration covers it
 
 SQL_TYPES: dict[str, TypeEngine[Any]] = {
     "string": String(),

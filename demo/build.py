@@ -19,7 +19,7 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 from admin import accounts
-from applications.process import record_step
+from applications.process import grant_directly
 from catalog import store as catalog_store
 from catalog.loader import load_catalog
 from catalog.model import Catalog
@@ -31,7 +31,6 @@ from govshare.config import Settings
 from govshare.keys import create_key, platform_secret
 from govshare.platformdb import make_engine
 from policies import documents
-from policies.store import add_restriction, create_grant
 
 BUILT_BY = "govshare demo"
 COORDINATOR = "bigdata"  # 临沂市大数据局, the coordinating authority (共享主管部门)
@@ -171,18 +170,19 @@ async def build_demo(settings: Settings, *, force: bool = False, engine: str = "
                 _, keys[code] = await create_key(conn, department=code, application=f"{code}-demo",
                                                  departments=catalog.departments, roles=roles)
             for consumer, resource, items, purposes, start, end, scope, masks, legal_basis in DEMO_GRANTS:
-                grant_id = await create_grant(conn, catalog, consumer=consumer, resource=resource, items=items,
-                                              purposes=purposes, valid_from=day(start), valid_until=day(end),
-                                              row_scope=scope, masks=masks, legal_basis=legal_basis, created_by=BUILT_BY)
-                await record_step(conn, "legal_basis_granted" if legal_basis else "granted", at=datetime.now(CHINA),
-                                  department=COORDINATOR, actor=BUILT_BY, grant_id=grant_id, reason=legal_basis)
+                await grant_directly(conn, catalog, now=datetime.now(CHINA), department=COORDINATOR, actor=BUILT_BY,
+                                     consumer=consumer, resource=resource, items=items, purposes=purposes,
+                                     valid_from=day(start), valid_until=day(end), row_scope=scope, masks=masks,
+                                     legal_basis=legal_basis)
             department, resource, items, purposes, start, end, note = DEMO_RULE
             rule = documents.Rule(documents.new_id("P"), department, resource, tuple(items), tuple(purposes),
                                   day(start), day(end), note=note)
             await documents.edit(conn, catalog, lambda doc: documents.with_rule(doc, rule), author=BUILT_BY,
                                  reason=note)
             department, resource, reason = DEMO_RESTRICTION
-            await add_restriction(conn, catalog, department=department, resource=resource, reason=reason, created_by=BUILT_BY)
+            restriction = documents.DenyRule(documents.new_id("D"), department, resource, reason)
+            await documents.edit(conn, catalog, lambda doc: documents.with_deny(doc, restriction), author=BUILT_BY,
+                                 reason=reason)
             # A security staff account for the policy console (/console); its password only in var/demo-staff.json.
             staff = {"username": DEMO_STAFF, "password": secrets.token_urlsafe(12)}
             await accounts.create_account(conn, settings, staff["username"], staff["password"], "安全管理员（演示）")

@@ -8,6 +8,7 @@ and ``GOVSHARE_*`` environment variables (``GOVSHARE_DATABASE_URL``, ``GOVSHARE_
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import functools
 import os
 import tomllib
@@ -19,6 +20,22 @@ from govshare.errors import ConfigError
 TRACE_EXPORTERS = ("none", "console", "otlp")
 LANGUAGES = ("zh-CN", "en")
 NOT_CONFIGURABLE = frozenset({"enforce"})  # set in code by the bench only, never from a file or the environment
+LOG_FORMATS = ("text", "json")
+# GOVSHARE_* variables that are not settings but are read elsewhere: any other GOVSHARE_* name that is not a
+# setting is refused (SETTING_VARIABLE_UNKNOWN), as an unknown key in the TOML file is. tests/test_config.py
+# checks that every GOVSHARE_* name the repository mentions is a setting or listed here.
+OTHER_VARIABLES = frozenset({
+    "GOVSHARE_CONFIG",  # the TOML file to read (above)
+    "GOVSHARE_STAFF_PASSWORD",  # `govshare staff add`'s password (cli.py)
+    # Tests and CI (tests/, .ci/run):
+    "GOVSHARE_REQUIRE_SERVICES",  # a test needing a service fails instead of skipping
+    "GOVSHARE_TEST_DB_PREFIX",  # the tests' PostgreSQL/MariaDB database names, per checkout
+    "GOVSHARE_TEST_REDIS_DB",  # the tests' Redis database, per checkout
+    "GOVSHARE_CHROMIUM",  # the browser test's Chromium
+    "GOVSHARE_UPDATE_SNAPSHOTS",  # regenerate the schema snapshot
+    "GOVSHARE_PROPERTY_EXAMPLES",  # hypothesis examples of the policy properties
+    "GOVSHARE_HTTP_PROPERTY_EXAMPLES",  # ... and of the properties over HTTP
+})
 
 
 @dataclass(frozen=True)
@@ -99,6 +116,9 @@ class Settings:
     # How stale a process's view of the policies and catalog may be when another process changes them and
     # its notification is lost: the policy version in the database is checked this often (the backstop).
     refresh_seconds: float = 0.5
+    # Log lines as text, or as one JSON object a line carrying the request id and trace id of the request being
+    # handled (python-json-logger); govshare/logs.py.
+    log_format: str = "text"
     # Where a policy change is announced to every process at once ("" for none: the backstop alone).
     # redis://host:port/db; every process sharing one platform database must name the same Redis.
     policy_notify_url: str = ""
@@ -171,10 +191,14 @@ def load_settings(env: dict[str, str] | None = None, **overrides: object) -> Set
         raise ConfigError(f"GOVSHARE_CONFIG names {config_path}, which does not exist")
 
     for key, raw in env.items():
-        if key.startswith("GOVSHARE_") and key.lower()[9:] in NOT_CONFIGURABLE:
-            raise ConfigError(f"{key}: setting {key.lower()[9:]!r} cannot be configured")
-        if key.startswith("GOVSHARE_") and key != "GOVSHARE_CONFIG" and key.lower()[9:] in names:
-            values[key.lower()[9:]] = raw
+        if not key.startswith("GOVSHARE_") or key in OTHER_VARIABLES:
+            continue
+        name = key.lower()[9:]
+        if name in NOT_CONFIGURABLE:
+            raise ConfigError(f"{key}: setting {name!r} cannot be configured")
+        if name not in names:
+            raise unknown_variable(key, names)
+        values[name] = raw
     refused = NOT_CONFIGURABLE & set(overrides)
     if refused:
         raise ConfigError(f"setting {', '.join(sorted(refused))!r} cannot be configured")
@@ -184,6 +208,8 @@ def load_settings(env: dict[str, str] | None = None, **overrides: object) -> Set
     settings = dataclasses.replace(defaults, **coerced)
     if settings.trace_exporter not in TRACE_EXPORTERS:
         raise ConfigError(f"trace_exporter must be one of {', '.join(TRACE_EXPORTERS)}, not {settings.trace_exporter!r}")
+    if settings.log_format not in LOG_FORMATS:
+        raise ConfigError(f"log_format must be one of {', '.join(LOG_FORMATS)}, not {settings.log_format!r}")
     if settings.language not in LANGUAGES:
         raise ConfigError(f"language must be one of {', '.join(LANGUAGES)}, not {settings.language!r}")
     if not 1 <= settings.default_page_size <= settings.max_page_size:
@@ -191,3 +217,12 @@ def load_settings(env: dict[str, str] | None = None, **overrides: object) -> Set
     if settings.audit_checkpoint_records < 0 or settings.audit_checkpoint_seconds < 0:
         raise ConfigError("audit_checkpoint_records and audit_checkpoint_seconds must be 0 (off) or more")
     return settings
+
+
+def unknown_variable(variable: str, names: set[str]) -> ConfigError:
+    """A GOVSHARE_* variable that is neither a setting nor one of OTHER_VARIABLES, with the closest known name."""
+    known = sorted({n.upper() for n in names} | {v[9:] for v in OTHER_VARIABLES})  # compared without the prefix
+    close = difflib.get_close_matches(variable.upper()[9:], known, n=1, cutoff=0.75)
+    if close:
+        return ConfigError(code="SETTING_VARIABLE_UNKNOWN_SUGGEST", variable=variable, suggestion="GOVSHARE_" + close[0])
+    return ConfigError(code="SETTING_VARIABLE_UNKNOWN", variable=variable)

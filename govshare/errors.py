@@ -9,7 +9,24 @@ from dataclasses import dataclass
 
 
 class ConfigError(Exception):
-    """A setting that cannot be used. For operators; English."""
+    """A setting that cannot be used. For operators; English, or, where it carries a ``code`` (a stable English
+    identifier with ``params``), in either language through ``govshare.i18n`` (``str()`` is the English text)."""
+
+    def __init__(self, text: str = "", *, code: str | None = None, **params: object) -> None:
+        self.code, self.params = code, params
+        if code is not None and not text:
+            from govshare.i18n import message
+
+            text = message(code, "en", **params)
+        super().__init__(text)
+
+    def text(self, lang: str) -> str:
+        """The message in ``lang`` (zh-CN or en), prefixed by its code where it has one."""
+        if self.code is None:
+            return str(self)
+        from govshare.i18n import message
+
+        return f"[{self.code}] {message(self.code, lang, **self.params)}"
 
 
 class GovshareError(Exception):

@@ -298,6 +298,11 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "DB_NOTE_EMPTY": ("（空数据库）", " (empty database)"),
     "DB_NOTE_UNVERSIONED": ("（有数据表但无版本记录，请运行 govshare db upgrade）", " (tables without a revision; run govshare db upgrade)"),
     "DB_NOTHING_TO_DO": ("已是 {revision}，无需升级。", "Already at {revision}; nothing to do."),
+    "SETTING_VARIABLE_UNKNOWN": ("环境变量 {variable} 不是已知的配置项。",
+                                 "The environment variable {variable} is not a known setting."),
+    "SETTING_VARIABLE_UNKNOWN_SUGGEST": ("环境变量 {variable} 不是已知的配置项，是否应为 {suggestion}？",
+                                         "The environment variable {variable} is not a known setting; did you mean "
+                                         "{suggestion}?"),
 }
 
 

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import secrets
 from datetime import UTC, datetime
-from typing import Any, Awaitable, Callable, Iterable
+from typing import Awaitable, Callable, Iterable
 
-from sqlalchemy import Row, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from catalog.model import Catalog
@@ -160,19 +160,3 @@ async def revoke_grant(conn: AsyncConnection, grant_id: str, *, reason: str, rev
             raise GovshareError("GRANT_ALREADY_REVOKED", grant=grant_id)
         raise NotFoundError("GRANT_NOT_FOUND", grant=grant_id)
     await bump_policy_version(conn)
-
-
-async def add_restriction(conn: AsyncConnection, catalog: Catalog, *, department: str, resource: str, reason: str, created_by: str) -> str:
-    """A deny rule restricting ``department`` from ``resource`` ("*": all), saved as a new policy version."""
-    rule = documents.DenyRule(documents.new_id("D"), department, resource, reason)
-    await documents.edit(conn, catalog, lambda doc: documents.with_deny(doc, rule), author=created_by, reason=reason)
-    return rule.id
-
-
-async def lift_restriction(conn: AsyncConnection, catalog: Catalog, restriction_id: str, *, lifted_by: str, reason: str) -> None:
-    _, document = await documents.current_document(conn)
-    if document.deny_rule(restriction_id) is None:
-        if any(v.document.deny_rule(restriction_id) for v in await documents.history(conn)):
-            raise GovshareError("RESTRICTION_ALREADY_LIFTED", restriction=restriction_id)
-        raise NotFoundError("RESTRICTION_NOT_FOUND", restriction=restriction_id)
-    await documents.save(conn, catalog, documents.without(document, restriction_id), author=lifted_by, reason=reason)

@@ -12,6 +12,7 @@ from audit.records import AccessRecord
 from catalog.model import Catalog
 from connectors.registry import Connectors
 from govshare.config import Settings
+from govshare.logs import in_request
 from govshare.keys import Caller
 from policies.engine import PolicyEngine
 
@@ -43,3 +44,6 @@ class RequestContext:
     reported: set[tuple] = field(default_factory=set)
     # Link loaders of this request, by link path and selection (resolvers.links).
     loaders: dict[tuple, object] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        in_request(self.request_id, self.trace_id)  # every line logged while it is handled names the request

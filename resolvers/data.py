@@ -9,7 +9,6 @@ item once, and record the access whatever the outcome.
 from __future__ import annotations
 
 import base64
-import logging
 from dataclasses import dataclass
 
 from graphql import GraphQLError
@@ -21,10 +20,11 @@ from connectors.base import Column, Condition, SourceQuery, SourceUnavailable, V
 from connectors.masking import department_key, parse_mask
 from govshare.errors import GovshareError
 from govshare.i18n import message
+from govshare.logs import logger
 from policies.model import AccessDecision, ItemDecision, Scope
 from resolvers.context import RequestContext
 
-log = logging.getLogger(__name__)
+log = logger(__name__)  # govshare.<module>: one logging configuration covers it
 
 
 @dataclass(frozen=True)
@@ -59,7 +59,9 @@ def decode_cursor(cursor: str) -> int:
     return offset
 
 
-def _graphql_error(ctx: RequestContext, code: str, **params: object) -> GraphQLError:
+def graphql_error(ctx: RequestContext, code: str, **params: object) -> GraphQLError:
+    """A refusal of ``code`` as a GraphQL error: the message in the request's language, the code and the reason
+    in its extensions."""
     text = message(code, ctx.lang, **params)
     return GraphQLError(text, extensions={"code": code, "reason": text})
 
@@ -86,7 +88,7 @@ class _Access:
     def refuse(self, code: str, **params: object) -> GraphQLError:
         self._nothing_returned()
         self.record.outcome, self.record.error_code = "denied", code
-        return _graphql_error(self.ctx, code, **params)
+        return graphql_error(self.ctx, code, **params)
 
     def _nothing_returned(self) -> None:
         # A refusal or failure after the fetch (too many rows, too costly) sends nothing: say so in the record.
@@ -108,7 +110,7 @@ class _Access:
     def fail(self, code: str, **params: object) -> GraphQLError:
         self._nothing_returned()
         self.record.outcome, self.record.error_code = "failed", code
-        return _graphql_error(self.ctx, code, **params)
+        return graphql_error(self.ctx, code, **params)
 
 
 def _check_purpose(ctx: RequestContext, access: _Access) -> str:
@@ -373,6 +375,42 @@ async def lookup(ctx: RequestContext, resource: Resource, key_value: object, sel
         return rows[0] if rows else None
 
     return await _traced(ctx, access, work)
+
+
+async def link_hop(ctx: RequestContext, target: Resource, join_item: str, keys: list[object], selected: list[str],
+                   link_items: list[str], path: tuple) -> list[dict[str, object]] | None:
+    """The rows of ``target`` whose ``join_item`` is one of ``keys`` (one hop of a link, for all its parent rows).
+
+    One access of its own (operation "link"): decided under the target's policy and the request's purpose,
+    filtered as a lookup by ``join_item`` (rows outside the caller's scope do not come back), recorded, and
+    refused with LINK_TOO_LARGE beyond ``max_link_rows``. Each row carries ``HIDDEN + join_item`` (and
+    ``HIDDEN +`` each of ``link_items``) for grouping by parent and following the links below. None when nothing
+    selected may be read (the denied items are reported); a refusal raises GraphQLError.
+    """
+    access = _Access(ctx, target, "link")
+
+    async def work():
+        purpose = _check_purpose(ctx, access)
+        decision = ctx.policy.decide(ctx.caller.department, purpose, target, {*selected, *link_items, join_item}, ctx.now)
+        join = Filter(join_item, "in", sorted(set(keys), key=str))
+        _check_filters(access, decision, [join], scoped=False, lookup=True)
+        limit = ctx.settings.max_link_rows + 1
+        rows = await _run(ctx, access, decision, selected, [join], list(path), limit=limit,
+                          hidden=[join_item, *link_items])
+        if rows is not None and len(rows) >= limit:
+            raise access.refuse("LINK_TOO_LARGE", limit=ctx.settings.max_link_rows)
+        return rows
+
+    return await _traced(ctx, access, work)
+
+
+def refuse_link_key(ctx: RequestContext, parent: Resource, item: str, decision: ItemDecision) -> GraphQLError:
+    """A link that cannot be followed because its key ``item`` of ``parent`` may not be read, or is masked
+    (``decision`` says why): the refusal, its access record kept."""
+    access = _Access(ctx, parent, "link")
+    error = access.refuse_filter(item, decision, lookup=True)
+    ctx.records.append(access.record)
+    return error
 
 
 async def list_rows(ctx: RequestContext, resource: Resource, filters: list[Filter], first: int | None,

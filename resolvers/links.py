@@ -12,7 +12,7 @@ from strawberry.dataloader import DataLoader
 from catalog.model import Link, Resource
 from policies.model import ItemDecision
 from resolvers.context import RequestContext
-from resolvers.data import HIDDEN, Filter, _Access, _check_filters, _check_purpose, _graphql_error, _run, _traced
+from resolvers.data import HIDDEN, graphql_error, link_hop, refuse_link_key
 
 
 def _report_once(ctx: RequestContext, path: tuple, error: GraphQLError) -> None:
@@ -33,23 +33,8 @@ def _loader(ctx: RequestContext, link: Link, target: Resource, selected: list[st
         return loader
 
     async def batch(keys: list[object]) -> list[object]:
-        access = _Access(ctx, target, "link")
-
-        async def work():
-            purpose = _check_purpose(ctx, access)
-            decision = ctx.policy.decide(ctx.caller.department, purpose, target,
-                                         {*selected, *link_items, link.target_item}, ctx.now)
-            join = Filter(link.target_item, "in", sorted(set(keys), key=str))
-            _check_filters(access, decision, [join], scoped=False, lookup=True)
-            limit = ctx.settings.max_link_rows + 1
-            rows = await _run(ctx, access, decision, selected, [join], list(path), limit=limit,
-                              hidden=[link.target_item, *link_items])
-            if rows is not None and len(rows) >= limit:
-                raise access.refuse("LINK_TOO_LARGE", limit=ctx.settings.max_link_rows)
-            return rows
-
         try:
-            rows = await _traced(ctx, access, work)
+            rows = await link_hop(ctx, target, link.target_item, keys, selected, link_items, path)
         except GraphQLError as error:
             _report_once(ctx, path, error)
             return [None] * len(keys)
@@ -72,7 +57,7 @@ async def follow(ctx: RequestContext, parent: Resource, link: Link, hidden: dict
     the target's items that links selected below this one need."""
     target = ctx.catalog.resources.get(link.target)
     if target is None:  # the target is not published (or failed its conformance check)
-        _report_once(ctx, path, _graphql_error(ctx, "RESOURCE_NOT_FOUND", resource=link.target))
+        _report_once(ctx, path, graphql_error(ctx, "RESOURCE_NOT_FOUND", resource=link.target))
         return None
     if link.item not in hidden:
         # The parent's key item may not be read by this caller: the link may not be followed either.
@@ -80,9 +65,7 @@ async def follow(ctx: RequestContext, parent: Resource, link: Link, hidden: dict
         if decision.allowed:  # read, but masked in some rows: joining by it would give the value away
             decision = ItemDecision(link.item, False, "MASKED", params={"item": link.item})
         if path not in ctx.reported:
-            access = _Access(ctx, parent, "link")
-            _report_once(ctx, path, access.refuse_filter(link.item, decision, lookup=True))
-            ctx.records.append(access.record)
+            _report_once(ctx, path, refuse_link_key(ctx, parent, link.item, decision))
         return None
     key = hidden[link.item]
     if key is None:

@@ -8,7 +8,6 @@ catalog marks filterable. Every data item is nullable: a denied item is null, wi
 
 import dataclasses
 import datetime
-import logging
 from typing import Annotated, Optional
 
 import strawberry
@@ -21,6 +20,7 @@ from strawberry.schema.config import StrawberryConfig
 from catalog.model import Catalog, Link, Resource, ShareType
 from govshare.config import Settings
 from govshare.expansion import ExpansionBound, ExpansionLimit
+from govshare.logs import logger
 from resolvers import data, links
 from resolvers.data import HIDDEN
 from resolvers.context import RequestContext
@@ -30,7 +30,7 @@ from schema.execution import FlatListExecutor, field_value
 from schema.selection import field_names, sub_selections
 from schema.views import DepartmentView, SchemaViews
 
-log = logging.getLogger(__name__)
+log = logger(__name__)  # govshare.<module>: one logging configuration covers it
 
 PY_TYPES = {"string": str, "integer": int, "decimal": float, "date": datetime.date, "boolean": bool}
 SHARE_TYPE_LABELS = {

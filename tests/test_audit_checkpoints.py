@@ -407,7 +407,7 @@ def test_govshare_serve_in_production_refuses_var_with_a_code_and_verify_needs_t
 def test_development_makes_its_key_under_var_and_says_so(tmp_path, caplog):
     from server import create_app
 
-    with caplog.at_level("WARNING", logger="audit.checkpoints"):
+    with caplog.at_level("WARNING", logger="govshare.audit.checkpoints"):
         create_app(make_settings(tmp_path / "var"))
     assert (tmp_path / "var" / "audit-signing.key").stat().st_mode & 0o777 == 0o600
     assert any("development: generated the audit checkpoint signing key" in r.getMessage() for r in caplog.records)

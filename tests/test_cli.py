@@ -555,6 +555,35 @@ def test_served_over_real_http(own_folder):
     assert server.process.returncode is not None
 
 
+def test_json_log_lines_carry_the_request_id_of_the_request_they_were_logged_in(own_folder):
+    # GOVSHARE_LOG_FORMAT=json: every line the server writes (ours and uvicorn's) is one JSON object, and a line
+    # logged while a request is handled names that request's X-Request-Id.
+    showcase = json.loads((own_folder / "var" / "demo-showcase.json").read_text())
+    server = _Server(own_folder, env={"GOVSHARE_LOG_FORMAT": "json"})
+    try:
+        server.wait_until_healthy()
+        with connect(own_folder / "var" / "sources" / "police.db") as conn:  # the source fails the next read
+            conn.execute("ALTER TABLE person RENAME TO person_gone")
+        response = httpx.post(f"{server.url}/graphql", timeout=10, headers={
+            "Authorization": f"Bearer {demo_keys(own_folder)['market']}", "X-Purpose": "market.licence-review",
+        }, json={"query": "query($id: String!) { person(idNumber: $id) { name } }",
+                 "variables": {"id": showcase["person_luozhuang"]}})
+        assert response.json()["errors"][0]["extensions"]["code"] == "SOURCE_UNAVAILABLE"
+        request_id = response.headers["x-request-id"]
+        deadline = time.monotonic() + 10
+        while not any(request_id in line for line in server.lines) and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        server.stop()
+    lines = [json.loads(line) for line in server.lines if line.strip()]  # each one parses, or this fails
+    assert all({"time", "level", "logger", "message"} <= set(line) for line in lines)
+    assert any(line["logger"] == "uvicorn.error" and "Uvicorn running" in line["message"] for line in lines)
+    assert any(line["logger"].startswith("govshare.") for line in lines)
+    during = [line for line in lines if line.get("request_id") == request_id]
+    assert during and all(line["trace_id"] and len(line["trace_id"]) == 32 for line in during)
+    assert any(line["logger"] == "govshare.connectors.sql" and line["level"] == "WARNING" for line in during), during
+
+
 def test_english_operator_messages(demo_folder):
     runs = [
         govshare_in_process(demo_folder, "catalog", "check", language="en"),

@@ -176,3 +176,74 @@ def test_a_production_server_refuses_to_run_unenforced(tmp_path):
     settings = dataclasses.replace(load_settings(env={}, var_dir=tmp_path, production=True), enforce=False)
     with pytest.raises(ConfigError, match="enforce"):
         create_app(settings)
+
+
+# --- GOVSHARE_* variables: a misspelled one is refused, as an unknown key in the file is --------------------
+
+@pytest.mark.parametrize(("variable", "suggestion"), [
+    ("GOVSHARE_MAX_PAGESIZE", "GOVSHARE_MAX_PAGE_SIZE"),
+    ("GOVSHARE_REFRESH_SECOND", "GOVSHARE_REFRESH_SECONDS"),
+    ("GOVSHARE_POLICY_NOTIFY_ULR", "GOVSHARE_POLICY_NOTIFY_URL"),
+    ("GOVSHARE_LANGAUGE", "GOVSHARE_LANGUAGE"),
+    ("GOVSHARE_REQUIRE_SERVICE", "GOVSHARE_REQUIRE_SERVICES"),
+])
+def test_a_misspelled_variable_is_refused_naming_it_and_the_closest_known_one(variable, suggestion):
+    with pytest.raises(ConfigError) as refused:
+        load_settings(env={variable: "1", "GOVSHARE_PORT": "8100"})
+    error = refused.value
+    assert error.code == "SETTING_VARIABLE_UNKNOWN_SUGGEST"
+    assert error.params == {"variable": variable, "suggestion": suggestion}
+    assert variable in str(error) and f"did you mean {suggestion}?" in str(error)
+    assert error.text("zh-CN") == f"[SETTING_VARIABLE_UNKNOWN_SUGGEST] 环境变量 {variable} 不是已知的配置项，是否应为 {suggestion}？"
+
+
+def test_an_unknown_variable_like_no_setting_is_refused_without_a_suggestion():
+    with pytest.raises(ConfigError) as refused:
+        load_settings(env={"GOVSHARE_XYZZY": "1"})
+    assert refused.value.code == "SETTING_VARIABLE_UNKNOWN"
+    assert "GOVSHARE_XYZZY" in str(refused.value) and "did you mean" not in str(refused.value)
+
+
+def test_variables_of_other_prefixes_are_not_ours():
+    assert load_settings(env={"GOVSHAREX_PORT": "1", "MY_GOVSHARE_PORT": "2", "PORT": "3"}) == Settings()
+
+
+def test_every_govshare_variable_the_repository_mentions_is_known():
+    # The tests, CI and the CLI read GOVSHARE_* variables that are not settings (GOVSHARE_TEST_DB_PREFIX, ...):
+    # each must be known, or `make test` itself would be refused by the settings it loads.
+    import re
+
+    from govshare.config import OTHER_VARIABLES
+
+    names = {"GOVSHARE_" + f.upper() for f in Settings.__dataclass_fields__} | OTHER_VARIABLES
+    files = [p for p in REPO.rglob("*") if p.is_file() and p.suffix in (".py", ".md", ".toml", "") and not any(
+        part in (".venv", ".git", "node_modules", "var") or part.endswith(".egg-info") for part in p.relative_to(REPO).parts)]
+    assert REPO / ".ci" / "run" in files and REPO / "Makefile" in files
+    mentioned = {}
+    for path in files:
+        try:
+            text = path.read_text(encoding="utf-8")
+        except UnicodeDecodeError:
+            continue
+        for found in re.findall(r"\bGOVSHARE_[A-Z0-9_]*[A-Z0-9]\b", text):
+            mentioned.setdefault(found, path.relative_to(REPO))
+    # This file's misspellings are meant to be unknown; GOVSHARE_ENFORCE is refused on purpose (docs say so).
+    unknown = {name: str(path) for name, path in mentioned.items()
+               if name not in names | {"GOVSHARE_ENFORCE"} and path != Path(__file__).relative_to(REPO)}
+    assert not unknown, unknown
+    assert load_settings(env=dict.fromkeys(OTHER_VARIABLES - {"GOVSHARE_CONFIG"}, "1")) == Settings()
+
+
+def test_the_command_tells_a_misspelled_variable_in_the_configured_language(tmp_path):
+    from click.testing import CliRunner
+
+    from cli import main
+
+    import os
+    env = {k: None for k in os.environ if k.startswith("GOVSHARE_")} | {"GOVSHARE_VAR_DIR": str(tmp_path),
+                                                                         "GOVSHARE_PORTT": "8100"}
+    chinese = CliRunner().invoke(main, ["key", "list"], env=env)
+    assert chinese.exit_code == 1
+    assert "[SETTING_VARIABLE_UNKNOWN_SUGGEST] 环境变量 GOVSHARE_PORTT 不是已知的配置项，是否应为 GOVSHARE_PORT？" in chinese.output
+    english = CliRunner().invoke(main, ["key", "list"], env=env | {"GOVSHARE_LANGUAGE": "en"})
+    assert "GOVSHARE_PORTT is not a known setting; did you mean GOVSHARE_PORT?" in english.output

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from sqlalchemy import select
 
 from audit.tables import access_records
@@ -170,3 +172,19 @@ async def test_a_link_fan_out_over_the_limit_is_refused_once(world):
             (hop,) = (await conn.execute(select(access_records).where(access_records.c.resource == "market.licence",
                                                                       access_records.c.error_code == "LINK_TOO_LARGE"))).all()
         assert hop.outcome == "denied" and hop.row_count == 0 and hop.items_returned == []  # nothing was sent
+
+
+def test_resolvers_use_each_others_public_names_only():
+    # links.py follows a link through data.py's public access API (link_hop, refuse_link_key), not its internals.
+    import ast
+
+    folder = Path(__file__).resolve().parent.parent / "resolvers"
+    crossing = []
+    for path in sorted(folder.glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and node.module and not node.module.startswith("__"):
+                crossing += [f"{path.name}: {node.module}.{a.name}" for a in node.names if a.name.startswith("_")]
+            elif isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.attr.startswith("_") \
+                    and node.value.id in ("data", "links", "applications", "usage", "context") and not node.attr.startswith("__"):
+                crossing.append(f"{path.name}: {node.value.id}.{node.attr}")
+    assert not crossing, crossing
