@@ -3,27 +3,30 @@ authorization (a staff session: Bearer token from POST /admin/session, or the co
 CSRF token). Department application keys are refused.
 
 Refused changes are GraphQL errors with a stable ``extensions.code``; an invalid document also carries
-``extensions.problems`` (rule, field, code, message) for every fault found.
+``extensions.problems`` (rule, field, code, reason, and the reason again as message) for every fault found. Any
+other failure is INTERNAL_ERROR, logged, without a word of its own (govshare/graphql_http.py, the handler this
+endpoint shares with /graphql).
 """
 
 from __future__ import annotations
 
-import json
+import contextlib
 from datetime import datetime
 from typing import Optional
 
 import strawberry
 from graphql import GraphQLError
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
 from strawberry.extensions import SchemaExtension
 from strawberry.scalars import JSON
 
 from admin import operations
-from admin.auth import json_error, console_language, csrf_ok, is_application_key, signed_in
-from govshare.errors import GovshareError
+from admin.accounts import Staff
+from admin.auth import console_language, csrf_ok, is_application_key, signed_in
+from admin.runtime import runtime as runtime_of
+from govshare.errors import AuthError, GovshareError, graphql_error
 from govshare.expansion import ExpansionLimit
-from govshare.i18n import message
+from govshare.graphql_http import Execution, GraphQLEndpoint, Schema, simple_execution
 from policies import documents
 from policies.explain import describe_cover
 
@@ -188,12 +191,7 @@ class DenyRuleInput:
 
 
 def _refused(info, exc: GovshareError) -> GraphQLError:
-    lang = info.context["lang"]
-    extensions: dict = {"code": exc.code}
-    if isinstance(exc, documents.PolicyInvalid):
-        extensions["problems"] = [{"rule": p.rule, "field": p.field, "code": p.code, "message": message(p.code, lang, **p.params)}
-                                  for p in exc.problems]
-    return GraphQLError(message(exc.code, lang, **exc.params), extensions=extensions)
+    return graphql_error(exc, info.context["lang"])
 
 
 def _entry(value) -> dict:
@@ -270,16 +268,14 @@ class Query:
     @strawberry.field(description="校验一份 TOML 策略规则（不保存）：返回发现的问题，无问题时为空列表。")
     async def validate_policy(self, info: strawberry.Info, document: str) -> list[JSON]:
         runtime = info.context["runtime"]
-        await runtime.refresh(force=True)
+        await runtime.refresh()
         try:
             parsed = documents.from_toml(document, runtime.catalog)
             async with runtime.engine.connect() as conn:  # beside the grants in force, as saving it would check
                 if problems := await documents.mask_conflicts(conn, runtime.catalog, parsed):
                     raise documents.PolicyInvalid(problems)
         except documents.PolicyInvalid as exc:
-            lang = info.context["lang"]
-            return [{"rule": p.rule, "field": p.field, "code": p.code, "message": message(p.code, lang, **p.params)}
-                    for p in exc.problems]
+            return exc.entries(info.context["lang"])
         return []
 
 
@@ -337,32 +333,26 @@ class TokenLimit(SchemaExtension):
 
 # The same bounds on the document as the query service's: tokens while parsing, then the expanded size before
 # validation (govshare/expansion.py).
-schema = strawberry.Schema(query=Query, mutation=Mutation, extensions=[
+schema = Schema(query=Query, mutation=Mutation, extensions=[
     TokenLimit, lambda: ExpansionLimit(lambda ctx: (ctx["runtime"].settings.max_expanded_fields, ctx["lang"]))])
 
 
-async def admin_graphql(request: Request) -> Response:
-    runtime = request.app.state.runtime
-    lang = console_language(request, runtime.settings.language)
-    signed = await signed_in(request)
-    if signed is None:
-        code = "APPLICATION_KEY_NOT_STAFF" if await is_application_key(request) else "STAFF_UNAUTHENTICATED"
-        return json_error(401, code, lang)
-    if not csrf_ok(request, signed, None):
-        return json_error(403, "CSRF_FAILED", lang)
-    body = await request.body()  # at most max_admin_body_bytes (server.py's BodyLimit)
-    try:
-        payload = json.loads(body)
-        if not isinstance(payload, dict) or not isinstance(payload.get("query"), str):
-            raise ValueError("expected a JSON object with a 'query' string")
-        variables = payload.get("variables") or {}
-        if not isinstance(variables, dict):
-            raise ValueError("'variables' must be an object")
-    except (ValueError, RecursionError) as exc:  # RecursionError: JSON nested deeper than the parser goes
-        return json_error(400, "BAD_REQUEST", lang, detail=str(exc))
-    result = await schema.execute(payload["query"], variable_values=variables, operation_name=payload.get("operationName"),
-                                  context_value={"runtime": runtime, "staff": signed.staff, "lang": lang})
-    response: dict = {"data": result.data}
-    if result.errors:
-        response["errors"] = [e.formatted for e in result.errors]
-    return JSONResponse(response)
+class AdminEndpoint(GraphQLEndpoint):
+    """POST /admin/graphql: a staff session (a Bearer token, or the console's cookie with its CSRF token), never a
+    department application key."""
+
+    def language(self, request: Request) -> str:
+        return console_language(request, runtime_of(request).settings.language)
+
+    async def authenticate(self, request: Request, lang: str) -> Staff:
+        signed = await signed_in(request)
+        if signed is None:
+            key = await is_application_key(request)
+            raise AuthError("APPLICATION_KEY_NOT_STAFF" if key else "STAFF_UNAUTHENTICATED")
+        if not csrf_ok(request, signed, None):
+            raise GovshareError("CSRF_FAILED", http_status=403)
+        return signed.staff
+
+    def execution(self, request: Request, principal: Staff, lang: str,
+                  request_id: str) -> contextlib.AbstractAsyncContextManager[Execution]:
+        return simple_execution(schema, {"runtime": runtime_of(request), "staff": principal, "lang": lang})

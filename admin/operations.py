@@ -1,8 +1,9 @@
 """What security staff can do, once: the console (admin/console.py) and the admin GraphQL API (admin/api.py)
 both call these, so a change made either way is validated, versioned and announced the same way.
 
-``runtime`` is the server's Runtime (server.py): the platform database, the catalog and policy engine in
-force, and ``changed()`` which brings a change into force in this process and announces it to the others.
+``runtime`` is what admin/ sees of the server's runtime (``admin.runtime.AdminRuntime``): the platform database,
+the catalog and policy engine in force, and ``changed()`` which brings a change into force in this process and
+announces it to the others.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ async def _save(runtime, change, staff: Staff, reason: str, based_on: int | None
     """Apply ``change`` to the document in force and save it; None when nothing changed."""
     if not reason or not reason.strip():  # before anything else: a change without a reason is not looked at
         raise GovshareError("REASON_REQUIRED")
-    await runtime.refresh(force=True)  # validate against the catalog in force now
+    await runtime.refresh()  # validate against the catalog in force now
     async with runtime.engine.begin() as conn:
         _, document = await documents.current_document(conn)
         version = await documents.save(conn, runtime.catalog, change(document), author=staff.username,
@@ -75,7 +76,7 @@ async def remove_rule(runtime, staff: Staff, rule_id: str, *, reason: str, based
 
 
 async def import_document(runtime, staff: Staff, text: str, *, reason: str, based_on: int | None = None) -> int | None:
-    await runtime.refresh(force=True)
+    await runtime.refresh()
     document = documents.from_toml(text, runtime.catalog)
     async with runtime.engine.begin() as conn:
         version = await documents.save(conn, runtime.catalog, document, author=staff.username, reason=reason,
@@ -86,7 +87,7 @@ async def import_document(runtime, staff: Staff, text: str, *, reason: str, base
 
 
 async def rollback(runtime, staff: Staff, version: int, *, reason: str, based_on: int | None = None) -> int | None:
-    await runtime.refresh(force=True)
+    await runtime.refresh()
     async with runtime.engine.begin() as conn:
         saved = await documents.rollback(conn, runtime.catalog, version, author=staff.username, reason=reason,
                                          based_on=based_on)
@@ -108,7 +109,7 @@ async def version(runtime, number: int) -> documents.Version:
 async def explain_access(runtime, department: str, purpose: str, resource: str, at: datetime | None,
                          lang: str) -> Explanation:
     """The decision the GraphQL service would make now (or at ``at``), from the engine it uses."""
-    await runtime.refresh(force=True)
+    await runtime.refresh()
     return explain(runtime.policy, department, purpose, resource, at or runtime.clock(), lang)
 
 
@@ -120,7 +121,7 @@ class GrantInForce:
 
 async def grants_in_force(runtime, *, department: str = "", resource: str = "", purpose: str = "") -> list[GrantInForce]:
     """Every grant deciding now: approved and deemed applications, direct and legal-basis grants, staff rules."""
-    await runtime.refresh(force=True)
+    await runtime.refresh()
     now = runtime.clock()
     async with runtime.engine.connect() as conn:
         sources = {r.id: (r.application_id or r.created_by) for r in (await conn.execute(select(grants))).all()}

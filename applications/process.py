@@ -17,7 +17,7 @@ from applications.workdays import WorkCalendar
 from audit.chain import append
 from catalog.model import Catalog, ShareType
 from govshare.config import Settings
-from govshare.errors import GovshareError, NotFoundError
+from govshare.errors import GovshareError, NotFoundError, problem_entry
 from govshare.keys import Caller
 from govshare.platformdb import applications, bump_policy_version, grants, process_records
 from policies import documents
@@ -40,6 +40,10 @@ class ApplicationInvalid(GovshareError):
     def __init__(self, problems: list[FieldProblem]) -> None:
         super().__init__("APPLICATION_INVALID", count=len(problems))
         self.problems = problems
+
+    def details(self, lang: str) -> dict:
+        return {**super().details(lang), "problems": [problem_entry(p.code, p.params, lang, field=p.field)
+                                                      for p in self.problems]}
 
 
 def _aware(moment: datetime) -> datetime:
