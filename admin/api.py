@@ -11,6 +11,7 @@ endpoint shares with /graphql).
 from __future__ import annotations
 
 import contextlib
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Optional
 
@@ -23,7 +24,7 @@ from strawberry.scalars import JSON
 from admin import operations
 from admin.accounts import Staff
 from admin.auth import console_language, csrf_ok, is_application_key, signed_in
-from admin.runtime import runtime as runtime_of
+from admin.runtime import AdminRuntime, runtime as runtime_of
 from govshare.errors import AuthError, GovshareError, graphql_error
 from govshare.expansion import ExpansionLimit
 from govshare.graphql_http import Execution, GraphQLEndpoint, Schema, simple_execution
@@ -190,8 +191,17 @@ class DenyRuleInput:
     valid_until: Optional[datetime] = None
 
 
+@dataclass(frozen=True)
+class AdminContext:
+    """What an admin API operation runs with: the runtime, the signed-in staff member, the message language."""
+
+    runtime: AdminRuntime
+    staff: Staff
+    lang: str
+
+
 def _refused(info, exc: GovshareError) -> GraphQLError:
-    return graphql_error(exc, info.context["lang"])
+    return graphql_error(exc, info.context.lang)
 
 
 def _entry(value) -> dict:
@@ -206,7 +216,7 @@ def _entry(value) -> dict:
 class Query:
     @strawberry.field(description="现行（或指定版本的）策略规则。")
     async def policy(self, info: strawberry.Info, version: Optional[int] = None) -> PolicyVersion | None:
-        runtime = info.context["runtime"]
+        runtime = info.context.runtime
         try:
             if version is None:
                 history = await operations.history(runtime)
@@ -217,18 +227,18 @@ class Query:
 
     @strawberry.field(description="允许规则，可按部门、资源、用途筛选。")
     async def rules(self, info: strawberry.Info, department: str = "", resource: str = "", purpose: str = "") -> list[PolicyRule]:
-        _, document = await operations.document_in_force(info.context["runtime"])
+        _, document = await operations.document_in_force(info.context.runtime)
         return [PolicyRule.of(r) for r in document.rules
                 if operations.matches(r, department=department, resource=resource, purpose=purpose)]
 
     @strawberry.field(description="禁止规则，可按部门、资源筛选。")
     async def deny_rules(self, info: strawberry.Info, department: str = "", resource: str = "") -> list[DenyRule]:
-        _, document = await operations.document_in_force(info.context["runtime"])
+        _, document = await operations.document_in_force(info.context.runtime)
         return [DenyRule.of(r) for r in document.deny if operations.matches(r, department=department, resource=resource)]
 
     @strawberry.field(description="当前生效的授权（共享申请、法定共享、直接授权与允许规则）。")
     async def grants_in_force(self, info: strawberry.Info, department: str = "", resource: str = "", purpose: str = "") -> list[GrantInForce]:
-        found = await operations.grants_in_force(info.context["runtime"], department=department, resource=resource,
+        found = await operations.grants_in_force(info.context.runtime, department=department, resource=resource,
                                                  purpose=purpose)
         return [GrantInForce(id=g.id, kind=str(g.kind), department=g.consumer, resource=g.resource, items=list(g.items),
                              purposes=list(g.purposes), valid_from=g.valid_from, valid_until=g.valid_until,
@@ -237,11 +247,11 @@ class Query:
 
     @strawberry.field(description="策略规则的全部版本，新的在前。")
     async def policy_history(self, info: strawberry.Info) -> list[PolicyVersion]:
-        return [PolicyVersion.of(v) for v in await operations.history(info.context["runtime"])]
+        return [PolicyVersion.of(v) for v in await operations.history(info.context.runtime)]
 
     @strawberry.field(description="两个版本之间的差异。")
     async def policy_diff(self, info: strawberry.Info, from_version: int, to_version: int) -> PolicyDiff:
-        runtime = info.context["runtime"]
+        runtime = info.context.runtime
         try:
             a, b = await operations.version(runtime, from_version), await operations.version(runtime, to_version)
         except GovshareError as exc:
@@ -255,8 +265,8 @@ class Query:
     async def explain(self, info: strawberry.Info, department: str, purpose: str, resource: str, at: Optional[datetime] = None) -> Explanation:
         if at is not None and at.tzinfo is None:
             raise _refused(info, GovshareError("POLICY_TIME_NO_OFFSET", value=at.isoformat()))
-        result = await operations.explain_access(info.context["runtime"], department, purpose, resource, at,
-                                                 info.context["lang"])
+        result = await operations.explain_access(info.context.runtime, department, purpose, resource, at,
+                                                 info.context.lang)
         return Explanation(
             department=result.department, purpose=result.purpose, resource=result.resource, at=result.at,
             policy_version=result.policy_version, refused=result.refused, refused_message=result.refused_message,
@@ -267,7 +277,7 @@ class Query:
 
     @strawberry.field(description="校验一份 TOML 策略规则（不保存）：返回发现的问题，无问题时为空列表。")
     async def validate_policy(self, info: strawberry.Info, document: str) -> list[JSON]:
-        runtime = info.context["runtime"]
+        runtime = info.context.runtime
         await runtime.refresh()
         try:
             parsed = documents.from_toml(document, runtime.catalog)
@@ -275,7 +285,7 @@ class Query:
                 if problems := await documents.mask_conflicts(conn, runtime.catalog, parsed):
                     raise documents.PolicyInvalid(problems)
         except documents.PolicyInvalid as exc:
-            return exc.entries(info.context["lang"])
+            return exc.entries(info.context.lang)
         return []
 
 
@@ -291,34 +301,34 @@ class Mutation:
     @strawberry.mutation(description="新增（不填 id）或修改（填 id）一条允许规则；须说明理由。")
     async def put_rule(self, info: strawberry.Info, rule: RuleInput, reason: str, based_on: Optional[int] = None) -> PolicyChange:
         ctx = info.context
-        rule_id, version = await _run(info, operations.put_rule(ctx["runtime"], ctx["staff"], _entry(rule),
+        rule_id, version = await _run(info, operations.put_rule(ctx.runtime, ctx.staff, _entry(rule),
                                                                 reason=reason, based_on=based_on))
         return PolicyChange(version=version, rule_id=rule_id)
 
     @strawberry.mutation(description="新增或修改一条禁止规则；须说明理由。")
     async def put_deny_rule(self, info: strawberry.Info, rule: DenyRuleInput, reason: str, based_on: Optional[int] = None) -> PolicyChange:
         ctx = info.context
-        rule_id, version = await _run(info, operations.put_deny(ctx["runtime"], ctx["staff"], _entry(rule),
+        rule_id, version = await _run(info, operations.put_deny(ctx.runtime, ctx.staff, _entry(rule),
                                                                 reason=reason, based_on=based_on))
         return PolicyChange(version=version, rule_id=rule_id)
 
     @strawberry.mutation(description="删除一条允许规则或禁止规则；须说明理由。")
     async def remove_rule(self, info: strawberry.Info, id: str, reason: str, based_on: Optional[int] = None) -> PolicyChange:
         ctx = info.context
-        version = await _run(info, operations.remove_rule(ctx["runtime"], ctx["staff"], id, reason=reason, based_on=based_on))
+        version = await _run(info, operations.remove_rule(ctx.runtime, ctx.staff, id, reason=reason, based_on=based_on))
         return PolicyChange(version=version, rule_id=id)
 
     @strawberry.mutation(description="以 TOML 文档整体替换现行策略规则（与 govshare policy import 相同）；须说明理由。")
     async def import_policy(self, info: strawberry.Info, document: str, reason: str, based_on: Optional[int] = None) -> PolicyChange:
         ctx = info.context
-        version = await _run(info, operations.import_document(ctx["runtime"], ctx["staff"], document, reason=reason,
+        version = await _run(info, operations.import_document(ctx.runtime, ctx.staff, document, reason=reason,
                                                               based_on=based_on))
         return PolicyChange(version=version)
 
     @strawberry.mutation(description="回滚到早先版本（作为新版本保存）；须说明理由。")
     async def rollback_policy(self, info: strawberry.Info, version: int, reason: str, based_on: Optional[int] = None) -> PolicyChange:
         ctx = info.context
-        saved = await _run(info, operations.rollback(ctx["runtime"], ctx["staff"], version, reason=reason, based_on=based_on))
+        saved = await _run(info, operations.rollback(ctx.runtime, ctx.staff, version, reason=reason, based_on=based_on))
         return PolicyChange(version=saved)
 
 
@@ -327,14 +337,14 @@ class TokenLimit(SchemaExtension):
 
     def on_operation(self):
         context = self.execution_context
-        context.parse_options["max_tokens"] = context.context["runtime"].settings.max_tokens
+        context.parse_options["max_tokens"] = context.context.runtime.settings.max_tokens
         yield
 
 
 # The same bounds on the document as the query service's: tokens while parsing, then the expanded size before
 # validation (govshare/expansion.py).
 schema = Schema(query=Query, mutation=Mutation, extensions=[
-    TokenLimit, lambda: ExpansionLimit(lambda ctx: (ctx["runtime"].settings.max_expanded_fields, ctx["lang"]))])
+    TokenLimit, lambda: ExpansionLimit(lambda ctx: (ctx.runtime.settings.max_expanded_fields, ctx.lang))])
 
 
 class AdminEndpoint(GraphQLEndpoint):
@@ -355,4 +365,4 @@ class AdminEndpoint(GraphQLEndpoint):
 
     def execution(self, request: Request, principal: Staff, lang: str,
                   request_id: str) -> contextlib.AbstractAsyncContextManager[Execution]:
-        return simple_execution(schema, {"runtime": runtime_of(request), "staff": principal, "lang": lang})
+        return simple_execution(schema, AdminContext(runtime_of(request), principal, lang))
