@@ -9,16 +9,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import re
 import time
-import uuid
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Callable
+from typing import AsyncIterator, Callable
 
-import msgspec
 import strawberry
 from opentelemetry import trace
 from opentelemetry.sdk.trace.export import SpanExporter
@@ -31,7 +29,7 @@ from starlette.staticfiles import StaticFiles
 from strawberry.extensions import SchemaExtension
 
 from admin import console
-from admin.api import admin_graphql
+from admin.api import AdminEndpoint
 from admin.auth import session_delete, session_post
 from audit.checkpoints import Checkpointer
 from audit.records import AuditWriter
@@ -43,7 +41,8 @@ from connectors.graphql import load_credentials
 from connectors.registry import Connectors
 from govshare.bodies import BodyLimit
 from govshare.config import Settings, load_settings
-from govshare.errors import AuditError, AuthError, ConfigError
+from govshare.errors import AuthError, ConfigError, GovshareError, http_error
+from govshare.graphql_http import Execution, GraphQLEndpoint
 from govshare.i18n import message, normalize_language
 from govshare.keys import Caller, authenticate, hash_key, platform_secret
 from govshare.ratelimit import CostBudget, RateLimiter
@@ -72,13 +71,38 @@ class OperationAttributes(SchemaExtension):
         yield
 
 
+@dataclass(frozen=True)
+class Snapshot:
+    """The catalog, policies and schema in force, built together off the request path and swapped in as one
+    reference: a request reads the snapshot it started with to its end and never waits for the next one."""
+
+    catalog: Catalog
+    policy: PolicyEngine
+    schema: strawberry.Schema
+    # time.monotonic() when the platform database last confirmed these versions (every refresh_seconds).
+    checked_at: float
+    # Valid application keys seen under these versions (key digest -> caller); unknown and revoked keys are never
+    # kept. The only mutable part: a cache, emptied by the next change of either version.
+    callers: dict[str, Caller] = field(default_factory=dict)
+    # How the last change came into force here: cause ("check", "notification", "local"), policy version, time.
+    reload: dict | None = None
+
+    @property
+    def versions(self) -> tuple[int, int]:
+        return self.policy.version
+
+
 class Runtime:
-    """What the server holds between requests: the catalog, policies and schema in force, and the pools."""
+    """What the server holds between requests: the snapshot in force (catalog, policies, schema, key cache), and
+    the pools. Requests only read the snapshot; the background check, change announcements and ``changed()``
+    build the next one and swap it in."""
 
     def __init__(self, settings: Settings, *, span_exporter: SpanExporter | None = None,
-                 clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
+                 clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+                 monotonic: Callable[[], float] = time.monotonic) -> None:
         self.settings = settings
         self.clock = clock
+        self.monotonic = monotonic
         # Signs the chains' heads every audit_checkpoint_records records or audit_checkpoint_seconds; refuses a
         # production key or checkpoint file under var/ (AuditKeyError) before anything starts.
         self.checkpoints = Checkpointer(settings)
@@ -97,66 +121,97 @@ class Runtime:
         # Staff sign-ins (admin/auth.py), by client address and by user name.
         self.sign_in_limits = {kind: RateLimiter(limit, settings.rate_limit_url) for kind, limit in (
             ("address", settings.staff_sign_ins_per_address), ("user", settings.staff_sign_ins_per_user)) if limit}
-        self.catalog = Catalog()
-        self.policy = PolicyEngine(self.catalog, PolicySet())
-        self.schema: strawberry.Schema = build_schema(self.catalog, settings, extensions=[OperationAttributes])
-        self._checked_at = float("-inf")
-        self._lock = asyncio.Lock()
+        empty = Catalog()
+        self.snapshot = Snapshot(empty, PolicyEngine(empty, PolicySet()), self._schema(empty), float("-inf"))
+        # Held by whoever builds the next snapshot (one at a time); a request never waits on it.
+        self._building = asyncio.Lock()
         self.notifier = PolicyNotifier(settings.policy_notify_url)
-        # Valid application keys seen since the last catalog or policy change (key digest -> caller). Revoking a
-        # key bumps the policy version, which empties this in every process within refresh_seconds (at once
-        # where announced). Unknown and revoked keys are never cached: they are looked up every time.
-        self._callers: dict[str, Caller] = {}
-        # How the last change made elsewhere came into force here: "notification" or "check" (the backstop).
-        self.last_reload: dict | None = None
+
+    def _schema(self, catalog: Catalog) -> strawberry.Schema:
+        return build_schema(catalog, self.settings, extensions=[OperationAttributes])
+
+    # The snapshot's parts, for the admin package and the tests (a request keeps the snapshot it started with).
+    @property
+    def catalog(self) -> Catalog:
+        return self.snapshot.catalog
+
+    @property
+    def policy(self) -> PolicyEngine:
+        return self.snapshot.policy
+
+    @property
+    def schema(self) -> strawberry.Schema:
+        return self.snapshot.schema
 
     async def start(self) -> None:
         # A database at another schema revision than this code is refused, untouched (migrations/).
         await ensure_current(self.engine, production=self.settings.production)
-        await self.refresh(force=True)
+        await self.refresh()
         if self.catalog.version == 0:
             log.warning(message("CATALOG_NOT_LOADED", "en"))
 
-    async def refresh(self, *, force: bool = False, cause: str = "check") -> None:
-        """Pick up a catalog or policy change made by any process, checking at most every refresh_seconds."""
-        if not force and time.monotonic() - self._checked_at < self.settings.refresh_seconds:
-            return
-        async with self._lock:
-            if not force and time.monotonic() - self._checked_at < self.settings.refresh_seconds:
-                return
+    async def refresh(self, *, cause: str = "check") -> Snapshot:
+        """Check the platform database's catalog and policy versions now; when either changed (in any process),
+        build the next snapshot and swap it in. Run by the background check every refresh_seconds, on a change
+        announcement and by ``changed()``; never on the way of a query."""
+        async with self._building:
+            started = self.monotonic()
+            current = self.snapshot
             async with self.engine.connect() as conn:
                 catalog_version, policy_version = await read_versions(conn)
-                if (catalog_version, policy_version) != self.policy.version:
-                    catalog = self.catalog
-                    if catalog_version != self.catalog.version:
-                        catalog = await catalog_store.current(conn) or Catalog()
-                        catalog = without_nonconforming(catalog, await check_sources(catalog, self.settings))
-                    policies = await load_policy_set(conn, silence_approves=self.settings.silence_approves)
-                    policy = PolicyEngine(catalog, policies)
-                    if catalog is not self.catalog:
-                        self.schema = build_schema(catalog, self.settings, extensions=[OperationAttributes])
-                        log.info("catalog version %s in force: %d published resources", catalog.version, len(catalog.published()))
-                    self.catalog, self.policy = catalog, policy
-                    self._callers = {}
-                    self.last_reload = {"cause": cause, "policy_version": policies.version, "at": time.time()}
-                    log.info("policy version %s in force (%s): %d rules", policies.version, cause, policy.rule_count)
-            self._checked_at = time.monotonic()
+                if (catalog_version, policy_version) == current.versions:
+                    self.snapshot = replace(current, checked_at=started)
+                    return self.snapshot
+                # Something changed, perhaps a key was revoked: the keys seen so far are forgotten now, not once the
+                # build (which may check every source for seconds) is done.
+                self.snapshot = current = replace(current, callers={})
+                catalog = current.catalog
+                if catalog_version != catalog.version:
+                    catalog = await catalog_store.current(conn) or Catalog()
+                policies = await load_policy_set(conn, silence_approves=self.settings.silence_approves)
+            if catalog is not current.catalog:
+                catalog = without_nonconforming(catalog, await check_sources(catalog, self.settings))
+            # Building the engine and the schema takes long for many rules: in a thread, so requests go on meanwhile.
+            policy, schema = await asyncio.to_thread(
+                lambda: (PolicyEngine(catalog, policies),
+                         current.schema if catalog is current.catalog else self._schema(catalog)))
+            self.snapshot = Snapshot(catalog, policy, schema, started,
+                                     reload={"cause": cause, "policy_version": policies.version, "at": time.time()})
+            if catalog is not current.catalog:
+                log.info("catalog version %s in force: %d published resources", catalog.version,
+                         len(catalog.published()))
+            log.info("policy version %s in force (%s): %d rules", policies.version, cause, policy.rule_count)
+            return self.snapshot
 
-    async def authenticate(self, authorization: str | None) -> Caller:
+    async def authenticate(self, snapshot: Snapshot, authorization: str | None) -> Caller:
+        """The caller behind ``authorization``: from ``snapshot``'s key cache while its versions were confirmed
+        within 2 x refresh_seconds, otherwise looked up. A cache no check has confirmed for that long (the database
+        unreachable, the check stuck) is not trusted: a key revoked meanwhile must not go on being answered."""
         digest = hash_key(authorization) if authorization else ""
-        caller = self._callers.get(digest)
+        confirmed = self.monotonic() - snapshot.checked_at <= 2 * self.settings.refresh_seconds
+        caller = snapshot.callers.get(digest) if confirmed else None
         if caller is None:
             async with self.engine.connect() as conn:
                 caller = await authenticate(conn, authorization)
-            if len(self._callers) >= KEY_CACHE_SIZE:
-                self._callers.clear()
-            self._callers[digest] = caller
+            if len(snapshot.callers) >= KEY_CACHE_SIZE:
+                snapshot.callers.clear()
+            snapshot.callers[digest] = caller
         return caller
 
+    async def keep_fresh(self) -> None:
+        """The background check: changes made by other processes come into force every refresh_seconds."""
+        while True:
+            await asyncio.sleep(self.settings.refresh_seconds)
+            try:
+                await self.refresh()
+            except Exception:  # a database hiccup must not end the loop (meanwhile keys are looked up each time)
+                log.exception("refreshing the catalog and policies failed")
+
     async def changed(self) -> None:
-        """This process changed grants, applications or policy rules: in force here now, and announced."""
-        await self.refresh(force=True, cause="local")
-        await self.notifier.publish(self.policy.policies.version)
+        """This process changed grants, applications or policy rules: the change is in force here before the
+        response that made it is sent, and announced to the other processes."""
+        snapshot = await self.refresh(cause="local")
+        await self.notifier.publish(snapshot.policy.policies.version)
 
     async def stop(self) -> None:
         await self.notifier.close()
@@ -164,28 +219,6 @@ class Runtime:
         await self.connectors.close()
         await self.engine.dispose()
         self.tracer_provider.shutdown()
-
-
-def _error_response(status: int, code: str, lang: str, headers: dict | None = None, extensions: dict | None = None,
-                    **params) -> JSONResponse:
-    text = message(code, lang, **params)
-    extensions = {"code": code, "reason": text, **(extensions or {})}
-    return JSONResponse({"errors": [{"message": text, "extensions": extensions}]}, status_code=status, headers=headers)
-
-
-def _format_errors(result, lang: str) -> list[dict]:
-    formatted = []
-    for error in result.errors or []:
-        entry = error.formatted
-        extensions = entry.setdefault("extensions", {})
-        if "code" not in extensions:
-            if error.path is None:  # the document itself: syntax, validation, limits
-                extensions["code"] = "GRAPHQL_INVALID"
-            else:  # raised by no refusal of ours: say nothing of what went wrong (it is logged)
-                entry["message"] = message("INTERNAL_ERROR", lang)
-                extensions["code"] = "INTERNAL_ERROR"
-        formatted.append(entry)
-    return formatted
 
 
 # What may be recorded from the caller's own headers (access records are append-only): an operator id of at most
@@ -205,81 +238,71 @@ def _invalid_header(request: Request) -> tuple[str, str] | None:
     return None
 
 
-async def graphql_post(request: Request) -> Response:
-    runtime: Runtime = request.app.state.runtime
-    settings = runtime.settings
-    lang = normalize_language(request.headers.get("accept-language"), settings.language)
+class QueryEndpoint(GraphQLEndpoint):
+    """POST /graphql: a department application's key (with its rate limit, cost budget and headers), and the data
+    path's context; the access records are written before the answer leaves."""
 
-    body = await request.body()  # at most max_body_bytes: BodyLimit stops a longer one
-    await runtime.refresh()  # first: a revoked key must not be answered from the cache of keys
-    try:
-        caller = await runtime.authenticate(request.headers.get("authorization"))
-    except AuthError as exc:
-        return _error_response(401, exc.code, lang, headers={"WWW-Authenticate": 'Bearer realm="govshare"'})
-    # Requests per key, then the work (rows x items) already answered to it in this window.
-    for limiter, code, params in ((runtime.rate_limiter, "RATE_LIMITED", {"limit": settings.rate_limit}),
-                                  (runtime.cost_budget, "COST_BUDGET_EXCEEDED", {"budget": settings.cost_budget})):
-        wait = await limiter.admit(caller.key_id) if limiter is not None else None
-        if wait is not None:
-            log.warning("application key %s (%s) refused: %s", caller.key_id, caller.department, code)
-            return _error_response(429, code, lang, headers={"Retry-After": str(wait)}, seconds=wait, **params)
-    invalid = _invalid_header(request)
-    if invalid is not None:  # refused before anything is recorded
-        header, rule = invalid
-        return _error_response(400, "HEADER_INVALID", lang, extensions={"header": header}, header=header,
-                               rule=message(rule, lang))
-    try:
-        payload = json.loads(body)
-        if isinstance(payload, list):  # one operation per request: each is decided and recorded on its own
-            return _error_response(400, "BATCH_NOT_SUPPORTED", lang)
-        if not isinstance(payload, dict) or not isinstance(payload.get("query"), str):
-            raise ValueError("expected a JSON object with a 'query' string")
-        variables = payload.get("variables")
-        variables = {} if variables is None else variables
-        if not isinstance(variables, dict):
-            raise ValueError("'variables' must be an object")
-    except (ValueError, RecursionError) as exc:  # RecursionError: JSON nested deeper than the parser goes
-        return _error_response(400, "BAD_REQUEST", lang, detail=str(exc))
+    def __init__(self, runtime: Runtime) -> None:
+        self.runtime = runtime
 
-    with runtime.tracer.start_as_current_span("graphql.operation") as span:
-        ctx = RequestContext(
-            caller=caller,
-            purpose=request.headers.get("x-purpose") or None,
-            operator=request.headers.get("x-operator") or None,
-            lang=lang,
-            request_id=str(uuid.uuid4()),
-            trace_id=format(span.get_span_context().trace_id, "032x"),
-            now=runtime.clock(),
-            catalog=runtime.catalog,
-            policy=runtime.policy if settings.enforce else Unenforced(runtime.policy),
-            connectors=runtime.connectors,
-            settings=settings,
-            tracer=runtime.tracer,
-            platform=runtime.engine,
-            pseudonym_secret=runtime.pseudonym_secret,
-        )
-        span.set_attributes({"govshare.request_id": ctx.request_id, "govshare.department": caller.department,
-                             "govshare.application": caller.application, "govshare.purpose": ctx.purpose or ""})
-        result = await runtime.schema.execute(
-            payload["query"], variable_values=variables, context_value=ctx,
-            operation_name=payload.get("operationName"),
-        )
-        if runtime.cost_budget is not None:  # what was read is spent, whether or not it could be sent
-            await runtime.cost_budget.charge(caller.key_id, ctx.cost)
+    def language(self, request: Request) -> str:
+        return normalize_language(request.headers.get("accept-language"), self.runtime.settings.language)
+
+    async def authenticate(self, request: Request, lang: str) -> tuple[Snapshot, Caller]:
+        runtime, settings = self.runtime, self.runtime.settings
+        snapshot = runtime.snapshot  # this request's catalog, policies, schema and key cache, to its end
         try:
-            # The records are written before a single value is sent; if they cannot be, nothing is sent.
+            caller = await runtime.authenticate(snapshot, request.headers.get("authorization"))
+        except AuthError as exc:
+            exc.headers["WWW-Authenticate"] = 'Bearer realm="govshare"'
+            raise
+        # Requests per key, then the work (rows x items) already answered to it in this window.
+        for limiter, code, params in ((runtime.rate_limiter, "RATE_LIMITED", {"limit": settings.rate_limit}),
+                                      (runtime.cost_budget, "COST_BUDGET_EXCEEDED", {"budget": settings.cost_budget})):
+            wait = await limiter.admit(caller.key_id) if limiter is not None else None
+            if wait is not None:
+                log.warning("application key %s (%s) refused: %s", caller.key_id, caller.department, code)
+                raise GovshareError(code, http_status=429, headers={"Retry-After": str(wait)}, seconds=wait, **params)
+        invalid = _invalid_header(request)
+        if invalid is not None:  # refused before anything is recorded
+            header, rule = invalid
+            raise GovshareError("HEADER_INVALID", extensions={"header": header}, header=header,
+                                rule=message(rule, lang))
+        return snapshot, caller
+
+    @contextlib.asynccontextmanager
+    async def execution(self, request: Request, principal: tuple[Snapshot, Caller], lang: str,
+                        request_id: str) -> AsyncIterator[Execution]:
+        runtime, settings = self.runtime, self.runtime.settings
+        snapshot, caller = principal
+        with runtime.tracer.start_as_current_span("graphql.operation") as span:
+            ctx = RequestContext(
+                caller=caller,
+                purpose=request.headers.get("x-purpose") or None,
+                operator=request.headers.get("x-operator") or None,
+                lang=lang,
+                request_id=request_id,
+                trace_id=format(span.get_span_context().trace_id, "032x"),
+                now=runtime.clock(),
+                catalog=snapshot.catalog,
+                policy=snapshot.policy if settings.enforce else Unenforced(snapshot.policy),
+                connectors=runtime.connectors,
+                settings=settings,
+                tracer=runtime.tracer,
+                platform=runtime.engine,
+                pseudonym_secret=runtime.pseudonym_secret,
+            )
+            span.set_attributes({"govshare.request_id": ctx.request_id, "govshare.department": caller.department,
+                                 "govshare.application": caller.application, "govshare.purpose": ctx.purpose or ""})
+            yield Execution(snapshot.schema, ctx, ctx.item_errors)
+            if runtime.cost_budget is not None:  # what was read is spent, whether or not it could be sent
+                await runtime.cost_budget.charge(caller.key_id, ctx.cost)
+            # The records are written before a single value is sent; if they cannot be, nothing is sent
+            # (AuditError: AUDIT_UNAVAILABLE, HTTP 500).
             if settings.enforce:
                 await runtime.audit.write(ctx.records)
-        except AuditError as exc:
-            return _error_response(500, exc.code, lang)
-        if ctx.changed:  # an application or grant changed: the next request, in any process, must see it
-            await runtime.changed()
-    response: dict = {"data": result.data}
-    errors = _format_errors(result, lang) + ctx.item_errors
-    if errors:
-        response["errors"] = errors
-    # msgspec encodes a large answer several times faster than the standard library (same JSON).
-    return Response(msgspec.json.encode(response), media_type="application/json", headers={"X-Request-Id": ctx.request_id})
+            if ctx.changed:  # an application or grant changed: in force here for the next request, and announced
+                await runtime.changed()
 
 
 async def graphql_get(request: Request) -> Response:
@@ -287,16 +310,16 @@ async def graphql_get(request: Request) -> Response:
     if "text/html" in request.headers.get("accept", ""):
         return FileResponse(settings.web_dir / "graphiql.html", media_type="text/html; charset=utf-8")
     lang = normalize_language(request.headers.get("accept-language"), settings.language)
-    return _error_response(405, "METHOD_NOT_ALLOWED", lang, headers={"Allow": "POST"})
+    return http_error(GovshareError("METHOD_NOT_ALLOWED", http_status=405, headers={"Allow": "POST"}), lang)
 
 
 async def healthz(request: Request) -> Response:
     runtime: Runtime = request.app.state.runtime
-    await runtime.refresh()
-    return JSONResponse({"status": "ok", "catalog_version": runtime.catalog.version,
-                         "policy_version": runtime.policy.policies.version, "last_reload": runtime.last_reload,
+    snapshot = runtime.snapshot  # what is in force, as the background check last confirmed it
+    return JSONResponse({"status": "ok", "catalog_version": snapshot.catalog.version,
+                         "policy_version": snapshot.policy.policies.version, "last_reload": snapshot.reload,
                          "notifications": {"connected": runtime.notifier.connected, "received": runtime.notifier.received},
-                         "published_resources": len(runtime.catalog.published())})
+                         "published_resources": len(snapshot.catalog.published())})
 
 
 def create_app(settings: Settings | None = None, **runtime_options) -> Starlette:
@@ -306,15 +329,6 @@ def create_app(settings: Settings | None = None, **runtime_options) -> Starlette
             raise ConfigError("enforce = False is for the bench only; a production server refuses it")
         log.warning("ENFORCEMENT IS OFF: no decisions, no masks, no access records (bench only)")
     runtime = Runtime(settings, **runtime_options)
-
-    async def keep_fresh() -> None:
-        # Changes made by other processes come into force without waiting for a request.
-        while True:
-            await asyncio.sleep(settings.refresh_seconds)
-            try:
-                await runtime.refresh()
-            except Exception:  # a database hiccup must not end the loop; requests refresh too
-                log.exception("refreshing the catalog and policies failed")
 
     async def keep_checkpoints() -> None:
         # Every audit_checkpoint_seconds, or as soon as audit_checkpoint_records records were written here.
@@ -331,10 +345,10 @@ def create_app(settings: Settings | None = None, **runtime_options) -> Starlette
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette):
         await runtime.start()
-        tasks = [asyncio.create_task(keep_fresh())] if settings.refresh_seconds > 0 else []
+        tasks = [asyncio.create_task(runtime.keep_fresh())] if settings.refresh_seconds > 0 else []
         if settings.policy_notify_url:
             tasks.append(asyncio.create_task(
-                runtime.notifier.listen(lambda: runtime.refresh(force=True, cause="notification"))))
+                runtime.notifier.listen(lambda: runtime.refresh(cause="notification"))))
         if settings.audit_checkpoint_seconds > 0 or settings.audit_checkpoint_records > 0:
             tasks.append(asyncio.create_task(keep_checkpoints()))
         try:
@@ -353,7 +367,7 @@ def create_app(settings: Settings | None = None, **runtime_options) -> Starlette
     app = Starlette(
         routes=[
             Route("/", lambda request: RedirectResponse("/graphql")),
-            Route("/graphql", graphql_post, methods=["POST"]),
+            Route("/graphql", QueryEndpoint(runtime).handle, methods=["POST"]),
             Route("/graphql", graphql_get, methods=["GET"]),
             Route("/healthz", healthz),
             Mount("/static", StaticFiles(directory=settings.web_dir, check_dir=False), name="static"),
@@ -362,7 +376,7 @@ def create_app(settings: Settings | None = None, **runtime_options) -> Starlette
             Mount("/console/static", StaticFiles(directory=Path(console.__file__).with_name("static")), name="console-static"),
             Route("/admin/session", session_post, methods=["POST"]),
             Route("/admin/session", session_delete, methods=["DELETE"]),
-            Route("/admin/graphql", admin_graphql, methods=["POST"]),
+            Route("/admin/graphql", AdminEndpoint().handle, methods=["POST"]),
         ],
         lifespan=lifespan,
         # Every body is bounded before it is read (policy documents for the admin API may be larger).

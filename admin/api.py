@@ -3,27 +3,31 @@ authorization (a staff session: Bearer token from POST /admin/session, or the co
 CSRF token). Department application keys are refused.
 
 Refused changes are GraphQL errors with a stable ``extensions.code``; an invalid document also carries
-``extensions.problems`` (rule, field, code, message) for every fault found.
+``extensions.problems`` (rule, field, code, reason, and the reason again as message) for every fault found. Any
+other failure is INTERNAL_ERROR, logged, without a word of its own (govshare/graphql_http.py, the handler this
+endpoint shares with /graphql).
 """
 
 from __future__ import annotations
 
-import json
+import contextlib
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Optional
 
 import strawberry
 from graphql import GraphQLError
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
 from strawberry.extensions import SchemaExtension
 from strawberry.scalars import JSON
 
 from admin import operations
-from admin.auth import json_error, console_language, csrf_ok, is_application_key, signed_in
-from govshare.errors import GovshareError
+from admin.accounts import Staff
+from admin.auth import console_language, csrf_ok, is_application_key, signed_in
+from admin.runtime import AdminRuntime, runtime as runtime_of
+from govshare.errors import AuthError, GovshareError, graphql_error
 from govshare.expansion import ExpansionLimit
-from govshare.i18n import message
+from govshare.graphql_http import Execution, GraphQLEndpoint, Schema, simple_execution
 from policies import documents
 from policies.explain import describe_cover
 
@@ -187,13 +191,17 @@ class DenyRuleInput:
     valid_until: Optional[datetime] = None
 
 
+@dataclass(frozen=True)
+class AdminContext:
+    """What an admin API operation runs with: the runtime, the signed-in staff member, the message language."""
+
+    runtime: AdminRuntime
+    staff: Staff
+    lang: str
+
+
 def _refused(info, exc: GovshareError) -> GraphQLError:
-    lang = info.context["lang"]
-    extensions: dict = {"code": exc.code}
-    if isinstance(exc, documents.PolicyInvalid):
-        extensions["problems"] = [{"rule": p.rule, "field": p.field, "code": p.code, "message": message(p.code, lang, **p.params)}
-                                  for p in exc.problems]
-    return GraphQLError(message(exc.code, lang, **exc.params), extensions=extensions)
+    return graphql_error(exc, info.context.lang)
 
 
 def _entry(value) -> dict:
@@ -208,7 +216,7 @@ def _entry(value) -> dict:
 class Query:
     @strawberry.field(description="现行（或指定版本的）策略规则。")
     async def policy(self, info: strawberry.Info, version: Optional[int] = None) -> PolicyVersion | None:
-        runtime = info.context["runtime"]
+        runtime = info.context.runtime
         try:
             if version is None:
                 history = await operations.history(runtime)
@@ -219,18 +227,18 @@ class Query:
 
     @strawberry.field(description="允许规则，可按部门、资源、用途筛选。")
     async def rules(self, info: strawberry.Info, department: str = "", resource: str = "", purpose: str = "") -> list[PolicyRule]:
-        _, document = await operations.document_in_force(info.context["runtime"])
+        _, document = await operations.document_in_force(info.context.runtime)
         return [PolicyRule.of(r) for r in document.rules
                 if operations.matches(r, department=department, resource=resource, purpose=purpose)]
 
     @strawberry.field(description="禁止规则，可按部门、资源筛选。")
     async def deny_rules(self, info: strawberry.Info, department: str = "", resource: str = "") -> list[DenyRule]:
-        _, document = await operations.document_in_force(info.context["runtime"])
+        _, document = await operations.document_in_force(info.context.runtime)
         return [DenyRule.of(r) for r in document.deny if operations.matches(r, department=department, resource=resource)]
 
     @strawberry.field(description="当前生效的授权（共享申请、法定共享、直接授权与允许规则）。")
     async def grants_in_force(self, info: strawberry.Info, department: str = "", resource: str = "", purpose: str = "") -> list[GrantInForce]:
-        found = await operations.grants_in_force(info.context["runtime"], department=department, resource=resource,
+        found = await operations.grants_in_force(info.context.runtime, department=department, resource=resource,
                                                  purpose=purpose)
         return [GrantInForce(id=g.id, kind=str(g.kind), department=g.consumer, resource=g.resource, items=list(g.items),
                              purposes=list(g.purposes), valid_from=g.valid_from, valid_until=g.valid_until,
@@ -239,11 +247,11 @@ class Query:
 
     @strawberry.field(description="策略规则的全部版本，新的在前。")
     async def policy_history(self, info: strawberry.Info) -> list[PolicyVersion]:
-        return [PolicyVersion.of(v) for v in await operations.history(info.context["runtime"])]
+        return [PolicyVersion.of(v) for v in await operations.history(info.context.runtime)]
 
     @strawberry.field(description="两个版本之间的差异。")
     async def policy_diff(self, info: strawberry.Info, from_version: int, to_version: int) -> PolicyDiff:
-        runtime = info.context["runtime"]
+        runtime = info.context.runtime
         try:
             a, b = await operations.version(runtime, from_version), await operations.version(runtime, to_version)
         except GovshareError as exc:
@@ -257,8 +265,8 @@ class Query:
     async def explain(self, info: strawberry.Info, department: str, purpose: str, resource: str, at: Optional[datetime] = None) -> Explanation:
         if at is not None and at.tzinfo is None:
             raise _refused(info, GovshareError("POLICY_TIME_NO_OFFSET", value=at.isoformat()))
-        result = await operations.explain_access(info.context["runtime"], department, purpose, resource, at,
-                                                 info.context["lang"])
+        result = await operations.explain_access(info.context.runtime, department, purpose, resource, at,
+                                                 info.context.lang)
         return Explanation(
             department=result.department, purpose=result.purpose, resource=result.resource, at=result.at,
             policy_version=result.policy_version, refused=result.refused, refused_message=result.refused_message,
@@ -270,11 +278,9 @@ class Query:
     @strawberry.field(description="校验一份 TOML 策略规则（不保存）：返回发现的问题，无问题时为空列表。")
     async def validate_policy(self, info: strawberry.Info, document: str) -> list[JSON]:
         try:
-            await operations.validate_document(info.context["runtime"], document)
+            await operations.validate_document(info.context.runtime, document)
         except documents.PolicyInvalid as exc:
-            lang = info.context["lang"]
-            return [{"rule": p.rule, "field": p.field, "code": p.code, "message": message(p.code, lang, **p.params)}
-                    for p in exc.problems]
+            return exc.entries(info.context.lang)
         return []
 
 
@@ -290,34 +296,34 @@ class Mutation:
     @strawberry.mutation(description="新增（不填 id）或修改（填 id）一条允许规则；须说明理由。")
     async def put_rule(self, info: strawberry.Info, rule: RuleInput, reason: str, based_on: Optional[int] = None) -> PolicyChange:
         ctx = info.context
-        rule_id, version = await _run(info, operations.put_rule(ctx["runtime"], ctx["staff"], _entry(rule),
+        rule_id, version = await _run(info, operations.put_rule(ctx.runtime, ctx.staff, _entry(rule),
                                                                 reason=reason, based_on=based_on))
         return PolicyChange(version=version, rule_id=rule_id)
 
     @strawberry.mutation(description="新增或修改一条禁止规则；须说明理由。")
     async def put_deny_rule(self, info: strawberry.Info, rule: DenyRuleInput, reason: str, based_on: Optional[int] = None) -> PolicyChange:
         ctx = info.context
-        rule_id, version = await _run(info, operations.put_deny(ctx["runtime"], ctx["staff"], _entry(rule),
+        rule_id, version = await _run(info, operations.put_deny(ctx.runtime, ctx.staff, _entry(rule),
                                                                 reason=reason, based_on=based_on))
         return PolicyChange(version=version, rule_id=rule_id)
 
     @strawberry.mutation(description="删除一条允许规则或禁止规则；须说明理由。")
     async def remove_rule(self, info: strawberry.Info, id: str, reason: str, based_on: Optional[int] = None) -> PolicyChange:
         ctx = info.context
-        version = await _run(info, operations.remove_rule(ctx["runtime"], ctx["staff"], id, reason=reason, based_on=based_on))
+        version = await _run(info, operations.remove_rule(ctx.runtime, ctx.staff, id, reason=reason, based_on=based_on))
         return PolicyChange(version=version, rule_id=id)
 
     @strawberry.mutation(description="以 TOML 文档整体替换现行策略规则（与 govshare policy import 相同）；须说明理由。")
     async def import_policy(self, info: strawberry.Info, document: str, reason: str, based_on: Optional[int] = None) -> PolicyChange:
         ctx = info.context
-        version = await _run(info, operations.import_document(ctx["runtime"], ctx["staff"], document, reason=reason,
+        version = await _run(info, operations.import_document(ctx.runtime, ctx.staff, document, reason=reason,
                                                               based_on=based_on))
         return PolicyChange(version=version)
 
     @strawberry.mutation(description="回滚到早先版本（作为新版本保存）；须说明理由。")
     async def rollback_policy(self, info: strawberry.Info, version: int, reason: str, based_on: Optional[int] = None) -> PolicyChange:
         ctx = info.context
-        saved = await _run(info, operations.rollback(ctx["runtime"], ctx["staff"], version, reason=reason, based_on=based_on))
+        saved = await _run(info, operations.rollback(ctx.runtime, ctx.staff, version, reason=reason, based_on=based_on))
         return PolicyChange(version=saved)
 
 
@@ -326,38 +332,32 @@ class TokenLimit(SchemaExtension):
 
     def on_operation(self):
         context = self.execution_context
-        context.parse_options["max_tokens"] = context.context["runtime"].settings.max_tokens
+        context.parse_options["max_tokens"] = context.context.runtime.settings.max_tokens
         yield
 
 
 # The same bounds on the document as the query service's: tokens while parsing, then the expanded size before
 # validation (govshare/expansion.py).
-schema = strawberry.Schema(query=Query, mutation=Mutation, extensions=[
-    TokenLimit, lambda: ExpansionLimit(lambda ctx: (ctx["runtime"].settings.max_expanded_fields, ctx["lang"]))])
+schema = Schema(query=Query, mutation=Mutation, extensions=[
+    TokenLimit, lambda: ExpansionLimit(lambda ctx: (ctx.runtime.settings.max_expanded_fields, ctx.lang))])
 
 
-async def admin_graphql(request: Request) -> Response:
-    runtime = request.app.state.runtime
-    lang = console_language(request, runtime.settings.language)
-    signed = await signed_in(request)
-    if signed is None:
-        code = "APPLICATION_KEY_NOT_STAFF" if await is_application_key(request) else "STAFF_UNAUTHENTICATED"
-        return json_error(401, code, lang)
-    if not csrf_ok(request, signed, None):
-        return json_error(403, "CSRF_FAILED", lang)
-    body = await request.body()  # at most max_admin_body_bytes (server.py's BodyLimit)
-    try:
-        payload = json.loads(body)
-        if not isinstance(payload, dict) or not isinstance(payload.get("query"), str):
-            raise ValueError("expected a JSON object with a 'query' string")
-        variables = payload.get("variables") or {}
-        if not isinstance(variables, dict):
-            raise ValueError("'variables' must be an object")
-    except (ValueError, RecursionError) as exc:  # RecursionError: JSON nested deeper than the parser goes
-        return json_error(400, "BAD_REQUEST", lang, detail=str(exc))
-    result = await schema.execute(payload["query"], variable_values=variables, operation_name=payload.get("operationName"),
-                                  context_value={"runtime": runtime, "staff": signed.staff, "lang": lang})
-    response: dict = {"data": result.data}
-    if result.errors:
-        response["errors"] = [e.formatted for e in result.errors]
-    return JSONResponse(response)
+class AdminEndpoint(GraphQLEndpoint):
+    """POST /admin/graphql: a staff session (a Bearer token, or the console's cookie with its CSRF token), never a
+    department application key."""
+
+    def language(self, request: Request) -> str:
+        return console_language(request, runtime_of(request).settings.language)
+
+    async def authenticate(self, request: Request, lang: str) -> Staff:
+        signed = await signed_in(request)
+        if signed is None:
+            key = await is_application_key(request)
+            raise AuthError("APPLICATION_KEY_NOT_STAFF" if key else "STAFF_UNAUTHENTICATED")
+        if not csrf_ok(request, signed, None):
+            raise GovshareError("CSRF_FAILED", http_status=403)
+        return signed.staff
+
+    def execution(self, request: Request, principal: Staff, lang: str,
+                  request_id: str) -> contextlib.AbstractAsyncContextManager[Execution]:
+        return simple_execution(schema, AdminContext(runtime_of(request), principal, lang))

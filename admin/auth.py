@@ -17,8 +17,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from admin import accounts
-from govshare.errors import AuthError
-from govshare.i18n import message
+from admin.runtime import runtime as runtime_of
+from govshare.errors import AuthError, GovshareError, http_error
 from govshare.keys import authenticate
 
 log = logging.getLogger("govshare.admin")
@@ -47,7 +47,7 @@ def _bearer(request: Request) -> str | None:
 
 
 async def signed_in(request: Request) -> Signed | None:
-    runtime = request.app.state.runtime
+    runtime = runtime_of(request)
     bearer = _bearer(request)
     token, via = (bearer, "bearer") if bearer else (request.cookies.get(SESSION_COOKIE), "cookie")
     if not token:
@@ -62,7 +62,7 @@ async def is_application_key(request: Request) -> bool:
     bearer = _bearer(request)
     if not bearer:
         return False
-    async with request.app.state.runtime.engine.connect() as conn:
+    async with runtime_of(request).engine.connect() as conn:
         try:
             await authenticate(conn, f"Bearer {bearer}")
             return True
@@ -93,16 +93,10 @@ def clear_session_cookie(response: Response) -> None:
     response.delete_cookie(SESSION_COOKIE, path="/", secure=True, httponly=True, samesite="strict")
 
 
-def json_error(status: int, code: str, lang: str, headers: dict | None = None, **params) -> JSONResponse:
-    text = message(code, lang, **params)
-    return JSONResponse({"errors": [{"message": text, "extensions": {"code": code}}]}, status_code=status,
-                        headers=headers)
-
-
 async def sign_in_wait(request: Request, username: str) -> int | None:
     """None when this sign-in attempt is within the limits per client address and per user name; otherwise
     the seconds to wait. Counted before the password is looked at, whatever its outcome."""
-    limits = request.app.state.runtime.sign_in_limits
+    limits = runtime_of(request).sign_in_limits
     address = request.client.host if request.client else ""
     for kind, key in (("address", address), ("user", username[:64].lower())):
         if kind in limits:
@@ -115,7 +109,7 @@ async def sign_in_wait(request: Request, username: str) -> int | None:
 
 async def session_post(request: Request) -> Response:
     """POST /admin/session {"username", "password"} -> {"token", "csrfToken", "expiresAt"} for scripts."""
-    runtime = request.app.state.runtime
+    runtime = runtime_of(request)
     lang = console_language(request, runtime.settings.language)
     try:
         body = json.loads(await request.body())
@@ -123,23 +117,24 @@ async def session_post(request: Request) -> Response:
         if not isinstance(username, str) or not isinstance(password, str):
             raise TypeError
     except (ValueError, KeyError, TypeError, RecursionError):
-        return json_error(400, "BAD_REQUEST", lang, detail='expected {"username": ..., "password": ...}')
+        return http_error(GovshareError("BAD_REQUEST", detail='expected {"username": ..., "password": ...}'), lang)
     wait = await sign_in_wait(request, username)
     if wait is not None:
-        return json_error(429, "STAFF_SIGN_IN_RATE_LIMITED", lang, headers={"Retry-After": str(wait)}, seconds=wait)
+        return http_error(GovshareError("STAFF_SIGN_IN_RATE_LIMITED", http_status=429,
+                                        headers={"Retry-After": str(wait)}, seconds=wait), lang)
     try:
         token, staff = await sign_in(runtime.engine, runtime.settings, username, password)
     except AuthError as exc:
-        return json_error(401, exc.code, lang, **exc.params)
+        return http_error(exc, lang)
     return JSONResponse({"token": token, "csrfToken": staff.csrf_token, "expiresAt": staff.session_expires.isoformat(),
                          "username": staff.username})
 
 
 async def session_delete(request: Request) -> Response:
     signed = await signed_in(request)
-    runtime = request.app.state.runtime
+    runtime = runtime_of(request)
     if signed is None:
-        return json_error(401, "STAFF_UNAUTHENTICATED", console_language(request, runtime.settings.language))
+        return http_error(AuthError("STAFF_UNAUTHENTICATED"), console_language(request, runtime.settings.language))
     async with runtime.engine.begin() as conn:
         await accounts.sign_out(conn, signed.token)
     return Response(status_code=204)

@@ -23,6 +23,7 @@ from admin.auth import (LANG_COOKIE, LOGIN_CSRF_COOKIE, Signed, clear_session_co
 from admin import accounts
 from admin.labels import label
 from govshare.clock import CHINA
+from admin.runtime import runtime as runtime_of
 from govshare.errors import AuthError, GovshareError
 from govshare.i18n import message
 from policies import documents
@@ -51,7 +52,7 @@ def _with_language(request: Request, lang: str) -> str:
 
 def _render(request: Request, template: str, lang: str, status: int = 200, signed: Signed | None = None,
             **context) -> HTMLResponse:
-    runtime = request.app.state.runtime
+    runtime = runtime_of(request)
     page = _templates.get_template(template).render(
         t=lambda key, **params: label(key, lang, **params), lang=lang, staff=signed.staff if signed else None,
         csrf=signed.staff.csrf_token if signed else "", path=request.url.path, catalog=runtime.catalog,
@@ -69,7 +70,7 @@ def _render(request: Request, template: str, lang: str, status: int = 200, signe
 
 
 def _language(request: Request) -> str:
-    return console_language(request, request.app.state.runtime.settings.language)
+    return console_language(request, runtime_of(request).settings.language)
 
 
 def staff_only(handler):
@@ -101,7 +102,7 @@ async def login_page(request: Request, error: str | None = None, params: dict | 
 
 
 async def login_post(request: Request) -> Response:
-    runtime = request.app.state.runtime
+    runtime = runtime_of(request)
     form = await request.form()
     if not same_origin(request) or not accounts.same_token(form.get("csrf_token"), request.cookies.get(LOGIN_CSRF_COOKIE)):
         return await login_page(request, "CSRF_FAILED", status=403)
@@ -123,7 +124,7 @@ async def login_post(request: Request) -> Response:
 
 @staff_only
 async def logout(request: Request, signed: Signed, lang: str, form) -> Response:
-    async with request.app.state.runtime.engine.begin() as conn:
+    async with runtime_of(request).engine.begin() as conn:
         await accounts.sign_out(conn, signed.token)
     response = RedirectResponse("/console/login", status_code=303)
     clear_session_cookie(response)
@@ -138,7 +139,7 @@ def _filters(request: Request) -> dict[str, str]:
 
 @staff_only
 async def rules_page(request: Request, signed: Signed, lang: str, form) -> Response:
-    version, document = await operations.document_in_force(request.app.state.runtime)
+    version, document = await operations.document_in_force(runtime_of(request))
     filters = _filters(request)
     shown = [r for r in document.rules if operations.matches(r, **filters)]
     return _render(request, "rules.html", lang, signed=signed, version=version, rules=shown, filters=filters,
@@ -198,11 +199,11 @@ async def _change(request: Request, signed: Signed, lang: str, form, run, back: 
     try:
         await run()
     except documents.PolicyInvalid as exc:
-        version, _ = await operations.document_in_force(request.app.state.runtime)
+        version, _ = await operations.document_in_force(runtime_of(request))
         return _render(request, template, lang, 400, signed, version=version, form=form, problems=exc.problems,
                        error=None, **context)
     except GovshareError as exc:
-        version, _ = await operations.document_in_force(request.app.state.runtime)
+        version, _ = await operations.document_in_force(runtime_of(request))
         return _render(request, template, lang, 409 if exc.code == "POLICY_CONFLICT" else 400, signed, version=version,
                        form=form, problems=[], error=message(exc.code, lang, **exc.params), error_code=exc.code, **context)
     return RedirectResponse(back, status_code=303)
@@ -222,7 +223,7 @@ def _rule_form(rule: documents.Rule | None) -> dict:
 @staff_only
 async def rule_form(request: Request, signed: Signed, lang: str, form) -> Response:
     rule_id = request.path_params.get("rule_id")
-    version, document = await operations.document_in_force(request.app.state.runtime)
+    version, document = await operations.document_in_force(runtime_of(request))
     rule = document.rule(rule_id) if rule_id else None
     if rule_id and rule is None:
         return _render(request, "error.html", lang, 404, signed, code="POLICY_RULE_NOT_FOUND", params={"rule": rule_id})
@@ -233,7 +234,7 @@ async def rule_form(request: Request, signed: Signed, lang: str, form) -> Respon
 @staff_only
 async def rule_save(request: Request, signed: Signed, lang: str, form) -> Response:
     rule_id = request.path_params.get("rule_id")
-    runtime = request.app.state.runtime
+    runtime = runtime_of(request)
 
     async def run():
         await operations.put_rule(runtime, signed.staff, _rule_entry(form, rule_id), reason=form.get("reason", ""),
@@ -245,7 +246,7 @@ async def rule_save(request: Request, signed: Signed, lang: str, form) -> Respon
 @staff_only
 async def rule_remove(request: Request, signed: Signed, lang: str, form) -> Response:
     rule_id = request.path_params["rule_id"]
-    runtime = request.app.state.runtime
+    runtime = runtime_of(request)
     kind = "deny" if request.url.path.startswith("/console/deny") else "rules"
 
     async def run():
@@ -258,7 +259,7 @@ async def rule_remove(request: Request, signed: Signed, lang: str, form) -> Resp
 async def remove_form(request: Request, signed: Signed, lang: str, form) -> Response:
     rule_id = request.path_params["rule_id"]
     kind = "deny" if request.url.path.startswith("/console/deny") else "rules"
-    version, _ = await operations.document_in_force(request.app.state.runtime)
+    version, _ = await operations.document_in_force(runtime_of(request))
     return _render(request, "remove.html", lang, signed=signed, version=version, rule_id=rule_id, kind=kind, form={},
                    problems=[], error=None)
 
@@ -267,7 +268,7 @@ async def remove_form(request: Request, signed: Signed, lang: str, form) -> Resp
 
 @staff_only
 async def deny_page(request: Request, signed: Signed, lang: str, form) -> Response:
-    version, document = await operations.document_in_force(request.app.state.runtime)
+    version, document = await operations.document_in_force(runtime_of(request))
     filters = _filters(request)
     shown = [r for r in document.deny if operations.matches(r, **{**filters, "purpose": ""})]
     return _render(request, "deny.html", lang, signed=signed, version=version, rules=shown, filters=filters,
@@ -284,7 +285,7 @@ def _deny_form(rule: documents.DenyRule | None) -> dict:
 @staff_only
 async def deny_form(request: Request, signed: Signed, lang: str, form) -> Response:
     rule_id = request.path_params.get("rule_id")
-    version, document = await operations.document_in_force(request.app.state.runtime)
+    version, document = await operations.document_in_force(runtime_of(request))
     rule = document.deny_rule(rule_id) if rule_id else None
     if rule_id and rule is None:
         return _render(request, "error.html", lang, 404, signed, code="POLICY_RULE_NOT_FOUND", params={"rule": rule_id})
@@ -295,7 +296,7 @@ async def deny_form(request: Request, signed: Signed, lang: str, form) -> Respon
 @staff_only
 async def deny_save(request: Request, signed: Signed, lang: str, form) -> Response:
     rule_id = request.path_params.get("rule_id")
-    runtime = request.app.state.runtime
+    runtime = runtime_of(request)
     entry = {"department": form.get("department", ""), "resource": form.get("resource", "") or "*",
              "reason": form.get("basis", ""), "valid_from": _when(form.get("valid_from", "")),
              "valid_until": _when(form.get("valid_until", ""))}
@@ -313,7 +314,7 @@ async def deny_save(request: Request, signed: Signed, lang: str, form) -> Respon
 @staff_only
 async def grants_page(request: Request, signed: Signed, lang: str, form) -> Response:
     filters = _filters(request)
-    found = await operations.grants_in_force(request.app.state.runtime, **filters)
+    found = await operations.grants_in_force(runtime_of(request), **filters)
     return _render(request, "grants.html", lang, signed=signed, grants=found, filters=filters)
 
 
@@ -330,21 +331,21 @@ async def explain_page(request: Request, signed: Signed, lang: str, form) -> Res
             except ValueError:
                 error = message("POLICY_BAD_TIME", lang, value=asked["at"])
         if error is None:
-            result = await operations.explain_access(request.app.state.runtime, asked["department"], asked["purpose"],
+            result = await operations.explain_access(runtime_of(request), asked["department"], asked["purpose"],
                                                      asked["resource"], at, lang)
     return _render(request, "explain.html", lang, signed=signed, asked=asked, result=result, error=error)
 
 
 @staff_only
 async def history_page(request: Request, signed: Signed, lang: str, form) -> Response:
-    versions = await operations.history(request.app.state.runtime)
+    versions = await operations.history(runtime_of(request))
     return _render(request, "history.html", lang, signed=signed, versions=versions,
                    version=versions[0].version if versions else 0, problems=[], error=None)
 
 
 @staff_only
 async def diff_page(request: Request, signed: Signed, lang: str, form) -> Response:
-    runtime = request.app.state.runtime
+    runtime = runtime_of(request)
     try:
         a, b = int(request.query_params.get("from", "")), int(request.query_params.get("to", ""))
         before, after = await operations.version(runtime, a), await operations.version(runtime, b)
@@ -359,7 +360,7 @@ async def diff_page(request: Request, signed: Signed, lang: str, form) -> Respon
 
 @staff_only
 async def rollback_post(request: Request, signed: Signed, lang: str, form) -> Response:
-    runtime = request.app.state.runtime
+    runtime = runtime_of(request)
     target = int(request.path_params["version"])
 
     async def run():

@@ -2,9 +2,10 @@
 the `govshare` command (cli.py) all call these, so a change made any way is validated, versioned and announced
 the same way.
 
-``runtime`` is a ``Platform``: the server's Runtime (server.py), or a command's ``CommandRuntime`` (below). It
-holds the platform database, the catalog and policy engine in force, and ``changed()``, which brings a change
-into force in this process and announces it to the others (govshare/notify.py).
+``runtime`` is a ``Platform`` (``admin.runtime``): the server's Runtime (server.py), or a command's
+``CommandRuntime`` (below). It holds the platform database, the catalog and policy engine in force, and
+``changed()``, which brings a change into force in this process and announces it to the others
+(govshare/notify.py).
 """
 
 from __future__ import annotations
@@ -24,25 +25,12 @@ from govshare.errors import GovshareError, NotFoundError
 from govshare.notify import PolicyNotifier
 from govshare.platformdb import read_versions
 from policies.tables import grants
+from admin.runtime import Platform
 from policies import documents
 from policies.engine import PolicyEngine
 from policies.model import Grant, PolicySet
 from policies.explain import Explanation, explain
 from policies.store import load_policy_set
-
-
-class Platform(Protocol):
-    """What the operations need of the process they run in."""
-
-    settings: Settings
-    engine: AsyncEngine
-    catalog: Catalog
-    policy: PolicyEngine
-    clock: Callable[[], datetime]
-
-    async def refresh(self, *, force: bool = False) -> None: ...
-
-    async def changed(self) -> None: ...
 
 
 class Author(Protocol):
@@ -70,7 +58,7 @@ class CommandRuntime:
         self.catalog = Catalog()
         self.policy = PolicyEngine(self.catalog, PolicySet())
 
-    async def refresh(self, *, force: bool = False) -> None:
+    async def refresh(self) -> None:
         """The catalog and policies in force now; CATALOG_NOT_LOADED before any catalog is."""
         async with self.engine.connect() as conn:
             catalog_version, _ = await read_versions(conn)
@@ -104,7 +92,7 @@ async def document_in_force(runtime: Platform) -> tuple[int, documents.PolicyDoc
 async def _save(runtime: Platform, change, staff: Author, reason: str, based_on: int | None) -> int | None:
     """Apply ``change`` to the document in force and save it; None when nothing changed."""
     _require_reason(reason)
-    await runtime.refresh(force=True)  # validate against the catalog in force now
+    await runtime.refresh()  # validate against the catalog in force now
     async with runtime.engine.begin() as conn:
         _, document = await documents.current_document(conn)
         version = await documents.save(conn, runtime.catalog, change(document), author=staff.username,
@@ -159,7 +147,7 @@ async def remove_rule(runtime: Platform, staff: Author, rule_id: str, *, reason:
 async def import_document(runtime: Platform, staff: Author, text: str, *, reason: str, based_on: int | None = None) -> int | None:
     """Replace the rules in force by the TOML document ``text`` (saved only if valid): the new version, or None
     when it equals the rules in force."""
-    await runtime.refresh(force=True)
+    await runtime.refresh()
     document = documents.from_toml(text, runtime.catalog)
     async with runtime.engine.begin() as conn:
         version = await documents.save(conn, runtime.catalog, document, author=staff.username, reason=reason,
@@ -170,7 +158,7 @@ async def import_document(runtime: Platform, staff: Author, text: str, *, reason
 
 
 async def rollback(runtime: Platform, staff: Author, version: int, *, reason: str, based_on: int | None = None) -> int | None:
-    await runtime.refresh(force=True)
+    await runtime.refresh()
     async with runtime.engine.begin() as conn:
         saved = await documents.rollback(conn, runtime.catalog, version, author=staff.username, reason=reason,
                                          based_on=based_on)
@@ -182,7 +170,7 @@ async def rollback(runtime: Platform, staff: Author, version: int, *, reason: st
 async def validate_document(runtime: Platform, text: str) -> documents.PolicyDocument:
     """Read and check ``text`` as importing it would (its form, the catalog in force, the masks beside the grants
     in force), saving nothing; PolicyInvalid names every fault."""
-    await runtime.refresh(force=True)
+    await runtime.refresh()
     parsed = documents.from_toml(text, runtime.catalog)
     async with runtime.engine.connect() as conn:
         if problems := await documents.mask_conflicts(conn, runtime.catalog, parsed):
@@ -214,7 +202,7 @@ async def version(runtime: Platform, number: int) -> documents.Version:
 async def explain_access(runtime: Platform, department: str, purpose: str, resource: str, at: datetime | None,
                          lang: str) -> Explanation:
     """The decision the GraphQL service would make now (or at ``at``), from the engine it uses."""
-    await runtime.refresh(force=True)
+    await runtime.refresh()
     return explain(runtime.policy, department, purpose, resource, at or runtime.clock(), lang)
 
 
@@ -226,7 +214,7 @@ class GrantInForce:
 
 async def grants_in_force(runtime: Platform, *, department: str = "", resource: str = "", purpose: str = "") -> list[GrantInForce]:
     """Every grant deciding now: approved and deemed applications, direct and legal-basis grants, staff rules."""
-    await runtime.refresh(force=True)
+    await runtime.refresh()
     now = runtime.clock()
     async with runtime.engine.connect() as conn:
         sources = {r.id: (r.application_id or r.created_by) for r in (await conn.execute(select(grants))).all()}

@@ -19,7 +19,7 @@ from audit.chain import append
 from audit.tables import process_records
 from catalog.model import Catalog, ShareType
 from govshare.config import Settings
-from govshare.errors import GovshareError, NotFoundError
+from govshare.errors import GovshareError, NotFoundError, problem_entry
 from govshare.keys import Caller
 from govshare.platformdb import bump_policy_version
 from policies import documents, store
@@ -43,6 +43,10 @@ class ApplicationInvalid(GovshareError):
     def __init__(self, problems: list[FieldProblem]) -> None:
         super().__init__("APPLICATION_INVALID", count=len(problems))
         self.problems = problems
+
+    def details(self, lang: str) -> dict:
+        return {**super().details(lang), "problems": [problem_entry(p.code, p.params, lang, field=p.field)
+                                                      for p in self.problems]}
 
 
 def _deemed(row) -> Grant | None:

@@ -121,8 +121,9 @@ def install_policies(app, lines: int, *, extra: tuple[Grant, ...] = ()) -> int:
     runtime = app.state.runtime
     base = runtime.policy.policies
     base = dataclasses.replace(base, grants=base.grants + extra)
-    runtime.policy = PolicyEngine(runtime.catalog, with_lines(runtime.catalog, base, lines))
-    return runtime.policy.rule_count
+    policy = PolicyEngine(runtime.catalog, with_lines(runtime.catalog, base, lines))
+    runtime.snapshot = dataclasses.replace(runtime.snapshot, policy=policy)
+    return policy.rule_count
 
 
 # -- timing -----------------------------------------------------------------------------------------------

@@ -8,10 +8,10 @@ The connection is closed after the answer, so the rest of the body is never read
 
 from __future__ import annotations
 
-import json
 from typing import Callable
 
-from govshare.i18n import message, normalize_language
+from govshare.errors import GovshareError, http_error
+from govshare.i18n import normalize_language
 
 
 class BodyTooLarge(Exception):
@@ -34,7 +34,7 @@ class BodyLimit:
         lang = normalize_language(headers.get(b"accept-language", b"").decode("latin-1"), self.language)
         declared = headers.get(b"content-length", b"").strip()
         if declared.isdigit() and int(declared) > limit:
-            await _too_large(send, limit, lang)
+            await _too_large(scope, receive, send, limit, lang)
             return
 
         received = 0
@@ -60,14 +60,9 @@ class BodyLimit:
         except BodyTooLarge:
             if started:
                 raise
-            await _too_large(send, limit, lang)
+            await _too_large(scope, receive, send, limit, lang)
 
 
-async def _too_large(send, limit: int, lang: str) -> None:
-    text = message("BODY_TOO_LARGE", lang, limit=limit)
-    body = json.dumps({"errors": [{"message": text, "extensions": {"code": "BODY_TOO_LARGE", "reason": text}}]},
-                      ensure_ascii=False).encode()
-    await send({"type": "http.response.start", "status": 413, "headers": [
-        (b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
-        (b"connection", b"close")]})
-    await send({"type": "http.response.body", "body": body})
+async def _too_large(scope, receive, send, limit: int, lang: str) -> None:
+    refusal = GovshareError("BODY_TOO_LARGE", http_status=413, headers={"Connection": "close"}, limit=limit)
+    await http_error(refusal, lang)(scope, receive, send)

@@ -1,4 +1,7 @@
-"""Error families, each with stable machine-readable codes (English identifiers).
+"""Error families, each with stable machine-readable codes (English identifiers), and the one way a refusal
+reaches a caller: ``error_entry`` (a GraphQL error's ``message`` and ``extensions``), ``graphql_error`` (the
+same, raised by a resolver or reported by a validation rule) and ``http_error`` (the same as a whole HTTP
+answer: ``{"errors": [entry]}`` with the refusal's status and headers).
 
 The human message is rendered per language by ``govshare.i18n``; the code never changes.
 """
@@ -6,7 +9,13 @@ The human message is rendered per language by ``govshare.i18n``; the code never 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
+import msgspec
+from graphql import GraphQLError
+from starlette.responses import Response
+
+from govshare.i18n import message
 
 class ConfigError(Exception):
     """A setting that cannot be used. For operators; English, or, where it carries a ``code`` (a stable English
@@ -30,21 +39,34 @@ class ConfigError(Exception):
 
 
 class GovshareError(Exception):
-    """A failure a caller sees, carrying a stable ``code`` and message parameters."""
+    """A refusal or failure a caller sees: a stable ``code``, the parameters of its message, the HTTP status when it
+    answers a whole request (``http_status``, by family), the HTTP headers it needs then (``Retry-After``, ...)
+    and further members of the error's ``extensions`` beside ``code`` and ``reason``."""
 
-    def __init__(self, code: str, **params: object) -> None:
+    http_status = 400
+
+    def __init__(self, code: str, *, http_status: int | None = None, headers: dict[str, str] | None = None,
+                 extensions: dict[str, Any] | None = None, **params: object) -> None:
         super().__init__(code)
         self.code = code
         self.params = params
+        if http_status is not None:
+            self.http_status = http_status
+        self.headers = headers or {}
+        self.extensions = extensions or {}
+
+    def details(self, lang: str) -> dict[str, Any]:
+        """The members of ``extensions`` beside ``code`` and ``reason`` (a refusal with problems lists them)."""
+        return dict(self.extensions)
 
     def __str__(self) -> str:  # English text for logs and the CLI's default
-        from govshare.i18n import message
-
         return message(self.code, "en", **self.params)
 
 
 class AuthError(GovshareError):
     """The caller could not be identified (HTTP 401)."""
+
+    http_status = 401
 
 
 class RequestError(GovshareError):
@@ -54,6 +76,8 @@ class RequestError(GovshareError):
 class NotFoundError(GovshareError):
     """A named department, resource, key or grant does not exist."""
 
+    http_status = 404
+
 
 class SourceError(GovshareError):
     """A department's source could not answer."""
@@ -61,6 +85,8 @@ class SourceError(GovshareError):
 
 class AuditError(GovshareError):
     """An access record could not be written; no data may be returned."""
+
+    http_status = 500
 
 
 class AuditKeyError(GovshareError):
@@ -78,8 +104,6 @@ class Problem:
     detail: str = ""
 
     def render(self, lang: str = "en") -> str:
-        from govshare.i18n import message
-
         where = self.file
         if self.resource:
             where += f" · {self.resource}"
@@ -97,3 +121,34 @@ class CatalogError(GovshareError):
 
     def __str__(self) -> str:
         return "\n".join(p.render("en") for p in self.problems)
+
+
+def problem_entry(code: str, params: dict[str, Any], lang: str, **where: object) -> dict[str, Any]:
+    """One fault of a whole that was refused (a policy document, an application), as ``extensions.problems``
+    lists it: where it is (``rule``, ``field``), its code and its message as ``reason``."""
+    return {**where, "code": code, "reason": message(code, lang, **params)}
+
+
+def internal_error() -> GovshareError:
+    """What a caller is told of a failure that is none of ours to explain: INTERNAL_ERROR, nothing of its text (the
+    failure itself is logged where it is caught)."""
+    return GovshareError("INTERNAL_ERROR", http_status=500)
+
+
+def error_entry(error: GovshareError, lang: str) -> dict[str, Any]:
+    """The GraphQL error for ``error``: its message in ``lang``, and ``extensions`` with the code, the same
+    message as ``reason``, and the error's details."""
+    text = message(error.code, lang, **error.params)
+    return {"message": text, "extensions": {"code": error.code, "reason": text, **error.details(lang)}}
+
+
+def graphql_error(error: GovshareError, lang: str, node: Any = None) -> GraphQLError:
+    """``error_entry`` as a GraphQLError, for a resolver to raise or a validation rule to report."""
+    entry = error_entry(error, lang)
+    return GraphQLError(entry["message"], node, extensions=entry["extensions"])
+
+
+def http_error(error: GovshareError, lang: str, headers: dict[str, str] | None = None) -> Response:
+    """``error`` answering a whole HTTP request: ``{"errors": [entry]}`` with its status and headers."""
+    return Response(msgspec.json.encode({"errors": [error_entry(error, lang)]}), status_code=error.http_status,
+                    media_type="application/json", headers={**error.headers, **(headers or {})})

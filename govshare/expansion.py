@@ -21,7 +21,7 @@ from graphql import (DocumentNode, FieldNode, FragmentDefinitionNode, FragmentSp
                      InlineFragmentNode, OperationDefinitionNode, SelectionSetNode)
 from strawberry.extensions import SchemaExtension, ValidationCache
 
-from govshare.i18n import message
+from govshare.errors import GovshareError, graphql_error
 
 UNBOUNDED = float("inf")
 
@@ -95,8 +95,8 @@ def expansion_error(document: DocumentNode, limit: int, lang: str) -> GraphQLErr
     over = [name for name, size in sizes.items() if size > limit]
     if not over:
         return None
-    text = message("QUERY_TOO_LARGE", lang, limit=limit, definition=over[0])
-    return GraphQLError(text, extensions={"code": "QUERY_TOO_LARGE", "reason": text, "limit": limit})
+    return graphql_error(GovshareError("QUERY_TOO_LARGE", extensions={"limit": limit}, limit=limit, definition=over[0]),
+                         lang)
 
 
 class ExpansionBound(SchemaExtension):

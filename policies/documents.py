@@ -34,7 +34,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from catalog.model import Catalog, Resource, ShareType, typed_value
 from connectors.masking import MASK_FORMS, is_mask, parse_mask
 from policies import disclosure
-from govshare.errors import GovshareError, NotFoundError
+from govshare.errors import GovshareError, NotFoundError, problem_entry
 from govshare.i18n import message
 from audit.chain import chain_heads
 from govshare.platformdb import bump_policy_version
@@ -104,6 +104,14 @@ class PolicyInvalid(GovshareError):
     def __init__(self, problems: list[Problem]) -> None:
         super().__init__("POLICY_INVALID", count=len(problems))
         self.problems = problems
+
+    def entries(self, lang: str) -> list[dict[str, Any]]:
+        """The problems as the admin API lists them (``message`` is the reason, as the API has always named it)."""
+        entries = [problem_entry(p.code, p.params, lang, rule=p.rule, field=p.field) for p in self.problems]
+        return [{**entry, "message": entry["reason"]} for entry in entries]
+
+    def details(self, lang: str) -> dict[str, Any]:
+        return {**super().details(lang), "problems": self.entries(lang)}
 
     def __str__(self) -> str:
         return "\n".join(p.render("en") for p in self.problems)

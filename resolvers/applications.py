@@ -5,24 +5,13 @@ from __future__ import annotations
 
 from datetime import date, datetime, time, timedelta
 
-from graphql import GraphQLError
 from sqlalchemy import or_, select
 
 from applications import process
 from applications.workdays import CHINA, load_calendar
-from govshare.errors import GovshareError
-from govshare.i18n import message
 from applications.tables import applications
+from govshare.errors import GovshareError, graphql_error
 from resolvers.context import RequestContext
-
-
-def _error(ctx: RequestContext, exc: GovshareError) -> GraphQLError:
-    text = message(exc.code, ctx.lang, **exc.params)
-    extensions = {"code": exc.code, "reason": text}
-    if isinstance(exc, process.ApplicationInvalid):
-        extensions["problems"] = [{"field": p.field, "code": p.code, "reason": message(p.code, ctx.lang, **p.params)}
-                                  for p in exc.problems]
-    return GraphQLError(text, extensions=extensions)
 
 
 def _day(day: date, *, end: bool = False) -> datetime:
@@ -40,7 +29,7 @@ async def _run(ctx: RequestContext, work):
         async with ctx.platform.begin() as conn:
             result = await work(conn)
     except GovshareError as exc:
-        raise _error(ctx, exc) from None
+        raise graphql_error(exc, ctx.lang) from None
     ctx.changed = True
     return result
 

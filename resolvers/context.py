@@ -31,7 +31,8 @@ class RequestContext:
     connectors: Connectors
     settings: Settings
     tracer: Tracer
-    # The platform database, for the share-application process; ``changed`` asks for an immediate refresh.
+    # The platform database, for the share-application process; ``changed``: the request changed an application or
+    # grant, which the endpoint brings into force (Runtime.changed) before the answer is sent.
     platform: AsyncEngine | None = None
     # The platform's secret behind the keyed-hash mask (each consumer department's key is derived from it).
     pseudonym_secret: bytes = b""

@@ -18,7 +18,7 @@ from audit.records import AccessRecord
 from catalog.model import Resource, typed_value
 from connectors.base import Column, Condition, SourceQuery, SourceUnavailable, View
 from connectors.masking import department_key, parse_mask
-from govshare.errors import GovshareError
+from govshare.errors import GovshareError, error_entry, graphql_error
 from govshare.i18n import message
 from govshare.logs import logger
 from policies.model import AccessDecision, ItemDecision, Scope
@@ -59,11 +59,10 @@ def decode_cursor(cursor: str) -> int:
     return offset
 
 
-def graphql_error(ctx: RequestContext, code: str, **params: object) -> GraphQLError:
-    """A refusal of ``code`` as a GraphQL error: the message in the request's language, the code and the reason
-    in its extensions."""
-    text = message(code, ctx.lang, **params)
-    return GraphQLError(text, extensions={"code": code, "reason": text})
+def refusal(ctx: RequestContext, code: str, **params: object) -> GraphQLError:
+    """A refusal of ``code`` as a GraphQL error (govshare.errors: the message in the request's language, the code
+    and the reason in its extensions)."""
+    return graphql_error(GovshareError(code, **params), ctx.lang)
 
 
 class _Access:
@@ -88,7 +87,7 @@ class _Access:
     def refuse(self, code: str, **params: object) -> GraphQLError:
         self._nothing_returned()
         self.record.outcome, self.record.error_code = "denied", code
-        return graphql_error(self.ctx, code, **params)
+        return refusal(self.ctx, code, **params)
 
     def _nothing_returned(self) -> None:
         # A refusal or failure after the fetch (too many rows, too costly) sends nothing: say so in the record.
@@ -110,7 +109,7 @@ class _Access:
     def fail(self, code: str, **params: object) -> GraphQLError:
         self._nothing_returned()
         self.record.outcome, self.record.error_code = "failed", code
-        return graphql_error(self.ctx, code, **params)
+        return refusal(self.ctx, code, **params)
 
 
 def _check_purpose(ctx: RequestContext, access: _Access) -> str:
@@ -161,13 +160,10 @@ def _report_denied(ctx: RequestContext, decision: AccessDecision, selected: list
         d = decision.items[item]
         if d.allowed:
             continue
-        text = message(d.reason, ctx.lang, **d.params)
-        ctx.item_errors.append({
-            "message": text,
-            "path": [*path, item],
-            "extensions": {"code": d.reason, "reason": text, "resource": decision.resource, "item": item,
-                           **({"grant": d.ref} if d.ref and d.ref.startswith(("G-", "P-")) else {})},
-        })
+        where = {"resource": decision.resource, "item": item,
+                 **({"grant": d.ref} if d.ref and d.ref.startswith(("G-", "P-")) else {})}
+        ctx.item_errors.append({**error_entry(GovshareError(d.reason, extensions=where, **d.params), ctx.lang),
+                                "path": [*path, item]})
 
 
 HIDDEN = "__key__"  # prefix of the values a row carries for following links; never part of an answer
@@ -305,10 +301,8 @@ async def _run(ctx: RequestContext, access: _Access, decision: AccessDecision, s
     sent = rows[:answered] if answered is not None else rows
     outside = [i for i in allowed if sent and SEEN + i in sent[0] and any(r[SEEN + i] is None for r in sent)]
     for item in outside:  # shown in some rows only: null in the others, said once
-        text = message("ITEM_OUT_OF_SCOPE", ctx.lang, item=item)
-        ctx.item_errors.append({"message": text, "path": [*path, item],
-                                "extensions": {"code": "ITEM_OUT_OF_SCOPE", "reason": text,
-                                               "resource": resource.code, "item": item}})
+        refusal = GovshareError("ITEM_OUT_OF_SCOPE", extensions={"resource": resource.code, "item": item}, item=item)
+        ctx.item_errors.append({**error_entry(refusal, ctx.lang), "path": [*path, item]})
     if not allowed:  # only link keys were read, to follow links; nothing of this resource is answered
         record.outcome = "denied" if record.items_denied else "allowed"
     return rows
@@ -366,12 +360,8 @@ async def lookup(ctx: RequestContext, resource: Resource, key_value: object, sel
             # Nothing answered: the record says the lookup was refused by the scope, not that it was allowed.
             access._nothing_returned()
             access.record.outcome, access.record.error_code = "denied", "NOT_FOUND_IN_SCOPE"
-            ctx.item_errors.append({
-                "message": message("NOT_FOUND_IN_SCOPE", ctx.lang),
-                "path": path,
-                "extensions": {"code": "NOT_FOUND_IN_SCOPE", "reason": message("NOT_FOUND_IN_SCOPE", ctx.lang),
-                               "resource": resource.code},
-            })
+            refusal = GovshareError("NOT_FOUND_IN_SCOPE", extensions={"resource": resource.code})
+            ctx.item_errors.append({**error_entry(refusal, ctx.lang), "path": path})
         return rows[0] if rows else None
 
     return await _traced(ctx, access, work)

@@ -12,7 +12,7 @@ from strawberry.dataloader import DataLoader
 from catalog.model import Link, Resource
 from policies.model import ItemDecision
 from resolvers.context import RequestContext
-from resolvers.data import HIDDEN, graphql_error, link_hop, refuse_link_key
+from resolvers.data import HIDDEN, link_hop, refusal, refuse_link_key
 
 
 def _report_once(ctx: RequestContext, path: tuple, error: GraphQLError) -> None:
@@ -57,7 +57,7 @@ async def follow(ctx: RequestContext, parent: Resource, link: Link, hidden: dict
     the target's items that links selected below this one need."""
     target = ctx.catalog.resources.get(link.target)
     if target is None:  # the target is not published (or failed its conformance check)
-        _report_once(ctx, path, graphql_error(ctx, "RESOURCE_NOT_FOUND", resource=link.target))
+        _report_once(ctx, path, refusal(ctx, "RESOURCE_NOT_FOUND", resource=link.target))
         return None
     if link.item not in hidden:
         # The parent's key item may not be read by this caller: the link may not be followed either.

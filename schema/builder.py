@@ -21,6 +21,7 @@ from catalog.model import Catalog, Link, Resource, ShareType
 from govshare.config import Settings
 from govshare.expansion import ExpansionBound, ExpansionLimit
 from govshare.logs import logger
+from govshare.graphql_http import Schema as QuietSchema
 from resolvers import data, links
 from resolvers.data import HIDDEN
 from resolvers.context import RequestContext
@@ -264,16 +265,10 @@ def _max_root_fields_rule(limit: int) -> type[ValidationRule]:
     return MaxRootFields
 
 
-class Schema(strawberry.Schema):
-    views: SchemaViews | None = None  # in production: what each department sees of it (schema.views)
+class Schema(QuietSchema):
+    """The query schema; its unexpected errors are masked and logged by the handler (govshare.graphql_http)."""
 
-    def process_errors(self, errors, execution_context=None) -> None:
-        # Refusals carry a code and are in the access records; a malformed document is the caller's to fix.
-        # Only unexpected errors are logged, and never with the query text: it may hold ID numbers.
-        for error in errors:
-            if error.path is None or (error.extensions or {}).get("code"):
-                continue
-            log.error("unexpected error at %s", "/".join(map(str, error.path)), exc_info=error.original_error)
+    views: SchemaViews | None = None  # in production: what each department sees of it (schema.views)
 
 
 def build_schema(catalog: Catalog, settings: Settings, *, extensions: list = ()) -> Schema:

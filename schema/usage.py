@@ -4,9 +4,8 @@ import datetime
 from typing import Optional
 
 import strawberry
-from graphql import GraphQLError
 
-from govshare.i18n import message
+from govshare.errors import GovshareError, graphql_error
 from resolvers import usage
 
 
@@ -32,8 +31,8 @@ async def resolve_usage(info: strawberry.Info, resource: Optional[str] = None, f
                         before: Optional[int] = None) -> list[AccessRecordInfo]:
     ctx = info.context
     if not 1 <= first <= ctx.settings.max_page_size:
-        text = message("PAGE_SIZE_TOO_LARGE", ctx.lang, limit=ctx.settings.max_page_size, requested=first)
-        raise GraphQLError(text, extensions={"code": "PAGE_SIZE_TOO_LARGE", "reason": text})
+        raise graphql_error(GovshareError("PAGE_SIZE_TOO_LARGE", limit=ctx.settings.max_page_size, requested=first),
+                            ctx.lang)
     rows = await usage.records(ctx, resource=resource, first=first, before_id=before)
     return [AccessRecordInfo(
         id=r.id, at=r.at, department=r.department, application=r.application,

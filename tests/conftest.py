@@ -185,7 +185,7 @@ async def grant_in_force(api, consumer: str, items: list[str], purposes: list[st
                                       purposes=purposes, valid_from=datetime.datetime(2026, 1, 1, tzinfo=datetime.UTC),
                                       valid_until=datetime.datetime(2031, 1, 1, tzinfo=datetime.UTC),
                                       row_scope=scope or {}, masks=masks or {}, created_by="test")
-    await runtime.refresh(force=True)
+    await runtime.refresh()
     return grant_id
 
 

@@ -79,7 +79,7 @@ async def test_deadline_counts_working_days_and_the_provider_answers(own_api, ow
     assert granted.application_id == application_id and granted.items == ["name"]
     assert steps == ["submitted", "refused_action", "approved"]
 
-    await runtime.refresh(force=True)
+    await runtime.refresh()
     result = await own_api.query(QUERY, "land", "land.property-registration")
     assert errors_by_item(result) == {"address": "NO_GRANT"}
     assert all(i["name"] for i in result["data"]["personList"]["items"])
@@ -102,7 +102,7 @@ async def test_silence_approves_at_the_deadline_without_any_job(own_world):
     before, after = DEADLINE - timedelta(minutes=1), DEADLINE + timedelta(minutes=1)
     async for api in _api(own_world, clock=lambda: before):
         application_id = await _submit(api.app.state.runtime)
-        await api.app.state.runtime.refresh(force=True)
+        await api.app.state.runtime.refresh()
         assert errors_by_item(await api.query(QUERY, "land", "land.property-registration")) == {
             "name": "APPLICATION_PENDING", "address": "APPLICATION_PENDING"}
     async for api in _api(own_world, clock=lambda: after):
@@ -133,7 +133,7 @@ async def test_without_silence_approval_an_overdue_application_grants_nothing(ow
         await _submit(runtime)
         async with runtime.engine.begin() as conn:
             assert await settle(conn, runtime.catalog, DEADLINE + timedelta(days=1), settings) == []
-        await runtime.refresh(force=True)
+        await runtime.refresh()
         assert errors_by_item(await api.query(QUERY, "land", "land.property-registration")) == {
             "name": "NO_GRANT", "address": "NO_GRANT"}
 
@@ -203,7 +203,7 @@ async def test_refused_then_coordinated_and_the_decision_is_final(own_api):
     async with runtime.engine.connect() as conn:
         steps = [r.kind for r in await history(conn, application_id)]
     assert steps == ["submitted", "refused", "coordination_requested", "coordination_approved"]
-    await runtime.refresh(force=True)
+    await runtime.refresh()
     result = await own_api.query(QUERY, "land", "land.property-registration")
     assert "errors" not in result, result
     assert grant_id.startswith("G-")
@@ -214,7 +214,7 @@ async def test_not_shared_data_is_never_approved_by_silence(own_world):
     async for api in _api(own_world, clock=lambda: later):
         runtime = api.app.state.runtime
         await _submit(runtime, items=["name", "phone"])
-        await runtime.refresh(force=True)
+        await runtime.refresh()
         codes = errors_by_item(await api.query('{ personList(filter: {countyCode: {eq: "371302"}}) { items { phone } } }',
                                                "land", "land.property-registration"))
         assert codes == {"phone": "NOT_SHARED"}

@@ -347,6 +347,7 @@ async def test_reloaded_catalog_changes_the_schema_without_a_restart(own_api, tm
     (catalog_dir / "civil.toml").write_text(civil[:civil.index('[[resources]]\ncode = "civil.subsidy"')], encoding="utf-8")
     async with runtime.engine.begin() as conn:
         version = await catalog_store.publish(conn, load_catalog(catalog_dir), source=str(catalog_dir), loaded_by="test")
+    await runtime.refresh()  # what the background check does within refresh_seconds
 
     assert (await _fields(own_api, "RealEstate"))["address"] == "不动产坐落"
     assert await _fields(own_api, "Subsidy") is None

@@ -104,13 +104,25 @@ def china_day(offset_days: int) -> str:
     return (datetime.now(CHINA).date() + timedelta(days=offset_days)).isoformat()
 
 
+class Served(httpx.AsyncClient):
+    """A client of the app in this process; ``checked()`` runs the check the server makes every refresh_seconds,
+    so that a change a command made is in force now."""
+
+    def __init__(self, app) -> None:
+        super().__init__(transport=httpx.ASGITransport(app=app), base_url="http://govshare.test")
+        self.runtime = app.state.runtime
+
+    async def checked(self) -> None:
+        await self.runtime.refresh()
+
+
 @contextlib.asynccontextmanager
 async def serving(folder: Path):
-    """The app on ``folder``'s var/ (refresh_seconds 0: it sees every change the commands make at once)."""
+    """The app on ``folder``'s var/ (refresh_seconds 0: no check of its own, and every key looked up each time)."""
     app = create_app(make_settings(folder / "var"))
     await app.state.runtime.start()
     try:
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://govshare.test") as client:
+        async with Served(app) as client:
             yield client
     finally:
         await app.state.runtime.stop()
@@ -314,6 +326,7 @@ async def test_grant_with_row_scope_and_mask_works_until_revoked(own_folder):
         assert created.returncode == 0, created.stderr
         (grant_id,) = created.stdout.splitlines()
         assert re.fullmatch(r"G-[0-9a-f]{6}", grant_id)
+        await client.checked()
 
         granted = await answer(client, PERSONS_IN, land, purpose, variables={"county": "371302"})
         assert "errors" not in granted, granted["errors"]
@@ -344,6 +357,7 @@ async def test_grant_with_row_scope_and_mask_works_until_revoked(own_folder):
         revoked = govshare(own_folder, "grant", "revoke", grant_id, "--reason", "不动产登记系统停用")
         assert revoked.returncode == 0, revoked.stderr
         assert revoked.stdout.strip() == f"授权 {grant_id} 已撤销。"
+        await client.checked()
 
         after = await answer(client, PERSONS_IN, land, purpose, variables={"county": "371302"})
         assert all(i["name"] is None and i["idNumber"] is None for i in after["data"]["personList"]["items"])
@@ -423,6 +437,7 @@ async def test_restriction_add_and_lift_take_effect(own_folder):
         assert added.returncode == 0, added.stderr
         (restriction_id,) = added.stdout.splitlines()
         assert re.fullmatch(r"D-[0-9a-f]{6}", restriction_id)
+        await client.checked()
         listing = govshare(own_folder, "restriction", "list").stdout
         assert re.search(rf"^{restriction_id}\s+hrss\s+market\.enterprise\s+未按时更新参保数据（第二十条）$", listing, re.MULTILINE)
 
@@ -435,6 +450,7 @@ async def test_restriction_add_and_lift_take_effect(own_folder):
         lifted = govshare(own_folder, "restriction", "lift", restriction_id, "--by", "zhao.lei", "--reason", "已补报")
         assert lifted.returncode == 0, lifted.stderr
         assert lifted.stdout.strip() == f"限制 {restriction_id} 已解除。"
+        await client.checked()
         assert await answer(client, ENTERPRISES, hrss, purpose) == free
         assert restriction_id not in govshare(own_folder, "restriction", "list").stdout
 
@@ -451,6 +467,7 @@ async def test_lifting_the_demo_restriction_lets_civil_read_enterprises(own_fold
         assert restricted["data"] == {"enterpriseList": None}
         assert errors_by_item(restricted) == {"creditCode": "DEPARTMENT_RESTRICTED", "name": "DEPARTMENT_RESTRICTED"}
         assert govshare(own_folder, "restriction", "lift", restriction_id, "--reason", "已整改").returncode == 0
+        await client.checked()
         lifted = await answer(client, ENTERPRISES, civil, "civil.marriage-registration")
         assert "errors" not in lifted and all(i["name"] for i in lifted["data"]["enterpriseList"]["items"])
 

@@ -19,7 +19,7 @@ async def _publish(api, catalog: Catalog) -> None:
     runtime = api.app.state.runtime
     async with runtime.engine.begin() as conn:
         await catalog_store.publish(conn, catalog, source="test", loaded_by="test")
-    await runtime.refresh(force=True)
+    await runtime.refresh()
 
 
 async def test_wrong_type_and_missing_column_keep_a_resource_unpublished(own_api, own_world):

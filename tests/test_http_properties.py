@@ -96,7 +96,7 @@ def _answers_as_the_reference(world, api):
             await documents.save(conn, catalog, documents.PolicyDocument(deny=deny), author="test", reason="test")
             await bump_policy_version(conn)
             policies = await load_policy_set(conn)
-        await runtime.refresh(force=True)
+        await runtime.refresh()
         field = RESOURCES[code]
         result = await api.query(f"{{ {field}(first: 5) {{ items {{ {' '.join(asked)} }} }} }}", department, purpose)
         expected = {item: reference(catalog, policies, department, purpose, code, item, NOW) for item in asked}
@@ -210,7 +210,7 @@ def _looks_up_as_the_reference(world, api):
                 made.append(grant)
             except GovshareError as refused:  # a mask the other grants would undo is never in force
                 assert refused.code == "GRANT_MASK_UNDONE", refused.code
-        await runtime.refresh(force=True)
+        await runtime.refresh()
         query = f"query($id: String!) {{ person(idNumber: $id) {{ {' '.join(asked)} }} }}"
         for person in people:
             result = await api.query(query, "land", LAND, variables={"id": person["id_number"]})

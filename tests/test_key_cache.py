@@ -14,7 +14,7 @@ QUERY = "{ caller { department } }"
 
 
 async def test_a_seen_key_is_not_looked_up_again_and_revocation_empties_the_cache(own_world):
-    settings = dataclasses.replace(own_world.settings, refresh_seconds=60.0)  # only a forced check sees changes
+    settings = dataclasses.replace(own_world.settings, refresh_seconds=60.0)  # only an explicit check sees changes
     async for api in _api(own_world, settings=settings):
         runtime = api.app.state.runtime
         lookups: list[str] = []
@@ -43,7 +43,7 @@ async def test_a_seen_key_is_not_looked_up_again_and_revocation_empties_the_cach
             key_id = (await conn.execute(select(api_keys.c.id).where(
                 api_keys.c.key_hash == hash_key(own_world.keys["hrss"])))).scalar_one()
             await revoke_key(conn, key_id)
-        await runtime.refresh(force=True)  # what the periodic check (or the announcement) does
+        await runtime.refresh()  # what the periodic check (or the announcement) does
         revoked = await api.post(QUERY, department="hrss")
         assert revoked.status_code == 401 and revoked.json()["errors"][0]["extensions"]["code"] == "KEY_REVOKED"
         other = await api.post(QUERY, department="civil")

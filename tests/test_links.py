@@ -114,7 +114,7 @@ async def test_a_link_to_a_masked_key_on_the_other_side_is_refused_once(own_api,
                            items=["employerCreditCode", "insuranceStatus"], purposes=["land.property-registration"],
                            valid_from=datetime(2026, 1, 1, tzinfo=UTC), valid_until=datetime(2031, 1, 1, tzinfo=UTC),
                            masks={"employerCreditCode": "credit_code"}, created_by="test")
-    await runtime.refresh(force=True)
+    await runtime.refresh()
     result = await own_api.query("{ enterpriseList(first: 20) { items { creditCode socialInsurance { insuranceStatus } } } }",
                                  "land", "land.property-registration")
     items = result["data"]["enterpriseList"]["items"]

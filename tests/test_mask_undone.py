@@ -93,7 +93,7 @@ async def test_the_store_refuses_a_grant_that_would_undo_the_mask_either_way(own
             await create_grant(conn, runtime.catalog, consumer="civil", items=["idNumber"], masks={"idNumber": "id_number"},
                                purposes=["civil.marriage-registration"], **common)
     assert refused.value.code == "GRANT_MASK_UNDONE" and civil in refused.value.params["revealing"]
-    await runtime.refresh(force=True)
+    await runtime.refresh()
     await assert_numbers_not_rebuilt(own_api, own_world)
 
 
@@ -481,7 +481,7 @@ async def test_a_mask_undone_by_rows_written_past_the_checks_is_denied_by_the_qu
             purposes=[ENROLMENT], valid_from=datetime(2026, 1, 1, tzinfo=UTC), valid_until=datetime(2031, 1, 1, tzinfo=UTC),
             row_scope={}, masks={}, created_by="insider", created_at=datetime(2026, 1, 1, tzinfo=UTC)))
         await bump_policy_version(conn)
-    await runtime.refresh(force=True)
+    await runtime.refresh()
     response = await own_api.post(REBUILD, department="hrss", purpose=ENROLMENT)
     result = response.json()
     items = result["data"]["personList"]["items"]

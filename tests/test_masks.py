@@ -89,7 +89,7 @@ async def test_a_keyed_hash_is_a_stable_pseudonym_per_department(own_api, own_wo
                                items=["idNumber", "countyCode"], purposes=[purpose],
                                valid_from=datetime(2026, 1, 1, tzinfo=UTC), valid_until=datetime(2031, 1, 1, tzinfo=UTC),
                                masks={"idNumber": "hash"}, created_by="test")
-    await runtime.refresh(force=True)
+    await runtime.refresh()
     query = "{ personList(first: 20) { items { idNumber } } }"
     land = await own_api.query(query, "land", "land.property-registration")
     again = await own_api.query(query, "land", "land.property-registration")

@@ -165,7 +165,7 @@ async def test_a_lookup_not_found_in_scope_is_recorded_as_refused(own_api, own_w
                            purposes=["land.property-registration"], valid_from=datetime(2026, 1, 1, tzinfo=UTC),
                            valid_until=datetime(2031, 1, 1, tzinfo=UTC), row_scope={"countyCode": ["371311"]},
                            masks={}, created_by="test")
-    await runtime.refresh(force=True)
+    await runtime.refresh()
     outside = own_world.row("police", "SELECT * FROM person WHERE county_code = '371302' LIMIT 1")
     inside = own_world.row("police", "SELECT * FROM person WHERE county_code = '371311' LIMIT 1")
     query = "query($id: String!) { person(idNumber: $id) { name } }"

@@ -209,7 +209,7 @@ async def test_the_view_follows_the_clock_and_the_policies(own_world):
                                items=["idNumber", "name"], purposes=["land.property-registration"],
                                valid_from=now[0] - timedelta(days=1), valid_until=now[0] + timedelta(days=30),
                                created_by="test")
-        await runtime.refresh(force=True)
+        await runtime.refresh()
         person = own_world.showcase["person_luozhuang"]
         granted = await api.query(f'{{ person(idNumber: "{person}") {{ name }} }}', "land",
                                   "land.property-registration")

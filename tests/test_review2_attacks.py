@@ -43,7 +43,7 @@ async def test_upstream_rows_under_a_masked_key_do_not_come_in_the_hidden_digits
             resource, items=items)})
         async with runtime.engine.begin() as conn:
             await catalog_store.publish(conn, catalog, source="test", loaded_by="test")
-        await runtime.refresh(force=True)
+        await runtime.refresh()
         await _grant(api, "land", ["creditCode"], [LAND], masks={"creditCode": "keep:8,2"},
                      resource="province.enterprise")
         # The upstream answers in its key's order, which would give the hidden characters away: refused, once

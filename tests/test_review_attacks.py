@@ -142,7 +142,7 @@ async def test_a_caller_asking_what_the_upstream_refuses_does_not_shut_it_for_th
         async with runtime.engine.begin() as conn:
             await catalog_store.publish(conn, _upstream_catalog(runtime.catalog, province["url"]), source="test",
                                         loaded_by="test")
-        await runtime.refresh(force=True)
+        await runtime.refresh()
         for _ in range(3):
             await api.post("{ provinceEnterpriseList(first: 1) { items { legalRepIdNumber } } }", department="hrss",
                            purpose=ENROLMENT)

@@ -112,7 +112,7 @@ async def test_a_source_that_never_answers_costs_its_timeout_only_until_the_brea
             async with runtime.engine.begin() as conn:
                 await catalog_store.publish(conn, dataclasses.replace(catalog, departments={**catalog.departments, "land": land}),
                                             source="test", loaded_by="test")
-            await runtime.refresh(force=True)
+            await runtime.refresh()
             reached = []
             for attempt in range(4):
                 result, outcomes = await _ask(api)

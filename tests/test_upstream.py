@@ -77,7 +77,7 @@ async def test_upstream_answers_with_the_platform_credentials(own_world, provinc
         runtime = api.app.state.runtime
         async with runtime.engine.begin() as conn:
             await catalog_store.publish(conn, _upstream_catalog(runtime.catalog, province["url"]), source="test", loaded_by="test")
-        await runtime.refresh(force=True)
+        await runtime.refresh()
 
         caller_key = own_world.keys["market"]
         response = await api.post("{ provinceEnterpriseList(first: 150) { items { creditCode name establishedDate } } }",
@@ -106,7 +106,7 @@ async def test_upstream_without_credentials_is_unavailable(own_world, province):
         runtime = api.app.state.runtime
         async with runtime.engine.begin() as conn:
             await catalog_store.publish(conn, _upstream_catalog(runtime.catalog, province["url"]), source="test", loaded_by="test")
-        await runtime.refresh(force=True)
+        await runtime.refresh()
         result = (await api.post("{ provinceEnterpriseList(first: 2) { items { name } } }",
                                  department="market", purpose="market.licence-review")).json()
         assert result["errors"][0]["extensions"]["code"] == "SOURCE_UNAVAILABLE"
