@@ -9,6 +9,7 @@ The human message is rendered per language by ``govshare.i18n``; the code never 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from collections.abc import Mapping
 from typing import Any
 
 import msgspec
@@ -54,6 +55,13 @@ class GovshareError(Exception):
             self.http_status = http_status
         self.headers = headers or {}
         self.extensions = extensions or {}
+
+    @classmethod
+    def of(cls, code: str, params: Mapping[str, object]) -> GovshareError:
+        """The refusal ``code`` with a message's parameters computed elsewhere (a problem's ``params()``)."""
+        error = cls(code)
+        error.params = dict(params)
+        return error
 
     def details(self, lang: str) -> dict[str, Any]:
         """The members of ``extensions`` beside ``code`` and ``reason`` (a refusal with problems lists them)."""

@@ -144,7 +144,7 @@ async def undone_by(conn: AsyncConnection, catalog: Catalog, new: Grant) -> list
 async def refuse_undone_masks(conn: AsyncConnection, catalog: Catalog, new: Grant) -> None:
     """Refuse (GRANT_MASK_UNDONE, naming the items) a grant that would undo a mask."""
     if problems := await undone_by(conn, catalog, new):
-        raise GovshareError(disclosure.CODE, **problems[0].params())
+        raise GovshareError.of(disclosure.CODE, problems[0].params())
 
 
 async def revoke_grant(conn: AsyncConnection, grant_id: str, *, reason: str, revoked_by: str) -> None:
