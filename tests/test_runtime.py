@@ -16,7 +16,7 @@ from sqlalchemy import event, select
 import server
 from catalog import store as catalog_store
 from govshare.keys import hash_key, revoke_key
-from govshare.platformdb import api_keys
+from govshare.keys import api_keys
 from tests.conftest import _api
 from tests.test_admin_api import PUT_DENY, _admin
 
