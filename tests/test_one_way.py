@@ -139,6 +139,7 @@ async def test_a_policy_imported_by_api_and_by_command_is_the_same_version(three
     assert restored["data"]["importPolicy"]["version"]
     command("policy", "import", str(tmp_path / "rules.toml"), "--reason", "迁移", "--by", STAFF)
     assert last() == by_api and by_api[:3] == (STAFF, "import", "迁移")
+    await api.app.state.runtime.refresh()  # the server's check every refresh_seconds: the command's change is in force
     refused = await api.query("{ enterpriseList(first: 1) { items { name } } }", "land", "land.property-registration")
     assert {e["extensions"]["code"] for e in refused["errors"]} == {"DEPARTMENT_RESTRICTED"}
 
