@@ -24,15 +24,30 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any, TypedDict
 
-from sqlalchemy import Column, Integer, String, Table, bindparam, column, inspect, select
+from sqlalchemy import Column, Connection, Engine, Integer, String, Table, bindparam, column, inspect, select
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from govshare.platformdb import SEED_ROWS, metadata
 
 GENESIS = "0" * 64
 LINK_COLUMNS = ("id", "seq", "prev_hash", "hash", "encoding")
+
+# One record of a chained table by column name: the columns differ in type from table to table.
+Fields = Mapping[str, Any]
+
+
+class Head(TypedDict):
+    """A chain's head as a checkpoint signed it: ``verify`` checks that the chain still holds it."""
+
+    chain: str
+    seq: int
+    hash: str
+
 
 # The head of each hash chain: the last position and hash, updated with every append.
 chain_heads = Table(
@@ -44,13 +59,13 @@ chain_heads = Table(
 )
 
 
-def _plain(value):
+def _plain(value: object) -> object:
     if isinstance(value, datetime):
         return (value.astimezone(UTC) if value.tzinfo else value).replace(tzinfo=None).isoformat(timespec="microseconds")
     return value
 
 
-def _dump(value) -> str:
+def _dump(value: object) -> str:
     return json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str)
 
 
@@ -70,7 +85,7 @@ class Chain:
         """The table's columns but the chain's own (position, hashes, encoding) and the id."""
         return tuple(c for c in self.table.columns.keys() if c not in LINK_COLUMNS)
 
-    def hash(self, prev_hash: str, seq: int, row: dict) -> str:
+    def hash(self, prev_hash: str, seq: int, row: Fields) -> str:
         """The hash of ``row`` at position ``seq`` after ``prev_hash``, under the encoding the row names."""
         version = row.get("encoding") or 1
         fields = self.encodings[version]
@@ -80,7 +95,7 @@ class Chain:
             canonical = _dump([prev_hash, seq, version, [[name, _plain(row.get(name))] for name in fields]])
         return hashlib.sha256(canonical.encode()).hexdigest()
 
-    def unencoded(self, row: dict) -> list[str]:
+    def unencoded(self, row: Fields) -> list[str]:
         """The columns holding a value that the row's encoding does not cover (none on a record as written)."""
         covered = set(self.encodings.get(row.get("encoding") or 1, ())) | set(LINK_COLUMNS)
         return [name for name, value in row.items() if name not in covered and value is not None]
@@ -105,7 +120,7 @@ def declare(name: str, table: Table, encodings: dict[int, tuple[str, ...]]) -> C
     return chain
 
 
-def record_hash(prev_hash: str, seq: int, fields: dict, chain: str = "access") -> str:
+def record_hash(prev_hash: str, seq: int, fields: Fields, chain: str = "access") -> str:
     return CHAINS[chain].hash(prev_hash, seq, fields)
 
 
@@ -117,12 +132,12 @@ _ADVANCE_HEAD = chain_heads.update().where(chain_heads.c.chain == bindparam("cha
     .values(seq=bindparam("new_seq"), hash=bindparam("new_hash"))
 
 
-def _linked(chain: Chain, seq: int, prev: str, rows: list[dict]) -> tuple[list[dict], int, str]:
+def _linked(chain: Chain, seq: int, prev: str, rows: Sequence[Fields]) -> tuple[list[dict[str, Any]], int, str]:
     linked = []
     columns, encoding = chain.data_columns, chain.current
-    for row in rows:
+    for given in rows:
         seq += 1
-        row = {name: row.get(name) for name in columns}
+        row = {name: given.get(name) for name in columns}
         row["encoding"] = encoding
         digest = chain.hash(prev, seq, row)
         linked.append({**row, "seq": seq, "prev_hash": prev, "hash": digest})
@@ -130,7 +145,7 @@ def _linked(chain: Chain, seq: int, prev: str, rows: list[dict]) -> tuple[list[d
     return linked, seq, prev
 
 
-async def append(conn, chain: str, rows: list[dict]) -> None:
+async def append(conn: AsyncConnection, chain: str, rows: Sequence[Fields]) -> None:
     """Insert ``rows`` into ``chain``'s table, linked to its head, inside the caller's transaction."""
     if not rows:
         return
@@ -141,7 +156,7 @@ async def append(conn, chain: str, rows: list[dict]) -> None:
     await conn.execute(_ADVANCE_HEAD, {"chain_name": chain, "new_seq": seq, "new_hash": prev})
 
 
-def append_sync(conn, chain: str, rows: list[dict]) -> None:
+def append_sync(conn: Connection, chain: str, rows: Sequence[Fields]) -> None:
     """``append`` on a synchronous connection (the access-record writer's own thread)."""
     if not rows:
         return
@@ -162,7 +177,7 @@ class Break:
 VERIFY_BATCH = 1000  # rows fetched at a time: verify holds one batch, never the chain
 
 
-async def verify(conn, chain: str, checkpoints: list[dict] = ()) -> tuple[int, Break | None]:
+async def verify(conn: AsyncConnection, chain: str, checkpoints: Sequence[Head] = ()) -> tuple[int, Break | None]:
     """(records checked, the first break or None), walking the chain in the order it was written, then
     checking it still holds every checkpointed head (``audit.checkpoints``: only heads whose signature holds).
 
@@ -194,13 +209,13 @@ async def verify(conn, chain: str, checkpoints: list[dict] = ()) -> tuple[int, B
                 return count, Break(chain, expected_seq, problem)
             if row["prev_hash"] != prev:
                 return count, Break(chain, expected_seq, "inserted")
-            row = dict(row)
-            if (row.get("encoding") or 1) not in declared.encodings or declared.unencoded(row) \
-                    or declared.hash(prev, row["seq"], row) != row["hash"]:
+            record = dict(row)
+            if (record.get("encoding") or 1) not in declared.encodings or declared.unencoded(record) \
+                    or declared.hash(prev, record["seq"], record) != record["hash"]:
                 return count, Break(chain, expected_seq, "changed")
-            if row["seq"] in wanted:
-                at_points[row["seq"]] = row["hash"]
-            prev, expected_seq = row["hash"], expected_seq + 1
+            if record["seq"] in wanted:
+                at_points[record["seq"]] = record["hash"]
+            prev, expected_seq = record["hash"], expected_seq + 1
     finally:
         await rows.close()
     last = expected_seq - 1
@@ -216,7 +231,7 @@ async def verify(conn, chain: str, checkpoints: list[dict] = ()) -> tuple[int, B
     return count, None
 
 
-async def _holds(conn, table: Table, seq: int) -> bool:
+async def _holds(conn: AsyncConnection, table: Table, seq: int) -> bool:
     return (await conn.execute(select(table.c.seq).where(table.c.seq == seq).limit(1))).first() is not None
 
 
@@ -226,11 +241,13 @@ class SqliteAppender:
     bind processors), at a fraction of the cost per transaction (0.2 ms against 0.55 ms through SQLAlchemy,
     measured for one record). ``BEGIN IMMEDIATE`` takes SQLite's write lock first, as the head update does."""
 
-    def __init__(self, engine, chain: str, *, wait_ms: int = 5000) -> None:
+    def __init__(self, engine: Engine, chain: str, *, wait_ms: int = 5000) -> None:
         import sqlite3
 
         self.chain = CHAINS[chain]
         self.table = self.chain.table
+        if not engine.url.database:
+            raise ValueError(f"SqliteAppender needs the file of a SQLite database, not {engine.url!r}")
         self._conn = sqlite3.connect(engine.url.database, isolation_level=None, check_same_thread=False)
         self._conn.execute(f"PRAGMA busy_timeout={int(wait_ms)}")
         self._busy = sqlite3.OperationalError
@@ -240,11 +257,11 @@ class SqliteAppender:
         self._insert = (f"INSERT INTO {self.table.name} ({', '.join(self._columns)}) "
                         f"VALUES ({', '.join('?' for _ in self._columns)})")
 
-    def append(self, rows: list[dict]) -> None:
+    def append(self, rows: Sequence[Fields]) -> None:
         if rows and not self.try_append(rows):
             raise self._busy("database is locked")
 
-    def try_append(self, rows: list[dict]) -> bool:
+    def try_append(self, rows: Sequence[Fields]) -> bool:
         """Append, or return False at once (nothing done) when another writer holds the lock for longer than
         this connection waits."""
         conn = self._conn

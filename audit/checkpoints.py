@@ -23,18 +23,21 @@ import hashlib
 import json
 import os
 import secrets
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any, BinaryIO
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from govshare.config import Settings
 from govshare.errors import AuditKeyError
-from audit.chain import chain_heads
+from audit.chain import Head, chain_heads
 from govshare.logs import logger
 
 log = logger(__name__)  # govshare.<module>: one logging configuration covers it
@@ -45,8 +48,11 @@ KEY_PREFIX = "ed25519:"
 SIGNING_CONTEXT = b"govshare audit checkpoint v1\n"
 TAIL_BYTES = 65536  # how much of the file's end is read to find the checkpoint to follow
 
+# A checkpoint as its line holds it: a decoded JSON object (``_shape`` says what a well-formed one holds).
+Entry = dict[str, Any]
 
-def _canonical(value: dict) -> str:
+
+def _canonical(value: Mapping[str, object]) -> str:
     return json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
 
 
@@ -162,7 +168,7 @@ def verification_keys(settings: Settings) -> tuple[dict[str, Ed25519PublicKey], 
     return {key_id(public): public}, path
 
 
-def _tail(file) -> list[str]:
+def _tail(file: BinaryIO) -> list[str]:
     """The complete lines at the end of the open file (at most TAIL_BYTES of it)."""
     size = file.seek(0, os.SEEK_END)
     file.seek(max(0, size - TAIL_BYTES))
@@ -172,12 +178,24 @@ def _tail(file) -> list[str]:
     return [line for line in lines if line.strip()]
 
 
-def _position(line: str) -> int | None:
+def _decode(line: str) -> tuple[object, str | None]:
+    """(the line's JSON value, None), or (None, why it is not JSON). Besides syntax errors (JSONDecodeError),
+    json.loads raises ValueError for an integer too long to convert and RecursionError for nesting too deep."""
     try:
-        number = json.loads(line).get("n")
-    except (ValueError, AttributeError):
-        return None
+        return json.loads(line), None
+    except json.JSONDecodeError as exc:
+        return None, f"JSON: {exc.msg}"
+    except (ValueError, RecursionError) as exc:
+        return None, f"JSON: {exc}"
+
+
+def _number(entry: object) -> int | None:
+    number = entry.get("n") if isinstance(entry, dict) else None
     return number if isinstance(number, int) and not isinstance(number, bool) else None
+
+
+def _position(line: str) -> int | None:
+    return _number(_decode(line)[0])
 
 
 class Checkpointer:
@@ -198,14 +216,14 @@ class Checkpointer:
         if self.every_records and self._pending >= self.every_records:
             self.due.set()
 
-    async def write(self, conn) -> dict:
+    async def write(self, conn: AsyncConnection) -> Entry:
         """Sign the chains' heads as ``conn`` sees them and append them; the checkpoint written."""
         self._pending = 0
         self.due.clear()
         heads = {h.chain: [h.seq, h.hash] for h in (await conn.execute(select(chain_heads))).all()}
         return await asyncio.to_thread(self._append, heads)
 
-    def _append(self, heads: dict) -> dict:
+    def _append(self, heads: dict[str, list[int | str]]) -> Entry:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with self.path.open("a+b") as file:
             fcntl.flock(file, fcntl.LOCK_EX)  # released when the file is closed
@@ -223,8 +241,9 @@ class Checkpointer:
                               "rewritten or truncated. The next checkpoint follows #%d, so verify reports the gap.",
                               self._last[0], self.path, self._last[0])
                     number, prev = self._last
-            entry = {"n": number + 1, "at": datetime.now(UTC).isoformat(timespec="microseconds"), "heads": heads,
-                     "prev": prev, "key": self.key_id}
+            number += 1
+            entry: Entry = {"n": number, "at": datetime.now(UTC).isoformat(timespec="microseconds"), "heads": heads,
+                            "prev": prev, "key": self.key_id}
             signature = self._key.sign(SIGNING_CONTEXT + _canonical(entry).encode())
             entry["sig"] = base64.b64encode(signature).decode()
             line = _canonical(entry)
@@ -234,10 +253,10 @@ class Checkpointer:
             file.write(line.encode() + b"\n")
             file.flush()
             os.fsync(file.fileno())
-        self._last = (entry["n"], _digest(line))
+        self._last = written = (number, _digest(line))
         # The log is a second record of each checkpoint, kept apart from the file: the last lines of the file
         # removed are seen by comparing the two.
-        log.info("audit checkpoint #%d written to %s, digest %s: %s", entry["n"], self.path, self._last[1],
+        log.info("audit checkpoint #%d written to %s, digest %s: %s", number, self.path, written[1],
                  ", ".join(f"{chain} {seq}" for chain, (seq, _) in sorted(heads.items())))
         return entry
 
@@ -256,11 +275,11 @@ class CheckpointFault:
 class CheckedCheckpoints:
     """The checkpoints whose signatures hold, and every line that fails."""
 
-    valid: list[dict] = field(default_factory=list)
+    valid: list[Entry] = field(default_factory=list)
     faults: list[CheckpointFault] = field(default_factory=list)
     last_digest: str | None = None
 
-    def heads(self) -> list[dict]:
+    def heads(self) -> list[Head]:
         """Every signed head, in the form ``audit.chain.verify`` checks the chain against."""
         return [{"chain": chain, "seq": seq, "hash": digest}
                 for entry in self.valid for chain, (seq, digest) in entry["heads"].items()]
@@ -270,11 +289,11 @@ class CheckedCheckpoints:
         return max((entry["heads"][chain][0] for entry in self.valid if chain in entry["heads"]), default=0)
 
 
-def _shape_problem(entry: object) -> str | None:
+def _shape(entry: object) -> Entry | str:
+    """The entry if it has a checkpoint's shape, else what is wrong with it."""
     if not isinstance(entry, dict):
         return "not a JSON object"
-    number = entry.get("n")
-    if not isinstance(number, int) or isinstance(number, bool):
+    if _number(entry) is None:
         return "no number"
     heads = entry.get("heads")
     if not isinstance(heads, dict) or not all(
@@ -282,6 +301,21 @@ def _shape_problem(entry: object) -> str | None:
         return "no chain heads"
     if not all(isinstance(entry.get(name), str) for name in ("at", "prev", "key")):
         return "missing at, prev or key"
+    return entry
+
+
+def _signature_fault(at: int, entry: Entry, keys: dict[str, Ed25519PublicKey]) -> CheckpointFault | None:
+    """What is wrong with a well-formed entry's signature (None: it holds)."""
+    if not isinstance(entry.get("sig"), str):
+        return CheckpointFault(at, entry["n"], "CHECKPOINT_UNSIGNED")
+    if entry["key"] not in keys:
+        return CheckpointFault(at, entry["n"], "CHECKPOINT_UNKNOWN_KEY", entry["key"])
+    body = {k: v for k, v in entry.items() if k != "sig"}
+    try:
+        keys[entry["key"]].verify(base64.b64decode(entry["sig"], validate=True),
+                                  SIGNING_CONTEXT + _canonical(body).encode())
+    except (InvalidSignature, ValueError):
+        return CheckpointFault(at, entry["n"], "CHECKPOINT_SIGNATURE_INVALID")
     return None
 
 
@@ -295,30 +329,15 @@ def check_checkpoints(path: Path, keys: dict[str, Ed25519PublicKey]) -> CheckedC
         if not line.strip():
             continue
         digest = _digest(line)
-        try:
-            entry = json.loads(line)
-        except ValueError as exc:
-            entry, problem = None, f"JSON: {exc.msg}"
-        else:
-            problem = _shape_problem(entry)
-        own = _position(line)
-        fault = None
-        if problem is not None and isinstance(entry, dict) and "sig" not in entry and "chain" in entry:
-            fault = CheckpointFault(at, own, "CHECKPOINT_UNSIGNED")  # the unsigned kind written before signing
-        elif problem is not None:
-            fault = CheckpointFault(at, own, "CHECKPOINT_MALFORMED", problem)
-        elif not isinstance(entry.get("sig"), str):
-            fault = CheckpointFault(at, own, "CHECKPOINT_UNSIGNED")
-        elif entry["key"] not in keys:
-            fault = CheckpointFault(at, own, "CHECKPOINT_UNKNOWN_KEY", entry["key"])
-        else:
-            body = {k: v for k, v in entry.items() if k != "sig"}
-            try:
-                keys[entry["key"]].verify(base64.b64decode(entry["sig"], validate=True),
-                                          SIGNING_CONTEXT + _canonical(body).encode())
-            except (InvalidSignature, ValueError):
-                fault = CheckpointFault(at, own, "CHECKPOINT_SIGNATURE_INVALID")
-        if fault is not None:
+        decoded, problem = _decode(line)
+        own = _number(decoded)
+        entry = _shape(decoded) if problem is None else problem
+        if isinstance(entry, str):
+            if isinstance(decoded, dict) and "sig" not in decoded and "chain" in decoded:  # written before signing
+                checked.faults.append(CheckpointFault(at, own, "CHECKPOINT_UNSIGNED"))
+            else:
+                checked.faults.append(CheckpointFault(at, own, "CHECKPOINT_MALFORMED", entry))
+        elif (fault := _signature_fault(at, entry, keys)) is not None:
             checked.faults.append(fault)
         else:
             if entry["prev"] != prev or entry["n"] != number + 1:

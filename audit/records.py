@@ -6,8 +6,9 @@ import asyncio
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Callable
+from typing import Any, Callable
 
+from sqlalchemy import Engine
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from govshare.errors import AuditError
@@ -43,7 +44,7 @@ class AccessRecord:
     policy_version: int | None = None  # the policy version in force for the request (the one /healthz shows)
 
 
-def _row(record: AccessRecord) -> dict:
+def _row(record: AccessRecord) -> dict[str, Any]:
     return dict(vars(record))  # its fields are flat values, lists and dicts never changed afterwards
 
 
@@ -61,16 +62,20 @@ class AuditWriter:
     def __init__(self, engine: AsyncEngine, *, on_written: Callable[[int], None] | None = None) -> None:
         self._engine = engine
         self._on_written = on_written or (lambda count: None)  # told how many records each write added
+        # The thread's own engine: none for an in-memory database, which only ``engine`` can reach. The thread
+        # is made either way (its worker only starts with its first task) and is only handed work with an engine.
         self._sync = make_sync_engine(engine)
-        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="govshare-audit") if self._sync else None
-        sqlite = self._sync is not None and self._sync.dialect.name == "sqlite"
-        self._sqlite = SqliteAppender(self._sync, ACCESS.name) if sqlite else None
-        # On SQLite, a transaction that gets the write lock at once is written right here (about 0.2 ms, with
-        # the commit): cheaper than the hand-over to the thread. Only when another process or pool holds the
-        # lock does the thread wait for it, so the event loop never waits on the database.
-        self._sqlite_now = SqliteAppender(self._sync, "access", wait_ms=0) if sqlite else None
-        self._waiting: list[tuple[list[AccessRecord], asyncio.Future]] = []
-        self._writer: asyncio.Task | None = None
+        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="govshare-audit")
+        self._sqlite: SqliteAppender | None = None
+        self._sqlite_now: SqliteAppender | None = None
+        if self._sync is not None and self._sync.dialect.name == "sqlite":
+            self._sqlite = SqliteAppender(self._sync, ACCESS.name)
+            # On SQLite, a transaction that gets the write lock at once is written right here (about 0.2 ms, with
+            # the commit): cheaper than the hand-over to the thread. Only when another process or pool holds the
+            # lock does the thread wait for it, so the event loop never waits on the database.
+            self._sqlite_now = SqliteAppender(self._sync, ACCESS.name, wait_ms=0)
+        self._waiting: list[tuple[list[AccessRecord], asyncio.Future[None]]] = []
+        self._writer: asyncio.Task[None] | None = None
 
     async def write(self, records: list[AccessRecord]) -> None:
         if not records:
@@ -98,10 +103,10 @@ class AuditWriter:
                 if self._sqlite_now is not None and self._sqlite_now.try_append(rows):
                     pass
                 elif self._sync is not None:
-                    await asyncio.get_running_loop().run_in_executor(self._thread, self._append, rows)
+                    await asyncio.get_running_loop().run_in_executor(self._thread, self._append, self._sync, rows)
                 else:
                     async with self._engine.begin() as conn:
-                        await append(conn, "access", rows)
+                        await append(conn, ACCESS.name, rows)
             except Exception as exc:  # noqa: BLE001 - whatever it was, these records are not written
                 log.error("access records could not be written: %s", exc)
                 for _, written in batch:
@@ -113,19 +118,19 @@ class AuditWriter:
                     if not written.done():
                         written.set_result(None)
 
-    def _append(self, rows: list[dict]) -> None:
+    def _append(self, sync: Engine, rows: list[dict[str, Any]]) -> None:
         if self._sqlite is not None:
             self._sqlite.append(rows)
             return
-        with self._sync.begin() as conn:
-            append_sync(conn, "access", rows)
+        with sync.begin() as conn:
+            append_sync(conn, ACCESS.name, rows)
 
     async def close(self) -> None:
         if self._writer is not None:
             await asyncio.gather(self._writer, return_exceptions=True)
-        if self._thread is not None:
-            self._thread.shutdown(wait=True)
-            if self._sqlite is not None:
-                self._sqlite.close()
-                self._sqlite_now.close()
+        self._thread.shutdown(wait=True)
+        for appender in (self._sqlite, self._sqlite_now):
+            if appender is not None:
+                appender.close()
+        if self._sync is not None:
             self._sync.dispose()

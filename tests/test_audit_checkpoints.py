@@ -425,3 +425,31 @@ async def test_a_line_that_is_no_checkpoint_is_reported_and_the_next_checkpoint_
     assert "检查点文件第 3 行（检查点 #?）未通过核验：[CHECKPOINT_MALFORMED]" in run.stderr
     assert run.stderr.count("[CHECKPOINT_") == 2  # the checkpoint after them (#3) follows #2 as its writer saw it
     assert "最后一个有效检查点：#3" in run.stdout
+
+
+async def test_a_line_json_cannot_decode_is_malformed_for_verify_and_the_writer_follows_past_it(tmp_path):
+    """Lines json.loads refuses with other exceptions than a syntax error (an integer too long to convert:
+    ValueError; nesting too deep: RecursionError) are malformed checkpoints, not a crash of verify or of the writer."""
+    from audit.checkpoints import Checkpointer, check_checkpoints, verification_keys
+    from govshare.platformdb import make_engine
+    from migrations import ensure_current
+
+    settings = make_settings(tmp_path / "var")
+    engine = make_engine(f"sqlite+aiosqlite:///{tmp_path / 'platform.db'}")
+    try:
+        await ensure_current(engine)
+        checkpoints = Checkpointer(settings)
+        async with engine.connect() as conn:
+            await checkpoints.write(conn)
+            with checkpoints.path.open("a", encoding="utf-8") as file:
+                file.write('{"n": ' + "9" * 5000 + "}\n" + "[" * 20000 + "\n")
+            written = await checkpoints.write(conn)
+    finally:
+        await engine.dispose()
+    assert written["n"] == 2  # it follows #1, the newest line with a number
+    checked = check_checkpoints(checkpoints.path, verification_keys(settings)[0])
+    assert [(f.line, f.number, f.code) for f in checked.faults] == [(2, None, "CHECKPOINT_MALFORMED"),
+                                                                    (3, None, "CHECKPOINT_MALFORMED")]
+    assert "integer string conversion" in checked.faults[0].detail
+    assert "recursion" in checked.faults[1].detail
+    assert [entry["n"] for entry in checked.valid] == [1, 2]
