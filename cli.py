@@ -17,19 +17,19 @@ from pathlib import Path
 import click
 from sqlalchemy import select
 
+import migrations
 from admin import operations
 from admin.operations import CommandRuntime, Operator
 from applications import process
 from applications.process import recompute_deadlines
-from audit.chain import CHAINS
-from audit.checkpoints import Checkpointer, check_checkpoints, generate_key, public_key_text, verification_keys
-from audit.chain import verify as verify_chain
 from applications.workdays import ScheduleError, load_calendar, load_schedule_file, store_schedule
+from audit.chain import CHAINS
+from audit.chain import verify as verify_chain
+from audit.checkpoints import Checkpointer, check_checkpoints, generate_key, public_key_text, verification_keys
 from catalog import store as catalog_store
 from catalog.conformance import check_sources
 from catalog.loader import load_catalog
 from catalog.model import Catalog
-import migrations
 from govshare import logs
 from govshare.clock import CHINA
 from govshare.config import LANGUAGES, Settings, load_settings
@@ -62,7 +62,9 @@ def _say(settings: Settings | None, code: str, **params) -> str:
 
 def _fail(settings: Settings, exc: GovshareError) -> None:
     if isinstance(exc, (CatalogError, documents.PolicyInvalid)):
-        lines = [message(exc.code, settings.language, **exc.params)] + ["  " + p.render(settings.language) for p in exc.problems]
+        lines = [message(exc.code, settings.language, **exc.params)] + [
+            "  " + p.render(settings.language) for p in exc.problems
+        ]
         raise click.ClickException("\n".join(lines))
     raise click.ClickException(f"[{exc.code}] {message(exc.code, settings.language, **exc.params)}")
 
@@ -136,8 +138,9 @@ def _help_texts(group: click.Group) -> dict[tuple[str, click.Command | click.Opt
     while stack:
         path, command = stack.pop()
         texts[(path, command)] = command.help
-        texts |= {(f"{path} {p.opts[0]}".strip(), p): p.help for p in command.params
-                  if isinstance(p, click.Option) and p.help}
+        texts |= {
+            (f"{path} {p.opts[0]}".strip(), p): p.help for p in command.params if isinstance(p, click.Option) and p.help
+        }
         if isinstance(command, click.Group):
             stack += [(f"{path} {name}".strip(), child) for name, child in command.commands.items()]
     return texts
@@ -178,16 +181,33 @@ def serve(host: str | None, port: int | None) -> None:
     except GovshareError as exc:
         _fail(settings, exc)
     # JSON lines: uvicorn's own loggers too go through the one handler (govshare/logs.py) instead of its text ones.
-    uvicorn.run(app, host=host or settings.host, port=settings.port if port is None else port, log_level="info",
-                **({"log_config": None} if settings.log_format == "json" else {}))
+    uvicorn.run(
+        app,
+        host=host or settings.host,
+        port=settings.port if port is None else port,
+        log_level="info",
+        **({"log_config": None} if settings.log_format == "json" else {}),
+    )
 
 
-@main.command(help="在 ./var/ 下生成演示世界：各部门数据库、演示目录、应用密钥（写入 var/demo-keys.json）、授权与限制规则。已生成则不重复生成。")
+@main.command(
+    help="在 ./var/ 下生成演示世界：各部门数据库、演示目录、应用密钥（写入 var/demo-keys.json）、授权与限制规则。已生成则不重复生成。"
+)
 @click.option("--force", is_flag=True, help="删除已有的演示数据（包括平台库与访问记录）后重新生成。")
-@click.option("--engine", type=click.Choice(["sqlite", "postgres", "mariadb"]), default="sqlite", show_default=True,
-              help="各部门数据库所用的数据库引擎（postgres、mariadb 使用配置 demo_postgres_url、demo_mariadb_url 指向的服务器）。")
-@click.option("--engine-for", "engine_for", multiple=True, metavar="DEPT=ENGINE",
-              help="单个部门改用的引擎，如 --engine-for police=postgres；可重复。")
+@click.option(
+    "--engine",
+    type=click.Choice(["sqlite", "postgres", "mariadb"]),
+    default="sqlite",
+    show_default=True,
+    help="各部门数据库所用的数据库引擎（postgres、mariadb 使用配置 demo_postgres_url、demo_mariadb_url 指向的服务器）。",
+)
+@click.option(
+    "--engine-for",
+    "engine_for",
+    multiple=True,
+    metavar="DEPT=ENGINE",
+    help="单个部门改用的引擎，如 --engine-for police=postgres；可重复。",
+)
 def demo(force: bool, engine: str, engine_for: tuple[str, ...]) -> None:
     from demo.build import ENGINES, build_demo
 
@@ -199,8 +219,17 @@ def demo(force: bool, engine: str, engine_for: tuple[str, ...]) -> None:
     try:
         # The platform database's upgrade steps are told; its creation is part of "built", and "already at head" of
         # "already there, unchanged".
-        world = asyncio.run(build_demo(settings, force=force, engine=engine, engines=engines, say=lambda code, params: (
-            None if code in ("DB_CREATED", "DB_NOTHING_TO_DO") else click.echo(_say(settings, code, **params)))))
+        world = asyncio.run(
+            build_demo(
+                settings,
+                force=force,
+                engine=engine,
+                engines=engines,
+                say=lambda code, params: (
+                    None if code in ("DB_CREATED", "DB_NOTHING_TO_DO") else click.echo(_say(settings, code, **params))
+                ),
+            )
+        )
     except GovshareError as exc:
         _fail(settings, exc)
     except ValueError as exc:  # an engine or department the demo does not know
@@ -217,7 +246,9 @@ def catalog() -> None:
     pass
 
 
-@catalog.command("load", help="校验并加载目录文件（一个 .toml 文件或其所在目录）。任何错误都会整体拒绝，现行目录保持不变。")
+@catalog.command(
+    "load", help="校验并加载目录文件（一个 .toml 文件或其所在目录）。任何错误都会整体拒绝，现行目录保持不变。"
+)
 @click.argument("path", type=click.Path(path_type=Path))
 @click.option("--by", "loaded_by", default="cli", show_default=True, help="操作人。")
 @runs_async
@@ -240,10 +271,19 @@ async def catalog_load(settings: Settings, engine, path: Path, loaded_by: str) -
         undone = disclosure.find_undone(new, (await load_policy_set(conn)).grants, now=datetime.now(UTC))
     await _runtime(settings, engine).changed()
     for found in undone:
-        click.echo(_say(settings, "CLI_CATALOG_MASK_UNDONE", detail=message(found.code, settings.language, **found.params())),
-                   err=True)
-    click.echo(_say(settings, "CLI_CATALOG_LOADED", version=version, departments=len(new.departments),
-                    resources=len(new.published())))
+        click.echo(
+            _say(settings, "CLI_CATALOG_MASK_UNDONE", detail=message(found.code, settings.language, **found.params())),
+            err=True,
+        )
+    click.echo(
+        _say(
+            settings,
+            "CLI_CATALOG_LOADED",
+            version=version,
+            departments=len(new.departments),
+            resources=len(new.published()),
+        )
+    )
 
 
 async def _source_findings(settings: Settings, catalog: Catalog) -> list[tuple[str, str]]:
@@ -255,12 +295,17 @@ async def _source_findings(settings: Settings, catalog: Catalog) -> list[tuple[s
             where = f"{code}.{mismatch.column}" if mismatch.column else code
             key = "SOURCE_UNAVAILABLE" if mismatch.kind == "unreachable" else "SOURCE_MISMATCH"
             text = message(key, settings.language, resource=code, detail=mismatch.detail)
-            findings.append((mismatch.kind, f"{where}: {text}" + (f" ({mismatch.detail})" if key == "SOURCE_UNAVAILABLE" else "")))
+            findings.append(
+                (mismatch.kind, f"{where}: {text}" + (f" ({mismatch.detail})" if key == "SOURCE_UNAVAILABLE" else ""))
+            )
     return findings
 
 
-@catalog.command("check", help="检查目录：校验目录文件（给出 PATH 时）或现行目录，并连接各数据源核对表和字段。不改动任何内容；"
-                 "有问题时以非零状态退出。")
+@catalog.command(
+    "check",
+    help="检查目录：校验目录文件（给出 PATH 时）或现行目录，并连接各数据源核对表和字段。不改动任何内容；"
+    "有问题时以非零状态退出。",
+)
 @click.argument("path", required=False, type=click.Path(path_type=Path))
 @runs_async
 async def catalog_check(settings: Settings, engine, path: Path | None) -> None:
@@ -286,15 +331,27 @@ def key() -> None:
 @key.command("create", help="为部门的应用创建密钥。密钥只显示这一次，平台只保存其散列值。")
 @click.option("--department", required=True, help="部门编码，如 market。")
 @click.option("--app", "application", required=True, help="应用名称。")
-@click.option("--role", "roles", multiple=True, type=click.Choice(ROLES),
-              help="角色（可重复）：applicant 申请、reviewer 审核本部门资源的申请、coordinator 协调、auditor 只读审计。默认 applicant 和 reviewer。")
+@click.option(
+    "--role",
+    "roles",
+    multiple=True,
+    type=click.Choice(ROLES),
+    help="角色（可重复）：applicant 申请、reviewer 审核本部门资源的申请、coordinator 协调、auditor 只读审计。默认 applicant 和 reviewer。",
+)
 @runs_async
 async def key_create(settings: Settings, engine, department: str, application: str, roles: tuple[str, ...]) -> None:
     catalog = await _catalog_in_force(engine)
     async with engine.begin() as conn:
-        key_id, secret = await create_key(conn, department=department, application=application, departments=catalog.departments,
-                                          roles=roles or DEFAULT_ROLES)
-    click.echo(_say(settings, "CLI_KEY_CREATED", key_id=key_id, department=department, application=application), err=True)
+        key_id, secret = await create_key(
+            conn,
+            department=department,
+            application=application,
+            departments=catalog.departments,
+            roles=roles or DEFAULT_ROLES,
+        )
+    click.echo(
+        _say(settings, "CLI_KEY_CREATED", key_id=key_id, department=department, application=application), err=True
+    )
     click.echo(secret)
 
 
@@ -313,8 +370,11 @@ async def key_revoke(settings: Settings, engine, key_id: str) -> None:
 async def key_list(settings: Settings, engine) -> None:
     async with engine.connect() as conn:
         for row in await conn.execute(select(api_keys).order_by(api_keys.c.created_at)):
-            state = (_say(settings, "CLI_KEY_STATE_REVOKED", at=f"{row.revoked_at:%Y-%m-%d %H:%M}") if row.revoked_at
-                     else _say(settings, "CLI_KEY_STATE_ACTIVE"))
+            state = (
+                _say(settings, "CLI_KEY_STATE_REVOKED", at=f"{row.revoked_at:%Y-%m-%d %H:%M}")
+                if row.revoked_at
+                else _say(settings, "CLI_KEY_STATE_ACTIVE")
+            )
             click.echo(f"{row.id}  {_pad(row.department, 10)} {_pad(row.application, 24)} {state}")
 
 
@@ -355,15 +415,20 @@ def _csv(text: str) -> list[str]:
     return [part.strip() for part in text.split(",") if part.strip()]
 
 
-@main.group(help="共享授权：由共享主管部门直接创建或撤销。部门的共享申请、提供部门的答复与协调经查询服务的 GraphQL 接口办理"
-            "（applyForShare、approveApplication 等）。")
+@main.group(
+    help="共享授权：由共享主管部门直接创建或撤销。部门的共享申请、提供部门的答复与协调经查询服务的 GraphQL 接口办理"
+    "（applyForShare、approveApplication 等）。"
+)
 def grant() -> None:
     pass
 
 
-@grant.command("create", help="创建共享授权。例如：govshare grant create --consumer hrss --resource police.person "
-               "--items idNumber,name --purposes hrss.insurance-enrolment --from 2026-01-01 --until 2026-12-31 "
-               "--scope countyCode=371311 --mask idNumber=id_number")
+@grant.command(
+    "create",
+    help="创建共享授权。例如：govshare grant create --consumer hrss --resource police.person "
+    "--items idNumber,name --purposes hrss.insurance-enrolment --from 2026-01-01 --until 2026-12-31 "
+    "--scope countyCode=371311 --mask idNumber=id_number",
+)
 @click.option("--consumer", required=True, help="使用部门编码。")
 @click.option("--resource", required=True, help="资源编码，如 police.person。")
 @click.option("--items", required=True, help="信息项，逗号分隔。")
@@ -376,8 +441,21 @@ def grant() -> None:
 @click.option("--by", "created_by", default="coordinator", show_default=True, help="操作人。")
 @click.option("--force", is_flag=True, help="截止日期已过仍然创建（仅为补录）。")
 @runs_async
-async def grant_create(settings: Settings, engine, consumer, resource, items, purposes, valid_from, valid_until,
-                       scope, mask, legal_basis, created_by, force) -> None:
+async def grant_create(
+    settings: Settings,
+    engine,
+    consumer,
+    resource,
+    items,
+    purposes,
+    valid_from,
+    valid_until,
+    scope,
+    mask,
+    legal_basis,
+    created_by,
+    force,
+) -> None:
     runtime = _runtime(settings, engine)
     await runtime.refresh()
     row_scope = {name: _csv(values) for name, values in _pairs(scope, "--scope").items()}
@@ -389,10 +467,21 @@ async def grant_create(settings: Settings, engine, consumer, resource, items, pu
         click.echo(_say(settings, "CLI_GRANT_EXPIRED_FORCED", until=_china(end)), err=True)
     async with engine.begin() as conn:
         grant_id = await process.grant_directly(
-            conn, runtime.catalog, now=runtime.clock(), department=COORDINATOR_OFFICE, actor=created_by,
-            consumer=consumer, resource=resource, items=_csv(items), purposes=_csv(purposes),
-            valid_from=_day(valid_from), valid_until=end, row_scope=row_scope, masks=_pairs(mask, "--mask"),
-            legal_basis=legal_basis)
+            conn,
+            runtime.catalog,
+            now=runtime.clock(),
+            department=COORDINATOR_OFFICE,
+            actor=created_by,
+            consumer=consumer,
+            resource=resource,
+            items=_csv(items),
+            purposes=_csv(purposes),
+            valid_from=_day(valid_from),
+            valid_until=end,
+            row_scope=row_scope,
+            masks=_pairs(mask, "--mask"),
+            legal_basis=legal_basis,
+        )
     await runtime.changed()
     click.echo(grant_id)
 
@@ -405,8 +494,9 @@ async def grant_create(settings: Settings, engine, consumer, resource, items, pu
 async def grant_revoke(settings: Settings, engine, grant_id: str, reason: str, revoked_by: str) -> None:
     runtime = _runtime(settings, engine)
     async with engine.begin() as conn:
-        await process.withdraw(conn, grant_id, now=runtime.clock(), department=COORDINATOR_OFFICE, actor=revoked_by,
-                               reason=reason)
+        await process.withdraw(
+            conn, grant_id, now=runtime.clock(), department=COORDINATOR_OFFICE, actor=revoked_by, reason=reason
+        )
     await runtime.changed()
     click.echo(_say(settings, "CLI_GRANT_REVOKED", grant=grant_id))
 
@@ -418,15 +508,29 @@ async def grant_list(settings: Settings, engine) -> None:
     async with engine.connect() as conn:
         for row in await conn.execute(select(grants).order_by(grants.c.created_at)):
             since, until = row.valid_from, row.valid_until
-            state = ("CLI_GRANT_STATE_REVOKED" if row.revoked_at else "CLI_GRANT_STATE_EXPIRED" if until <= now
-                     else "CLI_GRANT_STATE_NOT_YET" if since > now else "CLI_GRANT_STATE_IN_FORCE")
-            line = (f"{row.id}  {row.consumer:<8} {row.resource:<24} {','.join(row.purposes):<32} "
-                    f"{_china(since)} – {_china(until)}  {_say(settings, state)}  {','.join(row.items)}")
+            state = (
+                "CLI_GRANT_STATE_REVOKED"
+                if row.revoked_at
+                else "CLI_GRANT_STATE_EXPIRED"
+                if until <= now
+                else "CLI_GRANT_STATE_NOT_YET"
+                if since > now
+                else "CLI_GRANT_STATE_IN_FORCE"
+            )
+            line = (
+                f"{row.id}  {row.consumer:<8} {row.resource:<24} {','.join(row.purposes):<32} "
+                f"{_china(since)} – {_china(until)}  {_say(settings, state)}  {','.join(row.items)}"
+            )
             if row.row_scope:  # the console's and explain's convention: item ∈ values; item: mask
-                line += "  " + _say(settings, "CLI_GRANT_SCOPE", scope="; ".join(
-                    f"{k} ∈ {', '.join(v)}" for k, v in row.row_scope.items()))
+                line += "  " + _say(
+                    settings,
+                    "CLI_GRANT_SCOPE",
+                    scope="; ".join(f"{k} ∈ {', '.join(v)}" for k, v in row.row_scope.items()),
+                )
             if row.masks:
-                line += "  " + _say(settings, "CLI_GRANT_MASKS", masks="; ".join(f"{k}: {v}" for k, v in row.masks.items()))
+                line += "  " + _say(
+                    settings, "CLI_GRANT_MASKS", masks="; ".join(f"{k}: {v}" for k, v in row.masks.items())
+                )
             click.echo(line)
 
 
@@ -443,8 +547,11 @@ def restriction() -> None:
 @runs_async
 async def restriction_add(settings: Settings, engine, department, resource, reason, created_by) -> None:
     restriction_id, _ = await operations.put_deny(
-        _runtime(settings, engine), Operator(created_by),
-        {"department": department, "resource": resource, "reason": reason}, reason=reason)
+        _runtime(settings, engine),
+        Operator(created_by),
+        {"department": department, "resource": resource, "reason": reason},
+        reason=reason,
+    )
     click.echo(restriction_id)
 
 
@@ -477,8 +584,11 @@ def policy() -> None:
 @runs_async
 async def policy_export(settings: Settings, engine, version: int | None, output: Path | None) -> None:
     runtime = _runtime(settings, engine)
-    document = (await operations.version(runtime, version)).document if version else \
-        (await operations.document_in_force(runtime))[1]
+    document = (
+        (await operations.version(runtime, version)).document
+        if version
+        else (await operations.document_in_force(runtime))[1]
+    )
     text = documents.to_toml(document)
     if output is None:
         click.echo(text, nl=False)
@@ -508,9 +618,12 @@ async def policy_validate(settings: Settings, engine, path: Path) -> None:
 @click.option("--based-on", type=int, default=None, help="所依据的版本号：若其后已有他人修改则拒绝。")
 @runs_async
 async def policy_import(settings: Settings, engine, path: Path, reason: str, author: str, based_on: int | None) -> None:
-    version = await operations.import_document(_runtime(settings, engine), Operator(author), _read_policy_file(path),
-                                               reason=reason, based_on=based_on)
-    click.echo(_say(settings, "POLICY_UNCHANGED") if version is None else _say(settings, "POLICY_SAVED", version=version))
+    version = await operations.import_document(
+        _runtime(settings, engine), Operator(author), _read_policy_file(path), reason=reason, based_on=based_on
+    )
+    click.echo(
+        _say(settings, "POLICY_UNCHANGED") if version is None else _say(settings, "POLICY_SAVED", version=version)
+    )
 
 
 @policy.command("explain", help="逐项说明某部门以某用途查询某资源时的决定、理由和依据的规则或授权。")
@@ -519,12 +632,15 @@ async def policy_import(settings: Settings, engine, path: Path, reason: str, aut
 @click.option("--resource", required=True, help="资源编码。")
 @click.option("--at", "at", default=None, help="时间（ISO 8601，须带时区，默认现在）。")
 @runs_async
-async def policy_explain(settings: Settings, engine, department: str, purpose: str, resource: str, at: str | None) -> None:
+async def policy_explain(
+    settings: Settings, engine, department: str, purpose: str, resource: str, at: str | None
+) -> None:
     from policies.explain import describe_cover
 
     moment = _parse_moment(settings, at)
-    result = await operations.explain_access(_runtime(settings, engine), department, purpose, resource, moment,
-                                             settings.language)
+    result = await operations.explain_access(
+        _runtime(settings, engine), department, purpose, resource, moment, settings.language
+    )
     if result.refused:
         raise click.ClickException(f"[{result.refused}] {result.refused_message}")
     for item in result.items:
@@ -557,7 +673,9 @@ def _parse_moment(settings: Settings, at: str | None) -> datetime:
 async def policy_history(settings: Settings, engine) -> None:
     for v in await operations.history(_runtime(settings, engine)):
         restored = f" <- v{v.restored_version}" if v.restored_version else ""
-        click.echo(f"v{v.version:<5} {v.at.astimezone(CHINA):%Y-%m-%d %H:%M:%S}  {v.author:<16} {v.action}{restored}  {v.reason}")
+        click.echo(
+            f"v{v.version:<5} {v.at.astimezone(CHINA):%Y-%m-%d %H:%M:%S}  {v.author:<16} {v.action}{restored}  {v.reason}"
+        )
 
 
 @policy.command("diff", help="比较两个版本的策略规则（统一差异格式）。")
@@ -595,7 +713,8 @@ async def staff_add(settings: Settings, engine, username: str, display_name: str
     from admin import accounts
 
     password = os.environ.get("GOVSHARE_STAFF_PASSWORD") or click.prompt(
-        "密码" if settings.language != "en" else "Password", hide_input=True, confirmation_prompt=True)
+        "密码" if settings.language != "en" else "Password", hide_input=True, confirmation_prompt=True
+    )
     async with engine.begin() as conn:
         await accounts.create_account(conn, settings, username, password, display_name)
     click.echo(_say(settings, "STAFF_CREATED", username=username))
@@ -640,19 +759,38 @@ def audit() -> None:
     pass
 
 
-@audit.command("verify", help="逐条核验各记录链，报告第一条被修改、删除、插入或调换顺序的记录；用配置的公钥 audit_verify_public_key "
-               "（只用它）核验检查点文件的每个签名和顺序，报告签名不符、缺签名或被删改的检查点，以及晚于最后一个检查点、"
-               "尚未覆盖的记录（不算失败）。发现问题时以非零状态退出。")
+@audit.command(
+    "verify",
+    help="逐条核验各记录链，报告第一条被修改、删除、插入或调换顺序的记录；用配置的公钥 audit_verify_public_key "
+    "（只用它）核验检查点文件的每个签名和顺序，报告签名不符、缺签名或被删改的检查点，以及晚于最后一个检查点、"
+    "尚未覆盖的记录（不算失败）。发现问题时以非零状态退出。",
+)
 @runs_async
 async def audit_verify(settings: Settings, engine) -> None:
     keys, development_key = verification_keys(settings)
     if development_key is not None:
-        click.echo(_say(settings, "CLI_VERIFY_DEV_KEY", path=development_key,
-                        key=", ".join(public_key_text(k) for k in keys.values())), err=True)
+        click.echo(
+            _say(
+                settings,
+                "CLI_VERIFY_DEV_KEY",
+                path=development_key,
+                key=", ".join(public_key_text(k) for k in keys.values()),
+            ),
+            err=True,
+        )
     path = Path(settings.expand(settings.audit_checkpoint_file))
     checked = check_checkpoints(path, keys)
-    failed = [_say(settings, "CLI_CHECKPOINT_FAULT", line=f.line, number="?" if f.number is None else f.number,
-                   fault=f.code, text=_say(settings, f.code, detail=f.detail)) for f in checked.faults]
+    failed = [
+        _say(
+            settings,
+            "CLI_CHECKPOINT_FAULT",
+            line=f.line,
+            number="?" if f.number is None else f.number,
+            fault=f.code,
+            text=_say(settings, f.code, detail=f.detail),
+        )
+        for f in checked.faults
+    ]
     async with engine.connect() as conn:
         for chain in CHAINS:
             count, problem = await verify_chain(conn, chain, checked.heads())
@@ -660,8 +798,16 @@ async def audit_verify(settings: Settings, engine) -> None:
                 click.echo(_say(settings, "CLI_CHAIN_OK", chain=chain, count=count))
                 covered = checked.covered(chain)
                 if count > covered:
-                    click.echo(_say(settings, "CLI_CHAIN_NOT_COVERED", chain=chain, first=covered + 1, last=count,
-                                    count=count - covered))
+                    click.echo(
+                        _say(
+                            settings,
+                            "CLI_CHAIN_NOT_COVERED",
+                            chain=chain,
+                            first=covered + 1,
+                            last=count,
+                            count=count - covered,
+                        )
+                    )
             else:
                 failed.append(_say(settings, "CLI_CHAIN_BROKEN", chain=chain, seq=problem.seq, problem=problem.problem))
     if checked.valid:
@@ -675,7 +821,10 @@ async def audit_verify(settings: Settings, engine) -> None:
         raise click.ClickException(_say(settings, "CLI_AUDIT_FAILED", count=len(failed)))
 
 
-@audit.command("checkpoint", help="用签名私钥 audit_signing_key_file 签署各记录链的链头，追加写入检查点文件（服务运行时也会定期写入）。")
+@audit.command(
+    "checkpoint",
+    help="用签名私钥 audit_signing_key_file 签署各记录链的链头，追加写入检查点文件（服务运行时也会定期写入）。",
+)
 @runs_async
 async def audit_checkpoint(settings: Settings, engine) -> None:
     checkpoints = Checkpointer(settings)
@@ -685,10 +834,18 @@ async def audit_checkpoint(settings: Settings, engine) -> None:
     click.echo(_say(settings, "CLI_CHECKPOINT_WRITTEN", number=entry["n"], path=checkpoints.path, heads=heads))
 
 
-@audit.command("keygen", help="生成新的 Ed25519 检查点签名密钥对：私钥写入文件（已存在则拒绝覆盖），公钥打印到标准输出，"
-               "供配置为 audit_verify_public_key。")
-@click.option("--output", "-o", type=click.Path(path_type=Path), default=None,
-              help="私钥文件（默认取配置 audit_signing_key_file）；应放在平台数据库和 var/ 之外。")
+@audit.command(
+    "keygen",
+    help="生成新的 Ed25519 检查点签名密钥对：私钥写入文件（已存在则拒绝覆盖），公钥打印到标准输出，"
+    "供配置为 audit_verify_public_key。",
+)
+@click.option(
+    "--output",
+    "-o",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="私钥文件（默认取配置 audit_signing_key_file）；应放在平台数据库和 var/ 之外。",
+)
 def audit_keygen(output: Path | None) -> None:
     settings = _settings()
     path = output or Path(settings.expand(settings.audit_signing_key_file))
@@ -705,7 +862,9 @@ def calendar() -> None:
     pass
 
 
-@calendar.command("load", help="加载某年的节假日安排文件（TOML：year、holidays、workdays、source），替换该年已有的安排。")
+@calendar.command(
+    "load", help="加载某年的节假日安排文件（TOML：year、holidays、workdays、source），替换该年已有的安排。"
+)
 @click.argument("path", type=click.Path(path_type=Path))
 @click.option("--by", "loaded_by", default="administrator", show_default=True, help="操作人。")
 @runs_async
@@ -719,8 +878,15 @@ async def calendar_load(settings: Settings, engine, path: Path, loaded_by: str) 
         # Deadlines counted on weekdays only for lack of this schedule are counted again.
         await recompute_deadlines(conn, await load_calendar(conn), settings)
     await _runtime(settings, engine).changed()  # deadlines counted again are the policies' (deemed approvals)
-    click.echo(_say(settings, "CLI_CALENDAR_LOADED", year=schedule.year, holidays=len(schedule.holidays),
-                    workdays=len(schedule.workdays)))
+    click.echo(
+        _say(
+            settings,
+            "CLI_CALENDAR_LOADED",
+            year=schedule.year,
+            holidays=len(schedule.holidays),
+            workdays=len(schedule.workdays),
+        )
+    )
 
 
 @calendar.command("list", help="列出已加载的年度安排。")
@@ -729,8 +895,16 @@ async def calendar_list(settings: Settings, engine) -> None:
     async with engine.connect() as conn:
         work_calendar = await load_calendar(conn)
     for year, schedule in sorted(work_calendar.schedules.items()):
-        click.echo(_say(settings, "CLI_CALENDAR_ROW", year=year, holidays=len(schedule.holidays),
-                        workdays=len(schedule.workdays), source=schedule.source))
+        click.echo(
+            _say(
+                settings,
+                "CLI_CALENDAR_ROW",
+                year=year,
+                holidays=len(schedule.holidays),
+                workdays=len(schedule.workdays),
+                source=schedule.source,
+            )
+        )
 
 
 @main.group(help="平台数据库的结构版本（迁移）：升级、查看当前版本与版本历史。")
@@ -760,14 +934,25 @@ def _platform_command(body):
     return wrapper
 
 
-@db.command("upgrade", help="把平台数据库升级到指定的结构版本（默认为最新版本）。参数 REV 可指定版本（默认 head）："
-            "空数据库直接建到最新版本；由引入迁移前的版本建成的数据库，核对表结构与基线一致后接管；然后逐个执行迁移并打印每一步。")
+@db.command(
+    "upgrade",
+    help="把平台数据库升级到指定的结构版本（默认为最新版本）。参数 REV 可指定版本（默认 head）："
+    "空数据库直接建到最新版本；由引入迁移前的版本建成的数据库，核对表结构与基线一致后接管；然后逐个执行迁移并打印每一步。",
+)
 @click.argument("revision", default="head")
 @_platform_command
 async def db_upgrade(settings: Settings, engine, revision: str) -> None:
-    state = await migrations.upgrade(engine, revision, say=lambda code, params: click.echo(_say(settings, code, **params)))
-    click.echo(_say(settings, "DB_AT_REVISION", revision=",".join(state.current),
-                    note=_say(settings, "DB_NOTE_HEAD") if state.at_head else ""))
+    state = await migrations.upgrade(
+        engine, revision, say=lambda code, params: click.echo(_say(settings, code, **params))
+    )
+    click.echo(
+        _say(
+            settings,
+            "DB_AT_REVISION",
+            revision=",".join(state.current),
+            note=_say(settings, "DB_NOTE_HEAD") if state.at_head else "",
+        )
+    )
 
 
 @db.command("current", help="显示平台数据库当前的结构版本，以及它是否就是本程序的最新版本（不改动数据库）。")
@@ -799,32 +984,32 @@ ENGLISH_HELP = {
     "serve --host": "Address to listen on (default: the host setting).",
     "serve --port": "Port to listen on (default: the port setting).",
     "demo": "Build the demo world under ./var/: department databases, the demo catalog, application keys (written to "
-            "var/demo-keys.json), grants, rules and restrictions. Does nothing if it is already built.",
+    "var/demo-keys.json), grants, rules and restrictions. Does nothing if it is already built.",
     "demo --force": "Delete the existing demo data (platform database and access records included) and build it again.",
     "demo --engine": "Database engine of the department databases (postgres and mariadb use the servers the "
-                     "demo_postgres_url and demo_mariadb_url settings name).",
+    "demo_postgres_url and demo_mariadb_url settings name).",
     "demo --engine-for": "Another engine for one department, like --engine-for police=postgres; repeatable.",
     "catalog": "The resource catalog: load and check.",
     "catalog load": "Validate and load a catalog (one .toml file or its folder). Any problem refuses it as a whole and "
-                    "the catalog in force stays unchanged.",
+    "the catalog in force stays unchanged.",
     "catalog load --by": "Operator.",
     "catalog check": "Check a catalog: validate the file (given PATH) or the catalog in force, and compare tables and "
-                     "columns with every source. Changes nothing; exits non-zero on a problem.",
+    "columns with every source. Changes nothing; exits non-zero on a problem.",
     "key": "Application keys: create, revoke, list.",
     "key create": "Create a key for a department's application. The key is shown this once; the platform keeps its "
-                  "hash only.",
+    "hash only.",
     "key create --department": "Department code, like market.",
     "key create --app": "Application name.",
     "key create --role": "Role (repeatable): applicant applies, reviewer answers applications for the department's "
-                         "resources, coordinator coordinates, auditor reads the audit. Default applicant and reviewer.",
+    "resources, coordinator coordinates, auditor reads the audit. Default applicant and reviewer.",
     "key revoke": "Revoke a key (by key id).",
     "key list": "List the keys (never the keys themselves).",
     "grant": "Share grants created or revoked directly by the coordinating authority. Departments apply, providers "
-             "answer and the coordinator decides over the query service's GraphQL API (applyForShare, "
-             "approveApplication, ...).",
+    "answer and the coordinator decides over the query service's GraphQL API (applyForShare, "
+    "approveApplication, ...).",
     "grant create": "Create a share grant. For example: govshare grant create --consumer hrss --resource police.person "
-                    "--items idNumber,name --purposes hrss.insurance-enrolment --from 2026-01-01 --until 2026-12-31 "
-                    "--scope countyCode=371311 --mask idNumber=id_number",
+    "--items idNumber,name --purposes hrss.insurance-enrolment --from 2026-01-01 --until 2026-12-31 "
+    "--scope countyCode=371311 --mask idNumber=id_number",
     "grant create --consumer": "Consuming department code.",
     "grant create --resource": "Resource code, like police.person.",
     "grant create --items": "Data items, comma-separated.",
@@ -840,7 +1025,7 @@ ENGLISH_HELP = {
     "grant revoke --reason": "Why it is revoked.",
     "grant revoke --by": "Operator.",
     "grant list": "List the share grants: purposes, period (Beijing time, end excluded), state, items, row scope and "
-                  "masks.",
+    "masks.",
     "restriction": "Restrictions: stop a department using a resource (Art 20).",
     "restriction add": "Restrict a department from a resource (--resource '*' for every resource), with a reason.",
     "restriction add --department": "Code of the restricted department.",
@@ -852,21 +1037,21 @@ ENGLISH_HELP = {
     "restriction lift --by": "Operator.",
     "restriction list": "List the restrictions (deny rules) in force.",
     "policy": "The policy rules: export, import, validate, explain, history and rollback (the same rules as the "
-              "policy console and the admin API).",
+    "policy console and the admin API).",
     "policy export": "Export the rules in force (or the rules-document version --version) as TOML; exporting and "
-                     "importing again gives the same rules.",
+    "importing again gives the same rules.",
     "policy export --version": "Rules-document version (default: the one in force).",
     "policy export --output": "File to write (default: standard output).",
     "policy validate": "Validate a rules file (its form, and that its departments, resources, items and purposes "
-                       "exist) without saving it.",
+    "exist) without saving it.",
     "policy import": "Replace the rules in force by the file's (saved only if valid, as a new rules-document "
-                     "version), with a reason.",
+    "version), with a reason.",
     "policy import --reason": "Why the rules change.",
     "policy import --by": "Author (a security staff account).",
     "policy import --based-on": "The rules-document version this change is based on: refused if someone changed "
-                                "the rules since.",
+    "the rules since.",
     "policy explain": "Tell, item by item, the decision, its reason and the rule or grant behind it when a department "
-                      "reads a resource for a purpose.",
+    "reads a resource for a purpose.",
     "policy explain --department": "Code of the reading department.",
     "policy explain --purpose": "Purpose (business-matter code).",
     "policy explain --resource": "Resource code.",
@@ -874,40 +1059,39 @@ ENGLISH_HELP = {
     "policy history": "List every rules-document version: number, time, author, action, reason.",
     "policy diff": "Compare two rules-document versions (unified diff).",
     "policy rollback": "Roll back to an earlier rules-document version (saved and recorded as a new one), with a "
-                       "reason.",
+    "reason.",
     "policy rollback --reason": "Why the rules are rolled back.",
     "policy rollback --by": "Author (a security staff account).",
-    "staff": "Security staff accounts: they sign in to the policy console and the admin API (application keys "
-             "cannot).",
+    "staff": "Security staff accounts: they sign in to the policy console and the admin API (application keys cannot).",
     "staff add": "Create an account. The password is read from GOVSHARE_STAFF_PASSWORD, or asked for.",
     "staff add --name": "Display name.",
     "staff list": "List the accounts and their state.",
     "staff unlock": "Unlock an account.",
     "staff disable": "Disable an account and end all its sessions.",
     "audit": "Audit: verify the hash chains of access records, process records and policy versions and their signed "
-             "checkpoints, write a checkpoint, generate a signing key.",
+    "checkpoints, write a checkpoint, generate a signing key.",
     "audit verify": "Verify each chain record by record, reporting the first record changed, deleted, inserted or "
-                    "reordered; verify every signature and the order of the checkpoint file with the configured "
-                    "public key audit_verify_public_key (only that one), reporting bad or missing signatures, changed "
-                    "or deleted checkpoints, and records newer than the last checkpoint (not a failure). Exits "
-                    "non-zero on a finding.",
+    "reordered; verify every signature and the order of the checkpoint file with the configured "
+    "public key audit_verify_public_key (only that one), reporting bad or missing signatures, changed "
+    "or deleted checkpoints, and records newer than the last checkpoint (not a failure). Exits "
+    "non-zero on a finding.",
     "audit checkpoint": "Sign the chains' heads with the signing key audit_signing_key_file and append them to the "
-                        "checkpoint file (a running server also writes them from time to time).",
+    "checkpoint file (a running server also writes them from time to time).",
     "audit keygen": "Generate a new Ed25519 checkpoint signing key pair: the private key to a file (never over an "
-                    "existing one), the public key to standard output, to configure as audit_verify_public_key.",
+    "existing one), the public key to standard output, to configure as audit_verify_public_key.",
     "audit keygen --output": "Private key file (default: the audit_signing_key_file setting); keep it outside the "
-                             "platform database and var/.",
+    "platform database and var/.",
     "calendar": "Working calendar: load a year's public holidays and make-up working days (for answer deadlines).",
     "calendar load": "Load a year's holiday schedule file (TOML: year, holidays, workdays, source), replacing that "
-                     "year's schedule.",
+    "year's schedule.",
     "calendar load --by": "Operator.",
     "calendar list": "List the loaded years.",
     "db": "The platform database's schema revisions (migrations): upgrade, show the current one and the history.",
     "db upgrade": "Upgrade the platform database to REV (default: the latest, head): an empty database is created at "
-                  "head directly; one made before migrations is adopted once its tables are checked to match the "
-                  "baseline; then each migration is applied and printed.",
+    "head directly; one made before migrations is adopted once its tables are checked to match the "
+    "baseline; then each migration is applied and printed.",
     "db current": "Show the platform database's current schema revision and whether it is this program's head "
-                  "(changes nothing).",
+    "(changes nothing).",
     "db history": "List this program's schema revisions, from the baseline to the head.",
 }
 

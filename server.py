@@ -12,10 +12,10 @@ import contextlib
 import logging
 import re
 import time
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import AsyncIterator, Callable
 
 import strawberry
 from opentelemetry import trace
@@ -45,9 +45,9 @@ from govshare.errors import AuthError, ConfigError, GovshareError, http_error
 from govshare.graphql_http import Execution, GraphQLEndpoint
 from govshare.i18n import message, normalize_language
 from govshare.keys import Caller, authenticate, hash_key, platform_secret
-from govshare.ratelimit import CostBudget, RateLimiter
 from govshare.notify import PolicyNotifier
 from govshare.platformdb import make_engine, read_versions
+from govshare.ratelimit import CostBudget, RateLimiter
 from migrations import ensure_current
 from policies.engine import PolicyEngine, Unenforced
 from policies.model import PolicySet
@@ -97,9 +97,14 @@ class Runtime:
     the pools. Requests only read the snapshot; the background check, change announcements and ``changed()``
     build the next one and swap it in."""
 
-    def __init__(self, settings: Settings, *, span_exporter: SpanExporter | None = None,
-                 clock: Callable[[], datetime] = lambda: datetime.now(UTC),
-                 monotonic: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        span_exporter: SpanExporter | None = None,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.settings = settings
         self.clock = clock
         self.monotonic = monotonic
@@ -108,19 +113,29 @@ class Runtime:
         self.checkpoints = Checkpointer(settings)
         self.engine = make_engine(settings.platform_url)
         self.audit = AuditWriter(self.engine, on_written=self.checkpoints.counted)
-        self.connectors = Connectors(timeout=settings.source_timeout_seconds, cache_url=settings.cache_url,
-                                     breaker_failures=settings.breaker_failures,
-                                     breaker_reset_seconds=settings.breaker_reset_seconds,
-                                     pool_size=settings.source_pool_size,
-                                     upstream_credentials=load_credentials(Path(settings.expand(settings.upstream_credentials))))
+        self.connectors = Connectors(
+            timeout=settings.source_timeout_seconds,
+            cache_url=settings.cache_url,
+            breaker_failures=settings.breaker_failures,
+            breaker_reset_seconds=settings.breaker_reset_seconds,
+            pool_size=settings.source_pool_size,
+            upstream_credentials=load_credentials(Path(settings.expand(settings.upstream_credentials))),
+        )
         self.tracer, self.tracer_provider = make_tracer(settings, span_exporter)
-        self.pseudonym_secret = platform_secret(Path(settings.expand(settings.pseudonym_secret_file)),
-                                                create=not settings.production)
+        self.pseudonym_secret = platform_secret(
+            Path(settings.expand(settings.pseudonym_secret_file)), create=not settings.production
+        )
         self.rate_limiter = RateLimiter(settings.rate_limit, settings.rate_limit_url) if settings.rate_limit else None
         self.cost_budget = CostBudget(settings.cost_budget, settings.rate_limit_url) if settings.cost_budget else None
         # Staff sign-ins (admin/auth.py), by client address and by user name.
-        self.sign_in_limits = {kind: RateLimiter(limit, settings.rate_limit_url) for kind, limit in (
-            ("address", settings.staff_sign_ins_per_address), ("user", settings.staff_sign_ins_per_user)) if limit}
+        self.sign_in_limits = {
+            kind: RateLimiter(limit, settings.rate_limit_url)
+            for kind, limit in (
+                ("address", settings.staff_sign_ins_per_address),
+                ("user", settings.staff_sign_ins_per_user),
+            )
+            if limit
+        }
         empty = Catalog()
         self.snapshot = Snapshot(empty, PolicyEngine(empty, PolicySet()), self._schema(empty), float("-inf"))
         # Held by whoever builds the next snapshot (one at a time); a request never waits on it.
@@ -173,13 +188,22 @@ class Runtime:
                 catalog = without_nonconforming(catalog, await check_sources(catalog, self.settings))
             # Building the engine and the schema takes long for many rules: in a thread, so requests go on meanwhile.
             policy, schema = await asyncio.to_thread(
-                lambda: (PolicyEngine(catalog, policies),
-                         current.schema if catalog is current.catalog else self._schema(catalog)))
-            self.snapshot = Snapshot(catalog, policy, schema, started,
-                                     reload={"cause": cause, "policy_version": policies.version, "at": time.time()})
+                lambda: (
+                    PolicyEngine(catalog, policies),
+                    current.schema if catalog is current.catalog else self._schema(catalog),
+                )
+            )
+            self.snapshot = Snapshot(
+                catalog,
+                policy,
+                schema,
+                started,
+                reload={"cause": cause, "policy_version": policies.version, "at": time.time()},
+            )
             if catalog is not current.catalog:
-                log.info("catalog version %s in force: %d published resources", catalog.version,
-                         len(catalog.published()))
+                log.info(
+                    "catalog version %s in force: %d published resources", catalog.version, len(catalog.published())
+                )
             log.info("policy version %s in force (%s): %d rules", policies.version, cause, policy.rule_count)
             return self.snapshot
 
@@ -257,8 +281,10 @@ class QueryEndpoint(GraphQLEndpoint):
             exc.headers["WWW-Authenticate"] = 'Bearer realm="govshare"'
             raise
         # Requests per key, then the work (rows x items) already answered to it in this window.
-        for limiter, code, params in ((runtime.rate_limiter, "RATE_LIMITED", {"limit": settings.rate_limit}),
-                                      (runtime.cost_budget, "COST_BUDGET_EXCEEDED", {"budget": settings.cost_budget})):
+        for limiter, code, params in (
+            (runtime.rate_limiter, "RATE_LIMITED", {"limit": settings.rate_limit}),
+            (runtime.cost_budget, "COST_BUDGET_EXCEEDED", {"budget": settings.cost_budget}),
+        ):
             wait = await limiter.admit(caller.key_id) if limiter is not None else None
             if wait is not None:
                 log.warning("application key %s (%s) refused: %s", caller.key_id, caller.department, code)
@@ -266,13 +292,15 @@ class QueryEndpoint(GraphQLEndpoint):
         invalid = _invalid_header(request)
         if invalid is not None:  # refused before anything is recorded
             header, rule = invalid
-            raise GovshareError("HEADER_INVALID", extensions={"header": header}, header=header,
-                                rule=message(rule, lang))
+            raise GovshareError(
+                "HEADER_INVALID", extensions={"header": header}, header=header, rule=message(rule, lang)
+            )
         return snapshot, caller
 
     @contextlib.asynccontextmanager
-    async def execution(self, request: Request, principal: tuple[Snapshot, Caller], lang: str,
-                        request_id: str) -> AsyncIterator[Execution]:
+    async def execution(
+        self, request: Request, principal: tuple[Snapshot, Caller], lang: str, request_id: str
+    ) -> AsyncIterator[Execution]:
         runtime, settings = self.runtime, self.runtime.settings
         snapshot, caller = principal
         with runtime.tracer.start_as_current_span("graphql.operation") as span:
@@ -292,8 +320,14 @@ class QueryEndpoint(GraphQLEndpoint):
                 platform=runtime.engine,
                 pseudonym_secret=runtime.pseudonym_secret,
             )
-            span.set_attributes({"govshare.request_id": ctx.request_id, "govshare.department": caller.department,
-                                 "govshare.application": caller.application, "govshare.purpose": ctx.purpose or ""})
+            span.set_attributes(
+                {
+                    "govshare.request_id": ctx.request_id,
+                    "govshare.department": caller.department,
+                    "govshare.application": caller.application,
+                    "govshare.purpose": ctx.purpose or "",
+                }
+            )
             yield Execution(snapshot.schema, ctx, ctx.item_errors)
             if runtime.cost_budget is not None:  # what was read is spent, whether or not it could be sent
                 await runtime.cost_budget.charge(caller.key_id, ctx.cost)
@@ -316,10 +350,16 @@ async def graphql_get(request: Request) -> Response:
 async def healthz(request: Request) -> Response:
     runtime: Runtime = request.app.state.runtime
     snapshot = runtime.snapshot  # what is in force, as the background check last confirmed it
-    return JSONResponse({"status": "ok", "catalog_version": snapshot.catalog.version,
-                         "policy_version": snapshot.policy.policies.version, "last_reload": snapshot.reload,
-                         "notifications": {"connected": runtime.notifier.connected, "received": runtime.notifier.received},
-                         "published_resources": len(snapshot.catalog.published())})
+    return JSONResponse(
+        {
+            "status": "ok",
+            "catalog_version": snapshot.catalog.version,
+            "policy_version": snapshot.policy.policies.version,
+            "last_reload": snapshot.reload,
+            "notifications": {"connected": runtime.notifier.connected, "received": runtime.notifier.received},
+            "published_resources": len(snapshot.catalog.published()),
+        }
+    )
 
 
 def create_app(settings: Settings | None = None, **runtime_options) -> Starlette:
@@ -347,8 +387,7 @@ def create_app(settings: Settings | None = None, **runtime_options) -> Starlette
         await runtime.start()
         tasks = [asyncio.create_task(runtime.keep_fresh())] if settings.refresh_seconds > 0 else []
         if settings.policy_notify_url:
-            tasks.append(asyncio.create_task(
-                runtime.notifier.listen(lambda: runtime.refresh(cause="notification"))))
+            tasks.append(asyncio.create_task(runtime.notifier.listen(lambda: runtime.refresh(cause="notification"))))
         if settings.audit_checkpoint_seconds > 0 or settings.audit_checkpoint_records > 0:
             tasks.append(asyncio.create_task(keep_checkpoints()))
         try:
@@ -373,15 +412,26 @@ def create_app(settings: Settings | None = None, **runtime_options) -> Starlette
             Mount("/static", StaticFiles(directory=settings.web_dir, check_dir=False), name="static"),
             # Policy administration for security staff (admin/): the console, the admin API and its sessions.
             *console.routes,
-            Mount("/console/static", StaticFiles(directory=Path(console.__file__).with_name("static")), name="console-static"),
+            Mount(
+                "/console/static",
+                StaticFiles(directory=Path(console.__file__).with_name("static")),
+                name="console-static",
+            ),
             Route("/admin/session", session_post, methods=["POST"]),
             Route("/admin/session", session_delete, methods=["DELETE"]),
             Route("/admin/graphql", AdminEndpoint().handle, methods=["POST"]),
         ],
         lifespan=lifespan,
         # Every body is bounded before it is read (policy documents for the admin API may be larger).
-        middleware=[Middleware(BodyLimit, language=settings.language, limit_for=lambda path: (
-            settings.max_admin_body_bytes if path == "/admin/graphql" else settings.max_body_bytes))],
+        middleware=[
+            Middleware(
+                BodyLimit,
+                language=settings.language,
+                limit_for=lambda path: (
+                    settings.max_admin_body_bytes if path == "/admin/graphql" else settings.max_body_bytes
+                ),
+            )
+        ],
     )
     app.state.runtime = runtime
     return app

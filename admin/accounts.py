@@ -25,9 +25,9 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import and_, case, literal, or_, select
 
+from admin.tables import staff_accounts, staff_sessions
 from govshare.config import Settings
 from govshare.errors import AuthError, GovshareError, NotFoundError
-from admin.tables import staff_accounts, staff_sessions
 
 _hasher = PasswordHasher()
 _DUMMY_HASH = _hasher.hash("govshare: not a password of anyone")
@@ -70,9 +70,15 @@ async def create_account(conn, settings: Settings, username: str, password: str,
         raise GovshareError("STAFF_PASSWORD_WEAK", length=settings.staff_min_password_length)
     if (await conn.execute(select(staff_accounts.c.username).where(staff_accounts.c.username == username))).first():
         raise GovshareError("STAFF_EXISTS", username=username)
-    await conn.execute(staff_accounts.insert().values(
-        username=username, display_name=display_name or username, password_hash=await _hashed(password),
-        failed_attempts=0, created_at=datetime.now(UTC)))
+    await conn.execute(
+        staff_accounts.insert().values(
+            username=username,
+            display_name=display_name or username,
+            password_hash=await _hashed(password),
+            failed_attempts=0,
+            created_at=datetime.now(UTC),
+        )
+    )
 
 
 async def _account(conn, username: str):
@@ -84,24 +90,31 @@ async def _account(conn, username: str):
 
 async def unlock(conn, username: str) -> None:
     await _account(conn, username)
-    await conn.execute(staff_accounts.update().where(staff_accounts.c.username == username)
-                       .values(failed_attempts=0, locked_until=None))
+    await conn.execute(
+        staff_accounts.update()
+        .where(staff_accounts.c.username == username)
+        .values(failed_attempts=0, locked_until=None)
+    )
 
 
 async def disable(conn, username: str) -> None:
     await _account(conn, username)
     now = datetime.now(UTC)
     await conn.execute(staff_accounts.update().where(staff_accounts.c.username == username).values(disabled_at=now))
-    await conn.execute(staff_sessions.update().where(staff_sessions.c.username == username,
-                                                     staff_sessions.c.ended_at.is_(None)).values(ended_at=now))
+    await conn.execute(
+        staff_sessions.update()
+        .where(staff_sessions.c.username == username, staff_sessions.c.ended_at.is_(None))
+        .values(ended_at=now)
+    )
 
 
 async def list_accounts(conn) -> list:
     return (await conn.execute(select(staff_accounts).order_by(staff_accounts.c.username))).all()
 
 
-async def sign_in(engine, settings: Settings, username: str, password: str,
-                  now: datetime | None = None) -> tuple[str, Staff]:
+async def sign_in(
+    engine, settings: Settings, username: str, password: str, now: datetime | None = None
+) -> tuple[str, Staff]:
     """Check the password and open a session: (session token, staff). The attempt is counted and committed
     before the check, and no connection is held while the password is hashed."""
     now = (now or datetime.now(UTC)).astimezone(UTC)
@@ -116,10 +129,16 @@ async def sign_in(engine, settings: Settings, username: str, password: str,
     async with engine.begin() as claim:  # committed at once: every other attempt sees it
         claimed = await claim.execute(
             staff_accounts.update()
-            .where(c.username == username, c.disabled_at.is_(None),
-                   or_(expired, and_(c.locked_until.is_(None), c.failed_attempts < settings.staff_max_failures)))
-            .values(failed_attempts=attempts,
-                    locked_until=case((attempts >= settings.staff_max_failures, locks), else_=None)))
+            .where(
+                c.username == username,
+                c.disabled_at.is_(None),
+                or_(expired, and_(c.locked_until.is_(None), c.failed_attempts < settings.staff_max_failures)),
+            )
+            .values(
+                failed_attempts=attempts,
+                locked_until=case((attempts >= settings.staff_max_failures, locks), else_=None),
+            )
+        )
         row = (await claim.execute(select(staff_accounts).where(c.username == username))).first()
     if claimed.rowcount != 1:
         if row is None or row.disabled_at is not None:
@@ -136,8 +155,11 @@ async def sign_in(engine, settings: Settings, username: str, password: str,
     expires = now + timedelta(hours=settings.staff_session_hours)
     async with engine.begin() as conn:
         await conn.execute(staff_accounts.update().where(c.username == username).values(**values))
-        await conn.execute(staff_sessions.insert().values(token_hash=_digest(token), username=username, csrf_token=csrf,
-                                                          created_at=now, expires_at=expires))
+        await conn.execute(
+            staff_sessions.insert().values(
+                token_hash=_digest(token), username=username, csrf_token=csrf, created_at=now, expires_at=expires
+            )
+        )
     return token, Staff(username, row.display_name, csrf, expires)
 
 
@@ -146,20 +168,24 @@ async def session(conn, token: str | None, now: datetime | None = None) -> Staff
     if not token:
         return None
     now = now or datetime.now(UTC)
-    row = (await conn.execute(
-        select(staff_sessions, staff_accounts.c.display_name, staff_accounts.c.disabled_at)
-        .join(staff_accounts, staff_accounts.c.username == staff_sessions.c.username)
-        .where(staff_sessions.c.token_hash == _digest(token))
-    )).first()
+    row = (
+        await conn.execute(
+            select(staff_sessions, staff_accounts.c.display_name, staff_accounts.c.disabled_at)
+            .join(staff_accounts, staff_accounts.c.username == staff_sessions.c.username)
+            .where(staff_sessions.c.token_hash == _digest(token))
+        )
+    ).first()
     if row is None or row.ended_at is not None or row.disabled_at is not None or row.expires_at <= now:
         return None
     return Staff(row.username, row.display_name, row.csrf_token, row.expires_at)
 
 
 async def sign_out(conn, token: str) -> None:
-    await conn.execute(staff_sessions.update().where(staff_sessions.c.token_hash == _digest(token),
-                                                     staff_sessions.c.ended_at.is_(None))
-                       .values(ended_at=datetime.now(UTC)))
+    await conn.execute(
+        staff_sessions.update()
+        .where(staff_sessions.c.token_hash == _digest(token), staff_sessions.c.ended_at.is_(None))
+        .values(ended_at=datetime.now(UTC))
+    )
 
 
 def same_token(a: str | None, b: str | None) -> bool:

@@ -13,7 +13,6 @@ from __future__ import annotations
 import contextlib
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Optional
 
 import strawberry
 from graphql import GraphQLError
@@ -24,7 +23,8 @@ from strawberry.scalars import JSON
 from admin import operations
 from admin.accounts import Staff
 from admin.auth import console_language, csrf_ok, is_application_key, signed_in
-from admin.runtime import AdminRuntime, runtime as runtime_of
+from admin.runtime import AdminRuntime
+from admin.runtime import runtime as runtime_of
 from govshare.errors import AuthError, GovshareError, graphql_error
 from govshare.expansion import ExpansionLimit
 from govshare.graphql_http import Execution, GraphQLEndpoint, Schema, simple_execution
@@ -43,15 +43,24 @@ class PolicyRule:
     valid_until: datetime
     row_scope: JSON = strawberry.field(description="信息项 → 允许的取值")
     masks: JSON = strawberry.field(description="信息项 → 脱敏方式")
-    legal_basis: Optional[str]
+    legal_basis: str | None
     note: str
 
     @staticmethod
-    def of(rule: documents.Rule) -> "PolicyRule":
-        return PolicyRule(id=rule.id, department=rule.department, resource=rule.resource, items=list(rule.items),
-                          purposes=list(rule.purposes), valid_from=rule.valid_from, valid_until=rule.valid_until,
-                          row_scope={k: list(v) for k, v in rule.row_scope.items()}, masks=dict(rule.masks),
-                          legal_basis=rule.legal_basis, note=rule.note)
+    def of(rule: documents.Rule) -> PolicyRule:
+        return PolicyRule(
+            id=rule.id,
+            department=rule.department,
+            resource=rule.resource,
+            items=list(rule.items),
+            purposes=list(rule.purposes),
+            valid_from=rule.valid_from,
+            valid_until=rule.valid_until,
+            row_scope={k: list(v) for k, v in rule.row_scope.items()},
+            masks=dict(rule.masks),
+            legal_basis=rule.legal_basis,
+            note=rule.note,
+        )
 
 
 @strawberry.type(description="禁止规则：限制某部门使用某资源（“*”为全部资源）。")
@@ -60,13 +69,19 @@ class DenyRule:
     department: str
     resource: str
     reason: str
-    valid_from: Optional[datetime]
-    valid_until: Optional[datetime]
+    valid_from: datetime | None
+    valid_until: datetime | None
 
     @staticmethod
-    def of(rule: documents.DenyRule) -> "DenyRule":
-        return DenyRule(id=rule.id, department=rule.department, resource=rule.resource, reason=rule.reason,
-                        valid_from=rule.valid_from, valid_until=rule.valid_until)
+    def of(rule: documents.DenyRule) -> DenyRule:
+        return DenyRule(
+            id=rule.id,
+            department=rule.department,
+            resource=rule.resource,
+            reason=rule.reason,
+            valid_from=rule.valid_from,
+            valid_until=rule.valid_until,
+        )
 
 
 @strawberry.type(description="策略规则的一个版本。")
@@ -76,7 +91,7 @@ class PolicyVersion:
     author: str
     reason: str
     action: str
-    restored_version: Optional[int]
+    restored_version: int | None
     digest: str
     _document: strawberry.Private[documents.PolicyDocument]
 
@@ -93,16 +108,24 @@ class PolicyVersion:
         return documents.to_toml(self._document)
 
     @staticmethod
-    def of(v: documents.Version) -> "PolicyVersion":
-        return PolicyVersion(version=v.version, at=v.at, author=v.author, reason=v.reason, action=v.action,
-                             restored_version=v.restored_version, digest=v.digest, _document=v.document)
+    def of(v: documents.Version) -> PolicyVersion:
+        return PolicyVersion(
+            version=v.version,
+            at=v.at,
+            author=v.author,
+            reason=v.reason,
+            action=v.action,
+            restored_version=v.restored_version,
+            digest=v.digest,
+            _document=v.document,
+        )
 
 
 @strawberry.type
 class FieldChange:
     field: str
-    before: Optional[JSON]
-    after: Optional[JSON]
+    before: JSON | None
+    after: JSON | None
 
 
 @strawberry.type(description="两个版本之间一条规则的变化。")
@@ -126,9 +149,11 @@ class ItemExplanation:
     share_type: str
     allowed: bool
     reason: str
-    decided_by: Optional[str]
-    mask: Optional[str]
-    contributions: list[str] = strawberry.field(description="参与决定的每项授权及其范围和脱敏（G-1: countyCode ∈ 371311 · keep:6,4）")
+    decided_by: str | None
+    mask: str | None
+    contributions: list[str] = strawberry.field(
+        description="参与决定的每项授权及其范围和脱敏（G-1: countyCode ∈ 371311 · keep:6,4）"
+    )
     message: str
 
 
@@ -139,8 +164,8 @@ class Explanation:
     resource: str
     at: datetime
     policy_version: int
-    refused: Optional[str]
-    refused_message: Optional[str]
+    refused: str | None
+    refused_message: str | None
     items: list[ItemExplanation]
     row_scope: JSON
 
@@ -162,33 +187,33 @@ class GrantInForce:
 
 @strawberry.type
 class PolicyChange:
-    version: Optional[int] = strawberry.field(description="新版本号；与现行规则相同时为空（未产生新版本）")
-    rule_id: Optional[str] = None
+    version: int | None = strawberry.field(description="新版本号；与现行规则相同时为空（未产生新版本）")
+    rule_id: str | None = None
 
 
 @strawberry.input
 class RuleInput:
-    id: Optional[str] = strawberry.field(default=None, description="修改时填写；新增时留空，自动编号")
+    id: str | None = strawberry.field(default=None, description="修改时填写；新增时留空，自动编号")
     department: str
     resource: str
     items: list[str]
     purposes: list[str]
     valid_from: datetime
     valid_until: datetime
-    row_scope: Optional[JSON] = None
-    masks: Optional[JSON] = None
-    legal_basis: Optional[str] = None
-    note: Optional[str] = None
+    row_scope: JSON | None = None
+    masks: JSON | None = None
+    legal_basis: str | None = None
+    note: str | None = None
 
 
 @strawberry.input
 class DenyRuleInput:
-    id: Optional[str] = None
+    id: str | None = None
     department: str
     resource: str = "*"
     reason: str
-    valid_from: Optional[datetime] = None
-    valid_until: Optional[datetime] = None
+    valid_from: datetime | None = None
+    valid_until: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -215,7 +240,7 @@ def _entry(value) -> dict:
 @strawberry.type
 class Query:
     @strawberry.field(description="现行（或指定版本的）策略规则。")
-    async def policy(self, info: strawberry.Info, version: Optional[int] = None) -> PolicyVersion | None:
+    async def policy(self, info: strawberry.Info, version: int | None = None) -> PolicyVersion | None:
         runtime = info.context.runtime
         try:
             if version is None:
@@ -226,24 +251,47 @@ class Query:
             raise _refused(info, exc) from None
 
     @strawberry.field(description="允许规则，可按部门、资源、用途筛选。")
-    async def rules(self, info: strawberry.Info, department: str = "", resource: str = "", purpose: str = "") -> list[PolicyRule]:
+    async def rules(
+        self, info: strawberry.Info, department: str = "", resource: str = "", purpose: str = ""
+    ) -> list[PolicyRule]:
         _, document = await operations.document_in_force(info.context.runtime)
-        return [PolicyRule.of(r) for r in document.rules
-                if operations.matches(r, department=department, resource=resource, purpose=purpose)]
+        return [
+            PolicyRule.of(r)
+            for r in document.rules
+            if operations.matches(r, department=department, resource=resource, purpose=purpose)
+        ]
 
     @strawberry.field(description="禁止规则，可按部门、资源筛选。")
     async def deny_rules(self, info: strawberry.Info, department: str = "", resource: str = "") -> list[DenyRule]:
         _, document = await operations.document_in_force(info.context.runtime)
-        return [DenyRule.of(r) for r in document.deny if operations.matches(r, department=department, resource=resource)]
+        return [
+            DenyRule.of(r) for r in document.deny if operations.matches(r, department=department, resource=resource)
+        ]
 
     @strawberry.field(description="当前生效的授权（共享申请、法定共享、直接授权与允许规则）。")
-    async def grants_in_force(self, info: strawberry.Info, department: str = "", resource: str = "", purpose: str = "") -> list[GrantInForce]:
-        found = await operations.grants_in_force(info.context.runtime, department=department, resource=resource,
-                                                 purpose=purpose)
-        return [GrantInForce(id=g.id, kind=str(g.kind), department=g.consumer, resource=g.resource, items=list(g.items),
-                             purposes=list(g.purposes), valid_from=g.valid_from, valid_until=g.valid_until,
-                             source=f.source, row_scope={k: list(v) for k, v in g.row_scope.items()}, masks=dict(g.masks))
-                for f in found for g in [f.grant]]
+    async def grants_in_force(
+        self, info: strawberry.Info, department: str = "", resource: str = "", purpose: str = ""
+    ) -> list[GrantInForce]:
+        found = await operations.grants_in_force(
+            info.context.runtime, department=department, resource=resource, purpose=purpose
+        )
+        return [
+            GrantInForce(
+                id=g.id,
+                kind=str(g.kind),
+                department=g.consumer,
+                resource=g.resource,
+                items=list(g.items),
+                purposes=list(g.purposes),
+                valid_from=g.valid_from,
+                valid_until=g.valid_until,
+                source=f.source,
+                row_scope={k: list(v) for k, v in g.row_scope.items()},
+                masks=dict(g.masks),
+            )
+            for f in found
+            for g in [f.grant]
+        ]
 
     @strawberry.field(description="策略规则的全部版本，新的在前。")
     async def policy_history(self, info: strawberry.Info) -> list[PolicyVersion]:
@@ -256,24 +304,52 @@ class Query:
             a, b = await operations.version(runtime, from_version), await operations.version(runtime, to_version)
         except GovshareError as exc:
             raise _refused(info, exc) from None
-        changes = [RuleChange(rule=c.rule, kind=c.kind, change=c.change,
-                              fields=[FieldChange(field=k, before=v[0], after=v[1]) for k, v in c.fields.items()])
-                   for c in documents.diff(a.document, b.document)]
-        return PolicyDiff(changes=changes, text=documents.text_diff(a.document, b.document, f"v{from_version}", f"v{to_version}"))
+        changes = [
+            RuleChange(
+                rule=c.rule,
+                kind=c.kind,
+                change=c.change,
+                fields=[FieldChange(field=k, before=v[0], after=v[1]) for k, v in c.fields.items()],
+            )
+            for c in documents.diff(a.document, b.document)
+        ]
+        return PolicyDiff(
+            changes=changes, text=documents.text_diff(a.document, b.document, f"v{from_version}", f"v{to_version}")
+        )
 
     @strawberry.field(description="逐项解释某部门以某用途查询某资源时的决定（与查询服务同一决策代码）。")
-    async def explain(self, info: strawberry.Info, department: str, purpose: str, resource: str, at: Optional[datetime] = None) -> Explanation:
+    async def explain(
+        self, info: strawberry.Info, department: str, purpose: str, resource: str, at: datetime | None = None
+    ) -> Explanation:
         if at is not None and at.tzinfo is None:
             raise _refused(info, GovshareError("POLICY_TIME_NO_OFFSET", value=at.isoformat()))
-        result = await operations.explain_access(info.context.runtime, department, purpose, resource, at,
-                                                 info.context.lang)
+        result = await operations.explain_access(
+            info.context.runtime, department, purpose, resource, at, info.context.lang
+        )
         return Explanation(
-            department=result.department, purpose=result.purpose, resource=result.resource, at=result.at,
-            policy_version=result.policy_version, refused=result.refused, refused_message=result.refused_message,
-            items=[ItemExplanation(item=i.item, label=i.label, share_type=i.share_type, allowed=i.allowed,
-                                   reason=i.reason, decided_by=i.ref, mask=i.mask, message=i.message,
-                                   contributions=[describe_cover(c) for c in i.covers]) for i in result.items],
-            row_scope={k: list(v) for k, v in result.row_scope.items()})
+            department=result.department,
+            purpose=result.purpose,
+            resource=result.resource,
+            at=result.at,
+            policy_version=result.policy_version,
+            refused=result.refused,
+            refused_message=result.refused_message,
+            items=[
+                ItemExplanation(
+                    item=i.item,
+                    label=i.label,
+                    share_type=i.share_type,
+                    allowed=i.allowed,
+                    reason=i.reason,
+                    decided_by=i.ref,
+                    mask=i.mask,
+                    message=i.message,
+                    contributions=[describe_cover(c) for c in i.covers],
+                )
+                for i in result.items
+            ],
+            row_scope={k: list(v) for k, v in result.row_scope.items()},
+        )
 
     @strawberry.field(description="校验一份 TOML 策略规则（不保存）：返回发现的问题，无问题时为空列表。")
     async def validate_policy(self, info: strawberry.Info, document: str) -> list[JSON]:
@@ -294,34 +370,47 @@ async def _run(info, operation):
 @strawberry.type
 class Mutation:
     @strawberry.mutation(description="新增（不填 id）或修改（填 id）一条允许规则；须说明理由。")
-    async def put_rule(self, info: strawberry.Info, rule: RuleInput, reason: str, based_on: Optional[int] = None) -> PolicyChange:
+    async def put_rule(
+        self, info: strawberry.Info, rule: RuleInput, reason: str, based_on: int | None = None
+    ) -> PolicyChange:
         ctx = info.context
-        rule_id, version = await _run(info, operations.put_rule(ctx.runtime, ctx.staff, _entry(rule),
-                                                                reason=reason, based_on=based_on))
+        rule_id, version = await _run(
+            info, operations.put_rule(ctx.runtime, ctx.staff, _entry(rule), reason=reason, based_on=based_on)
+        )
         return PolicyChange(version=version, rule_id=rule_id)
 
     @strawberry.mutation(description="新增或修改一条禁止规则；须说明理由。")
-    async def put_deny_rule(self, info: strawberry.Info, rule: DenyRuleInput, reason: str, based_on: Optional[int] = None) -> PolicyChange:
+    async def put_deny_rule(
+        self, info: strawberry.Info, rule: DenyRuleInput, reason: str, based_on: int | None = None
+    ) -> PolicyChange:
         ctx = info.context
-        rule_id, version = await _run(info, operations.put_deny(ctx.runtime, ctx.staff, _entry(rule),
-                                                                reason=reason, based_on=based_on))
+        rule_id, version = await _run(
+            info, operations.put_deny(ctx.runtime, ctx.staff, _entry(rule), reason=reason, based_on=based_on)
+        )
         return PolicyChange(version=version, rule_id=rule_id)
 
     @strawberry.mutation(description="删除一条允许规则或禁止规则；须说明理由。")
-    async def remove_rule(self, info: strawberry.Info, id: str, reason: str, based_on: Optional[int] = None) -> PolicyChange:
+    async def remove_rule(
+        self, info: strawberry.Info, id: str, reason: str, based_on: int | None = None
+    ) -> PolicyChange:
         ctx = info.context
         version = await _run(info, operations.remove_rule(ctx.runtime, ctx.staff, id, reason=reason, based_on=based_on))
         return PolicyChange(version=version, rule_id=id)
 
     @strawberry.mutation(description="以 TOML 文档整体替换现行策略规则（与 govshare policy import 相同）；须说明理由。")
-    async def import_policy(self, info: strawberry.Info, document: str, reason: str, based_on: Optional[int] = None) -> PolicyChange:
+    async def import_policy(
+        self, info: strawberry.Info, document: str, reason: str, based_on: int | None = None
+    ) -> PolicyChange:
         ctx = info.context
-        version = await _run(info, operations.import_document(ctx.runtime, ctx.staff, document, reason=reason,
-                                                              based_on=based_on))
+        version = await _run(
+            info, operations.import_document(ctx.runtime, ctx.staff, document, reason=reason, based_on=based_on)
+        )
         return PolicyChange(version=version)
 
     @strawberry.mutation(description="回滚到早先版本（作为新版本保存）；须说明理由。")
-    async def rollback_policy(self, info: strawberry.Info, version: int, reason: str, based_on: Optional[int] = None) -> PolicyChange:
+    async def rollback_policy(
+        self, info: strawberry.Info, version: int, reason: str, based_on: int | None = None
+    ) -> PolicyChange:
         ctx = info.context
         saved = await _run(info, operations.rollback(ctx.runtime, ctx.staff, version, reason=reason, based_on=based_on))
         return PolicyChange(version=saved)
@@ -338,8 +427,11 @@ class TokenLimit(SchemaExtension):
 
 # The same bounds on the document as the query service's: tokens while parsing, then the expanded size before
 # validation (govshare/expansion.py).
-schema = Schema(query=Query, mutation=Mutation, extensions=[
-    TokenLimit, lambda: ExpansionLimit(lambda ctx: (ctx.runtime.settings.max_expanded_fields, ctx.lang))])
+schema = Schema(
+    query=Query,
+    mutation=Mutation,
+    extensions=[TokenLimit, lambda: ExpansionLimit(lambda ctx: (ctx.runtime.settings.max_expanded_fields, ctx.lang))],
+)
 
 
 class AdminEndpoint(GraphQLEndpoint):
@@ -358,6 +450,7 @@ class AdminEndpoint(GraphQLEndpoint):
             raise GovshareError("CSRF_FAILED", http_status=403)
         return signed.staff
 
-    def execution(self, request: Request, principal: Staff, lang: str,
-                  request_id: str) -> contextlib.AbstractAsyncContextManager[Execution]:
+    def execution(
+        self, request: Request, principal: Staff, lang: str, request_id: str
+    ) -> contextlib.AbstractAsyncContextManager[Execution]:
         return simple_execution(schema, AdminContext(runtime_of(request), principal, lang))

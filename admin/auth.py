@@ -81,8 +81,9 @@ def same_origin(request: Request) -> bool:
 def csrf_ok(request: Request, signed: Signed, submitted: str | None) -> bool:
     if signed.via == "bearer":
         return True
-    return same_origin(request) and accounts.same_token(submitted or request.headers.get("x-csrf-token"),
-                                                        signed.staff.csrf_token)
+    return same_origin(request) and accounts.same_token(
+        submitted or request.headers.get("x-csrf-token"), signed.staff.csrf_token
+    )
 
 
 def set_session_cookie(response: Response, token: str, max_age: int) -> None:
@@ -120,14 +121,24 @@ async def session_post(request: Request) -> Response:
         return http_error(GovshareError("BAD_REQUEST", detail='expected {"username": ..., "password": ...}'), lang)
     wait = await sign_in_wait(request, username)
     if wait is not None:
-        return http_error(GovshareError("STAFF_SIGN_IN_RATE_LIMITED", http_status=429,
-                                        headers={"Retry-After": str(wait)}, seconds=wait), lang)
+        return http_error(
+            GovshareError(
+                "STAFF_SIGN_IN_RATE_LIMITED", http_status=429, headers={"Retry-After": str(wait)}, seconds=wait
+            ),
+            lang,
+        )
     try:
         token, staff = await sign_in(runtime.engine, runtime.settings, username, password)
     except AuthError as exc:
         return http_error(exc, lang)
-    return JSONResponse({"token": token, "csrfToken": staff.csrf_token, "expiresAt": staff.session_expires.isoformat(),
-                         "username": staff.username})
+    return JSONResponse(
+        {
+            "token": token,
+            "csrfToken": staff.csrf_token,
+            "expiresAt": staff.session_expires.isoformat(),
+            "username": staff.username,
+        }
+    )
 
 
 async def session_delete(request: Request) -> Response:

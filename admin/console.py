@@ -17,20 +17,34 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from admin import operations
-from admin.auth import (LANG_COOKIE, LOGIN_CSRF_COOKIE, Signed, clear_session_cookie, console_language, csrf_ok,
-                        set_session_cookie, sign_in, sign_in_wait, signed_in, same_origin)
-from admin import accounts
+from admin import accounts, operations
+from admin.auth import (
+    LANG_COOKIE,
+    LOGIN_CSRF_COOKIE,
+    Signed,
+    clear_session_cookie,
+    console_language,
+    csrf_ok,
+    same_origin,
+    set_session_cookie,
+    sign_in,
+    sign_in_wait,
+    signed_in,
+)
 from admin.labels import label
-from govshare.clock import CHINA
 from admin.runtime import runtime as runtime_of
+from govshare.clock import CHINA
 from govshare.errors import AuthError, GovshareError
 from govshare.i18n import message
 from policies import documents
 from policies.explain import describe_cover
 
-_templates = Environment(loader=FileSystemLoader(Path(__file__).with_name("templates")),
-                         autoescape=select_autoescape(["html"]), trim_blocks=True, lstrip_blocks=True)
+_templates = Environment(
+    loader=FileSystemLoader(Path(__file__).with_name("templates")),
+    autoescape=select_autoescape(["html"]),
+    trim_blocks=True,
+    lstrip_blocks=True,
+)
 _templates.globals["describe_cover"] = describe_cover
 
 
@@ -50,20 +64,35 @@ def _with_language(request: Request, lang: str) -> str:
     return request.url.path + "?" + request.url.include_query_params(lang=lang).query
 
 
-def _render(request: Request, template: str, lang: str, status: int = 200, signed: Signed | None = None,
-            **context) -> HTMLResponse:
+def _render(
+    request: Request, template: str, lang: str, status: int = 200, signed: Signed | None = None, **context
+) -> HTMLResponse:
     runtime = runtime_of(request)
     page = _templates.get_template(template).render(
-        t=lambda key, **params: label(key, lang, **params), lang=lang, staff=signed.staff if signed else None,
-        csrf=signed.staff.csrf_token if signed else "", path=request.url.path, catalog=runtime.catalog,
-        china=_china, local_input=_local_input, message=lambda code, **p: message(code, lang, **p),
+        t=lambda key, **params: label(key, lang, **params),
+        lang=lang,
+        staff=signed.staff if signed else None,
+        csrf=signed.staff.csrf_token if signed else "",
+        path=request.url.path,
+        catalog=runtime.catalog,
+        china=_china,
+        local_input=_local_input,
+        message=lambda code, **p: message(code, lang, **p),
         policy_version=runtime.policy.policies.version,  # the number /healthz, the log and explain name
-        switch_language=_with_language(request, "zh-CN" if lang == "en" else "en"), **context)
-    response = HTMLResponse(page, status_code=status, headers={
-        "Content-Security-Policy": "default-src 'self'; style-src 'self'; script-src 'none'; frame-ancestors 'none'; "
-                                   "form-action 'self'; base-uri 'none'",
-        "X-Frame-Options": "DENY", "Referrer-Policy": "same-origin", "Cache-Control": "no-store",
-    })
+        switch_language=_with_language(request, "zh-CN" if lang == "en" else "en"),
+        **context,
+    )
+    response = HTMLResponse(
+        page,
+        status_code=status,
+        headers={
+            "Content-Security-Policy": "default-src 'self'; style-src 'self'; script-src 'none'; frame-ancestors 'none'; "
+            "form-action 'self'; base-uri 'none'",
+            "X-Frame-Options": "DENY",
+            "Referrer-Policy": "same-origin",
+            "Cache-Control": "no-store",
+        },
+    )
     if request.query_params.get("lang"):
         response.set_cookie(LANG_COOKIE, lang, path="/console", samesite="strict", httponly=True, secure=True)
     return response
@@ -93,7 +122,10 @@ def staff_only(handler):
 
 # --- signing in and out --------------------------------------------------------------------------------
 
-async def login_page(request: Request, error: str | None = None, params: dict | None = None, status: int = 200) -> Response:
+
+async def login_page(
+    request: Request, error: str | None = None, params: dict | None = None, status: int = 200
+) -> Response:
     lang = _language(request)
     token = secrets.token_urlsafe(24)
     response = _render(request, "login.html", lang, status, login_csrf=token, error=error, params=params or {})
@@ -104,7 +136,9 @@ async def login_page(request: Request, error: str | None = None, params: dict | 
 async def login_post(request: Request) -> Response:
     runtime = runtime_of(request)
     form = await request.form()
-    if not same_origin(request) or not accounts.same_token(form.get("csrf_token"), request.cookies.get(LOGIN_CSRF_COOKIE)):
+    if not same_origin(request) or not accounts.same_token(
+        form.get("csrf_token"), request.cookies.get(LOGIN_CSRF_COOKIE)
+    ):
         return await login_page(request, "CSRF_FAILED", status=403)
     username = str(form.get("username", ""))
     wait = await sign_in_wait(request, username)
@@ -113,7 +147,7 @@ async def login_post(request: Request) -> Response:
         response.headers["Retry-After"] = str(wait)
         return response
     try:
-        token, staff = await sign_in(runtime.engine, runtime.settings, username, str(form.get("password", "")))
+        token, _staff = await sign_in(runtime.engine, runtime.settings, username, str(form.get("password", "")))
     except AuthError as exc:
         return await login_page(request, exc.code, exc.params, status=401)
     response = RedirectResponse("/console/rules", status_code=303)
@@ -133,6 +167,7 @@ async def logout(request: Request, signed: Signed, lang: str, form) -> Response:
 
 # --- allow rules ---------------------------------------------------------------------------------------
 
+
 def _filters(request: Request) -> dict[str, str]:
     return {k: request.query_params.get(k, "").strip() for k in ("department", "resource", "purpose")}
 
@@ -142,8 +177,16 @@ async def rules_page(request: Request, signed: Signed, lang: str, form) -> Respo
     version, document = await operations.document_in_force(runtime_of(request))
     filters = _filters(request)
     shown = [r for r in document.rules if operations.matches(r, **filters)]
-    return _render(request, "rules.html", lang, signed=signed, version=version, rules=shown, filters=filters,
-                   total=len(document.rules))
+    return _render(
+        request,
+        "rules.html",
+        lang,
+        signed=signed,
+        version=version,
+        rules=shown,
+        filters=filters,
+        total=len(document.rules),
+    )
 
 
 def _pairs(text: str, field: str, lists: bool) -> dict:
@@ -154,8 +197,9 @@ def _pairs(text: str, field: str, lists: bool) -> dict:
             continue
         name, sep, value = line.partition("=")
         if not sep or not name.strip():
-            raise documents.PolicyInvalid([documents.Problem(field, field, "POLICY_MALFORMED",
-                                                             {"detail": f"'{line.strip()}': item=value"})])
+            raise documents.PolicyInvalid(
+                [documents.Problem(field, field, "POLICY_MALFORMED", {"detail": f"'{line.strip()}': item=value"})]
+            )
         found[name.strip()] = [v.strip() for v in value.split(",") if v.strip()] if lists else value.strip()
     return found
 
@@ -176,12 +220,18 @@ def _when(value: str) -> str | None:
 
 
 def _rule_entry(form, rule_id: str | None) -> dict:
-    entry = {"department": form.get("department", ""), "resource": form.get("resource", ""),
-             "items": _names(form.get("items", "")), "purposes": _names(form.get("purposes", "")),
-             "valid_from": _when(form.get("valid_from", "")), "valid_until": _when(form.get("valid_until", "")),
-             "row_scope": _pairs(form.get("row_scope", ""), "row_scope", True),
-             "masks": _pairs(form.get("masks", ""), "masks", False),
-             "legal_basis": form.get("legal_basis", "").strip() or None, "note": form.get("note", "").strip() or None}
+    entry = {
+        "department": form.get("department", ""),
+        "resource": form.get("resource", ""),
+        "items": _names(form.get("items", "")),
+        "purposes": _names(form.get("purposes", "")),
+        "valid_from": _when(form.get("valid_from", "")),
+        "valid_until": _when(form.get("valid_until", "")),
+        "row_scope": _pairs(form.get("row_scope", ""), "row_scope", True),
+        "masks": _pairs(form.get("masks", ""), "masks", False),
+        "legal_basis": form.get("legal_basis", "").strip() or None,
+        "note": form.get("note", "").strip() or None,
+    }
     if rule_id:
         entry["id"] = rule_id
     return entry
@@ -194,30 +244,59 @@ def _based_on(form) -> int | None:
         return None
 
 
-async def _change(request: Request, signed: Signed, lang: str, form, run, back: str, template: str, **context) -> Response:
+async def _change(
+    request: Request, signed: Signed, lang: str, form, run, back: str, template: str, **context
+) -> Response:
     """Run a change; on success back to ``back``, else the form again with the problems, nothing saved."""
     try:
         await run()
     except documents.PolicyInvalid as exc:
         version, _ = await operations.document_in_force(runtime_of(request))
-        return _render(request, template, lang, 400, signed, version=version, form=form, problems=exc.problems,
-                       error=None, **context)
+        return _render(
+            request,
+            template,
+            lang,
+            400,
+            signed,
+            version=version,
+            form=form,
+            problems=exc.problems,
+            error=None,
+            **context,
+        )
     except GovshareError as exc:
         version, _ = await operations.document_in_force(runtime_of(request))
-        return _render(request, template, lang, 409 if exc.code == "POLICY_CONFLICT" else 400, signed, version=version,
-                       form=form, problems=[], error=message(exc.code, lang, **exc.params), error_code=exc.code, **context)
+        return _render(
+            request,
+            template,
+            lang,
+            409 if exc.code == "POLICY_CONFLICT" else 400,
+            signed,
+            version=version,
+            form=form,
+            problems=[],
+            error=message(exc.code, lang, **exc.params),
+            error_code=exc.code,
+            **context,
+        )
     return RedirectResponse(back, status_code=303)
 
 
 def _rule_form(rule: documents.Rule | None) -> dict:
     if rule is None:
         return {}
-    return {"department": rule.department, "resource": rule.resource, "items": ", ".join(rule.items),
-            "purposes": ", ".join(rule.purposes), "valid_from": _local_input(rule.valid_from),
-            "valid_until": _local_input(rule.valid_until),
-            "row_scope": "\n".join(f"{k}={','.join(v)}" for k, v in rule.row_scope.items()),
-            "masks": "\n".join(f"{k}={v}" for k, v in rule.masks.items()),
-            "legal_basis": rule.legal_basis or "", "note": rule.note}
+    return {
+        "department": rule.department,
+        "resource": rule.resource,
+        "items": ", ".join(rule.items),
+        "purposes": ", ".join(rule.purposes),
+        "valid_from": _local_input(rule.valid_from),
+        "valid_until": _local_input(rule.valid_until),
+        "row_scope": "\n".join(f"{k}={','.join(v)}" for k, v in rule.row_scope.items()),
+        "masks": "\n".join(f"{k}={v}" for k, v in rule.masks.items()),
+        "legal_basis": rule.legal_basis or "",
+        "note": rule.note,
+    }
 
 
 @staff_only
@@ -227,8 +306,17 @@ async def rule_form(request: Request, signed: Signed, lang: str, form) -> Respon
     rule = document.rule(rule_id) if rule_id else None
     if rule_id and rule is None:
         return _render(request, "error.html", lang, 404, signed, code="POLICY_RULE_NOT_FOUND", params={"rule": rule_id})
-    return _render(request, "rule_form.html", lang, signed=signed, version=version, form=_rule_form(rule),
-                   rule_id=rule_id, problems=[], error=None)
+    return _render(
+        request,
+        "rule_form.html",
+        lang,
+        signed=signed,
+        version=version,
+        form=_rule_form(rule),
+        rule_id=rule_id,
+        problems=[],
+        error=None,
+    )
 
 
 @staff_only
@@ -237,8 +325,9 @@ async def rule_save(request: Request, signed: Signed, lang: str, form) -> Respon
     runtime = runtime_of(request)
 
     async def run():
-        await operations.put_rule(runtime, signed.staff, _rule_entry(form, rule_id), reason=form.get("reason", ""),
-                                  based_on=_based_on(form))
+        await operations.put_rule(
+            runtime, signed.staff, _rule_entry(form, rule_id), reason=form.get("reason", ""), based_on=_based_on(form)
+        )
 
     return await _change(request, signed, lang, form, run, "/console/rules", "rule_form.html", rule_id=rule_id)
 
@@ -250,9 +339,13 @@ async def rule_remove(request: Request, signed: Signed, lang: str, form) -> Resp
     kind = "deny" if request.url.path.startswith("/console/deny") else "rules"
 
     async def run():
-        await operations.remove_rule(runtime, signed.staff, rule_id, reason=form.get("reason", ""), based_on=_based_on(form))
+        await operations.remove_rule(
+            runtime, signed.staff, rule_id, reason=form.get("reason", ""), based_on=_based_on(form)
+        )
 
-    return await _change(request, signed, lang, form, run, f"/console/{kind}", "remove.html", rule_id=rule_id, kind=kind)
+    return await _change(
+        request, signed, lang, form, run, f"/console/{kind}", "remove.html", rule_id=rule_id, kind=kind
+    )
 
 
 @staff_only
@@ -260,26 +353,50 @@ async def remove_form(request: Request, signed: Signed, lang: str, form) -> Resp
     rule_id = request.path_params["rule_id"]
     kind = "deny" if request.url.path.startswith("/console/deny") else "rules"
     version, _ = await operations.document_in_force(runtime_of(request))
-    return _render(request, "remove.html", lang, signed=signed, version=version, rule_id=rule_id, kind=kind, form={},
-                   problems=[], error=None)
+    return _render(
+        request,
+        "remove.html",
+        lang,
+        signed=signed,
+        version=version,
+        rule_id=rule_id,
+        kind=kind,
+        form={},
+        problems=[],
+        error=None,
+    )
 
 
 # --- deny rules ----------------------------------------------------------------------------------------
+
 
 @staff_only
 async def deny_page(request: Request, signed: Signed, lang: str, form) -> Response:
     version, document = await operations.document_in_force(runtime_of(request))
     filters = _filters(request)
     shown = [r for r in document.deny if operations.matches(r, **{**filters, "purpose": ""})]
-    return _render(request, "deny.html", lang, signed=signed, version=version, rules=shown, filters=filters,
-                   total=len(document.deny))
+    return _render(
+        request,
+        "deny.html",
+        lang,
+        signed=signed,
+        version=version,
+        rules=shown,
+        filters=filters,
+        total=len(document.deny),
+    )
 
 
 def _deny_form(rule: documents.DenyRule | None) -> dict:
     if rule is None:
         return {"resource": "*"}
-    return {"department": rule.department, "resource": rule.resource, "basis": rule.reason,
-            "valid_from": _local_input(rule.valid_from), "valid_until": _local_input(rule.valid_until)}
+    return {
+        "department": rule.department,
+        "resource": rule.resource,
+        "basis": rule.reason,
+        "valid_from": _local_input(rule.valid_from),
+        "valid_until": _local_input(rule.valid_until),
+    }
 
 
 @staff_only
@@ -289,17 +406,30 @@ async def deny_form(request: Request, signed: Signed, lang: str, form) -> Respon
     rule = document.deny_rule(rule_id) if rule_id else None
     if rule_id and rule is None:
         return _render(request, "error.html", lang, 404, signed, code="POLICY_RULE_NOT_FOUND", params={"rule": rule_id})
-    return _render(request, "deny_form.html", lang, signed=signed, version=version, form=_deny_form(rule),
-                   rule_id=rule_id, problems=[], error=None)
+    return _render(
+        request,
+        "deny_form.html",
+        lang,
+        signed=signed,
+        version=version,
+        form=_deny_form(rule),
+        rule_id=rule_id,
+        problems=[],
+        error=None,
+    )
 
 
 @staff_only
 async def deny_save(request: Request, signed: Signed, lang: str, form) -> Response:
     rule_id = request.path_params.get("rule_id")
     runtime = runtime_of(request)
-    entry = {"department": form.get("department", ""), "resource": form.get("resource", "") or "*",
-             "reason": form.get("basis", ""), "valid_from": _when(form.get("valid_from", "")),
-             "valid_until": _when(form.get("valid_until", ""))}
+    entry = {
+        "department": form.get("department", ""),
+        "resource": form.get("resource", "") or "*",
+        "reason": form.get("basis", ""),
+        "valid_from": _when(form.get("valid_from", "")),
+        "valid_until": _when(form.get("valid_until", "")),
+    }
     if rule_id:
         entry["id"] = rule_id
 
@@ -310,6 +440,7 @@ async def deny_save(request: Request, signed: Signed, lang: str, form) -> Respon
 
 
 # --- grants, explain, history ----------------------------------------------------------------------------
+
 
 @staff_only
 async def grants_page(request: Request, signed: Signed, lang: str, form) -> Response:
@@ -331,16 +462,25 @@ async def explain_page(request: Request, signed: Signed, lang: str, form) -> Res
             except ValueError:
                 error = message("POLICY_BAD_TIME", lang, value=asked["at"])
         if error is None:
-            result = await operations.explain_access(runtime_of(request), asked["department"], asked["purpose"],
-                                                     asked["resource"], at, lang)
+            result = await operations.explain_access(
+                runtime_of(request), asked["department"], asked["purpose"], asked["resource"], at, lang
+            )
     return _render(request, "explain.html", lang, signed=signed, asked=asked, result=result, error=error)
 
 
 @staff_only
 async def history_page(request: Request, signed: Signed, lang: str, form) -> Response:
     versions = await operations.history(runtime_of(request))
-    return _render(request, "history.html", lang, signed=signed, versions=versions,
-                   version=versions[0].version if versions else 0, problems=[], error=None)
+    return _render(
+        request,
+        "history.html",
+        lang,
+        signed=signed,
+        versions=versions,
+        version=versions[0].version if versions else 0,
+        problems=[],
+        error=None,
+    )
 
 
 @staff_only
@@ -353,9 +493,16 @@ async def diff_page(request: Request, signed: Signed, lang: str, form) -> Respon
         return _render(request, "error.html", lang, 400, signed, code="BAD_REQUEST", params={"detail": "from, to"})
     except GovshareError as exc:
         return _render(request, "error.html", lang, 404, signed, code=exc.code, params=exc.params)
-    return _render(request, "diff.html", lang, signed=signed, before=before, after=after,
-                   changes=documents.diff(before.document, after.document),
-                   text=documents.text_diff(before.document, after.document, f"v{a}", f"v{b}"))
+    return _render(
+        request,
+        "diff.html",
+        lang,
+        signed=signed,
+        before=before,
+        after=after,
+        changes=documents.diff(before.document, after.document),
+        text=documents.text_diff(before.document, after.document, f"v{a}", f"v{b}"),
+    )
 
 
 @staff_only
@@ -364,7 +511,9 @@ async def rollback_post(request: Request, signed: Signed, lang: str, form) -> Re
     target = int(request.path_params["version"])
 
     async def run():
-        await operations.rollback(runtime, signed.staff, target, reason=form.get("reason", ""), based_on=_based_on(form))
+        await operations.rollback(
+            runtime, signed.staff, target, reason=form.get("reason", ""), based_on=_based_on(form)
+        )
 
     versions = await operations.history(runtime)
     return await _change(request, signed, lang, form, run, "/console/history", "history.html", versions=versions)

@@ -10,13 +10,15 @@ the same way.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Callable, Protocol
+from typing import Protocol
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from admin.runtime import Platform
 from catalog import store as catalog_store
 from catalog.conformance import check_sources, without_nonconforming
 from catalog.model import Catalog
@@ -24,13 +26,12 @@ from govshare.config import Settings
 from govshare.errors import GovshareError, NotFoundError
 from govshare.notify import PolicyNotifier
 from govshare.platformdb import read_versions
-from policies.tables import grants
-from admin.runtime import Platform
 from policies import documents
 from policies.engine import PolicyEngine
-from policies.model import Grant, PolicySet
 from policies.explain import Explanation, explain
+from policies.model import Grant, PolicySet
 from policies.store import load_policy_set
+from policies.tables import grants
 
 
 class Author(Protocol):
@@ -52,8 +53,9 @@ class CommandRuntime:
     every change announced on the channel the servers listen to, so it is in force in each of them at once
     (within refresh_seconds if the announcement is lost)."""
 
-    def __init__(self, settings: Settings, engine: AsyncEngine,
-                 clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
+    def __init__(
+        self, settings: Settings, engine: AsyncEngine, clock: Callable[[], datetime] = lambda: datetime.now(UTC)
+    ) -> None:
         self.settings, self.engine, self.clock = settings, engine, clock
         self.catalog = Catalog()
         self.policy = PolicyEngine(self.catalog, PolicySet())
@@ -95,8 +97,9 @@ async def _save(runtime: Platform, change, staff: Author, reason: str, based_on:
     await runtime.refresh()  # validate against the catalog in force now
     async with runtime.engine.begin() as conn:
         _, document = await documents.current_document(conn)
-        version = await documents.save(conn, runtime.catalog, change(document), author=staff.username,
-                                       reason=reason, based_on=based_on)
+        version = await documents.save(
+            conn, runtime.catalog, change(document), author=staff.username, reason=reason, based_on=based_on
+        )
     if version is not None:
         await runtime.changed()
     return version
@@ -116,7 +119,9 @@ def deny_from(entry: dict) -> documents.DenyRule:
     return documents.from_data({"deny": [entry]}, None).deny[0]
 
 
-async def put_rule(runtime: Platform, staff: Author, entry: dict, *, reason: str, based_on: int | None = None) -> tuple[str, int | None]:
+async def put_rule(
+    runtime: Platform, staff: Author, entry: dict, *, reason: str, based_on: int | None = None
+) -> tuple[str, int | None]:
     """Add an allow rule (no id) or change the one with ``entry['id']``: (rule id, new version)."""
     _require_reason(reason)
     rule = rule_from(entry)
@@ -125,7 +130,9 @@ async def put_rule(runtime: Platform, staff: Author, entry: dict, *, reason: str
     return rule.id, await _save(runtime, lambda doc: documents.with_rule(doc, rule), staff, reason, based_on)
 
 
-async def put_deny(runtime: Platform, staff: Author, entry: dict, *, reason: str, based_on: int | None = None) -> tuple[str, int | None]:
+async def put_deny(
+    runtime: Platform, staff: Author, entry: dict, *, reason: str, based_on: int | None = None
+) -> tuple[str, int | None]:
     _require_reason(reason)
     rule = deny_from(entry)
     if entry.get("id"):
@@ -140,28 +147,36 @@ async def _require_rule(runtime: Platform, rule_id: str, *, deny: bool) -> None:
         raise GovshareError("POLICY_RULE_NOT_FOUND", rule=rule_id)
 
 
-async def remove_rule(runtime: Platform, staff: Author, rule_id: str, *, reason: str, based_on: int | None = None) -> int | None:
+async def remove_rule(
+    runtime: Platform, staff: Author, rule_id: str, *, reason: str, based_on: int | None = None
+) -> int | None:
     return await _save(runtime, lambda doc: documents.without(doc, rule_id), staff, reason, based_on)
 
 
-async def import_document(runtime: Platform, staff: Author, text: str, *, reason: str, based_on: int | None = None) -> int | None:
+async def import_document(
+    runtime: Platform, staff: Author, text: str, *, reason: str, based_on: int | None = None
+) -> int | None:
     """Replace the rules in force by the TOML document ``text`` (saved only if valid): the new version, or None
     when it equals the rules in force."""
     await runtime.refresh()
     document = documents.from_toml(text, runtime.catalog)
     async with runtime.engine.begin() as conn:
-        version = await documents.save(conn, runtime.catalog, document, author=staff.username, reason=reason,
-                                       action="import", based_on=based_on)
+        version = await documents.save(
+            conn, runtime.catalog, document, author=staff.username, reason=reason, action="import", based_on=based_on
+        )
     if version is not None:
         await runtime.changed()
     return version
 
 
-async def rollback(runtime: Platform, staff: Author, version: int, *, reason: str, based_on: int | None = None) -> int | None:
+async def rollback(
+    runtime: Platform, staff: Author, version: int, *, reason: str, based_on: int | None = None
+) -> int | None:
     await runtime.refresh()
     async with runtime.engine.begin() as conn:
-        saved = await documents.rollback(conn, runtime.catalog, version, author=staff.username, reason=reason,
-                                         based_on=based_on)
+        saved = await documents.rollback(
+            conn, runtime.catalog, version, author=staff.username, reason=reason, based_on=based_on
+        )
     if saved is not None:
         await runtime.changed()
     return saved
@@ -178,7 +193,9 @@ async def validate_document(runtime: Platform, text: str) -> documents.PolicyDoc
     return parsed
 
 
-async def lift_restriction(runtime: Platform, staff: Author, rule_id: str, *, reason: str, based_on: int | None = None) -> int | None:
+async def lift_restriction(
+    runtime: Platform, staff: Author, rule_id: str, *, reason: str, based_on: int | None = None
+) -> int | None:
     """Remove the deny rule ``rule_id`` (a restriction, Art 20): RESTRICTION_ALREADY_LIFTED when an earlier
     version held it, RESTRICTION_NOT_FOUND when none did (an allow rule's id is not a restriction's)."""
     _, document = await document_in_force(runtime)
@@ -199,8 +216,9 @@ async def version(runtime: Platform, number: int) -> documents.Version:
         return await documents.version_at(conn, number)
 
 
-async def explain_access(runtime: Platform, department: str, purpose: str, resource: str, at: datetime | None,
-                         lang: str) -> Explanation:
+async def explain_access(
+    runtime: Platform, department: str, purpose: str, resource: str, at: datetime | None, lang: str
+) -> Explanation:
     """The decision the GraphQL service would make now (or at ``at``), from the engine it uses."""
     await runtime.refresh()
     return explain(runtime.policy, department, purpose, resource, at or runtime.clock(), lang)
@@ -212,7 +230,9 @@ class GrantInForce:
     source: str  # the application it came from, who recorded it, or "rule" for a staff rule
 
 
-async def grants_in_force(runtime: Platform, *, department: str = "", resource: str = "", purpose: str = "") -> list[GrantInForce]:
+async def grants_in_force(
+    runtime: Platform, *, department: str = "", resource: str = "", purpose: str = ""
+) -> list[GrantInForce]:
     """Every grant deciding now: approved and deemed applications, direct and legal-basis grants, staff rules."""
     await runtime.refresh()
     now = runtime.clock()
@@ -221,8 +241,10 @@ async def grants_in_force(runtime: Platform, *, department: str = "", resource: 
     found = [
         GrantInForce(g, sources.get(g.id) or ("rule" if g.id.startswith("P-") else g.id))
         for g in runtime.policy.policies.grants
-        if g.revoked_at is None and g.valid_from <= now < g.valid_until
-        and (not department or g.consumer == department) and (not resource or g.resource == resource)
+        if g.revoked_at is None
+        and g.valid_from <= now < g.valid_until
+        and (not department or g.consumer == department)
+        and (not resource or g.resource == resource)
         and (not purpose or purpose in g.purposes)
     ]
     return sorted(found, key=lambda f: (f.grant.consumer, f.grant.resource, f.grant.id))
@@ -234,6 +256,4 @@ def matches(rule, *, department: str = "", resource: str = "", purpose: str = ""
         return False
     if resource and rule.resource not in (resource, documents.EVERY_RESOURCE):
         return False
-    if purpose and purpose not in getattr(rule, "purposes", (purpose,)):
-        return False
-    return True
+    return not (purpose and purpose not in getattr(rule, "purposes", (purpose,)))

@@ -45,8 +45,10 @@ class ApplicationInvalid(GovshareError):
         self.problems = problems
 
     def details(self, lang: str) -> dict:
-        return {**super().details(lang), "problems": [problem_entry(p.code, p.params, lang, field=p.field)
-                                                      for p in self.problems]}
+        return {
+            **super().details(lang),
+            "problems": [problem_entry(p.code, p.params, lang, field=p.field) for p in self.problems],
+        }
 
 
 def _deemed(row) -> Grant | None:
@@ -56,49 +58,110 @@ def _deemed(row) -> Grant | None:
     until = row.valid_until
     if until <= start:
         return None
-    return Grant(id=row.id, kind=GrantKind.DEEMED, consumer=row.consumer, resource=row.resource, items=tuple(row.items),
-                 purposes=(row.purpose,), valid_from=start, valid_until=until,
-                 row_scope={k: tuple(v) for k, v in row.row_scope.items()})
+    return Grant(
+        id=row.id,
+        kind=GrantKind.DEEMED,
+        consumer=row.consumer,
+        resource=row.resource,
+        items=tuple(row.items),
+        purposes=(row.purpose,),
+        valid_from=start,
+        valid_until=until,
+        row_scope={k: tuple(v) for k, v in row.row_scope.items()},
+    )
 
 
 async def deemed_grants(conn) -> tuple[Grant, ...]:
     """The pending applications silence may approve, as the grants they are from their deadlines on."""
-    rows = (await conn.execute(select(applications).where(
-        applications.c.status == "pending", applications.c.deemable == 1))).all()
+    rows = (
+        await conn.execute(select(applications).where(applications.c.status == "pending", applications.c.deemable == 1))
+    ).all()
     return tuple(g for g in map(_deemed, rows) if g is not None)
 
 
 store.declare_deemed_grants(deemed_grants)
 
 
-async def record_step(conn, kind: str, *, at: datetime, department: str, actor: str, application_id: str | None = None,
-                      grant_id: str | None = None, reason: str | None = None, **detail) -> None:
+async def record_step(
+    conn,
+    kind: str,
+    *,
+    at: datetime,
+    department: str,
+    actor: str,
+    application_id: str | None = None,
+    grant_id: str | None = None,
+    reason: str | None = None,
+    **detail,
+) -> None:
     """Append one step of the process (who, when, what, why) to the process records."""
-    await append(conn, "process", [dict(
-        at=at.astimezone(UTC),  # stored in UTC: SQLite keeps no offset
-        kind=kind, application_id=application_id, grant_id=grant_id, department=department, actor=actor,
-        reason=reason, detail=detail)])
+    await append(
+        conn,
+        "process",
+        [
+            dict(
+                at=at.astimezone(UTC),  # stored in UTC: SQLite keeps no offset
+                kind=kind,
+                application_id=application_id,
+                grant_id=grant_id,
+                department=department,
+                actor=actor,
+                reason=reason,
+                detail=detail,
+            )
+        ],
+    )
 
 
-async def _refused_action(conn, caller: Caller, now: datetime, code: str, application_id: str | None = None,
-                          grant_id: str | None = None, **params) -> GovshareError:
+async def _refused_action(
+    conn,
+    caller: Caller,
+    now: datetime,
+    code: str,
+    application_id: str | None = None,
+    grant_id: str | None = None,
+    **params,
+) -> GovshareError:
     """Record a refused action in its own transaction (the caller's is rolled back by the refusal)."""
     async with conn.engine.begin() as own:
-        await record_step(own, "refused_action", at=now.astimezone(UTC), department=caller.department, actor=caller.key_id,
-                      application_id=application_id, grant_id=grant_id, reason=code)
+        await record_step(
+            own,
+            "refused_action",
+            at=now.astimezone(UTC),
+            department=caller.department,
+            actor=caller.key_id,
+            application_id=application_id,
+            grant_id=grant_id,
+            reason=code,
+        )
     return GovshareError(code, application=application_id, grant=grant_id, **params)
 
 
-async def _require(conn, caller: Caller, role: str, now: datetime, application_id: str | None = None,
-                   grant_id: str | None = None) -> None:
+async def _require(
+    conn, caller: Caller, role: str, now: datetime, application_id: str | None = None, grant_id: str | None = None
+) -> None:
     if role not in caller.roles:
         raise await _refused_action(conn, caller, now, "FORBIDDEN", application_id, grant_id, role=role)
 
 
-async def submit(conn, catalog: Catalog, calendar: WorkCalendar, settings: Settings, caller: Caller, *,
-                 resource: str, items: list[str], purpose: str, users: str, share_mode: str,
-                 row_scope: dict[str, list[str]], valid_from: datetime, valid_until: datetime,
-                 acknowledged: bool, now: datetime) -> str:
+async def submit(
+    conn,
+    catalog: Catalog,
+    calendar: WorkCalendar,
+    settings: Settings,
+    caller: Caller,
+    *,
+    resource: str,
+    items: list[str],
+    purpose: str,
+    users: str,
+    share_mode: str,
+    row_scope: dict[str, list[str]],
+    valid_from: datetime,
+    valid_until: datetime,
+    acknowledged: bool,
+    now: datetime,
+) -> str:
     """Validate and record an application of ``caller``'s department; returns its id."""
     now = now.astimezone(UTC)
     await _require(conn, caller, "applicant", now)
@@ -107,25 +170,35 @@ async def submit(conn, catalog: Catalog, calendar: WorkCalendar, settings: Setti
     if target is None or resource not in {r.code for r in catalog.published()}:
         problems.append(FieldProblem("resource", "RESOURCE_NOT_FOUND", {"resource": resource}))
     elif target.provider == caller.department:
-        problems.append(FieldProblem("resource", "GRANT_FOR_PROVIDER", {"department": caller.department, "resource": resource}))
-    elif all(target.share_type_of(target.item(i)) == ShareType.UNCONDITIONAL for i in items if target.item(i)) and \
-            not target.related_departments:
+        problems.append(
+            FieldProblem("resource", "GRANT_FOR_PROVIDER", {"department": caller.department, "resource": resource})
+        )
+    elif (
+        all(target.share_type_of(target.item(i)) == ShareType.UNCONDITIONAL for i in items if target.item(i))
+        and not target.related_departments
+    ):
         problems.append(FieldProblem("resource", "NOTHING_TO_APPLY", {"resource": resource}))
     if target is not None:
         for name in [*items, *row_scope]:
             if target.item(name) is None:
                 problems.append(FieldProblem("items", "ITEM_NOT_FOUND", {"resource": resource, "item": name}))
         for name, values in row_scope.items():
-            problems += [FieldProblem(place, code, params)
-                         for place, code, params in documents.scope_value_problems(target, name, values)]
+            problems += [
+                FieldProblem(place, code, params)
+                for place, code, params in documents.scope_value_problems(target, name, values)
+            ]
     if not items:
         problems.append(FieldProblem("items", "GRANT_NO_ITEMS", {}))
     if catalog.purpose_for(caller.department, purpose) is None:
-        problems.append(FieldProblem("purpose", "PURPOSE_NOT_REGISTERED", {"purpose": purpose, "department": caller.department}))
+        problems.append(
+            FieldProblem("purpose", "PURPOSE_NOT_REGISTERED", {"purpose": purpose, "department": caller.department})
+        )
     if not users.strip():
         problems.append(FieldProblem("users", "FIELD_REQUIRED_USERS", {}))
     if share_mode not in SHARE_MODES:
-        problems.append(FieldProblem("shareMode", "SHARE_MODE_INVALID", {"mode": share_mode, "modes": ", ".join(SHARE_MODES)}))
+        problems.append(
+            FieldProblem("shareMode", "SHARE_MODE_INVALID", {"mode": share_mode, "modes": ", ".join(SHARE_MODES)})
+        )
     valid_from, valid_until = valid_from, valid_until
     if valid_until <= now:
         problems.append(FieldProblem("validUntil", "END_IN_PAST", {}))
@@ -137,24 +210,55 @@ async def submit(conn, catalog: Catalog, calendar: WorkCalendar, settings: Setti
         problems.append(FieldProblem("acknowledged", "ACKNOWLEDGEMENT_REQUIRED", {}))
     deemable = not problems and not any(target.share_type_of(target.item(i)) == ShareType.NOT_SHARED for i in items)
     if deemable:  # silence may approve it with no decision to check then: its items must undo no mask now
-        pending = Grant(id="new", kind=GrantKind.DEEMED, consumer=caller.department, resource=resource,
-                        items=tuple(dict.fromkeys(items)), purposes=(purpose,), valid_from=valid_from.astimezone(UTC),
-                        valid_until=valid_until.astimezone(UTC), row_scope={k: tuple(v) for k, v in row_scope.items()})
-        problems += [FieldProblem("items", found.code, found.params()) for found in await undone_by(conn, catalog, pending)]
+        pending = Grant(
+            id="new",
+            kind=GrantKind.DEEMED,
+            consumer=caller.department,
+            resource=resource,
+            items=tuple(dict.fromkeys(items)),
+            purposes=(purpose,),
+            valid_from=valid_from.astimezone(UTC),
+            valid_until=valid_until.astimezone(UTC),
+            row_scope={k: tuple(v) for k, v in row_scope.items()},
+        )
+        problems += [
+            FieldProblem("items", found.code, found.params()) for found in await undone_by(conn, catalog, pending)
+        ]
     if problems:
         raise ApplicationInvalid(problems)
 
     deadline = calendar.deadline(now, settings.answer_working_days)
     application_id = "A-" + secrets.token_hex(3)
-    await conn.execute(applications.insert().values(
-        id=application_id, consumer=caller.department, resource=resource, items=list(dict.fromkeys(items)),
-        purpose=purpose, users=users, share_mode=share_mode, row_scope=row_scope,
-        valid_from=valid_from.astimezone(UTC), valid_until=valid_until.astimezone(UTC), submitted_at=now,
-        submitted_by=caller.key_id, deadline_at=deadline.at.astimezone(UTC), deadline_provisional=int(deadline.provisional),
-        deemable=int(deemable),
-        status="pending"))
-    await record_step(conn, "submitted", at=now, department=caller.department, actor=caller.key_id,
-                  application_id=application_id, deadline=deadline.at.isoformat(), provisional=deadline.provisional)
+    await conn.execute(
+        applications.insert().values(
+            id=application_id,
+            consumer=caller.department,
+            resource=resource,
+            items=list(dict.fromkeys(items)),
+            purpose=purpose,
+            users=users,
+            share_mode=share_mode,
+            row_scope=row_scope,
+            valid_from=valid_from.astimezone(UTC),
+            valid_until=valid_until.astimezone(UTC),
+            submitted_at=now,
+            submitted_by=caller.key_id,
+            deadline_at=deadline.at.astimezone(UTC),
+            deadline_provisional=int(deadline.provisional),
+            deemable=int(deemable),
+            status="pending",
+        )
+    )
+    await record_step(
+        conn,
+        "submitted",
+        at=now,
+        department=caller.department,
+        actor=caller.key_id,
+        application_id=application_id,
+        deadline=deadline.at.isoformat(),
+        provisional=deadline.provisional,
+    )
     await bump_policy_version(conn)  # a pending application becomes a deemed grant at its deadline
     return application_id
 
@@ -177,9 +281,18 @@ async def _pending(conn, catalog: Catalog, caller: Caller, application_id: str, 
     return row
 
 
-async def approve(conn, catalog: Catalog, settings: Settings, caller: Caller, application_id: str, *, now: datetime,
-                  items: list[str] | None = None, row_scope: dict[str, list[str]] | None = None,
-                  valid_until: datetime | None = None) -> str:
+async def approve(
+    conn,
+    catalog: Catalog,
+    settings: Settings,
+    caller: Caller,
+    application_id: str,
+    *,
+    now: datetime,
+    items: list[str] | None = None,
+    row_scope: dict[str, list[str]] | None = None,
+    valid_until: datetime | None = None,
+) -> str:
     """The provider approves, possibly narrowing items, scope or end; returns the grant's id."""
     row = await _pending(conn, catalog, caller, application_id, now, settings)
     items = list(row.items) if items is None else items
@@ -192,26 +305,58 @@ async def approve(conn, catalog: Catalog, settings: Settings, caller: Caller, ap
     for name, values in (row_scope or {}).items():
         if name in row.row_scope and not set(values) <= set(row.row_scope[name]):
             raise GovshareError("NARROWING_INVALID", detail=f"rowScope.{name}")
-    grant_id = await create_grant(conn, catalog, consumer=row.consumer, resource=row.resource, items=items,
-                                  purposes=[row.purpose], valid_from=row.valid_from, valid_until=until,
-                                  row_scope=scope, created_by=caller.key_id, application_id=application_id)
-    await conn.execute(applications.update().where(applications.c.id == application_id)
-                       .values(status="approved", decided_at=now, grant_id=grant_id))
-    await record_step(conn, "approved", at=now, department=caller.department, actor=caller.key_id,
-                  application_id=application_id, grant_id=grant_id, items=items, row_scope=scope, valid_until=until.isoformat())
+    grant_id = await create_grant(
+        conn,
+        catalog,
+        consumer=row.consumer,
+        resource=row.resource,
+        items=items,
+        purposes=[row.purpose],
+        valid_from=row.valid_from,
+        valid_until=until,
+        row_scope=scope,
+        created_by=caller.key_id,
+        application_id=application_id,
+    )
+    await conn.execute(
+        applications.update()
+        .where(applications.c.id == application_id)
+        .values(status="approved", decided_at=now, grant_id=grant_id)
+    )
+    await record_step(
+        conn,
+        "approved",
+        at=now,
+        department=caller.department,
+        actor=caller.key_id,
+        application_id=application_id,
+        grant_id=grant_id,
+        items=items,
+        row_scope=scope,
+        valid_until=until.isoformat(),
+    )
     return grant_id
 
 
-async def refuse(conn, catalog: Catalog, settings: Settings, caller: Caller, application_id: str, *, now: datetime,
-                 reason: str) -> None:
+async def refuse(
+    conn, catalog: Catalog, settings: Settings, caller: Caller, application_id: str, *, now: datetime, reason: str
+) -> None:
     """The provider refuses; a refusal must say why (Art 19)."""
     if not reason.strip():
         raise GovshareError("REASON_REQUIRED")
     await _pending(conn, catalog, caller, application_id, now, settings)
-    await conn.execute(applications.update().where(applications.c.id == application_id)
-                       .values(status="refused", decided_at=now))
-    await record_step(conn, "refused", at=now, department=caller.department, actor=caller.key_id,
-                  application_id=application_id, reason=reason)
+    await conn.execute(
+        applications.update().where(applications.c.id == application_id).values(status="refused", decided_at=now)
+    )
+    await record_step(
+        conn,
+        "refused",
+        at=now,
+        department=caller.department,
+        actor=caller.key_id,
+        application_id=application_id,
+        reason=reason,
+    )
     await bump_policy_version(conn)
 
 
@@ -220,42 +365,80 @@ async def settle(conn, catalog: Catalog, now: datetime, settings: Settings) -> l
     if not settings.silence_approves:
         return []
     now = now.astimezone(UTC)
-    rows = (await conn.execute(select(applications).where(applications.c.status == "pending", applications.c.deemable == 1,
-                                                          applications.c.deadline_at <= now))).all()
+    rows = (
+        await conn.execute(
+            select(applications).where(
+                applications.c.status == "pending", applications.c.deemable == 1, applications.c.deadline_at <= now
+            )
+        )
+    ).all()
     settled = []
     for row in rows:
-        grant_id = await create_grant(conn, catalog, consumer=row.consumer, resource=row.resource, items=list(row.items),
-                                      purposes=[row.purpose], valid_from=max(row.valid_from, row.deadline_at),
-                                      valid_until=row.valid_until, row_scope=row.row_scope,
-                                      created_by="deemed-approval", application_id=row.id, kind=GrantKind.DEEMED)
-        await conn.execute(applications.update().where(applications.c.id == row.id)
-                           .values(status="deemed_approved", decided_at=row.deadline_at, grant_id=grant_id))
-        await record_step(conn, "deemed_approved", at=row.deadline_at, department=catalog.resources[row.resource].provider,
-                      actor="deemed-approval", application_id=row.id, grant_id=grant_id, recorded_at=now.isoformat())
+        grant_id = await create_grant(
+            conn,
+            catalog,
+            consumer=row.consumer,
+            resource=row.resource,
+            items=list(row.items),
+            purposes=[row.purpose],
+            valid_from=max(row.valid_from, row.deadline_at),
+            valid_until=row.valid_until,
+            row_scope=row.row_scope,
+            created_by="deemed-approval",
+            application_id=row.id,
+            kind=GrantKind.DEEMED,
+        )
+        await conn.execute(
+            applications.update()
+            .where(applications.c.id == row.id)
+            .values(status="deemed_approved", decided_at=row.deadline_at, grant_id=grant_id)
+        )
+        await record_step(
+            conn,
+            "deemed_approved",
+            at=row.deadline_at,
+            department=catalog.resources[row.resource].provider,
+            actor="deemed-approval",
+            application_id=row.id,
+            grant_id=grant_id,
+            recorded_at=now.isoformat(),
+        )
         settled.append(row.id)
     return settled
 
 
 async def recompute_deadlines(conn, calendar: WorkCalendar, settings: Settings) -> int:
     """Deadlines counted without a schedule, counted again now that one may be loaded."""
-    rows = (await conn.execute(select(applications).where(applications.c.status == "pending",
-                                                          applications.c.deadline_provisional == 1))).all()
+    rows = (
+        await conn.execute(
+            select(applications).where(applications.c.status == "pending", applications.c.deadline_provisional == 1)
+        )
+    ).all()
     for row in rows:
         deadline = calendar.deadline(row.submitted_at, settings.answer_working_days)
-        await conn.execute(applications.update().where(applications.c.id == row.id).values(
-            deadline_at=deadline.at.astimezone(UTC), deadline_provisional=int(deadline.provisional)))
+        await conn.execute(
+            applications.update()
+            .where(applications.c.id == row.id)
+            .values(deadline_at=deadline.at.astimezone(UTC), deadline_provisional=int(deadline.provisional))
+        )
     if rows:
         await bump_policy_version(conn)
     return len(rows)
 
 
 async def history(conn, application_id: str) -> list:
-    return (await conn.execute(select(process_records).where(process_records.c.application_id == application_id)
-                               .order_by(process_records.c.id))).all()
+    return (
+        await conn.execute(
+            select(process_records)
+            .where(process_records.c.application_id == application_id)
+            .order_by(process_records.c.id)
+        )
+    ).all()
 
 
-async def request_coordination(conn, catalog: Catalog, caller: Caller, application_id: str, *, now: datetime,
-                               reason: str) -> None:
+async def request_coordination(
+    conn, catalog: Catalog, caller: Caller, application_id: str, *, now: datetime, reason: str
+) -> None:
     """The applicant sends a refused application, or one for not-shared data, to the coordinator (Art 19)."""
     now = now.astimezone(UTC)
     await _require(conn, caller, "applicant", now, application_id)
@@ -269,12 +452,20 @@ async def request_coordination(conn, catalog: Catalog, caller: Caller, applicati
     if not (row.status == "refused" or (row.status == "pending" and not row.deemable)):
         raise GovshareError("COORDINATION_NOT_ALLOWED")
     await conn.execute(applications.update().where(applications.c.id == application_id).values(status="coordinating"))
-    await record_step(conn, "coordination_requested", at=now, department=caller.department, actor=caller.key_id,
-                  application_id=application_id, reason=reason)
+    await record_step(
+        conn,
+        "coordination_requested",
+        at=now,
+        department=caller.department,
+        actor=caller.key_id,
+        application_id=application_id,
+        reason=reason,
+    )
 
 
-async def decide_coordination(conn, catalog: Catalog, caller: Caller, application_id: str, *, now: datetime,
-                              approve: bool, reason: str) -> str | None:
+async def decide_coordination(
+    conn, catalog: Catalog, caller: Caller, application_id: str, *, now: datetime, approve: bool, reason: str
+) -> str | None:
     """The coordinator's final decision; an approval becomes a grant (citing the decision for not-shared items)."""
     now = now.astimezone(UTC)
     await _require(conn, caller, "coordinator", now, application_id)
@@ -287,16 +478,36 @@ async def decide_coordination(conn, catalog: Catalog, caller: Caller, applicatio
         raise GovshareError("APPLICATION_ANSWERED", application=application_id, status=row.status)
     grant_id = None
     if approve:
-        grant_id = await create_grant(conn, catalog, consumer=row.consumer, resource=row.resource, items=list(row.items),
-                                      purposes=[row.purpose], valid_from=row.valid_from,
-                                      valid_until=row.valid_until, row_scope=row.row_scope,
-                                      legal_basis=f"协调决定（第十九条）：{reason}", created_by=caller.key_id,
-                                      application_id=application_id)
+        grant_id = await create_grant(
+            conn,
+            catalog,
+            consumer=row.consumer,
+            resource=row.resource,
+            items=list(row.items),
+            purposes=[row.purpose],
+            valid_from=row.valid_from,
+            valid_until=row.valid_until,
+            row_scope=row.row_scope,
+            legal_basis=f"协调决定（第十九条）：{reason}",
+            created_by=caller.key_id,
+            application_id=application_id,
+        )
     status = "coordination_approved" if approve else "coordination_refused"
-    await conn.execute(applications.update().where(applications.c.id == application_id)
-                       .values(status=status, decided_at=now, grant_id=grant_id))
-    await record_step(conn, status, at=now, department=caller.department, actor=caller.key_id,
-                  application_id=application_id, grant_id=grant_id, reason=reason)
+    await conn.execute(
+        applications.update()
+        .where(applications.c.id == application_id)
+        .values(status=status, decided_at=now, grant_id=grant_id)
+    )
+    await record_step(
+        conn,
+        status,
+        at=now,
+        department=caller.department,
+        actor=caller.key_id,
+        application_id=application_id,
+        grant_id=grant_id,
+        reason=reason,
+    )
     return grant_id
 
 
@@ -320,49 +531,124 @@ async def withdraw(conn, grant_id: str, *, now: datetime, department: str, actor
     does for the coordinating authority."""
     application_id = (await conn.execute(select(grants.c.application_id).where(grants.c.id == grant_id))).scalar()
     await revoke_grant(conn, grant_id, reason=reason, revoked_by=actor)
-    await record_step(conn, "revoked", at=now, department=department, actor=actor, application_id=application_id,
-                      grant_id=grant_id, reason=reason)
+    await record_step(
+        conn,
+        "revoked",
+        at=now,
+        department=department,
+        actor=actor,
+        application_id=application_id,
+        grant_id=grant_id,
+        reason=reason,
+    )
 
 
 async def record_expiries(conn, now: datetime) -> list[str]:
     """Write down each grant that has reached its end since the last look (expiry needs no job to take effect)."""
     now = now.astimezone(UTC)
     recorded = select(process_records.c.grant_id).where(process_records.c.kind == "expired")
-    rows = (await conn.execute(select(grants).where(grants.c.valid_until <= now, grants.c.revoked_at.is_(None),
-                                                    grants.c.id.not_in(recorded)))).all()
+    rows = (
+        await conn.execute(
+            select(grants).where(
+                grants.c.valid_until <= now, grants.c.revoked_at.is_(None), grants.c.id.not_in(recorded)
+            )
+        )
+    ).all()
     for row in rows:
-        await record_step(conn, "expired", at=row.valid_until, department=row.consumer, actor="expiry",
-                      application_id=row.application_id, grant_id=row.id)
+        await record_step(
+            conn,
+            "expired",
+            at=row.valid_until,
+            department=row.consumer,
+            actor="expiry",
+            application_id=row.application_id,
+            grant_id=row.id,
+        )
     return [r.id for r in rows]
 
 
-async def record_legal_basis_grant(conn, catalog: Catalog, caller: Caller, *, now: datetime, consumer: str,
-                                   resource: str, items: list[str], purposes: list[str], valid_from: datetime,
-                                   valid_until: datetime, legal_basis: str) -> str:
+async def record_legal_basis_grant(
+    conn,
+    catalog: Catalog,
+    caller: Caller,
+    *,
+    now: datetime,
+    consumer: str,
+    resource: str,
+    items: list[str],
+    purposes: list[str],
+    valid_from: datetime,
+    valid_until: datetime,
+    legal_basis: str,
+) -> str:
     """The coordinator records a grant the law requires (依法应与特定部门共享, Art 5 last paragraph)."""
     now = now.astimezone(UTC)
     await _require(conn, caller, "coordinator", now)
     if not legal_basis.strip():
         raise GovshareError("REASON_REQUIRED")
-    return await grant_directly(conn, catalog, now=now, department=caller.department, actor=caller.key_id,
-                                consumer=consumer, resource=resource, items=items, purposes=purposes,
-                                valid_from=valid_from, valid_until=valid_until, legal_basis=legal_basis)
+    return await grant_directly(
+        conn,
+        catalog,
+        now=now,
+        department=caller.department,
+        actor=caller.key_id,
+        consumer=consumer,
+        resource=resource,
+        items=items,
+        purposes=purposes,
+        valid_from=valid_from,
+        valid_until=valid_until,
+        legal_basis=legal_basis,
+    )
 
 
-async def grant_directly(conn, catalog: Catalog, *, now: datetime, department: str, actor: str, consumer: str,
-                         resource: str, items: list[str], purposes: list[str], valid_from: datetime,
-                         valid_until: datetime, row_scope: dict[str, list[str]] | None = None,
-                         masks: dict[str, str] | None = None, legal_basis: str | None = None) -> str:
+async def grant_directly(
+    conn,
+    catalog: Catalog,
+    *,
+    now: datetime,
+    department: str,
+    actor: str,
+    consumer: str,
+    resource: str,
+    items: list[str],
+    purposes: list[str],
+    valid_from: datetime,
+    valid_until: datetime,
+    row_scope: dict[str, list[str]] | None = None,
+    masks: dict[str, str] | None = None,
+    legal_basis: str | None = None,
+) -> str:
     """A grant the coordinating authority makes without an application (a direct grant, or a legal-basis grant
     when ``legal_basis`` is given), with its process record (``granted`` or ``legal_basis_granted``, naming the
     consumer, resource and items); returns its id. ``recordLegalBasisGrant``, ``govshare grant create`` and the
     demo's grants are made here."""
-    grant_id = await create_grant(conn, catalog, consumer=consumer, resource=resource, items=items, purposes=purposes,
-                                  valid_from=valid_from, valid_until=valid_until, row_scope=row_scope, masks=masks,
-                                  legal_basis=legal_basis, created_by=actor)
-    await record_step(conn, "legal_basis_granted" if legal_basis else "granted", at=now, department=department,
-                      actor=actor, grant_id=grant_id, reason=legal_basis, consumer=consumer, resource=resource,
-                      items=list(dict.fromkeys(items)))
+    grant_id = await create_grant(
+        conn,
+        catalog,
+        consumer=consumer,
+        resource=resource,
+        items=items,
+        purposes=purposes,
+        valid_from=valid_from,
+        valid_until=valid_until,
+        row_scope=row_scope,
+        masks=masks,
+        legal_basis=legal_basis,
+        created_by=actor,
+    )
+    await record_step(
+        conn,
+        "legal_basis_granted" if legal_basis else "granted",
+        at=now,
+        department=department,
+        actor=actor,
+        grant_id=grant_id,
+        reason=legal_basis,
+        consumer=consumer,
+        resource=resource,
+        items=list(dict.fromkeys(items)),
+    )
     return grant_id
 
 

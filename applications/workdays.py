@@ -74,7 +74,9 @@ def parse_schedule(text: str, origin: str = "schedule") -> YearSchedule:
     if not holidays:
         raise ScheduleError(f"{origin}: holidays is empty; a year's schedule names its public holidays")
     if holidays & workdays:
-        raise ScheduleError(f"{origin}: both a holiday and a working day: {', '.join(map(str, sorted(holidays & workdays)))}")
+        raise ScheduleError(
+            f"{origin}: both a holiday and a working day: {', '.join(map(str, sorted(holidays & workdays)))}"
+        )
     weekday_workdays = [d for d in workdays if d.isoweekday() <= 5]
     if weekday_workdays:
         raise ScheduleError(f"{origin}: workdays are make-up days on weekends, but {weekday_workdays[0]} is a weekday")
@@ -117,24 +119,40 @@ class WorkCalendar:
             counted += workday
         at = datetime.datetime.combine(day + datetime.timedelta(days=1), datetime.time(), CHINA)
         if unscheduled:
-            log.warning("deadline %s counted on weekdays only: no holiday schedule for %s (load it with "
-                        "'govshare calendar load'); it is provisional", at.isoformat(), ", ".join(map(str, sorted(unscheduled))))
+            log.warning(
+                "deadline %s counted on weekdays only: no holiday schedule for %s (load it with "
+                "'govshare calendar load'); it is provisional",
+                at.isoformat(),
+                ", ".join(map(str, sorted(unscheduled))),
+            )
         return Deadline(at, bool(unscheduled), tuple(sorted(unscheduled)))
 
 
 async def store_schedule(conn, schedule: YearSchedule, *, loaded_by: str) -> None:
     """Record ``schedule`` as its year's, replacing an earlier one for the same year."""
     await conn.execute(delete(work_calendars).where(work_calendars.c.year == schedule.year))
-    await conn.execute(work_calendars.insert().values(
-        year=schedule.year, holidays=sorted(d.isoformat() for d in schedule.holidays),
-        workdays=sorted(d.isoformat() for d in schedule.workdays), source=schedule.source,
-        loaded_by=loaded_by, loaded_at=datetime.datetime.now(datetime.UTC)))
+    await conn.execute(
+        work_calendars.insert().values(
+            year=schedule.year,
+            holidays=sorted(d.isoformat() for d in schedule.holidays),
+            workdays=sorted(d.isoformat() for d in schedule.workdays),
+            source=schedule.source,
+            loaded_by=loaded_by,
+            loaded_at=datetime.datetime.now(datetime.UTC),
+        )
+    )
 
 
 async def load_calendar(conn) -> WorkCalendar:
     rows = (await conn.execute(select(work_calendars))).all()
-    return WorkCalendar({
-        r.year: YearSchedule(r.year, frozenset(map(datetime.date.fromisoformat, r.holidays)),
-                             frozenset(map(datetime.date.fromisoformat, r.workdays)), r.source)
-        for r in rows
-    })
+    return WorkCalendar(
+        {
+            r.year: YearSchedule(
+                r.year,
+                frozenset(map(datetime.date.fromisoformat, r.holidays)),
+                frozenset(map(datetime.date.fromisoformat, r.workdays)),
+                r.source,
+            )
+            for r in rows
+        }
+    )

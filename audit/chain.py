@@ -61,7 +61,9 @@ chain_heads = Table(
 
 def _plain(value: object) -> object:
     if isinstance(value, datetime):
-        return (value.astimezone(UTC) if value.tzinfo else value).replace(tzinfo=None).isoformat(timespec="microseconds")
+        return (
+            (value.astimezone(UTC) if value.tzinfo else value).replace(tzinfo=None).isoformat(timespec="microseconds")
+        )
     return value
 
 
@@ -83,7 +85,7 @@ class Chain:
     @functools.cached_property
     def data_columns(self) -> tuple[str, ...]:
         """The table's columns but the chain's own (position, hashes, encoding) and the id."""
-        return tuple(c for c in self.table.columns.keys() if c not in LINK_COLUMNS)
+        return tuple(c.name for c in self.table.columns if c.name not in LINK_COLUMNS)
 
     def hash(self, prev_hash: str, seq: int, row: Fields) -> str:
         """The hash of ``row`` at position ``seq`` after ``prev_hash``, under the encoding the row names."""
@@ -128,8 +130,11 @@ def record_hash(prev_hash: str, seq: int, fields: Fields, chain: str = "access")
 # Taking the head row first serializes writers: SQLite's write lock, PostgreSQL's row lock.
 _LOCK_HEAD = chain_heads.update().where(chain_heads.c.chain == bindparam("chain_name")).values(seq=chain_heads.c.seq)
 _READ_HEAD = select(chain_heads.c.seq, chain_heads.c.hash).where(chain_heads.c.chain == bindparam("chain_name"))
-_ADVANCE_HEAD = chain_heads.update().where(chain_heads.c.chain == bindparam("chain_name")) \
+_ADVANCE_HEAD = (
+    chain_heads.update()
+    .where(chain_heads.c.chain == bindparam("chain_name"))
     .values(seq=bindparam("new_seq"), hash=bindparam("new_hash"))
+)
 
 
 def _linked(chain: Chain, seq: int, prev: str, rows: Sequence[Fields]) -> tuple[list[dict[str, Any]], int, str]:
@@ -192,15 +197,16 @@ async def verify(conn: AsyncConnection, chain: str, checkpoints: Sequence[Head] 
     expected_seq, prev, count = 1, GENESIS, 0
     # Columns the database has and this code does not know (added by a later revision) are read too: no
     # encoding here covers them, so they must be empty.
-    unknown = await conn.run_sync(lambda sync: [c["name"] for c in inspect(sync).get_columns(table.name)
-                                                if c["name"] not in table.c])
+    unknown = await conn.run_sync(
+        lambda sync: [c["name"] for c in inspect(sync).get_columns(table.name) if c["name"] not in table.c]
+    )
     query = select(table, *(column(name) for name in unknown)).order_by(table.c.id)
     rows = await conn.stream(query.execution_options(yield_per=VERIFY_BATCH))
     try:
         async for row in rows.mappings():
             count += 1
             if row["seq"] != expected_seq:
-                if (await _holds(conn, table, expected_seq)):
+                if await _holds(conn, table, expected_seq):
                     problem = "reordered"
                 elif row["seq"] > expected_seq:
                     problem = "missing"
@@ -210,8 +216,11 @@ async def verify(conn: AsyncConnection, chain: str, checkpoints: Sequence[Head] 
             if row["prev_hash"] != prev:
                 return count, Break(chain, expected_seq, "inserted")
             record = dict(row)
-            if (record.get("encoding") or 1) not in declared.encodings or declared.unencoded(record) \
-                    or declared.hash(prev, record["seq"], record) != record["hash"]:
+            if (
+                (record.get("encoding") or 1) not in declared.encodings
+                or declared.unencoded(record)
+                or declared.hash(prev, record["seq"], record) != record["hash"]
+            ):
                 return count, Break(chain, expected_seq, "changed")
             if record["seq"] in wanted:
                 at_points[record["seq"]] = record["hash"]
@@ -254,8 +263,10 @@ class SqliteAppender:
         self._columns = [c.name for c in self.table.columns if c.name != "id"]
         processors = {c.name: c.type.bind_processor(engine.dialect) for c in self.table.columns}
         self._processors = [(name, processors[name]) for name in self._columns]
-        self._insert = (f"INSERT INTO {self.table.name} ({', '.join(self._columns)}) "
-                        f"VALUES ({', '.join('?' for _ in self._columns)})")
+        self._insert = (
+            f"INSERT INTO {self.table.name} ({', '.join(self._columns)}) "
+            f"VALUES ({', '.join('?' for _ in self._columns)})"
+        )
 
     def append(self, rows: Sequence[Fields]) -> None:
         if rows and not self.try_append(rows):
@@ -272,11 +283,16 @@ class SqliteAppender:
         try:
             seq, prev = conn.execute("SELECT seq, hash FROM chain_heads WHERE chain = ?", (self.chain.name,)).fetchone()
             linked, seq, prev = _linked(self.chain, seq, prev, rows)
-            conn.executemany(self._insert, [
-                tuple(row[name] if process is None or row[name] is None else process(row[name])
-                      for name, process in self._processors)
-                for row in linked
-            ])
+            conn.executemany(
+                self._insert,
+                [
+                    tuple(
+                        row[name] if process is None or row[name] is None else process(row[name])
+                        for name, process in self._processors
+                    )
+                    for row in linked
+                ],
+            )
             conn.execute("UPDATE chain_heads SET seq = ?, hash = ? WHERE chain = ?", (seq, prev, self.chain.name))
             conn.execute("COMMIT")
         except BaseException:

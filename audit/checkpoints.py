@@ -35,9 +35,9 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from audit.chain import Head, chain_heads
 from govshare.config import Settings
 from govshare.errors import AuditKeyError
-from audit.chain import Head, chain_heads
 from govshare.logs import logger
 
 log = logger(__name__)  # govshare.<module>: one logging configuration covers it
@@ -80,7 +80,7 @@ def parse_public_keys(text: str) -> dict[str, Ed25519PublicKey]:
         try:
             if not value.startswith(KEY_PREFIX):
                 raise ValueError
-            public = Ed25519PublicKey.from_public_bytes(base64.b64decode(value[len(KEY_PREFIX):], validate=True))
+            public = Ed25519PublicKey.from_public_bytes(base64.b64decode(value[len(KEY_PREFIX) :], validate=True))
         except ValueError:
             raise AuditKeyError("AUDIT_VERIFY_KEY_INVALID", value=value) from None
         keys[key_id(public)] = public
@@ -145,9 +145,12 @@ def signing_key(settings: Settings) -> tuple[Ed25519PrivateKey, Path]:
         except AuditKeyError:  # another process starting at the same time made it first
             key = load_key(path)
         else:
-            log.warning("development: generated the audit checkpoint signing key %s (public key %s); production "
-                        "refuses a key under var/: run 'govshare audit keygen' and configure audit_signing_key_file",
-                        path, public_key_text(key.public_key()))
+            log.warning(
+                "development: generated the audit checkpoint signing key %s (public key %s); production "
+                "refuses a key under var/: run 'govshare audit keygen' and configure audit_signing_key_file",
+                path,
+                public_key_text(key.public_key()),
+            )
     configured = parse_public_keys(settings.audit_verify_public_key)
     if configured and key_id(key.public_key()) not in configured:
         raise AuditKeyError("AUDIT_KEY_MISMATCH", path=path, key=public_key_text(key.public_key()))
@@ -237,13 +240,22 @@ class Checkpointer:
                 mine = [line for line in lines if _position(line) == self._last[0]]
                 oldest = next((p for p in map(_position, lines) if p is not None), None)
                 if (not mine or _digest(mine[-1]) != self._last[1]) and (oldest is None or oldest <= self._last[0]):
-                    log.error("audit checkpoint #%d, written by this process, is no longer in %s: the file was "
-                              "rewritten or truncated. The next checkpoint follows #%d, so verify reports the gap.",
-                              self._last[0], self.path, self._last[0])
+                    log.error(
+                        "audit checkpoint #%d, written by this process, is no longer in %s: the file was "
+                        "rewritten or truncated. The next checkpoint follows #%d, so verify reports the gap.",
+                        self._last[0],
+                        self.path,
+                        self._last[0],
+                    )
                     number, prev = self._last
             number += 1
-            entry: Entry = {"n": number, "at": datetime.now(UTC).isoformat(timespec="microseconds"), "heads": heads,
-                            "prev": prev, "key": self.key_id}
+            entry: Entry = {
+                "n": number,
+                "at": datetime.now(UTC).isoformat(timespec="microseconds"),
+                "heads": heads,
+                "prev": prev,
+                "key": self.key_id,
+            }
             signature = self._key.sign(SIGNING_CONTEXT + _canonical(entry).encode())
             entry["sig"] = base64.b64encode(signature).decode()
             line = _canonical(entry)
@@ -256,8 +268,13 @@ class Checkpointer:
         self._last = written = (number, _digest(line))
         # The log is a second record of each checkpoint, kept apart from the file: the last lines of the file
         # removed are seen by comparing the two.
-        log.info("audit checkpoint #%d written to %s, digest %s: %s", number, self.path, written[1],
-                 ", ".join(f"{chain} {seq}" for chain, (seq, _) in sorted(heads.items())))
+        log.info(
+            "audit checkpoint #%d written to %s, digest %s: %s",
+            number,
+            self.path,
+            written[1],
+            ", ".join(f"{chain} {seq}" for chain, (seq, _) in sorted(heads.items())),
+        )
         return entry
 
 
@@ -281,8 +298,11 @@ class CheckedCheckpoints:
 
     def heads(self) -> list[Head]:
         """Every signed head, in the form ``audit.chain.verify`` checks the chain against."""
-        return [{"chain": chain, "seq": seq, "hash": digest}
-                for entry in self.valid for chain, (seq, digest) in entry["heads"].items()]
+        return [
+            {"chain": chain, "seq": seq, "hash": digest}
+            for entry in self.valid
+            for chain, (seq, digest) in entry["heads"].items()
+        ]
 
     def covered(self, chain: str) -> int:
         """The newest record of ``chain`` that a valid checkpoint holds (0: none)."""
@@ -297,7 +317,8 @@ def _shape(entry: object) -> Entry | str:
         return "no number"
     heads = entry.get("heads")
     if not isinstance(heads, dict) or not all(
-            isinstance(h, list) and len(h) == 2 and isinstance(h[0], int) and isinstance(h[1], str) for h in heads.values()):
+        isinstance(h, list) and len(h) == 2 and isinstance(h[0], int) and isinstance(h[1], str) for h in heads.values()
+    ):
         return "no chain heads"
     if not all(isinstance(entry.get(name), str) for name in ("at", "prev", "key")):
         return "missing at, prev or key"
@@ -312,8 +333,9 @@ def _signature_fault(at: int, entry: Entry, keys: dict[str, Ed25519PublicKey]) -
         return CheckpointFault(at, entry["n"], "CHECKPOINT_UNKNOWN_KEY", entry["key"])
     body = {k: v for k, v in entry.items() if k != "sig"}
     try:
-        keys[entry["key"]].verify(base64.b64decode(entry["sig"], validate=True),
-                                  SIGNING_CONTEXT + _canonical(body).encode())
+        keys[entry["key"]].verify(
+            base64.b64decode(entry["sig"], validate=True), SIGNING_CONTEXT + _canonical(body).encode()
+        )
     except (InvalidSignature, ValueError):
         return CheckpointFault(at, entry["n"], "CHECKPOINT_SIGNATURE_INVALID")
     return None

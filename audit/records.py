@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Callable
+from typing import Any
 
 from sqlalchemy import Engine
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from govshare.errors import AuditError
 from audit.chain import SqliteAppender, append, append_sync
 from audit.tables import ACCESS
+from govshare.errors import AuditError
 from govshare.logs import logger
 from govshare.platformdb import make_sync_engine
 
@@ -86,7 +87,7 @@ class AuditWriter:
                 if self._sqlite_now.try_append([_row(r) for r in records]):
                     self._on_written(len(records))
                     return
-            except Exception as exc:  # noqa: BLE001 - whatever it was, these records are not written
+            except Exception as exc:
                 log.error("access records could not be written: %s", exc)
                 raise AuditError("AUDIT_UNAVAILABLE") from exc
         written = asyncio.get_running_loop().create_future()
@@ -107,7 +108,7 @@ class AuditWriter:
                 else:
                     async with self._engine.begin() as conn:
                         await append(conn, ACCESS.name, rows)
-            except Exception as exc:  # noqa: BLE001 - whatever it was, these records are not written
+            except Exception as exc:
                 log.error("access records could not be written: %s", exc)
                 for _, written in batch:
                     if not written.done():

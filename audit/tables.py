@@ -13,69 +13,97 @@ from sqlalchemy import JSON, Column, Index, Integer, String, Table, Text
 from audit import chain
 from govshare.platformdb import UTCDateTime, append_only, metadata
 
-access_records = append_only(Table(
-    "access_records",
-    metadata,
-    Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("at", UTCDateTime, nullable=False),
-    Column("request_id", String(36), nullable=False),
-    Column("trace_id", String(32), nullable=False),
-    Column("department", String(40), nullable=False),
-    Column("application", String(100), nullable=False),
-    Column("key_id", String(16), nullable=False),
-    Column("operator", String(100)),
-    Column("purpose", String(80)),
-    Column("resource", String(80), nullable=False),
-    Column("operation", String(20), nullable=False),  # lookup | list
-    Column("items_returned", JSON, nullable=False),
-    Column("items_masked", JSON, nullable=False),
-    Column("items_denied", JSON, nullable=False),  # {item: reason code}
-    Column("row_count", Integer, nullable=False),
-    Column("grants_used", JSON, nullable=False),
-    Column("outcome", String(20), nullable=False),  # allowed | partial | denied | failed
-    Column("error_code", String(40)),
-    Column("seq", Integer, nullable=False, unique=True),  # position in the hash chain (audit/chain.py)
-    Column("prev_hash", String(64), nullable=False),
-    Column("hash", String(64), nullable=False),
-    # The encoding the record's hash was made under (audit/chain.py); records written before it existed are 1.
-    Column("encoding", Integer, nullable=False, server_default="1"),
-    # The policy version in force for the request (the number /healthz, the console and the log show).
-    # Empty on records written before revision 0002.
-    Column("policy_version", Integer),
-    # What providers (usageRecords, Art 24) and reviewers ask: a resource's or a department's accesses in time.
-    Index("access_records_resource_at", "resource", "at"),
-    Index("access_records_department_at", "department", "at"),
-))
+access_records = append_only(
+    Table(
+        "access_records",
+        metadata,
+        Column("id", Integer, primary_key=True, autoincrement=True),
+        Column("at", UTCDateTime, nullable=False),
+        Column("request_id", String(36), nullable=False),
+        Column("trace_id", String(32), nullable=False),
+        Column("department", String(40), nullable=False),
+        Column("application", String(100), nullable=False),
+        Column("key_id", String(16), nullable=False),
+        Column("operator", String(100)),
+        Column("purpose", String(80)),
+        Column("resource", String(80), nullable=False),
+        Column("operation", String(20), nullable=False),  # lookup | list
+        Column("items_returned", JSON, nullable=False),
+        Column("items_masked", JSON, nullable=False),
+        Column("items_denied", JSON, nullable=False),  # {item: reason code}
+        Column("row_count", Integer, nullable=False),
+        Column("grants_used", JSON, nullable=False),
+        Column("outcome", String(20), nullable=False),  # allowed | partial | denied | failed
+        Column("error_code", String(40)),
+        Column("seq", Integer, nullable=False, unique=True),  # position in the hash chain (audit/chain.py)
+        Column("prev_hash", String(64), nullable=False),
+        Column("hash", String(64), nullable=False),
+        # The encoding the record's hash was made under (audit/chain.py); records written before it existed are 1.
+        Column("encoding", Integer, nullable=False, server_default="1"),
+        # The policy version in force for the request (the number /healthz, the console and the log show).
+        # Empty on records written before revision 0002.
+        Column("policy_version", Integer),
+        # What providers (usageRecords, Art 24) and reviewers ask: a resource's or a department's accesses in time.
+        Index("access_records_resource_at", "resource", "at"),
+        Index("access_records_department_at", "department", "at"),
+    )
+)
 
-process_records = append_only(Table(
-    "process_records",
-    metadata,
-    Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("at", UTCDateTime, nullable=False),
-    Column("kind", String(40), nullable=False),  # submitted | approved | refused | deemed_approved | ...
-    Column("application_id", String(16)),
-    Column("grant_id", String(16)),
-    Column("department", String(40), nullable=False),
-    Column("actor", String(100), nullable=False),  # key id or operator account
-    Column("reason", Text),
-    Column("detail", JSON, nullable=False),
-    Column("seq", Integer, nullable=False, unique=True),  # position in the hash chain (audit/chain.py)
-    Column("prev_hash", String(64), nullable=False),
-    Column("hash", String(64), nullable=False),
-    Column("encoding", Integer, nullable=False, server_default="1"),  # as access_records.encoding
-    # An application's or a grant's history.
-    Index("process_records_application_id", "application_id"),
-    Index("process_records_grant_id", "grant_id"),
-))
+process_records = append_only(
+    Table(
+        "process_records",
+        metadata,
+        Column("id", Integer, primary_key=True, autoincrement=True),
+        Column("at", UTCDateTime, nullable=False),
+        Column("kind", String(40), nullable=False),  # submitted | approved | refused | deemed_approved | ...
+        Column("application_id", String(16)),
+        Column("grant_id", String(16)),
+        Column("department", String(40), nullable=False),
+        Column("actor", String(100), nullable=False),  # key id or operator account
+        Column("reason", Text),
+        Column("detail", JSON, nullable=False),
+        Column("seq", Integer, nullable=False, unique=True),  # position in the hash chain (audit/chain.py)
+        Column("prev_hash", String(64), nullable=False),
+        Column("hash", String(64), nullable=False),
+        Column("encoding", Integer, nullable=False, server_default="1"),  # as access_records.encoding
+        # An application's or a grant's history.
+        Index("process_records_application_id", "application_id"),
+        Index("process_records_grant_id", "grant_id"),
+    )
+)
 
-_ACCESS_V1 = ("at", "request_id", "trace_id", "department", "application", "key_id", "operator", "purpose",
-              "resource", "operation", "items_returned", "items_masked", "items_denied", "row_count", "grants_used",
-              "outcome", "error_code")
+_ACCESS_V1 = (
+    "at",
+    "request_id",
+    "trace_id",
+    "department",
+    "application",
+    "key_id",
+    "operator",
+    "purpose",
+    "resource",
+    "operation",
+    "items_returned",
+    "items_masked",
+    "items_denied",
+    "row_count",
+    "grants_used",
+    "outcome",
+    "error_code",
+)
 
-ACCESS = chain.declare("access", access_records, {
-    1: _ACCESS_V1,  # the records written before encodings (revision 0001)
-    2: _ACCESS_V1 + ("policy_version",),
-})
-PROCESS = chain.declare("process", process_records, {
-    1: ("at", "kind", "application_id", "grant_id", "department", "actor", "reason", "detail"),
-})
+ACCESS = chain.declare(
+    "access",
+    access_records,
+    {
+        1: _ACCESS_V1,  # the records written before encodings (revision 0001)
+        2: (*_ACCESS_V1, "policy_version"),
+    },
+)
+PROCESS = chain.declare(
+    "process",
+    process_records,
+    {
+        1: ("at", "kind", "application_id", "grant_id", "department", "actor", "reason", "detail"),
+    },
+)

@@ -23,9 +23,9 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Awaitable, Callable
 
 import casbin
 import httpx
@@ -66,13 +66,44 @@ class Scale:
     link_parents: int
 
 
-SCALE = Scale(rows=50, lines=1000, lines_small=100, lines_large=2000, runs=5, naive_sample=20, http_seconds=1.0,
-              clients=4, link_parents=20) if TINY else \
-    Scale(rows=1000, lines=10_000, lines_small=100, lines_large=100_000, runs=41, naive_sample=60, http_seconds=10.0,
-          clients=32, link_parents=200)
+SCALE = (
+    Scale(
+        rows=50,
+        lines=1000,
+        lines_small=100,
+        lines_large=2000,
+        runs=5,
+        naive_sample=20,
+        http_seconds=1.0,
+        clients=4,
+        link_parents=20,
+    )
+    if TINY
+    else Scale(
+        rows=1000,
+        lines=10_000,
+        lines_small=100,
+        lines_large=100_000,
+        runs=41,
+        naive_sample=60,
+        http_seconds=10.0,
+        clients=32,
+        link_parents=200,
+    )
+)
 DEPARTMENTS = 50
-ENTERPRISE_ITEMS = ["creditCode", "name", "legalRepIdNumber", "legalRepName", "countyCode", "address",
-                    "registeredCapital", "establishedDate", "businessScope", "status"]
+ENTERPRISE_ITEMS = [
+    "creditCode",
+    "name",
+    "legalRepIdNumber",
+    "legalRepName",
+    "countyCode",
+    "address",
+    "registeredCapital",
+    "establishedDate",
+    "businessScope",
+    "status",
+]
 LIST_QUERY = "query($n: Int) { enterpriseList(first: $n) { items { " + " ".join(ENTERPRISE_ITEMS) + " } } }"
 LIST_CALLER = ("hrss", "hrss.insurance-enrolment")
 # Items decided early and late in priority order: a grant (20), unconditional (30), not shared and no grant (60).
@@ -87,11 +118,21 @@ SINCE, UNTIL = datetime(2026, 1, 1, tzinfo=UTC), datetime(2031, 1, 1, tzinfo=UTC
 
 # -- policies ---------------------------------------------------------------------------------------------
 
+
 def bench_grant() -> Grant:
     """The list caller's grant on every enterprise item, the legal representative's ID number masked."""
     department, purpose = LIST_CALLER
-    return Grant("G-BENCH-LIST", GrantKind.GRANT, department, "market.enterprise", tuple(ENTERPRISE_ITEMS), (purpose,),
-                 SINCE, UNTIL, masks={"legalRepIdNumber": "id_number"})
+    return Grant(
+        "G-BENCH-LIST",
+        GrantKind.GRANT,
+        department,
+        "market.enterprise",
+        tuple(ENTERPRISE_ITEMS),
+        (purpose,),
+        SINCE,
+        UNTIL,
+        masks={"legalRepIdNumber": "id_number"},
+    )
 
 
 def with_lines(catalog, base: PolicySet, lines: int) -> PolicySet:
@@ -109,8 +150,18 @@ def with_lines(catalog, base: PolicySet, lines: int) -> PolicySet:
         if count + per_grant > lines:  # the last grant: fewer items, to land on the count
             keep = max(1, (lines - count) // (3 * len(purposes) + 1))
             items, per_grant = items[:keep], keep * (3 * len(purposes) + 1)
-        grants.append(Grant(f"G-BENCH-{n:06d}", GrantKind.GRANT, department, resource.code, items, purposes,
-                            SINCE + timedelta(days=n % 30), UNTIL))
+        grants.append(
+            Grant(
+                f"G-BENCH-{n:06d}",
+                GrantKind.GRANT,
+                department,
+                resource.code,
+                items,
+                purposes,
+                SINCE + timedelta(days=n % 30),
+                UNTIL,
+            )
+        )
         count += per_grant
         n += 1
     return dataclasses.replace(base, grants=tuple(grants))
@@ -127,6 +178,7 @@ def install_policies(app, lines: int, *, extra: tuple[Grant, ...] = ()) -> int:
 
 
 # -- timing -----------------------------------------------------------------------------------------------
+
 
 async def medians(runs: int, **candidates: Callable[[], Awaitable[object]]) -> dict[str, float]:
     """Median seconds of each candidate, run interleaved (A B A B ...) so that drift hits both alike."""
@@ -148,10 +200,22 @@ def ms(seconds: float) -> str:
 
 # -- the world and the apps -------------------------------------------------------------------------------
 
+
 def bench_settings(var_dir: Path, **overrides) -> Settings:
-    return load_settings(env={}, var_dir=var_dir, catalog_dir=REPO / "catalog" / "demo", rate_limit="", cost_budget="",
-                         refresh_seconds=3600.0, audit_checkpoint_seconds=0.0, max_page_size=max(SCALE.rows, 200),
-                         max_cost=10 ** 7, max_link_rows=10 ** 5, cache_max_seconds=0, **overrides)
+    return load_settings(
+        env={},
+        var_dir=var_dir,
+        catalog_dir=REPO / "catalog" / "demo",
+        rate_limit="",
+        cost_budget="",
+        refresh_seconds=3600.0,
+        audit_checkpoint_seconds=0.0,
+        max_page_size=max(SCALE.rows, 200),
+        max_cost=10**7,
+        max_link_rows=10**5,
+        cache_max_seconds=0,
+        **overrides,
+    )
 
 
 class Client:
@@ -162,8 +226,11 @@ class Client:
     async def post(self, caller: tuple[str, str], query: str, variables: dict) -> bytes:
         """The response body, not decoded: what a client decodes is not the server's cost."""
         department, purpose = caller
-        response = await self.http.post("/graphql", json={"query": query, "variables": variables},
-                                        headers={"Authorization": f"Bearer {self.keys[department]}", "X-Purpose": purpose})
+        response = await self.http.post(
+            "/graphql",
+            json={"query": query, "variables": variables},
+            headers={"Authorization": f"Bearer {self.keys[department]}", "X-Purpose": purpose},
+        )
         response.raise_for_status()
         return response.content
 
@@ -191,6 +258,7 @@ def free_port() -> int:
 
 # -- the figures ------------------------------------------------------------------------------------------
 
+
 async def list_figures(settings: Settings, keys: dict[str, str], table_rows: list) -> dict[str, float]:
     from server import Runtime  # noqa: F401  (the app's runtime is reached through app.state)
 
@@ -203,8 +271,12 @@ async def list_figures(settings: Settings, keys: dict[str, str], table_rows: lis
         source = settings.expand(catalog.departments[resource.provider].source)
         raw_engine = create_async_engine(async_url(source))
         columns = [column(resource.item(i).column) for i in ENTERPRISE_ITEMS]
-        raw_statement = select(*columns).select_from(table(resource.table, *columns)) \
-            .order_by(column(resource.item(resource.key).column)).limit(SCALE.rows)
+        raw_statement = (
+            select(*columns)
+            .select_from(table(resource.table, *columns))
+            .order_by(column(resource.item(resource.key).column))
+            .limit(SCALE.rows)
+        )
         variables = {"n": SCALE.rows}
 
         async def raw():
@@ -214,10 +286,17 @@ async def list_figures(settings: Settings, keys: dict[str, str], table_rows: lis
 
         for client in (enforced, unenforced):
             result = await client.query(LIST_CALLER, LIST_QUERY, variables)
-            assert len(result["data"]["enterpriseList"]["items"]) == SCALE.rows and "errors" not in result, result.get("errors")
+            assert len(result["data"]["enterpriseList"]["items"]) == SCALE.rows and "errors" not in result, result.get(
+                "errors"
+            )
         masked = result["data"]["enterpriseList"]["items"][0]["legalRepIdNumber"]
-        assert "*" not in masked and "*" in (await enforced.query(LIST_CALLER, LIST_QUERY, variables))[
-            "data"]["enterpriseList"]["items"][0]["legalRepIdNumber"]
+        assert (
+            "*" not in masked
+            and "*"
+            in (await enforced.query(LIST_CALLER, LIST_QUERY, variables))["data"]["enterpriseList"]["items"][0][
+                "legalRepIdNumber"
+            ]
+        )
 
         async def run_enforced():
             await enforced.post(LIST_CALLER, LIST_QUERY, variables)
@@ -255,7 +334,9 @@ async def list_figures(settings: Settings, keys: dict[str, str], table_rows: lis
     }
 
 
-async def policy_count_figure(settings: Settings, keys: dict[str, str], person: str, table_rows: list) -> dict[str, float]:
+async def policy_count_figure(
+    settings: Settings, keys: dict[str, str], person: str, table_rows: list
+) -> dict[str, float]:
     """A cross-department point lookup decided cold (the decision memo emptied before every request)."""
     async with running(settings, keys) as small, running(settings, keys) as large:
         small_lines = install_policies(small.app, SCALE.lines_small)
@@ -270,6 +351,7 @@ async def policy_count_figure(settings: Settings, keys: dict[str, str], person: 
             async def work():
                 client.app.state.runtime.policy.forget()
                 await client.post(LOOKUP_CALLER, POINT_QUERY, variables)
+
             return work
 
         times = await medians(SCALE.runs, small=cold(small), large=cold(large))
@@ -292,6 +374,7 @@ async def cache_figure(settings: Settings, keys: dict[str, str], person: str, ta
         def lookup(client: Client):
             async def work():
                 await client.post(LOOKUP_CALLER, CANONICAL_QUERY, variables)
+
             return work
 
         times = await medians(SCALE.runs, miss=lookup(miss), hit=lookup(hit))
@@ -314,8 +397,11 @@ async def statements_figure(settings: Settings, keys: dict[str, str], table_rows
             engine = runtime.connectors.get(settings.expand(department.source))._engine.sync_engine
 
             def capture(conn, cursor, statement, parameters, context, executemany, code=code):
-                tables = [r.table for r in runtime.catalog.resources.values() if r.provider == code
-                          and f"FROM {r.table} " in statement + " "]
+                tables = [
+                    r.table
+                    for r in runtime.catalog.resources.values()
+                    if r.provider == code and f"FROM {r.table} " in statement + " "
+                ]
                 key = (code, tables[0] if tables else "?")
                 seen[key] = seen.get(key, 0) + 1
 
@@ -328,12 +414,16 @@ async def statements_figure(settings: Settings, keys: dict[str, str], table_rows
                 event.remove(engine, "before_cursor_execute", capture)
     assert len(result["data"]["personList"]["items"]) == SCALE.link_parents, result
     worst = max(seen.values())
-    table_rows.append((f"link query, {SCALE.link_parents} persons, 3 levels: statements per source and level",
-                       ", ".join(f"{d}/{t}: {n}" for (d, t), n in sorted(seen.items()))))
+    table_rows.append(
+        (
+            f"link query, {SCALE.link_parents} persons, 3 levels: statements per source and level",
+            ", ".join(f"{d}/{t}: {n}" for (d, t), n in sorted(seen.items())),
+        )
+    )
     return {"statements_per_source_level": float(worst)}
 
 
-HANDWRITTEN = '''
+HANDWRITTEN = """
 import json, sys
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
@@ -362,7 +452,7 @@ async def lookup(request):
     return JSONResponse({"data": {"person": body}})
 
 app = Starlette(routes=[Route("/lookup", lookup), Route("/healthz", lambda r: JSONResponse({"status": "ok"}))])
-'''
+"""
 
 
 async def _burst(http: httpx.AsyncClient, request, seconds: float) -> tuple[int, float, list[float]]:
@@ -385,8 +475,12 @@ async def _burst(http: httpx.AsyncClient, request, seconds: float) -> tuple[int,
 async def _load(ports: dict[str, int], requests: dict, rounds: int) -> dict[str, tuple[float, list[float]]]:
     """Requests per second and latencies of each server, measured in alternating bursts so that the machine's
     drift hits both alike."""
-    clients = {name: httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=60,
-                                       limits=httpx.Limits(max_connections=SCALE.clients)) for name, port in ports.items()}
+    clients = {
+        name: httpx.AsyncClient(
+            base_url=f"http://127.0.0.1:{port}", timeout=60, limits=httpx.Limits(max_connections=SCALE.clients)
+        )
+        for name, port in ports.items()
+    }
     totals = {name: [0, 0.0, []] for name in ports}
     try:
         for name, http in clients.items():
@@ -416,22 +510,51 @@ async def _wait_up(port: int, process: subprocess.Popen) -> None:
     raise RuntimeError(f"server on port {port} did not start")
 
 
-async def http_figures(home: Path, settings: Settings, keys: dict[str, str], person: str, table_rows: list) -> dict[str, float]:
+async def http_figures(
+    home: Path, settings: Settings, keys: dict[str, str], person: str, table_rows: list
+) -> dict[str, float]:
     sources = json.loads((settings.var_dir / "demo-sources.json").read_text())
     urls = {name: async_url(settings.expand(url)) for name, url in sources.items()}
-    env = {**os.environ, "GOVSHARE_VAR_DIR": str(settings.var_dir), "GOVSHARE_CATALOG_DIR": str(settings.catalog_dir),
-           "GOVSHARE_RATE_LIMIT": "", "GOVSHARE_COST_BUDGET": "", "GOVSHARE_CACHE_MAX_SECONDS": "0",
-           "GOVSHARE_AUDIT_CHECKPOINT_SECONDS": "0",
-           "PYTHONPATH": str(REPO)}
+    env = {
+        **os.environ,
+        "GOVSHARE_VAR_DIR": str(settings.var_dir),
+        "GOVSHARE_CATALOG_DIR": str(settings.catalog_dir),
+        "GOVSHARE_RATE_LIMIT": "",
+        "GOVSHARE_COST_BUDGET": "",
+        "GOVSHARE_CACHE_MAX_SECONDS": "0",
+        "GOVSHARE_AUDIT_CHECKPOINT_SECONDS": "0",
+        "PYTHONPATH": str(REPO),
+    }
     ours_port, hand_port = free_port(), free_port()
     (home / "handwritten.py").write_text(HANDWRITTEN)
     servers = [
-        subprocess.Popen([sys.executable, "-m", "uvicorn", "--factory", "server:create_app", "--port", str(ours_port),
-                          "--log-level", "warning", "--no-access-log"], cwd=home, env={**env, "PYTHONPATH": str(REPO)}),
-        subprocess.Popen([sys.executable, "-c", "import sys, uvicorn; sys.path.insert(0, '.'); "
-                          f"sys.argv = ['handwritten', {json.dumps(json.dumps(urls))}]; "
-                          f"import handwritten; uvicorn.run(handwritten.app, port={hand_port}, log_level='warning', access_log=False)"],
-                         cwd=home, env=env),
+        subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "uvicorn",
+                "--factory",
+                "server:create_app",
+                "--port",
+                str(ours_port),
+                "--log-level",
+                "warning",
+                "--no-access-log",
+            ],
+            cwd=home,
+            env={**env, "PYTHONPATH": str(REPO)},
+        ),
+        subprocess.Popen(
+            [
+                sys.executable,
+                "-c",
+                "import sys, uvicorn; sys.path.insert(0, '.'); "
+                f"sys.argv = ['handwritten', {json.dumps(json.dumps(urls))}]; "
+                f"import handwritten; uvicorn.run(handwritten.app, port={hand_port}, log_level='warning', access_log=False)",
+            ],
+            cwd=home,
+            env=env,
+        ),
     ]
     department, purpose = LOOKUP_CALLER
     headers = {"Authorization": f"Bearer {keys[department]}", "X-Purpose": purpose}
@@ -439,10 +562,14 @@ async def http_figures(home: Path, settings: Settings, keys: dict[str, str], per
     try:
         await _wait_up(ours_port, servers[0])
         await _wait_up(hand_port, servers[1])
-        measured = await _load({"hand": hand_port, "ours": ours_port},
-                               {"hand": lambda http: http.get("/lookup", params={"id": person}),
-                                "ours": lambda http: http.post("/graphql", json=body, headers=headers)},
-                               rounds=1 if TINY else 5)
+        measured = await _load(
+            {"hand": hand_port, "ours": ours_port},
+            {
+                "hand": lambda http: http.get("/lookup", params={"id": person}),
+                "ours": lambda http: http.post("/graphql", json=body, headers=headers),
+            },
+            rounds=1 if TINY else 5,
+        )
         (hand_rps, _), (ours_rps, latencies) = measured["hand"], measured["ours"]
     finally:
         for server in servers:
@@ -456,7 +583,11 @@ async def http_figures(home: Path, settings: Settings, keys: dict[str, str], per
         (f"HTTP canonical lookup, {SCALE.clients} clients: govshare", f"{ours_rps:.0f} requests/s"),
         (f"govshare lookup latency under {SCALE.clients} clients, p50 / p99", f"{ms(p50)} / {ms(p99)}"),
     ]
-    return {"http_lookup_over_handwritten": ours_rps / hand_rps, "lookup_p50_ms": p50 * 1000, "lookup_p99_ms": p99 * 1000}
+    return {
+        "http_lookup_over_handwritten": ours_rps / hand_rps,
+        "lookup_p50_ms": p50 * 1000,
+        "lookup_p99_ms": p99 * 1000,
+    }
 
 
 async def main() -> dict:
@@ -488,8 +619,12 @@ async def main() -> dict:
     width = max(len(k) for k in results)
     for key, value in results.items():
         print(f"{key:<{width}}  {value:.3f}")
-    document = {"tiny": TINY, "measured_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-                **{k: round(v, 4) for k, v in results.items()}, "table": dict(table_rows)}
+    document = {
+        "tiny": TINY,
+        "measured_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        **{k: round(v, 4) for k, v in results.items()},
+        "table": dict(table_rows),
+    }
     if ONLY:
         return document  # a partial run is not the suite's result
     RESULTS.write_text(json.dumps(document, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")

@@ -32,10 +32,19 @@ PERSON = "371311197811261792"  # in every demo build
 MIX = [
     ("market", "market.licence-review", f'{{ person(idNumber: "{PERSON}") {{ name phone }} }}', 1),
     ("market", "market.licence-review", "{ enterpriseList(first: 20) { items { name legalRepIdNumber } } }", 1),
-    ("land", "land.property-registration", "{ realEstateList(first: 20) { items { ownerName area } } "
-                                          "enterpriseList(first: 5) { items { name } } }", 2),
+    (
+        "land",
+        "land.property-registration",
+        "{ realEstateList(first: 20) { items { ownerName area } } enterpriseList(first: 5) { items { name } } }",
+        2,
+    ),
     ("civil", "civil.marriage-registration", "{ personList(first: 10) { items { name gender } } }", 1),
-    ("hrss", "hrss.insurance-enrolment", "{ personList(first: 10) { items { idNumber name socialInsurance { insuranceStatus } } } }", 2),
+    (
+        "hrss",
+        "hrss.insurance-enrolment",
+        "{ personList(first: 10) { items { idNumber name socialInsurance { insuranceStatus } } } }",
+        2,
+    ),
 ]
 
 
@@ -58,8 +67,11 @@ async def client(http: httpx.AsyncClient, keys: dict, n: int, stop: float, resul
         department, purpose, query, fields = MIX[i % len(MIX)]
         i += 1
         started = time.perf_counter()
-        response = await http.post("/graphql", json={"query": query},
-                                   headers={"Authorization": f"Bearer {keys[department]}", "X-Purpose": purpose})
+        response = await http.post(
+            "/graphql",
+            json={"query": query},
+            headers={"Authorization": f"Bearer {keys[department]}", "X-Purpose": purpose},
+        )
         body = response.json()
         codes = [e.get("extensions", {}).get("code") for e in body.get("errors", [])]
         results.append((response.status_code, time.perf_counter() - started, fields, codes, department))
@@ -67,17 +79,29 @@ async def client(http: httpx.AsyncClient, keys: dict, n: int, stop: float, resul
 
 async def main() -> int:
     home = Path(tempfile.mkdtemp(prefix="govshare-load-"))
-    env = {**os.environ, "GOVSHARE_VAR_DIR": str(home / "var"), "GOVSHARE_CATALOG_DIR": str(REPO / "catalog" / "demo"),
-           "GOVSHARE_RATE_LIMIT": "", "GOVSHARE_COST_BUDGET": "", "GOVSHARE_BREAKER_RESET_SECONDS": "2"}
+    env = {
+        **os.environ,
+        "GOVSHARE_VAR_DIR": str(home / "var"),
+        "GOVSHARE_CATALOG_DIR": str(REPO / "catalog" / "demo"),
+        "GOVSHARE_RATE_LIMIT": "",
+        "GOVSHARE_COST_BUDGET": "",
+        "GOVSHARE_BREAKER_RESET_SECONDS": "2",
+    }
     subprocess.run([GOVSHARE, "demo"], cwd=home, env=env, check=True, capture_output=True, timeout=300)
     keys = json.loads((home / "var" / "demo-keys.json").read_text())
     port = free_port()
-    server = subprocess.Popen([GOVSHARE, "serve", "--port", str(port)], cwd=home, env=env,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    server = subprocess.Popen(
+        [GOVSHARE, "serve", "--port", str(port)],
+        cwd=home,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     land = home / "var" / "sources" / "land.db"  # a table dropped mid-run, as in issue 3
     try:
-        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=30,
-                                     limits=httpx.Limits(max_connections=CLIENTS)) as http:
+        async with httpx.AsyncClient(
+            base_url=f"http://127.0.0.1:{port}", timeout=30, limits=httpx.Limits(max_connections=CLIENTS)
+        ) as http:
             for _ in range(100):
                 try:
                     if (await http.get("/healthz")).status_code == 200:
@@ -95,8 +119,9 @@ async def main() -> int:
 
             async def fault():  # the land department loses its table for a while, then gets it back
                 await asyncio.sleep(SECONDS / 3)
-                await asyncio.to_thread(run_sql, "CREATE TABLE real_estate_saved AS SELECT * FROM real_estate",
-                                        "DROP TABLE real_estate")
+                await asyncio.to_thread(
+                    run_sql, "CREATE TABLE real_estate_saved AS SELECT * FROM real_estate", "DROP TABLE real_estate"
+                )
                 await asyncio.sleep(SECONDS / 4)
                 await asyncio.to_thread(run_sql, "ALTER TABLE real_estate_saved RENAME TO real_estate")
 
@@ -115,13 +140,15 @@ async def main() -> int:
         records = conn.execute("SELECT COUNT(*) FROM access_records").fetchone()[0]
     unavailable = sum(1 for r in results if "SOURCE_UNAVAILABLE" in r[3])
     last_failure = max((i for i, r in enumerate(results) if "SOURCE_UNAVAILABLE" in r[3]), default=len(results))
-    recovered = any(r[0] == 200 and r[4] == "land" and not r[3] for r in results[last_failure + 1:])
+    recovered = any(r[0] == 200 and r[4] == "land" and not r[3] for r in results[last_failure + 1 :])
     rows = [
         ("clients x seconds", f"{CLIENTS} x {SECONDS:.0f}"),
         ("requests", len(results)),
         ("requests per second", f"{len(results) / SECONDS:.0f}"),
-        ("p50 / p99 latency", f"{statistics.median(latencies) * 1000:.1f} ms / "
-                              f"{latencies[int(len(latencies) * 0.99) - 1] * 1000:.1f} ms"),
+        (
+            "p50 / p99 latency",
+            f"{statistics.median(latencies) * 1000:.1f} ms / {latencies[int(len(latencies) * 0.99) - 1] * 1000:.1f} ms",
+        ),
         ("HTTP 5xx", f"{len(fivexx)} {sorted({c for r in results if r[0] >= 500 for c in r[3]})}"),
         ("answers with SOURCE_UNAVAILABLE (land's table gone)", unavailable),
         ("land answered again after the fault", recovered),

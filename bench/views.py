@@ -22,7 +22,7 @@ import statistics
 import sys
 import tempfile
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 
 from graphql import parse, specified_rules, validate
@@ -60,10 +60,13 @@ def big_catalog(resources: int, departments: int) -> Catalog:
         code = f"{original.code}-{suffix}"
         copies[code] = dataclasses.replace(original, code=code, api_name=f"{original.api_name}{suffix}", links=links)
     for code, resource in copies.items():  # a link to a copy not made (the last, partial block) is dropped
-        copies[code] = dataclasses.replace(resource, links=tuple(link for link in resource.links if link.target in copies))
+        copies[code] = dataclasses.replace(
+            resource, links=tuple(link for link in resource.links if link.target in copies)
+        )
     extra = {f"bench-{d:02d}": Department(f"bench-{d:02d}", f"部门{d:02d}", "") for d in range(departments)}
-    purposes = {f"{code}.purpose-{p}": Purpose(f"{code}.purpose-{p}", f"事项{p}", code)
-                for code in extra for p in range(3)}
+    purposes = {
+        f"{code}.purpose-{p}": Purpose(f"{code}.purpose-{p}", f"事项{p}", code) for code in extra for p in range(3)
+    }
     return Catalog({**demo.departments, **extra}, {**demo.purposes, **purposes}, copies, version=1)
 
 
@@ -76,8 +79,18 @@ def grants(catalog: Catalog, departments: int, block: str) -> PolicySet:
         if resource.code in (f"police.person-{block}", f"market.enterprise-{block}"):
             chosen = [f"bench-{d:02d}" for d in range(departments)]
         for department in chosen:
-            made.append(Grant(f"G-VIEW-{n:06d}-{department}", GrantKind.GRANT, department, resource.code,
-                              tuple(i.name for i in resource.items), (f"{department}.purpose-0",), SINCE, UNTIL))
+            made.append(
+                Grant(
+                    f"G-VIEW-{n:06d}-{department}",
+                    GrantKind.GRANT,
+                    department,
+                    resource.code,
+                    tuple(i.name for i in resource.items),
+                    (f"{department}.purpose-0",),
+                    SINCE,
+                    UNTIL,
+                )
+            )
     return PolicySet(grants=tuple(made), version=1)
 
 
@@ -94,11 +107,19 @@ def catalog_figures(rows: list[tuple[str, str]]) -> None:
         production = load_settings(env={}, var_dir=var, production=True)
         built = {}
         rows.append(("catalog", f"{RESOURCES} resources, {len(catalog.departments)} departments"))
-        rows.append(("build_schema (production), once for all departments",
-                     f"{timed(lambda: built.setdefault('schema', build_schema(catalog, production))):.2f} s"))
+        rows.append(
+            (
+                "build_schema (production), once for all departments",
+                f"{timed(lambda: built.setdefault('schema', build_schema(catalog, production))):.2f} s",
+            )
+        )
         schema = built["schema"]
-        rows.append(("  of which the views' index (SchemaViews)",
-                     ms(statistics.median(timed(lambda: SchemaViews(schema._schema, catalog)) for _ in range(3)))))
+        rows.append(
+            (
+                "  of which the views' index (SchemaViews)",
+                ms(statistics.median(timed(lambda: SchemaViews(schema._schema, catalog)) for _ in range(3))),
+            )
+        )
         block = f"{(RESOURCES // 8) // 2:04d}"
         policies = grants(catalog, DEPARTMENTS, block)
         text = f"""{{ person{block}(idNumber: "371311197811261792") {{ name enterprises {{ name }} }}
@@ -124,27 +145,61 @@ def catalog_figures(rows: list[tuple[str, str]]) -> None:
         wide = "{ " + " ".join(f"person{n:04d}List {{ items {{ gender }} }}" for n in range(10)) + " }"
         wide_document = parse(wide)
         engine_wide = PolicyEngine(catalog, policies)
-        rows.append(("a view of 10 resources at the root, cold (the most a document may reach there)",
-                     ms(timed(lambda: schema.views.view_for(wide, wide_document, engine_wide, "bench-01", now)))))
-        rows.append(("  types in that view / in the full schema",
-                     f"{len(view.type_map)} / {len(schema._schema.type_map)}"))
+        rows.append(
+            (
+                "a view of 10 resources at the root, cold (the most a document may reach there)",
+                ms(timed(lambda: schema.views.view_for(wide, wide_document, engine_wide, "bench-01", now))),
+            )
+        )
+        rows.append(
+            ("  types in that view / in the full schema", f"{len(view.type_map)} / {len(schema._schema.type_map)}")
+        )
 
-        rows.append(("validation on the view, uncached", ms(statistics.median(
-            timed(lambda: validate(view, document, specified_rules, hide_suggestions=True)) for _ in range(RUNS)))))
-        rows.append(("validation on the full schema, uncached", ms(statistics.median(
-            timed(lambda: validate(schema._schema, document, specified_rules)) for _ in range(RUNS)))))
+        rows.append(
+            (
+                "validation on the view, uncached",
+                ms(
+                    statistics.median(
+                        timed(lambda: validate(view, document, specified_rules, hide_suggestions=True))
+                        for _ in range(RUNS)
+                    )
+                ),
+            )
+        )
+        rows.append(
+            (
+                "validation on the full schema, uncached",
+                ms(
+                    statistics.median(
+                        timed(lambda: validate(schema._schema, document, specified_rules)) for _ in range(RUNS)
+                    )
+                ),
+            )
+        )
         rules = tuple(specified_rules)
         schema.views.validate(view, text, document, rules)
-        rows.append(("validation on the view, cached", ms(statistics.median(
-            timed(lambda: schema.views.validate(view, text, document, rules)) for _ in range(RUNS)))))
+        rows.append(
+            (
+                "validation on the view, cached",
+                ms(
+                    statistics.median(
+                        timed(lambda: schema.views.validate(view, text, document, rules)) for _ in range(RUNS)
+                    )
+                ),
+            )
+        )
 
         # What a whole-department view would cost instead: every resource decided for one department, cold.
         engine = PolicyEngine(catalog, policies)
         department = departments[0]
         own = [p for p in catalog.purposes.values() if p.department == department]
         whole = timed(lambda: [schema.views.visible_items(engine, department, r, now) for r in catalog.published()])
-        rows.append((f"whole-department view instead: decisions alone, one department ({len(own)} purposes)",
-                     f"{whole:.2f} s ({whole / RESOURCES * 1000:.2f} ms a resource)"))
+        rows.append(
+            (
+                f"whole-department view instead: decisions alone, one department ({len(own)} purposes)",
+                f"{whole:.2f} s ({whole / RESOURCES * 1000:.2f} ms a resource)",
+            )
+        )
     finally:
         shutil.rmtree(var, ignore_errors=True)
 
@@ -155,18 +210,27 @@ async def http_figures(rows: list[tuple[str, str]]) -> None:
         settings = bench_settings(home / "var")
         world = await build_demo(settings, persons=1500, enterprises=400)
         person = world.showcase["person_luozhuang"]
-        lookup = ('query($id: String!) { person(idNumber: $id) { idNumber name birthDate address '
-                  'enterprises { name } } }', {"id": person})
+        lookup = (
+            "query($id: String!) { person(idNumber: $id) { idNumber name birthDate address enterprises { name } } }",
+            {"id": person},
+        )
         listing = ("{ personList(first: 50) { items { idNumber name countyCode } } }", {})
         caller = ("market", "market.licence-review")
         production = dataclasses.replace(settings, production=True)
         async with running(settings, world.keys) as dev, running(production, world.keys) as prod:
             for name, (query, variables) in {"lookup": lookup, "list of 50": listing}.items():
-                figures = await medians(RUNS, development=functools.partial(dev.post, caller, query, variables),
-                                        production=functools.partial(prod.post, caller, query, variables))
-                rows.append((f"HTTP {name}: development / production",
-                             f"{ms(figures['development'])} / {ms(figures['production'])} "
-                             f"(x{figures['production'] / figures['development']:.3f})"))
+                figures = await medians(
+                    RUNS,
+                    development=functools.partial(dev.post, caller, query, variables),
+                    production=functools.partial(prod.post, caller, query, variables),
+                )
+                rows.append(
+                    (
+                        f"HTTP {name}: development / production",
+                        f"{ms(figures['development'])} / {ms(figures['production'])} "
+                        f"(x{figures['production'] / figures['development']:.3f})",
+                    )
+                )
     finally:
         shutil.rmtree(home, ignore_errors=True)
 

@@ -21,8 +21,8 @@ from catalog.model import (
     UPDATE_CYCLES,
     Catalog,
     DataItem,
-    Link,
     Department,
+    Link,
     Part,
     Purpose,
     Resource,
@@ -43,19 +43,52 @@ RESERVED_API_NAMES = {"caller", "applications", "applicationInbox", "grantHistor
 # GraphQL type names the generated schema (schema/builder.py) defines or uses itself: a resource whose
 # generated type names (``Person``, ``PersonFilter``, ``PersonPage``) took one of these would break the schema.
 RESERVED_TYPE_NAMES = {
-    "Query", "PageInfo", "CallerInfo", "PurposeInfo",
-    "StringFilter", "IntFilter", "FloatFilter", "DateFilter", "BooleanFilter",
-    "String", "Int", "Float", "Boolean", "ID", "Date", "DateTime",
-    "Mutation", "Application", "ProcessStep", "ScopeInput", "ShareApplicationInput",  # schema/applications.py
+    "Query",
+    "PageInfo",
+    "CallerInfo",
+    "PurposeInfo",
+    "StringFilter",
+    "IntFilter",
+    "FloatFilter",
+    "DateFilter",
+    "BooleanFilter",
+    "String",
+    "Int",
+    "Float",
+    "Boolean",
+    "ID",
+    "Date",
+    "DateTime",
+    "Mutation",
+    "Application",
+    "ProcessStep",
+    "ScopeInput",
+    "ShareApplicationInput",  # schema/applications.py
     "AccessRecordInfo",  # schema/usage.py
 }
 
 _DEPARTMENT_FIELDS = {"code", "name", "source"}
 _PURPOSE_FIELDS = {"code", "name"}
 _RESOURCE_FIELDS = {
-    "code", "api_name", "name", "abstract", "classification", "share_type", "share_condition",
-    "share_method", "update_cycle", "publish_date", "usage", "legal_basis", "status", "table", "key",
-    "related_departments", "items", "links", "cache_seconds",
+    "code",
+    "api_name",
+    "name",
+    "abstract",
+    "classification",
+    "share_type",
+    "share_condition",
+    "share_method",
+    "update_cycle",
+    "publish_date",
+    "usage",
+    "legal_basis",
+    "status",
+    "table",
+    "key",
+    "related_departments",
+    "items",
+    "links",
+    "cache_seconds",
 }
 _LINK_FIELDS = {"name", "label", "item", "target", "target_item", "many"}
 _ITEM_FIELDS = {"name", "label", "type", "column", "share_type", "filterable", "length", "parts", "reveals"}
@@ -67,7 +100,7 @@ def _generated_names(api_name: str) -> tuple[str, ...]:
     return api_name, f"{api_name}List", type_name, f"{type_name}Filter", f"{type_name}Page"
 
 
-def _tables(value: Any, checker: "_Checker", resource: str | None, field: str, hint: str) -> list[dict[str, Any]]:
+def _tables(value: Any, checker: _Checker, resource: str | None, field: str, hint: str) -> list[dict[str, Any]]:
     """An array of TOML tables; anything else (``[resources]`` for ``[[resources]]``...) is a fault, not a crash."""
     if value is None:
         return []
@@ -97,38 +130,55 @@ def _positions(value: Any) -> tuple[int, ...] | None:
     return tuple(found)
 
 
-def _disclosure(raw_item: dict[str, Any], item_type: str, label: str, prefix: str, checker: "_Checker"
-                ) -> tuple[int, tuple[Part, ...], tuple[str, ...]]:
+def _disclosure(
+    raw_item: dict[str, Any], item_type: str, label: str, prefix: str, checker: _Checker
+) -> tuple[int, tuple[Part, ...], tuple[str, ...]]:
     """An item's ``length``, ``parts`` and ``reveals`` (what its value discloses), each fault coded per field."""
     length = raw_item.get("length", 0)
     if not isinstance(length, int) or isinstance(length, bool) or not 0 <= length <= MAX_LENGTH:
-        checker.fault(label, f"{prefix}length", "FIELD_INVALID", f"expected a whole number of characters, 1 to {MAX_LENGTH}")
+        checker.fault(
+            label, f"{prefix}length", "FIELD_INVALID", f"expected a whole number of characters, 1 to {MAX_LENGTH}"
+        )
         length = 0
     elif length and item_type not in ("string", "date"):
         checker.fault(label, f"{prefix}length", "FIELD_INVALID", "only a text item has a length")
         length = 0
     elif length and item_type == "date" and length != DATE_LENGTH:
-        checker.fault(label, f"{prefix}length", "FIELD_INVALID", f"a date's text (YYYY-MM-DD) is {DATE_LENGTH} characters")
+        checker.fault(
+            label, f"{prefix}length", "FIELD_INVALID", f"a date's text (YYYY-MM-DD) is {DATE_LENGTH} characters"
+        )
         length = 0
     parts: list[Part] = []
     raw_parts = raw_item.get("parts")
     if raw_parts is not None:
         if not isinstance(raw_parts, dict) or not raw_parts:
-            checker.fault(label, f"{prefix}parts", "FIELD_INVALID", 'expected a table of fact = "positions", e.g. { birth_year = "7-10" }')
+            checker.fault(
+                label,
+                f"{prefix}parts",
+                "FIELD_INVALID",
+                'expected a table of fact = "positions", e.g. { birth_year = "7-10" }',
+            )
             raw_parts = {}
         elif item_type not in ("string", "date"):
             checker.fault(label, f"{prefix}parts", "PARTS_WRONG_TYPE", item_type)
             raw_parts = {}
         size = length or (DATE_LENGTH if item_type == "date" else 0)
         if raw_parts and not size:
-            checker.fault(label, f"{prefix}length", "FIELD_REQUIRED", "a text item with parts declares its fixed length")
+            checker.fault(
+                label, f"{prefix}length", "FIELD_REQUIRED", "a text item with parts declares its fixed length"
+            )
         taken: dict[int, str] = {}
         for fact, value in raw_parts.items():
             positions = _positions(value)
             if not _FACT.match(fact):
                 checker.fault(label, f"{prefix}parts.{fact}", "FIELD_INVALID", "a fact is named with a-z 0-9 _")
             elif positions is None:
-                checker.fault(label, f"{prefix}parts.{fact}", "FIELD_INVALID", f'{value!r}: expected positions like 17, "7-10" or "6-7,9-10"')
+                checker.fault(
+                    label,
+                    f"{prefix}parts.{fact}",
+                    "FIELD_INVALID",
+                    f'{value!r}: expected positions like 17, "7-10" or "6-7,9-10"',
+                )
             elif size and max(positions) > size:
                 checker.fault(label, f"{prefix}parts.{fact}", "PARTS_OUT_OF_RANGE", f"{fact} = {value} (length {size})")
             elif clash := next((p for p in positions if p in taken), None):
@@ -149,15 +199,19 @@ def _disclosure(raw_item: dict[str, Any], item_type: str, label: str, prefix: st
     return length, tuple(parts), tuple(reveals)
 
 
-def _fact_lengths(items: list[DataItem], label: str, checker: "_Checker") -> None:
+def _fact_lengths(items: list[DataItem], label: str, checker: _Checker) -> None:
     """A fact carried at positions by several items of one resource has the same number of characters in each."""
     seen: dict[str, tuple[str, int]] = {}
     for position, item in enumerate(items):
         for part in item.parts:
             first = seen.setdefault(part.fact, (item.name, len(part.positions)))
             if first[1] != len(part.positions):
-                checker.fault(label, f"items[{position}].parts.{part.fact}", "FACT_LENGTH_MISMATCH",
-                              f"{part.fact}: {len(part.positions)} in {item.name}, {first[1]} in {first[0]}")
+                checker.fault(
+                    label,
+                    f"items[{position}].parts.{part.fact}",
+                    "FACT_LENGTH_MISMATCH",
+                    f"{part.fact}: {len(part.positions)} in {item.name}, {first[1]} in {first[0]}",
+                )
 
 
 class _Checker:
@@ -173,7 +227,9 @@ class _Checker:
             if key not in allowed:
                 self.fault(resource, f"{prefix}{key}", "FIELD_UNKNOWN", key)
 
-    def text(self, table: dict[str, Any], key: str, resource: str | None, prefix: str = "", required: bool = True) -> str:
+    def text(
+        self, table: dict[str, Any], key: str, resource: str | None, prefix: str = "", required: bool = True
+    ) -> str:
         value = table.get(key)
         if value is None:
             if required:
@@ -184,8 +240,15 @@ class _Checker:
             return ""
         return value
 
-    def choice(self, table: dict[str, Any], key: str, choices: Collection[str], resource: str | None, prefix: str = "",
-               default: str | None = None) -> str:
+    def choice(
+        self,
+        table: dict[str, Any],
+        key: str,
+        choices: Collection[str],
+        resource: str | None,
+        prefix: str = "",
+        default: str | None = None,
+    ) -> str:
         value = table.get(key, default)
         if value is None:
             self.fault(resource, f"{prefix}{key}", "FIELD_REQUIRED", "one of: " + ", ".join(choices))
@@ -195,8 +258,16 @@ class _Checker:
             return ""
         return str(value)
 
-    def pattern(self, table: dict[str, Any], key: str, regex: re.Pattern[str], resource: str | None, prefix: str = "",
-                default: str | None = None, hint: str = "") -> str:
+    def pattern(
+        self,
+        table: dict[str, Any],
+        key: str,
+        regex: re.Pattern[str],
+        resource: str | None,
+        prefix: str = "",
+        default: str | None = None,
+        hint: str = "",
+    ) -> str:
         value = table.get(key, default)
         if value is None:
             self.fault(resource, f"{prefix}{key}", "FIELD_REQUIRED")
@@ -207,8 +278,9 @@ class _Checker:
         return value
 
 
-def _parse_file(path: Path, document: dict[str, Any], checker: _Checker
-                ) -> tuple[Department | None, list[Purpose], list[Resource]]:
+def _parse_file(
+    path: Path, document: dict[str, Any], checker: _Checker
+) -> tuple[Department | None, list[Purpose], list[Resource]]:
     checker.unknown_fields(document, {"department", "purposes", "resources"}, None, "")
     dept_table = document.get("department")
     if not isinstance(dept_table, dict):
@@ -221,17 +293,23 @@ def _parse_file(path: Path, document: dict[str, Any], checker: _Checker
         source=checker.text(dept_table, "source", None, "department.", required=False),
     )
     if document.get("resources") and not department.source:
-        checker.fault(None, "department.source", "FIELD_REQUIRED", "a department that provides resources names its source")
+        checker.fault(
+            None, "department.source", "FIELD_REQUIRED", "a department that provides resources names its source"
+        )
 
     purposes = []
     for index, raw in enumerate(_tables(document.get("purposes"), checker, None, "purposes", "[[purposes]]")):
         prefix = f"purposes[{index}]."
         checker.unknown_fields(raw, _PURPOSE_FIELDS, None, prefix)
-        purposes.append(Purpose(
-            code=checker.pattern(raw, "code", _DOTTED_CODE, None, prefix, hint="must be a dotted code like police.case-investigation"),
-            name=checker.text(raw, "name", None, prefix),
-            department=department.code,
-        ))
+        purposes.append(
+            Purpose(
+                code=checker.pattern(
+                    raw, "code", _DOTTED_CODE, None, prefix, hint="must be a dotted code like police.case-investigation"
+                ),
+                name=checker.text(raw, "name", None, prefix),
+                department=department.code,
+            )
+        )
 
     resources = []
     for index, raw in enumerate(_tables(document.get("resources"), checker, None, "resources", "[[resources]]")):
@@ -270,17 +348,27 @@ def _parse_resource(raw: dict[str, Any], index: int, provider: str, checker: _Ch
             filterable = False
         item_type = checker.choice(raw_item, "type", ITEM_TYPES, label, prefix)
         length, parts, reveals = _disclosure(raw_item, item_type, label, prefix, checker)
-        items.append(DataItem(
-            name=name,
-            label=checker.text(raw_item, "label", label, prefix),
-            type=item_type,
-            column=checker.pattern(raw_item, "column", _SQL_NAME, label, prefix, default=_snake(name or "x"), hint="is not a column name"),
-            share_type=ShareType(item_share) if item_share else None,
-            filterable=filterable,
-            length=length,
-            parts=parts,
-            reveals=reveals,
-        ))
+        items.append(
+            DataItem(
+                name=name,
+                label=checker.text(raw_item, "label", label, prefix),
+                type=item_type,
+                column=checker.pattern(
+                    raw_item,
+                    "column",
+                    _SQL_NAME,
+                    label,
+                    prefix,
+                    default=_snake(name or "x"),
+                    hint="is not a column name",
+                ),
+                share_type=ShareType(item_share) if item_share else None,
+                filterable=filterable,
+                length=length,
+                parts=parts,
+                reveals=reveals,
+            )
+        )
     _fact_lengths(items, label, checker)
 
     key = checker.text(raw, "key", label)
@@ -291,8 +379,12 @@ def _parse_resource(raw: dict[str, Any], index: int, provider: str, checker: _Ch
         checker.fault(label, "related_departments", "FIELD_INVALID", "expected a list of department codes")
         related = []
     if related and share_type != ShareType.UNCONDITIONAL:
-        checker.fault(label, "related_departments", "FIELD_INVALID",
-                      "only an unconditional resource is shared among listed related departments (Art 5)")
+        checker.fault(
+            label,
+            "related_departments",
+            "FIELD_INVALID",
+            "only an unconditional resource is shared among listed related departments (Art 5)",
+        )
     legal_basis = checker.text(raw, "legal_basis", label, required=False)
     if share_type == ShareType.NOT_SHARED and not legal_basis:
         checker.fault(label, "legal_basis", "FIELD_REQUIRED", "a not-shared resource must cite its legal basis")
@@ -319,9 +411,16 @@ def _parse_resource(raw: dict[str, Any], index: int, provider: str, checker: _Ch
         if not isinstance(many, bool):
             checker.fault(label, f"{prefix}many", "FIELD_INVALID", "expected true or false")
             many = True
-        links.append(Link(name=name, label=checker.text(raw_link, "label", label, prefix), item=item,
-                          target=checker.text(raw_link, "target", label, prefix),
-                          target_item=checker.text(raw_link, "target_item", label, prefix), many=many))
+        links.append(
+            Link(
+                name=name,
+                label=checker.text(raw_link, "label", label, prefix),
+                item=item,
+                target=checker.text(raw_link, "target", label, prefix),
+                target_item=checker.text(raw_link, "target_item", label, prefix),
+                many=many,
+            )
+        )
 
     return Resource(
         code=code,
@@ -391,13 +490,25 @@ def load_catalog(path: Path) -> Catalog:
             if resource.api_name in RESERVED_API_NAMES:
                 checker.fault(resource.code, "api_name", "FIELD_INVALID", f"{resource.api_name!r} is reserved")
             elif resource.api_name in api_names:
-                checker.fault(resource.code, "api_name", "DUPLICATE", f"{resource.api_name} (also {api_names[resource.api_name]})")
+                checker.fault(
+                    resource.code, "api_name", "DUPLICATE", f"{resource.api_name} (also {api_names[resource.api_name]})"
+                )
             elif resource.api_name:
                 names = _generated_names(resource.api_name)
                 if clash := next((n for n in names if n in RESERVED_TYPE_NAMES), None):
-                    checker.fault(resource.code, "api_name", "FIELD_INVALID", f"{resource.api_name!r} would define {clash}, which is reserved")
+                    checker.fault(
+                        resource.code,
+                        "api_name",
+                        "FIELD_INVALID",
+                        f"{resource.api_name!r} would define {clash}, which is reserved",
+                    )
                 elif clash := next((n for n in names if n in generated), None):
-                    checker.fault(resource.code, "api_name", "DUPLICATE", f"{resource.api_name} would define {clash} (also {generated[clash]})")
+                    checker.fault(
+                        resource.code,
+                        "api_name",
+                        "DUPLICATE",
+                        f"{resource.api_name} would define {clash} (also {generated[clash]})",
+                    )
                 generated.update(dict.fromkeys(names, resource.code))
             api_names[resource.api_name] = resource.code
             resources[resource.code] = resource
@@ -407,20 +518,48 @@ def load_catalog(path: Path) -> Catalog:
     for checker, resource in related_refs:
         for code in resource.related_departments:
             if code not in departments:
-                problems.append(Problem(checker.file, resource.code, "related_departments", "UNKNOWN_REFERENCE",
-                                        f"no department {code!r}"))
+                problems.append(
+                    Problem(
+                        checker.file,
+                        resource.code,
+                        "related_departments",
+                        "UNKNOWN_REFERENCE",
+                        f"no department {code!r}",
+                    )
+                )
     for checker, resource in related_refs:
         for position, link in enumerate(resource.links):
             target = resources.get(link.target)
             if target is None:
-                problems.append(Problem(checker.file, resource.code, f"links[{position}].target", "UNKNOWN_REFERENCE",
-                                        f"no resource {link.target!r}"))
+                problems.append(
+                    Problem(
+                        checker.file,
+                        resource.code,
+                        f"links[{position}].target",
+                        "UNKNOWN_REFERENCE",
+                        f"no resource {link.target!r}",
+                    )
+                )
             elif (target_item := target.item(link.target_item)) is None:
-                problems.append(Problem(checker.file, resource.code, f"links[{position}].target_item", "UNKNOWN_REFERENCE",
-                                        f"{link.target} has no data item {link.target_item!r}"))
+                problems.append(
+                    Problem(
+                        checker.file,
+                        resource.code,
+                        f"links[{position}].target_item",
+                        "UNKNOWN_REFERENCE",
+                        f"{link.target} has no data item {link.target_item!r}",
+                    )
+                )
             elif (item := resource.item(link.item)) and target_item.type != item.type:
-                problems.append(Problem(checker.file, resource.code, f"links[{position}].target_item", "FIELD_INVALID",
-                                        "the two items of a link must have the same type"))
+                problems.append(
+                    Problem(
+                        checker.file,
+                        resource.code,
+                        f"links[{position}].target_item",
+                        "FIELD_INVALID",
+                        "the two items of a link must have the same type",
+                    )
+                )
     if problems:
         raise CatalogError(problems)
     return Catalog(departments=departments, purposes=purposes, resources=resources)

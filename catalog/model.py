@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime
-
 from dataclasses import asdict, dataclass, field
 from enum import StrEnum
 from functools import cached_property
@@ -181,9 +180,14 @@ class Catalog:
         resources = {}
         for raw in document["resources"]:
             items = tuple(
-                DataItem(**{**i, "share_type": ShareType(i["share_type"]) if i["share_type"] else None,
-                            "parts": tuple(Part(p["fact"], tuple(p["positions"])) for p in i.get("parts", ())),
-                            "reveals": tuple(i.get("reveals", ()))})
+                DataItem(
+                    **{
+                        **i,
+                        "share_type": ShareType(i["share_type"]) if i["share_type"] else None,
+                        "parts": tuple(Part(p["fact"], tuple(p["positions"])) for p in i.get("parts", ())),
+                        "reveals": tuple(i.get("reveals", ())),
+                    }
+                )
                 for i in raw["items"]
             )
             resources[raw["code"]] = Resource(

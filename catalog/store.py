@@ -50,7 +50,9 @@ async def publish(conn: AsyncConnection, catalog: Catalog, *, source: str, loade
 async def current(conn: AsyncConnection) -> Catalog | None:
     row = (
         await conn.execute(
-            select(catalog_versions.c.version, catalog_versions.c.document).order_by(catalog_versions.c.version.desc()).limit(1)
+            select(catalog_versions.c.version, catalog_versions.c.document)
+            .order_by(catalog_versions.c.version.desc())
+            .limit(1)
         )
     ).first()
     return None if row is None else Catalog.from_document(row.document, version=row.version)

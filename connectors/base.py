@@ -25,7 +25,7 @@ class Condition:
     value: object
     # The condition is asked only of rows in one of these scopes (a filter on an item some rows do not show
     # matches none of those rows); empty: of every row.
-    within: tuple[tuple["Condition", ...], ...] = ()
+    within: tuple[tuple[Condition, ...], ...] = ()
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ must be injectable in tests, and the available async breakers add storage back-e
 from __future__ import annotations
 
 import time
-from typing import Callable
+from collections.abc import Callable
 
 
 class CircuitOpen(Exception):

@@ -60,9 +60,16 @@ class SourceCache:
         if parsed.drivername == "memory":
             self._cache = SimpleMemoryCache(serializer=RowsSerializer(), namespace="govshare:")
         elif parsed.drivername == "redis":
-            self._cache = RedisCache(serializer=RowsSerializer(), namespace="govshare:src:", endpoint=parsed.host or "127.0.0.1",
-                                     port=parsed.port or 6379, db=int(parsed.database or 0), password=parsed.password,
-                                     create_connection_timeout=2, timeout=2)
+            self._cache = RedisCache(
+                serializer=RowsSerializer(),
+                namespace="govshare:src:",
+                endpoint=parsed.host or "127.0.0.1",
+                port=parsed.port or 6379,
+                db=int(parsed.database or 0),
+                password=parsed.password,
+                create_connection_timeout=2,
+                timeout=2,
+            )
         else:
             raise ValueError(f"cache_url must be memory:// or redis://host:port/db, not {url!r}")
         self.url = url

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-
 from dataclasses import dataclass
 from typing import Any
 
@@ -63,5 +62,7 @@ async def check_table(url: str, table: str, columns: dict[str, str], *, timeout:
         if column not in found:
             problems.append(Mismatch(column, "missing_column", f"no column {table}.{column}"))
         elif not isinstance(found[column], FITS[catalog_type]):
-            problems.append(Mismatch(column, "wrong_type", f"{table}.{column} is {found[column]}, the catalog says {catalog_type}"))
+            problems.append(
+                Mismatch(column, "wrong_type", f"{table}.{column} is {found[column]}, the catalog says {catalog_type}")
+            )
     return problems

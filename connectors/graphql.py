@@ -60,7 +60,7 @@ def _plain(value: Any) -> Any:  # a value as JSON carries it
 class GraphQLConnector:
     def __init__(self, url: str, *, timeout: float, breaker: Breaker, credentials: Credentials | None) -> None:
         self.url = url
-        self.endpoint = url[len(SCHEME):]
+        self.endpoint = url[len(SCHEME) :]
         self.breaker = breaker
         self.credentials = credentials
         self._client = httpx.AsyncClient(timeout=timeout, transport=httpx.AsyncHTTPTransport(retries=2))
@@ -75,8 +75,12 @@ class GraphQLConnector:
             # The upstream answers in its key's order; where that key is hidden from the caller, the order would
             # give the hidden characters away, and sorting one page here would not hide which page a row is on.
             raise SourceRefused(f"{self.url}: an upstream platform cannot order rows by a pseudonym")
-        names = list(dict.fromkeys([c.name for c in query.columns] + [
-            condition.column for c in query.columns for view in c.views or () for condition in view.where]))
+        names = list(
+            dict.fromkeys(
+                [c.name for c in query.columns]
+                + [condition.column for c in query.columns for view in c.views or () for condition in view.where]
+            )
+        )
         type_name = query.table[0].upper() + query.table[1:]
         fields = " ".join(f"c{i}: {name}" for i, name in enumerate(names))
         filters: dict[str, dict[str, Any]] = {}
@@ -88,19 +92,26 @@ class GraphQLConnector:
                 ops["in"] = [v for v in ops["in"] if v in set(_plain(condition.value))]
             else:
                 ops[condition.op] = _plain(condition.value)
-        document = (f"query Upstream($filter: {type_name}Filter, $first: Int, $after: String) "
-                    f"{{ page: {query.table}List(filter: $filter, first: $first, after: $after) "
-                    f"{{ items {{ {fields} }} pageInfo {{ hasNextPage endCursor }} }} }}")
+        document = (
+            f"query Upstream($filter: {type_name}Filter, $first: Int, $after: String) "
+            f"{{ page: {query.table}List(filter: $filter, first: $first, after: $after) "
+            f"{{ items {{ {fields} }} pageInfo {{ hasNextPage endCursor }} }} }}"
+        )
         return document, filters, names
 
     async def _post(self, document: str, variables: dict[str, object]) -> dict[str, Any]:
         credentials = self.credentials
         if credentials is None:
             raise SourceUnavailable(f"no credentials configured for {self.url}")
-        headers = {"Authorization": f"Bearer {credentials.key}", "X-Purpose": credentials.purpose,
-                   "X-Operator": credentials.operator}
+        headers = {
+            "Authorization": f"Bearer {credentials.key}",
+            "X-Purpose": credentials.purpose,
+            "X-Operator": credentials.operator,
+        }
         for attempt in range(2):
-            response = await self._client.post(self.endpoint, json={"query": document, "variables": variables}, headers=headers)
+            response = await self._client.post(
+                self.endpoint, json={"query": document, "variables": variables}, headers=headers
+            )
             if response.status_code not in RETRY_STATUSES:
                 break
             await asyncio.sleep(0.2 * (attempt + 1))
@@ -126,8 +137,11 @@ class GraphQLConnector:
         offset = query.offset
         try:
             while len(rows) < wanted:
-                variables: dict[str, object] = {"filter": filters or None, "first": min(REMOTE_PAGE, wanted - len(rows)),
-                                                 "after": base64.urlsafe_b64encode(f"o:{offset}".encode()).decode() if offset else None}
+                variables: dict[str, object] = {
+                    "filter": filters or None,
+                    "first": min(REMOTE_PAGE, wanted - len(rows)),
+                    "after": base64.urlsafe_b64encode(f"o:{offset}".encode()).decode() if offset else None,
+                }
                 page = await self._post(document, variables)
                 rows += page["items"]
                 offset += len(page["items"])

@@ -75,7 +75,7 @@ class Mask:
             return frozenset(range(1, 5))
         return frozenset()  # nullify, range, hash: no character is shown as it is
 
-    def keyed(self, key: str) -> "Mask":
+    def keyed(self, key: str) -> Mask:
         return Mask(self.kind, self.head, self.tail, self.width, key)
 
     def apply(self, value: object) -> object:
@@ -86,7 +86,7 @@ class Mask:
             text = str(value)
             if len(text) <= self.head + self.tail:
                 return "*" * len(text)
-            return text[:self.head] + "*" * (len(text) - self.head - self.tail) + text[len(text) - self.tail:]
+            return text[: self.head] + "*" * (len(text) - self.head - self.tail) + text[len(text) - self.tail :]
         if self.kind == "year":
             moment = value if isinstance(value, datetime.date) else datetime.date.fromisoformat(str(value))
             return datetime.date(moment.year, 1, 1)

@@ -14,9 +14,16 @@ from connectors.sql import SqlConnector
 class Connectors:
     """One connector per source URL, opened on first use, and the source-result cache they share."""
 
-    def __init__(self, *, timeout: float, cache_url: str = "memory://", breaker_failures: int = 3,
-                 breaker_reset_seconds: float = 10.0, upstream_credentials: dict[str, Credentials] | None = None,
-                 pool_size: int = 5) -> None:
+    def __init__(
+        self,
+        *,
+        timeout: float,
+        cache_url: str = "memory://",
+        breaker_failures: int = 3,
+        breaker_reset_seconds: float = 10.0,
+        upstream_credentials: dict[str, Credentials] | None = None,
+        pool_size: int = 5,
+    ) -> None:
         self.timeout = timeout
         self.pool_size = pool_size
         self.cache = SourceCache(cache_url)
@@ -30,8 +37,9 @@ class Connectors:
         if connector is None:
             breaker = Breaker(failures=self._breaker_failures, reset_seconds=self._breaker_reset_seconds)
             if is_upstream(url):
-                connector = GraphQLConnector(url, timeout=self.timeout, breaker=breaker,
-                                             credentials=self._credentials.get(url))
+                connector = GraphQLConnector(
+                    url, timeout=self.timeout, breaker=breaker, credentials=self._credentials.get(url)
+                )
             else:
                 connector = SqlConnector(url, timeout=self.timeout, breaker=breaker, pool_size=self.pool_size)
             self._by_url[url] = connector

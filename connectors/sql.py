@@ -12,18 +12,39 @@ import typing
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import (Boolean, Date, Integer, Numeric, Select, String, and_, bindparam, case, cast, column, event, literal, literal_column, null, or_, select, table, true, type_coerce)
+from sqlalchemy import (
+    Boolean,
+    Date,
+    Integer,
+    Numeric,
+    Select,
+    String,
+    and_,
+    bindparam,
+    case,
+    cast,
+    column,
+    event,
+    literal,
+    literal_column,
+    null,
+    or_,
+    select,
+    table,
+    true,
+    type_coerce,
+)
 from sqlalchemy.engine import make_url
-from sqlalchemy.ext.compiler import compiles
-from sqlalchemy.sql.functions import FunctionElement
 from sqlalchemy.exc import DataError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.elements import BindParameter, ColumnClause, ColumnElement
+from sqlalchemy.sql.functions import FunctionElement
 from sqlalchemy.types import TypeEngine
 
-from connectors.breaker import Breaker, CircuitOpen
 from connectors.base import Column, Condition, SourceQuery, SourceRefused, SourceUnavailable
+from connectors.breaker import Breaker, CircuitOpen
 from connectors.masking import PSEUDONYM_DIGITS, Mask, hmac_pads
 from connectors.urls import async_url
 from govshare.logs import logger
@@ -75,8 +96,10 @@ def _keep(element: _Keep, compiler: SQLCompiler, **kw: Any) -> str:
     x, head, tail = _keep_parts(element, compiler, **kw)
     n = f"char_length({x})"
     end = f" || substr({x}, {n} - {tail} + 1)" if tail else ""
-    return (f"(CASE WHEN {n} <= {head + tail} THEN repeat('*', {n}) "
-            f"ELSE substr({x}, 1, {head}) || repeat('*', {n} - {head + tail}){end} END)")
+    return (
+        f"(CASE WHEN {n} <= {head + tail} THEN repeat('*', {n}) "
+        f"ELSE substr({x}, 1, {head}) || repeat('*', {n} - {head + tail}){end} END)"
+    )
 
 
 @compiles(_Keep, "mysql", "mariadb")
@@ -84,8 +107,10 @@ def _keep_mysql(element: _Keep, compiler: SQLCompiler, **kw: Any) -> str:  # || 
     x, head, tail = _keep_parts(element, compiler, **kw)
     n = f"CHAR_LENGTH({x})"
     end = f", SUBSTRING({x}, {n} - {tail} + 1)" if tail else ""
-    return (f"(CASE WHEN {n} <= {head + tail} THEN REPEAT('*', {n}) "
-            f"ELSE CONCAT(SUBSTRING({x}, 1, {head}), REPEAT('*', {n} - {head + tail}){end}) END)")
+    return (
+        f"(CASE WHEN {n} <= {head + tail} THEN REPEAT('*', {n}) "
+        f"ELSE CONCAT(SUBSTRING({x}, 1, {head}), REPEAT('*', {n} - {head + tail}){end}) END)"
+    )
 
 
 @compiles(_Keep, "sqlite")
@@ -95,9 +120,11 @@ def _keep_sqlite(element: _Keep, compiler: SQLCompiler, **kw: Any) -> str:
     x, head, tail = _keep_parts(element, compiler, **kw)
     n = f"length({x})"
     end = f" || substr({x}, -{tail})" if tail else ""
-    return (f"(CASE WHEN {n} <= {head + tail} THEN substr('{STARS}', 1, {n}) "
-            f"WHEN {n} - {head + tail} <= {len(STARS)} THEN substr({x}, 1, {head}) || substr('{STARS}', 1, {n} - {head + tail}){end} "
-            f"ELSE substr({x}, 1, {head}) || replace(hex(zeroblob({n} - {head + tail})), '00', '*'){end} END)")
+    return (
+        f"(CASE WHEN {n} <= {head + tail} THEN substr('{STARS}', 1, {n}) "
+        f"WHEN {n} - {head + tail} <= {len(STARS)} THEN substr({x}, 1, {head}) || substr('{STARS}', 1, {n} - {head + tail}){end} "
+        f"ELSE substr({x}, 1, {head}) || replace(hex(zeroblob({n} - {head + tail})), '00', '*'){end} END)"
+    )
 
 
 class _YearStart(FunctionElement[datetime.date]):
@@ -133,7 +160,9 @@ def _floor(element: _Floor, compiler: SQLCompiler, **kw: Any) -> str:
 
 
 @compiles(_Floor, "sqlite")
-def _floor_sqlite(element: _Floor, compiler: SQLCompiler, **kw: Any) -> str:  # SQLite's floor() exists only when built with its math functions
+def _floor_sqlite(
+    element: _Floor, compiler: SQLCompiler, **kw: Any
+) -> str:  # SQLite's floor() exists only when built with its math functions
     x = compiler.process(element.clauses, **kw)
     return f"(CAST({x} AS INTEGER) - ({x} < CAST({x} AS INTEGER)))"
 
@@ -149,15 +178,19 @@ class _Pseudonym(FunctionElement[str]):
 @compiles(_Pseudonym)
 def _pseudonym_postgresql(element: _Pseudonym, compiler: SQLCompiler, **kw: Any) -> str:
     value, inner, outer = (compiler.process(c, **kw) for c in element.clauses)
-    return (f"substr(encode(sha256(decode({outer}, 'hex') || sha256(decode({inner}, 'hex') || "
-            f"convert_to(CAST({value} AS TEXT), 'UTF8'))), 'hex'), 1, {PSEUDONYM_DIGITS})")
+    return (
+        f"substr(encode(sha256(decode({outer}, 'hex') || sha256(decode({inner}, 'hex') || "
+        f"convert_to(CAST({value} AS TEXT), 'UTF8'))), 'hex'), 1, {PSEUDONYM_DIGITS})"
+    )
 
 
 @compiles(_Pseudonym, "mysql", "mariadb")
 def _pseudonym_mysql(element: _Pseudonym, compiler: SQLCompiler, **kw: Any) -> str:
     value, inner, outer = (compiler.process(c, **kw) for c in element.clauses)
-    return (f"substr(SHA2(CONCAT(UNHEX({outer}), UNHEX(SHA2(CONCAT(UNHEX({inner}), CONVERT({value} USING utf8mb4)), "
-            f"256))), 256), 1, {PSEUDONYM_DIGITS})")
+    return (
+        f"substr(SHA2(CONCAT(UNHEX({outer}), UNHEX(SHA2(CONCAT(UNHEX({inner}), CONVERT({value} USING utf8mb4)), "
+        f"256))), 256), 1, {PSEUDONYM_DIGITS})"
+    )
 
 
 @compiles(_Pseudonym, "sqlite")
@@ -227,7 +260,9 @@ def _build(query: SourceQuery) -> AnySelect:
     clauses: list[ColumnElement[bool]] = []
     for n, condition in enumerate(query.where):
         # A condition's value is bound with its own type (a date as a date), as a literal value would be.
-        value: ColumnElement[Any] = bindparam(f"p{n}", expanding=condition.op == "in", type_=SQL_TYPES[_value_type(condition)])
+        value: ColumnElement[Any] = bindparam(
+            f"p{n}", expanding=condition.op == "in", type_=SQL_TYPES[_value_type(condition)]
+        )
         clause = _clause(target_of(condition), condition.op, value)
         clauses.append(and_(union(condition.within), clause) if condition.within else clause)
     if query.scopes:
@@ -246,11 +281,14 @@ def _build(query: SourceQuery) -> AnySelect:
                 break
             whens.append((scope_clause(view.where), value))
         if not whens:
-            return type_coerce(otherwise, SQL_TYPES[c.type]) if otherwise is not None else cast(null(), SQL_TYPES[c.type])
+            return (
+                type_coerce(otherwise, SQL_TYPES[c.type]) if otherwise is not None else cast(null(), SQL_TYPES[c.type])
+            )
         return type_coerce(case(*whens, else_=otherwise), SQL_TYPES[c.type])
 
-    statement = select(*(shown(c).label(c.key) if c.label or c.views is not None else cols[c.name]
-                         for c in query.columns)).select_from(table(query.table, *cols.values()))
+    statement = select(
+        *(shown(c).label(c.key) if c.label or c.views is not None else cols[c.name] for c in query.columns)
+    ).select_from(table(query.table, *cols.values()))
     if clauses:
         statement = statement.where(and_(*clauses))
     if query.order_by:
@@ -273,8 +311,13 @@ class SqlConnector:
         # costs more than the query. A database server may drop an idle connection (pinged before use); a
         # SQLite file cannot, and a read leaves no transaction open to roll back: no round trips for either.
         sqlite = make_url(url).get_backend_name() == "sqlite"
-        self._engine: AsyncEngine = create_async_engine(async_url(url), pool_size=pool_size, pool_pre_ping=not sqlite, hide_parameters=True,
-                                                        pool_reset_on_return=None if sqlite else "rollback")
+        self._engine: AsyncEngine = create_async_engine(
+            async_url(url),
+            pool_size=pool_size,
+            pool_pre_ping=not sqlite,
+            hide_parameters=True,
+            pool_reset_on_return=None if sqlite else "rollback",
+        )
         if sqlite:
             event.listen(self._engine.sync_engine, "connect", _register_functions)
         self._statements: dict[tuple[object, ...], AnySelect] = {}
@@ -283,15 +326,23 @@ class SqlConnector:
         """The statement for ``query`` and its parameters. Statements are kept by the query's shape (table,
         columns, conditions' columns and operators, order, paging) with every value a bound parameter, so a
         repeated shape is not built and compiled again."""
-        shape = (query.table, query.columns, tuple((c.column, c.op, _value_type(c), c.within) for c in query.where),
-                 query.scopes, query.order_by, query.limit is not None)
+        shape = (
+            query.table,
+            query.columns,
+            tuple((c.column, c.op, _value_type(c), c.within) for c in query.where),
+            query.scopes,
+            query.order_by,
+            query.limit is not None,
+        )
         statement = self._statements.get(shape)
         if statement is None:
             if len(self._statements) >= STATEMENTS_KEPT:
                 self._statements.clear()
             statement = self._statements[shape] = _build(query)
-        params: dict[str, object] = {f"p{n}": list(c.value) if c.op == "in" else c.value  # type: ignore[call-overload]
-                                     for n, c in enumerate(query.where)}
+        params: dict[str, object] = {
+            f"p{n}": list(c.value) if c.op == "in" else c.value  # type: ignore[call-overload]
+            for n, c in enumerate(query.where)
+        }
         if query.limit is not None:
             params |= {"limit": query.limit, "offset": query.offset}
         return statement, params
@@ -309,13 +360,22 @@ class SqlConnector:
                     keys, rows = tuple(result.keys()), result.all()
         except DataError as exc:  # the query's values, not the source: the breaker is for the source's health
             self.breaker.succeeded()
-            log.warning("source %s refused a value on table %s: %s", self._engine.url.render_as_string(), query.table,
-                        exc.orig.__class__.__name__ if exc.orig is not None else exc.__class__.__name__)
+            log.warning(
+                "source %s refused a value on table %s: %s",
+                self._engine.url.render_as_string(),
+                query.table,
+                exc.orig.__class__.__name__ if exc.orig is not None else exc.__class__.__name__,
+            )
             raise SourceRefused(query.table) from exc
         except (TimeoutError, SQLAlchemyError, OSError) as exc:
             self.breaker.failed()
-            log.warning("source %s failed on table %s (breaker %s): %s", self._engine.url.render_as_string(),
-                        query.table, self.breaker.state, str(exc).splitlines()[0][:300])  # not the whole statement
+            log.warning(
+                "source %s failed on table %s (breaker %s): %s",
+                self._engine.url.render_as_string(),
+                query.table,
+                self.breaker.state,
+                str(exc).splitlines()[0][:300],
+            )  # not the whole statement
             raise SourceUnavailable(query.table) from exc
         self.breaker.succeeded()
         return [dict(zip(keys, row, strict=True)) for row in rows]

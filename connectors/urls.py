@@ -29,8 +29,11 @@ def async_url(url: str) -> str:
     """The URL to read with. A SQLite source is opened read-write but never created: a missing file is an
     unavailable source, not a new empty one."""
     parsed = make_url(_with_driver(url, 0))
-    if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:") \
-            and not parsed.database.startswith("file:"):
+    if (
+        parsed.get_backend_name() == "sqlite"
+        and parsed.database not in (None, "", ":memory:")
+        and not parsed.database.startswith("file:")
+    ):
         parsed = parsed.set(database=f"file:{parsed.database}").update_query_dict({"mode": "rw", "uri": "true"})
     return parsed.render_as_string(hide_password=False)
 

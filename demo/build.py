@@ -18,13 +18,13 @@ from pathlib import Path
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
+import migrations
 from admin import accounts
 from applications.process import grant_directly
 from catalog import store as catalog_store
 from catalog.loader import load_catalog
 from catalog.model import Catalog
 from connectors.urls import sync_url
-import migrations
 from demo.world import build_sources
 from govshare.clock import CHINA
 from govshare.config import Settings
@@ -44,30 +44,85 @@ def day(text: str) -> datetime:
 # (consumer, resource, items, purposes, from, until (exclusive), row scope, masks, legal basis)
 DEMO_GRANTS = [
     # allowed: the business-licence system checks an applicant's household registration
-    ("market", "police.person", ["idNumber", "name", "gender", "birthDate", "countyCode", "address"],
-     ["market.licence-review"], "2026-01-01", "2031-01-01", {}, {}, None),
+    (
+        "market",
+        "police.person",
+        ["idNumber", "name", "gender", "birthDate", "countyCode", "address"],
+        ["market.licence-review"],
+        "2026-01-01",
+        "2031-01-01",
+        {},
+        {},
+        None,
+    ),
     # row scope and masking: social insurance enrolment in 罗庄区 only, ID numbers masked; not the birth date,
     # which the mask hides (characters 7-14): granting it would undo the mask (GRANT_MASK_UNDONE)
-    ("hrss", "police.person", ["idNumber", "name", "countyCode", "address"],
-     ["hrss.insurance-enrolment"], "2026-01-01", "2031-01-01", {"countyCode": ["371311"]}, {"idNumber": "id_number"}, None),
+    (
+        "hrss",
+        "police.person",
+        ["idNumber", "name", "countyCode", "address"],
+        ["hrss.insurance-enrolment"],
+        "2026-01-01",
+        "2031-01-01",
+        {"countyCode": ["371311"]},
+        {"idNumber": "id_number"},
+        None,
+    ),
     # expired: marriage registration's grant ended with 2025
-    ("civil", "police.person", ["idNumber", "name", "address"],
-     ["civil.marriage-registration"], "2024-01-01", "2026-01-01", {}, {}, None),
+    (
+        "civil",
+        "police.person",
+        ["idNumber", "name", "address"],
+        ["civil.marriage-registration"],
+        "2024-01-01",
+        "2026-01-01",
+        {},
+        {},
+        None,
+    ),
     # allowed: licence review checks the applicant's social insurance
-    ("market", "hrss.social-insurance", ["idNumber", "name", "employerCreditCode", "employerName", "insuranceStatus", "lastPaidMonth"],
-     ["market.licence-review"], "2026-01-01", "2031-01-01", {}, {}, None),
+    (
+        "market",
+        "hrss.social-insurance",
+        ["idNumber", "name", "employerCreditCode", "employerName", "insuranceStatus", "lastPaidMonth"],
+        ["market.licence-review"],
+        "2026-01-01",
+        "2031-01-01",
+        {},
+        {},
+        None,
+    ),
     # legal basis: a not-shared resource opened to the police by law (Art 5 last paragraph)
-    ("police", "civil.subsidy", ["idNumber", "name", "subsidyType", "monthlyAmount", "countyCode"],
-     ["police.case-investigation"], "2026-01-01", "2031-01-01", {}, {},
-     "《中华人民共和国刑事诉讼法》第五十四条：人民法院、人民检察院和公安机关有权向有关单位和个人收集、调取证据。"),
+    (
+        "police",
+        "civil.subsidy",
+        ["idNumber", "name", "subsidyType", "monthlyAmount", "countyCode"],
+        ["police.case-investigation"],
+        "2026-01-01",
+        "2031-01-01",
+        {},
+        {},
+        "《中华人民共和国刑事诉讼法》第五十四条：人民法院、人民检察院和公安机关有权向有关单位和个人收集、调取证据。",
+    ),
 ]
 # An allow rule of the policy document (what security staff write in the console, /console/rules), beside the
 # coordinator's direct grants above: subsistence-allowance review reads the household's size
 # (rule, items, purposes, from, until (exclusive), note)
-DEMO_RULE = ("civil", "police.household", ["householdId", "countyCode", "householdType", "memberCount"],
-             ["civil.subsistence-allowance"], "2026-01-01", "2031-01-01", "最低生活保障审核核对家庭户人数")
+DEMO_RULE = (
+    "civil",
+    "police.household",
+    ["householdId", "countyCode", "householdType", "memberCount"],
+    ["civil.subsistence-allowance"],
+    "2026-01-01",
+    "2031-01-01",
+    "最低生活保障审核核对家庭户人数",
+)
 DEMO_STAFF = "security"
-DEMO_RESTRICTION = ("civil", "market.enterprise", "未按《资源目录》公布的更新时限更新婚姻登记数据（第二十条），暂停使用企业登记信息。")
+DEMO_RESTRICTION = (
+    "civil",
+    "market.enterprise",
+    "未按《资源目录》公布的更新时限更新婚姻登记数据（第二十条），暂停使用企业登记信息。",
+)
 
 
 ENGINES = ("sqlite", "postgres", "mariadb")
@@ -88,7 +143,9 @@ def ensure_database(url: str) -> None:
     if backend == "sqlite":
         return
     name = parsed.database
-    admin = create_engine(parsed.set(database="postgres" if backend == "postgresql" else ""), isolation_level="AUTOCOMMIT")
+    admin = create_engine(
+        parsed.set(database="postgres" if backend == "postgresql" else ""), isolation_level="AUTOCOMMIT"
+    )
     try:
         with admin.connect() as conn:
             if backend == "postgresql":
@@ -112,9 +169,17 @@ def _paths(settings: Settings) -> tuple[Path, Path, Path]:
     return var / "sources", var / "demo-keys.json", var / "demo-showcase.json"
 
 
-async def build_demo(settings: Settings, *, force: bool = False, engine: str = "sqlite", database_prefix: str = "govshare_",
-                     engines: dict[str, str] | None = None, persons: int = 3000, enterprises: int = 1000,
-                     say=lambda code, params: None) -> DemoWorld:
+async def build_demo(
+    settings: Settings,
+    *,
+    force: bool = False,
+    engine: str = "sqlite",
+    database_prefix: str = "govshare_",
+    engines: dict[str, str] | None = None,
+    persons: int = 3000,
+    enterprises: int = 1000,
+    say=lambda code, params: None,
+) -> DemoWorld:
     """Build the demo world; ``engine`` puts every department's database on SQLite, PostgreSQL or MariaDB,
     ``engines`` overrides it per department (``{"police": "postgres"}``). The platform database is upgraded
     to the code's schema revision whether or not the world was there (``say(code, params)`` is told what)."""
@@ -149,7 +214,8 @@ async def build_demo(settings: Settings, *, force: bool = False, engine: str = "
         raise ValueError(f"no department {', '.join(sorted(unknown))} in the catalog")
     departments = {
         code: replace(d, source=source_url(settings, engines.get(code, engine), code, d.source, database_prefix))
-        if d.source else d
+        if d.source
+        else d
         for code, d in catalog.departments.items()
     }
     catalog = Catalog(departments, catalog.purposes, catalog.resources)
@@ -167,22 +233,45 @@ async def build_demo(settings: Settings, *, force: bool = False, engine: str = "
             keys = {}
             for code in catalog.departments:
                 roles = ("applicant", "coordinator", "auditor") if code == COORDINATOR else ("applicant", "reviewer")
-                _, keys[code] = await create_key(conn, department=code, application=f"{code}-demo",
-                                                 departments=catalog.departments, roles=roles)
+                _, keys[code] = await create_key(
+                    conn, department=code, application=f"{code}-demo", departments=catalog.departments, roles=roles
+                )
             for consumer, resource, items, purposes, start, end, scope, masks, legal_basis in DEMO_GRANTS:
-                await grant_directly(conn, catalog, now=datetime.now(CHINA), department=COORDINATOR, actor=BUILT_BY,
-                                     consumer=consumer, resource=resource, items=items, purposes=purposes,
-                                     valid_from=day(start), valid_until=day(end), row_scope=scope, masks=masks,
-                                     legal_basis=legal_basis)
+                await grant_directly(
+                    conn,
+                    catalog,
+                    now=datetime.now(CHINA),
+                    department=COORDINATOR,
+                    actor=BUILT_BY,
+                    consumer=consumer,
+                    resource=resource,
+                    items=items,
+                    purposes=purposes,
+                    valid_from=day(start),
+                    valid_until=day(end),
+                    row_scope=scope,
+                    masks=masks,
+                    legal_basis=legal_basis,
+                )
             department, resource, items, purposes, start, end, note = DEMO_RULE
-            rule = documents.Rule(documents.new_id("P"), department, resource, tuple(items), tuple(purposes),
-                                  day(start), day(end), note=note)
-            await documents.edit(conn, catalog, lambda doc: documents.with_rule(doc, rule), author=BUILT_BY,
-                                 reason=note)
+            rule = documents.Rule(
+                documents.new_id("P"),
+                department,
+                resource,
+                tuple(items),
+                tuple(purposes),
+                day(start),
+                day(end),
+                note=note,
+            )
+            await documents.edit(
+                conn, catalog, lambda doc: documents.with_rule(doc, rule), author=BUILT_BY, reason=note
+            )
             department, resource, reason = DEMO_RESTRICTION
             restriction = documents.DenyRule(documents.new_id("D"), department, resource, reason)
-            await documents.edit(conn, catalog, lambda doc: documents.with_deny(doc, restriction), author=BUILT_BY,
-                                 reason=reason)
+            await documents.edit(
+                conn, catalog, lambda doc: documents.with_deny(doc, restriction), author=BUILT_BY, reason=reason
+            )
             # A security staff account for the policy console (/console); its password only in var/demo-staff.json.
             staff = {"username": DEMO_STAFF, "password": secrets.token_urlsafe(12)}
             await accounts.create_account(conn, settings, staff["username"], staff["password"], "安全管理员（演示）")
@@ -192,7 +281,8 @@ async def build_demo(settings: Settings, *, force: bool = False, engine: str = "
     keys_path.parent.mkdir(parents=True, exist_ok=True)
     showcase_path.write_text(json.dumps(summary["showcase"], ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
     (settings.var_dir / "demo-sources.json").write_text(
-        json.dumps({code: d.source for code, d in departments.items() if d.source}, indent=2) + "\n", encoding="utf-8")
+        json.dumps({code: d.source for code, d in departments.items() if d.source}, indent=2) + "\n", encoding="utf-8"
+    )
     staff_path = settings.var_dir / "demo-staff.json"
     staff_path.write_text(json.dumps(staff, indent=2) + "\n", encoding="utf-8")
     staff_path.chmod(0o600)

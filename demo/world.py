@@ -165,8 +165,18 @@ TABLES: dict[str, list[Table]] = {dept: list(md.sorted_tables) for dept, md in M
 
 # Rough population shares of the counties (2020 census, 万人).
 _COUNTY_WEIGHTS = {
-    "371302": 168, "371311": 65, "371312": 77, "371321": 84, "371322": 92, "371323": 98,
-    "371324": 116, "371325": 74, "371326": 85, "371327": 84, "371328": 46, "371329": 58,
+    "371302": 168,
+    "371311": 65,
+    "371312": 77,
+    "371321": 84,
+    "371322": 92,
+    "371323": 98,
+    "371324": 116,
+    "371325": 74,
+    "371326": 85,
+    "371327": 84,
+    "371328": 46,
+    "371329": 58,
 }
 _TOWNS = {
     "371302": ["兰山街道", "银雀山街道", "金雀山街道", "柳青街道", "白沙埠镇", "枣园镇", "义堂镇", "李官镇"],
@@ -183,34 +193,139 @@ _TOWNS = {
     "371329": ["临沭街道", "郑山街道", "蛟龙镇", "大兴镇", "石门镇", "曹庄镇", "青云镇", "店头镇"],
 }
 _ROADS = [
-    "沂蒙路", "解放路", "通达路", "北京路", "上海路", "金雀山路", "银雀山路", "启阳路", "沂河路", "涑河街",
-    "兰山路", "工业大道", "蒙山大道", "滨河大道", "临西五路", "新华路", "人民路", "建设路", "和平路", "开元路",
-    "孝河路", "双岭路", "沂州路", "府右路", "商城路", "红旗路", "沭河大街", "温泉路",
+    "沂蒙路",
+    "解放路",
+    "通达路",
+    "北京路",
+    "上海路",
+    "金雀山路",
+    "银雀山路",
+    "启阳路",
+    "沂河路",
+    "涑河街",
+    "兰山路",
+    "工业大道",
+    "蒙山大道",
+    "滨河大道",
+    "临西五路",
+    "新华路",
+    "人民路",
+    "建设路",
+    "和平路",
+    "开元路",
+    "孝河路",
+    "双岭路",
+    "沂州路",
+    "府右路",
+    "商城路",
+    "红旗路",
+    "沭河大街",
+    "温泉路",
 ]
-_COMPOUNDS = ["翰林苑", "书香苑", "幸福家园", "阳光花园", "滨河小区", "金色家园", "沂蒙人家", "凤凰城", "锦绣城", "康居小区"]
+_COMPOUNDS = [
+    "翰林苑",
+    "书香苑",
+    "幸福家园",
+    "阳光花园",
+    "滨河小区",
+    "金色家园",
+    "沂蒙人家",
+    "凤凰城",
+    "锦绣城",
+    "康居小区",
+]
 _VILLAGE_PREFIXES = ["东", "西", "南", "北", "前", "后", "大", "小", "上", "下", "中", "新"]
 _VILLAGE_SUFFIXES = ["庄", "家庄", "岭", "沟", "屯", "湖", "河", "峪", "官庄", "埠", "店", "集", "楼", "疃"]
 
 _SURNAMES = [
-    ("王", 12), ("张", 11), ("刘", 10), ("李", 9), ("陈", 4), ("杨", 5), ("赵", 4), ("孙", 5), ("徐", 4),
-    ("高", 4), ("马", 3), ("朱", 3), ("胡", 2), ("郭", 2), ("何", 1), ("宋", 3), ("田", 2), ("杜", 2),
-    ("庄", 2), ("颜", 1), ("孟", 2), ("魏", 2), ("于", 3), ("董", 2), ("薛", 2), ("公", 1), ("诸葛", 1),
-    ("厉", 1), ("吴", 2), ("周", 2), ("邵", 1), ("蒋", 1), ("韩", 2), ("褚", 1), ("丁", 2),
+    ("王", 12),
+    ("张", 11),
+    ("刘", 10),
+    ("李", 9),
+    ("陈", 4),
+    ("杨", 5),
+    ("赵", 4),
+    ("孙", 5),
+    ("徐", 4),
+    ("高", 4),
+    ("马", 3),
+    ("朱", 3),
+    ("胡", 2),
+    ("郭", 2),
+    ("何", 1),
+    ("宋", 3),
+    ("田", 2),
+    ("杜", 2),
+    ("庄", 2),
+    ("颜", 1),
+    ("孟", 2),
+    ("魏", 2),
+    ("于", 3),
+    ("董", 2),
+    ("薛", 2),
+    ("公", 1),
+    ("诸葛", 1),
+    ("厉", 1),
+    ("吴", 2),
+    ("周", 2),
+    ("邵", 1),
+    ("蒋", 1),
+    ("韩", 2),
+    ("褚", 1),
+    ("丁", 2),
 ]
 _MALE_CHARS = "伟强磊军洋勇杰涛明超刚平辉鹏华飞鑫波斌宇浩凯健俊帆帅旭宁龙林欣翔振国建文志兴东海庆永成德"
 _FEMALE_CHARS = "芳娜敏静丽艳娟霞秀英华慧巧美娅燕玲萍红梅琳素云莲真雪荣爱妹香月媛瑞凡佳嘉琼桂娣叶璐婷"
 _ETHNICITIES = [("汉族", 970), ("回族", 18), ("满族", 5), ("蒙古族", 3), ("壮族", 2), ("朝鲜族", 1), ("土家族", 1)]
 # Where those born outside Linyi come from.
 _OUTSIDE_CODES = ["370102", "370203", "370303", "370811", "371102", "371502", "320311", "320703", "341302", "410102"]
-_MOBILE_PREFIXES = ["130", "131", "132", "133", "135", "136", "137", "138", "139", "150", "151", "152",
-                    "153", "155", "156", "157", "158", "159", "166", "173", "176", "177", "180", "181",
-                    "182", "183", "185", "186", "187", "188", "189", "191", "198", "199"]
+_MOBILE_PREFIXES = [
+    "130",
+    "131",
+    "132",
+    "133",
+    "135",
+    "136",
+    "137",
+    "138",
+    "139",
+    "150",
+    "151",
+    "152",
+    "153",
+    "155",
+    "156",
+    "157",
+    "158",
+    "159",
+    "166",
+    "173",
+    "176",
+    "177",
+    "180",
+    "181",
+    "182",
+    "183",
+    "185",
+    "186",
+    "187",
+    "188",
+    "189",
+    "191",
+    "198",
+    "199",
+]
 
 _TRADE_NAMES = "鑫华泰丰源盛隆兴恒达宏昌瑞祥鼎福金沂蒙凯旭润和安信诚利宝元通力嘉立腾正宇"
 # industry -> (name suffix, business scope, licence types it may hold, property usage)
 _INDUSTRIES = [
     ("商贸", "日用百货、五金交电、建材、服装鞋帽批发零售；国内贸易代理。", ["食品经营许可证"], "商业"),
-    ("物流", "普通货物道路运输；仓储服务（不含危险化学品）；装卸搬运；国内货物运输代理。", ["道路运输经营许可证"], "工业"),
+    (
+        "物流",
+        "普通货物道路运输；仓储服务（不含危险化学品）；装卸搬运；国内货物运输代理。",
+        ["道路运输经营许可证"],
+        "工业",
+    ),
     ("木业", "胶合板、细木工板、生态板生产销售；木材加工；木制品销售。", ["排污许可证"], "工业"),
     ("食品", "食品生产；食品经营；农副产品收购；预包装食品销售。", ["食品生产许可证", "食品经营许可证"], "工业"),
     ("餐饮管理", "餐饮服务；餐饮管理；食品经营（销售散装食品）。", ["食品经营许可证"], "商业"),
@@ -229,6 +344,7 @@ _INDUSTRIAL_PARKS = ["经济技术开发区", "高新技术产业开发区", "�
 
 
 # --- helpers --------------------------------------------------------------------------------
+
 
 def _add_years(d: date, years: int) -> date:
     try:
@@ -316,8 +432,10 @@ class _World:
         if town.endswith("街道"):
             road = rng.choice(_ROADS)
             if rng.random() < 0.6:
-                return (f"{prefix}{road}{rng.randint(1, 399)}号{rng.choice(_COMPOUNDS)}"
-                        f"{rng.randint(1, 30)}号楼{rng.randint(1, 4)}单元{rng.randint(1, 18)}0{rng.randint(1, 4)}室")
+                return (
+                    f"{prefix}{road}{rng.randint(1, 399)}号{rng.choice(_COMPOUNDS)}"
+                    f"{rng.randint(1, 30)}号楼{rng.randint(1, 4)}单元{rng.randint(1, 18)}0{rng.randint(1, 4)}室"
+                )
             return f"{prefix}{road}{rng.randint(1, 599)}号"
         village = rng.choice(_VILLAGE_PREFIXES) + _weighted(rng, _SURNAMES)[0] + rng.choice(_VILLAGE_SUFFIXES)
         return f"{prefix}{village}村{rng.randint(1, 260)}号"
@@ -344,8 +462,9 @@ class _World:
             return rng.choice([c for c in COUNTIES if c != county])
         return rng.choice(_OUTSIDE_CODES)
 
-    def person(self, household: _Household, male: bool, birth: date, *, surname: str | None = None,
-               born_here: float = 0.85) -> _Person:
+    def person(
+        self, household: _Household, male: bool, birth: date, *, surname: str | None = None, born_here: float = 0.85
+    ) -> _Person:
         rng = self.rng
         county = household.county_code
         birth_county = self.birth_county(county, born_here)
@@ -375,8 +494,10 @@ class _World:
         self.household_serial[county] = serial
         if household_type == "集体户":
             town = self.rng.choice(_TOWNS[county])
-            address = (f"临沂市{COUNTIES[county]}{town}{self.rng.choice(_ROADS)}{self.rng.randint(1, 599)}号"
-                       f"{self.rng.choice(['职工宿舍', '集体宿舍', '学校集体户'])}")
+            address = (
+                f"临沂市{COUNTIES[county]}{town}{self.rng.choice(_ROADS)}{self.rng.randint(1, 599)}号"
+                f"{self.rng.choice(['职工宿舍', '集体宿舍', '学校集体户'])}"
+            )
         else:
             address = self.address(county)
         h = _Household(f"{county}{serial:09d}", county, address, household_type)
@@ -454,12 +575,19 @@ class _World:
 
 # --- rows of each table -------------------------------------------------------------------
 
+
 def _person_rows(world: _World) -> list[dict]:
     return [
         {
-            "id_number": p.id_number, "name": p.name, "gender": "男" if p.male else "女",
-            "birth_date": p.birth_date, "ethnicity": p.ethnicity, "county_code": p.county_code,
-            "address": p.address, "household_id": p.household_id, "phone": p.phone,
+            "id_number": p.id_number,
+            "name": p.name,
+            "gender": "男" if p.male else "女",
+            "birth_date": p.birth_date,
+            "ethnicity": p.ethnicity,
+            "county_code": p.county_code,
+            "address": p.address,
+            "household_id": p.household_id,
+            "phone": p.phone,
         }
         for p in world.persons
     ]
@@ -468,8 +596,11 @@ def _person_rows(world: _World) -> list[dict]:
 def _household_rows(world: _World) -> list[dict]:
     return [
         {
-            "household_id": h.household_id, "head_id_number": h.members[0].id_number,
-            "county_code": h.county_code, "address": h.address, "household_type": h.household_type,
+            "household_id": h.household_id,
+            "head_id_number": h.members[0].id_number,
+            "county_code": h.county_code,
+            "address": h.address,
+            "household_type": h.household_type,
             "member_count": len(h.members),
         }
         for h in world.households
@@ -523,16 +654,25 @@ def _enterprises(world: _World, count: int) -> tuple[list[dict], dict[str, int]]
         established = _between(rng, earliest, TODAY - timedelta(days=60))
         status = "存续" if i == 0 else rng.choices(["存续", "注销", "吊销"], weights=[85, 10, 5])[0]
         if rng.random() < 0.4 and suffix not in ("商贸", "餐饮管理", "医药", "电子科技"):
-            address = (f"临沂市{COUNTIES[county]}{rng.choice(_INDUSTRIAL_PARKS)}"
-                       f"{rng.choice(_ROADS)}{rng.randint(1, 999)}号")
+            address = (
+                f"临沂市{COUNTIES[county]}{rng.choice(_INDUSTRIAL_PARKS)}{rng.choice(_ROADS)}{rng.randint(1, 999)}号"
+            )
         else:
             address = world.address(county)
-        rows.append({
-            "credit_code": code, "name": name, "legal_rep_id_number": rep.id_number,
-            "legal_rep_name": rep.name, "county_code": county, "address": address,
-            "registered_capital": Decimal(rng.choice(_CAPITALS)).quantize(Decimal("0.01")),
-            "established_date": established, "business_scope": scope, "status": status,
-        })
+        rows.append(
+            {
+                "credit_code": code,
+                "name": name,
+                "legal_rep_id_number": rep.id_number,
+                "legal_rep_name": rep.name,
+                "county_code": county,
+                "address": address,
+                "registered_capital": Decimal(rng.choice(_CAPITALS)).quantize(Decimal("0.01")),
+                "established_date": established,
+                "business_scope": scope,
+                "status": status,
+            }
+        )
         industries[code] = industry
     return rows, industries
 
@@ -568,11 +708,15 @@ def _licences(world: _World, enterprises: list[dict], industries: dict[str, int]
             serial += 1
             # Licences run five years; the current one was issued within the last seven.
             issued = _between(rng, max(e["established_date"], _add_years(TODAY, -7)), TODAY - timedelta(days=10))
-            rows.append({
-                "licence_no": _licence_no(rng, licence_type, e, issued, serial),
-                "credit_code": e["credit_code"], "licence_type": licence_type,
-                "issued_date": issued, "valid_until": _add_years(issued, 5) - timedelta(days=1),
-            })
+            rows.append(
+                {
+                    "licence_no": _licence_no(rng, licence_type, e, issued, serial),
+                    "credit_code": e["credit_code"],
+                    "licence_type": licence_type,
+                    "issued_date": issued,
+                    "valid_until": _add_years(issued, 5) - timedelta(days=1),
+                }
+            )
     return rows
 
 
@@ -621,13 +765,19 @@ def _social_insurance(world: _World, enterprises: list[dict]) -> list[dict]:
         else:
             last_paid = _between(rng, first_paid, TODAY - timedelta(days=62))
         base = rng.triangular(4416, 22080, 5800)  # Shandong's 2026 contribution base range, 元
-        rows.append({
-            "id_number": p.id_number, "name": p.name,
-            "employer_credit_code": employer["credit_code"], "employer_name": employer["name"],
-            "insurance_status": status, "monthly_base": _money(round(base)),
-            "first_paid_date": first_paid, "last_paid_month": _month_str(last_paid),
-            "county_code": employer["county_code"],
-        })
+        rows.append(
+            {
+                "id_number": p.id_number,
+                "name": p.name,
+                "employer_credit_code": employer["credit_code"],
+                "employer_name": employer["name"],
+                "insurance_status": status,
+                "monthly_base": _money(round(base)),
+                "first_paid_date": first_paid,
+                "last_paid_month": _month_str(last_paid),
+                "county_code": employer["county_code"],
+            }
+        )
     return rows
 
 
@@ -642,12 +792,18 @@ def _marriages(world: _World) -> list[dict]:
         return f"{kind}{county}-{on.year}-{serial[key]:06d}"
 
     def record(kind: str, husband: _Person, wife: _Person, on: date, county: str) -> None:
-        rows.append({
-            "registration_no": registration_no("J" if kind == "结婚" else "L", county, on),
-            "husband_id_number": husband.id_number, "husband_name": husband.name,
-            "wife_id_number": wife.id_number, "wife_name": wife.name,
-            "registration_type": kind, "registered_date": on, "county_code": county,
-        })
+        rows.append(
+            {
+                "registration_no": registration_no("J" if kind == "结婚" else "L", county, on),
+                "husband_id_number": husband.id_number,
+                "husband_name": husband.name,
+                "wife_id_number": wife.id_number,
+                "wife_name": wife.name,
+                "registration_type": kind,
+                "registered_date": on,
+                "county_code": county,
+            }
+        )
 
     # Couples living together: registered unless they married before the 1981 Marriage Law records.
     for h in world.households:
@@ -656,7 +812,8 @@ def _marriages(world: _World) -> list[dict]:
             record("结婚", husband, wife, married, h.county_code)
     # Some single adults married each other once and divorced since.
     singles = [
-        h.members[0] for h in world.households
+        h.members[0]
+        for h in world.households
         if h.household_type == "家庭户" and len(h.members) == 1 and 27 <= h.members[0].age <= 45
     ]
     men = [p for p in singles if p.male]
@@ -686,11 +843,17 @@ def _subsidies(world: _World, enterprises: list[dict], insurance: list[dict]) ->
         code = {"最低生活保障": "DB", "特困人员供养": "TK", "临时救助": "LS"}[kind]
         key = p.county_code + code
         serial[key] = serial.get(key, 0) + 1
-        rows.append({
-            "subsidy_id": f"{p.county_code}{code}{start.year}{serial[key]:06d}", "id_number": p.id_number,
-            "name": p.name, "subsidy_type": kind, "monthly_amount": _money(round(amount)),
-            "start_date": start, "county_code": p.county_code,
-        })
+        rows.append(
+            {
+                "subsidy_id": f"{p.county_code}{code}{start.year}{serial[key]:06d}",
+                "id_number": p.id_number,
+                "name": p.name,
+                "subsidy_type": kind,
+                "monthly_amount": _money(round(amount)),
+                "start_date": start,
+                "county_code": p.county_code,
+            }
+        )
 
     for h in world.households:
         if h.household_type != "家庭户":
@@ -701,13 +864,23 @@ def _subsidies(world: _World, enterprises: list[dict], insurance: list[dict]) ->
         urban = h.county_code in DISTRICTS
         roll = rng.random()
         if len(h.members) == 1 and head.age >= 60 and roll < 0.25:
-            add(head, "特困人员供养", rng.uniform(1100, 1450), _between(rng, date(2014, 1, 1), TODAY - timedelta(days=31)))
+            add(
+                head,
+                "特困人员供养",
+                rng.uniform(1100, 1450),
+                _between(rng, date(2014, 1, 1), TODAY - timedelta(days=31)),
+            )
         elif roll < 0.07:
             standard = 900 if urban else 680  # 元 per person per month
             amount = standard * len(h.members) * rng.uniform(0.35, 0.9)
             add(head, "最低生活保障", amount, _between(rng, date(2012, 1, 1), TODAY - timedelta(days=31)))
         elif roll < 0.085:
-            add(head, "临时救助", rng.uniform(300, 1500), _between(rng, _add_years(TODAY, -1), TODAY - timedelta(days=7)))
+            add(
+                head,
+                "临时救助",
+                rng.uniform(300, 1500),
+                _between(rng, _add_years(TODAY, -1), TODAY - timedelta(days=7)),
+            )
     if not rows:  # tiny worlds: still one recipient to show
         add(world.persons[-1], "临时救助", 800, TODAY - timedelta(days=30))
     return rows
@@ -718,19 +891,28 @@ def _real_estate(world: _World, enterprises: list[dict], industries: dict[str, i
     rows: list[dict] = []
     serial: dict[tuple[str, int], int] = {}
 
-    def add(owner_id: str, owner_name: str, kind: str, county: str, address: str, area: float,
-            usage: str, earliest: date) -> None:
+    def add(
+        owner_id: str, owner_name: str, kind: str, county: str, address: str, area: float, usage: str, earliest: date
+    ) -> None:
         registered = _between(rng, max(earliest, date(2016, 1, 1)), TODAY - timedelta(days=1))
         registry = "临沂市" if county in DISTRICTS else COUNTIES[county]
         key = (registry, registered.year)
         if key not in serial:  # registries number on from earlier years' certificates
             serial[key] = rng.randint(800, 6000)
         serial[key] += rng.randint(1, 40)
-        rows.append({
-            "certificate_no": f"鲁({registered.year}){registry}不动产权第{serial[key]:07d}号",
-            "owner_id": owner_id, "owner_name": owner_name, "owner_kind": kind, "county_code": county,
-            "address": address, "area": _money(area), "usage": usage, "registered_date": registered,
-        })
+        rows.append(
+            {
+                "certificate_no": f"鲁({registered.year}){registry}不动产权第{serial[key]:07d}号",
+                "owner_id": owner_id,
+                "owner_name": owner_name,
+                "owner_kind": kind,
+                "county_code": county,
+                "address": address,
+                "area": _money(area),
+                "usage": usage,
+                "registered_date": registered,
+            }
+        )
 
     for h in world.households:
         if h.household_type != "家庭户" or rng.random() >= 0.62:
@@ -743,7 +925,16 @@ def _real_estate(world: _World, enterprises: list[dict], industries: dict[str, i
         if rng.random() < 0.1:  # a second home or a shop front
             usage = "住宅" if rng.random() < 0.7 else "商业"
             area = rng.uniform(60, 160) if usage == "住宅" else rng.uniform(25, 300)
-            add(owner.id_number, owner.name, "自然人", h.county_code, world.address(h.county_code), area, usage, earliest)
+            add(
+                owner.id_number,
+                owner.name,
+                "自然人",
+                h.county_code,
+                world.address(h.county_code),
+                area,
+                usage,
+                earliest,
+            )
     for i, e in enumerate(enterprises):
         if i != 0 and (e["status"] != "存续" or rng.random() >= 0.35):
             continue
@@ -754,6 +945,7 @@ def _real_estate(world: _World, enterprises: list[dict], industries: dict[str, i
 
 
 # --- the build ------------------------------------------------------------------------------
+
 
 def _engine_for(url: str):
     parsed = make_url(url)
@@ -808,13 +1000,21 @@ def build_sources(urls: dict[str, str], *, seed: int = 2019, persons: int = 3000
     return {
         "seed": seed,
         "counts": {f"{dept}.{name}": len(rows) for dept in DEPARTMENTS for name, rows in data[dept].items()},
-        "showcase": _showcase(world, enterprise_rows, licence_rows, insurance_rows, marriage_rows,
-                              subsidy_rows, estate_rows),
+        "showcase": _showcase(
+            world, enterprise_rows, licence_rows, insurance_rows, marriage_rows, subsidy_rows, estate_rows
+        ),
     }
 
 
-def _showcase(world: _World, enterprises: list[dict], licences: list[dict], insurance: list[dict],
-              marriages: list[dict], subsidies: list[dict], estates: list[dict]) -> dict[str, str]:
+def _showcase(
+    world: _World,
+    enterprises: list[dict],
+    licences: list[dict],
+    insurance: list[dict],
+    marriages: list[dict],
+    subsidies: list[dict],
+    estates: list[dict],
+) -> dict[str, str]:
     insured = {r["id_number"] for r in insurance}
     reps = {e["legal_rep_id_number"] for e in enterprises}
     licensed = {r["credit_code"] for r in licences}
@@ -822,7 +1022,8 @@ def _showcase(world: _World, enterprises: list[dict], licences: list[dict], insu
     divorced = {r["husband_id_number"] for r in marriages if r["registration_type"] == "离婚"}
     return {
         "person_luozhuang": next(
-            p.id_number for p in world.persons
+            p.id_number
+            for p in world.persons
             if p.county_code == "371311" and p.id_number in reps and p.id_number in insured
         ),
         "person_lanshan": next(
@@ -833,7 +1034,8 @@ def _showcase(world: _World, enterprises: list[dict], licences: list[dict], insu
             e["credit_code"] for e in enterprises if e["credit_code"] in licensed and e["credit_code"] in owners
         ),
         "married_person": next(
-            r["husband_id_number"] for r in marriages
+            r["husband_id_number"]
+            for r in marriages
             if r["registration_type"] == "结婚" and r["husband_id_number"] not in divorced
         ),
     }

@@ -8,7 +8,7 @@ The connection is closed after the answer, so the rest of the body is never read
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 from govshare.errors import GovshareError, http_error
 from govshare.i18n import normalize_language

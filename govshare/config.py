@@ -24,18 +24,20 @@ LOG_FORMATS = ("text", "json")
 # GOVSHARE_* variables that are not settings but are read elsewhere: any other GOVSHARE_* name that is not a
 # setting is refused (SETTING_VARIABLE_UNKNOWN), as an unknown key in the TOML file is. tests/test_config.py
 # checks that every GOVSHARE_* name the repository mentions is a setting or listed here.
-OTHER_VARIABLES = frozenset({
-    "GOVSHARE_CONFIG",  # the TOML file to read (above)
-    "GOVSHARE_STAFF_PASSWORD",  # `govshare staff add`'s password (cli.py)
-    # Tests and CI (tests/, .ci/run):
-    "GOVSHARE_REQUIRE_SERVICES",  # a test needing a service fails instead of skipping
-    "GOVSHARE_TEST_DB_PREFIX",  # the tests' PostgreSQL/MariaDB database names, per checkout
-    "GOVSHARE_TEST_REDIS_DB",  # the tests' Redis database, per checkout
-    "GOVSHARE_CHROMIUM",  # the browser test's Chromium
-    "GOVSHARE_UPDATE_SNAPSHOTS",  # regenerate the schema snapshot
-    "GOVSHARE_PROPERTY_EXAMPLES",  # hypothesis examples of the policy properties
-    "GOVSHARE_HTTP_PROPERTY_EXAMPLES",  # ... and of the properties over HTTP
-})
+OTHER_VARIABLES = frozenset(
+    {
+        "GOVSHARE_CONFIG",  # the TOML file to read (above)
+        "GOVSHARE_STAFF_PASSWORD",  # `govshare staff add`'s password (cli.py)
+        # Tests and CI (tests/, .ci/run):
+        "GOVSHARE_REQUIRE_SERVICES",  # a test needing a service fails instead of skipping
+        "GOVSHARE_TEST_DB_PREFIX",  # the tests' PostgreSQL/MariaDB database names, per checkout
+        "GOVSHARE_TEST_REDIS_DB",  # the tests' Redis database, per checkout
+        "GOVSHARE_CHROMIUM",  # the browser test's Chromium
+        "GOVSHARE_UPDATE_SNAPSHOTS",  # regenerate the schema snapshot
+        "GOVSHARE_PROPERTY_EXAMPLES",  # hypothesis examples of the policy properties
+        "GOVSHARE_HTTP_PROPERTY_EXAMPLES",  # ... and of the properties over HTTP
+    }
+)
 
 
 @dataclass(frozen=True)
@@ -207,7 +209,9 @@ def load_settings(env: dict[str, str] | None = None, **overrides: object) -> Set
     coerced = {k: _coerce(k, v, getattr(defaults, k)) for k, v in values.items()}
     settings = dataclasses.replace(defaults, **coerced)
     if settings.trace_exporter not in TRACE_EXPORTERS:
-        raise ConfigError(f"trace_exporter must be one of {', '.join(TRACE_EXPORTERS)}, not {settings.trace_exporter!r}")
+        raise ConfigError(
+            f"trace_exporter must be one of {', '.join(TRACE_EXPORTERS)}, not {settings.trace_exporter!r}"
+        )
     if settings.log_format not in LOG_FORMATS:
         raise ConfigError(f"log_format must be one of {', '.join(LOG_FORMATS)}, not {settings.log_format!r}")
     if settings.language not in LANGUAGES:
@@ -224,5 +228,7 @@ def unknown_variable(variable: str, names: set[str]) -> ConfigError:
     known = sorted({n.upper() for n in names} | {v[9:] for v in OTHER_VARIABLES})  # compared without the prefix
     close = difflib.get_close_matches(variable.upper()[9:], known, n=1, cutoff=0.75)
     if close:
-        return ConfigError(code="SETTING_VARIABLE_UNKNOWN_SUGGEST", variable=variable, suggestion="GOVSHARE_" + close[0])
+        return ConfigError(
+            code="SETTING_VARIABLE_UNKNOWN_SUGGEST", variable=variable, suggestion="GOVSHARE_" + close[0]
+        )
     return ConfigError(code="SETTING_VARIABLE_UNKNOWN", variable=variable)

@@ -8,8 +8,8 @@ The human message is rendered per language by ``govshare.i18n``; the code never 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import msgspec
@@ -17,6 +17,7 @@ from graphql import GraphQLError
 from starlette.responses import Response
 
 from govshare.i18n import message
+
 
 class ConfigError(Exception):
     """A setting that cannot be used. For operators; English, or, where it carries a ``code`` (a stable English
@@ -46,8 +47,15 @@ class GovshareError(Exception):
 
     http_status = 400
 
-    def __init__(self, code: str, *, http_status: int | None = None, headers: dict[str, str] | None = None,
-                 extensions: dict[str, Any] | None = None, **params: object) -> None:
+    def __init__(
+        self,
+        code: str,
+        *,
+        http_status: int | None = None,
+        headers: dict[str, str] | None = None,
+        extensions: dict[str, Any] | None = None,
+        **params: object,
+    ) -> None:
         super().__init__(code)
         self.code = code
         self.params = params
@@ -158,5 +166,9 @@ def graphql_error(error: GovshareError, lang: str, node: Any = None) -> GraphQLE
 
 def http_error(error: GovshareError, lang: str, headers: dict[str, str] | None = None) -> Response:
     """``error`` answering a whole HTTP request: ``{"errors": [entry]}`` with its status and headers."""
-    return Response(msgspec.json.encode({"errors": [error_entry(error, lang)]}), status_code=error.http_status,
-                    media_type="application/json", headers={**error.headers, **(headers or {})})
+    return Response(
+        msgspec.json.encode({"errors": [error_entry(error, lang)]}),
+        status_code=error.http_status,
+        media_type="application/json",
+        headers={**error.headers, **(headers or {})},
+    )

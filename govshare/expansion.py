@@ -15,10 +15,19 @@ through the same cache.
 from __future__ import annotations
 
 from collections import Counter
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
-from graphql import (DocumentNode, FieldNode, FragmentDefinitionNode, FragmentSpreadNode, GraphQLError,
-                     InlineFragmentNode, OperationDefinitionNode, SelectionSetNode)
+from graphql import (
+    DocumentNode,
+    FieldNode,
+    FragmentDefinitionNode,
+    FragmentSpreadNode,
+    GraphQLError,
+    InlineFragmentNode,
+    OperationDefinitionNode,
+    SelectionSetNode,
+)
 from strawberry.extensions import SchemaExtension, ValidationCache
 
 from govshare.errors import GovshareError, graphql_error
@@ -95,8 +104,9 @@ def expansion_error(document: DocumentNode, limit: int, lang: str) -> GraphQLErr
     over = [name for name, size in sizes.items() if size > limit]
     if not over:
         return None
-    return graphql_error(GovshareError("QUERY_TOO_LARGE", extensions={"limit": limit}, limit=limit, definition=over[0]),
-                         lang)
+    return graphql_error(
+        GovshareError("QUERY_TOO_LARGE", extensions={"limit": limit}, limit=limit, definition=over[0]), lang
+    )
 
 
 class ExpansionBound(SchemaExtension):

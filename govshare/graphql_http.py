@@ -16,8 +16,9 @@ import contextlib
 import json
 import logging
 import uuid
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from typing import Any, AsyncIterator
+from typing import Any
 
 import msgspec
 import strawberry
@@ -105,8 +106,9 @@ class GraphQLEndpoint:
     async def authenticate(self, request: Request, lang: str) -> Any:
         raise NotImplementedError
 
-    def execution(self, request: Request, principal: Any, lang: str,
-                  request_id: str) -> contextlib.AbstractAsyncContextManager[Execution]:
+    def execution(
+        self, request: Request, principal: Any, lang: str, request_id: str
+    ) -> contextlib.AbstractAsyncContextManager[Execution]:
         """Entered before the operation runs and left after it; leaving may still refuse the answer (raise)."""
         raise NotImplementedError
 
@@ -120,8 +122,11 @@ class GraphQLEndpoint:
             operation = read_operation(body)
             async with self.execution(request, principal, lang, request_id) as execution:
                 result = await execution.schema.execute(
-                    operation.query, variable_values=operation.variables, context_value=execution.context,
-                    operation_name=operation.operation_name)
+                    operation.query,
+                    variable_values=operation.variables,
+                    context_value=execution.context,
+                    operation_name=operation.operation_name,
+                )
         except GovshareError as refusal:
             return http_error(refusal, lang, headers)
         except Exception:  # none of ours: nothing of it is told (the body may name a table, a host, a secret)

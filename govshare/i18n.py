@@ -4,72 +4,131 @@ from __future__ import annotations
 
 MESSAGES: dict[str, tuple[str, str]] = {
     # code: (zh-CN, en)
-    "UNAUTHENTICATED": ("缺少应用密钥：请在 Authorization 头中以 Bearer 方式提供。",
-                        "No application key: send it as 'Authorization: Bearer <key>'."),
+    "UNAUTHENTICATED": (
+        "缺少应用密钥：请在 Authorization 头中以 Bearer 方式提供。",
+        "No application key: send it as 'Authorization: Bearer <key>'.",
+    ),
     "KEY_INVALID": ("应用密钥无效。", "The application key is not valid."),
     "KEY_REVOKED": ("应用密钥已被吊销。", "The application key has been revoked."),
     "BAD_REQUEST": ("请求无法解析：{detail}", "The request cannot be read: {detail}"),
     "BODY_TOO_LARGE": ("请求体超过 {limit} 字节上限。", "The request body exceeds the limit of {limit} bytes."),
-    "RATE_LIMITED": ("请求过于频繁（上限 {limit}），请 {seconds} 秒后再试。",
-                     "Too many requests (limit {limit}); try again in {seconds} s."),
-    "QUERY_TOO_LARGE": ("查询展开片段后超过 {limit} 个字段（{definition}），请简化查询。",
-                        "The query holds more than {limit} fields once its fragments are expanded ({definition}); "
-                        "simplify it."),
+    "RATE_LIMITED": (
+        "请求过于频繁（上限 {limit}），请 {seconds} 秒后再试。",
+        "Too many requests (limit {limit}); try again in {seconds} s.",
+    ),
+    "QUERY_TOO_LARGE": (
+        "查询展开片段后超过 {limit} 个字段（{definition}），请简化查询。",
+        "The query holds more than {limit} fields once its fragments are expanded ({definition}); simplify it.",
+    ),
     "HEADER_INVALID": ("请求头 {header} 无效：{rule}", "The {header} header is not valid: {rule}"),
-    "HEADER_OPERATOR_RULE": ("经办人标识至多 64 个可打印 ASCII 字符，且只能发送一次。",
-                             "an operator id is at most 64 printable ASCII characters, sent once."),
-    "HEADER_PURPOSE_RULE": ("须为履职事项编码（如 hrss.insurance-enrolment，至多 80 个字符），且只能发送一次。",
-                            "a business-matter code (like hrss.insurance-enrolment, at most 80 characters), "
-                            "sent once."),
-    "COST_BUDGET_EXCEEDED": ("本应用密钥在本时段的查询量（行数 × 信息项数，上限 {budget}）已用完，请 {seconds} 秒后再试。",
-                             "This key has used up its budget of rows x items ({budget}); try again in {seconds} s."),
+    "HEADER_OPERATOR_RULE": (
+        "经办人标识至多 64 个可打印 ASCII 字符，且只能发送一次。",
+        "an operator id is at most 64 printable ASCII characters, sent once.",
+    ),
+    "HEADER_PURPOSE_RULE": (
+        "须为履职事项编码（如 hrss.insurance-enrolment，至多 80 个字符），且只能发送一次。",
+        "a business-matter code (like hrss.insurance-enrolment, at most 80 characters), sent once.",
+    ),
+    "COST_BUDGET_EXCEEDED": (
+        "本应用密钥在本时段的查询量（行数 × 信息项数，上限 {budget}）已用完，请 {seconds} 秒后再试。",
+        "This key has used up its budget of rows x items ({budget}); try again in {seconds} s.",
+    ),
     "BATCH_NOT_SUPPORTED": ("每个请求只能包含一个 GraphQL 操作。", "Send one GraphQL operation per request."),
     "METHOD_NOT_ALLOWED": ("查询请使用 POST 方法。", "Send queries with POST."),
-    "PURPOSE_REQUIRED": ("查询数据须在 X-Purpose 头中声明用途（履职事项编码）。",
-                         "Reading data requires a declared purpose (business-matter code) in the X-Purpose header."),
-    "PURPOSE_NOT_REGISTERED": ("用途 {purpose} 未登记为本部门（{department}）的履职事项。",
-                               "Purpose {purpose} is not a business matter registered for department {department}."),
+    "PURPOSE_REQUIRED": (
+        "查询数据须在 X-Purpose 头中声明用途（履职事项编码）。",
+        "Reading data requires a declared purpose (business-matter code) in the X-Purpose header.",
+    ),
+    "PURPOSE_NOT_REGISTERED": (
+        "用途 {purpose} 未登记为本部门（{department}）的履职事项。",
+        "Purpose {purpose} is not a business matter registered for department {department}.",
+    ),
     "NOT_SHARED": ("{resource}.{item} 属于不予共享类信息。", "{resource}.{item} is not shared (不予共享)."),
-    "NO_GRANT": ("{resource}.{item} 属于有条件共享类，本部门没有有效的共享授权。",
-                 "{resource}.{item} is shared on condition and your department has no grant for it."),
-    "PURPOSE_NOT_APPROVED": ("共享授权 {grant} 未批准用途 {purpose} 使用 {resource}.{item}。",
-                             "Grant {grant} does not approve purpose {purpose} for {resource}.{item}."),
+    "NO_GRANT": (
+        "{resource}.{item} 属于有条件共享类，本部门没有有效的共享授权。",
+        "{resource}.{item} is shared on condition and your department has no grant for it.",
+    ),
+    "PURPOSE_NOT_APPROVED": (
+        "共享授权 {grant} 未批准用途 {purpose} 使用 {resource}.{item}。",
+        "Grant {grant} does not approve purpose {purpose} for {resource}.{item}.",
+    ),
     "GRANT_EXPIRED": ("共享授权 {grant} 已于 {until} 到期。", "Grant {grant} expired at {until}."),
     "GRANT_NOT_YET_VALID": ("共享授权 {grant} 自 {since} 起生效。", "Grant {grant} takes effect at {since}."),
-    "APPLICATION_PENDING": ("共享申请 {grant} 正等待提供部门答复，答复期限 {since}；逾期未答复视为同意。",
-                            "Application {grant} awaits the provider's answer, due {since}; no answer by then approves it."),
+    "APPLICATION_PENDING": (
+        "共享申请 {grant} 正等待提供部门答复，答复期限 {since}；逾期未答复视为同意。",
+        "Application {grant} awaits the provider's answer, due {since}; no answer by then approves it.",
+    ),
     "GRANT_REVOKED": ("共享授权 {grant} 已被撤销。", "Grant {grant} has been revoked."),
-    "NOT_RELATED_DEPARTMENT": ("{resource} 仅在相关部门之间共享，本部门不在其列。",
-                               "{resource} is shared only among its related departments, and yours is not one of them."),
-    "DEPARTMENT_RESTRICTED": ("本部门使用 {resource} 的权益已被限制：{detail}",
-                              "Your department's use of {resource} is restricted: {detail}"),
+    "NOT_RELATED_DEPARTMENT": (
+        "{resource} 仅在相关部门之间共享，本部门不在其列。",
+        "{resource} is shared only among its related departments, and yours is not one of them.",
+    ),
+    "DEPARTMENT_RESTRICTED": (
+        "本部门使用 {resource} 的权益已被限制：{detail}",
+        "Your department's use of {resource} is restricted: {detail}",
+    ),
     "ITEM_UNKNOWN": ("{resource} 没有信息项 {item}。", "{resource} has no data item {item}."),
-    "FILTER_NOT_ALLOWED": ("不能按无权读取的信息项 {item} 筛选或查找：{reason}",
-                           "You cannot filter or look up by {item}, which you may not read: {reason}"),
-    "MASKED": ("{item} 对你脱敏显示，不能按它筛选、查询或关联。", "{item} is masked for you: it cannot be filtered on, looked up or linked by."),
-    "MASK_UNDONE": ("{item} 的脱敏会被你可读取的其他信息项还原，已拒绝提供，请联系提供部门调整授权。", "{item} is withheld: what else you may read would undo its mask; ask the provider to change the grant."),
-    "FILTER_TOO_MANY_VALUES": ("{item} 的筛选最多列出 {limit} 个值。", "A filter on {item} may list at most {limit} values."),
-    "GRANT_SCOPE_TOO_WIDE": ("行范围中 {item} 最多 {limit} 个不同的值（现为 {count} 个）。", "A row scope on {item} may hold at most {limit} distinct values ({count} given)."),
-    "FILTER_VALUE_INVALID": ("{item} 的筛选值含有不能存储的字符（空字符或不成对的代理项）。", "The filter value for {item} holds characters no source stores (NUL or a lone surrogate)."),
-    "ITEM_OUT_OF_SCOPE": ("信息项 {item} 只在授权范围内的记录中提供，其他记录中为空。", "{item} is given only in the rows your grants cover for it; it is null in the others."),
+    "FILTER_NOT_ALLOWED": (
+        "不能按无权读取的信息项 {item} 筛选或查找：{reason}",
+        "You cannot filter or look up by {item}, which you may not read: {reason}",
+    ),
+    "MASKED": (
+        "{item} 对你脱敏显示，不能按它筛选、查询或关联。",
+        "{item} is masked for you: it cannot be filtered on, looked up or linked by.",
+    ),
+    "MASK_UNDONE": (
+        "{item} 的脱敏会被你可读取的其他信息项还原，已拒绝提供，请联系提供部门调整授权。",
+        "{item} is withheld: what else you may read would undo its mask; ask the provider to change the grant.",
+    ),
+    "FILTER_TOO_MANY_VALUES": (
+        "{item} 的筛选最多列出 {limit} 个值。",
+        "A filter on {item} may list at most {limit} values.",
+    ),
+    "GRANT_SCOPE_TOO_WIDE": (
+        "行范围中 {item} 最多 {limit} 个不同的值（现为 {count} 个）。",
+        "A row scope on {item} may hold at most {limit} distinct values ({count} given).",
+    ),
+    "FILTER_VALUE_INVALID": (
+        "{item} 的筛选值含有不能存储的字符（空字符或不成对的代理项）。",
+        "The filter value for {item} holds characters no source stores (NUL or a lone surrogate).",
+    ),
+    "ITEM_OUT_OF_SCOPE": (
+        "信息项 {item} 只在授权范围内的记录中提供，其他记录中为空。",
+        "{item} is given only in the rows your grants cover for it; it is null in the others.",
+    ),
     "OUT_OF_SCOPE": ("查询条件超出共享授权的行范围：{detail}", "The query goes beyond the grant's row scope: {detail}"),
     "NOT_FOUND_IN_SCOPE": ("在共享授权的行范围内没有找到该记录。", "No such record within your grant's row scope."),
-    "PAGE_SIZE_INVALID": ("每页条数须在 1 到 {limit} 之间，请求了 {requested} 条。",
-                          "A page holds 1 to {limit} rows; {requested} were asked for."),
-    "PAGE_SIZE_TOO_LARGE": ("每页最多 {limit} 条，请求了 {requested} 条。",
-                            "At most {limit} rows a page; {requested} were asked for."),
-    "LINK_TOO_LARGE": ("关联查询结果超过 {limit} 条，请缩小上层查询范围。",
-                       "The link returns more than {limit} rows; narrow the query above it."),
-    "COST_TOO_HIGH": ("本次查询的结果超过 {limit} 个数据项（行数 × 信息项数），请缩小查询。",
-                      "The query answers more than {limit} values (rows x items); narrow it."),
+    "PAGE_SIZE_INVALID": (
+        "每页条数须在 1 到 {limit} 之间，请求了 {requested} 条。",
+        "A page holds 1 to {limit} rows; {requested} were asked for.",
+    ),
+    "PAGE_SIZE_TOO_LARGE": (
+        "每页最多 {limit} 条，请求了 {requested} 条。",
+        "At most {limit} rows a page; {requested} were asked for.",
+    ),
+    "LINK_TOO_LARGE": (
+        "关联查询结果超过 {limit} 条，请缩小上层查询范围。",
+        "The link returns more than {limit} rows; narrow the query above it.",
+    ),
+    "COST_TOO_HIGH": (
+        "本次查询的结果超过 {limit} 个数据项（行数 × 信息项数），请缩小查询。",
+        "The query answers more than {limit} values (rows x items); narrow it.",
+    ),
     "BAD_CURSOR": ("分页游标无效。", "The page cursor is not valid."),
-    "SOURCE_UNAVAILABLE": ("提供部门的数据源暂不可用：{resource}。", "The provider's source is unavailable: {resource}."),
-    "AUDIT_UNAVAILABLE": ("访问记录无法写入，本次查询不返回数据。",
-                          "The access record could not be written, so no data is returned."),
+    "SOURCE_UNAVAILABLE": (
+        "提供部门的数据源暂不可用：{resource}。",
+        "The provider's source is unavailable: {resource}.",
+    ),
+    "AUDIT_UNAVAILABLE": (
+        "访问记录无法写入，本次查询不返回数据。",
+        "The access record could not be written, so no data is returned.",
+    ),
     "INTERNAL_ERROR": ("服务内部错误，已记录。", "Internal error; it has been logged."),
     # Catalog validation
-    "CATALOG_INVALID": ("目录有 {count} 处错误，已整体拒绝，现行目录保持不变。",
-                        "The catalog has {count} problem(s) and was refused as a whole; the catalog in force is unchanged."),
+    "CATALOG_INVALID": (
+        "目录有 {count} 处错误，已整体拒绝，现行目录保持不变。",
+        "The catalog has {count} problem(s) and was refused as a whole; the catalog in force is unchanged.",
+    ),
     "FILE_UNREADABLE": ("无法读取文件：{detail}", "cannot read the file: {detail}"),
     "TOML_SYNTAX": ("TOML 语法错误：{detail}", "TOML syntax error: {detail}"),
     "FIELD_REQUIRED": ("缺少必填字段。{detail}", "a required field is missing. {detail}"),
@@ -79,82 +138,154 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "UNKNOWN_REFERENCE": ("引用了不存在的对象：{detail}", "refers to something that does not exist: {detail}"),
     "CATALOG_EMPTY": ("没有找到目录文件。{detail}", "no catalog files found. {detail}"),
     "SOURCE_MISMATCH": ("数据源与目录不符：{detail}", "the source does not match the catalog: {detail}"),
-    "PARTS_WRONG_TYPE": ("只有文本或日期类信息项可以声明组成部分（parts）：{detail}",
-                         "only a text or date item can declare parts: {detail}"),
-    "PARTS_OUT_OF_RANGE": ("组成部分的字符位置超出取值长度：{detail}", "a part's character positions lie outside the value's length: {detail}"),
-    "PARTS_OVERLAP": ("两个组成部分占用了同一字符位置：{detail}", "two parts claim the same character position: {detail}"),
-    "FACT_LENGTH_MISMATCH": ("同一资源中同名事实的字符数不一致：{detail}",
-                             "the same fact has a different number of characters in two items of one resource: {detail}"),
+    "PARTS_WRONG_TYPE": (
+        "只有文本或日期类信息项可以声明组成部分（parts）：{detail}",
+        "only a text or date item can declare parts: {detail}",
+    ),
+    "PARTS_OUT_OF_RANGE": (
+        "组成部分的字符位置超出取值长度：{detail}",
+        "a part's character positions lie outside the value's length: {detail}",
+    ),
+    "PARTS_OVERLAP": (
+        "两个组成部分占用了同一字符位置：{detail}",
+        "two parts claim the same character position: {detail}",
+    ),
+    "FACT_LENGTH_MISMATCH": (
+        "同一资源中同名事实的字符数不一致：{detail}",
+        "the same fact has a different number of characters in two items of one resource: {detail}",
+    ),
     # Administration
     "DEPARTMENT_NOT_FOUND": ("部门 {department} 不存在。", "Department {department} does not exist."),
-    "RESOURCE_NOT_FOUND": ("资源 {resource} 不存在或未发布。", "Resource {resource} does not exist or is not published."),
+    "RESOURCE_NOT_FOUND": (
+        "资源 {resource} 不存在或未发布。",
+        "Resource {resource} does not exist or is not published.",
+    ),
     "ITEM_NOT_FOUND": ("资源 {resource} 没有信息项 {item}。", "Resource {resource} has no data item {item}."),
-    "PURPOSE_NOT_FOUND": ("部门 {department} 没有登记用途 {purpose}。",
-                          "Department {department} has no registered purpose {purpose}."),
+    "PURPOSE_NOT_FOUND": (
+        "部门 {department} 没有登记用途 {purpose}。",
+        "Department {department} has no registered purpose {purpose}.",
+    ),
     "KEY_NOT_FOUND": ("应用密钥 {key} 不存在。", "Application key {key} does not exist."),
     "GRANT_NOT_FOUND": ("共享授权 {grant} 不存在。", "Grant {grant} does not exist."),
     "RESTRICTION_NOT_FOUND": ("限制规则 {restriction} 不存在。", "Restriction {restriction} does not exist."),
-    "APPLICATION_INVALID": ("共享申请有 {count} 处问题，未受理。", "The application has {count} problem(s) and was not accepted."),
+    "APPLICATION_INVALID": (
+        "共享申请有 {count} 处问题，未受理。",
+        "The application has {count} problem(s) and was not accepted.",
+    ),
     "APPLICATION_NOT_FOUND": ("共享申请 {application} 不存在。", "Application {application} does not exist."),
-    "APPLICATION_ANSWERED": ("共享申请 {application} 已答复（{status}）。", "Application {application} is already answered ({status})."),
-    "APPLICATION_DEEMED_APPROVED": ("共享申请 {application} 已逾期未答复，视为同意（第十九条）。",
-                                    "Application {application} was not answered by its deadline and is approved by silence (Art 19)."),
-    "NOT_YOUR_RESOURCE": ("只有提供部门可以审核共享申请 {application}。",
-                          "Only the providing department reviews application {application}."),
-    "NOTHING_TO_APPLY": ("{resource} 属于无条件共享类，无需申请，声明用途即可直接查询。",
-                         "{resource} is shared unconditionally: there is nothing to apply for; query it under a declared purpose."),
+    "APPLICATION_ANSWERED": (
+        "共享申请 {application} 已答复（{status}）。",
+        "Application {application} is already answered ({status}).",
+    ),
+    "APPLICATION_DEEMED_APPROVED": (
+        "共享申请 {application} 已逾期未答复，视为同意（第十九条）。",
+        "Application {application} was not answered by its deadline and is approved by silence (Art 19).",
+    ),
+    "NOT_YOUR_RESOURCE": (
+        "只有提供部门可以审核共享申请 {application}。",
+        "Only the providing department reviews application {application}.",
+    ),
+    "NOTHING_TO_APPLY": (
+        "{resource} 属于无条件共享类，无需申请，声明用途即可直接查询。",
+        "{resource} is shared unconditionally: there is nothing to apply for; query it under a declared purpose.",
+    ),
     "FIELD_REQUIRED_USERS": ("须写明使用对象。", "Name the users (使用对象)."),
     "SHARE_MODE_INVALID": ("共享方式 {mode} 无效，可选：{modes}。", "Share mode {mode} is not one of: {modes}."),
     "END_IN_PAST": ("截止时间已过。", "The end date is in the past."),
     "END_TOO_FAR": ("截止时间超过 {days} 天的上限。", "The end date is more than {days} days away."),
-    "ACKNOWLEDGEMENT_REQUIRED": ("须承诺仅按申请用途使用、不向第三方提供（第二十二条）。",
-                                 "Acknowledge purpose-only use and no onward transfer (Art 22)."),
+    "ACKNOWLEDGEMENT_REQUIRED": (
+        "须承诺仅按申请用途使用、不向第三方提供（第二十二条）。",
+        "Acknowledge purpose-only use and no onward transfer (Art 22).",
+    ),
     "NARROWING_INVALID": ("审核只能缩小申请的范围：{detail}", "An approval can only narrow the application: {detail}"),
     "ROLE_UNKNOWN": ("角色 {role} 无效，可选：{roles}。", "Role {role} is not one of: {roles}."),
     "FORBIDDEN": ("本应用密钥没有“{role}”角色。", "This key lacks the {role} role."),
-    "NOT_YOUR_APPLICATION": ("只有申请部门可以就共享申请 {application} 提请协调。",
-                             "Only the applying department can send application {application} to coordination."),
-    "COORDINATION_NOT_ALLOWED": ("只有被拒绝的申请或不予共享类资源的申请可以提请协调。",
-                                 "Only a refused application, or one for a not-shared resource, can go to coordination."),
+    "NOT_YOUR_APPLICATION": (
+        "只有申请部门可以就共享申请 {application} 提请协调。",
+        "Only the applying department can send application {application} to coordination.",
+    ),
+    "COORDINATION_NOT_ALLOWED": (
+        "只有被拒绝的申请或不予共享类资源的申请可以提请协调。",
+        "Only a refused application, or one for a not-shared resource, can go to coordination.",
+    ),
     "KEY_ALREADY_REVOKED": ("应用密钥 {key} 已经吊销。", "Application key {key} is already revoked."),
     "GRANT_ALREADY_REVOKED": ("共享授权 {grant} 已经撤销。", "Grant {grant} is already revoked."),
-    "GRANT_FOR_PROVIDER": ("{department} 是 {resource} 的提供部门，始终可以读取，无需授权。",
-                           "{department} provides {resource} and always reads it; it needs no grant."),
+    "GRANT_FOR_PROVIDER": (
+        "{department} 是 {resource} 的提供部门，始终可以读取，无需授权。",
+        "{department} provides {resource} and always reads it; it needs no grant.",
+    ),
     "GRANT_NO_ITEMS": ("共享授权须列出至少一个信息项。", "A grant names at least one data item."),
     "GRANT_NO_PURPOSES": ("共享授权须列出至少一个用途。", "A grant names at least one purpose."),
-    "GRANT_BAD_MASK": ("信息项 {item} 的脱敏方式 {mask} 无效，可选：{kinds}。", "Mask {mask} for {item} is not one of: {kinds}."),
-    "GRANT_MASK_WRONG_TYPE": ("脱敏方式 {mask} 不适用于 {type} 类型的信息项 {item}。", "Mask {mask} does not apply to {item}, an item of type {type}."),
-    "GRANT_MASK_NOT_COVERED": ("脱敏的信息项 {item} 不在授权范围内。", "The masked item {item} is not covered by the grant."),
-    "GRANT_SCOPE_NOT_FILTERABLE": ("行范围不能限定在 {item} 上：它既不在授权的信息项中，也不可筛选。",
-                                   "The row scope cannot be on {item}: it is neither an item of the grant nor filterable."),
-    "GRANT_ALREADY_EXPIRED": ("截止时间 {until} 已过：这项授权不会开放任何数据。确需补录请加 --force。",
-                              "The end, {until}, has passed: this grant would open no data. Add --force to record it anyway."),
-    "GRANT_MASK_UNDONE": ("{resource}.{item} 的脱敏（{mask}，{grant}）会被还原：同一部门还可从 {revealing} 读到它隐去的 {facts}。",
-                          "The mask {mask} on {resource}.{item} ({grant}) would be undone: the same department may also read what it hides, {facts}, from {revealing}."),
-    "GRANT_SCOPE_VALUE_TYPE": ("行范围中 {item} 的值 {value} 不是 {type} 类型的值。", "Row scope value {value} for {item} is not a value of type {type}."),
-    "GRANT_EMPTY_SCOPE": ("信息项 {item} 的行范围至少要有一个值。", "The row scope on {item} needs at least one value."),
+    "GRANT_BAD_MASK": (
+        "信息项 {item} 的脱敏方式 {mask} 无效，可选：{kinds}。",
+        "Mask {mask} for {item} is not one of: {kinds}.",
+    ),
+    "GRANT_MASK_WRONG_TYPE": (
+        "脱敏方式 {mask} 不适用于 {type} 类型的信息项 {item}。",
+        "Mask {mask} does not apply to {item}, an item of type {type}.",
+    ),
+    "GRANT_MASK_NOT_COVERED": (
+        "脱敏的信息项 {item} 不在授权范围内。",
+        "The masked item {item} is not covered by the grant.",
+    ),
+    "GRANT_SCOPE_NOT_FILTERABLE": (
+        "行范围不能限定在 {item} 上：它既不在授权的信息项中，也不可筛选。",
+        "The row scope cannot be on {item}: it is neither an item of the grant nor filterable.",
+    ),
+    "GRANT_ALREADY_EXPIRED": (
+        "截止时间 {until} 已过：这项授权不会开放任何数据。确需补录请加 --force。",
+        "The end, {until}, has passed: this grant would open no data. Add --force to record it anyway.",
+    ),
+    "GRANT_MASK_UNDONE": (
+        "{resource}.{item} 的脱敏（{mask}，{grant}）会被还原：同一部门还可从 {revealing} 读到它隐去的 {facts}。",
+        "The mask {mask} on {resource}.{item} ({grant}) would be undone: the same department may also read what it hides, {facts}, from {revealing}.",
+    ),
+    "GRANT_SCOPE_VALUE_TYPE": (
+        "行范围中 {item} 的值 {value} 不是 {type} 类型的值。",
+        "Row scope value {value} for {item} is not a value of type {type}.",
+    ),
+    "GRANT_EMPTY_SCOPE": (
+        "信息项 {item} 的行范围至少要有一个值。",
+        "The row scope on {item} needs at least one value.",
+    ),
     "GRANT_BAD_PERIOD": ("截止时间须晚于生效时间。", "The end must be after the start."),
-    "GRANT_NOT_SHARED_ITEMS": ("{items} 属于不予共享类：只有引用法律依据的依法共享授权（--legal-basis）才能开放。",
-                               "{items} not shared (不予共享): only a legal-basis grant citing the law (--legal-basis) can open them."),
+    "GRANT_NOT_SHARED_ITEMS": (
+        "{items} 属于不予共享类：只有引用法律依据的依法共享授权（--legal-basis）才能开放。",
+        "{items} not shared (不予共享): only a legal-basis grant citing the law (--legal-basis) can open them.",
+    ),
     "REASON_REQUIRED": ("须填写理由。", "A reason is required."),
     "RESTRICTION_ALREADY_LIFTED": ("限制规则 {restriction} 已经解除。", "Restriction {restriction} is already lifted."),
-    "CATALOG_NOT_LOADED": ("尚未加载资源目录，请先运行 govshare catalog load 或 govshare demo。",
-                           "No catalog is loaded yet: run 'govshare catalog load' or 'govshare demo' first."),
+    "CATALOG_NOT_LOADED": (
+        "尚未加载资源目录，请先运行 govshare catalog load 或 govshare demo。",
+        "No catalog is loaded yet: run 'govshare catalog load' or 'govshare demo' first.",
+    ),
     # The govshare command's own lines
-    "CLI_DEMO_BUILT": ("演示世界已生成：{var}/（{count} 个部门的应用密钥见 {keys}）",
-                       "Demo world built in {var}/ (application keys of {count} departments in {keys})"),
-    "CLI_DEMO_EXISTS": ("演示世界已存在，未改动：{var}/（应用密钥见 {keys}；重建请加 --force）",
-                        "The demo world already exists in {var}/ and was left as it is (keys in {keys}; --force rebuilds it)"),
-    "CLI_CATALOG_LOADED": ("目录第 {version} 版已生效：{departments} 个部门，{resources} 个已发布资源。",
-                           "Catalog version {version} is in force: {departments} departments, {resources} published resources."),
-    "CLI_CATALOG_OK": ("目录有效，{resources} 个已发布资源的数据源均与目录一致。",
-                       "The catalog is valid and the sources of all {resources} published resources match it."),
+    "CLI_DEMO_BUILT": (
+        "演示世界已生成：{var}/（{count} 个部门的应用密钥见 {keys}）",
+        "Demo world built in {var}/ (application keys of {count} departments in {keys})",
+    ),
+    "CLI_DEMO_EXISTS": (
+        "演示世界已存在，未改动：{var}/（应用密钥见 {keys}；重建请加 --force）",
+        "The demo world already exists in {var}/ and was left as it is (keys in {keys}; --force rebuilds it)",
+    ),
+    "CLI_CATALOG_LOADED": (
+        "目录第 {version} 版已生效：{departments} 个部门，{resources} 个已发布资源。",
+        "Catalog version {version} is in force: {departments} departments, {resources} published resources.",
+    ),
+    "CLI_CATALOG_OK": (
+        "目录有效，{resources} 个已发布资源的数据源均与目录一致。",
+        "The catalog is valid and the sources of all {resources} published resources match it.",
+    ),
     "CLI_CATALOG_MISMATCHES": ("{count} 处与数据源不符。", "{count} mismatch(es) with the sources."),
-    "CLI_CATALOG_CHECK_INVALID": ("目录文件有 {count} 处错误（仅作检查，未加载，现行目录未受影响）。",
-                                  "The catalog file has {count} problem(s) (checked only: nothing was loaded, the "
-                                  "catalog in force is not touched)."),
-    "CLI_KEY_CREATED": ("密钥编号 {key_id}（{department} / {application}）。请立即保存，此后无法再次查看：",
-                        "Key {key_id} ({department} / {application}). Save it now; it cannot be shown again:"),
+    "CLI_CATALOG_CHECK_INVALID": (
+        "目录文件有 {count} 处错误（仅作检查，未加载，现行目录未受影响）。",
+        "The catalog file has {count} problem(s) (checked only: nothing was loaded, the "
+        "catalog in force is not touched).",
+    ),
+    "CLI_KEY_CREATED": (
+        "密钥编号 {key_id}（{department} / {application}）。请立即保存，此后无法再次查看：",
+        "Key {key_id} ({department} / {application}). Save it now; it cannot be shown again:",
+    ),
     "CLI_KEY_REVOKED": ("密钥 {key_id} 已吊销。", "Key {key_id} has been revoked."),
     "CLI_KEY_STATE_ACTIVE": ("有效", "active"),
     "CLI_KEY_STATE_REVOKED": ("吊销于 {at}", "revoked at {at}"),
@@ -165,144 +296,244 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "CLI_GRANT_STATE_EXPIRED": ("已到期", "expired"),
     "CLI_GRANT_SCOPE": ("行范围 {scope}", "row scope {scope}"),
     "CLI_GRANT_MASKS": ("脱敏 {masks}", "masks {masks}"),
-    "CLI_GRANT_EXPIRED_FORCED": ("注意：该授权已于 {until} 到期，按 --force 仍予创建，它不会开放任何数据。",
-                                 "Note: this grant ended at {until}; created because of --force, it opens no data."),
-    "CLI_CATALOG_MASK_UNDONE": ("警告：{detail} 请撤销或修改该授权；在此之前查询服务拒绝该脱敏信息项。",
-                                "Warning: {detail} Revoke or change that grant; until then the query service denies the masked item."),
+    "CLI_GRANT_EXPIRED_FORCED": (
+        "注意：该授权已于 {until} 到期，按 --force 仍予创建，它不会开放任何数据。",
+        "Note: this grant ended at {until}; created because of --force, it opens no data.",
+    ),
+    "CLI_CATALOG_MASK_UNDONE": (
+        "警告：{detail} 请撤销或修改该授权；在此之前查询服务拒绝该脱敏信息项。",
+        "Warning: {detail} Revoke or change that grant; until then the query service denies the masked item.",
+    ),
     "CLI_RESTRICTION_LIFTED": ("限制 {restriction} 已解除。", "Restriction {restriction} has been lifted."),
-    "CLI_CALENDAR_LOADED": ("{year} 年节假日安排已加载：{holidays} 个放假日，{workdays} 个调休上班日。",
-                            "The {year} schedule is loaded: {holidays} holidays, {workdays} make-up working days."),
-    "CLI_CALENDAR_ROW": ("{year}  放假 {holidays} 天  调休上班 {workdays} 天  {source}",
-                         "{year}  {holidays} holidays  {workdays} make-up days  {source}"),
+    "CLI_CALENDAR_LOADED": (
+        "{year} 年节假日安排已加载：{holidays} 个放假日，{workdays} 个调休上班日。",
+        "The {year} schedule is loaded: {holidays} holidays, {workdays} make-up working days.",
+    ),
+    "CLI_CALENDAR_ROW": (
+        "{year}  放假 {holidays} 天  调休上班 {workdays} 天  {source}",
+        "{year}  {holidays} holidays  {workdays} make-up days  {source}",
+    ),
     "CLI_CHAIN_OK": ("{chain} 记录链完整：{count} 条。", "The {chain} chain is intact: {count} records."),
-    "CLI_CHAIN_BROKEN": ("{chain} 记录链在第 {seq} 条处断开：{problem}。", "The {chain} chain breaks at record {seq}: {problem}."),
-    "CLI_CHAIN_NOT_COVERED": ("{chain} 记录链第 {first}–{last} 条（{count} 条）晚于最后一个有效检查点，尚未被检查点覆盖。",
-                              "{chain} records {first}-{last} ({count}) are newer than the last valid checkpoint: not yet covered."),
-    "CLI_CHECKPOINT_LAST": ("最后一个有效检查点：#{number}，写于 {at}，摘要 {digest}（可与服务日志中的检查点记录核对）。",
-                            "Last valid checkpoint: #{number}, written {at}, digest {digest} (compare with the server's log)."),
+    "CLI_CHAIN_BROKEN": (
+        "{chain} 记录链在第 {seq} 条处断开：{problem}。",
+        "The {chain} chain breaks at record {seq}: {problem}.",
+    ),
+    "CLI_CHAIN_NOT_COVERED": (
+        "{chain} 记录链第 {first}–{last} 条（{count} 条）晚于最后一个有效检查点，尚未被检查点覆盖。",
+        "{chain} records {first}-{last} ({count}) are newer than the last valid checkpoint: not yet covered.",
+    ),
+    "CLI_CHECKPOINT_LAST": (
+        "最后一个有效检查点：#{number}，写于 {at}，摘要 {digest}（可与服务日志中的检查点记录核对）。",
+        "Last valid checkpoint: #{number}, written {at}, digest {digest} (compare with the server's log).",
+    ),
     "CLI_CHECKPOINT_NONE": ("检查点文件 {path} 中没有有效检查点。", "No valid checkpoint in {path}."),
-    "CLI_CHECKPOINT_FAULT": ("检查点文件第 {line} 行（检查点 #{number}）未通过核验：[{fault}] {text}",
-                             "Checkpoint file line {line} (checkpoint #{number}) fails verification: [{fault}] {text}"),
-    "CLI_CHECKPOINT_WRITTEN": ("检查点 #{number} 已签名写入 {path}：{heads}", "Checkpoint #{number} signed and written to {path}: {heads}"),
+    "CLI_CHECKPOINT_FAULT": (
+        "检查点文件第 {line} 行（检查点 #{number}）未通过核验：[{fault}] {text}",
+        "Checkpoint file line {line} (checkpoint #{number}) fails verification: [{fault}] {text}",
+    ),
+    "CLI_CHECKPOINT_WRITTEN": (
+        "检查点 #{number} 已签名写入 {path}：{heads}",
+        "Checkpoint #{number} signed and written to {path}: {heads}",
+    ),
     "CLI_AUDIT_FAILED": ("{count} 处未通过核验。", "{count} finding(s) failed verification."),
-    "CLI_VERIFY_DEV_KEY": ("未配置 audit_verify_public_key：用开发环境签名私钥 {path} 的公钥 {key} 核验。该私钥在 var/ 下，"
-                           "能改写 var/ 的人也能改写它，这只供开发使用；生产环境必须配置公钥。",
-                           "No audit_verify_public_key configured: checking with the public half of the development key {path} "
-                           "({key}). Whoever can rewrite var/ can rewrite that key too: development only; production "
-                           "requires the public key in its configuration."),
-    "CLI_KEYGEN_WRITTEN": ("审计检查点签名私钥已写入 {path}（仅属主可读）。把它放在平台数据库和 var/ 之外，"
-                           "并把下面的公钥配置为核验用的 audit_verify_public_key：",
-                           "The checkpoint signing key is written to {path} (readable by its owner only). Keep it away from "
-                           "the platform database and var/, and configure the public key below as audit_verify_public_key:"),
+    "CLI_VERIFY_DEV_KEY": (
+        "未配置 audit_verify_public_key：用开发环境签名私钥 {path} 的公钥 {key} 核验。该私钥在 var/ 下，"
+        "能改写 var/ 的人也能改写它，这只供开发使用；生产环境必须配置公钥。",
+        "No audit_verify_public_key configured: checking with the public half of the development key {path} "
+        "({key}). Whoever can rewrite var/ can rewrite that key too: development only; production "
+        "requires the public key in its configuration.",
+    ),
+    "CLI_KEYGEN_WRITTEN": (
+        "审计检查点签名私钥已写入 {path}（仅属主可读）。把它放在平台数据库和 var/ 之外，"
+        "并把下面的公钥配置为核验用的 audit_verify_public_key：",
+        "The checkpoint signing key is written to {path} (readable by its owner only). Keep it away from "
+        "the platform database and var/, and configure the public key below as audit_verify_public_key:",
+    ),
     # Why a checkpoint fails verification (audit/checkpoints.py)
     "CHECKPOINT_MALFORMED": ("不是检查点（{detail}）。", "not a checkpoint ({detail})."),
     "CHECKPOINT_UNSIGNED": ("没有签名。", "it carries no signature."),
-    "CHECKPOINT_UNKNOWN_KEY": ("签名所用的密钥 {detail} 不是配置的核验公钥。",
-                               "signed with key {detail}, which is not a configured verification key."),
-    "CHECKPOINT_SIGNATURE_INVALID": ("签名不符：内容在签名后被改写。", "the signature does not match: it was rewritten after signing."),
-    "CHECKPOINT_GAP": ("不接续前一个检查点（{detail}）：其前的检查点被删除或改写。",
-                       "it does not follow the checkpoint before it ({detail}): checkpoints before it were removed or rewritten."),
+    "CHECKPOINT_UNKNOWN_KEY": (
+        "签名所用的密钥 {detail} 不是配置的核验公钥。",
+        "signed with key {detail}, which is not a configured verification key.",
+    ),
+    "CHECKPOINT_SIGNATURE_INVALID": (
+        "签名不符：内容在签名后被改写。",
+        "the signature does not match: it was rewritten after signing.",
+    ),
+    "CHECKPOINT_GAP": (
+        "不接续前一个检查点（{detail}）：其前的检查点被删除或改写。",
+        "it does not follow the checkpoint before it ({detail}): checkpoints before it were removed or rewritten.",
+    ),
     # Signing keys (audit/checkpoints.py); a production server refuses to start on these
-    "AUDIT_SIGNING_KEY_REQUIRED": ("生产环境须配置审计检查点签名私钥 audit_signing_key_file（用 govshare audit keygen 生成）。",
-                                   "Production needs a checkpoint signing key, audit_signing_key_file (govshare audit keygen writes one)."),
-    "AUDIT_FILE_UNDER_VAR": ("生产环境中 {setting}（{path}）不得位于 {var} 之下：能改写平台数据目录的人也能改写它。"
-                             "请放在只追加存储或另一台主机上。",
-                             "In production {setting} ({path}) must not be under {var}: whoever can rewrite the platform's "
-                             "data folder could rewrite it too. Put it on append-only storage or another host."),
-    "AUDIT_SIGNING_KEY_UNREADABLE": ("无法读取审计检查点签名私钥 {path}：{detail}", "Cannot read the checkpoint signing key {path}: {detail}"),
-    "AUDIT_KEY_MISMATCH": ("签名私钥 {path} 的公钥 {key} 不在 audit_verify_public_key 中：用它签的检查点无法核验。",
-                           "The public half {key} of the signing key {path} is not in audit_verify_public_key: "
-                           "checkpoints signed with it could not be verified."),
-    "AUDIT_VERIFY_KEY_REQUIRED": ("生产环境核验检查点须配置公钥 audit_verify_public_key（govshare audit keygen 输出的 ed25519:… 一行）。",
-                                  "Production verifies checkpoints only with a configured audit_verify_public_key "
-                                  "(the ed25519:… line govshare audit keygen prints)."),
-    "AUDIT_VERIFY_KEY_INVALID": ("audit_verify_public_key 中的 {value} 不是 Ed25519 公钥（应为 ed25519:… 格式）。",
-                                 "{value} in audit_verify_public_key is not an Ed25519 public key (ed25519:…)."),
-    "AUDIT_KEY_EXISTS": ("{path} 已存在，未覆盖（换钥请写到新文件）。", "{path} exists and was not overwritten (write a new key to a new file)."),
+    "AUDIT_SIGNING_KEY_REQUIRED": (
+        "生产环境须配置审计检查点签名私钥 audit_signing_key_file（用 govshare audit keygen 生成）。",
+        "Production needs a checkpoint signing key, audit_signing_key_file (govshare audit keygen writes one).",
+    ),
+    "AUDIT_FILE_UNDER_VAR": (
+        "生产环境中 {setting}（{path}）不得位于 {var} 之下：能改写平台数据目录的人也能改写它。"
+        "请放在只追加存储或另一台主机上。",
+        "In production {setting} ({path}) must not be under {var}: whoever can rewrite the platform's "
+        "data folder could rewrite it too. Put it on append-only storage or another host.",
+    ),
+    "AUDIT_SIGNING_KEY_UNREADABLE": (
+        "无法读取审计检查点签名私钥 {path}：{detail}",
+        "Cannot read the checkpoint signing key {path}: {detail}",
+    ),
+    "AUDIT_KEY_MISMATCH": (
+        "签名私钥 {path} 的公钥 {key} 不在 audit_verify_public_key 中：用它签的检查点无法核验。",
+        "The public half {key} of the signing key {path} is not in audit_verify_public_key: "
+        "checkpoints signed with it could not be verified.",
+    ),
+    "AUDIT_VERIFY_KEY_REQUIRED": (
+        "生产环境核验检查点须配置公钥 audit_verify_public_key（govshare audit keygen 输出的 ed25519:… 一行）。",
+        "Production verifies checkpoints only with a configured audit_verify_public_key "
+        "(the ed25519:… line govshare audit keygen prints).",
+    ),
+    "AUDIT_VERIFY_KEY_INVALID": (
+        "audit_verify_public_key 中的 {value} 不是 Ed25519 公钥（应为 ed25519:… 格式）。",
+        "{value} in audit_verify_public_key is not an Ed25519 public key (ed25519:…).",
+    ),
+    "AUDIT_KEY_EXISTS": (
+        "{path} 已存在，未覆盖（换钥请写到新文件）。",
+        "{path} exists and was not overwritten (write a new key to a new file).",
+    ),
     # Why an item is allowed (explain)
     "PROVIDER_OWN": ("本部门自己提供的资源。", "The department's own resource."),
     "UNCONDITIONAL": ("{resource}.{item} 属于无条件共享类。", "{resource}.{item} is shared unconditionally."),
-    "RELATED_DEPARTMENT": ("{resource}.{item} 在相关部门间无条件共享，本部门是相关部门。",
-                           "{resource}.{item} is shared unconditionally among related departments, yours included."),
+    "RELATED_DEPARTMENT": (
+        "{resource}.{item} 在相关部门间无条件共享，本部门是相关部门。",
+        "{resource}.{item} is shared unconditionally among related departments, yours included.",
+    ),
     "GRANT": ("依据 {grant} 允许，有效期 {since} 至 {until}。", "Allowed by {grant}, valid {since} to {until}."),
-    "LEGAL_BASIS": ("依据 {grant}（法定共享）允许，有效期 {since} 至 {until}。",
-                    "Allowed by {grant} (legal basis), valid {since} to {until}."),
-    "DEEMED_APPROVAL": ("共享申请 {grant} 逾期未答复，视为同意，有效期至 {until}。",
-                        "Application {grant} was not answered in time and is deemed approved, until {until}."),
+    "LEGAL_BASIS": (
+        "依据 {grant}（法定共享）允许，有效期 {since} 至 {until}。",
+        "Allowed by {grant} (legal basis), valid {since} to {until}.",
+    ),
+    "DEEMED_APPROVAL": (
+        "共享申请 {grant} 逾期未答复，视为同意，有效期至 {until}。",
+        "Application {grant} was not answered in time and is deemed approved, until {until}.",
+    ),
     # Policy rules (policies/documents.py)
-    "POLICY_INVALID": ("策略规则有 {count} 处问题，未保存，现行规则不变。",
-                       "The policy rules have {count} problem(s); nothing was saved and the rules in force are unchanged."),
+    "POLICY_INVALID": (
+        "策略规则有 {count} 处问题，未保存，现行规则不变。",
+        "The policy rules have {count} problem(s); nothing was saved and the rules in force are unchanged.",
+    ),
     "POLICY_SYNTAX": ("TOML 格式错误：{detail}", "Not valid TOML: {detail}"),
     "POLICY_UNKNOWN_FIELD": ("不认识的字段 {field}。", "Unknown field {field}."),
     "POLICY_MALFORMED": ("格式错误：{detail}", "Malformed: {detail}"),
     "POLICY_FIELD_REQUIRED": ("缺少必填字段 {field}。", "The field {field} is required."),
-    "POLICY_BAD_TIME": ("{value} 不是时间（示例：2026-12-01T00:00:00+08:00）。",
-                        "{value} is not a time (e.g. 2026-12-01T00:00:00+08:00)."),
-    "POLICY_TIME_NO_OFFSET": ("时间 {value} 须带时区（如 +08:00）。", "The time {value} needs an offset (e.g. +08:00)."),
+    "POLICY_BAD_TIME": (
+        "{value} 不是时间（示例：2026-12-01T00:00:00+08:00）。",
+        "{value} is not a time (e.g. 2026-12-01T00:00:00+08:00).",
+    ),
+    "POLICY_TIME_NO_OFFSET": (
+        "时间 {value} 须带时区（如 +08:00）。",
+        "The time {value} needs an offset (e.g. +08:00).",
+    ),
     "POLICY_DUPLICATE_ID": ("规则编号 {id} 重复。", "The rule id {id} is used twice."),
     "POLICY_VERSION_NOT_FOUND": ("规则文件第 {version} 版不存在。", "Rules-document version {version} does not exist."),
-    "POLICY_CONFLICT": ("规则已被他人修改：您基于第 {version} 版修改，现行为第 {current} 版。请刷新后重做。",
-                        "Someone changed the rules meanwhile: your change was made on version {version}, "
-                        "version {current} is in force. Reload and redo it."),
+    "POLICY_CONFLICT": (
+        "规则已被他人修改：您基于第 {version} 版修改，现行为第 {current} 版。请刷新后重做。",
+        "Someone changed the rules meanwhile: your change was made on version {version}, "
+        "version {current} is in force. Reload and redo it.",
+    ),
     "POLICY_AUTHOR_REQUIRED": ("须注明修改人。", "The author of the change is required."),
     "POLICY_RULE_NOT_FOUND": ("规则 {rule} 不存在。", "Rule {rule} does not exist."),
     "POLICY_UNCHANGED": ("与现行规则相同，未产生新版本。", "Same as the rules in force; no new version."),
     "POLICY_SAVED": ("策略规则文件第 {version} 版已生效。", "Rules-document version {version} is in force."),
-    "POLICY_VALID": ("策略规则有效：{rules} 条允许规则，{deny} 条禁止规则。",
-                     "The policy rules are valid: {rules} allow rule(s), {deny} deny rule(s)."),
+    "POLICY_VALID": (
+        "策略规则有效：{rules} 条允许规则，{deny} 条禁止规则。",
+        "The policy rules are valid: {rules} allow rule(s), {deny} deny rule(s).",
+    ),
     # Security staff accounts (admin/accounts.py) and the admin API
     "STAFF_SIGN_IN_FAILED": ("用户名或密码错误。", "Wrong user name or password."),
-    "STAFF_LOCKED": ("连续登录失败次数过多，账户已锁定至 {until}。", "Too many failed sign-ins: the account is locked until {until}."),
-    "STAFF_SIGN_IN_RATE_LIMITED": ("登录尝试过于频繁，请 {seconds} 秒后再试。",
-                                   "Too many sign-in attempts; try again in {seconds} s."),
+    "STAFF_LOCKED": (
+        "连续登录失败次数过多，账户已锁定至 {until}。",
+        "Too many failed sign-ins: the account is locked until {until}.",
+    ),
+    "STAFF_SIGN_IN_RATE_LIMITED": (
+        "登录尝试过于频繁，请 {seconds} 秒后再试。",
+        "Too many sign-in attempts; try again in {seconds} s.",
+    ),
     "STAFF_UNAUTHENTICATED": ("请先以安全管理人员账户登录。", "Sign in with a security staff account first."),
-    "CSRF_FAILED": ("请求缺少有效的防跨站令牌，请刷新页面后重试。", "The request lacks a valid CSRF token; reload the page and try again."),
+    "CSRF_FAILED": (
+        "请求缺少有效的防跨站令牌，请刷新页面后重试。",
+        "The request lacks a valid CSRF token; reload the page and try again.",
+    ),
     "STAFF_EXISTS": ("账户 {username} 已存在。", "The account {username} already exists."),
     "STAFF_NOT_FOUND": ("账户 {username} 不存在。", "The account {username} does not exist."),
     "STAFF_PASSWORD_WEAK": ("密码至少 {length} 个字符。", "The password needs at least {length} characters."),
-    "STAFF_BAD_USERNAME": ("用户名只能包含字母、数字、点、横线和下划线（至多 64 个字符）。",
-                           "A user name is letters, digits, '.', '-' and '_' (at most 64)."),
+    "STAFF_BAD_USERNAME": (
+        "用户名只能包含字母、数字、点、横线和下划线（至多 64 个字符）。",
+        "A user name is letters, digits, '.', '-' and '_' (at most 64).",
+    ),
     "STAFF_CREATED": ("账户 {username} 已创建。", "The account {username} has been created."),
     "STAFF_UNLOCKED": ("账户 {username} 已解锁。", "The account {username} has been unlocked."),
     "STAFF_DISABLED": ("账户 {username} 已停用。", "The account {username} has been disabled."),
-    "APPLICATION_KEY_NOT_STAFF": ("应用密钥不能用于策略管理，请以安全管理人员账户登录。",
-                                  "Application keys cannot administer policies; sign in with a security staff account."),
+    "APPLICATION_KEY_NOT_STAFF": (
+        "应用密钥不能用于策略管理，请以安全管理人员账户登录。",
+        "Application keys cannot administer policies; sign in with a security staff account.",
+    ),
     "CLI_BAD_DATE": ("{value!r} 不是 YYYY-MM-DD 日期", "{value!r} is not a YYYY-MM-DD date"),
     "CLI_BAD_PAIR": ("{option} 应写作 信息项=值，而不是 {value!r}", "{option} takes item=value, not {value!r}"),
     # The platform database's schema revision (migrations/).
-    "DB_REVISION_MISMATCH": ("平台数据库的结构版本是 {found}，本程序需要 {expected}：请先运行 {command}（未对数据库做任何改动）。",
-                             "The platform database is at schema revision {found}; this program needs {expected}: "
-                             "run {command} first (nothing was written to the database)."),
-    "DB_REVISION_UNKNOWN": ("平台数据库的结构版本 {found} 不是本程序所知的版本（本程序为 {expected}），可能由更新的 govshare 升级过："
-                            "请使用与之相符的 govshare，或用 {command} 查看本程序的版本（未对数据库做任何改动）。",
-                            "The platform database is at schema revision {found}, which this program does not know "
-                            "(its own is {expected}); a newer govshare may have upgraded it: use a matching govshare, "
-                            "or see {command} (nothing was written to the database)."),
-    "DB_UNVERSIONED": ("平台数据库已有数据表，但没有结构版本记录（由引入迁移之前的版本建成）；本程序需要 {expected}："
-                       "请运行 {command}，核对表结构后接管（未对数据库做任何改动）。",
-                       "The platform database has tables but no schema revision (made before migrations); this "
-                       "program needs {expected}: run {command} to check its tables and adopt it (nothing was "
-                       "written to the database)."),
-    "DB_NOT_CREATED": ("平台数据库是空的：生产模式下不自动建表，请先运行 {command}。",
-                       "The platform database is empty: production does not create it on its own; run {command} first."),
-    "DB_SCHEMA_UNKNOWN": ("平台数据库的数据表与基线版本 {baseline} 不符，无法接管（{differences}）；未做任何改动。",
-                          "The platform database's tables differ from the baseline revision {baseline} and cannot be "
-                          "adopted ({differences}); nothing was changed."),
+    "DB_REVISION_MISMATCH": (
+        "平台数据库的结构版本是 {found}，本程序需要 {expected}：请先运行 {command}（未对数据库做任何改动）。",
+        "The platform database is at schema revision {found}; this program needs {expected}: "
+        "run {command} first (nothing was written to the database).",
+    ),
+    "DB_REVISION_UNKNOWN": (
+        "平台数据库的结构版本 {found} 不是本程序所知的版本（本程序为 {expected}），可能由更新的 govshare 升级过："
+        "请使用与之相符的 govshare，或用 {command} 查看本程序的版本（未对数据库做任何改动）。",
+        "The platform database is at schema revision {found}, which this program does not know "
+        "(its own is {expected}); a newer govshare may have upgraded it: use a matching govshare, "
+        "or see {command} (nothing was written to the database).",
+    ),
+    "DB_UNVERSIONED": (
+        "平台数据库已有数据表，但没有结构版本记录（由引入迁移之前的版本建成）；本程序需要 {expected}："
+        "请运行 {command}，核对表结构后接管（未对数据库做任何改动）。",
+        "The platform database has tables but no schema revision (made before migrations); this "
+        "program needs {expected}: run {command} to check its tables and adopt it (nothing was "
+        "written to the database).",
+    ),
+    "DB_NOT_CREATED": (
+        "平台数据库是空的：生产模式下不自动建表，请先运行 {command}。",
+        "The platform database is empty: production does not create it on its own; run {command} first.",
+    ),
+    "DB_SCHEMA_UNKNOWN": (
+        "平台数据库的数据表与基线版本 {baseline} 不符，无法接管（{differences}）；未做任何改动。",
+        "The platform database's tables differ from the baseline revision {baseline} and cannot be "
+        "adopted ({differences}); nothing was changed.",
+    ),
     "DB_UPGRADE_STEP": ("已升级：{source} → {target}（{doc}）", "Upgraded: {source} -> {target} ({doc})"),
-    "DB_CREATED": ("已在空数据库上建立结构版本 {revision}（数据表、只追加保护、初始行）。",
-                   "Created the schema at revision {revision} on the empty database (tables, append-only guards, first rows)."),
+    "DB_CREATED": (
+        "已在空数据库上建立结构版本 {revision}（数据表、只追加保护、初始行）。",
+        "Created the schema at revision {revision} on the empty database (tables, append-only guards, first rows).",
+    ),
     "DB_ADOPTED": ("数据表与基线版本一致，已标记为 {revision}。", "The tables match the baseline; stamped {revision}."),
-    "DB_AT_REVISION": ("平台数据库的结构版本：{revision}{note}", "The platform database is at schema revision {revision}{note}"),
+    "DB_AT_REVISION": (
+        "平台数据库的结构版本：{revision}{note}",
+        "The platform database is at schema revision {revision}{note}",
+    ),
     "DB_NOTE_HEAD": ("（最新）", " (head)"),
-    "DB_NOTE_BEHIND": ("（本程序为 {head}，请运行 govshare db upgrade）", " (this program: {head}; run govshare db upgrade)"),
+    "DB_NOTE_BEHIND": (
+        "（本程序为 {head}，请运行 govshare db upgrade）",
+        " (this program: {head}; run govshare db upgrade)",
+    ),
     "DB_NOTE_EMPTY": ("（空数据库）", " (empty database)"),
-    "DB_NOTE_UNVERSIONED": ("（有数据表但无版本记录，请运行 govshare db upgrade）", " (tables without a revision; run govshare db upgrade)"),
+    "DB_NOTE_UNVERSIONED": (
+        "（有数据表但无版本记录，请运行 govshare db upgrade）",
+        " (tables without a revision; run govshare db upgrade)",
+    ),
     "DB_NOTHING_TO_DO": ("已是 {revision}，无需升级。", "Already at {revision}; nothing to do."),
-    "SETTING_VARIABLE_UNKNOWN": ("环境变量 {variable} 不是已知的配置项。",
-                                 "The environment variable {variable} is not a known setting."),
-    "SETTING_VARIABLE_UNKNOWN_SUGGEST": ("环境变量 {variable} 不是已知的配置项，是否应为 {suggestion}？",
-                                         "The environment variable {variable} is not a known setting; did you mean "
-                                         "{suggestion}?"),
+    "SETTING_VARIABLE_UNKNOWN": (
+        "环境变量 {variable} 不是已知的配置项。",
+        "The environment variable {variable} is not a known setting.",
+    ),
+    "SETTING_VARIABLE_UNKNOWN_SUGGEST": (
+        "环境变量 {variable} 不是已知的配置项，是否应为 {suggestion}？",
+        "The environment variable {variable} is not a known setting; did you mean {suggestion}?",
+    ),
 }
 
 

@@ -47,8 +47,9 @@ def hash_key(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
 
 
-async def create_key(conn, *, department: str, application: str, departments: set[str] | dict,
-                     roles: tuple[str, ...] = DEFAULT_ROLES) -> tuple[str, str]:
+async def create_key(
+    conn, *, department: str, application: str, departments: set[str] | dict, roles: tuple[str, ...] = DEFAULT_ROLES
+) -> tuple[str, str]:
     """Returns (key id, key). The key is shown once and never stored."""
     if department not in departments:
         raise NotFoundError("DEPARTMENT_NOT_FOUND", department=department)
@@ -61,7 +62,11 @@ async def create_key(conn, *, department: str, application: str, departments: se
     key = f"{PREFIX}{key_id}_{secrets.token_urlsafe(32)}"
     await conn.execute(
         api_keys.insert().values(
-            id=key_id, key_hash=hash_key(key), department=department, application=application, roles=list(roles),
+            id=key_id,
+            key_hash=hash_key(key),
+            department=department,
+            application=application,
+            roles=list(roles),
             created_at=datetime.now(UTC),
         )
     )
@@ -70,7 +75,9 @@ async def create_key(conn, *, department: str, application: str, departments: se
 
 async def revoke_key(conn, key_id: str) -> None:
     result = await conn.execute(
-        api_keys.update().where(api_keys.c.id == key_id, api_keys.c.revoked_at.is_(None)).values(revoked_at=datetime.now(UTC))
+        api_keys.update()
+        .where(api_keys.c.id == key_id, api_keys.c.revoked_at.is_(None))
+        .values(revoked_at=datetime.now(UTC))
     )
     if result.rowcount != 1:
         exists = (await conn.execute(select(api_keys.c.id).where(api_keys.c.id == key_id))).first()
@@ -100,8 +107,10 @@ def platform_secret(path: Path, *, create: bool = True) -> bytes:
     ``create`` allows it; otherwise a missing file is a ConfigError (production: every process of a platform must
     read the same secret, so none may make one of its own)."""
     if not path.exists() and not create:
-        raise ConfigError(f"{path} does not exist: production needs the platform's pseudonym secret (32 random "
-                          f"bytes, e.g. `head -c 32 /dev/urandom > {path}`), the same file for every process")
+        raise ConfigError(
+            f"{path} does not exist: production needs the platform's pseudonym secret (32 random "
+            f"bytes, e.g. `head -c 32 /dev/urandom > {path}`), the same file for every process"
+        )
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
         # Written whole beside it, then linked in place: a process starting at the same moment reads the whole

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from typing import Awaitable, Callable
+from collections.abc import Awaitable, Callable
 
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
@@ -40,8 +40,12 @@ class PolicyNotifier:
             await self._redis().publish(self.channel, str(version))
             return True
         except (RedisError, OSError) as exc:
-            log.warning("could not announce policy version %s on %s (%s); other processes see it within "
-                        "refresh_seconds", version, self.url, exc)
+            log.warning(
+                "could not announce policy version %s on %s (%s); other processes see it within refresh_seconds",
+                version,
+                self.url,
+                exc,
+            )
             return False
 
     async def listen(self, on_change: Callable[[], Awaitable[None]], retry_seconds: float = 1.0) -> None:

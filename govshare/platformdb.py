@@ -76,15 +76,21 @@ def guard_statements(dialect: str, tables: tuple[str, ...] | None = None) -> lis
     """The DDL that makes ``tables`` (default: every append-only table) refuse UPDATE and DELETE."""
     tables = append_only_tables() if tables is None else tables
     if dialect == "sqlite":
-        return [f"""CREATE TRIGGER IF NOT EXISTS {table}_no_{action} BEFORE {action.upper()} ON {table}
+        return [
+            f"""CREATE TRIGGER IF NOT EXISTS {table}_no_{action} BEFORE {action.upper()} ON {table}
        BEGIN SELECT RAISE(ABORT, '{table} are append-only'); END"""
-                for table in tables for action in ("update", "delete")]
+            for table in tables
+            for action in ("update", "delete")
+        ]
     if dialect == "postgresql":
-        return ["""CREATE OR REPLACE FUNCTION govshare_append_only() RETURNS trigger AS $$
-       BEGIN RAISE EXCEPTION '% are append-only', TG_TABLE_NAME; END $$ LANGUAGE plpgsql"""] + [
+        return [
+            """CREATE OR REPLACE FUNCTION govshare_append_only() RETURNS trigger AS $$
+       BEGIN RAISE EXCEPTION '% are append-only', TG_TABLE_NAME; END $$ LANGUAGE plpgsql"""
+        ] + [
             f"CREATE TRIGGER {table}_append_only BEFORE UPDATE OR DELETE ON {table} "
             "FOR EACH ROW EXECUTE FUNCTION govshare_append_only()"
-            for table in tables]
+            for table in tables
+        ]
     raise ValueError(f"the platform database must be SQLite or PostgreSQL, not {dialect}")
 
 
@@ -121,7 +127,9 @@ def make_sync_engine(engine: AsyncEngine) -> Engine | None:
 
 
 async def bump_policy_version(conn) -> None:
-    await conn.execute(policy_version.update().where(policy_version.c.id == 1).values(version=policy_version.c.version + 1))
+    await conn.execute(
+        policy_version.update().where(policy_version.c.id == 1).values(version=policy_version.c.version + 1)
+    )
 
 
 async def read_versions(conn) -> tuple[int, int]:

@@ -27,9 +27,9 @@ from __future__ import annotations
 
 import functools
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 from alembic import command
 from alembic.config import Config
@@ -41,11 +41,11 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 import admin.tables  # noqa: F401 - every owner of a table, so the metadata is the whole schema
 import applications.tables  # noqa: F401
+import audit.chain
 import audit.tables  # noqa: F401
 import catalog.store  # noqa: F401
 import govshare.keys  # noqa: F401
 import policies.tables  # noqa: F401
-from audit.chain import chain_heads
 from govshare.errors import GovshareError
 from govshare.platformdb import ENGINES, SEED_ROWS, guard_statements, metadata
 
@@ -79,8 +79,10 @@ def head() -> str:
 
 def history() -> list[tuple[str, str | None, str]]:
     """(revision, the one before, its first doc line), oldest first."""
-    return [(s.revision, s.down_revision, (s.doc or "").splitlines()[0] if s.doc else "")
-            for s in reversed(list(scripts().walk_revisions()))]
+    return [
+        (s.revision, s.down_revision, (s.doc or "").splitlines()[0] if s.doc else "")
+        for s in reversed(list(scripts().walk_revisions()))
+    ]
 
 
 @dataclass(frozen=True)
@@ -168,8 +170,9 @@ def _create_at_head(sync_conn) -> None:
         table = metadata.tables[name]
         keys = [c.name for c in table.primary_key.columns]
         for row in rows:
-            present = sync_conn.execute(select(*table.primary_key.columns).where(
-                *(table.c[k] == row[k] for k in keys))).first()
+            present = sync_conn.execute(
+                select(*table.primary_key.columns).where(*(table.c[k] == row[k] for k in keys))
+            ).first()
             if present is None:
                 sync_conn.execute(table.insert().values(**row))
     MigrationContext.configure(sync_conn).stamp(scripts(), "head")
@@ -201,8 +204,9 @@ def _guarded(sync_conn, tables) -> bool:
     return all(f"{t}_append_only" in names for t in tables)
 
 
-async def upgrade(engine: AsyncEngine, revision: str = "head", *, say: Callable[[str, dict], None] = lambda c, p: None
-                  ) -> Status:
+async def upgrade(
+    engine: AsyncEngine, revision: str = "head", *, say: Callable[[str, dict], None] = lambda c, p: None
+) -> Status:
     """``govshare db upgrade [REV]``: create, adopt or upgrade the database up to ``revision``; ``say(code,
     params)`` is told each thing done. Returns the state it leaves."""
     _check_dialect(engine)
@@ -233,11 +237,18 @@ def _upgrade(sync_conn, revision: str, say) -> None:
         return
 
     def on_step(*, ctx, step, heads, run_args):
-        say("DB_UPGRADE_STEP", {"source": ",".join(step.down_revision_ids) or "base",
-                                "target": ",".join(step.up_revision_ids), "doc": (step.up_revision.doc or "").splitlines()[0] if step.up_revision.doc else ""})
+        say(
+            "DB_UPGRADE_STEP",
+            {
+                "source": ",".join(step.down_revision_ids) or "base",
+                "target": ",".join(step.up_revision_ids),
+                "doc": (step.up_revision.doc or "").splitlines()[0] if step.up_revision.doc else "",
+            },
+        )
 
     try:
         command.upgrade(config(sync_conn, on_step), revision)
     except CommandError as exc:
-        raise GovshareError("DB_REVISION_UNKNOWN", found=revision, expected=head(),
-                            command="govshare db history") from exc
+        raise GovshareError(
+            "DB_REVISION_UNKNOWN", found=revision, expected=head(), command="govshare db history"
+        ) from exc

@@ -31,9 +31,9 @@ applications/process.py call them where a mask or a revealing item can come into
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Iterable
 
 from catalog.model import Catalog, DataItem, Resource, ShareType
 from connectors.masking import Mask, parse_mask
@@ -70,8 +70,15 @@ class MaskUndone:
     def params(self) -> dict[str, str]:
         """The parameters of the GRANT_MASK_UNDONE message."""
         sources = ", ".join(f"{item} ({ref})" if ref else item for item, ref in dict.fromkeys(self.revealed_by))
-        return {"grant": self.grant, "resource": self.resource, "item": self.item, "mask": self.mask,
-                "revealing": sources, "facts": ", ".join(self.facts), "others": ", ".join(self.others)}
+        return {
+            "grant": self.grant,
+            "resource": self.resource,
+            "item": self.item,
+            "mask": self.mask,
+            "revealing": sources,
+            "facts": ", ".join(self.facts),
+            "others": ", ".join(self.others),
+        }
 
 
 @dataclass(frozen=True)
@@ -95,9 +102,11 @@ class _View:
 
     def shows_something(self) -> bool:
         mask = self.mask
-        return mask is None or not (mask.kind in ("nullify", "hash") or (mask.kind == "keep" and mask.head + mask.tail == 0))
+        return mask is None or not (
+            mask.kind in ("nullify", "hash") or (mask.kind == "keep" and mask.head + mask.tail == 0)
+        )
 
-    def holds(self, other: "_View") -> bool:
+    def holds(self, other: _View) -> bool:
         """This view is readable whenever and wherever ``other`` is: over its whole period and in every row of its
         row scope (a view in clear for county B only leaves the mask to hold in every other county)."""
         if not _rows_within(other.scope, self.scope):
@@ -136,7 +145,9 @@ def _shared_unconditionally(resource: Resource, item: DataItem, consumer: str) -
 def _views(resource: Resource, consumer: str, grants: Iterable[Grant], now: datetime) -> list[_View]:
     if consumer == resource.provider:  # a provider reads its own resources whole
         return [_View(i, None, None, None, FOREVER) for i in resource.items]
-    views = [_View(i, None, None, None, FOREVER) for i in resource.items if _shared_unconditionally(resource, i, consumer)]
+    views = [
+        _View(i, None, None, None, FOREVER) for i in resource.items if _shared_unconditionally(resource, i, consumer)
+    ]
     for grant in grants:
         if grant.revoked_at is not None or grant.valid_until <= now:
             continue
@@ -145,9 +156,16 @@ def _views(resource: Resource, consumer: str, grants: Iterable[Grant], now: date
             if item is None:
                 continue
             text = grant.masks.get(name)
-            views.append(_View(item, parse_mask(text) if text else None, text, grant.id,
-                               (grant.valid_from, grant.valid_until),
-                               tuple(sorted((k, frozenset(v)) for k, v in grant.row_scope.items()))))
+            views.append(
+                _View(
+                    item,
+                    parse_mask(text) if text else None,
+                    text,
+                    grant.id,
+                    (grant.valid_from, grant.valid_until),
+                    tuple(sorted((k, frozenset(v)) for k, v in grant.row_scope.items())),
+                )
+            )
     return views
 
 
@@ -211,8 +229,15 @@ def _check(resource: Resource, consumer: str, views: list[_View], masked: _View)
         return None
     told = tuple(dict.fromkeys(f for part in item.parts for _, _, named in sources for f in named if f == part.fact))
     told += tuple(sorted({f for _, _, named in sources for f in named} - set(told)))
-    return MaskUndone(masked.ref or "", consumer, resource.code, item.name, masked.mask_text or "", told,
-                      tuple((name, ref) for name, ref, _ in sources))
+    return MaskUndone(
+        masked.ref or "",
+        consumer,
+        resource.code,
+        item.name,
+        masked.mask_text or "",
+        told,
+        tuple((name, ref) for name, ref, _ in sources),
+    )
 
 
 def find_undone(catalog: Catalog, grants: Iterable[Grant], *, now: datetime) -> list[MaskUndone]:
@@ -232,7 +257,9 @@ def find_undone(catalog: Catalog, grants: Iterable[Grant], *, now: datetime) -> 
     return found
 
 
-def newly_undone(catalog: Catalog, before: Iterable[Grant], after: Iterable[Grant], *, now: datetime) -> list[MaskUndone]:
+def newly_undone(
+    catalog: Catalog, before: Iterable[Grant], after: Iterable[Grant], *, now: datetime
+) -> list[MaskUndone]:
     """The masks undone by ``after`` that ``before`` did not undo: what a change (new, changed or removed grants and
     rules, or a new catalog over the same grants) would bring."""
     known = {(p.grant, p.item) for p in find_undone(catalog, before, now=now)}

@@ -16,12 +16,12 @@ Grants that come from share applications stay in ``grants`` with their own proce
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import hashlib
 import json
 import secrets
 import tomllib
-import dataclasses
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
@@ -31,13 +31,13 @@ import tomli_w
 from sqlalchemy import Row, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from audit.chain import chain_heads
 from catalog.model import Catalog, Resource, ShareType, typed_value
 from connectors.masking import MASK_FORMS, is_mask, parse_mask
-from policies import disclosure
 from govshare.errors import GovshareError, NotFoundError, problem_entry
 from govshare.i18n import message
-from audit.chain import chain_heads
 from govshare.platformdb import bump_policy_version
+from policies import disclosure
 from policies.tables import policy_versions
 
 EVERY_RESOURCE = "*"
@@ -131,6 +131,7 @@ class Version:
 
 # --- the text forms ---------------------------------------------------------------------------------
 
+
 def _utc(moment: datetime) -> datetime:
     return moment.astimezone(UTC).replace(microsecond=0)
 
@@ -143,9 +144,15 @@ def to_data(document: PolicyDocument) -> dict[str, Any]:
 
     rules = []
     for r in document.rules:
-        entry: dict[str, Any] = {"id": r.id, "department": r.department, "resource": r.resource,
-                                 "items": list(r.items), "purposes": list(r.purposes),
-                                 "valid_from": when(r.valid_from), "valid_until": when(r.valid_until)}
+        entry: dict[str, Any] = {
+            "id": r.id,
+            "department": r.department,
+            "resource": r.resource,
+            "items": list(r.items),
+            "purposes": list(r.purposes),
+            "valid_from": when(r.valid_from),
+            "valid_until": when(r.valid_until),
+        }
         if r.row_scope:
             entry["row_scope"] = {k: list(v) for k, v in r.row_scope.items()}
         if r.masks:
@@ -233,12 +240,25 @@ def _list(value: object, name: str, problems: list[Problem]) -> list[dict[str, A
     return value
 
 
-RULE_FIELDS = {"id", "department", "resource", "items", "purposes", "valid_from", "valid_until", "row_scope", "masks",
-               "legal_basis", "note"}
+RULE_FIELDS = {
+    "id",
+    "department",
+    "resource",
+    "items",
+    "purposes",
+    "valid_from",
+    "valid_until",
+    "row_scope",
+    "masks",
+    "legal_basis",
+    "note",
+}
 DENY_FIELDS = {"id", "department", "resource", "reason", "valid_from", "valid_until"}
 
 
-def _text(entry: dict[str, Any], name: str, where: str, problems: list[Problem], *, required: bool = True) -> str | None:
+def _text(
+    entry: dict[str, Any], name: str, where: str, problems: list[Problem], *, required: bool = True
+) -> str | None:
     value = entry.get(name)
     if value is None or (isinstance(value, str) and not value.strip()):
         if required:
@@ -285,12 +305,13 @@ def _time(entry: dict[str, Any], name: str, where: str, problems: list[Problem],
     return _utc(value)
 
 
-def _mapping(entry: dict[str, Any], name: str, where: str, problems: list[Problem], *, values_are_lists: bool
-             ) -> dict[str, Any]:
+def _mapping(
+    entry: dict[str, Any], name: str, where: str, problems: list[Problem], *, values_are_lists: bool
+) -> dict[str, Any]:
     value = entry.get(name) or {}
     ok = isinstance(value, dict) and all(
-        isinstance(k, str) and (isinstance(v, list) and all(isinstance(x, str) for x in v) if values_are_lists
-                                else isinstance(v, str))
+        isinstance(k, str)
+        and (isinstance(v, list) and all(isinstance(x, str) for x in v) if values_are_lists else isinstance(v, str))
         for k, v in value.items()
     )
     if not ok:
@@ -359,8 +380,9 @@ def scope_value_problems(target: Resource, name: str, values: Collection[str]) -
     item = target.item(name)
     found: list[tuple[str, str, dict[str, Any]]] = []
     if len(values) > MAX_SCOPE_VALUES or len(set(values)) != len(values):
-        found.append(("row_scope", "GRANT_SCOPE_TOO_WIDE", {"item": name, "limit": MAX_SCOPE_VALUES,
-                                                           "count": len(values)}))
+        found.append(
+            ("row_scope", "GRANT_SCOPE_TOO_WIDE", {"item": name, "limit": MAX_SCOPE_VALUES, "count": len(values)})
+        )
     if item is None:
         return found
     for value in values:
@@ -371,10 +393,19 @@ def scope_value_problems(target: Resource, name: str, values: Collection[str]) -
     return found
 
 
-def grant_problems(catalog: Catalog, *, department: str, resource: str, items: Collection[str],
-                   purposes: Collection[str], valid_from: datetime, valid_until: datetime,
-                   row_scope: Mapping[str, Collection[str]], masks: Mapping[str, str],
-                   legal_basis: str | None) -> list[tuple[str, str, dict[str, Any]]]:
+def grant_problems(
+    catalog: Catalog,
+    *,
+    department: str,
+    resource: str,
+    items: Collection[str],
+    purposes: Collection[str],
+    valid_from: datetime,
+    valid_until: datetime,
+    row_scope: Mapping[str, Collection[str]],
+    masks: Mapping[str, str],
+    legal_basis: str | None,
+) -> list[tuple[str, str, dict[str, Any]]]:
     """What is wrong with a grant or allow rule, as (field, code, params): the one check for both."""
     found: list[tuple[str, str, dict[str, Any]]] = []
     if department not in catalog.departments:
@@ -416,8 +447,11 @@ def grant_problems(catalog: Catalog, *, department: str, resource: str, items: C
             found += scope_value_problems(target, name, values)
     if valid_until <= valid_from:
         found.append(("valid_until", "GRANT_BAD_PERIOD", {}))
-    not_shared = [n for n in items if (granted := target.item(n)) is not None
-                  and target.share_type_of(granted) == ShareType.NOT_SHARED]
+    not_shared = [
+        n
+        for n in items
+        if (granted := target.item(n)) is not None and target.share_type_of(granted) == ShareType.NOT_SHARED
+    ]
     if legal_basis is None and not_shared:
         found.append(("items", "GRANT_NOT_SHARED_ITEMS", {"items": ", ".join(not_shared)}))
     return found
@@ -427,8 +461,15 @@ def validate(document: PolicyDocument, catalog: Catalog) -> list[Problem]:
     problems: list[Problem] = []
     for rule in document.rules:
         for place, code, params in grant_problems(
-            catalog, department=rule.department, resource=rule.resource, items=rule.items, purposes=rule.purposes,
-            valid_from=rule.valid_from, valid_until=rule.valid_until, row_scope=rule.row_scope, masks=rule.masks,
+            catalog,
+            department=rule.department,
+            resource=rule.resource,
+            items=rule.items,
+            purposes=rule.purposes,
+            valid_from=rule.valid_from,
+            valid_until=rule.valid_until,
+            row_scope=rule.row_scope,
+            masks=rule.masks,
             legal_basis=rule.legal_basis,
         ):
             problems.append(Problem(rule.id, place, code, params))
@@ -453,21 +494,37 @@ async def mask_conflicts(conn: AsyncConnection, catalog: Catalog, document: Poli
     policies = await load_policy_set(conn)
     _, in_force = await current_document(conn)
     stored = [g for g in policies.grants if in_force.rule(g.id) is None]
-    changed = {r.id for r in document.rules if in_force.rule(r.id) != r} | {r.id for r in in_force.rules if document.rule(r.id) is None}
+    changed = {r.id for r in document.rules if in_force.rule(r.id) != r} | {
+        r.id for r in in_force.rules if document.rule(r.id) is None
+    }
     problems: list[Problem] = []
-    for found in disclosure.newly_undone(catalog, stored + [rule_grant(r) for r in in_force.rules],
-                                         stored + [rule_grant(r) for r in document.rules], now=datetime.now(UTC)):
-        rule = found.grant if document.rule(found.grant) else next((o for o in found.others if o in changed), found.grant)
+    for found in disclosure.newly_undone(
+        catalog,
+        stored + [rule_grant(r) for r in in_force.rules],
+        stored + [rule_grant(r) for r in document.rules],
+        now=datetime.now(UTC),
+    ):
+        rule = (
+            found.grant if document.rule(found.grant) else next((o for o in found.others if o in changed), found.grant)
+        )
         problems.append(Problem(rule, "masks" if rule == found.grant else "items", disclosure.CODE, found.params()))
     return problems
 
 
 # --- versions in the platform database ---------------------------------------------------------------
 
+
 def _version(row: Row[Any]) -> Version:
-    return Version(version=row.seq, at=row.at, author=row.author,
-                   reason=row.reason, action=row.action, restored_version=row.restored_version, digest=row.digest,
-                   document=from_data(row.document, None))
+    return Version(
+        version=row.seq,
+        at=row.at,
+        author=row.author,
+        reason=row.reason,
+        action=row.action,
+        restored_version=row.restored_version,
+        digest=row.digest,
+        document=from_data(row.document, None),
+    )
 
 
 async def current(conn: AsyncConnection) -> Version | None:
@@ -492,8 +549,17 @@ async def history(conn: AsyncConnection) -> list[Version]:
     return [_version(r) for r in rows]
 
 
-async def save(conn: AsyncConnection, catalog: Catalog, document: PolicyDocument, *, author: str, reason: str, action: str = "change",
-               based_on: int | None = None, restored_version: int | None = None) -> int | None:
+async def save(
+    conn: AsyncConnection,
+    catalog: Catalog,
+    document: PolicyDocument,
+    *,
+    author: str,
+    reason: str,
+    action: str = "change",
+    based_on: int | None = None,
+    restored_version: int | None = None,
+) -> int | None:
     """Validate ``document`` and save it as the new version in force, in the caller's transaction.
 
     ``based_on``: the version the change was made from; if another change came in between, the change
@@ -508,7 +574,9 @@ async def save(conn: AsyncConnection, catalog: Catalog, document: PolicyDocument
         raise ValueError(f"unknown action {action!r}")
     problems = validate(document, catalog)
     ids = [r.id for r in document.rules] + [d.id for d in document.deny]
-    problems += [Problem(i, "id", "POLICY_DUPLICATE_ID", {"id": i}) for i in sorted({i for i in ids if ids.count(i) > 1})]
+    problems += [
+        Problem(i, "id", "POLICY_DUPLICATE_ID", {"id": i}) for i in sorted({i for i in ids if ids.count(i) > 1})
+    ]
     if problems:
         raise PolicyInvalid(problems)
     # Take the chain head first: concurrent savers, in any process, queue here.
@@ -525,25 +593,54 @@ async def save(conn: AsyncConnection, catalog: Catalog, document: PolicyDocument
         return None
     from audit.chain import append  # the chain code is shared with the records
 
-    await append(conn, "policy", [{
-        "at": datetime.now(UTC), "author": author.strip(), "reason": reason.strip(), "action": action,
-        "restored_version": restored_version, "document": to_data(document), "digest": digest(document),
-    }])
+    await append(
+        conn,
+        "policy",
+        [
+            {
+                "at": datetime.now(UTC),
+                "author": author.strip(),
+                "reason": reason.strip(),
+                "action": action,
+                "restored_version": restored_version,
+                "document": to_data(document),
+                "digest": digest(document),
+            }
+        ],
+    )
     await bump_policy_version(conn)
     return in_force + 1
 
 
-async def rollback(conn: AsyncConnection, catalog: Catalog, to_version: int, *, author: str, reason: str,
-                   based_on: int | None = None) -> int | None:
+async def rollback(
+    conn: AsyncConnection, catalog: Catalog, to_version: int, *, author: str, reason: str, based_on: int | None = None
+) -> int | None:
     """Save version ``to_version``'s rules again, as a new version: history only grows."""
     earlier = await version_at(conn, to_version)
-    return await save(conn, catalog, earlier.document, author=author, reason=reason, action="rollback",
-                      based_on=based_on, restored_version=to_version)
+    return await save(
+        conn,
+        catalog,
+        earlier.document,
+        author=author,
+        reason=reason,
+        action="rollback",
+        based_on=based_on,
+        restored_version=to_version,
+    )
 
 
 # --- edits: one rule at a time, each a new version ---------------------------------------------------
 
-async def edit(conn: AsyncConnection, catalog: Catalog, change: Callable[[PolicyDocument], PolicyDocument], *, author: str, reason: str, based_on: int | None = None) -> int | None:
+
+async def edit(
+    conn: AsyncConnection,
+    catalog: Catalog,
+    change: Callable[[PolicyDocument], PolicyDocument],
+    *,
+    author: str,
+    reason: str,
+    based_on: int | None = None,
+) -> int | None:
     """Apply ``change`` (PolicyDocument -> PolicyDocument) to the document in force and save the result."""
     _, document = await current_document(conn)
     return await save(conn, catalog, change(document), author=author, reason=reason, based_on=based_on)
@@ -552,24 +649,26 @@ async def edit(conn: AsyncConnection, catalog: Catalog, change: Callable[[Policy
 def with_rule(document: PolicyDocument, rule: Rule) -> PolicyDocument:
     """Add ``rule``, or replace the rule with its id."""
     if document.rule(rule.id) is None:
-        return replace(document, rules=document.rules + (rule,))
+        return replace(document, rules=(*document.rules, rule))
     return replace(document, rules=tuple(rule if r.id == rule.id else r for r in document.rules))
 
 
 def with_deny(document: PolicyDocument, rule: DenyRule) -> PolicyDocument:
     if document.deny_rule(rule.id) is None:
-        return replace(document, deny=document.deny + (rule,))
+        return replace(document, deny=(*document.deny, rule))
     return replace(document, deny=tuple(rule if r.id == rule.id else r for r in document.deny))
 
 
 def without(document: PolicyDocument, rule_id: str) -> PolicyDocument:
     if document.rule(rule_id) is None and document.deny_rule(rule_id) is None:
         raise NotFoundError("POLICY_RULE_NOT_FOUND", rule=rule_id)
-    return PolicyDocument(tuple(r for r in document.rules if r.id != rule_id),
-                          tuple(d for d in document.deny if d.id != rule_id))
+    return PolicyDocument(
+        tuple(r for r in document.rules if r.id != rule_id), tuple(d for d in document.deny if d.id != rule_id)
+    )
 
 
 # --- differences between two versions ----------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class RuleChange:
@@ -587,16 +686,32 @@ def diff(before: PolicyDocument, after: PolicyDocument) -> list[RuleChange]:
         new = {e["id"]: e for e in b[key]}
         for rule_id in list(old) + [i for i in new if i not in old]:
             if rule_id not in new:
-                changes.append(RuleChange(rule_id, kind, "removed", {k: (v, None) for k, v in old[rule_id].items() if k != "id"}))
+                changes.append(
+                    RuleChange(rule_id, kind, "removed", {k: (v, None) for k, v in old[rule_id].items() if k != "id"})
+                )
             elif rule_id not in old:
-                changes.append(RuleChange(rule_id, kind, "added", {k: (None, v) for k, v in new[rule_id].items() if k != "id"}))
+                changes.append(
+                    RuleChange(rule_id, kind, "added", {k: (None, v) for k, v in new[rule_id].items() if k != "id"})
+                )
             elif old[rule_id] != new[rule_id]:
-                names = [k for k in dict.fromkeys([*old[rule_id], *new[rule_id]]) if old[rule_id].get(k) != new[rule_id].get(k)]
-                changes.append(RuleChange(rule_id, kind, "changed", {k: (old[rule_id].get(k), new[rule_id].get(k)) for k in names}))
+                names = [
+                    k
+                    for k in dict.fromkeys([*old[rule_id], *new[rule_id]])
+                    if old[rule_id].get(k) != new[rule_id].get(k)
+                ]
+                changes.append(
+                    RuleChange(rule_id, kind, "changed", {k: (old[rule_id].get(k), new[rule_id].get(k)) for k in names})
+                )
     return changes
 
 
 def text_diff(before: PolicyDocument, after: PolicyDocument, before_name: str, after_name: str) -> str:
     """A unified diff of the two export forms, for people who read diffs."""
-    return "".join(difflib.unified_diff(to_toml(before).splitlines(keepends=True), to_toml(after).splitlines(keepends=True),
-                                        fromfile=before_name, tofile=after_name))
+    return "".join(
+        difflib.unified_diff(
+            to_toml(before).splitlines(keepends=True),
+            to_toml(after).splitlines(keepends=True),
+            fromfile=before_name,
+            tofile=after_name,
+        )
+    )

@@ -8,9 +8,10 @@ boundary, and the whole engine is replaced when the catalog or the policies chan
 from __future__ import annotations
 
 import bisect
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 import casbin
 from casbin.persist.adapter import Adapter
@@ -19,7 +20,7 @@ from catalog.model import Catalog, Resource, ShareType
 from govshare.clock import CHINA
 from policies.disclosure import undone_masks
 from policies.model import AccessDecision, Allow, Cover, Deny, Grant, ItemDecision, PolicySet, Scope
-from policies.rules import compile_rules, boundaries, stamp
+from policies.rules import boundaries, compile_rules, stamp
 
 MODEL_PATH = Path(__file__).with_name("model.conf")
 
@@ -77,8 +78,15 @@ class _RuleIndex:
         if enforcer is None:
             groups = self._memberships(department)
             by_department = self._rules.get(resource, {})
-            rules = sorted((entry for name in ("*", department, *groups) if name in by_department
-                            for entry in by_department[name]), key=lambda entry: entry[0])
+            rules = sorted(
+                (
+                    entry
+                    for name in ("*", department, *groups)
+                    if name in by_department
+                    for entry in by_department[name]
+                ),
+                key=lambda entry: entry[0],
+            )
             links = [[department, group] for group in sorted(groups)]
             links += [[member, group] for member in groups for group in sorted(self._groups.get(member, ()))]
             enforcer = casbin.Enforcer(str(MODEL_PATH), _RulesAdapter([rule for _, rule in rules], links))
@@ -122,7 +130,9 @@ class PolicyEngine:
         high = self._boundaries[index] if index < len(self._boundaries) else "~"
         return low, high
 
-    def decide(self, department: str, purpose: str, resource: Resource, items: Iterable[str], now: datetime) -> AccessDecision:
+    def decide(
+        self, department: str, purpose: str, resource: Resource, items: Iterable[str], now: datetime
+    ) -> AccessDecision:
         moment = stamp(now)
         low, high = self._memo_window
         if not (low <= moment < high):
@@ -142,7 +152,8 @@ class PolicyEngine:
         if resource.item(item) is None:
             return ItemDecision(item, False, Deny.ITEM_UNKNOWN, params=params)
         allowed, line = self._index.enforcer(resource.code, department).enforce_ex(
-            department, purpose, resource.code, item, moment)
+            department, purpose, resource.code, item, moment
+        )
         if not line:  # no rule matched at all: deny, and say the item is not shared
             return ItemDecision(item, False, Deny.NOT_SHARED, params=params)
         reason, ref = line[8], line[9] or None
@@ -160,8 +171,9 @@ class PolicyEngine:
         mask = masks.pop() if len(masks) == 1 else None
         return ItemDecision(item, True, reason, ref, mask, params, covers)
 
-    def _covers(self, department: str, purpose: str, resource: Resource, item: str, moment: str,
-                reason: str) -> tuple[Cover, ...]:
+    def _covers(
+        self, department: str, purpose: str, resource: Resource, item: str, moment: str, reason: str
+    ) -> tuple[Cover, ...]:
         """Every way the caller may see an allowed item. The first matching rule said whether it is allowed;
         when a grant allowed it, every live grant for the same department, purpose, resource and item counts
         (several grants are decided together: a row shows the item when any of them covers the row, masked
@@ -171,13 +183,17 @@ class PolicyEngine:
         covers = [
             Cover(grant.id, _scope(grant.row_scope), grant.masks.get(item), conditional=True)
             for grant in self._grants_of.get((department, resource.code), ())
-            if item in grant.items and purpose in grant.purposes
+            if item in grant.items
+            and purpose in grant.purposes
             and stamp(grant.valid_from) <= moment < stamp(grant.valid_until)
             and not (item in grant.masks and (grant.id, item) in self.undone)
         ]
         data_item = resource.item(item)
-        if data_item is not None and resource.share_type_of(data_item) == ShareType.UNCONDITIONAL and (
-                not resource.related_departments or department in resource.related_departments):
+        if (
+            data_item is not None
+            and resource.share_type_of(data_item) == ShareType.UNCONDITIONAL
+            and (not resource.related_departments or department in resource.related_departments)
+        ):
             covers.append(Cover(None))  # granted too, but shared with everyone anyway: restricts nothing
         return tuple(covers)
 
@@ -215,7 +231,13 @@ class Unenforced:
     def __init__(self, engine: PolicyEngine) -> None:
         self.catalog, self.policies = engine.catalog, engine.policies
 
-    def decide(self, department: str, purpose: str, resource: Resource, items: Iterable[str], now: datetime) -> AccessDecision:
-        decisions = {item: ItemDecision(item, True, "UNENFORCED", covers=(Cover(None),)) if resource.item(item) is not None
-                     else ItemDecision(item, False, Deny.ITEM_UNKNOWN) for item in items}
+    def decide(
+        self, department: str, purpose: str, resource: Resource, items: Iterable[str], now: datetime
+    ) -> AccessDecision:
+        decisions = {
+            item: ItemDecision(item, True, "UNENFORCED", covers=(Cover(None),))
+            if resource.item(item) is not None
+            else ItemDecision(item, False, Deny.ITEM_UNKNOWN)
+            for item in items
+        }
         return AccessDecision(resource.code, decisions, None, ())

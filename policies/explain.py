@@ -57,13 +57,15 @@ class Explanation:
         return merged
 
 
-def explain(policy: PolicyEngine, department: str, purpose: str, resource: str, at: datetime,
-            lang: str = "zh-CN") -> Explanation:
+def explain(
+    policy: PolicyEngine, department: str, purpose: str, resource: str, at: datetime, lang: str = "zh-CN"
+) -> Explanation:
     catalog: Catalog = policy.catalog
 
     def refused(code: str, **params: object) -> Explanation:
-        return Explanation(department, purpose, resource, at, policy.policies.version, code,
-                           message(code, lang, **params), (), ())
+        return Explanation(
+            department, purpose, resource, at, policy.policies.version, code, message(code, lang, **params), (), ()
+        )
 
     if department not in catalog.departments:
         return refused("DEPARTMENT_NOT_FOUND", department=department)
@@ -77,12 +79,27 @@ def explain(policy: PolicyEngine, department: str, purpose: str, resource: str, 
     decision = policy.decide(department, purpose, target, [item.name for item in target.items], at)
     items = tuple(
         ItemExplanation(
-            item=item.name, label=item.label, share_type=str(target.share_type_of(item)),
-            allowed=d.allowed, reason=str(d.reason), ref=d.ref, mask=d.mask,
-            message=message(str(d.reason), lang, **d.params), covers=d.covers,
+            item=item.name,
+            label=item.label,
+            share_type=str(target.share_type_of(item)),
+            allowed=d.allowed,
+            reason=str(d.reason),
+            ref=d.ref,
+            mask=d.mask,
+            message=message(str(d.reason), lang, **d.params),
+            covers=d.covers,
         )
         for item in target.items
         for d in [decision.items[item.name]]
     )
-    return Explanation(department, purpose, resource, at, policy.policies.version, None, None, items,
-                       tuple(dict(scope) for scope in decision.scopes or ()))
+    return Explanation(
+        department,
+        purpose,
+        resource,
+        at,
+        policy.policies.version,
+        None,
+        None,
+        items,
+        tuple(dict(scope) for scope in decision.scopes or ()),
+    )

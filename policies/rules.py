@@ -25,8 +25,18 @@ def compile_rules(catalog: Catalog, policies: PolicySet) -> tuple[list[list[str]
     rules: list[list[str]] = []
     links: list[list[str]] = []
 
-    def rule(priority: str, dept: str, purpose: str, res: str, item: str, since: str, until: str, eft: str,
-             reason: object, ref: str = "") -> None:
+    def rule(
+        priority: str,
+        dept: str,
+        purpose: str,
+        res: str,
+        item: str,
+        since: str,
+        until: str,
+        eft: str,
+        reason: object,
+        ref: str = "",
+    ) -> None:
         rules.append([priority, dept, purpose, res, item, since, until, eft, str(reason), ref])
 
     for resource in catalog.published():
@@ -36,8 +46,17 @@ def compile_rules(catalog: Catalog, policies: PolicySet) -> tuple[list[list[str]
         for item in resource.items:
             share_type = resource.share_type_of(item)
             if share_type == ShareType.UNCONDITIONAL and resource.related_departments:
-                rule("30", related_group(resource.code), "*", resource.code, item.name, BEGINNING, END, "allow",
-                     Allow.RELATED_DEPARTMENT)
+                rule(
+                    "30",
+                    related_group(resource.code),
+                    "*",
+                    resource.code,
+                    item.name,
+                    BEGINNING,
+                    END,
+                    "allow",
+                    Allow.RELATED_DEPARTMENT,
+                )
                 rule("60", "*", "*", resource.code, item.name, BEGINNING, END, "deny", Deny.NOT_RELATED_DEPARTMENT)
             elif share_type == ShareType.UNCONDITIONAL:
                 rule("30", "*", "*", resource.code, item.name, BEGINNING, END, "allow", Allow.UNCONDITIONAL)
@@ -51,22 +70,67 @@ def compile_rules(catalog: Catalog, policies: PolicySet) -> tuple[list[list[str]
         for code in targets:
             since = stamp(restriction.valid_from) if restriction.valid_from else BEGINNING
             until = stamp(restriction.valid_until) if restriction.valid_until else END
-            rule("10", restriction.department, "*", code, "*", since, until, "deny", Deny.DEPARTMENT_RESTRICTED,
-                 restriction.id)
+            rule(
+                "10",
+                restriction.department,
+                "*",
+                code,
+                "*",
+                since,
+                until,
+                "deny",
+                Deny.DEPARTMENT_RESTRICTED,
+                restriction.id,
+            )
 
     for grant in policies.grants:
-        allow = {GrantKind.LEGAL_BASIS: Allow.LEGAL_BASIS, GrantKind.DEEMED: Allow.DEEMED_APPROVAL}.get(grant.kind, Allow.GRANT)
+        allow = {GrantKind.LEGAL_BASIS: Allow.LEGAL_BASIS, GrantKind.DEEMED: Allow.DEEMED_APPROVAL}.get(
+            grant.kind, Allow.GRANT
+        )
         since, until = stamp(grant.valid_from), stamp(grant.valid_until)
         for name in grant.items:
             for purpose in grant.purposes:
                 if grant.revoked_at is not None:
-                    rule("40", grant.consumer, purpose, grant.resource, name, BEGINNING, END, "deny", Deny.GRANT_REVOKED, grant.id)
+                    rule(
+                        "40",
+                        grant.consumer,
+                        purpose,
+                        grant.resource,
+                        name,
+                        BEGINNING,
+                        END,
+                        "deny",
+                        Deny.GRANT_REVOKED,
+                        grant.id,
+                    )
                     continue
                 rule("20", grant.consumer, purpose, grant.resource, name, since, until, "allow", allow, grant.id)
                 waiting = Deny.APPLICATION_PENDING if grant.kind == GrantKind.DEEMED else Deny.GRANT_NOT_YET_VALID
                 rule("40", grant.consumer, purpose, grant.resource, name, BEGINNING, since, "deny", waiting, grant.id)
-                rule("40", grant.consumer, purpose, grant.resource, name, until, END, "deny", Deny.GRANT_EXPIRED, grant.id)
-            rule("50", grant.consumer, "*", grant.resource, name, BEGINNING, END, "deny", Deny.PURPOSE_NOT_APPROVED, grant.id)
+                rule(
+                    "40",
+                    grant.consumer,
+                    purpose,
+                    grant.resource,
+                    name,
+                    until,
+                    END,
+                    "deny",
+                    Deny.GRANT_EXPIRED,
+                    grant.id,
+                )
+            rule(
+                "50",
+                grant.consumer,
+                "*",
+                grant.resource,
+                name,
+                BEGINNING,
+                END,
+                "deny",
+                Deny.PURPOSE_NOT_APPROVED,
+                grant.id,
+            )
     return rules, links
 
 

@@ -7,8 +7,8 @@ Every change bumps the policy version in the same transaction, so every server p
 from __future__ import annotations
 
 import secrets
+from collections.abc import Awaitable, Callable, Iterable
 from datetime import UTC, datetime
-from typing import Awaitable, Callable, Iterable
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -19,7 +19,6 @@ from govshare.platformdb import bump_policy_version, policy_version
 from policies import disclosure, documents
 from policies.model import Grant, GrantKind, PolicySet, Restriction
 from policies.tables import grants
-
 
 # The applications silence may approve (Art 19) are grants in the policy set, from their deadline on; the
 # applications package owns them and imports this one, so it declares here how to read them (applications/process.py).
@@ -41,36 +40,49 @@ async def load_policy_set(conn: AsyncConnection, *, silence_approves: bool = Tru
     _, document = await documents.current_document(conn)
     deemed = await read_deemed(conn) if silence_approves and read_deemed is not None else ()
     return PolicySet(
-        grants=(tuple(
-            Grant(
-                id=r.id,
-                kind=GrantKind(r.kind),
-                consumer=r.consumer,
-                resource=r.resource,
-                items=tuple(r.items),
-                purposes=tuple(r.purposes),
-                valid_from=r.valid_from,
-                valid_until=r.valid_until,
-                row_scope={k: tuple(v) for k, v in r.row_scope.items()},
-                masks=dict(r.masks),
-                legal_basis=r.legal_basis,
-                revoked_at=r.revoked_at,
+        grants=(
+            tuple(
+                Grant(
+                    id=r.id,
+                    kind=GrantKind(r.kind),
+                    consumer=r.consumer,
+                    resource=r.resource,
+                    items=tuple(r.items),
+                    purposes=tuple(r.purposes),
+                    valid_from=r.valid_from,
+                    valid_until=r.valid_until,
+                    row_scope={k: tuple(v) for k, v in r.row_scope.items()},
+                    masks=dict(r.masks),
+                    legal_basis=r.legal_basis,
+                    revoked_at=r.revoked_at,
+                )
+                for r in grant_rows
             )
-            for r in grant_rows
-        ) + deemed
-          + tuple(map(rule_grant, document.rules))),
-        restrictions=tuple(Restriction(d.id, d.department, d.resource, d.reason, d.valid_from, d.valid_until)
-                           for d in document.deny),
+            + deemed
+            + tuple(map(rule_grant, document.rules))
+        ),
+        restrictions=tuple(
+            Restriction(d.id, d.department, d.resource, d.reason, d.valid_from, d.valid_until) for d in document.deny
+        ),
         version=int(version),
     )
 
 
 def rule_grant(rule: documents.Rule) -> Grant:
     """A staff allow rule decides like a grant, cited by the rule's id."""
-    return Grant(id=rule.id, kind=GrantKind.LEGAL_BASIS if rule.legal_basis else GrantKind.GRANT,
-                 consumer=rule.department, resource=rule.resource, items=rule.items, purposes=rule.purposes,
-                 valid_from=rule.valid_from, valid_until=rule.valid_until, row_scope=dict(rule.row_scope),
-                 masks=dict(rule.masks), legal_basis=rule.legal_basis)
+    return Grant(
+        id=rule.id,
+        kind=GrantKind.LEGAL_BASIS if rule.legal_basis else GrantKind.GRANT,
+        consumer=rule.department,
+        resource=rule.resource,
+        items=rule.items,
+        purposes=rule.purposes,
+        valid_from=rule.valid_from,
+        valid_until=rule.valid_until,
+        row_scope=dict(rule.row_scope),
+        masks=dict(rule.masks),
+        legal_basis=rule.legal_basis,
+    )
 
 
 async def create_grant(
@@ -95,16 +107,35 @@ async def create_grant(
     row_scope, masks = row_scope or {}, masks or {}
     # Stored in UTC: SQLite keeps no offset, so a local time would shift on the way back.
     valid_from, valid_until = valid_from.astimezone(UTC), valid_until.astimezone(UTC)
-    problems = documents.grant_problems(catalog, department=consumer, resource=resource, items=items,
-                                        purposes=purposes, valid_from=valid_from, valid_until=valid_until,
-                                        row_scope=row_scope, masks=masks, legal_basis=legal_basis)
+    problems = documents.grant_problems(
+        catalog,
+        department=consumer,
+        resource=resource,
+        items=items,
+        purposes=purposes,
+        valid_from=valid_from,
+        valid_until=valid_until,
+        row_scope=row_scope,
+        masks=masks,
+        legal_basis=legal_basis,
+    )
     if problems:
         _, code, params = problems[0]
         raise (NotFoundError if code.endswith("_NOT_FOUND") else GovshareError)(code, **params)
     kind = kind or (GrantKind.LEGAL_BASIS if legal_basis else GrantKind.GRANT)
-    new = Grant(id=application_id or "new", kind=kind, consumer=consumer, resource=resource, items=tuple(items),
-                purposes=tuple(purposes), valid_from=valid_from, valid_until=valid_until,
-                row_scope={k: tuple(v) for k, v in row_scope.items()}, masks=dict(masks), legal_basis=legal_basis)
+    new = Grant(
+        id=application_id or "new",
+        kind=kind,
+        consumer=consumer,
+        resource=resource,
+        items=tuple(items),
+        purposes=tuple(purposes),
+        valid_from=valid_from,
+        valid_until=valid_until,
+        row_scope={k: tuple(v) for k, v in row_scope.items()},
+        masks=dict(masks),
+        legal_basis=legal_basis,
+    )
     await refuse_undone_masks(conn, catalog, new)
 
     grant_id = "G-" + secrets.token_hex(3)
@@ -136,8 +167,13 @@ async def undone_by(conn: AsyncConnection, catalog: Catalog, new: Grant) -> list
     other source, except for a deemed approval: silence has put it in force already, and it was checked when
     it was submitted."""
     policies = await load_policy_set(conn)
-    others = [g for g in policies.grants if g.consumer == new.consumer and g.resource == new.resource
-              and (g.id != new.id or new.kind == GrantKind.DEEMED)]
+    others = [
+        g
+        for g in policies.grants
+        if g.consumer == new.consumer
+        and g.resource == new.resource
+        and (g.id != new.id or new.kind == GrantKind.DEEMED)
+    ]
     return disclosure.mask_problems(catalog, others, new, now=datetime.now(UTC))
 
 

@@ -32,23 +32,29 @@ grants = Table(
 
 # The rules security staff own (policies/documents.py): every version of them, whole, with who, when and why.
 # The latest version is in force. Append-only and hash-chained like the records (chain "policy").
-policy_versions = append_only(Table(
-    "policy_versions",
-    metadata,
-    Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("at", UTCDateTime, nullable=False),
-    Column("author", String(100), nullable=False),  # a staff account, or the operator named on the command line
-    Column("reason", Text, nullable=False),
-    Column("action", String(20), nullable=False),  # change | import | rollback
-    Column("restored_version", Integer),  # for a rollback: the version whose rules it restores
-    Column("document", JSON, nullable=False),
-    Column("digest", String(64), nullable=False),  # of the canonical document
-    Column("seq", Integer, nullable=False, unique=True),  # the version number: position in the hash chain
-    Column("prev_hash", String(64), nullable=False),
-    Column("hash", String(64), nullable=False),
-    Column("encoding", Integer, nullable=False, server_default="1"),  # audit/chain.py
-))
+policy_versions = append_only(
+    Table(
+        "policy_versions",
+        metadata,
+        Column("id", Integer, primary_key=True, autoincrement=True),
+        Column("at", UTCDateTime, nullable=False),
+        Column("author", String(100), nullable=False),  # a staff account, or the operator named on the command line
+        Column("reason", Text, nullable=False),
+        Column("action", String(20), nullable=False),  # change | import | rollback
+        Column("restored_version", Integer),  # for a rollback: the version whose rules it restores
+        Column("document", JSON, nullable=False),
+        Column("digest", String(64), nullable=False),  # of the canonical document
+        Column("seq", Integer, nullable=False, unique=True),  # the version number: position in the hash chain
+        Column("prev_hash", String(64), nullable=False),
+        Column("hash", String(64), nullable=False),
+        Column("encoding", Integer, nullable=False, server_default="1"),  # audit/chain.py
+    )
+)
 
-POLICY = chain.declare("policy", policy_versions, {
-    1: ("at", "author", "reason", "action", "restored_version", "document", "digest"),
-})
+POLICY = chain.declare(
+    "policy",
+    policy_versions,
+    {
+        1: ("at", "author", "reason", "action", "restored_version", "document", "digest"),
+    },
+)

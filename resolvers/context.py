@@ -12,8 +12,8 @@ from audit.records import AccessRecord
 from catalog.model import Catalog
 from connectors.registry import Connectors
 from govshare.config import Settings
-from govshare.logs import in_request
 from govshare.keys import Caller
+from govshare.logs import in_request
 from policies.engine import PolicyEngine
 
 

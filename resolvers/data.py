@@ -125,8 +125,9 @@ def _storable(text: str) -> bool:
     return "\x00" not in text and not any("\ud800" <= c <= "\udfff" for c in text)
 
 
-def _check_filters(access: _Access, decision: AccessDecision, filters: list[Filter], *, scoped: bool = True,
-                   lookup: bool = False) -> None:
+def _check_filters(
+    access: _Access, decision: AccessDecision, filters: list[Filter], *, scoped: bool = True, lookup: bool = False
+) -> None:
     """Filtering must not become a way to learn a value the caller may not read, nor to step outside the scope.
 
     ``lookup`` for a lookup's key or a link's join (refused with the item's own denial code); ``scoped=False``
@@ -144,15 +145,18 @@ def _check_filters(access: _Access, decision: AccessDecision, filters: list[Filt
             raise access.refuse_filter(f.item, item_decision, lookup=lookup)
         if item_decision.masked_somewhere:
             # Any comparison with a masked value is an oracle: `in` with thousands of guesses finds it.
-            raise access.refuse_filter(f.item, ItemDecision(f.item, False, "MASKED", params={"item": f.item}),
-                                       lookup=lookup)
+            raise access.refuse_filter(
+                f.item, ItemDecision(f.item, False, "MASKED", params={"item": f.item}), lookup=lookup
+            )
         in_scope = decision.values_in_scope(f.item)
         if scoped and in_scope is not None and f.op in ("eq", "in"):
             allowed = set(_typed(access.resource.item(f.item).type, tuple(in_scope)))  # 500 and "500" alike
             asked = [f.value] if f.op == "eq" else list(f.value)  # type: ignore[arg-type]
             outside = [str(v) for v in asked if v not in allowed]
             if outside:
-                raise access.refuse("OUT_OF_SCOPE", detail=f"{f.item} ∉ {{{', '.join(sorted(in_scope))}}}: {', '.join(outside)}")
+                raise access.refuse(
+                    "OUT_OF_SCOPE", detail=f"{f.item} ∉ {{{', '.join(sorted(in_scope))}}}: {', '.join(outside)}"
+                )
 
 
 def _report_denied(ctx: RequestContext, decision: AccessDecision, selected: list[str], path: list) -> None:
@@ -160,10 +164,14 @@ def _report_denied(ctx: RequestContext, decision: AccessDecision, selected: list
         d = decision.items[item]
         if d.allowed:
             continue
-        where = {"resource": decision.resource, "item": item,
-                 **({"grant": d.ref} if d.ref and d.ref.startswith(("G-", "P-")) else {})}
-        ctx.item_errors.append({**error_entry(GovshareError(d.reason, extensions=where, **d.params), ctx.lang),
-                                "path": [*path, item]})
+        where = {
+            "resource": decision.resource,
+            "item": item,
+            **({"grant": d.ref} if d.ref and d.ref.startswith(("G-", "P-")) else {}),
+        }
+        ctx.item_errors.append(
+            {**error_entry(GovshareError(d.reason, extensions=where, **d.params), ctx.lang), "path": [*path, item]}
+        )
 
 
 HIDDEN = "__key__"  # prefix of the values a row carries for following links; never part of an answer
@@ -198,14 +206,25 @@ def _typed(item_type: str, values: tuple[str, ...]) -> tuple[object, ...]:
     return tuple(typed)
 
 
-def _source_query(ctx: RequestContext, resource: Resource, decision: AccessDecision, selected: list[str],
-                  where: list[Filter], *, hidden: list[str], limit: int | None, offset: int = 0,
-                  key_hidden: bool = False) -> SourceQuery:
+def _source_query(
+    ctx: RequestContext,
+    resource: Resource,
+    decision: AccessDecision,
+    selected: list[str],
+    where: list[Filter],
+    *,
+    hidden: list[str],
+    limit: int | None,
+    offset: int = 0,
+    key_hidden: bool = False,
+) -> SourceQuery:
     def column_name(item_name: str) -> str:
         return resource.item(item_name).column
 
     def conditions(scope: Scope) -> tuple[Condition, ...]:
-        return tuple(Condition(column_name(item), "in", _typed(resource.item(item).type, values)) for item, values in scope)
+        return tuple(
+            Condition(column_name(item), "in", _typed(resource.item(item).type, values)) for item, values in scope
+        )
 
     pseudonym_key = ""
 
@@ -229,8 +248,11 @@ def _source_query(ctx: RequestContext, resource: Resource, decision: AccessDecis
 
     def visible(item: str) -> tuple[tuple[Condition, ...], ...]:
         planned = _views(decision.items[item], decision.scopes)
-        return () if planned is None or any(not scope for scope, _ in planned) else \
-            tuple(conditions(scope) for scope, _ in planned)
+        return (
+            ()
+            if planned is None or any(not scope for scope, _ in planned)
+            else tuple(conditions(scope) for scope, _ in planned)
+        )
 
     # A filter holds only in rows that show its item: it can tell nothing of rows where the item is null.
     where_conditions = [Condition(column_name(f.item), f.op, f.value, visible(f.item)) for f in where]
@@ -261,9 +283,19 @@ def _source_query(ctx: RequestContext, resource: Resource, decision: AccessDecis
     )
 
 
-async def _run(ctx: RequestContext, access: _Access, decision: AccessDecision, selected: list[str],
-               where: list[Filter], path: list, *, limit: int, offset: int = 0,
-               hidden: list[str] = (), answered: int | None = None) -> list[dict[str, object]] | None:
+async def _run(
+    ctx: RequestContext,
+    access: _Access,
+    decision: AccessDecision,
+    selected: list[str],
+    where: list[Filter],
+    path: list,
+    *,
+    limit: int,
+    offset: int = 0,
+    hidden: list[str] = (),
+    answered: int | None = None,
+) -> list[dict[str, object]] | None:
     """Fetch the allowed selected items; None when nothing selected may be read. ``answered``: how many of the
     rows will be answered (a page fetches one more, to know whether there is a next one).
 
@@ -272,18 +304,24 @@ async def _run(ctx: RequestContext, access: _Access, decision: AccessDecision, s
     record, resource = access.record, access.resource
     _report_denied(ctx, decision, selected, path)
     allowed = [i for i in selected if decision.items[i].allowed]
-    hidden = list(dict.fromkeys(i for i in hidden if decision.items[i].allowed
-                                and not decision.items[i].masked_somewhere))  # a link key may serve two links
+    hidden = list(
+        dict.fromkeys(i for i in hidden if decision.items[i].allowed and not decision.items[i].masked_somewhere)
+    )  # a link key may serve two links
     record.items_denied = {i: decision.items[i].reason for i in selected if not decision.items[i].allowed}
     record.grants_used = list(decision.grants_used)
     if not allowed and not hidden:
         record.outcome = "denied"
         return None
-    key = decision.items.get(resource.key) or ctx.policy.decide(
-        ctx.caller.department, ctx.purpose or "", resource, [resource.key], ctx.now).items[resource.key]
+    key = (
+        decision.items.get(resource.key)
+        or ctx.policy.decide(ctx.caller.department, ctx.purpose or "", resource, [resource.key], ctx.now).items[
+            resource.key
+        ]
+    )
     key_hidden = not key.allowed or key.masked_somewhere or _views(key, decision.scopes) is not None
-    query = _source_query(ctx, resource, decision, allowed, where, hidden=hidden, limit=limit, offset=offset,
-                          key_hidden=key_hidden)
+    query = _source_query(
+        ctx, resource, decision, allowed, where, hidden=hidden, limit=limit, offset=offset, key_hidden=key_hidden
+    )
     source = ctx.catalog.departments[resource.provider].source
     try:
         ttl = min(resource.cache_seconds, ctx.settings.cache_max_seconds)
@@ -295,7 +333,9 @@ async def _run(ctx: RequestContext, access: _Access, decision: AccessDecision, s
     if ctx.cost > ctx.settings.max_cost:
         raise access.refuse("COST_TOO_HIGH", limit=ctx.settings.max_cost)
     record.items_returned = allowed
-    record.items_masked = [i for i in allowed if any(v.mask for c in query.columns if c.label == i for v in c.views or ())]
+    record.items_masked = [
+        i for i in allowed if any(v.mask for c in query.columns if c.label == i for v in c.views or ())
+    ]
     record.row_count = len(rows)
     record.outcome = "partial" if record.items_denied else "allowed"
     sent = rows[:answered] if answered is not None else rows
@@ -323,34 +363,44 @@ async def _traced(ctx: RequestContext, access: _Access, work):
             raise access.fail("INTERNAL_ERROR") from None
         finally:
             ctx.records.append(record)
-            span.set_attributes({
-                "govshare.request_id": record.request_id,
-                "govshare.department": record.department,
-                "govshare.application": record.application,
-                "govshare.operator": record.operator or "",
-                "govshare.purpose": record.purpose or "",
-                "govshare.resource": record.resource,
-                "govshare.operation": record.operation,
-                "govshare.items_returned": record.items_returned,
-                "govshare.items_masked": record.items_masked,
-                "govshare.items_denied": [f"{k}:{v}" for k, v in record.items_denied.items()],
-                "govshare.row_count": record.row_count,
-                "govshare.grants_used": record.grants_used,
-                "govshare.outcome": record.outcome,
-            })
+            span.set_attributes(
+                {
+                    "govshare.request_id": record.request_id,
+                    "govshare.department": record.department,
+                    "govshare.application": record.application,
+                    "govshare.operator": record.operator or "",
+                    "govshare.purpose": record.purpose or "",
+                    "govshare.resource": record.resource,
+                    "govshare.operation": record.operation,
+                    "govshare.items_returned": record.items_returned,
+                    "govshare.items_masked": record.items_masked,
+                    "govshare.items_denied": [f"{k}:{v}" for k, v in record.items_denied.items()],
+                    "govshare.row_count": record.row_count,
+                    "govshare.grants_used": record.grants_used,
+                    "govshare.outcome": record.outcome,
+                }
+            )
             if record.error_code:
                 span.set_attribute("govshare.error_code", record.error_code)
                 span.set_status(Status(StatusCode.ERROR, record.error_code))
 
 
-async def lookup(ctx: RequestContext, resource: Resource, key_value: object, selected: list[str],
-                 path: list, link_items: list[str] = ()) -> dict[str, object] | None:
+async def lookup(
+    ctx: RequestContext,
+    resource: Resource,
+    key_value: object,
+    selected: list[str],
+    path: list,
+    link_items: list[str] = (),
+) -> dict[str, object] | None:
     """One record by its key (e.g. a person by ID number)."""
     access = _Access(ctx, resource, "lookup")
 
     async def work():
         purpose = _check_purpose(ctx, access)
-        decision = ctx.policy.decide(ctx.caller.department, purpose, resource, {*selected, *link_items, resource.key}, ctx.now)
+        decision = ctx.policy.decide(
+            ctx.caller.department, purpose, resource, {*selected, *link_items, resource.key}, ctx.now
+        )
         key_filter = Filter(resource.key, "eq", key_value)
         _check_filters(access, decision, [key_filter], lookup=True)
         rows = await _run(ctx, access, decision, selected, [key_filter], path, limit=1, hidden=link_items)
@@ -367,8 +417,15 @@ async def lookup(ctx: RequestContext, resource: Resource, key_value: object, sel
     return await _traced(ctx, access, work)
 
 
-async def link_hop(ctx: RequestContext, target: Resource, join_item: str, keys: list[object], selected: list[str],
-                   link_items: list[str], path: tuple) -> list[dict[str, object]] | None:
+async def link_hop(
+    ctx: RequestContext,
+    target: Resource,
+    join_item: str,
+    keys: list[object],
+    selected: list[str],
+    link_items: list[str],
+    path: tuple,
+) -> list[dict[str, object]] | None:
     """The rows of ``target`` whose ``join_item`` is one of ``keys`` (one hop of a link, for all its parent rows).
 
     One access of its own (operation "link"): decided under the target's policy and the request's purpose,
@@ -381,12 +438,15 @@ async def link_hop(ctx: RequestContext, target: Resource, join_item: str, keys: 
 
     async def work():
         purpose = _check_purpose(ctx, access)
-        decision = ctx.policy.decide(ctx.caller.department, purpose, target, {*selected, *link_items, join_item}, ctx.now)
+        decision = ctx.policy.decide(
+            ctx.caller.department, purpose, target, {*selected, *link_items, join_item}, ctx.now
+        )
         join = Filter(join_item, "in", sorted(set(keys), key=str))
         _check_filters(access, decision, [join], scoped=False, lookup=True)
         limit = ctx.settings.max_link_rows + 1
-        rows = await _run(ctx, access, decision, selected, [join], list(path), limit=limit,
-                          hidden=[join_item, *link_items])
+        rows = await _run(
+            ctx, access, decision, selected, [join], list(path), limit=limit, hidden=[join_item, *link_items]
+        )
         if rows is not None and len(rows) >= limit:
             raise access.refuse("LINK_TOO_LARGE", limit=ctx.settings.max_link_rows)
         return rows
@@ -403,8 +463,16 @@ def refuse_link_key(ctx: RequestContext, parent: Resource, item: str, decision: 
     return error
 
 
-async def list_rows(ctx: RequestContext, resource: Resource, filters: list[Filter], first: int | None,
-                    after: str | None, selected: list[str], path: list, link_items: list[str] = ()) -> Page | None:
+async def list_rows(
+    ctx: RequestContext,
+    resource: Resource,
+    filters: list[Filter],
+    first: int | None,
+    after: str | None,
+    selected: list[str],
+    path: list,
+    link_items: list[str] = (),
+) -> Page | None:
     """A page of records matching ``filters``, in key order."""
     access = _Access(ctx, resource, "list")
 
@@ -416,11 +484,22 @@ async def list_rows(ctx: RequestContext, resource: Resource, filters: list[Filte
         if size > ctx.settings.max_page_size:
             raise access.refuse("PAGE_SIZE_TOO_LARGE", limit=ctx.settings.max_page_size, requested=size)
         offset = decode_cursor(after) if after else 0
-        decision = ctx.policy.decide(ctx.caller.department, purpose, resource,
-                                     {*selected, *link_items, *(f.item for f in filters)}, ctx.now)
+        decision = ctx.policy.decide(
+            ctx.caller.department, purpose, resource, {*selected, *link_items, *(f.item for f in filters)}, ctx.now
+        )
         _check_filters(access, decision, filters)
-        rows = await _run(ctx, access, decision, selected, filters, [*path, "items"], limit=size + 1, offset=offset,
-                          hidden=link_items, answered=size)
+        rows = await _run(
+            ctx,
+            access,
+            decision,
+            selected,
+            filters,
+            [*path, "items"],
+            limit=size + 1,
+            offset=offset,
+            hidden=link_items,
+            answered=size,
+        )
         if rows is None:
             return None
         has_next = len(rows) > size

@@ -24,8 +24,9 @@ def _report_once(ctx: RequestContext, path: tuple, error: GraphQLError) -> None:
     ctx.item_errors.append(entry)
 
 
-def _loader(ctx: RequestContext, link: Link, target: Resource, selected: list[str], link_items: list[str],
-            path: tuple) -> DataLoader:
+def _loader(
+    ctx: RequestContext, link: Link, target: Resource, selected: list[str], link_items: list[str], path: tuple
+) -> DataLoader:
     """One loader per link occurrence in the operation (its path without list indices) and selection."""
     cache_key = (path, tuple(selected), tuple(link_items))
     loader = ctx.loaders.get(cache_key)
@@ -51,8 +52,15 @@ def _loader(ctx: RequestContext, link: Link, target: Resource, selected: list[st
     return loader
 
 
-async def follow(ctx: RequestContext, parent: Resource, link: Link, hidden: dict[str, object],
-                 selected: list[str], link_items: list[str], path: tuple) -> object:
+async def follow(
+    ctx: RequestContext,
+    parent: Resource,
+    link: Link,
+    hidden: dict[str, object],
+    selected: list[str],
+    link_items: list[str],
+    path: tuple,
+) -> object:
     """The linked record(s) of one parent row; ``hidden`` holds the parent row's link keys, ``link_items``
     the target's items that links selected below this one need."""
     target = ctx.catalog.resources.get(link.target)
@@ -61,7 +69,9 @@ async def follow(ctx: RequestContext, parent: Resource, link: Link, hidden: dict
         return None
     if link.item not in hidden:
         # The parent's key item may not be read by this caller: the link may not be followed either.
-        decision = ctx.policy.decide(ctx.caller.department, ctx.purpose or "", parent, [link.item], ctx.now).items[link.item]
+        decision = ctx.policy.decide(ctx.caller.department, ctx.purpose or "", parent, [link.item], ctx.now).items[
+            link.item
+        ]
         if decision.allowed:  # read, but masked in some rows: joining by it would give the value away
             decision = ItemDecision(link.item, False, "MASKED", params={"item": link.item})
         if path not in ctx.reported:

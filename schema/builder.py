@@ -20,15 +20,15 @@ from strawberry.schema.config import StrawberryConfig
 from catalog.model import Catalog, Link, Resource, ShareType
 from govshare.config import Settings
 from govshare.expansion import ExpansionBound, ExpansionLimit
-from govshare.logs import logger
 from govshare.graphql_http import Schema as QuietSchema
+from govshare.logs import logger
 from resolvers import data, links
-from resolvers.data import HIDDEN
 from resolvers.context import RequestContext
+from resolvers.data import HIDDEN
 from schema.applications import QUERY_FIELDS, Mutation
-from schema.usage import QUERY_FIELDS as USAGE_FIELDS
 from schema.execution import FlatListExecutor, field_value
 from schema.selection import field_names, sub_selections
+from schema.usage import QUERY_FIELDS as USAGE_FIELDS
 from schema.views import DepartmentView, SchemaViews
 
 log = logger(__name__)  # govshare.<module>: one logging configuration covers it
@@ -80,7 +80,13 @@ class BooleanFilter:
     eq: Optional[bool] = strawberry.field(default=None, description="等于")
 
 
-FILTER_TYPES = {"string": StringFilter, "integer": IntFilter, "decimal": FloatFilter, "date": DateFilter, "boolean": BooleanFilter}
+FILTER_TYPES = {
+    "string": StringFilter,
+    "integer": IntFilter,
+    "decimal": FloatFilter,
+    "date": DateFilter,
+    "boolean": BooleanFilter,
+}
 
 
 @strawberry.type(description="已登记的履职事项（查询用途）")
@@ -99,9 +105,15 @@ class CallerInfo:
 
 def _resource_description(resource: Resource, catalog: Catalog) -> str:
     provider = catalog.departments[resource.provider].name
-    parts = [f"{resource.name}（{resource.code}）", f"提供部门：{provider}", f"共享类型：{SHARE_TYPE_LABELS[resource.share_type]}"]
+    parts = [
+        f"{resource.name}（{resource.code}）",
+        f"提供部门：{provider}",
+        f"共享类型：{SHARE_TYPE_LABELS[resource.share_type]}",
+    ]
     if resource.related_departments:
-        parts.append("仅在相关部门间共享：" + "、".join(catalog.departments[d].name for d in resource.related_departments))
+        parts.append(
+            "仅在相关部门间共享：" + "、".join(catalog.departments[d].name for d in resource.related_departments)
+        )
     if resource.abstract:
         parts.append(resource.abstract)
     return "\n".join(parts)
@@ -118,13 +130,15 @@ def _plain_class(resource: Resource):
     namespace: dict = {"__annotations__": {}}
     for item in resource.items:
         namespace["__annotations__"][item.name] = Optional[PY_TYPES[item.type]]
-        namespace[item.name] = strawberry.field(default=None, description=_item_description(resource, item), name=item.name)
+        namespace[item.name] = strawberry.field(
+            default=None, description=_item_description(resource, item), name=item.name
+        )
     return type(resource.type_name, (), namespace)
 
 
 def _hidden(row: dict) -> dict[str, object]:
     """The link keys a row carries under HIDDEN-prefixed keys (no GraphQL name can reach them)."""
-    return {k[len(HIDDEN):]: v for k, v in row.items() if k.startswith(HIDDEN)}
+    return {k[len(HIDDEN) :]: v for k, v in row.items() if k.startswith(HIDDEN)}
 
 
 def _response_path(path) -> tuple:
@@ -204,27 +218,32 @@ def _lookup_field(resource: Resource, object_type):
         row = await data.lookup(ctx, resource, key, selected, [info.path.key], link_items)
         return row
 
-    return strawberry.field(resolver=resolve, name=resource.api_name,
-                            description=f"按{key_item.label}查询{resource.name}")
+    return strawberry.field(
+        resolver=resolve, name=resource.api_name, description=f"按{key_item.label}查询{resource.name}"
+    )
 
 
 def _list_field(resource: Resource, object_type, page_type, filter_type):
 
     async def resolve(
         info: strawberry.Info,
-        filter: Annotated[Optional[filter_type], strawberry.argument(description="筛选条件")] = None,  # noqa: A002
+        filter: Annotated[Optional[filter_type], strawberry.argument(description="筛选条件")] = None,
         first: Annotated[Optional[int], strawberry.argument(description="每页条数")] = None,
         after: Annotated[Optional[str], strawberry.argument(description="从该游标之后开始")] = None,
     ) -> Optional[page_type]:
         ctx: RequestContext = info.context
         selected, link_items = _selection(resource, sub_selections(info.selected_fields[0].selections, "items"))
-        page = await data.list_rows(ctx, resource, _filters(filter), first, after, selected, [info.path.key], link_items)
+        page = await data.list_rows(
+            ctx, resource, _filters(filter), first, after, selected, [info.path.key], link_items
+        )
         if page is None:
             return None
-        return page_type(items=page.rows,
-                         page_info=PageInfo(has_next_page=page.has_next_page, end_cursor=page.end_cursor))
+        return page_type(
+            items=page.rows, page_info=PageInfo(has_next_page=page.has_next_page, end_cursor=page.end_cursor)
+        )
 
     if filter_type is None:
+
         async def resolve_unfiltered(
             info: strawberry.Info,
             first: Annotated[Optional[int], strawberry.argument(description="每页条数")] = None,
@@ -232,8 +251,9 @@ def _list_field(resource: Resource, object_type, page_type, filter_type):
         ) -> Optional[page_type]:
             return await resolve(info, None, first, after)
 
-        return strawberry.field(resolver=resolve_unfiltered, name=f"{resource.api_name}List",
-                                description=f"分页列出{resource.name}")
+        return strawberry.field(
+            resolver=resolve_unfiltered, name=f"{resource.api_name}List", description=f"分页列出{resource.name}"
+        )
     return strawberry.field(resolver=resolve, name=f"{resource.api_name}List", description=f"分页列出{resource.name}")
 
 
@@ -245,7 +265,11 @@ def _caller_field():
             department=department,
             department_name=ctx.catalog.departments[department].name if department in ctx.catalog.departments else "",
             application=ctx.caller.application,
-            purposes=[PurposeInfo(code=p.code, name=p.name) for p in ctx.catalog.purposes.values() if p.department == department],
+            purposes=[
+                PurposeInfo(code=p.code, name=p.name)
+                for p in ctx.catalog.purposes.values()
+                if p.department == department
+            ],
         )
 
     return strawberry.field(resolver=resolve, description="当前应用密钥所属部门、应用及其可声明的用途")
@@ -259,8 +283,13 @@ def _max_root_fields_rule(limit: int) -> type[ValidationRule]:
         def enter_operation_definition(self, node, *_args):
             count = len(node.selection_set.selections)
             if count > limit:
-                self.report_error(GraphQLError(f"{count} root fields; at most {limit} in one operation",
-                                               node, extensions={"code": "TOO_MANY_ROOT_FIELDS"}))
+                self.report_error(
+                    GraphQLError(
+                        f"{count} root fields; at most {limit} in one operation",
+                        node,
+                        extensions={"code": "TOO_MANY_ROOT_FIELDS"},
+                    )
+                )
 
     return MaxRootFields
 
@@ -278,7 +307,9 @@ def build_schema(catalog: Catalog, settings: Settings, *, extensions: list = ())
     for code, resource in published.items():
         for link in resource.links:
             if link.target in published:  # a link to an unpublished resource is left out of the schema
-                setattr(classes[code], link.name, _link_field(resource, link, published[link.target], classes[link.target]))
+                setattr(
+                    classes[code], link.name, _link_field(resource, link, published[link.target], classes[link.target])
+                )
     object_types = {
         code: strawberry.type(classes[code], name=r.type_name, description=_resource_description(r, catalog))
         for code, r in published.items()
@@ -292,14 +323,20 @@ def build_schema(catalog: Catalog, settings: Settings, *, extensions: list = ())
     query = strawberry.type(type("Query", (), fields), name="Query", description="临沂市政务信息资源共享：联机查询")
     # The limits' rule classes are made once per schema, so that the validation cache (keyed by the document
     # and the rule classes) answers a repeated query without validating it again.
-    limits = [max_depth_rule(settings.max_query_depth, None), max_aliases_rule(settings.max_aliases),
-              _max_root_fields_rule(settings.max_root_fields)]
+    limits = [
+        max_depth_rule(settings.max_query_depth, None),
+        max_aliases_rule(settings.max_aliases),
+        _max_root_fields_rule(settings.max_root_fields),
+    ]
     # In production a document is validated against the caller's department view, and says nothing the caller
     # did not send (schema.views); in development against the whole schema, with graphql-core's suggestions.
     # Either way the expanded size is bounded first (max_expanded_fields), before any rule walks the document.
     expansion = lambda ctx: (settings.max_expanded_fields, ctx.lang)  # noqa: E731
-    validation = ([lambda: ExpansionBound(expansion), lambda: DepartmentView(schema.views)] if settings.production
-                  else [lambda: ExpansionLimit(expansion)])
+    validation = (
+        [lambda: ExpansionBound(expansion), lambda: DepartmentView(schema.views)]
+        if settings.production
+        else [lambda: ExpansionLimit(expansion)]
+    )
     schema = Schema(
         query=query,
         mutation=Mutation,

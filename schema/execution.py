@@ -51,7 +51,10 @@ class FlatListExecutor(StrawberryGraphQLCoreExecutionContext):
         cached = self._flat_plans.get(key)
         if cached is None:
             # Like graphql-core's own memo, keep the list alive with the plan so its id is not reused.
-            cached = self._flat_plans[key] = (field_details_list, self._make_plan(return_type, field_details_list, path))
+            cached = self._flat_plans[key] = (
+                field_details_list,
+                self._make_plan(return_type, field_details_list, path),
+            )
         return cached[1]
 
     def _make_plan(self, return_type: GraphQLList, field_details_list, path) -> list | None:
@@ -76,11 +79,22 @@ class FlatListExecutor(StrawberryGraphQLCoreExecutionContext):
             if field_def is None or field_def.args or node.arguments or not is_leaf_type(field_def.type):
                 return None  # a non-null leaf would need the generic path's error when null
             definition = (field_def.extensions or {}).get(DEFINITION)
-            if (definition is None or definition.base_resolver is not None or definition.extensions
-                    or definition.permission_classes or not getattr(field_def.resolve, "_is_default", False)):
+            if (
+                definition is None
+                or definition.base_resolver is not None
+                or definition.extensions
+                or definition.permission_classes
+                or not getattr(field_def.resolve, "_is_default", False)
+            ):
                 return None
-            plan.append((response_name, definition.python_name, field_def.type.coerce_output_value,
-                         UNCHANGED.get(field_def.type.name)))
+            plan.append(
+                (
+                    response_name,
+                    definition.python_name,
+                    field_def.type.coerce_output_value,
+                    UNCHANGED.get(field_def.type.name),
+                )
+            )
         return plan
 
 
@@ -95,8 +109,10 @@ def _complete_flat(plan: list, rows: list) -> list | None:
             elif row is None:
                 return None
             else:
+
                 def get(name, row=row):
                     return getattr(row, name)
+
             values = {}
             for response_name, name, coerce, unchanged in plan:
                 if name is TYPENAME:
@@ -109,6 +125,6 @@ def _complete_flat(plan: list, rows: list) -> list | None:
                         return None
                 values[response_name] = value
             append(values)
-    except Exception:  # noqa: BLE001 - the generic path raises it again, located, as a field error
+    except Exception:
         return None
     return completed

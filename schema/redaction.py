@@ -24,8 +24,34 @@ HIDDEN = "…"
 SUGGESTION = "Did you mean"
 # Words of graphql-core's own wording ("used in position", "at 'f.x'"): outside quotes they are English,
 # even where the schema has a field of that name (StringFilter.in); inside quotes they are names.
-WORDING = frozenset({"in", "at", "on", "of", "to", "by", "for", "and", "or", "not", "is", "be", "as", "type",
-                     "field", "value", "values", "name", "input", "argument", "operation", "item", "items", "kind"})
+WORDING = frozenset(
+    {
+        "in",
+        "at",
+        "on",
+        "of",
+        "to",
+        "by",
+        "for",
+        "and",
+        "or",
+        "not",
+        "is",
+        "be",
+        "as",
+        "type",
+        "field",
+        "value",
+        "values",
+        "name",
+        "input",
+        "argument",
+        "operation",
+        "item",
+        "items",
+        "kind",
+    }
+)
 
 
 def schema_names(schema: GraphQLSchema) -> frozenset[str]:
@@ -57,12 +83,14 @@ def redact_message(text: str, sent: set[str], names: frozenset[str]) -> str:
         text = text.split(SUGGESTION)[0].rstrip()
 
     def names_hidden(part: str, keep: frozenset[str]) -> str:
-        return IDENTIFIER.sub(lambda m: HIDDEN if m.group() in names and m.group() not in sent
-                              and m.group() not in keep else m.group(), part)
+        return IDENTIFIER.sub(
+            lambda m: HIDDEN if m.group() in names and m.group() not in sent and m.group() not in keep else m.group(),
+            part,
+        )
 
     pieces, end = [], 0
     for quoted in QUOTED.finditer(text):
-        pieces += [names_hidden(text[end:quoted.start()], WORDING), names_hidden(quoted.group(), frozenset())]
+        pieces += [names_hidden(text[end : quoted.start()], WORDING), names_hidden(quoted.group(), frozenset())]
         end = quoted.end()
     return "".join(pieces) + names_hidden(text[end:], WORDING)
 
@@ -72,7 +100,14 @@ def redact(errors: Iterable[GraphQLError], sent: set[str], names: frozenset[str]
     redacted = []
     for error in errors:
         if error.path is None:
-            error = GraphQLError(redact_message(error.message, sent, names), error.nodes, error.source,
-                                 error.positions, error.path, error.original_error, error.extensions)
+            error = GraphQLError(
+                redact_message(error.message, sent, names),
+                error.nodes,
+                error.source,
+                error.positions,
+                error.path,
+                error.original_error,
+                error.extensions,
+            )
         redacted.append(error)
     return redacted

@@ -77,6 +77,7 @@ class _Cache(OrderedDict):
             self.popitem(last=False)
         return value
 
+
 Visible = frozenset[tuple[str, frozenset[str]]]  # (resource code, the items visible) for each resource shown
 
 
@@ -107,8 +108,13 @@ def _rewrap(type_, named):
 
 
 def _field(field: GraphQLField, type_, args: dict | None = None) -> GraphQLField:
-    return GraphQLField(type_, args=field.args if args is None else args, resolve=field.resolve,
-                        description=field.description, extensions=field.extensions)
+    return GraphQLField(
+        type_,
+        args=field.args if args is None else args,
+        resolve=field.resolve,
+        description=field.description,
+        extensions=field.extensions,
+    )
 
 
 class _Reach(Visitor):
@@ -139,8 +145,13 @@ class _Reach(Visitor):
 class SchemaViews:
     """The views over one built schema (one catalog version), cached by the resources and items they show."""
 
-    def __init__(self, schema: GraphQLSchema, catalog: Catalog, limits: Iterable[type[ValidationRule]] = (),
-                 max_root_fields: int = 10) -> None:
+    def __init__(
+        self,
+        schema: GraphQLSchema,
+        catalog: Catalog,
+        limits: Iterable[type[ValidationRule]] = (),
+        max_root_fields: int = 10,
+    ) -> None:
         self.schema = schema
         # The document's own limits, checked over the full schema before any view is made for it. Production
         # has no GraphiQL: applications send one operation, so max_root_fields bounds the whole document.
@@ -151,20 +162,29 @@ class SchemaViews:
             listing = query.fields[f"{resource.api_name}List"]
             filter_arg = listing.args.get("filter")
             self._shapes[resource.code] = _Shape(
-                resource, schema.type_map[resource.type_name], resource.api_name, f"{resource.api_name}List",
-                get_named_type(listing.type), get_named_type(filter_arg.type) if filter_arg else None)
+                resource,
+                schema.type_map[resource.type_name],
+                resource.api_name,
+                f"{resource.api_name}List",
+                get_named_type(listing.type),
+                get_named_type(filter_arg.type) if filter_arg else None,
+            )
         self._by_name: dict[str, set[str]] = {}
         for code, shape in self._shapes.items():
             for name in shape.names:
                 self._by_name.setdefault(name, set()).add(code)
-        resource_types = {t.name for s in self._shapes.values()
-                          for t in (s.object_type, s.page_type, s.filter_type) if t is not None}
+        resource_types = {
+            t.name for s in self._shapes.values() for t in (s.object_type, s.page_type, s.filter_type) if t is not None
+        }
         resource_fields = {n for s in self._shapes.values() for n in (s.lookup, s.list)}
         roots = {t.name for t in (query, schema.mutation_type, schema.subscription_type) if t}
         # Non-data fields and types (caller, applications, usage records, filters of scalars...) are in every view.
         self._data_free_fields = {n: f for n, f in query.fields.items() if n not in resource_fields}
-        self._shared_types = [t for n, t in schema.type_map.items()
-                              if n not in resource_types and n not in roots and not n.startswith("__")]
+        self._shared_types = [
+            t
+            for n, t in schema.type_map.items()
+            if n not in resource_types and n not in roots and not n.startswith("__")
+        ]
         self._purposes: dict[str, list[str]] = {}
         for purpose in catalog.purposes.values():
             self._purposes.setdefault(purpose.department, []).append(purpose.code)
@@ -175,8 +195,8 @@ class SchemaViews:
 
     def validate(self, schema: GraphQLSchema, text: str, document: DocumentNode, rules: tuple) -> list[GraphQLError]:
         return self.validations.get_or_make(
-            (schema, text, rules), lambda: validate(schema, document, rules, hide_suggestions=True))
-
+            (schema, text, rules), lambda: validate(schema, document, rules, hide_suggestions=True)
+        )
 
     # -- what a document names ------------------------------------------------------------------------------
 
@@ -242,25 +262,37 @@ class SchemaViews:
 
         for code in visible:
             original = self._shapes[code].object_type
-            objects[code] = GraphQLObjectType(original.name, lambda code=code: object_fields(code),
-                                              description=original.description)
+            objects[code] = GraphQLObjectType(
+                original.name, lambda code=code: object_fields(code), description=original.description
+            )
         query_fields = dict(self._data_free_fields)
         original_query = self.schema.query_type.fields
         for code, items in visible.items():
             shape = self._shapes[code]
             page = shape.page_type
-            page_copy = GraphQLObjectType(page.name, {
-                name: _field(f, _rewrap(f.type, objects[code])) if get_named_type(f.type) is shape.object_type else f
-                for name, f in page.fields.items()}, description=page.description)
+            page_copy = GraphQLObjectType(
+                page.name,
+                {
+                    name: _field(f, _rewrap(f.type, objects[code]))
+                    if get_named_type(f.type) is shape.object_type
+                    else f
+                    for name, f in page.fields.items()
+                },
+                description=page.description,
+            )
             listing = original_query[shape.list]
             args = dict(listing.args)
             filterable = {n: f for n, f in shape.filter_type.fields.items() if n in items} if shape.filter_type else {}
             if filterable:
-                filter_copy = GraphQLInputObjectType(shape.filter_type.name, filterable,
-                                                     description=shape.filter_type.description,
-                                                     out_type=shape.filter_type.out_type)
-                args["filter"] = GraphQLArgument(_rewrap(listing.args["filter"].type, filter_copy),
-                                                 description=listing.args["filter"].description)
+                filter_copy = GraphQLInputObjectType(
+                    shape.filter_type.name,
+                    filterable,
+                    description=shape.filter_type.description,
+                    out_type=shape.filter_type.out_type,
+                )
+                args["filter"] = GraphQLArgument(
+                    _rewrap(listing.args["filter"].type, filter_copy), description=listing.args["filter"].description
+                )
             else:
                 args.pop("filter", None)
             query_fields[shape.list] = _field(listing, _rewrap(listing.type, page_copy), args)
@@ -269,8 +301,14 @@ class SchemaViews:
                 query_fields[shape.lookup] = _field(lookup, _rewrap(lookup.type, objects[code]))
         full = self.schema
         query = GraphQLObjectType(full.query_type.name, query_fields, description=full.query_type.description)
-        return GraphQLSchema(query, full.mutation_type, full.subscription_type, types=self._shared_types,
-                             directives=full.directives, description=full.description)
+        return GraphQLSchema(
+            query,
+            full.mutation_type,
+            full.subscription_type,
+            types=self._shared_types,
+            directives=full.directives,
+            description=full.description,
+        )
 
 
 def _document_root_fields_rule(limit: int) -> type[ValidationRule]:
@@ -297,8 +335,12 @@ def _document_root_fields_rule(limit: int) -> type[ValidationRule]:
 
             found = sum(count(d.selection_set) for d in node.definitions if isinstance(d, OperationDefinitionNode))
             if found > limit:
-                self.report_error(GraphQLError(f"{found} root fields in the document; at most {limit}",
-                                               extensions={"code": "TOO_MANY_ROOT_FIELDS"}))
+                self.report_error(
+                    GraphQLError(
+                        f"{found} root fields in the document; at most {limit}",
+                        extensions={"code": "TOO_MANY_ROOT_FIELDS"},
+                    )
+                )
             return SKIP
 
     return DocumentRootFields
@@ -320,8 +362,9 @@ class DepartmentView(SchemaExtension):
         if self._made is None:
             ctx = self.execution_context
             request = ctx.context
-            self._made = self.views.view_for(self._text, ctx.graphql_document, request.policy,
-                                             request.caller.department, request.now)
+            self._made = self.views.view_for(
+                self._text, ctx.graphql_document, request.policy, request.caller.department, request.now
+            )
         return self._made
 
     @property
@@ -338,8 +381,9 @@ class DepartmentView(SchemaExtension):
     def on_validate(self):
         ctx = self.execution_context
         if ctx.pre_execution_errors is None:  # not already refused by an extension before this one
-            ctx.pre_execution_errors = self.views.validate(self.views.schema, self._text, ctx.graphql_document,
-                                                           self.views.limits)
+            ctx.pre_execution_errors = self.views.validate(
+                self.views.schema, self._text, ctx.graphql_document, self.views.limits
+            )
         if not ctx.pre_execution_errors:
             # strawberry's own two rules, as its validate_document adds them
             rules = (*ctx.validation_rules, MaybeNullValidationRule, OneOfInputValidationRule)
@@ -352,12 +396,12 @@ class DepartmentView(SchemaExtension):
         ctx = self.execution_context
         operation = get_operation_ast(ctx.graphql_document, ctx.operation_name)
         if operation is not None and operation.variable_definitions:
-            coerced = get_variable_values(self._view(), operation.variable_definitions, ctx.variables or {},
-                                          hide_suggestions=True)
+            coerced = get_variable_values(
+                self._view(), operation.variable_definitions, ctx.variables or {}, hide_suggestions=True
+            )
             if isinstance(coerced, list):  # refused: graphql-core's own answer for bad variables, redacted
                 ctx.result = ExecutionResult(data=None, errors=redact(coerced, self._sent(), self.views.names))
         yield
         result = ctx.result
         if result is not None and result.errors:
             result.errors = redact(result.errors, self._sent(), self.views.names)
-

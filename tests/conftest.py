@@ -27,19 +27,22 @@ REPO = Path(__file__).resolve().parent.parent
 ENGINES = ("sqlite", "postgres", "mariadb")
 # Under .ci/run a missing service fails the run; on a laptop without it, its tests are skipped.
 REQUIRE_SERVICES = os.environ.get("GOVSHARE_REQUIRE_SERVICES") == "1"
-TEST_DATABASE_PREFIX = os.environ.get("GOVSHARE_TEST_DB_PREFIX", "govshare_test_")  # a second checkout testing at once sets its own
+TEST_DATABASE_PREFIX = os.environ.get(
+    "GOVSHARE_TEST_DB_PREFIX", "govshare_test_"
+)  # a second checkout testing at once sets its own
 
 
 def require_engine(settings: Settings, engine: str) -> None:
     if engine == "sqlite":
         return
     url = sync_url(source_url(settings, engine, "probe", "", ""))
-    server = create_engine(url.rsplit("/", 1)[0] + ("/postgres" if engine == "postgres" else "/"),
-                           connect_args={"connect_timeout": 3})
+    server = create_engine(
+        url.rsplit("/", 1)[0] + ("/postgres" if engine == "postgres" else "/"), connect_args={"connect_timeout": 3}
+    )
     try:
         with server.connect():
             pass
-    except Exception as exc:  # noqa: BLE001 - any failure means the service is not there
+    except Exception as exc:
         reason = f"{engine} is not reachable at {url.rsplit('/', 1)[0]} ({exc.__class__.__name__}); .ci/run starts it"
         if REQUIRE_SERVICES:
             pytest.fail(reason)
@@ -60,7 +63,9 @@ def make_settings(var_dir: Path, **overrides) -> Settings:
     # A page of 200 lets the link tests load 200 parents in one level.
     # Source caching off unless a test turns it on, so that statement counts never depend on test order.
     overrides = {"max_page_size": 200, "cache_max_seconds": 0, "rate_limit": "", "cost_budget": "", **overrides}
-    return load_settings(env={}, var_dir=var_dir, catalog_dir=REPO / "catalog" / "demo", refresh_seconds=0.0, **overrides)
+    return load_settings(
+        env={}, var_dir=var_dir, catalog_dir=REPO / "catalog" / "demo", refresh_seconds=0.0, **overrides
+    )
 
 
 def production(settings: Settings) -> Settings:
@@ -74,8 +79,12 @@ def production(settings: Settings) -> Settings:
     key = outside / "checkpoint-signing.key"
     if not key.exists():
         generate_key(key)
-    return dataclasses.replace(settings, production=True, audit_signing_key_file=str(key),
-                               audit_checkpoint_file=str(outside / "checkpoints.jsonl"))
+    return dataclasses.replace(
+        settings,
+        production=True,
+        audit_signing_key_file=str(key),
+        audit_checkpoint_file=str(outside / "checkpoints.jsonl"),
+    )
 
 
 @dataclass
@@ -113,8 +122,16 @@ class Api:
     def __init__(self, client: httpx.AsyncClient, world: World, spans: InMemorySpanExporter, app) -> None:
         self.client, self.world, self.spans, self.app = client, world, spans, app
 
-    async def post(self, query: str, *, department: str | None = None, purpose: str | None = None,
-                   variables: dict | None = None, headers: dict | None = None, key: str | None = None) -> httpx.Response:
+    async def post(
+        self,
+        query: str,
+        *,
+        department: str | None = None,
+        purpose: str | None = None,
+        variables: dict | None = None,
+        headers: dict | None = None,
+        key: str | None = None,
+    ) -> httpx.Response:
         sent = dict(headers or {})
         if key is None and department is not None:
             key = self.world.keys[department]
@@ -174,17 +191,34 @@ async def own_api(own_world: World):
         yield api
 
 
-async def grant_in_force(api, consumer: str, items: list[str], purposes: list[str], *, scope: dict | None = None,
-                         masks: dict | None = None, resource: str = "police.person") -> str:
+async def grant_in_force(
+    api,
+    consumer: str,
+    items: list[str],
+    purposes: list[str],
+    *,
+    scope: dict | None = None,
+    masks: dict | None = None,
+    resource: str = "police.person",
+) -> str:
     """A direct grant (2026-2031) recorded through the store, with its checks, and in force in ``api``'s process."""
     from policies.store import create_grant
 
     runtime = api.app.state.runtime
     async with runtime.engine.begin() as conn:
-        grant_id = await create_grant(conn, runtime.catalog, consumer=consumer, resource=resource, items=items,
-                                      purposes=purposes, valid_from=datetime.datetime(2026, 1, 1, tzinfo=datetime.UTC),
-                                      valid_until=datetime.datetime(2031, 1, 1, tzinfo=datetime.UTC),
-                                      row_scope=scope or {}, masks=masks or {}, created_by="test")
+        grant_id = await create_grant(
+            conn,
+            runtime.catalog,
+            consumer=consumer,
+            resource=resource,
+            items=items,
+            purposes=purposes,
+            valid_from=datetime.datetime(2026, 1, 1, tzinfo=datetime.UTC),
+            valid_until=datetime.datetime(2031, 1, 1, tzinfo=datetime.UTC),
+            row_scope=scope or {},
+            masks=masks or {},
+            created_by="test",
+        )
     await runtime.refresh()
     return grant_id
 
@@ -196,7 +230,10 @@ def absent(value: str, response: dict | httpx.Response) -> bool:
 
 
 def errors_by_item(result: dict) -> dict[str, str]:
-    return {e["extensions"].get("item", "/".join(map(str, e["path"]))): e["extensions"]["code"] for e in result.get("errors", [])}
+    return {
+        e["extensions"].get("item", "/".join(map(str, e["path"]))): e["extensions"]["code"]
+        for e in result.get("errors", [])
+    }
 
 
 class StatementLog:

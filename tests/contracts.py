@@ -156,7 +156,8 @@ def _docstring_problem(repo: Path, unit: str, row: Row) -> str | None:
     said = " ".join(match.group(1).split())
     if said.startswith("everything below") or row.cell.startswith("everything below"):
         agrees = all(text.startswith("everything below") for text in (said, row.cell)) and (
-            _TOKEN.findall(said)[:1] == _TOKEN.findall(row.cell)[:1])
+            _TOKEN.findall(said)[:1] == _TOKEN.findall(row.cell)[:1]
+        )
     else:
         try:
             agrees = parse_allowed(said) == (row.everything, row.allowed)
@@ -171,8 +172,11 @@ def check(repo: Path = REPO) -> list[str]:
     row_of = {unit: row for row in rows for unit in row.units}
     units = python_units(repo)
     modules = {module_name(repo, path) for paths in units.values() for path in paths}
-    problems = [f"{unit}: a top-level package or module with no row in README's Layout table"
-                for unit in units if unit not in row_of]
+    problems = [
+        f"{unit}: a top-level package or module with no row in README's Layout table"
+        for unit in units
+        if unit not in row_of
+    ]
     actual: dict[str, set[str]] = {}
     for unit, paths in units.items():
         row = row_of.get(unit)
@@ -183,14 +187,20 @@ def check(repo: Path = REPO) -> list[str]:
                     continue
                 actual.setdefault(unit, set()).add(other)
                 if row is not None and not _allows(row, target):
-                    problems.append(f"{path.relative_to(repo)}:{line}: {unit} imports {target}, which README's "
-                                    f"Layout table does not allow ({row.cell})")
+                    problems.append(
+                        f"{path.relative_to(repo)}:{line}: {unit} imports {target}, which README's "
+                        f"Layout table does not allow ({row.cell})"
+                    )
         if row is not None and (problem := _docstring_problem(repo, unit, row)):
             problems.append(problem)
     if cycle := _cycle(actual):
         problems.append("imports between packages form a cycle: " + " → ".join(cycle))
-    declared = {unit: {name.split(".")[0] for name in row.allowed} - {unit}
-                for row in rows if not row.everything for unit in row.units}
+    declared = {
+        unit: {name.split(".")[0] for name in row.allowed} - {unit}
+        for row in rows
+        if not row.everything
+        for unit in row.units
+    }
     if cycle := _cycle(declared):
         problems.append("README's Layout table lets dependencies go round: " + " → ".join(cycle))
     return problems

@@ -14,7 +14,7 @@ import tempfile
 import tomllib
 from dataclasses import dataclass, field
 from datetime import datetime
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 import tomli_w
@@ -33,8 +33,20 @@ EVERY_ROW = "all"
 
 _TOP = {"description", "at", "http", "catalog", "grant", "rule", "deny", "case"}
 _CATALOG = {"departments", "resources"}
-_GRANT = {"id", "kind", "consumer", "resource", "items", "purposes", "valid_from", "valid_until", "row_scope", "masks",
-          "legal_basis", "revoked_at"}
+_GRANT = {
+    "id",
+    "kind",
+    "consumer",
+    "resource",
+    "items",
+    "purposes",
+    "valid_from",
+    "valid_until",
+    "row_scope",
+    "masks",
+    "legal_basis",
+    "revoked_at",
+}
 _CASE = {"why", "department", "purpose", "resource", "at", "items", "rows", "grants_used"}
 _ITEM = {"reason", "mask", "by", "covers", "params"}
 _COVER = {"by", "mask", "rows"}
@@ -168,8 +180,11 @@ def _catalog(raw: dict, problems: _Problems) -> Catalog | None:
         if not isinstance(purposes, list) or not all(isinstance(p, str) for p in purposes):
             problems.add(f"catalog.departments.{code}", f"expected a list of purpose codes, got {purposes!r}")
             continue
-        files[code] = {"department": {"code": code, "name": code},
-                       "purposes": [{"code": p, "name": p} for p in purposes], "resources": []}
+        files[code] = {
+            "department": {"code": code, "name": code},
+            "purposes": [{"code": p, "name": p} for p in purposes],
+            "resources": [],
+        }
     for index, resource in enumerate(resources):
         where = f"catalog.resources[{index}] ({resource.get('code', '?')})"
         provider = resource.get("provider")
@@ -201,23 +216,32 @@ def _catalog(raw: dict, problems: _Problems) -> Catalog | None:
             return load_catalog(Path(folder))
         except CatalogError as exc:
             for p in exc.problems:
-                problems.add(f"catalog ({Path(p.file).stem}{', ' + p.resource if p.resource else ''})",
-                             f"{p.field or ''} {p.code} {p.detail}".strip())
+                problems.add(
+                    f"catalog ({Path(p.file).stem}{', ' + p.resource if p.resource else ''})",
+                    f"{p.field or ''} {p.code} {p.detail}".strip(),
+                )
             return None
 
 
 def _grant(raw: dict, index: int, catalog: Catalog, problems: _Problems) -> Grant | None:
     where = f"grant[{index}] ({raw.get('id', '?') if isinstance(raw, dict) else '?'})"
-    if not _keys(raw, _GRANT, {"id", "consumer", "resource", "items", "purposes", "valid_from", "valid_until"},
-                 where, problems):
+    if not _keys(
+        raw, _GRANT, {"id", "consumer", "resource", "items", "purposes", "valid_from", "valid_until"}, where, problems
+    ):
         return None
-    start, until = _moment(raw["valid_from"], f"{where}.valid_from", problems), _moment(raw["valid_until"], f"{where}.valid_until", problems)
+    start, until = (
+        _moment(raw["valid_from"], f"{where}.valid_from", problems),
+        _moment(raw["valid_until"], f"{where}.valid_until", problems),
+    )
     revoked = _moment(raw["revoked_at"], f"{where}.revoked_at", problems) if "revoked_at" in raw else None
     kind = raw.get("kind", "legal_basis" if raw.get("legal_basis") else "grant")
     if kind not in _KINDS:
         problems.add(f"{where}.kind", f"expected one of {', '.join(_KINDS)}, got {kind!r}")
         return None
-    items, purposes = _texts(raw["items"], f"{where}.items", problems), _texts(raw["purposes"], f"{where}.purposes", problems)
+    items, purposes = (
+        _texts(raw["items"], f"{where}.items", problems),
+        _texts(raw["purposes"], f"{where}.purposes", problems),
+    )
     scope, masks = raw.get("row_scope", {}), raw.get("masks", {})
     if not isinstance(scope, dict) or not all(isinstance(v, list) for v in scope.values()):
         problems.add(f"{where}.row_scope", "expected a table of item = [values]")
@@ -230,21 +254,43 @@ def _grant(raw: dict, index: int, catalog: Catalog, problems: _Problems) -> Gran
     # The store's own check against the catalog (not the undone-mask check: a case may hold policies written past
     # it, to check what the query service does with them).
     for place, code, params in documents.grant_problems(
-            catalog, department=raw["consumer"], resource=raw["resource"], items=items, purposes=purposes,
-            valid_from=start, valid_until=until, row_scope=scope, masks=masks, legal_basis=raw.get("legal_basis")):
+        catalog,
+        department=raw["consumer"],
+        resource=raw["resource"],
+        items=items,
+        purposes=purposes,
+        valid_from=start,
+        valid_until=until,
+        row_scope=scope,
+        masks=masks,
+        legal_basis=raw.get("legal_basis"),
+    ):
         problems.add(f"{where}.{place}", f"{code} {params}")
-    return Grant(id=raw["id"], kind=_KINDS[kind], consumer=raw["consumer"], resource=raw["resource"], items=items,
-                 purposes=purposes, valid_from=start, valid_until=until,
-                 row_scope={k: tuple(v) for k, v in scope.items()}, masks=dict(masks),
-                 legal_basis=raw.get("legal_basis"), revoked_at=revoked)
+    return Grant(
+        id=raw["id"],
+        kind=_KINDS[kind],
+        consumer=raw["consumer"],
+        resource=raw["resource"],
+        items=items,
+        purposes=purposes,
+        valid_from=start,
+        valid_until=until,
+        row_scope={k: tuple(v) for k, v in scope.items()},
+        masks=dict(masks),
+        legal_basis=raw.get("legal_basis"),
+        revoked_at=revoked,
+    )
 
 
 def _scope(value, where: str, problems: _Problems):
     """``"all"`` (every row: ``()``) or one scope, a table of item = [values] that must all hold."""
     if value == EVERY_ROW:
         return ()
-    if not isinstance(value, dict) or not value or not all(
-            isinstance(v, list) and v and all(isinstance(x, str) for x in v) for v in value.values()):
+    if (
+        not isinstance(value, dict)
+        or not value
+        or not all(isinstance(v, list) and v and all(isinstance(x, str) for x in v) for v in value.values())
+    ):
         problems.add(where, f'expected "all" or a scope like {{ countyCode = ["371311"] }}, got {value!r}')
         return ()
     return normal_scope(value.items())
@@ -297,15 +343,20 @@ def _case(raw: dict, index: int, default_at: datetime, catalog: Catalog, file: s
     where = f"case[{index}] {why!r}" if why else f"case[{index}]"
     if not _keys(raw, _CASE, {"why", "department", "purpose", "resource", "items"}, where, problems):
         return None
-    texts = [k for k in ("why", "department", "purpose", "resource") if not isinstance(raw[k], str) or not raw[k].strip()]
+    texts = [
+        k for k in ("why", "department", "purpose", "resource") if not isinstance(raw[k], str) or not raw[k].strip()
+    ]
     if texts:
         problems.add(where, f"{', '.join(texts)}: expected text")
         return None
     if raw["department"] not in catalog.departments:
         problems.add(f"{where}.department", f"{raw['department']!r} is not in the catalog excerpt")
     elif catalog.purpose_for(raw["department"], raw["purpose"]) is None:
-        problems.add(f"{where}.purpose", f"{raw['purpose']!r} is not registered for {raw['department']} "
-                                         "(the query service refuses it before deciding: PURPOSE_NOT_REGISTERED)")
+        problems.add(
+            f"{where}.purpose",
+            f"{raw['purpose']!r} is not registered for {raw['department']} "
+            "(the query service refuses it before deciding: PURPOSE_NOT_REGISTERED)",
+        )
     if raw["resource"] not in catalog.resources:
         problems.add(f"{where}.resource", f"{raw['resource']!r} is not in the catalog excerpt")
     at = _moment(raw["at"], f"{where}.at", problems) if "at" in raw else default_at
@@ -320,7 +371,9 @@ def _case(raw: dict, index: int, default_at: datetime, catalog: Catalog, file: s
         grants_used = []
     if None in items.values() or at is None:
         return None
-    return Case(file, why, raw["department"], raw["purpose"], raw["resource"], at, items, rows, tuple(sorted(grants_used)))
+    return Case(
+        file, why, raw["department"], raw["purpose"], raw["resource"], at, items, rows, tuple(sorted(grants_used))
+    )
 
 
 def load_case_file(path: Path) -> CaseFile:
@@ -339,8 +392,9 @@ def load_case_file(path: Path) -> CaseFile:
     problems.raise_any()
     grants = [_grant(g, n, catalog, problems) for n, g in enumerate(_list(raw, "grant", problems))]
     try:
-        document = documents.from_data({"rules": _list(raw, "rule", problems), "deny": _list(raw, "deny", problems)},
-                                       catalog)
+        document = documents.from_data(
+            {"rules": _list(raw, "rule", problems), "deny": _list(raw, "deny", problems)}, catalog
+        )
     except documents.PolicyInvalid as exc:
         for p in exc.problems:
             problems.add(f"rule/deny {p.rule}", f"{p.field or ''} {p.code} {p.params}".strip())
@@ -351,8 +405,11 @@ def load_case_file(path: Path) -> CaseFile:
     # As policies.store.load_policy_set reads them: grants, then the staff allow rules, deny rules as restrictions.
     policies = PolicySet(
         grants=tuple(g for g in grants if g) + tuple(map(rule_grant, document.rules)),
-        restrictions=tuple(Restriction(d.id, d.department, d.resource, d.reason, d.valid_from, d.valid_until)
-                           for d in document.deny), version=1)
+        restrictions=tuple(
+            Restriction(d.id, d.department, d.resource, d.reason, d.valid_from, d.valid_until) for d in document.deny
+        ),
+        version=1,
+    )
     if not isinstance(raw["case"], list) or not raw["case"]:
         problems.add("case", "expected [[case]] tables, at least one")
         problems.raise_any()
@@ -363,8 +420,11 @@ def load_case_file(path: Path) -> CaseFile:
         problems.add("case", f"two cases are called {duplicate!r}")
     known = set(ids)
     for case in filter(None, cases):
-        refs = set(case.grants_used) | {e.by for e in case.items.values() if e.by} | {
-            c.by for e in case.items.values() for c in e.covers or () if c.by}
+        refs = (
+            set(case.grants_used)
+            | {e.by for e in case.items.values() if e.by}
+            | {c.by for e in case.items.values() for c in e.covers or () if c.by}
+        )
         for ref in sorted(refs - known):
             problems.add(f"case {case.why!r}", f"names {ref!r}, which is no grant, rule or deny rule of the file")
     if http:  # over HTTP the grants are rows of the platform database and the items fields of the schema
@@ -396,7 +456,7 @@ def case_files() -> list[Path]:
 # Running
 
 
-@lru_cache(maxsize=None)
+@cache
 def engine_for(path: Path) -> tuple[CaseFile, PolicyEngine]:
     """One engine per file: its cases run in order against it, across their times (the memo follows the clock)."""
     loaded = load_case_file(path)
@@ -404,8 +464,9 @@ def engine_for(path: Path) -> tuple[CaseFile, PolicyEngine]:
 
 
 def decide(engine: PolicyEngine, case: Case) -> AccessDecision:
-    return engine.decide(case.department, case.purpose, engine.catalog.resources[case.resource], list(case.items),
-                         case.at)
+    return engine.decide(
+        case.department, case.purpose, engine.catalog.resources[case.resource], list(case.items), case.at
+    )
 
 
 def _actual_item(decision: ItemDecision, expected: Expected) -> dict:
@@ -439,6 +500,9 @@ def check(decision: AccessDecision, case: Case) -> None:
     wanted["(rows)"] = case.rows
     wanted["(grants_used)"] = case.grants_used
     if actual != wanted:
-        lines = [f"  {key}: expected {wanted[key]!r}\n  {' ' * len(key)}  decided {actual[key]!r}"
-                 for key in wanted if actual[key] != wanted[key]]
+        lines = [
+            f"  {key}: expected {wanted[key]!r}\n  {' ' * len(key)}  decided {actual[key]!r}"
+            for key in wanted
+            if actual[key] != wanted[key]
+        ]
         raise CaseFailed(f"{case.name} (at {case.at.isoformat()}):\n" + "\n".join(lines))

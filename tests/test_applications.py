@@ -10,11 +10,11 @@ import pytest
 from sqlalchemy import select
 
 from applications.process import ApplicationInvalid, approve, history, refuse, settle, submit
+from applications.tables import applications
 from applications.workdays import CHINA, WorkCalendar
+from audit.tables import access_records
 from govshare.errors import GovshareError
 from govshare.keys import Caller
-from applications.tables import applications
-from audit.tables import access_records
 from policies.tables import grants
 from tests.conftest import _api, errors_by_item
 
@@ -27,10 +27,18 @@ QUERY = '{ personList(filter: {countyCode: {eq: "371302"}}, first: 5) { items { 
 
 
 def application(**overrides):
-    values = dict(resource="police.person", items=["name", "address"], purpose="land.property-registration",
-                  users="不动产登记窗口工作人员", share_mode="online_query", row_scope={"countyCode": ["371302"]},
-                  valid_from=datetime(2026, 1, 1, tzinfo=CHINA), valid_until=datetime(2027, 1, 1, tzinfo=CHINA),
-                  acknowledged=True, now=SUBMITTED)
+    values = dict(
+        resource="police.person",
+        items=["name", "address"],
+        purpose="land.property-registration",
+        users="不动产登记窗口工作人员",
+        share_mode="online_query",
+        row_scope={"countyCode": ["371302"]},
+        valid_from=datetime(2026, 1, 1, tzinfo=CHINA),
+        valid_until=datetime(2027, 1, 1, tzinfo=CHINA),
+        acknowledged=True,
+        now=SUBMITTED,
+    )
     return values | overrides
 
 
@@ -39,17 +47,20 @@ async def _submit(runtime, caller=LAND, **overrides) -> str:
         return await submit(conn, runtime.catalog, WorkCalendar(), runtime.settings, caller, **application(**overrides))
 
 
-@pytest.mark.parametrize("overrides, field, code", [
-    ({"resource": "police.nothing"}, "resource", "RESOURCE_NOT_FOUND"),
-    ({"resource": "market.enterprise", "items": ["name"], "row_scope": {}}, "resource", "NOTHING_TO_APPLY"),
-    ({"items": ["name", "shoeSize"]}, "items", "ITEM_NOT_FOUND"),
-    ({"purpose": "market.licence-review"}, "purpose", "PURPOSE_NOT_REGISTERED"),
-    ({"valid_until": datetime(2026, 1, 1, tzinfo=UTC)}, "validUntil", "END_IN_PAST"),
-    ({"valid_until": datetime(2031, 1, 1, tzinfo=UTC)}, "validUntil", "END_TOO_FAR"),
-    ({"acknowledged": False}, "acknowledged", "ACKNOWLEDGEMENT_REQUIRED"),
-    ({"users": " "}, "users", "FIELD_REQUIRED_USERS"),
-    ({"share_mode": "fax"}, "shareMode", "SHARE_MODE_INVALID"),
-])
+@pytest.mark.parametrize(
+    "overrides, field, code",
+    [
+        ({"resource": "police.nothing"}, "resource", "RESOURCE_NOT_FOUND"),
+        ({"resource": "market.enterprise", "items": ["name"], "row_scope": {}}, "resource", "NOTHING_TO_APPLY"),
+        ({"items": ["name", "shoeSize"]}, "items", "ITEM_NOT_FOUND"),
+        ({"purpose": "market.licence-review"}, "purpose", "PURPOSE_NOT_REGISTERED"),
+        ({"valid_until": datetime(2026, 1, 1, tzinfo=UTC)}, "validUntil", "END_IN_PAST"),
+        ({"valid_until": datetime(2031, 1, 1, tzinfo=UTC)}, "validUntil", "END_TOO_FAR"),
+        ({"acknowledged": False}, "acknowledged", "ACKNOWLEDGEMENT_REQUIRED"),
+        ({"users": " "}, "users", "FIELD_REQUIRED_USERS"),
+        ({"share_mode": "fax"}, "shareMode", "SHARE_MODE_INVALID"),
+    ],
+)
 async def test_invalid_applications_are_refused_with_a_reason_per_field(own_api, overrides, field, code):
     runtime = own_api.app.state.runtime
     with pytest.raises(ApplicationInvalid) as refused:
@@ -71,8 +82,15 @@ async def test_deadline_counts_working_days_and_the_provider_answers(own_api, ow
             await approve(conn, runtime.catalog, runtime.settings, MARKET, application_id, now=SUBMITTED)
         assert refused.value.code == "NOT_YOUR_RESOURCE"
     async with runtime.engine.begin() as conn:  # police narrows the items to the name
-        grant_id = await approve(conn, runtime.catalog, runtime.settings, POLICE, application_id,
-                                 now=SUBMITTED + timedelta(days=3), items=["name"])
+        grant_id = await approve(
+            conn,
+            runtime.catalog,
+            runtime.settings,
+            POLICE,
+            application_id,
+            now=SUBMITTED + timedelta(days=3),
+            items=["name"],
+        )
     async with runtime.engine.connect() as conn:
         granted = (await conn.execute(select(grants).where(grants.c.id == grant_id))).one()
         steps = [r.kind for r in await history(conn, application_id)]
@@ -92,7 +110,9 @@ async def test_a_refusal_needs_a_reason(own_api):
         with pytest.raises(GovshareError) as refused:
             await refuse(conn, runtime.catalog, runtime.settings, POLICE, application_id, now=SUBMITTED, reason=" ")
         assert refused.value.code == "REASON_REQUIRED"
-        await refuse(conn, runtime.catalog, runtime.settings, POLICE, application_id, now=SUBMITTED, reason="超出履职需要")
+        await refuse(
+            conn, runtime.catalog, runtime.settings, POLICE, application_id, now=SUBMITTED, reason="超出履职需要"
+        )
     async with runtime.engine.connect() as conn:
         (refused,) = [r for r in await history(conn, application_id) if r.kind == "refused"]
     assert refused.reason == "超出履职需要" and refused.department == "police"
@@ -104,19 +124,26 @@ async def test_silence_approves_at_the_deadline_without_any_job(own_world):
         application_id = await _submit(api.app.state.runtime)
         await api.app.state.runtime.refresh()
         assert errors_by_item(await api.query(QUERY, "land", "land.property-registration")) == {
-            "name": "APPLICATION_PENDING", "address": "APPLICATION_PENDING"}
+            "name": "APPLICATION_PENDING",
+            "address": "APPLICATION_PENDING",
+        }
     async for api in _api(own_world, clock=lambda: after):
         runtime = api.app.state.runtime
         response = await api.post(QUERY, department="land", purpose="land.property-registration")
         result = response.json()
         assert "errors" not in result and all(i["name"] for i in result["data"]["personList"]["items"])
         async with runtime.engine.connect() as conn:  # the access is traceable to the application it rests on
-            (record,) = (await conn.execute(select(access_records).where(
-                access_records.c.request_id == response.headers["X-Request-Id"]))).all()
+            (record,) = (
+                await conn.execute(
+                    select(access_records).where(access_records.c.request_id == response.headers["X-Request-Id"])
+                )
+            ).all()
         assert record.grants_used == [application_id]
         async with runtime.engine.begin() as conn:  # an answer after the deadline is too late
             with pytest.raises(GovshareError) as late:
-                await refuse(conn, runtime.catalog, runtime.settings, POLICE, application_id, now=after, reason="迟到的拒绝")
+                await refuse(
+                    conn, runtime.catalog, runtime.settings, POLICE, application_id, now=after, reason="迟到的拒绝"
+                )
             assert late.value.code == "APPLICATION_DEEMED_APPROVED"
         async with runtime.engine.connect() as conn:
             row = (await conn.execute(select(applications).where(applications.c.id == application_id))).one()
@@ -135,7 +162,9 @@ async def test_without_silence_approval_an_overdue_application_grants_nothing(ow
             assert await settle(conn, runtime.catalog, DEADLINE + timedelta(days=1), settings) == []
         await runtime.refresh()
         assert errors_by_item(await api.query(QUERY, "land", "land.property-registration")) == {
-            "name": "NO_GRANT", "address": "NO_GRANT"}
+            "name": "NO_GRANT",
+            "address": "NO_GRANT",
+        }
 
 
 async def test_a_provisional_deadline_is_counted_again_when_the_schedule_is_loaded(own_api):
@@ -156,7 +185,9 @@ async def test_a_provisional_deadline_is_counted_again_when_the_schedule_is_load
         await store_schedule(conn, parse_schedule('year = 2027\nholidays = ["2027-01-01"]\n'), loaded_by="admin")
         assert await recompute_deadlines(conn, await load_calendar(conn), runtime.settings) == 1
     after = await row()
-    assert not after.deadline_provisional and after.deadline_at.replace(tzinfo=UTC) == datetime(2027, 1, 6, tzinfo=CHINA)
+    assert not after.deadline_provisional and after.deadline_at.replace(tzinfo=UTC) == datetime(
+        2027, 1, 6, tzinfo=CHINA
+    )
 
 
 COORDINATOR = Caller("k-bigdata", "bigdata", "bigdata-app", roles=("applicant", "coordinator", "auditor"))
@@ -177,8 +208,9 @@ async def test_roles_decide_who_may_act_and_refusals_are_recorded(own_api):
                 if action == "approve":
                     await approve(conn, runtime.catalog, runtime.settings, caller, application_id, now=SUBMITTED)
                 else:
-                    await decide_coordination(conn, runtime.catalog, caller, application_id, now=SUBMITTED,
-                                              approve=True, reason="x")
+                    await decide_coordination(
+                        conn, runtime.catalog, caller, application_id, now=SUBMITTED, approve=True, reason="x"
+                    )
         assert refused.value.code == "FORBIDDEN"
     async with runtime.engine.connect() as conn:
         steps = [(r.kind, r.reason, r.actor) for r in await history(conn, application_id)]
@@ -191,14 +223,20 @@ async def test_refused_then_coordinated_and_the_decision_is_final(own_api):
     runtime = own_api.app.state.runtime
     application_id = await _submit(runtime)
     async with runtime.engine.begin() as conn:
-        await refuse(conn, runtime.catalog, runtime.settings, POLICE, application_id, now=SUBMITTED, reason="无需该信息")
-        await request_coordination(conn, runtime.catalog, LAND, application_id, now=SUBMITTED, reason="办理不动产登记确需核验")
-        grant_id = await decide_coordination(conn, runtime.catalog, COORDINATOR, application_id, now=SUBMITTED,
-                                             approve=True, reason="属履职必需")
+        await refuse(
+            conn, runtime.catalog, runtime.settings, POLICE, application_id, now=SUBMITTED, reason="无需该信息"
+        )
+        await request_coordination(
+            conn, runtime.catalog, LAND, application_id, now=SUBMITTED, reason="办理不动产登记确需核验"
+        )
+        grant_id = await decide_coordination(
+            conn, runtime.catalog, COORDINATOR, application_id, now=SUBMITTED, approve=True, reason="属履职必需"
+        )
     async with runtime.engine.begin() as conn:
         with pytest.raises(GovshareError) as final:
-            await decide_coordination(conn, runtime.catalog, COORDINATOR, application_id, now=SUBMITTED,
-                                      approve=False, reason="改变主意")
+            await decide_coordination(
+                conn, runtime.catalog, COORDINATOR, application_id, now=SUBMITTED, approve=False, reason="改变主意"
+            )
     assert final.value.code == "APPLICATION_ANSWERED"
     async with runtime.engine.connect() as conn:
         steps = [r.kind for r in await history(conn, application_id)]
@@ -215,8 +253,13 @@ async def test_not_shared_data_is_never_approved_by_silence(own_world):
         runtime = api.app.state.runtime
         await _submit(runtime, items=["name", "phone"])
         await runtime.refresh()
-        codes = errors_by_item(await api.query('{ personList(filter: {countyCode: {eq: "371302"}}) { items { phone } } }',
-                                               "land", "land.property-registration"))
+        codes = errors_by_item(
+            await api.query(
+                '{ personList(filter: {countyCode: {eq: "371302"}}) { items { phone } } }',
+                "land",
+                "land.property-registration",
+            )
+        )
         assert codes == {"phone": "NOT_SHARED"}
 
 

@@ -6,22 +6,26 @@ import pytest
 from sqlalchemy import delete, select, text, update
 from sqlalchemy.exc import DBAPIError
 
-from govshare.errors import AuditError
 from audit.tables import access_records
+from govshare.errors import AuditError
 
 
 async def _records(api, request_id: str) -> list:
     async with api.app.state.runtime.engine.connect() as conn:
-        return (await conn.execute(select(access_records).where(access_records.c.request_id == request_id)
-                                   .order_by(access_records.c.id))).all()
+        return (
+            await conn.execute(
+                select(access_records).where(access_records.c.request_id == request_id).order_by(access_records.c.id)
+            )
+        ).all()
 
 
 async def test_each_resource_access_leaves_one_record_with_who_what_why(api, world):
     # hrss may not look a person up by the ID number it sees masked: it lists its county instead.
     query = """query Check { personList(first: 1) { items { name phone } }
                  enterpriseList(first: 3) { items { name legalRepIdNumber } } }"""
-    response = await api.post(query, department="hrss", purpose="hrss.insurance-enrolment",
-                              headers={"X-Operator": "officer-0042"})
+    response = await api.post(
+        query, department="hrss", purpose="hrss.insurance-enrolment", headers={"X-Operator": "officer-0042"}
+    )
     assert response.status_code == 200
     records = await _records(api, response.headers["X-Request-Id"])
     by_resource = {r.resource: r for r in records}  # root fields run concurrently: any order
@@ -40,12 +44,15 @@ async def test_each_resource_access_leaves_one_record_with_who_what_why(api, wor
 
 
 async def test_masked_items_and_refusals_are_recorded(api, world):
-    response = await api.post("{ personList(first: 2) { items { idNumber } } }", department="hrss",
-                              purpose="hrss.insurance-enrolment")
+    response = await api.post(
+        "{ personList(first: 2) { items { idNumber } } }", department="hrss", purpose="hrss.insurance-enrolment"
+    )
     (record,) = await _records(api, response.headers["X-Request-Id"])
     assert record.items_masked == ["idNumber"] and record.outcome == "allowed"
 
-    response = await api.post("{ personList { items { name } } }", department="land", purpose="land.property-registration")
+    response = await api.post(
+        "{ personList { items { name } } }", department="land", purpose="land.property-registration"
+    )
     (record,) = await _records(api, response.headers["X-Request-Id"])
     assert record.outcome == "denied" and record.items_denied == {"name": "NO_GRANT"} and record.row_count == 0
 
@@ -55,14 +62,18 @@ async def test_masked_items_and_refusals_are_recorded(api, world):
 
 
 async def test_access_records_are_append_only(api):
-    await api.post("{ enterpriseList(first: 1) { items { name } } }", department="land", purpose="land.property-registration")
+    await api.post(
+        "{ enterpriseList(first: 1) { items { name } } }", department="land", purpose="land.property-registration"
+    )
     engine = api.app.state.runtime.engine
     for statement in (update(access_records).values(department="nobody"), delete(access_records)):
         with pytest.raises(DBAPIError, match="append-only"):
             async with engine.begin() as conn:
                 await conn.execute(statement)
     async with engine.connect() as conn:
-        assert (await conn.execute(text("SELECT COUNT(*) FROM access_records WHERE department = 'nobody'"))).scalar() == 0
+        assert (
+            await conn.execute(text("SELECT COUNT(*) FROM access_records WHERE department = 'nobody'"))
+        ).scalar() == 0
 
 
 async def test_no_data_leaves_when_the_record_cannot_be_written(api, world, monkeypatch):
@@ -72,8 +83,12 @@ async def test_no_data_leaves_when_the_record_cannot_be_written(api, world, monk
     monkeypatch.setattr(api.app.state.runtime.audit, "write", broken)
     code = world.showcase["enterprise"]
     name = world.row("market", "SELECT name FROM enterprise WHERE credit_code = ?", code)["name"]
-    response = await api.post("query($c: String!) { enterprise(creditCode: $c) { name } }", department="land",
-                              purpose="land.property-registration", variables={"c": code})
+    response = await api.post(
+        "query($c: String!) { enterprise(creditCode: $c) { name } }",
+        department="land",
+        purpose="land.property-registration",
+        variables={"c": code},
+    )
     assert response.status_code == 500
     assert response.json()["errors"][0]["extensions"]["code"] == "AUDIT_UNAVAILABLE"
     assert name not in response.text and "data" not in response.json()
@@ -82,8 +97,12 @@ async def test_no_data_leaves_when_the_record_cannot_be_written(api, world, monk
 async def test_spans_per_operation_and_access_carry_the_facts_but_no_key_values(api, world):
     api.spans.clear()
     person_id = world.showcase["person_luozhuang"]
-    response = await api.post("query Applicant($id: String!) { person(idNumber: $id) { idNumber name } }",
-                              department="market", purpose="market.licence-review", variables={"id": person_id})
+    response = await api.post(
+        "query Applicant($id: String!) { person(idNumber: $id) { idNumber name } }",
+        department="market",
+        purpose="market.licence-review",
+        variables={"id": person_id},
+    )
     assert response.status_code == 200
     spans = api.spans.get_finished_spans()
     assert sorted(s.name for s in spans) == ["govshare.access", "graphql.operation"]  # none per field
@@ -107,14 +126,24 @@ async def test_spans_per_operation_and_access_carry_the_facts_but_no_key_values(
 
 
 async def test_providers_read_the_records_of_their_own_resources_only(own_api, own_world):
-    await own_api.query("{ enterpriseList(first: 1) { items { name } } }", "land", "land.property-registration",
-                        headers={"X-Operator": "clerk-1"})
+    await own_api.query(
+        "{ enterpriseList(first: 1) { items { name } } }",
+        "land",
+        "land.property-registration",
+        headers={"X-Operator": "clerk-1"},
+    )
     await own_api.query("{ personList(first: 1) { items { gender } } }", "land", "land.property-registration")
     query = "{ usageRecords { department resource operator purpose itemsReturned outcome } }"
     market = (await own_api.query(query, "market", None))["data"]["usageRecords"]
     assert [r["resource"] for r in market] == ["market.enterprise"]
-    assert market[0] == {"department": "land", "resource": "market.enterprise", "operator": "clerk-1",
-                         "purpose": "land.property-registration", "itemsReturned": ["name"], "outcome": "allowed"}
+    assert market[0] == {
+        "department": "land",
+        "resource": "market.enterprise",
+        "operator": "clerk-1",
+        "purpose": "land.property-registration",
+        "itemsReturned": ["name"],
+        "outcome": "allowed",
+    }
     police = (await own_api.query(query, "police", None))["data"]["usageRecords"]
     assert [r["resource"] for r in police] == ["police.person"]
     assert (await own_api.query(query, "hrss", None))["data"]["usageRecords"] == []

@@ -34,13 +34,23 @@ async def test_an_untouched_chain_verifies(own_api):
     assert count == 6 and broken is None
 
 
-@pytest.mark.parametrize("tampering, seq, problem", [
-    (["UPDATE access_records SET department = 'market' WHERE seq = 3"], 3, "changed"),
-    (["DELETE FROM access_records WHERE seq = 3"], 3, "missing"),
-    (["UPDATE access_records SET seq = -2 WHERE seq = 2", "UPDATE access_records SET seq = 2 WHERE seq = 3",
-      "UPDATE access_records SET seq = 3 WHERE seq = -2"], 2, "reordered"),
-    (["DELETE FROM access_records WHERE seq = 6"], 6, "truncated"),
-])
+@pytest.mark.parametrize(
+    "tampering, seq, problem",
+    [
+        (["UPDATE access_records SET department = 'market' WHERE seq = 3"], 3, "changed"),
+        (["DELETE FROM access_records WHERE seq = 3"], 3, "missing"),
+        (
+            [
+                "UPDATE access_records SET seq = -2 WHERE seq = 2",
+                "UPDATE access_records SET seq = 2 WHERE seq = 3",
+                "UPDATE access_records SET seq = 3 WHERE seq = -2",
+            ],
+            2,
+            "reordered",
+        ),
+        (["DELETE FROM access_records WHERE seq = 6"], 6, "truncated"),
+    ],
+)
 async def test_tampering_is_found_at_the_first_bad_record(own_api, tampering, seq, problem):
     await _answer_some(own_api)
     await _tamper(own_api, *tampering)
@@ -55,13 +65,16 @@ async def test_a_forged_record_is_found_even_with_a_valid_looking_hash(own_api):
         last = (await conn.execute(select(access_records).where(access_records.c.seq == 6))).mappings().one()
     forged = {**dict(last), "department": "hrss"}
     forged_hash = record_hash(last["hash"], 7, forged)
-    await _tamper(own_api, "INSERT INTO access_records (at, request_id, trace_id, department, application, key_id, "
-                  "operator, purpose, resource, operation, items_returned, items_masked, items_denied, row_count, "
-                  "grants_used, outcome, error_code, encoding, policy_version, seq, prev_hash, hash) SELECT at, "
-                  "request_id, trace_id, 'hrss', application, key_id, operator, purpose, resource, operation, "
-                  "items_returned, items_masked, items_denied, row_count, grants_used, outcome, error_code, encoding, "
-                  f"policy_version, 7, hash, '{forged_hash}' "
-                  "FROM access_records WHERE seq = 6")
+    await _tamper(
+        own_api,
+        "INSERT INTO access_records (at, request_id, trace_id, department, application, key_id, "
+        "operator, purpose, resource, operation, items_returned, items_masked, items_denied, row_count, "
+        "grants_used, outcome, error_code, encoding, policy_version, seq, prev_hash, hash) SELECT at, "
+        "request_id, trace_id, 'hrss', application, key_id, operator, purpose, resource, operation, "
+        "items_returned, items_masked, items_denied, row_count, grants_used, outcome, error_code, encoding, "
+        f"policy_version, 7, hash, '{forged_hash}' "
+        "FROM access_records WHERE seq = 6",
+    )
     _, broken = await _verify(own_api)
     assert (broken.seq, broken.problem) == (7, "inserted")  # the chain's head never heard of it
 
@@ -76,8 +89,14 @@ def test_govshare_audit_verify_reports_and_fails(tmp_path):
     from tests.conftest import REPO
 
     govshare = str(Path(sys.executable).with_name("govshare"))
-    env = {**os.environ, "GOVSHARE_VAR_DIR": str(tmp_path / "var"), "GOVSHARE_CATALOG_DIR": str(REPO / "catalog" / "demo")}
-    run = lambda *args: subprocess.run([govshare, *args], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+    env = {
+        **os.environ,
+        "GOVSHARE_VAR_DIR": str(tmp_path / "var"),
+        "GOVSHARE_CATALOG_DIR": str(REPO / "catalog" / "demo"),
+    }
+    run = lambda *args: subprocess.run(
+        [govshare, *args], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120
+    )
     assert run("demo").returncode == 0  # the demo's grants are process records
     ok = run("audit", "verify")
     assert ok.returncode == 0 and "process 记录链完整：5 条" in ok.stdout
@@ -97,8 +116,11 @@ async def test_a_rewritten_tail_and_head_are_found_against_the_checkpoint(own_ap
     async with engine.connect() as conn:
         await runtime.checkpoints.write(conn)
     # Remove the two newest records and move the head back so the chain looks whole on its own.
-    await _tamper(own_api, "DELETE FROM access_records WHERE seq > 4",
-                  "UPDATE chain_heads SET seq = 4, hash = (SELECT hash FROM access_records WHERE seq = 4) WHERE chain = 'access'")
+    await _tamper(
+        own_api,
+        "DELETE FROM access_records WHERE seq > 4",
+        "UPDATE chain_heads SET seq = 4, hash = (SELECT hash FROM access_records WHERE seq = 4) WHERE chain = 'access'",
+    )
     _, alone = await _verify(own_api)
     assert alone is None  # this is what the checkpoint is for
     checked = check_checkpoints(runtime.checkpoints.path, verification_keys(runtime.settings)[0])
@@ -138,10 +160,25 @@ async def test_concurrent_writers_in_separate_pools_extend_one_chain(tmp_path, b
         async def writer(engine, n):
             audit = AuditWriter(engine)
             for i in range(n):
-                await audit.write([AccessRecord(at=datetime.now(UTC), request_id=f"r{id(engine)}-{i}", trace_id="0" * 32,
-                                                department="land", application="a", key_id="k", operator=None,
-                                                purpose="p", resource="market.enterprise", operation="list",
-                                                items_returned=["name"], row_count=1)] * 2)
+                await audit.write(
+                    [
+                        AccessRecord(
+                            at=datetime.now(UTC),
+                            request_id=f"r{id(engine)}-{i}",
+                            trace_id="0" * 32,
+                            department="land",
+                            application="a",
+                            key_id="k",
+                            operator=None,
+                            purpose="p",
+                            resource="market.enterprise",
+                            operation="list",
+                            items_returned=["name"],
+                            row_count=1,
+                        )
+                    ]
+                    * 2
+                )
 
         await asyncio.gather(writer(engines[0], 40), writer(engines[1], 40))
         async with engines[0].connect() as conn:
@@ -170,9 +207,22 @@ async def test_concurrent_requests_keep_the_chain_and_all_learn_when_writing_fai
     event.listen(engine.sync_engine, "commit", lambda conn: transactions.append(1))
 
     def records(n: int) -> list[AccessRecord]:
-        return [AccessRecord(at=datetime.now(UTC), request_id=f"r{n}", trace_id="0" * 32, department="land",
-                             application="a", key_id="k", operator=None, purpose="p", resource="market.enterprise",
-                             operation="list", items_returned=["name"], row_count=n)] * 2
+        return [
+            AccessRecord(
+                at=datetime.now(UTC),
+                request_id=f"r{n}",
+                trace_id="0" * 32,
+                department="land",
+                application="a",
+                key_id="k",
+                operator=None,
+                purpose="p",
+                resource="market.enterprise",
+                operation="list",
+                items_returned=["name"],
+                row_count=n,
+            )
+        ] * 2
 
     try:
         await ensure_current(engine)
@@ -215,8 +265,17 @@ async def test_while_another_writer_holds_the_lock_waiting_requests_go_in_togeth
         audit._sqlite.append = lambda rows: (batches.append(len(rows)), append(rows))[1]
         other = sqlite3.connect(path, isolation_level=None)  # another process, holding the write lock
         other.execute("BEGIN IMMEDIATE")
-        record = dict(at=datetime.now(UTC), trace_id="0" * 32, department="land", application="a", key_id="k",
-                      operator=None, purpose="p", resource="market.enterprise", operation="list")
+        record = dict(
+            at=datetime.now(UTC),
+            trace_id="0" * 32,
+            department="land",
+            application="a",
+            key_id="k",
+            operator=None,
+            purpose="p",
+            resource="market.enterprise",
+            operation="list",
+        )
         writes = [asyncio.create_task(audit.write([AccessRecord(request_id=f"r{n}", **record)])) for n in range(10)]
         await asyncio.sleep(0.2)
         assert not any(w.done() for w in writes)  # nothing is answered before its record is written

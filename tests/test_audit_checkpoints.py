@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import itertools
 import json
 import re
 import sqlite3
@@ -36,8 +37,14 @@ PURPOSE = "land.property-registration"
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory) -> Path:
     folder = tmp_path_factory.mktemp("checkpoints")
-    built = subprocess.run([govshare_command(), "demo"], cwd=folder, env=environment(folder), capture_output=True,
-                           text=True, timeout=TIMEOUT)
+    built = subprocess.run(
+        [govshare_command(), "demo"],
+        cwd=folder,
+        env=environment(folder),
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT,
+    )
     assert built.returncode == 0, built.stderr
     return folder
 
@@ -46,8 +53,9 @@ def _new_key(path: Path) -> str:
     """A key pair made the way `govshare audit keygen` makes one; the public half as configured."""
     key = Ed25519PrivateKey.generate()
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                       serialization.NoEncryption()))
+    path.write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
     raw = key.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
     return "ed25519:" + base64.b64encode(raw).decode()
 
@@ -61,12 +69,20 @@ class Platform:
         self.checkpoints = self.var / "audit-checkpoints.jsonl"  # the default place: within the attacker's reach
         key_file = folder / "keys" / "checkpoint-signing.key"  # outside var/: the attacker does not have it
         self.public_key = _new_key(key_file)
-        self.env = environment(folder) | {"GOVSHARE_AUDIT_SIGNING_KEY_FILE": str(key_file),
-                                          "GOVSHARE_AUDIT_VERIFY_PUBLIC_KEY": self.public_key}
+        self.env = environment(folder) | {
+            "GOVSHARE_AUDIT_SIGNING_KEY_FILE": str(key_file),
+            "GOVSHARE_AUDIT_VERIFY_PUBLIC_KEY": self.public_key,
+        }
 
     def govshare(self, *args: str, **env: str) -> subprocess.CompletedProcess:
-        return subprocess.run([govshare_command(), *args], cwd=self.folder, env=self.env | env, capture_output=True,
-                              text=True, timeout=TIMEOUT)
+        return subprocess.run(
+            [govshare_command(), *args],
+            cwd=self.folder,
+            env=self.env | env,
+            capture_output=True,
+            text=True,
+            timeout=TIMEOUT,
+        )
 
     def checkpoint(self) -> None:
         written = self.govshare("audit", "checkpoint")
@@ -99,15 +115,19 @@ class Platform:
     def truncate_access(self, keep: int) -> str:
         """Delete the access records after ``keep`` and move the chain's head back: the chain is whole again."""
         head = self.access(keep)["hash"]
-        self.tamper(f"DELETE FROM access_records WHERE seq > {keep}",
-                    "UPDATE chain_heads SET seq = ?, hash = ? WHERE chain = 'access'", params=(keep, head))
+        self.tamper(
+            f"DELETE FROM access_records WHERE seq > {keep}",
+            "UPDATE chain_heads SET seq = ?, hash = ? WHERE chain = 'access'",
+            params=(keep, head),
+        )
         return head
 
     def lines(self) -> list[str]:
         return self.checkpoints.read_text(encoding="utf-8").splitlines()
 
-    def rewrite_heads(self, seq: int, digest: str, *, drop_signature: bool = False,
-                      sign_with: Ed25519PrivateKey | None = None) -> None:
+    def rewrite_heads(
+        self, seq: int, digest: str, *, drop_signature: bool = False, sign_with: Ed25519PrivateKey | None = None
+    ) -> None:
         """Rewrite every checkpoint line so that its access head says (seq, digest), whatever the format."""
         rewritten = []
         for line in self.lines():
@@ -179,7 +199,9 @@ async def test_an_untouched_trail_verifies_and_a_newer_tail_is_not_yet_covered(p
 # Records deleted or edited after a checkpoint, and the checkpoint file rewritten to match (no private key)
 
 
-@pytest.mark.parametrize("signature, code", [("kept", "CHECKPOINT_SIGNATURE_INVALID"), ("removed", "CHECKPOINT_UNSIGNED")])
+@pytest.mark.parametrize(
+    "signature, code", [("kept", "CHECKPOINT_SIGNATURE_INVALID"), ("removed", "CHECKPOINT_UNSIGNED")]
+)
 async def test_records_deleted_after_a_checkpoint_with_the_file_rewritten_to_match_fail(platform, signature, code):
     await platform.answer_some(6)
     platform.checkpoint()
@@ -211,8 +233,11 @@ async def test_a_record_edited_and_relinked_after_a_checkpoint_with_the_file_rew
             if row["seq"] == 3:
                 row["department"] = "market"
             row["prev_hash"], row["hash"] = prev, record_hash(prev, row["seq"], row)
-            conn.execute(update(access_records).where(access_records.c.id == row["id"])
-                         .values(department=row["department"], prev_hash=row["prev_hash"], hash=row["hash"]))
+            conn.execute(
+                update(access_records)
+                .where(access_records.c.id == row["id"])
+                .values(department=row["department"], prev_hash=row["prev_hash"], hash=row["hash"])
+            )
             prev = row["hash"]
         conn.execute(update(chain_heads).where(chain_heads.c.chain == "access").values(hash=prev))
     engine.dispose()
@@ -236,11 +261,15 @@ async def test_a_record_edited_and_relinked_after_a_checkpoint_with_the_file_rew
 # The checkpoint file itself: a line removed, or every line re-signed with the attacker's own key
 
 
-@pytest.mark.parametrize("order, faults", [
-    ((0, 2), [(2, 3, "#1 → #3")]),  # the second checkpoint removed
-    ((0, 2, 1), [(2, 3, "#1 → #3"), (3, 2, "#3 → #2")]),  # two swapped
-    ((0, 1, 2, 0), [(4, 1, "#3 → #1")]),  # the first replayed at the end
-], ids=["removed", "swapped", "replayed"])
+@pytest.mark.parametrize(
+    "order, faults",
+    [
+        ((0, 2), [(2, 3, "#1 → #3")]),  # the second checkpoint removed
+        ((0, 2, 1), [(2, 3, "#1 → #3"), (3, 2, "#3 → #2")]),  # two swapped
+        ((0, 1, 2, 0), [(4, 1, "#3 → #1")]),  # the first replayed at the end
+    ],
+    ids=["removed", "swapped", "replayed"],
+)
 async def test_a_checkpoint_removed_swapped_or_replayed_in_the_file_is_found(platform, order, faults):
     written = [0]
     for _ in range(3):
@@ -248,12 +277,15 @@ async def test_a_checkpoint_removed_swapped_or_replayed_in_the_file_is_found(pla
         platform.checkpoint()
         written.append(len(platform.lines()))
     lines = platform.lines()
-    groups = [lines[a:b] for a, b in zip(written, written[1:])]  # the lines each `audit checkpoint` wrote
+    groups = [lines[a:b] for a, b in itertools.pairwise(written)]  # the lines each `audit checkpoint` wrote
     platform.checkpoints.write_text("".join(line + "\n" for i in order for line in groups[i]), encoding="utf-8")
     run = platform.verify()
     assert run.returncode == 1, run.stdout
     for line, number, detail in faults:
-        assert f"检查点文件第 {line} 行（检查点 #{number}）未通过核验：[CHECKPOINT_GAP] 不接续前一个检查点（{detail}）" in run.stderr
+        assert (
+            f"检查点文件第 {line} 行（检查点 #{number}）未通过核验：[CHECKPOINT_GAP] 不接续前一个检查点（{detail}）"
+            in run.stderr
+        )
     assert run.stderr.count("CHECKPOINT_") == len(faults)
     assert "access 记录链完整：6 条。" in run.stdout
 
@@ -264,8 +296,11 @@ async def test_a_file_re_signed_with_the_attackers_key_placed_in_var_fails(platf
     head = platform.truncate_access(keep=3)
     theirs = Ed25519PrivateKey.generate()
     # The attacker's key where a development server keeps its own, and its public half beside the checkpoints.
-    (platform.var / "audit-signing.key").write_bytes(theirs.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
+    (platform.var / "audit-signing.key").write_bytes(
+        theirs.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+    )
     raw = theirs.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
     (platform.var / "audit-signing.pub").write_text("ed25519:" + base64.b64encode(raw).decode())
     platform.rewrite_heads(3, head, sign_with=theirs)
@@ -294,8 +329,12 @@ def _wait_for_checkpoints(platform: Platform, count: int, server: _Server) -> li
 
 def _query(server: _Server, platform: Platform, n: int) -> None:
     for _ in range(n):
-        response = httpx.post(f"{server.url}/graphql", json={"query": QUERY}, timeout=10, headers={
-            "Authorization": f"Bearer {demo_keys(platform.folder)['land']}", "X-Purpose": PURPOSE})
+        response = httpx.post(
+            f"{server.url}/graphql",
+            json={"query": QUERY},
+            timeout=10,
+            headers={"Authorization": f"Bearer {demo_keys(platform.folder)['land']}", "X-Purpose": PURPOSE},
+        )
         assert response.status_code == 200 and response.json()["data"]["enterpriseList"]["items"], response.text
 
 
@@ -324,8 +363,9 @@ def test_the_server_checkpoints_every_n_records_and_a_cut_off_tail_shows_at_its_
         third = _wait_for_checkpoints(platform, 2, server)
         assert third[1]["n"] == 3
         assert any("audit checkpoint #2, written by this process, is no longer in" in line for line in server.lines)
-        assert any(re.search(r"audit checkpoint #1 written to .* digest [0-9a-f]{64}: access 5", line)
-                   for line in server.lines)  # every checkpoint is in the server's log too
+        assert any(
+            re.search(r"audit checkpoint #1 written to .* digest [0-9a-f]{64}: access 5", line) for line in server.lines
+        )  # every checkpoint is in the server's log too
     finally:
         server.stop()
     run = platform.verify()
@@ -360,12 +400,15 @@ def test_keygen_writes_a_private_key_once_and_prints_its_public_half(platform):
     assert mismatch.returncode == 1 and "[AUDIT_KEY_MISMATCH]" in mismatch.stderr
 
 
-@pytest.mark.parametrize("setting, value, code", [
-    ("audit_checkpoint_file", None, "AUDIT_FILE_UNDER_VAR"),  # the default, {var}/audit-checkpoints.jsonl
-    ("audit_signing_key_file", "{var}/keys/audit.key", "AUDIT_FILE_UNDER_VAR"),
-    ("audit_signing_key_file", "", "AUDIT_SIGNING_KEY_REQUIRED"),
-    ("audit_signing_key_file", "{outside}/missing.key", "AUDIT_SIGNING_KEY_UNREADABLE"),  # never made in production
-])
+@pytest.mark.parametrize(
+    "setting, value, code",
+    [
+        ("audit_checkpoint_file", None, "AUDIT_FILE_UNDER_VAR"),  # the default, {var}/audit-checkpoints.jsonl
+        ("audit_signing_key_file", "{var}/keys/audit.key", "AUDIT_FILE_UNDER_VAR"),
+        ("audit_signing_key_file", "", "AUDIT_SIGNING_KEY_REQUIRED"),
+        ("audit_signing_key_file", "{outside}/missing.key", "AUDIT_SIGNING_KEY_UNREADABLE"),  # never made in production
+    ],
+)
 def test_a_production_server_refuses_a_checkpoint_file_or_key_under_var_or_no_key(tmp_path, setting, value, code):
     import dataclasses
 
@@ -375,9 +418,12 @@ def test_a_production_server_refuses_a_checkpoint_file_or_key_under_var_or_no_ke
     outside = tmp_path / "worm"
     key_file = outside / "audit.key"
     _new_key(key_file)
-    settings = dataclasses.replace(make_settings(tmp_path / "var"), production=True,
-                                   audit_checkpoint_file=str(outside / "checkpoints.jsonl"),
-                                   audit_signing_key_file=str(key_file))
+    settings = dataclasses.replace(
+        make_settings(tmp_path / "var"),
+        production=True,
+        audit_checkpoint_file=str(outside / "checkpoints.jsonl"),
+        audit_signing_key_file=str(key_file),
+    )
     if value is not None:
         settings = dataclasses.replace(settings, **{setting: value.replace("{outside}", str(outside))})
     else:
@@ -390,17 +436,25 @@ def test_a_production_server_refuses_a_checkpoint_file_or_key_under_var_or_no_ke
 
 def test_govshare_serve_in_production_refuses_var_with_a_code_and_verify_needs_the_configured_key(tmp_path):
     env = environment(tmp_path) | {"GOVSHARE_PRODUCTION": "true"}
-    serve = subprocess.run([govshare_command(), "serve", "--port", "0"], cwd=tmp_path, env=env, capture_output=True,
-                           text=True, timeout=TIMEOUT)
+    serve = subprocess.run(
+        [govshare_command(), "serve", "--port", "0"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT,
+    )
     assert serve.returncode == 1
     assert "[AUDIT_FILE_UNDER_VAR] 生产环境中 audit_checkpoint_file" in serve.stderr
     assert "Uvicorn running" not in serve.stderr + serve.stdout
     # Production creates no platform database on its own (migrations.ensure_current): it is made explicitly.
-    made = subprocess.run([govshare_command(), "db", "upgrade"], cwd=tmp_path, env=env, capture_output=True,
-                          text=True, timeout=TIMEOUT)
+    made = subprocess.run(
+        [govshare_command(), "db", "upgrade"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=TIMEOUT
+    )
     assert made.returncode == 0 and "已在空数据库上建立结构版本" in made.stdout, made.stderr
-    verify = subprocess.run([govshare_command(), "audit", "verify"], cwd=tmp_path, env=env, capture_output=True,
-                            text=True, timeout=TIMEOUT)
+    verify = subprocess.run(
+        [govshare_command(), "audit", "verify"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=TIMEOUT
+    )
     assert verify.returncode == 1 and "[AUDIT_VERIFY_KEY_REQUIRED]" in verify.stderr
 
 
@@ -448,8 +502,10 @@ async def test_a_line_json_cannot_decode_is_malformed_for_verify_and_the_writer_
         await engine.dispose()
     assert written["n"] == 2  # it follows #1, the newest line with a number
     checked = check_checkpoints(checkpoints.path, verification_keys(settings)[0])
-    assert [(f.line, f.number, f.code) for f in checked.faults] == [(2, None, "CHECKPOINT_MALFORMED"),
-                                                                    (3, None, "CHECKPOINT_MALFORMED")]
+    assert [(f.line, f.number, f.code) for f in checked.faults] == [
+        (2, None, "CHECKPOINT_MALFORMED"),
+        (3, None, "CHECKPOINT_MALFORMED"),
+    ]
     assert "integer string conversion" in checked.faults[0].detail
     assert "recursion" in checked.faults[1].detail
     assert [entry["n"] for entry in checked.valid] == [1, 2]

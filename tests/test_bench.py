@@ -9,17 +9,31 @@ import sys
 
 from tests.conftest import REPO
 
-KEYS = ("enforced_over_unenforced", "enforced_over_raw_sql", "policy_lines_100k_over_100", "naive_over_enforced",
-        "http_lookup_over_handwritten", "statements_per_source_level", "cache_hit_over_miss",
-        "lookup_p50_ms", "lookup_p99_ms")
+KEYS = (
+    "enforced_over_unenforced",
+    "enforced_over_raw_sql",
+    "policy_lines_100k_over_100",
+    "naive_over_enforced",
+    "http_lookup_over_handwritten",
+    "statements_per_source_level",
+    "cache_hit_over_miss",
+    "lookup_p50_ms",
+    "lookup_p99_ms",
+)
 
 
 def test_the_bench_reports_every_figure(tmp_path):
     results = tmp_path / "results.json"
     env = {k: v for k, v in os.environ.items() if not k.startswith("GOVSHARE_")}
     env |= {"BENCH_TINY": "1", "BENCH_RESULTS": str(results)}
-    subprocess.run([sys.executable, str(REPO / "bench" / "bench.py")], cwd=tmp_path, env=env, check=True,
-                   capture_output=True, timeout=300)
+    subprocess.run(
+        [sys.executable, str(REPO / "bench" / "bench.py")],
+        cwd=tmp_path,
+        env=env,
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
     document = json.loads(results.read_text())
     assert document["tiny"] is True
     for key in KEYS:

@@ -25,8 +25,7 @@ import pytest
 from playwright.async_api import Page, async_playwright, expect
 
 from tests.conftest import REQUIRE_SERVICES, errors_by_item
-from tests.test_cli import (TIMEOUT, _Server, demo, demo_folder, demo_keys, environment,  # noqa: F401 - fixtures
-                            govshare_command, own_folder)
+from tests.test_cli import TIMEOUT, _Server, demo, demo_folder, demo_keys, environment, govshare_command, own_folder  # noqa: F401 - fixtures
 
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts" / "console"
 SESSION_COOKIE = "__Host-govshare-console"
@@ -45,8 +44,11 @@ def chromium() -> str:
     configured = os.environ.get("GOVSHARE_CHROMIUM")
     found = shutil.which(configured) if configured else shutil.which("chromium")
     if not found:
-        reason = (f"GOVSHARE_CHROMIUM={configured!r} is not an executable" if configured else
-                  "Chromium is not installed (no `chromium` on PATH; set GOVSHARE_CHROMIUM); .ci/run installs it")
+        reason = (
+            f"GOVSHARE_CHROMIUM={configured!r} is not an executable"
+            if configured
+            else "Chromium is not installed (no `chromium` on PATH; set GOVSHARE_CHROMIUM); .ci/run installs it"
+        )
         if REQUIRE_SERVICES:
             pytest.fail(reason)
         pytest.skip(reason)
@@ -69,15 +71,21 @@ class Shots:
 
 def add_staff(folder: Path) -> None:
     """`govshare staff add` as an operator runs it (the password from the environment, never an argument)."""
-    run = subprocess.run([govshare_command(), "staff", "add", USERNAME, "--name", DISPLAY_NAME], cwd=folder,
-                         env=environment(folder) | {"GOVSHARE_STAFF_PASSWORD": PASSWORD},
-                         capture_output=True, text=True, timeout=TIMEOUT)
+    run = subprocess.run(
+        [govshare_command(), "staff", "add", USERNAME, "--name", DISPLAY_NAME],
+        cwd=folder,
+        env=environment(folder) | {"GOVSHARE_STAFF_PASSWORD": PASSWORD},
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT,
+    )
     assert run.returncode == 0, run.stderr
 
 
 async def enterprises(client: httpx.AsyncClient, key: str) -> dict:
-    response = await client.post("/graphql", json={"query": ENTERPRISES},
-                                 headers={"Authorization": f"Bearer {key}", "X-Purpose": PURPOSE})
+    response = await client.post(
+        "/graphql", json={"query": ENTERPRISES}, headers={"Authorization": f"Bearer {key}", "X-Purpose": PURPOSE}
+    )
     assert response.status_code == 200, response.text
     return response.json()
 
@@ -90,8 +98,12 @@ async def explain(page: Page, shots: Shots, name: str) -> None:
     await page.select_option("#purpose", PURPOSE)
     await page.select_option("#resource", RESOURCE)
     await page.click("#explain")
-    await expect(page).to_have_url(re.compile(rf"/console/explain\?department={HRSS}&purpose={re.escape(PURPOSE)}"
-                                              rf"&resource={re.escape(RESOURCE)}"))
+    await expect(page).to_have_url(
+        re.compile(
+            rf"/console/explain\?department={HRSS}&purpose={re.escape(PURPOSE)}"
+            rf"&resource={re.escape(RESOURCE)}"
+        )
+    )
     await expect(page.locator("#explain-summary")).to_contain_text(f"{HRSS} 以用途 {PURPOSE} 查询 {RESOURCE}")
     await shots(page, name)
 
@@ -108,18 +120,29 @@ async def test_console_in_a_real_browser(chromium, own_folder):  # chromium firs
         async with httpx.AsyncClient(base_url=server.url, timeout=10) as graphql, async_playwright() as playwright:
             browser = await playwright.chromium.launch(executable_path=chromium, headless=True)
             try:
-                context = await browser.new_context(base_url=origin, locale="zh-CN", viewport={"width": 1280, "height": 800})
+                context = await browser.new_context(
+                    base_url=origin, locale="zh-CN", viewport={"width": 1280, "height": 800}
+                )
                 context.set_default_timeout(EXPECT_TIMEOUT)
                 expect.set_options(timeout=EXPECT_TIMEOUT)
                 page = await context.new_page()
                 problems: list[str] = []
                 statuses: list[tuple[str, int]] = []
                 # A failed response is logged to the console as well; it is judged by its status below.
-                page.on("console", lambda m: problems.append(f"console {m.type}: {m.text}")
-                        if m.type == "error" and not m.text.startswith("Failed to load resource") else None)
+                page.on(
+                    "console",
+                    lambda m: (
+                        problems.append(f"console {m.type}: {m.text}")
+                        if m.type == "error" and not m.text.startswith("Failed to load resource")
+                        else None
+                    ),
+                )
                 page.on("pageerror", lambda e: problems.append(f"page error: {e}"))
                 page.on("requestfailed", lambda r: problems.append(f"request failed: {r.url} {r.failure}"))
-                page.on("response", lambda r: statuses.append((r.url.removeprefix(origin), r.status)) if r.status >= 400 else None)
+                page.on(
+                    "response",
+                    lambda r: statuses.append((r.url.removeprefix(origin), r.status)) if r.status >= 400 else None,
+                )
                 shots = Shots(ARTIFACTS)
                 try:
                     await story(page, context, graphql, keys[HRSS], shots, origin)

@@ -61,9 +61,13 @@ async def test_a_cache_hit_is_still_decided_and_recorded(world):
         from sqlalchemy import select
 
         from audit.tables import access_records
+
         async with api.app.state.runtime.engine.connect() as conn:
-            (record,) = (await conn.execute(select(access_records).where(
-                access_records.c.request_id == response.headers["X-Request-Id"]))).all()
+            (record,) = (
+                await conn.execute(
+                    select(access_records).where(access_records.c.request_id == response.headers["X-Request-Id"])
+                )
+            ).all()
         assert record.row_count == 50 and record.items_returned == ["countyCode", "name"]
 
 
@@ -73,7 +77,9 @@ async def test_resources_without_cache_permission_always_ask_the_source(world):
         log = StatementLog(api, world, "land")
         try:
             for _ in range(2):
-                await api.query("{ realEstateList(first: 5) { items { ownerName } } }", "land", "land.property-registration")
+                await api.query(
+                    "{ realEstateList(first: 5) { items { ownerName } } }", "land", "land.property-registration"
+                )
         finally:
             log.close()
         assert len(log.seen) == 2  # land.real-estate has no cache_seconds in the catalog
@@ -86,8 +92,12 @@ async def test_concurrent_identical_misses_make_one_source_query(world):
     async for api in _api(world, settings=settings):
         log = StatementLog(api, world, "market")
         try:
-            results = await asyncio.gather(*(api.query("{ enterpriseList(first: 7) { items { name } } }", "land",
-                                                       "land.property-registration") for _ in range(8)))
+            results = await asyncio.gather(
+                *(
+                    api.query("{ enterpriseList(first: 7) { items { name } } }", "land", "land.property-registration")
+                    for _ in range(8)
+                )
+            )
         finally:
             log.close()
         assert len(log.seen) == 1

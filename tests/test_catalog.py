@@ -59,8 +59,9 @@ def govshare(folder: Path, *args: str, language: str | None = None) -> subproces
     env |= {"GOVSHARE_VAR_DIR": str(folder / "var"), "GOVSHARE_CATALOG_DIR": str(DEMO_CATALOG)}
     if language:
         env["GOVSHARE_LANGUAGE"] = language
-    return subprocess.run([govshare_command(), *args], cwd=folder, env=env, capture_output=True, text=True,
-                          timeout=SUBPROCESS_TIMEOUT)
+    return subprocess.run(
+        [govshare_command(), *args], cwd=folder, env=env, capture_output=True, text=True, timeout=SUBPROCESS_TIMEOUT
+    )
 
 
 def catalog_versions(folder: Path) -> list[int]:
@@ -111,7 +112,11 @@ BAD_CATALOGS = {
         ("land.toml", "land.real-estate", "related_departments", "FIELD_INVALID", "unconditional"),
     ),
     "related department that does not exist": (
-        ("market.toml", 'related_departments = ["police", "hrss", "land"]', 'related_departments = ["police", "hrss", "lands"]'),
+        (
+            "market.toml",
+            'related_departments = ["police", "hrss", "land"]',
+            'related_departments = ["police", "hrss", "lands"]',
+        ),
         ("market.toml", "market.licence", "related_departments", "UNKNOWN_REFERENCE", "'lands'"),
     ),
     "not-shared resource without legal basis": (
@@ -140,9 +145,12 @@ BAD_CATALOGS = {
         ("land.toml", None, "resources", "FIELD_INVALID", "[[resources]]"),
     ),
     "[resources.links] written for [[resources.links]]": (
-        ("land.toml", '  label = "登记日期"\n  type = "date"\n',
-         '  label = "登记日期"\n  type = "date"\n\n  [resources.links]\n  name = "owner"\n  label = "权利人"\n'
-         '  item = "ownerId"\n  target = "police.person"\n  target_item = "idNumber"\n'),
+        (
+            "land.toml",
+            '  label = "登记日期"\n  type = "date"\n',
+            '  label = "登记日期"\n  type = "date"\n\n  [resources.links]\n  name = "owner"\n  label = "权利人"\n'
+            '  item = "ownerId"\n  target = "police.person"\n  target_item = "idNumber"\n',
+        ),
         ("land.toml", "land.real-estate", "links", "FIELD_INVALID", "[[resources.links]]"),
     ),
     "item named by a Python keyword": (
@@ -159,16 +167,27 @@ BAD_CATALOGS = {
     ),
     # What a value carries (parts, reveals): the check that no mask is undone relies on it being right.
     "parts on a number": (
-        ("land.toml", '  label = "面积（平方米）"\n  type = "decimal"\n',
-         '  label = "面积（平方米）"\n  type = "decimal"\n  parts = { size = "1-3" }\n'),
+        (
+            "land.toml",
+            '  label = "面积（平方米）"\n  type = "decimal"\n',
+            '  label = "面积（平方米）"\n  type = "decimal"\n  parts = { size = "1-3" }\n',
+        ),
         ("land.toml", "land.real-estate", "items[6].parts", "PARTS_WRONG_TYPE", "decimal"),
     ),
     "part beyond the value's length": (
-        ("police.toml", 'gender = "17", check = "18" }\n  column = "id_number"', 'gender = "17", check = "19" }\n  column = "id_number"'),
+        (
+            "police.toml",
+            'gender = "17", check = "18" }\n  column = "id_number"',
+            'gender = "17", check = "19" }\n  column = "id_number"',
+        ),
         ("police.toml", "police.person", "items[0].parts.check", "PARTS_OUT_OF_RANGE", "check = 19 (length 18)"),
     ),
     "two parts on one character": (
-        ("police.toml", 'gender = "17", check = "18" }\n  column = "id_number"', 'gender = "16", check = "18" }\n  column = "id_number"'),
+        (
+            "police.toml",
+            'gender = "17", check = "18" }\n  column = "id_number"',
+            'gender = "16", check = "18" }\n  column = "id_number"',
+        ),
         ("police.toml", "police.person", "items[0].parts.gender", "PARTS_OVERLAP", "gender and sequence at 16"),
     ),
     "positions that are not a range": (
@@ -176,12 +195,18 @@ BAD_CATALOGS = {
         ("police.toml", "police.person", "items[3].parts.birth_year", "FIELD_INVALID", "'4-1'"),
     ),
     "parts of a text without its length": (
-        ("hrss.toml", '  length = 6\n  parts = { employer_county', '  parts = { employer_county'),
+        ("hrss.toml", "  length = 6\n  parts = { employer_county", "  parts = { employer_county"),
         ("hrss.toml", "hrss.social-insurance", "items[8].length", "FIELD_REQUIRED", "fixed length"),
     ),
     "one fact of two lengths in a resource": (
         ("civil.toml", 'parts = { county = "1-6", subsidy_type', 'parts = { county = "1-4", subsidy_type'),
-        ("civil.toml", "civil.subsidy", "items[1].parts.county", "FACT_LENGTH_MISMATCH", "county: 6 in idNumber, 4 in subsidyId"),
+        (
+            "civil.toml",
+            "civil.subsidy",
+            "items[1].parts.county",
+            "FACT_LENGTH_MISMATCH",
+            "county: 6 in idNumber, 4 in subsidyId",
+        ),
     ),
     "reveals that is not a list of facts": (
         ("police.toml", 'reveals = ["gender"]', 'reveals = "gender"'),
@@ -195,7 +220,9 @@ def test_copied_demo_catalog_loads_unchanged(tmp_path):
     copied = load_catalog(copy_catalog(tmp_path))
     assert copied.to_document() == load_catalog(DEMO_CATALOG).to_document()
     assert {"bigdata", "civil", "hrss", "land", "market", "police"} <= set(copied.departments)
-    assert {"police.person", "land.real-estate", "market.licence", "civil.subsidy"} <= {r.code for r in copied.published()}
+    assert {"police.person", "land.real-estate", "market.licence", "civil.subsidy"} <= {
+        r.code for r in copied.published()
+    }
 
 
 @pytest.mark.parametrize("case", list(BAD_CATALOGS))
@@ -269,8 +296,10 @@ def test_cli_refusal_in_english(demo_folder, tmp_path):
 
     assert run.returncode == 1
     assert "The catalog has 1 problem(s) and was refused as a whole; the catalog in force is unchanged." in run.stderr
-    assert (f"{catalog_dir / 'market.toml'} · market.licence · related_departments: "
-            "refers to something that does not exist: no department 'lands'") in run.stderr
+    assert (
+        f"{catalog_dir / 'market.toml'} · market.licence · related_departments: "
+        "refers to something that does not exist: no department 'lands'"
+    ) in run.stderr
     assert catalog_versions(demo_folder) == versions
 
 
@@ -282,13 +311,17 @@ def test_cli_loads_a_good_catalog_as_a_new_version(own_folder, tmp_path):
     run = govshare(own_folder, "catalog", "load", str(catalog_dir), "--by", "zhang.san")
 
     assert run.returncode == 0, run.stderr
-    assert run.stdout.strip() == f"目录第 {before + 1} 版已生效：{len(DEMO.departments)} 个部门，{PUBLISHED} 个已发布资源。"
+    assert (
+        run.stdout.strip()
+        == f"目录第 {before + 1} 版已生效：{len(DEMO.departments)} 个部门，{PUBLISHED} 个已发布资源。"
+    )
     assert catalog_versions(own_folder) == [before, before + 1]
     (real_estate,) = [r for r in catalog_in_force(own_folder)["resources"] if r["code"] == "land.real-estate"]
     assert {i["name"]: i["label"] for i in real_estate["items"]}["address"] == "不动产坐落"
     with connect(own_folder / "var" / "platform.db") as conn:
-        assert conn.execute("SELECT loaded_by, source FROM catalog_versions WHERE version = ?",
-                            (before + 1,)).fetchone() == ("zhang.san", str(catalog_dir))
+        assert conn.execute(
+            "SELECT loaded_by, source FROM catalog_versions WHERE version = ?", (before + 1,)
+        ).fetchone() == ("zhang.san", str(catalog_dir))
 
 
 def test_catalog_check_passes_on_the_demo_world(demo_folder):
@@ -317,15 +350,17 @@ def test_catalog_check_of_a_bad_file_names_the_fault(demo_folder, tmp_path):
     edit(catalog_dir, "land.toml", 'key = "certificateNo"', 'key = "certificateNumber"')
     run = govshare(demo_folder, "catalog", "check", str(catalog_dir))
     assert run.returncode == 1
-    assert (f"{catalog_dir / 'land.toml'} · land.real-estate · key: 引用了不存在的对象：no data item named 'certificateNumber'"
-            in run.stderr)
+    assert (
+        f"{catalog_dir / 'land.toml'} · land.real-estate · key: 引用了不存在的对象：no data item named 'certificateNumber'"
+        in run.stderr
+    )
 
 
 # ---------------------------------------------------------------------------------------------------------------
 # A new catalog version changes the schema of a running server
 
 
-TYPE_FIELDS = 'query($name: String!) { __type(name: $name) { description fields { name description } } }'
+TYPE_FIELDS = "query($name: String!) { __type(name: $name) { description fields { name description } } }"
 
 
 async def _fields(api, type_name: str) -> dict[str, str] | None:
@@ -344,9 +379,13 @@ async def test_reloaded_catalog_changes_the_schema_without_a_restart(own_api, tm
     catalog_dir = copy_catalog(tmp_path)
     edit(catalog_dir, "land.toml", 'label = "坐落"', 'label = "不动产坐落"')
     civil = (catalog_dir / "civil.toml").read_text(encoding="utf-8")
-    (catalog_dir / "civil.toml").write_text(civil[:civil.index('[[resources]]\ncode = "civil.subsidy"')], encoding="utf-8")
+    (catalog_dir / "civil.toml").write_text(
+        civil[: civil.index('[[resources]]\ncode = "civil.subsidy"')], encoding="utf-8"
+    )
     async with runtime.engine.begin() as conn:
-        version = await catalog_store.publish(conn, load_catalog(catalog_dir), source=str(catalog_dir), loaded_by="test")
+        version = await catalog_store.publish(
+            conn, load_catalog(catalog_dir), source=str(catalog_dir), loaded_by="test"
+        )
     await runtime.refresh()  # what the background check does within refresh_seconds
 
     assert (await _fields(own_api, "RealEstate"))["address"] == "不动产坐落"
@@ -398,15 +437,21 @@ def test_labels_are_descriptions_and_every_data_item_is_nullable(demo_schema):
     assert person["phone"].description == "联系电话（不予共享）"
     assert person["gender"].description == "性别（无条件共享）"
     assert graphql_schema.get_type("Licence").description.splitlines()[3] == (
-        "仅在相关部门间共享：临沂市公安局、临沂市人力资源和社会保障局、临沂市自然资源和规划局")
+        "仅在相关部门间共享：临沂市公安局、临沂市人力资源和社会保障局、临沂市自然资源和规划局"
+    )
 
 
 def test_lookup_and_list_fields_for_every_published_resource(demo_schema):
     catalog = load_catalog(DEMO_CATALOG)
     query = demo_schema._schema.query_type.fields
-    expected = {"caller", "applications", "applicationInbox", "grantHistory", "usageRecords"} | {r.api_name for r in catalog.published()} | {f"{r.api_name}List" for r in catalog.published()}
+    expected = (
+        {"caller", "applications", "applicationInbox", "grantHistory", "usageRecords"}
+        | {r.api_name for r in catalog.published()}
+        | {f"{r.api_name}List" for r in catalog.published()}
+    )
     assert set(query) == expected
     assert query["person"].description == "按公民身份号码查询常住人口基本信息"
     assert list(query["person"].args) == ["idNumber"]
     assert set(demo_schema._schema.get_type("PersonFilter").fields) == {
-        i.name for i in catalog.resources["police.person"].items if i.filterable}
+        i.name for i in catalog.resources["police.person"].items if i.filterable
+    }

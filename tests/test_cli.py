@@ -27,10 +27,10 @@ import pytest
 from click.testing import CliRunner
 
 from catalog.loader import load_catalog
-from govshare.clock import CHINA
-from govshare.config import Settings
 from cli import main as govshare_main
 from connectors.masking import parse_mask
+from govshare.clock import CHINA
+from govshare.config import Settings
 from server import create_app
 from tests.conftest import connect, copy_var, errors_by_item, make_settings
 
@@ -62,8 +62,14 @@ def environment(folder: Path, language: str | None = None) -> dict[str, str]:
 
 
 def govshare(folder: Path, *args: str, language: str | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([govshare_command(), *args], cwd=folder, env=environment(folder, language),
-                          capture_output=True, text=True, timeout=TIMEOUT)
+    return subprocess.run(
+        [govshare_command(), *args],
+        cwd=folder,
+        env=environment(folder, language),
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT,
+    )
 
 
 def govshare_in_process(folder: Path, *args: str, language: str | None = None) -> subprocess.CompletedProcess:
@@ -128,8 +134,9 @@ async def serving(folder: Path):
         await app.state.runtime.stop()
 
 
-async def post(client: httpx.AsyncClient, query: str, key: str, purpose: str | None = None,
-               variables: dict | None = None) -> httpx.Response:
+async def post(
+    client: httpx.AsyncClient, query: str, key: str, purpose: str | None = None, variables: dict | None = None
+) -> httpx.Response:
     headers = {"Authorization": f"Bearer {key}"}
     if purpose:
         headers["X-Purpose"] = purpose
@@ -170,9 +177,9 @@ def own_folder(demo_folder, tmp_path) -> Path:
 def _command_paths(group: click.Group, prefix: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
     paths = []
     for name, command in sorted(group.commands.items()):
-        paths.append(prefix + (name,))
+        paths.append((*prefix, name))
         if isinstance(command, click.Group):
-            paths += _command_paths(command, prefix + (name,))
+            paths += _command_paths(command, (*prefix, name))
     return paths
 
 
@@ -181,10 +188,23 @@ COMMAND_PATHS = _command_paths(govshare_main)
 
 def test_command_tree_is_the_documented_one():
     assert set(COMMAND_PATHS) >= {
-        ("serve",), ("demo",), ("catalog",), ("catalog", "load"), ("catalog", "check"),
-        ("key",), ("key", "create"), ("key", "revoke"), ("key", "list"),
-        ("grant",), ("grant", "create"), ("grant", "revoke"), ("grant", "list"),
-        ("restriction",), ("restriction", "add"), ("restriction", "lift"), ("restriction", "list"),
+        ("serve",),
+        ("demo",),
+        ("catalog",),
+        ("catalog", "load"),
+        ("catalog", "check"),
+        ("key",),
+        ("key", "create"),
+        ("key", "revoke"),
+        ("key", "list"),
+        ("grant",),
+        ("grant", "create"),
+        ("grant", "revoke"),
+        ("grant", "list"),
+        ("restriction",),
+        ("restriction", "add"),
+        ("restriction", "lift"),
+        ("restriction", "list"),
     }
 
 
@@ -210,7 +230,9 @@ def test_every_command_describes_itself_in_chinese(path, tmp_path, monkeypatch):
     assert command.help.split("。")[0] in result.output.replace("\n  ", "")
     for param in command.params:
         if isinstance(param, click.Option):
-            assert param.help and CJK.search(param.help), f"govshare {' '.join(path)} {param.opts[0]} has no Chinese help"
+            assert param.help and CJK.search(param.help), (
+                f"govshare {' '.join(path)} {param.opts[0]} has no Chinese help"
+            )
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -228,7 +250,10 @@ def test_demo_writes_a_key_for_every_department(demo):
     assert len(set(keys.values())) == len(keys)
     assert keys_file.stat().st_mode & 0o777 == 0o600
     with connect(folder / "var" / "platform.db") as conn:
-        stored = {row[0]: row[1:] for row in conn.execute("SELECT key_hash, department, application, revoked_at FROM api_keys")}
+        stored = {
+            row[0]: row[1:]
+            for row in conn.execute("SELECT key_hash, department, application, revoked_at FROM api_keys")
+        }
     for department, key in keys.items():
         assert stored[hashlib.sha256(key.encode()).hexdigest()] == (department, f"{department}-demo", None)
 
@@ -241,7 +266,9 @@ def test_demo_twice_changes_nothing(demo_folder):
     again = govshare(demo_folder, "demo")
 
     assert again.returncode == 0, again.stderr
-    assert again.stdout.strip() == (f"演示世界已存在，未改动：{demo_folder / 'var'}/（应用密钥见 {keys_file}；重建请加 --force）")
+    assert again.stdout.strip() == (
+        f"演示世界已存在，未改动：{demo_folder / 'var'}/（应用密钥见 {keys_file}；重建请加 --force）"
+    )
     assert keys_file.read_bytes() == before
     assert {t: count(demo_folder, t) for t in counts} == counts
 
@@ -271,7 +298,9 @@ async def test_key_is_shown_once_authenticates_and_stops_when_revoked(own_folder
     assert key not in listing.stdout
 
     async with serving(own_folder) as client:
-        assert (await answer(client, CALLER, key))["data"] == {"caller": {"department": "market", "application": "证照审核系统"}}
+        assert (await answer(client, CALLER, key))["data"] == {
+            "caller": {"department": "market", "application": "证照审核系统"}
+        }
 
         revoked = govshare(own_folder, "key", "revoke", key_id)
         assert revoked.returncode == 0, revoked.stderr
@@ -287,16 +316,21 @@ async def test_key_is_shown_once_authenticates_and_stops_when_revoked(own_folder
         assert other["data"]["caller"] == {"department": "market", "application": "market-demo"}
 
     listing = govshare(own_folder, "key", "list")
-    assert re.search(rf"^{key_id}\s+market\s+证照审核系统\s+吊销于 \d{{4}}-\d\d-\d\d \d\d:\d\d$", listing.stdout, re.MULTILINE)
+    assert re.search(
+        rf"^{key_id}\s+market\s+证照审核系统\s+吊销于 \d{{4}}-\d\d-\d\d \d\d:\d\d$", listing.stdout, re.MULTILINE
+    )
     again = govshare(own_folder, "key", "revoke", key_id)
     assert again.returncode == 1
     assert f"[KEY_ALREADY_REVOKED] 应用密钥 {key_id} 已经吊销。" in again.stderr
 
 
-@pytest.mark.parametrize(("args", "message"), [
-    (("--department", "forestry", "--app", "x"), "[DEPARTMENT_NOT_FOUND] 部门 forestry 不存在。"),
-    (("--department", "market", "--app", "  "), "[BAD_REQUEST] 请求无法解析：the application needs a name"),
-])
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("--department", "forestry", "--app", "x"), "[DEPARTMENT_NOT_FOUND] 部门 forestry 不存在。"),
+        (("--department", "market", "--app", "  "), "[BAD_REQUEST] 请求无法解析：the application needs a name"),
+    ],
+)
 def test_key_create_refusals(demo_folder, args, message):
     keys = count(demo_folder, "api_keys")
     run = govshare_in_process(demo_folder, "key", "create", *args)
@@ -309,7 +343,7 @@ def test_key_create_refusals(demo_folder, args, message):
 # ---------------------------------------------------------------------------------------------------------------
 # Grants
 
-PERSONS_IN = 'query($county: String!) { personList(filter: {countyCode: {eq: $county}}, first: 30) { items { idNumber name countyCode } } }'
+PERSONS_IN = "query($county: String!) { personList(filter: {countyCode: {eq: $county}}, first: 30) { items { idNumber name countyCode } } }"
 
 
 async def test_grant_with_row_scope_and_mask_works_until_revoked(own_folder):
@@ -320,9 +354,29 @@ async def test_grant_with_row_scope_and_mask_works_until_revoked(own_folder):
         before = await answer(client, PERSONS_IN, land, purpose, variables={"county": "371302"})
         assert errors_by_item(before) == {"idNumber": "NO_GRANT", "name": "NO_GRANT"}
 
-        created = govshare(own_folder, "grant", "create", "--consumer", "land", "--resource", "police.person",
-                           "--items", "idNumber,name", "--purposes", purpose, "--from", since, "--until", until,
-                           "--scope", "countyCode=371302", "--mask", "name=name", "--by", "li.ming")
+        created = govshare(
+            own_folder,
+            "grant",
+            "create",
+            "--consumer",
+            "land",
+            "--resource",
+            "police.person",
+            "--items",
+            "idNumber,name",
+            "--purposes",
+            purpose,
+            "--from",
+            since,
+            "--until",
+            until,
+            "--scope",
+            "countyCode=371302",
+            "--mask",
+            "name=name",
+            "--by",
+            "li.ming",
+        )
         assert created.returncode == 0, created.stderr
         (grant_id,) = created.stdout.splitlines()
         assert re.fullmatch(r"G-[0-9a-f]{6}", grant_id)
@@ -332,9 +386,15 @@ async def test_grant_with_row_scope_and_mask_works_until_revoked(own_folder):
         assert "errors" not in granted, granted["errors"]
         items = granted["data"]["personList"]["items"]
         assert len(items) == 30
-        names = {r["id_number"]: r["name"] for r in source_rows(
-            own_folder, "police", f"SELECT id_number, name FROM person WHERE id_number IN ({','.join('?' * 30)})",
-            *[i["idNumber"] for i in items])}
+        names = {
+            r["id_number"]: r["name"]
+            for r in source_rows(
+                own_folder,
+                "police",
+                f"SELECT id_number, name FROM person WHERE id_number IN ({','.join('?' * 30)})",
+                *[i["idNumber"] for i in items],
+            )
+        }
         for item in items:
             assert item["countyCode"] == "371302"
             assert item["name"] == parse_mask("name").apply(names[item["idNumber"]])  # 张** : the name is masked
@@ -347,9 +407,12 @@ async def test_grant_with_row_scope_and_mask_works_until_revoked(own_folder):
 
         listing = govshare(own_folder, "grant", "list")
         end = china_day(31)  # --until names the last day: the grant ends at the start of the next
-        assert re.search(rf"^{grant_id}\s+land\s+police\.person\s+{re.escape(purpose)}\s+{since} 00:00 \(UTC\+8\) – "
-                         rf"{end} 00:00 \(UTC\+8\)\s+生效中\s+idNumber,name  行范围 countyCode ∈ 371302  脱敏 name: name$",
-                         listing.stdout, re.MULTILINE), listing.stdout
+        assert re.search(
+            rf"^{grant_id}\s+land\s+police\.person\s+{re.escape(purpose)}\s+{since} 00:00 \(UTC\+8\) – "
+            rf"{end} 00:00 \(UTC\+8\)\s+生效中\s+idNumber,name  行范围 countyCode ∈ 371302  脱敏 name: name$",
+            listing.stdout,
+            re.MULTILINE,
+        ), listing.stdout
 
         missing_reason = govshare(own_folder, "grant", "revoke", grant_id)
         assert missing_reason.returncode == 2 and "Missing option '--reason'" in missing_reason.stderr
@@ -366,31 +429,63 @@ async def test_grant_with_row_scope_and_mask_works_until_revoked(own_folder):
         assert error["message"] == f"共享授权 {grant_id} 已被撤销。"
 
     with connect(own_folder / "var" / "platform.db") as conn:
-        assert conn.execute("SELECT created_by, revoked_by, revoke_reason FROM grants WHERE id = ?", (grant_id,)).fetchone() == (
-            "li.ming", "coordinator", "不动产登记系统停用")
-    assert re.search(rf"^{grant_id}\s+land\s+police\.person\s+.*已撤销", govshare(own_folder, "grant", "list").stdout, re.MULTILINE)
+        assert conn.execute(
+            "SELECT created_by, revoked_by, revoke_reason FROM grants WHERE id = ?", (grant_id,)
+        ).fetchone() == ("li.ming", "coordinator", "不动产登记系统停用")
+    assert re.search(
+        rf"^{grant_id}\s+land\s+police\.person\s+.*已撤销", govshare(own_folder, "grant", "list").stdout, re.MULTILINE
+    )
 
 
-VALID_GRANT = {"--consumer": "land", "--resource": "police.person", "--items": "idNumber,name",
-               "--purposes": "land.property-registration", "--from": "2026-01-01", "--until": "2026-12-31"}
+VALID_GRANT = {
+    "--consumer": "land",
+    "--resource": "police.person",
+    "--items": "idNumber,name",
+    "--purposes": "land.property-registration",
+    "--from": "2026-01-01",
+    "--until": "2026-12-31",
+}
 
 
-@pytest.mark.parametrize(("changes", "exit_code", "message"), [
-    ({"--consumer": "forestry"}, 1, "[DEPARTMENT_NOT_FOUND] 部门 forestry 不存在。"),
-    ({"--resource": "police.vehicle"}, 1, "[RESOURCE_NOT_FOUND] 资源 police.vehicle 不存在或未发布。"),
-    ({"--items": "idNumber,shoeSize"}, 1, "[ITEM_NOT_FOUND] 资源 police.person 没有信息项 shoeSize。"),
-    ({"--purposes": "market.licence-review"}, 1, "[PURPOSE_NOT_FOUND] 部门 land 没有登记用途 market.licence-review。"),
-    ({"--items": "idNumber,phone"}, 1, "[GRANT_NOT_SHARED_ITEMS] phone 属于不予共享类"),
-    ({"--consumer": "police", "--purposes": "police.case-investigation"}, 1, "[GRANT_FOR_PROVIDER] police 是 police.person 的提供部门"),
-    ({"--from": "2026-06-01", "--until": "2026-05-01"}, 1, "[GRANT_BAD_PERIOD] 截止时间须晚于生效时间"),
-    ({"--until": "2026-02-30"}, 2, "'2026-02-30' 不是 YYYY-MM-DD 日期"),
-    ({"--from": "1/6/2026"}, 2, "'1/6/2026' 不是 YYYY-MM-DD 日期"),
-    ({"--scope": "countyCode"}, 2, "--scope 应写作 信息项=值，而不是 'countyCode'"),
-    ({"--mask": "name=blur"}, 1, "[GRANT_BAD_MASK] 信息项 name 的脱敏方式 blur 无效"),
-    ({"--mask": "address=full"}, 1, "[GRANT_MASK_NOT_COVERED] 脱敏的信息项 address 不在授权范围内"),
-], ids=["unknown department", "unknown resource", "unknown item", "purpose of another department",
-        "not-shared item without legal basis", "provider granting itself", "end before start", "no such day",
-        "not ISO date", "scope without value", "unknown mask", "mask of an item not granted"])
+@pytest.mark.parametrize(
+    ("changes", "exit_code", "message"),
+    [
+        ({"--consumer": "forestry"}, 1, "[DEPARTMENT_NOT_FOUND] 部门 forestry 不存在。"),
+        ({"--resource": "police.vehicle"}, 1, "[RESOURCE_NOT_FOUND] 资源 police.vehicle 不存在或未发布。"),
+        ({"--items": "idNumber,shoeSize"}, 1, "[ITEM_NOT_FOUND] 资源 police.person 没有信息项 shoeSize。"),
+        (
+            {"--purposes": "market.licence-review"},
+            1,
+            "[PURPOSE_NOT_FOUND] 部门 land 没有登记用途 market.licence-review。",
+        ),
+        ({"--items": "idNumber,phone"}, 1, "[GRANT_NOT_SHARED_ITEMS] phone 属于不予共享类"),
+        (
+            {"--consumer": "police", "--purposes": "police.case-investigation"},
+            1,
+            "[GRANT_FOR_PROVIDER] police 是 police.person 的提供部门",
+        ),
+        ({"--from": "2026-06-01", "--until": "2026-05-01"}, 1, "[GRANT_BAD_PERIOD] 截止时间须晚于生效时间"),
+        ({"--until": "2026-02-30"}, 2, "'2026-02-30' 不是 YYYY-MM-DD 日期"),
+        ({"--from": "1/6/2026"}, 2, "'1/6/2026' 不是 YYYY-MM-DD 日期"),
+        ({"--scope": "countyCode"}, 2, "--scope 应写作 信息项=值，而不是 'countyCode'"),
+        ({"--mask": "name=blur"}, 1, "[GRANT_BAD_MASK] 信息项 name 的脱敏方式 blur 无效"),
+        ({"--mask": "address=full"}, 1, "[GRANT_MASK_NOT_COVERED] 脱敏的信息项 address 不在授权范围内"),
+    ],
+    ids=[
+        "unknown department",
+        "unknown resource",
+        "unknown item",
+        "purpose of another department",
+        "not-shared item without legal basis",
+        "provider granting itself",
+        "end before start",
+        "no such day",
+        "not ISO date",
+        "scope without value",
+        "unknown mask",
+        "mask of an item not granted",
+    ],
+)
 def test_invalid_grant_is_refused_with_a_clear_message(demo_folder, changes, exit_code, message):
     grants = count(demo_folder, "grants")
     args = [part for option, value in (VALID_GRANT | changes).items() for part in (option, value)]
@@ -410,12 +505,22 @@ def test_the_valid_grant_of_the_refusal_cases_is_accepted(own_folder):
 
 
 def test_legal_basis_opens_a_not_shared_item(own_folder):
-    run = govshare(own_folder, "grant", "create", *[p for o, v in VALID_GRANT.items() for p in (o, v)],
-                   "--items", "idNumber,phone", "--legal-basis", "《不动产登记暂行条例》第二十七条")
+    run = govshare(
+        own_folder,
+        "grant",
+        "create",
+        *[p for o, v in VALID_GRANT.items() for p in (o, v)],
+        "--items",
+        "idNumber,phone",
+        "--legal-basis",
+        "《不动产登记暂行条例》第二十七条",
+    )
     assert run.returncode == 0, run.stderr
     with connect(own_folder / "var" / "platform.db") as conn:
         assert conn.execute("SELECT kind, legal_basis FROM grants WHERE id = ?", (run.stdout.strip(),)).fetchone() == (
-            "legal_basis", "《不动产登记暂行条例》第二十七条")
+            "legal_basis",
+            "《不动产登记暂行条例》第二十七条",
+        )
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -432,19 +537,32 @@ async def test_restriction_add_and_lift_take_effect(own_folder):
         assert "errors" not in free and len(free["data"]["enterpriseList"]["items"]) == 3
         assert all(i["creditCode"] and i["name"] for i in free["data"]["enterpriseList"]["items"])
 
-        added = govshare(own_folder, "restriction", "add", "--department", "hrss", "--resource", "market.enterprise",
-                         "--reason", "未按时更新参保数据（第二十条）")
+        added = govshare(
+            own_folder,
+            "restriction",
+            "add",
+            "--department",
+            "hrss",
+            "--resource",
+            "market.enterprise",
+            "--reason",
+            "未按时更新参保数据（第二十条）",
+        )
         assert added.returncode == 0, added.stderr
         (restriction_id,) = added.stdout.splitlines()
         assert re.fullmatch(r"D-[0-9a-f]{6}", restriction_id)
         await client.checked()
         listing = govshare(own_folder, "restriction", "list").stdout
-        assert re.search(rf"^{restriction_id}\s+hrss\s+market\.enterprise\s+未按时更新参保数据（第二十条）$", listing, re.MULTILINE)
+        assert re.search(
+            rf"^{restriction_id}\s+hrss\s+market\.enterprise\s+未按时更新参保数据（第二十条）$", listing, re.MULTILINE
+        )
 
         restricted = await answer(client, ENTERPRISES, hrss, purpose)
         assert restricted["data"] == {"enterpriseList": None}
         assert errors_by_item(restricted) == {"creditCode": "DEPARTMENT_RESTRICTED", "name": "DEPARTMENT_RESTRICTED"}
-        assert {e["message"] for e in restricted["errors"]} == {"本部门使用 market.enterprise 的权益已被限制：未按时更新参保数据（第二十条）"}
+        assert {e["message"] for e in restricted["errors"]} == {
+            "本部门使用 market.enterprise 的权益已被限制：未按时更新参保数据（第二十条）"
+        }
         assert free["data"]["enterpriseList"]["items"][0]["name"] not in json.dumps(restricted, ensure_ascii=False)
 
         lifted = govshare(own_folder, "restriction", "lift", restriction_id, "--by", "zhao.lei", "--reason", "已补报")
@@ -455,7 +573,9 @@ async def test_restriction_add_and_lift_take_effect(own_folder):
         assert restriction_id not in govshare(own_folder, "restriction", "list").stdout
 
     again = govshare(own_folder, "restriction", "lift", restriction_id, "--reason", "再次解除")
-    assert again.returncode == 1 and f"[RESTRICTION_ALREADY_LIFTED] 限制规则 {restriction_id} 已经解除。" in again.stderr
+    assert (
+        again.returncode == 1 and f"[RESTRICTION_ALREADY_LIFTED] 限制规则 {restriction_id} 已经解除。" in again.stderr
+    )
 
 
 async def test_lifting_the_demo_restriction_lets_civil_read_enterprises(own_folder):
@@ -472,11 +592,20 @@ async def test_lifting_the_demo_restriction_lets_civil_read_enterprises(own_fold
         assert "errors" not in lifted and all(i["name"] for i in lifted["data"]["enterpriseList"]["items"])
 
 
-@pytest.mark.parametrize(("args", "message"), [
-    (("--department", "forestry", "--resource", "*", "--reason", "x"), "[DEPARTMENT_NOT_FOUND] 部门 forestry 不存在。"),
-    (("--department", "hrss", "--resource", "police.vehicle", "--reason", "x"), "[RESOURCE_NOT_FOUND] 资源 police.vehicle 不存在或未发布。"),
-    (("--department", "hrss", "--resource", "*", "--reason", " "), "[REASON_REQUIRED] 须填写理由"),
-])
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (
+            ("--department", "forestry", "--resource", "*", "--reason", "x"),
+            "[DEPARTMENT_NOT_FOUND] 部门 forestry 不存在。",
+        ),
+        (
+            ("--department", "hrss", "--resource", "police.vehicle", "--reason", "x"),
+            "[RESOURCE_NOT_FOUND] 资源 police.vehicle 不存在或未发布。",
+        ),
+        (("--department", "hrss", "--resource", "*", "--reason", " "), "[REASON_REQUIRED] 须填写理由"),
+    ],
+)
 def test_invalid_restriction_is_refused(demo_folder, args, message):
     versions = count(demo_folder, "policy_versions")
     run = govshare_in_process(demo_folder, "restriction", "add", *args)
@@ -496,9 +625,14 @@ class _Server:
         self.lines: list[str] = []
         self.port: int | None = None
         self._ready = threading.Event()
-        self.process = subprocess.Popen([govshare_command(), "serve", "--port", "0"], cwd=folder,
-                                        env=environment(folder) | (env or {}),
-                                        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        self.process = subprocess.Popen(
+            [govshare_command(), "serve", "--port", "0"],
+            cwd=folder,
+            env=environment(folder) | (env or {}),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
         threading.Thread(target=self._read, daemon=True).start()
 
     def _read(self) -> None:
@@ -544,18 +678,32 @@ def test_served_over_real_http(own_folder):
     try:
         health = server.wait_until_healthy()
         assert server.port != Settings().port  # --port 0: the system picks a free port
-        assert health == {"status": "ok", "catalog_version": 1, "policy_version": health["policy_version"],
-                          "published_resources": len(load_catalog(DEMO_CATALOG).published()),
-                          "last_reload": health["last_reload"],
-                          "notifications": {"connected": False, "received": 0}}
+        assert health == {
+            "status": "ok",
+            "catalog_version": 1,
+            "policy_version": health["policy_version"],
+            "published_resources": len(load_catalog(DEMO_CATALOG).published()),
+            "last_reload": health["last_reload"],
+            "notifications": {"connected": False, "received": 0},
+        }
         assert health["last_reload"]["policy_version"] == health["policy_version"]
 
-        response = httpx.post(f"{server.url}/graphql", timeout=10, headers={
-            "Authorization": f"Bearer {demo_keys(own_folder)['market']}", "X-Purpose": "market.licence-review",
-        }, json={"query": "query($id: String!) { person(idNumber: $id) { idNumber name address } }",
-                 "variables": {"id": person_id}})
+        response = httpx.post(
+            f"{server.url}/graphql",
+            timeout=10,
+            headers={
+                "Authorization": f"Bearer {demo_keys(own_folder)['market']}",
+                "X-Purpose": "market.licence-review",
+            },
+            json={
+                "query": "query($id: String!) { person(idNumber: $id) { idNumber name address } }",
+                "variables": {"id": person_id},
+            },
+        )
         assert response.status_code == 200, response.text
-        assert response.json() == {"data": {"person": {"idNumber": person_id, "name": source["name"], "address": source["address"]}}}
+        assert response.json() == {
+            "data": {"person": {"idNumber": person_id, "name": source["name"], "address": source["address"]}}
+        }
         assert re.fullmatch(r"[0-9a-f-]{36}", response.headers["x-request-id"])
 
         unauthenticated = httpx.post(f"{server.url}/graphql", json={"query": "{ caller { department } }"}, timeout=10)
@@ -581,10 +729,18 @@ def test_json_log_lines_carry_the_request_id_of_the_request_they_were_logged_in(
         server.wait_until_healthy()
         with connect(own_folder / "var" / "sources" / "police.db") as conn:  # the source fails the next read
             conn.execute("ALTER TABLE person RENAME TO person_gone")
-        response = httpx.post(f"{server.url}/graphql", timeout=10, headers={
-            "Authorization": f"Bearer {demo_keys(own_folder)['market']}", "X-Purpose": "market.licence-review",
-        }, json={"query": "query($id: String!) { person(idNumber: $id) { name } }",
-                 "variables": {"id": showcase["person_luozhuang"]}})
+        response = httpx.post(
+            f"{server.url}/graphql",
+            timeout=10,
+            headers={
+                "Authorization": f"Bearer {demo_keys(own_folder)['market']}",
+                "X-Purpose": "market.licence-review",
+            },
+            json={
+                "query": "query($id: String!) { person(idNumber: $id) { name } }",
+                "variables": {"id": showcase["person_luozhuang"]},
+            },
+        )
         assert response.json()["errors"][0]["extensions"]["code"] == "SOURCE_UNAVAILABLE"
         request_id = response.headers["x-request-id"]
         deadline = time.monotonic() + 10
@@ -604,8 +760,13 @@ def test_json_log_lines_carry_the_request_id_of_the_request_they_were_logged_in(
 def test_english_operator_messages(demo_folder):
     runs = [
         govshare_in_process(demo_folder, "catalog", "check", language="en"),
-        govshare_in_process(demo_folder, "grant", "create", *[p for o, v in (VALID_GRANT | {"--from": "2026-13-01"}).items()
-                                                             for p in (o, v)], language="en"),
+        govshare_in_process(
+            demo_folder,
+            "grant",
+            "create",
+            *[p for o, v in (VALID_GRANT | {"--from": "2026-13-01"}).items() for p in (o, v)],
+            language="en",
+        ),
         govshare_in_process(demo_folder, "key", "revoke", "nope", language="en"),
     ]
     assert [run.returncode for run in runs] == [0, 2, 1]
@@ -617,12 +778,15 @@ def test_english_operator_messages(demo_folder):
 # ---------------------------------------------------------------------------------------------------------------
 # Policy rules and staff accounts from the command line
 
+
 def test_policy_export_import_round_trips_exactly(own_folder, tmp_path):
     exported = govshare(own_folder, "policy", "export")
     assert exported.returncode == 0, exported.stderr
     assert "[[deny]]" in exported.stdout and 'department = "civil"' in exported.stdout
     document = tmp_path / "policy.toml"
-    document.write_text(exported.stdout + textwrap.dedent('''
+    document.write_text(
+        exported.stdout
+        + textwrap.dedent("""
         [[rule]]
         id = "P-cli001"
         department = "civil"
@@ -632,15 +796,23 @@ def test_policy_export_import_round_trips_exactly(own_folder, tmp_path):
         valid_from = 2026-01-01T00:00:00+08:00
         valid_until = 2027-01-01T00:00:00+08:00
         note = "低保审核核对参保状态"
-        '''), encoding="utf-8")
-    assert govshare_in_process(own_folder, "policy", "validate", str(document)).stdout.strip() == \
-        "策略规则有效：2 条允许规则，1 条禁止规则。"  # the demo's staff rule and P-cli001
+        """),
+        encoding="utf-8",
+    )
+    assert (
+        govshare_in_process(own_folder, "policy", "validate", str(document)).stdout.strip()
+        == "策略规则有效：2 条允许规则，1 条禁止规则。"
+    )  # the demo's staff rule and P-cli001
     imported = govshare(own_folder, "policy", "import", str(document), "--reason", "低保审核试点", "--by", "wang.fang")
     assert imported.returncode == 0, imported.stderr
     version = int(re.search(r"第 (\d+) 版", imported.stdout).group(1))
     again = govshare(own_folder, "policy", "export").stdout
-    assert govshare(own_folder, "policy", "import", str(document), "--reason", "再导入", "--by", "wang.fang").stdout.strip() \
+    assert (
+        govshare(
+            own_folder, "policy", "import", str(document), "--reason", "再导入", "--by", "wang.fang"
+        ).stdout.strip()
         == "与现行规则相同，未产生新版本。"
+    )
     (tmp_path / "again.toml").write_text(again, encoding="utf-8")
     assert govshare(own_folder, "policy", "export", "-o", str(tmp_path / "third.toml")).returncode == 0
     assert (tmp_path / "third.toml").read_text(encoding="utf-8") == again  # export -> import -> export: identical
@@ -649,21 +821,40 @@ def test_policy_export_import_round_trips_exactly(own_folder, tmp_path):
     assert re.match(rf"v{version}\s+\S+ \S+\s+wang\.fang\s+import\s+低保审核试点$", history[0])
     diff = govshare(own_folder, "policy", "diff", str(version - 1), str(version)).stdout
     assert '+id = "P-cli001"' in diff and diff.startswith(f"--- v{version - 1}\n+++ v{version}\n")
-    explained = govshare(own_folder, "policy", "explain", "--department", "civil", "--purpose", "civil.subsistence-allowance",
-                         "--resource", "hrss.social-insurance").stdout
+    explained = govshare(
+        own_folder,
+        "policy",
+        "explain",
+        "--department",
+        "civil",
+        "--purpose",
+        "civil.subsistence-allowance",
+        "--resource",
+        "hrss.social-insurance",
+    ).stdout
     assert re.search(r"^insuranceStatus\s+允许\s+GRANT\s+P-cli001", explained, re.MULTILINE)
     assert re.search(r"^employerName\s+拒绝\s+NO_GRANT", explained, re.MULTILINE)
     rolled = govshare(own_folder, "policy", "rollback", str(version - 1), "--reason", "试点取消", "--by", "wang.fang")
     assert rolled.returncode == 0 and f"第 {version + 1} 版" in rolled.stdout
-    explained = govshare(own_folder, "policy", "explain", "--department", "civil", "--purpose", "civil.subsistence-allowance",
-                         "--resource", "hrss.social-insurance").stdout
+    explained = govshare(
+        own_folder,
+        "policy",
+        "explain",
+        "--department",
+        "civil",
+        "--purpose",
+        "civil.subsistence-allowance",
+        "--resource",
+        "hrss.social-insurance",
+    ).stdout
     assert re.search(r"^insuranceStatus\s+拒绝\s+NO_GRANT", explained, re.MULTILINE)
 
 
 def test_policy_import_refuses_an_invalid_file_naming_each_problem(own_folder, tmp_path):
     before = govshare(own_folder, "policy", "export").stdout
     bad = tmp_path / "bad.toml"
-    bad.write_text(textwrap.dedent('''
+    bad.write_text(
+        textwrap.dedent("""
         [[rule]]
         id = "P-bad001"
         department = "civil"
@@ -676,7 +867,9 @@ def test_policy_import_refuses_an_invalid_file_naming_each_problem(own_folder, t
         [[deny]]
         department = "forestry"
         reason = "x"
-        '''), encoding="utf-8")
+        """),
+        encoding="utf-8",
+    )
     for command in (("policy", "validate", str(bad)), ("policy", "import", str(bad), "--reason", "x", "--by", "x")):
         run = govshare_in_process(own_folder, *command)
         assert run.returncode == 1
@@ -688,17 +881,31 @@ def test_policy_import_refuses_an_invalid_file_naming_each_problem(own_folder, t
     assert "P-bad001 · items: [ITEM_NOT_FOUND]" in run.stderr and "shoeSize" in run.stderr
     assert "P-bad001 · purposes: [PURPOSE_NOT_FOUND]" in run.stderr and "civil.fishing-licence" in run.stderr
     (tmp_path / "syntax.toml").write_text("[[rule]\n", encoding="utf-8")
-    assert "[POLICY_SYNTAX]" in govshare_in_process(own_folder, "policy", "validate", str(tmp_path / "syntax.toml")).stderr
+    assert (
+        "[POLICY_SYNTAX]" in govshare_in_process(own_folder, "policy", "validate", str(tmp_path / "syntax.toml")).stderr
+    )
     assert govshare(own_folder, "policy", "export").stdout == before
 
 
 def test_staff_accounts_from_the_command_line(own_folder):
     environ = environment(own_folder) | {"GOVSHARE_STAFF_PASSWORD": "correct horse battery staple"}
-    added = subprocess.run([govshare_command(), "staff", "add", "wang.fang", "--name", "王芳"], cwd=own_folder, env=environ,
-                           capture_output=True, text=True, timeout=TIMEOUT)
+    added = subprocess.run(
+        [govshare_command(), "staff", "add", "wang.fang", "--name", "王芳"],
+        cwd=own_folder,
+        env=environ,
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT,
+    )
     assert added.returncode == 0 and added.stdout.strip() == "账户 wang.fang 已创建。", added.stderr
-    weak = subprocess.run([govshare_command(), "staff", "add", "li.na"], cwd=own_folder, capture_output=True, text=True,
-                          env=environment(own_folder) | {"GOVSHARE_STAFF_PASSWORD": "short"}, timeout=TIMEOUT)
+    weak = subprocess.run(
+        [govshare_command(), "staff", "add", "li.na"],
+        cwd=own_folder,
+        capture_output=True,
+        text=True,
+        env=environment(own_folder) | {"GOVSHARE_STAFF_PASSWORD": "short"},
+        timeout=TIMEOUT,
+    )
     assert weak.returncode == 1 and "[STAFF_PASSWORD_WEAK]" in weak.stderr
     assert re.search(r"^wang\.fang\s+王芳\s+active$", govshare(own_folder, "staff", "list").stdout, re.MULTILINE)
     assert govshare(own_folder, "staff", "disable", "wang.fang").returncode == 0

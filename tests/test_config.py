@@ -40,20 +40,25 @@ def test_defaults():
 def test_platform_url_puts_the_var_folder_in_the_database_url(tmp_path):
     settings = load_settings(env={"GOVSHARE_VAR_DIR": "state"})
     assert settings.platform_url == f"sqlite+aiosqlite:///{tmp_path.resolve()}/state/platform.db"
-    assert settings.expand("sqlite:///{var}/sources/police.db") == f"sqlite:///{tmp_path.resolve()}/state/sources/police.db"
+    assert (
+        settings.expand("sqlite:///{var}/sources/police.db")
+        == f"sqlite:///{tmp_path.resolve()}/state/sources/police.db"
+    )
 
 
 def test_environment_overrides_are_coerced_to_the_setting_type():
-    settings = load_settings(env={
-        "GOVSHARE_PORT": "9001",
-        "GOVSHARE_MAX_PAGE_SIZE": "250",
-        "GOVSHARE_SOURCE_TIMEOUT_SECONDS": "2.5",
-        "GOVSHARE_REFRESH_SECONDS": "0",
-        "GOVSHARE_VAR_DIR": "/srv/govshare/var",
-        "GOVSHARE_CATALOG_DIR": "catalog/prod",
-        "GOVSHARE_LANGUAGE": "en",
-        "GOVSHARE_DATABASE_URL": "sqlite+aiosqlite:////data/platform.db",
-    })
+    settings = load_settings(
+        env={
+            "GOVSHARE_PORT": "9001",
+            "GOVSHARE_MAX_PAGE_SIZE": "250",
+            "GOVSHARE_SOURCE_TIMEOUT_SECONDS": "2.5",
+            "GOVSHARE_REFRESH_SECONDS": "0",
+            "GOVSHARE_VAR_DIR": "/srv/govshare/var",
+            "GOVSHARE_CATALOG_DIR": "catalog/prod",
+            "GOVSHARE_LANGUAGE": "en",
+            "GOVSHARE_DATABASE_URL": "sqlite+aiosqlite:////data/platform.db",
+        }
+    )
     assert settings.port == 9001 and isinstance(settings.port, int)
     assert settings.max_page_size == 250
     assert settings.source_timeout_seconds == 2.5 and isinstance(settings.source_timeout_seconds, float)
@@ -127,7 +132,10 @@ def test_missing_file_named_by_govshare_config_is_refused(tmp_path):
         ({"GOVSHARE_LANGUAGE": "fr"}, "language must be one of zh-CN, en, not 'fr'"),
         ({"GOVSHARE_TRACE_EXPORTER": "jaeger"}, "trace_exporter must be one of none, console, otlp, not 'jaeger'"),
         ({"GOVSHARE_DEFAULT_PAGE_SIZE": "0"}, "default_page_size must be between 1 and max_page_size"),
-        ({"GOVSHARE_DEFAULT_PAGE_SIZE": "50", "GOVSHARE_MAX_PAGE_SIZE": "10"}, "default_page_size must be between 1 and max_page_size"),
+        (
+            {"GOVSHARE_DEFAULT_PAGE_SIZE": "50", "GOVSHARE_MAX_PAGE_SIZE": "10"},
+            "default_page_size must be between 1 and max_page_size",
+        ),
     ],
 )
 def test_bad_environment_values_are_refused_naming_the_setting(env, message):
@@ -142,11 +150,14 @@ def test_bad_value_in_the_file_is_refused_naming_the_setting(tmp_path):
         load_settings(env={})
 
 
-@pytest.mark.parametrize(("line", "message"), [
-    ("port = true", "setting 'port': cannot read True as int"),
-    ("max_page_size = 50.9", "setting 'max_page_size': cannot read 50.9 as int"),
-    ("source_timeout_seconds = false", "setting 'source_timeout_seconds': cannot read False as float"),
-])
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        ("port = true", "setting 'port': cannot read True as int"),
+        ("max_page_size = 50.9", "setting 'max_page_size': cannot read 50.9 as int"),
+        ("source_timeout_seconds = false", "setting 'source_timeout_seconds': cannot read False as float"),
+    ],
+)
 def test_toml_value_of_the_wrong_type_is_refused_not_converted(tmp_path, line, message):
     write_toml(tmp_path, line + "\n")
     with pytest.raises(ConfigError) as refused:
@@ -180,13 +191,17 @@ def test_a_production_server_refuses_to_run_unenforced(tmp_path):
 
 # --- GOVSHARE_* variables: a misspelled one is refused, as an unknown key in the file is --------------------
 
-@pytest.mark.parametrize(("variable", "suggestion"), [
-    ("GOVSHARE_MAX_PAGESIZE", "GOVSHARE_MAX_PAGE_SIZE"),
-    ("GOVSHARE_REFRESH_SECOND", "GOVSHARE_REFRESH_SECONDS"),
-    ("GOVSHARE_POLICY_NOTIFY_ULR", "GOVSHARE_POLICY_NOTIFY_URL"),
-    ("GOVSHARE_LANGAUGE", "GOVSHARE_LANGUAGE"),
-    ("GOVSHARE_REQUIRE_SERVICE", "GOVSHARE_REQUIRE_SERVICES"),
-])
+
+@pytest.mark.parametrize(
+    ("variable", "suggestion"),
+    [
+        ("GOVSHARE_MAX_PAGESIZE", "GOVSHARE_MAX_PAGE_SIZE"),
+        ("GOVSHARE_REFRESH_SECOND", "GOVSHARE_REFRESH_SECONDS"),
+        ("GOVSHARE_POLICY_NOTIFY_ULR", "GOVSHARE_POLICY_NOTIFY_URL"),
+        ("GOVSHARE_LANGAUGE", "GOVSHARE_LANGUAGE"),
+        ("GOVSHARE_REQUIRE_SERVICE", "GOVSHARE_REQUIRE_SERVICES"),
+    ],
+)
 def test_a_misspelled_variable_is_refused_naming_it_and_the_closest_known_one(variable, suggestion):
     with pytest.raises(ConfigError) as refused:
         load_settings(env={variable: "1", "GOVSHARE_PORT": "8100"})
@@ -194,7 +209,10 @@ def test_a_misspelled_variable_is_refused_naming_it_and_the_closest_known_one(va
     assert error.code == "SETTING_VARIABLE_UNKNOWN_SUGGEST"
     assert error.params == {"variable": variable, "suggestion": suggestion}
     assert variable in str(error) and f"did you mean {suggestion}?" in str(error)
-    assert error.text("zh-CN") == f"[SETTING_VARIABLE_UNKNOWN_SUGGEST] 环境变量 {variable} 不是已知的配置项，是否应为 {suggestion}？"
+    assert (
+        error.text("zh-CN")
+        == f"[SETTING_VARIABLE_UNKNOWN_SUGGEST] 环境变量 {variable} 不是已知的配置项，是否应为 {suggestion}？"
+    )
 
 
 def test_an_unknown_variable_like_no_setting_is_refused_without_a_suggestion():
@@ -216,8 +234,16 @@ def test_every_govshare_variable_the_repository_mentions_is_known():
     from govshare.config import OTHER_VARIABLES
 
     names = {"GOVSHARE_" + f.upper() for f in Settings.__dataclass_fields__} | OTHER_VARIABLES
-    files = [p for p in REPO.rglob("*") if p.is_file() and p.suffix in (".py", ".md", ".toml", "") and not any(
-        part in (".venv", ".git", "node_modules", "var") or part.endswith(".egg-info") for part in p.relative_to(REPO).parts)]
+    files = [
+        p
+        for p in REPO.rglob("*")
+        if p.is_file()
+        and p.suffix in (".py", ".md", ".toml", "")
+        and not any(
+            part in (".venv", ".git", "node_modules", "var") or part.endswith(".egg-info")
+            for part in p.relative_to(REPO).parts
+        )
+    ]
     assert REPO / ".ci" / "run" in files and REPO / "Makefile" in files
     mentioned = {}
     for path in files:
@@ -228,22 +254,31 @@ def test_every_govshare_variable_the_repository_mentions_is_known():
         for found in re.findall(r"\bGOVSHARE_[A-Z0-9_]*[A-Z0-9]\b", text):
             mentioned.setdefault(found, path.relative_to(REPO))
     # This file's misspellings are meant to be unknown; GOVSHARE_ENFORCE is refused on purpose (docs say so).
-    unknown = {name: str(path) for name, path in mentioned.items()
-               if name not in names | {"GOVSHARE_ENFORCE"} and path != Path(__file__).relative_to(REPO)}
+    unknown = {
+        name: str(path)
+        for name, path in mentioned.items()
+        if name not in names | {"GOVSHARE_ENFORCE"} and path != Path(__file__).relative_to(REPO)
+    }
     assert not unknown, unknown
     assert load_settings(env=dict.fromkeys(OTHER_VARIABLES - {"GOVSHARE_CONFIG"}, "1")) == Settings()
 
 
 def test_the_command_tells_a_misspelled_variable_in_the_configured_language(tmp_path):
+    import os
+
     from click.testing import CliRunner
 
     from cli import main
 
-    import os
-    env = {k: None for k in os.environ if k.startswith("GOVSHARE_")} | {"GOVSHARE_VAR_DIR": str(tmp_path),
-                                                                         "GOVSHARE_PORTT": "8100"}
+    env = {k: None for k in os.environ if k.startswith("GOVSHARE_")} | {
+        "GOVSHARE_VAR_DIR": str(tmp_path),
+        "GOVSHARE_PORTT": "8100",
+    }
     chinese = CliRunner().invoke(main, ["key", "list"], env=env)
     assert chinese.exit_code == 1
-    assert "[SETTING_VARIABLE_UNKNOWN_SUGGEST] 环境变量 GOVSHARE_PORTT 不是已知的配置项，是否应为 GOVSHARE_PORT？" in chinese.output
+    assert (
+        "[SETTING_VARIABLE_UNKNOWN_SUGGEST] 环境变量 GOVSHARE_PORTT 不是已知的配置项，是否应为 GOVSHARE_PORT？"
+        in chinese.output
+    )
     english = CliRunner().invoke(main, ["key", "list"], env=env | {"GOVSHARE_LANGUAGE": "en"})
     assert "GOVSHARE_PORTT is not a known setting; did you mean GOVSHARE_PORT?" in english.output

@@ -26,17 +26,20 @@ async def test_wrong_type_and_missing_column_keep_a_resource_unpublished(own_api
     runtime = own_api.app.state.runtime
     catalog = runtime.catalog
     person = catalog.resources["police.person"]
-    wrong = dataclasses.replace(person, items=tuple(
-        dataclasses.replace(i, type="integer") if i.name == "name" else i for i in person.items))
-    findings = await check_sources(dataclasses.replace(catalog, resources={**catalog.resources, wrong.code: wrong}),
-                                   own_world.settings)
+    wrong = dataclasses.replace(
+        person, items=tuple(dataclasses.replace(i, type="integer") if i.name == "name" else i for i in person.items)
+    )
+    findings = await check_sources(
+        dataclasses.replace(catalog, resources={**catalog.resources, wrong.code: wrong}), own_world.settings
+    )
     (problem,) = findings["police.person"]
     assert problem.kind == "wrong_type" and problem.column == "name"
 
     await _publish(own_api, dataclasses.replace(catalog, resources={**catalog.resources, wrong.code: wrong}))
     assert "police.person" not in runtime.catalog.resources and "market.enterprise" in runtime.catalog.resources
-    result = (await own_api.post("{ person(idNumber: \"x\") { name } }", department="market",
-                                 purpose="market.licence-review")).json()
+    result = (
+        await own_api.post('{ person(idNumber: "x") { name } }', department="market", purpose="market.licence-review")
+    ).json()
     assert result["data"] is None and "person" in result["errors"][0]["message"]
 
     with sqlite3.connect(own_world.settings.var_dir / "sources" / "market.db") as conn:
@@ -51,12 +54,17 @@ async def test_wrong_type_and_missing_column_keep_a_resource_unpublished(own_api
 async def test_an_unreachable_source_stays_published_and_reports_itself(own_api, own_world):
     runtime = own_api.app.state.runtime
     catalog = runtime.catalog
-    departments = {**catalog.departments,
-                   "land": dataclasses.replace(catalog.departments["land"], source="postgresql://nobody@127.0.0.1:1/none")}
+    departments = {
+        **catalog.departments,
+        "land": dataclasses.replace(catalog.departments["land"], source="postgresql://nobody@127.0.0.1:1/none"),
+    }
     await _publish(own_api, dataclasses.replace(catalog, departments=departments))
     assert "land.real-estate" in runtime.catalog.resources
-    result = (await own_api.post("{ realEstateList { items { ownerName } } }", department="land",
-                                 purpose="land.property-registration")).json()
+    result = (
+        await own_api.post(
+            "{ realEstateList { items { ownerName } } }", department="land", purpose="land.property-registration"
+        )
+    ).json()
     assert result["errors"][0]["extensions"]["code"] == "SOURCE_UNAVAILABLE"
 
 
@@ -71,16 +79,25 @@ def test_catalog_load_refuses_a_catalog_its_sources_do_not_fit(tmp_path):
     from tests.conftest import REPO
 
     govshare = str(Path(sys.executable).with_name("govshare"))
-    env = {**os.environ, "GOVSHARE_VAR_DIR": str(tmp_path / "var"), "GOVSHARE_CATALOG_DIR": str(REPO / "catalog" / "demo")}
+    env = {
+        **os.environ,
+        "GOVSHARE_VAR_DIR": str(tmp_path / "var"),
+        "GOVSHARE_CATALOG_DIR": str(REPO / "catalog" / "demo"),
+    }
     subprocess.run([govshare, "demo"], cwd=tmp_path, env=env, check=True, capture_output=True, timeout=120)
     broken = tmp_path / "broken"
     shutil.copytree(REPO / "catalog" / "demo", broken)
     police = broken / "police.toml"
-    police.write_text(police.read_text(encoding="utf-8").replace('column = "id_number"', 'column = "id_numbr"', 1), encoding="utf-8")
-    versions = lambda: sqlite3.connect(tmp_path / "var" / "platform.db").execute("SELECT COUNT(*) FROM catalog_versions").fetchone()[0]
+    police.write_text(
+        police.read_text(encoding="utf-8").replace('column = "id_number"', 'column = "id_numbr"', 1), encoding="utf-8"
+    )
+    versions = lambda: (
+        sqlite3.connect(tmp_path / "var" / "platform.db").execute("SELECT COUNT(*) FROM catalog_versions").fetchone()[0]
+    )
     before = versions()
-    result = subprocess.run([govshare, "catalog", "load", str(broken)], cwd=tmp_path, env=env, capture_output=True,
-                            text=True, timeout=60)
+    result = subprocess.run(
+        [govshare, "catalog", "load", str(broken)], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60
+    )
     assert result.returncode == 1
     assert "police.person.id_numbr" in result.stderr and "no column person.id_numbr" in result.stderr
     assert versions() == before

@@ -29,8 +29,11 @@ class Console:
     async def sign_in(self, username: str = "wang.fang", password: str = PASSWORD) -> httpx.Response:
         page = await self.client.get("/console/login")
         token = re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)
-        return await self.client.post("/console/login", data={"username": username, "password": password, "csrf_token": token},
-                                      headers={"Origin": ORIGIN})
+        return await self.client.post(
+            "/console/login",
+            data={"username": username, "password": password, "csrf_token": token},
+            headers={"Origin": ORIGIN},
+        )
 
     async def form_token(self, path: str) -> tuple[str, str]:
         page = await self.client.get(path)
@@ -41,8 +44,9 @@ class Console:
 
     async def submit(self, form_path: str, action: str, fields: dict) -> httpx.Response:
         csrf, based_on = await self.form_token(form_path)
-        return await self.client.post(action, data={"csrf_token": csrf, "based_on": based_on, **fields},
-                                      headers={"Origin": ORIGIN})
+        return await self.client.post(
+            action, data={"csrf_token": csrf, "based_on": based_on, **fields}, headers={"Origin": ORIGIN}
+        )
 
 
 @pytest.fixture
@@ -63,6 +67,7 @@ async def versions(api) -> int:
 
 # --- accounts -------------------------------------------------------------------------------------------
 
+
 async def test_sign_in_sets_a_host_only_secure_http_only_strict_cookie(staffed):
     api, console = staffed
     assert (await console.client.get("/console/rules")).headers["location"] == "/console/login"
@@ -77,7 +82,9 @@ async def test_sign_in_sets_a_host_only_secure_http_only_strict_cookie(staffed):
     assert "Domain" not in cookie
     rules = await console.client.get("/console/rules")
     assert rules.status_code == 200 and "当前用户：王芳" in rules.text
-    assert "script-src 'none'" in rules.headers["content-security-policy"] and rules.headers["x-frame-options"] == "DENY"
+    assert (
+        "script-src 'none'" in rules.headers["content-security-policy"] and rules.headers["x-frame-options"] == "DENY"
+    )
     english = await console.client.get("/console/rules?lang=en")
     assert "Signed in as 王芳" in english.text and "Allow rules" in english.text
 
@@ -86,8 +93,11 @@ async def test_wrong_password_is_refused_and_five_in_a_row_lock_the_account(staf
     api, console = staffed
     for _ in range(4):
         wrong = await console.sign_in(password="not the password at all")
-        assert wrong.status_code == 401 and "用户名或密码错误" in wrong.text and "set-cookie" not in {
-            k for k, v in wrong.headers.items() if v.startswith("__Host-govshare-console")}
+        assert (
+            wrong.status_code == 401
+            and "用户名或密码错误" in wrong.text
+            and "set-cookie" not in {k for k, v in wrong.headers.items() if v.startswith("__Host-govshare-console")}
+        )
     unknown = await console.sign_in(username="nobody")
     assert unknown.status_code == 401 and "用户名或密码错误" in unknown.text  # the same answer: names are not told
     fifth = await console.sign_in(password="still not it")
@@ -141,9 +151,13 @@ async def test_application_keys_cannot_administer(staffed):
     key = api.world.keys[HRSS]
     page = await console.client.get("/console/rules", headers={"Authorization": f"Bearer {key}"})
     assert page.status_code == 303 and page.headers["location"] == "/console/login"
-    response = await console.client.post("/admin/graphql", json={"query": "{ rules { id } }"},
-                                         headers={"Authorization": f"Bearer {key}"})
-    assert response.status_code == 401 and response.json()["errors"][0]["extensions"]["code"] == "APPLICATION_KEY_NOT_STAFF"
+    response = await console.client.post(
+        "/admin/graphql", json={"query": "{ rules { id } }"}, headers={"Authorization": f"Bearer {key}"}
+    )
+    assert (
+        response.status_code == 401
+        and response.json()["errors"][0]["extensions"]["code"] == "APPLICATION_KEY_NOT_STAFF"
+    )
     as_password = await console.sign_in(username=HRSS, password=key)
     assert as_password.status_code == 401
     nobody = await console.client.post("/admin/graphql", json={"query": "{ rules { id } }"})
@@ -157,7 +171,7 @@ async def test_sign_out_ends_the_session_for_good(staffed):
     csrf, _ = await console.form_token("/console/deny/new")
     out = await console.client.post("/console/logout", data={"csrf_token": csrf}, headers={"Origin": ORIGIN})
     assert out.status_code == 303 and out.headers["location"] == "/console/login"
-    assert "__Host-govshare-console=\"\"" in out.headers["set-cookie"] or "Max-Age=0" in out.headers["set-cookie"]
+    assert '__Host-govshare-console=""' in out.headers["set-cookie"] or "Max-Age=0" in out.headers["set-cookie"]
     # The old cookie, kept by someone, opens nothing.
     console.client.cookies.set("__Host-govshare-console", cookie, domain="govshare.test", path="/")
     replay = await console.client.get("/console/rules")
@@ -176,6 +190,7 @@ async def test_disabled_account_loses_its_sessions(staffed):
 
 # --- CSRF -----------------------------------------------------------------------------------------------
 
+
 async def test_a_change_without_the_csrf_token_or_from_another_site_is_refused(staffed):
     api, console = staffed
     await console.sign_in()
@@ -184,8 +199,11 @@ async def test_a_change_without_the_csrf_token_or_from_another_site_is_refused(s
     missing = await console.client.post("/console/deny", data=fields, headers={"Origin": ORIGIN})
     assert missing.status_code == 403 and "CSRF_FAILED" in missing.text
     csrf, based_on = await console.form_token("/console/deny/new")
-    other_site = await console.client.post("/console/deny", data={**fields, "csrf_token": csrf, "based_on": based_on},
-                                           headers={"Origin": "https://evil.example"})
+    other_site = await console.client.post(
+        "/console/deny",
+        data={**fields, "csrf_token": csrf, "based_on": based_on},
+        headers={"Origin": "https://evil.example"},
+    )
     assert other_site.status_code == 403
     api_without_header = await console.client.post("/admin/graphql", json={"query": "{ rules { id } }"})
     assert api_without_header.status_code == 403  # the cookie alone does not authorize the API
@@ -193,6 +211,7 @@ async def test_a_change_without_the_csrf_token_or_from_another_site_is_refused(s
 
 
 # --- the whole story: deny rule, explain, answer, history, diff, rollback -------------------------------
+
 
 async def test_deny_rule_changes_explain_and_answer_and_rollback_restores_them(staffed):
     api, console = staffed
@@ -205,9 +224,16 @@ async def test_deny_rule_changes_explain_and_answer_and_rollback_restores_them(s
     before = await console.client.get(explain_url)
     assert 'id="item-name"' in before.text and "DEPARTMENT_RESTRICTED" not in before.text
 
-    saved = await console.submit("/console/deny/new", "/console/deny", {
-        "department": HRSS, "resource": "market.enterprise", "basis": "未按时更新参保数据（第二十条）",
-        "reason": "社保数据连续两月未更新，市大数据局通知限制"})
+    saved = await console.submit(
+        "/console/deny/new",
+        "/console/deny",
+        {
+            "department": HRSS,
+            "resource": "market.enterprise",
+            "basis": "未按时更新参保数据（第二十条）",
+            "reason": "社保数据连续两月未更新，市大数据局通知限制",
+        },
+    )
     assert saved.status_code == 303, saved.text
     listing = await console.client.get("/console/deny")
     (rule_id,) = re.findall(r'id="deny-(D-[0-9a-f]{6})"><td><code>[^<]+</code></td><td>hrss</td>', listing.text)
@@ -227,9 +253,11 @@ async def test_deny_rule_changes_explain_and_answer_and_rollback_restores_them(s
     assert rule_id in diff.text and "新增" in diff.text and "未按时更新参保数据" in diff.text
 
     csrf, _ = await console.form_token("/console/history")
-    rolled = await console.client.post(f"/console/history/{start}/rollback",
-                                       data={"csrf_token": csrf, "based_on": str(new), "reason": "已补报，恢复"},
-                                       headers={"Origin": ORIGIN})
+    rolled = await console.client.post(
+        f"/console/history/{start}/rollback",
+        data={"csrf_token": csrf, "based_on": str(new), "reason": "已补报，恢复"},
+        headers={"Origin": ORIGIN},
+    )
     assert rolled.status_code == 303, rolled.text
     assert await versions(api) == new + 1
     assert await api.query(ENTERPRISES, HRSS, HRSS_PURPOSE) == free
@@ -243,8 +271,9 @@ async def test_every_change_needs_a_reason(staffed):
     api, console = staffed
     await console.sign_in()
     before = await versions(api)
-    response = await console.submit("/console/deny/new", "/console/deny",
-                                    {"department": HRSS, "resource": "*", "basis": "迟报", "reason": "  "})
+    response = await console.submit(
+        "/console/deny/new", "/console/deny", {"department": HRSS, "resource": "*", "basis": "迟报", "reason": "  "}
+    )
     assert response.status_code == 400 and "须填写理由" in response.text
     assert await versions(api) == before
 
@@ -254,20 +283,42 @@ async def test_invalid_rules_are_refused_naming_what_and_why_and_nothing_changes
     await console.sign_in()
     before = await versions(api)
     free = await api.query(ENTERPRISES, HRSS, HRSS_PURPOSE)
-    response = await console.submit("/console/rules/new", "/console/rules", {
-        "department": "civil", "resource": "hrss.social-insurance", "items": "idNumber, shoeSize",
-        "purposes": "civil.no-such-matter", "valid_from": "2026-01-01T00:00", "valid_until": "2027-01-01T00:00",
-        "reason": "测试"})
+    response = await console.submit(
+        "/console/rules/new",
+        "/console/rules",
+        {
+            "department": "civil",
+            "resource": "hrss.social-insurance",
+            "items": "idNumber, shoeSize",
+            "purposes": "civil.no-such-matter",
+            "valid_from": "2026-01-01T00:00",
+            "valid_until": "2027-01-01T00:00",
+            "reason": "测试",
+        },
+    )
     assert response.status_code == 400
     assert "ITEM_NOT_FOUND" in response.text and "shoeSize" in response.text
     assert "PURPOSE_NOT_FOUND" in response.text and "civil.no-such-matter" in response.text
     assert "未保存，现行规则不变" in response.text
-    unknown_department = await console.submit("/console/deny/new", "/console/deny", {
-        "department": "forestry", "resource": "*", "basis": "x", "reason": "测试"})
+    unknown_department = await console.submit(
+        "/console/deny/new",
+        "/console/deny",
+        {"department": "forestry", "resource": "*", "basis": "x", "reason": "测试"},
+    )
     assert unknown_department.status_code == 400
-    backwards = await console.submit("/console/rules/new", "/console/rules", {
-        "department": "civil", "resource": "hrss.social-insurance", "items": "idNumber", "purposes": "civil.marriage-registration",
-        "valid_from": "2027-01-01T00:00", "valid_until": "2026-01-01T00:00", "reason": "测试"})
+    backwards = await console.submit(
+        "/console/rules/new",
+        "/console/rules",
+        {
+            "department": "civil",
+            "resource": "hrss.social-insurance",
+            "items": "idNumber",
+            "purposes": "civil.marriage-registration",
+            "valid_from": "2027-01-01T00:00",
+            "valid_until": "2026-01-01T00:00",
+            "reason": "测试",
+        },
+    )
     assert backwards.status_code == 400 and "GRANT_BAD_PERIOD" in backwards.text
     assert await versions(api) == before
     assert await api.query(ENTERPRISES, HRSS, HRSS_PURPOSE) == free
@@ -277,12 +328,22 @@ async def test_a_change_made_on_a_stale_version_is_refused(staffed):
     api, console = staffed
     await console.sign_in()
     csrf, based_on = await console.form_token("/console/deny/new")
-    first = await console.submit("/console/deny/new", "/console/deny",
-                                 {"department": HRSS, "resource": "*", "basis": "甲", "reason": "甲"})
+    first = await console.submit(
+        "/console/deny/new", "/console/deny", {"department": HRSS, "resource": "*", "basis": "甲", "reason": "甲"}
+    )
     assert first.status_code == 303
-    stale = await console.client.post("/console/deny", data={"csrf_token": csrf, "based_on": based_on, "department": "land",
-                                                             "resource": "*", "basis": "乙", "reason": "乙"},
-                                      headers={"Origin": ORIGIN})
+    stale = await console.client.post(
+        "/console/deny",
+        data={
+            "csrf_token": csrf,
+            "based_on": based_on,
+            "department": "land",
+            "resource": "*",
+            "basis": "乙",
+            "reason": "乙",
+        },
+        headers={"Origin": ORIGIN},
+    )
     assert stale.status_code == 409 and "已被他人修改" in stale.text
 
 
@@ -298,18 +359,28 @@ async def test_allow_rule_added_changed_and_removed(staffed):
     denied = await api.query(query, "civil", purpose)
     assert denied["data"]["socialInsuranceList"] is None
     now = datetime.now(UTC).astimezone()
-    saved = await console.submit("/console/rules/new", "/console/rules", {
-        "department": "civil", "resource": "hrss.social-insurance", "items": "idNumber", "purposes": purpose,
-        "valid_from": (now - timedelta(days=1)).strftime("%Y-%m-%dT%H:%M"),
-        "valid_until": (now + timedelta(days=30)).strftime("%Y-%m-%dT%H:%M"), "reason": "婚姻登记核验参保状态（试点）"})
+    saved = await console.submit(
+        "/console/rules/new",
+        "/console/rules",
+        {
+            "department": "civil",
+            "resource": "hrss.social-insurance",
+            "items": "idNumber",
+            "purposes": purpose,
+            "valid_from": (now - timedelta(days=1)).strftime("%Y-%m-%dT%H:%M"),
+            "valid_until": (now + timedelta(days=30)).strftime("%Y-%m-%dT%H:%M"),
+            "reason": "婚姻登记核验参保状态（试点）",
+        },
+    )
     assert saved.status_code == 303, saved.text
     allowed = await api.query(query, "civil", purpose)
     assert "errors" not in allowed and len(allowed["data"]["socialInsuranceList"]["items"]) == 2
     listing = await console.client.get(f"/console/rules?department=civil&purpose={purpose}")
     (rule_id,) = re.findall(r'id="rule-(P-[0-9a-f]{6})"', listing.text)
     assert (await console.client.get("/console/rules?department=land")).text.count('id="rule-') == 0
-    removed = await console.submit(f"/console/rules/{rule_id}/remove", f"/console/rules/{rule_id}/remove",
-                                   {"reason": "试点结束"})
+    removed = await console.submit(
+        f"/console/rules/{rule_id}/remove", f"/console/rules/{rule_id}/remove", {"reason": "试点结束"}
+    )
     assert removed.status_code == 303
     again = await api.query(query, "civil", purpose)
     assert again["data"]["socialInsuranceList"] is None
@@ -337,7 +408,9 @@ async def test_explain_agrees_with_the_graphql_answer_item_for_item(api, departm
     explained = await operations.explain_access(runtime, department, purpose, resource, None, "zh-CN")
     assert explained.refused is None
     names = [i.name for i in target.items]
-    result = await api.query(f"{{ {target.api_name}List(first: 1) {{ items {{ {' '.join(names)} }} }} }}", department, purpose)
+    result = await api.query(
+        f"{{ {target.api_name}List(first: 1) {{ items {{ {' '.join(names)} }} }} }}", department, purpose
+    )
     errors = {e["extensions"].get("item"): e for e in result.get("errors", [])}
     by_item = {i.item: i for i in explained.items}
     assert set(by_item) == set(names)

@@ -23,8 +23,12 @@ TABLE = """# made up
 
 def _repo(tmp_path: Path, files: dict[str, str], table: str = TABLE) -> Path:
     (tmp_path / "README.md").write_text(table, encoding="utf-8")
-    docstrings = {"base": "nothing of ours", "low": "``base``", "mid": "``low.masks``, ``base``",
-                  "top": "everything below ``app.py``"}
+    docstrings = {
+        "base": "nothing of ours",
+        "low": "``base``",
+        "mid": "``low.masks``, ``base``",
+        "top": "everything below ``app.py``",
+    }
     for package, said in docstrings.items():
         (tmp_path / package).mkdir()
         (tmp_path / package / "__init__.py").write_text(f'"""A package. May import {said}."""\n', encoding="utf-8")
@@ -44,16 +48,24 @@ def test_the_repository_keeps_readmes_layout_table():
 
 
 def test_a_repository_that_keeps_the_table_passes(tmp_path):
-    repo = _repo(tmp_path, {"mid/decide.py": "from low.masks import x\nfrom base.config import y\n",
-                            "top/run.py": "import mid.decide\nfrom low import sql\n"})
+    repo = _repo(
+        tmp_path,
+        {
+            "mid/decide.py": "from low.masks import x\nfrom base.config import y\n",
+            "top/run.py": "import mid.decide\nfrom low import sql\n",
+        },
+    )
     assert check(repo) == []
 
 
 def test_an_import_the_row_does_not_list_is_a_breach_wherever_it_is_written(tmp_path):
-    repo = _repo(tmp_path, {
-        "base/config.py": "def later():\n    from low import sql\n",  # lazy, inside a function
-        "low/sql.py": "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    import mid\n",
-    })
+    repo = _repo(
+        tmp_path,
+        {
+            "base/config.py": "def later():\n    from low import sql\n",  # lazy, inside a function
+            "low/sql.py": "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    import mid\n",
+        },
+    )
     problems = check(repo)
     assert any(p.startswith("base/config.py:2: base imports low.sql") for p in problems), problems
     assert any(p.startswith("low/sql.py:3: low imports mid") for p in problems), problems
@@ -68,7 +80,9 @@ def test_a_named_module_allows_that_module_only(tmp_path):
 
 
 def test_relative_imports_are_resolved(tmp_path):
-    repo = _repo(tmp_path, {"base/deep/__init__.py": "", "base/deep/x.py": "from ... import top\nfrom .. import config\n"})
+    repo = _repo(
+        tmp_path, {"base/deep/__init__.py": "", "base/deep/x.py": "from ... import top\nfrom .. import config\n"}
+    )
     problems = check(repo)
     assert len(problems) == 1, problems
     assert problems[0].startswith("base/deep/x.py:1: base imports top,")
@@ -92,8 +106,13 @@ def test_a_table_whose_entries_go_round_is_a_breach(tmp_path):
 
 
 def test_a_docstring_that_says_otherwise_is_a_breach(tmp_path):
-    repo = _repo(tmp_path, {"low/__init__.py": '"""Reads things. May import ``base`` and ``mid``."""\n',
-                            "mid/__init__.py": '"""Decides; imports what it needs."""\n'})
+    repo = _repo(
+        tmp_path,
+        {
+            "low/__init__.py": '"""Reads things. May import ``base`` and ``mid``."""\n',
+            "mid/__init__.py": '"""Decides; imports what it needs."""\n',
+        },
+    )
     problems = check(repo)
     assert len(problems) == 2, problems
     assert problems[0].startswith("low/__init__.py: says it may import")

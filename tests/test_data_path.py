@@ -11,8 +11,11 @@ async def test_source_query_reads_only_allowed_selected_columns_with_scope_bound
     log = StatementLog(api, world, "police")
     try:
         # hrss is not granted birthDate (it would undo its ID-number mask): it filters on the county of its scope.
-        result = await api.query('{ personList(filter: {countyCode: {eq: "371311"}}, first: 5) { items { name phone ethnicity } } }',
-                                 "hrss", "hrss.insurance-enrolment")
+        result = await api.query(
+            '{ personList(filter: {countyCode: {eq: "371311"}}, first: 5) { items { name phone ethnicity } } }',
+            "hrss",
+            "hrss.insurance-enrolment",
+        )
     finally:
         log.close()
     assert len(result["data"]["personList"]["items"]) == 5
@@ -43,11 +46,19 @@ async def test_each_item_is_decided_once_per_request_not_per_row(api, world, mon
 
     monkeypatch.setattr(PolicyEngine, "_decide_item", counting)
     api.app.state.runtime.policy._memo.clear()
-    result = await api.query("{ enterpriseList(first: 100) { items { creditCode name status legalRepIdNumber } } }",
-                             "land", "land.property-registration")
+    result = await api.query(
+        "{ enterpriseList(first: 100) { items { creditCode name status legalRepIdNumber } } }",
+        "land",
+        "land.property-registration",
+    )
     assert len(result["data"]["enterpriseList"]["items"]) == 100
-    assert sorted(calls) == sorted(("market.enterprise", i) for i in ("creditCode", "name", "status", "legalRepIdNumber"))
+    assert sorted(calls) == sorted(
+        ("market.enterprise", i) for i in ("creditCode", "name", "status", "legalRepIdNumber")
+    )
     calls.clear()
-    await api.query("{ enterpriseList(first: 100) { items { creditCode name status legalRepIdNumber } } }",
-                    "land", "land.property-registration")
+    await api.query(
+        "{ enterpriseList(first: 100) { items { creditCode name status legalRepIdNumber } } }",
+        "land",
+        "land.property-registration",
+    )
     assert calls == []  # memoised for the same department, purpose and policy version

@@ -13,17 +13,25 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from catalog.loader import load_catalog
-from catalog.model import Catalog
 from applications.tables import applications
 from audit.tables import access_records
+from catalog.loader import load_catalog
+from catalog.model import Catalog
 from govshare.platformdb import bump_policy_version, make_engine
 from policies import documents
 from policies.model import Allow
 from policies.tables import grants
 from tests.conftest import REPO, World, _api, copy_var, make_settings
 from tests.decision_cases import (
-    REASONS, CaseFailed, CaseFile, CaseFileError, case_files, check, decide, engine_for, load_case_file,
+    REASONS,
+    CaseFailed,
+    CaseFile,
+    CaseFileError,
+    case_files,
+    check,
+    decide,
+    engine_for,
+    load_case_file,
 )
 
 DEMO = load_catalog(REPO / "catalog" / "demo")
@@ -100,7 +108,7 @@ def test_a_changed_reason_in_a_copy_of_a_case_file_fails_naming_the_file_and_cas
     assert "expected {'reason': 'GRANT'" in message and "decided {'reason': 'GRANT_EXPIRED'" in message
 
 
-MINIMAL = '''description = "a minimal file"
+MINIMAL = """description = "a minimal file"
 at = 2026-12-01T09:00:00+08:00
 
 [catalog.departments]
@@ -129,30 +137,50 @@ purpose = "land.property-registration"
 resource = "police.person"
 items = { name = "GRANT" }
 grants_used = ["G-1"]
-'''
+"""
 
 
-@pytest.mark.parametrize("change, says", [
-    (('items = { name = "GRANT" }', 'items = { name = "GRANT" }\ncolour = "blue"'),
-     "case[0] 'the one case': unknown key 'colour'"),
-    (('items = { name = "GRANT" }\n', ''), "case[0] 'the one case': missing key 'items'"),
-    (('items = { name = "GRANT" }', 'items = {}'), "case[0] 'the one case'.items: expected a table of item"),
-    (('items = { name = "GRANT" }', 'items = { name = { mask = "full" } }'),
-     "case[0] 'the one case'.items.name: missing key 'reason'"),
-    (('items = { name = "GRANT" }', 'items = { name = "ALLOWED" }'),
-     "case[0] 'the one case'.items.name.reason: 'ALLOWED' is not a decision code"),
-    (('grants_used = ["G-1"]', 'grants_used = ["G-9"]'), "case 'the one case': names 'G-9'"),
-    (('purpose = "land.property-registration"\nresource', 'purpose = "land.other"\nresource'),
-     "'land.other' is not registered for land"),
-    (('at = 2026-12-01T09:00:00+08:00', 'at = 2026-12-01T09:00:00'), "at: expected a TOML date-time with an offset"),
-    (('items = ["name"]', 'items = ["nickname"]'), "grant[0] (G-1).items: ITEM_NOT_FOUND"),
-    (('valid_until = 2031', 'until = 2031'), "grant[0] (G-1): unknown key 'until'"),
-    (('share_type = "conditional"', 'share_type = "sometimes"'), "catalog (police, police.person): share_type FIELD_INVALID"),
-    (('[[case]]', '[[deny]]\ndepartment = "land"\n\n[[case]]'), "POLICY_FIELD_REQUIRED"),
-    (('description = "a minimal file"\n', ''), "file: missing key 'description'"),
-    (('why = "the one case"', 'why = "the one case"\nwhy2 = 1'), "unknown key 'why2'"),
-    (('department = "land"\npurpose', 'department = ["land"]\npurpose'), "case[0] 'the one case': department: expected text"),
-])
+@pytest.mark.parametrize(
+    "change, says",
+    [
+        (
+            ('items = { name = "GRANT" }', 'items = { name = "GRANT" }\ncolour = "blue"'),
+            "case[0] 'the one case': unknown key 'colour'",
+        ),
+        (('items = { name = "GRANT" }\n', ""), "case[0] 'the one case': missing key 'items'"),
+        (('items = { name = "GRANT" }', "items = {}"), "case[0] 'the one case'.items: expected a table of item"),
+        (
+            ('items = { name = "GRANT" }', 'items = { name = { mask = "full" } }'),
+            "case[0] 'the one case'.items.name: missing key 'reason'",
+        ),
+        (
+            ('items = { name = "GRANT" }', 'items = { name = "ALLOWED" }'),
+            "case[0] 'the one case'.items.name.reason: 'ALLOWED' is not a decision code",
+        ),
+        (('grants_used = ["G-1"]', 'grants_used = ["G-9"]'), "case 'the one case': names 'G-9'"),
+        (
+            ('purpose = "land.property-registration"\nresource', 'purpose = "land.other"\nresource'),
+            "'land.other' is not registered for land",
+        ),
+        (
+            ("at = 2026-12-01T09:00:00+08:00", "at = 2026-12-01T09:00:00"),
+            "at: expected a TOML date-time with an offset",
+        ),
+        (('items = ["name"]', 'items = ["nickname"]'), "grant[0] (G-1).items: ITEM_NOT_FOUND"),
+        (("valid_until = 2031", "until = 2031"), "grant[0] (G-1): unknown key 'until'"),
+        (
+            ('share_type = "conditional"', 'share_type = "sometimes"'),
+            "catalog (police, police.person): share_type FIELD_INVALID",
+        ),
+        (("[[case]]", '[[deny]]\ndepartment = "land"\n\n[[case]]'), "POLICY_FIELD_REQUIRED"),
+        (('description = "a minimal file"\n', ""), "file: missing key 'description'"),
+        (('why = "the one case"', 'why = "the one case"\nwhy2 = 1'), "unknown key 'why2'"),
+        (
+            ('department = "land"\npurpose', 'department = ["land"]\npurpose'),
+            "case[0] 'the one case': department: expected text",
+        ),
+    ],
+)
 def test_a_malformed_case_file_is_refused_naming_the_file_and_the_case(tmp_path, change, says):
     before, after = change
     assert before in MINIMAL
@@ -164,7 +192,7 @@ def test_a_malformed_case_file_is_refused_naming_the_file_and_the_case(tmp_path,
     # In the suite, such a file is one failing test, not a skipped one.
     (param,) = list(_params([path]))
     assert param.id == "broken:MALFORMED"
-    with pytest.raises(CaseFileError, match="broken.toml"):
+    with pytest.raises(CaseFileError, match=r"broken\.toml"):
         _run_case(*param.values)
 
 
@@ -177,8 +205,12 @@ def test_the_minimal_file_itself_runs(tmp_path):
 
 def test_a_file_marked_http_refuses_what_http_cannot_ask(tmp_path):
     path = tmp_path / "web.toml"
-    path.write_text(MINIMAL.replace('at = 2026', 'http = true\nat = 2026').replace(
-        'items = { name = "GRANT" }', 'items = { name = "GRANT", nope = "ITEM_UNKNOWN" }'), encoding="utf-8")
+    path.write_text(
+        MINIMAL.replace("at = 2026", "http = true\nat = 2026").replace(
+            'items = { name = "GRANT" }', 'items = { name = "GRANT", nope = "ITEM_UNKNOWN" }'
+        ),
+        encoding="utf-8",
+    )
     with pytest.raises(CaseFileError, match="an unknown item is no field of the schema"):
         load_case_file(path)
 
@@ -210,8 +242,22 @@ def _differences_from_demo(loaded: CaseFile) -> list[str]:
             if there is None:
                 found.append(f"{code} has no item {item.name} in the demo catalog")
                 continue
-            mine = (resource.share_type_of(item), item.type, item.filterable, item.text_length, item.parts, item.reveals)
-            theirs = (demo.share_type_of(there), there.type, there.filterable, there.text_length, there.parts, there.reveals)
+            mine = (
+                resource.share_type_of(item),
+                item.type,
+                item.filterable,
+                item.text_length,
+                item.parts,
+                item.reveals,
+            )
+            theirs = (
+                demo.share_type_of(there),
+                there.type,
+                there.filterable,
+                there.text_length,
+                there.parts,
+                there.reveals,
+            )
             if mine != theirs:
                 found.append(f"{code}.{item.name}: {mine}, the demo's {theirs}")
     return found
@@ -227,13 +273,24 @@ async def _world_with_the_files_policies(world: World, var: Path, loaded: CaseFi
             await conn.execute(grants.delete())
             await conn.execute(applications.delete())
             for g in loaded.grants:  # as rows, past the store's checks (the file's own checks ran on loading)
-                await conn.execute(grants.insert().values(
-                    id=g.id, kind=g.kind.value, consumer=g.consumer, resource=g.resource, items=list(g.items),
-                    purposes=list(g.purposes), valid_from=g.valid_from.astimezone(UTC),
-                    valid_until=g.valid_until.astimezone(UTC), row_scope={k: list(v) for k, v in g.row_scope.items()},
-                    masks=dict(g.masks), legal_basis=g.legal_basis, created_by="case file",
-                    created_at=datetime(2025, 1, 1, tzinfo=UTC),
-                    revoked_at=g.revoked_at.astimezone(UTC) if g.revoked_at else None))
+                await conn.execute(
+                    grants.insert().values(
+                        id=g.id,
+                        kind=g.kind.value,
+                        consumer=g.consumer,
+                        resource=g.resource,
+                        items=list(g.items),
+                        purposes=list(g.purposes),
+                        valid_from=g.valid_from.astimezone(UTC),
+                        valid_until=g.valid_until.astimezone(UTC),
+                        row_scope={k: list(v) for k, v in g.row_scope.items()},
+                        masks=dict(g.masks),
+                        legal_basis=g.legal_basis,
+                        created_by="case file",
+                        created_at=datetime(2025, 1, 1, tzinfo=UTC),
+                        revoked_at=g.revoked_at.astimezone(UTC) if g.revoked_at else None,
+                    )
+                )
             await documents.save(conn, DEMO, loaded.document, author="case file", reason=loaded.path.name)
             await bump_policy_version(conn)
     finally:
@@ -251,8 +308,11 @@ async def _check_over_http(api, world: World, loaded: CaseFile, case) -> None:
     resource = DEMO.resources[case.resource]
     field = f"{resource.api_name}List"
     items = list(case.items)
-    response = await api.post(f"{{ {field}(first: 50) {{ items {{ {' '.join(items)} }} }} }}",
-                              department=case.department, purpose=case.purpose)
+    response = await api.post(
+        f"{{ {field}(first: 50) {{ items {{ {' '.join(items)} }} }} }}",
+        department=case.department,
+        purpose=case.purpose,
+    )
     where = f"{case.name} over HTTP on {world.engine}"
     assert response.status_code == 200, (where, response.text)
     result = response.json()
@@ -264,8 +324,9 @@ async def _check_over_http(api, world: World, loaded: CaseFile, case) -> None:
     in_some_rows = {e["item"] for e in errors if e["code"] == "ITEM_OUT_OF_SCOPE"}
     assert in_some_rows <= set(allowed), (where, errors)
     # The answer: one error per denied item with its code; denied items null in every row, allowed ones shown.
-    assert sorted((e["item"], e["code"]) for e in errors if e["code"] != "ITEM_OUT_OF_SCOPE") == sorted(denied.items()), \
-        (where, errors)
+    assert sorted((e["item"], e["code"]) for e in errors if e["code"] != "ITEM_OUT_OF_SCOPE") == sorted(
+        denied.items()
+    ), (where, errors)
     page = result["data"][field]
     if not allowed:
         assert page is None, (where, result)
@@ -290,8 +351,11 @@ async def _check_over_http(api, world: World, loaded: CaseFile, case) -> None:
                 assert text not in body, (where, item, text)
     # The access record says the same.
     async with api.app.state.runtime.engine.connect() as conn:
-        (record,) = (await conn.execute(select(access_records).where(
-            access_records.c.request_id == response.headers["X-Request-Id"]))).all()
+        (record,) = (
+            await conn.execute(
+                select(access_records).where(access_records.c.request_id == response.headers["X-Request-Id"])
+            )
+        ).all()
     assert (record.resource, record.purpose) == (case.resource, case.purpose), where
     assert record.items_denied == denied, where
     assert sorted(record.items_returned) == sorted(allowed), where

@@ -77,6 +77,7 @@ def _age(birth: date, on: date) -> int:
 
 # --- identifiers ----------------------------------------------------------------------------
 
+
 def test_id_check_digit_known_examples():
     # GB 11643-1999's own example, and a widely published one.
     assert id_check_digit("11010519491231002") == "X"
@@ -87,7 +88,15 @@ def test_id_check_digit_known_examples():
 
 @pytest.mark.parametrize(
     "bad",
-    ["110105194912310021", "11010519491231002x", "11010519490231002X", "1101051949123100", "", None, "11010519491231002Ｘ"],
+    [
+        "110105194912310021",
+        "11010519491231002x",
+        "11010519490231002X",
+        "1101051949123100",
+        "",
+        None,
+        "11010519491231002Ｘ",
+    ],
 )
 def test_invalid_id_numbers(bad):
     assert not is_valid_id_number(bad)
@@ -148,6 +157,7 @@ def test_make_credit_code():
 
 
 # --- the generated world --------------------------------------------------------------------
+
 
 def test_summary_counts_match_the_databases(summary, data):
     assert set(summary) == {"seed", "counts", "showcase"}
@@ -242,8 +252,11 @@ def test_social_insurance_agrees_with_police_and_market(data, persons, enterpris
 def test_marriages_join_a_man_and_a_woman(data, persons):
     rows = data["civil.marriage"]
     assert {r["registration_type"] for r in rows} == {"结婚", "离婚"}
-    weddings = {(r["husband_id_number"], r["wife_id_number"]): r["registered_date"]
-                for r in rows if r["registration_type"] == "结婚"}
+    weddings = {
+        (r["husband_id_number"], r["wife_id_number"]): r["registered_date"]
+        for r in rows
+        if r["registration_type"] == "结婚"
+    }
     for r in rows:
         husband, wife = persons[r["husband_id_number"]], persons[r["wife_id_number"]]
         assert husband["gender"] == "男" and wife["gender"] == "女"
@@ -298,8 +311,9 @@ def test_showcase_records_meet_their_descriptions(summary, data, persons, enterp
     assert show["enterprise"] in {r["credit_code"] for r in data["market.licence"]}
     assert show["enterprise"] in {r["owner_id"] for r in data["land.real_estate"]}
 
-    married = [r for r in data["civil.marriage"]
-               if show["married_person"] in (r["husband_id_number"], r["wife_id_number"])]
+    married = [
+        r for r in data["civil.marriage"] if show["married_person"] in (r["husband_id_number"], r["wife_id_number"])
+    ]
     assert any(r["registration_type"] == "结婚" for r in married)
 
 

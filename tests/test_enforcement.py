@@ -34,7 +34,10 @@ async def test_wrong_purpose_denies_granted_items_but_keeps_unconditional_ones(a
     result = await api.query(query, "market", "market.food-safety")
     items = result["data"]["personList"]["items"]
     assert len(items) == 5
-    assert all(i["name"] is None and i["address"] is None and i["gender"] in ("男", "女") and i["countyCode"] == "371311" for i in items)
+    assert all(
+        i["name"] is None and i["address"] is None and i["gender"] in ("男", "女") and i["countyCode"] == "371311"
+        for i in items
+    )
     assert errors_by_item(result) == {"name": "PURPOSE_NOT_APPROVED", "address": "PURPOSE_NOT_APPROVED"}
     names = [r["name"] for r in world.rows("police", "SELECT name FROM person WHERE county_code = '371311'")]
     assert all(absent(n, result) for n in names)
@@ -47,8 +50,12 @@ async def test_wrong_purpose_denies_granted_items_but_keeps_unconditional_ones(a
 async def test_lookup_under_wrong_purpose_is_refused_with_the_cause(api, world):
     person_id = world.showcase["person_luozhuang"]
     source = world.row("police", "SELECT * FROM person WHERE id_number = ?", person_id)
-    result = await api.query("query($id: String!) { person(idNumber: $id) { name gender } }",
-                             "market", "market.food-safety", variables={"id": person_id})
+    result = await api.query(
+        "query($id: String!) { person(idNumber: $id) { name gender } }",
+        "market",
+        "market.food-safety",
+        variables={"id": person_id},
+    )
     assert result["data"]["person"] is None
     (error,) = result["errors"]
     assert error["extensions"]["code"] == "PURPOSE_NOT_APPROVED"
@@ -57,25 +64,36 @@ async def test_lookup_under_wrong_purpose_is_refused_with_the_cause(api, world):
 
 
 async def test_expired_grant_denies_with_its_own_reason(api, world):
-    result = await api.query("{ personList(first: 10) { items { name address gender } } }", "civil", "civil.marriage-registration")
+    result = await api.query(
+        "{ personList(first: 10) { items { name address gender } } }", "civil", "civil.marriage-registration"
+    )
     items = result["data"]["personList"]["items"]
     assert all(i["name"] is None and i["address"] is None and i["gender"] for i in items)
     assert errors_by_item(result) == {"name": "GRANT_EXPIRED", "address": "GRANT_EXPIRED"}
-    assert "2026-01-01" in result["errors"][0]["extensions"]["reason"] or "2025-12-31" in result["errors"][0]["extensions"]["reason"]
+    assert (
+        "2026-01-01" in result["errors"][0]["extensions"]["reason"]
+        or "2025-12-31" in result["errors"][0]["extensions"]["reason"]
+    )
     person_id = world.showcase["married_person"]
-    lookup = await api.query("query($id: String!) { person(idNumber: $id) { name } }",
-                             "civil", "civil.marriage-registration", variables={"id": person_id})
+    lookup = await api.query(
+        "query($id: String!) { person(idNumber: $id) { name } }",
+        "civil",
+        "civil.marriage-registration",
+        variables={"id": person_id},
+    )
     assert lookup["data"]["person"] is None and lookup["errors"][0]["extensions"]["code"] == "GRANT_EXPIRED"
     source = world.row("police", "SELECT * FROM person WHERE id_number = ?", person_id)
     assert absent(source["name"], lookup) and absent(source["name"], result)
 
 
-
-
 async def test_lookup_by_an_item_the_caller_may_not_read_is_refused(api, world):
     # land has no grant on police.person, so it may not probe it by ID number either.
-    result = await api.query("query($id: String!) { person(idNumber: $id) { gender } }",
-                             "land", "land.property-registration", variables={"id": world.showcase["person_lanshan"]})
+    result = await api.query(
+        "query($id: String!) { person(idNumber: $id) { gender } }",
+        "land",
+        "land.property-registration",
+        variables={"id": world.showcase["person_lanshan"]},
+    )
     assert result["data"]["person"] is None
     assert [e["extensions"]["code"] for e in result["errors"]] == ["NO_GRANT"]
 
@@ -87,7 +105,9 @@ async def test_not_shared_resource_is_never_readable_without_legal_basis(api, wo
     result = await api.query(query, "market", "market.licence-review", variables={"id": person_id})
     assert result["data"]["subsidyList"] is None
     assert result["errors"][0]["extensions"]["code"] == "FILTER_NOT_ALLOWED"
-    result = await api.query("{ subsidyList(first: 5) { items { name subsidyType } } }", "market", "market.licence-review")
+    result = await api.query(
+        "{ subsidyList(first: 5) { items { name subsidyType } } }", "market", "market.licence-review"
+    )
     assert result["data"]["subsidyList"] is None
     assert errors_by_item(result) == {"name": "NOT_SHARED", "subsidyType": "NOT_SHARED"}
     assert absent(source["name"], result)
@@ -107,20 +127,20 @@ async def test_legal_basis_grant_opens_a_not_shared_resource(api, world):
     assert absent(source["start_date"], result)
 
 
-
-
-
-
-
-
 async def test_restricted_department_is_denied_even_unconditional_data(api, world):
     code = world.showcase["enterprise"]
     source = world.row("market", "SELECT * FROM enterprise WHERE credit_code = ?", code)
-    result = await api.query("query($c: String!) { enterprise(creditCode: $c) { name status } }",
-                             "civil", "civil.marriage-registration", variables={"c": code})
+    result = await api.query(
+        "query($c: String!) { enterprise(creditCode: $c) { name status } }",
+        "civil",
+        "civil.marriage-registration",
+        variables={"c": code},
+    )
     assert result["data"]["enterprise"] is None
     assert result["errors"][0]["extensions"]["code"] == "DEPARTMENT_RESTRICTED"  # the lookup key is denied first
-    result = await api.query("{ enterpriseList(first: 2) { items { name status } } }", "civil", "civil.marriage-registration")
+    result = await api.query(
+        "{ enterpriseList(first: 2) { items { name status } } }", "civil", "civil.marriage-registration"
+    )
     assert result["data"]["enterpriseList"] is None
     assert errors_by_item(result) == {"name": "DEPARTMENT_RESTRICTED", "status": "DEPARTMENT_RESTRICTED"}
     assert "第二十条" in result["errors"][0]["extensions"]["reason"]
@@ -129,17 +149,30 @@ async def test_restricted_department_is_denied_even_unconditional_data(api, worl
 
 async def test_masked_item_is_masked_and_raw_value_never_sent(api, world):
     person_id = world.showcase["person_luozhuang"]
-    result = await api.query("query($id: String!) { person(idNumber: $id) { name } }",
-                             "hrss", "hrss.insurance-enrolment", variables={"id": person_id})
+    result = await api.query(
+        "query($id: String!) { person(idNumber: $id) { name } }",
+        "hrss",
+        "hrss.insurance-enrolment",
+        variables={"id": person_id},
+    )
     # Looking up by a masked key would confirm a guessed number: refused, whatever is selected.
     assert result["data"]["person"] is None
     error = result["errors"][0]["extensions"]
-    assert (error["code"], error["cause"], error["item"], error["lookup"]) == ("FILTER_NOT_ALLOWED", "MASKED", "idNumber", True)
+    assert (error["code"], error["cause"], error["item"], error["lookup"]) == (
+        "FILTER_NOT_ALLOWED",
+        "MASKED",
+        "idNumber",
+        True,
+    )
     name = world.row("police", "SELECT name FROM person WHERE id_number = ?", person_id)["name"]
-    listed = await api.query("{ personList(first: 100) { items { idNumber name } } }", "hrss", "hrss.insurance-enrolment")
+    listed = await api.query(
+        "{ personList(first: 100) { items { idNumber name } } }", "hrss", "hrss.insurance-enrolment"
+    )
     assert {"idNumber": person_id[:6] + "*" * 8 + person_id[-4:], "name": name} in listed["data"]["personList"]["items"]
     assert "errors" not in listed
-    response = await api.post("{ personList(first: 20) { items { idNumber } } }", department="hrss", purpose="hrss.insurance-enrolment")
+    response = await api.post(
+        "{ personList(first: 20) { items { idNumber } } }", department="hrss", purpose="hrss.insurance-enrolment"
+    )
     ids = [i["idNumber"] for i in response.json()["data"]["personList"]["items"]]
     assert ids and all(i[6:14] == "********" for i in ids)
     raw = [r["id_number"] for r in world.rows("police", "SELECT id_number FROM person WHERE county_code = '371311'")]
@@ -147,8 +180,11 @@ async def test_masked_item_is_masked_and_raw_value_never_sent(api, world):
 
 
 async def test_masked_item_cannot_be_bisected_with_a_range_filter(api):
-    result = await api.query("{ personList(filter: {birthDate: {gte: \"1980-01-01\"}}) { items { name } } }",
-                             "hrss", "hrss.insurance-enrolment")
+    result = await api.query(
+        '{ personList(filter: {birthDate: {gte: "1980-01-01"}}) { items { name } } }',
+        "hrss",
+        "hrss.insurance-enrolment",
+    )
     # The ID-number mask hides the birth date, so hrss is not granted birthDate (it would undo the mask,
     # GRANT_MASK_UNDONE): a range on it, which would halve the hidden digits each time, is refused.
     assert result["data"]["personList"] is None
@@ -157,21 +193,25 @@ async def test_masked_item_cannot_be_bisected_with_a_range_filter(api):
 
 
 async def test_row_scope_is_applied_in_the_source_query(api, world):
-    result = await api.query("{ personList(first: 50) { items { countyCode name } } }", "hrss", "hrss.insurance-enrolment")
+    result = await api.query(
+        "{ personList(first: 50) { items { countyCode name } } }", "hrss", "hrss.insurance-enrolment"
+    )
     items = result["data"]["personList"]["items"]
     assert len(items) == 50 and {i["countyCode"] for i in items} == {"371311"}
 
 
 async def test_out_of_scope_filter_is_refused(api):
-    result = await api.query("{ personList(filter: {countyCode: {eq: \"371302\"}}) { items { name } } }",
-                             "hrss", "hrss.insurance-enrolment")
+    result = await api.query(
+        '{ personList(filter: {countyCode: {eq: "371302"}}) { items { name } } }', "hrss", "hrss.insurance-enrolment"
+    )
     assert result["data"]["personList"] is None
     assert result["errors"][0]["extensions"]["code"] == "OUT_OF_SCOPE"
 
 
 async def test_filter_on_an_item_the_caller_may_not_read_is_refused(api):
-    result = await api.query("{ personList(filter: {householdId: {eq: \"x\"}}) { items { name } } }",
-                             "market", "market.licence-review")
+    result = await api.query(
+        '{ personList(filter: {householdId: {eq: "x"}}) { items { name } } }', "market", "market.licence-review"
+    )
     assert result["data"]["personList"] is None
     error = result["errors"][0]["extensions"]
     assert error["code"] == "FILTER_NOT_ALLOWED" and "householdId" in error["reason"]
@@ -189,19 +229,27 @@ async def test_purpose_must_be_declared_and_registered(api, world):
     # Introspection and the caller's own description need no purpose.
     me = await api.query("{ caller { department purposes { code } } }", "hrss", None)
     assert me["data"]["caller"]["department"] == "hrss"
-    assert {p["code"] for p in me["data"]["caller"]["purposes"]} == {"hrss.insurance-enrolment", "hrss.employment-subsidy"}
+    assert {p["code"] for p in me["data"]["caller"]["purposes"]} == {
+        "hrss.insurance-enrolment",
+        "hrss.employment-subsidy",
+    }
 
 
-@pytest.mark.parametrize("authorization, code", [
-    (None, "UNAUTHENTICATED"),
-    ("Basic abc", "UNAUTHENTICATED"),
-    ("Bearer gs_00000000_not-a-real-key", "KEY_INVALID"),
-])
+@pytest.mark.parametrize(
+    "authorization, code",
+    [
+        (None, "UNAUTHENTICATED"),
+        ("Basic abc", "UNAUTHENTICATED"),
+        ("Bearer gs_00000000_not-a-real-key", "KEY_INVALID"),
+    ],
+)
 async def test_auth_failures_get_401_json_and_no_data(api, authorization, code):
     headers = {"X-Purpose": "market.licence-review"}
     if authorization:
         headers["Authorization"] = authorization
-    response = await api.client.post("/graphql", json={"query": "{ enterpriseList { items { name } } }"}, headers=headers)
+    response = await api.client.post(
+        "/graphql", json={"query": "{ enterpriseList { items { name } } }"}, headers=headers
+    )
     assert response.status_code == 401
     assert response.headers["content-type"].startswith("application/json")
     body = response.json()
@@ -209,8 +257,12 @@ async def test_auth_failures_get_401_json_and_no_data(api, authorization, code):
 
 
 async def test_english_on_request(api):
-    result = await api.query("{ personList(first: 1) { items { name } } }", "land", "land.property-registration",
-                             headers={"Accept-Language": "en"})
+    result = await api.query(
+        "{ personList(first: 1) { items { name } } }",
+        "land",
+        "land.property-registration",
+        headers={"Accept-Language": "en"},
+    )
     assert "has no grant" in result["errors"][0]["message"]
     chinese = await api.query("{ personList(first: 1) { items { name } } }", "land", "land.property-registration")
     assert "没有有效的共享授权" in chinese["errors"][0]["message"]
@@ -221,15 +273,20 @@ async def test_page_size_is_capped_and_cursor_pages_are_stable(api, world):
     first = await api.query(query, "land", "land.property-registration")
     page = first["data"]["enterpriseList"]
     assert page["pageInfo"]["hasNextPage"] is True and len(page["items"]) == 30
-    second = (await api.query(query, "land", "land.property-registration",
-                              variables={"after": page["pageInfo"]["endCursor"]}))["data"]["enterpriseList"]
+    second = (
+        await api.query(query, "land", "land.property-registration", variables={"after": page["pageInfo"]["endCursor"]})
+    )["data"]["enterpriseList"]
     codes = [i["creditCode"] for i in page["items"] + second["items"]]
     assert len(set(codes)) == 60 and codes == sorted(codes)
-    too_big = await api.query("{ enterpriseList(first: 1000) { items { name } } }", "land", "land.property-registration")
+    too_big = await api.query(
+        "{ enterpriseList(first: 1000) { items { name } } }", "land", "land.property-registration"
+    )
     assert too_big["data"]["enterpriseList"] is None
     assert too_big["errors"][0]["extensions"]["code"] == "PAGE_SIZE_TOO_LARGE"
     for size in (0, -1):
-        invalid = await api.query(f"{{ enterpriseList(first: {size}) {{ items {{ name }} }} }}", "land", "land.property-registration")
+        invalid = await api.query(
+            f"{{ enterpriseList(first: {size}) {{ items {{ name }} }} }}", "land", "land.property-registration"
+        )
         assert invalid["errors"][0]["extensions"]["code"] == "PAGE_SIZE_INVALID"
     bad = await api.query('{ enterpriseList(after: "!!") { items { name } } }', "land", "land.property-registration")
     assert bad["errors"][0]["extensions"]["code"] == "BAD_CURSOR"
@@ -280,6 +337,9 @@ async def test_too_many_root_fields_and_batches_are_refused_with_codes(api):
     wide = "{ " + " ".join(f"c{i}: caller {{ department }}" for i in range(11)) + " }"
     result = (await api.post(wide, department="land")).json()
     assert result["data"] is None and result["errors"][0]["extensions"]["code"] == "TOO_MANY_ROOT_FIELDS"
-    batch = await api.client.post("/graphql", json=[{"query": "{ caller { department } }"}] * 2,
-                                  headers={"Authorization": f"Bearer {api.world.keys['land']}"})
+    batch = await api.client.post(
+        "/graphql",
+        json=[{"query": "{ caller { department } }"}] * 2,
+        headers={"Authorization": f"Bearer {api.world.keys['land']}"},
+    )
     assert batch.status_code == 400 and batch.json()["errors"][0]["extensions"]["code"] == "BATCH_NOT_SUPPORTED"

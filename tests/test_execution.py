@@ -9,13 +9,28 @@ from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 from schema.execution import FlatListExecutor
 
 QUERIES = [  # (department, purpose, query, whether a list takes the short path)
-    ("hrss", "hrss.insurance-enrolment", """query($on: Boolean!) { personList(first: 50) { items {
+    (
+        "hrss",
+        "hrss.insurance-enrolment",
+        """query($on: Boolean!) { personList(first: 50) { items {
         __typename idNumber n: name birthDate phone ...F countyCode @include(if: $on) address @skip(if: $on) } } }
-        fragment F on Person { ethnicity name }""", True),
-    ("market", "market.licence-review", """{ enterpriseList(first: 50) { items { creditCode name registeredCapital
-        establishedDate legalRepIdNumber legalRepresentative { name } } } }""", False),  # a link: the generic path
+        fragment F on Person { ethnicity name }""",
+        True,
+    ),
+    (
+        "market",
+        "market.licence-review",
+        """{ enterpriseList(first: 50) { items { creditCode name registeredCapital
+        establishedDate legalRepIdNumber legalRepresentative { name } } } }""",
+        False,
+    ),  # a link: the generic path
     ("land", "land.property-registration", "{ enterpriseList(first: 30) { items { name legalRepIdNumber } } }", True),
-    ("market", "market.licence-review", '{ person(idNumber: "371311197811261792") { enterprises { name status } } }', True),
+    (
+        "market",
+        "market.licence-review",
+        '{ person(idNumber: "371311197811261792") { enterprises { name status } } }',
+        True,
+    ),
 ]
 
 
@@ -32,7 +47,9 @@ async def test_the_short_path_answers_as_the_generic_path(api, department, purpo
 
     monkeypatch.setattr(FlatListExecutor, "_make_plan", spying)
     short = await api.query(query, department, purpose, variables=variables)
-    monkeypatch.setattr(FlatListExecutor, "complete_list_value", StrawberryGraphQLCoreExecutionContext.complete_list_value)
+    monkeypatch.setattr(
+        FlatListExecutor, "complete_list_value", StrawberryGraphQLCoreExecutionContext.complete_list_value
+    )
     generic = await api.query(query, department, purpose, variables=variables)
     assert any(used) == short_path
     assert short == generic

@@ -37,8 +37,9 @@ async def test_overlapping_grants_are_decided_together_row_by_row(own_api, own_w
     await _overlapping(own_api)
     police = StatementLog(own_api, own_world, "police")
     try:
-        result = await own_api.query("{ personList(first: 200) { items { idNumber name address householdId countyCode } } }",
-                                     "land", PURPOSE)
+        result = await own_api.query(
+            "{ personList(first: 200) { items { idNumber name address householdId countyCode } } }", "land", PURPOSE
+        )
     finally:
         police.close()
     assert len(police.seen) == 1, police.seen  # one statement: scopes and masks are in the SQL
@@ -46,7 +47,9 @@ async def test_overlapping_grants_are_decided_together_row_by_row(own_api, own_w
     # householdId's masked grant has no scope: it covers every row, so every row is seen. idNumber is not shown in
     # every row, so the rows come in the order of its pseudonym for land, not in the (partly hidden) key's order.
     key = bytes.fromhex(department_key(own_api.app.state.runtime.pseudonym_secret, "land"))
-    source = sorted(own_world.rows("police", "SELECT * FROM person"), key=lambda r: pseudonym(key, r["id_number"]))[:200]
+    source = sorted(own_world.rows("police", "SELECT * FROM person"), key=lambda r: pseudonym(key, r["id_number"]))[
+        :200
+    ]
     assert [r["countyCode"] for r in rows] == [s["county_code"] for s in source]
     assert {A, B, C} <= {r["countyCode"] for r in rows}
     household = parse_mask("keep:6,2")
@@ -72,12 +75,14 @@ async def test_overlapping_grants_are_decided_together_row_by_row(own_api, own_w
 
 async def test_a_filter_on_any_granted_scope_is_answered_and_outside_all_is_refused(own_api, own_world):
     await _overlapping(own_api)
-    in_b = await own_api.query(f'{{ personList(filter: {{countyCode: {{eq: "{B}"}}}}, first: 50) {{ items {{ address }} }} }}',
-                               "land", PURPOSE)
+    in_b = await own_api.query(
+        f'{{ personList(filter: {{countyCode: {{eq: "{B}"}}}}, first: 50) {{ items {{ address }} }} }}', "land", PURPOSE
+    )
     source = own_world.rows("police", "SELECT address FROM person WHERE county_code = ? ORDER BY id_number LIMIT 50", B)
     assert [r["address"] for r in in_b["data"]["personList"]["items"]] == [s["address"] for s in source]
-    outside = await own_api.query(f'{{ personList(filter: {{countyCode: {{in: ["{B}", "{C}"]}}}}) {{ items {{ name }} }} }}',
-                                  "land", PURPOSE)
+    outside = await own_api.query(
+        f'{{ personList(filter: {{countyCode: {{in: ["{B}", "{C}"]}}}}) {{ items {{ name }} }} }}', "land", PURPOSE
+    )
     assert outside["data"]["personList"] is None
     assert outside["errors"][0]["extensions"]["code"] == "OUT_OF_SCOPE"
 
@@ -91,8 +96,11 @@ async def test_a_filter_on_an_item_matches_only_rows_that_show_it(own_api, own_w
     # Matching idNumber in C's rows would tie this address to a number the caller may not read there.
     assert found["data"]["personList"]["items"] == []
     assert absent(person_c["address"], found)
-    listed = await own_api.query(f'{{ personList(filter: {{countyCode: {{eq: "{C}"}}}}, first: 5) {{ items {{ idNumber address }} }} }}',
-                                 "land", PURPOSE)
+    listed = await own_api.query(
+        f'{{ personList(filter: {{countyCode: {{eq: "{C}"}}}}, first: 5) {{ items {{ idNumber address }} }} }}',
+        "land",
+        PURPOSE,
+    )
     assert [r["idNumber"] for r in listed["data"]["personList"]["items"]] == [None] * 5
 
 
@@ -127,7 +135,12 @@ async def test_explain_lists_every_contributing_grant_and_scope(own_api):
     result = explain(runtime.policy, "land", PURPOSE, "police.person", datetime(2026, 12, 1, tzinfo=UTC))
     items = {i.item: i for i in result.items}
     assert [describe_cover(c) for c in items["name"].covers] == [
-        f"{ids[0]}: countyCode ∈ {A} · name", f"{ids[1]}: countyCode ∈ {A}"]
-    assert [describe_cover(c) for c in items["householdId"].covers] == [f"{ids[3]}: * · keep:6,2", f"{ids[4]}: countyCode ∈ {A}"]
+        f"{ids[0]}: countyCode ∈ {A} · name",
+        f"{ids[1]}: countyCode ∈ {A}",
+    ]
+    assert [describe_cover(c) for c in items["householdId"].covers] == [
+        f"{ids[3]}: * · keep:6,2",
+        f"{ids[4]}: countyCode ∈ {A}",
+    ]
     assert items["householdId"].mask is None  # not masked in every row
     assert result.row_scopes == ()  # householdId's grant has no scope: a query selecting every item sees every row

@@ -71,11 +71,14 @@ async def test_page_references_no_outside_host(api):
     assert "http://" not in html and "https://" not in html
     assert page.references, "the page should load its scripts and styles"
     for reference in page.references:
-        assert reference.startswith("/static/vendor/") or reference.startswith("data:"), reference
+        assert reference.startswith(("/static/vendor/", "data:")), reference
     scripts = [r for r in page.references if r.endswith(".js")]
     styles = [r for r in page.references if r.endswith(".css")]
-    assert {"/static/vendor/react.production.min.js", "/static/vendor/react-dom.production.min.js",
-            "/static/vendor/graphiql.min.js"} <= set(scripts)
+    assert {
+        "/static/vendor/react.production.min.js",
+        "/static/vendor/react-dom.production.min.js",
+        "/static/vendor/graphiql.min.js",
+    } <= set(scripts)
     assert styles == ["/static/vendor/graphiql.min.css"]
     # The browser is told to refuse any other origin, including for requests the page makes.
     csp = re.search(r'http-equiv="Content-Security-Policy"\s+content="([^"]+)"', html)
@@ -199,11 +202,14 @@ async def test_page_keeps_the_key_out_of_browser_storage(api):
     assert request["credentials"] == "same-origin"
 
 
-@pytest.mark.parametrize(("accept", "language", "text"), [
-    ("application/json", None, "查询请使用 POST 方法。"),
-    (None, None, "查询请使用 POST 方法。"),
-    ("application/json", "en", "Send queries with POST."),
-])
+@pytest.mark.parametrize(
+    ("accept", "language", "text"),
+    [
+        ("application/json", None, "查询请使用 POST 方法。"),
+        (None, None, "查询请使用 POST 方法。"),
+        ("application/json", "en", "Send queries with POST."),
+    ],
+)
 async def test_get_without_html_is_405_with_a_code(api, accept, language, text):
     headers = {}
     if accept:

@@ -23,8 +23,13 @@ MALFORMED = [
 async def endpoints(own_api):
     """(client, headers) for /graphql with a department key and /admin/graphql with a staff session."""
     admin = await _admin(own_api)
-    yield {"/graphql": (own_api.client, {"Authorization": f"Bearer {own_api.world.keys['hrss']}"}),
-           "/admin/graphql": (admin.client, {"Authorization": f"Bearer {admin.token}"})}, own_api
+    yield (
+        {
+            "/graphql": (own_api.client, {"Authorization": f"Bearer {own_api.world.keys['hrss']}"}),
+            "/admin/graphql": (admin.client, {"Authorization": f"Bearer {admin.token}"}),
+        },
+        own_api,
+    )
     await admin.client.aclose()
 
 
@@ -49,16 +54,16 @@ async def test_both_endpoints_answer_with_the_request_id_and_the_operation_named
         assert len(response.headers["x-request-id"]) == 36
 
 
-async def test_an_unexpected_failure_in_an_admin_operation_is_internal_error_without_its_text(endpoints, monkeypatch,
-                                                                                             caplog):
+async def test_an_unexpected_failure_in_an_admin_operation_is_internal_error_without_its_text(
+    endpoints, monkeypatch, caplog
+):
     async def broken(runtime):
         raise RuntimeError(f"could not reach {SECRET}")
 
     monkeypatch.setattr(operations, "history", broken)
     client, headers = endpoints[0]["/admin/graphql"]
     with caplog.at_level(logging.ERROR):
-        response = await client.post("/admin/graphql", json={"query": "{ policyHistory { version } }"},
-                                     headers=headers)
+        response = await client.post("/admin/graphql", json={"query": "{ policyHistory { version } }"}, headers=headers)
     assert response.status_code == 200
     body = response.json()
     (error,) = body["errors"]
@@ -67,8 +72,9 @@ async def test_an_unexpected_failure_in_an_admin_operation_is_internal_error_wit
     assert any(r.exc_info and SECRET in str(r.exc_info[1]) for r in caplog.records)  # logged, for the operator
 
 
-async def test_an_unexpected_failure_before_execution_is_internal_error_without_its_text(endpoints, monkeypatch,
-                                                                                         caplog):
+async def test_an_unexpected_failure_before_execution_is_internal_error_without_its_text(
+    endpoints, monkeypatch, caplog
+):
     """A failure outside GraphQL (the platform database gone while the caller is identified) on either endpoint."""
     clients, api = endpoints
     runtime = api.app.state.runtime

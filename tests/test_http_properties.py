@@ -4,6 +4,7 @@ is what the independent reference says (tests/test_policy_properties.py), value 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 from datetime import UTC, datetime, timedelta
 
@@ -13,16 +14,20 @@ from sqlalchemy import delete
 
 from catalog.model import ShareType
 from connectors.masking import department_key, parse_mask, pseudonym
+from govshare.errors import GovshareError
 from govshare.platformdb import bump_policy_version
-from policies.tables import grants
 from policies import documents
 from policies.store import create_grant, load_policy_set
-from govshare.errors import GovshareError
+from policies.tables import grants
 from tests.conftest import _api, _world, absent
 from tests.test_policy_properties import reference
 
 NOW = datetime(2026, 6, 1, tzinfo=UTC)
-RESOURCES = {"police.person": "personList", "hrss.social-insurance": "socialInsuranceList", "civil.marriage": "marriageList"}
+RESOURCES = {
+    "police.person": "personList",
+    "hrss.social-insurance": "socialInsuranceList",
+    "civil.marriage": "marriageList",
+}
 CONSUMERS = ["market", "land", "civil", "hrss", "bigdata"]
 EXAMPLES = int(os.environ.get("GOVSHARE_HTTP_PROPERTY_EXAMPLES", "60"))
 
@@ -36,12 +41,22 @@ def scenarios(draw, catalog):
         items = draw(st.lists(st.sampled_from([i.name for i in resource.items]), unique=True, min_size=1, max_size=4))
         purposes = [p.code for p in catalog.purposes.values() if p.department == consumer]
         start = draw(st.integers(-20, 20))
-        made.append(dict(consumer=consumer, resource=resource.code, items=items,
-                         purposes=draw(st.lists(st.sampled_from(purposes), unique=True, min_size=1)),
-                         valid_from=NOW + timedelta(days=start), valid_until=NOW + timedelta(days=start + draw(st.integers(1, 40))),
-                         legal_basis="法" if any(resource.share_type_of(resource.item(i)) == ShareType.NOT_SHARED
-                                                 for i in items) else None))
-    restricted = draw(st.lists(st.tuples(st.sampled_from(CONSUMERS), st.sampled_from(["*", *sorted(RESOURCES)])), max_size=1))
+        made.append(
+            dict(
+                consumer=consumer,
+                resource=resource.code,
+                items=items,
+                purposes=draw(st.lists(st.sampled_from(purposes), unique=True, min_size=1)),
+                valid_from=NOW + timedelta(days=start),
+                valid_until=NOW + timedelta(days=start + draw(st.integers(1, 40))),
+                legal_basis="法"
+                if any(resource.share_type_of(resource.item(i)) == ShareType.NOT_SHARED for i in items)
+                else None,
+            )
+        )
+    restricted = draw(
+        st.lists(st.tuples(st.sampled_from(CONSUMERS), st.sampled_from(["*", *sorted(RESOURCES)])), max_size=1)
+    )
     department = draw(st.sampled_from(CONSUMERS))
     purpose = draw(st.sampled_from([p.code for p in catalog.purposes.values() if p.department == department]))
     resource = catalog.resources[draw(st.sampled_from(sorted(RESOURCES)))]
@@ -52,6 +67,7 @@ def scenarios(draw, catalog):
 def _over_http(tmp_path_factory, scenarios_of, one_of) -> None:
     """Runs ``one_of(world, api)`` on every scenario ``scenarios_of(catalog)`` draws, against one demo world and app
     kept across the examples (hypothesis drives a synchronous test; the app lives on its own event loop)."""
+
     async def setup():
         world = await _world(tmp_path_factory.mktemp("var"))
         agen = _api(world, clock=lambda: NOW)
@@ -69,11 +85,11 @@ def _over_http(tmp_path_factory, scenarios_of, one_of) -> None:
     try:
         check()
     finally:
+
         async def close():
-            try:
+            with contextlib.suppress(StopAsyncIteration):
                 await agen.__anext__()
-            except StopAsyncIteration:
-                pass
+
         loop.run_until_complete(close())
         loop.close()
 
@@ -130,8 +146,13 @@ def _answers_as_the_reference(world, api):
 LAND = "land.property-registration"
 COUNTIES = ["371311", "371302", "371312"]
 GRANTABLE = ["idNumber", "name", "address", "ethnicity", "householdId"]
-TEXT_MASKS = {"name": ["keep:1,0", "nullify"], "address": ["keep:0,3", "nullify"], "ethnicity": ["nullify"],
-              "householdId": ["keep:6,2"], "idNumber": ["hash"]}
+TEXT_MASKS = {
+    "name": ["keep:1,0", "nullify"],
+    "address": ["keep:0,3", "nullify"],
+    "ethnicity": ["nullify"],
+    "householdId": ["keep:6,2"],
+    "idNumber": ["hash"],
+}
 
 
 @st.composite
@@ -141,8 +162,11 @@ def overlapping(draw):
         items = draw(st.lists(st.sampled_from(GRANTABLE), unique=True, min_size=1, max_size=3))
         if n == 0 and "idNumber" not in items and draw(st.integers(0, 4)):  # mostly a key to look up by
             items.append("idNumber")
-        masks = {i: draw(st.sampled_from(TEXT_MASKS[i])) for i in items
-                 if draw(st.booleans()) and (i != "idNumber" or not draw(st.integers(0, 5)))}
+        masks = {
+            i: draw(st.sampled_from(TEXT_MASKS[i]))
+            for i in items
+            if draw(st.booleans()) and (i != "idNumber" or not draw(st.integers(0, 5)))
+        }
         scope = draw(st.lists(st.sampled_from(COUNTIES), unique=True, max_size=2))
         grants_made.append(dict(items=items, masks=masks, row_scope={"countyCode": scope} if scope else {}))
     asked = draw(st.lists(st.sampled_from([*GRANTABLE, "gender", "countyCode"]), unique=True, min_size=1, max_size=4))
@@ -152,12 +176,22 @@ def overlapping(draw):
 def expected_lookup(made: list[dict], asked: list[str], person: dict) -> tuple[dict | None, set[str]]:
     """DOMAIN.md's rule for a lookup by ID number, straight from the grants: (the answer, the error codes)."""
     unconditional = {"gender", "countyCode"}
-    column = {"idNumber": "id_number", "name": "name", "address": "address", "ethnicity": "ethnicity",
-              "householdId": "household_id", "gender": "gender", "countyCode": "county_code"}
+    column = {
+        "idNumber": "id_number",
+        "name": "name",
+        "address": "address",
+        "ethnicity": "ethnicity",
+        "householdId": "household_id",
+        "gender": "gender",
+        "countyCode": "county_code",
+    }
 
     def covering(item):
-        return [g for g in made if item in g["items"]
-                and person["county_code"] in g["row_scope"].get("countyCode", [person["county_code"]])]
+        return [
+            g
+            for g in made
+            if item in g["items"] and person["county_code"] in g["row_scope"].get("countyCode", [person["county_code"]])
+        ]
 
     keyed = [g for g in made if "idNumber" in g["items"]]
     if not keyed:
@@ -179,7 +213,9 @@ def expected_lookup(made: list[dict], asked: list[str], person: dict) -> tuple[d
         if item in unconditional or any(item not in g["masks"] for g in grants):
             answer[item] = raw
         elif grants:
-            answer[item] = parse_mask(grants[0]["masks"][item]).apply(raw) if grants[0]["masks"][item] != "hash" else "<hash>"
+            answer[item] = (
+                parse_mask(grants[0]["masks"][item]).apply(raw) if grants[0]["masks"][item] != "hash" else "<hash>"
+            )
         else:
             answer[item] = None
             if any(item in g["items"] for g in made):
@@ -193,7 +229,9 @@ def test_overlapping_grants_with_scopes_and_masks_answer_as_the_reference(tmp_pa
 
 def _looks_up_as_the_reference(world, api):
     runtime = api.app.state.runtime
-    people = [world.row("police", "SELECT * FROM person WHERE county_code = ? LIMIT 1", c) for c in [*COUNTIES, "371321"]]
+    people = [
+        world.row("police", "SELECT * FROM person WHERE county_code = ? LIMIT 1", c) for c in [*COUNTIES, "371321"]
+    ]
 
     async def one(scenario):
         wanted, asked = scenario
@@ -204,9 +242,17 @@ def _looks_up_as_the_reference(world, api):
         for grant in wanted:
             try:
                 async with runtime.engine.begin() as conn:
-                    await create_grant(conn, runtime.catalog, consumer="land", resource="police.person",
-                                       purposes=[LAND], valid_from=NOW - timedelta(days=1),
-                                       valid_until=NOW + timedelta(days=30), created_by="test", **grant)
+                    await create_grant(
+                        conn,
+                        runtime.catalog,
+                        consumer="land",
+                        resource="police.person",
+                        purposes=[LAND],
+                        valid_from=NOW - timedelta(days=1),
+                        valid_until=NOW + timedelta(days=30),
+                        created_by="test",
+                        **grant,
+                    )
                 made.append(grant)
             except GovshareError as refused:  # a mask the other grants would undo is never in force
                 assert refused.code == "GRANT_MASK_UNDONE", refused.code

@@ -38,10 +38,11 @@ async def test_a_seen_key_is_not_looked_up_again_and_revocation_empties_the_cach
         async with runtime.engine.begin() as conn:
             from sqlalchemy import select
 
-            from govshare.keys import api_keys
-            from govshare.keys import hash_key
-            key_id = (await conn.execute(select(api_keys.c.id).where(
-                api_keys.c.key_hash == hash_key(own_world.keys["hrss"])))).scalar_one()
+            from govshare.keys import api_keys, hash_key
+
+            key_id = (
+                await conn.execute(select(api_keys.c.id).where(api_keys.c.key_hash == hash_key(own_world.keys["hrss"])))
+            ).scalar_one()
             await revoke_key(conn, key_id)
         await runtime.refresh()  # what the periodic check (or the announcement) does
         revoked = await api.post(QUERY, department="hrss")

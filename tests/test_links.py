@@ -27,8 +27,9 @@ async def _count(api, world, department_query_pairs, query, variables, departmen
 
 async def test_one_query_per_source_per_level_for_1_and_for_200_parents(api, world):
     for parents in (1, 200):
-        result, counts = await _count(api, world, ["market", "police", "hrss"], CHAIN, {"n": parents},
-                                      "market", "market.licence-review")
+        result, counts = await _count(
+            api, world, ["market", "police", "hrss"], CHAIN, {"n": parents}, "market", "market.licence-review"
+        )
         items = result["data"]["enterpriseList"]["items"]
         assert len(items) == parents
         # market: the page, then the licences hop; police: one hop; hrss: one hop.
@@ -47,9 +48,16 @@ async def test_linked_values_are_the_linked_departments_own(api, world):
     code = world.showcase["enterprise"]
     source = world.row("market", "SELECT * FROM enterprise WHERE credit_code = ?", code)
     person = world.row("police", "SELECT * FROM person WHERE id_number = ?", source["legal_rep_id_number"])
-    result = await api.query("""query($c: String!) { enterprise(creditCode: $c) { legalRepresentative { name birthDate } } }""",
-                             "market", "market.licence-review", variables={"c": code})
-    assert result["data"]["enterprise"]["legalRepresentative"] == {"name": person["name"], "birthDate": person["birth_date"]}
+    result = await api.query(
+        """query($c: String!) { enterprise(creditCode: $c) { legalRepresentative { name birthDate } } }""",
+        "market",
+        "market.licence-review",
+        variables={"c": code},
+    )
+    assert result["data"]["enterprise"]["legalRepresentative"] == {
+        "name": person["name"],
+        "birthDate": person["birth_date"],
+    }
 
 
 async def test_each_hop_is_authorized_under_its_own_policy_and_recorded(api, world):
@@ -64,14 +72,19 @@ async def test_each_hop_is_authorized_under_its_own_policy_and_recorded(api, wor
     assert all(e["socialInsurance"] is not None for e in person["enterprises"])
     # monthlyBase is outside market's grant on social insurance; real estate has no grant for market at all.
     codes = {tuple(e["path"]): e["extensions"]["code"] for e in result["errors"]}
-    assert codes == {("person", "enterprises", "socialInsurance", "monthlyBase"): "NO_GRANT",
-                     ("person", "realEstates"): "NO_GRANT"}
+    assert codes == {
+        ("person", "enterprises", "socialInsurance", "monthlyBase"): "NO_GRANT",
+        ("person", "realEstates"): "NO_GRANT",
+    }
     assert person["realEstates"] is None
     estates = world.rows("land", "SELECT address FROM real_estate WHERE owner_id = ?", person_id)
     assert all(absent(e["address"], response) for e in estates)
     async with api.app.state.runtime.engine.connect() as conn:
-        records = (await conn.execute(select(access_records).where(
-            access_records.c.request_id == response.headers["X-Request-Id"]))).all()
+        records = (
+            await conn.execute(
+                select(access_records).where(access_records.c.request_id == response.headers["X-Request-Id"])
+            )
+        ).all()
     by_resource = {r.resource: r for r in records}
     assert set(by_resource) == {"police.person", "market.enterprise", "hrss.social-insurance", "land.real-estate"}
     assert by_resource["market.enterprise"].operation == "link"
@@ -89,16 +102,24 @@ async def test_a_link_joined_on_a_masked_key_is_refused_once(api, world):
     assert len(items) > 50 and all(i["socialInsurance"] is None and "*" in i["idNumber"] for i in items)
     (error,) = result["errors"]
     assert error["path"] == ["personList", "items", "socialInsurance"]
-    assert (error["extensions"]["code"], error["extensions"]["cause"], error["extensions"]["item"]) == \
-        ("FILTER_NOT_ALLOWED", "MASKED", "idNumber")
+    assert (error["extensions"]["code"], error["extensions"]["cause"], error["extensions"]["item"]) == (
+        "FILTER_NOT_ALLOWED",
+        "MASKED",
+        "idNumber",
+    )
     raw = [r["id_number"] for r in world.rows("police", "SELECT id_number FROM person WHERE county_code = '371311'")]
     assert all(absent(r, response) for r in raw)
     async with api.app.state.runtime.engine.connect() as conn:
-        records = (await conn.execute(select(access_records).where(
-            access_records.c.request_id == response.headers["X-Request-Id"]))).all()
+        records = (
+            await conn.execute(
+                select(access_records).where(access_records.c.request_id == response.headers["X-Request-Id"])
+            )
+        ).all()
     # The records say what was returned: the masked list, and a link refused with nothing read.
     listed = next(r for r in records if r.operation == "list")
-    assert listed.items_returned == ["idNumber"] and listed.items_masked == ["idNumber"] and listed.row_count == len(items)
+    assert (
+        listed.items_returned == ["idNumber"] and listed.items_masked == ["idNumber"] and listed.row_count == len(items)
+    )
     (link,) = [r for r in records if r.operation == "link"]
     assert link.outcome == "denied" and link.error_code == "FILTER_NOT_ALLOWED" and link.row_count == 0
 
@@ -110,13 +131,24 @@ async def test_a_link_to_a_masked_key_on_the_other_side_is_refused_once(own_api,
 
     runtime = own_api.app.state.runtime
     async with runtime.engine.begin() as conn:  # land may read enterprises' credit codes, the insured's masked
-        await create_grant(conn, runtime.catalog, consumer="land", resource="hrss.social-insurance",
-                           items=["employerCreditCode", "insuranceStatus"], purposes=["land.property-registration"],
-                           valid_from=datetime(2026, 1, 1, tzinfo=UTC), valid_until=datetime(2031, 1, 1, tzinfo=UTC),
-                           masks={"employerCreditCode": "credit_code"}, created_by="test")
+        await create_grant(
+            conn,
+            runtime.catalog,
+            consumer="land",
+            resource="hrss.social-insurance",
+            items=["employerCreditCode", "insuranceStatus"],
+            purposes=["land.property-registration"],
+            valid_from=datetime(2026, 1, 1, tzinfo=UTC),
+            valid_until=datetime(2031, 1, 1, tzinfo=UTC),
+            masks={"employerCreditCode": "credit_code"},
+            created_by="test",
+        )
     await runtime.refresh()
-    result = await own_api.query("{ enterpriseList(first: 20) { items { creditCode socialInsurance { insuranceStatus } } } }",
-                                 "land", "land.property-registration")
+    result = await own_api.query(
+        "{ enterpriseList(first: 20) { items { creditCode socialInsurance { insuranceStatus } } } }",
+        "land",
+        "land.property-registration",
+    )
     items = result["data"]["enterpriseList"]["items"]
     assert items and all(i["socialInsurance"] is None for i in items)
     (error,) = result["errors"]
@@ -125,8 +157,9 @@ async def test_a_link_to_a_masked_key_on_the_other_side_is_refused_once(own_api,
 
 
 async def test_a_link_whose_parent_key_is_denied_is_refused_once(api):
-    result = await api.query("{ personList(first: 30) { items { gender enterprises { name } } } }",
-                             "land", "land.property-registration")
+    result = await api.query(
+        "{ personList(first: 30) { items { gender enterprises { name } } } }", "land", "land.property-registration"
+    )
     assert all(i["enterprises"] is None for i in result["data"]["personList"]["items"])
     (error,) = result["errors"]
     assert error["path"] == ["personList", "items", "enterprises"]
@@ -141,13 +174,22 @@ async def test_one_query_spans_three_engines(tmp_path):
     settings = make_settings(tmp_path / "var")
     require_engine(settings, "postgres")
     require_engine(settings, "mariadb")
-    built = await build_demo(settings, persons=300, enterprises=60, engines={"police": "postgres", "market": "mariadb"},
-                             database_prefix=TEST_DATABASE_PREFIX + "mixed_")
+    built = await build_demo(
+        settings,
+        persons=300,
+        enterprises=60,
+        engines={"police": "postgres", "market": "mariadb"},
+        database_prefix=TEST_DATABASE_PREFIX + "mixed_",
+    )
     world = World(settings, built.keys, built.showcase)
     assert world._sources["police"].startswith("postgresql://") and world._sources["market"].startswith("mysql://")
     async for api in _api(world):
-        result = await api.query("{ enterpriseList(first: 20) { items { name legalRepresentative { name } "
-                                 "socialInsurance { insuranceStatus } } } }", "market", "market.licence-review")
+        result = await api.query(
+            "{ enterpriseList(first: 20) { items { name legalRepresentative { name } "
+            "socialInsurance { insuranceStatus } } } }",
+            "market",
+            "market.licence-review",
+        )
         items = result["data"]["enterpriseList"]["items"]
         assert len(items) == 20 and all(i["legalRepresentative"]["name"] for i in items)
         assert any(i["socialInsurance"] for i in items)
@@ -160,17 +202,30 @@ async def test_a_link_fan_out_over_the_limit_is_refused_once(world):
 
     settings = dataclasses.replace(world.settings, max_link_rows=5)
     async for api in _api(world, settings=settings):
-        result = await api.query("{ enterpriseList(first: 50) { items { name licences { licenceType } } } }",
-                                 "market", "market.licence-review")
+        result = await api.query(
+            "{ enterpriseList(first: 50) { items { name licences { licenceType } } } }",
+            "market",
+            "market.licence-review",
+        )
         assert all(i["licences"] is None for i in result["data"]["enterpriseList"]["items"])
         (error,) = result["errors"]
-        assert error["extensions"]["code"] == "LINK_TOO_LARGE" and error["path"] == ["enterpriseList", "items", "licences"]
+        assert error["extensions"]["code"] == "LINK_TOO_LARGE" and error["path"] == [
+            "enterpriseList",
+            "items",
+            "licences",
+        ]
         from sqlalchemy import select
 
         from audit.tables import access_records
+
         async with api.app.state.runtime.engine.connect() as conn:
-            (hop,) = (await conn.execute(select(access_records).where(access_records.c.resource == "market.licence",
-                                                                      access_records.c.error_code == "LINK_TOO_LARGE"))).all()
+            (hop,) = (
+                await conn.execute(
+                    select(access_records).where(
+                        access_records.c.resource == "market.licence", access_records.c.error_code == "LINK_TOO_LARGE"
+                    )
+                )
+            ).all()
         assert hop.outcome == "denied" and hop.row_count == 0 and hop.items_returned == []  # nothing was sent
 
 
@@ -184,7 +239,12 @@ def test_resolvers_use_each_others_public_names_only():
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
             if isinstance(node, ast.ImportFrom) and node.module and not node.module.startswith("__"):
                 crossing += [f"{path.name}: {node.module}.{a.name}" for a in node.names if a.name.startswith("_")]
-            elif isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.attr.startswith("_") \
-                    and node.value.id in ("data", "links", "applications", "usage", "context") and not node.attr.startswith("__"):
+            elif (
+                isinstance(node, ast.Attribute)
+                and isinstance(node.value, ast.Name)
+                and node.attr.startswith("_")
+                and node.value.id in ("data", "links", "applications", "usage", "context")
+                and not node.attr.startswith("__")
+            ):
                 crossing.append(f"{path.name}: {node.value.id}.{node.attr}")
     assert not crossing, crossing

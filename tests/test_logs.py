@@ -11,8 +11,18 @@ from pathlib import Path
 from govshare import logs
 
 REPO = Path(__file__).resolve().parent.parent
-PACKAGES = ("govshare", "catalog", "connectors", "policies", "schema", "resolvers", "audit", "demo", "applications",
-            "admin")
+PACKAGES = (
+    "govshare",
+    "catalog",
+    "connectors",
+    "policies",
+    "schema",
+    "resolvers",
+    "audit",
+    "demo",
+    "applications",
+    "admin",
+)
 
 
 def _sources() -> list[Path]:
@@ -25,14 +35,19 @@ def test_every_logger_of_ours_is_under_the_govshare_root():
         if path == REPO / "govshare" / "logs.py":  # the one place that maps a module's name under the root
             continue
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-            if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
-                    and node.func.attr == "getLogger" and isinstance(node.func.value, ast.Name)
-                    and node.func.value.id == "logging"):
+            if not (
+                isinstance(node, ast.Call)
+                and isinstance(node.func, ast.Attribute)
+                and node.func.attr == "getLogger"
+                and isinstance(node.func.value, ast.Name)
+                and node.func.value.id == "logging"
+            ):
                 continue
             name = node.args[0] if node.args else None
             literal = isinstance(name, ast.Constant) and isinstance(name.value, str)
-            if not (literal and (name.value == "govshare" or name.value.startswith("govshare."))) and \
-                    not (literal and name.value in ("casbin",)):  # a library's, to quieten it
+            if not (literal and (name.value == "govshare" or name.value.startswith("govshare."))) and not (
+                literal and name.value in ("casbin",)
+            ):  # a library's, to quieten it
                 outside.append(f"{path.relative_to(REPO)}:{node.lineno}")
     assert not outside, f"use govshare.logs.logger(__name__): {outside}"
 
@@ -67,8 +82,15 @@ def test_json_lines_carry_the_request_ids_inside_a_request_only():
     finally:
         log.removeHandler(handler)
     outside, within, after = (json.loads(line) for line in stream.getvalue().splitlines())
-    assert outside["message"] == "outside" and outside["request_id"] is None and outside["logger"] == "govshare.tests.logs"
-    assert within == within | {"message": "inside 电子证照", "level": "WARNING", "request_id": "r-1", "trace_id": "a" * 32}
+    assert (
+        outside["message"] == "outside" and outside["request_id"] is None and outside["logger"] == "govshare.tests.logs"
+    )
+    assert within == within | {
+        "message": "inside 电子证照",
+        "level": "WARNING",
+        "request_id": "r-1",
+        "trace_id": "a" * 32,
+    }
     assert after["request_id"] is None
 
 

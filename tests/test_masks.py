@@ -11,12 +11,26 @@ from connectors.base import Column, Condition, SourceQuery, View, shown
 from connectors.masking import MaskError, department_key, parse_mask, pseudonym
 from tests.conftest import absent
 
-KINDS = [("idNumber", "string", "id_number"), ("name", "string", "keep:1,1"), ("address", "string", "keep:0,3"),
-         ("address", "string", "keep:4,0"), ("name", "string", "keep:9,9"),
-         ("householdId", "string", "full"), ("idNumber", "string", "hash"), ("birthDate", "date", "year"),
-         ("birthDate", "date", "nullify"), ("name", "string", "nullify")]
-COLUMNS = {"idNumber": "id_number", "name": "name", "address": "address", "householdId": "household_id",
-           "birthDate": "birth_date", "countyCode": "county_code"}
+KINDS = [
+    ("idNumber", "string", "id_number"),
+    ("name", "string", "keep:1,1"),
+    ("address", "string", "keep:0,3"),
+    ("address", "string", "keep:4,0"),
+    ("name", "string", "keep:9,9"),
+    ("householdId", "string", "full"),
+    ("idNumber", "string", "hash"),
+    ("birthDate", "date", "year"),
+    ("birthDate", "date", "nullify"),
+    ("name", "string", "nullify"),
+]
+COLUMNS = {
+    "idNumber": "id_number",
+    "name": "name",
+    "address": "address",
+    "householdId": "household_id",
+    "birthDate": "birth_date",
+    "countyCode": "county_code",
+}
 
 
 def test_mask_texts():
@@ -35,7 +49,8 @@ def test_mask_texts():
 
 async def test_each_mask_in_sql_equals_the_reference_on_every_engine(api, world):
     connector = api.app.state.runtime.connectors.get(
-        world.settings.expand(api.app.state.runtime.catalog.departments["police"].source))
+        world.settings.expand(api.app.state.runtime.catalog.departments["police"].source)
+    )
     key = department_key(b"k" * 32, "land")
     scope = (Condition("county_code", "in", ("371311",)),)
     columns = [Column("id_number", "string", "key")]
@@ -50,9 +65,10 @@ async def test_each_mask_in_sql_equals_the_reference_on_every_engine(api, world)
     raw = world.rows("police", "SELECT * FROM person ORDER BY id_number LIMIT 300")
     assert len(rows) == len(raw) == 300
     for row, source in zip(rows, raw, strict=True):
-        typed = {k: v for k, v in source.items()}
+        typed = dict(source.items())
         if typed["birth_date"] is not None:
             import datetime
+
             typed["birth_date"] = datetime.date.fromisoformat(typed["birth_date"])
         for column in columns[1:]:
             assert row[column.key] == shown(column, typed), (world.engine, column, source)
@@ -62,16 +78,24 @@ async def test_in_enumeration_on_a_masked_id_number_is_refused(api, world):
     # ten aliased lists, each trying ~290 candidate numbers: the whole request is refused, nothing is fetched
     target = world.rows("police", "SELECT id_number FROM person WHERE county_code = '371311' LIMIT 1")[0]["id_number"]
     candidates = [target[:6] + f"{19700101 + n:08d}" + target[14:] for n in range(289)] + [target]
-    fields = " ".join(f'a{n}: personList(filter: {{idNumber: {{in: $c}}}}) {{ items {{ name }} }}' for n in range(10))
-    response = await api.post(f"query($c: [String!]!) {{ {fields} }}", department="hrss",
-                              purpose="hrss.insurance-enrolment", variables={"c": candidates})
+    fields = " ".join(f"a{n}: personList(filter: {{idNumber: {{in: $c}}}}) {{ items {{ name }} }}" for n in range(10))
+    response = await api.post(
+        f"query($c: [String!]!) {{ {fields} }}",
+        department="hrss",
+        purpose="hrss.insurance-enrolment",
+        variables={"c": candidates},
+    )
     result = response.json()
     assert all(result["data"][f"a{n}"] is None for n in range(10))
-    assert {(e["extensions"]["code"], e["extensions"]["cause"]) for e in result["errors"]} == {("FILTER_NOT_ALLOWED", "MASKED")}
+    assert {(e["extensions"]["code"], e["extensions"]["cause"]) for e in result["errors"]} == {
+        ("FILTER_NOT_ALLOWED", "MASKED")
+    }
     name = world.row("police", "SELECT name FROM person WHERE id_number = ?", target)["name"]
     assert absent(name, response)
-    for query in ('{ personList(filter: {idNumber: {eq: "%s"}}) { items { name } } }' % target,
-                  '{ person(idNumber: "%s") { countyCode } }' % target):
+    for query in (
+        '{ personList(filter: {idNumber: {eq: "%s"}}) { items { name } } }' % target,
+        '{ person(idNumber: "%s") { countyCode } }' % target,
+    ):
         refused = await api.query(query, "hrss", "hrss.insurance-enrolment")
         assert refused["errors"][0]["extensions"]["cause"] == "MASKED", refused
         assert list(refused["data"].values()) == [None]
@@ -85,10 +109,18 @@ async def test_a_keyed_hash_is_a_stable_pseudonym_per_department(own_api, own_wo
     runtime = own_api.app.state.runtime
     async with runtime.engine.begin() as conn:
         for consumer, purpose in (("land", "land.property-registration"), ("civil", "civil.subsistence-allowance")):
-            await create_grant(conn, runtime.catalog, consumer=consumer, resource="police.person",
-                               items=["idNumber", "countyCode"], purposes=[purpose],
-                               valid_from=datetime(2026, 1, 1, tzinfo=UTC), valid_until=datetime(2031, 1, 1, tzinfo=UTC),
-                               masks={"idNumber": "hash"}, created_by="test")
+            await create_grant(
+                conn,
+                runtime.catalog,
+                consumer=consumer,
+                resource="police.person",
+                items=["idNumber", "countyCode"],
+                purposes=[purpose],
+                valid_from=datetime(2026, 1, 1, tzinfo=UTC),
+                valid_until=datetime(2031, 1, 1, tzinfo=UTC),
+                masks={"idNumber": "hash"},
+                created_by="test",
+            )
     await runtime.refresh()
     query = "{ personList(first: 20) { items { idNumber } } }"
     land = await own_api.query(query, "land", "land.property-registration")
@@ -109,9 +141,11 @@ async def test_numeric_ranges_in_sql_equal_the_reference_on_every_engine(api, wo
     connector = runtime.connectors.get(world.settings.expand(runtime.catalog.departments["hrss"].source))
     columns = [Column("id_number", "string", "key")] + [
         Column("monthly_base", "decimal", f"r{n}", (View((), parse_mask(text)),))
-        for n, text in enumerate(("range:1000", "range:250.5", "nullify"))]
-    query = SourceQuery(table="social_insurance", columns=tuple(columns), order_by=(Column("id_number", "string"),),
-                        limit=200)
+        for n, text in enumerate(("range:1000", "range:250.5", "nullify"))
+    ]
+    query = SourceQuery(
+        table="social_insurance", columns=tuple(columns), order_by=(Column("id_number", "string"),), limit=200
+    )
     rows = await connector.fetch(query)
     raw = world.rows("hrss", "SELECT id_number, monthly_base FROM social_insurance ORDER BY id_number LIMIT 200")
     assert rows and len(rows) == len(raw)
@@ -130,7 +164,19 @@ def test_long_values_are_masked_whole_in_sqlite():
 
     db = sqlite3.connect(":memory:")
     db.execute("CREATE TABLE t (v TEXT)")
-    values = ["", "a", "abcd", "abcde", "x" * 63, "y" * 68, "z" * 70, "長い住所" * 40, "w" * 1027, "v" * 1029, "u" * 3000]
+    values = [
+        "",
+        "a",
+        "abcd",
+        "abcde",
+        "x" * 63,
+        "y" * 68,
+        "z" * 70,
+        "長い住所" * 40,
+        "w" * 1027,
+        "v" * 1029,
+        "u" * 3000,
+    ]
     db.executemany("INSERT INTO t VALUES (?)", [(v,) for v in values])
     for text in ("keep:2,2", "keep:3,0", "keep:0,1", "full"):
         mask = parse_mask(text)

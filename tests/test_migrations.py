@@ -64,7 +64,9 @@ async def _engine(url: str):
 def _schema_facts(sync_conn) -> dict:
     """What compare_metadata does not look at: the append-only triggers and the first rows."""
     if sync_conn.dialect.name == "sqlite":
-        triggers = sorted(r[0] for r in sync_conn.execute(text("SELECT name FROM sqlite_master WHERE type = 'trigger'")))
+        triggers = sorted(
+            r[0] for r in sync_conn.execute(text("SELECT name FROM sqlite_master WHERE type = 'trigger'"))
+        )
     else:
         triggers = sorted(r[0] for r in sync_conn.execute(text("SELECT tgname FROM pg_trigger WHERE NOT tgisinternal")))
     return {
@@ -95,8 +97,7 @@ async def test_the_schema_made_from_the_metadata_is_the_migrated_one(platform_ur
             from_revisions = await conn.run_sync(_schema_facts)
     finally:
         await migrated.dispose()
-    direct_url = (f"sqlite+aiosqlite:///{tmp_path / 'direct.db'}" if platform_url.startswith("sqlite")
-                  else platform_url)
+    direct_url = f"sqlite+aiosqlite:///{tmp_path / 'direct.db'}" if platform_url.startswith("sqlite") else platform_url
     if not platform_url.startswith("sqlite"):  # the same database, emptied
         engine = create_engine(platform_url.replace("+asyncpg", "+psycopg"))
         with engine.begin() as conn:
@@ -118,8 +119,11 @@ async def test_the_schema_made_from_the_metadata_is_the_migrated_one(platform_ur
 def _dump(path: Path) -> tuple[list[str], bytes]:
     """The database's content and every byte of it and its write-ahead log (the -shm file is SQLite's shared index
     of the log, made by any reader)."""
-    written = b"".join(path.with_name(path.name + suffix).read_bytes() for suffix in ("", "-wal")
-                       if path.with_name(path.name + suffix).exists())
+    written = b"".join(
+        path.with_name(path.name + suffix).read_bytes()
+        for suffix in ("", "-wal")
+        if path.with_name(path.name + suffix).exists()
+    )
     with contextlib.closing(sqlite3.connect(path)) as conn:
         lines = list(conn.iterdump())
     return lines, written
@@ -135,11 +139,14 @@ def _at_revision(path: Path, revision: str | None) -> None:
         conn.execute("INSERT INTO alembic_version VALUES (?)", (revision,))
 
 
-@pytest.mark.parametrize("revision, code, found", [
-    (None, "DB_UNVERSIONED", None),
-    ("0001_baseline", "DB_REVISION_MISMATCH", "0001_baseline"),
-    ("9999_from_a_newer_govshare", "DB_REVISION_UNKNOWN", "9999_from_a_newer_govshare"),
-])
+@pytest.mark.parametrize(
+    "revision, code, found",
+    [
+        (None, "DB_UNVERSIONED", None),
+        ("0001_baseline", "DB_REVISION_MISMATCH", "0001_baseline"),
+        ("9999_from_a_newer_govshare", "DB_REVISION_UNKNOWN", "9999_from_a_newer_govshare"),
+    ],
+)
 def test_a_database_at_another_revision_is_refused_and_never_written(tmp_path, revision, code, found):
     var = tmp_path / "var"
     var.mkdir()
@@ -160,8 +167,14 @@ def test_a_database_at_another_revision_is_refused_and_never_written(tmp_path, r
         assert run.returncode == 1 and f"[{code}]" in run.stderr and migrations.head() in run.stderr, run.stderr
         if code != "DB_REVISION_UNKNOWN":
             assert "govshare db upgrade" in run.stderr
-    serve = subprocess.run([govshare_command(), "serve", "--port", "0"], cwd=tmp_path, env=environment(tmp_path),
-                           capture_output=True, text=True, timeout=60)
+    serve = subprocess.run(
+        [govshare_command(), "serve", "--port", "0"],
+        cwd=tmp_path,
+        env=environment(tmp_path),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert serve.returncode == 1 and f"[{code}]" in serve.stderr and "Uvicorn running" not in serve.stderr
     english = govshare_in_process(tmp_path, "key", "list", language="en")
     assert "nothing was written to the database" in english.stderr
@@ -183,8 +196,9 @@ async def test_an_empty_database_is_made_at_head_outside_production_only(tmp_pat
     (tmp_path / "var").mkdir()
     (tmp_path / "var" / "pseudonym.key").write_bytes(bytes(range(32)))
     refused = await _start_refused(production(settings))
-    assert not (tmp_path / "var" / "platform.db").exists() or \
-        sqlite3.connect(tmp_path / "var" / "platform.db").execute("SELECT COUNT(*) FROM sqlite_master").fetchone() == (0,)
+    assert not (tmp_path / "var" / "platform.db").exists() or sqlite3.connect(tmp_path / "var" / "platform.db").execute(
+        "SELECT COUNT(*) FROM sqlite_master"
+    ).fetchone() == (0,)
     assert refused.value.code == "DB_NOT_CREATED" and refused.value.params["command"] == "govshare db upgrade"
     app = create_app(settings)
     await app.state.runtime.start()
@@ -214,10 +228,25 @@ async def _tamper_first_access_record(engine) -> None:
 async def _write_access_record(engine, policy_version: int) -> None:
     writer = AuditWriter(engine)
     try:
-        await writer.write([AccessRecord(at=datetime.now(UTC), request_id="r-new", trace_id="0" * 32, department="land",
-                                         application="land-demo", key_id="k", operator=None, purpose="p",
-                                         resource="market.enterprise", operation="list", items_returned=["name"],
-                                         row_count=1, policy_version=policy_version)])
+        await writer.write(
+            [
+                AccessRecord(
+                    at=datetime.now(UTC),
+                    request_id="r-new",
+                    trace_id="0" * 32,
+                    department="land",
+                    application="land-demo",
+                    key_id="k",
+                    operator=None,
+                    purpose="p",
+                    resource="market.enterprise",
+                    operation="list",
+                    items_returned=["name"],
+                    row_count=1,
+                    policy_version=policy_version,
+                )
+            ]
+        )
     finally:
         await writer.close()
 
@@ -235,7 +264,10 @@ def test_the_baseline_database_written_by_the_old_code_is_adopted_upgraded_and_v
         "已升级：0002_chain_encoding → 0003_query_indexes（Indexes for what providers and reviewers ask.）",
         f"平台数据库的结构版本：{migrations.head()}（最新）",
     ]
-    assert govshare_in_process(tmp_path, "db", "current").stdout.strip() == f"平台数据库的结构版本：{migrations.head()}（最新）"
+    assert (
+        govshare_in_process(tmp_path, "db", "current").stdout.strip()
+        == f"平台数据库的结构版本：{migrations.head()}（最新）"
+    )
     verified = govshare_in_process(tmp_path, "audit", "verify")
     assert verified.returncode == 0, verified.stderr
     asyncio.run(_written_after_the_upgrade(var / "platform.db"))
@@ -282,8 +314,10 @@ async def _copy_fixture_records(engine) -> None:
     source = create_engine(f"sqlite:///{FIXTURE}")
     try:
         with source.connect() as conn:
-            rows = {name: [dict(r) for r in conn.execute(select(baseline.tables[name])).mappings()]
-                    for name in ("access_records", "process_records", "policy_versions", "chain_heads")}
+            rows = {
+                name: [dict(r) for r in conn.execute(select(baseline.tables[name])).mappings()]
+                for name in ("access_records", "process_records", "policy_versions", "chain_heads")
+            }
     finally:
         source.dispose()
     for table in rows.values():
@@ -373,8 +407,9 @@ async def test_an_access_record_names_the_policy_version_healthz_shows(own_api):
     await own_api.query("{ enterpriseList(first: 1) { items { name } } }", "land", "land.property-registration")
     health = (await own_api.client.get("/healthz")).json()
     async with own_api.app.state.runtime.engine.connect() as conn:
-        recorded = (await conn.execute(text("SELECT policy_version, encoding FROM access_records "
-                                            "ORDER BY seq DESC LIMIT 1"))).one()
+        recorded = (
+            await conn.execute(text("SELECT policy_version, encoding FROM access_records ORDER BY seq DESC LIMIT 1"))
+        ).one()
     assert health["policy_version"] > 0 and tuple(recorded) == (health["policy_version"], 2)
 
 
@@ -382,7 +417,9 @@ def test_db_history_lists_the_revisions_from_the_baseline(tmp_path):
     run = govshare_in_process(tmp_path, "db", "history")
     assert run.returncode == 0
     lines = run.stdout.splitlines()
-    assert lines[0].startswith("base -> 0001_baseline ") and lines[-1].startswith(f"0002_chain_encoding -> {migrations.head()} (head)")
+    assert lines[0].startswith("base -> 0001_baseline ") and lines[-1].startswith(
+        f"0002_chain_encoding -> {migrations.head()} (head)"
+    )
 
 
 @pytest.mark.parametrize("platform_url", BACKENDS, indirect=True)
@@ -395,14 +432,25 @@ async def test_moments_go_in_aware_and_come_back_aware_utc_on_every_platform_eng
         await migrations.ensure_current(engine)
         in_china = datetime(2026, 3, 1, 8, 30, 15, 123456, tzinfo=CHINA)
         async with engine.begin() as conn:
-            await conn.execute(api_keys.insert().values(id="k1", key_hash="h1", department="land", application="a",
-                                                        roles=[], created_at=in_china))
+            await conn.execute(
+                api_keys.insert().values(
+                    id="k1", key_hash="h1", department="land", application="a", roles=[], created_at=in_china
+                )
+            )
             back = (await conn.execute(select(api_keys.c.created_at))).scalar()
         assert back == in_china and back.utcoffset().total_seconds() == 0 and back.hour == 0
         with pytest.raises(Exception, match="naive datetime"):
             async with engine.begin() as conn:
-                await conn.execute(api_keys.insert().values(id="k2", key_hash="h2", department="land", application="a",
-                                                            roles=[], created_at=datetime(2026, 3, 1, 8, 30)))
+                await conn.execute(
+                    api_keys.insert().values(
+                        id="k2",
+                        key_hash="h2",
+                        department="land",
+                        application="a",
+                        roles=[],
+                        created_at=datetime(2026, 3, 1, 8, 30),  # noqa: DTZ001 - the naive time it must refuse
+                    )
+                )
     finally:
         await engine.dispose()
 

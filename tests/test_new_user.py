@@ -14,26 +14,27 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy import select
 
+from audit.tables import access_records
 from cli import ENGLISH_HELP, _help_texts
 from cli import main as govshare_main
-from audit.tables import access_records
 from policies import documents
 from policies.store import create_grant
-from tests.test_cli import (CJK, COMMAND_PATHS, demo, demo_folder, environment, govshare,  # noqa: F401 (fixtures)
-                            govshare_in_process, own_folder)
+from tests.test_cli import CJK, COMMAND_PATHS, demo, demo_folder, environment, govshare, govshare_in_process, own_folder  # noqa: F401 (fixtures)
 from tests.test_console import Console, staffed  # noqa: F401 (the fixture)
 
 USAGE = "{ usageRecords(first: 5) { resource operation outcome errorCode itemsReturned rowCount } }"
 
 
 def _help(path: tuple[str, ...], folder, language: str | None) -> str:
-    result = CliRunner().invoke(govshare_main, [*path, "--help"], env=environment(folder, language),
-                                prog_name="govshare")
+    result = CliRunner().invoke(
+        govshare_main, [*path, "--help"], env=environment(folder, language), prog_name="govshare"
+    )
     assert result.exit_code == 0, result.output
     return result.output
 
 
 # --- the CLI's help follows the language setting ------------------------------------------------------------
+
 
 def test_english_help_on_request_chinese_by_default(tmp_path, monkeypatch):
     run = govshare(tmp_path, "--help", language="en")
@@ -62,20 +63,25 @@ def test_grant_help_names_the_application_process_that_exists(tmp_path, monkeypa
 
 # --- one policy version ---------------------------------------------------------------------------------------
 
+
 async def test_console_log_and_healthz_name_one_policy_version(staffed, caplog):
     api, console = staffed
     await console.sign_in()
     with caplog.at_level(logging.INFO, logger="govshare"):
-        saved = await console.submit("/console/deny/new", "/console/deny",
-                                     {"department": "land", "resource": "*", "basis": "迟报", "reason": "迟报"})
+        saved = await console.submit(
+            "/console/deny/new",
+            "/console/deny",
+            {"department": "land", "resource": "*", "basis": "迟报", "reason": "迟报"},
+        )
         assert saved.status_code == 303, saved.text
     health = (await console.client.get("/healthz")).json()
     page = (await console.client.get("/console/rules")).text
     status = re.search(r'<p class="status" id="version">(.*?)</p>', page).group(1)
     shown = int(re.search(r"现行策略版本：第 (\d+) 版", status).group(1))
     assert shown == health["policy_version"] == health["last_reload"]["policy_version"]
-    logged = [int(m.group(1)) for r in caplog.records
-              if (m := re.match(r"policy version (\d+) in force", r.getMessage()))]
+    logged = [
+        int(m.group(1)) for r in caplog.records if (m := re.match(r"policy version (\d+) in force", r.getMessage()))
+    ]
     assert logged and logged[-1] == shown
     # The rules document's own number (history, rollback, based_on) is still there, labelled as such.
     async with api.app.state.runtime.engine.connect() as conn:
@@ -83,14 +89,19 @@ async def test_console_log_and_healthz_name_one_policy_version(staffed, caplog):
     assert document_version != shown  # on the demo they differ: grants bump the policy version too
     assert f"规则文件第 {document_version} 版" in status
     # explain names the same number
-    explained = (await console.client.get("/console/explain", params={
-        "department": "civil", "purpose": "civil.subsistence-allowance", "resource": "police.household"})).text
+    explained = (
+        await console.client.get(
+            "/console/explain",
+            params={"department": "civil", "purpose": "civil.subsistence-allowance", "resource": "police.household"},
+        )
+    ).text
     assert f"依据策略版本第 {shown} 版" in explained
     english = (await console.client.get("/console/deny?lang=en")).text
     assert f"Policy version in force: {shown}" in english and f"rules document version {document_version}" in english
 
 
 # --- the demo teaches the console's first page ----------------------------------------------------------------
+
 
 async def test_the_demo_console_shows_an_allow_rule_and_a_deny_rule(staffed):
     api, console = staffed
@@ -100,8 +111,9 @@ async def test_the_demo_console_shows_an_allow_rule_and_a_deny_rule(staffed):
     deny = (await console.client.get("/console/deny")).text
     assert len(re.findall(r'id="deny-(D-[0-9a-f]{6})"', deny)) == 1
     # The rule decides: the household's size for subsistence-allowance review, by that rule, nothing more.
-    result = await api.query("{ householdList(first: 3) { items { memberCount address } } }", "civil",
-                             "civil.subsistence-allowance")
+    result = await api.query(
+        "{ householdList(first: 3) { items { memberCount address } } }", "civil", "civil.subsistence-allowance"
+    )
     rows = result["data"]["householdList"]["items"]
     assert len(rows) == 3 and all(isinstance(r["memberCount"], int) and r["address"] is None for r in rows)
     assert [(e["extensions"]["code"], e["extensions"]["item"]) for e in result["errors"]] == [("NO_GRANT", "address")]
@@ -111,6 +123,7 @@ async def test_the_demo_console_shows_an_allow_rule_and_a_deny_rule(staffed):
 
 
 # --- the CLI's output -----------------------------------------------------------------------------------------
+
 
 def _columns(line: str) -> list[int]:
     """Display columns at which each field after a run of 2+ spaces (or one space after padding) starts."""
@@ -139,8 +152,11 @@ def test_audit_checkpoint_says_what_it_wrote(own_folder):
     assert written, run.stdout
     assert int(written.group(4)) >= 2  # the demo's allow rule and deny rule
     again = govshare_in_process(own_folder, "audit", "checkpoint", language="en")
-    assert re.fullmatch(rf"Checkpoint #{int(written.group(1)) + 1} signed and written to \S+: access \d+, policy "
-                        rf"{written.group(4)}, process {written.group(5)}\n", again.stdout), again.stdout
+    assert re.fullmatch(
+        rf"Checkpoint #{int(written.group(1)) + 1} signed and written to \S+: access \d+, policy "
+        rf"{written.group(4)}, process {written.group(5)}\n",
+        again.stdout,
+    ), again.stdout
 
 
 def test_catalog_check_of_a_bad_file_says_nothing_was_loaded(own_folder, tmp_path):
@@ -158,13 +174,23 @@ def test_catalog_check_of_a_bad_file_says_nothing_was_loaded(own_folder, tmp_pat
 
 # --- the record says a refusal was one ------------------------------------------------------------------------
 
+
 async def test_a_lookup_not_found_in_scope_is_recorded_as_refused(own_api, own_world):
     runtime = own_api.app.state.runtime
     async with runtime.engine.begin() as conn:
-        await create_grant(conn, runtime.catalog, consumer="land", resource="police.person", items=["idNumber", "name"],
-                           purposes=["land.property-registration"], valid_from=datetime(2026, 1, 1, tzinfo=UTC),
-                           valid_until=datetime(2031, 1, 1, tzinfo=UTC), row_scope={"countyCode": ["371311"]},
-                           masks={}, created_by="test")
+        await create_grant(
+            conn,
+            runtime.catalog,
+            consumer="land",
+            resource="police.person",
+            items=["idNumber", "name"],
+            purposes=["land.property-registration"],
+            valid_from=datetime(2026, 1, 1, tzinfo=UTC),
+            valid_until=datetime(2031, 1, 1, tzinfo=UTC),
+            row_scope={"countyCode": ["371311"]},
+            masks={},
+            created_by="test",
+        )
     await runtime.refresh()
     outside = own_world.row("police", "SELECT * FROM person WHERE county_code = '371302' LIMIT 1")
     inside = own_world.row("police", "SELECT * FROM person WHERE county_code = '371311' LIMIT 1")
@@ -179,21 +205,47 @@ async def test_a_lookup_not_found_in_scope_is_recorded_as_refused(own_api, own_w
     assert (record.outcome, record.error_code, record.row_count) == ("denied", "NOT_FOUND_IN_SCOPE", 0)
     usage = (await own_api.query(USAGE, "police", None))["data"]["usageRecords"]
     assert usage[:2] == [
-        {"resource": "police.person", "operation": "lookup", "outcome": "denied", "errorCode": "NOT_FOUND_IN_SCOPE",
-         "itemsReturned": [], "rowCount": 0},
-        {"resource": "police.person", "operation": "lookup", "outcome": "allowed", "errorCode": None,
-         "itemsReturned": ["name"], "rowCount": 1},
+        {
+            "resource": "police.person",
+            "operation": "lookup",
+            "outcome": "denied",
+            "errorCode": "NOT_FOUND_IN_SCOPE",
+            "itemsReturned": [],
+            "rowCount": 0,
+        },
+        {
+            "resource": "police.person",
+            "operation": "lookup",
+            "outcome": "allowed",
+            "errorCode": None,
+            "itemsReturned": ["name"],
+            "rowCount": 1,
+        },
     ]
 
 
-@pytest.mark.parametrize("department, purpose, query, provider, code", [
-    ("civil", "civil.marriage-registration", "query($c: String!) { enterprise(creditCode: $c) { name } }", "market",
-     "DEPARTMENT_RESTRICTED"),
-    ("hrss", "hrss.insurance-enrolment", '{ personList(filter: {countyCode: {eq: "371302"}}) { items { name } } }',
-     "police", "OUT_OF_SCOPE"),
-])
-async def test_a_request_level_refusal_reaches_usage_records_with_its_code(own_api, own_world, department, purpose,
-                                                                           query, provider, code):
+@pytest.mark.parametrize(
+    "department, purpose, query, provider, code",
+    [
+        (
+            "civil",
+            "civil.marriage-registration",
+            "query($c: String!) { enterprise(creditCode: $c) { name } }",
+            "market",
+            "DEPARTMENT_RESTRICTED",
+        ),
+        (
+            "hrss",
+            "hrss.insurance-enrolment",
+            '{ personList(filter: {countyCode: {eq: "371302"}}) { items { name } } }',
+            "police",
+            "OUT_OF_SCOPE",
+        ),
+    ],
+)
+async def test_a_request_level_refusal_reaches_usage_records_with_its_code(
+    own_api, own_world, department, purpose, query, provider, code
+):
     variables = {"c": own_world.showcase["enterprise"]} if "$c" in query else None
     answer = await own_api.query(query, department, purpose, variables=variables)
     assert [e["extensions"]["code"] for e in answer["errors"]] == [code]

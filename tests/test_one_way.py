@@ -56,11 +56,21 @@ def _rows(world_folder: Path, sql: str, *params) -> list[tuple]:
 def _versions(folder: Path, since: int) -> list[tuple]:
     """(author, action, reason, the deny rules without their ids) of each policy version after ``since``."""
     found = []
-    for seq, author, action, reason, document in _rows(
-            folder, "SELECT seq, author, action, reason, document FROM policy_versions WHERE seq > ? ORDER BY seq", since):
+    for _seq, author, action, reason, document in _rows(
+        folder, "SELECT seq, author, action, reason, document FROM policy_versions WHERE seq > ? ORDER BY seq", since
+    ):
         deny = json.loads(document).get("deny", []) if isinstance(document, str) else document.get("deny", [])
-        found.append((author, action, reason, sorted(json.dumps({k: v for k, v in d.items() if k != "id"},
-                                                                 sort_keys=True, ensure_ascii=False) for d in deny)))
+        found.append(
+            (
+                author,
+                action,
+                reason,
+                sorted(
+                    json.dumps({k: v for k, v in d.items() if k != "id"}, sort_keys=True, ensure_ascii=False)
+                    for d in deny
+                ),
+            )
+        )
     return found
 
 
@@ -75,33 +85,52 @@ def _deny_ids(folder: Path) -> set[str]:
 
 # --- restrictions: add and lift, three ways ---------------------------------------------------------------
 
+
 async def test_a_restriction_added_and_lifted_three_ways_stores_the_same_versions(three_ways):
     api, console, admin, command = three_ways
     folder, basis = command.folder, "未按时更新参保数据（第二十条）"
     stored = {}
 
     async def by_console():
-        saved = await console.submit("/console/deny/new", "/console/deny", {
-            "department": "hrss", "resource": "market.enterprise", "basis": basis, "reason": basis})
+        saved = await console.submit(
+            "/console/deny/new",
+            "/console/deny",
+            {"department": "hrss", "resource": "market.enterprise", "basis": basis, "reason": basis},
+        )
         assert saved.status_code == 303, saved.text
 
     async def by_api():
-        result = await admin.run("""mutation($r: String!) { putDenyRule(rule: {department: "hrss",
-            resource: "market.enterprise", reason: $r}, reason: $r) { ruleId } }""", r=basis)
+        result = await admin.run(
+            """mutation($r: String!) { putDenyRule(rule: {department: "hrss",
+            resource: "market.enterprise", reason: $r}, reason: $r) { ruleId } }""",
+            r=basis,
+        )
         assert "errors" not in result, result
 
     async def by_command():
-        command("restriction", "add", "--department", "hrss", "--resource", "market.enterprise", "--reason", basis,
-                "--by", STAFF)
+        command(
+            "restriction",
+            "add",
+            "--department",
+            "hrss",
+            "--resource",
+            "market.enterprise",
+            "--reason",
+            basis,
+            "--by",
+            STAFF,
+        )
 
     async def lift(way: str, rule_id: str):
         if way == "console":
-            lifted = await console.submit(f"/console/deny/{rule_id}/remove", f"/console/deny/{rule_id}/remove",
-                                          {"reason": "已补报"})
+            lifted = await console.submit(
+                f"/console/deny/{rule_id}/remove", f"/console/deny/{rule_id}/remove", {"reason": "已补报"}
+            )
             assert lifted.status_code == 303, lifted.text
         elif way == "api":
-            result = await admin.run('mutation($id: String!) { removeRule(id: $id, reason: "已补报") { version } }',
-                                     id=rule_id)
+            result = await admin.run(
+                'mutation($id: String!) { removeRule(id: $id, reason: "已补报") { version } }', id=rule_id
+            )
             assert "errors" not in result, result
         else:
             command("restriction", "lift", rule_id, "--reason", "已补报", "--by", STAFF)
@@ -112,7 +141,9 @@ async def test_a_restriction_added_and_lifted_three_ways_stores_the_same_version
         (rule_id,) = _deny_ids(folder) - before
         await lift(way, rule_id)
         stored[way] = _versions(folder, start)
-        restricted = await api.query("{ enterpriseList(first: 1) { items { name } } }", "hrss", "hrss.employment-subsidy")
+        restricted = await api.query(
+            "{ enterpriseList(first: 1) { items { name } } }", "hrss", "hrss.employment-subsidy"
+        )
         assert "errors" not in restricted  # lifted, and in force in the server at once
 
     assert stored["console"] == stored["api"] == stored["command"]
@@ -121,6 +152,7 @@ async def test_a_restriction_added_and_lifted_three_ways_stores_the_same_version
 
 
 # --- policy import: the admin API and the command ----------------------------------------------------------
+
 
 async def test_a_policy_imported_by_api_and_by_command_is_the_same_version(three_ways, tmp_path):
     api, _, admin, command = three_ways
@@ -132,10 +164,14 @@ async def test_a_policy_imported_by_api_and_by_command_is_the_same_version(three
     def last() -> tuple:
         return _rows(folder, "SELECT author, action, reason, digest FROM policy_versions ORDER BY seq DESC LIMIT 1")[0]
 
-    imported = await admin.run('mutation($d: String!) { importPolicy(document: $d, reason: "迁移") { version } }', d=changed)
+    imported = await admin.run(
+        'mutation($d: String!) { importPolicy(document: $d, reason: "迁移") { version } }', d=changed
+    )
     assert imported["data"]["importPolicy"]["version"]
     by_api = last()
-    restored = await admin.run('mutation($d: String!) { importPolicy(document: $d, reason: "恢复") { version } }', d=exported)
+    restored = await admin.run(
+        'mutation($d: String!) { importPolicy(document: $d, reason: "恢复") { version } }', d=exported
+    )
     assert restored["data"]["importPolicy"]["version"]
     command("policy", "import", str(tmp_path / "rules.toml"), "--reason", "迁移", "--by", STAFF)
     assert last() == by_api and by_api[:3] == (STAFF, "import", "迁移")
@@ -146,10 +182,19 @@ async def test_a_policy_imported_by_api_and_by_command_is_the_same_version(three
 
 # --- grants: a legal-basis grant and a revocation, by the coordinator's key and by command -----------------
 
-GRANT = dict(consumer="land", resource="civil.subsidy", items=["name"], purposes=["land.property-registration"],
-             valid_from="2026-01-01", valid_until="2027-12-31", legal_basis="《不动产登记暂行条例》第二十七条")
-GRANT_COLUMNS = ("kind, application_id, consumer, resource, items, purposes, valid_from, valid_until, row_scope, masks, "
-                 "legal_basis, revoked_at IS NULL")
+GRANT = dict(
+    consumer="land",
+    resource="civil.subsidy",
+    items=["name"],
+    purposes=["land.property-registration"],
+    valid_from="2026-01-01",
+    valid_until="2027-12-31",
+    legal_basis="《不动产登记暂行条例》第二十七条",
+)
+GRANT_COLUMNS = (
+    "kind, application_id, consumer, resource, items, purposes, valid_from, valid_until, row_scope, masks, "
+    "legal_basis, revoked_at IS NULL"
+)
 RECORD_COLUMNS = "kind, application_id, grant_id, reason, detail"
 
 
@@ -159,21 +204,62 @@ async def test_a_legal_basis_grant_by_key_and_by_command_stores_the_same_grant_a
     record = """mutation($c: String!, $r: String!, $i: [String!]!, $p: [String!]!, $f: Date!, $u: Date!, $l: String!) {
       recordLegalBasisGrant(consumer: $c, resource: $r, items: $i, purposes: $p, validFrom: $f, validUntil: $u,
                             legalBasis: $l) }"""
-    by_key = (await api.query(record, "bigdata", None, variables=dict(
-        c=GRANT["consumer"], r=GRANT["resource"], i=GRANT["items"], p=GRANT["purposes"], f=GRANT["valid_from"],
-        u=GRANT["valid_until"], l=GRANT["legal_basis"])))["data"]["recordLegalBasisGrant"]
-    by_command = command("grant", "create", "--consumer", GRANT["consumer"], "--resource", GRANT["resource"],
-                         "--items", ",".join(GRANT["items"]), "--purposes", ",".join(GRANT["purposes"]),
-                         "--from", GRANT["valid_from"], "--until", GRANT["valid_until"],
-                         "--legal-basis", GRANT["legal_basis"])
+    by_key = (
+        await api.query(
+            record,
+            "bigdata",
+            None,
+            variables=dict(
+                c=GRANT["consumer"],
+                r=GRANT["resource"],
+                i=GRANT["items"],
+                p=GRANT["purposes"],
+                f=GRANT["valid_from"],
+                u=GRANT["valid_until"],
+                l=GRANT["legal_basis"],
+            ),
+        )
+    )["data"]["recordLegalBasisGrant"]
+    by_command = command(
+        "grant",
+        "create",
+        "--consumer",
+        GRANT["consumer"],
+        "--resource",
+        GRANT["resource"],
+        "--items",
+        ",".join(GRANT["items"]),
+        "--purposes",
+        ",".join(GRANT["purposes"]),
+        "--from",
+        GRANT["valid_from"],
+        "--until",
+        GRANT["valid_until"],
+        "--legal-basis",
+        GRANT["legal_basis"],
+    )
     folder = command.folder
     grants = [_rows(folder, f"SELECT {GRANT_COLUMNS} FROM grants WHERE id = ?", g)[0] for g in (by_key, by_command)]
     assert grants[0] == grants[1] and grants[0][0] == "legal_basis"
-    records = [[(*r[:2], r[3], json.loads(r[4])) for r in _rows(
-        folder, f"SELECT {RECORD_COLUMNS} FROM process_records WHERE grant_id = ? ORDER BY seq", g)]
-        for g in (by_key, by_command)]
-    assert records[0] == records[1] == [("legal_basis_granted", None, GRANT["legal_basis"], {
-        "consumer": "land", "resource": "civil.subsidy", "items": ["name"]})]
+    records = [
+        [
+            (*r[:2], r[3], json.loads(r[4]))
+            for r in _rows(folder, f"SELECT {RECORD_COLUMNS} FROM process_records WHERE grant_id = ? ORDER BY seq", g)
+        ]
+        for g in (by_key, by_command)
+    ]
+    assert (
+        records[0]
+        == records[1]
+        == [
+            (
+                "legal_basis_granted",
+                None,
+                GRANT["legal_basis"],
+                {"consumer": "land", "resource": "civil.subsidy", "items": ["name"]},
+            )
+        ]
+    )
 
 
 async def test_revoking_an_applications_grant_by_key_and_by_command_records_it_in_the_applications_history(three_ways):
@@ -184,23 +270,38 @@ async def test_revoking_an_applications_grant_by_key_and_by_command_records_it_i
     for items in (["name"], ["address"]):
         applied = await api.query(APPLY, "land", None, variables={"input": {**INPUT, "items": items}})
         application = applied["data"]["applyForShare"]["id"]
-        approved = await api.query('mutation($id: ID!) { approveApplication(id: $id) { grantId } }', "police", None,
-                                   variables={"id": application})
+        approved = await api.query(
+            "mutation($id: ID!) { approveApplication(id: $id) { grantId } }",
+            "police",
+            None,
+            variables={"id": application},
+        )
         grant_ids.append(approved["data"]["approveApplication"]["grantId"])
         applications.append(application)
-    revoked = await api.query('mutation($id: ID!) { revokeGrant(id: $id, reason: "系统停用") }', "bigdata", None,
-                              variables={"id": grant_ids[0]})
+    revoked = await api.query(
+        'mutation($id: ID!) { revokeGrant(id: $id, reason: "系统停用") }',
+        "bigdata",
+        None,
+        variables={"id": grant_ids[0]},
+    )
     assert revoked["data"]["revokeGrant"] is True
     command("grant", "revoke", grant_ids[1], "--reason", "系统停用")
 
     folder = command.folder
-    stored = [_rows(folder, f"SELECT {RECORD_COLUMNS} FROM process_records WHERE grant_id = ? AND kind = 'revoked'", g)
-              for g in grant_ids]
+    stored = [
+        _rows(folder, f"SELECT {RECORD_COLUMNS} FROM process_records WHERE grant_id = ? AND kind = 'revoked'", g)
+        for g in grant_ids
+    ]
     assert [[(r[0], r[1], r[3], json.loads(r[4])) for r in s] for s in stored] == [
-        [("revoked", application, "系统停用", {})] for application in applications]
+        [("revoked", application, "系统停用", {})] for application in applications
+    ]
     for application in applications:
-        seen = await api.query('query($id: ID!) { applications(id: $id) { history { kind } } }', "land", None,
-                               variables={"id": application})
+        seen = await api.query(
+            "query($id: ID!) { applications(id: $id) { history { kind } } }",
+            "land",
+            None,
+            variables={"id": application},
+        )
         assert [s["kind"] for s in seen["data"]["applications"][0]["history"]] == ["submitted", "approved", "revoked"]
 
 
@@ -225,16 +326,29 @@ async def test_every_changing_command_announces_its_change(tmp_path):
 
     redis_url = _redis_or_skip()
     env = environment(tmp_path) | {"GOVSHARE_POLICY_NOTIFY_URL": redis_url}
-    assert subprocess.run([govshare_command(), "demo"], cwd=tmp_path, env=env, capture_output=True,
-                          timeout=120).returncode == 0
+    assert (
+        subprocess.run([govshare_command(), "demo"], cwd=tmp_path, env=env, capture_output=True, timeout=120).returncode
+        == 0
+    )
     (tmp_path / "2027.toml").write_text(SCHEDULE_2027, encoding="utf-8")
-    keys = [line.split()[0] for line in subprocess.run([govshare_command(), "key", "list"], cwd=tmp_path, env=env,
-                                                        capture_output=True, text=True, timeout=60).stdout.splitlines()]
+    keys = [
+        line.split()[0]
+        for line in subprocess.run(
+            [govshare_command(), "key", "list"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60
+        ).stdout.splitlines()
+    ]
     demo_catalog = Path(__file__).resolve().parent.parent / "catalog" / "demo"
 
     async def run(*args: str) -> str:
-        done = await asyncio.to_thread(subprocess.run, [govshare_command(), *args], cwd=tmp_path, env=env,
-                                       capture_output=True, text=True, timeout=60)
+        done = await asyncio.to_thread(
+            subprocess.run,
+            [govshare_command(), *args],
+            cwd=tmp_path,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
         assert done.returncode == 0, (args, done.stderr)
         return done.stdout.strip()
 
@@ -249,9 +363,25 @@ async def test_every_changing_command_announces_its_change(tmp_path):
                 ("catalog load", ("catalog", "load", str(demo_catalog))),
                 ("calendar load", ("calendar", "load", str(tmp_path / "2027.toml"))),
                 ("key revoke", ("key", "revoke", keys[0])),
-                ("grant create", ("grant", "create", "--consumer", "land", "--resource", "police.person", "--items",
-                                  "name", "--purposes", "land.property-registration", "--from", "2026-01-01",
-                                  "--until", "2027-12-31")),
+                (
+                    "grant create",
+                    (
+                        "grant",
+                        "create",
+                        "--consumer",
+                        "land",
+                        "--resource",
+                        "police.person",
+                        "--items",
+                        "name",
+                        "--purposes",
+                        "land.property-registration",
+                        "--from",
+                        "2026-01-01",
+                        "--until",
+                        "2027-12-31",
+                    ),
+                ),
                 ("grant revoke", None),
                 ("restriction add", ("restriction", "add", "--department", "land", "--resource", "*", "--reason", "x")),
                 ("policy rollback", ("policy", "rollback", "1", "--reason", "恢复", "--by", STAFF)),

@@ -13,9 +13,20 @@ from tests.test_policy_properties import DEPARTMENTS, EXAMPLES, ITEMS, PURPOSES,
 
 
 @settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(world=worlds(), asks=st.lists(st.tuples(st.sampled_from([*DEPARTMENTS, "elsewhere"]), st.integers(0, 1),
-                                                st.integers(0, 2), st.sampled_from(ITEMS), st.integers(-40, 100)),
-                                      min_size=1, max_size=12))
+@given(
+    world=worlds(),
+    asks=st.lists(
+        st.tuples(
+            st.sampled_from([*DEPARTMENTS, "elsewhere"]),
+            st.integers(0, 1),
+            st.integers(0, 2),
+            st.sampled_from(ITEMS),
+            st.integers(-40, 100),
+        ),
+        min_size=1,
+        max_size=12,
+    ),
+)
 def test_the_index_decides_as_all_the_rules_do(world, asks):
     catalog, policies = world
     engine = PolicyEngine(catalog, policies)

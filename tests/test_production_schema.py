@@ -7,7 +7,6 @@ types, required arguments left out, variables of the wrong type, read for every 
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import re
 from datetime import UTC, datetime, timedelta
@@ -16,8 +15,8 @@ import pytest
 from graphql import parse
 
 from policies.store import create_grant
-from tests.conftest import production as production_settings
 from tests.conftest import _api, _world
+from tests.conftest import production as production_settings
 
 IDENTIFIER = re.compile(r"[_A-Za-z][_0-9A-Za-z]*")
 QUOTED = re.compile(r"'([^']*)'")
@@ -36,7 +35,7 @@ PROBES = [
     ("query($f: PersonFiltr) { personList(filter: $f) { items { name } } }", {}),  # a misspelt type
     ("{ ...F } fragment F on Persn { name }", {}),
     ("{ person { name } }", {}),  # a required argument left out
-    ("mutation { applyForShare(input: {resource: \"police.person\"}) { id } }", {}),  # required input fields
+    ('mutation { applyForShare(input: {resource: "police.person"}) { id } }', {}),  # required input fields
     ("{ personList(first: ONE) { items { name } } }", {}),  # an enum value where none is expected
     ("query($n: String) { personList(first: $n) { items { name } } }", {}),  # a variable of the wrong type
     ("query($n: Int) { personList(first: $n) { items { name } } }", {"n": "many"}),
@@ -122,14 +121,22 @@ INVISIBLE = [
     ("market", "{ personList(first: 1) { items { NAME } } }", "householdId", {}),  # conditional, no grant
     ("market", "{ personList(first: 1) { items { NAME } } }", "phone", {}),  # not shared
     ("market", '{ personList(filter: {NAME: {eq: "1"}}) { items { name } } }', "householdId", {}),
-    ("market", "query($f: PersonFilter) { personList(filter: $f) { items { name } } }", "householdId",
-     {"f": {"NAME": {"eq": "1"}}}),
+    (
+        "market",
+        "query($f: PersonFilter) { personList(filter: $f) { items { name } } }",
+        "householdId",
+        {"f": {"NAME": {"eq": "1"}}},
+    ),
     ("market", "query($f: NAME) { subsidyList(filter: $f) { items { name } } }", "SubsidyFilter", {}),
     ("market", "{ subsidyList(first: 1) { items { ...F } } } fragment F on NAME { name }", "Subsidy", {}),
     ("market", "{ NAME(first: 1) @skip(if: false) { items { name } } }", "subsidyList", {}),
     ("market", "{ ... on Query { x: NAME(first: 1) { items { name } } } }", "subsidyList", {}),
-    ("market", 'query($f: PersonFilter = {NAME: {eq: "1"}}) { personList(filter: $f) { items { name } } }',
-     "householdId", {}),
+    (
+        "market",
+        'query($f: PersonFilter = {NAME: {eq: "1"}}) { personList(filter: $f) { items { name } } }',
+        "householdId",
+        {},
+    ),
     ("civil", '{ NAME(idNumber: "1") { gender } }', "person", {}),  # civil's grant ended: its key is not readable
     ("civil", "{ personList(first: 1) { items { NAME } } }", "name", {}),
     ("land", "{ enterpriseList(first: 1) { items { NAME { name } } } }", "legalRepresentative", {}),  # link key denied
@@ -145,16 +152,18 @@ async def test_an_invisible_field_is_answered_as_an_unknown_one(demo):
         for department, query, name, variables in INVISIBLE:
             answers = []
             for used in (name, unknown(name)):
-                response = await api.post(fill(query, used), department=department,
-                                          variables=json.loads(fill(json.dumps(variables), used)))
+                response = await api.post(
+                    fill(query, used), department=department, variables=json.loads(fill(json.dumps(variables), used))
+                )
                 answers.append((response.status_code, response.text.replace(used, "NAME")))
             assert answers[0] == answers[1], (department, name, answers)
             status, text = answers[0]
             assert status == 200 and json.loads(text)["errors"][0]["extensions"]["code"] == "GRAPHQL_INVALID"
     async for api in _api(demo):  # development: the same names pass validation, and the data path refuses them
         for department, query, name, variables in INVISIBLE:
-            response = await api.post(fill(query, name), department=department,
-                                      variables=json.loads(fill(json.dumps(variables), name)))
+            response = await api.post(
+                fill(query, name), department=department, variables=json.loads(fill(json.dumps(variables), name))
+            )
             codes = {e["extensions"]["code"] for e in response.json().get("errors", [])}
             assert "GRAPHQL_INVALID" not in codes, (department, name, response.text)
 
@@ -162,11 +171,13 @@ async def test_an_invisible_field_is_answered_as_an_unknown_one(demo):
 async def test_what_a_department_can_read_stays_in_its_view_and_the_data_path_still_decides(demo):
     async for api in _api(demo, settings=production(demo)):
         # police reads the not-shared subsidies by a legal basis; civil provides them.
-        police = await api.query("{ subsidyList(first: 2) { items { name monthlyAmount } } }", "police",
-                                 "police.case-investigation")
+        police = await api.query(
+            "{ subsidyList(first: 2) { items { name monthlyAmount } } }", "police", "police.case-investigation"
+        )
         assert len(police["data"]["subsidyList"]["items"]) == 2 and "errors" not in police
-        own = await api.query("{ subsidyList(first: 1) { items { name startDate } } }", "civil",
-                              "civil.subsistence-allowance")
+        own = await api.query(
+            "{ subsidyList(first: 1) { items { name startDate } } }", "civil", "civil.subsistence-allowance"
+        )
         assert own["data"]["subsidyList"]["items"][0]["startDate"] and "errors" not in own
         # Visible under one purpose of hrss, asked under the other: validation passes, the data path refuses.
         other = await api.query("{ personList(first: 2) { items { name gender } } }", "hrss", "hrss.employment-subsidy")
@@ -174,25 +185,33 @@ async def test_what_a_department_can_read_stays_in_its_view_and_the_data_path_st
         refused = {e["extensions"]["item"]: e["extensions"]["code"] for e in other["errors"]}
         assert refused == {"name": "PURPOSE_NOT_APPROVED"}
         # The row scope still holds: hrss sees 罗庄区 only.
-        scoped = await api.query('{ personList(filter: {countyCode: {eq: "371302"}}) { items { name } } }', "hrss",
-                                 "hrss.insurance-enrolment")
+        scoped = await api.query(
+            '{ personList(filter: {countyCode: {eq: "371302"}}) { items { name } } }',
+            "hrss",
+            "hrss.insurance-enrolment",
+        )
         assert scoped["errors"][0]["extensions"]["code"] == "OUT_OF_SCOPE"
         # A masked item is visible (it is read, masked); links whose keys are readable on both sides are there.
         masked = await api.query("{ personList(first: 1) { items { idNumber } } }", "hrss", "hrss.insurance-enrolment")
         assert "*" in masked["data"]["personList"]["items"][0]["idNumber"]
-        linked = await api.query("{ enterpriseList(first: 1) { items { legalRepresentative { name } } } }", "market",
-                                 "market.licence-review")
+        linked = await api.query(
+            "{ enterpriseList(first: 1) { items { legalRepresentative { name } } } }", "market", "market.licence-review"
+        )
         assert "errors" not in linked and linked["data"]["enterpriseList"]["items"]
         # Non-data fields stay visible to everyone.
         for department in ("market", "civil", "land", "bigdata"):
-            plain = await api.query("{ caller { department purposes { code } } applicationInbox { id } "
-                                    "usageRecords(first: 1) { resource } }", department, None)
+            plain = await api.query(
+                "{ caller { department purposes { code } } applicationInbox { id } "
+                "usageRecords(first: 1) { resource } }",
+                department,
+                None,
+            )
             assert plain["data"]["caller"]["department"] == department and "errors" not in plain
 
 
 async def test_the_view_follows_the_clock_and_the_policies(own_world):
     now = [datetime(2025, 6, 1, tzinfo=UTC)]  # civil's grant on person ran through 2025
-    query = '{ personList(first: 1) { items { name } } }'
+    query = "{ personList(first: 1) { items { name } } }"
     async for api in _api(own_world, settings=production(own_world), clock=lambda: now[0]):
         inside = await api.query(query, "civil", "civil.marriage-registration")
         assert inside["data"]["personList"]["items"][0]["name"] and "errors" not in inside
@@ -201,34 +220,46 @@ async def test_the_view_follows_the_clock_and_the_policies(own_world):
         assert after["data"] is None and after["errors"][0]["extensions"]["code"] == "GRAPHQL_INVALID"
         assert after["errors"][0]["message"] == "Cannot query field 'name' on type '…'."
 
-        land = await api.query("{ person(idNumber: \"1\") { name } }", "land", "land.property-registration")
+        land = await api.query('{ person(idNumber: "1") { name } }', "land", "land.property-registration")
         assert land["errors"][0]["extensions"]["code"] == "GRAPHQL_INVALID"
         runtime = api.app.state.runtime
         async with runtime.engine.begin() as conn:
-            await create_grant(conn, runtime.catalog, consumer="land", resource="police.person",
-                               items=["idNumber", "name"], purposes=["land.property-registration"],
-                               valid_from=now[0] - timedelta(days=1), valid_until=now[0] + timedelta(days=30),
-                               created_by="test")
+            await create_grant(
+                conn,
+                runtime.catalog,
+                consumer="land",
+                resource="police.person",
+                items=["idNumber", "name"],
+                purposes=["land.property-registration"],
+                valid_from=now[0] - timedelta(days=1),
+                valid_until=now[0] + timedelta(days=30),
+                created_by="test",
+            )
         await runtime.refresh()
         person = own_world.showcase["person_luozhuang"]
-        granted = await api.query(f'{{ person(idNumber: "{person}") {{ name }} }}', "land",
-                                  "land.property-registration")
+        granted = await api.query(
+            f'{{ person(idNumber: "{person}") {{ name }} }}', "land", "land.property-registration"
+        )
         assert granted["data"]["person"]["name"] and "errors" not in granted
 
 
 async def test_introspection_stays_refused_in_production(demo):
     async for api in _api(demo, settings=production(demo)):
-        for query in ("{ __schema { types { name } } }", '{ __type(name: "Person") { fields { name } } }',
-                      "{ a: __schema { queryType { name } } }",
-                      "{ ...F } fragment F on Query { __schema { description } }"):
+        for query in (
+            "{ __schema { types { name } } }",
+            '{ __type(name: "Person") { fields { name } } }',
+            "{ a: __schema { queryType { name } } }",
+            "{ ...F } fragment F on Query { __schema { description } }",
+        ):
             body = (await api.post(query, department="police")).json()
             assert body["data"] is None and body["errors"][0]["extensions"]["code"] == "GRAPHQL_INVALID", query
             assert "introspection" in body["errors"][0]["message"]
         visible = (await api.post('{ __type(name: "Person") { name } }', department="police")).text
         invisible = (await api.post('{ __type(name: "Subsidz") { name } }', department="police")).text
         assert visible.replace("Person", "X") == invisible.replace("Subsidz", "X")
-        typename = await api.query("{ personList(first: 1) { __typename items { __typename name } } }", "police",
-                                   "police.household-admin")
+        typename = await api.query(
+            "{ personList(first: 1) { __typename items { __typename name } } }", "police", "police.household-admin"
+        )
         assert typename["data"]["personList"]["__typename"] == "PersonPage", typename
         assert typename["data"]["personList"]["items"][0]["__typename"] == "Person"
 
@@ -268,7 +299,9 @@ async def test_a_document_reaching_many_resources_is_refused_before_any_view(dem
             (error,) = answers[0]["errors"]
             assert error["extensions"]["code"] == "TOO_MANY_ROOT_FIELDS" and answers[0]["data"] is None, error
             assert error["message"] == "12 root fields in the document; at most 10"
-        fine = f"{{ ...A caller {{ department }} personList(first: 1) {{ items {{ name }} }} }} " \
-            f"fragment A on Query {{ {six} }}"  # 8 root fields
+        fine = (
+            f"{{ ...A caller {{ department }} personList(first: 1) {{ items {{ name }} }} }} "
+            f"fragment A on Query {{ {six} }}"
+        )  # 8 root fields
         body = (await api.post(fine, department="market", purpose="market.licence-review")).json()
         assert body["data"]["personList"]["items"] and "errors" not in body, body

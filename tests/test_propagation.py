@@ -4,8 +4,9 @@ channel down, by the policy version in the database (the backstop)."""
 
 from __future__ import annotations
 
-import os
+import contextlib
 import socket
+import subprocess
 import threading
 import time
 
@@ -15,8 +16,6 @@ from sqlalchemy import create_engine, text
 from tests.conftest import TEST_DATABASE_PREFIX, make_settings, require_engine
 from tests.test_cache import _redis_or_skip
 from tests.test_cli import _Server, demo_keys, environment, govshare_command
-
-import subprocess
 
 BOUND_SECONDS = 1.0  # the issue's bound: a change is in force in every process within one second
 PASSWORD = "correct horse battery staple"
@@ -53,10 +52,8 @@ class Proxy:
             pass
         finally:
             for s in (source, sink):
-                try:
+                with contextlib.suppress(OSError):
                     s.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
 
     def cut(self) -> None:
         self.listener.close()
@@ -69,8 +66,12 @@ class Proxy:
 
 
 def _restricted(server: _Server, key: str) -> bool:
-    response = httpx.post(f"{server.url}/graphql", json={"query": ENTERPRISES}, timeout=5,
-                          headers={"Authorization": f"Bearer {key}", "X-Purpose": "hrss.employment-subsidy"})
+    response = httpx.post(
+        f"{server.url}/graphql",
+        json={"query": ENTERPRISES},
+        timeout=5,
+        headers={"Authorization": f"Bearer {key}", "X-Purpose": "hrss.employment-subsidy"},
+    )
     assert response.status_code == 200, response.text
     body = response.json()
     codes = {e["extensions"]["code"] for e in body.get("errors", [])}
@@ -92,8 +93,12 @@ def _wait_for(server: _Server, key: str, restricted: bool) -> float:
 
 
 def _admin(server: _Server, query: str, token: str, **variables) -> dict:
-    response = httpx.post(f"{server.url}/admin/graphql", json={"query": query, "variables": variables}, timeout=10,
-                          headers={"Authorization": f"Bearer {token}"})
+    response = httpx.post(
+        f"{server.url}/admin/graphql",
+        json={"query": query, "variables": variables},
+        timeout=10,
+        headers={"Authorization": f"Bearer {token}"},
+    )
     assert response.status_code == 200, response.text + "".join(server.lines[-80:])
     assert "errors" not in response.json(), response.text
     return response.json()["data"]
@@ -121,9 +126,13 @@ def test_a_change_through_one_process_is_in_force_in_the_other_within_a_second(t
         "GOVSHARE_RATE_LIMIT": "",
     }
     env = environment(tmp_path) | shared
-    for args, extra in ((["demo"], {}), (["staff", "add", "wang.fang", "--name", "王芳"], {"GOVSHARE_STAFF_PASSWORD": PASSWORD})):
-        done = subprocess.run([govshare_command(), *args], cwd=tmp_path, env=env | extra, capture_output=True, text=True,
-                              timeout=120)
+    for args, extra in (
+        (["demo"], {}),
+        (["staff", "add", "wang.fang", "--name", "王芳"], {"GOVSHARE_STAFF_PASSWORD": PASSWORD}),
+    ):
+        done = subprocess.run(
+            [govshare_command(), *args], cwd=tmp_path, env=env | extra, capture_output=True, text=True, timeout=120
+        )
         assert done.returncode == 0, done.stderr
     key = demo_keys(tmp_path)["hrss"]
 
@@ -135,14 +144,20 @@ def test_a_change_through_one_process_is_in_force_in_the_other_within_a_second(t
         while not _health(second)["notifications"]["connected"]:
             assert time.monotonic() < deadline, "the second process never subscribed:\n" + "".join(second.lines)
             time.sleep(0.05)
-        session = httpx.post(f"{first.url}/admin/session", json={"username": "wang.fang", "password": PASSWORD}, timeout=10)
+        session = httpx.post(
+            f"{first.url}/admin/session", json={"username": "wang.fang", "password": PASSWORD}, timeout=10
+        )
         token = session.json()["token"]
         assert not _restricted(second, key)
 
         # 1. Announced: the second process hears it and reloads.
         heard = _health(second)["notifications"]["received"]
-        made = _admin(first, """mutation { putDenyRule(rule: {department: "hrss", resource: "market.enterprise",
-            reason: "第二十条：迟报"}, reason: "限制 hrss") { version ruleId } }""", token)["putDenyRule"]
+        made = _admin(
+            first,
+            """mutation { putDenyRule(rule: {department: "hrss", resource: "market.enterprise",
+            reason: "第二十条：迟报"}, reason: "限制 hrss") { version ruleId } }""",
+            token,
+        )["putDenyRule"]
         seconds = _wait_for(second, key, restricted=True)
         health = _health(second)
         assert health["notifications"]["received"] > heard
@@ -156,7 +171,12 @@ def test_a_change_through_one_process_is_in_force_in_the_other_within_a_second(t
             assert time.monotonic() < deadline, "the second process did not notice the channel went down"
             time.sleep(0.05)
         heard = _health(second)["notifications"]["received"]
-        _admin(first, """mutation($id: String!) { removeRule(id: $id, reason: "已补报") { version } }""", token, id=made["ruleId"])
+        _admin(
+            first,
+            """mutation($id: String!) { removeRule(id: $id, reason: "已补报") { version } }""",
+            token,
+            id=made["ruleId"],
+        )
         seconds = _wait_for(second, key, restricted=False)
         health = _health(second)
         assert health["notifications"]["received"] == heard  # nothing was heard: the backstop did it
@@ -179,14 +199,33 @@ async def test_the_policy_commands_announce_their_change(tmp_path):
     redis_url = _redis_or_skip()
     folder = tmp_path
     env = environment(folder) | {"GOVSHARE_POLICY_NOTIFY_URL": redis_url}
-    assert subprocess.run([govshare_command(), "demo"], cwd=folder, env=env, capture_output=True, timeout=120).returncode == 0
+    assert (
+        subprocess.run([govshare_command(), "demo"], cwd=folder, env=env, capture_output=True, timeout=120).returncode
+        == 0
+    )
     listener = aioredis.Redis.from_url(redis_url)
     async with listener.pubsub() as pubsub:
         await pubsub.subscribe(CHANNEL)
         await pubsub.get_message(timeout=1)  # the subscription confirmation
-        done = await asyncio.to_thread(subprocess.run, [govshare_command(), "restriction", "add", "--department", "land",
-                                                        "--resource", "*", "--reason", "第二十条"],
-                                       cwd=folder, env=env, capture_output=True, text=True, timeout=60)
+        done = await asyncio.to_thread(
+            subprocess.run,
+            [
+                govshare_command(),
+                "restriction",
+                "add",
+                "--department",
+                "land",
+                "--resource",
+                "*",
+                "--reason",
+                "第二十条",
+            ],
+            cwd=folder,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
         assert done.returncode == 0, done.stderr
         message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=5)
     await listener.aclose()

@@ -6,8 +6,8 @@ import dataclasses
 
 import pytest
 
-from tests.test_cache import _redis_or_skip
 from tests.conftest import _api
+from tests.test_cache import _redis_or_skip
 
 QUERY = "{ caller { department } }"
 

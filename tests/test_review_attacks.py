@@ -29,11 +29,13 @@ async def test_a_scoped_clear_grant_does_not_void_the_mask_check_in_other_rows(o
     refused = None
     try:
         await _grant(own_api, "land", ["birthDate"], [LAND])  # must be refused: it undoes the mask outside B
-    except Exception as exc:  # noqa: BLE001 - GovshareError GRANT_MASK_UNDONE is the expected answer
+    except Exception as exc:
         refused = exc
     result = await own_api.query("{ personList(first: 200) { items { idNumber birthDate countyCode } } }", "land", LAND)
-    raw = {r["county_code"] + r["id_number"][:6] + r["id_number"][14:] + r["birth_date"]: r["id_number"]
-           for r in own_world.rows("police", "SELECT id_number, county_code, birth_date FROM person")}
+    raw = {
+        r["county_code"] + r["id_number"][:6] + r["id_number"][14:] + r["birth_date"]: r["id_number"]
+        for r in own_world.rows("police", "SELECT id_number, county_code, birth_date FROM person")
+    }
     rebuilt = []
     for item in result["data"]["personList"]["items"]:
         if item["countyCode"] != B and item["idNumber"] and item["birthDate"]:
@@ -52,15 +54,22 @@ async def test_row_order_does_not_give_away_the_masked_birth_date_order(api, wor
     items = []
     after = None
     while True:
-        result = await api.query("query($a: String) { personList(first: 100, after: $a) { items { idNumber name } "
-                                 "pageInfo { hasNextPage endCursor } } }", "hrss", ENROLMENT, variables={"a": after})
+        result = await api.query(
+            "query($a: String) { personList(first: 100, after: $a) { items { idNumber name } "
+            "pageInfo { hasNextPage endCursor } } }",
+            "hrss",
+            ENROLMENT,
+            variables={"a": after},
+        )
         page = result["data"]["personList"]
         items += page["items"]
         if not page["pageInfo"]["hasNextPage"]:
             break
         after = page["pageInfo"]["endCursor"]
-    raw = {(r["id_number"][:6] + "********" + r["id_number"][14:], r["name"]): r["birth_date"]
-           for r in world.rows("police", "SELECT id_number, name, birth_date FROM person")}
+    raw = {
+        (r["id_number"][:6] + "********" + r["id_number"][14:], r["name"]): r["birth_date"]
+        for r in world.rows("police", "SELECT id_number, name, birth_date FROM person")
+    }
     prefix = max({i["idNumber"][:6] for i in items}, key=lambda p: sum(i["idNumber"][:6] == p for i in items))
     births = [raw[(i["idNumber"], i["name"])] for i in items if i["idNumber"].startswith(prefix)]
     assert len(births) > 20
@@ -75,7 +84,7 @@ async def engine_api(request, tmp_path):
         yield api
 
 
-ODD = {"nul": "a\u0000b", "astral": "\U0001F600", "surrogate": "\ud800"}
+ODD = {"nul": "a\u0000b", "astral": "\U0001f600", "surrogate": "\ud800"}
 
 
 @pytest.mark.parametrize("value", list(ODD))
@@ -86,9 +95,15 @@ async def test_odd_filter_values_from_one_caller_do_not_shut_a_source_for_the_ot
     answers = []
     for _ in range(4):
         body = json.dumps({"query": query, "variables": {"c": ODD[value]}})  # ASCII: a lone surrogate as \\ud800
-        response = await engine_api.client.post("/graphql", content=body, headers={
-            "Authorization": f"Bearer {engine_api.world.keys['hrss']}", "X-Purpose": ENROLMENT,
-            "Content-Type": "application/json"})
+        response = await engine_api.client.post(
+            "/graphql",
+            content=body,
+            headers={
+                "Authorization": f"Bearer {engine_api.world.keys['hrss']}",
+                "X-Purpose": ENROLMENT,
+                "Content-Type": "application/json",
+            },
+        )
         answers.append(response.json())
     market = await engine_api.query("{ personList(first: 1) { items { name } } }", "market", "market.licence-review")
     codes = [e["extensions"]["code"] for a in answers for e in a.get("errors", [])]
@@ -110,7 +125,7 @@ async def test_rows_whose_key_is_not_shown_are_not_placed_between_shown_keys(own
         if item["idNumber"] is not None:
             continue
         before = next((i["idNumber"] for i in reversed(items[:k]) if i["idNumber"]), None)
-        after = next((i["idNumber"] for i in items[k + 1:] if i["idNumber"]), None)
+        after = next((i["idNumber"] for i in items[k + 1 :] if i["idNumber"]), None)
         if before and after and before[:10] == after[:10] and truth[item["name"]].startswith(before[:10]):
             learned.append(item["name"])
     assert not learned, f"{len(learned)} hidden ID numbers' county and birth year learned from their neighbours"
@@ -123,8 +138,9 @@ async def test_deeply_nested_json_is_a_bad_request_not_an_internal_error(api, pa
     nested = "[" * 5000 + "]" * 5000
     body = '{"query": "{ caller { department } }", "variables": {"v": %s}, "user": %s}' % (nested, nested)
     headers = {"Content-Type": "application/json", "Authorization": f"Bearer {api.world.keys['hrss']}"}
-    response = await api.client.post(path, content=body, headers=headers if path == "/graphql" else {
-        "Content-Type": "application/json"})
+    response = await api.client.post(
+        path, content=body, headers=headers if path == "/graphql" else {"Content-Type": "application/json"}
+    )
     assert response.status_code == 400, response.status_code
     assert response.json()["errors"][0]["extensions"]["code"] == "BAD_REQUEST"
 
@@ -136,18 +152,28 @@ async def test_a_caller_asking_what_the_upstream_refuses_does_not_shut_it_for_th
     from tests.test_upstream import _upstream_catalog
 
     (own_world.settings.var_dir / "upstreams.toml").write_text(
-        f'["{province["url"]}"]\nkey = "{province["key"]}"\npurpose = "bigdata.sharing-supervision"\n')
+        f'["{province["url"]}"]\nkey = "{province["key"]}"\npurpose = "bigdata.sharing-supervision"\n'
+    )
     async for api in _api(own_world):
         runtime = api.app.state.runtime
         async with runtime.engine.begin() as conn:
-            await catalog_store.publish(conn, _upstream_catalog(runtime.catalog, province["url"]), source="test",
-                                        loaded_by="test")
+            await catalog_store.publish(
+                conn, _upstream_catalog(runtime.catalog, province["url"]), source="test", loaded_by="test"
+            )
         await runtime.refresh()
         for _ in range(3):
-            await api.post("{ provinceEnterpriseList(first: 1) { items { legalRepIdNumber } } }", department="hrss",
-                           purpose=ENROLMENT)
-        other = (await api.post("{ provinceEnterpriseList(first: 2) { items { name } } }", department="market",
-                                purpose="market.licence-review")).json()
+            await api.post(
+                "{ provinceEnterpriseList(first: 1) { items { legalRepIdNumber } } }",
+                department="hrss",
+                purpose=ENROLMENT,
+            )
+        other = (
+            await api.post(
+                "{ provinceEnterpriseList(first: 2) { items { name } } }",
+                department="market",
+                purpose="market.licence-review",
+            )
+        ).json()
         assert other.get("errors") is None, other["errors"]
         assert len(other["data"]["provinceEnterpriseList"]["items"]) == 2
 
@@ -162,14 +188,17 @@ async def test_a_scoped_clear_grant_does_not_void_the_check_of_two_complementary
     for purpose, mask in ((marriage, "keep:6,0"), (allowance, "keep:0,12")):
         try:
             await _grant(own_api, "civil", ["idNumber", "name"], [purpose], masks={"idNumber": mask})
-        except Exception as exc:  # noqa: BLE001 - GRANT_MASK_UNDONE is the expected answer
+        except Exception as exc:
             refused.append(exc)
     query = "{ personList(first: 100) { items { idNumber name countyCode } } }"
     head = (await own_api.query(query, "civil", marriage))["data"]["personList"]["items"]
     tail = (await own_api.query(query, "civil", allowance))["data"]["personList"]["items"]
     full = {r["id_number"] for r in own_world.rows("police", "SELECT id_number FROM person")}
-    rebuilt = {h["idNumber"][:6] + t["idNumber"][6:] for h, t in zip(head, tail, strict=False)
-               if h["countyCode"] != B and h["name"] == t["name"] and h["idNumber"] and t["idNumber"]}
+    rebuilt = {
+        h["idNumber"][:6] + t["idNumber"][6:]
+        for h, t in zip(head, tail, strict=False)
+        if h["countyCode"] != B and h["name"] == t["name"] and h["idNumber"] and t["idNumber"]
+    }
     assert refused, f"both masks granted; {len(rebuilt & full)} whole ID numbers outside county B"
 
 
@@ -178,11 +207,20 @@ async def test_a_scope_on_an_integer_item_answers_on_every_engine(engine_api):
     SQL compares them with the column as text. PostgreSQL refuses integer = varchar: every query of the consumer fails
     as a source failure, and three open the breaker of police for every department. An application may carry such a
     scope, and silence approves it."""
-    await _grant(engine_api, "land", ["householdId", "memberCount"], [LAND], resource="police.household",
-                 scope={"memberCount": ["3"]})
+    await _grant(
+        engine_api,
+        "land",
+        ["householdId", "memberCount"],
+        [LAND],
+        resource="police.household",
+        scope={"memberCount": ["3"]},
+    )
     for _ in range(3):
-        result = (await engine_api.post("{ householdList(first: 5) { items { householdId memberCount } } }",
-                                        department="land", purpose=LAND)).json()
+        result = (
+            await engine_api.post(
+                "{ householdList(first: 5) { items { householdId memberCount } } }", department="land", purpose=LAND
+            )
+        ).json()
     assert result.get("errors") is None, result["errors"]
     assert {i["memberCount"] for i in result["data"]["householdList"]["items"]} == {3}
     market = await engine_api.query("{ personList(first: 1) { items { name } } }", "market", "market.licence-review")
@@ -193,13 +231,33 @@ async def test_a_scope_value_that_is_no_value_of_its_items_type_is_refused_at_on
     from govshare.errors import GovshareError
 
     with pytest.raises(GovshareError) as refused:
-        await _grant(own_api, "land", ["householdId", "memberCount"], [LAND], resource="police.household",
-                     scope={"memberCount": ["three"]})
+        await _grant(
+            own_api,
+            "land",
+            ["householdId", "memberCount"],
+            [LAND],
+            resource="police.household",
+            scope={"memberCount": ["three"]},
+        )
     assert refused.value.code == "GRANT_SCOPE_VALUE_TYPE"
     mutation = "mutation($i: ShareApplicationInput!) { applyForShare(input: $i) { status } }"
-    body = (await own_api.post(mutation, department="land", variables={"i": {
-        "resource": "police.household", "items": ["memberCount"], "purpose": LAND, "users": "窗口",
-        "rowScope": [{"item": "memberCount", "values": ["three"]}], "validFrom": "2026-12-02",
-        "validUntil": "2027-01-01", "acknowledged": True}})).json()
+    body = (
+        await own_api.post(
+            mutation,
+            department="land",
+            variables={
+                "i": {
+                    "resource": "police.household",
+                    "items": ["memberCount"],
+                    "purpose": LAND,
+                    "users": "窗口",
+                    "rowScope": [{"item": "memberCount", "values": ["three"]}],
+                    "validFrom": "2026-12-02",
+                    "validUntil": "2027-01-01",
+                    "acknowledged": True,
+                }
+            },
+        )
+    ).json()
     assert body["data"]["applyForShare"] is None
     assert "GRANT_SCOPE_VALUE_TYPE" in [p["code"] for p in body["errors"][0]["extensions"]["problems"]]

@@ -15,8 +15,7 @@ from sqlalchemy import event, select
 
 import server
 from catalog import store as catalog_store
-from govshare.keys import hash_key, revoke_key
-from govshare.keys import api_keys
+from govshare.keys import api_keys, hash_key, revoke_key
 from tests.conftest import _api
 from tests.test_admin_api import PUT_DENY, _admin
 
@@ -39,8 +38,9 @@ async def _revoke(api, department: str) -> None:
     """Revoke ``department``'s key in the platform database, as `govshare key revoke` in another process does."""
     runtime = api.app.state.runtime
     async with runtime.engine.begin() as conn:
-        key_id = (await conn.execute(select(api_keys.c.id).where(
-            api_keys.c.key_hash == hash_key(api.world.keys[department])))).scalar_one()
+        key_id = (
+            await conn.execute(select(api_keys.c.id).where(api_keys.c.key_hash == hash_key(api.world.keys[department])))
+        ).scalar_one()
         await revoke_key(conn, key_id)
 
 
@@ -67,8 +67,9 @@ async def test_a_request_during_a_slow_rebuild_is_answered_from_the_snapshot_in_
         await asyncio.wait_for(entered.wait(), LIVENESS)
 
         # The rebuild is held inside the source check: requests are answered meanwhile, from the old snapshot.
-        answered = await asyncio.wait_for(api.post(ENTERPRISES, department="market", purpose="market.licence-review"),
-                                          LIVENESS)
+        answered = await asyncio.wait_for(
+            api.post(ENTERPRISES, department="market", purpose="market.licence-review"), LIVENESS
+        )
         assert answered.status_code == 200 and len(answered.json()["data"]["enterpriseList"]["items"]) == 3
         health = (await asyncio.wait_for(api.client.get("/healthz"), LIVENESS)).json()
         assert health["catalog_version"] == before["catalog_version"]
@@ -90,9 +91,9 @@ async def test_a_key_revoked_elsewhere_stops_at_the_next_background_check(own_wo
 
         async def counted_refresh(**kwargs):
             try:
-                return await refresh(**kwargs)
+                return await refresh(**kwargs)  # noqa: B023 - the fixture loop runs once
             finally:
-                for done in checks:
+                for done in checks:  # noqa: B023 - the fixture loop runs once
                     done.set()
 
         runtime.refresh = counted_refresh
@@ -123,7 +124,7 @@ async def test_a_key_cache_no_check_confirms_is_not_trusted(own_world, monkeypat
 
         def capture(conn, cursor, statement, parameters, context, executemany):
             if "FROM api_keys" in statement and "api_keys.roles" in statement:  # an authentication, not the revoke
-                lookups.append(statement)
+                lookups.append(statement)  # noqa: B023 - the fixture loop runs once
 
         event.listen(runtime.engine.sync_engine, "before_cursor_execute", capture)
         assert (await api.post(CALLER, department="hrss")).status_code == 200
@@ -160,8 +161,11 @@ async def test_a_change_made_through_this_process_is_in_force_for_its_next_reque
         try:
             before = await api.query(ENTERPRISES, "hrss", "hrss.employment-subsidy")
             assert len(before["data"]["enterpriseList"]["items"]) == 3
-            made = await admin.run(PUT_DENY, rule={"department": "hrss", "resource": "market.enterprise",
-                                                   "reason": "第二十条：迟报"}, reason="限制 hrss")
+            made = await admin.run(
+                PUT_DENY,
+                rule={"department": "hrss", "resource": "market.enterprise", "reason": "第二十条：迟报"},
+                reason="限制 hrss",
+            )
             assert "errors" not in made, made
             after = await api.query(ENTERPRISES, "hrss", "hrss.employment-subsidy")
             assert after["data"]["enterpriseList"] is None
@@ -195,8 +199,9 @@ def test_admin_reaches_the_runtime_only_through_its_typed_view(own_api):
             if isinstance(node, ast.Attribute) and node.attr == "state" and path.name != "runtime.py":
                 raise AssertionError(f"{path.name}:{node.lineno} reads app.state")
             if isinstance(node, ast.Attribute) and (
-                    (isinstance(node.value, ast.Name) and node.value.id == "runtime")
-                    or (isinstance(node.value, ast.Call) and getattr(node.value.func, "id", "") == "runtime_of")):
+                (isinstance(node.value, ast.Name) and node.value.id == "runtime")
+                or (isinstance(node.value, ast.Call) and getattr(node.value.func, "id", "") == "runtime_of")
+            ):
                 used.setdefault(node.attr, set()).add(path.name)
     assert used and set(used) <= declared, {name: files for name, files in used.items() if name not in declared}
     server_runtime = own_api.app.state.runtime

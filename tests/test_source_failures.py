@@ -8,9 +8,9 @@ import dataclasses
 
 from sqlalchemy import create_engine, select, text
 
+from audit.tables import access_records
 from catalog import store as catalog_store
 from connectors.urls import sync_url
-from audit.tables import access_records
 from tests.conftest import _api, _world
 
 QUERY = "{ realEstateList(first: 3) { items { ownerName } } enterpriseList(first: 3) { items { name } } }"
@@ -21,15 +21,19 @@ async def _ask(api):
     response = await api.post(QUERY, department="land", purpose="land.property-registration")
     result = response.json()
     async with api.app.state.runtime.engine.connect() as conn:
-        records = (await conn.execute(select(access_records).where(
-            access_records.c.request_id == response.headers["X-Request-Id"]))).all()
+        records = (
+            await conn.execute(
+                select(access_records).where(access_records.c.request_id == response.headers["X-Request-Id"])
+            )
+        ).all()
     return result, {r.resource: r.outcome for r in records}
 
 
 def _admin(world, department: str):
     url = sync_url(world.settings.expand(world._sources[department]))
-    return create_engine(url.rsplit("/", 1)[0] + ("/postgres" if url.startswith("postgresql") else "/"),
-                         isolation_level="AUTOCOMMIT"), url.rsplit("/", 1)[1].split("?")[0]
+    return create_engine(
+        url.rsplit("/", 1)[0] + ("/postgres" if url.startswith("postgresql") else "/"), isolation_level="AUTOCOMMIT"
+    ), url.rsplit("/", 1)[1].split("?")[0]
 
 
 async def _failure_then_recovery(api, break_source, mend_source):
@@ -60,7 +64,9 @@ async def test_postgresql_database_made_unreachable_and_back(tmp_path):
     def cut():
         with admin.connect() as conn:
             conn.execute(text(f'ALTER DATABASE "{database}" ALLOW_CONNECTIONS false'))
-            conn.execute(text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = :d"), {"d": database})
+            conn.execute(
+                text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = :d"), {"d": database}
+            )
 
     def mend():
         with admin.connect() as conn:
@@ -102,19 +108,24 @@ async def test_a_source_that_never_answers_costs_its_timeout_only_until_the_brea
 
     server = await asyncio.start_server(silent, "127.0.0.1", 0)
     port = server.sockets[0].getsockname()[1]
-    settings = dataclasses.replace(own_world.settings, breaker_failures=2, breaker_reset_seconds=60,
-                                   source_timeout_seconds=0.3)
+    settings = dataclasses.replace(
+        own_world.settings, breaker_failures=2, breaker_reset_seconds=60, source_timeout_seconds=0.3
+    )
     try:
         async for api in _api(own_world, settings=settings):
             runtime = api.app.state.runtime
             catalog = runtime.catalog
             land = dataclasses.replace(catalog.departments["land"], source=f"postgresql://nobody@127.0.0.1:{port}/land")
             async with runtime.engine.begin() as conn:
-                await catalog_store.publish(conn, dataclasses.replace(catalog, departments={**catalog.departments, "land": land}),
-                                            source="test", loaded_by="test")
+                await catalog_store.publish(
+                    conn,
+                    dataclasses.replace(catalog, departments={**catalog.departments, "land": land}),
+                    source="test",
+                    loaded_by="test",
+                )
             await runtime.refresh()
             reached = []
-            for attempt in range(4):
+            for _attempt in range(4):
                 result, outcomes = await _ask(api)
                 assert result["data"]["realEstateList"] is None and result["data"]["enterpriseList"]["items"]
                 assert outcomes["land.real-estate"] == "failed"

@@ -12,17 +12,17 @@ import re
 import select
 import socket
 import threading
-import time
 from pathlib import Path
 
 import httpx
 import pytest
-from sqlalchemy import create_engine, func, select as sql_select, text
+from sqlalchemy import create_engine, func, text
+from sqlalchemy import select as sql_select
 
 from admin import accounts
-from demo.build import build_demo
 from admin.tables import staff_accounts, staff_sessions
 from audit.tables import access_records
+from demo.build import build_demo
 from tests.conftest import TEST_DATABASE_PREFIX, World, _api, make_settings, production, require_engine
 from tests.test_cache import _redis_or_skip
 from tests.test_cli import _Server, demo_keys, govshare
@@ -33,8 +33,9 @@ GIBIBYTE = 1 << 30
 HRSS, HRSS_PURPOSE = "hrss", "hrss.insurance-enrolment"
 
 
-def doubling(levels: int, on: str = "Person", leaf: str = "name",
-             root: str = "personList(first: 2) { items { %s } }") -> str:
+def doubling(
+    levels: int, on: str = "Person", leaf: str = "name", root: str = "personList(first: 2) { items { %s } }"
+) -> str:
     """``fragment F1 on Person { ...F0 ...F0 }`` and so on: 2^levels fields once expanded."""
     fragments = [f"fragment F0 on {on} {{ {leaf} }}"]
     fragments += [f"fragment F{i} on {on} {{ ...F{i - 1} ...F{i - 1} }}" for i in range(1, levels + 1)]
@@ -42,6 +43,7 @@ def doubling(levels: int, on: str = "Person", leaf: str = "name",
 
 
 # --- worlds -------------------------------------------------------------------------------------------------
+
 
 @pytest.fixture(params=[False, True], ids=["development", "production"])
 async def mode_api(request, own_world: World):
@@ -88,6 +90,7 @@ async def count(api, statement) -> int:
 
 # --- 1. fragment doubling -------------------------------------------------------------------------------------
 
+
 async def test_fragment_doubling_is_refused_before_it_is_expanded(mode_api):
     api = mode_api
     records = sql_select(func.count()).select_from(access_records)
@@ -106,8 +109,9 @@ async def test_fragment_doubling_is_refused_before_it_is_expanded(mode_api):
 
 
 async def test_a_fragment_spreading_itself_is_refused_as_unbounded(mode_api):
-    cycle = ("{ personList(first: 1) { items { ...A } } } "
-             "fragment A on Person { name ...B } fragment B on Person { ...A }")
+    cycle = (
+        "{ personList(first: 1) { items { ...A } } } fragment A on Person { name ...B } fragment B on Person { ...A }"
+    )
     result = (await mode_api.post(cycle, department=HRSS, purpose=HRSS_PURPOSE)).json()
     assert result["data"] is None and result["errors"][0]["extensions"]["code"] == "QUERY_TOO_LARGE"
 
@@ -139,14 +143,18 @@ async def test_fragment_doubling_on_the_admin_api_is_refused(own_api):
     assert response.status_code == 200
     assert response.json()["data"] is None and response.json()["errors"][0]["extensions"]["code"] == "QUERY_TOO_LARGE"
     # A long document of plain fields is stopped while it is parsed, at the query service's token limit.
-    wide = await own_api.client.post("/admin/graphql", json={"query": "{ rules { " + "id " * 5000 + "} }"}, headers=staff)
+    wide = await own_api.client.post(
+        "/admin/graphql", json={"query": "{ rules { " + "id " * 5000 + "} }"}, headers=staff
+    )
     assert wide.json()["data"] is None and "2000 tokens" in wide.json()["errors"][0]["message"]
-    small = await own_api.client.post("/admin/graphql", headers=staff,
-                                      json={"query": doubling(3, on="Query", leaf="denyRules { id }", root="%s")})
+    small = await own_api.client.post(
+        "/admin/graphql", headers=staff, json={"query": doubling(3, on="Query", leaf="denyRules { id }", root="%s")}
+    )
     assert "errors" not in small.json() and small.json()["data"]["denyRules"]
 
 
 # --- 2. bodies, against a real server -------------------------------------------------------------------------
+
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory):
@@ -157,9 +165,16 @@ def served(tmp_path_factory):
     from audit.checkpoints import generate_key
 
     generate_key(folder / "outside-var" / "signing.key")  # production refuses the audit key and file under var/
-    server = _Server(folder, {"GOVSHARE_PRODUCTION": "true", "GOVSHARE_RATE_LIMIT": "", "GOVSHARE_AUDIT_CHECKPOINT_SECONDS": "0",
-                              "GOVSHARE_AUDIT_SIGNING_KEY_FILE": str(folder / "outside-var" / "signing.key"),
-                              "GOVSHARE_AUDIT_CHECKPOINT_FILE": str(folder / "outside-var" / "checkpoints.jsonl")})
+    server = _Server(
+        folder,
+        {
+            "GOVSHARE_PRODUCTION": "true",
+            "GOVSHARE_RATE_LIMIT": "",
+            "GOVSHARE_AUDIT_CHECKPOINT_SECONDS": "0",
+            "GOVSHARE_AUDIT_SIGNING_KEY_FILE": str(folder / "outside-var" / "signing.key"),
+            "GOVSHARE_AUDIT_CHECKPOINT_FILE": str(folder / "outside-var" / "checkpoints.jsonl"),
+        },
+    )
     try:
         server.wait_until_healthy()
         staff = json.loads((folder / "var" / "demo-staff.json").read_text())
@@ -239,8 +254,9 @@ def test_a_body_claiming_a_gibibyte_is_refused_before_it_is_read(served, path):
 def test_a_chunked_body_that_never_ends_is_cut_at_the_limit(served, path):
     server, folder, token = served
     # Up to 64 MiB of chunks (the server's limits are 64 KiB, 1 MiB on /admin/graphql); the answer comes long before.
-    answer = raw_request(server.port, _headers(path, token, "Transfer-Encoding: chunked\r\n"), chunks=4096,
-                         chunk=b"x" * 16384)
+    answer = raw_request(
+        server.port, _headers(path, token, "Transfer-Encoding: chunked\r\n"), chunks=4096, chunk=b"x" * 16384
+    )
     assert refusal(answer)["extensions"]["code"] == "BODY_TOO_LARGE"
     assert rss_kib(server) < RSS_BOUND_KIB
     assert httpx.get(f"{server.url}/healthz", timeout=ANSWER_TIMEOUT).status_code == 200
@@ -249,8 +265,12 @@ def test_a_chunked_body_that_never_ends_is_cut_at_the_limit(served, path):
 def test_a_real_server_refuses_doubling_and_stays_answering(served):
     server, folder, _ = served
     key = demo_keys(folder)[HRSS]
-    response = httpx.post(f"{server.url}/graphql", json={"query": doubling(39)}, timeout=ANSWER_TIMEOUT,
-                          headers={"Authorization": f"Bearer {key}"})
+    response = httpx.post(
+        f"{server.url}/graphql",
+        json={"query": doubling(39)},
+        timeout=ANSWER_TIMEOUT,
+        headers={"Authorization": f"Bearer {key}"},
+    )
     assert response.status_code == 200 and response.json()["errors"][0]["extensions"]["code"] == "QUERY_TOO_LARGE"
     assert httpx.get(f"{server.url}/healthz", timeout=ANSWER_TIMEOUT).status_code == 200
 
@@ -260,8 +280,11 @@ def test_sixteen_parallel_sign_ins_leave_healthz_answering(served):
     answers: list[int] = []
 
     def sign_in(n: int) -> None:
-        response = httpx.post(f"{server.url}/admin/session", timeout=ANSWER_TIMEOUT,
-                              json={"username": f"nobody-{n}", "password": "wrong password, long enough"})
+        response = httpx.post(
+            f"{server.url}/admin/session",
+            timeout=ANSWER_TIMEOUT,
+            json={"username": f"nobody-{n}", "password": "wrong password, long enough"},
+        )
         answers.append(response.status_code)
 
     threads = [threading.Thread(target=sign_in, args=(n,)) for n in range(16)]
@@ -280,8 +303,11 @@ async def test_json_nested_deeper_than_the_parser_goes_is_a_bad_request(own_api)
     nested = b"[" * 30000 + b"]" * 30000
     username, password = staff_password(own_api.world)
     session = await own_api.client.post("/admin/session", json={"username": username, "password": password})
-    for path, authorization in (("/graphql", f"Bearer {own_api.world.keys[HRSS]}"),
-                                ("/admin/graphql", f"Bearer {session.json()['token']}"), ("/admin/session", None)):
+    for path, authorization in (
+        ("/graphql", f"Bearer {own_api.world.keys[HRSS]}"),
+        ("/admin/graphql", f"Bearer {session.json()['token']}"),
+        ("/admin/session", None),
+    ):
         body = b'{"query": "{ caller { department } }", "variables": {"a": ' + nested + b"}}"
         headers = {"Content-Type": "application/json", **({"Authorization": authorization} if authorization else {})}
         response = await own_api.client.post(path, content=body, headers=headers)
@@ -291,13 +317,17 @@ async def test_json_nested_deeper_than_the_parser_goes_is_a_bad_request(own_api)
 
 # --- 3. sign-in -------------------------------------------------------------------------------------------------
 
+
 async def test_forty_parallel_wrong_passwords_then_the_right_one_get_no_session(platform_api):
     api = platform_api
     username, password = staff_password(api.world)
     limit = api.world.settings.staff_max_failures
-    wrong = await asyncio.gather(*[
-        api.client.post("/admin/session", json={"username": username, "password": f"wrong password {n}"})
-        for n in range(40)])
+    wrong = await asyncio.gather(
+        *[
+            api.client.post("/admin/session", json={"username": username, "password": f"wrong password {n}"})
+            for n in range(40)
+        ]
+    )
     codes = [r.json()["errors"][0]["extensions"]["code"] for r in wrong]
     assert all(r.status_code == 401 for r in wrong)
     # Each attempt was counted before its check: exactly staff_max_failures passwords were checked, the rest refused.
@@ -337,8 +367,10 @@ async def test_sign_ins_hash_in_a_bounded_pool_off_the_event_loop(platform_api, 
 
     monkeypatch.setattr(accounts, "_hasher", Watched())
     username, password = staff_password(api.world)
-    attempts = [api.client.post("/admin/session", json={"username": f"nobody-{n}", "password": "wrong password!!"})
-                for n in range(15)]
+    attempts = [
+        api.client.post("/admin/session", json={"username": f"nobody-{n}", "password": "wrong password!!"})
+        for n in range(15)
+    ]
     attempts.append(api.client.post("/admin/session", json={"username": username, "password": password}))
     health = api.client.get("/healthz")
     *signed, health = await asyncio.gather(*attempts, health)
@@ -349,20 +381,25 @@ async def test_sign_ins_hash_in_a_bounded_pool_off_the_event_loop(platform_api, 
 
 
 async def test_sign_ins_are_limited_per_address_and_per_user_name(own_world: World):
-    settings = make_settings(own_world.settings.var_dir, staff_sign_ins_per_address="6/minute",
-                             staff_sign_ins_per_user="3/minute")
+    settings = make_settings(
+        own_world.settings.var_dir, staff_sign_ins_per_address="6/minute", staff_sign_ins_per_user="3/minute"
+    )
     async for api in _api(own_world, settings):
         username, password = staff_password(own_world)
-        first = [await api.client.post("/admin/session", json={"username": "wang.wu", "password": "not it at all"})
-                 for _ in range(3)]
+        first = [
+            await api.client.post("/admin/session", json={"username": "wang.wu", "password": "not it at all"})
+            for _ in range(3)
+        ]
         assert [r.status_code for r in first] == [401] * 3
         limited = await api.client.post("/admin/session", json={"username": "wang.wu", "password": "not it at all"})
         assert limited.status_code == 429
         assert limited.json()["errors"][0]["extensions"]["code"] == "STAFF_SIGN_IN_RATE_LIMITED"
         assert 1 <= int(limited.headers["retry-after"]) <= 60
         # Another user name from the same address: two more, then the address is over its six.
-        others = [await api.client.post("/admin/session", json={"username": username, "password": "not it either"})
-                  for _ in range(2)]
+        others = [
+            await api.client.post("/admin/session", json={"username": username, "password": "not it either"})
+            for _ in range(2)
+        ]
         assert [r.status_code for r in others] == [401, 401]
         over = await api.client.post("/admin/session", json={"username": username, "password": password})
         assert over.status_code == 429 and "token" not in over.text
@@ -375,8 +412,11 @@ async def test_sign_ins_are_limited_per_address_and_per_user_name(own_world: Wor
             assert again.status_code == 429
             page = await elsewhere.get("/console/login")
             csrf = re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)
-            console = await elsewhere.post("/console/login", headers={"Origin": "https://govshare.test"},
-                                           data={"username": "wang.wu", "password": "x", "csrf_token": csrf})
+            console = await elsewhere.post(
+                "/console/login",
+                headers={"Origin": "https://govshare.test"},
+                data={"username": "wang.wu", "password": "x", "csrf_token": csrf},
+            )
             assert console.status_code == 429 and "STAFF_SIGN_IN_RATE_LIMITED" in console.text
             assert "retry-after" in console.headers
 
@@ -386,25 +426,36 @@ async def test_sign_ins_are_limited_per_address_and_per_user_name(own_world: Wor
 LONG = "A" * 60000
 
 
-@pytest.mark.parametrize(("header", "value"), [
-    ("X-Operator", LONG), ("X-Operator", "officer\t0042"), ("X-Operator", "o" * 65),
-    ("X-Purpose", LONG), ("X-Purpose", "hrss.insurance-enrolment\tx"), ("X-Purpose", "not a purpose code"),
-])
+@pytest.mark.parametrize(
+    ("header", "value"),
+    [
+        ("X-Operator", LONG),
+        ("X-Operator", "officer\t0042"),
+        ("X-Operator", "o" * 65),
+        ("X-Purpose", LONG),
+        ("X-Purpose", "hrss.insurance-enrolment\tx"),
+        ("X-Purpose", "not a purpose code"),
+    ],
+)
 async def test_long_or_odd_headers_are_refused_before_anything_is_recorded(platform_api, header, value):
     api = platform_api
     records = sql_select(func.count()).select_from(access_records)
     before = await count(api, records)
     headers = {"X-Purpose": HRSS_PURPOSE, header: value}
-    response = await api.client.post("/graphql", json={"query": "{ personList(first: 3) { items { name } } }"},
-                                     headers={"Authorization": f"Bearer {api.world.keys[HRSS]}", **headers})
+    response = await api.client.post(
+        "/graphql",
+        json={"query": "{ personList(first: 3) { items { name } } }"},
+        headers={"Authorization": f"Bearer {api.world.keys[HRSS]}", **headers},
+    )
     assert response.status_code == 400, response.text
     error = response.json()["errors"][0]
     assert error["extensions"] == {"code": "HEADER_INVALID", "header": header, "reason": error["message"]}
     assert header in error["message"] and "data" not in response.json()
     assert await count(api, records) == before
     # An acceptable operator and purpose are recorded as sent.
-    fine = await api.query("{ personList(first: 1) { items { name } } }", HRSS, HRSS_PURPOSE,
-                           headers={"X-Operator": "officer-0042"})
+    fine = await api.query(
+        "{ personList(first: 1) { items { name } } }", HRSS, HRSS_PURPOSE, headers={"X-Operator": "officer-0042"}
+    )
     assert fine["data"]["personList"]["items"]
     async with api.app.state.runtime.engine.connect() as conn:
         stored = (await conn.execute(sql_select(access_records.c.operator, access_records.c.purpose))).all()
@@ -462,14 +513,19 @@ async def test_the_cost_budget_is_shared_through_redis(own_world: World):
 
 # --- 6. cursors -----------------------------------------------------------------------------------------------------
 
+
 def cursor(text: str) -> str:
     return base64.urlsafe_b64encode(text.encode()).decode()
 
 
 @pytest.mark.parametrize("offset", ["99999999999999999999999", "2147483648", "9223372036854775808"])
 async def test_a_huge_cursor_offset_is_a_bad_cursor(api, offset):
-    result = await api.query("query($after: String) { personList(first: 2, after: $after) { items { name } } }",
-                             HRSS, HRSS_PURPOSE, variables={"after": cursor(f"o:{offset}")})
+    result = await api.query(
+        "query($after: String) { personList(first: 2, after: $after) { items { name } } }",
+        HRSS,
+        HRSS_PURPOSE,
+        variables={"after": cursor(f"o:{offset}")},
+    )
     assert result["data"]["personList"] is None
     assert [e["extensions"]["code"] for e in result["errors"]] == ["BAD_CURSOR"]
 
@@ -484,8 +540,10 @@ async def test_huge_cursors_cannot_open_the_source_breaker_for_everyone(api):
     # Before the bound, PostgreSQL and MariaDB failed such offsets as source errors: three in a row opened the
     # police source's breaker, and every department's next query of it answered SOURCE_UNAVAILABLE.
     query = "query($after: String) { personList(first: 2, after: $after) { items { name } } }"
-    attack = [await api.query(query, HRSS, HRSS_PURPOSE, variables={"after": cursor("o:99999999999999999999999")})
-              for _ in range(api.world.settings.breaker_failures + 2)]
+    attack = [
+        await api.query(query, HRSS, HRSS_PURPOSE, variables={"after": cursor("o:99999999999999999999999")})
+        for _ in range(api.world.settings.breaker_failures + 2)
+    ]
     other = await api.query("{ personList(first: 2) { items { name } } }", "market", "market.licence-review")
     assert "errors" not in other and len(other["data"]["personList"]["items"]) == 2
     assert [[e["extensions"]["code"] for e in result["errors"]] for result in attack] == [["BAD_CURSOR"]] * len(attack)

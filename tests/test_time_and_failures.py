@@ -37,7 +37,12 @@ async def test_a_failing_source_nulls_its_fields_and_the_rest_is_answered(own_ap
     assert error["extensions"]["code"] == "SOURCE_UNAVAILABLE" and "land.real-estate" in error["message"]
     assert absent("real_estate", response)  # no SQL or driver detail reaches the caller
     async with own_api.app.state.runtime.engine.connect() as conn:
-        rows = (await conn.execute(select(access_records).where(
-            access_records.c.request_id == response.headers["X-Request-Id"]).order_by(access_records.c.id))).all()
+        rows = (
+            await conn.execute(
+                select(access_records)
+                .where(access_records.c.request_id == response.headers["X-Request-Id"])
+                .order_by(access_records.c.id)
+            )
+        ).all()
     outcomes = {r.resource: (r.outcome, r.error_code) for r in rows}
     assert outcomes == {"land.real-estate": ("failed", "SOURCE_UNAVAILABLE"), "market.enterprise": ("allowed", None)}

@@ -93,7 +93,9 @@ async def test_a_dead_trace_exporter_changes_nothing(own_world, monkeypatch, cap
     caplog.set_level(logging.ERROR, logger="opentelemetry")
 
     async def ask():
-        response = await asyncio.wait_for(api.post(QUERY, department="land", purpose="land.property-registration"), WAIT)
+        response = await asyncio.wait_for(
+            api.post(QUERY, department="land", purpose="land.property-registration"), WAIT
+        )
         assert response.status_code == 200, response.text
         assert len(response.json()["data"]["enterpriseList"]["items"]) == 2 and "errors" not in response.json()
         return response

@@ -36,8 +36,13 @@ def province(tmp_path_factory):
     env = {**os.environ, "GOVSHARE_VAR_DIR": str(home / "var"), "GOVSHARE_CATALOG_DIR": str(REPO / "catalog" / "demo")}
     subprocess.run([GOVSHARE, "demo"], cwd=home, env=env, check=True, capture_output=True, timeout=120)
     port = _free_port()
-    process = subprocess.Popen([GOVSHARE, "serve", "--port", str(port)], cwd=home, env=env,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    process = subprocess.Popen(
+        [GOVSHARE, "serve", "--port", str(port)],
+        cwd=home,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         deadline = time.monotonic() + 30
         while True:
@@ -63,28 +68,47 @@ def _upstream_catalog(catalog, url: str):
         DataItem("establishedDate", "成立日期", "date", "establishedDate"),
         DataItem("legalRepIdNumber", "法定代表人公民身份号码", "string", "legalRepIdNumber"),
     )
-    resource = Resource(code="province.enterprise", api_name="provinceEnterprise", name="全省企业登记信息",
-                        provider="province", share_type=ShareType.UNCONDITIONAL, table="enterprise", key="creditCode",
-                        items=items, update_cycle="daily")
+    resource = Resource(
+        code="province.enterprise",
+        api_name="provinceEnterprise",
+        name="全省企业登记信息",
+        provider="province",
+        share_type=ShareType.UNCONDITIONAL,
+        table="enterprise",
+        key="creditCode",
+        items=items,
+        update_cycle="daily",
+    )
     departments = {**catalog.departments, "province": Department("province", "山东省大数据局（上级平台）", url)}
-    return dataclasses.replace(catalog, departments=departments, resources={**catalog.resources, resource.code: resource})
+    return dataclasses.replace(
+        catalog, departments=departments, resources={**catalog.resources, resource.code: resource}
+    )
 
 
 async def test_upstream_answers_with_the_platform_credentials(own_world, province):
     (own_world.settings.var_dir / "upstreams.toml").write_text(
-        f'["{province["url"]}"]\nkey = "{province["key"]}"\npurpose = "bigdata.sharing-supervision"\noperator = "linyi-platform"\n')
+        f'["{province["url"]}"]\nkey = "{province["key"]}"\npurpose = "bigdata.sharing-supervision"\noperator = "linyi-platform"\n'
+    )
     async for api in _api(own_world):
         runtime = api.app.state.runtime
         async with runtime.engine.begin() as conn:
-            await catalog_store.publish(conn, _upstream_catalog(runtime.catalog, province["url"]), source="test", loaded_by="test")
+            await catalog_store.publish(
+                conn, _upstream_catalog(runtime.catalog, province["url"]), source="test", loaded_by="test"
+            )
         await runtime.refresh()
 
         caller_key = own_world.keys["market"]
-        response = await api.post("{ provinceEnterpriseList(first: 150) { items { creditCode name establishedDate } } }",
-                                  department="market", purpose="market.licence-review", headers={"X-Operator": "clerk-7"})
+        response = await api.post(
+            "{ provinceEnterpriseList(first: 150) { items { creditCode name establishedDate } } }",
+            department="market",
+            purpose="market.licence-review",
+            headers={"X-Operator": "clerk-7"},
+        )
         items = response.json()["data"]["provinceEnterpriseList"]["items"]
         with sqlite3.connect(province["home"] / "var" / "sources" / "market.db") as conn:
-            source = conn.execute("SELECT credit_code, name, established_date FROM enterprise ORDER BY credit_code LIMIT 150").fetchall()
+            source = conn.execute(
+                "SELECT credit_code, name, established_date FROM enterprise ORDER BY credit_code LIMIT 150"
+            ).fetchall()
         assert [(i["creditCode"], i["name"], i["establishedDate"]) for i in items] == source  # two remote pages
 
         # The province saw the platform, never the caller.
@@ -95,8 +119,13 @@ async def test_upstream_answers_with_the_platform_credentials(own_world, provinc
         assert caller_key.split("_")[1] not in json.dumps(remote)
 
         # An item the province refuses the platform makes the upstream answer unavailable, not partial.
-        refused = (await api.post("{ provinceEnterpriseList(first: 2) { items { name legalRepIdNumber } } }",
-                                  department="market", purpose="market.licence-review")).json()
+        refused = (
+            await api.post(
+                "{ provinceEnterpriseList(first: 2) { items { name legalRepIdNumber } } }",
+                department="market",
+                purpose="market.licence-review",
+            )
+        ).json()
         assert refused["data"]["provinceEnterpriseList"] is None
         assert refused["errors"][0]["extensions"]["code"] == "SOURCE_UNAVAILABLE"
 
@@ -105,8 +134,15 @@ async def test_upstream_without_credentials_is_unavailable(own_world, province):
     async for api in _api(own_world):
         runtime = api.app.state.runtime
         async with runtime.engine.begin() as conn:
-            await catalog_store.publish(conn, _upstream_catalog(runtime.catalog, province["url"]), source="test", loaded_by="test")
+            await catalog_store.publish(
+                conn, _upstream_catalog(runtime.catalog, province["url"]), source="test", loaded_by="test"
+            )
         await runtime.refresh()
-        result = (await api.post("{ provinceEnterpriseList(first: 2) { items { name } } }",
-                                 department="market", purpose="market.licence-review")).json()
+        result = (
+            await api.post(
+                "{ provinceEnterpriseList(first: 2) { items { name } } }",
+                department="market",
+                purpose="market.licence-review",
+            )
+        ).json()
         assert result["errors"][0]["extensions"]["code"] == "SOURCE_UNAVAILABLE"

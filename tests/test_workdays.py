@@ -62,15 +62,18 @@ def test_a_loaded_schedule_overrides_the_package():
     assert WorkCalendar({2026: override}).is_workday(datetime.date(2026, 3, 2)) == (False, True)
 
 
-@pytest.mark.parametrize("text, says", [
-    ('year = 2027\nholidays = ["2026-12-31"]\n', "not in 2027"),
-    ('year = 2027\nholidays = ["2027-13-01"]\n', "not a date"),
-    ('year = 2027\nholidays = ["2027-02-13"]\nworkdays = ["2027-02-13"]\n', "both a holiday and a working day"),
-    ('year = 2027\nholidays = ["2027-01-01"]\nworkdays = ["2027-02-12"]\n', "is a weekday"),
-    ('year = 2027\nholidays = []\n', "holidays is empty"),
-    ('year = 2027\nholiday = ["2027-01-01"]\n', "unknown field"),
-    ('year = "2027"\n', "year must be"),
-])
+@pytest.mark.parametrize(
+    "text, says",
+    [
+        ('year = 2027\nholidays = ["2026-12-31"]\n', "not in 2027"),
+        ('year = 2027\nholidays = ["2027-13-01"]\n', "not a date"),
+        ('year = 2027\nholidays = ["2027-02-13"]\nworkdays = ["2027-02-13"]\n', "both a holiday and a working day"),
+        ('year = 2027\nholidays = ["2027-01-01"]\nworkdays = ["2027-02-12"]\n', "is a weekday"),
+        ("year = 2027\nholidays = []\n", "holidays is empty"),
+        ('year = 2027\nholiday = ["2027-01-01"]\n', "unknown field"),
+        ('year = "2027"\n', "year must be"),
+    ],
+)
 def test_bad_schedules_are_refused_with_a_reason(text, says):
     with pytest.raises(ScheduleError, match=says):
         parse_schedule(text)

@@ -215,7 +215,8 @@ GUARDS = {
     "postgresql": [
         """CREATE OR REPLACE FUNCTION govshare_append_only() RETURNS trigger AS $$
        BEGIN RAISE EXCEPTION '% are append-only', TG_TABLE_NAME; END $$ LANGUAGE plpgsql""",
-    ] + [
+    ]
+    + [
         f"CREATE TRIGGER {table}_append_only BEFORE UPDATE OR DELETE ON {table} "
         "FOR EACH ROW EXECUTE FUNCTION govshare_append_only()"
         for table in APPEND_ONLY
@@ -224,7 +225,10 @@ GUARDS = {
 
 SEEDS = [
     "INSERT INTO policy_version (id, version) VALUES (1, 0)",
-] + [f"INSERT INTO chain_heads (chain, seq, hash) VALUES ('{chain}', 0, '{'0' * 64}')" for chain in ("access", "process", "policy")]
+] + [
+    f"INSERT INTO chain_heads (chain, seq, hash) VALUES ('{chain}', 0, '{'0' * 64}')"  # noqa: S608 - constants only
+    for chain in ("access", "process", "policy")
+]
 
 
 def upgrade() -> None:

@@ -20,8 +20,10 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    for name, table in (("access_records_resource_at", "access_records"),
-                        ("access_records_department_at", "access_records"),
-                        ("process_records_application_id", "process_records"),
-                        ("process_records_grant_id", "process_records")):
+    for name, table in (
+        ("access_records_resource_at", "access_records"),
+        ("access_records_department_at", "access_records"),
+        ("process_records_application_id", "process_records"),
+        ("process_records_grant_id", "process_records"),
+    ):
         op.drop_index(name, table_name=table)
