@@ -343,3 +343,20 @@ async def test_too_many_root_fields_and_batches_are_refused_with_codes(api):
         headers={"Authorization": f"Bearer {api.world.keys['land']}"},
     )
     assert batch.status_code == 400 and batch.json()["errors"][0]["extensions"]["code"] == "BATCH_NOT_SUPPORTED"
+
+
+async def test_the_readmes_demo_decisions_come_out_of_the_demo_world(api, world):
+    """README's "Three example queries" promise these of the demo's own grants (the case files bring their own)."""
+    land = await api.query(
+        '{ enterpriseList(filter: {countyCode: {eq: "371311"}}, first: 3) { items { name legalRepIdNumber } } }',
+        "land",
+        "land.property-registration",
+    )
+    items = land["data"]["enterpriseList"]["items"]
+    assert items and all(i["name"] and i["legalRepIdNumber"] is None for i in items)
+    assert errors_by_item(land) == {"legalRepIdNumber": "NO_GRANT"}
+    reps = [r["legal_rep_id_number"] for r in world.rows("market", "SELECT legal_rep_id_number FROM enterprise")]
+    assert all(absent(rep, land) for rep in reps)
+    civil = await api.query("{ licenceList(first: 2) { items { licenceNo } } }", "civil", "civil.marriage-registration")
+    assert civil["data"]["licenceList"] is None
+    assert {e["extensions"]["code"] for e in civil["errors"]} == {"NOT_RELATED_DEPARTMENT"}
