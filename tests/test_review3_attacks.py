@@ -6,10 +6,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+from datetime import UTC, datetime
 
-from sqlalchemy import select
+from sqlalchemy import event, select, text
 
+import migrations
+from audit.chain import CHAINS, _linked, append_sync, verify
 from catalog import store as catalog_store
+from govshare.platformdb import make_engine, make_sync_engine
 from policies.store import revoke_grant
 from policies.tables import grants
 
@@ -60,3 +64,55 @@ async def test_a_source_answering_garbage_does_not_keep_a_revoked_grant_in_force
         after = await own_api.query(PERSONS, "hrss", HRSS)
     assert after["data"]["personList"] is None
     assert [e["extensions"]["code"] for e in after["errors"]] == ["GRANT_REVOKED"]
+
+
+def _access_row(n: int) -> dict:
+    return dict(at=datetime.now(UTC), request_id=f"r-{n}", trace_id="0" * 32, department="land", application="land-demo",
+                key_id="k", operator=None, purpose="land.property-registration", resource="market.enterprise",
+                operation="list", items_returned=["name"], items_masked=[], items_denied={}, row_count=1,
+                grants_used=[], outcome="allowed", error_code=None, policy_version=1)
+
+
+async def test_verify_on_a_platform_that_goes_on_answering_finds_no_break(tmp_path):
+    """`govshare audit verify` on a running platform: a record appended (with its head, in one transaction) between
+    verify reading the chain's head and reading the records made verify call the untouched chain broken
+    ("inserted"), in 23-29 of 30 runs against a writer appending in a loop, on SQLite and PostgreSQL alike. It
+    must still find a record appended behind the head's back, and a cut tail."""
+    engine = make_engine(f"sqlite+aiosqlite:///{tmp_path / 'platform.db'}")
+    sync = make_sync_engine(engine)
+    await migrations.ensure_current(engine)
+    try:
+        with sync.begin() as conn:
+            append_sync(conn, "access", [_access_row(n) for n in range(3)])
+        appended = []
+
+        def append_meanwhile(conn, cursor, statement, parameters, context, executemany):
+            # the writer of a server answering a request, exactly while verify starts reading the records
+            if statement.lstrip().startswith("SELECT access_records.id") and not appended:
+                with sync.begin() as writer:
+                    append_sync(writer, "access", [_access_row(3)])
+                appended.append(True)
+
+        event.listen(engine.sync_engine, "before_cursor_execute", append_meanwhile)
+        async with engine.connect() as conn:
+            result = await verify(conn, "access")
+        event.remove(engine.sync_engine, "before_cursor_execute", append_meanwhile)
+        assert appended and result[1] is None, result
+        async with engine.connect() as conn:
+            assert await verify(conn, "access") == (4, None)
+        # Still found: a record whose head was never advanced, and a tail cut with its head left as it was.
+        with sync.begin() as conn:
+            linked, _, _ = _linked(CHAINS["access"], 4, conn.execute(text(
+                "SELECT hash FROM chain_heads WHERE chain = 'access'")).scalar(), [_access_row(4)])
+            conn.execute(text("DROP TRIGGER access_records_no_delete"))
+            conn.execute(CHAINS["access"].table.insert(), linked)
+        async with engine.connect() as conn:
+            _, forged = await verify(conn, "access")
+        with sync.begin() as conn:
+            conn.execute(text("DELETE FROM access_records WHERE seq >= 4"))
+        async with engine.connect() as conn:
+            _, cut = await verify(conn, "access")
+        assert (forged.seq, forged.problem) == (5, "inserted") and (cut.seq, cut.problem) == (4, "truncated")
+    finally:
+        sync.dispose()
+        await engine.dispose()
