@@ -8,6 +8,7 @@ import contextlib
 import dataclasses
 from datetime import UTC, datetime
 
+import pytest
 from sqlalchemy import event, select, text
 
 import migrations
@@ -113,6 +114,26 @@ async def test_verify_on_a_platform_that_goes_on_answering_finds_no_break(tmp_pa
         async with engine.connect() as conn:
             _, cut = await verify(conn, "access")
         assert (forged.seq, forged.problem) == (5, "inserted") and (cut.seq, cut.problem) == (4, "truncated")
+    finally:
+        sync.dispose()
+        await engine.dispose()
+
+
+@pytest.mark.parametrize("edit", ["at = at || ' (edited)'", "items_returned = '[\"name\"'", "grants_used = 'x'"])
+async def test_a_value_edited_past_reading_is_a_changed_record_not_a_crash_of_verify(tmp_path, edit):
+    """An administrator who edits a stored moment or JSON so that its column type cannot read it back made
+    `audit verify` crash (ValueError) instead of naming the record: no chain after it was verified either."""
+    engine = make_engine(f"sqlite+aiosqlite:///{tmp_path / 'platform.db'}")
+    sync = make_sync_engine(engine)
+    await migrations.ensure_current(engine)
+    try:
+        with sync.begin() as conn:
+            append_sync(conn, "access", [_access_row(n) for n in range(4)])
+            conn.execute(text("DROP TRIGGER access_records_no_update"))
+            conn.execute(text(f"UPDATE access_records SET {edit} WHERE seq = 3"))
+        async with engine.connect() as conn:
+            count, problem = await verify(conn, "access")
+        assert (count, problem.seq, problem.problem) == (3, 3, "changed")
     finally:
         sync.dispose()
         await engine.dispose()
