@@ -17,6 +17,7 @@ from catalog import store as catalog_store
 from govshare.platformdb import make_engine, make_sync_engine
 from policies.store import revoke_grant
 from policies.tables import grants
+from tests.conftest import _api
 
 HRSS = "hrss.insurance-enrolment"
 PERSONS = "{ personList(first: 2) { items { name } } }"
@@ -137,3 +138,40 @@ async def test_a_value_edited_past_reading_is_a_changed_record_not_a_crash_of_ve
     finally:
         sync.dispose()
         await engine.dispose()
+
+
+async def test_a_grant_revoked_beside_a_catalog_change_is_not_answered_while_a_silent_source_is_checked(own_world):
+    """A department whose source accepts connections and never answers holds every catalog change's rebuild for
+    source_timeout_seconds (5 s by default, against refresh_seconds 0.5 s); a grant revoked, a deny rule added
+    or a resource retired meanwhile is answered all that time, in every process."""
+    settings = dataclasses.replace(own_world.settings, source_timeout_seconds=30.0)
+    connected = asyncio.Event()
+
+    async def silent(reader, writer):
+        connected.set()
+        await reader.read()  # until the checker gives up and closes
+
+    server = await asyncio.start_server(silent, "127.0.0.1", 0)
+    url = f"mysql://u:p@127.0.0.1:{server.sockets[0].getsockname()[1]}/exchange"
+    try:
+        async for api in _api(own_world, settings=settings):
+            runtime = api.app.state.runtime
+            catalog = runtime.catalog
+            civil = dataclasses.replace(catalog.departments["civil"], source=url)
+            async with runtime.engine.begin() as conn:
+                await catalog_store.publish(conn, dataclasses.replace(
+                    catalog, departments={**catalog.departments, "civil": civil}), source="test", loaded_by="test")
+                for grant_id in (await conn.execute(select(grants.c.id).where(
+                        grants.c.consumer == "hrss", grants.c.resource == "police.person"))).scalars().all():
+                    await revoke_grant(conn, grant_id, reason="review3", revoked_by="test")
+            check = asyncio.create_task(runtime.refresh())  # the background check that saw the change
+            await connected.wait()
+            try:
+                after = await api.query(PERSONS, "hrss", HRSS)
+            finally:
+                check.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await check
+            assert after["data"]["personList"] is None
+    finally:
+        server.close()
