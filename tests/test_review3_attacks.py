@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import sqlite3
 from datetime import UTC, datetime
 
 import pytest
@@ -175,3 +176,19 @@ async def test_a_grant_revoked_beside_a_catalog_change_is_not_answered_while_a_s
             assert after["data"]["personList"] is None
     finally:
         server.close()
+
+
+def test_govshare_demo_refuses_a_production_platform_and_writes_nothing(tmp_path):
+    """`govshare demo` run with a production configuration created the platform database production refuses to
+    create (DB_NOT_CREATED), or upgraded one at an older revision without `govshare db upgrade`, and wrote six demo
+    keys (also into var/demo-keys.json, in clear), the demo grants and the demo catalog into it."""
+    from tests.test_cli import govshare_in_process
+
+    (tmp_path / "secret").write_bytes(bytes(range(32)))
+    (tmp_path / "govshare.toml").write_text(f'production = true\npseudonym_secret_file = "{tmp_path / "secret"}"\n')
+    run = govshare_in_process(tmp_path, "demo", language="en")
+    assert run.returncode != 0 and "[DEMO_IN_PRODUCTION]" in run.stderr + run.stdout, run.stdout + run.stderr
+    assert not (tmp_path / "var" / "demo-keys.json").exists()
+    platform = tmp_path / "var" / "platform.db"
+    assert not platform.exists() or not sqlite3.connect(platform).execute(
+        "SELECT name FROM sqlite_master WHERE type = 'table'").fetchall()
