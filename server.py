@@ -185,6 +185,10 @@ class Runtime:
                     catalog = await catalog_store.current(conn) or Catalog()
                 policies = await load_policy_set(conn, silence_approves=self.settings.silence_approves)
             if catalog is not current.catalog:
+                # Checking every source may take source_timeout_seconds: the new policies (a grant revoked, a deny
+                # rule) come into force on the catalog in force first, the new catalog once its sources are checked.
+                interim = await asyncio.to_thread(PolicyEngine, current.catalog, policies)
+                self.snapshot = current = replace(current, policy=interim, checked_at=started)
                 catalog = without_nonconforming(catalog, await check_sources(catalog, self.settings))
             # Building the engine and the schema takes long for many rules: in a thread, so requests go on meanwhile.
             policy, schema = await asyncio.to_thread(

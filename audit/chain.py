@@ -187,12 +187,16 @@ async def verify(conn: AsyncConnection, chain: str, checkpoints: Sequence[Head] 
     checking it still holds every checkpointed head (``audit.checkpoints``: only heads whose signature holds).
 
     The records are streamed (a server-side cursor on PostgreSQL), so memory stays the same however long the
-    chain is; of the hashes only those at checkpointed positions are kept."""
+    chain is; of the hashes only those at checkpointed positions are kept. It may run beside servers that go on
+    appending: records appended while it reads are checked as they link on, not called inserted."""
     declared = CHAINS[chain]
     table = declared.table
-    head = (await conn.execute(select(chain_heads.c.seq, chain_heads.c.hash).where(chain_heads.c.chain == chain))).one()
+    read_head = select(chain_heads.c.seq, chain_heads.c.hash).where(chain_heads.c.chain == chain)
+    # The head before the records and again after them: a running server appends meanwhile (records and head in one
+    # transaction), so every record up to the first head must be there, and none beyond the last one.
+    head = (await conn.execute(read_head)).one()
     points = sorted((c for c in checkpoints if c["chain"] == chain), key=lambda c: c["seq"])
-    wanted = {p["seq"] for p in points if p["seq"]}
+    wanted = {p["seq"] for p in points if p["seq"]} | ({head.seq} if head.seq else set())
     at_points: dict[int, str] = {}
     expected_seq, prev, count = 1, GENESIS, 0
     # Columns the database has and this code does not know (added by a later revision) are read too: no
@@ -202,8 +206,15 @@ async def verify(conn: AsyncConnection, chain: str, checkpoints: Sequence[Head] 
     )
     query = select(table, *(column(name) for name in unknown)).order_by(table.c.id)
     rows = await conn.stream(query.execution_options(yield_per=VERIFY_BATCH))
+    records = rows.mappings()
     try:
-        async for row in rows.mappings():
+        while True:
+            try:
+                row = await records.__anext__()
+            except StopAsyncIteration:
+                break
+            except (ValueError, TypeError):  # a stored value no column type reads (a date or JSON edited by hand)
+                return count + 1, Break(chain, expected_seq, "changed")
             count += 1
             if row["seq"] != expected_seq:
                 if await _holds(conn, table, expected_seq):
@@ -235,8 +246,12 @@ async def verify(conn: AsyncConnection, chain: str, checkpoints: Sequence[Head] 
             return count, Break(chain, point["seq"], "changed")
     if last < head.seq:
         return count, Break(chain, last + 1, "truncated")
-    if last > head.seq or prev != head.hash:
+    if (at_points.get(head.seq) if head.seq else GENESIS) != head.hash:
         return count, Break(chain, head.seq + 1, "inserted")
+    if last > head.seq:  # appended while verify read: the head must have come along (a later append may be past it)
+        after = (await conn.execute(read_head)).one()
+        if last > after.seq or (last == after.seq and prev != after.hash):
+            return count, Break(chain, after.seq + 1, "inserted")
     return count, None
 
 

@@ -14,6 +14,9 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from connectors.graphql import is_upstream
 from connectors.urls import async_url
+from govshare.logs import logger
+
+log = logger(__name__)
 
 # A catalog type, and the column types that can carry it.
 FITS = {
@@ -52,6 +55,10 @@ async def check_table(url: str, table: str, columns: dict[str, str], *, timeout:
             async with engine.connect() as conn:
                 found = await conn.run_sync(reflect)
     except (SQLAlchemyError, OSError, TimeoutError) as exc:
+        return [Mismatch(None, "unreachable", exc.__class__.__name__)]
+    except Exception as exc:  # noqa: BLE001 - a source answering garbage (a driver's struct.error...) is down too:
+        # raised, it would fail every server's rebuild after a catalog change and keep the old policies in force.
+        log.warning("checking %s at its source failed: %s", table, exc.__class__.__name__)
         return [Mismatch(None, "unreachable", exc.__class__.__name__)]
     finally:
         await engine.dispose()

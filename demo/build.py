@@ -28,6 +28,7 @@ from connectors.urls import sync_url
 from demo.world import build_sources
 from govshare.clock import CHINA
 from govshare.config import Settings
+from govshare.errors import GovshareError
 from govshare.keys import create_key, platform_secret
 from govshare.platformdb import make_engine
 from policies import documents
@@ -183,6 +184,8 @@ async def build_demo(
     """Build the demo world; ``engine`` puts every department's database on SQLite, PostgreSQL or MariaDB,
     ``engines`` overrides it per department (``{"police": "postgres"}``). The platform database is upgraded
     to the code's schema revision whether or not the world was there (``say(code, params)`` is told what)."""
+    if settings.production:  # demo keys (in a file), grants and a catalog must never reach a platform's database
+        raise GovshareError("DEMO_IN_PRODUCTION", database=make_url(settings.platform_url).render_as_string())
     engines = engines or {}
     for name in [engine, *engines.values()]:
         if name not in ENGINES:

@@ -534,6 +534,11 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "环境变量 {variable} 不是已知的配置项，是否应为 {suggestion}？",
         "The environment variable {variable} is not a known setting; did you mean {suggestion}?",
     ),
+    "DEMO_IN_PRODUCTION": (
+        "生产模式下不生成演示世界（演示密钥、授权与目录会写入平台数据库 {database}）；未做任何改动。",
+        "No demo world in production (its keys, grants and catalog would go into the platform "
+        "database {database}); nothing was changed.",
+    ),
 }
 
 
