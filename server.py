@@ -211,6 +211,15 @@ class Runtime:
             log.info("policy version %s in force (%s): %d rules", policies.version, cause, policy.rule_count)
             return self.snapshot
 
+    def unconfirmed(self, snapshot: Snapshot) -> bool:
+        """No check has confirmed ``snapshot``'s versions for longer than policy_stale_seconds."""
+        settings = self.settings
+        return (
+            settings.refresh_seconds > 0
+            and settings.policy_stale_seconds > 0
+            and self.monotonic() - snapshot.checked_at > settings.policy_stale_seconds
+        )
+
     async def authenticate(self, snapshot: Snapshot, authorization: str | None) -> Caller:
         """The caller behind ``authorization``: from ``snapshot``'s key cache while its versions were confirmed
         within 2 x refresh_seconds, otherwise looked up. A cache no check has confirmed for that long (the database
@@ -279,6 +288,14 @@ class QueryEndpoint(GraphQLEndpoint):
     async def authenticate(self, request: Request, lang: str) -> tuple[Snapshot, Caller]:
         runtime, settings = self.runtime, self.runtime.settings
         snapshot = runtime.snapshot  # this request's catalog, policies, schema and key cache, to its end
+        if runtime.unconfirmed(snapshot):  # fail closed: these policies may have changed since anyone looked
+            log.error("policies unconfirmed for over %s s: refusing queries", settings.policy_stale_seconds)
+            raise GovshareError(
+                "POLICY_UNCONFIRMED",
+                http_status=503,
+                headers={"Retry-After": "1"},
+                seconds=settings.policy_stale_seconds,
+            )
         try:
             caller = await runtime.authenticate(snapshot, request.headers.get("authorization"))
         except AuthError as exc:

@@ -118,6 +118,10 @@ class Settings:
     # How stale a process's view of the policies and catalog may be when another process changes them and
     # its notification is lost: the policy version in the database is checked this often (the backstop).
     refresh_seconds: float = 0.5
+    # How long a process may go on deciding with policies no check has confirmed (the platform database unreachable,
+    # every rebuild failing): after that every query is refused (503 POLICY_UNCONFIRMED) rather than decided on
+    # policies that may have changed. 0: never refused. Only where refresh_seconds > 0.
+    policy_stale_seconds: float = 30.0
     # Log lines as text, or as one JSON object a line carrying the request id and trace id of the request being
     # handled (python-json-logger); govshare/logs.py.
     log_format: str = "text"

@@ -119,6 +119,11 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "提供部门的数据源暂不可用：{resource}。",
         "The provider's source is unavailable: {resource}.",
     ),
+    "POLICY_UNCONFIRMED": (
+        "本服务已超过 {seconds} 秒未能确认在用的共享策略（平台数据库不可达或策略无法加载），暂停应答查询；请稍后重试。",
+        "This server has not been able to confirm the sharing policies in force for over {seconds} s (the platform "
+        "database unreachable, or the policies cannot be loaded): queries are refused until it can; retry later.",
+    ),
     "AUDIT_UNAVAILABLE": (
         "访问记录无法写入，本次查询不返回数据。",
         "The access record could not be written, so no data is returned.",

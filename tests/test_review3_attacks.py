@@ -56,8 +56,15 @@ async def test_a_source_answering_garbage_does_not_keep_a_revoked_grant_in_force
         changed = dataclasses.replace(catalog, departments={**catalog.departments, "civil": civil})
         async with runtime.engine.begin() as conn:
             await catalog_store.publish(conn, changed, source="test", loaded_by="test")
-            granted = (await conn.execute(select(grants.c.id).where(
-                grants.c.consumer == "hrss", grants.c.resource == "police.person"))).scalars().all()
+            granted = (
+                (
+                    await conn.execute(
+                        select(grants.c.id).where(grants.c.consumer == "hrss", grants.c.resource == "police.person")
+                    )
+                )
+                .scalars()
+                .all()
+            )
             for grant_id in granted:
                 await revoke_grant(conn, grant_id, reason="review3", revoked_by="test")
         # What the background check does every refresh_seconds (its failures are logged and it goes on).
@@ -70,10 +77,26 @@ async def test_a_source_answering_garbage_does_not_keep_a_revoked_grant_in_force
 
 
 def _access_row(n: int) -> dict:
-    return dict(at=datetime.now(UTC), request_id=f"r-{n}", trace_id="0" * 32, department="land", application="land-demo",
-                key_id="k", operator=None, purpose="land.property-registration", resource="market.enterprise",
-                operation="list", items_returned=["name"], items_masked=[], items_denied={}, row_count=1,
-                grants_used=[], outcome="allowed", error_code=None, policy_version=1)
+    return dict(
+        at=datetime.now(UTC),
+        request_id=f"r-{n}",
+        trace_id="0" * 32,
+        department="land",
+        application="land-demo",
+        key_id="k",
+        operator=None,
+        purpose="land.property-registration",
+        resource="market.enterprise",
+        operation="list",
+        items_returned=["name"],
+        items_masked=[],
+        items_denied={},
+        row_count=1,
+        grants_used=[],
+        outcome="allowed",
+        error_code=None,
+        policy_version=1,
+    )
 
 
 async def test_verify_on_a_platform_that_goes_on_answering_finds_no_break(tmp_path):
@@ -105,8 +128,12 @@ async def test_verify_on_a_platform_that_goes_on_answering_finds_no_break(tmp_pa
             assert await verify(conn, "access") == (4, None)
         # Still found: a record whose head was never advanced, and a tail cut with its head left as it was.
         with sync.begin() as conn:
-            linked, _, _ = _linked(CHAINS["access"], 4, conn.execute(text(
-                "SELECT hash FROM chain_heads WHERE chain = 'access'")).scalar(), [_access_row(4)])
+            linked, _, _ = _linked(
+                CHAINS["access"],
+                4,
+                conn.execute(text("SELECT hash FROM chain_heads WHERE chain = 'access'")).scalar(),
+                [_access_row(4)],
+            )
             conn.execute(text("DROP TRIGGER access_records_no_delete"))
             conn.execute(CHAINS["access"].table.insert(), linked)
         async with engine.connect() as conn:
@@ -160,10 +187,21 @@ async def test_a_grant_revoked_beside_a_catalog_change_is_not_answered_while_a_s
             catalog = runtime.catalog
             civil = dataclasses.replace(catalog.departments["civil"], source=url)
             async with runtime.engine.begin() as conn:
-                await catalog_store.publish(conn, dataclasses.replace(
-                    catalog, departments={**catalog.departments, "civil": civil}), source="test", loaded_by="test")
-                for grant_id in (await conn.execute(select(grants.c.id).where(
-                        grants.c.consumer == "hrss", grants.c.resource == "police.person"))).scalars().all():
+                await catalog_store.publish(
+                    conn,
+                    dataclasses.replace(catalog, departments={**catalog.departments, "civil": civil}),
+                    source="test",
+                    loaded_by="test",
+                )
+                for grant_id in (
+                    (
+                        await conn.execute(
+                            select(grants.c.id).where(grants.c.consumer == "hrss", grants.c.resource == "police.person")
+                        )
+                    )
+                    .scalars()
+                    .all()
+                ):
                     await revoke_grant(conn, grant_id, reason="review3", revoked_by="test")
             check = asyncio.create_task(runtime.refresh())  # the background check that saw the change
             await connected.wait()
@@ -190,5 +228,7 @@ def test_govshare_demo_refuses_a_production_platform_and_writes_nothing(tmp_path
     assert run.returncode != 0 and "[DEMO_IN_PRODUCTION]" in run.stderr + run.stdout, run.stdout + run.stderr
     assert not (tmp_path / "var" / "demo-keys.json").exists()
     platform = tmp_path / "var" / "platform.db"
-    assert not platform.exists() or not sqlite3.connect(platform).execute(
-        "SELECT name FROM sqlite_master WHERE type = 'table'").fetchall()
+    assert (
+        not platform.exists()
+        or not sqlite3.connect(platform).execute("SELECT name FROM sqlite_master WHERE type = 'table'").fetchall()
+    )

@@ -11,9 +11,10 @@ import asyncio
 import dataclasses
 
 import pytest
-from sqlalchemy import event, select
+from sqlalchemy import event, func, select
 
 import server
+from audit.tables import access_records
 from catalog import store as catalog_store
 from govshare.keys import api_keys, hash_key, revoke_key
 from tests.conftest import _api
@@ -206,3 +207,35 @@ def test_admin_reaches_the_runtime_only_through_its_typed_view(own_api):
     assert used and set(used) <= declared, {name: files for name, files in used.items() if name not in declared}
     server_runtime = own_api.app.state.runtime
     assert all(hasattr(server_runtime, name) for name in declared), declared
+
+
+async def test_policies_no_check_confirms_stop_deciding_after_policy_stale_seconds(own_world, monkeypatch):
+    """Every check fails (the platform database unreachable, a rebuild failing): a grant revoked meanwhile must not
+    be decided on for ever. Past policy_stale_seconds every query is refused, read nothing and recorded nothing,
+    until a check succeeds again."""
+    clock = Clock()
+    settings = dataclasses.replace(own_world.settings, refresh_seconds=0.5, policy_stale_seconds=5.0)
+    async for api in _api(own_world, settings=settings, monotonic=clock):
+        runtime = api.app.state.runtime
+        assert (await api.post(CALLER, department="hrss")).status_code == 200
+
+        async def unreachable(conn):
+            raise OSError("platform database unreachable")
+
+        monkeypatch.setattr(server, "read_versions", unreachable)
+        clock.now += 4.9
+        with pytest.raises(OSError):
+            await runtime.refresh()
+        assert (await api.post(CALLER, department="hrss")).status_code == 200  # within policy_stale_seconds
+        async with runtime.engine.connect() as conn:
+            before = (await conn.execute(select(func.count()).select_from(access_records))).scalar()
+        clock.now += 0.2
+        refused = await api.post(CALLER, department="hrss")
+        assert refused.status_code == 503 and _code(refused) == "POLICY_UNCONFIRMED"
+        assert "data" not in refused.json() and refused.headers["Retry-After"] == "1"
+        async with runtime.engine.connect() as conn:
+            assert (await conn.execute(select(func.count()).select_from(access_records))).scalar() == before
+
+        monkeypatch.undo()
+        await runtime.refresh()  # a check succeeds: answered again
+        assert (await api.post(CALLER, department="hrss")).status_code == 200
