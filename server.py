@@ -211,14 +211,18 @@ class Runtime:
             log.info("policy version %s in force (%s): %d rules", policies.version, cause, policy.rule_count)
             return self.snapshot
 
-    def unconfirmed(self, snapshot: Snapshot) -> bool:
-        """No check has confirmed ``snapshot``'s versions for longer than policy_stale_seconds."""
+    def stale_limit(self) -> float:
+        """How long a snapshot may go unconfirmed before queries are refused: policy_stale_seconds, and never less
+        than two of this process's own checks (0: never refused)."""
         settings = self.settings
-        return (
-            settings.refresh_seconds > 0
-            and settings.policy_stale_seconds > 0
-            and self.monotonic() - snapshot.checked_at > settings.policy_stale_seconds
-        )
+        if settings.refresh_seconds <= 0 or settings.policy_stale_seconds <= 0:
+            return 0.0
+        return max(settings.policy_stale_seconds, 2 * settings.refresh_seconds)
+
+    def unconfirmed(self, snapshot: Snapshot) -> bool:
+        """No check has confirmed ``snapshot``'s versions for longer than ``stale_limit()``."""
+        limit = self.stale_limit()
+        return limit > 0 and self.monotonic() - snapshot.checked_at > limit
 
     async def authenticate(self, snapshot: Snapshot, authorization: str | None) -> Caller:
         """The caller behind ``authorization``: from ``snapshot``'s key cache while its versions were confirmed
@@ -289,12 +293,12 @@ class QueryEndpoint(GraphQLEndpoint):
         runtime, settings = self.runtime, self.runtime.settings
         snapshot = runtime.snapshot  # this request's catalog, policies, schema and key cache, to its end
         if runtime.unconfirmed(snapshot):  # fail closed: these policies may have changed since anyone looked
-            log.error("policies unconfirmed for over %s s: refusing queries", settings.policy_stale_seconds)
+            log.error("policies unconfirmed for over %s s: refusing queries", runtime.stale_limit())
             raise GovshareError(
                 "POLICY_UNCONFIRMED",
                 http_status=503,
                 headers={"Retry-After": "1"},
-                seconds=settings.policy_stale_seconds,
+                seconds=runtime.stale_limit(),
             )
         try:
             caller = await runtime.authenticate(snapshot, request.headers.get("authorization"))

@@ -120,7 +120,8 @@ class Settings:
     refresh_seconds: float = 0.5
     # How long a process may go on deciding with policies no check has confirmed (the platform database unreachable,
     # every rebuild failing): after that every query is refused (503 POLICY_UNCONFIRMED) rather than decided on
-    # policies that may have changed. 0: never refused. Only where refresh_seconds > 0.
+    # policies that may have changed; never less than 2 x refresh_seconds. 0: never refused. Only where
+    # refresh_seconds > 0.
     policy_stale_seconds: float = 30.0
     # Log lines as text, or as one JSON object a line carrying the request id and trace id of the request being
     # handled (python-json-logger); govshare/logs.py.

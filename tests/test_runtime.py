@@ -239,3 +239,10 @@ async def test_policies_no_check_confirms_stop_deciding_after_policy_stale_secon
         monkeypatch.undo()
         await runtime.refresh()  # a check succeeds: answered again
         assert (await api.post(CALLER, department="hrss")).status_code == 200
+
+
+def test_a_process_that_checks_seldom_is_given_two_of_its_checks_before_it_refuses(own_world):
+    """refresh_seconds is the operator's choice: an hourly check must not make every query fail after 30 s."""
+    for refresh, stale, limit in ((0.5, 30.0, 30.0), (3600.0, 30.0, 7200.0), (0.0, 30.0, 0.0), (0.5, 0.0, 0.0)):
+        settings = dataclasses.replace(own_world.settings, refresh_seconds=refresh, policy_stale_seconds=stale)
+        assert server.Runtime(settings).stale_limit() == limit
