@@ -374,7 +374,7 @@ class SqlConnector:
                 self._engine.url.render_as_string(),
                 query.table,
                 self.breaker.state,
-                str(exc).splitlines()[0][:300],
+                (str(exc).splitlines() or [type(exc).__name__])[0][:300],  # a timeout's text is empty
             )  # not the whole statement
             raise SourceUnavailable(query.table) from exc
         self.breaker.succeeded()

@@ -109,8 +109,8 @@ async def test_a_source_that_never_answers_costs_its_timeout_only_until_the_brea
     server = await asyncio.start_server(silent, "127.0.0.1", 0)
     port = server.sockets[0].getsockname()[1]
     settings = dataclasses.replace(
-        own_world.settings, breaker_failures=2, breaker_reset_seconds=60, source_timeout_seconds=0.3
-    )
+        own_world.settings, breaker_failures=2, breaker_reset_seconds=60, source_timeout_seconds=1.0
+    )  # long enough that the healthy sources answer on a loaded machine
     try:
         async for api in _api(own_world, settings=settings):
             runtime = api.app.state.runtime
@@ -128,6 +128,8 @@ async def test_a_source_that_never_answers_costs_its_timeout_only_until_the_brea
             for _attempt in range(4):
                 result, outcomes = await _ask(api)
                 assert result["data"]["realEstateList"] is None and result["data"]["enterpriseList"]["items"]
+                # A timeout is the source's failure, said with its code (not an internal error of ours).
+                assert {e["extensions"]["code"] for e in result["errors"]} == {"SOURCE_UNAVAILABLE"}
                 assert outcomes["land.real-estate"] == "failed"
                 reached.append(len(connections))
             # Two timed-out attempts reached the silent server; the open breaker kept the next two away.
