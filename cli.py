@@ -37,9 +37,11 @@ from govshare.errors import CatalogError, ConfigError, GovshareError
 from govshare.i18n import message
 from govshare.keys import DEFAULT_ROLES, ROLES, api_keys, create_key, revoke_key
 from govshare.platformdb import make_engine
-from policies import disclosure, documents
+from policies import disclosure, documents, trusted
 from policies.store import load_policy_set
 from policies.tables import grants
+from schema.builder import build_schema
+from schema.documents import check_document
 
 
 def _settings() -> Settings:
@@ -323,7 +325,7 @@ async def catalog_check(settings: Settings, engine, path: Path | None) -> None:
     click.echo(_say(settings, "CLI_CATALOG_OK", resources=len(checked.published())))
 
 
-@main.group(help="应用密钥：创建、吊销、列出。")
+@main.group(help="应用密钥：创建、吊销、列出；登记应用可发送的 GraphQL 文档（可信文档）。")
 def key() -> None:
     pass
 
@@ -338,8 +340,16 @@ def key() -> None:
     type=click.Choice(ROLES),
     help="角色（可重复）：applicant 申请、reviewer 审核本部门资源的申请、coordinator 协调、auditor 只读审计。默认 applicant 和 reviewer。",
 )
+@click.option(
+    "--trusted-documents-only",
+    "trusted_only",
+    is_flag=True,
+    help="该密钥只能发送为其应用登记的 GraphQL 文档（govshare key documents add）。",
+)
 @runs_async
-async def key_create(settings: Settings, engine, department: str, application: str, roles: tuple[str, ...]) -> None:
+async def key_create(
+    settings: Settings, engine, department: str, application: str, roles: tuple[str, ...], trusted_only: bool
+) -> None:
     catalog = await _catalog_in_force(engine)
     async with engine.begin() as conn:
         key_id, secret = await create_key(
@@ -348,6 +358,7 @@ async def key_create(settings: Settings, engine, department: str, application: s
             application=application,
             departments=catalog.departments,
             roles=roles or DEFAULT_ROLES,
+            trusted_documents_only=trusted_only,
         )
     click.echo(
         _say(settings, "CLI_KEY_CREATED", key_id=key_id, department=department, application=application), err=True
@@ -375,7 +386,130 @@ async def key_list(settings: Settings, engine) -> None:
                 if row.revoked_at
                 else _say(settings, "CLI_KEY_STATE_ACTIVE")
             )
+            if row.trusted_documents_only:
+                state += f", {_say(settings, 'CLI_KEY_STATE_TRUSTED_ONLY')}"
             click.echo(f"{row.id}  {_pad(row.department, 10)} {_pad(row.application, 24)} {state}")
+
+
+@key.group(
+    "documents",
+    help="可信文档：应用登记的 GraphQL 文档。受限的密钥（key create --trusted-documents-only、key documents only、"
+    "或配置 trusted_documents_required）只能发送这些文档，按文本或按编号（sha256:…）。文档属于密钥所在的应用（部门与应用名称），"
+    "换发的密钥沿用。每次登记、撤回和限制都是办理记录。",
+)
+def key_documents() -> None:
+    pass
+
+
+@key_documents.command(
+    "add",
+    help="为密钥所在的应用登记 .graphql 文件（每个文件一份文档，可含多个操作），先按当前目录生成的模式校验；"
+    "有一份无效则一份也不登记。输出每份文档的编号。",
+)
+@click.argument("key_id")
+@click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--by", "registered_by", required=True, help="登记人。")
+@click.option("--reason", default=None, help="登记理由（可选）。")
+@runs_async
+async def key_documents_add(
+    settings: Settings, engine, key_id: str, files: tuple[Path, ...], registered_by: str, reason: str | None
+) -> None:
+    runtime = _runtime(settings, engine)
+    await runtime.refresh()  # the catalog in force as a server has it: the schema a request is validated against
+    schema = build_schema(runtime.catalog, settings)._schema
+    checked = []
+    for path in files:
+        try:
+            text = path.read_text(encoding="utf-8")
+        except UnicodeDecodeError as exc:
+            raise GovshareError("DOCUMENT_INVALID", name=path.name, detail=str(exc)) from None
+        checked.append((path.name, text, check_document(schema, path.name, text, settings, settings.language)))
+    async with engine.begin() as conn:
+        department, application = await trusted.application_of(conn, key_id)
+        results = [
+            (
+                name,
+                ops,
+                *await trusted.register(
+                    conn,
+                    department=department,
+                    application=application,
+                    name=name,
+                    text=text,
+                    operations=ops,
+                    actor=registered_by,
+                    reason=reason,
+                    now=runtime.clock(),
+                ),
+            )
+            for name, text, ops in checked
+        ]
+    await runtime.changed()
+    for name, ops, document_id, new in results:
+        code = "CLI_DOCUMENT_REGISTERED" if new else "CLI_DOCUMENT_ALREADY"
+        click.echo(_say(settings, code, id=document_id, name=name, operations=", ".join(o or "-" for o in ops)))
+
+
+@key_documents.command("list", help="列出密钥所在应用登记的文档（编号、文件名、操作、登记人与时间）。")
+@click.argument("key_id")
+@runs_async
+async def key_documents_list(settings: Settings, engine, key_id: str) -> None:
+    async with engine.connect() as conn:
+        department, application = await trusted.application_of(conn, key_id)
+        documents_in_force = await trusted.registered(conn, department=department, application=application)
+    if not documents_in_force:
+        click.echo(_say(settings, "CLI_DOCUMENTS_NONE", application=application))
+    for doc in documents_in_force:
+        ops = ", ".join(o or "-" for o in doc.operations)
+        click.echo(f"{doc.id}  {doc.name}  [{ops}]  {doc.registered_by}  {_china(doc.registered_at)}")
+
+
+@key_documents.command("remove", help="撤回已登记的文档（按编号），须说明理由；此后该应用的密钥不能再发送它。")
+@click.argument("key_id")
+@click.argument("document_id")
+@click.option("--reason", required=True, help="撤回理由。")
+@click.option("--by", "withdrawn_by", required=True, help="撤回人。")
+@runs_async
+async def key_documents_remove(
+    settings: Settings, engine, key_id: str, document_id: str, reason: str, withdrawn_by: str
+) -> None:
+    runtime = _runtime(settings, engine)
+    async with engine.begin() as conn:
+        department, application = await trusted.application_of(conn, key_id)
+        await trusted.withdraw(
+            conn,
+            department=department,
+            application=application,
+            document=document_id,
+            actor=withdrawn_by,
+            reason=reason,
+            now=runtime.clock(),
+        )
+    await runtime.changed()
+    click.echo(_say(settings, "CLI_DOCUMENT_WITHDRAWN", document=document_id))
+
+
+@key_documents.command("only", help="限制密钥只能发送已登记的文档；--off 解除限制。")
+@click.argument("key_id")
+@click.option("--off", is_flag=True, help="解除限制。")
+@click.option("--by", "changed_by", required=True, help="操作人。")
+@click.option("--reason", default=None, help="理由（可选）。")
+@runs_async
+async def key_documents_only(
+    settings: Settings, engine, key_id: str, off: bool, changed_by: str, reason: str | None
+) -> None:
+    runtime = _runtime(settings, engine)
+    async with engine.begin() as conn:
+        _, application = await trusted.application_of(conn, key_id)
+        changed = await trusted.restrict(
+            conn, key_id, only=not off, actor=changed_by, reason=reason, now=runtime.clock()
+        )
+    if not changed:
+        click.echo(_say(settings, "CLI_DOCUMENTS_ONLY_UNCHANGED", key_id=key_id))
+        return
+    await runtime.changed()
+    code = "CLI_DOCUMENTS_ONLY_OFF" if off else "CLI_DOCUMENTS_ONLY_ON"
+    click.echo(_say(settings, code, key_id=key_id, application=application))
 
 
 def _pad(text: str, width: int) -> str:
@@ -995,7 +1129,29 @@ ENGLISH_HELP = {
     "catalog load --by": "Operator.",
     "catalog check": "Check a catalog: validate the file (given PATH) or the catalog in force, and compare tables and "
     "columns with every source. Changes nothing; exits non-zero on a problem.",
-    "key": "Application keys: create, revoke, list.",
+    "key": "Application keys: create, revoke, list; register the GraphQL documents an application may send (trusted "
+    "documents).",
+    "key create --trusted-documents-only": "The key may send only the GraphQL documents registered for its application "
+    "(govshare key documents add).",
+    "key documents": "Trusted documents: the GraphQL documents an application registered. A restricted key (key create "
+    "--trusted-documents-only, key documents only, or the setting trusted_documents_required) may send only these, as "
+    "text or by id (sha256:…). Documents belong to the key's application (department and application name), so a "
+    "replacement key keeps them. Every registration, withdrawal and restriction is a process record.",
+    "key documents add": "Register .graphql files (one document each, possibly several operations) for the key's "
+    "application, each checked first against the schema of the catalog in force; if one is invalid, none is "
+    "registered. Prints each document's id.",
+    "key documents add --by": "Who registers them.",
+    "key documents add --reason": "Why (optional).",
+    "key documents list": "List the documents registered for the key's application (id, file name, operations, who "
+    "registered it and when).",
+    "key documents remove": "Withdraw a registered document (by id), with a reason; no key of the application may send "
+    "it afterwards.",
+    "key documents remove --reason": "Why it is withdrawn.",
+    "key documents remove --by": "Who withdraws it.",
+    "key documents only": "Restrict the key to registered documents; --off lifts the restriction.",
+    "key documents only --off": "Lift the restriction.",
+    "key documents only --by": "Operator.",
+    "key documents only --reason": "Why (optional).",
     "key create": "Create a key for a department's application. The key is shown this once; the platform keeps its "
     "hash only.",
     "key create --department": "Department code, like market.",

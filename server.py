@@ -42,7 +42,7 @@ from connectors.registry import Connectors
 from govshare.bodies import BodyLimit
 from govshare.config import Settings, load_settings
 from govshare.errors import AuthError, ConfigError, GovshareError, http_error
-from govshare.graphql_http import Execution, GraphQLEndpoint
+from govshare.graphql_http import Execution, GraphQLEndpoint, Operation
 from govshare.i18n import message, normalize_language
 from govshare.keys import Caller, authenticate, hash_key, platform_secret
 from govshare.notify import PolicyNotifier
@@ -52,6 +52,9 @@ from migrations import ensure_current
 from policies.engine import PolicyEngine, Unenforced
 from policies.model import PolicySet
 from policies.store import load_policy_set
+from policies.trusted import TrustedDocuments
+from policies.trusted import admit as admit_document
+from policies.trusted import load as load_trusted_documents
 from resolvers.context import RequestContext
 from schema.builder import build_schema
 
@@ -86,6 +89,8 @@ class Snapshot:
     callers: dict[str, Caller] = field(default_factory=dict)
     # How the last change came into force here: cause ("check", "notification", "local"), policy version, time.
     reload: dict | None = None
+    # The trusted documents registered for each application (policies/trusted.py), read with the policies.
+    documents: TrustedDocuments = field(default_factory=TrustedDocuments)
 
     @property
     def versions(self) -> tuple[int, int]:
@@ -184,11 +189,12 @@ class Runtime:
                 if catalog_version != catalog.version:
                     catalog = await catalog_store.current(conn) or Catalog()
                 policies = await load_policy_set(conn, silence_approves=self.settings.silence_approves)
+                documents = await load_trusted_documents(conn)
             if catalog is not current.catalog:
                 # Checking every source may take source_timeout_seconds: the new policies (a grant revoked, a deny
                 # rule) come into force on the catalog in force first, the new catalog once its sources are checked.
                 interim = await asyncio.to_thread(PolicyEngine, current.catalog, policies)
-                self.snapshot = current = replace(current, policy=interim, checked_at=started)
+                self.snapshot = current = replace(current, policy=interim, documents=documents, checked_at=started)
                 catalog = without_nonconforming(catalog, await check_sources(catalog, self.settings))
             # Building the engine and the schema takes long for many rules: in a thread, so requests go on meanwhile.
             policy, schema = await asyncio.to_thread(
@@ -203,6 +209,7 @@ class Runtime:
                 schema,
                 started,
                 reload={"cause": cause, "policy_version": policies.version, "at": time.time()},
+                documents=documents,
             )
             if catalog is not current.catalog:
                 log.info(
@@ -321,6 +328,30 @@ class QueryEndpoint(GraphQLEndpoint):
                 "HEADER_INVALID", extensions={"header": header}, header=header, rule=message(rule, lang)
             )
         return snapshot, caller
+
+    async def admit(self, principal: tuple[Snapshot, Caller], operation: Operation, lang: str) -> Operation:
+        """Trusted documents (policies/trusted.py), from the snapshot's registered set: a document id becomes its
+        registered text; a key restricted to trusted documents is refused anything else, before anything is read or
+        recorded (no data was accessed: a log line, as for the other request-level refusals)."""
+        snapshot, caller = principal
+        try:
+            query = admit_document(
+                snapshot.documents,
+                caller,
+                required=self.runtime.settings.trusted_documents_required,
+                query=operation.query,
+                document_id_sent=operation.document_id,
+            )
+        except GovshareError as refusal:
+            log.warning(
+                "application key %s (%s, %s) refused: %s",
+                caller.key_id,
+                caller.department,
+                caller.application,
+                refusal.code,
+            )
+            raise
+        return operation if query is operation.query else replace(operation, query=query)
 
     @contextlib.asynccontextmanager
     async def execution(

@@ -53,6 +53,9 @@ class Settings:
     language: str = "zh-CN"
     # Production: no introspection and no "Did you mean" suggestions (GraphiQL's explorer is then empty).
     production: bool = False
+    # Every application key may send only the documents registered for its application (policies/trusted.py),
+    # whatever its own flag (`govshare key documents only`). Off: only the keys so flagged are restricted.
+    trusted_documents_required: bool = False
     default_page_size: int = 20
     max_page_size: int = 100
     # Rows one link hop may return for all its parent rows together.

@@ -35,9 +35,11 @@ log = logging.getLogger("govshare.graphql_http")
 class Operation:
     """One GraphQL operation as a request carries it."""
 
-    query: str
+    query: str | None  # None: only a document id was sent (``admit`` resolves it or refuses)
     variables: dict[str, Any]
     operation_name: str | None
+    # A persisted document's id as sent (``documentId``, or Apollo's ``extensions.persistedQuery.sha256Hash``).
+    document_id: str | None = None
 
 
 def read_operation(body: bytes) -> Operation:
@@ -51,13 +53,39 @@ def read_operation(body: bytes) -> Operation:
         raise GovshareError("BAD_REQUEST", detail=str(exc)) from None
     if isinstance(payload, list):
         raise GovshareError("BATCH_NOT_SUPPORTED")
-    if not isinstance(payload, dict) or not isinstance(payload.get("query"), str):
+    if not isinstance(payload, dict):
+        raise GovshareError("BAD_REQUEST", detail="expected a JSON object with a 'query' string")
+    document_id = document_id_of(payload)
+    query = payload.get("query")
+    if not isinstance(query, str) and (query is not None or document_id is None):
         raise GovshareError("BAD_REQUEST", detail="expected a JSON object with a 'query' string")
     variables = payload.get("variables")
     variables = {} if variables is None else variables
     if not isinstance(variables, dict):
         raise GovshareError("BAD_REQUEST", detail="'variables' must be an object")
-    return Operation(payload["query"], variables, payload.get("operationName"))
+    return Operation(query, variables, payload.get("operationName"), document_id)
+
+
+def document_id_of(params: dict[str, Any]) -> str | None:
+    """The persisted document a request names, in either common form: ``documentId`` (GraphQL over HTTP's
+    persisted documents) or ``extensions.persistedQuery.sha256Hash`` (Apollo); BAD_REQUEST when the forms are
+    malformed or name two different documents. What the id means is the endpoint's (``admit``)."""
+    named = []
+    if "documentId" in params and params["documentId"] is not None:
+        named.append(params["documentId"])
+    extensions = params.get("extensions")
+    if extensions is not None and not isinstance(extensions, dict):
+        raise GovshareError("BAD_REQUEST", detail="'extensions' must be an object")
+    persisted = (extensions or {}).get("persistedQuery")
+    if persisted is not None:
+        if not isinstance(persisted, dict) or "sha256Hash" not in persisted:
+            raise GovshareError("BAD_REQUEST", detail="'extensions.persistedQuery' needs a 'sha256Hash'")
+        named.append(persisted["sha256Hash"])
+    if any(not isinstance(name, str) for name in named):
+        raise GovshareError("BAD_REQUEST", detail="a document id must be a string")
+    if len(set(named)) > 1:
+        raise GovshareError("BAD_REQUEST", detail="'documentId' and 'extensions.persistedQuery' name two documents")
+    return named[0] if named else None
 
 
 @dataclass
@@ -112,6 +140,14 @@ class GraphQLEndpoint:
         """Entered before the operation runs and left after it; leaving may still refuse the answer (raise)."""
         raise NotImplementedError
 
+    async def admit(self, principal: Any, operation: Operation, lang: str) -> Operation:
+        """The operation to run: refuses one the principal may not send (the query endpoint's trusted documents),
+        and resolves a document id into its text. By default a document id means nothing: a request must carry its
+        ``query`` (BAD_REQUEST otherwise)."""
+        if operation.query is None:
+            raise GovshareError("BAD_REQUEST", detail="expected a JSON object with a 'query' string")
+        return operation
+
     async def handle(self, request: Request) -> Response:
         request_id = str(uuid.uuid4())
         headers = {"X-Request-Id": request_id}
@@ -120,6 +156,7 @@ class GraphQLEndpoint:
         try:
             principal = await self.authenticate(request, lang)
             operation = read_operation(body)
+            operation = await self.admit(principal, operation, lang)
             async with self.execution(request, principal, lang, request_id) as execution:
                 result = await execution.schema.execute(
                     operation.query,

@@ -287,6 +287,44 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "The catalog file has {count} problem(s) (checked only: nothing was loaded, the "
         "catalog in force is not touched).",
     ),
+    "DOCUMENT_NOT_TRUSTED": (
+        "本应用未登记此 GraphQL 文档（或已撤回），本密钥只能发送已登记的文档。文档编号 {id}。",
+        "This GraphQL document is not registered for this application (or was withdrawn); this key may send only "
+        "registered documents. Document id {id}.",
+    ),
+    "DOCUMENT_ID_MISMATCH": (
+        "请求中的文档编号与所附查询文本不符（文本的编号为 {id}）。",
+        "The document id does not match the query text sent with it (the text's id is {id}).",
+    ),
+    "DOCUMENT_ID_INVALID": (
+        "文档编号须为 sha256:<64 位十六进制> 或 64 位十六进制（文档文本 UTF-8 编码的 SHA-256）。",
+        "A document id is sha256:<64 hex digits> or the 64 hex digits (the SHA-256 of the document's UTF-8 text).",
+    ),
+    "DOCUMENT_INVALID": ("文档 {name} 无效：{detail}", "Document {name} is not valid: {detail}"),
+    "TRUSTED_DOCUMENT_NOT_FOUND": (
+        "应用 {application} 没有登记编号为 {document} 的文档（或已撤回）。",
+        "Application {application} has no registered document {document} (or it was withdrawn).",
+    ),
+    "CLI_DOCUMENT_REGISTERED": (
+        "已登记 {id}  {name}（操作：{operations}）",
+        "Registered {id}  {name} (operations: {operations})",
+    ),
+    "CLI_DOCUMENT_ALREADY": ("已登记过 {id}  {name}，未改动", "Already registered {id}  {name}; unchanged"),
+    "CLI_DOCUMENT_WITHDRAWN": ("已撤回 {document}。", "Withdrawn {document}."),
+    "CLI_DOCUMENTS_NONE": (
+        "应用 {application} 没有登记文档。",
+        "Application {application} has no registered documents.",
+    ),
+    "CLI_DOCUMENTS_ONLY_ON": (
+        "密钥 {key_id} 今后只能发送应用 {application} 已登记的文档。",
+        "Key {key_id} may now send only the documents registered for {application}.",
+    ),
+    "CLI_DOCUMENTS_ONLY_OFF": (
+        "密钥 {key_id} 不再限于已登记的文档。",
+        "Key {key_id} is no longer limited to registered documents.",
+    ),
+    "CLI_DOCUMENTS_ONLY_UNCHANGED": ("密钥 {key_id} 已是该状态，未改动。", "Key {key_id} is already so; unchanged."),
+    "CLI_KEY_STATE_TRUSTED_ONLY": ("仅限已登记文档", "trusted documents only"),
     "CLI_KEY_CREATED": (
         "密钥编号 {key_id}（{department} / {application}）。请立即保存，此后无法再次查看：",
         "Key {key_id} ({department} / {application}). Save it now; it cannot be shown again:",

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from sqlalchemy import JSON, Column, String, Table, select
+from sqlalchemy import JSON, Boolean, Column, String, Table, false, select
 
 from govshare.errors import AuthError, ConfigError, GovshareError, NotFoundError
 from govshare.platformdb import UTCDateTime, bump_policy_version, metadata
@@ -24,6 +24,8 @@ api_keys = Table(
     Column("roles", JSON, nullable=False),  # govshare.keys.ROLES
     Column("created_at", UTCDateTime, nullable=False),
     Column("revoked_at", UTCDateTime),
+    # The key may send only the documents registered for its application (policies/trusted.py).
+    Column("trusted_documents_only", Boolean, nullable=False, server_default=false()),
 )
 
 PREFIX = "gs_"
@@ -40,6 +42,7 @@ class Caller:
     department: str
     application: str
     roles: tuple[str, ...] = DEFAULT_ROLES
+    trusted_documents_only: bool = False
 
 
 def hash_key(key: str) -> str:
@@ -48,7 +51,13 @@ def hash_key(key: str) -> str:
 
 
 async def create_key(
-    conn, *, department: str, application: str, departments: set[str] | dict, roles: tuple[str, ...] = DEFAULT_ROLES
+    conn,
+    *,
+    department: str,
+    application: str,
+    departments: set[str] | dict,
+    roles: tuple[str, ...] = DEFAULT_ROLES,
+    trusted_documents_only: bool = False,
 ) -> tuple[str, str]:
     """Returns (key id, key). The key is shown once and never stored."""
     if department not in departments:
@@ -68,6 +77,7 @@ async def create_key(
             application=application,
             roles=list(roles),
             created_at=datetime.now(UTC),
+            trusted_documents_only=trusted_documents_only,
         )
     )
     return key_id, key
@@ -99,7 +109,13 @@ async def authenticate(conn, authorization: str | None) -> Caller:
         raise AuthError("KEY_INVALID")
     if row.revoked_at is not None:
         raise AuthError("KEY_REVOKED")
-    return Caller(key_id=row.id, department=row.department, application=row.application, roles=tuple(row.roles))
+    return Caller(
+        key_id=row.id,
+        department=row.department,
+        application=row.application,
+        roles=tuple(row.roles),
+        trusted_documents_only=bool(row.trusted_documents_only),
+    )
 
 
 def platform_secret(path: Path, *, create: bool = True) -> bytes:

@@ -1,9 +1,9 @@
-"""The policies' tables: grants, and every version of the staff's policy rules (append-only, hash-chained as
-chain ``policy``, ``audit.chain``)."""
+"""The policies' tables: grants, every version of the staff's policy rules (append-only, hash-chained as
+chain ``policy``, ``audit.chain``), and the trusted documents registered for each application."""
 
 from __future__ import annotations
 
-from sqlalchemy import JSON, Column, Integer, String, Table, Text
+from sqlalchemy import JSON, Column, Index, Integer, String, Table, Text, text
 
 from audit import chain
 from govshare.platformdb import UTCDateTime, append_only, metadata
@@ -57,4 +57,34 @@ POLICY = chain.declare(
     {
         1: ("at", "author", "reason", "action", "restored_version", "document", "digest"),
     },
+)
+
+
+# The GraphQL documents an application registered (policies/trusted.py): a key restricted to trusted documents may
+# send only these. A document is withdrawn, never deleted; registering it again adds a row. Each registration and
+# withdrawal is also a process record (who, when, why), which is where the trail lives.
+trusted_documents = Table(
+    "trusted_documents",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("department", String(40), nullable=False),
+    Column("application", String(100), nullable=False),
+    Column("sha256", String(64), nullable=False),  # of the exact text, UTF-8: the document's id
+    Column("name", String(200), nullable=False),  # where it came from (the file's name)
+    Column("text", Text, nullable=False),
+    Column("operations", JSON, nullable=False),  # the names of the operations it holds ("" for an anonymous one)
+    Column("registered_at", UTCDateTime, nullable=False),
+    Column("registered_by", String(100), nullable=False),
+    Column("withdrawn_at", UTCDateTime),
+    Column("withdrawn_by", String(100)),
+    # One registration in force per application and document.
+    Index(
+        "trusted_documents_in_force",
+        "department",
+        "application",
+        "sha256",
+        unique=True,
+        sqlite_where=text("withdrawn_at IS NULL"),
+        postgresql_where=text("withdrawn_at IS NULL"),
+    ),
 )
