@@ -91,7 +91,11 @@ async def test_the_schema_made_from_the_metadata_is_the_migrated_one(platform_ur
         await migrations.upgrade(migrated, migrations.BASELINE)  # revision by revision from the bottom
         steps = []
         await migrations.upgrade(migrated, say=lambda code, params: steps.append((code, params["target"])))
-        assert steps == [("DB_UPGRADE_STEP", "0002_chain_encoding"), ("DB_UPGRADE_STEP", "0003_query_indexes")]
+        assert steps == [
+            ("DB_UPGRADE_STEP", "0002_chain_encoding"),
+            ("DB_UPGRADE_STEP", "0003_query_indexes"),
+            ("DB_UPGRADE_STEP", "0004_trusted_documents"),
+        ]
         async with migrated.connect() as conn:
             assert await conn.run_sync(_diff) == []
             from_revisions = await conn.run_sync(_schema_facts)
@@ -262,6 +266,8 @@ def test_the_baseline_database_written_by_the_old_code_is_adopted_upgraded_and_v
         "已升级：0001_baseline → 0002_chain_encoding（Chained records carry their encoding version; access records "
         "name the policy version in force.）",
         "已升级：0002_chain_encoding → 0003_query_indexes（Indexes for what providers and reviewers ask.）",
+        "已升级：0003_query_indexes → 0004_trusted_documents（Trusted documents: the GraphQL documents each application "
+        "registered, and keys restricted to them.）",
         f"平台数据库的结构版本：{migrations.head()}（最新）",
     ]
     assert (
@@ -418,8 +424,56 @@ def test_db_history_lists_the_revisions_from_the_baseline(tmp_path):
     assert run.returncode == 0
     lines = run.stdout.splitlines()
     assert lines[0].startswith("base -> 0001_baseline ") and lines[-1].startswith(
-        f"0002_chain_encoding -> {migrations.head()} (head)"
+        f"0003_query_indexes -> {migrations.head()} (head)"
     )
+
+
+@pytest.mark.parametrize("platform_url", BACKENDS, indirect=True)
+async def test_revision_0004_leaves_every_key_unrestricted_and_one_registration_in_force(platform_url):
+    """Keys made before trusted documents existed answer as before (not restricted); the new table holds one
+    registration in force per application and document, and takes the same document again once it is withdrawn."""
+    from sqlalchemy.exc import IntegrityError
+
+    from govshare.keys import authenticate, hash_key
+    from policies.tables import trusted_documents
+
+    engine = await _engine(platform_url)
+    at = datetime(2026, 12, 1, tzinfo=UTC)
+    try:
+        await migrations.upgrade(engine, "0003_query_indexes")
+        async with engine.begin() as conn:
+            await conn.execute(
+                text(
+                    "INSERT INTO api_keys (id, key_hash, department, application, roles, created_at) "
+                    "VALUES ('k1', :hash, 'market', 'app', '[\"applicant\"]', :at)"
+                ),
+                {"hash": hash_key("gs_k1_secret"), "at": at},
+            )
+        await migrations.upgrade(engine)
+        async with engine.connect() as conn:
+            caller = await authenticate(conn, "Bearer gs_k1_secret")
+        assert caller.key_id == "k1" and caller.trusted_documents_only is False
+        row = dict(
+            department="market",
+            application="app",
+            sha256="a" * 64,
+            name="q.graphql",
+            text="{ caller { department } }",
+            operations=[""],
+            registered_at=at,
+            registered_by="x",
+        )
+        async with engine.begin() as conn:
+            await conn.execute(trusted_documents.insert().values(**row))
+        with pytest.raises(IntegrityError):
+            async with engine.begin() as conn:
+                await conn.execute(trusted_documents.insert().values(**row))
+        async with engine.begin() as conn:
+            await conn.execute(trusted_documents.update().values(withdrawn_at=at, withdrawn_by="x"))
+            await conn.execute(trusted_documents.insert().values(**row))  # registered again after withdrawal
+            assert len((await conn.execute(select(trusted_documents.c.id))).all()) == 2
+    finally:
+        await engine.dispose()
 
 
 @pytest.mark.parametrize("platform_url", BACKENDS, indirect=True)
