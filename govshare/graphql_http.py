@@ -83,7 +83,7 @@ def document_id_of(params: dict[str, Any]) -> str | None:
         named.append(persisted["sha256Hash"])
     if any(not isinstance(name, str) for name in named):
         raise GovshareError("BAD_REQUEST", detail="a document id must be a string")
-    if len(set(named)) > 1:
+    if len({name.removeprefix("sha256:").lower() for name in named}) > 1:
         raise GovshareError("BAD_REQUEST", detail="'documentId' and 'extensions.persistedQuery' name two documents")
     return named[0] if named else None
 

@@ -2,7 +2,7 @@
 the UTC time column, the append-only guard, and the change counter every process watches.
 
 Each package owns its tables (``audit/tables.py``: access and process records and the chain heads;
-``policies/tables.py``: grants and policy versions; ``applications/tables.py``: applications and work
+``policies/tables.py``: grants, policy versions and trusted documents; ``applications/tables.py``: applications and work
 calendars; ``admin/tables.py``: staff accounts and sessions; ``govshare/keys.py``: application keys;
 ``catalog/store.py``: catalog versions). The schema's revisions are ``migrations/`` (Alembic): a server or
 command refuses a database at another revision than its code (``migrations.ensure_current``).
