@@ -37,7 +37,7 @@ from govshare.errors import CatalogError, ConfigError, GovshareError
 from govshare.i18n import message
 from govshare.keys import DEFAULT_ROLES, ROLES, api_keys, create_key, revoke_key
 from govshare.platformdb import make_engine
-from policies import disclosure, documents, trusted
+from policies import disclosure, documents
 from policies.store import load_policy_set
 from policies.tables import grants
 from schema.builder import build_schema
@@ -417,46 +417,31 @@ async def key_documents_add(
     runtime = _runtime(settings, engine)
     await runtime.refresh()  # the catalog in force as a server has it: the schema a request is validated against
     schema = build_schema(runtime.catalog, settings)._schema
-    checked = []
+    texts = []
     for path in files:
         try:
-            text = path.read_text(encoding="utf-8")
+            texts.append((path.name, path.read_text(encoding="utf-8")))
         except UnicodeDecodeError as exc:
             raise GovshareError("DOCUMENT_INVALID", name=path.name, detail=str(exc)) from None
-        checked.append((path.name, text, check_document(schema, path.name, text, settings, settings.language)))
-    async with engine.begin() as conn:
-        department, application = await trusted.application_of(conn, key_id)
-        results = [
-            (
-                name,
-                ops,
-                *await trusted.register(
-                    conn,
-                    department=department,
-                    application=application,
-                    name=name,
-                    text=text,
-                    operations=ops,
-                    actor=registered_by,
-                    reason=reason,
-                    now=runtime.clock(),
-                ),
-            )
-            for name, text, ops in checked
-        ]
-    await runtime.changed()
-    for name, ops, document_id, new in results:
-        code = "CLI_DOCUMENT_REGISTERED" if new else "CLI_DOCUMENT_ALREADY"
-        click.echo(_say(settings, code, id=document_id, name=name, operations=", ".join(o or "-" for o in ops)))
+    done = await operations.register_documents(
+        runtime,
+        Operator(registered_by),
+        key_id,
+        texts,
+        check=lambda name, text: check_document(schema, name, text, settings, settings.language),
+        reason=reason,
+    )
+    for registration in done:
+        code = "CLI_DOCUMENT_REGISTERED" if registration.new else "CLI_DOCUMENT_ALREADY"
+        ops = ", ".join(o or "-" for o in registration.operations)
+        click.echo(_say(settings, code, id=registration.id, name=registration.name, operations=ops))
 
 
 @key_documents.command("list", help="列出密钥所在应用登记的文档（编号、文件名、操作、登记人与时间）。")
 @click.argument("key_id")
 @runs_async
 async def key_documents_list(settings: Settings, engine, key_id: str) -> None:
-    async with engine.connect() as conn:
-        department, application = await trusted.application_of(conn, key_id)
-        documents_in_force = await trusted.registered(conn, department=department, application=application)
+    application, documents_in_force = await operations.trusted_documents(_runtime(settings, engine), key_id)
     if not documents_in_force:
         click.echo(_say(settings, "CLI_DOCUMENTS_NONE", application=application))
     for doc in documents_in_force:
@@ -473,19 +458,9 @@ async def key_documents_list(settings: Settings, engine, key_id: str) -> None:
 async def key_documents_remove(
     settings: Settings, engine, key_id: str, document_id: str, reason: str, withdrawn_by: str
 ) -> None:
-    runtime = _runtime(settings, engine)
-    async with engine.begin() as conn:
-        department, application = await trusted.application_of(conn, key_id)
-        await trusted.withdraw(
-            conn,
-            department=department,
-            application=application,
-            document=document_id,
-            actor=withdrawn_by,
-            reason=reason,
-            now=runtime.clock(),
-        )
-    await runtime.changed()
+    await operations.withdraw_document(
+        _runtime(settings, engine), Operator(withdrawn_by), key_id, document_id, reason=reason
+    )
     click.echo(_say(settings, "CLI_DOCUMENT_WITHDRAWN", document=document_id))
 
 
@@ -499,15 +474,10 @@ async def key_documents_only(
     settings: Settings, engine, key_id: str, off: bool, changed_by: str, reason: str | None
 ) -> None:
     runtime = _runtime(settings, engine)
-    async with engine.begin() as conn:
-        _, application = await trusted.application_of(conn, key_id)
-        changed = await trusted.restrict(
-            conn, key_id, only=not off, actor=changed_by, reason=reason, now=runtime.clock()
-        )
-    if not changed:
+    if not await operations.restrict_key(runtime, Operator(changed_by), key_id, only=not off, reason=reason):
         click.echo(_say(settings, "CLI_DOCUMENTS_ONLY_UNCHANGED", key_id=key_id))
         return
-    await runtime.changed()
+    application, _ = await operations.trusted_documents(runtime, key_id)
     code = "CLI_DOCUMENTS_ONLY_OFF" if off else "CLI_DOCUMENTS_ONLY_ON"
     click.echo(_say(settings, code, key_id=key_id, application=application))
 

@@ -57,6 +57,7 @@ from policies.trusted import admit as admit_document
 from policies.trusted import load as load_trusted_documents
 from resolvers.context import RequestContext
 from schema.builder import build_schema
+from schema.documents import check_document
 
 log = logging.getLogger("govshare")
 KEY_CACHE_SIZE = 10000
@@ -162,6 +163,11 @@ class Runtime:
     @property
     def schema(self) -> strawberry.Schema:
         return self.snapshot.schema
+
+    def check_document(self, name: str, text: str) -> tuple[str, ...]:
+        """A document to register as trusted, checked against the schema in force (schema/documents.py): the names
+        of its operations, or DOCUMENT_INVALID."""
+        return check_document(self.schema._schema, name, text, self.settings, self.settings.language)
 
     async def start(self) -> None:
         # A database at another schema revision than this code is refused, untouched (migrations/).

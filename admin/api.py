@@ -237,8 +237,38 @@ def _entry(value) -> dict:
     return data
 
 
+@strawberry.type(description="为应用登记的可信文档（policies/trusted.py）。")
+class TrustedDocument:
+    id: str = strawberry.field(description="sha256:<文本 UTF-8 编码的 SHA-256>")
+    name: str
+    operations: list[str] = strawberry.field(description="所含操作的名称（匿名操作为空串）")
+    registered_at: datetime | None = None
+    registered_by: str | None = None
+    new: bool | None = strawberry.field(default=None, description="登记时：此前是否未登记")
+
+
+@strawberry.input(description="一份待登记的 GraphQL 文档：名称（如文件名）与原文。")
+class TrustedDocumentInput:
+    name: str
+    text: str
+
+
 @strawberry.type
 class Query:
+    @strawberry.field(description="密钥所在应用登记的可信文档。")
+    async def trusted_documents(self, info: strawberry.Info, key_id: str) -> list[TrustedDocument]:
+        _, registered = await _run(info, operations.trusted_documents(info.context.runtime, key_id))
+        return [
+            TrustedDocument(
+                id=d.id,
+                name=d.name,
+                operations=list(d.operations),
+                registered_at=d.registered_at,
+                registered_by=d.registered_by,
+            )
+            for d in registered
+        ]
+
     @strawberry.field(description="现行（或指定版本的）策略规则。")
     async def policy(self, info: strawberry.Info, version: int | None = None) -> PolicyVersion | None:
         runtime = info.context.runtime
@@ -414,6 +444,37 @@ class Mutation:
         ctx = info.context
         saved = await _run(info, operations.rollback(ctx.runtime, ctx.staff, version, reason=reason, based_on=based_on))
         return PolicyChange(version=saved)
+
+    @strawberry.mutation(
+        description="为密钥所在的应用登记可信文档（与 govshare key documents add 相同）：先按现行模式校验，有一份无效则一份也不登记。"
+    )
+    async def register_trusted_documents(
+        self, info: strawberry.Info, key_id: str, documents: list[TrustedDocumentInput], reason: str | None = None
+    ) -> list[TrustedDocument]:
+        ctx = info.context
+        texts = [(d.name, d.text) for d in documents]
+        done = await _run(
+            info,
+            operations.register_documents(
+                ctx.runtime, ctx.staff, key_id, texts, check=ctx.runtime.check_document, reason=reason
+            ),
+        )
+        return [TrustedDocument(id=r.id, name=r.name, operations=list(r.operations), new=r.new) for r in done]
+
+    @strawberry.mutation(description="撤回已登记的可信文档（按编号）；须说明理由。")
+    async def withdraw_trusted_document(
+        self, info: strawberry.Info, key_id: str, document_id: str, reason: str
+    ) -> bool:
+        ctx = info.context
+        await _run(info, operations.withdraw_document(ctx.runtime, ctx.staff, key_id, document_id, reason=reason))
+        return True
+
+    @strawberry.mutation(description="限制密钥只能发送已登记的文档（only: false 解除）；返回是否有改动。")
+    async def restrict_key_to_trusted_documents(
+        self, info: strawberry.Info, key_id: str, only: bool, reason: str | None = None
+    ) -> bool:
+        ctx = info.context
+        return await _run(info, operations.restrict_key(ctx.runtime, ctx.staff, key_id, only=only, reason=reason))
 
 
 class TokenLimit(SchemaExtension):

@@ -26,7 +26,7 @@ from govshare.config import Settings
 from govshare.errors import GovshareError, NotFoundError
 from govshare.notify import PolicyNotifier
 from govshare.platformdb import read_versions
-from policies import documents
+from policies import documents, trusted
 from policies.engine import PolicyEngine
 from policies.explain import Explanation, explain
 from policies.model import Grant, PolicySet
@@ -257,3 +257,88 @@ def matches(rule, *, department: str = "", resource: str = "", purpose: str = ""
     if resource and rule.resource not in (resource, documents.EVERY_RESOURCE):
         return False
     return not (purpose and purpose not in getattr(rule, "purposes", (purpose,)))
+
+
+# Trusted documents (policies/trusted.py), for the command and the admin API alike. A document is checked against
+# the schema in force before it is registered; the schema is GraphQL, which this package does not speak, so the
+# caller supplies the check: (file name, text) -> the names of its operations, or DOCUMENT_INVALID.
+DocumentCheck = Callable[[str, str], tuple[str, ...]]
+
+
+@dataclass(frozen=True)
+class Registration:
+    """One document of a registration: its id, name, operations, and whether it was new."""
+
+    id: str
+    name: str
+    operations: tuple[str, ...]
+    new: bool
+
+
+async def register_documents(
+    runtime: Platform,
+    staff: Author,
+    key_id: str,
+    texts: list[tuple[str, str]],
+    *,
+    check: DocumentCheck,
+    reason: str | None = None,
+) -> list[Registration]:
+    """Register ``texts`` ((name, text) each) for the application of ``key_id``, all or none: every text is checked
+    before any is registered."""
+    if not texts:
+        raise GovshareError("BAD_REQUEST", detail="no document to register")
+    checked = [(name, text, check(name, text)) for name, text in texts]
+    done = []
+    async with runtime.engine.begin() as conn:
+        department, application = await trusted.application_of(conn, key_id)
+        for name, text, names in checked:
+            document_id, new = await trusted.register(
+                conn,
+                department=department,
+                application=application,
+                name=name,
+                text=text,
+                operations=names,
+                actor=staff.username,
+                reason=reason,
+                now=runtime.clock(),
+            )
+            done.append(Registration(document_id, name, names, new))
+    if any(r.new for r in done):
+        await runtime.changed()
+    return done
+
+
+async def withdraw_document(runtime: Platform, staff: Author, key_id: str, document_id: str, *, reason: str) -> None:
+    _require_reason(reason)
+    async with runtime.engine.begin() as conn:
+        department, application = await trusted.application_of(conn, key_id)
+        await trusted.withdraw(
+            conn,
+            department=department,
+            application=application,
+            document=document_id,
+            actor=staff.username,
+            reason=reason,
+            now=runtime.clock(),
+        )
+    await runtime.changed()
+
+
+async def restrict_key(runtime: Platform, staff: Author, key_id: str, *, only: bool, reason: str | None = None) -> bool:
+    """Restrict the key to its application's trusted documents, or lift that; whether anything changed."""
+    async with runtime.engine.begin() as conn:
+        changed = await trusted.restrict(
+            conn, key_id, only=only, actor=staff.username, reason=reason, now=runtime.clock()
+        )
+    if changed:
+        await runtime.changed()
+    return changed
+
+
+async def trusted_documents(runtime: Platform, key_id: str) -> tuple[str, list[trusted.Registered]]:
+    """(application, its documents in force) of the key's application."""
+    async with runtime.engine.connect() as conn:
+        department, application = await trusted.application_of(conn, key_id)
+        return application, await trusted.registered(conn, department=department, application=application)

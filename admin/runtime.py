@@ -41,9 +41,14 @@ class Platform(Protocol):
 
 
 class AdminRuntime(Platform, Protocol):
-    """What the console and the admin API use of the running server: a Platform, and the staff sign-in limits."""
+    """What the console and the admin API use of the running server: a Platform, the staff sign-in limits, and
+    the check of a trusted document against the schema in force."""
 
     sign_in_limits: Mapping[str, RateLimiter]  # staff sign-ins by "address" and by "user" (those configured)
+
+    def check_document(self, name: str, text: str) -> tuple[str, ...]:
+        """A trusted document checked against the schema in force: its operations' names, or DOCUMENT_INVALID."""
+        ...
 
 
 def runtime(request: Request) -> AdminRuntime:

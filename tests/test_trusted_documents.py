@@ -438,3 +438,59 @@ async def test_the_command_refuses_an_invalid_document_and_registers_none_of_the
     assert await count(api, trusted_documents) == before and await _process_kinds(api, since) == []
     missing = await command(world, "key", "documents", "list", "nokey")
     assert missing.returncode == 1 and "KEY_NOT_FOUND" in missing.stderr
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The admin API (the same operations as the command, under a staff session)
+
+REGISTER = """mutation($key: String!, $docs: [TrustedDocumentInput!]!) {
+  registerTrustedDocuments(keyId: $key, documents: $docs, reason: "上线") { id name operations new } }"""
+LIST = "query($key: String!) { trustedDocuments(keyId: $key) { id name operations registeredBy } }"
+WITHDRAW = """mutation($key: String!, $doc: String!, $reason: String!) {
+  withdrawTrustedDocument(keyId: $key, documentId: $doc, reason: $reason) }"""
+RESTRICT = "mutation($key: String!, $only: Boolean!) { restrictKeyToTrustedDocuments(keyId: $key, only: $only) }"
+
+
+async def test_security_staff_register_list_withdraw_and_restrict_through_the_admin_api(api, world):
+    from tests.test_admin_api import _admin
+
+    admin = await _admin(api)
+    try:
+        key_id, key = await new_key(api, only=False)
+        person = world.showcase["person_luozhuang"]
+        invalid = await admin.run(
+            REGISTER, key=key_id, docs=[{"name": "ok", "text": LOOKUP}, {"name": "bad", "text": "{ nope }"}]
+        )
+        assert invalid["errors"][0]["extensions"]["code"] == "DOCUMENT_INVALID"
+        assert (await admin.run(LIST, key=key_id))["data"]["trustedDocuments"] == []  # none of the two
+
+        done = await admin.run(REGISTER, key=key_id, docs=[{"name": "applicant", "text": LOOKUP}])
+        assert done["data"]["registerTrustedDocuments"] == [
+            {"id": "sha256:" + sha(LOOKUP), "name": "applicant", "operations": ["Applicant"], "new": True}
+        ]
+        listed = (await admin.run(LIST, key=key_id))["data"]["trustedDocuments"]
+        assert listed == [
+            {"id": "sha256:" + sha(LOOKUP), "name": "applicant", "operations": ["Applicant"], "registeredBy": "ops.bot"}
+        ]
+        assert (await admin.run(RESTRICT, key=key_id, only=True))["data"]["restrictKeyToTrustedDocuments"] is True
+        # In force in this process before the answer that made it was sent.
+        assert (await send(api, key, {"query": LOOKUP, "variables": {"id": person}})).status_code == 200
+        refused(await send(api, key, {"query": TWO, "variables": {"id": person}}), 403, "DOCUMENT_NOT_TRUSTED")
+
+        no_reason = await admin.run(WITHDRAW, key=key_id, doc="sha256:" + sha(LOOKUP), reason=" ")
+        assert no_reason["errors"][0]["extensions"]["code"] == "REASON_REQUIRED"
+        assert (await admin.run(WITHDRAW, key=key_id, doc=sha(LOOKUP), reason="停用"))["data"] == {
+            "withdrawTrustedDocument": True
+        }
+        refused(await send(api, key, {"query": LOOKUP, "variables": {"id": person}}), 403, "DOCUMENT_NOT_TRUSTED")
+        again = await admin.run(WITHDRAW, key=key_id, doc=sha(LOOKUP), reason="停用")
+        assert again["errors"][0]["extensions"]["code"] == "TRUSTED_DOCUMENT_NOT_FOUND"
+        # An application key is not staff: it cannot register documents for itself.
+        own = await api.client.post(
+            "/admin/graphql",
+            json={"query": REGISTER, "variables": {"key": key_id, "docs": [{"name": "x", "text": TWO}]}},
+            headers={"Authorization": f"Bearer {key}"},
+        )
+        assert own.status_code == 401 and own.json()["errors"][0]["extensions"]["code"] == "APPLICATION_KEY_NOT_STAFF"
+    finally:
+        await admin.client.aclose()
