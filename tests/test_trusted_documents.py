@@ -422,6 +422,20 @@ async def test_the_command_registers_lists_withdraws_and_restricts_with_process_
     assert broken is None and checked >= len(kinds)
 
 
+async def test_a_key_created_restricted_is_listed_so_and_refused_anything_unregistered(api, world):
+    created = await command(
+        world, "key", "create", "--department", "market", "--app", "受限的系统", "--trusted-documents-only"
+    )
+    assert created.returncode == 0, created.stderr
+    key = created.stdout.strip().splitlines()[-1]
+    listed = await command(world, "key", "list")
+    (line,) = [line for line in listed.stdout.splitlines() if "受限的系统" in line]
+    assert "仅限已登记文档" in line
+    await api.app.state.runtime.refresh()
+    person = world.showcase["person_luozhuang"]
+    refused(await send(api, key, {"query": LOOKUP, "variables": {"id": person}}), 403, "DOCUMENT_NOT_TRUSTED")
+
+
 async def test_the_command_refuses_an_invalid_document_and_registers_none_of_the_files(api, world, tmp_path):
     key_id, _ = await new_key(api)
     good = _write(tmp_path, "good.graphql", LOOKUP)
