@@ -218,7 +218,9 @@ class OperationChoice(SchemaExtension):
     def on_validate(self):
         context = self.execution_context
         document = context.graphql_document
-        if document is not None and context._provided_operation_name is None:  # strawberry keeps it there only
+        # Last of the extensions: a document an earlier one refused (production's bound on what it reaches) stays
+        # refused as that, whatever its operations.
+        if document is not None and not context.pre_execution_errors and context._provided_operation_name is None:
             count = sum(isinstance(d, OperationDefinitionNode) for d in document.definitions)
             if count > 1:
                 raise GovshareError("OPERATION_NAME_REQUIRED", count=count)
@@ -285,7 +287,7 @@ class Schema(strawberry.Schema):
         pass
 
     def get_extensions(self, sync: bool = False) -> list[SchemaExtension]:
-        return [OperationChoice(), *super().get_extensions(sync)]
+        return [*super().get_extensions(sync), OperationChoice()]
 
 
 def masked(error: GraphQLError, lang: str) -> dict[str, Any]:
@@ -341,10 +343,12 @@ class GraphQLEndpoint:
         headers = {"X-Request-Id": request_id, **NO_STORE}
         lang = "zh-CN"
         media_type = JSON
+        # At most the path's limit: govshare.bodies answers a longer one BODY_TOO_LARGE (its exception must reach it).
+        body = await request.body()
         try:
             lang = self.language(request)
             media_type = response_media_type(request.headers.get("accept"))
-            return await self._answer(request, request_id, headers, lang, media_type)
+            return await self._answer(request, body, request_id, headers, lang, media_type)
         except GovshareError as refusal:
             return http_error(refusal, lang, headers, media_type=media_type)
         except Exception:  # none of ours: nothing of it is told (the body may name a table, a host, a secret)
@@ -352,9 +356,8 @@ class GraphQLEndpoint:
             return http_error(internal_error(), lang, headers, media_type=media_type)
 
     async def _answer(
-        self, request: Request, request_id: str, headers: dict[str, str], lang: str, media_type: str
+        self, request: Request, body: bytes, request_id: str, headers: dict[str, str], lang: str, media_type: str
     ) -> Response:
-        body = await request.body()  # at most the path's limit: govshare.bodies answers a longer one BODY_TOO_LARGE
         if request.method == "GET":
             if not self.allows_get:
                 raise method_not_allowed("METHOD_POST_ONLY", lang)
