@@ -42,7 +42,10 @@ def test_an_unknown_operation_name_is_a_coded_error_and_the_connection_goes_on(s
             "errors": [
                 {
                     "message": "文档中没有名为 B 的操作（operationName）。",
-                    "extensions": {"code": "OPERATION_NOT_FOUND", "reason": "文档中没有名为 B 的操作（operationName）。"},
+                    "extensions": {
+                        "code": "OPERATION_NOT_FOUND",
+                        "reason": "文档中没有名为 B 的操作（operationName）。",
+                    },
                 }
             ]
         }
