@@ -21,8 +21,9 @@ It follows the GraphQL-over-HTTP specification (https://graphql.github.io/graphq
 The handler reads the body (bounded before it is read, govshare.bodies), lets the endpoint say who is asking, reads
 the operation, lets the endpoint admit it (``admit``), runs it with the endpoint's schema and context value, and
 answers ``{"data", "errors"}`` encoded by msgspec. Every error that is not a refusal of ours is masked:
-INTERNAL_ERROR, logged, never its text; nothing escapes the handler (an exception escaping an ASGI application
-after Starlette has answered it makes uvicorn close the connection under the client's next request).
+INTERNAL_ERROR, logged, never its text; nothing escapes the handler but govshare.bodies' own BODY_TOO_LARGE (an
+exception escaping an ASGI application is answered by Starlette, 500 text/plain, and re-raised, and uvicorn then
+closes the connection: the client's next request on it was reset).
 
 Errors the resolvers report beside the executor's (one per denied data item) name the path of their field
 without list indices; before the answer is sent each such path is anchored in the data (``anchor``): at the
@@ -358,16 +359,14 @@ class GraphQLEndpoint:
     async def _answer(
         self, request: Request, body: bytes, request_id: str, headers: dict[str, str], lang: str, media_type: str
     ) -> Response:
-        if request.method == "GET":
+        read_only = request.method in ("GET", "HEAD")  # Starlette routes HEAD with GET
+        if read_only:
             if not self.allows_get:
                 raise method_not_allowed("METHOD_POST_ONLY", lang)
         elif not _content_type_ok(request.headers.get("content-type")):
             raise GovshareError("UNSUPPORTED_MEDIA_TYPE", http_status=415, headers={"Accept-Post": JSON})
         principal = await self.authenticate(request, lang)
-        if request.method == "GET":
-            operation = read_get_operation(request.query_params.multi_items())
-        else:
-            operation = read_operation(body)
+        operation = read_get_operation(request.query_params.multi_items()) if read_only else read_operation(body)
         await self.admit(principal, operation, lang)
         try:
             async with self.execution(request, principal, lang, request_id) as execution:
