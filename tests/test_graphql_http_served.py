@@ -100,3 +100,37 @@ def test_the_readme_gql_snippet_reads_partial_data_beside_the_denied_items(serve
         exec(compile(snippet, "README.md", "exec"), {})
     name = world.row("police", "SELECT name FROM person WHERE id_number = ?", "371311197811261792")["name"]
     assert out.getvalue().splitlines() == [name, "['person', 'phone'] NOT_SHARED"]
+
+
+def test_the_access_log_line_of_a_get_holds_no_part_of_its_query(served):
+    """A GET's query (an ID number looked up) is in its URL; uvicorn's access line names the path only."""
+    import logging
+
+    url, world = served
+    person = world.showcase["person_luozhuang"]
+    lines: list[str] = []
+
+    class Lines(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            lines.append(record.getMessage())
+
+    access = logging.getLogger("uvicorn.access")
+    handler, level = Lines(), access.level
+    access.addHandler(handler)
+    access.setLevel(logging.INFO)
+    try:
+        response = httpx.get(
+            f"{url}/graphql",
+            params={"query": f'{{ person(idNumber: "{person}") {{ name }} }}'},
+            headers={"Authorization": f"Bearer {world.keys['market']}", "X-Purpose": "market.licence-review"},
+            timeout=10,
+        )
+        other = httpx.get(f"{url}/healthz?probe=1", timeout=10)
+    finally:
+        access.removeHandler(handler)
+        access.setLevel(level)
+    assert response.status_code == 200 and response.json()["data"]["person"]["name"]
+    assert other.status_code == 200
+    assert any('"GET /graphql?… HTTP/1.1" 200' in line for line in lines), lines
+    assert not any(person in line or "idNumber" in line for line in lines), lines
+    assert any("/healthz?probe=1" in line for line in lines), lines  # other paths are logged as they are
