@@ -52,7 +52,7 @@ from govshare.graphql_http import (
 )
 from govshare.i18n import message, normalize_language
 from govshare.keys import Caller, authenticate, hash_key, platform_secret
-from govshare.logs import QueryStringsHidden
+from govshare.logs import hide_query_strings, show_query_strings
 from govshare.notify import PolicyNotifier
 from govshare.platformdb import make_engine, read_versions
 from govshare.ratelimit import CostBudget, RateLimiter
@@ -427,13 +427,11 @@ def create_app(settings: Settings | None = None, **runtime_options) -> Starlette
             except Exception:
                 log.exception("writing the audit checkpoint to %s failed", checkpoints.path)
 
-    # GET /graphql carries the query (ID numbers and all) in its URL: uvicorn's access lines leave it out. Installed
-    # once the server has configured its loggers (uvicorn does that before the lifespan starts).
-    hidden_queries = QueryStringsHidden(("/graphql",))
-
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette):
-        logging.getLogger("uvicorn.access").addFilter(hidden_queries)
+        # GET /graphql carries the query (ID numbers and all) in its URL: uvicorn's access lines leave it out. Installed
+        # once the server has configured its loggers (uvicorn does that before the lifespan starts).
+        hidden_queries = hide_query_strings(("/graphql",))
         await runtime.start()
         tasks = [asyncio.create_task(runtime.keep_fresh())] if settings.refresh_seconds > 0 else []
         if settings.policy_notify_url:
@@ -452,7 +450,7 @@ def create_app(settings: Settings | None = None, **runtime_options) -> Starlette
                 except Exception:
                     log.exception("writing the audit checkpoint to %s failed", runtime.checkpoints.path)
             await runtime.stop()
-            logging.getLogger("uvicorn.access").removeFilter(hidden_queries)
+            show_query_strings(hidden_queries)
 
     query_endpoint = QueryEndpoint(runtime)
     # Browser applications of the listed origins only (cors_origins; none: no CORS at all), on /graphql only.

@@ -88,3 +88,17 @@ class QueryStringsHidden(logging.Filter):
             if path in self.paths:
                 record.args = (args[0], args[1], f"{path}?…", *args[3:])
         return True
+
+
+UVICORN_ACCESS = "uvicorn.access"
+
+
+def hide_query_strings(paths: tuple[str, ...]) -> QueryStringsHidden:
+    """From now on uvicorn's access lines leave out the query strings of ``paths`` (until ``show_query_strings``)."""
+    hidden = QueryStringsHidden(paths)
+    logging.getLogger(UVICORN_ACCESS).addFilter(hidden)
+    return hidden
+
+
+def show_query_strings(hidden: QueryStringsHidden) -> None:
+    logging.getLogger(UVICORN_ACCESS).removeFilter(hidden)
