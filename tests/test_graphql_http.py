@@ -455,3 +455,10 @@ def test_cors_origins_that_are_no_origin_are_refused(origins):
         "https://a.example",
         "http://127.0.0.1:8080",
     )
+
+
+async def test_head_is_answered_as_get_and_never_runs_a_mutation(api):
+    query = await api.client.head("/graphql", params={"query": "{ __typename }"}, headers=_key(api))
+    assert query.status_code == 200 and query.headers["cache-control"] == "no-store"
+    mutation = await api.client.head("/graphql", params={"query": "mutation { __typename }"}, headers=_key(api))
+    assert mutation.status_code == 405 and mutation.headers["allow"] == "POST"
