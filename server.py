@@ -1,7 +1,7 @@
 """The govshare server: wires authentication, the generated schema, the data path and the audit.
 
-POST /graphql answers queries (``Authorization: Bearer <key>``, ``X-Purpose``, ``X-Operator``);
-GET /graphql serves GraphiQL from local assets; /healthz says which catalog and policies are in force.
+POST /graphql answers queries (``Authorization: Bearer <key>``, ``X-Purpose``, ``X-Operator``), and so does GET
+/graphql?query=… (queries only, GraphQL over HTTP); GET /graphql from a browser serves GraphiQL from local assets; /healthz says which catalog and policies are in force.
 /console is the policy console for security staff, /admin/graphql its API for scripts (admin/).
 """
 
@@ -42,9 +42,18 @@ from connectors.registry import Connectors
 from govshare.bodies import BodyLimit
 from govshare.config import Settings, load_settings
 from govshare.errors import AuthError, ConfigError, GovshareError, http_error
-from govshare.graphql_http import Execution, GraphQLEndpoint, Operation
+from govshare.graphql_http import (
+    NO_STORE,
+    BrowserOrigins,
+    Execution,
+    GraphQLEndpoint,
+    Operation,
+    prefers_html,
+    response_media_type,
+)
 from govshare.i18n import message, normalize_language
 from govshare.keys import Caller, authenticate, hash_key, platform_secret
+from govshare.logs import hide_query_strings, show_query_strings
 from govshare.notify import PolicyNotifier
 from govshare.platformdb import make_engine, read_versions
 from govshare.ratelimit import CostBudget, RateLimiter
@@ -401,12 +410,24 @@ class QueryEndpoint(GraphQLEndpoint):
                 await runtime.changed()
 
 
-async def graphql_get(request: Request) -> Response:
-    settings: Settings = request.app.state.runtime.settings
-    if "text/html" in request.headers.get("accept", ""):
-        return FileResponse(settings.web_dir / "graphiql.html", media_type="text/html; charset=utf-8")
-    lang = normalize_language(request.headers.get("accept-language"), settings.language)
-    return http_error(GovshareError("METHOD_NOT_ALLOWED", http_status=405, headers={"Allow": "POST"}), lang)
+class GraphQLGet:
+    """GET /graphql: GraphiQL (from local assets) for a browser that prefers a page; otherwise GraphQL over HTTP's
+    GET form, queries only, answered by the query endpoint exactly as a POST (same checks, decisions, records)."""
+
+    def __init__(self, endpoint: QueryEndpoint) -> None:
+        self.endpoint = endpoint
+
+    async def handle(self, request: Request) -> Response:
+        settings = self.endpoint.runtime.settings
+        if prefers_html(request.headers.get("accept")):
+            return FileResponse(settings.web_dir / "graphiql.html", media_type="text/html; charset=utf-8")
+        if len(request.scope["query_string"]) > settings.max_query_string_bytes:
+            lang = self.endpoint.language(request)
+            refusal = GovshareError("URI_TOO_LONG", http_status=414, limit=settings.max_query_string_bytes)
+            return http_error(
+                refusal, lang, {**NO_STORE}, media_type=response_media_type(request.headers.get("accept"))
+            )
+        return await self.endpoint.handle(request)
 
 
 async def healthz(request: Request) -> Response:
@@ -446,6 +467,9 @@ def create_app(settings: Settings | None = None, **runtime_options) -> Starlette
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette):
+        # GET /graphql carries the query (ID numbers and all) in its URL: uvicorn's access lines leave it out. Installed
+        # once the server has configured its loggers (uvicorn does that before the lifespan starts).
+        hidden_queries = hide_query_strings(("/graphql",))
         await runtime.start()
         tasks = [asyncio.create_task(runtime.keep_fresh())] if settings.refresh_seconds > 0 else []
         if settings.policy_notify_url:
@@ -464,12 +488,24 @@ def create_app(settings: Settings | None = None, **runtime_options) -> Starlette
                 except Exception:
                     log.exception("writing the audit checkpoint to %s failed", runtime.checkpoints.path)
             await runtime.stop()
+            show_query_strings(hidden_queries)
 
+    query_endpoint = QueryEndpoint(runtime)
+    # Browser applications of the listed origins only (cors_origins; none: no CORS at all), on /graphql only.
+    cors = (
+        [
+            Middleware(
+                BrowserOrigins, origins=settings.origins(), paths=["/graphql"], max_age=settings.cors_max_age_seconds
+            )
+        ]
+        if settings.origins()
+        else []
+    )
     app = Starlette(
         routes=[
             Route("/", lambda request: RedirectResponse("/graphql")),
-            Route("/graphql", QueryEndpoint(runtime).handle, methods=["POST"]),
-            Route("/graphql", graphql_get, methods=["GET"]),
+            Route("/graphql", query_endpoint.handle, methods=["POST"]),
+            Route("/graphql", GraphQLGet(query_endpoint).handle, methods=["GET"]),
             Route("/healthz", healthz),
             Mount("/static", StaticFiles(directory=settings.web_dir, check_dir=False), name="static"),
             # Policy administration for security staff (admin/): the console, the admin API and its sessions.
@@ -481,18 +517,21 @@ def create_app(settings: Settings | None = None, **runtime_options) -> Starlette
             ),
             Route("/admin/session", session_post, methods=["POST"]),
             Route("/admin/session", session_delete, methods=["DELETE"]),
-            Route("/admin/graphql", AdminEndpoint().handle, methods=["POST"]),
+            # GET is refused there with a code (405): the admin API is for scripts that POST, and a console session
+            # is a cookie, which a GET from another site would carry.
+            Route("/admin/graphql", AdminEndpoint().handle, methods=["GET", "POST"]),
         ],
         lifespan=lifespan,
         # Every body is bounded before it is read (policy documents for the admin API may be larger).
         middleware=[
+            *cors,
             Middleware(
                 BodyLimit,
                 language=settings.language,
                 limit_for=lambda path: (
                     settings.max_admin_body_bytes if path == "/admin/graphql" else settings.max_body_bytes
                 ),
-            )
+            ),
         ],
     )
     app.state.runtime = runtime

@@ -497,7 +497,10 @@ schema = Schema(
 
 class AdminEndpoint(GraphQLEndpoint):
     """POST /admin/graphql: a staff session (a Bearer token, or the console's cookie with its CSRF token), never a
-    department application key."""
+    department application key. GET is refused (405 METHOD_NOT_ALLOWED): scripts POST, and a GET would carry the
+    console's cookie from any page."""
+
+    allows_get = False
 
     def language(self, request: Request) -> str:
         return console_language(request, runtime_of(request).settings.language)

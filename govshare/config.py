@@ -11,6 +11,7 @@ import dataclasses
 import difflib
 import functools
 import os
+import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,6 +22,8 @@ TRACE_EXPORTERS = ("none", "console", "otlp")
 LANGUAGES = ("zh-CN", "en")
 NOT_CONFIGURABLE = frozenset({"enforce"})  # set in code by the bench only, never from a file or the environment
 LOG_FORMATS = ("text", "json")
+# An origin as a browser sends it: scheme, host, optional port; no path, no wildcard.
+ORIGIN = re.compile(r"https?://[A-Za-z0-9.-]+(?::[0-9]{1,5})?|https?://\[[0-9A-Fa-f:.]+\](?::[0-9]{1,5})?")
 # GOVSHARE_* variables that are not settings but are read elsewhere: any other GOVSHARE_* name that is not a
 # setting is refused (SETTING_VARIABLE_UNKNOWN), as an unknown key in the TOML file is. tests/test_config.py
 # checks that every GOVSHARE_* name the repository mentions is a setting or listed here.
@@ -36,6 +39,8 @@ OTHER_VARIABLES = frozenset(
         "GOVSHARE_UPDATE_SNAPSHOTS",  # regenerate the schema snapshot
         "GOVSHARE_PROPERTY_EXAMPLES",  # hypothesis examples of the policy properties
         "GOVSHARE_HTTP_PROPERTY_EXAMPLES",  # ... and of the properties over HTTP
+        "GOVSHARE_AUDIT_KEY",  # the graphql-http audit's key and purpose (interop/graphql-http/audit.mjs)
+        "GOVSHARE_AUDIT_PURPOSE",
     }
 )
 
@@ -72,6 +77,16 @@ class Settings:
     # Fields one operation holds once every fragment spread is expanded (fragments spread twice double).
     max_expanded_fields: int = 2000
     max_body_bytes: int = 65536
+    # The URL's query string of a GET /graphql (the query, variables and operationName of GraphQL over HTTP's GET
+    # form); a longer one is refused (414 URI_TOO_LONG): send it with POST. uvicorn refuses a request line of over
+    # some 16 KiB on its own, without a code.
+    max_query_string_bytes: int = 8192
+    # Origins of browser applications allowed to call /graphql from their pages (CORS), comma-separated, each
+    # scheme://host[:port] ("https://apps.linyi.gov.cn,https://hr.linyi.gov.cn"). Empty: no CORS at all (no CORS
+    # header on any answer, no preflight answered). Never "*", never with credentials: the key is in Authorization.
+    cors_origins: str = ""
+    # How long a browser may keep a preflight's answer.
+    cors_max_age_seconds: int = 600
     # The admin GraphQL API's bodies: a whole policy document may be imported in one.
     max_admin_body_bytes: int = 1048576
     source_timeout_seconds: float = 5.0
@@ -150,6 +165,10 @@ class Settings:
     def expand(self, url: str) -> str:
         return url.replace("{var}", _resolved(self.var_dir, os.getcwd()))
 
+    def origins(self) -> tuple[str, ...]:
+        """``cors_origins`` as a tuple (empty: CORS off)."""
+        return tuple(o.strip() for o in self.cors_origins.split(",") if o.strip())
+
     @property
     def platform_url(self) -> str:
         return self.expand(self.database_url)
@@ -226,6 +245,11 @@ def load_settings(env: dict[str, str] | None = None, **overrides: object) -> Set
         raise ConfigError(f"language must be one of {', '.join(LANGUAGES)}, not {settings.language!r}")
     if not 1 <= settings.default_page_size <= settings.max_page_size:
         raise ConfigError("default_page_size must be between 1 and max_page_size")
+    bad_origins = [o for o in settings.origins() if not ORIGIN.fullmatch(o)]
+    if bad_origins:
+        raise ConfigError(
+            f"cors_origins: {', '.join(map(repr, bad_origins))} is no origin (scheme://host[:port], no path, not '*')"
+        )
     if settings.audit_checkpoint_records < 0 or settings.audit_checkpoint_seconds < 0:
         raise ConfigError("audit_checkpoint_records and audit_checkpoint_seconds must be 0 (off) or more")
     return settings

@@ -164,11 +164,14 @@ def graphql_error(error: GovshareError, lang: str, node: Any = None) -> GraphQLE
     return GraphQLError(entry["message"], node, extensions=entry["extensions"])
 
 
-def http_error(error: GovshareError, lang: str, headers: dict[str, str] | None = None) -> Response:
-    """``error`` answering a whole HTTP request: ``{"errors": [entry]}`` with its status and headers."""
+def http_error(
+    error: GovshareError, lang: str, headers: dict[str, str] | None = None, *, media_type: str = "application/json"
+) -> Response:
+    """``error`` answering a whole HTTP request: ``{"errors": [entry]}`` with its status and headers (as
+    ``media_type``: application/json, or application/graphql-response+json where the client asked for it)."""
     return Response(
         msgspec.json.encode({"errors": [error_entry(error, lang)]}),
         status_code=error.http_status,
-        media_type="application/json",
+        media_type=media_type,
         headers={**error.headers, **(headers or {})},
     )

@@ -34,7 +34,28 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "This key has used up its budget of rows x items ({budget}); try again in {seconds} s.",
     ),
     "BATCH_NOT_SUPPORTED": ("每个请求只能包含一个 GraphQL 操作。", "Send one GraphQL operation per request."),
-    "METHOD_NOT_ALLOWED": ("查询请使用 POST 方法。", "Send queries with POST."),
+    "METHOD_NOT_ALLOWED": ("请使用 POST 方法：{detail}", "Use POST: {detail}"),
+    "METHOD_POST_ONLY": ("此地址只接受 POST 请求。", "this address answers POST requests only."),
+    "METHOD_MUTATION_POST_ONLY": (
+        "变更操作（mutation）只能用 POST 发送，GET 只用于查询。",
+        "a mutation is sent with POST only; GET is for queries.",
+    ),
+    "UNSUPPORTED_MEDIA_TYPE": (
+        "请求体须为 JSON，并带 Content-Type: application/json（字符集为 UTF-8）。",
+        "Send the body as JSON with 'Content-Type: application/json' (in UTF-8).",
+    ),
+    "OPERATION_NOT_FOUND": (
+        "文档中没有名为 {name} 的操作（operationName）。",
+        "The document has no operation named {name} (operationName).",
+    ),
+    "OPERATION_NAME_REQUIRED": (
+        "文档含 {count} 个操作，请用 operationName 指明执行哪一个。",
+        "The document holds {count} operations: name the one to run in operationName.",
+    ),
+    "URI_TOO_LONG": (
+        "GET 请求的查询参数超过 {limit} 字节上限，请改用 POST。",
+        "The GET request's parameters exceed the limit of {limit} bytes; send it with POST.",
+    ),
     "PURPOSE_REQUIRED": (
         "查询数据须在 X-Purpose 头中声明用途（履职事项编码）。",
         "Reading data requires a declared purpose (business-matter code) in the X-Purpose header.",

@@ -70,3 +70,35 @@ def configure(log_format: str = "text", level: int = logging.INFO) -> None:
     root.addHandler(out)
     root.setLevel(level)
     logging.getLogger("casbin").setLevel(logging.WARNING)  # it logs every rule it loads
+
+
+class QueryStringsHidden(logging.Filter):
+    """uvicorn's access lines without the query string of ``paths``: a GET /graphql carries the whole query in its
+    URL, ID numbers included, and no log line may hold them (``GET /graphql?… HTTP/1.1`` instead)."""
+
+    def __init__(self, paths: tuple[str, ...]) -> None:
+        super().__init__()
+        self.paths = paths
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        args = record.args
+        # uvicorn.access: (client address, method, path with its query string, HTTP version, status)
+        if isinstance(args, tuple) and len(args) == 5 and isinstance(args[2], str) and "?" in args[2]:
+            path = args[2].split("?", 1)[0]
+            if path in self.paths:
+                record.args = (args[0], args[1], f"{path}?…", *args[3:])
+        return True
+
+
+UVICORN_ACCESS = "uvicorn.access"
+
+
+def hide_query_strings(paths: tuple[str, ...]) -> QueryStringsHidden:
+    """From now on uvicorn's access lines leave out the query strings of ``paths`` (until ``show_query_strings``)."""
+    hidden = QueryStringsHidden(paths)
+    logging.getLogger(UVICORN_ACCESS).addFilter(hidden)
+    return hidden
+
+
+def show_query_strings(hidden: QueryStringsHidden) -> None:
+    logging.getLogger(UVICORN_ACCESS).removeFilter(hidden)

@@ -9,7 +9,9 @@ item once, and record the access whatever the outcome.
 from __future__ import annotations
 
 import base64
+from collections.abc import Mapping
 from dataclasses import dataclass
+from types import MappingProxyType
 
 from graphql import GraphQLError
 from opentelemetry.trace import Status, StatusCode
@@ -41,6 +43,8 @@ class Page:
     end_cursor: str | None
 
 
+# Items selected under their own names: an error's path names the item (an alias is its response key instead).
+NO_ALIASES: Mapping[str, str] = MappingProxyType({})
 MAX_OFFSET = 2**31 - 1  # every engine's OFFSET takes this; a larger one is no cursor this server gave out
 
 
@@ -159,7 +163,11 @@ def _check_filters(
                 )
 
 
-def _report_denied(ctx: RequestContext, decision: AccessDecision, selected: list[str], path: list) -> None:
+def _report_denied(
+    ctx: RequestContext, decision: AccessDecision, selected: list[str], path: list, keys: Mapping[str, str]
+) -> None:
+    """One error per denied selected item, at the path of its field (``keys``: its response key where it has an
+    alias); list indices are left out, the handler anchors the path in the answer (govshare.graphql_http.anchor)."""
     for item in selected:
         d = decision.items[item]
         if d.allowed:
@@ -170,7 +178,10 @@ def _report_denied(ctx: RequestContext, decision: AccessDecision, selected: list
             **({"grant": d.ref} if d.ref and d.ref.startswith(("G-", "P-")) else {}),
         }
         ctx.item_errors.append(
-            {**error_entry(GovshareError(d.reason, extensions=where, **d.params), ctx.lang), "path": [*path, item]}
+            {
+                **error_entry(GovshareError(d.reason, extensions=where, **d.params), ctx.lang),
+                "path": [*path, keys.get(item, item)],
+            }
         )
 
 
@@ -295,6 +306,7 @@ async def _run(
     offset: int = 0,
     hidden: list[str] = (),
     answered: int | None = None,
+    keys: Mapping[str, str] = NO_ALIASES,
 ) -> list[dict[str, object]] | None:
     """Fetch the allowed selected items; None when nothing selected may be read. ``answered``: how many of the
     rows will be answered (a page fetches one more, to know whether there is a next one).
@@ -302,7 +314,7 @@ async def _run(
     ``hidden`` items (allowed ones only) come back in clear under HIDDEN-prefixed keys, to follow links with.
     """
     record, resource = access.record, access.resource
-    _report_denied(ctx, decision, selected, path)
+    _report_denied(ctx, decision, selected, path, keys)
     allowed = [i for i in selected if decision.items[i].allowed]
     hidden = list(
         dict.fromkeys(i for i in hidden if decision.items[i].allowed and not decision.items[i].masked_somewhere)
@@ -342,7 +354,7 @@ async def _run(
     outside = [i for i in allowed if sent and SEEN + i in sent[0] and any(r[SEEN + i] is None for r in sent)]
     for item in outside:  # shown in some rows only: null in the others, said once
         refusal = GovshareError("ITEM_OUT_OF_SCOPE", extensions={"resource": resource.code, "item": item}, item=item)
-        ctx.item_errors.append({**error_entry(refusal, ctx.lang), "path": [*path, item]})
+        ctx.item_errors.append({**error_entry(refusal, ctx.lang), "path": [*path, keys.get(item, item)]})
     if not allowed:  # only link keys were read, to follow links; nothing of this resource is answered
         record.outcome = "denied" if record.items_denied else "allowed"
     return rows
@@ -392,8 +404,9 @@ async def lookup(
     selected: list[str],
     path: list,
     link_items: list[str] = (),
+    keys: Mapping[str, str] = NO_ALIASES,
 ) -> dict[str, object] | None:
-    """One record by its key (e.g. a person by ID number)."""
+    """One record by its key (e.g. a person by ID number); ``keys``: the response keys of aliased items."""
     access = _Access(ctx, resource, "lookup")
 
     async def work():
@@ -403,7 +416,7 @@ async def lookup(
         )
         key_filter = Filter(resource.key, "eq", key_value)
         _check_filters(access, decision, [key_filter], lookup=True)
-        rows = await _run(ctx, access, decision, selected, [key_filter], path, limit=1, hidden=link_items)
+        rows = await _run(ctx, access, decision, selected, [key_filter], path, limit=1, hidden=link_items, keys=keys)
         if rows is None:
             return None
         if not rows and decision.scopes is not None:
@@ -425,6 +438,7 @@ async def link_hop(
     selected: list[str],
     link_items: list[str],
     path: tuple,
+    aliases: Mapping[str, str] = NO_ALIASES,
 ) -> list[dict[str, object]] | None:
     """The rows of ``target`` whose ``join_item`` is one of ``keys`` (one hop of a link, for all its parent rows).
 
@@ -445,7 +459,15 @@ async def link_hop(
         _check_filters(access, decision, [join], scoped=False, lookup=True)
         limit = ctx.settings.max_link_rows + 1
         rows = await _run(
-            ctx, access, decision, selected, [join], list(path), limit=limit, hidden=[join_item, *link_items]
+            ctx,
+            access,
+            decision,
+            selected,
+            [join],
+            list(path),
+            limit=limit,
+            hidden=[join_item, *link_items],
+            keys=aliases,
         )
         if rows is not None and len(rows) >= limit:
             raise access.refuse("LINK_TOO_LARGE", limit=ctx.settings.max_link_rows)
@@ -472,8 +494,11 @@ async def list_rows(
     selected: list[str],
     path: list,
     link_items: list[str] = (),
+    keys: Mapping[str, str] = NO_ALIASES,
+    items_key: str = "items",
 ) -> Page | None:
-    """A page of records matching ``filters``, in key order."""
+    """A page of records matching ``filters``, in key order; ``keys``: the response keys of aliased items,
+    ``items_key`` the page's items field's."""
     access = _Access(ctx, resource, "list")
 
     async def work():
@@ -494,11 +519,12 @@ async def list_rows(
             decision,
             selected,
             filters,
-            [*path, "items"],
+            [*path, items_key],
             limit=size + 1,
             offset=offset,
             hidden=link_items,
             answered=size,
+            keys=keys,
         )
         if rows is None:
             return None

@@ -27,7 +27,7 @@ from resolvers.context import RequestContext
 from resolvers.data import HIDDEN
 from schema.applications import QUERY_FIELDS, Mutation
 from schema.execution import FlatListExecutor, field_value
-from schema.selection import field_names, sub_selections
+from schema.selection import field_names, response_keys, sub_selections
 from schema.usage import QUERY_FIELDS as USAGE_FIELDS
 from schema.views import DepartmentView, SchemaViews
 
@@ -142,6 +142,8 @@ def _hidden(row: dict) -> dict[str, object]:
 
 
 def _response_path(path) -> tuple:
+    """The field's path of response keys without its list indices: one link occurrence of the operation, whatever
+    the row (its errors are anchored at a row by the handler, govshare.graphql_http.anchor)."""
     keys = []
     while path is not None:
         if isinstance(path.key, str):
@@ -150,19 +152,22 @@ def _response_path(path) -> tuple:
     return tuple(reversed(keys))
 
 
-def _selection(resource: Resource, selections) -> tuple[list[str], list[str]]:
-    """(data items selected, items that the selected links need) under a field of ``resource``'s type."""
+def _selection(resource: Resource, selections) -> tuple[list[str], list[str], dict[str, str]]:
+    """(data items selected, items that the selected links need, the response keys of aliased items) under a field
+    of ``resource``'s type."""
     names = field_names(selections)
     items = [n for n in names if resource.item(n) is not None]
     link_items = list(dict.fromkeys(link.item for link in resource.links if link.name in names))
-    return items, link_items
+    return items, link_items, response_keys(selections)
 
 
 def _link_field(resource: Resource, link: Link, target: Resource, target_type):
     async def resolve(root, info: strawberry.Info):
         ctx: RequestContext = info.context
-        selected, link_items = _selection(target, info.selected_fields[0].selections)
-        return await links.follow(ctx, resource, link, _hidden(root), selected, link_items, _response_path(info.path))
+        selected, link_items, keys = _selection(target, info.selected_fields[0].selections)
+        return await links.follow(
+            ctx, resource, link, _hidden(root), selected, link_items, _response_path(info.path), keys
+        )
 
     resolve.__annotations__["return"] = Optional[list[target_type]] if link.many else Optional[target_type]
     return strawberry.field(resolver=resolve, name=link.name, description=f"{link.label}（关联：{link.target}）")
@@ -214,8 +219,8 @@ def _lookup_field(resource: Resource, object_type):
         key: Annotated[key_type, strawberry.argument(name=key_item.name, description=key_item.label)],
     ) -> Optional[object_type]:
         ctx: RequestContext = info.context
-        selected, link_items = _selection(resource, info.selected_fields[0].selections)
-        row = await data.lookup(ctx, resource, key, selected, [info.path.key], link_items)
+        selected, link_items, keys = _selection(resource, info.selected_fields[0].selections)
+        row = await data.lookup(ctx, resource, key, selected, [info.path.key], link_items, keys)
         return row
 
     return strawberry.field(
@@ -232,9 +237,19 @@ def _list_field(resource: Resource, object_type, page_type, filter_type):
         after: Annotated[Optional[str], strawberry.argument(description="从该游标之后开始")] = None,
     ) -> Optional[page_type]:
         ctx: RequestContext = info.context
-        selected, link_items = _selection(resource, sub_selections(info.selected_fields[0].selections, "items"))
+        page_selections = info.selected_fields[0].selections
+        selected, link_items, keys = _selection(resource, sub_selections(page_selections, "items"))
         page = await data.list_rows(
-            ctx, resource, _filters(filter), first, after, selected, [info.path.key], link_items
+            ctx,
+            resource,
+            _filters(filter),
+            first,
+            after,
+            selected,
+            [info.path.key],
+            link_items,
+            keys,
+            items_key=response_keys(page_selections).get("items", "items"),
         )
         if page is None:
             return None

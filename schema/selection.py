@@ -36,3 +36,18 @@ def sub_selections(selections: list[Selection], name: str) -> list[Selection]:
         elif isinstance(selection, (FragmentSpread, InlineFragment)):
             found.extend(sub_selections(selection.selections, name))
     return found
+
+
+def response_keys(selections: list[Selection]) -> dict[str, str]:
+    """The response key of each field selected directly under a field where it is not its name (an alias), fragments
+    flattened; the first one where a field is selected more than once."""
+    keys: dict[str, str] = {}
+    for selection in selections:
+        if _skipped(selection):
+            continue
+        if isinstance(selection, SelectedField):
+            keys.setdefault(selection.name, selection.alias or selection.name)
+        elif isinstance(selection, (FragmentSpread, InlineFragment)):
+            for name, key in response_keys(selection.selections).items():
+                keys.setdefault(name, key)
+    return {name: key for name, key in keys.items() if key != name}

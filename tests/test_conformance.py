@@ -40,7 +40,7 @@ async def test_wrong_type_and_missing_column_keep_a_resource_unpublished(own_api
     result = (
         await own_api.post('{ person(idNumber: "x") { name } }', department="market", purpose="market.licence-review")
     ).json()
-    assert result["data"] is None and "person" in result["errors"][0]["message"]
+    assert "data" not in result and "person" in result["errors"][0]["message"]
 
     with sqlite3.connect(own_world.settings.var_dir / "sources" / "market.db") as conn:
         conn.execute("ALTER TABLE enterprise DROP COLUMN business_scope")

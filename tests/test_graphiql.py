@@ -205,21 +205,26 @@ async def test_page_keeps_the_key_out_of_browser_storage(api):
 @pytest.mark.parametrize(
     ("accept", "language", "text"),
     [
-        ("application/json", None, "查询请使用 POST 方法。"),
-        (None, None, "查询请使用 POST 方法。"),
-        ("application/json", "en", "Send queries with POST."),
+        ("application/json", None, "请求无法解析：expected a 'query' string"),
+        (None, None, "请求无法解析：expected a 'query' string"),
+        ("*/*", "en", "The request cannot be read: expected a 'query' string"),
+        ("text/html;q=0.5, application/json", "en", "The request cannot be read: expected a 'query' string"),
     ],
 )
-async def test_get_without_html_is_405_with_a_code(api, accept, language, text):
-    headers = {}
+async def test_get_without_html_and_without_a_query_is_a_bad_request_with_a_code(api, accept, language, text):
+    """GET /graphql is GraphQL over HTTP's GET form unless a browser prefers the page: without a query it is a
+    request that cannot be read (after the key, as every request is)."""
+    headers = {"Authorization": f"Bearer {api.world.keys['hrss']}"}
     if accept:
         headers["Accept"] = accept
     if language:
         headers["Accept-Language"] = language
     response = await api.client.get("/graphql", headers=headers)
-    assert response.status_code == 405
-    assert response.headers["allow"] == "POST"
+    assert response.status_code == 400
     assert response.headers["content-type"].startswith("application/json")
+    assert response.headers["cache-control"] == "no-store"
     (error,) = response.json()["errors"]
-    assert error["extensions"]["code"] == "METHOD_NOT_ALLOWED"
+    assert error["extensions"]["code"] == "BAD_REQUEST"
     assert error["message"] == text
+    anonymous = await api.client.get("/graphql", headers={k: v for k, v in headers.items() if k != "Authorization"})
+    assert anonymous.status_code == 401 and anonymous.json()["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"

@@ -73,7 +73,7 @@ async def test_each_hop_is_authorized_under_its_own_policy_and_recorded(api, wor
     # monthlyBase is outside market's grant on social insurance; real estate has no grant for market at all.
     codes = {tuple(e["path"]): e["extensions"]["code"] for e in result["errors"]}
     assert codes == {
-        ("person", "enterprises", "socialInsurance", "monthlyBase"): "NO_GRANT",
+        ("person", "enterprises", 0, "socialInsurance", 0, "monthlyBase"): "NO_GRANT",  # the first row that has it
         ("person", "realEstates"): "NO_GRANT",
     }
     assert person["realEstates"] is None
@@ -101,7 +101,7 @@ async def test_a_link_joined_on_a_masked_key_is_refused_once(api, world):
     items = result["data"]["personList"]["items"]
     assert len(items) > 50 and all(i["socialInsurance"] is None and "*" in i["idNumber"] for i in items)
     (error,) = result["errors"]
-    assert error["path"] == ["personList", "items", "socialInsurance"]
+    assert error["path"] == ["personList", "items", 0, "socialInsurance"]
     assert (error["extensions"]["code"], error["extensions"]["cause"], error["extensions"]["item"]) == (
         "FILTER_NOT_ALLOWED",
         "MASKED",
@@ -152,7 +152,7 @@ async def test_a_link_to_a_masked_key_on_the_other_side_is_refused_once(own_api,
     items = result["data"]["enterpriseList"]["items"]
     assert items and all(i["socialInsurance"] is None for i in items)
     (error,) = result["errors"]
-    assert error["path"] == ["enterpriseList", "items", "socialInsurance"]
+    assert error["path"] == ["enterpriseList", "items", 0, "socialInsurance"]
     assert (error["extensions"]["cause"], error["extensions"]["item"]) == ("MASKED", "employerCreditCode")
 
 
@@ -162,7 +162,7 @@ async def test_a_link_whose_parent_key_is_denied_is_refused_once(api):
     )
     assert all(i["enterprises"] is None for i in result["data"]["personList"]["items"])
     (error,) = result["errors"]
-    assert error["path"] == ["personList", "items", "enterprises"]
+    assert error["path"] == ["personList", "items", 0, "enterprises"]
     assert error["extensions"]["code"] == "NO_GRANT" and error["extensions"]["item"] == "idNumber"
 
 
@@ -212,6 +212,7 @@ async def test_a_link_fan_out_over_the_limit_is_refused_once(world):
         assert error["extensions"]["code"] == "LINK_TOO_LARGE" and error["path"] == [
             "enterpriseList",
             "items",
+            0,
             "licences",
         ]
         from sqlalchemy import select
