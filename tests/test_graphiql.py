@@ -220,7 +220,10 @@ async def test_page_keeps_the_key_out_of_browser_storage(api):
         "accept-language": "zh-CN",
         "content-type": "application/json",
     }
-    assert tab["headers"] == bar["headers"] | {"authorization": f"Bearer {outcome['tabKey']}", "x-purpose": "other.purpose"}
+    assert tab["headers"] == bar["headers"] | {
+        "authorization": f"Bearer {outcome['tabKey']}",
+        "x-purpose": "other.purpose",
+    }
     assert bar["credentials"] == tab["credentials"] == "same-origin"
     # The page says where each came from, and never the key itself.
     assert outcome["fromBar"] == "上次请求：应用密钥 ← 上方栏；用途 ← 上方栏；经办人 ← 上方栏"
