@@ -1,4 +1,8 @@
-"""Spans are not the audit: an exporter that is down changes nothing for the caller or the access records.
+"""Traces: the request's SERVER span joins the caller's W3C trace, carries the HTTP conventions and never a key
+value; and spans are not the audit: an exporter that is down, the caller's sampling flag or a sampler that samples
+nothing changes nothing for the caller or the access records.
+
+The first test: an exporter that is down.
 
 The server is configured as in production (``trace_exporter = "otlp"``: a batch span processor exporting from its
 own thread), with the OTLP exporter it builds replaced by one that refuses (the real exporter, to a port nobody
