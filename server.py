@@ -33,7 +33,7 @@ from admin.api import AdminEndpoint
 from admin.auth import session_delete, session_post
 from audit.checkpoints import Checkpointer
 from audit.records import AuditWriter
-from audit.tracing import make_tracer
+from audit.tracing import end_http_server_span, make_tracer, request_span, span
 from catalog import store as catalog_store
 from catalog.conformance import check_sources, without_nonconforming
 from catalog.model import Catalog
@@ -77,10 +77,10 @@ class OperationAttributes(SchemaExtension):
 
     def on_execute(self):
         context = self.execution_context
-        span = trace.get_current_span()
-        span.set_attribute("graphql.operation.name", context.operation_name or "")
+        current = trace.get_current_span()
+        current.set_attribute("graphql.operation.name", context.operation_name or "")
         if context.operation_type is not None:
-            span.set_attribute("graphql.operation.type", context.operation_type.value)
+            current.set_attribute("graphql.operation.type", context.operation_type.value)
         yield
 
 
@@ -311,6 +311,15 @@ class QueryEndpoint(GraphQLEndpoint):
     def language(self, request: Request) -> str:
         return normalize_language(request.headers.get("accept-language"), self.runtime.settings.language)
 
+    async def handle(self, request: Request) -> Response:
+        # The request's SERVER span (audit/tracing.py), in the caller's trace when it sent a traceparent; the
+        # operation's span below is its child.
+        with request_span(self.runtime.tracer, request, "/graphql") as server_span:
+            response = await super().handle(request)
+            end_http_server_span(server_span, response.status_code)
+            server_span.set_attribute("govshare.request_id", response.headers.get("x-request-id", ""))
+            return response
+
     async def authenticate(self, request: Request, lang: str) -> tuple[Snapshot, Caller]:
         runtime, settings = self.runtime, self.runtime.settings
         snapshot = runtime.snapshot  # this request's catalog, policies, schema and key cache, to its end
@@ -374,14 +383,14 @@ class QueryEndpoint(GraphQLEndpoint):
     ) -> AsyncIterator[Execution]:
         runtime, settings = self.runtime, self.runtime.settings
         snapshot, caller = principal
-        with runtime.tracer.start_as_current_span("graphql.operation") as span:
+        with span(runtime.tracer, "graphql.operation") as operation_span:
             ctx = RequestContext(
                 caller=caller,
                 purpose=request.headers.get("x-purpose") or None,
                 operator=request.headers.get("x-operator") or None,
                 lang=lang,
                 request_id=request_id,
-                trace_id=format(span.get_span_context().trace_id, "032x"),
+                trace_id=format(operation_span.get_span_context().trace_id, "032x"),
                 now=runtime.clock(),
                 catalog=snapshot.catalog,
                 policy=snapshot.policy if settings.enforce else Unenforced(snapshot.policy),
@@ -391,7 +400,7 @@ class QueryEndpoint(GraphQLEndpoint):
                 platform=runtime.engine,
                 pseudonym_secret=runtime.pseudonym_secret,
             )
-            span.set_attributes(
+            operation_span.set_attributes(
                 {
                     "govshare.request_id": ctx.request_id,
                     "govshare.department": caller.department,

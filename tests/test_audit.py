@@ -105,9 +105,12 @@ async def test_spans_per_operation_and_access_carry_the_facts_but_no_key_values(
     )
     assert response.status_code == 200
     spans = api.spans.get_finished_spans()
-    assert sorted(s.name for s in spans) == ["govshare.access", "graphql.operation"]  # none per field
+    # the request's (SERVER), the operation's and the access's; none per field
+    assert sorted(s.name for s in spans) == ["POST /graphql", "govshare.access", "graphql.operation"]
+    server = next(s for s in spans if s.name == "POST /graphql")
     operation = next(s for s in spans if s.name == "graphql.operation")
     access = next(s for s in spans if s.name == "govshare.access")
+    assert operation.parent.span_id == server.context.span_id
     assert operation.attributes["graphql.operation.name"] == "Applicant"
     assert operation.attributes["graphql.operation.type"] == "query"
     assert access.parent.span_id == operation.context.span_id

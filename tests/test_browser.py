@@ -38,7 +38,7 @@ ROLLBACK_REASON = "已补报，恢复共享"
 EXPECT_TIMEOUT = 10_000  # ms; generous for a loaded CI machine, never reached when things work
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def chromium() -> str:
     """Debian's Chromium (or GOVSHARE_CHROMIUM); skipped when missing, a failure under .ci/run."""
     configured = os.environ.get("GOVSHARE_CHROMIUM")
@@ -53,6 +53,17 @@ def chromium() -> str:
             pytest.fail(reason)
         pytest.skip(reason)
     return found
+
+
+@pytest.fixture(scope="module")
+async def browser(chromium):
+    """One headless Chromium for the module's tests; each test opens its own context (no shared storage)."""
+    async with async_playwright() as playwright:
+        launched = await playwright.chromium.launch(executable_path=chromium, headless=True)
+        try:
+            yield launched
+        finally:
+            await launched.close()
 
 
 class Shots:
@@ -108,7 +119,7 @@ async def explain(page: Page, shots: Shots, name: str) -> None:
     await shots(page, name)
 
 
-async def test_console_in_a_real_browser(chromium, own_folder):  # chromium first: no demo world built to be skipped
+async def test_console_in_a_real_browser(browser, own_folder):  # browser first: no demo world built to be skipped
     keys = demo_keys(own_folder)
     await asyncio.to_thread(add_staff, own_folder)  # blocking work off the session's event loop
     server = _Server(own_folder)
@@ -117,12 +128,11 @@ async def test_console_in_a_real_browser(chromium, own_folder):  # chromium firs
         # localhost, not 127.0.0.1: Chromium treats http://localhost as a secure context, so the Secure
         # (__Host-) cookies the console sets over plain HTTP here are kept.
         origin = f"http://localhost:{server.port}"
-        async with httpx.AsyncClient(base_url=server.url, timeout=10) as graphql, async_playwright() as playwright:
-            browser = await playwright.chromium.launch(executable_path=chromium, headless=True)
+        async with httpx.AsyncClient(base_url=server.url, timeout=10) as graphql:
+            context = await browser.new_context(
+                base_url=origin, locale="zh-CN", viewport={"width": 1280, "height": 800}
+            )
             try:
-                context = await browser.new_context(
-                    base_url=origin, locale="zh-CN", viewport={"width": 1280, "height": 800}
-                )
                 context.set_default_timeout(EXPECT_TIMEOUT)
                 expect.set_options(timeout=EXPECT_TIMEOUT)
                 page = await context.new_page()
@@ -155,7 +165,7 @@ async def test_console_in_a_real_browser(chromium, own_folder):  # chromium firs
                 assert set(statuses) <= {("/console/login", 401), ("/favicon.ico", 404)}, statuses
                 assert ("/console/login", 401) in statuses
             finally:
-                await browser.close()
+                await context.close()
     finally:
         await asyncio.to_thread(server.stop)
 
@@ -306,3 +316,124 @@ async def story(page: Page, context, graphql: httpx.AsyncClient, key: str, shots
     await expect(page).to_have_url(f"{origin}/console/login")
     await expect(page.locator("#sign-in")).to_be_visible()
     await shots(page, "rules-after-sign-out")
+
+
+# --- GraphiQL: the key and purpose typed into its own Headers tab -------------------------------------------------
+
+GRAPHIQL_ARTIFACTS = Path(__file__).resolve().parent / "artifacts" / "graphiql"
+LAND, LAND_PURPOSE = "land", "land.property-registration"
+DENIED_QUERY = "{ enterpriseList(first: 2) { items { name legalRepIdNumber } } }"  # legalRepIdNumber: NO_GRANT
+
+
+async def _type_into(page: Page, editor: str, text: str) -> None:
+    """Types ``text`` into one of GraphiQL's CodeMirror editors, as a person would, replacing what it held."""
+    code = page.locator(f"{editor} .graphiql-editor:not(.hidden) .CodeMirror")
+    await code.click()
+    await page.keyboard.press("Control+A")
+    await page.keyboard.press("Delete")
+    await page.keyboard.type(text)
+    assert await code.evaluate("e => e.CodeMirror.getValue()") == text  # GraphiQL closed no bracket twice
+
+
+async def _run(page: Page) -> dict:
+    response = page.locator("section.result-window .CodeMirror")
+    async with page.expect_response(lambda r: r.url.endswith("/graphql") and r.request.method == "POST") as sent:
+        await page.click(".graphiql-execute-button")
+    await (await sent.value).finished()
+    await expect(response).to_contain_text('"data"')
+    return json.loads(await response.evaluate("e => e.CodeMirror.getValue()"))
+
+
+async def _stored(page: Page) -> str:
+    """Everything the page's origin keeps in the browser: both storages and the cookies."""
+    kept = await page.evaluate(
+        "JSON.stringify([Object.entries(localStorage), Object.entries(sessionStorage), document.cookie])"
+    )
+    return kept + json.dumps(await page.context.cookies())
+
+
+async def test_graphiql_honours_its_own_headers_tab(browser, own_folder):
+    keys = demo_keys(own_folder)
+    server = _Server(own_folder)
+    try:
+        await asyncio.to_thread(server.wait_until_healthy)
+        context = await browser.new_context(
+            base_url=server.url, locale="zh-CN", viewport={"width": 1280, "height": 800}
+        )
+        context.set_default_timeout(EXPECT_TIMEOUT)
+        expect.set_options(timeout=EXPECT_TIMEOUT)
+        page = await context.new_page()
+        problems: list[str] = []
+        page.on("pageerror", lambda e: problems.append(f"page error: {e}"))
+        page.on("console", lambda m: problems.append(f"console: {m.text}") if m.type == "error" else None)
+        sent: list[dict] = []  # the headers of every request the page made to /graphql
+        page.on(
+            "request", lambda r: sent.append(r.headers) if r.url.endswith("/graphql") and r.method == "POST" else None
+        )
+        shots = Shots(GRAPHIQL_ARTIFACTS)
+        try:
+            await page.goto("/graphql")
+            await expect(page.locator(".graphiql-container")).to_be_visible()
+            # The page says where the headers may be typed, and which place wins.
+            await expect(page.locator("#gs-precedence")).to_contain_text("Headers 标签页中以 JSON 填写 Authorization")
+            await expect(page.locator("#gs-precedence")).to_contain_text("以 Headers 标签页为准")
+            assert sent == []  # no key anywhere yet: the schema was not even asked for
+
+            # --- the top bar empty; the key and purpose typed into GraphiQL's Headers tab, as JSON ---------------
+            await page.click(".graphiql-editor-tools button[data-name=headers]")
+            headers = json.dumps({"Authorization": f"Bearer {keys[LAND]}", "X-Purpose": LAND_PURPOSE})
+            await _type_into(page, "section.graphiql-editor-tool", headers)
+            await _type_into(page, "section.graphiql-query-editor", DENIED_QUERY)
+            await expect(page.locator("#gs-key")).to_have_value("")
+            answer = await _run(page)
+            items = answer["data"]["enterpriseList"]["items"]
+            assert len(items) == 2 and all(i["name"] and i["legalRepIdNumber"] is None for i in items)
+            assert [(e["extensions"]["code"], e["extensions"]["item"]) for e in answer["errors"]] == [
+                ("NO_GRANT", "legalRepIdNumber")
+            ]
+            query_sent = next(h for h in sent if h.get("x-purpose") == LAND_PURPOSE)
+            assert query_sent["authorization"] == f"Bearer {keys[LAND]}"
+            await expect(page.locator("#gs-used")).to_have_text(
+                "上次请求：应用密钥 ← Headers 标签页；用途 ← Headers 标签页；经办人 ← 未填写"
+            )
+            # The schema is asked again with the tab's key: the documentation is there.
+            await page.click("button[aria-label='Show Documentation Explorer']")
+            await expect(page.locator(".graphiql-doc-explorer")).to_contain_text("query: Query")
+            await shots(page, "headers-tab")
+            assert keys[LAND] not in await _stored(page)
+
+            # --- both places: the tab's purpose wins over the bar's, the bar's key is used where the tab has none --
+            await page.fill("#gs-key", keys["market"])
+            await page.fill("#gs-purpose", "market.food-safety")
+            await page.fill("#gs-operator", "clerk-9")
+            await page.click(".graphiql-editor-tools button[data-name=headers]")
+            await _type_into(page, "section.graphiql-editor-tool", json.dumps({"X-Purpose": "market.licence-review"}))
+            await _type_into(page, "section.graphiql-query-editor", "{ caller { department purposes { code } } }")
+            sent.clear()
+            answer = await _run(page)
+            assert answer["data"]["caller"]["department"] == "market" and "errors" not in answer
+            query_sent = next(h for h in sent if "x-operator" in h)
+            assert (query_sent["authorization"], query_sent["x-purpose"], query_sent["x-operator"]) == (
+                f"Bearer {keys['market']}",
+                "market.licence-review",
+                "clerk-9",
+            )
+            await expect(page.locator("#gs-used")).to_have_text(
+                "上次请求：应用密钥 ← 上方栏；用途 ← Headers 标签页；经办人 ← 上方栏"
+            )
+            await shots(page, "both")
+            stored = await _stored(page)
+            assert keys[LAND] not in stored and keys["market"] not in stored
+
+            # --- English on request ----------------------------------------------------------------------------
+            await page.select_option("#gs-lang", "en")
+            await expect(page.locator("#gs-precedence")).to_contain_text("the Headers tab wins")
+            assert problems == [], problems
+        except Exception:
+            with contextlib.suppress(Exception):
+                await shots(page, "failed")
+            raise
+        finally:
+            await context.close()
+    finally:
+        await asyncio.to_thread(server.stop)

@@ -134,12 +134,15 @@ Object.defineProperties(localStorage, {
 const touched = [];
 const sessionStorage = new Proxy({}, {get: (t, p) => { touched.push('sessionStorage.' + String(p)); return () => null; }});
 function element(id) {
-  const listeners = {};
-  return {id, value: '', innerHTML: '', addEventListener: (e, f) => { (listeners[e] = listeners[e] || []).push(f); },
-          fire: (e) => (listeners[e] || []).forEach((f) => f())};
+  const listeners = {}, attributes = {};
+  return {id, value: '', innerHTML: '', textContent: '', addEventListener: (e, f) => { (listeners[e] = listeners[e] || []).push(f); },
+          fire: (e) => (listeners[e] || []).forEach((f) => f()),
+          setAttribute: (n, v) => { attributes[n] = String(v); }, getAttribute: (n) => (n in attributes ? attributes[n] : null)};
 }
-const elements = {graphiql: element('graphiql'), 'gs-key': element('gs-key'), 'gs-purpose': element('gs-purpose'),
-                  'gs-operator': element('gs-operator'), 'gs-lang': element('gs-lang')};
+const elements = {};
+for (const id of ['graphiql', 'gs-key', 'gs-purpose', 'gs-operator', 'gs-lang', 'gs-hint', 'gs-precedence', 'gs-used']) {
+  elements[id] = element(id);
+}
 elements['gs-lang'].value = 'zh-CN';
 const document = {getElementById: (id) => elements[id]};
 Object.defineProperty(document, 'cookie', {set: () => touched.push('document.cookie'), get: () => ''});
@@ -166,9 +169,23 @@ storage.setItem('graphiql:tabState', JSON.stringify({activeTabIndex: 0, tabs: [
   {id: 't1', query: '{ caller { department } }', headers: JSON.stringify({Authorization: 'Bearer ' + KEY}), variables: null}]}));
 storage.setItem('graphiql:variables', JSON.stringify({note: 'my key is ' + KEY}));
 storage.setItem('graphiql:queries', JSON.stringify({queries: [{query: '# ' + KEY + '\n{ caller { application } }'}]}));
-fetchOptions.fetch('/graphql', {method: 'POST', headers: {Authorization: 'Bearer typed-in-the-editor', 'X-Purpose': 'other'}});
-process.stdout.write(JSON.stringify({key: KEY, stored, touched, sent, url: fetchOptions.url,
-                                     shouldPersistHeaders: props.shouldPersistHeaders, read: storage.getItem('graphiql:query')}));
+const read = storage.getItem('graphiql:query');
+// GraphiQL hands the fetcher its Headers tab's JSON as headers: the tab wins over the bar, header by header.
+const TAB_KEY = 'gs_0badc0de_TYPED-IN-THE-HEADERS-TAB';
+fetchOptions.fetch('/graphql', {method: 'POST', body: '{}', headers: {'content-type': 'application/json'}});
+const fromBar = elements['gs-used'].textContent;
+fetchOptions.fetch('/graphql', {method: 'POST', body: '{}',
+                                headers: {'content-type': 'application/json', authorization: 'Bearer ' + TAB_KEY, 'X-Purpose': 'other.purpose'}});
+const fromTab = elements['gs-used'].textContent;
+storage.setItem('graphiql:query', '# ' + TAB_KEY + '\n{ caller { department } }');
+storage.setItem('graphiql:variables', JSON.stringify({note: 'tab key ' + TAB_KEY}));
+// Neither the bar nor the tab gives a key: nothing is sent.
+elements['gs-key'].value = '';
+const unsent = fetchOptions.fetch('/graphql', {method: 'POST', body: '{}', headers: {'X-Purpose': 'market.licence-review'}});
+unsent.then((r) => r.json()).then((body) => {
+  process.stdout.write(JSON.stringify({key: KEY, tabKey: TAB_KEY, stored, touched, sent, url: fetchOptions.url, fromBar, fromTab,
+                                       unsent: body, shouldPersistHeaders: props.shouldPersistHeaders, read}));
+});
 """
 
 
@@ -185,21 +202,33 @@ async def test_page_keeps_the_key_out_of_browser_storage(api):
 
     assert outcome["touched"] == []  # no sessionStorage, no cookie
     assert outcome["shouldPersistHeaders"] is False
-    assert all(key not in name and key not in value for name, value in outcome["stored"].items()), outcome["stored"]
+    for secret in (key, outcome["tabKey"]):  # neither the bar's key nor the one typed into the Headers tab
+        assert all(secret not in name and secret not in value for name, value in outcome["stored"].items())
     # Storage still works for what does not carry the key: the query text, and the tabs without their headers.
     assert outcome["read"] == "{ caller { department } }"
     tabs = json.loads(outcome["stored"]["govshare:graphiql:tabState"])
     assert tabs["tabs"][0]["query"] == "{ caller { department } }" and tabs["tabs"][0]["headers"] is None
     assert "govshare:graphiql:headers" not in outcome["stored"]
 
-    # Requests carry the bar's values, not what was typed into GraphiQL's own header editor.
-    (request,) = outcome["sent"]
-    assert outcome["url"] == "/graphql" and request["url"] == "/graphql"
-    assert request["headers"]["authorization"] == f"Bearer {key}"
-    assert request["headers"]["x-purpose"] == "market.licence-review"
-    assert request["headers"]["x-operator"] == "wang.li"
-    assert request["headers"]["accept-language"] == "zh-CN"
-    assert request["credentials"] == "same-origin"
+    # Without headers in GraphiQL's Headers tab, requests carry the bar's values; the tab's win where it gives one.
+    bar, tab = outcome["sent"]  # and nothing at all was sent without a key
+    assert outcome["url"] == "/graphql" and bar["url"] == tab["url"] == "/graphql"
+    assert bar["headers"] == {
+        "authorization": f"Bearer {key}",
+        "x-purpose": "market.licence-review",
+        "x-operator": "wang.li",
+        "accept-language": "zh-CN",
+        "content-type": "application/json",
+    }
+    assert tab["headers"] == bar["headers"] | {
+        "authorization": f"Bearer {outcome['tabKey']}",
+        "x-purpose": "other.purpose",
+    }
+    assert bar["credentials"] == tab["credentials"] == "same-origin"
+    # The page says where each came from, and never the key itself.
+    assert outcome["fromBar"] == "上次请求：应用密钥 ← 上方栏；用途 ← 上方栏；经办人 ← 上方栏"
+    assert outcome["fromTab"] == "上次请求：应用密钥 ← Headers 标签页；用途 ← Headers 标签页；经办人 ← 上方栏"
+    assert outcome["unsent"]["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
 
 
 @pytest.mark.parametrize(
