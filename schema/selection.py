@@ -36,3 +36,18 @@ def sub_selections(selections: list[Selection], name: str) -> list[Selection]:
         elif isinstance(selection, (FragmentSpread, InlineFragment)):
             found.extend(sub_selections(selection.selections, name))
     return found
+
+
+def typed_selections(selections: list[Selection], type_name: str, abstract: str) -> list[Selection]:
+    """The selections that apply to an object of type ``type_name`` under a field of the abstract type
+    ``abstract`` (e.g. ``_Entity``): its fields, and those of the fragments on ``type_name``, on ``abstract`` or
+    without a type condition, flattened."""
+    found: list[Selection] = []
+    for selection in selections:
+        if _skipped(selection):
+            continue
+        if isinstance(selection, SelectedField):
+            found.append(selection)
+        elif selection.type_condition in (None, type_name, abstract):
+            found.extend(typed_selections(selection.selections, type_name, abstract))
+    return found
