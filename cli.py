@@ -335,7 +335,7 @@ def schema() -> None:
     "它列出全部资源，只交给网关的运维人员。",
 )
 @click.option("--federation", is_flag=True, help="打印 Federation v2 子图 SDL（含 @link、@key、_service、_entities）。")
-@click.option("-o", "--output", type=click.Path(path_type=Path), default=None, help="写入文件而不是标准输出。")
+@click.option("--output", "-o", type=click.Path(path_type=Path), default=None, help="写入文件而不是标准输出。")
 @runs_async
 async def schema_sdl(settings: Settings, engine, federation: bool, output: Path | None) -> None:
     import dataclasses
