@@ -115,11 +115,12 @@ async def federation(tmp_path_factory):
     subprocess.run(
         [GOVSHARE, "schema", "sdl", "--federation", "-o", str(sdl)], cwd=home, env=env, check=True, timeout=120
     )
-    ports = {name: _free_port() for name in ("govshare", "visits", "gateway")}
+    ports = {name: _free_port() for name in ("govshare", "visits", "gateway", "introspecting")}
     urls = {
         "govshare": f"http://127.0.0.1:{ports['govshare']}/graphql",
         "visits": f"http://127.0.0.1:{ports['visits']}/",
         "gateway": f"http://127.0.0.1:{ports['gateway']}/",
+        "introspecting": f"http://127.0.0.1:{ports['introspecting']}/",
     }
     composed = subprocess.run(
         [
@@ -178,20 +179,42 @@ async def federation(tmp_path_factory):
         )
         processes.append(gateway)
         gateway.wait_for(urls["gateway"], method="POST", json={"query": "{ __typename }"})
-        yield {"world": world, "url": urls["gateway"], "persons": persons, "visits": visits, "sdl": sdl.read_text()}
+        # The other mode: IntrospectAndCompose, reading `_service { sdl }` at start-up with a key of its own
+        subgraphs = [{"name": "govshare", "url": urls["govshare"]}, {"name": "visits", "url": urls["visits"]}]
+        introspecting = _Process(
+            "introspecting gateway",
+            [node, "gateway.js"],
+            _node_env(
+                SUBGRAPHS=json.dumps(subgraphs),
+                GATEWAY_SCHEMA_KEY=world.keys["bigdata"],
+                PORT=str(ports["introspecting"]),
+            ),
+            GATEWAY_DIR,
+            home / "introspecting.log",
+        )
+        processes.append(introspecting)
+        introspecting.wait_for(urls["introspecting"], method="POST", json={"query": "{ __typename }"})
+        yield {
+            "world": world,
+            "url": urls["gateway"],
+            "introspecting": urls["introspecting"],
+            "persons": persons,
+            "visits": visits,
+            "sdl": sdl.read_text(),
+        }
     finally:
         for process in reversed(processes):
             process.stop()
 
 
-def _ask(federation, query: str, *, department: str | None = "market", purpose: str | None = MARKET, **extra):
+def _ask(federation, query: str, *, department: str | None = "market", purpose: str | None = MARKET, url=None, **extra):
     operator = f"op-{uuid.uuid4().hex[:12]}"
     headers = {"X-Operator": operator, "Content-Type": "application/json", "Accept-Language": "en"}
     if department is not None:
         headers["Authorization"] = f"Bearer {federation['world'].keys[department]}"
     if purpose is not None:
         headers["X-Purpose"] = purpose
-    response = httpx.post(federation["url"], json={"query": query, **extra}, headers=headers, timeout=30)
+    response = httpx.post(url or federation["url"], json={"query": query, **extra}, headers=headers, timeout=30)
     return response, operator
 
 
@@ -251,6 +274,21 @@ def test_a_query_crosses_both_subgraphs_and_each_entity_fetch_is_recorded(federa
     assert (record.operation, record.operator) == ("lookup", operator)
 
 
+def test_an_introspecting_gateway_composes_from_service_sdl_and_forwards_the_callers_headers(federation):
+    query = "{ serviceHallVisits { id visitor { name phone } } }"
+    response, operator = _ask(federation, query, url=federation["introspecting"])
+    result = response.json()
+    persons = {p["name"] for p in federation["persons"]}
+    assert {v["visitor"]["name"] for v in result["data"]["serviceHallVisits"]} == persons
+    assert [e["extensions"]["code"] for e in result["errors"]] == ["NOT_SHARED"]
+    # the caller's key, purpose and operator, never the gateway's own key (bigdata's) for a caller's request
+    (record,) = _records(federation, operator)
+    assert (record.department, record.purpose, record.operation) == ("market", MARKET, "entity")
+    response, operator = _ask(federation, query, url=federation["introspecting"], department=None)
+    assert [e["extensions"]["code"] for e in response.json()["errors"]] == ["UNAUTHENTICATED"]
+    assert _records(federation, operator) == []
+
+
 def test_a_denied_item_reaches_the_client_through_the_gateway(federation):
     response, operator = _ask(federation, "{ serviceHallVisits { id visitor { name phone } } }")
     result = response.json()
@@ -258,6 +296,7 @@ def test_a_denied_item_reaches_the_client_through_the_gateway(federation):
     assert all(v["visitor"]["name"] and v["visitor"]["phone"] is None for v in visits)
     coded = [e for e in result["errors"] if e.get("extensions", {}).get("code") == "NOT_SHARED"]
     assert coded and coded[0]["extensions"]["item"] == "phone"
+    assert coded[0]["message"].startswith("police.person.phone is not shared")  # Accept-Language: en forwarded
     # govshare's ["_entities", 0, "phone"], mapped by the gateway onto the client's own response path
     assert coded[0]["path"] == ["serviceHallVisits", 0, "visitor", "phone"]
     phones = [p["phone"] for p in federation["world"].rows("police", "SELECT phone FROM person") if p["phone"]]

@@ -3,7 +3,7 @@
 //
 //   SUPERGRAPH_FILE=supergraph.graphql PORT=4000 node gateway.js          (recommended: composed offline)
 //   SUBGRAPHS='[{"name":"govshare","url":"http://127.0.0.1:8000/graphql"},...]' \
-//     GOVSHARE_SCHEMA_KEY=<a key> PORT=4000 node gateway.js               (IntrospectAndCompose at start-up)
+//     GATEWAY_SCHEMA_KEY=<a key> PORT=4000 node gateway.js               (IntrospectAndCompose at start-up)
 //
 // Nothing leaves for Apollo's hosts: no usage or schema reporting, no landing page, and the gateway's own
 // telemetry (a data-collection exporter @apollo/gateway starts unless APOLLO_TELEMETRY_DISABLED) is off.
@@ -36,8 +36,8 @@ class ForwardingDataSource extends RemoteGraphQLDataSource {
     }
     // No caller: the gateway loading the subgraphs' SDL (IntrospectAndCompose) or checking their health. In
     // production govshare's `_service { sdl }` answers this key's department view.
-    if ((kind === 'loading schema' || kind === 'health check') && process.env.GOVSHARE_SCHEMA_KEY) {
-      request.http.headers.set('authorization', `Bearer ${process.env.GOVSHARE_SCHEMA_KEY}`);
+    if ((kind === 'loading schema' || kind === 'health check') && process.env.GATEWAY_SCHEMA_KEY) {
+      request.http.headers.set('authorization', `Bearer ${process.env.GATEWAY_SCHEMA_KEY}`);
     }
   }
 }
