@@ -121,6 +121,35 @@ async def test_fragments_and_aliases_select_the_same_decided_items(api, world):
     assert record.items_denied == {"phone": "NOT_SHARED"} and sorted(record.items_returned) == ["gender", "name"]
 
 
+@SQLITE
+async def test_links_under_entities_are_hops_of_their_own_batched_for_every_entity(api, world):
+    wanted = [
+        r["id_number"]
+        for r in world.rows(
+            "market",
+            "SELECT DISTINCT legal_rep_id_number AS id_number FROM enterprise ORDER BY legal_rep_id_number LIMIT 20",
+        )
+    ]
+    query = """query($r: [_Any!]!) { _entities(representations: $r) {
+        ... on Person { name enterprises { creditCode } } } }"""
+    logs = {d: StatementLog(api, world, d) for d in ("police", "market")}
+    try:
+        response = await api.post(
+            query, department=MARKET[0], purpose=MARKET[1], variables={"r": [person(i) for i in wanted]}
+        )
+    finally:
+        for log in logs.values():
+            log.close()
+    result = response.json()
+    assert "errors" not in result, result
+    assert {d: len(log.seen) for d, log in logs.items()} == {"police": 1, "market": 1}
+    for id_number, entity in zip(wanted, result["data"]["_entities"], strict=True):
+        codes = world.rows("market", "SELECT credit_code FROM enterprise WHERE legal_rep_id_number = ?", id_number)
+        assert sorted(e["creditCode"] for e in entity["enterprises"]) == sorted(c["credit_code"] for c in codes)
+    records = await records_of(api, response)
+    assert [(r.resource, r.operation) for r in records] == [("police.person", "entity"), ("market.enterprise", "link")]
+
+
 # -- attacks ---------------------------------------------------------------------------------------------------
 
 
