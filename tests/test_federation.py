@@ -6,6 +6,7 @@ makes (purpose, items, masks, scope, the record), and checks the answer says no 
 
 from __future__ import annotations
 
+import asyncio
 import json
 
 import pytest
@@ -469,3 +470,26 @@ async def test_production_entities_are_decided_and_recorded(production_api):
     assert result["data"]["_entities"] == [None] and codes_at(result) == {("_entities", 0): "PURPOSE_REQUIRED"}
     (record,) = await records_of(api, response)
     assert record.operation == "entity" and record.error_code == "PURPOSE_REQUIRED"
+
+
+# -- the command -------------------------------------------------------------------------------------------------
+
+
+@SQLITE
+async def test_the_command_prints_the_servers_whole_subgraph_sdl(api, world, tmp_path):
+    from tests.conftest import REPO
+    from tests.test_cli import govshare_in_process
+
+    (tmp_path / "var").symlink_to(world.settings.var_dir)
+    assert world.settings.catalog_dir == REPO / "catalog" / "demo"
+    # the command runs its own event loop: in a thread of its own
+    federation = await asyncio.to_thread(govshare_in_process, tmp_path, "schema", "sdl", "--federation")
+    assert federation.returncode == 0, federation.stderr
+    assert federation.stdout.strip() == api.app.state.runtime.schema.federation_sdl().strip()
+    plain = await asyncio.to_thread(
+        govshare_in_process, tmp_path, "schema", "sdl", "-o", str(tmp_path / "plain.graphql")
+    )
+    assert plain.returncode == 0 and plain.stdout == ""
+    text = (tmp_path / "plain.graphql").read_text()
+    parse(text)
+    assert "type Person {" in text and '@key(fields: "idNumber")' not in text and "schema @link" not in text
