@@ -325,6 +325,39 @@ async def catalog_check(settings: Settings, engine, path: Path | None) -> None:
     click.echo(_say(settings, "CLI_CATALOG_OK", resources=len(checked.published())))
 
 
+@main.group(help="GraphQL 模式：打印现行目录生成的模式。")
+def schema() -> None:
+    pass
+
+
+@schema.command(
+    "sdl",
+    help="打印现行目录（已通过数据源核对的已发布资源）生成的完整 GraphQL 模式（SDL）。加 --federation 时为 Apollo "
+    "Federation v2 子图 SDL（含 @link 与各资源类型的 @key），供 @apollo/composition 离线合成超图；"
+    "它列出全部资源，只交给网关的运维人员。",
+)
+@click.option("--federation", is_flag=True, help="打印 Federation v2 子图 SDL（含 @link、@key、_service、_entities）。")
+@click.option("--output", "-o", type=click.Path(path_type=Path), default=None, help="写入文件而不是标准输出。")
+@runs_async
+async def schema_sdl(settings: Settings, engine, federation: bool, output: Path | None) -> None:
+    import dataclasses
+
+    from graphql import print_schema
+
+    from catalog.conformance import without_nonconforming
+    from schema.builder import build_schema
+
+    catalog = await _catalog_in_force(engine)
+    # The schema a server builds: the resources whose sources conform, whatever the mode (the whole subgraph)
+    catalog = without_nonconforming(catalog, await check_sources(catalog, settings))
+    built = build_schema(catalog, dataclasses.replace(settings, production=False))
+    text = built.federation_sdl() if federation else print_schema(built._schema)
+    if output is None:
+        click.echo(text)
+    else:
+        output.write_text(text + "\n", encoding="utf-8")
+
+
 @main.group(help="应用密钥：创建、吊销、列出；登记应用可发送的 GraphQL 文档（可信文档）。")
 def key() -> None:
     pass
@@ -1122,6 +1155,13 @@ ENGLISH_HELP = {
     "key documents only --off": "Lift the restriction.",
     "key documents only --by": "Operator.",
     "key documents only --reason": "Why (optional).",
+    "schema": "The GraphQL schema: print the schema the catalog in force makes.",
+    "schema sdl": "Print the whole GraphQL schema (SDL) the catalog in force makes (its published resources whose "
+    "sources conform). With --federation, the Apollo Federation v2 subgraph SDL (@link, and @key on every resource "
+    "type) for composing a supergraph offline with @apollo/composition; it lists every resource, for the gateway's "
+    "operators only.",
+    "schema sdl --federation": "Print the Federation v2 subgraph SDL (@link, @key, _service, _entities).",
+    "schema sdl --output": "Write to this file instead of standard output.",
     "key create": "Create a key for a department's application. The key is shown this once; the platform keeps its "
     "hash only.",
     "key create --department": "Department code, like market.",

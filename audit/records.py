@@ -34,7 +34,7 @@ class AccessRecord:
     operator: str | None
     purpose: str | None
     resource: str
-    operation: str  # lookup | list
+    operation: str  # lookup | list | link | entity (Apollo Federation `_entities`)
     items_returned: list[str] = field(default_factory=list)
     items_masked: list[str] = field(default_factory=list)
     items_denied: dict[str, str] = field(default_factory=dict)

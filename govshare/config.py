@@ -68,6 +68,9 @@ class Settings:
     # Values one `in` filter may list: a long list is a guessing machine, and every value is a bound parameter
     # (drivers refuse more than about 32,000 in one statement).
     max_in_values: int = 500
+    # Representations one `_entities` field (Apollo Federation) may carry: each is a lookup, all of one type are
+    # one `in` filter on its key (so never more than max_in_values of one type either).
+    max_representations: int = 500
     max_query_depth: int = 8
     max_aliases: int = 30
     max_root_fields: int = 10

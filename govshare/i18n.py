@@ -131,6 +131,18 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "关联查询结果超过 {limit} 条，请缩小上层查询范围。",
         "The link returns more than {limit} rows; narrow the query above it.",
     ),
+    "REPRESENTATIONS_TOO_MANY": (
+        "_entities 一次最多 {limit} 个实体引用，请求了 {requested} 个。",
+        "_entities takes at most {limit} representations at once; {requested} were sent.",
+    ),
+    "ENTITY_TYPE_UNKNOWN": (
+        "实体引用的 __typename 不是本子图可查询的实体类型。",
+        "The representation's __typename is no entity type this subgraph answers you.",
+    ),
+    "REPRESENTATION_INVALID": (
+        "实体引用缺少 {type} 的键 {field}，或其值类型不符。",
+        "The representation lacks the key {field} of {type}, or its value has the wrong type.",
+    ),
     "COST_TOO_HIGH": (
         "本次查询的结果超过 {limit} 个数据项（行数 × 信息项数），请缩小查询。",
         "The query answers more than {limit} values (rows x items); narrow it.",

@@ -124,7 +124,7 @@ def _check_purpose(ctx: RequestContext, access: _Access) -> str:
     return ctx.purpose
 
 
-def _storable(text: str) -> bool:
+def storable(text: str) -> bool:
     """Text a database can hold: no NUL, no lone surrogate (JSON lets a caller send both)."""
     return "\x00" not in text and not any("\ud800" <= c <= "\udfff" for c in text)
 
@@ -141,7 +141,7 @@ def _check_filters(
         values = f.value if isinstance(f.value, (list, tuple)) else [f.value]
         if len(values) > access.ctx.settings.max_in_values:
             raise access.refuse("FILTER_TOO_MANY_VALUES", item=f.item, limit=access.ctx.settings.max_in_values)
-        if any(isinstance(v, str) and not _storable(v) for v in values):
+        if any(isinstance(v, str) and not storable(v) for v in values):
             # No source stores such text; sent on, it would fail there as the source's fault (and count against it).
             raise access.refuse("FILTER_VALUE_INVALID", item=f.item)
         item_decision = decision.items[f.item]
@@ -475,6 +475,54 @@ async def link_hop(
         if rows is not None and len(rows) >= limit:
             raise access.refuse("LINK_TOO_LARGE", limit=ctx.settings.max_link_rows)
         return rows
+
+    return await _traced(ctx, access, work)
+
+
+async def entities(
+    ctx: RequestContext,
+    resource: Resource,
+    keys: list[object],
+    selected: list[str],
+    link_items: list[str],
+    path: list,
+) -> tuple[dict[object, dict[str, object]], bool] | None:
+    """The rows of ``resource`` for the keys of the federation representations of its type in one request
+    (``_entities``): one access of its own (operation "entity"), decided and filtered exactly as a lookup by the
+    resource's key, for all the keys in one source statement.
+
+    Returns the rows by key (each carries ``HIDDEN + key`` and ``HIDDEN +`` each of ``link_items``) and whether a
+    row scope applied (a key without a row is then NOT_FOUND_IN_SCOPE, as a lookup says); None when nothing
+    selected may be read (the denied items are reported at ``path``); a refusal raises GraphQLError.
+    """
+    access = _Access(ctx, resource, "entity")
+
+    async def work():
+        purpose = _check_purpose(ctx, access)
+        decision = ctx.policy.decide(
+            ctx.caller.department, purpose, resource, {*selected, *link_items, resource.key}, ctx.now
+        )
+        distinct = sorted(set(keys), key=str)
+        key_filter = Filter(resource.key, "in", distinct)
+        # The key of a representation is a filter value: a masked or denied key is refused as a lookup by it is.
+        _check_filters(access, decision, [key_filter], lookup=True)
+        rows = await _run(
+            ctx,
+            access,
+            decision,
+            selected,
+            [key_filter],
+            path,
+            limit=len(distinct),
+            hidden=[resource.key, *link_items],
+        )
+        if rows is None:
+            return None
+        scoped = decision.scopes is not None
+        if not rows and scoped:
+            access._nothing_returned()
+            access.record.outcome, access.record.error_code = "denied", "NOT_FOUND_IN_SCOPE"
+        return {row[HIDDEN + resource.key]: row for row in rows}, scoped
 
     return await _traced(ctx, access, work)
 

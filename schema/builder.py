@@ -11,6 +11,7 @@ import datetime
 from typing import Annotated, Optional
 
 import strawberry
+import strawberry.federation
 from graphql import GraphQLError, ValidationRule
 from strawberry.extensions import AddValidationRules, DisableIntrospection, MaxTokensLimiter, ParserCache
 from strawberry.extensions.max_aliases import create_validator as max_aliases_rule
@@ -27,6 +28,7 @@ from resolvers.context import RequestContext
 from resolvers.data import HIDDEN
 from schema.applications import QUERY_FIELDS, Mutation
 from schema.execution import FlatListExecutor, field_value
+from schema.federation import FEDERATION_VERSION, entities_resolver, service_field
 from schema.selection import field_names, response_keys, sub_selections
 from schema.usage import QUERY_FIELDS as USAGE_FIELDS
 from schema.views import DepartmentView, SchemaViews
@@ -309,14 +311,30 @@ def _max_root_fields_rule(limit: int) -> type[ValidationRule]:
     return MaxRootFields
 
 
-class Schema(QuietSchema):
-    """The query schema; its unexpected errors are masked and logged by the handler (govshare.graphql_http)."""
+class Schema(QuietSchema, strawberry.federation.Schema):
+    """The query schema, an Apollo Federation v2 subgraph (schema.federation); its unexpected errors are masked and
+    logged by the handler (govshare.graphql_http)."""
 
     views: SchemaViews | None = None  # in production: what each department sees of it (schema.views)
 
+    def __init__(self, *args, entities, **kwargs) -> None:
+        # strawberry's federation schema makes `_entities` of ``self.entities_resolver``: ours decides every
+        # representation on the data path (schema.federation), never strawberry's, which builds objects from them.
+        self.entities_resolver = entities
+        self._sdl: str | None = None
+        super().__init__(*args, **kwargs)
+
+    def federation_sdl(self) -> str:
+        """The whole subgraph SDL (every published resource), with @link and @key: what a supergraph is composed of."""
+        if self._sdl is None:
+            from strawberry.printer import print_schema
+
+            self._sdl = print_schema(self)
+        return self._sdl
+
 
 def build_schema(catalog: Catalog, settings: Settings, *, extensions: list = ()) -> Schema:
-    fields: dict = {"caller": _caller_field(), **QUERY_FIELDS, **USAGE_FIELDS}
+    fields: dict = {"caller": _caller_field(), "service": service_field(), **QUERY_FIELDS, **USAGE_FIELDS}
     published = {r.code: r for r in sorted(catalog.published(), key=lambda r: r.api_name)}
     classes = {code: _plain_class(r) for code, r in published.items()}
     for code, resource in published.items():
@@ -325,8 +343,11 @@ def build_schema(catalog: Catalog, settings: Settings, *, extensions: list = ())
                 setattr(
                     classes[code], link.name, _link_field(resource, link, published[link.target], classes[link.target])
                 )
+    # Each resource type is a federation entity by its catalog key (the lookup's key): `@key(fields: "idNumber")`.
     object_types = {
-        code: strawberry.type(classes[code], name=r.type_name, description=_resource_description(r, catalog))
+        code: strawberry.federation.type(
+            classes[code], name=r.type_name, description=_resource_description(r, catalog), keys=[r.key]
+        )
         for code, r in published.items()
     }
     for code, resource in published.items():
@@ -365,6 +386,8 @@ def build_schema(catalog: Catalog, settings: Settings, *, extensions: list = ())
         ],
         config=StrawberryConfig(disable_field_suggestions=settings.production, default_resolver=field_value),
         execution_context_class=FlatListExecutor,
+        federation_version=FEDERATION_VERSION,
+        entities=entities_resolver({r.type_name: (r, object_types[code]) for code, r in published.items()}),
     )
     if settings.production:
         schema.views = SchemaViews(schema._schema, catalog, limits, settings.max_root_fields)

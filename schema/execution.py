@@ -26,8 +26,9 @@ UNCHANGED = {"String": str, "ID": str, "Boolean": bool}
 
 
 def field_value(obj: Any, name: str) -> Any:
-    """Strawberry's default resolver, reading rows (dicts, absent items are null) as well as objects."""
-    return obj.get(name) if type(obj) is dict else getattr(obj, name)
+    """Strawberry's default resolver, reading rows (dicts, absent items are null; an entity's row is a dict of its
+    own type, schema.federation) as well as objects."""
+    return obj.get(name) if type(obj) is dict or isinstance(obj, dict) else getattr(obj, name)
 
 
 class FlatListExecutor(StrawberryGraphQLCoreExecutionContext):

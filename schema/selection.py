@@ -51,3 +51,18 @@ def response_keys(selections: list[Selection]) -> dict[str, str]:
             for name, key in response_keys(selection.selections).items():
                 keys.setdefault(name, key)
     return {name: key for name, key in keys.items() if key != name}
+
+
+def typed_selections(selections: list[Selection], type_name: str, abstract: str) -> list[Selection]:
+    """The selections that apply to an object of type ``type_name`` under a field of the abstract type
+    ``abstract`` (e.g. ``_Entity``): its fields, and those of the fragments on ``type_name``, on ``abstract`` or
+    without a type condition, flattened."""
+    found: list[Selection] = []
+    for selection in selections:
+        if _skipped(selection):
+            continue
+        if isinstance(selection, SelectedField):
+            found.append(selection)
+        elif selection.type_condition in (None, type_name, abstract):
+            found.extend(typed_selections(selection.selections, type_name, abstract))
+    return found

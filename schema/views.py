@@ -34,6 +34,7 @@ from graphql import (
     GraphQLNonNull,
     GraphQLObjectType,
     GraphQLSchema,
+    GraphQLUnionType,
     InlineFragmentNode,
     OperationDefinitionNode,
     TypeInfo,
@@ -46,6 +47,15 @@ from graphql import (
     visit,
 )
 from graphql.execution.values import get_variable_values
+from graphql.language import (
+    InputObjectTypeDefinitionNode,
+    ObjectTypeDefinitionNode,
+    StringValueNode,
+    TypeDefinitionNode,
+    UnionTypeDefinitionNode,
+    parse,
+    print_ast,
+)
 from graphql.language.visitor import SKIP
 from strawberry.extensions import SchemaExtension
 from strawberry.schema.validation_rules.maybe_null import MaybeNullValidationRule
@@ -55,6 +65,7 @@ from catalog.model import Catalog, Resource
 from schema.redaction import redact, schema_names, sent_names
 
 VIEW_CACHE_SIZE = 512
+ENTITIES, ENTITY_UNION = "_entities", "_Entity"  # Apollo Federation's entry point and its union (schema.federation)
 VALIDATION_CACHE_SIZE = 256
 NAMES_CACHE_SIZE = 1024
 
@@ -179,11 +190,14 @@ class SchemaViews:
         resource_fields = {n for s in self._shapes.values() for n in (s.lookup, s.list)}
         roots = {t.name for t in (query, schema.mutation_type, schema.subscription_type) if t}
         # Non-data fields and types (caller, applications, usage records, filters of scalars...) are in every view.
-        self._data_free_fields = {n: f for n, f in query.fields.items() if n not in resource_fields}
+        # Federation's `_entities` and its `_Entity` union are data: a view holds them with the entity types it
+        # shows (those whose key the department can read, as it is offered their lookup), or not at all.
+        self._entities = query.fields.get(ENTITIES)
+        self._data_free_fields = {n: f for n, f in query.fields.items() if n not in resource_fields and n != ENTITIES}
         self._shared_types = [
             t
             for n, t in schema.type_map.items()
-            if n not in resource_types and n not in roots and not n.startswith("__")
+            if n not in resource_types and n not in roots and not n.startswith("__") and n != ENTITY_UNION
         ]
         self._purposes: dict[str, list[str]] = {}
         for purpose in catalog.purposes.values():
@@ -192,6 +206,7 @@ class SchemaViews:
         self._views = _Cache(VIEW_CACHE_SIZE)  # visible parts -> view, shared by departments that see alike
         self._mentioned = _Cache(NAMES_CACHE_SIZE)  # document text -> resources it reaches
         self.validations = _Cache(VALIDATION_CACHE_SIZE)  # (schema or view, text, rules) -> errors
+        self._sdls = _Cache(VIEW_CACHE_SIZE)  # visible parts -> the federation SDL of that view
 
     def validate(self, schema: GraphQLSchema, text: str, document: DocumentNode, rules: tuple) -> list[GraphQLError]:
         return self.validations.get_or_make(
@@ -243,6 +258,18 @@ class SchemaViews:
                 visible.add((code, items))
         key: Visible = frozenset(visible)
         return self._views.get_or_make(key, lambda: self._build(dict(key)))
+
+    def sdl_for(self, sdl: str, policy, department: str, now) -> str:
+        """The federation SDL ``sdl`` of the whole schema cut down to ``department``'s whole view (every resource
+        and item it can read under some purpose of its own): what `_service { sdl }` answers it in production."""
+        visible: set[tuple[str, frozenset[str]]] = set()
+        for code, shape in self._shapes.items():
+            items = self.visible_items(policy, department, shape.resource, now)
+            if items:
+                visible.add((code, items))
+        key: Visible = frozenset(visible)
+        view = self._views.get_or_make(key, lambda: self._build(dict(key)))
+        return self._sdls.get_or_make(key, lambda: _cut_sdl(sdl, view))
 
     # -- building a view --------------------------------------------------------------------------------------
 
@@ -299,6 +326,16 @@ class SchemaViews:
             if shape.resource.key in items:  # a lookup by an item the department cannot read is not offered
                 lookup = original_query[shape.lookup]
                 query_fields[shape.lookup] = _field(lookup, _rewrap(lookup.type, objects[code]))
+        # Federation: `_entities` resolves only the entity types whose lookup the view offers (the same key).
+        entity_codes = sorted(code for code, items in visible.items() if self._shapes[code].resource.key in items)
+        if self._entities is not None and entity_codes:
+            union = get_named_type(self._entities.type)
+            members = [objects[code] for code in entity_codes if objects[code].name in {t.name for t in union.types}]
+            if members:
+                entity_union = GraphQLUnionType(
+                    union.name, members, resolve_type=union.resolve_type, description=union.description
+                )
+                query_fields[ENTITIES] = _field(self._entities, _rewrap(self._entities.type, entity_union))
         full = self.schema
         query = GraphQLObjectType(full.query_type.name, query_fields, description=full.query_type.description)
         return GraphQLSchema(
@@ -309,6 +346,51 @@ class SchemaViews:
             directives=full.directives,
             description=full.description,
         )
+
+
+def _key_shown(directive, fields) -> bool:
+    """False for a `@key` naming a field the view does not have (keys are plain field names here)."""
+    if directive.name.value != "key":
+        return True
+    for argument in directive.arguments or ():
+        if argument.name.value == "fields" and isinstance(argument.value, StringValueNode):
+            return all(name in fields for name in argument.value.value.split())
+    return False
+
+
+def _cut_sdl(sdl: str, view: GraphQLSchema) -> str:
+    """``sdl`` (the whole schema's, with its federation directives) holding only the types, fields and union members
+    ``view`` has: a type the view lacks is left out, and so is every field it lacks of the types it has."""
+    document = parse(sdl)
+    kept = []
+    for definition in document.definitions:
+        if not isinstance(definition, TypeDefinitionNode):
+            kept.append(definition)  # the schema's @link, directive definitions
+            continue
+        shown = view.type_map.get(definition.name.value)
+        if shown is None:
+            continue
+        if isinstance(definition, (ObjectTypeDefinitionNode, InputObjectTypeDefinitionNode)):
+            fields = shown.fields  # type: ignore[union-attr]
+            # A type shown without its key (the department cannot read it, so no lookup either) is no entity here.
+            directives = tuple(d for d in definition.directives or () if _key_shown(d, fields))
+            definition = definition.__class__(
+                **{
+                    **{k: getattr(definition, k) for k in definition.keys},
+                    "fields": tuple(f for f in definition.fields or () if f.name.value in fields),
+                    "directives": directives,
+                }
+            )
+        elif isinstance(definition, UnionTypeDefinitionNode):
+            members = {t.name for t in shown.types}  # type: ignore[union-attr]
+            definition = definition.__class__(
+                **{
+                    **{k: getattr(definition, k) for k in definition.keys},
+                    "types": tuple(t for t in definition.types or () if t.name.value in members),
+                }
+            )
+        kept.append(definition)
+    return print_ast(document.__class__(definitions=tuple(kept)))
 
 
 def _document_root_fields_rule(limit: int) -> type[ValidationRule]:
