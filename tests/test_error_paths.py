@@ -77,10 +77,24 @@ def _queries(world) -> list[tuple[str, tuple[str, str], dict, list[list]]]:
             {},
             None,
         ),
+        # federation's _entities: a denied item at the first entity, and a link under the entities
+        (
+            "query($r: [_Any!]!) { _entities(representations: $r) { ... on Person { name phone } } }",
+            MARKET,
+            {"r": [{"__typename": "Person", "idNumber": person}]},
+            [["_entities", 0, "phone"]],
+        ),
+        (
+            "query($r: [_Any!]!) { _entities(representations: $r) { ... on Person { name enterprises { name "
+            "socialInsurance { name monthlyBase } } realEstates { address } } } }",
+            MARKET,
+            {"r": [{"__typename": "Person", "idNumber": person}]},
+            [["_entities", 0, "enterprises", 0, "socialInsurance", 0, "monthlyBase"], ["_entities", 0, "realEstates"]],
+        ),
     ]
 
 
-@pytest.mark.parametrize("index", range(10))
+@pytest.mark.parametrize("index", range(12))
 async def test_every_error_path_resolves_in_the_data(api, world, index):
     query, (department, purpose), variables, expected = _queries(world)[index]
     result = await api.query(query, department, purpose, variables=variables)
