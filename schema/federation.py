@@ -21,9 +21,11 @@ from __future__ import annotations
 
 import asyncio
 import datetime
+import math
 
 import strawberry
 from graphql import GraphQLError
+from graphql.type.scalars import GRAPHQL_MAX_INT, GRAPHQL_MIN_INT
 from strawberry.federation.schema import FederationAny
 
 from catalog.model import DataItem, Resource
@@ -59,14 +61,23 @@ class EntityRow(dict):
 
 
 def _key_value(item: DataItem, value: object) -> object:
-    """A representation's key as a value of the key item's type (ValueError when it is none)."""
+    """A representation's key as a value of the key item's type (ValueError when it is none): only what the
+    lookup's argument (a GraphQL Int, Float, …) could carry. `_Any` carries any JSON number, and a number the
+    source's column cannot take fails there as the source's fault, counted against its circuit breaker."""
     kind = item.type
     if kind == "string" and isinstance(value, str):
         return value
     if kind == "integer" and isinstance(value, int) and not isinstance(value, bool):
+        if not GRAPHQL_MIN_INT <= value <= GRAPHQL_MAX_INT:
+            raise ValueError(kind)
         return value
     if kind == "decimal" and isinstance(value, (int, float)) and not isinstance(value, bool):
-        return float(value)
+        try:
+            number = float(value)
+        except OverflowError:
+            raise ValueError(kind) from None
+        if math.isfinite(number):  # JSON as Python reads it takes NaN and Infinity
+            return number
     if kind == "boolean" and isinstance(value, bool):
         return value
     if kind == "date" and isinstance(value, str):
