@@ -1,0 +1,78 @@
+"""A fourth reviewer's attacks on issue 13 (GraphQL over HTTP, trusted documents, Apollo Federation's `_entities`
+and `_service`, trace context), each made as a department with a valid key for its own department would make it."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+from sqlalchemy import create_engine, text
+
+from catalog import store as catalog_store
+from catalog.model import DataItem, Resource, ShareType
+from connectors.urls import sync_url
+from tests.conftest import _api, _world
+
+PERMITS = "review4_permit"
+
+
+@pytest.fixture(scope="module")
+async def pg_world(tmp_path_factory):
+    return await _world(tmp_path_factory.mktemp("review4-pg") / "var", "postgres")
+
+
+async def _publish_integer_keyed_resource(api) -> str:
+    """police publishes a resource of its own keyed by an integer (a permit number): its source table, its catalog
+    entry, in force. Returns a purpose of police's."""
+    world, runtime = api.world, api.app.state.runtime
+    engine = create_engine(sync_url(world.settings.expand(world._sources["police"])))
+    try:
+        with engine.begin() as conn:
+            conn.execute(text(f"DROP TABLE IF EXISTS {PERMITS}"))
+            conn.execute(text(f"CREATE TABLE {PERMITS} (permit_no integer PRIMARY KEY, holder varchar(40))"))
+            conn.execute(text(f"INSERT INTO {PERMITS} VALUES (1, 'holder one')"))
+    finally:
+        engine.dispose()
+    permit = Resource(
+        code="police.permit",
+        api_name="permit",
+        name="许可证",
+        provider="police",
+        share_type=ShareType.UNCONDITIONAL,
+        table=PERMITS,
+        key="permitNo",
+        items=(
+            DataItem("permitNo", "许可证号", "integer", "permit_no"),
+            DataItem("holder", "持证人", "string", "holder"),
+        ),
+    )
+    catalog = runtime.catalog
+    changed = dataclasses.replace(catalog, resources={**catalog.resources, permit.code: permit})
+    async with runtime.engine.begin() as conn:
+        await catalog_store.publish(conn, changed, source="test", loaded_by="test")
+    await runtime.refresh()
+    assert "police.permit" in runtime.catalog.resources
+    return next(p.code for p in runtime.catalog.purposes.values() if p.department == "police")
+
+
+async def test_an_entity_key_no_lookup_could_carry_does_not_break_the_providers_source(pg_world):
+    """`_Any` carries any JSON number: a representation's integer key of 2**40 reached PostgreSQL (an int32 column),
+    which refused it as a driver error (not a DataError), counted against the source's circuit breaker. Three
+    requests of one department opened the breaker, and every department's queries of that provider's source were
+    SOURCE_UNAVAILABLE until it reset, again and again. A lookup's key is a GraphQL Int: it cannot send one."""
+    async for api in _api(pg_world):
+        purpose = await _publish_integer_keyed_resource(api)
+        attack = "query($r: [_Any!]!) { _entities(representations: $r) { ... on Permit { holder } } }"
+        for _ in range(api.world.settings.breaker_failures + 1):
+            result = await api.query(
+                attack, "police", purpose, variables={"r": [{"__typename": "Permit", "permitNo": 2**40}]}
+            )
+            assert result["data"]["_entities"] == [None]
+            assert [e["extensions"]["code"] for e in result["errors"]] == ["REPRESENTATION_INVALID"]
+        # the source still answers everyone: a lookup, an entity and another resource of the same source
+        looked_up = await api.query("{ permit(permitNo: 1) { holder } }", "police", purpose)
+        assert looked_up == {"data": {"permit": {"holder": "holder one"}}}
+        entity = await api.query(attack, "police", purpose, variables={"r": [{"__typename": "Permit", "permitNo": 1}]})
+        assert entity == {"data": {"_entities": [{"holder": "holder one"}]}}
+        persons = await api.query("{ personList(first: 1) { items { name } } }", "market", "market.licence-review")
+        assert "errors" not in persons and persons["data"]["personList"]["items"]
