@@ -29,7 +29,7 @@ from resolvers.data import HIDDEN
 from schema.applications import QUERY_FIELDS, Mutation
 from schema.execution import FlatListExecutor, field_value
 from schema.federation import FEDERATION_VERSION, entities_resolver, service_field
-from schema.selection import field_names, response_keys, sub_selections
+from schema.selection import field_names, merged_selections, response_keys, sub_selections
 from schema.usage import QUERY_FIELDS as USAGE_FIELDS
 from schema.views import DepartmentView, SchemaViews
 
@@ -166,7 +166,7 @@ def _selection(resource: Resource, selections) -> tuple[list[str], list[str], di
 def _link_field(resource: Resource, link: Link, target: Resource, target_type):
     async def resolve(root, info: strawberry.Info):
         ctx: RequestContext = info.context
-        selected, link_items, keys = _selection(target, info.selected_fields[0].selections)
+        selected, link_items, keys = _selection(target, merged_selections(info))
         return await links.follow(
             ctx, resource, link, _hidden(root), selected, link_items, _response_path(info.path), keys
         )
@@ -221,7 +221,7 @@ def _lookup_field(resource: Resource, object_type):
         key: Annotated[key_type, strawberry.argument(name=key_item.name, description=key_item.label)],
     ) -> Optional[object_type]:
         ctx: RequestContext = info.context
-        selected, link_items, keys = _selection(resource, info.selected_fields[0].selections)
+        selected, link_items, keys = _selection(resource, merged_selections(info))
         row = await data.lookup(ctx, resource, key, selected, [info.path.key], link_items, keys)
         return row
 
@@ -239,7 +239,7 @@ def _list_field(resource: Resource, object_type, page_type, filter_type):
         after: Annotated[Optional[str], strawberry.argument(description="从该游标之后开始")] = None,
     ) -> Optional[page_type]:
         ctx: RequestContext = info.context
-        page_selections = info.selected_fields[0].selections
+        page_selections = merged_selections(info)
         selected, link_items, keys = _selection(resource, sub_selections(page_selections, "items"))
         page = await data.list_rows(
             ctx,

@@ -32,7 +32,7 @@ from catalog.model import DataItem, Resource
 from govshare.errors import GovshareError, error_entry
 from resolvers import data
 from resolvers.context import RequestContext
-from schema.selection import field_names, typed_selections
+from schema.selection import field_names, merged_selections, typed_selections
 
 FEDERATION_VERSION = "2.11"  # the federation spec version of the @link (strawberry 0.341 and @apollo/gateway 2.14)
 ENTITY_UNION = "_Entity"
@@ -145,7 +145,7 @@ async def _entities(info: strawberry.Info, types: dict[str, tuple[Resource, type
             continue
         groups.setdefault(resource.type_name, []).append((index, key))
 
-    selections = info.selected_fields[0].selections
+    selections = merged_selections(info)
 
     async def answer(type_name: str, wanted: list[tuple[int, object]]) -> None:
         resource, object_type = types[type_name]

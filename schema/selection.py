@@ -12,6 +12,13 @@ def _skipped(selection: Selection) -> bool:
     return directives.get("include", {}).get("if") is False
 
 
+def merged_selections(info) -> list[Selection]:
+    """The selections under the field being resolved, from every occurrence of its response key: GraphQL merges
+    them into one field (`person(idNumber: $i) { name } person(idNumber: $i) { gender }` selects both), while
+    strawberry's ``info.selected_fields`` holds one entry per occurrence."""
+    return [selection for field in info.selected_fields for selection in field.selections]
+
+
 def field_names(selections: list[Selection]) -> list[str]:
     """Names (not aliases) of the fields selected directly under a field, fragments flattened."""
     names: list[str] = []
