@@ -6,8 +6,9 @@ from __future__ import annotations
 import dataclasses
 
 import pytest
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine, select, text
 
+from audit.tables import access_records
 from catalog import store as catalog_store
 from catalog.model import DataItem, Resource, ShareType
 from connectors.urls import sync_url
@@ -76,3 +77,59 @@ async def test_an_entity_key_no_lookup_could_carry_does_not_break_the_providers_
         assert entity == {"data": {"_entities": [{"holder": "holder one"}]}}
         persons = await api.query("{ personList(first: 1) { items { name } } }", "market", "market.licence-review")
         assert "errors" not in persons and persons["data"]["personList"]["items"]
+
+
+@pytest.mark.parametrize("world", ["sqlite"], indirect=True)
+async def test_a_field_selected_twice_under_one_response_key_is_decided_and_recorded_whole(api, world):
+    """GraphQL merges fields of one response key: `person(idNumber: $i) { name } person(idNumber: $i) { gender
+    enterprises { name } }` is one field selecting all three. Only the first occurrence's selection was decided:
+    gender (which market reads) came back null without a word, and the link was refused as if market's idNumber were
+    masked, with an access record saying so (FILTER_NOT_ALLOWED), a record of a refusal that never was. The same for
+    `_entities` and lists."""
+    (person,) = [
+        r["id_number"] for r in world.rows("police", "SELECT id_number FROM person ORDER BY id_number LIMIT 1")
+    ]
+    source = world.row("police", "SELECT name, gender FROM person WHERE id_number = ?", person)
+    entity = {"__typename": "Person", "idNumber": person}
+    market = ("market", "market.licence-review")
+    for query, path in (
+        (
+            "query($i: String!) { person(idNumber: $i) { name } person(idNumber: $i) { gender enterprises { name } } }",
+            ("person",),
+        ),
+        (
+            "query($r: [_Any!]!) { _entities(representations: $r) { ... on Person { name } }"
+            " _entities(representations: $r) { ... on Person { gender enterprises { name } } } }",
+            ("_entities", 0),
+        ),
+        (
+            "query($i: String!) { personList(filter: {idNumber: {eq: $i}}) { items { name } }"
+            " personList(filter: {idNumber: {eq: $i}}) { items { gender enterprises { name } } } }",
+            ("personList", "items", 0),
+        ),
+    ):
+        response = await api.post(
+            query, department=market[0], purpose=market[1], variables={"i": person, "r": [entity]}
+        )
+        result = response.json()
+        assert "errors" not in result, result["errors"]
+        answered = result["data"]
+        for key in path:
+            answered = answered[key]
+        assert answered["name"] == source["name"] and answered["gender"] == source["gender"]
+        assert isinstance(answered["enterprises"], list)
+        records = await records_of(api, response)
+        assert all(r.outcome == "allowed" for r in records), [(r.operation, r.error_code) for r in records]
+        (read,) = [r for r in records if r.resource == "police.person"]
+        assert sorted(read.items_returned) == ["gender", "name"]
+
+
+async def records_of(api, response) -> list:
+    async with api.app.state.runtime.engine.connect() as conn:
+        return (
+            await conn.execute(
+                select(access_records)
+                .where(access_records.c.request_id == response.headers["X-Request-Id"])
+                .order_by(access_records.c.seq)
+            )
+        ).all()
