@@ -3,6 +3,7 @@ and `_service`, trace context), each made as a department with a valid key for i
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 
 import pytest
@@ -13,6 +14,7 @@ from catalog import store as catalog_store
 from catalog.model import DataItem, Resource, ShareType
 from connectors.urls import sync_url
 from tests.conftest import _api, _world
+from tests.test_cli import govshare_in_process
 
 PERMITS = "review4_permit"
 
@@ -77,6 +79,9 @@ async def test_an_entity_key_no_lookup_could_carry_does_not_break_the_providers_
         assert entity == {"data": {"_entities": [{"holder": "holder one"}]}}
         persons = await api.query("{ personList(first: 1) { items { name } } }", "market", "market.licence-review")
         assert "errors" not in persons and persons["data"]["personList"]["items"]
+    # every record written on the way (the entities' among them) keeps the chain whole
+    verified = await asyncio.to_thread(govshare_in_process, pg_world.settings.var_dir.parent, "audit", "verify")
+    assert verified.returncode == 0 and "access 记录链完整" in verified.stdout, verified.stdout + verified.stderr
 
 
 @pytest.mark.parametrize("world", ["sqlite"], indirect=True)
