@@ -74,7 +74,8 @@ def configure(log_format: str = "text", level: int = logging.INFO) -> None:
 
 class QueryStringsHidden(logging.Filter):
     """uvicorn's access lines without the query string of ``paths``: a GET /graphql carries the whole query in its
-    URL, ID numbers included, and no log line may hold them (``GET /graphql?… HTTP/1.1`` instead)."""
+    URL, ID numbers included, and no log line may hold them (``GET /graphql?… HTTP/1.1`` instead); nor of the paths
+    below them (``/graphql/``, which Starlette redirects to /graphql, query string and all)."""
 
     def __init__(self, paths: tuple[str, ...]) -> None:
         super().__init__()
@@ -85,7 +86,8 @@ class QueryStringsHidden(logging.Filter):
         # uvicorn.access: (client address, method, path with its query string, HTTP version, status)
         if isinstance(args, tuple) and len(args) == 5 and isinstance(args[2], str) and "?" in args[2]:
             path = args[2].split("?", 1)[0]
-            if path in self.paths:
+            # below them too: `/graphql/?query=…` is redirected to /graphql with its query string, after its line
+            if any(path == hidden or path.startswith(hidden + "/") for hidden in self.paths):
                 record.args = (args[0], args[1], f"{path}?…", *args[3:])
         return True
 
