@@ -138,3 +138,28 @@ async def records_of(api, response) -> list:
                 .order_by(access_records.c.seq)
             )
         ).all()
+
+
+def test_a_get_to_graphql_with_a_trailing_slash_leaves_its_query_out_of_the_access_line():
+    """A client configured with `/graphql/` sends `GET /graphql/?query={ person(idNumber: "…") … }`: Starlette
+    redirects it to /graphql (307, the query string kept), and uvicorn's access line of that first request held the
+    whole query, ID number and all; only the exact path /graphql was hidden."""
+    import logging
+
+    from govshare.logs import QueryStringsHidden
+
+    person = "371311197811261792"
+    hidden = QueryStringsHidden(("/graphql",))
+    for path in ("/graphql/", "/graphql//", "/graphql/x"):
+        target = f"{path}?query=%7B%20person(idNumber%3A%20%22{person}%22)%20%7B%20name%20%7D%20%7D"
+        record = logging.LogRecord(
+            "uvicorn.access",
+            logging.INFO,
+            __file__,
+            1,
+            '%s - "%s %s HTTP/%s" %d',
+            ("1.2.3.4:5", "GET", target, "1.1", 307),
+            None,
+        )
+        assert hidden.filter(record)
+        assert person not in record.getMessage() and f'"GET {path}?… HTTP/1.1" 307' in record.getMessage(), path
