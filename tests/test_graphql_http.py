@@ -462,3 +462,33 @@ async def test_head_is_answered_as_get_and_never_runs_a_mutation(api):
     assert query.status_code == 200 and query.headers["cache-control"] == "no-store"
     mutation = await api.client.head("/graphql", params={"query": "mutation { __typename }"}, headers=_key(api))
     assert mutation.status_code == 405 and mutation.headers["allow"] == "POST"
+
+
+@pytest.mark.parametrize(
+    ("method", "request_args", "zh", "en"),
+    [
+        ("POST", {"content": b"{not json"}, "请求体不是有效的 JSON（第 1 行第 2 列）。", "(line 1, column 2)"),
+        ("POST", {"json": {"query": 42}}, "缺少字符串参数 query。", "expected a 'query' string"),
+        ("POST", {"json": {"query": "{ __typename }", "operationName": 5}}, "参数 operationName 须为字符串或 null。",
+         "'operationName' must be a string or null"),
+        ("POST", {"json": {"query": "{ __typename }", "variables": []}}, "参数 variables 须为 JSON 对象或 null。",
+         "'variables' must be an object or null"),
+        ("GET", {"params": {"query": "{ __typename }", "variables": "{not"}},
+         "参数 variables 不是有效的 JSON（第 1 行第 2 列）。", "'variables' is not valid JSON (line 1, column 2)"),
+    ],
+)  # fmt: skip
+async def test_a_bad_request_says_what_is_wrong_in_the_callers_language(api, method, request_args, zh, en):
+    """BAD_REQUEST's detail was English (and the JSON parser's own text) inside the Chinese message."""
+    headers = {**_key(api), "Content-Type": "application/json"}
+    answers = {}
+    for lang in ("zh-CN", "en"):
+        response = await api.client.request(
+            method, "/graphql", headers={**headers, "Accept-Language": lang}, **request_args
+        )
+        assert response.status_code == 400, response.text
+        (error,) = response.json()["errors"]
+        assert error["extensions"]["code"] == "BAD_REQUEST"
+        answers[lang] = error["message"]
+    assert answers["zh-CN"] == f"请求无法解析：{zh}"
+    assert answers["en"].startswith("The request cannot be read: ") and en in answers["en"]
+    assert "Expecting" not in answers["en"]  # nothing of the parser's own English text
