@@ -504,7 +504,11 @@ def create_app(settings: Settings | None = None, **runtime_options) -> Starlette
     cors = (
         [
             Middleware(
-                BrowserOrigins, origins=settings.origins(), paths=["/graphql"], max_age=settings.cors_max_age_seconds
+                BrowserOrigins,
+                origins=settings.origins(),
+                paths=["/graphql"],
+                max_age=settings.cors_max_age_seconds,
+                language=settings.language,
             )
         ]
         if settings.origins()

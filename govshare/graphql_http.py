@@ -50,13 +50,13 @@ from graphql import GraphQLError, OperationDefinitionNode
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
-from starlette.responses import PlainTextResponse, Response
+from starlette.responses import Response
 from strawberry.extensions import SchemaExtension
 from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
 from strawberry.types.graphql import OperationType
 
 from govshare.errors import GovshareError, error_entry, http_error, internal_error
-from govshare.i18n import Phrase, message
+from govshare.i18n import Phrase, message, normalize_language
 
 log = logging.getLogger("govshare.graphql_http")
 
@@ -477,7 +477,9 @@ class BrowserOrigins(CORSMiddleware):
     (its preflight is 403 with ``Vary`` alone), and nothing is ever allowed with credentials (the key travels in
     ``Authorization``, which a page of another origin can only send after a preflight that names its origin)."""
 
-    def __init__(self, app, *, origins: Iterable[str], paths: Iterable[str], max_age: int) -> None:
+    def __init__(
+        self, app, *, origins: Iterable[str], paths: Iterable[str], max_age: int, language: str = "zh-CN"
+    ) -> None:
         super().__init__(
             app,
             allow_origins=tuple(origins),
@@ -488,6 +490,7 @@ class BrowserOrigins(CORSMiddleware):
             max_age=max_age,
         )
         self.paths = frozenset(paths)
+        self.language = language
 
     async def __call__(self, scope, receive, send) -> None:
         if scope["type"] != "http" or scope["path"] not in self.paths:
@@ -496,9 +499,23 @@ class BrowserOrigins(CORSMiddleware):
         await super().__call__(scope, receive, send)
 
     def preflight_response(self, request_headers: Headers) -> Response:
+        """A refused preflight is a coded JSON error like every other refusal (Starlette's is English text):
+        CORS_ORIGIN_NOT_ALLOWED (403, no CORS header), or CORS_PREFLIGHT_REFUSED (400: a method or header this
+        endpoint does not take, with what it does take)."""
+        lang = normalize_language(request_headers.get("accept-language"), self.language)
         if not self.is_allowed_origin(request_headers["origin"]):
-            return PlainTextResponse("Disallowed CORS origin", status_code=403, headers={"Vary": "Origin"})
-        return super().preflight_response(request_headers)
+            refused = GovshareError("CORS_ORIGIN_NOT_ALLOWED", http_status=403)
+            return http_error(refused, lang, {"Vary": "Origin"})
+        response = super().preflight_response(request_headers)
+        if response.status_code < 400:
+            return response
+        refused = GovshareError(
+            "CORS_PREFLIGHT_REFUSED",
+            allowed_methods=", ".join(sorted(self.allow_methods)),
+            allowed_headers=", ".join(CORS_HEADERS),
+        )
+        kept = {k: v for k, v in response.headers.items() if k.startswith("access-control-") or k == "vary"}
+        return http_error(refused, lang, kept)
 
     async def send(self, message, send, request_headers: Headers) -> None:
         origin = request_headers.get("origin")

@@ -76,6 +76,14 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "变更操作（mutation）只能用 POST 发送，GET 只用于查询。",
         "a mutation is sent with POST only; GET is for queries.",
     ),
+    "CORS_ORIGIN_NOT_ALLOWED": (
+        "此来源（Origin）的浏览器应用未获准调用本接口（配置项 cors_origins）。",
+        "Browser applications of this origin may not call this endpoint (setting cors_origins).",
+    ),
+    "CORS_PREFLIGHT_REFUSED": (
+        "跨域预检被拒绝：本接口只接受方法 {allowed_methods}，请求头 {allowed_headers}。",
+        "The preflight is refused: this endpoint takes the methods {allowed_methods} and the headers {allowed_headers} only.",
+    ),
     "UNSUPPORTED_MEDIA_TYPE": (
         "请求体须为 JSON，并带 Content-Type: application/json（字符集为 UTF-8）。",
         "Send the body as JSON with 'Content-Type: application/json' (in UTF-8).",

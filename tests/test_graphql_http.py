@@ -433,6 +433,28 @@ async def test_an_origin_not_listed_gets_no_cors_header_at_all(cors_api):
     assert odd.status_code == 400
 
 
+async def test_a_refused_preflight_is_a_coded_error_in_the_callers_language(cors_api):
+    """Starlette answered a refused preflight with English text and no code ("Disallowed CORS origin")."""
+    cases = [
+        ({"Origin": "https://evil.example", **PREFLIGHT}, 403, "CORS_ORIGIN_NOT_ALLOWED", "cors_origins"),
+        (
+            {"Origin": ALLOWED, "Access-Control-Request-Method": "PUT", "Access-Control-Request-Headers": "x-secret"},
+            400,
+            "CORS_PREFLIGHT_REFUSED",
+            "X-Purpose",
+        ),
+    ]
+    for headers, status, code, named in cases:
+        for lang, marker in (("zh-CN", "本接口"), ("en", "this endpoint")):
+            refused = await cors_api.client.options("/graphql", headers={**headers, "Accept-Language": lang})
+            assert refused.status_code == status and refused.headers["content-type"] == "application/json"
+            (error,) = refused.json()["errors"]
+            assert error["extensions"]["code"] == code and marker in error["message"] and named in error["message"]
+            assert "Origin" in refused.headers["vary"]
+    not_listed = await cors_api.client.options("/graphql", headers=cases[0][0])
+    assert _cors_headers(not_listed) == {}  # still nothing of CORS for an origin not listed
+
+
 async def test_cors_is_only_on_the_query_endpoint(cors_api):
     """The console and the admin API are sessions in cookies: no page of another origin is ever allowed there."""
     for path in ("/admin/graphql", "/admin/session", "/console", "/healthz"):
