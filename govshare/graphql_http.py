@@ -339,8 +339,10 @@ def masked(error: GraphQLError, lang: str) -> dict[str, Any]:
     if isinstance(original, GovshareError):
         return {**entry, **error_entry(original, lang)}
     if error.path is None and (original is None or isinstance(original, GraphQLError)):
-        # the document itself or its variables: syntax, validation, limits, values of the wrong type
-        return {**entry, "extensions": {**extensions, "code": "GRAPHQL_INVALID"}}
+        # the document itself or its variables: syntax, validation, limits, values of the wrong type. The message is
+        # graphql-core's own (English, naming the fault exactly); ``reason`` says what it is in the caller's language.
+        reason = message("GRAPHQL_INVALID", lang)
+        return {**entry, "extensions": {**extensions, "code": "GRAPHQL_INVALID", "reason": reason}}
     log.error("unexpected error at %s", "/".join(map(str, error.path or ())) or "(no path)", exc_info=original)
     return {**entry, **error_entry(internal_error(), lang)}
 

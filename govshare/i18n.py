@@ -88,6 +88,11 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "请求体须为 JSON，并带 Content-Type: application/json（字符集为 UTF-8）。",
         "Send the body as JSON with 'Content-Type: application/json' (in UTF-8).",
     ),
+    "GRAPHQL_INVALID": (
+        "GraphQL 文档或其变量无效（语法、字段或参数不存在、超出深度/别名/长度限制、变量类型不符），具体见 message。",
+        "The GraphQL document or its variables are not valid (syntax, an unknown field or argument, a depth, alias or "
+        "size limit, a variable of the wrong type): message says which.",
+    ),
     "OPERATION_NOT_FOUND": (
         "文档中没有名为 {name} 的操作（operationName）。",
         "The document has no operation named {name} (operationName).",

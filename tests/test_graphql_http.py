@@ -514,3 +514,21 @@ async def test_a_bad_request_says_what_is_wrong_in_the_callers_language(api, met
     assert answers["zh-CN"] == f"请求无法解析：{zh}"
     assert answers["en"].startswith("The request cannot be read: ") and en in answers["en"]
     assert "Expecting" not in answers["en"]  # nothing of the parser's own English text
+
+
+async def test_an_invalid_document_says_so_in_the_callers_language_beside_graphql_cores_message(api):
+    """GRAPHQL_INVALID carried graphql-core's English message alone, and no ``reason`` as every other error does."""
+    for query in ("{", "{ noSuchField }", "query($n: Int) { __typename }"):
+        answers = {}
+        for lang in ("zh-CN", "en"):
+            response = await api.client.post(
+                "/graphql",
+                json={"query": query, "variables": {"n": "x"}},
+                headers={**_key(api), "Accept-Language": lang},
+            )
+            (error,) = response.json()["errors"]
+            assert error["extensions"]["code"] == "GRAPHQL_INVALID", error
+            answers[lang] = error
+        assert "GraphQL 文档或其变量无效" in answers["zh-CN"]["extensions"]["reason"]
+        assert answers["en"]["extensions"]["reason"].startswith("The GraphQL document or its variables are not valid")
+        assert answers["zh-CN"]["message"] == answers["en"]["message"]  # the fault itself, as graphql-core names it
