@@ -72,6 +72,10 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "BATCH_NOT_SUPPORTED": ("每个请求只能包含一个 GraphQL 操作。", "Send one GraphQL operation per request."),
     "METHOD_NOT_ALLOWED": ("请使用 POST 方法：{detail}", "Use POST: {detail}"),
     "METHOD_POST_ONLY": ("此地址只接受 POST 请求。", "this address answers POST requests only."),
+    "METHOD_GET_OR_POST_ONLY": (
+        "此地址只接受 POST 请求，以及只用于查询的 GET 请求。",
+        "this address answers POST, and GET for queries only.",
+    ),
     "METHOD_MUTATION_POST_ONLY": (
         "变更操作（mutation）只能用 POST 发送，GET 只用于查询。",
         "a mutation is sent with POST only; GET is for queries.",

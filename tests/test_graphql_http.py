@@ -532,3 +532,19 @@ async def test_an_invalid_document_says_so_in_the_callers_language_beside_graphq
         assert "GraphQL 文档或其变量无效" in answers["zh-CN"]["extensions"]["reason"]
         assert answers["en"]["extensions"]["reason"].startswith("The GraphQL document or its variables are not valid")
         assert answers["zh-CN"]["message"] == answers["en"]["message"]  # the fault itself, as graphql-core names it
+
+
+async def test_another_method_is_a_coded_405_naming_the_methods_allowed(api):
+    """PUT, PATCH, DELETE (and OPTIONS without CORS) on /graphql were Starlette's text/plain 'Method Not Allowed',
+    no code, and 'Allow: POST' although GET answers queries; on /admin/graphql the same text."""
+    for path, allowed in (("/graphql", {"GET", "HEAD", "POST"}), ("/admin/graphql", {"POST"})):
+        for method in ("PUT", "PATCH", "DELETE", "OPTIONS"):
+            response = await api.client.request(
+                method, path, json={"query": "{ __typename }"}, headers={**_key(api), "Accept-Language": "en"}
+            )
+            assert response.status_code == 405, (path, method, response.text)
+            assert response.headers["content-type"] == "application/json", (path, method)
+            (error,) = response.json()["errors"]
+            assert error["extensions"]["code"] == "METHOD_NOT_ALLOWED" and "data" not in response.json()
+            assert {m.strip() for m in response.headers["allow"].split(",")} == allowed, (path, method)
+            assert all(m in error["message"] for m in allowed - {"HEAD"}), error["message"]
