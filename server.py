@@ -12,7 +12,7 @@ import contextlib
 import logging
 import re
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -48,6 +48,7 @@ from govshare.graphql_http import (
     Execution,
     GraphQLEndpoint,
     Operation,
+    method_not_allowed,
     prefers_html,
     response_media_type,
 )
@@ -504,17 +505,35 @@ def create_app(settings: Settings | None = None, **runtime_options) -> Starlette
     cors = (
         [
             Middleware(
-                BrowserOrigins, origins=settings.origins(), paths=["/graphql"], max_age=settings.cors_max_age_seconds
+                BrowserOrigins,
+                origins=settings.origins(),
+                paths=["/graphql"],
+                max_age=settings.cors_max_age_seconds,
+                language=settings.language,
             )
         ]
         if settings.origins()
         else []
     )
+
+    def other_methods(allowed: str, reason: str) -> Callable[[Request], Awaitable[Response]]:
+        """Any other method on an endpoint: 405 METHOD_NOT_ALLOWED, coded and with the right ``Allow``, instead of
+        Starlette's English text naming the first route's methods only."""
+
+        async def refuse(request: Request) -> Response:
+            lang = normalize_language(request.headers.get("accept-language"), settings.language)
+            refused = method_not_allowed(reason, lang)
+            return http_error(refused, lang, {"Allow": allowed, **NO_STORE})
+
+        return refuse
+
+    refused_methods = ["PUT", "PATCH", "DELETE", "OPTIONS", "TRACE"]
     app = Starlette(
         routes=[
             Route("/", lambda request: RedirectResponse("/graphql")),
             Route("/graphql", query_endpoint.handle, methods=["POST"]),
             Route("/graphql", GraphQLGet(query_endpoint).handle, methods=["GET"]),
+            Route("/graphql", other_methods("GET, HEAD, POST", "METHOD_GET_OR_POST_ONLY"), methods=refused_methods),
             Route("/healthz", healthz),
             Mount("/static", StaticFiles(directory=settings.web_dir, check_dir=False), name="static"),
             # Policy administration for security staff (admin/): the console, the admin API and its sessions.
@@ -529,6 +548,7 @@ def create_app(settings: Settings | None = None, **runtime_options) -> Starlette
             # GET is refused there with a code (405): the admin API is for scripts that POST, and a console session
             # is a cookie, which a GET from another site would carry.
             Route("/admin/graphql", AdminEndpoint().handle, methods=["GET", "POST"]),
+            Route("/admin/graphql", other_methods("POST", "METHOD_POST_ONLY"), methods=refused_methods),
         ],
         lifespan=lifespan,
         # Every body is bounded before it is read (policy documents for the admin API may be larger).

@@ -50,13 +50,13 @@ from graphql import GraphQLError, OperationDefinitionNode
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
-from starlette.responses import PlainTextResponse, Response
+from starlette.responses import Response
 from strawberry.extensions import SchemaExtension
 from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
 from strawberry.types.graphql import OperationType
 
 from govshare.errors import GovshareError, error_entry, http_error, internal_error
-from govshare.i18n import message
+from govshare.i18n import Phrase, message, normalize_language
 
 log = logging.getLogger("govshare.graphql_http")
 
@@ -158,6 +158,16 @@ class Operation:
     document_id: str | None = None
 
 
+def _not_json(exc: Exception, name: str | None = None) -> Phrase:
+    """What BAD_REQUEST says of JSON that cannot be read (the body, or the GET parameter ``name``): where the parser
+    stopped (line, column), in the caller's language; text not in UTF-8 or nested deeper than the parser goes has no
+    such place."""
+    if isinstance(exc, json.JSONDecodeError):
+        located = "REQUEST_BODY_NOT_JSON" if name is None else "REQUEST_PARAM_NOT_JSON"
+        return Phrase(located, name=name, line=exc.lineno, column=exc.colno)
+    return Phrase("REQUEST_BODY_UNREADABLE" if name is None else "REQUEST_PARAM_UNREADABLE", name=name)
+
+
 def _operation(payload: Mapping[str, Any], *, read_only: bool = False) -> Operation:
     """The operation of the request's parameters, each checked for its type (BAD_REQUEST naming the parameter).
     ``query`` may be left out where a document id names the document (``admit`` resolves it or refuses)."""
@@ -165,18 +175,18 @@ def _operation(payload: Mapping[str, Any], *, read_only: bool = False) -> Operat
     query = payload.get("query")
     if query is not None or document_id is None:  # without a document id, the text is the document
         if not isinstance(query, str):
-            raise GovshareError("BAD_REQUEST", detail="expected a 'query' string")
+            raise GovshareError("BAD_REQUEST", detail=Phrase("REQUEST_QUERY_MISSING"))
         if not query.strip():
-            raise GovshareError("BAD_REQUEST", detail="'query' is empty")
+            raise GovshareError("BAD_REQUEST", detail=Phrase("REQUEST_QUERY_EMPTY"))
     operation_name = payload.get("operationName")
     if operation_name is not None and not isinstance(operation_name, str):
-        raise GovshareError("BAD_REQUEST", detail="'operationName' must be a string or null")
+        raise GovshareError("BAD_REQUEST", detail=Phrase("REQUEST_NOT_STRING", name="operationName"))
     maps = {}
     for name in ("variables", "extensions"):
         value = payload.get(name)
         value = {} if value is None else value
         if not isinstance(value, dict):
-            raise GovshareError("BAD_REQUEST", detail=f"'{name}' must be an object or null")
+            raise GovshareError("BAD_REQUEST", detail=Phrase("REQUEST_NOT_OBJECT", name=name))
         maps[name] = value
     return Operation(query, maps["variables"], operation_name or None, maps["extensions"], read_only, document_id)
 
@@ -186,15 +196,15 @@ def read_operation(body: bytes) -> Operation:
     ``variables`` and ``extensions`` (when sent, and not null) objects and ``operationName`` a string,
     BATCH_NOT_SUPPORTED for a list (each operation is decided and recorded on its own)."""
     if not body.strip():
-        raise GovshareError("BAD_REQUEST", detail="the body is empty")
+        raise GovshareError("BAD_REQUEST", detail=Phrase("REQUEST_BODY_EMPTY"))
     try:
         payload = json.loads(body)
     except (ValueError, RecursionError) as exc:  # RecursionError: JSON nested deeper than the parser goes
-        raise GovshareError("BAD_REQUEST", detail=str(exc)) from None
+        raise GovshareError("BAD_REQUEST", detail=_not_json(exc)) from None
     if isinstance(payload, list):
         raise GovshareError("BATCH_NOT_SUPPORTED")
     if not isinstance(payload, dict):
-        raise GovshareError("BAD_REQUEST", detail="expected a JSON object with a 'query' string")
+        raise GovshareError("BAD_REQUEST", detail=Phrase("REQUEST_NOT_JSON_OBJECT"))
     return _operation(payload)
 
 
@@ -207,16 +217,16 @@ def document_id_of(params: Mapping[str, Any]) -> str | None:
         named.append(params["documentId"])
     extensions = params.get("extensions")
     if extensions is not None and not isinstance(extensions, dict):
-        raise GovshareError("BAD_REQUEST", detail="'extensions' must be an object")
+        raise GovshareError("BAD_REQUEST", detail=Phrase("REQUEST_NOT_OBJECT", name="extensions"))
     persisted = (extensions or {}).get("persistedQuery")
     if persisted is not None:
         if not isinstance(persisted, dict) or "sha256Hash" not in persisted:
-            raise GovshareError("BAD_REQUEST", detail="'extensions.persistedQuery' needs a 'sha256Hash'")
+            raise GovshareError("BAD_REQUEST", detail=Phrase("REQUEST_PERSISTED_NO_HASH"))
         named.append(persisted["sha256Hash"])
     if any(not isinstance(name, str) for name in named):
-        raise GovshareError("BAD_REQUEST", detail="a document id must be a string")
+        raise GovshareError("BAD_REQUEST", detail=Phrase("REQUEST_DOCUMENT_ID_NOT_STRING"))
     if len({name.removeprefix("sha256:").lower() for name in named}) > 1:
-        raise GovshareError("BAD_REQUEST", detail="'documentId' and 'extensions.persistedQuery' name two documents")
+        raise GovshareError("BAD_REQUEST", detail=Phrase("REQUEST_TWO_DOCUMENTS"))
     return named[0] if named else None
 
 
@@ -228,12 +238,12 @@ def read_get_operation(params: list[tuple[str, str]]) -> Operation:
         if name not in ("query", "variables", "operationName", "extensions", "documentId"):
             continue
         if name in payload:
-            raise GovshareError("BAD_REQUEST", detail=f"'{name}' is sent more than once")
+            raise GovshareError("BAD_REQUEST", detail=Phrase("REQUEST_PARAM_REPEATED", name=name))
         if name in ("variables", "extensions"):
             try:
                 payload[name] = json.loads(value) if value else None
             except (ValueError, RecursionError) as exc:
-                raise GovshareError("BAD_REQUEST", detail=f"'{name}' is not JSON: {exc}") from None
+                raise GovshareError("BAD_REQUEST", detail=_not_json(exc, name)) from None
         else:
             payload[name] = value
     return _operation(payload, read_only=True)
@@ -329,8 +339,10 @@ def masked(error: GraphQLError, lang: str) -> dict[str, Any]:
     if isinstance(original, GovshareError):
         return {**entry, **error_entry(original, lang)}
     if error.path is None and (original is None or isinstance(original, GraphQLError)):
-        # the document itself or its variables: syntax, validation, limits, values of the wrong type
-        return {**entry, "extensions": {**extensions, "code": "GRAPHQL_INVALID"}}
+        # the document itself or its variables: syntax, validation, limits, values of the wrong type. The message is
+        # graphql-core's own (English, naming the fault exactly); ``reason`` says what it is in the caller's language.
+        reason = message("GRAPHQL_INVALID", lang)
+        return {**entry, "extensions": {**extensions, "code": "GRAPHQL_INVALID", "reason": reason}}
     log.error("unexpected error at %s", "/".join(map(str, error.path or ())) or "(no path)", exc_info=original)
     return {**entry, **error_entry(internal_error(), lang)}
 
@@ -368,7 +380,7 @@ class GraphQLEndpoint:
         and resolves a document id into its text. By default a document id means nothing: a request must carry its
         ``query`` (BAD_REQUEST otherwise)."""
         if operation.query is None:
-            raise GovshareError("BAD_REQUEST", detail="expected a JSON object with a 'query' string")
+            raise GovshareError("BAD_REQUEST", detail=Phrase("REQUEST_NOT_JSON_OBJECT"))
         return operation
 
     async def handle(self, request: Request) -> Response:
@@ -467,7 +479,9 @@ class BrowserOrigins(CORSMiddleware):
     (its preflight is 403 with ``Vary`` alone), and nothing is ever allowed with credentials (the key travels in
     ``Authorization``, which a page of another origin can only send after a preflight that names its origin)."""
 
-    def __init__(self, app, *, origins: Iterable[str], paths: Iterable[str], max_age: int) -> None:
+    def __init__(
+        self, app, *, origins: Iterable[str], paths: Iterable[str], max_age: int, language: str = "zh-CN"
+    ) -> None:
         super().__init__(
             app,
             allow_origins=tuple(origins),
@@ -478,6 +492,7 @@ class BrowserOrigins(CORSMiddleware):
             max_age=max_age,
         )
         self.paths = frozenset(paths)
+        self.language = language
 
     async def __call__(self, scope, receive, send) -> None:
         if scope["type"] != "http" or scope["path"] not in self.paths:
@@ -486,9 +501,23 @@ class BrowserOrigins(CORSMiddleware):
         await super().__call__(scope, receive, send)
 
     def preflight_response(self, request_headers: Headers) -> Response:
+        """A refused preflight is a coded JSON error like every other refusal (Starlette's is English text):
+        CORS_ORIGIN_NOT_ALLOWED (403, no CORS header), or CORS_PREFLIGHT_REFUSED (400: a method or header this
+        endpoint does not take, with what it does take)."""
+        lang = normalize_language(request_headers.get("accept-language"), self.language)
         if not self.is_allowed_origin(request_headers["origin"]):
-            return PlainTextResponse("Disallowed CORS origin", status_code=403, headers={"Vary": "Origin"})
-        return super().preflight_response(request_headers)
+            refused = GovshareError("CORS_ORIGIN_NOT_ALLOWED", http_status=403)
+            return http_error(refused, lang, {"Vary": "Origin"})
+        response = super().preflight_response(request_headers)
+        if response.status_code < 400:
+            return response
+        refused = GovshareError(
+            "CORS_PREFLIGHT_REFUSED",
+            allowed_methods=", ".join(sorted(self.allow_methods)),
+            allowed_headers=", ".join(CORS_HEADERS),
+        )
+        kept = {k: v for k, v in response.headers.items() if k.startswith("access-control-") or k == "vary"}
+        return http_error(refused, lang, kept)
 
     async def send(self, message, send, request_headers: Headers) -> None:
         origin = request_headers.get("origin")

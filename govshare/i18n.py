@@ -11,6 +11,42 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "KEY_INVALID": ("应用密钥无效。", "The application key is not valid."),
     "KEY_REVOKED": ("应用密钥已被吊销。", "The application key has been revoked."),
     "BAD_REQUEST": ("请求无法解析：{detail}", "The request cannot be read: {detail}"),
+    # What BAD_REQUEST's {detail} says of a GraphQL request (govshare/graphql_http.py), as Phrase parameters.
+    "REQUEST_QUERY_MISSING": ("缺少字符串参数 query。", "expected a 'query' string."),
+    "REQUEST_QUERY_EMPTY": ("参数 query 为空。", "'query' is empty."),
+    "REQUEST_NOT_STRING": ("参数 {name} 须为字符串或 null。", "'{name}' must be a string or null."),
+    "REQUEST_NOT_OBJECT": ("参数 {name} 须为 JSON 对象或 null。", "'{name}' must be an object or null."),
+    "REQUEST_BODY_EMPTY": ("请求体为空。", "the body is empty."),
+    "REQUEST_BODY_NOT_JSON": (
+        "请求体不是有效的 JSON（第 {line} 行第 {column} 列）。",
+        "the body is not valid JSON (line {line}, column {column}).",
+    ),
+    "REQUEST_BODY_UNREADABLE": (
+        "请求体不是可读取的 JSON（编码不是 UTF-8，或嵌套过深）。",
+        "the body is not readable JSON (not UTF-8, or nested too deeply).",
+    ),
+    "REQUEST_PARAM_UNREADABLE": (
+        "参数 {name} 不是可读取的 JSON（嵌套过深）。",
+        "'{name}' is not readable JSON (nested too deeply).",
+    ),
+    "REQUEST_NOT_JSON_OBJECT": (
+        "请求体须为含字符串参数 query 的 JSON 对象。",
+        "expected a JSON object with a 'query' string.",
+    ),
+    "REQUEST_PARAM_NOT_JSON": (
+        "参数 {name} 不是有效的 JSON（第 {line} 行第 {column} 列）。",
+        "'{name}' is not valid JSON (line {line}, column {column}).",
+    ),
+    "REQUEST_PARAM_REPEATED": ("参数 {name} 只能发送一次。", "'{name}' is sent more than once."),
+    "REQUEST_PERSISTED_NO_HASH": (
+        "extensions.persistedQuery 缺少 sha256Hash。",
+        "'extensions.persistedQuery' needs a 'sha256Hash'.",
+    ),
+    "REQUEST_DOCUMENT_ID_NOT_STRING": ("文档编号须为字符串。", "a document id must be a string."),
+    "REQUEST_TWO_DOCUMENTS": (
+        "documentId 与 extensions.persistedQuery 指向两个不同的文档。",
+        "'documentId' and 'extensions.persistedQuery' name two documents.",
+    ),
     "BODY_TOO_LARGE": ("请求体超过 {limit} 字节上限。", "The request body exceeds the limit of {limit} bytes."),
     "RATE_LIMITED": (
         "请求过于频繁（上限 {limit}），请 {seconds} 秒后再试。",
@@ -36,13 +72,30 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "BATCH_NOT_SUPPORTED": ("每个请求只能包含一个 GraphQL 操作。", "Send one GraphQL operation per request."),
     "METHOD_NOT_ALLOWED": ("请使用 POST 方法：{detail}", "Use POST: {detail}"),
     "METHOD_POST_ONLY": ("此地址只接受 POST 请求。", "this address answers POST requests only."),
+    "METHOD_GET_OR_POST_ONLY": (
+        "此地址只接受 POST 请求，以及只用于查询的 GET 请求。",
+        "this address answers POST, and GET for queries only.",
+    ),
     "METHOD_MUTATION_POST_ONLY": (
         "变更操作（mutation）只能用 POST 发送，GET 只用于查询。",
         "a mutation is sent with POST only; GET is for queries.",
     ),
+    "CORS_ORIGIN_NOT_ALLOWED": (
+        "此来源（Origin）的浏览器应用未获准调用本接口（配置项 cors_origins）。",
+        "Browser applications of this origin may not call this endpoint (setting cors_origins).",
+    ),
+    "CORS_PREFLIGHT_REFUSED": (
+        "跨域预检被拒绝：本接口只接受方法 {allowed_methods}，请求头 {allowed_headers}。",
+        "The preflight is refused: this endpoint takes the methods {allowed_methods} and the headers {allowed_headers} only.",
+    ),
     "UNSUPPORTED_MEDIA_TYPE": (
         "请求体须为 JSON，并带 Content-Type: application/json（字符集为 UTF-8）。",
         "Send the body as JSON with 'Content-Type: application/json' (in UTF-8).",
+    ),
+    "GRAPHQL_INVALID": (
+        "GraphQL 文档或其变量无效（语法、字段或参数不存在、超出深度/别名/长度限制、变量类型不符），具体见 message。",
+        "The GraphQL document or its variables are not valid (syntax, an unknown field or argument, a depth, alias or "
+        "size limit, a variable of the wrong type): message says which.",
     ),
     "OPERATION_NOT_FOUND": (
         "文档中没有名为 {name} 的操作（operationName）。",
@@ -631,7 +684,24 @@ def normalize_language(accept_language: str | None, default: str = "zh-CN") -> s
     return default
 
 
+class Phrase:
+    """A message used as a parameter of another (``detail=Phrase("REQUEST_QUERY_EMPTY")``): rendered in the language
+    of the message it is put into, so that a refusal raised before the language is known still reads in it."""
+
+    __slots__ = ("code", "params")
+
+    def __init__(self, code: str, **params: object) -> None:
+        self.code, self.params = code, params
+
+    def __repr__(self) -> str:
+        return f"Phrase({self.code!r})"
+
+
 def message(code: str, lang: str = "zh-CN", **params: object) -> str:
+    params = {
+        name: message(value.code, lang, **value.params) if isinstance(value, Phrase) else value
+        for name, value in params.items()
+    }
     zh, en = MESSAGES.get(code, (code, code))
     template = en if lang == "en" else zh
     try:

@@ -26,6 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from audit.chain import append
 from govshare.errors import GovshareError, NotFoundError
+from govshare.i18n import Phrase
 from govshare.keys import Caller, api_keys
 from govshare.platformdb import bump_policy_version
 from policies.tables import trusted_documents
@@ -92,7 +93,7 @@ def admit(
     restricted = required or caller.trusted_documents_only
     if query is None:
         if document_id_sent is None:
-            raise GovshareError("BAD_REQUEST", detail="expected a JSON object with a 'query' string")
+            raise GovshareError("BAD_REQUEST", detail=Phrase("REQUEST_NOT_JSON_OBJECT"))
         digest = parse_document_id(document_id_sent)
         text = documents.text(caller.department, caller.application, digest)
         if text is None:

@@ -425,6 +425,24 @@ async def test_graphiql_honours_its_own_headers_tab(browser, own_folder):
             stored = await _stored(page)
             assert keys[LAND] not in stored and keys["market"] not in stored
 
+            # --- headers typed as "Name: value" lines, not JSON: GraphiQL sends nothing and says so in English only;
+            # the page says it in the user's language, and how to write them; the line goes once they are JSON ------
+            invalid = page.locator("#gs-headers-invalid")
+            await expect(invalid).to_be_hidden()
+            await page.click(".graphiql-editor-tools button[data-name=headers]")
+            await _type_into(page, "section.graphiql-editor-tool", f"Authorization: Bearer {keys[LAND]}")
+            await expect(invalid).to_be_visible()
+            await expect(invalid).to_contain_text("Headers 标签页的内容不是 JSON 对象")
+            await expect(invalid).to_contain_text('{"Authorization": "Bearer gs_…", "X-Purpose": "…"}')
+            await shots(page, "headers-not-json")
+            await page.select_option("#gs-lang", "en")
+            await expect(invalid).to_contain_text("The Headers tab does not hold a JSON object")
+            await page.select_option("#gs-lang", "zh-CN")
+            await _type_into(page, "section.graphiql-editor-tool", json.dumps({"X-Purpose": "market.licence-review"}))
+            await expect(invalid).to_be_hidden()
+            await _type_into(page, "section.graphiql-editor-tool", "")
+            await expect(invalid).to_be_hidden()  # an empty tab is no fault
+
             # --- English on request ----------------------------------------------------------------------------
             await page.select_option("#gs-lang", "en")
             await expect(page.locator("#gs-precedence")).to_contain_text("the Headers tab wins")

@@ -63,8 +63,9 @@ def _npm_ci(npm: str) -> None:
 
 
 def _node_env(**extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("APOLLO_")}
-    return {**env, "APOLLO_TELEMETRY_DISABLED": "true", "NODE_ENV": "production", **extra}
+    # As the README starts them: no NODE_ENV (Apollo Server's defaults for development), gateway.js sets the rest.
+    env = {k: v for k, v in os.environ.items() if not k.startswith("APOLLO_") and k != "NODE_ENV"}
+    return {**env, "APOLLO_TELEMETRY_DISABLED": "true", **extra}
 
 
 class _Process:
@@ -325,3 +326,23 @@ def test_without_a_key_govshare_answers_nothing(federation):
     # the gateway never lends a caller its own key: govshare's 401 UNAUTHENTICATED reaches the client
     assert [e["extensions"]["code"] for e in result["errors"]] == ["UNAUTHENTICATED"]
     assert _records(federation, operator) == []
+
+
+def test_a_refused_request_reaches_the_client_as_govshares_own_error(federation):
+    """A refusal of the whole subgraph request (401 here; 403 DOCUMENT_NOT_TRUSTED, 429 RATE_LIMITED alike) came
+    through as Apollo's "401: Unauthorized" (403 as FORBIDDEN, 429 without a code) with govshare's internal URL."""
+    response, _ = _ask(federation, "{ serviceHallVisits { id visitor { name } } }", department=None)
+    (error,) = response.json()["errors"]
+    assert error["message"].startswith("No application key"), error  # govshare's message, Accept-Language: en
+    assert error["extensions"]["code"] == "UNAUTHENTICATED" and error["extensions"]["serviceName"] == "govshare"
+    assert "response" not in error["extensions"] and "127.0.0.1" not in response.text
+
+
+def test_the_gateway_sends_no_stack_trace(federation):
+    """gateway.js started as the README shows (no NODE_ENV) put the gateway's stack trace, with its file paths,
+    into every error's extensions."""
+    for department in ("market", None):
+        response, _ = _ask(federation, "{ serviceHallVisits { id visitor { name phone } } }", department=department)
+        errors = response.json()["errors"]
+        assert errors and all("stacktrace" not in e.get("extensions", {}) for e in errors), errors
+        assert "node_modules" not in response.text

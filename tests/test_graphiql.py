@@ -234,10 +234,10 @@ async def test_page_keeps_the_key_out_of_browser_storage(api):
 @pytest.mark.parametrize(
     ("accept", "language", "text"),
     [
-        ("application/json", None, "请求无法解析：expected a 'query' string"),
-        (None, None, "请求无法解析：expected a 'query' string"),
-        ("*/*", "en", "The request cannot be read: expected a 'query' string"),
-        ("text/html;q=0.5, application/json", "en", "The request cannot be read: expected a 'query' string"),
+        ("application/json", None, "请求无法解析：缺少字符串参数 query。"),
+        (None, None, "请求无法解析：缺少字符串参数 query。"),
+        ("*/*", "en", "The request cannot be read: expected a 'query' string."),
+        ("text/html;q=0.5, application/json", "en", "The request cannot be read: expected a 'query' string."),
     ],
 )
 async def test_get_without_html_and_without_a_query_is_a_bad_request_with_a_code(api, accept, language, text):

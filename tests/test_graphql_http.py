@@ -433,6 +433,28 @@ async def test_an_origin_not_listed_gets_no_cors_header_at_all(cors_api):
     assert odd.status_code == 400
 
 
+async def test_a_refused_preflight_is_a_coded_error_in_the_callers_language(cors_api):
+    """Starlette answered a refused preflight with English text and no code ("Disallowed CORS origin")."""
+    cases = [
+        ({"Origin": "https://evil.example", **PREFLIGHT}, 403, "CORS_ORIGIN_NOT_ALLOWED", "cors_origins"),
+        (
+            {"Origin": ALLOWED, "Access-Control-Request-Method": "PUT", "Access-Control-Request-Headers": "x-secret"},
+            400,
+            "CORS_PREFLIGHT_REFUSED",
+            "X-Purpose",
+        ),
+    ]
+    for headers, status, code, named in cases:
+        for lang, marker in (("zh-CN", "本接口"), ("en", "this endpoint")):
+            refused = await cors_api.client.options("/graphql", headers={**headers, "Accept-Language": lang})
+            assert refused.status_code == status and refused.headers["content-type"] == "application/json"
+            (error,) = refused.json()["errors"]
+            assert error["extensions"]["code"] == code and marker in error["message"] and named in error["message"]
+            assert "Origin" in refused.headers["vary"]
+    not_listed = await cors_api.client.options("/graphql", headers=cases[0][0])
+    assert _cors_headers(not_listed) == {}  # still nothing of CORS for an origin not listed
+
+
 async def test_cors_is_only_on_the_query_endpoint(cors_api):
     """The console and the admin API are sessions in cookies: no page of another origin is ever allowed there."""
     for path in ("/admin/graphql", "/admin/session", "/console", "/healthz"):
@@ -462,3 +484,67 @@ async def test_head_is_answered_as_get_and_never_runs_a_mutation(api):
     assert query.status_code == 200 and query.headers["cache-control"] == "no-store"
     mutation = await api.client.head("/graphql", params={"query": "mutation { __typename }"}, headers=_key(api))
     assert mutation.status_code == 405 and mutation.headers["allow"] == "POST"
+
+
+@pytest.mark.parametrize(
+    ("method", "request_args", "zh", "en"),
+    [
+        ("POST", {"content": b"{not json"}, "请求体不是有效的 JSON（第 1 行第 2 列）。", "(line 1, column 2)"),
+        ("POST", {"json": {"query": 42}}, "缺少字符串参数 query。", "expected a 'query' string"),
+        ("POST", {"json": {"query": "{ __typename }", "operationName": 5}}, "参数 operationName 须为字符串或 null。",
+         "'operationName' must be a string or null"),
+        ("POST", {"json": {"query": "{ __typename }", "variables": []}}, "参数 variables 须为 JSON 对象或 null。",
+         "'variables' must be an object or null"),
+        ("GET", {"params": {"query": "{ __typename }", "variables": "{not"}},
+         "参数 variables 不是有效的 JSON（第 1 行第 2 列）。", "'variables' is not valid JSON (line 1, column 2)"),
+    ],
+)  # fmt: skip
+async def test_a_bad_request_says_what_is_wrong_in_the_callers_language(api, method, request_args, zh, en):
+    """BAD_REQUEST's detail was English (and the JSON parser's own text) inside the Chinese message."""
+    headers = {**_key(api), "Content-Type": "application/json"}
+    answers = {}
+    for lang in ("zh-CN", "en"):
+        response = await api.client.request(
+            method, "/graphql", headers={**headers, "Accept-Language": lang}, **request_args
+        )
+        assert response.status_code == 400, response.text
+        (error,) = response.json()["errors"]
+        assert error["extensions"]["code"] == "BAD_REQUEST"
+        answers[lang] = error["message"]
+    assert answers["zh-CN"] == f"请求无法解析：{zh}"
+    assert answers["en"].startswith("The request cannot be read: ") and en in answers["en"]
+    assert "Expecting" not in answers["en"]  # nothing of the parser's own English text
+
+
+async def test_an_invalid_document_says_so_in_the_callers_language_beside_graphql_cores_message(api):
+    """GRAPHQL_INVALID carried graphql-core's English message alone, and no ``reason`` as every other error does."""
+    for query in ("{", "{ noSuchField }", "query($n: Int) { __typename }"):
+        answers = {}
+        for lang in ("zh-CN", "en"):
+            response = await api.client.post(
+                "/graphql",
+                json={"query": query, "variables": {"n": "x"}},
+                headers={**_key(api), "Accept-Language": lang},
+            )
+            (error,) = response.json()["errors"]
+            assert error["extensions"]["code"] == "GRAPHQL_INVALID", error
+            answers[lang] = error
+        assert "GraphQL 文档或其变量无效" in answers["zh-CN"]["extensions"]["reason"]
+        assert answers["en"]["extensions"]["reason"].startswith("The GraphQL document or its variables are not valid")
+        assert answers["zh-CN"]["message"] == answers["en"]["message"]  # the fault itself, as graphql-core names it
+
+
+async def test_another_method_is_a_coded_405_naming_the_methods_allowed(api):
+    """PUT, PATCH, DELETE (and OPTIONS without CORS) on /graphql were Starlette's text/plain 'Method Not Allowed',
+    no code, and 'Allow: POST' although GET answers queries; on /admin/graphql the same text."""
+    for path, allowed in (("/graphql", {"GET", "HEAD", "POST"}), ("/admin/graphql", {"POST"})):
+        for method in ("PUT", "PATCH", "DELETE", "OPTIONS"):
+            response = await api.client.request(
+                method, path, json={"query": "{ __typename }"}, headers={**_key(api), "Accept-Language": "en"}
+            )
+            assert response.status_code == 405, (path, method, response.text)
+            assert response.headers["content-type"] == "application/json", (path, method)
+            (error,) = response.json()["errors"]
+            assert error["extensions"]["code"] == "METHOD_NOT_ALLOWED" and "data" not in response.json()
+            assert {m.strip() for m in response.headers["allow"].split(",")} == allowed, (path, method)
+            assert all(m in error["message"] for m in allowed - {"HEAD"}), error["message"]

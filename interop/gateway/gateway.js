@@ -16,6 +16,7 @@ import {
   ApolloServerPluginUsageReportingDisabled,
 } from '@apollo/server/plugin/disabled';
 import { ApolloGateway, IntrospectAndCompose, RemoteGraphQLDataSource } from '@apollo/gateway';
+import { GraphQLError } from 'graphql';
 
 process.env.APOLLO_TELEMETRY_DISABLED = 'true'; // read when the gateway is constructed, below
 for (const name of ['APOLLO_KEY', 'APOLLO_GRAPH_REF', 'APOLLO_SCHEMA_REPORTING']) delete process.env[name];
@@ -40,9 +41,19 @@ class ForwardingDataSource extends RemoteGraphQLDataSource {
       request.http.headers.set('authorization', `Bearer ${process.env.GATEWAY_SCHEMA_KEY}`);
     }
   }
+
+  // A subgraph refusing the whole request (govshare: 401 key, 403 DOCUMENT_NOT_TRUSTED, 429 RATE_LIMITED, ...)
+  // answers a GraphQL error with a stable code and a message in the caller's language: pass that on, instead of
+  // Apollo's "401: Unauthorized" (403 as FORBIDDEN, 429 with no code) carrying the subgraph's internal URL.
+  async errorFromResponse(response) {
+    const error = await super.errorFromResponse(response);
+    const own = error.extensions?.response?.body?.errors?.[0];
+    if (typeof own?.message !== 'string' || typeof own?.extensions?.code !== 'string') return error;
+    return new GraphQLError(own.message, { extensions: { ...own.extensions, serviceName: this.name } });
+  }
 }
 
-const buildService = ({ url }) => new ForwardingDataSource({ url });
+const buildService = ({ name, url }) => Object.assign(new ForwardingDataSource({ url }), { name });
 const gateway = process.env.SUPERGRAPH_FILE
   ? new ApolloGateway({ supergraphSdl: readFileSync(process.env.SUPERGRAPH_FILE, 'utf8'), buildService })
   : new ApolloGateway({
@@ -53,6 +64,7 @@ const gateway = process.env.SUPERGRAPH_FILE
 const server = new ApolloServer({
   gateway,
   introspection: process.env.GATEWAY_INTROSPECTION === 'true', // the supergraph names every resource
+  includeStacktraceInErrorResponses: false, // whatever NODE_ENV says: no stack trace (file paths) to callers
   plugins: [
     ApolloServerPluginLandingPageDisabled(),
     ApolloServerPluginSchemaReportingDisabled(),
