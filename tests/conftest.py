@@ -179,10 +179,24 @@ async def api(world: World):
         yield api
 
 
+def copied_world(built: World, var_dir: Path) -> World:
+    """A world of its own made from ``built`` by copying its var/ folder (platform database, SQLite sources, keys,
+    secrets) to ``var_dir``: what building it again would give, without the build. Sources on PostgreSQL or MariaDB
+    stay ``built``'s, so a test on a copy may change policies, keys and the catalog, but not source rows."""
+    copy_var(built.settings.var_dir, var_dir)
+    return World(make_settings(var_dir), built.keys, built.showcase, built.engine)
+
+
+@pytest.fixture(scope="session")
+async def built_world(tmp_path_factory) -> World:
+    """The SQLite demo world every ``own_world`` is copied from (never used directly)."""
+    return await _world(tmp_path_factory.mktemp("built") / "var")
+
+
 @pytest.fixture
-async def own_world(tmp_path) -> World:
-    """A demo world of the test's own, for tests that change policies, keys or the catalog."""
-    return await _world(tmp_path / "var")
+async def own_world(built_world: World, tmp_path) -> World:
+    """A demo world of the test's own, for tests that change policies, keys, the catalog or source rows."""
+    return copied_world(built_world, tmp_path / "var")
 
 
 @pytest.fixture
