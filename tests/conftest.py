@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+import hypothesis
 import pytest
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from sqlalchemy import create_engine, event, text
@@ -24,6 +25,26 @@ from govshare.config import Settings, load_settings
 from server import create_app
 
 REPO = Path(__file__).resolve().parent.parent
+
+# Hypothesis: the suite runs a fixed set of examples (derandomized, no example database: every CI run tries the
+# same cases, so a red run is reproducible and nothing is written to .hypothesis/); `make test-deep` loads "deep"
+# (`--hypothesis-profile=deep`): random examples, many more of each (see ``examples``), failures kept in and
+# replayed from .hypothesis/.
+hypothesis.settings.register_profile("suite", derandomize=True, database=None)
+hypothesis.settings.register_profile("deep", derandomize=False, print_blob=True)
+if hypothesis.settings.get_current_profile_name() == "default":  # not chosen with --hypothesis-profile
+    hypothesis.settings.load_profile("suite")
+
+
+def examples(variable: str, *, suite: int, deep: int) -> int:
+    """How many examples a property test draws: ``variable`` (an environment variable) if set, else ``deep`` under
+    the deep profile and ``suite`` otherwise. Read when the test module is imported, after pytest chose the profile."""
+    chosen = os.environ.get(variable)
+    if chosen:
+        return int(chosen)
+    return deep if hypothesis.settings.get_current_profile_name() == "deep" else suite
+
+
 ENGINES = ("sqlite", "postgres", "mariadb")
 # Under .ci/run a missing service fails the run; on a laptop without it, its tests are skipped.
 REQUIRE_SERVICES = os.environ.get("GOVSHARE_REQUIRE_SERVICES") == "1"
