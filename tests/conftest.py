@@ -10,6 +10,8 @@ import os
 import re
 import shutil
 import sqlite3
+import subprocess
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -291,6 +293,47 @@ class StatementLog:
 def connect(path: Path) -> contextlib.closing[sqlite3.Connection]:
     """A SQLite connection closed on leaving the block (sqlite3's own context manager only commits)."""
     return contextlib.closing(sqlite3.connect(path))
+
+
+def govshare_command() -> str:
+    candidate = Path(sys.executable).with_name("govshare")
+    found = str(candidate) if candidate.exists() else shutil.which("govshare")
+    assert found, "the govshare command is not installed: pip install -e '.[test]'"
+    return found
+
+
+def environment(folder: Path, language: str | None = None) -> dict[str, str]:
+    """The environment of a `govshare` command run in ``folder``: its var/ there, the demo catalog, no other
+    GOVSHARE_* variable of the test run."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GOVSHARE_")}
+    env |= {"GOVSHARE_VAR_DIR": str(folder / "var"), "GOVSHARE_CATALOG_DIR": str(REPO / "catalog" / "demo")}
+    if language:
+        env["GOVSHARE_LANGUAGE"] = language
+    return env
+
+
+@pytest.fixture(scope="session")
+def demo(tmp_path_factory) -> tuple[Path, subprocess.CompletedProcess]:
+    """A folder with var/ built by a real `govshare demo` subprocess, once per session, and that first run.
+    Tests must not change it: those that add keys, grants or restrictions use ``own_folder``."""
+    folder = tmp_path_factory.mktemp("cli")
+    first = subprocess.run(
+        [govshare_command(), "demo"], cwd=folder, env=environment(folder), capture_output=True, text=True, timeout=120
+    )
+    assert first.returncode == 0, first.stderr
+    return folder, first
+
+
+@pytest.fixture(scope="session")
+def demo_folder(demo) -> Path:
+    return demo[0]
+
+
+@pytest.fixture
+def own_folder(demo_folder, tmp_path) -> Path:
+    """A copy of the `govshare demo` world for a test that adds keys, grants or restrictions."""
+    copy_var(demo_folder / "var", tmp_path / "var")
+    return tmp_path
 
 
 def copy_var(source: Path, target: Path) -> None:

@@ -18,7 +18,7 @@ from catalog.loader import load_catalog
 from govshare.config import Settings
 from govshare.errors import CatalogError
 from schema.builder import build_schema
-from tests.conftest import connect, copy_var
+from tests.conftest import connect
 
 REPO = Path(__file__).resolve().parent.parent
 DEMO_CATALOG = REPO / "catalog" / "demo"
@@ -73,21 +73,6 @@ def catalog_in_force(folder: Path) -> dict:
     with connect(folder / "var" / "platform.db") as conn:
         (document,) = conn.execute("SELECT document FROM catalog_versions ORDER BY version DESC LIMIT 1").fetchone()
     return json.loads(document)
-
-
-@pytest.fixture(scope="module")
-def demo_folder(tmp_path_factory) -> Path:
-    """A folder with a var/ built by `govshare demo`. Tests that change it work on a copy (``own_folder``)."""
-    folder = tmp_path_factory.mktemp("catalog-cli")
-    built = govshare(folder, "demo")
-    assert built.returncode == 0, built.stderr
-    return folder
-
-
-@pytest.fixture
-def own_folder(demo_folder, tmp_path) -> Path:
-    copy_var(demo_folder / "var", tmp_path / "var")
-    return tmp_path
 
 
 # ---------------------------------------------------------------------------------------------------------------

@@ -6,15 +6,15 @@ checked over HTTP against the app built on that folder, as a department's applic
 
 from __future__ import annotations
 
+import concurrent.futures
 import contextlib
 import hashlib
 import json
+import logging
 import os
 import re
-import shutil
 import sqlite3
 import subprocess
-import sys
 import textwrap
 import threading
 import time
@@ -32,7 +32,7 @@ from connectors.masking import parse_mask
 from govshare.clock import CHINA
 from govshare.config import Settings
 from server import create_app
-from tests.conftest import connect, copy_var, errors_by_item, make_settings
+from tests.conftest import connect, environment, errors_by_item, govshare_command, make_settings
 
 REPO = Path(__file__).resolve().parent.parent
 DEMO_CATALOG = REPO / "catalog" / "demo"
@@ -46,21 +46,6 @@ CJK = re.compile(r"[\u4e00-\u9fff]")
 # Helpers
 
 
-def govshare_command() -> str:
-    candidate = Path(sys.executable).with_name("govshare")
-    found = str(candidate) if candidate.exists() else shutil.which("govshare")
-    assert found, "the govshare command is not installed: pip install -e '.[test]'"
-    return found
-
-
-def environment(folder: Path, language: str | None = None) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("GOVSHARE_")}
-    env |= {"GOVSHARE_VAR_DIR": str(folder / "var"), "GOVSHARE_CATALOG_DIR": str(DEMO_CATALOG)}
-    if language:
-        env["GOVSHARE_LANGUAGE"] = language
-    return env
-
-
 def govshare(folder: Path, *args: str, language: str | None = None) -> subprocess.CompletedProcess:
     return subprocess.run(
         [govshare_command(), *args],
@@ -72,15 +57,28 @@ def govshare(folder: Path, *args: str, language: str | None = None) -> subproces
     )
 
 
-def govshare_in_process(folder: Path, *args: str, language: str | None = None) -> subprocess.CompletedProcess:
-    """The same command run in this process (for the many refusal cases: no interpreter start-up each time)."""
-    env = {k: None for k in os.environ if k.startswith("GOVSHARE_")} | environment(folder, language)
-    cwd = os.getcwd()
-    os.chdir(folder)
-    try:
-        result = CliRunner().invoke(govshare_main, list(args), env=env, prog_name="govshare")
-    finally:
-        os.chdir(cwd)
+def govshare_in_process(
+    folder: Path, *args: str, language: str | None = None, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess:
+    """The same command run in this process: no interpreter start-up and imports each time (``govshare`` keeps
+    the real subprocess for at least one round trip of each command family). It runs on a thread of its own, so
+    that an async test can call it as well (a command runs its own event loop); ``env`` adds to its environment.
+    The root logger's handlers and level are put back afterwards (the command configures logging for its run)."""
+    chosen = {k: None for k in os.environ if k.startswith("GOVSHARE_")} | environment(folder, language) | (env or {})
+    root = logging.getLogger()
+
+    def invoke():
+        handlers, level, cwd = list(root.handlers), root.level, os.getcwd()
+        os.chdir(folder)
+        try:
+            return CliRunner().invoke(govshare_main, list(args), env=chosen, prog_name="govshare")
+        finally:
+            os.chdir(cwd)
+            root.handlers[:] = handlers
+            root.setLevel(level)
+
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        result = pool.submit(invoke).result()
     if result.exception is not None and not isinstance(result.exception, SystemExit):
         raise result.exception
     return subprocess.CompletedProcess(["govshare", *args], result.exit_code, result.stdout, result.stderr)
@@ -147,27 +145,6 @@ async def answer(client: httpx.AsyncClient, query: str, key: str, purpose: str |
     response = await post(client, query, key, purpose, **kwargs)
     assert response.status_code == 200, response.text
     return response.json()
-
-
-@pytest.fixture(scope="module")
-def demo(tmp_path_factory) -> tuple[Path, subprocess.CompletedProcess]:
-    """A folder with var/ built by `govshare demo`, and that first run. Tests that change it use ``own_folder``."""
-    folder = tmp_path_factory.mktemp("cli")
-    first = govshare(folder, "demo")
-    assert first.returncode == 0, first.stderr
-    return folder, first
-
-
-@pytest.fixture(scope="module")
-def demo_folder(demo) -> Path:
-    return demo[0]
-
-
-@pytest.fixture
-def own_folder(demo_folder, tmp_path) -> Path:
-    """A copy of the demo world for a test that adds keys, grants or restrictions."""
-    copy_var(demo_folder / "var", tmp_path / "var")
-    return tmp_path
 
 
 # ---------------------------------------------------------------------------------------------------------------

@@ -19,7 +19,7 @@ from cli import ENGLISH_HELP, _help_texts
 from cli import main as govshare_main
 from policies import documents
 from policies.store import create_grant
-from tests.test_cli import CJK, COMMAND_PATHS, demo, demo_folder, environment, govshare, govshare_in_process, own_folder  # noqa: F401 (fixtures)
+from tests.test_cli import CJK, COMMAND_PATHS, environment, govshare, govshare_in_process
 from tests.test_console import Console, staffed  # noqa: F401 (the fixture)
 
 USAGE = "{ usageRecords(first: 5) { resource operation outcome errorCode itemsReturned rowCount } }"
