@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import datetime
 import decimal
 import json
@@ -207,7 +208,7 @@ def copied_world(built: World, var_dir: Path) -> World:
     secrets) to ``var_dir``: what building it again would give, without the build. Sources on PostgreSQL or MariaDB
     stay ``built``'s, so a test on a copy may change policies, keys and the catalog, but not source rows."""
     copy_var(built.settings.var_dir, var_dir)
-    return World(make_settings(var_dir), built.keys, built.showcase, built.engine)
+    return World(dataclasses.replace(built.settings, var_dir=var_dir), built.keys, built.showcase, built.engine)
 
 
 @pytest.fixture(scope="session")
@@ -339,5 +340,7 @@ def own_folder(demo_folder, tmp_path) -> Path:
 def copy_var(source: Path, target: Path) -> None:
     """Copies a var/ folder; the platform database through SQLite's backup, so its write-ahead log comes along."""
     shutil.copytree(source, target, ignore=shutil.ignore_patterns("platform.db*"))
+    if not (source / "platform.db").exists():  # the platform database is elsewhere (PostgreSQL)
+        return
     with connect(source / "platform.db") as origin, connect(target / "platform.db") as copy:
         origin.backup(copy)
