@@ -382,10 +382,10 @@ def test_keygen_writes_a_private_key_once_and_prints_its_public_half(platform):
     assert platform.govshare_subprocess("audit", "checkpoint", **env).returncode == 0
     assert platform.govshare_subprocess("audit", "verify", **env).returncode == 0
     # Checkpoints signed with that key fail against any other configured public key.
-    other = platform.govshare_subprocess("audit", "verify", GOVSHARE_AUDIT_SIGNING_KEY_FILE=str(key_file))
+    other = platform.govshare("audit", "verify", GOVSHARE_AUDIT_SIGNING_KEY_FILE=str(key_file))
     assert other.returncode == 1 and "[CHECKPOINT_UNKNOWN_KEY]" in other.stderr
     # And a server whose key is not the configured public key refuses to sign what nobody could verify.
-    mismatch = platform.govshare_subprocess("audit", "checkpoint", GOVSHARE_AUDIT_SIGNING_KEY_FILE=str(key_file))
+    mismatch = platform.govshare("audit", "checkpoint", GOVSHARE_AUDIT_SIGNING_KEY_FILE=str(key_file))
     assert mismatch.returncode == 1 and "[AUDIT_KEY_MISMATCH]" in mismatch.stderr
 
 

@@ -136,7 +136,7 @@ def _columns(line: str) -> list[int]:
 
 
 def test_key_list_columns_line_up_with_chinese_application_names(own_folder):
-    created = govshare(own_folder, "key", "create", "--department", "hrss", "--app", "社保经办系统")
+    created = govshare_in_process(own_folder, "key", "create", "--department", "hrss", "--app", "社保经办系统")
     assert created.returncode == 0, created.stderr
     listed = govshare_in_process(own_folder, "key", "list")
     assert listed.returncode == 0, listed.stderr
