@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
 from pathlib import Path
 
 import httpx
@@ -15,7 +16,7 @@ from admin import accounts
 from tests.conftest import World, _api, connect
 from tests.test_admin_api import Admin
 from tests.test_applications_api import APPLY, INPUT
-from tests.test_cli import govshare_in_process
+from tests.test_cli import environment, govshare_command, govshare_in_process
 from tests.test_console import ORIGIN, PASSWORD, Console
 
 STAFF = "wang.fang"
@@ -323,7 +324,8 @@ async def test_every_changing_command_announces_its_change(own_folder):
     from govshare.notify import CHANNEL
     from tests.test_cache import _redis_or_skip
 
-    # The commands run in-process (test_propagation.py runs a real `govshare restriction add` and hears it).
+    # The commands run in-process but `calendar load`, a real `govshare` (the calendar family's one subprocess
+    # round trip; test_propagation.py runs a real `govshare restriction add` and hears it).
     redis_url = _redis_or_skip()
     env = {"GOVSHARE_POLICY_NOTIFY_URL": redis_url}
     (own_folder / "2027.toml").write_text(SCHEDULE_2027, encoding="utf-8")
@@ -331,7 +333,19 @@ async def test_every_changing_command_announces_its_change(own_folder):
     demo_catalog = Path(__file__).resolve().parent.parent / "catalog" / "demo"
 
     async def run(*args: str) -> str:
-        done = await asyncio.to_thread(govshare_in_process, own_folder, *args, env=env)
+        if args[0] == "calendar":
+            command = [govshare_command(), *args]
+            done = await asyncio.to_thread(
+                subprocess.run,
+                command,
+                cwd=own_folder,
+                env=environment(own_folder) | env,
+                capture_output=True,
+                text=True,
+                timeout=60,
+            )
+        else:
+            done = await asyncio.to_thread(govshare_in_process, own_folder, *args, env=env)
         assert done.returncode == 0, (args, done.stderr)
         return done.stdout.strip()
 
