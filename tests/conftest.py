@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import datetime
 import decimal
 import json
@@ -10,10 +11,13 @@ import os
 import re
 import shutil
 import sqlite3
+import subprocess
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+import hypothesis
 import pytest
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from sqlalchemy import create_engine, event, text
@@ -24,6 +28,26 @@ from govshare.config import Settings, load_settings
 from server import create_app
 
 REPO = Path(__file__).resolve().parent.parent
+
+# Hypothesis: the suite runs a fixed set of examples (derandomized, no example database: every CI run tries the
+# same cases, so a red run is reproducible and nothing is written to .hypothesis/); `make test-deep` loads "deep"
+# (`--hypothesis-profile=deep`): random examples, many more of each (see ``examples``), failures kept in and
+# replayed from .hypothesis/.
+hypothesis.settings.register_profile("suite", derandomize=True, database=None)
+hypothesis.settings.register_profile("deep", derandomize=False, print_blob=True)
+if hypothesis.settings.get_current_profile_name() == "default":  # not chosen with --hypothesis-profile
+    hypothesis.settings.load_profile("suite")
+
+
+def examples(variable: str, *, suite: int, deep: int) -> int:
+    """How many examples a property test draws: ``variable`` (an environment variable) if set, else ``deep`` under
+    the deep profile and ``suite`` otherwise. Read when the test module is imported, after pytest chose the profile."""
+    chosen = os.environ.get(variable)
+    if chosen:
+        return int(chosen)
+    return deep if hypothesis.settings.get_current_profile_name() == "deep" else suite
+
+
 ENGINES = ("sqlite", "postgres", "mariadb")
 # Under .ci/run a missing service fails the run; on a laptop without it, its tests are skipped.
 REQUIRE_SERVICES = os.environ.get("GOVSHARE_REQUIRE_SERVICES") == "1"
@@ -179,10 +203,24 @@ async def api(world: World):
         yield api
 
 
+def copied_world(built: World, var_dir: Path) -> World:
+    """A world of its own made from ``built`` by copying its var/ folder (platform database, SQLite sources, keys,
+    secrets) to ``var_dir``: what building it again would give, without the build. Sources on PostgreSQL or MariaDB
+    stay ``built``'s, so a test on a copy may change policies, keys and the catalog, but not source rows."""
+    copy_var(built.settings.var_dir, var_dir)
+    return World(dataclasses.replace(built.settings, var_dir=var_dir), built.keys, built.showcase, built.engine)
+
+
+@pytest.fixture(scope="session")
+async def built_world(tmp_path_factory) -> World:
+    """The SQLite demo world every ``own_world`` is copied from (never used directly)."""
+    return await _world(tmp_path_factory.mktemp("built") / "var")
+
+
 @pytest.fixture
-async def own_world(tmp_path) -> World:
-    """A demo world of the test's own, for tests that change policies, keys or the catalog."""
-    return await _world(tmp_path / "var")
+async def own_world(built_world: World, tmp_path) -> World:
+    """A demo world of the test's own, for tests that change policies, keys, the catalog or source rows."""
+    return copied_world(built_world, tmp_path / "var")
 
 
 @pytest.fixture
@@ -258,8 +296,51 @@ def connect(path: Path) -> contextlib.closing[sqlite3.Connection]:
     return contextlib.closing(sqlite3.connect(path))
 
 
+def govshare_command() -> str:
+    candidate = Path(sys.executable).with_name("govshare")
+    found = str(candidate) if candidate.exists() else shutil.which("govshare")
+    assert found, "the govshare command is not installed: pip install -e '.[test]'"
+    return found
+
+
+def environment(folder: Path, language: str | None = None) -> dict[str, str]:
+    """The environment of a `govshare` command run in ``folder``: its var/ there, the demo catalog, no other
+    GOVSHARE_* variable of the test run."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GOVSHARE_")}
+    env |= {"GOVSHARE_VAR_DIR": str(folder / "var"), "GOVSHARE_CATALOG_DIR": str(REPO / "catalog" / "demo")}
+    if language:
+        env["GOVSHARE_LANGUAGE"] = language
+    return env
+
+
+@pytest.fixture(scope="session")
+def demo(tmp_path_factory) -> tuple[Path, subprocess.CompletedProcess]:
+    """A folder with var/ built by a real `govshare demo` subprocess, once per session, and that first run.
+    Tests must not change it: those that add keys, grants or restrictions use ``own_folder``."""
+    folder = tmp_path_factory.mktemp("cli")
+    first = subprocess.run(
+        [govshare_command(), "demo"], cwd=folder, env=environment(folder), capture_output=True, text=True, timeout=120
+    )
+    assert first.returncode == 0, first.stderr
+    return folder, first
+
+
+@pytest.fixture(scope="session")
+def demo_folder(demo) -> Path:
+    return demo[0]
+
+
+@pytest.fixture
+def own_folder(demo_folder, tmp_path) -> Path:
+    """A copy of the `govshare demo` world for a test that adds keys, grants or restrictions."""
+    copy_var(demo_folder / "var", tmp_path / "var")
+    return tmp_path
+
+
 def copy_var(source: Path, target: Path) -> None:
     """Copies a var/ folder; the platform database through SQLite's backup, so its write-ahead log comes along."""
     shutil.copytree(source, target, ignore=shutil.ignore_patterns("platform.db*"))
+    if not (source / "platform.db").exists():  # the platform database is elsewhere (PostgreSQL)
+        return
     with connect(source / "platform.db") as origin, connect(target / "platform.db") as copy:
         origin.backup(copy)

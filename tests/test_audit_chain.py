@@ -79,7 +79,7 @@ async def test_a_forged_record_is_found_even_with_a_valid_looking_hash(own_api):
     assert (broken.seq, broken.problem) == (7, "inserted")  # the chain's head never heard of it
 
 
-def test_govshare_audit_verify_reports_and_fails(tmp_path):
+def test_govshare_audit_verify_reports_and_fails(own_folder):
     import os
     import sqlite3
     import subprocess
@@ -91,16 +91,16 @@ def test_govshare_audit_verify_reports_and_fails(tmp_path):
     govshare = str(Path(sys.executable).with_name("govshare"))
     env = {
         **os.environ,
-        "GOVSHARE_VAR_DIR": str(tmp_path / "var"),
+        "GOVSHARE_VAR_DIR": str(own_folder / "var"),
         "GOVSHARE_CATALOG_DIR": str(REPO / "catalog" / "demo"),
     }
     run = lambda *args: subprocess.run(
-        [govshare, *args], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120
+        [govshare, *args], cwd=own_folder, env=env, capture_output=True, text=True, timeout=120
     )
-    assert run("demo").returncode == 0  # the demo's grants are process records
+    # own_folder: a copy of the world `govshare demo` built, whose grants are process records
     ok = run("audit", "verify")
     assert ok.returncode == 0 and "process 记录链完整：5 条" in ok.stdout
-    with sqlite3.connect(tmp_path / "var" / "platform.db") as conn:
+    with sqlite3.connect(own_folder / "var" / "platform.db") as conn:
         conn.execute("DROP TRIGGER process_records_no_update")
         conn.execute("UPDATE process_records SET reason = '改过的' WHERE seq = 5")
     broken = run("audit", "verify")

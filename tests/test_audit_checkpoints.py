@@ -27,26 +27,11 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from audit.chain import record_hash
 from tests.conftest import connect, copy_var, make_settings
-from tests.test_cli import _Server, answer, demo_keys, environment, govshare_command, serving
+from tests.test_cli import _Server, answer, demo_keys, environment, govshare_command, govshare_in_process, serving
 
 TIMEOUT = 60
 QUERY = "{ enterpriseList(first: 1) { items { name } } }"
 PURPOSE = "land.property-registration"
-
-
-@pytest.fixture(scope="module")
-def demo(tmp_path_factory) -> Path:
-    folder = tmp_path_factory.mktemp("checkpoints")
-    built = subprocess.run(
-        [govshare_command(), "demo"],
-        cwd=folder,
-        env=environment(folder),
-        capture_output=True,
-        text=True,
-        timeout=TIMEOUT,
-    )
-    assert built.returncode == 0, built.stderr
-    return folder
 
 
 def _new_key(path: Path) -> str:
@@ -75,6 +60,10 @@ class Platform:
         }
 
     def govshare(self, *args: str, **env: str) -> subprocess.CompletedProcess:
+        """`govshare ...` run in this process (the keygen test runs the real command)."""
+        return govshare_in_process(self.folder, *args, env=self.env | env)
+
+    def govshare_subprocess(self, *args: str, **env: str) -> subprocess.CompletedProcess:
         return subprocess.run(
             [govshare_command(), *args],
             cwd=self.folder,
@@ -172,8 +161,8 @@ def _relink(lines: list[str], key: Ed25519PrivateKey) -> list[str]:
 
 
 @pytest.fixture
-def platform(demo, tmp_path) -> Platform:
-    return Platform(demo, tmp_path)
+def platform(demo_folder, tmp_path) -> Platform:
+    return Platform(demo_folder, tmp_path)
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -381,17 +370,17 @@ def test_the_server_checkpoints_every_n_records_and_a_cut_off_tail_shows_at_its_
 
 def test_keygen_writes_a_private_key_once_and_prints_its_public_half(platform):
     key_file = platform.folder / "elsewhere" / "audit.key"
-    made = platform.govshare("audit", "keygen", "--output", str(key_file))
+    made = platform.govshare_subprocess("audit", "keygen", "--output", str(key_file))
     assert made.returncode == 0, made.stderr
     public = made.stdout.strip()
     assert re.fullmatch(r"ed25519:[A-Za-z0-9+/]{43}=", public)
     assert oct(key_file.stat().st_mode & 0o777) == "0o600"
     assert "audit_verify_public_key" in made.stderr
-    again = platform.govshare("audit", "keygen", "--output", str(key_file))
+    again = platform.govshare_subprocess("audit", "keygen", "--output", str(key_file))
     assert again.returncode == 1 and "[AUDIT_KEY_EXISTS]" in again.stderr
     env = {"GOVSHARE_AUDIT_SIGNING_KEY_FILE": str(key_file), "GOVSHARE_AUDIT_VERIFY_PUBLIC_KEY": public}
-    assert platform.govshare("audit", "checkpoint", **env).returncode == 0
-    assert platform.govshare("audit", "verify", **env).returncode == 0
+    assert platform.govshare_subprocess("audit", "checkpoint", **env).returncode == 0
+    assert platform.govshare_subprocess("audit", "verify", **env).returncode == 0
     # Checkpoints signed with that key fail against any other configured public key.
     other = platform.govshare("audit", "verify", GOVSHARE_AUDIT_SIGNING_KEY_FILE=str(key_file))
     assert other.returncode == 1 and "[CHECKPOINT_UNKNOWN_KEY]" in other.stderr

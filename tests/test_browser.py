@@ -25,7 +25,7 @@ import pytest
 from playwright.async_api import Page, async_playwright, expect
 
 from tests.conftest import REQUIRE_SERVICES, errors_by_item
-from tests.test_cli import TIMEOUT, _Server, demo, demo_folder, demo_keys, environment, govshare_command, own_folder  # noqa: F401 - fixtures
+from tests.test_cli import TIMEOUT, _Server, demo_keys, environment, govshare_command
 
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts" / "console"
 SESSION_COOKIE = "__Host-govshare-console"

@@ -18,7 +18,8 @@ from catalog.loader import load_catalog
 from govshare.config import Settings
 from govshare.errors import CatalogError
 from schema.builder import build_schema
-from tests.conftest import connect, copy_var
+from tests.conftest import connect
+from tests.test_cli import govshare_in_process
 
 REPO = Path(__file__).resolve().parent.parent
 DEMO_CATALOG = REPO / "catalog" / "demo"
@@ -73,21 +74,6 @@ def catalog_in_force(folder: Path) -> dict:
     with connect(folder / "var" / "platform.db") as conn:
         (document,) = conn.execute("SELECT document FROM catalog_versions ORDER BY version DESC LIMIT 1").fetchone()
     return json.loads(document)
-
-
-@pytest.fixture(scope="module")
-def demo_folder(tmp_path_factory) -> Path:
-    """A folder with a var/ built by `govshare demo`. Tests that change it work on a copy (``own_folder``)."""
-    folder = tmp_path_factory.mktemp("catalog-cli")
-    built = govshare(folder, "demo")
-    assert built.returncode == 0, built.stderr
-    return folder
-
-
-@pytest.fixture
-def own_folder(demo_folder, tmp_path) -> Path:
-    copy_var(demo_folder / "var", tmp_path / "var")
-    return tmp_path
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -292,7 +278,7 @@ def test_cli_refusal_in_english(demo_folder, tmp_path):
     edit(catalog_dir, "market.toml", '"police", "hrss", "land"]', '"police", "hrss", "lands"]')
     versions = catalog_versions(demo_folder)
 
-    run = govshare(demo_folder, "catalog", "load", str(catalog_dir), language="en")
+    run = govshare_in_process(demo_folder, "catalog", "load", str(catalog_dir), language="en")
 
     assert run.returncode == 1
     assert "The catalog has 1 problem(s) and was refused as a whole; the catalog in force is unchanged." in run.stderr
@@ -336,7 +322,7 @@ def test_catalog_check_names_resource_and_column_missing_from_the_source(own_fol
         conn.execute("ALTER TABLE household RENAME TO households")
         conn.commit()
 
-    run = govshare(own_folder, "catalog", "check")
+    run = govshare_in_process(own_folder, "catalog", "check")
 
     assert run.returncode == 1
     assert "police.person.address: 数据源与目录不符：no column person.address" in run.stderr
@@ -348,7 +334,7 @@ def test_catalog_check_names_resource_and_column_missing_from_the_source(own_fol
 def test_catalog_check_of_a_bad_file_names_the_fault(demo_folder, tmp_path):
     catalog_dir = copy_catalog(tmp_path)
     edit(catalog_dir, "land.toml", 'key = "certificateNo"', 'key = "certificateNumber"')
-    run = govshare(demo_folder, "catalog", "check", str(catalog_dir))
+    run = govshare_in_process(demo_folder, "catalog", "check", str(catalog_dir))
     assert run.returncode == 1
     assert (
         f"{catalog_dir / 'land.toml'} · land.real-estate · key: 引用了不存在的对象：no data item named 'certificateNumber'"

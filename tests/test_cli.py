@@ -1,20 +1,21 @@
 """The `govshare` command as an operator uses it: help, the demo world, keys, grants, restrictions, and a real server.
 
-Commands run as subprocesses in a folder of their own (GOVSHARE_VAR_DIR there, the demo catalog); their effect is
-checked over HTTP against the app built on that folder, as a department's application would see it.
+Commands run in a folder of their own (GOVSHARE_VAR_DIR there, the demo catalog); their effect is checked over HTTP
+against the app built on that folder, as a department's application would see it. Each command family has at least
+one real `govshare` subprocess round trip; the follow-up commands of a test run in-process (govshare_in_process).
 """
 
 from __future__ import annotations
 
+import concurrent.futures
 import contextlib
 import hashlib
 import json
+import logging
 import os
 import re
-import shutil
 import sqlite3
 import subprocess
-import sys
 import textwrap
 import threading
 import time
@@ -32,7 +33,7 @@ from connectors.masking import parse_mask
 from govshare.clock import CHINA
 from govshare.config import Settings
 from server import create_app
-from tests.conftest import connect, copy_var, errors_by_item, make_settings
+from tests.conftest import connect, environment, errors_by_item, govshare_command, make_settings
 
 REPO = Path(__file__).resolve().parent.parent
 DEMO_CATALOG = REPO / "catalog" / "demo"
@@ -46,21 +47,6 @@ CJK = re.compile(r"[\u4e00-\u9fff]")
 # Helpers
 
 
-def govshare_command() -> str:
-    candidate = Path(sys.executable).with_name("govshare")
-    found = str(candidate) if candidate.exists() else shutil.which("govshare")
-    assert found, "the govshare command is not installed: pip install -e '.[test]'"
-    return found
-
-
-def environment(folder: Path, language: str | None = None) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("GOVSHARE_")}
-    env |= {"GOVSHARE_VAR_DIR": str(folder / "var"), "GOVSHARE_CATALOG_DIR": str(DEMO_CATALOG)}
-    if language:
-        env["GOVSHARE_LANGUAGE"] = language
-    return env
-
-
 def govshare(folder: Path, *args: str, language: str | None = None) -> subprocess.CompletedProcess:
     return subprocess.run(
         [govshare_command(), *args],
@@ -72,15 +58,28 @@ def govshare(folder: Path, *args: str, language: str | None = None) -> subproces
     )
 
 
-def govshare_in_process(folder: Path, *args: str, language: str | None = None) -> subprocess.CompletedProcess:
-    """The same command run in this process (for the many refusal cases: no interpreter start-up each time)."""
-    env = {k: None for k in os.environ if k.startswith("GOVSHARE_")} | environment(folder, language)
-    cwd = os.getcwd()
-    os.chdir(folder)
-    try:
-        result = CliRunner().invoke(govshare_main, list(args), env=env, prog_name="govshare")
-    finally:
-        os.chdir(cwd)
+def govshare_in_process(
+    folder: Path, *args: str, language: str | None = None, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess:
+    """The same command run in this process: no interpreter start-up and imports each time (``govshare`` keeps
+    the real subprocess for at least one round trip of each command family). It runs on a thread of its own, so
+    that an async test can call it as well (a command runs its own event loop); ``env`` adds to its environment.
+    The root logger's handlers and level are put back afterwards (the command configures logging for its run)."""
+    chosen = {k: None for k in os.environ if k.startswith("GOVSHARE_")} | environment(folder, language) | (env or {})
+    root = logging.getLogger()
+
+    def invoke():
+        handlers, level, cwd = list(root.handlers), root.level, os.getcwd()
+        os.chdir(folder)
+        try:
+            return CliRunner().invoke(govshare_main, list(args), env=chosen, prog_name="govshare")
+        finally:
+            os.chdir(cwd)
+            root.handlers[:] = handlers
+            root.setLevel(level)
+
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        result = pool.submit(invoke).result()
     if result.exception is not None and not isinstance(result.exception, SystemExit):
         raise result.exception
     return subprocess.CompletedProcess(["govshare", *args], result.exit_code, result.stdout, result.stderr)
@@ -147,27 +146,6 @@ async def answer(client: httpx.AsyncClient, query: str, key: str, purpose: str |
     response = await post(client, query, key, purpose, **kwargs)
     assert response.status_code == 200, response.text
     return response.json()
-
-
-@pytest.fixture(scope="module")
-def demo(tmp_path_factory) -> tuple[Path, subprocess.CompletedProcess]:
-    """A folder with var/ built by `govshare demo`, and that first run. Tests that change it use ``own_folder``."""
-    folder = tmp_path_factory.mktemp("cli")
-    first = govshare(folder, "demo")
-    assert first.returncode == 0, first.stderr
-    return folder, first
-
-
-@pytest.fixture(scope="module")
-def demo_folder(demo) -> Path:
-    return demo[0]
-
-
-@pytest.fixture
-def own_folder(demo_folder, tmp_path) -> Path:
-    """A copy of the demo world for a test that adds keys, grants or restrictions."""
-    copy_var(demo_folder / "var", tmp_path / "var")
-    return tmp_path
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -263,7 +241,7 @@ def test_demo_twice_changes_nothing(demo_folder):
     before = keys_file.read_bytes()
     counts = {t: count(demo_folder, t) for t in ("api_keys", "grants", "policy_versions", "catalog_versions")}
 
-    again = govshare(demo_folder, "demo")
+    again = govshare_in_process(demo_folder, "demo")
 
     assert again.returncode == 0, again.stderr
     assert again.stdout.strip() == (
@@ -293,7 +271,7 @@ async def test_key_is_shown_once_authenticates_and_stops_when_revoked(own_folder
     stored = platform_bytes(own_folder)
     assert key.encode() not in stored
     assert hashlib.sha256(key.encode()).hexdigest().encode() in stored
-    listing = govshare(own_folder, "key", "list")
+    listing = govshare_in_process(own_folder, "key", "list")
     assert re.search(rf"^{key_id}\s+market\s+证照审核系统\s+有效$", listing.stdout, re.MULTILINE), listing.stdout
     assert key not in listing.stdout
 
@@ -302,7 +280,7 @@ async def test_key_is_shown_once_authenticates_and_stops_when_revoked(own_folder
             "caller": {"department": "market", "application": "证照审核系统"}
         }
 
-        revoked = govshare(own_folder, "key", "revoke", key_id)
+        revoked = govshare_in_process(own_folder, "key", "revoke", key_id)
         assert revoked.returncode == 0, revoked.stderr
         assert revoked.stdout.strip() == f"密钥 {key_id} 已吊销。"
 
@@ -315,11 +293,11 @@ async def test_key_is_shown_once_authenticates_and_stops_when_revoked(own_folder
         other = await answer(client, CALLER, demo_keys(own_folder)["market"])
         assert other["data"]["caller"] == {"department": "market", "application": "market-demo"}
 
-    listing = govshare(own_folder, "key", "list")
+    listing = govshare_in_process(own_folder, "key", "list")
     assert re.search(
         rf"^{key_id}\s+market\s+证照审核系统\s+吊销于 \d{{4}}-\d\d-\d\d \d\d:\d\d$", listing.stdout, re.MULTILINE
     )
-    again = govshare(own_folder, "key", "revoke", key_id)
+    again = govshare_in_process(own_folder, "key", "revoke", key_id)
     assert again.returncode == 1
     assert f"[KEY_ALREADY_REVOKED] 应用密钥 {key_id} 已经吊销。" in again.stderr
 
@@ -405,7 +383,7 @@ async def test_grant_with_row_scope_and_mask_works_until_revoked(own_folder):
         assert other_county["data"]["personList"] is None
         assert [e["extensions"]["code"] for e in other_county["errors"]] == ["OUT_OF_SCOPE"]
 
-        listing = govshare(own_folder, "grant", "list")
+        listing = govshare_in_process(own_folder, "grant", "list")
         end = china_day(31)  # --until names the last day: the grant ends at the start of the next
         assert re.search(
             rf"^{grant_id}\s+land\s+police\.person\s+{re.escape(purpose)}\s+{since} 00:00 \(UTC\+8\) – "
@@ -414,10 +392,10 @@ async def test_grant_with_row_scope_and_mask_works_until_revoked(own_folder):
             re.MULTILINE,
         ), listing.stdout
 
-        missing_reason = govshare(own_folder, "grant", "revoke", grant_id)
+        missing_reason = govshare_in_process(own_folder, "grant", "revoke", grant_id)
         assert missing_reason.returncode == 2 and "Missing option '--reason'" in missing_reason.stderr
 
-        revoked = govshare(own_folder, "grant", "revoke", grant_id, "--reason", "不动产登记系统停用")
+        revoked = govshare_in_process(own_folder, "grant", "revoke", grant_id, "--reason", "不动产登记系统停用")
         assert revoked.returncode == 0, revoked.stderr
         assert revoked.stdout.strip() == f"授权 {grant_id} 已撤销。"
         await client.checked()
@@ -433,7 +411,9 @@ async def test_grant_with_row_scope_and_mask_works_until_revoked(own_folder):
             "SELECT created_by, revoked_by, revoke_reason FROM grants WHERE id = ?", (grant_id,)
         ).fetchone() == ("li.ming", "coordinator", "不动产登记系统停用")
     assert re.search(
-        rf"^{grant_id}\s+land\s+police\.person\s+.*已撤销", govshare(own_folder, "grant", "list").stdout, re.MULTILINE
+        rf"^{grant_id}\s+land\s+police\.person\s+.*已撤销",
+        govshare_in_process(own_folder, "grant", "list").stdout,
+        re.MULTILINE,
     )
 
 
@@ -499,13 +479,13 @@ def test_invalid_grant_is_refused_with_a_clear_message(demo_folder, changes, exi
 def test_the_valid_grant_of_the_refusal_cases_is_accepted(own_folder):
     """The refusals above come from their one change: the grant they start from is accepted."""
     args = [part for option, value in VALID_GRANT.items() for part in (option, value)]
-    run = govshare(own_folder, "grant", "create", *args)
+    run = govshare_in_process(own_folder, "grant", "create", *args)
     assert run.returncode == 0, run.stderr
     assert re.fullmatch(r"G-[0-9a-f]{6}\n", run.stdout)
 
 
 def test_legal_basis_opens_a_not_shared_item(own_folder):
-    run = govshare(
+    run = govshare_in_process(
         own_folder,
         "grant",
         "create",
@@ -552,7 +532,7 @@ async def test_restriction_add_and_lift_take_effect(own_folder):
         (restriction_id,) = added.stdout.splitlines()
         assert re.fullmatch(r"D-[0-9a-f]{6}", restriction_id)
         await client.checked()
-        listing = govshare(own_folder, "restriction", "list").stdout
+        listing = govshare_in_process(own_folder, "restriction", "list").stdout
         assert re.search(
             rf"^{restriction_id}\s+hrss\s+market\.enterprise\s+未按时更新参保数据（第二十条）$", listing, re.MULTILINE
         )
@@ -565,28 +545,32 @@ async def test_restriction_add_and_lift_take_effect(own_folder):
         }
         assert free["data"]["enterpriseList"]["items"][0]["name"] not in json.dumps(restricted, ensure_ascii=False)
 
-        lifted = govshare(own_folder, "restriction", "lift", restriction_id, "--by", "zhao.lei", "--reason", "已补报")
+        lifted = govshare_in_process(
+            own_folder, "restriction", "lift", restriction_id, "--by", "zhao.lei", "--reason", "已补报"
+        )
         assert lifted.returncode == 0, lifted.stderr
         assert lifted.stdout.strip() == f"限制 {restriction_id} 已解除。"
         await client.checked()
         assert await answer(client, ENTERPRISES, hrss, purpose) == free
-        assert restriction_id not in govshare(own_folder, "restriction", "list").stdout
+        assert restriction_id not in govshare_in_process(own_folder, "restriction", "list").stdout
 
-    again = govshare(own_folder, "restriction", "lift", restriction_id, "--reason", "再次解除")
+    again = govshare_in_process(own_folder, "restriction", "lift", restriction_id, "--reason", "再次解除")
     assert (
         again.returncode == 1 and f"[RESTRICTION_ALREADY_LIFTED] 限制规则 {restriction_id} 已经解除。" in again.stderr
     )
 
 
 async def test_lifting_the_demo_restriction_lets_civil_read_enterprises(own_folder):
-    listing = govshare(own_folder, "restriction", "list").stdout
+    listing = govshare_in_process(own_folder, "restriction", "list").stdout
     (restriction_id,) = re.findall(r"^(D-[0-9a-f]{6})\s+civil\s+market\.enterprise\s", listing, re.MULTILINE)
     civil = demo_keys(own_folder)["civil"]
     async with serving(own_folder) as client:
         restricted = await answer(client, ENTERPRISES, civil, "civil.marriage-registration")
         assert restricted["data"] == {"enterpriseList": None}
         assert errors_by_item(restricted) == {"creditCode": "DEPARTMENT_RESTRICTED", "name": "DEPARTMENT_RESTRICTED"}
-        assert govshare(own_folder, "restriction", "lift", restriction_id, "--reason", "已整改").returncode == 0
+        assert (
+            govshare_in_process(own_folder, "restriction", "lift", restriction_id, "--reason", "已整改").returncode == 0
+        )
         await client.checked()
         lifted = await answer(client, ENTERPRISES, civil, "civil.marriage-registration")
         assert "errors" not in lifted and all(i["name"] for i in lifted["data"]["enterpriseList"]["items"])
@@ -806,22 +790,22 @@ def test_policy_export_import_round_trips_exactly(own_folder, tmp_path):
     imported = govshare(own_folder, "policy", "import", str(document), "--reason", "低保审核试点", "--by", "wang.fang")
     assert imported.returncode == 0, imported.stderr
     version = int(re.search(r"第 (\d+) 版", imported.stdout).group(1))
-    again = govshare(own_folder, "policy", "export").stdout
+    again = govshare_in_process(own_folder, "policy", "export").stdout
     assert (
-        govshare(
+        govshare_in_process(
             own_folder, "policy", "import", str(document), "--reason", "再导入", "--by", "wang.fang"
         ).stdout.strip()
         == "与现行规则相同，未产生新版本。"
     )
     (tmp_path / "again.toml").write_text(again, encoding="utf-8")
-    assert govshare(own_folder, "policy", "export", "-o", str(tmp_path / "third.toml")).returncode == 0
+    assert govshare_in_process(own_folder, "policy", "export", "-o", str(tmp_path / "third.toml")).returncode == 0
     assert (tmp_path / "third.toml").read_text(encoding="utf-8") == again  # export -> import -> export: identical
 
-    history = govshare(own_folder, "policy", "history").stdout.splitlines()
+    history = govshare_in_process(own_folder, "policy", "history").stdout.splitlines()
     assert re.match(rf"v{version}\s+\S+ \S+\s+wang\.fang\s+import\s+低保审核试点$", history[0])
-    diff = govshare(own_folder, "policy", "diff", str(version - 1), str(version)).stdout
+    diff = govshare_in_process(own_folder, "policy", "diff", str(version - 1), str(version)).stdout
     assert '+id = "P-cli001"' in diff and diff.startswith(f"--- v{version - 1}\n+++ v{version}\n")
-    explained = govshare(
+    explained = govshare_in_process(
         own_folder,
         "policy",
         "explain",
@@ -834,9 +818,11 @@ def test_policy_export_import_round_trips_exactly(own_folder, tmp_path):
     ).stdout
     assert re.search(r"^insuranceStatus\s+允许\s+GRANT\s+P-cli001", explained, re.MULTILINE)
     assert re.search(r"^employerName\s+拒绝\s+NO_GRANT", explained, re.MULTILINE)
-    rolled = govshare(own_folder, "policy", "rollback", str(version - 1), "--reason", "试点取消", "--by", "wang.fang")
+    rolled = govshare_in_process(
+        own_folder, "policy", "rollback", str(version - 1), "--reason", "试点取消", "--by", "wang.fang"
+    )
     assert rolled.returncode == 0 and f"第 {version + 1} 版" in rolled.stdout
-    explained = govshare(
+    explained = govshare_in_process(
         own_folder,
         "policy",
         "explain",
@@ -851,7 +837,7 @@ def test_policy_export_import_round_trips_exactly(own_folder, tmp_path):
 
 
 def test_policy_import_refuses_an_invalid_file_naming_each_problem(own_folder, tmp_path):
-    before = govshare(own_folder, "policy", "export").stdout
+    before = govshare_in_process(own_folder, "policy", "export").stdout
     bad = tmp_path / "bad.toml"
     bad.write_text(
         textwrap.dedent("""
@@ -884,7 +870,7 @@ def test_policy_import_refuses_an_invalid_file_naming_each_problem(own_folder, t
     assert (
         "[POLICY_SYNTAX]" in govshare_in_process(own_folder, "policy", "validate", str(tmp_path / "syntax.toml")).stderr
     )
-    assert govshare(own_folder, "policy", "export").stdout == before
+    assert govshare_in_process(own_folder, "policy", "export").stdout == before
 
 
 def test_staff_accounts_from_the_command_line(own_folder):
@@ -898,16 +884,13 @@ def test_staff_accounts_from_the_command_line(own_folder):
         timeout=TIMEOUT,
     )
     assert added.returncode == 0 and added.stdout.strip() == "账户 wang.fang 已创建。", added.stderr
-    weak = subprocess.run(
-        [govshare_command(), "staff", "add", "li.na"],
-        cwd=own_folder,
-        capture_output=True,
-        text=True,
-        env=environment(own_folder) | {"GOVSHARE_STAFF_PASSWORD": "short"},
-        timeout=TIMEOUT,
-    )
+    weak = govshare_in_process(own_folder, "staff", "add", "li.na", env={"GOVSHARE_STAFF_PASSWORD": "short"})
     assert weak.returncode == 1 and "[STAFF_PASSWORD_WEAK]" in weak.stderr
-    assert re.search(r"^wang\.fang\s+王芳\s+active$", govshare(own_folder, "staff", "list").stdout, re.MULTILINE)
-    assert govshare(own_folder, "staff", "disable", "wang.fang").returncode == 0
-    assert re.search(r"^wang\.fang\s+王芳\s+disabled$", govshare(own_folder, "staff", "list").stdout, re.MULTILINE)
-    assert "[STAFF_NOT_FOUND]" in govshare(own_folder, "staff", "unlock", "nobody").stderr
+    assert re.search(
+        r"^wang\.fang\s+王芳\s+active$", govshare_in_process(own_folder, "staff", "list").stdout, re.MULTILINE
+    )
+    assert govshare_in_process(own_folder, "staff", "disable", "wang.fang").returncode == 0
+    assert re.search(
+        r"^wang\.fang\s+王芳\s+disabled$", govshare_in_process(own_folder, "staff", "list").stdout, re.MULTILINE
+    )
+    assert "[STAFF_NOT_FOUND]" in govshare_in_process(own_folder, "staff", "unlock", "nobody").stderr

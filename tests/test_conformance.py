@@ -68,7 +68,7 @@ async def test_an_unreachable_source_stays_published_and_reports_itself(own_api,
     assert result["errors"][0]["extensions"]["code"] == "SOURCE_UNAVAILABLE"
 
 
-def test_catalog_load_refuses_a_catalog_its_sources_do_not_fit(tmp_path):
+def test_catalog_load_refuses_a_catalog_its_sources_do_not_fit(own_folder):
     """The CLI load runs the server's conformance check: a typo in a column name is refused, not published."""
     import os
     import shutil
@@ -81,22 +81,23 @@ def test_catalog_load_refuses_a_catalog_its_sources_do_not_fit(tmp_path):
     govshare = str(Path(sys.executable).with_name("govshare"))
     env = {
         **os.environ,
-        "GOVSHARE_VAR_DIR": str(tmp_path / "var"),
+        "GOVSHARE_VAR_DIR": str(own_folder / "var"),
         "GOVSHARE_CATALOG_DIR": str(REPO / "catalog" / "demo"),
     }
-    subprocess.run([govshare, "demo"], cwd=tmp_path, env=env, check=True, capture_output=True, timeout=120)
-    broken = tmp_path / "broken"
+    broken = own_folder / "broken"
     shutil.copytree(REPO / "catalog" / "demo", broken)
     police = broken / "police.toml"
     police.write_text(
         police.read_text(encoding="utf-8").replace('column = "id_number"', 'column = "id_numbr"', 1), encoding="utf-8"
     )
     versions = lambda: (
-        sqlite3.connect(tmp_path / "var" / "platform.db").execute("SELECT COUNT(*) FROM catalog_versions").fetchone()[0]
+        sqlite3.connect(own_folder / "var" / "platform.db")
+        .execute("SELECT COUNT(*) FROM catalog_versions")
+        .fetchone()[0]
     )
     before = versions()
     result = subprocess.run(
-        [govshare, "catalog", "load", str(broken)], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60
+        [govshare, "catalog", "load", str(broken)], cwd=own_folder, env=env, capture_output=True, text=True, timeout=60
     )
     assert result.returncode == 1
     assert "police.person.id_numbr" in result.stderr and "no column person.id_numbr" in result.stderr

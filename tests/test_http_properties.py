@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 from datetime import UTC, datetime, timedelta
 
 from hypothesis import HealthCheck, given, settings
@@ -19,7 +18,7 @@ from govshare.platformdb import bump_policy_version
 from policies import documents
 from policies.store import create_grant, load_policy_set
 from policies.tables import grants
-from tests.conftest import _api, _world, absent
+from tests.conftest import _api, _world, absent, examples
 from tests.test_policy_properties import reference
 
 NOW = datetime(2026, 6, 1, tzinfo=UTC)
@@ -29,7 +28,7 @@ RESOURCES = {
     "civil.marriage": "marriageList",
 }
 CONSUMERS = ["market", "land", "civil", "hrss", "bigdata"]
-EXAMPLES = int(os.environ.get("GOVSHARE_HTTP_PROPERTY_EXAMPLES", "60"))
+EXAMPLES = examples("GOVSHARE_HTTP_PROPERTY_EXAMPLES", suite=20, deep=60)
 
 
 @st.composite

@@ -28,7 +28,6 @@ from policies import disclosure
 from policies.model import Grant, GrantKind, PolicySet
 from policies.store import create_grant, load_policy_set
 from tests.conftest import REPO, absent, connect, errors_by_item
-from tests.test_cli import demo, demo_folder, own_folder  # noqa: F401 - fixtures: a var/ built by `govshare demo`
 from tests.test_cli import govshare_in_process as govshare
 from tests.test_console import staffed, versions  # noqa: F401 - staffed is a fixture
 

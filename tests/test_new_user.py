@@ -19,7 +19,7 @@ from cli import ENGLISH_HELP, _help_texts
 from cli import main as govshare_main
 from policies import documents
 from policies.store import create_grant
-from tests.test_cli import CJK, COMMAND_PATHS, demo, demo_folder, environment, govshare, govshare_in_process, own_folder  # noqa: F401 (fixtures)
+from tests.test_cli import CJK, COMMAND_PATHS, environment, govshare, govshare_in_process
 from tests.test_console import Console, staffed  # noqa: F401 (the fixture)
 
 USAGE = "{ usageRecords(first: 5) { resource operation outcome errorCode itemsReturned rowCount } }"
@@ -136,7 +136,7 @@ def _columns(line: str) -> list[int]:
 
 
 def test_key_list_columns_line_up_with_chinese_application_names(own_folder):
-    created = govshare(own_folder, "key", "create", "--department", "hrss", "--app", "社保经办系统")
+    created = govshare_in_process(own_folder, "key", "create", "--department", "hrss", "--app", "社保经办系统")
     assert created.returncode == 0, created.stderr
     listed = govshare_in_process(own_folder, "key", "list")
     assert listed.returncode == 0, listed.stderr

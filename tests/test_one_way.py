@@ -16,7 +16,7 @@ from admin import accounts
 from tests.conftest import World, _api, connect
 from tests.test_admin_api import Admin
 from tests.test_applications_api import APPLY, INPUT
-from tests.test_cli import environment, govshare, govshare_command
+from tests.test_cli import environment, govshare_command, govshare_in_process
 from tests.test_console import ORIGIN, PASSWORD, Console
 
 STAFF = "wang.fang"
@@ -43,7 +43,7 @@ class Command:
         self.folder = folder
 
     def __call__(self, *args: str) -> str:
-        done = govshare(self.folder, *args)
+        done = govshare_in_process(self.folder, *args)
         assert done.returncode == 0, done.stderr
         return done.stdout.strip()
 
@@ -314,7 +314,7 @@ workdays = ["2027-02-13"]
 """
 
 
-async def test_every_changing_command_announces_its_change(tmp_path):
+async def test_every_changing_command_announces_its_change(own_folder):
     # Divergence before: `catalog load` and `calendar load` were never announced (servers saw them within
     # refresh_seconds only), while the policy commands were.
     import asyncio
@@ -324,31 +324,28 @@ async def test_every_changing_command_announces_its_change(tmp_path):
     from govshare.notify import CHANNEL
     from tests.test_cache import _redis_or_skip
 
+    # The commands run in-process but `calendar load`, a real `govshare` (the calendar family's one subprocess
+    # round trip; test_propagation.py runs a real `govshare restriction add` and hears it).
     redis_url = _redis_or_skip()
-    env = environment(tmp_path) | {"GOVSHARE_POLICY_NOTIFY_URL": redis_url}
-    assert (
-        subprocess.run([govshare_command(), "demo"], cwd=tmp_path, env=env, capture_output=True, timeout=120).returncode
-        == 0
-    )
-    (tmp_path / "2027.toml").write_text(SCHEDULE_2027, encoding="utf-8")
-    keys = [
-        line.split()[0]
-        for line in subprocess.run(
-            [govshare_command(), "key", "list"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60
-        ).stdout.splitlines()
-    ]
+    env = {"GOVSHARE_POLICY_NOTIFY_URL": redis_url}
+    (own_folder / "2027.toml").write_text(SCHEDULE_2027, encoding="utf-8")
+    keys = [line.split()[0] for line in govshare_in_process(own_folder, "key", "list", env=env).stdout.splitlines()]
     demo_catalog = Path(__file__).resolve().parent.parent / "catalog" / "demo"
 
     async def run(*args: str) -> str:
-        done = await asyncio.to_thread(
-            subprocess.run,
-            [govshare_command(), *args],
-            cwd=tmp_path,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
+        if args[0] == "calendar":
+            command = [govshare_command(), *args]
+            done = await asyncio.to_thread(
+                subprocess.run,
+                command,
+                cwd=own_folder,
+                env=environment(own_folder) | env,
+                capture_output=True,
+                text=True,
+                timeout=60,
+            )
+        else:
+            done = await asyncio.to_thread(govshare_in_process, own_folder, *args, env=env)
         assert done.returncode == 0, (args, done.stderr)
         return done.stdout.strip()
 
@@ -361,7 +358,7 @@ async def test_every_changing_command_announces_its_change(tmp_path):
             grant = None
             for name, args in [
                 ("catalog load", ("catalog", "load", str(demo_catalog))),
-                ("calendar load", ("calendar", "load", str(tmp_path / "2027.toml"))),
+                ("calendar load", ("calendar", "load", str(own_folder / "2027.toml"))),
                 ("key revoke", ("key", "revoke", keys[0])),
                 (
                     "grant create",

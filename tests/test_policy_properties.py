@@ -1,12 +1,11 @@
 """Random catalogs, grants, restrictions, clocks and requests: every decision of the Casbin engine agrees
 with a small independent reference of the sharing rules written here, in plain Python.
 
-CI runs a few thousand cases; set GOVSHARE_PROPERTY_EXAMPLES for more.
+The suite runs a fixed 200 examples of each; `make test-deep` 1000 random ones (GOVSHARE_PROPERTY_EXAMPLES: any number).
 """
 
 from __future__ import annotations
 
-import os
 from datetime import UTC, datetime, timedelta
 
 from hypothesis import HealthCheck, given, settings
@@ -18,6 +17,7 @@ from connectors.masking import parse_mask
 from policies.engine import PolicyEngine
 from policies.model import Grant, GrantKind, PolicySet, Restriction
 from resolvers.data import _source_query
+from tests.conftest import examples
 
 DEPARTMENTS = ["d0", "d1", "d2", "d3"]
 PURPOSES = {d: [f"{d}.p0", f"{d}.p1"] for d in DEPARTMENTS}
@@ -112,7 +112,7 @@ def reference(
     return False
 
 
-EXAMPLES = int(os.environ.get("GOVSHARE_PROPERTY_EXAMPLES", "1000"))
+EXAMPLES = examples("GOVSHARE_PROPERTY_EXAMPLES", suite=200, deep=1000)
 
 
 @settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -10,7 +10,7 @@ import pytest
 
 from catalog import store as catalog_store
 from catalog.model import ShareType
-from tests.conftest import _api, _world, grant_in_force
+from tests.conftest import TEST_DATABASE_PREFIX, _api, _world, copied_world, grant_in_force
 from tests.test_upstream import _upstream_catalog, province  # noqa: F401 - a fixture
 
 LAND = "land.property-registration"
@@ -19,10 +19,17 @@ LAND = "land.property-registration"
 _grant = grant_in_force
 
 
-@pytest.fixture(params=["sqlite", "postgres", "mariadb"])
-async def engine_api(request, tmp_path):
-    world = await _world(tmp_path / "var", request.param, database_prefix="gs_review2_own_")
-    async for api in _api(world):
+@pytest.fixture(scope="module", params=["sqlite", "postgres", "mariadb"])
+async def engine_world(request, tmp_path_factory):
+    """The demo world on each engine, built once for this module; its tests read source rows, never change them."""
+    var = tmp_path_factory.mktemp(f"engine-{request.param}") / "var"
+    return await _world(var, request.param, database_prefix=f"{TEST_DATABASE_PREFIX}review2_own_")
+
+
+@pytest.fixture
+async def engine_api(engine_world, tmp_path):
+    """An app of the test's own (its own grants, breakers and limits) on a copy of ``engine_world``'s platform."""
+    async for api in _api(copied_world(engine_world, tmp_path / "var")):
         yield api
 
 

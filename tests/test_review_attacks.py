@@ -10,7 +10,7 @@ import json
 
 import pytest
 
-from tests.conftest import _api, _world, grant_in_force
+from tests.conftest import TEST_DATABASE_PREFIX, _api, _world, copied_world, grant_in_force
 from tests.test_upstream import province  # noqa: F401 - a fixture
 
 LAND = "land.property-registration"
@@ -77,10 +77,17 @@ async def test_row_order_does_not_give_away_the_masked_birth_date_order(api, wor
     assert births != sorted(births), f"{len(births)} masked rows come in birth-date order"
 
 
-@pytest.fixture(params=["sqlite", "postgres", "mariadb"])
-async def engine_api(request, tmp_path):
-    world = await _world(tmp_path / "var", request.param, database_prefix="gs_review_own_")
-    async for api in _api(world):
+@pytest.fixture(scope="module", params=["sqlite", "postgres", "mariadb"])
+async def engine_world(request, tmp_path_factory):
+    """The demo world on each engine, built once for this module; its tests read source rows, never change them."""
+    var = tmp_path_factory.mktemp(f"engine-{request.param}") / "var"
+    return await _world(var, request.param, database_prefix=f"{TEST_DATABASE_PREFIX}review_own_")
+
+
+@pytest.fixture
+async def engine_api(engine_world, tmp_path):
+    """An app of the test's own (its own grants, breakers and limits) on a copy of ``engine_world``'s platform."""
+    async for api in _api(copied_world(engine_world, tmp_path / "var")):
         yield api
 
 

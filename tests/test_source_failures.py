@@ -11,7 +11,7 @@ from sqlalchemy import create_engine, select, text
 from audit.tables import access_records
 from catalog import store as catalog_store
 from connectors.urls import sync_url
-from tests.conftest import _api, _world
+from tests.conftest import TEST_DATABASE_PREFIX, _api, _world
 
 QUERY = "{ realEstateList(first: 3) { items { ownerName } } enterpriseList(first: 3) { items { name } } }"
 FAILURE_SETTINGS = {"breaker_failures": 2, "breaker_reset_seconds": 0.3, "source_timeout_seconds": 2.0}
@@ -58,7 +58,7 @@ async def _failure_then_recovery(api, break_source, mend_source):
 
 
 async def test_postgresql_database_made_unreachable_and_back(tmp_path):
-    world = await _world(tmp_path / "var", "postgres", database_prefix="govshare_fail_")
+    world = await _world(tmp_path / "var", "postgres", database_prefix=f"{TEST_DATABASE_PREFIX}fail_")
     admin, database = _admin(world, "land")
 
     def cut():
@@ -81,7 +81,7 @@ async def test_postgresql_database_made_unreachable_and_back(tmp_path):
 
 
 async def test_mariadb_table_dropped_and_restored(tmp_path):
-    world = await _world(tmp_path / "var", "mariadb", database_prefix="govshare_fail_")
+    world = await _world(tmp_path / "var", "mariadb", database_prefix=f"{TEST_DATABASE_PREFIX}fail_")
     admin, database = _admin(world, "land")
 
     def drop():

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import dataclasses
 import json
 import re
 import select
@@ -23,9 +24,18 @@ from admin import accounts
 from admin.tables import staff_accounts, staff_sessions
 from audit.tables import access_records
 from demo.build import build_demo
-from tests.conftest import TEST_DATABASE_PREFIX, World, _api, make_settings, production, require_engine
+from tests.conftest import (
+    TEST_DATABASE_PREFIX,
+    World,
+    _api,
+    copied_world,
+    copy_var,
+    make_settings,
+    production,
+    require_engine,
+)
 from tests.test_cache import _redis_or_skip
-from tests.test_cli import _Server, demo_keys, govshare
+from tests.test_cli import _Server, demo_keys
 
 ANSWER_TIMEOUT = 30  # seconds a socket waits for an answer: a liveness bound, not a speed assertion
 RSS_BOUND_KIB = 300 * 1024
@@ -53,23 +63,43 @@ async def mode_api(request, own_world: World):
         yield api
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
-async def platform_world(request, tmp_path) -> World:
-    """A small demo world whose platform database (access records, staff accounts) is on SQLite or PostgreSQL."""
-    overrides = {}
-    if request.param == "postgres":
-        require_engine(make_settings(tmp_path / "probe"), "postgres")
-        database = f"{TEST_DATABASE_PREFIX}stall_platform"
-        admin = create_engine("postgresql+psycopg://postgres@127.0.0.1:5432/postgres", isolation_level="AUTOCOMMIT")
+def _new_postgres_database(database: str, template: str | None = None) -> str:
+    admin = create_engine("postgresql+psycopg://postgres@127.0.0.1:5432/postgres", isolation_level="AUTOCOMMIT")
+    try:
         with admin.connect() as conn:
             conn.execute(text(f"DROP DATABASE IF EXISTS {database} WITH (FORCE)"))
-            conn.execute(text(f"CREATE DATABASE {database}"))
+            conn.execute(text(f"CREATE DATABASE {database}" + (f" TEMPLATE {template}" if template else "")))
+    finally:
         admin.dispose()
-        overrides["database_url"] = f"postgresql+asyncpg://postgres@127.0.0.1:5432/{database}"
+    return f"postgresql+asyncpg://postgres@127.0.0.1:5432/{database}"
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgres"])
+async def built_platform(request, tmp_path_factory) -> World:
+    """A small demo world whose platform database (access records, staff accounts) is on SQLite or PostgreSQL,
+    built once per engine for this module; each test has a copy (``platform_world``)."""
+    folder = tmp_path_factory.mktemp(f"platform-{request.param}")
+    overrides = {}
+    if request.param == "postgres":
+        require_engine(make_settings(folder / "probe"), "postgres")
+        overrides["database_url"] = _new_postgres_database(f"{TEST_DATABASE_PREFIX}stall_platform_built")
     # Sign-in rate limits off: these worlds test what holds without them (the lock-out, the worker pool).
-    settings = make_settings(tmp_path / "var", staff_sign_ins_per_address="", staff_sign_ins_per_user="", **overrides)
+    settings = make_settings(folder / "var", staff_sign_ins_per_address="", staff_sign_ins_per_user="", **overrides)
     built = await build_demo(settings, persons=200, enterprises=50)
     return World(settings, built.keys, built.showcase)
+
+
+@pytest.fixture
+async def platform_world(built_platform: World, tmp_path) -> World:
+    """A copy of ``built_platform`` of the test's own: its var/, and on PostgreSQL its platform database made with
+    the built one as template (no session is open on that: every app of the module runs on a copy)."""
+    world = copied_world(built_platform, tmp_path / "var")
+    if built_platform.settings.database_url.startswith("postgresql"):
+        url = _new_postgres_database(
+            f"{TEST_DATABASE_PREFIX}stall_platform", f"{TEST_DATABASE_PREFIX}stall_platform_built"
+        )
+        world = dataclasses.replace(world, settings=dataclasses.replace(world.settings, database_url=url))
+    return world
 
 
 @pytest.fixture
@@ -157,11 +187,11 @@ async def test_fragment_doubling_on_the_admin_api_is_refused(own_api):
 
 
 @pytest.fixture(scope="module")
-def served(tmp_path_factory):
-    """`govshare serve` in production mode on a demo world of its own, with a staff session for the admin paths."""
+def served(demo_folder, tmp_path_factory):
+    """`govshare serve` in production mode on a demo world of its own (a copy of the one `govshare demo` built),
+    with a staff session for the admin paths."""
     folder = tmp_path_factory.mktemp("stall")
-    built = govshare(folder, "demo")
-    assert built.returncode == 0, built.stderr
+    copy_var(demo_folder / "var", folder / "var")
     from audit.checkpoints import generate_key
 
     generate_key(folder / "outside-var" / "signing.key")  # production refuses the audit key and file under var/

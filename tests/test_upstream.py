@@ -18,7 +18,7 @@ import pytest
 
 from catalog import store as catalog_store
 from catalog.model import DataItem, Department, Resource, ShareType
-from tests.conftest import REPO, _api
+from tests.conftest import REPO, _api, copy_var
 
 GOVSHARE = str(Path(sys.executable).with_name("govshare"))
 
@@ -30,11 +30,11 @@ def _free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def province(tmp_path_factory):
-    """A second govshare with its own demo world, serving on a free port."""
+def province(demo_folder, tmp_path_factory):
+    """A second govshare with its own demo world (a copy of the one `govshare demo` built), serving on a free port."""
     home = tmp_path_factory.mktemp("province")
     env = {**os.environ, "GOVSHARE_VAR_DIR": str(home / "var"), "GOVSHARE_CATALOG_DIR": str(REPO / "catalog" / "demo")}
-    subprocess.run([GOVSHARE, "demo"], cwd=home, env=env, check=True, capture_output=True, timeout=120)
+    copy_var(demo_folder / "var", home / "var")
     port = _free_port()
     process = subprocess.Popen(
         [GOVSHARE, "serve", "--port", str(port)],
