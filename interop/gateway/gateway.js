@@ -36,8 +36,11 @@ class ForwardingDataSource extends RemoteGraphQLDataSource {
     }
     // No caller: the gateway loading the subgraphs' SDL (IntrospectAndCompose) or checking their health. In
     // production govshare's `_service { sdl }` answers this key's department view.
+    // govshare requires an operator on every request where operator_required is on (production): the gateway names
+    // itself (GATEWAY_SCHEMA_OPERATOR); loading the SDL reads no data and is not an access.
     if ((kind === 'loading schema' || kind === 'health check') && process.env.GATEWAY_SCHEMA_KEY) {
       request.http.headers.set('authorization', `Bearer ${process.env.GATEWAY_SCHEMA_KEY}`);
+      request.http.headers.set('x-operator', process.env.GATEWAY_SCHEMA_OPERATOR || 'apollo-gateway');
     }
   }
 }
