@@ -1,4 +1,4 @@
-""""Don't ask the citizen again" (Art 19 ¶2): which catalog items provide a form's fields, what the caller may read
+""" "Don't ask the citizen again" (Art 19 ¶2): which catalog items provide a form's fields, what the caller may read
 of them now under which of its purposes, and what it would have to apply for.
 
 Each item is decided by the policy engine exactly as a lookup of its resource would be (the item and the
@@ -14,10 +14,10 @@ from dataclasses import dataclass
 
 from applications import process
 from catalog.model import Resource, ShareType
-from policies.model import Allow
 from catalog.search import Hit, Match
 from govshare.errors import GovshareError, graphql_error
 from govshare.logs import logger
+from policies.model import Allow
 from resolvers.context import RequestContext
 from resolvers.data import storable
 
@@ -189,7 +189,8 @@ async def form_fields(ctx: RequestContext, labels: list[str], purpose: str | Non
 def _source(ctx: RequestContext, hit: Hit, purposes: tuple[str, ...]) -> Source:
     resource = ctx.catalog.resources[hit.resource]
     item = resource.item(hit.item)
-    assert item is not None  # the index holds the items of this very catalog
+    if item is None:  # the index holds the items of this very catalog (version checked above)
+        raise GovshareError("INTERNAL_ERROR", http_status=500)
     department = ctx.catalog.departments.get(resource.provider)
     return Source(
         resource=resource,

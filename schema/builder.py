@@ -28,8 +28,8 @@ from resolvers.context import RequestContext
 from resolvers.data import HIDDEN
 from schema.applications import QUERY_FIELDS, Mutation
 from schema.execution import FlatListExecutor, field_value
-from schema.forms import QUERY_FIELDS as FORM_FIELDS
 from schema.federation import FEDERATION_VERSION, entities_resolver, service_field
+from schema.forms import QUERY_FIELDS as FORM_FIELDS
 from schema.selection import field_names, response_keys, sub_selections
 from schema.usage import QUERY_FIELDS as USAGE_FIELDS
 from schema.views import DepartmentView, SchemaViews

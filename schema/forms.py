@@ -18,7 +18,9 @@ class FormPurposeDecision:
     )
     mask: str | None = strawberry.field(description="授权要求的脱敏方式（如 id_number）")
     row_scoped: bool = strawberry.field(description="仅限授权的行范围")
-    lookup_code: str | None = strawberry.field(description="信息项虽允许、但按主键查询被拒绝的原因（主键的决定代码，或 MASKED）")
+    lookup_code: str | None = strawberry.field(
+        description="信息项虽允许、但按主键查询被拒绝的原因（主键的决定代码，或 MASKED）"
+    )
 
 
 @strawberry.type(description="提供某表单字段的一个目录信息项")
@@ -45,9 +47,7 @@ class FormField:
     synonyms: list[str] = strawberry.field(description="一并检索的同义词")
     sources: list[FormFieldSource] = strawberry.field(description="提供该字段的目录信息项，最相符的在前")
     providers: list[str] = strawberry.field(description="按名称或同义词提供该字段的部门")
-    several_providers: bool = strawberry.field(
-        description="由不止一个部门提供（一数一源：应由目录确定唯一的采集来源）"
-    )
+    several_providers: bool = strawberry.field(description="由不止一个部门提供（一数一源：应由目录确定唯一的采集来源）")
 
 
 @strawberry.type(description="需要提出的共享申请")

@@ -108,8 +108,11 @@ def test_the_index_holds_the_published_items_of_its_catalog_only():
     assert ("police.person", "phone") in found(index, "移动电话")
     assert found(index, "联系电话") == {}
     retired = dataclasses.replace(
-        catalog, resources={**catalog.resources, "civil.marriage": dataclasses.replace(
-            catalog.resources["civil.marriage"], status="retired")}
+        catalog,
+        resources={
+            **catalog.resources,
+            "civil.marriage": dataclasses.replace(catalog.resources["civil.marriage"], status="retired"),
+        },
     )
     assert not any(r == "civil.marriage" for r, _ in found(FormIndex(retired), "男方姓名"))
 
@@ -136,7 +139,12 @@ async def test_a_form_is_answered_with_sources_decisions_and_applications(forms_
     assert address["match"] == "label" and address["readableNow"] and address["lookupKey"] == "idNumber"
     by_purpose = {d["purpose"]: d for d in address["decisions"]}
     assert by_purpose[MARKET] == {
-        "purpose": MARKET, "readable": True, "code": "GRANT", "mask": None, "rowScoped": False, "lookupCode": None
+        "purpose": MARKET,
+        "readable": True,
+        "code": "GRANT",
+        "mask": None,
+        "rowScoped": False,
+        "lookupCode": None,
     }
     assert not by_purpose["market.food-safety"]["readable"]
     # 企业名称: the caller's own enterprise register
@@ -180,12 +188,25 @@ async def test_a_declared_purpose_decides_alone_and_an_unregistered_one_is_refus
     ("department", "purpose", "query", "label", "resource", "item"),
     [
         ("market", MARKET, '{ person(idNumber: "%s") { address } }', "户籍地址", "police.person", "address"),
-        ("market", "market.food-safety", '{ person(idNumber: "%s") { address } }', "户籍地址", "police.person", "address"),
+        (
+            "market",
+            "market.food-safety",
+            '{ person(idNumber: "%s") { address } }',
+            "户籍地址",
+            "police.person",
+            "address",
+        ),
         # hrss's grant masks the ID number: the name is granted, but no lookup by the masked key is answered
         ("hrss", "hrss.insurance-enrolment", '{ person(idNumber: "%s") { name } }', "姓名", "police.person", "name"),
         ("market", MARKET, '{ person(idNumber: "%s") { phone } }', "联系电话", "police.person", "phone"),
-        ("civil", "civil.subsistence-allowance", '{ enterprise(creditCode: "%s") { name } }', "企业名称",
-         "market.enterprise", "name"),
+        (
+            "civil",
+            "civil.subsistence-allowance",
+            '{ enterprise(creditCode: "%s") { name } }',
+            "企业名称",
+            "market.enterprise",
+            "name",
+        ),
     ],
 )
 async def test_readable_now_is_what_a_lookup_answers(forms_api, department, purpose, query, label, resource, item):

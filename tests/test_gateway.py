@@ -210,7 +210,13 @@ async def federation(tmp_path_factory):
 
 
 def _ask(
-    federation, query: str, *, department: str | None = "market", purpose: str | None = MARKET, url=None, operator=True,
+    federation,
+    query: str,
+    *,
+    department: str | None = "market",
+    purpose: str | None = MARKET,
+    url=None,
+    operator=True,
     **extra,
 ):
     operator = f"op-{uuid.uuid4().hex[:12]}" if operator else None

@@ -97,9 +97,15 @@ async def test_in_development_no_operator_is_required_and_none_is_recorded(world
         assert last.operator is None
 
 
-@pytest.mark.parametrize(("production_mode", "setting", "required"), [
-    (True, None, True), (False, None, False), (True, False, False), (False, True, True),
-])
+@pytest.mark.parametrize(
+    ("production_mode", "setting", "required"),
+    [
+        (True, None, True),
+        (False, None, False),
+        (True, False, False),
+        (False, True, True),
+    ],
+)
 async def test_the_setting_overrides_the_mode_either_way(world, production_mode, setting, required):
     settings = production(world.settings) if production_mode else world.settings
     settings = dataclasses.replace(settings, operator_required=setting)
@@ -114,6 +120,9 @@ async def test_the_setting_overrides_the_mode_either_way(world, production_mode,
 
 def test_the_setting_is_read_from_the_environment_and_unset_follows_production():
     assert load_settings(env={}).operator_required is None
-    assert load_settings(env={"GOVSHARE_OPERATOR_REQUIRED": "false", "GOVSHARE_PRODUCTION": "true"}).requires_operator is False
+    assert (
+        load_settings(env={"GOVSHARE_OPERATOR_REQUIRED": "false", "GOVSHARE_PRODUCTION": "true"}).requires_operator
+        is False
+    )
     assert load_settings(env={"GOVSHARE_OPERATOR_REQUIRED": "true"}).requires_operator is True
     assert load_settings(env={"GOVSHARE_PRODUCTION": "true"}).requires_operator is True

@@ -136,7 +136,12 @@ async def test_an_unregistered_query_from_a_restricted_key_is_refused_and_nothin
     english = await api.client.post(
         "/graphql",
         json={"query": LOOKUP, "variables": {"id": person}},
-        headers={"Authorization": f"Bearer {key}", "X-Purpose": PURPOSE, "X-Operator": OPERATOR, "Accept-Language": "en"},
+        headers={
+            "Authorization": f"Bearer {key}",
+            "X-Purpose": PURPOSE,
+            "X-Operator": OPERATOR,
+            "Accept-Language": "en",
+        },
     )
     assert "not registered for this application" in refused(english, 403, "DOCUMENT_NOT_TRUSTED")["message"]
 

@@ -8,6 +8,7 @@
 // Nothing leaves for Apollo's hosts: no usage or schema reporting, no landing page, and the gateway's own
 // telemetry (a data-collection exporter @apollo/gateway starts unless APOLLO_TELEMETRY_DISABLED) is off.
 import { readFileSync } from 'node:fs';
+import { GraphQLError } from 'graphql';
 import { ApolloServer } from '@apollo/server';
 import { startStandaloneServer } from '@apollo/server/standalone';
 import {
@@ -45,7 +46,19 @@ class ForwardingDataSource extends RemoteGraphQLDataSource {
   }
 }
 
-const buildService = ({ url }) => new ForwardingDataSource({ url });
+// A request govshare refuses as a whole (400 HEADER_INVALID or OPERATOR_REQUIRED, 429 RATE_LIMITED, 503
+// POLICY_UNCONFIRMED...) answers without data: the gateway's default error says only "400: Bad Request" with the code
+// INTERNAL_SERVER_ERROR; the client gets govshare's own message and code instead (the HTTP answer stays beside them).
+class GovshareDataSource extends ForwardingDataSource {
+  async errorFromResponse(response) {
+    const error = await super.errorFromResponse(response);
+    const refusal = error.extensions?.response?.body?.errors?.[0];
+    if (typeof refusal?.extensions?.code !== 'string') return error;
+    return new GraphQLError(refusal.message, { extensions: { ...error.extensions, ...refusal.extensions } });
+  }
+}
+
+const buildService = ({ url }) => new GovshareDataSource({ url });
 const gateway = process.env.SUPERGRAPH_FILE
   ? new ApolloGateway({ supergraphSdl: readFileSync(process.env.SUPERGRAPH_FILE, 'utf8'), buildService })
   : new ApolloGateway({
