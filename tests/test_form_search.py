@@ -279,3 +279,31 @@ async def test_the_search_follows_the_catalog_in_force(own_world):
         moved = await search(api, "market", ["联系电话", "移动电话"])
         assert not any(s["resource"] == "police.person" for s in field(moved, "联系电话")["sources"])
         assert source(moved, "移动电话", "police.person", "phone")["match"] == "label"
+
+
+@pytest.mark.parametrize(("api_name", "clash"), [("formFields", "reserved"), ("formField", "FormField")])
+def test_a_resource_cannot_take_the_form_searchs_names(tmp_path, api_name, clash):
+    """A resource named like the form search's field or types would break the schema: the catalog is refused."""
+    import shutil
+
+    from catalog.loader import CatalogError
+
+    folder = tmp_path / "catalog"
+    shutil.copytree(REPO / "catalog" / "demo", folder)
+    police = folder / "police.toml"
+    police.write_text(police.read_text(encoding="utf-8").replace('api_name = "person"', f'api_name = "{api_name}"'))
+    with pytest.raises(CatalogError) as refused:
+        load_catalog(folder)
+    problem = next(p for p in refused.value.problems if p.field == "api_name")
+    assert problem.code == "FIELD_INVALID" and clash in problem.detail
+
+
+async def test_in_production_the_search_is_answered_outside_the_department_view(forms_api):
+    """Production validates against the department's view; the form search is in every view, and names resources the
+    department cannot read now, since what it may apply for is the point."""
+    from tests.conftest import production
+
+    async for api in _api(forms_api.world, production(forms_api.world.settings)):
+        answer = await search(api, "land", ["婚姻状况", "联系电话"])
+        assert "errors" not in answer, answer
+        assert {a["resource"] for a in answer["data"]["formFields"]["toApply"]} == {"civil.marriage", "police.person"}
