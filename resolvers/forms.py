@@ -148,7 +148,9 @@ def _to_apply(ctx: RequestContext, fields: tuple[FieldAnswer, ...], purposes: tu
                     blocked[(resource.code, source.item)] = Blocked(resource.code, source.item, min(codes))
                     continue
                 wanted.setdefault(resource.code, (resource, {}))[1][source.item] = None
-            if not any(_key_readable(ctx, resource, p) for p in purposes):
+            # Allowed under some purpose yet not readable: no lookup by the key answers it there (the key is denied or
+            # masked); or not allowed anywhere, and no purpose lets the caller look up by the key either.
+            if codes & allows or not any(_key_readable(ctx, resource, p) for p in purposes):
                 wanted.setdefault(resource.code, (resource, {}))[1][resource.key] = None
     applications = []
     for resource, items in wanted.values():

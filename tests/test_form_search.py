@@ -307,3 +307,23 @@ async def test_in_production_the_search_is_answered_outside_the_department_view(
         answer = await search(api, "land", ["婚姻状况", "联系电话"])
         assert "errors" not in answer, answer
         assert {a["resource"] for a in answer["data"]["formFields"]["toApply"]} == {"civil.marriage", "police.person"}
+
+
+async def test_an_item_granted_beside_a_masked_key_is_to_apply_for_with_the_key(forms_api):
+    """hrss may read names of 罗庄区 residents, but its grant masks the ID number, so no lookup by it answers: the search
+    says the name is not readable now and that the key must be applied for in clear."""
+    answer = await search(forms_api, "hrss", ["姓名"], "hrss.insurance-enrolment")
+    name = source(answer, "姓名", "police.person", "name")
+    assert name["decisions"] == [
+        {
+            "purpose": "hrss.insurance-enrolment",
+            "readable": False,
+            "code": "GRANT",
+            "mask": None,
+            "rowScoped": True,
+            "lookupCode": "MASKED",
+        }
+    ]
+    apply = {a["resource"]: a["items"] for a in answer["data"]["formFields"]["toApply"]}
+    assert apply["police.person"] == ["idNumber"]
+    assert "hrss.social-insurance" not in apply  # its own resource
