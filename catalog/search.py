@@ -109,7 +109,10 @@ class FormIndex:
     def __init__(self, catalog: Catalog, synonyms: Synonyms | None = None) -> None:
         self.version = catalog.version
         self.synonyms = synonyms if synonyms is not None else Synonyms.load()
-        # Built in a worker thread with the snapshot, read on the event loop: one thread at a time, never together.
+        # Built in a worker thread with the snapshot, searched in others (resolvers/forms.py): the module's SQLite
+        # serialises every use of one connection (sqlite3.threadsafety 3), checked here rather than assumed.
+        if sqlite3.threadsafety != 3:
+            raise RuntimeError("the form search needs SQLite built serialized (sqlite3.threadsafety == 3)")
         self._db = sqlite3.connect(":memory:", check_same_thread=False)
         self._db.executescript(
             """

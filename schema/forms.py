@@ -74,7 +74,8 @@ class FormBlockedItem:
 
 @strawberry.type(description="表单字段检索：哪些字段可由共享平台提供，不得再向群众和企业索取（第十九条第二款）")
 class FormSearch:
-    fields: list[FormField] = strawberry.field(description="各字段的结果，按所给顺序")
+    # Not "fields": production hides every schema name a message did not carry, and "fields" is a word of messages.
+    answers: list[FormField] = strawberry.field(description="各字段的结果，按所给顺序")
     to_apply: list[FormApplication] = strawberry.field(description="现在取不到、须申请的信息项，按资源")
     blocked: list[FormBlockedItem] = strawberry.field(description="申请也无法取得的信息项")
     purposes: list[str] = strawberry.field(description="据以决定的用途")
@@ -114,7 +115,7 @@ async def resolve_form_fields(
 ) -> FormSearch:
     answer = await forms.form_fields(info.context, list(labels), purpose)
     return FormSearch(
-        fields=[
+        answers=[
             FormField(
                 label=f.label,
                 synonyms=list(f.synonyms),

@@ -20,7 +20,7 @@ MARKET = "market.licence-review"
 SEARCH = """query($labels: [String!]!, $purpose: String) {
   formFields(labels: $labels, purpose: $purpose) {
     purposes
-    fields { label synonyms providers severalProviders
+    answers { label synonyms providers severalProviders
       sources { resource provider item label lookupKey match shareType readableNow
         decisions { purpose readable code mask rowScoped lookupCode } } }
     toApply { resource provider items mutation needsDecision purposes }
@@ -41,7 +41,7 @@ async def search(api, department: str, labels: list[str], purpose: str | None = 
 
 
 def field(answer: dict, label: str) -> dict:
-    return next(f for f in answer["data"]["formFields"]["fields"] if f["label"] == label)
+    return next(f for f in answer["data"]["formFields"]["answers"] if f["label"] == label)
 
 
 def source(answer: dict, label: str, resource: str, item: str) -> dict:
