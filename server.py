@@ -37,6 +37,7 @@ from audit.tracing import end_http_server_span, make_tracer, request_span, span
 from catalog import store as catalog_store
 from catalog.conformance import check_sources, without_nonconforming
 from catalog.model import Catalog
+from catalog.search import FormIndex
 from connectors.graphql import load_credentials
 from connectors.registry import Connectors
 from govshare.bodies import BodyLimit
@@ -102,6 +103,8 @@ class Snapshot:
     reload: dict | None = None
     # The trusted documents registered for each application (policies/trusted.py), read with the policies.
     documents: TrustedDocuments = field(default_factory=TrustedDocuments)
+    # The form search's full-text index of the same catalog (catalog/search.py), rebuilt when the catalog changes.
+    forms: FormIndex | None = None
 
     @property
     def versions(self) -> tuple[int, int]:
@@ -153,13 +156,22 @@ class Runtime:
             if limit
         }
         empty = Catalog()
-        self.snapshot = Snapshot(empty, PolicyEngine(empty, PolicySet()), self._schema(empty), float("-inf"))
+        self.snapshot = Snapshot(
+            empty, PolicyEngine(empty, PolicySet()), self._schema(empty), float("-inf"), forms=FormIndex(empty)
+        )
         # Held by whoever builds the next snapshot (one at a time); a request never waits on it.
         self._building = asyncio.Lock()
         self.notifier = PolicyNotifier(settings.policy_notify_url)
 
     def _schema(self, catalog: Catalog) -> strawberry.Schema:
         return build_schema(catalog, self.settings, extensions=[OperationAttributes])
+
+    @staticmethod
+    def _forms(catalog: Catalog) -> FormIndex:
+        index = FormIndex(catalog)
+        for code, item in index.unknown:  # the synonyms file names an item this catalog does not publish
+            log.warning("catalog/synonyms.toml: %s has no published item %s; its synonyms are not searched", code, item)
+        return index
 
     # The snapshot's parts, for the admin package and the tests (a request keeps the snapshot it started with).
     @property
@@ -213,10 +225,11 @@ class Runtime:
                 self.snapshot = current = replace(current, policy=interim, documents=documents, checked_at=started)
                 catalog = without_nonconforming(catalog, await check_sources(catalog, self.settings))
             # Building the engine and the schema takes long for many rules: in a thread, so requests go on meanwhile.
-            policy, schema = await asyncio.to_thread(
+            policy, schema, forms = await asyncio.to_thread(
                 lambda: (
                     PolicyEngine(catalog, policies),
                     current.schema if catalog is current.catalog else self._schema(catalog),
+                    current.forms if catalog is current.catalog else self._forms(catalog),
                 )
             )
             self.snapshot = Snapshot(
@@ -226,6 +239,7 @@ class Runtime:
                 started,
                 reload={"cause": cause, "policy_version": policies.version, "at": time.time()},
                 documents=documents,
+                forms=forms,
             )
             if catalog is not current.catalog:
                 log.info(
@@ -352,6 +366,11 @@ class QueryEndpoint(GraphQLEndpoint):
             raise GovshareError(
                 "HEADER_INVALID", extensions={"header": header}, header=header, rule=message(rule, lang)
             )
+        if settings.requires_operator and not request.headers.get("x-operator"):
+            # Art 22: whoever handles the data answers for it. Refused for the whole request (whatever it selects:
+            # resources, links, _entities, applications), before the document is read or anything recorded.
+            log.warning("application key %s (%s) refused: OPERATOR_REQUIRED", caller.key_id, caller.department)
+            raise GovshareError("OPERATOR_REQUIRED", extensions={"header": "X-Operator"})
         return snapshot, caller
 
     async def admit(self, principal: tuple[Snapshot, Caller], operation: Operation, lang: str) -> Operation:
@@ -400,6 +419,7 @@ class QueryEndpoint(GraphQLEndpoint):
                 tracer=runtime.tracer,
                 platform=runtime.engine,
                 pseudonym_secret=runtime.pseudonym_secret,
+                forms=snapshot.forms,
             )
             operation_span.set_attributes(
                 {

@@ -49,6 +49,9 @@ sys.modules.setdefault("trio", None)
 
 TINY = os.environ.get("BENCH_TINY") == "1"
 RESULTS = Path(os.environ.get("BENCH_RESULTS", REPO / "bench" / "results.json"))
+# The acting officer every request names (X-Operator): production requires one (operator_required, Art 22); sent
+# in every mode, so that development and production are measured alike.
+OPERATOR = "bench-officer"
 # A comma-separated subset of list, policy, statements, cache, http (to re-measure one figure while working).
 ONLY = set(filter(None, os.environ.get("BENCH_ONLY", "").split(",")))
 
@@ -229,7 +232,7 @@ class Client:
         response = await self.http.post(
             "/graphql",
             json={"query": query, "variables": variables},
-            headers={"Authorization": f"Bearer {self.keys[department]}", "X-Purpose": purpose},
+            headers={"Authorization": f"Bearer {self.keys[department]}", "X-Purpose": purpose, "X-Operator": OPERATOR},
         )
         response.raise_for_status()
         return response.content
@@ -557,7 +560,7 @@ async def http_figures(
         ),
     ]
     department, purpose = LOOKUP_CALLER
-    headers = {"Authorization": f"Bearer {keys[department]}", "X-Purpose": purpose}
+    headers = {"Authorization": f"Bearer {keys[department]}", "X-Purpose": purpose, "X-Operator": OPERATOR}
     body = {"query": CANONICAL_QUERY, "variables": {"id": person}}
     try:
         await _wait_up(ours_port, servers[0])

@@ -25,6 +25,7 @@ import httpx
 REPO = Path(__file__).resolve().parent.parent
 GOVSHARE = str(Path(sys.executable).with_name("govshare"))
 CLIENTS = int(os.environ.get("LOADTEST_CLIENTS", "50"))
+OPERATOR = "loadtest-officer"  # X-Operator on every request: production requires one (operator_required, Art 22)
 SECONDS = float(os.environ.get("LOADTEST_SECONDS", "60"))
 PERSON = "371311197811261792"  # in every demo build
 
@@ -70,7 +71,7 @@ async def client(http: httpx.AsyncClient, keys: dict, n: int, stop: float, resul
         response = await http.post(
             "/graphql",
             json={"query": query},
-            headers={"Authorization": f"Bearer {keys[department]}", "X-Purpose": purpose},
+            headers={"Authorization": f"Bearer {keys[department]}", "X-Purpose": purpose, "X-Operator": OPERATOR},
         )
         body = response.json()
         codes = [e.get("extensions", {}).get("code") for e in body.get("errors", [])]

@@ -61,6 +61,10 @@ class Settings:
     # Every application key may send only the documents registered for its application (policies/trusted.py),
     # whatever its own flag (`govshare key documents only`). Off: only the keys so flagged are restricted.
     trusted_documents_required: bool = False
+    # Art 22 ("谁经手，谁管理，谁使用，谁负责"): every /graphql request names its acting officer in X-Operator, or it
+    # is refused (400 OPERATOR_REQUIRED) before anything is read. Unset (the default): on in production, off in
+    # development (``requires_operator``).
+    operator_required: bool | None = None
     default_page_size: int = 20
     max_page_size: int = 100
     # Rows one link hop may return for all its parent rows together.
@@ -173,6 +177,11 @@ class Settings:
         return tuple(o.strip() for o in self.cors_origins.split(",") if o.strip())
 
     @property
+    def requires_operator(self) -> bool:
+        """Whether a request without X-Operator is refused: ``operator_required`` where set, else ``production``."""
+        return self.production if self.operator_required is None else self.operator_required
+
+    @property
     def platform_url(self) -> str:
         return self.expand(self.database_url)
 
@@ -185,7 +194,7 @@ def _resolved(path: Path, cwd: str) -> str:
 
 def _coerce(name: str, raw: object, target: object) -> object:
     try:
-        if isinstance(target, bool):
+        if isinstance(target, bool) or target is None:  # None: a switch whose default follows another setting
             return raw if isinstance(raw, bool) else str(raw).lower() in ("1", "true", "yes")
         if isinstance(target, (int, float)) and isinstance(raw, bool):
             raise ValueError  # TOML true is not a number

@@ -57,6 +57,18 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "The query holds more than {limit} fields once its fragments are expanded ({definition}); simplify it.",
     ),
     "HEADER_INVALID": ("请求头 {header} 无效：{rule}", "The {header} header is not valid: {rule}"),
+    "FORM_FIELDS_TOO_MANY": (
+        "一次最多检索 {limit} 个表单字段（本次 {count} 个）。",
+        "At most {limit} form fields in one search ({count} sent).",
+    ),
+    "FORM_FIELD_INVALID": (
+        "表单字段名称须为 1 至 {limit} 个字符的文本。",
+        "A form field label is text of 1 to {limit} characters.",
+    ),
+    "OPERATOR_REQUIRED": (
+        "须在 X-Operator 头中注明经办人（谁经手，谁负责：第二十二条）。",
+        "Name the acting officer in the X-Operator header (whoever handles the data answers for it: Art 22).",
+    ),
     "HEADER_OPERATOR_RULE": (
         "经办人标识至多 64 个可打印 ASCII 字符，且只能发送一次。",
         "an operator id is at most 64 printable ASCII characters, sent once.",

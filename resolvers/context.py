@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from audit.records import AccessRecord
 from catalog.model import Catalog
+from catalog.search import FormIndex
 from connectors.registry import Connectors
 from govshare.config import Settings
 from govshare.keys import Caller
@@ -36,6 +37,8 @@ class RequestContext:
     platform: AsyncEngine | None = None
     # The platform's secret behind the keyed-hash mask (each consumer department's key is derived from it).
     pseudonym_secret: bytes = b""
+    # The form search's index of the same catalog (catalog/search.py), built with the snapshot.
+    forms: FormIndex | None = None
     changed: bool = False
     cost: int = 0  # rows x items answered so far (govshare.config max_cost)
     records: list[AccessRecord] = field(default_factory=list)

@@ -56,6 +56,9 @@ TEST_DATABASE_PREFIX = os.environ.get(
 )  # a second checkout testing at once sets its own
 
 
+OPERATOR = "officer-0001"  # the acting officer the tests' requests name where the server requires one (Art 22)
+
+
 def require_engine(settings: Settings, engine: str) -> None:
     if engine == "sqlite":
         return
@@ -145,6 +148,9 @@ class Api:
 
     def __init__(self, client: httpx.AsyncClient, world: World, spans: InMemorySpanExporter, app) -> None:
         self.client, self.world, self.spans, self.app = client, world, spans, app
+        # Where the server requires an operator (Art 22: production), every request names one unless its headers
+        # say otherwise; in development none is sent, as a department system may not.
+        self.operator = OPERATOR if app.state.runtime.settings.requires_operator else None
 
     async def post(
         self,
@@ -157,6 +163,8 @@ class Api:
         key: str | None = None,
     ) -> httpx.Response:
         sent = dict(headers or {})
+        if self.operator is not None and not any(h.lower() == "x-operator" for h in sent):
+            sent["X-Operator"] = self.operator
         if key is None and department is not None:
             key = self.world.keys[department]
         if key is not None:

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from sqlalchemy import create_engine, select
+from sqlalchemy import create_engine, func, select
 
 from audit.tables import access_records
 from tests.conftest import REPO, REQUIRE_SERVICES, _world
@@ -110,6 +110,8 @@ async def federation(tmp_path_factory):
         "GOVSHARE_RATE_LIMIT": "",
         "GOVSHARE_COST_BUDGET": "",
         "GOVSHARE_REFRESH_SECONDS": "0",
+        # As in production (Art 22): every request through the gateway must carry the caller's X-Operator.
+        "GOVSHARE_OPERATOR_REQUIRED": "true",
     }
     # The whole subgraph SDL, composed offline with the extending subgraph's
     sdl = home / "govshare.graphql"
@@ -208,9 +210,20 @@ async def federation(tmp_path_factory):
             process.stop()
 
 
-def _ask(federation, query: str, *, department: str | None = "market", purpose: str | None = MARKET, url=None, **extra):
-    operator = f"op-{uuid.uuid4().hex[:12]}"
-    headers = {"X-Operator": operator, "Content-Type": "application/json", "Accept-Language": "en"}
+def _ask(
+    federation,
+    query: str,
+    *,
+    department: str | None = "market",
+    purpose: str | None = MARKET,
+    url=None,
+    operator=True,
+    **extra,
+):
+    operator = f"op-{uuid.uuid4().hex[:12]}" if operator else None
+    headers = {"Content-Type": "application/json", "Accept-Language": "en"}
+    if operator is not None:
+        headers["X-Operator"] = operator
     if department is not None:
         headers["Authorization"] = f"Bearer {federation['world'].keys[department]}"
     if purpose is not None:
@@ -346,3 +359,21 @@ def test_the_gateway_sends_no_stack_trace(federation):
         errors = response.json()["errors"]
         assert errors and all("stacktrace" not in e.get("extensions", {}) for e in errors), errors
         assert "node_modules" not in response.text
+
+
+def test_without_an_operator_govshare_refuses_through_the_gateway_and_records_nothing(federation):
+    """Art 22 with operator_required (on in production): the gateway forwards the caller's X-Operator or nothing;
+    a caller naming no officer gets govshare's OPERATOR_REQUIRED through the gateway, and nothing is read."""
+    engine = create_engine(f"sqlite:///{federation['world'].settings.var_dir / 'platform.db'}")
+    try:
+        with engine.connect() as conn:
+            before = conn.execute(select(func.count()).select_from(access_records)).scalar_one()
+        for url in (federation["url"], federation["introspecting"]):
+            response, _ = _ask(federation, "{ serviceHallVisits { id visitor { name } } }", operator=False, url=url)
+            result = response.json()
+            assert all(name not in response.text for name in {p["name"] for p in federation["persons"]})
+            assert [e["extensions"]["code"] for e in result["errors"]] == ["OPERATOR_REQUIRED"], result
+        with engine.connect() as conn:
+            assert conn.execute(select(func.count()).select_from(access_records)).scalar_one() == before
+    finally:
+        engine.dispose()

@@ -4,6 +4,7 @@ parameters) against a real govshare server, with a department's key and purpose 
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
@@ -53,7 +54,8 @@ async def audit_world(tmp_path_factory):
 def test_the_graphql_http_audit_passes_with_no_error_and_no_warning(audit_world):
     node, npm = _require_node()
     _installed(npm)
-    with serving(audit_world.settings) as url:
+    # With the operator required, as in production (Art 22): the audit's requests name one.
+    with serving(dataclasses.replace(audit_world.settings, operator_required=True)) as url:
         run = subprocess.run(
             [node, "audit.mjs", f"{url}/graphql"],
             cwd=AUDIT,

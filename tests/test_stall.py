@@ -299,7 +299,7 @@ def test_a_real_server_refuses_doubling_and_stays_answering(served):
         f"{server.url}/graphql",
         json={"query": doubling(39)},
         timeout=ANSWER_TIMEOUT,
-        headers={"Authorization": f"Bearer {key}"},
+        headers={"Authorization": f"Bearer {key}", "X-Operator": "officer-0042"},
     )
     assert response.status_code == 200 and response.json()["errors"][0]["extensions"]["code"] == "QUERY_TOO_LARGE"
     assert httpx.get(f"{server.url}/healthz", timeout=ANSWER_TIMEOUT).status_code == 200

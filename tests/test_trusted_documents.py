@@ -22,7 +22,7 @@ from audit.tables import access_records, process_records
 from govshare.keys import create_key
 from policies import trusted
 from policies.tables import trusted_documents
-from tests.conftest import StatementLog, _api, _world, production
+from tests.conftest import OPERATOR, StatementLog, _api, _world, production
 from tests.test_cli import govshare_in_process
 
 PURPOSE = "market.licence-review"
@@ -91,7 +91,7 @@ async def register(api, key_id: str, *texts: str) -> None:
 
 async def send(api, key: str, body: dict, *, purpose: str = PURPOSE):
     return await api.client.post(
-        "/graphql", json=body, headers={"Authorization": f"Bearer {key}", "X-Purpose": purpose}
+        "/graphql", json=body, headers={"Authorization": f"Bearer {key}", "X-Purpose": purpose, "X-Operator": OPERATOR}
     )
 
 
@@ -136,7 +136,12 @@ async def test_an_unregistered_query_from_a_restricted_key_is_refused_and_nothin
     english = await api.client.post(
         "/graphql",
         json={"query": LOOKUP, "variables": {"id": person}},
-        headers={"Authorization": f"Bearer {key}", "X-Purpose": PURPOSE, "Accept-Language": "en"},
+        headers={
+            "Authorization": f"Bearer {key}",
+            "X-Purpose": PURPOSE,
+            "X-Operator": OPERATOR,
+            "Accept-Language": "en",
+        },
     )
     assert "not registered for this application" in refused(english, 403, "DOCUMENT_NOT_TRUSTED")["message"]
 

@@ -8,6 +8,7 @@
 // Nothing leaves for Apollo's hosts: no usage or schema reporting, no landing page, and the gateway's own
 // telemetry (a data-collection exporter @apollo/gateway starts unless APOLLO_TELEMETRY_DISABLED) is off.
 import { readFileSync } from 'node:fs';
+import { GraphQLError } from 'graphql';
 import { ApolloServer } from '@apollo/server';
 import { startStandaloneServer } from '@apollo/server/standalone';
 import {
@@ -37,8 +38,11 @@ class ForwardingDataSource extends RemoteGraphQLDataSource {
     }
     // No caller: the gateway loading the subgraphs' SDL (IntrospectAndCompose) or checking their health. In
     // production govshare's `_service { sdl }` answers this key's department view.
+    // govshare requires an operator on every request where operator_required is on (production): the gateway names
+    // itself (GATEWAY_SCHEMA_OPERATOR); loading the SDL reads no data and is not an access.
     if ((kind === 'loading schema' || kind === 'health check') && process.env.GATEWAY_SCHEMA_KEY) {
       request.http.headers.set('authorization', `Bearer ${process.env.GATEWAY_SCHEMA_KEY}`);
+      request.http.headers.set('x-operator', process.env.GATEWAY_SCHEMA_OPERATOR || 'apollo-gateway');
     }
   }
 

@@ -1,6 +1,7 @@
 // The GraphQL-over-HTTP server audits of the graphql-http package against a running govshare.
 // Usage: GOVSHARE_AUDIT_KEY=<key> GOVSHARE_AUDIT_PURPOSE=<code> node audit.mjs http://127.0.0.1:PORT/graphql
-// Every request carries the application key and the purpose (as a department application's would). Prints one JSON
+// Every request carries the application key, the purpose and an operator (as a department application's would; a
+// production govshare requires the operator, Art 22). Prints one JSON
 // document: {"counts": {"ok", "notice", "warn", "error"}, "results": [{"id", "name", "status", "reason"}]}.
 import { auditServer } from 'graphql-http';
 
@@ -16,6 +17,7 @@ function fetchWithKey(input, init = {}) {
   const headers = new Headers(init.headers);
   headers.set('authorization', `Bearer ${key}`);
   headers.set('x-purpose', purpose);
+  headers.set('x-operator', 'graphql-http-audit');
   return fetch(input, { ...init, headers });
 }
 
