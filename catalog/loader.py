@@ -252,7 +252,8 @@ def _fact_lengths(items: list[DataItem], label: str, checker: _Checker) -> None:
 
 
 # Where a fault is, beyond file, resource and field: (sheet, cell) of a spreadsheet (catalog/xlsx.py)
-Locator = Callable[[str | None, str | None], tuple[str, str]]
+# None: the place has a fault of its own already (the workbook's reader reported it), this one is left out.
+Locator = Callable[[str | None, str | None], tuple[str, str] | None]
 
 
 class _Checker:
@@ -262,10 +263,13 @@ class _Checker:
         self.problems: list[Problem] = []
 
     def located(self, resource: str | None, field: str | None, code: str, detail: str = "") -> Problem:
-        sheet, cell = self.locate(resource, field) if self.locate else ("", "")
+        place = self.locate(resource, field) if self.locate else ("", "")
+        sheet, cell = place or ("", "")
         return Problem(self.file, resource, field, code, detail, sheet, cell)
 
     def fault(self, resource: str | None, field: str | None, code: str, detail: str = "") -> None:
+        if self.locate is not None and self.locate(resource, field) is None:
+            return  # reported at its cell by the workbook's reader
         self.problems.append(self.located(resource, field, code, detail))
 
     def unknown_fields(self, table: dict[str, Any], allowed: set[str], resource: str | None, prefix: str) -> None:
