@@ -325,6 +325,11 @@ def write_workbook(catalog: Catalog, path: Path, departments: Iterable[str] | No
 Locate = Callable[[str | None, str | None], tuple[str, str] | None]
 Cells = dict[str, tuple[Any, str]]  # key -> (value as the document holds it, cell such as "D7")
 _LAST_STEP = re.compile(r"(\.[^.\[\]]+|\[\d+\])$")
+FAULTED = object()  # a cell with a fault of its own (a formula): its place is known, its value is not taken
+
+
+def _plain(values: Cells, *leave_out: str) -> dict[str, Any]:
+    return {k: v for k, (v, _) in values.items() if v is not FAULTED and k not in leave_out}
 
 
 class _Reader:
@@ -444,6 +449,7 @@ def _rows(reader: _Reader, sheet: Any, title: str, columns: tuple[Column, ...]) 
             where = f"{get_column_letter(index + 1)}{number}"
             if cell.data_type == "f":
                 reader.fault(title, where, "XLSX_FORMULA", str(cell.value)[:80])
+                values[column.key] = (FAULTED, where)
                 continue
             value = _convert(column, cell.value)
             if value is not None:
@@ -505,10 +511,12 @@ def _departments(reader: _Reader, rows: list[tuple[int, Cells]]) -> dict[str, di
     documents: dict[str, dict[str, Any]] = {}
     for number, values in rows:
         code, cell = values.get("code", ("", f"A{number}"))
+        if code is FAULTED:
+            continue
         if not code or str(code) in documents:
             reader.fault(DEPARTMENTS_SHEET, cell, "DUPLICATE" if code else "FIELD_REQUIRED", str(code) or "部门代码")
             continue
-        documents[str(code)] = {"department": {k: v for k, (v, _) in values.items()}}
+        documents[str(code)] = {"department": _plain(values)}
         reader.cells[(f"@{code}", "department")] = (DEPARTMENTS_SHEET, f"A{number}")
         for key, (_, where) in values.items():
             reader.cells[(f"@{code}", f"department.{key}")] = (DEPARTMENTS_SHEET, where)
@@ -518,13 +526,15 @@ def _departments(reader: _Reader, rows: list[tuple[int, Cells]]) -> dict[str, di
 def _purposes(reader: _Reader, rows: list[tuple[int, Cells]], documents: dict[str, dict[str, Any]]) -> None:
     for number, values in rows:
         department, cell = values.get("department", ("", f"A{number}"))
-        document = documents.get(str(department))
-        if document is None:
+        document = documents.get(str(department)) if department is not FAULTED else None
+        if document is None and department is not FAULTED:
             reader.fault(PURPOSES_SHEET, cell, "UNKNOWN_REFERENCE", f"no department {department!r} in {DEPARTMENTS_SHEET}")
+            continue
+        if document is None:
             continue
         purposes = document.setdefault("purposes", [])
         prefix = f"purposes[{len(purposes)}]"
-        purposes.append({k: v for k, (v, _) in values.items() if k != "department"})
+        purposes.append(_plain(values, "department"))
         reader.cells[(f"@{department}", prefix)] = (PURPOSES_SHEET, f"A{number}")
         for key, (_, where) in values.items():
             reader.cells[(f"@{department}", f"{prefix}.{key}")] = (PURPOSES_SHEET, where)
@@ -548,6 +558,9 @@ def _resources(
     current: str | None = None
     for number, values in rows:
         code_cell = values.get("code")
+        if code_cell is not None and code_cell[0] is FAULTED:
+            current = None
+            continue
         if code_cell is not None and str(code_cell[0]) != current:
             code = str(code_cell[0])
             if code in resources:
@@ -562,6 +575,9 @@ def _resources(
         resource, seen = resources[current], first[current]
         for key, (value, cell) in values.items():
             if key not in _RESOURCE_KEYS or key == "code":
+                continue
+            if value is FAULTED:
+                reader.cells[(current, key.partition(".")[0])] = (CATALOG_SHEET, cell)
                 continue
             if key in seen:  # a repeated value must repeat it
                 if seen[key][0] != value:
@@ -580,7 +596,7 @@ def _resources(
             continue
         items = resource.setdefault("items", [])
         prefix = f"items[{len(items)}]"
-        item = {k: v for k, (v, _) in item_cells.items()}
+        item = _plain(item_cells)
         if "type" not in item and item.get("guide_type") in GUIDE_TYPES:  # 值类型 left empty: the data type's
             fits = GUIDE_TYPES[item["guide_type"]][1]
             if fits:
@@ -611,13 +627,15 @@ def _resources(
 def _links(reader: _Reader, rows: list[tuple[int, Cells]], resources: dict[str, dict[str, Any]]) -> None:
     for number, values in rows:
         code, cell = values.get("resource", ("", f"A{number}"))
-        resource = resources.get(str(code))
-        if resource is None:
+        resource = resources.get(str(code)) if code is not FAULTED else None
+        if resource is None and code is not FAULTED:
             reader.fault(LINKS_SHEET, cell, "UNKNOWN_REFERENCE", f"no resource {code!r} in {CATALOG_SHEET}")
+            continue
+        if resource is None:
             continue
         links = resource.setdefault("links", [])
         prefix = f"links[{len(links)}]"
-        links.append({k: v for k, (v, _) in values.items() if k != "resource"})
+        links.append(_plain(values, "resource"))
         reader.cells[(str(code), prefix)] = (LINKS_SHEET, f"A{number}")
         for key, (_, where) in values.items():
             reader.cells[(str(code), f"{prefix}.{key}")] = (LINKS_SHEET, where)
