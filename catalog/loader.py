@@ -80,6 +80,7 @@ RESERVED_TYPE_NAMES = {
 _DEPARTMENT_FIELDS = {"code", "name", "source", "org_code"}
 # What a source URL may be (connectors/urls.py, connectors/graphql.py): an engine, with or without its driver, or
 # another govshare over HTTP(S).
+_HIDDEN_PASSWORD = re.compile(r"^[a-z0-9+]+://[^:/@]*:\*\*\*@")
 _SOURCE_URL = re.compile(r"^((sqlite|postgresql|mysql|mariadb)(\+[a-z0-9]+)?://|govshare\+https?://)")
 _PURPOSE_FIELDS = {"code", "name"}
 _RESOURCE_FIELDS = {
@@ -354,6 +355,13 @@ def _parse_file(
             "FIELD_INVALID",
             f"{department.source!r}: expected sqlite:///…, postgresql://…, mysql://…, mariadb://… or govshare+https://…",
         )
+    if _HIDDEN_PASSWORD.match(department.source):
+        checker.fault(
+            None,
+            "department.source",
+            "FIELD_INVALID",
+            "the source's password was left out on export (***): write it in",
+        )
     if document.get("resources") and not department.org_code:
         checker.fault(
             None,
@@ -601,7 +609,9 @@ def _guide_type(raw_item: dict[str, Any], item_type: str, label: str, prefix: st
     if value is None:
         return DEFAULT_GUIDE_TYPES.get(item_type, "")
     if value not in GUIDE_TYPES:
-        checker.fault(label, f"{prefix}guide_type", "FIELD_INVALID", f"{value!r} is not one of: {', '.join(GUIDE_TYPES)}")
+        checker.fault(
+            label, f"{prefix}guide_type", "FIELD_INVALID", f"{value!r} is not one of: {', '.join(GUIDE_TYPES)}"
+        )
         return ""
     name, fits = GUIDE_TYPES[value]
     if item_type and item_type not in fits:
@@ -708,7 +718,9 @@ def load_catalog(path: Path) -> Catalog:
         for code in resource.related_departments:
             if code not in departments:
                 problems.append(
-                    checker.located(resource.code, "related_departments", "UNKNOWN_REFERENCE", f"no department {code!r}")
+                    checker.located(
+                        resource.code, "related_departments", "UNKNOWN_REFERENCE", f"no department {code!r}"
+                    )
                 )
         for code in resource.related_resources:
             if code == resource.resource_code or code not in resource_codes:

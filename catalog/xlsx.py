@@ -218,6 +218,15 @@ def _positions_text(positions: tuple[int, ...]) -> str:
     return ",".join(str(a) if a == b else f"{a}-{b}" for a, b in spans)
 
 
+def without_password(url: str) -> str:
+    """A source URL as a workbook shows it: a password in it written as ``***`` (a workbook travels between
+    departments; the loader refuses ``***`` back, so that it is written in again rather than lost)."""
+    return _PASSWORD.sub(r"\1***@", url)
+
+
+_PASSWORD = re.compile(r"^([a-z0-9+]+://[^:/@]*:)[^@]*@")
+
+
 def _write(sheet: Worksheet, row: int, column: int, value: Any) -> None:
     cell = sheet.cell(row=row, column=column, value=value)
     if isinstance(value, str):
@@ -253,9 +262,8 @@ def write_workbook(catalog: Catalog, path: Path, departments: Iterable[str] | No
     """Write ``catalog`` (or only the named departments: their purposes, resources and links) to ``path``."""
     chosen = list(departments) if departments is not None else list(catalog.departments)
     book = Workbook()
-    sheet = book.active
-    assert sheet is not None
-    sheet.title = CATALOG_SHEET
+    sheet = book.create_sheet(CATALOG_SHEET)
+    book.remove(book.worksheets[0])
     columns = SHEETS[CATALOG_SHEET]
     _header(sheet, columns)
     row = 2
@@ -289,7 +297,7 @@ def write_workbook(catalog: Catalog, path: Path, departments: Iterable[str] | No
         DEPARTMENTS_SHEET,
         DEPARTMENT_COLUMNS,
         [
-            {"code": d.code, "name": d.name, "org_code": d.org_code, "source": d.source}
+            {"code": d.code, "name": d.name, "org_code": d.org_code, "source": without_password(d.source)}
             for code in chosen
             if (d := catalog.departments.get(code))
         ],
@@ -297,7 +305,11 @@ def write_workbook(catalog: Catalog, path: Path, departments: Iterable[str] | No
     table(
         PURPOSES_SHEET,
         PURPOSE_COLUMNS,
-        [{"department": p.department, "code": p.code, "name": p.name} for p in catalog.purposes.values() if p.department in chosen],
+        [
+            {"department": p.department, "code": p.code, "name": p.name}
+            for p in catalog.purposes.values()
+            if p.department in chosen
+        ],
     )
     table(
         LINKS_SHEET,
@@ -473,7 +485,7 @@ def _open(path: Path, reader: _Reader) -> Any | None:
         return load_workbook(path, read_only=True, data_only=False)
     except OSError as exc:
         reader.fault("", "", "FILE_UNREADABLE", exc.strerror or str(exc))
-    except Exception as exc:  # noqa: BLE001 - whatever openpyxl or zipfile raise for a file that is no workbook
+    except Exception as exc:  # whatever openpyxl or zipfile raise for a file that is no workbook
         reader.fault("", "", "XLSX_INVALID", type(exc).__name__)
     return None
 
@@ -528,7 +540,9 @@ def _purposes(reader: _Reader, rows: list[tuple[int, Cells]], documents: dict[st
         department, cell = values.get("department", ("", f"A{number}"))
         document = documents.get(str(department)) if department is not FAULTED else None
         if document is None and department is not FAULTED:
-            reader.fault(PURPOSES_SHEET, cell, "UNKNOWN_REFERENCE", f"no department {department!r} in {DEPARTMENTS_SHEET}")
+            reader.fault(
+                PURPOSES_SHEET, cell, "UNKNOWN_REFERENCE", f"no department {department!r} in {DEPARTMENTS_SHEET}"
+            )
             continue
         if document is None:
             continue

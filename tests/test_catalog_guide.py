@@ -16,7 +16,7 @@ from catalog.guide import org_code_problem, parse_resource_code
 from catalog.loader import ACCEPTED_FIELDS, load_catalog
 from catalog.xlsx import CATALOG_SHEET, SHEETS, write_workbook
 from govshare.errors import CatalogError, Problem
-from tests.test_catalog import DEMO, DEMO_CATALOG, copy_catalog, edit, govshare
+from tests.test_catalog import DEMO, copy_catalog, edit, govshare
 
 REPO = Path(__file__).resolve().parent.parent
 FIELDS_DOC = REPO / "docs" / "catalog-fields.md"
@@ -55,7 +55,11 @@ BAD_GUIDE_FIELDS = {
         (None, "department.org_code", "FIELD_INVALID", "GB 32100"),
     ),
     "providing department without its code": (
-        ("land.toml", 'org_code = "113713000041910519"  # 统一社会信用代码 (synthetic; its GB 32100 check holds)\n', ""),
+        (
+            "land.toml",
+            'org_code = "113713000041910519"  # 统一社会信用代码 (synthetic; its GB 32100 check holds)\n',
+            "",
+        ),
         (None, "department.org_code", "FIELD_REQUIRED", "信息资源提供方代码"),
     ),
     "conditional data without its condition": (
@@ -71,11 +75,19 @@ BAD_GUIDE_FIELDS = {
         ("land.real-estate", "publish_date", "FIELD_INVALID", "'2026-02-30'"),
     ),
     "data type that does not describe the item": (
-        ("land.toml", '  label = "坐落"\n  type = "string"\n', '  label = "坐落"\n  type = "string"\n  guide_type = "N"\n'),
+        (
+            "land.toml",
+            '  label = "坐落"\n  type = "string"\n',
+            '  label = "坐落"\n  type = "string"\n  guide_type = "N"\n',
+        ),
         ("land.real-estate", "items[5].guide_type", "FIELD_INVALID", "N (数值型) describes decimal or integer"),
     ),
     "data type the guide does not have": (
-        ("land.toml", '  label = "坐落"\n  type = "string"\n', '  label = "坐落"\n  type = "string"\n  guide_type = "X"\n'),
+        (
+            "land.toml",
+            '  label = "坐落"\n  type = "string"\n',
+            '  label = "坐落"\n  type = "string"\n  guide_type = "X"\n',
+        ),
         ("land.real-estate", "items[5].guide_type", "FIELD_INVALID", "'X' is not one of"),
     ),
     "related resource code that names no resource": (
@@ -185,7 +197,7 @@ def test_a_workbook_with_repeated_values_dates_and_identifiers_reads_the_same(wo
         for row in range(merged.min_row, merged.max_row + 1):
             sheet.cell(row, merged.min_col).value = value
     first = row_of(sheet, "land.real-estate")
-    sheet[f"{column(sheet, '发布日期')}{first}"].value = datetime.datetime(2026, 1, 5)
+    sheet[f"{column(sheet, '发布日期')}{first}"].value = datetime.date(2026, 1, 5)
     sheet[f"{column(sheet, '共享类型')}{first + 1}"].value = "conditional"
     sheet[f"{column(sheet, '数据类型')}{first}"].value = "字符型"
     sheet[f"{column(sheet, '值类型')}{first}"].value = None  # derived from 字符型: string
@@ -247,7 +259,7 @@ def test_faults_in_cells_are_located_each_at_its_cell(workbook):
     sheet[f"{date}{market}"] = "2026-13-45"  # bad date
     sheet[f"{name}{police + 2}"] = sheet[f"{name}{police}"].value  # the same data item twice in police.person
     sheet[f"{provider}{row_of(sheet, 'hrss.social-insurance')}"] = "hrs"  # a department the 部门 sheet lacks
-    sheet[f"{table}{land}"] = "=CONCAT(\"real\",\"_estate\")"  # a formula, not a value
+    sheet[f"{table}{land}"] = '=CONCAT("real","_estate")'  # a formula, not a value
     book.save(workbook)
     problems = refused(workbook)
     assert cells(problems) >= {
@@ -317,7 +329,9 @@ def test_cli_exports_the_catalog_in_force_and_loads_it_back(tmp_path):
     assert exported.returncode == 0, exported.stderr
     assert "Exported 6 department(s), 8 resource(s)" in exported.stdout
     assert load_catalog(tmp_path / "all.xlsx") == DEMO
-    one = govshare(tmp_path, "catalog", "export", "--format", "xlsx", "-o", str(tmp_path / "h.xlsx"), "--department", "land")
+    one = govshare(
+        tmp_path, "catalog", "export", "--format", "xlsx", "-o", str(tmp_path / "h.xlsx"), "--department", "land"
+    )
     assert one.returncode == 0 and set(load_catalog(tmp_path / "h.xlsx").departments) == {"land"}
     unknown = govshare(tmp_path, "catalog", "export", "-o", str(tmp_path / "x.xlsx"), "--department", "nope")
     assert unknown.returncode != 0 and "DEPARTMENT_NOT_FOUND" in unknown.stderr
@@ -374,3 +388,23 @@ def test_the_references_examples_load(tmp_path):
     assert {r.share_type.value for r in loaded.resources.values()} == {"unconditional", "conditional", "not_shared"}
     assert any(not d.source for d in loaded.departments.values())  # a consumer-only department
     shutil.rmtree(catalog_dir)
+
+
+def test_a_source_password_does_not_travel_in_a_workbook(tmp_path):
+    """The 部门 sheet goes to other departments: a password in a source URL is written as ***, and a workbook
+    with *** is refused until the password is written in again (never loaded as the password ***)."""
+    catalog_dir = copy_catalog(tmp_path)
+    edit(
+        catalog_dir,
+        "hrss.toml",
+        'source = "sqlite:///{var}/sources/hrss.db"',
+        'source = "postgresql://hr:s3cret@db:5432/hr"',
+    )
+    path = tmp_path / "c.xlsx"
+    write_workbook(load_catalog(catalog_dir), path)
+    sheet = load_workbook(path)["部门"]
+    sources = [row[3] for row in sheet.iter_rows(min_row=2, values_only=True) if row[0] == "hrss"]
+    assert sources == ["postgresql://hr:***@db:5432/hr"]
+    assert not any("s3cret" in str(v) for row in sheet.iter_rows(values_only=True) for v in row)
+    problems = refused(path)
+    assert [(p.sheet, p.field, p.code) for p in problems] == [("部门", "department.source", "FIELD_INVALID")]
