@@ -331,7 +331,9 @@ async def catalog_check(settings: Settings, engine, path: Path | None) -> None:
     help="导出目录为各部门交换用的 .xlsx 工作簿（资源目录表每个信息项一行，另有部门、履职事项、关联表）；"
     "默认导出现行目录，--from 导出目录文件。用 catalog load/check 读入同样格式的工作簿。",
 )
-@click.option("--format", "file_format", type=click.Choice(["xlsx"]), default="xlsx", show_default=True, help="文件格式。")
+@click.option(
+    "--format", "file_format", type=click.Choice(["xlsx"]), default="xlsx", show_default=True, help="文件格式。"
+)
 @click.option("--output", "-o", type=click.Path(path_type=Path), required=True, help="写入的文件。")
 @click.option("--department", "department", default=None, help="只导出该部门（其履职事项、资源与关联）。")
 @click.option(
