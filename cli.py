@@ -1168,9 +1168,9 @@ ENGLISH_HELP = {
     "catalog load": "Validate and load a catalog (one .toml file, its folder or an .xlsx workbook). Any problem refuses "
     "it as a whole and the catalog in force stays unchanged.",
     "catalog load --by": "Operator.",
-    "catalog export": "Export the catalog as an .xlsx workbook for departments to exchange (a 资源目录 sheet with one "
-    "row per data item, and the sheets 部门, 履职事项, 关联); the catalog in force unless --from names catalog files. "
-    "catalog load and catalog check read such a workbook.",
+    "catalog export": "Export the catalog as an .xlsx workbook for departments to exchange (a catalog sheet with one "
+    "row per data item, and sheets of departments, purposes and links); the catalog in force unless --from names "
+    "catalog files. catalog load and catalog check read such a workbook.",
     "catalog export --format": "File format.",
     "catalog export --output": "The file to write.",
     "catalog export --department": "Only this department (its purposes, resources and links).",
