@@ -40,7 +40,8 @@ from govshare.errors import Problem
 
 MAX_BYTES = 10 * 1024 * 1024  # the workbook file
 MAX_UNPACKED_BYTES = 100 * 1024 * 1024  # its parts once unzipped (a zip bomb is refused before it is parsed)
-MAX_ROWS = 20000  # per sheet
+MAX_ROWS = 20000  # rows holding a value, per sheet
+MAX_COLUMNS = 64  # read per row: a sheet's declared dimension (up to XFD) never makes rows that wide
 
 CATALOG_SHEET, DEPARTMENTS_SHEET, PURPOSES_SHEET, LINKS_SHEET = "资源目录", "部门", "履职事项", "关联"
 
@@ -427,7 +428,7 @@ def _convert(column: Column, value: Any) -> Any:
 def _rows(reader: _Reader, sheet: Any, title: str, columns: tuple[Column, ...]) -> list[tuple[int, Cells]] | None:
     """The rows of a sheet below its header that hold a value: (row number, cells). None when the sheet cannot
     be read (a required column missing, too many rows: reported)."""
-    rows = sheet.iter_rows()
+    rows = sheet.iter_rows(max_col=MAX_COLUMNS)
     header = next(rows, ())
     by_header = {c.header: c for c in columns} | {c.key: c for c in columns}
     positions: dict[int, Column] = {}
@@ -450,7 +451,7 @@ def _rows(reader: _Reader, sheet: Any, title: str, columns: tuple[Column, ...]) 
         return None
     found: list[tuple[int, Cells]] = []
     for number, row in enumerate(rows, start=2):
-        if number > MAX_ROWS + 1:
+        if len(found) >= MAX_ROWS or number > 5 * MAX_ROWS:
             reader.fault(title, str(number), "XLSX_TOO_LARGE", f"more than {MAX_ROWS} rows")
             return None
         values: Cells = {}

@@ -16,7 +16,9 @@ from catalog.guide import org_code_problem, parse_resource_code
 from catalog.loader import ACCEPTED_FIELDS, load_catalog
 from catalog.xlsx import CATALOG_SHEET, SHEETS, write_workbook
 from govshare.errors import CatalogError, Problem
-from tests.test_catalog import DEMO, copy_catalog, edit, govshare
+from tests.conftest import copy_var
+from tests.test_catalog import DEMO, copy_catalog, demo_folder, edit  # noqa: F401 - demo_folder: a fixture
+from tests.test_cli import govshare_in_process
 
 REPO = Path(__file__).resolve().parent.parent
 FIELDS_DOC = REPO / "docs" / "catalog-fields.md"
@@ -322,23 +324,33 @@ def test_a_file_that_is_no_workbook_or_lacks_a_sheet(tmp_path, workbook):
 # The command: export the catalog in force, read it back
 
 
-def test_cli_exports_the_catalog_in_force_and_loads_it_back(tmp_path):
-    built = govshare(tmp_path, "demo")
-    assert built.returncode == 0, built.stderr
-    exported = govshare(tmp_path, "catalog", "export", "-o", str(tmp_path / "all.xlsx"), language="en")
+def test_cli_exports_the_catalog_in_force_and_loads_it_back(demo_folder, tmp_path):
+    copy_var(demo_folder / "var", tmp_path / "var")  # a var/ built by `govshare demo`
+
+    def run(*args: str):
+        return govshare_in_process(tmp_path, *args, language="en")
+
+    exported = run("catalog", "export", "-o", str(tmp_path / "all.xlsx"))
     assert exported.returncode == 0, exported.stderr
     assert "Exported 6 department(s), 8 resource(s)" in exported.stdout
     assert load_catalog(tmp_path / "all.xlsx") == DEMO
-    one = govshare(
-        tmp_path, "catalog", "export", "--format", "xlsx", "-o", str(tmp_path / "h.xlsx"), "--department", "land"
-    )
-    assert one.returncode == 0 and set(load_catalog(tmp_path / "h.xlsx").departments) == {"land"}
-    unknown = govshare(tmp_path, "catalog", "export", "-o", str(tmp_path / "x.xlsx"), "--department", "nope")
+    one = run("catalog", "export", "--format", "xlsx", "-o", str(tmp_path / "l.xlsx"), "--department", "land")
+    assert one.returncode == 0 and set(load_catalog(tmp_path / "l.xlsx").departments) == {"land"}
+    unknown = run("catalog", "export", "-o", str(tmp_path / "x.xlsx"), "--department", "nope")
     assert unknown.returncode != 0 and "DEPARTMENT_NOT_FOUND" in unknown.stderr
-    checked = govshare(tmp_path, "catalog", "check", str(tmp_path / "all.xlsx"), language="en")
+    assert not (tmp_path / "x.xlsx").exists()
+    files = run("catalog", "export", "-o", str(tmp_path / "f.xlsx"), "--from", str(REPO / "catalog" / "demo"))
+    assert files.returncode == 0 and load_catalog(tmp_path / "f.xlsx") == DEMO, files.stderr
+    checked = run("catalog", "check", str(tmp_path / "all.xlsx"))
     assert checked.returncode == 0, checked.stderr
-    loaded = govshare(tmp_path, "catalog", "load", str(tmp_path / "all.xlsx"), language="en")
+    loaded = run("catalog", "load", str(tmp_path / "all.xlsx"))
     assert loaded.returncode == 0 and "8 published resources" in loaded.stdout, loaded.stderr
+    # A faulty workbook is refused by load with each fault at its cell, and nothing changes.
+    book = load_workbook(tmp_path / "all.xlsx")
+    book[CATALOG_SHEET][f"{column(book[CATALOG_SHEET], '更新周期')}2"] = "每十年"
+    book.save(tmp_path / "bad.xlsx")
+    bad = run("catalog", "load", str(tmp_path / "bad.xlsx"))
+    assert bad.returncode != 0 and "资源目录!R2" in bad.stderr and "'每十年'" in bad.stderr, bad.stderr
 
 
 # ---------------------------------------------------------------------------------------------------------------
