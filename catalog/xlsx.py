@@ -571,21 +571,23 @@ def _resources(
     resources: dict[str, dict[str, Any]] = {}
     first: dict[str, Cells] = {}  # each resource's values as its rows first gave them
     current: str | None = None
+    skipping = False  # the rows below a resource row already refused belong to it: not faults of their own
     for number, values in rows:
         code_cell = values.get("code")
         if code_cell is not None and code_cell[0] is FAULTED:
-            current = None
+            current, skipping = None, True
             continue
         if code_cell is not None and str(code_cell[0]) != current:
             code = str(code_cell[0])
             if code in resources:
                 reader.fault(CATALOG_SHEET, code_cell[1], "DUPLICATE", f"{code}: a resource's rows go together", code)
-                current = None
+                current, skipping = None, True
                 continue
-            current, resources[code], first[code] = code, {"code": code}, {}
+            current, resources[code], first[code], skipping = code, {"code": code}, {}, False
             reader.cells[(code, "")] = reader.cells[(code, "code")] = (CATALOG_SHEET, code_cell[1])
         if current is None:
-            reader.fault(CATALOG_SHEET, f"{_letter('code')}{number}", "FIELD_REQUIRED", "目录标识")
+            if not skipping:  # rows above the first resource
+                reader.fault(CATALOG_SHEET, f"{_letter('code')}{number}", "FIELD_REQUIRED", "目录标识")
             continue
         resource, seen = resources[current], first[current]
         for key, (value, cell) in values.items():

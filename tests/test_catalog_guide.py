@@ -420,3 +420,19 @@ def test_a_source_password_does_not_travel_in_a_workbook(tmp_path):
     assert not any("s3cret" in str(v) for row in sheet.iter_rows(values_only=True) for v in row)
     problems = refused(path)
     assert [(p.sheet, p.field, p.code) for p in problems] == [("部门", "department.source", "FIELD_INVALID")]
+
+
+def test_a_resource_whose_rows_are_apart_is_refused_once(workbook):
+    """Rows of one resource must go together: police.household's rows moved below another resource's are
+    refused at the row where it starts again, once, not once per item row."""
+    book = load_workbook(workbook)
+    sheet = book[CATALOG_SHEET]
+    code = column(sheet, "目录标识")
+    row = sheet.max_row + 1
+    first = row_of(sheet, "land.real-estate")
+    for number in range(first, first + 2):  # land's first two rows again, at the end
+        for cell in sheet[number]:
+            sheet.cell(row + number - first, cell.column).value = cell.value
+    book.save(workbook)
+    problems = refused(workbook)
+    assert [(p.sheet, p.cell, p.code) for p in problems] == [(CATALOG_SHEET, f"{code}{row}", "DUPLICATE")]
