@@ -78,9 +78,10 @@ RESERVED_TYPE_NAMES = {
 }
 
 _DEPARTMENT_FIELDS = {"code", "name", "source", "org_code"}
+# A source URL whose password an exported workbook hid (catalog/xlsx.py): refused until it is written in again.
+_HIDDEN_PASSWORD = re.compile(r"^[a-z0-9+]+://[^:/@]*:\*\*\*@")
 # What a source URL may be (connectors/urls.py, connectors/graphql.py): an engine, with or without its driver, or
 # another govshare over HTTP(S).
-_HIDDEN_PASSWORD = re.compile(r"^[a-z0-9+]+://[^:/@]*:\*\*\*@")
 _SOURCE_URL = re.compile(r"^((sqlite|postgresql|mysql|mariadb)(\+[a-z0-9]+)?://|govshare\+https?://)")
 _PURPOSE_FIELDS = {"code", "name"}
 _RESOURCE_FIELDS = {
