@@ -243,13 +243,14 @@ def demo(force: bool, engine: str, engine_for: tuple[str, ...]) -> None:
         click.echo(_say(settings, "CLI_DEMO_EXISTS", var=settings.var_dir, keys=keys_file))
 
 
-@main.group(help="资源目录：加载与检查。")
+@main.group(help="资源目录：加载、检查与导出。")
 def catalog() -> None:
     pass
 
 
 @catalog.command(
-    "load", help="校验并加载目录文件（一个 .toml 文件或其所在目录）。任何错误都会整体拒绝，现行目录保持不变。"
+    "load",
+    help="校验并加载目录文件（一个 .toml 文件、其所在目录或一个 .xlsx 工作簿）。任何错误都会整体拒绝，现行目录保持不变。",
 )
 @click.argument("path", type=click.Path(path_type=Path))
 @click.option("--by", "loaded_by", default="cli", show_default=True, help="操作人。")
@@ -323,6 +324,43 @@ async def catalog_check(settings: Settings, engine, path: Path | None) -> None:
     if problems:
         raise click.ClickException(_say(settings, "CLI_CATALOG_MISMATCHES", count=len(problems)))
     click.echo(_say(settings, "CLI_CATALOG_OK", resources=len(checked.published())))
+
+
+@catalog.command(
+    "export",
+    help="导出目录为各部门交换用的 .xlsx 工作簿（资源目录表每个信息项一行，另有部门、履职事项、关联表）；"
+    "默认导出现行目录，--from 导出目录文件。用 catalog load/check 读入同样格式的工作簿。",
+)
+@click.option(
+    "--format", "file_format", type=click.Choice(["xlsx"]), default="xlsx", show_default=True, help="文件格式。"
+)
+@click.option("--output", "-o", type=click.Path(path_type=Path), required=True, help="写入的文件。")
+@click.option("--department", "department", default=None, help="只导出该部门（其履职事项、资源与关联）。")
+@click.option(
+    "--from", "source", type=click.Path(path_type=Path), default=None, help="导出这个目录文件或目录，而不是现行目录。"
+)
+@runs_async
+async def catalog_export(
+    settings: Settings, engine, file_format: str, output: Path, department: str | None, source: Path | None
+) -> None:
+    from catalog.xlsx import write_workbook
+
+    exported = load_catalog(source) if source else await _catalog_in_force(engine)
+    if department is not None and department not in exported.departments:
+        raise GovshareError("DEPARTMENT_NOT_FOUND", department=department)
+    chosen = [department] if department else list(exported.departments)
+    write_workbook(exported, output, chosen)
+    resources = [r for r in exported.resources.values() if r.provider in chosen]
+    click.echo(
+        _say(
+            settings,
+            "CLI_CATALOG_EXPORTED",
+            departments=len(chosen),
+            resources=len(resources),
+            items=sum(len(r.items) for r in resources),
+            path=output,
+        )
+    )
 
 
 @main.group(help="GraphQL 模式：打印现行目录生成的模式。")
@@ -1126,10 +1164,17 @@ ENGLISH_HELP = {
     "demo --engine": "Database engine of the department databases (postgres and mariadb use the servers the "
     "demo_postgres_url and demo_mariadb_url settings name).",
     "demo --engine-for": "Another engine for one department, like --engine-for police=postgres; repeatable.",
-    "catalog": "The resource catalog: load and check.",
-    "catalog load": "Validate and load a catalog (one .toml file or its folder). Any problem refuses it as a whole and "
-    "the catalog in force stays unchanged.",
+    "catalog": "The resource catalog: load, check and export.",
+    "catalog load": "Validate and load a catalog (one .toml file, its folder or an .xlsx workbook). Any problem refuses "
+    "it as a whole and the catalog in force stays unchanged.",
     "catalog load --by": "Operator.",
+    "catalog export": "Export the catalog as an .xlsx workbook for departments to exchange (a catalog sheet with one "
+    "row per data item, and sheets of departments, purposes and links); the catalog in force unless --from names "
+    "catalog files. catalog load and catalog check read such a workbook.",
+    "catalog export --format": "File format.",
+    "catalog export --output": "The file to write.",
+    "catalog export --department": "Only this department (its purposes, resources and links).",
+    "catalog export --from": "Export this catalog file or folder instead of the catalog in force.",
     "catalog check": "Check a catalog: validate the file (given PATH) or the catalog in force, and compare tables and "
     "columns with every source. Changes nothing; exits non-zero on a problem.",
     "key": "Application keys: create, revoke, list; register the GraphQL documents an application may send (trusted "

@@ -6,17 +6,27 @@ whole catalog, so the catalog in force never changes half-way.
 
 from __future__ import annotations
 
+import datetime
 import keyword
 import re
 import tomllib
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from pathlib import Path
 from typing import Any
 
+from catalog.guide import (
+    CLASS_DIGITS,
+    CLASSIFICATION_LABELS,
+    DEFAULT_GUIDE_TYPES,
+    GUIDE_TYPES,
+    org_code_problem,
+    parse_resource_code,
+)
 from catalog.model import (
     CLASSIFICATIONS,
     DATE_LENGTH,
     ITEM_TYPES,
+    RESOURCE_FORMATS,
     SHARE_METHODS,
     UPDATE_CYCLES,
     Catalog,
@@ -73,7 +83,12 @@ RESERVED_TYPE_NAMES = {
     "FormBlockedItem",
 }
 
-_DEPARTMENT_FIELDS = {"code", "name", "source"}
+_DEPARTMENT_FIELDS = {"code", "name", "source", "org_code"}
+# A source URL whose password an exported workbook hid (catalog/xlsx.py): refused until it is written in again.
+_HIDDEN_PASSWORD = re.compile(r"^[a-z0-9+]+://[^:/@]*:\*\*\*@")
+# What a source URL may be (connectors/urls.py, connectors/graphql.py): an engine, with or without its driver, or
+# another govshare over HTTP(S).
+_SOURCE_URL = re.compile(r"^((sqlite|postgresql|mysql|mariadb)(\+[a-z0-9]+)?://|govshare\+https?://)")
 _PURPOSE_FIELDS = {"code", "name"}
 _RESOURCE_FIELDS = {
     "code",
@@ -95,9 +110,33 @@ _RESOURCE_FIELDS = {
     "items",
     "links",
     "cache_seconds",
+    "resource_code",
+    "category",
+    "format",
+    "related_resources",
+    "keywords",
 }
 _LINK_FIELDS = {"name", "label", "item", "target", "target_item", "many"}
-_ITEM_FIELDS = {"name", "label", "type", "column", "share_type", "filterable", "length", "parts", "reveals"}
+_ITEM_FIELDS = {
+    "name",
+    "label",
+    "type",
+    "column",
+    "share_type",
+    "filterable",
+    "length",
+    "parts",
+    "reveals",
+    "guide_type",
+}
+# Every field a catalog file may hold, by table (docs/catalog-fields.md documents each; a test holds them equal).
+ACCEPTED_FIELDS = {
+    "department": _DEPARTMENT_FIELDS,
+    "purposes": _PURPOSE_FIELDS,
+    "resources": _RESOURCE_FIELDS,
+    "resources.items": _ITEM_FIELDS,
+    "resources.links": _LINK_FIELDS,
+}
 
 
 def _generated_names(api_name: str) -> tuple[str, ...]:
@@ -220,13 +259,26 @@ def _fact_lengths(items: list[DataItem], label: str, checker: _Checker) -> None:
                 )
 
 
+# Where a fault is, beyond file, resource and field: (sheet, cell) of a spreadsheet (catalog/xlsx.py)
+# None: the place has a fault of its own already (the workbook's reader reported it), this one is left out.
+Locator = Callable[[str | None, str | None], tuple[str, str] | None]
+
+
 class _Checker:
-    def __init__(self, file: str) -> None:
+    def __init__(self, file: str, locate: Locator | None = None) -> None:
         self.file = file
+        self.locate = locate
         self.problems: list[Problem] = []
 
+    def located(self, resource: str | None, field: str | None, code: str, detail: str = "") -> Problem:
+        place = self.locate(resource, field) if self.locate else ("", "")
+        sheet, cell = place or ("", "")
+        return Problem(self.file, resource, field, code, detail, sheet, cell)
+
     def fault(self, resource: str | None, field: str | None, code: str, detail: str = "") -> None:
-        self.problems.append(Problem(self.file, resource, field, code, detail))
+        if self.locate is not None and self.locate(resource, field) is None:
+            return  # reported at its cell by the workbook's reader
+        self.problems.append(self.located(resource, field, code, detail))
 
     def unknown_fields(self, table: dict[str, Any], allowed: set[str], resource: str | None, prefix: str) -> None:
         for key in table:
@@ -297,11 +349,35 @@ def _parse_file(
         code=checker.pattern(dept_table, "code", _CODE, None, "department.", hint="must be 2-40 of a-z 0-9 _ -"),
         name=checker.text(dept_table, "name", None, "department."),
         source=checker.text(dept_table, "source", None, "department.", required=False),
+        org_code=checker.text(dept_table, "org_code", None, "department.", required=False),
     )
     if document.get("resources") and not department.source:
         checker.fault(
             None, "department.source", "FIELD_REQUIRED", "a department that provides resources names its source"
         )
+    elif department.source and not _SOURCE_URL.match(department.source):
+        checker.fault(
+            None,
+            "department.source",
+            "FIELD_INVALID",
+            f"{department.source!r}: expected sqlite:///…, postgresql://…, mysql://…, mariadb://… or govshare+https://…",
+        )
+    if _HIDDEN_PASSWORD.match(department.source):
+        checker.fault(
+            None,
+            "department.source",
+            "FIELD_INVALID",
+            "the source's password was left out on export (***): write it in",
+        )
+    if document.get("resources") and not department.org_code:
+        checker.fault(
+            None,
+            "department.org_code",
+            "FIELD_REQUIRED",
+            "a providing department names its unified social credit code (信息资源提供方代码)",
+        )
+    elif department.org_code and (why := org_code_problem(department.org_code)):
+        checker.fault(None, "department.org_code", "FIELD_INVALID", f"{department.org_code!r}: {why}")
 
     purposes = []
     for index, raw in enumerate(_tables(document.get("purposes"), checker, None, "purposes", "[[purposes]]")):
@@ -354,6 +430,7 @@ def _parse_resource(raw: dict[str, Any], index: int, provider: str, checker: _Ch
             filterable = False
         item_type = checker.choice(raw_item, "type", ITEM_TYPES, label, prefix)
         length, parts, reveals = _disclosure(raw_item, item_type, label, prefix, checker)
+        guide_type = _guide_type(raw_item, item_type, label, prefix, checker)
         items.append(
             DataItem(
                 name=name,
@@ -373,6 +450,7 @@ def _parse_resource(raw: dict[str, Any], index: int, provider: str, checker: _Ch
                 length=length,
                 parts=parts,
                 reveals=reveals,
+                guide_type=guide_type,
             )
         )
     _fact_lengths(items, label, checker)
@@ -395,9 +473,34 @@ def _parse_resource(raw: dict[str, Any], index: int, provider: str, checker: _Ch
     if share_type == ShareType.NOT_SHARED and not legal_basis:
         checker.fault(label, "legal_basis", "FIELD_REQUIRED", "a not-shared resource must cite its legal basis")
     publish_date = raw.get("publish_date", "")
-    if publish_date and not (isinstance(publish_date, str) and _DATE.match(publish_date)):
-        checker.fault(label, "publish_date", "FIELD_INVALID", "expected YYYY-MM-DD")
+    if publish_date and not (isinstance(publish_date, str) and _DATE.match(publish_date) and _is_date(publish_date)):
+        checker.fault(label, "publish_date", "FIELD_INVALID", f"{publish_date!r}: expected a date, YYYY-MM-DD")
         publish_date = ""
+    status = Status(checker.choice(raw, "status", [s.value for s in Status], label, default="published") or "draft")
+    if status == Status.PUBLISHED and not publish_date and "publish_date" not in raw:
+        checker.fault(label, "publish_date", "FIELD_REQUIRED", "a published resource has its publish date (发布日期)")
+    classification = checker.choice(raw, "classification", CLASSIFICATIONS, label, default="department")
+    resource_code = _resource_code(raw, classification, label, checker)
+    category = _texts(raw, "category", label, checker, most=3)
+    if (parsed := parse_resource_code(resource_code)) and len(category) > len(parsed.path) - 1:
+        checker.fault(
+            label,
+            "category",
+            "FIELD_INVALID",
+            f"{len(category)} names for the {len(parsed.path) - 1} levels below 类 that {resource_code} has",
+        )
+    abstract = checker.text(raw, "abstract", label, required=False)
+    if not abstract.strip():
+        checker.fault(label, "abstract", "FIELD_REQUIRED", "what the resource holds (信息资源摘要)")
+    share_condition = checker.text(raw, "share_condition", label, required=False)
+    conditional = share_type == ShareType.CONDITIONAL or any(i.share_type == ShareType.CONDITIONAL for i in items)
+    if conditional and not share_condition.strip():
+        checker.fault(
+            label,
+            "share_condition",
+            "FIELD_REQUIRED",
+            "a resource with conditional data states the condition (共享条件)",
+        )
 
     cache_seconds = raw.get("cache_seconds", 0)
     if not isinstance(cache_seconds, int) or isinstance(cache_seconds, bool) or cache_seconds < 0:
@@ -437,27 +540,120 @@ def _parse_resource(raw: dict[str, Any], index: int, provider: str, checker: _Ch
         table=checker.pattern(raw, "table", _SQL_NAME, label, hint="is not a table name"),
         key=key,
         items=tuple(items),
-        abstract=checker.text(raw, "abstract", label, required=False),
-        classification=checker.choice(raw, "classification", CLASSIFICATIONS, label, default="department"),
-        share_condition=checker.text(raw, "share_condition", label, required=False),
+        abstract=abstract,
+        classification=classification,
+        share_condition=share_condition,
         share_method=checker.choice(raw, "share_method", SHARE_METHODS, label, default="online_query"),
         update_cycle=checker.choice(raw, "update_cycle", UPDATE_CYCLES, label),
         publish_date=str(publish_date),
         usage=checker.text(raw, "usage", label, required=False),
         legal_basis=legal_basis,
-        status=Status(checker.choice(raw, "status", [s.value for s in Status], label, default="published") or "draft"),
+        status=status,
         related_departments=tuple(related),
         links=tuple(links),
         cache_seconds=cache_seconds,
+        resource_code=resource_code,
+        category=category,
+        format=checker.choice(raw, "format", RESOURCE_FORMATS, label, default="database"),
+        related_resources=_texts(raw, "related_resources", label, checker),
+        keywords=_texts(raw, "keywords", label, checker),
     )
+
+
+def _is_date(text: str) -> bool:
+    try:
+        datetime.date.fromisoformat(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _texts(raw: dict[str, Any], key: str, label: str, checker: _Checker, most: int = 50) -> tuple[str, ...]:
+    """A list of distinct non-empty texts (at most ``most``)."""
+    value = raw.get(key, [])
+    if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value):
+        checker.fault(label, key, "FIELD_INVALID", "expected a list of texts")
+        return ()
+    if len(value) > most:
+        checker.fault(label, key, "FIELD_INVALID", f"at most {most} entries")
+        return ()
+    if len(set(value)) != len(value):
+        checker.fault(label, key, "DUPLICATE", ", ".join(value))
+        return ()
+    return tuple(value)
+
+
+def _resource_code(raw: dict[str, Any], classification: str, label: str, checker: _Checker) -> str:
+    """信息资源代码 in the guide's form, its 类 the resource's classification."""
+    value = raw.get("resource_code")
+    if value is None:
+        checker.fault(label, "resource_code", "FIELD_REQUIRED", "the guide's resource code, e.g. 101001/000001")
+        return ""
+    parsed = parse_resource_code(value) if isinstance(value, str) else None
+    if parsed is None:
+        checker.fault(
+            label,
+            "resource_code",
+            "FIELD_INVALID",
+            f"{value!r}: expected 类 (1 digit), 项 (2), 目 (3), 细目 (optional), '/', then a 6-digit sequence, "
+            "e.g. 101001/000001",
+        )
+        return ""
+    if classification and parsed.cls != CLASS_DIGITS[classification]:
+        checker.fault(
+            label,
+            "resource_code",
+            "FIELD_INVALID",
+            f"{value}: 类 {parsed.cls} is not {CLASS_DIGITS[classification]}, "
+            f"the class of {classification} ({CLASSIFICATION_LABELS[classification]})",
+        )
+    return str(value)
+
+
+def _guide_type(raw_item: dict[str, Any], item_type: str, label: str, prefix: str, checker: _Checker) -> str:
+    """The guide's data type letter of an item (its default from the item's type when not given)."""
+    value = raw_item.get("guide_type")
+    if value is None:
+        return DEFAULT_GUIDE_TYPES.get(item_type, "")
+    if value not in GUIDE_TYPES:
+        checker.fault(
+            label, f"{prefix}guide_type", "FIELD_INVALID", f"{value!r} is not one of: {', '.join(GUIDE_TYPES)}"
+        )
+        return ""
+    name, fits = GUIDE_TYPES[value]
+    if item_type and item_type not in fits:
+        detail = f"{value} ({name}) describes " + (" or ".join(fits) if fits else "nothing online query serves")
+        checker.fault(label, f"{prefix}guide_type", "FIELD_INVALID", f"{detail}, not {item_type}")
+        return ""
+    return str(value)
 
 
 def catalog_files(path: Path) -> list[Path]:
     return sorted(path.glob("*.toml")) if path.is_dir() else [path]
 
 
+def _documents(file: Path) -> tuple[list[tuple[_Checker, dict[str, Any]]], list[Problem]]:
+    """The department documents a file holds, each with the checker that names its faults, and the faults found
+    in reading it: a TOML file is one department's; a workbook (.xlsx, catalog/xlsx.py) holds one per department,
+    each fault located at its cell."""
+    if file.suffix.lower() == ".xlsx":
+        from catalog import xlsx  # openpyxl is imported only for a workbook
+
+        read, faults = xlsx.read_documents(file)
+        return [(_Checker(str(file), locate), document) for document, locate in read], faults
+    checker = _Checker(str(file))
+    try:
+        return [(checker, tomllib.loads(file.read_text(encoding="utf-8")))], []
+    except OSError as exc:
+        checker.fault(None, None, "FILE_UNREADABLE", exc.strerror or str(exc))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        checker.fault(None, None, "TOML_SYNTAX", str(exc))
+    return [], checker.problems
+
+
 def load_catalog(path: Path) -> Catalog:
-    """Read and validate every catalog file at ``path`` (a file or a folder of ``*.toml``)."""
+    """Read and validate every catalog file at ``path`` (a TOML file, a workbook ``.xlsx`` or a folder of
+    ``*.toml``)."""
     problems: list[Problem] = []
     files = catalog_files(path)
     if not files or not path.exists():
@@ -469,19 +665,14 @@ def load_catalog(path: Path) -> Catalog:
     api_names: dict[str, str] = {}
     generated: dict[str, str] = {}  # GraphQL field and type names -> the resource they are generated for
     related_refs: list[tuple[_Checker, Resource]] = []
+    resource_codes: dict[str, str] = {}  # the guide's resource codes -> the resource holding each
+    documents: list[tuple[_Checker, dict[str, Any]]] = []
     for file in files:
-        checker = _Checker(str(file))
-        try:
-            document = tomllib.loads(file.read_text(encoding="utf-8"))
-        except OSError as exc:
-            checker.fault(None, None, "FILE_UNREADABLE", exc.strerror or str(exc))
-            problems += checker.problems
-            continue
-        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-            checker.fault(None, None, "TOML_SYNTAX", str(exc))
-            problems += checker.problems
-            continue
-        department, file_purposes, file_resources = _parse_file(file, document, checker)
+        read, faults = _documents(file)
+        documents += read
+        problems += faults
+    for checker, document in documents:
+        department, file_purposes, file_resources = _parse_file(Path(checker.file), document, checker)
         if department is not None and department.code:
             if department.code in departments:
                 checker.fault(None, "department.code", "DUPLICATE", department.code)
@@ -517,6 +708,15 @@ def load_catalog(path: Path) -> Catalog:
                     )
                 generated.update(dict.fromkeys(names, resource.code))
             api_names[resource.api_name] = resource.code
+            if resource.resource_code in resource_codes:
+                checker.fault(
+                    resource.code,
+                    "resource_code",
+                    "DUPLICATE",
+                    f"{resource.resource_code} (also {resource_codes[resource.resource_code]})",
+                )
+            elif resource.resource_code:
+                resource_codes[resource.resource_code] = resource.code
             resources[resource.code] = resource
             related_refs.append((checker, resource))
         problems += checker.problems
@@ -525,31 +725,28 @@ def load_catalog(path: Path) -> Catalog:
         for code in resource.related_departments:
             if code not in departments:
                 problems.append(
-                    Problem(
-                        checker.file,
-                        resource.code,
-                        "related_departments",
-                        "UNKNOWN_REFERENCE",
-                        f"no department {code!r}",
+                    checker.located(
+                        resource.code, "related_departments", "UNKNOWN_REFERENCE", f"no department {code!r}"
                     )
+                )
+        for code in resource.related_resources:
+            if code == resource.resource_code or code not in resource_codes:
+                detail = "a resource is not related to itself" if code == resource.resource_code else "no resource"
+                problems.append(
+                    checker.located(resource.code, "related_resources", "UNKNOWN_REFERENCE", f"{code}: {detail}")
                 )
     for checker, resource in related_refs:
         for position, link in enumerate(resource.links):
             target = resources.get(link.target)
             if target is None:
                 problems.append(
-                    Problem(
-                        checker.file,
-                        resource.code,
-                        f"links[{position}].target",
-                        "UNKNOWN_REFERENCE",
-                        f"no resource {link.target!r}",
+                    checker.located(
+                        resource.code, f"links[{position}].target", "UNKNOWN_REFERENCE", f"no resource {link.target!r}"
                     )
                 )
             elif (target_item := target.item(link.target_item)) is None:
                 problems.append(
-                    Problem(
-                        checker.file,
+                    checker.located(
                         resource.code,
                         f"links[{position}].target_item",
                         "UNKNOWN_REFERENCE",
@@ -558,8 +755,7 @@ def load_catalog(path: Path) -> Catalog:
                 )
             elif (item := resource.item(link.item)) and target_item.type != item.type:
                 problems.append(
-                    Problem(
-                        checker.file,
+                    checker.located(
                         resource.code,
                         f"links[{position}].target_item",
                         "FIELD_INVALID",

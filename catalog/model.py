@@ -8,6 +8,8 @@ from enum import StrEnum
 from functools import cached_property
 from typing import Any
 
+from catalog.guide import DEFAULT_GUIDE_TYPES
+
 
 class ShareType(StrEnum):
     UNCONDITIONAL = "unconditional"  # 无条件共享
@@ -25,7 +27,9 @@ class Status(StrEnum):
 ITEM_TYPES = ("string", "integer", "decimal", "date", "boolean")
 CLASSIFICATIONS = ("base", "theme", "department")  # 基础库 / 主题库 / 部门库 (Art 29)
 SHARE_METHODS = ("online_query", "exchange", "interface")  # 联机查询 / 数据交换 / 接口服务 (Art 18)
-UPDATE_CYCLES = ("realtime", "daily", "weekly", "monthly", "quarterly", "yearly")
+UPDATE_CYCLES = ("realtime", "daily", "weekly", "monthly", "quarterly", "half-yearly", "yearly", "irregular")
+# 信息资源格式 (catalog/guide.py has their labels): what the resource is held as at its provider.
+RESOURCE_FORMATS = ("database", "document", "spreadsheet", "image", "stream", "self_describing", "other")
 
 
 def typed_value(item_type: str, text: str) -> object:
@@ -49,6 +53,8 @@ class Department:
     code: str
     name: str
     source: str  # connector binding: the department's exchange database URL
+    # 信息资源提供方代码: its unified social credit code (GB 32100) or organisation code (GB 11714)
+    org_code: str = ""
 
 
 @dataclass(frozen=True)
@@ -91,6 +97,13 @@ class DataItem:
     length: int = 0  # the value's text length when fixed (0: varies); a date's is DATE_LENGTH
     parts: tuple[Part, ...] = ()
     reveals: tuple[str, ...] = ()
+    # The national guide's data type letter (C 字符型, N 数值型, D 日期型, ...: catalog/guide.py); "" for the default
+    guide_type: str = ""
+
+    @property
+    def data_type(self) -> str:
+        """The guide's data type letter: the declared one, else the one our type maps to."""
+        return self.guide_type or DEFAULT_GUIDE_TYPES[self.type]
 
     @property
     def text_length(self) -> int:
@@ -138,6 +151,14 @@ class Resource:
     links: tuple[Link, ...] = ()
     # How long the provider lets the platform keep answers from its source (0: always ask the source).
     cache_seconds: int = 0
+    # The national guide's fields (docs/catalog-fields.md): 信息资源代码 (``101001/000001``: 类, 项, 目, 细目, then
+    # the sequence), the names of the classification's 项/目/细目 below its 类, 信息资源格式, 关联资源代码 and the
+    # keywords of GB/T 21063.3 (关键字说明).
+    resource_code: str = ""
+    category: tuple[str, ...] = ()
+    format: str = "database"
+    related_resources: tuple[str, ...] = ()
+    keywords: tuple[str, ...] = ()
 
     def item(self, name: str) -> DataItem | None:
         return self._items_by_name.get(name)
@@ -198,6 +219,9 @@ class Catalog:
                     "status": Status(raw["status"]),
                     "related_departments": tuple(raw["related_departments"]),
                     "links": tuple(Link(**link) for link in raw.get("links", ())),
+                    "category": tuple(raw.get("category", ())),
+                    "related_resources": tuple(raw.get("related_resources", ())),
+                    "keywords": tuple(raw.get("keywords", ())),
                 }
             )
         return cls(

@@ -118,9 +118,14 @@ class Problem:
     field: str | None
     code: str
     detail: str = ""
+    # Where in a spreadsheet (catalog/xlsx.py): the sheet and the cell (``D7``), or the row (``7``) for a whole row
+    sheet: str = ""
+    cell: str = ""
 
     def render(self, lang: str = "en") -> str:
         where = self.file
+        if self.sheet:
+            where += f" · {self.sheet}!{self.cell}" if self.cell else f" · {self.sheet}"
         if self.resource:
             where += f" · {self.resource}"
         if self.field:

@@ -257,6 +257,19 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "同一资源中同名事实的字符数不一致：{detail}",
         "the same fact has a different number of characters in two items of one resource: {detail}",
     ),
+    # Catalog workbooks (.xlsx: catalog/xlsx.py)
+    "XLSX_INVALID": ("不是可读取的 .xlsx 工作簿：{detail}", "not a readable .xlsx workbook: {detail}"),
+    "XLSX_TOO_LARGE": ("工作簿过大：{detail}", "the workbook is too large: {detail}"),
+    "XLSX_SHEET_MISSING": ("缺少工作表：{detail}", "a sheet is missing: {detail}"),
+    "XLSX_COLUMN_MISSING": ("表头缺少必需的列：{detail}", "the header lacks a required column: {detail}"),
+    "XLSX_FORMULA": (
+        "单元格是公式而不是取值，请填写值：{detail}",
+        "the cell holds a formula, not a value; write the value: {detail}",
+    ),
+    "XLSX_ROW_MISMATCH": (
+        "同一资源各行的取值不一致：{detail}",
+        "the rows of one resource disagree: {detail}",
+    ),
     # Administration
     "DEPARTMENT_NOT_FOUND": ("部门 {department} 不存在。", "Department {department} does not exist."),
     "RESOURCE_NOT_FOUND": (
@@ -374,6 +387,10 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "CLI_CATALOG_LOADED": (
         "目录第 {version} 版已生效：{departments} 个部门，{resources} 个已发布资源。",
         "Catalog version {version} is in force: {departments} departments, {resources} published resources.",
+    ),
+    "CLI_CATALOG_EXPORTED": (
+        "已导出 {departments} 个部门、{resources} 个资源（{items} 个信息项）到 {path}。",
+        "Exported {departments} department(s), {resources} resource(s) ({items} data items) to {path}.",
     ),
     "CLI_CATALOG_OK": (
         "目录有效，{resources} 个已发布资源的数据源均与目录一致。",

@@ -202,10 +202,17 @@ def _catalog(raw: dict, problems: _Problems) -> Catalog | None:
         entry.setdefault("name", code)
         entry.setdefault("table", re.sub(r"\W", "_", _api_name(code)))
         entry.setdefault("update_cycle", "daily")
+        # The national guide's fields (docs/catalog-fields.md), which no decision reads.
+        class_digit = {"base": 1, "theme": 2}.get(str(entry.get("classification")), 3)
+        entry.setdefault("resource_code", f"{class_digit}07001/{index + 1:06d}")
+        entry.setdefault("abstract", entry["name"])
+        entry.setdefault("publish_date", "2026-01-01")
+        entry.setdefault("share_condition", "(case file)")
         if entry.get("share_type") == "not_shared":
             entry.setdefault("legal_basis", "(case file)")
         files[provider]["resources"].append(entry)
         files[provider]["department"]["source"] = "sqlite:///case-file-source.db"
+        files[provider]["department"]["org_code"] = "11371300004191019X"  # a valid credit code (GB 32100)
     if problems.found:
         return None
     with tempfile.TemporaryDirectory(prefix="govshare-case-") as folder:

@@ -119,7 +119,7 @@ BAD_CATALOGS = {
     ),
     "TOML syntax error": (
         ("hrss.toml", 'name = "社会保险参保缴费信息"', 'name = "社会保险参保缴费信息'),
-        ("hrss.toml", None, None, "TOML_SYNTAX", "line 18"),
+        ("hrss.toml", None, None, "TOML_SYNTAX", "line 19"),
     ),
     "invalid item name": (
         ("land.toml", 'name = "ownerName"', 'name = "owner-name"'),

@@ -571,13 +571,18 @@ def test_unconditional_items_undo_a_mask_hiding_their_facts_but_not_an_opaque_on
 RELATED = """[department]
 code = "city"
 name = "市政务服务中心"
+org_code = "113713000041910781"
 source = "sqlite:///{var}/sources/city.db"
 
 [[resources]]
 code = "city.applicant"
 api_name = "applicant"
 name = "办事人"
+abstract = "办事人的身份信息。"
+resource_code = "307002/000001"
+publish_date = "2026-01-05"
 share_type = "unconditional"
+share_condition = "公民身份号码经审核同意后使用。"
 related_departments = ["hrss"]
 update_cycle = "daily"
 table = "applicant"
