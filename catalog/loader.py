@@ -20,6 +20,7 @@ from catalog.model import (
     SHARE_METHODS,
     UPDATE_CYCLES,
     Catalog,
+    ChangeSource,
     DataItem,
     Department,
     Link,
@@ -89,7 +90,9 @@ _RESOURCE_FIELDS = {
     "items",
     "links",
     "cache_seconds",
+    "freshness",
 }
+_FRESHNESS_FIELDS = {"changed_column", "marker"}
 _LINK_FIELDS = {"name", "label", "item", "target", "target_item", "many"}
 _ITEM_FIELDS = {"name", "label", "type", "column", "share_type", "filterable", "length", "parts", "reveals"}
 
@@ -398,6 +401,7 @@ def _parse_resource(raw: dict[str, Any], index: int, provider: str, checker: _Ch
         checker.fault(label, "cache_seconds", "FIELD_INVALID", "expected a whole number of seconds, 0 or more")
         cache_seconds = 0
     links: list[Link] = []
+    freshness = _change_source(raw.get("freshness"), label, checker)
     for position, raw_link in enumerate(_tables(raw.get("links"), checker, label, "links", "[[resources.links]]")):
         prefix = f"links[{position}]."
         checker.unknown_fields(raw_link, _LINK_FIELDS, label, prefix)
@@ -443,7 +447,36 @@ def _parse_resource(raw: dict[str, Any], index: int, provider: str, checker: _Ch
         related_departments=tuple(related),
         links=tuple(links),
         cache_seconds=cache_seconds,
+        freshness=freshness,
     )
+
+
+def _change_source(value: Any, label: str, checker: _Checker) -> ChangeSource | None:
+    """``freshness = { changed_column = "updated_at" }`` or ``{ marker = "table.column" }``: where the source's last
+    change is read (catalog/freshness.py); faults per field."""
+    if value is None:
+        return None
+    hint = 'expected { changed_column = "updated_at" } or { marker = "table.column" }'
+    if not isinstance(value, dict):
+        checker.fault(label, "freshness", "FIELD_INVALID", hint)
+        return None
+    checker.unknown_fields(value, _FRESHNESS_FIELDS, label, "freshness.")
+    given = [name for name in ("changed_column", "marker") if name in value]
+    if len(given) != 1:
+        checker.fault(label, "freshness", "FIELD_INVALID", hint + " (exactly one)")
+        return None
+    name = given[0]
+    text = value[name]
+    if name == "changed_column":
+        if not isinstance(text, str) or not _SQL_NAME.match(text):
+            checker.fault(label, "freshness.changed_column", "FIELD_INVALID", f"{text!r} is not a column name")
+            return None
+        return ChangeSource(changed_column=text)
+    table, _, column = text.partition(".") if isinstance(text, str) else ("", "", "")
+    if not (_SQL_NAME.match(table) and _SQL_NAME.match(column)):
+        checker.fault(label, "freshness.marker", "FIELD_INVALID", f"{text!r} is not table.column")
+        return None
+    return ChangeSource(marker=text)
 
 
 def catalog_files(path: Path) -> list[Path]:

@@ -25,7 +25,18 @@ class Status(StrEnum):
 ITEM_TYPES = ("string", "integer", "decimal", "date", "boolean")
 CLASSIFICATIONS = ("base", "theme", "department")  # 基础库 / 主题库 / 部门库 (Art 29)
 SHARE_METHODS = ("online_query", "exchange", "interface")  # 联机查询 / 数据交换 / 接口服务 (Art 18)
-UPDATE_CYCLES = ("realtime", "daily", "weekly", "monthly", "quarterly", "yearly")
+# 更新周期: how often a resource's source promises to change (catalog/freshness.py: what is due when).
+UPDATE_CYCLES = ("realtime", "daily", "weekly", "monthly", "quarterly", "half-yearly", "yearly", "irregular")
+CYCLE_LABELS = {
+    "realtime": "实时",
+    "daily": "每日",
+    "weekly": "每周",
+    "monthly": "每月",
+    "quarterly": "每季度",
+    "half-yearly": "每半年",
+    "yearly": "每年",
+    "irregular": "不定期",
+}
 
 
 def typed_value(item_type: str, text: str) -> object:
@@ -116,6 +127,24 @@ class Link:
 
 
 @dataclass(frozen=True)
+class ChangeSource:
+    """How the platform learns when a resource's source last changed (Art 16): the greatest value of a change-time
+    column of the resource's own table (``changed_column``), or of a marker column the provider keeps up to date
+    elsewhere in its source (``marker`` = "table.column"). Exactly one of the two is set."""
+
+    changed_column: str = ""
+    marker: str = ""
+
+    @property
+    def table_and_column(self) -> tuple[str, str] | None:
+        """(table, column) of the marker; None for a change-time column of the resource's table."""
+        if not self.marker:
+            return None
+        table, _, column = self.marker.partition(".")
+        return table, column
+
+
+@dataclass(frozen=True)
 class Resource:
     code: str
     api_name: str
@@ -138,6 +167,8 @@ class Resource:
     links: tuple[Link, ...] = ()
     # How long the provider lets the platform keep answers from its source (0: always ask the source).
     cache_seconds: int = 0
+    # Where the source's last change is read (None: not declared; its freshness is then unknown).
+    freshness: ChangeSource | None = None
 
     def item(self, name: str) -> DataItem | None:
         return self._items_by_name.get(name)
@@ -198,6 +229,7 @@ class Catalog:
                     "status": Status(raw["status"]),
                     "related_departments": tuple(raw["related_departments"]),
                     "links": tuple(Link(**link) for link in raw.get("links", ())),
+                    "freshness": ChangeSource(**raw["freshness"]) if raw.get("freshness") else None,
                 }
             )
         return cls(

@@ -18,7 +18,7 @@ from strawberry.extensions.max_aliases import create_validator as max_aliases_ru
 from strawberry.extensions.query_depth_limiter import create_validator as max_depth_rule
 from strawberry.schema.config import StrawberryConfig
 
-from catalog.model import Catalog, Link, Resource, ShareType
+from catalog.model import CYCLE_LABELS, Catalog, Link, Resource, ShareType
 from govshare.config import Settings
 from govshare.expansion import ExpansionBound, ExpansionLimit
 from govshare.graphql_http import Schema as QuietSchema
@@ -111,6 +111,7 @@ def _resource_description(resource: Resource, catalog: Catalog) -> str:
         f"{resource.name}（{resource.code}）",
         f"提供部门：{provider}",
         f"共享类型：{SHARE_TYPE_LABELS[resource.share_type]}",
+        f"更新周期：{CYCLE_LABELS.get(resource.update_cycle, resource.update_cycle)}",
     ]
     if resource.related_departments:
         parts.append(
