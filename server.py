@@ -34,8 +34,8 @@ from admin.auth import session_delete, session_post
 from audit.checkpoints import Checkpointer
 from audit.records import AuditWriter
 from audit.tracing import end_http_server_span, make_tracer, request_span, span
-from catalog import store as catalog_store
 from catalog import freshness
+from catalog import store as catalog_store
 from catalog.conformance import check_sources, without_nonconforming
 from catalog.model import Catalog
 from connectors.graphql import load_credentials

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import calendar
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 
@@ -88,13 +88,13 @@ class Freshness:
             "state": self.state,
         }
 
-    def facts(self) -> dict[str, object]:
+    def facts(self) -> dict[str, str]:
         """What a restriction for lagging attaches about this resource (policies/documents.py DenyRule.overdue)."""
         return {
             "resource": self.resource,
             "update_cycle": self.update_cycle,
-            "last_change": _iso(self.last_change),
-            "due_by": _iso(self.due_by),
+            "last_change": _iso(self.last_change) or "",
+            "due_by": _iso(self.due_by) or "",
         }
 
 
@@ -177,7 +177,7 @@ def _where(resource: Resource) -> tuple[str, str] | None:
     return resource.freshness.table_and_column or (resource.table, resource.freshness.changed_column)
 
 
-async def read(catalog: Catalog, resource: Resource, source_url: str, *, timeout: float) -> ChangeRead:
+async def read(resource: Resource, source_url: str, *, timeout: float) -> ChangeRead:
     where = _where(resource)
     if where is None:
         return ChangeRead(error="not_declared", detail="the catalog declares no change source")
@@ -185,13 +185,13 @@ async def read(catalog: Catalog, resource: Resource, source_url: str, *, timeout
 
 
 async def record_changes(
-    engine: AsyncEngine, catalog: Catalog, *, expand, timeout: float, now: datetime
+    engine: AsyncEngine, catalog: Catalog, *, expand: Callable[[str], str], timeout: float, now: datetime
 ) -> dict[str, Recorded]:
     """Read the last change of every published resource that declares a change source (concurrently), record it,
     and return everything recorded. ``expand`` turns a catalog source URL into the one to open (Settings.expand)."""
     declared = [r for r in catalog.published() if r.freshness is not None]
     reads = await asyncio.gather(
-        *(read(catalog, r, expand(catalog.departments[r.provider].source), timeout=timeout) for r in declared)
+        *(read(r, expand(catalog.departments[r.provider].source), timeout=timeout) for r in declared)
     )
     async with engine.begin() as conn:
         before = await load(conn)
@@ -211,7 +211,7 @@ async def record_changes(
         return await load(conn)
 
 
-async def _put(conn: AsyncConnection, code: str, values: dict[str, object], *, exists: bool) -> None:
+async def _put(conn: AsyncConnection, code: str, values: Mapping[str, object], *, exists: bool) -> None:
     table = source_freshness
     if exists:
         await conn.execute(table.update().where(table.c.resource == code).values(**values))

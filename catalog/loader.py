@@ -40,7 +40,7 @@ _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _FACT = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
 _POSITIONS = re.compile(r"^\d{1,4}(-\d{1,4})?(,\d{1,4}(-\d{1,4})?)*$")
 MAX_LENGTH = 1000
-RESERVED_API_NAMES = {"caller", "applications", "applicationInbox", "grantHistory", "usageRecords"}
+RESERVED_API_NAMES = {"caller", "applications", "applicationInbox", "grantHistory", "usageRecords", "overdueResources"}
 # GraphQL type names the generated schema (schema/builder.py) defines or uses itself: a resource whose
 # generated type names (``Person``, ``PersonFilter``, ``PersonPage``) took one of these would break the schema.
 RESERVED_TYPE_NAMES = {
@@ -66,6 +66,7 @@ RESERVED_TYPE_NAMES = {
     "ScopeInput",
     "ShareApplicationInput",  # schema/applications.py
     "AccessRecordInfo",  # schema/usage.py
+    "ResourceFreshness",  # schema/freshness.py
 }
 
 _DEPARTMENT_FIELDS = {"code", "name", "source"}

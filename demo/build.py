@@ -311,7 +311,18 @@ async def build_demo(
                 conn, catalog, lambda doc: documents.with_rule(doc, rule), author=BUILT_BY, reason=note
             )
             department, resource, reason = DEMO_RESTRICTION
-            restriction = documents.DenyRule(documents.new_id("D"), department, resource, reason)
+            # The facts it is made on (Art 20): the lagging resource as the schedule will find it.
+            lagging = catalog.resources[DEMO_LAGGING]
+            stamped = built_at.replace(microsecond=0) - timedelta(days=DEMO_LAGGING_DAYS)
+            overdue = freshness.state(
+                lagging,
+                freshness.Recorded(lagging.code, stamped, built_at, False),
+                built_at,
+                realtime_minutes=settings.freshness_realtime_minutes,
+            )
+            restriction = documents.DenyRule(
+                documents.new_id("D"), department, resource, reason, overdue=(documents.OverdueFact(**overdue.facts()),)
+            )
             await documents.edit(
                 conn, catalog, lambda doc: documents.with_deny(doc, restriction), author=BUILT_BY, reason=reason
             )

@@ -28,3 +28,15 @@ def entries(ctx: RequestContext) -> list[dict[str, object]]:
         )
         found.append(state.entry())
     return found
+
+
+def visible(ctx: RequestContext) -> list[freshness.Freshness]:
+    """The freshness of the published resources the caller may oversee: its department's own, or every one for the
+    coordinating authority (the ``coordinator`` role)."""
+    return freshness.states(
+        ctx.catalog,
+        ctx.freshness,
+        ctx.now,
+        realtime_minutes=ctx.settings.freshness_realtime_minutes,
+        provider="" if "coordinator" in ctx.caller.roles else ctx.caller.department,
+    )

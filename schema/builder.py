@@ -29,6 +29,7 @@ from resolvers.data import HIDDEN
 from schema.applications import QUERY_FIELDS, Mutation
 from schema.execution import FlatListExecutor, field_value
 from schema.federation import FEDERATION_VERSION, entities_resolver, service_field
+from schema.freshness import QUERY_FIELDS as FRESHNESS_FIELDS
 from schema.selection import field_names, response_keys, sub_selections
 from schema.usage import QUERY_FIELDS as USAGE_FIELDS
 from schema.views import DepartmentView, SchemaViews
@@ -335,7 +336,13 @@ class Schema(QuietSchema, strawberry.federation.Schema):
 
 
 def build_schema(catalog: Catalog, settings: Settings, *, extensions: list = ()) -> Schema:
-    fields: dict = {"caller": _caller_field(), "service": service_field(), **QUERY_FIELDS, **USAGE_FIELDS}
+    fields: dict = {
+        "caller": _caller_field(),
+        "service": service_field(),
+        **QUERY_FIELDS,
+        **USAGE_FIELDS,
+        **FRESHNESS_FIELDS,
+    }
     published = {r.code: r for r in sorted(catalog.published(), key=lambda r: r.api_name)}
     classes = {code: _plain_class(r) for code, r in published.items()}
     for code, resource in published.items():
