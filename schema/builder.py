@@ -112,12 +112,12 @@ def _resource_description(resource: Resource, catalog: Catalog) -> str:
         f"{resource.name}（{resource.code}）",
         f"提供部门：{provider}",
         f"共享类型：{SHARE_TYPE_LABELS[resource.share_type]}",
-        f"更新周期：{CYCLE_LABELS.get(resource.update_cycle, resource.update_cycle)}",
     ]
     if resource.related_departments:
         parts.append(
             "仅在相关部门间共享：" + "、".join(catalog.departments[d].name for d in resource.related_departments)
         )
+    parts.append(f"更新周期：{CYCLE_LABELS.get(resource.update_cycle, resource.update_cycle)}")
     if resource.abstract:
         parts.append(resource.abstract)
     return "\n".join(parts)
