@@ -331,7 +331,7 @@ def _freshness_line(settings: Settings, state) -> str:
     def when(moment: datetime | None) -> str:
         return _china(moment) if moment is not None else "-"
 
-    state_text = _say(settings, f"FRESHNESS_{state.state.upper()}")
+    state_text = _say(settings, f"FRESHNESS_{state.status.upper()}")
     problem = f"  [{state.error}]" if state.error else ""
     return (
         f"{state.resource:<24} {state.provider:<8} {state.update_cycle:<11} {state_text}  "
@@ -359,7 +359,7 @@ async def catalog_overdue(settings: Settings, engine, department: str, check: bo
         click.echo(_freshness_line(settings, state))
     if not every:
         click.echo(_say(settings, "CLI_OVERDUE_COUNT", count=len(shown)))
-        unknown = [s.resource for s in states if s.state == "unknown"]
+        unknown = [s.resource for s in states if s.status == "unknown"]
         if unknown:
             click.echo(_say(settings, "CLI_FRESHNESS_UNKNOWN", resources=", ".join(unknown)))
 

@@ -112,7 +112,7 @@ class ResourceFreshness:
             last_change=state.last_change,
             due_by=state.due_by,
             overdue=state.overdue,
-            state=state.state,
+            state=state.status,
             checked_at=state.checked_at,
             error=state.error,
             indexed=state.indexed,

@@ -460,7 +460,7 @@ async def _freshness_page(request: Request, signed: Signed, lang: str, status: i
         lang,
         status,
         signed,
-        states=sorted(states, key=lambda s: (not s.overdue, s.state != "unknown", s.resource)),
+        states=sorted(states, key=lambda s: (not s.overdue, s.resource)),
         lagging=lagging,
         department=department,
         version=version,

@@ -64,7 +64,7 @@ class Recorded:
 
 @dataclass(frozen=True)
 class Freshness:
-    """A resource's freshness at one time: ``state`` current | overdue | irregular | unknown."""
+    """A resource's freshness at one time (``status``: current | overdue | irregular | unknown)."""
 
     resource: str
     provider: str
@@ -72,7 +72,7 @@ class Freshness:
     last_change: datetime | None
     due_by: datetime | None
     overdue: bool
-    state: str
+    status: str  # current | overdue | irregular | unknown
     checked_at: datetime | None = None
     error: str | None = None
     indexed: bool = False
@@ -85,7 +85,7 @@ class Freshness:
             "lastChange": _iso(self.last_change),
             "dueBy": _iso(self.due_by),
             "overdue": self.overdue,
-            "state": self.state,
+            "state": self.status,
         }
 
     def facts(self) -> dict[str, str]:
@@ -141,7 +141,7 @@ def state(resource: Resource, recorded: Recorded | None, now: datetime, *, realt
         last_change=last,
         due_by=due,
         overdue=kind == "overdue",
-        state=kind,
+        status=kind,
         checked_at=recorded.checked_at if recorded is not None else None,
         error=recorded.error if recorded is not None else None,
         indexed=recorded.indexed if recorded is not None else False,

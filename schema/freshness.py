@@ -30,7 +30,7 @@ async def resolve_overdue(info: strawberry.Info, all: bool = False) -> list[Reso
             last_change=s.last_change,
             due_by=s.due_by,
             overdue=s.overdue,
-            state=s.state,
+            state=s.status,
         )
         for s in freshness.visible(info.context)
         if all or s.overdue

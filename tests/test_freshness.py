@@ -66,13 +66,13 @@ def test_overdue_only_once_the_due_time_has_passed_and_never_for_irregular_or_un
     due = at("2026-04-02 00:00")
     assert freshness.state(daily, recorded, due, realtime_minutes=60).overdue is False
     late = freshness.state(daily, recorded, due + timedelta(seconds=1), realtime_minutes=60)
-    assert (late.overdue, late.state, late.due_by, late.last_change) == (True, "overdue", due, last)
+    assert (late.overdue, late.status, late.due_by, late.last_change) == (True, "overdue", due, last)
     years_later = last + timedelta(days=3650)
     irregular = freshness.state(resource("irregular"), recorded, years_later, realtime_minutes=60)
-    assert (irregular.overdue, irregular.state, irregular.due_by) == (False, "irregular", None)
+    assert (irregular.overdue, irregular.status, irregular.due_by) == (False, "irregular", None)
     for unknown in (None, freshness.Recorded("x.thing", None, last, False, "unreachable")):
         found = freshness.state(daily, unknown, years_later, realtime_minutes=60)
-        assert (found.overdue, found.state, found.last_change, found.due_by) == (False, "unknown", None, None)
+        assert (found.overdue, found.status, found.last_change, found.due_by) == (False, "unknown", None, None)
     realtime = freshness.state(resource("realtime"), recorded, last + timedelta(minutes=61), realtime_minutes=60)
     assert realtime.overdue and realtime.entry() == {
         "resource": "x.thing",
