@@ -363,6 +363,45 @@ async def catalog_export(
     )
 
 
+def _freshness_line(settings: Settings, state) -> str:
+    """One resource's freshness: code, provider, cycle, state, last change and due-by in China time."""
+
+    def when(moment: datetime | None) -> str:
+        return _china(moment) if moment is not None else "-"
+
+    state_text = _say(settings, f"FRESHNESS_{state.status.upper()}")
+    problem = f"  [{state.error}]" if state.error else ""
+    return (
+        f"{state.resource:<24} {state.provider:<8} {state.update_cycle:<11} {state_text}  "
+        + _say(settings, "CLI_FRESHNESS_TIMES", last_change=when(state.last_change), due_by=when(state.due_by))
+        + problem
+    )
+
+
+@catalog.command(
+    "overdue",
+    help="列出逾期未更新的资源（按《资源目录》公布的更新周期，第十六、二十条）：资源、提供部门、更新周期、"
+    "数据源最后更新时间、应更新期限。数据取自平台记录的各数据源最后更新时间；--check 先读取各数据源并记录。",
+)
+@click.option("--department", default="", help="只列出该提供部门的资源。")
+@click.option(
+    "--check", is_flag=True, help="先读取每个数据源的最后更新时间并记录（服务按 freshness_check_seconds 定时读取）。"
+)
+@click.option("--all", "every", is_flag=True, help="列出全部已发布资源的更新状态，而不只是逾期的。")
+@runs_async
+async def catalog_overdue(settings: Settings, engine, department: str, check: bool, every: bool) -> None:
+    runtime = _runtime(settings, engine)
+    states = await operations.freshness_states(runtime, provider=department, check=check)
+    shown = states if every else [s for s in states if s.overdue]
+    for state in shown:
+        click.echo(_freshness_line(settings, state))
+    if not every:
+        click.echo(_say(settings, "CLI_OVERDUE_COUNT", count=len(shown)))
+        unknown = [s.resource for s in states if s.status == "unknown"]
+        if unknown:
+            click.echo(_say(settings, "CLI_FRESHNESS_UNKNOWN", resources=", ".join(unknown)))
+
+
 @main.group(help="GraphQL 模式：打印现行目录生成的模式。")
 def schema() -> None:
     pass
@@ -714,13 +753,30 @@ def restriction() -> None:
     pass
 
 
-@restriction.command("add", help="限制部门使用资源（--resource '*' 表示全部资源），须说明理由。")
+@restriction.command(
+    "add",
+    help="限制部门使用资源（--resource '*' 表示全部资源），须说明理由。--overdue：因该部门未按更新周期更新其资源"
+    "（第二十条）限制其使用全部资源，附上其逾期资源的事实；该部门没有逾期资源时拒绝。",
+)
 @click.option("--department", required=True, help="被限制的部门编码。")
-@click.option("--resource", required=True, help="资源编码，'*' 表示全部资源。")
+@click.option("--resource", default=None, help="资源编码，'*' 表示全部资源（不加 --overdue 时必填）。")
+@click.option("--overdue", is_flag=True, help="因资源逾期未更新而限制（第二十条）：全部资源，附逾期事实。")
 @click.option("--reason", required=True, help="限制理由。")
 @click.option("--by", "created_by", default="coordinator", show_default=True, help="操作人。")
 @runs_async
-async def restriction_add(settings: Settings, engine, department, resource, reason, created_by) -> None:
+async def restriction_add(settings: Settings, engine, department, resource, overdue, reason, created_by) -> None:
+    if overdue:
+        if resource not in (None, documents.EVERY_RESOURCE):
+            raise click.UsageError(_say(settings, "CLI_OVERDUE_EVERY_RESOURCE"))
+        restriction_id, _, lagging = await operations.restrict_lagging(
+            _runtime(settings, engine), Operator(created_by), department, reason=reason
+        )
+        click.echo(restriction_id)
+        for state in lagging:
+            click.echo("  " + _freshness_line(settings, state))
+        return
+    if resource is None:
+        raise click.UsageError(_say(settings, "CLI_RESOURCE_REQUIRED"))
     restriction_id, _ = await operations.put_deny(
         _runtime(settings, engine),
         Operator(created_by),
@@ -746,6 +802,18 @@ async def restriction_list(settings: Settings, engine) -> None:
     _, document = await operations.document_in_force(_runtime(settings, engine))
     for rule in document.deny:
         click.echo(f"{rule.id}  {rule.department:<8} {rule.resource:<24} {rule.reason}")
+        for fact in rule.overdue:  # a restriction for lagging (Art 20): the facts it was made on
+            click.echo(
+                "    "
+                + _say(
+                    settings,
+                    "CLI_RESTRICTION_OVERDUE_FACT",
+                    resource=fact.resource,
+                    cycle=fact.update_cycle,
+                    last_change=fact.last_change,
+                    due_by=fact.due_by,
+                )
+            )
 
 
 @main.group(help="策略规则：导出、导入、校验、解释、历史与回滚（与策略管理台、管理接口同一套规则）。")
@@ -1175,6 +1243,13 @@ ENGLISH_HELP = {
     "catalog export --output": "The file to write.",
     "catalog export --department": "Only this department (its purposes, resources and links).",
     "catalog export --from": "Export this catalog file or folder instead of the catalog in force.",
+    "catalog overdue": "List the overdue resources (by the update cycles the catalog publishes, Art 16, 20): resource, "
+    "provider, cycle, the source's last change and when the next was due, from what the platform recorded of each "
+    "source; --check reads every source first and records it.",
+    "catalog overdue --department": "Only this provider's resources.",
+    "catalog overdue --check": "Read every source's last change first and record it (servers do it every "
+    "freshness_check_seconds).",
+    "catalog overdue --all": "Every published resource's freshness, not only the overdue ones.",
     "catalog check": "Check a catalog: validate the file (given PATH) or the catalog in force, and compare tables and "
     "columns with every source. Changes nothing; exits non-zero on a problem.",
     "key": "Application keys: create, revoke, list; register the GraphQL documents an application may send (trusted "
@@ -1238,9 +1313,12 @@ ENGLISH_HELP = {
     "grant list": "List the share grants: purposes, period (Beijing time, end excluded), state, items, row scope and "
     "masks.",
     "restriction": "Restrictions: stop a department using a resource (Art 20).",
-    "restriction add": "Restrict a department from a resource (--resource '*' for every resource), with a reason.",
+    "restriction add": "Restrict a department from a resource (--resource '*' for every resource), with a reason. "
+    "--overdue: restrict it from every resource for not updating its own resources in their cycles (Art 20), the facts "
+    "of its overdue resources attached; refused when it has none.",
     "restriction add --department": "Code of the restricted department.",
-    "restriction add --resource": "Resource code, '*' for every resource.",
+    "restriction add --resource": "Resource code, '*' for every resource (required without --overdue).",
+    "restriction add --overdue": "Restrict for overdue resources (Art 20): every resource, the overdue facts attached.",
     "restriction add --reason": "Why it is restricted.",
     "restriction add --by": "Operator.",
     "restriction lift": "Lift a restriction (removes that deny rule: a new policy version), with a reason.",

@@ -12,7 +12,7 @@ import contextlib
 import logging
 import re
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -34,6 +34,7 @@ from admin.auth import session_delete, session_post
 from audit.checkpoints import Checkpointer
 from audit.records import AuditWriter
 from audit.tracing import end_http_server_span, make_tracer, request_span, span
+from catalog import freshness
 from catalog import store as catalog_store
 from catalog.conformance import check_sources, without_nonconforming
 from catalog.model import Catalog
@@ -67,6 +68,7 @@ from policies.trusted import TrustedDocuments
 from policies.trusted import admit as admit_document
 from policies.trusted import load as load_trusted_documents
 from resolvers.context import RequestContext
+from resolvers.freshness import entries as freshness_entries
 from schema.builder import build_schema
 from schema.documents import check_document
 
@@ -162,6 +164,9 @@ class Runtime:
         # Held by whoever builds the next snapshot (one at a time); a request never waits on it.
         self._building = asyncio.Lock()
         self.notifier = PolicyNotifier(settings.policy_notify_url)
+        # What was last recorded of every source's last change (catalog/freshness.py), by resource: read at start and
+        # after every check of the sources (keep_freshness), swapped as one reference; answers read it, never a source.
+        self.freshness: Mapping[str, freshness.Recorded] = {}
 
     def _schema(self, catalog: Catalog) -> strawberry.Schema:
         return build_schema(catalog, self.settings, extensions=[OperationAttributes])
@@ -197,6 +202,30 @@ class Runtime:
         await self.refresh()
         if self.catalog.version == 0:
             log.warning(message("CATALOG_NOT_LOADED", "en"))
+        async with self.engine.connect() as conn:
+            self.freshness = await freshness.load(conn)
+
+    async def check_freshness(self) -> Mapping[str, freshness.Recorded]:
+        """Read every published resource's last change from its source, record it, and hold the result: run by
+        the schedule (keep_freshness), never on the way of a query."""
+        catalog = self.catalog
+        self.freshness = await freshness.record_changes(
+            self.engine,
+            catalog,
+            expand=self.settings.expand,
+            timeout=self.settings.source_timeout_seconds,
+            now=self.clock(),
+        )
+        return self.freshness
+
+    async def keep_freshness(self) -> None:
+        """The sources' last changes, read now and every freshness_check_seconds."""
+        while True:
+            try:
+                await self.check_freshness()
+            except Exception:  # a database hiccup must not end the loop; the last record stays in force
+                log.exception("recording the sources' last changes failed")
+            await asyncio.sleep(self.settings.freshness_check_seconds)
 
     async def refresh(self, *, cause: str = "check") -> Snapshot:
         """Check the platform database's catalog and policy versions now; when either changed (in any process),
@@ -420,6 +449,7 @@ class QueryEndpoint(GraphQLEndpoint):
                 platform=runtime.engine,
                 pseudonym_secret=runtime.pseudonym_secret,
                 forms=snapshot.forms,
+                freshness=runtime.freshness,
             )
             operation_span.set_attributes(
                 {
@@ -429,13 +459,17 @@ class QueryEndpoint(GraphQLEndpoint):
                     "govshare.purpose": ctx.purpose or "",
                 }
             )
-            yield Execution(snapshot.schema, ctx, ctx.item_errors)
+            execution = Execution(snapshot.schema, ctx, ctx.item_errors)
+            yield execution
             if runtime.cost_budget is not None:  # what was read is spent, whether or not it could be sent
                 await runtime.cost_budget.charge(caller.key_id, ctx.cost)
             # The records are written before a single value is sent; if they cannot be, nothing is sent
             # (AuditError: AUDIT_UNAVAILABLE, HTTP 500).
             if settings.enforce:
                 await runtime.audit.write(ctx.records)
+            # Per resource the operation read, its freshness as recorded (no source is asked): extensions.freshness.
+            if freshness := freshness_entries(ctx):
+                execution.extensions["freshness"] = freshness
             if ctx.changed:  # an application or grant changed: in force here for the next request, and announced
                 await runtime.changed()
 
@@ -502,6 +536,8 @@ def create_app(settings: Settings | None = None, **runtime_options) -> Starlette
         hidden_queries = hide_query_strings(("/graphql",))
         await runtime.start()
         tasks = [asyncio.create_task(runtime.keep_fresh())] if settings.refresh_seconds > 0 else []
+        if settings.freshness_check_seconds > 0:
+            tasks.append(asyncio.create_task(runtime.keep_freshness()))
         if settings.policy_notify_url:
             tasks.append(asyncio.create_task(runtime.notifier.listen(lambda: runtime.refresh(cause="notification"))))
         if settings.audit_checkpoint_seconds > 0 or settings.audit_checkpoint_records > 0:

@@ -11,6 +11,7 @@ endpoint shares with /graphql).
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -25,6 +26,7 @@ from admin.accounts import Staff
 from admin.auth import console_language, csrf_ok, is_application_key, signed_in
 from admin.runtime import AdminRuntime
 from admin.runtime import runtime as runtime_of
+from catalog import freshness
 from govshare.errors import AuthError, GovshareError, graphql_error
 from govshare.expansion import ExpansionLimit
 from govshare.graphql_http import Execution, GraphQLEndpoint, Schema, simple_execution
@@ -71,6 +73,9 @@ class DenyRule:
     reason: str
     valid_from: datetime | None
     valid_until: datetime | None
+    overdue: JSON = strawberry.field(
+        description="因逾期未更新而限制时（第二十条）所依据的事实：resource、update_cycle、last_change、due_by"
+    )
 
     @staticmethod
     def of(rule: documents.DenyRule) -> DenyRule:
@@ -81,6 +86,36 @@ class DenyRule:
             reason=rule.reason,
             valid_from=rule.valid_from,
             valid_until=rule.valid_until,
+            overdue=[dataclasses.asdict(fact) for fact in rule.overdue],
+        )
+
+
+@strawberry.type(description="资源的更新状态（第十六、二十条）：按更新周期与数据源最后更新时间计算。")
+class ResourceFreshness:
+    resource: str
+    provider: str
+    update_cycle: str = strawberry.field(description="更新周期")
+    last_change: datetime | None = strawberry.field(description="数据源最后更新时间（平台记录的）")
+    due_by: datetime | None = strawberry.field(description="应更新期限")
+    overdue: bool
+    state: str = strawberry.field(description="current、overdue、irregular 或 unknown")
+    checked_at: datetime | None = strawberry.field(description="平台最后一次读取数据源的时间")
+    error: str | None = strawberry.field(description="最后一次读取失败的原因")
+    indexed: bool = strawberry.field(description="变更时间列是否有索引（max() 是否廉价）")
+
+    @staticmethod
+    def of(state: freshness.Freshness) -> ResourceFreshness:
+        return ResourceFreshness(
+            resource=state.resource,
+            provider=state.provider,
+            update_cycle=state.update_cycle,
+            last_change=state.last_change,
+            due_by=state.due_by,
+            overdue=state.overdue,
+            state=state.status,
+            checked_at=state.checked_at,
+            error=state.error,
+            indexed=state.indexed,
         )
 
 
@@ -298,6 +333,15 @@ class Query:
             DenyRule.of(r) for r in document.deny if operations.matches(r, department=department, resource=resource)
         ]
 
+    @strawberry.field(
+        description="资源的更新状态（默认只列逾期未更新的；department：只列该提供部门的）。取自平台记录，不查询数据源。"
+    )
+    async def freshness(
+        self, info: strawberry.Info, department: str = "", overdue_only: bool = True
+    ) -> list[ResourceFreshness]:
+        states = await _run(info, operations.freshness_states(info.context.runtime, provider=department))
+        return [ResourceFreshness.of(s) for s in states if s.overdue or not overdue_only]
+
     @strawberry.field(description="当前生效的授权（共享申请、法定共享、直接授权与允许规则）。")
     async def grants_in_force(
         self, info: strawberry.Info, department: str = "", resource: str = "", purpose: str = ""
@@ -416,6 +460,19 @@ class Mutation:
         ctx = info.context
         rule_id, version = await _run(
             info, operations.put_deny(ctx.runtime, ctx.staff, _entry(rule), reason=reason, based_on=based_on)
+        )
+        return PolicyChange(version=version, rule_id=rule_id)
+
+    @strawberry.mutation(
+        description="因部门未按更新周期更新其资源（第二十条）限制其使用全部资源：一条附逾期事实的禁止规则；"
+        "该部门没有逾期资源时拒绝（DEPARTMENT_NOT_OVERDUE）。以 removeRule 解除。须说明理由。"
+    )
+    async def restrict_lagging_department(
+        self, info: strawberry.Info, department: str, reason: str, based_on: int | None = None
+    ) -> PolicyChange:
+        ctx = info.context
+        rule_id, version, _ = await _run(
+            info, operations.restrict_lagging(ctx.runtime, ctx.staff, department, reason=reason, based_on=based_on)
         )
         return PolicyChange(version=version, rule_id=rule_id)
 

@@ -439,6 +439,65 @@ async def deny_save(request: Request, signed: Signed, lang: str, form) -> Respon
     return await _change(request, signed, lang, form, run, "/console/deny", "deny_form.html", rule_id=rule_id)
 
 
+# --- freshness (Art 16, 20) -------------------------------------------------------------------------------
+
+
+async def _freshness_page(request: Request, signed: Signed, lang: str, status: int = 200, **context) -> Response:
+    runtime = runtime_of(request)
+    department = request.query_params.get("department", "").strip()
+    try:
+        states = await operations.freshness_states(runtime, provider=department)
+    except GovshareError as exc:
+        return _render(request, "error.html", lang, 404, signed, code=exc.code, params=exc.params)
+    version, _ = await operations.document_in_force(runtime)
+    lagging = sorted({s.provider for s in states if s.overdue})
+    context.setdefault("form", {})
+    context.setdefault("problems", [])
+    context.setdefault("error", None)
+    return _render(
+        request,
+        "freshness.html",
+        lang,
+        status,
+        signed,
+        states=sorted(states, key=lambda s: (not s.overdue, s.resource)),
+        lagging=lagging,
+        department=department,
+        version=version,
+        **context,
+    )
+
+
+@staff_only
+async def freshness_page(request: Request, signed: Signed, lang: str, form) -> Response:
+    return await _freshness_page(request, signed, lang)
+
+
+@staff_only
+async def restrict_lagging(request: Request, signed: Signed, lang: str, form) -> Response:
+    """Restrict a department with overdue resources (Art 20) in one action; lifted on the deny rules page."""
+    runtime = runtime_of(request)
+    try:
+        await operations.restrict_lagging(
+            runtime,
+            signed.staff,
+            form.get("department", ""),
+            reason=form.get("reason", ""),
+            based_on=_based_on(form),
+        )
+    except GovshareError as exc:
+        return await _freshness_page(
+            request,
+            signed,
+            lang,
+            409 if exc.code == "POLICY_CONFLICT" else 400,
+            form=form,
+            error=message(exc.code, lang, **exc.params),
+            error_code=exc.code,
+        )
+    return RedirectResponse("/console/deny", status_code=303)
+
+
 # --- grants, explain, history ----------------------------------------------------------------------------
 
 
@@ -539,6 +598,8 @@ routes = [
     Route("/console/deny/{rule_id}/remove", remove_form, methods=["GET"]),
     Route("/console/deny/{rule_id}/remove", rule_remove, methods=["POST"]),
     Route("/console/grants", grants_page, methods=["GET"]),
+    Route("/console/freshness", freshness_page, methods=["GET"]),
+    Route("/console/freshness/restrict", restrict_lagging, methods=["POST"]),
     Route("/console/explain", explain_page, methods=["GET"]),
     Route("/console/history", history_page, methods=["GET"]),
     Route("/console/history/diff", diff_page, methods=["GET"]),

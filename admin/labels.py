@@ -8,7 +8,31 @@ LABELS: dict[str, tuple[str, str]] = {
     "nav_rules": ("规则", "Rules"),
     "nav_grants": ("生效授权", "Grants in force"),
     "nav_deny": ("禁止规则", "Deny rules"),
+    "nav_freshness": ("更新状态", "Freshness"),
     "nav_explain": ("决策解释", "Explain"),
+    "freshness_heading": ("资源更新状态", "Resource freshness"),
+    "freshness_intro": (
+        "按《资源目录》公布的更新周期（第十六条）与平台记录的数据源最后更新时间计算；逾期未更新的在前。"
+        "对逾期的提供部门，可依第二十条限制其使用共享信息（一条附逾期事实的禁止规则，在“禁止规则”中解除）。",
+        "From the update cycles the catalog publishes (Art 16) and the sources' last changes the platform recorded; "
+        "overdue first. A provider with overdue resources can be restricted from shared data (Art 20): one deny "
+        "rule with the overdue facts attached, lifted on the deny rules page.",
+    ),
+    "provider": ("提供部门", "Provider"),
+    "update_cycle": ("更新周期", "Update cycle"),
+    "last_change": ("最后更新", "Last change"),
+    "due_by": ("应更新期限", "Due by"),
+    "freshness_state": ("状态", "State"),
+    "checked_at": ("最后读取", "Last read"),
+    "read_error": ("读取问题", "Read problem"),
+    "not_indexed": ("变更时间列无索引", "change column not indexed"),
+    "overdue_count": ("逾期未更新：{count} 个资源", "Overdue: {count} resources"),
+    "restrict_lagging": ("限制 {department}（第二十条）", "Restrict {department} (Art 20)"),
+    "restrict_reason": (
+        "限制理由（必填，告知被限制部门并记入历史）",
+        "Reason (required; told to the department, kept in the history)",
+    ),
+    "overdue_facts": ("逾期事实", "Overdue facts"),
     "nav_history": ("历史版本", "History"),
     "sign_out": ("退出登录", "Sign out"),
     "sign_in": ("登录", "Sign in"),

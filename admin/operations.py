@@ -11,7 +11,7 @@ the same way.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Protocol
 
@@ -19,6 +19,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from admin.runtime import Platform
+from catalog import freshness
 from catalog import store as catalog_store
 from catalog.conformance import check_sources, without_nonconforming
 from catalog.model import Catalog
@@ -136,15 +137,19 @@ async def put_deny(
     _require_reason(reason)
     rule = deny_from(entry)
     if entry.get("id"):
-        await _require_rule(runtime, rule.id, deny=True)
+        existing = await _require_rule(runtime, rule.id, deny=True)
+        if isinstance(existing, documents.DenyRule) and existing.overdue and "overdue" not in entry:
+            # an edit of a restriction for lagging (a form, the API) keeps the facts it was made on
+            rule = replace(rule, overdue=existing.overdue)
     return rule.id, await _save(runtime, lambda doc: documents.with_deny(doc, rule), staff, reason, based_on)
 
 
-async def _require_rule(runtime: Platform, rule_id: str, *, deny: bool) -> None:
+async def _require_rule(runtime: Platform, rule_id: str, *, deny: bool) -> documents.Rule | documents.DenyRule:
     _, document = await document_in_force(runtime)
     found = document.deny_rule(rule_id) if deny else document.rule(rule_id)
     if found is None:
         raise GovshareError("POLICY_RULE_NOT_FOUND", rule=rule_id)
+    return found
 
 
 async def remove_rule(
@@ -204,6 +209,58 @@ async def lift_restriction(
             raise GovshareError("RESTRICTION_ALREADY_LIFTED", restriction=rule_id)
         raise NotFoundError("RESTRICTION_NOT_FOUND", restriction=rule_id)
     return await _save(runtime, lambda doc: documents.without(doc, rule_id), staff, reason, based_on)
+
+
+# Freshness (Art 16, 20): what the coordinator and the providers see, and the restriction of a lagging department.
+
+
+async def freshness_states(runtime: Platform, *, provider: str = "", check: bool = False) -> list[freshness.Freshness]:
+    """Every published resource's freshness now (``provider``'s only, when given), from what was recorded of its
+    source; ``check`` reads every source first and records it (what a server's schedule does)."""
+    await runtime.refresh()
+    if check:
+        recorded = await freshness.record_changes(
+            runtime.engine,
+            runtime.catalog,
+            expand=runtime.settings.expand,
+            timeout=runtime.settings.source_timeout_seconds,
+            now=runtime.clock(),
+        )
+    else:
+        async with runtime.engine.connect() as conn:
+            recorded = await freshness.load(conn)
+    if provider and provider not in runtime.catalog.departments:
+        raise NotFoundError("DEPARTMENT_NOT_FOUND", department=provider)
+    return freshness.states(
+        runtime.catalog,
+        recorded,
+        runtime.clock(),
+        realtime_minutes=runtime.settings.freshness_realtime_minutes,
+        provider=provider,
+    )
+
+
+async def overdue(runtime: Platform, *, provider: str = "", check: bool = False) -> list[freshness.Freshness]:
+    """The overdue resources (of ``provider`` only, when given)."""
+    return [f for f in await freshness_states(runtime, provider=provider, check=check) if f.overdue]
+
+
+async def restrict_lagging(
+    runtime: Platform, staff: Author, department: str, *, reason: str, based_on: int | None = None
+) -> tuple[str, int | None, list[freshness.Freshness]]:
+    """Restrict ``department`` from every resource for not keeping its own up to date (Art 20), in one action: a deny
+    rule with ``reason`` and the facts of each of its resources overdue now attached (DEPARTMENT_NOT_OVERDUE when none
+    is). Lifted as any restriction (``lift_restriction``). Returns (rule id, new version, the overdue resources)."""
+    _require_reason(reason)
+    lagging = await overdue(runtime, provider=department)
+    if not lagging:
+        raise GovshareError("DEPARTMENT_NOT_OVERDUE", department=department)
+    facts = tuple(documents.OverdueFact(**f.facts()) for f in lagging)
+    rule = documents.DenyRule(
+        documents.new_id("D"), department, documents.EVERY_RESOURCE, reason.strip(), overdue=facts
+    )
+    version = await _save(runtime, lambda doc: documents.with_deny(doc, rule), staff, reason, based_on)
+    return rule.id, version, lagging
 
 
 async def history(runtime: Platform) -> list[documents.Version]:

@@ -30,6 +30,7 @@ from catalog.model import (
     SHARE_METHODS,
     UPDATE_CYCLES,
     Catalog,
+    ChangeSource,
     DataItem,
     Department,
     Link,
@@ -49,7 +50,15 @@ _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _FACT = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
 _POSITIONS = re.compile(r"^\d{1,4}(-\d{1,4})?(,\d{1,4}(-\d{1,4})?)*$")
 MAX_LENGTH = 1000
-RESERVED_API_NAMES = {"caller", "applications", "applicationInbox", "grantHistory", "usageRecords", "formFields"}
+RESERVED_API_NAMES = {
+    "caller",
+    "applications",
+    "applicationInbox",
+    "grantHistory",
+    "usageRecords",
+    "formFields",
+    "overdueResources",
+}
 # GraphQL type names the generated schema (schema/builder.py) defines or uses itself: a resource whose
 # generated type names (``Person``, ``PersonFilter``, ``PersonPage``) took one of these would break the schema.
 RESERVED_TYPE_NAMES = {
@@ -81,6 +90,7 @@ RESERVED_TYPE_NAMES = {
     "FormPurposeDecision",
     "FormApplication",
     "FormBlockedItem",
+    "ResourceFreshness",  # schema/freshness.py
 }
 
 _DEPARTMENT_FIELDS = {"code", "name", "source", "org_code"}
@@ -115,7 +125,9 @@ _RESOURCE_FIELDS = {
     "format",
     "related_resources",
     "keywords",
+    "freshness",
 }
+_FRESHNESS_FIELDS = {"changed_column", "marker"}
 _LINK_FIELDS = {"name", "label", "item", "target", "target_item", "many"}
 _ITEM_FIELDS = {
     "name",
@@ -507,6 +519,7 @@ def _parse_resource(raw: dict[str, Any], index: int, provider: str, checker: _Ch
         checker.fault(label, "cache_seconds", "FIELD_INVALID", "expected a whole number of seconds, 0 or more")
         cache_seconds = 0
     links: list[Link] = []
+    freshness = _change_source(raw.get("freshness"), label, checker)
     for position, raw_link in enumerate(_tables(raw.get("links"), checker, label, "links", "[[resources.links]]")):
         prefix = f"links[{position}]."
         checker.unknown_fields(raw_link, _LINK_FIELDS, label, prefix)
@@ -557,6 +570,7 @@ def _parse_resource(raw: dict[str, Any], index: int, provider: str, checker: _Ch
         format=checker.choice(raw, "format", RESOURCE_FORMATS, label, default="database"),
         related_resources=_texts(raw, "related_resources", label, checker),
         keywords=_texts(raw, "keywords", label, checker),
+        freshness=freshness,
     )
 
 
@@ -626,6 +640,34 @@ def _guide_type(raw_item: dict[str, Any], item_type: str, label: str, prefix: st
         checker.fault(label, f"{prefix}guide_type", "FIELD_INVALID", f"{detail}, not {item_type}")
         return ""
     return str(value)
+
+
+def _change_source(value: Any, label: str, checker: _Checker) -> ChangeSource | None:
+    """``freshness = { changed_column = "updated_at" }`` or ``{ marker = "table.column" }``: where the source's last
+    change is read (catalog/freshness.py); faults per field."""
+    if value is None:
+        return None
+    hint = 'expected { changed_column = "updated_at" } or { marker = "table.column" }'
+    if not isinstance(value, dict):
+        checker.fault(label, "freshness", "FIELD_INVALID", hint)
+        return None
+    checker.unknown_fields(value, _FRESHNESS_FIELDS, label, "freshness.")
+    given = [name for name in ("changed_column", "marker") if name in value]
+    if len(given) != 1:
+        checker.fault(label, "freshness", "FIELD_INVALID", hint + " (exactly one)")
+        return None
+    name = given[0]
+    text = value[name]
+    if name == "changed_column":
+        if not isinstance(text, str) or not _SQL_NAME.match(text):
+            checker.fault(label, "freshness.changed_column", "FIELD_INVALID", f"{text!r} is not a column name")
+            return None
+        return ChangeSource(changed_column=text)
+    table, _, column = text.partition(".") if isinstance(text, str) else ("", "", "")
+    if not (_SQL_NAME.match(table) and _SQL_NAME.match(column)):
+        checker.fault(label, "freshness.marker", "FIELD_INVALID", f"{text!r} is not table.column")
+        return None
+    return ChangeSource(marker=text)
 
 
 def catalog_files(path: Path) -> list[Path]:

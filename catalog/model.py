@@ -27,7 +27,18 @@ class Status(StrEnum):
 ITEM_TYPES = ("string", "integer", "decimal", "date", "boolean")
 CLASSIFICATIONS = ("base", "theme", "department")  # 基础库 / 主题库 / 部门库 (Art 29)
 SHARE_METHODS = ("online_query", "exchange", "interface")  # 联机查询 / 数据交换 / 接口服务 (Art 18)
+# 更新周期: how often a resource's source promises to change (catalog/freshness.py: what is due when).
 UPDATE_CYCLES = ("realtime", "daily", "weekly", "monthly", "quarterly", "half-yearly", "yearly", "irregular")
+CYCLE_LABELS = {
+    "realtime": "实时",
+    "daily": "每日",
+    "weekly": "每周",
+    "monthly": "每月",
+    "quarterly": "每季度",
+    "half-yearly": "每半年",
+    "yearly": "每年",
+    "irregular": "不定期",
+}
 # 信息资源格式 (catalog/guide.py has their labels): what the resource is held as at its provider.
 RESOURCE_FORMATS = ("database", "document", "spreadsheet", "image", "stream", "self_describing", "other")
 
@@ -129,6 +140,24 @@ class Link:
 
 
 @dataclass(frozen=True)
+class ChangeSource:
+    """How the platform learns when a resource's source last changed (Art 16): the greatest value of a change-time
+    column of the resource's own table (``changed_column``), or of a marker column the provider keeps up to date
+    elsewhere in its source (``marker`` = "table.column"). Exactly one of the two is set."""
+
+    changed_column: str = ""
+    marker: str = ""
+
+    @property
+    def table_and_column(self) -> tuple[str, str] | None:
+        """(table, column) of the marker; None for a change-time column of the resource's table."""
+        if not self.marker:
+            return None
+        table, _, column = self.marker.partition(".")
+        return table, column
+
+
+@dataclass(frozen=True)
 class Resource:
     code: str
     api_name: str
@@ -159,6 +188,8 @@ class Resource:
     format: str = "database"
     related_resources: tuple[str, ...] = ()
     keywords: tuple[str, ...] = ()
+    # Where the source's last change is read (None: not declared; its freshness is then unknown).
+    freshness: ChangeSource | None = None
 
     def item(self, name: str) -> DataItem | None:
         return self._items_by_name.get(name)
@@ -222,6 +253,7 @@ class Catalog:
                     "category": tuple(raw.get("category", ())),
                     "related_resources": tuple(raw.get("related_resources", ())),
                     "keywords": tuple(raw.get("keywords", ())),
+                    "freshness": ChangeSource(**raw["freshness"]) if raw.get("freshness") else None,
                 }
             )
         return cls(

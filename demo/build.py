@@ -12,15 +12,16 @@ import json
 import secrets
 import shutil
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from sqlalchemy import create_engine, text
+from sqlalchemy import Column, DateTime, MetaData, Table, create_engine, text
 from sqlalchemy.engine import make_url
 
 import migrations
 from admin import accounts
 from applications.process import grant_directly
+from catalog import freshness
 from catalog import store as catalog_store
 from catalog.loader import load_catalog
 from catalog.model import Catalog
@@ -126,6 +127,15 @@ DEMO_RESTRICTION = (
 )
 
 
+# Freshness (catalog/freshness.py): every demo source keeps a one-row marker table its exchange job stamps, a column
+# per table it loads (the catalog's ``freshness = { marker = "exchange_status.<table>_changed_at" }``). Each is
+# stamped with the build's time, except the lagging department's: its marriage registrations last changed
+# DEMO_LAGGING_DAYS days before the build, which its daily cycle makes overdue (the one overdue resource, the reason
+# for the restriction above).
+MARKER_TABLE = "exchange_status"
+DEMO_LAGGING = "civil.marriage"
+DEMO_LAGGING_DAYS = 3
+
 ENGINES = ("sqlite", "postgres", "mariadb")
 
 
@@ -135,6 +145,34 @@ def source_url(settings: Settings, engine: str, department: str, catalog_source:
         return catalog_source
     server = make_url(settings.demo_postgres_url if engine == "postgres" else settings.demo_mariadb_url)
     return server.set(database=f"{prefix}{department}").render_as_string(hide_password=False)
+
+
+def stamp_changes(urls: dict[str, str], catalog: Catalog, built_at: datetime) -> None:
+    """Write each source's marker table: the last change of every table, as a naive China time (as the departments'
+    systems write it)."""
+    local = built_at.astimezone(CHINA).replace(tzinfo=None, microsecond=0)
+    for code, url in urls.items():
+        resources = [r for r in catalog.resources.values() if r.provider == code]
+        if not resources:
+            continue
+        marker_metadata = MetaData()
+        marker = Table(
+            MARKER_TABLE,
+            marker_metadata,
+            *(Column(f"{r.table}_changed_at", DateTime) for r in resources),
+        )
+        row = {
+            f"{r.table}_changed_at": local - timedelta(days=DEMO_LAGGING_DAYS if r.code == DEMO_LAGGING else 0)
+            for r in resources
+        }
+        engine = create_engine(url)
+        try:
+            with engine.begin() as conn:
+                marker_metadata.drop_all(conn)
+                marker_metadata.create_all(conn)
+                conn.execute(marker.insert().values(**row))
+        finally:
+            engine.dispose()
 
 
 def ensure_database(url: str) -> None:
@@ -226,6 +264,8 @@ async def build_demo(
     for url in urls.values():
         ensure_database(url)
     summary = build_sources(urls, persons=persons, enterprises=enterprises)
+    built_at = datetime.now(UTC)
+    stamp_changes(urls, catalog, built_at)
 
     platform = make_engine(settings.platform_url)
     try:
@@ -271,10 +311,27 @@ async def build_demo(
                 conn, catalog, lambda doc: documents.with_rule(doc, rule), author=BUILT_BY, reason=note
             )
             department, resource, reason = DEMO_RESTRICTION
-            restriction = documents.DenyRule(documents.new_id("D"), department, resource, reason)
+            # The facts it is made on (Art 20): the lagging resource as the schedule will find it.
+            lagging = catalog.resources[DEMO_LAGGING]
+            stamped = built_at.replace(microsecond=0) - timedelta(days=DEMO_LAGGING_DAYS)
+            overdue = freshness.state(
+                lagging,
+                freshness.Recorded(lagging.code, stamped, built_at, False),
+                built_at,
+                realtime_minutes=settings.freshness_realtime_minutes,
+            )
+            restriction = documents.DenyRule(
+                documents.new_id("D"), department, resource, reason, overdue=(documents.OverdueFact(**overdue.facts()),)
+            )
             await documents.edit(
                 conn, catalog, lambda doc: documents.with_deny(doc, restriction), author=BUILT_BY, reason=reason
             )
+        # What the server's schedule reads from every source (catalog/freshness.py), recorded once now, so that the
+        # first answers already say how fresh each resource is.
+        await freshness.record_changes(
+            platform, catalog, expand=settings.expand, timeout=settings.source_timeout_seconds, now=built_at
+        )
+        async with platform.begin() as conn:
             # A security staff account for the policy console (/console); its password only in var/demo-staff.json.
             staff = {"username": DEMO_STAFF, "password": secrets.token_urlsafe(12)}
             await accounts.create_account(conn, settings, staff["username"], staff["password"], "安全管理员（演示）")

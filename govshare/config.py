@@ -106,6 +106,11 @@ class Settings:
     # if its catalog entry allows it (cache_seconds), and never longer than cache_max_seconds.
     cache_url: str = "memory://"
     cache_max_seconds: int = 300
+    # Freshness (catalog/freshness.py): how often a server reads every source's last change and records it (0: never;
+    # `govshare catalog overdue --check` reads them by hand), and how long a realtime source may go without a change
+    # before it is overdue.
+    freshness_check_seconds: float = 300.0
+    freshness_realtime_minutes: int = 60
     # The platform's own credentials at upstream platforms (Art 9): a TOML file of tables named by the
     # source URL (govshare+https://…/graphql), each with key, purpose and operator.
     upstream_credentials: str = "{var}/upstreams.toml"

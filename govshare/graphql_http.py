@@ -314,6 +314,10 @@ class Execution:
     # Errors the resolvers reported beside the executor's (one per denied data item); their paths are anchored in
     # the data before they are sent (``anchor``).
     errors: list[dict[str, Any]] = field(default_factory=list)
+    # The answer's top-level ``extensions``: what the endpoint contributes by the time the execution is left (the
+    # query endpoint's ``freshness`` of the resources the operation touched). Sent only with an executed operation,
+    # and only when not empty.
+    extensions: dict[str, Any] = field(default_factory=dict)
 
 
 class Schema(strawberry.Schema):
@@ -423,14 +427,16 @@ class GraphQLEndpoint:
                         entry["path"] = anchor(entry["path"], result.data)
                 errors += execution.errors
         except RequestErrors as failure:
-            errors, executed, data = failure.errors, False, None
+            errors, executed, data, extensions = failure.errors, False, None, {}
         else:
-            data = result.data
+            data, extensions = result.data, execution.extensions
         response: dict[str, Any] = {}
         if executed:
             response["data"] = data
         if errors:
             response["errors"] = errors
+        if executed and extensions:
+            response["extensions"] = extensions
         # A request that never executed: 400 under application/graphql-response+json, 200 under application/json
         # (the specification's rules for clients of before it).
         status = 200 if executed or media_type == JSON else 400

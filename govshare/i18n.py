@@ -283,6 +283,32 @@ MESSAGES: dict[str, tuple[str, str]] = {
     ),
     "KEY_NOT_FOUND": ("应用密钥 {key} 不存在。", "Application key {key} does not exist."),
     "GRANT_NOT_FOUND": ("共享授权 {grant} 不存在。", "Grant {grant} does not exist."),
+    "DEPARTMENT_NOT_OVERDUE": (
+        "部门 {department} 没有逾期未更新的资源，不能以第二十条为由限制。",
+        "Department {department} has no overdue resource: there is nothing to restrict it for under Art 20.",
+    ),
+    "FRESHNESS_CURRENT": ("按期更新", "current"),
+    "FRESHNESS_OVERDUE": ("逾期未更新", "overdue"),
+    "FRESHNESS_IRREGULAR": ("不定期更新", "irregular"),
+    "FRESHNESS_UNKNOWN": ("更新时间未知", "unknown"),
+    "CLI_FRESHNESS_TIMES": (
+        "最后更新 {last_change}，应更新期限 {due_by}",
+        "last change {last_change}, due by {due_by}",
+    ),
+    "CLI_OVERDUE_COUNT": ("逾期未更新的资源：{count} 个。", "Overdue resources: {count}."),
+    "CLI_FRESHNESS_UNKNOWN": (
+        "更新时间未知（未声明更新时间来源或尚未读取成功）：{resources}",
+        "Last change unknown (no change source declared, or never read): {resources}",
+    ),
+    "CLI_OVERDUE_EVERY_RESOURCE": (
+        "--overdue 限制该部门使用全部资源，不能与其他 --resource 同用。",
+        "--overdue restricts the department from every resource; it takes no other --resource.",
+    ),
+    "CLI_RESOURCE_REQUIRED": ("须给出 --resource（或 --overdue）。", "Give --resource (or --overdue)."),
+    "CLI_RESTRICTION_OVERDUE_FACT": (
+        "逾期：{resource}（{cycle}）最后更新 {last_change}，应于 {due_by} 前更新",
+        "overdue: {resource} ({cycle}) last changed {last_change}, due by {due_by}",
+    ),
     "RESTRICTION_NOT_FOUND": ("限制规则 {restriction} 不存在。", "Restriction {restriction} does not exist."),
     "APPLICATION_INVALID": (
         "共享申请有 {count} 处问题，未受理。",

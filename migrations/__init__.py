@@ -43,6 +43,7 @@ import admin.tables  # noqa: F401 - every owner of a table, so the metadata is t
 import applications.tables  # noqa: F401
 import audit.chain
 import audit.tables  # noqa: F401
+import catalog.freshness
 import catalog.store  # noqa: F401
 import govshare.keys  # noqa: F401
 import policies.tables  # noqa: F401

@@ -63,6 +63,17 @@ class Rule:
 
 
 @dataclass(frozen=True)
+class OverdueFact:
+    """A resource of the restricted department that was overdue when the restriction was made (Art 20): its update
+    cycle, its source's last change and when the next one was due (ISO 8601 UTC text, catalog/freshness.py)."""
+
+    resource: str
+    update_cycle: str
+    last_change: str
+    due_by: str
+
+
+@dataclass(frozen=True)
 class DenyRule:
     id: str
     department: str
@@ -70,6 +81,8 @@ class DenyRule:
     reason: str  # told to the department whose request it refuses
     valid_from: datetime | None = None
     valid_until: datetime | None = None
+    # A restriction for not keeping its data up to date (Art 20) carries the facts it was made on.
+    overdue: tuple[OverdueFact, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -169,6 +182,8 @@ def to_data(document: PolicyDocument) -> dict[str, Any]:
             entry["valid_from"] = when(d.valid_from)
         if d.valid_until is not None:
             entry["valid_until"] = when(d.valid_until)
+        if d.overdue:
+            entry["overdue"] = [dataclasses.asdict(fact) for fact in d.overdue]
         deny.append(entry)
     return {"rules": rules, "deny": deny}
 
@@ -253,7 +268,8 @@ RULE_FIELDS = {
     "legal_basis",
     "note",
 }
-DENY_FIELDS = {"id", "department", "resource", "reason", "valid_from", "valid_until"}
+DENY_FIELDS = {"id", "department", "resource", "reason", "valid_from", "valid_until", "overdue"}
+OVERDUE_FIELDS = tuple(f.name for f in dataclasses.fields(OverdueFact))
 
 
 def _text(
@@ -358,8 +374,24 @@ def _read_deny(entry: dict[str, Any], where: str, problems: list[Problem]) -> De
         reason=_text(entry, "reason", where, problems) or "",
         valid_from=_time(entry, "valid_from", where, problems, required=False),
         valid_until=_time(entry, "valid_until", where, problems, required=False),
+        overdue=_overdue(entry.get("overdue"), where, problems),
     )
     return rule if len(problems) == before else None
+
+
+def _overdue(value: object, where: str, problems: list[Problem]) -> tuple[OverdueFact, ...]:
+    """A deny rule's ``overdue`` facts: a list of tables, each with exactly the OverdueFact fields as text."""
+    if value is None:
+        return ()
+    if not isinstance(value, list) or not all(
+        isinstance(e, dict) and set(e) == set(OVERDUE_FIELDS) and all(isinstance(v, str) for v in e.values())
+        for e in value
+    ):
+        problems.append(
+            Problem(where, "overdue", "POLICY_MALFORMED", {"detail": "overdue: " + ", ".join(OVERDUE_FIELDS)})
+        )
+        return ()
+    return tuple(OverdueFact(**entry) for entry in value)
 
 
 _UNREAD = datetime.min.replace(tzinfo=UTC)  # a required time that could not be read: the rule is dropped

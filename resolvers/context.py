@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -9,6 +10,7 @@ from opentelemetry.trace import Tracer
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from audit.records import AccessRecord
+from catalog.freshness import Recorded
 from catalog.model import Catalog
 from catalog.search import FormIndex
 from connectors.registry import Connectors
@@ -40,6 +42,9 @@ class RequestContext:
     # The form search's index of the same catalog (catalog/search.py), built with the snapshot.
     forms: FormIndex | None = None
     changed: bool = False
+    # What was last recorded of each source's last change (catalog/freshness.py), by resource: the answer's
+    # extensions.freshness is computed from it (resolvers/freshness.py), never from a source.
+    freshness: Mapping[str, Recorded] = field(default_factory=dict)
     cost: int = 0  # rows x items answered so far (govshare.config max_cost)
     records: list[AccessRecord] = field(default_factory=list)
     # One GraphQL error per denied data item, added to the response beside the executor's errors.

@@ -18,7 +18,7 @@ from strawberry.extensions.max_aliases import create_validator as max_aliases_ru
 from strawberry.extensions.query_depth_limiter import create_validator as max_depth_rule
 from strawberry.schema.config import StrawberryConfig
 
-from catalog.model import Catalog, Link, Resource, ShareType
+from catalog.model import CYCLE_LABELS, Catalog, Link, Resource, ShareType
 from govshare.config import Settings
 from govshare.expansion import ExpansionBound, ExpansionLimit
 from govshare.graphql_http import Schema as QuietSchema
@@ -30,6 +30,7 @@ from schema.applications import QUERY_FIELDS, Mutation
 from schema.execution import FlatListExecutor, field_value
 from schema.federation import FEDERATION_VERSION, entities_resolver, service_field
 from schema.forms import QUERY_FIELDS as FORM_FIELDS
+from schema.freshness import QUERY_FIELDS as FRESHNESS_FIELDS
 from schema.selection import field_names, merged_selections, response_keys, sub_selections
 from schema.usage import QUERY_FIELDS as USAGE_FIELDS
 from schema.views import DepartmentView, SchemaViews
@@ -117,6 +118,7 @@ def _resource_description(resource: Resource, catalog: Catalog) -> str:
         parts.append(
             "仅在相关部门间共享：" + "、".join(catalog.departments[d].name for d in resource.related_departments)
         )
+    parts.append(f"更新周期：{CYCLE_LABELS.get(resource.update_cycle, resource.update_cycle)}")
     if resource.abstract:
         parts.append(resource.abstract)
     return "\n".join(parts)
@@ -341,6 +343,7 @@ def build_schema(catalog: Catalog, settings: Settings, *, extensions: list = ())
         **QUERY_FIELDS,
         **USAGE_FIELDS,
         **FORM_FIELDS,
+        **FRESHNESS_FIELDS,
     }
     published = {r.code: r for r in sorted(catalog.published(), key=lambda r: r.api_name)}
     classes = {code: _plain_class(r) for code, r in published.items()}

@@ -306,6 +306,14 @@ async def story(page: Page, context, graphql: httpx.AsyncClient, key: str, shots
     await expect(page.locator("#deny-rules")).not_to_contain_text(BASIS)
     await shots(page, "deny-after-rollback")
 
+    # --- freshness: the demo's one overdue resource, and the form restricting its provider (Art 20) -------------
+    await page.click("header nav a[href='/console/freshness']")
+    await expect(page).to_have_url(f"{origin}/console/freshness")
+    await expect(page.locator("tr#freshness-civil\\.marriage")).to_contain_text("逾期未更新")
+    await expect(page.locator("tr.overdue")).to_have_count(1)
+    await expect(page.locator("form#restrict-civil")).to_be_visible()
+    await shots(page, "freshness")
+
     # --- signing out ends the session: the console is closed again ------------------------------------------
     await page.click("#sign-out")
     await expect(page).to_have_url(f"{origin}/console/login")

@@ -425,13 +425,16 @@ def test_labels_are_descriptions_and_every_data_item_is_nullable(demo_schema):
     assert graphql_schema.get_type("Licence").description.splitlines()[3] == (
         "仅在相关部门间共享：临沂市公安局、临沂市人力资源和社会保障局、临沂市自然资源和规划局"
     )
+    # the update cycle it promises (更新周期), in Chinese, on every resource type
+    assert graphql_schema.get_type("Licence").description.splitlines()[4] == "更新周期：每日"
+    assert "更新周期：每月" in graphql_schema.get_type("SocialInsurance").description.splitlines()
 
 
 def test_lookup_and_list_fields_for_every_published_resource(demo_schema):
     catalog = load_catalog(DEMO_CATALOG)
     query = demo_schema._schema.query_type.fields
     expected = (
-        {"caller", "applications", "applicationInbox", "grantHistory", "usageRecords"}
+        {"caller", "applications", "applicationInbox", "grantHistory", "usageRecords", "overdueResources"}
         | {"formFields"}  # the form search (schema/forms.py)
         | {"_service", "_entities"}  # Apollo Federation v2 (schema/federation.py)
         | {r.api_name for r in catalog.published()}

@@ -685,9 +685,14 @@ def test_served_over_real_http(own_folder):
             },
         )
         assert response.status_code == 200, response.text
-        assert response.json() == {
-            "data": {"person": {"idNumber": person_id, "name": source["name"], "address": source["address"]}}
+        answer = response.json()
+        assert answer["data"] == {
+            "person": {"idNumber": person_id, "name": source["name"], "address": source["address"]}
         }
+        assert "errors" not in answer
+        # how fresh the household register is, as the demo's build recorded it (Art 16)
+        [fresh] = answer["extensions"]["freshness"]
+        assert (fresh["resource"], fresh["updateCycle"], fresh["overdue"]) == ("police.person", "daily", False)
         assert re.fullmatch(r"[0-9a-f-]{36}", response.headers["x-request-id"])
 
         unauthenticated = httpx.post(f"{server.url}/graphql", json={"query": "{ caller { department } }"}, timeout=10)

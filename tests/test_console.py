@@ -422,3 +422,55 @@ async def test_explain_agrees_with_the_graphql_answer_item_for_item(api, departm
             error = errors[name]
             assert error["extensions"]["code"] == decision.reason and error["message"] == decision.message
     assert any(d.allowed for d in by_item.values()) or result["data"][f"{target.api_name}List"] is None
+
+
+# --- freshness (Art 16, 20) ----------------------------------------------------------------------------------
+
+HOUSEHOLDS = "{ householdList(first: 1) { items { householdId memberCount } } }"
+CIVIL_ALLOWANCE = ("civil", "civil.subsistence-allowance")
+
+
+async def test_freshness_page_restricts_a_lagging_department_and_the_deny_page_lifts_it(staffed):
+    api, console = staffed
+    await console.sign_in()
+    allowed = await api.query(HOUSEHOLDS, *CIVIL_ALLOWANCE)
+    assert "errors" not in allowed
+
+    page = await console.client.get("/console/freshness")
+    assert page.status_code == 200 and "更新状态" in page.text
+    row = re.search(r'<tr id="freshness-civil.marriage" class="overdue">.*?</tr>', page.text, re.S).group(0)
+    assert "逾期未更新" in row and "daily" in row
+    assert re.findall(
+        r'<form class="edit" method="post" action="/console/freshness/restrict" id="restrict-(\w+)"', page.text
+    ) == ["civil"]
+    assert 'id="freshness-market.enterprise" class="current"' in page.text
+    only_market = await console.client.get("/console/freshness?department=market")
+    assert "civil.marriage" not in only_market.text and "market.licence" in only_market.text
+    no_reason = await console.submit("/console/freshness", "/console/freshness/restrict", {"department": "civil"})
+    assert no_reason.status_code == 400 and "REASON_REQUIRED" not in no_reason.text  # told in words
+    assert "理由" in no_reason.text
+    not_lagging = await console.submit(
+        "/console/freshness", "/console/freshness/restrict", {"department": "market", "reason": "第二十条"}
+    )
+    assert not_lagging.status_code == 400 and "没有逾期未更新的资源" in not_lagging.text
+    start = await versions(api)
+    made = await console.submit(
+        "/console/freshness", "/console/freshness/restrict", {"department": "civil", "reason": "婚姻登记逾期未更新"}
+    )
+    assert made.status_code == 303 and made.headers["location"] == "/console/deny"
+    assert await versions(api) == start + 1
+    restricted = await api.query(HOUSEHOLDS, *CIVIL_ALLOWANCE)
+    assert restricted["errors"][0]["extensions"]["code"] == "DEPARTMENT_RESTRICTED"
+
+    listing = await console.client.get("/console/deny")
+    (rule_id,) = re.findall(
+        r'id="deny-(D-[0-9a-f]{6})"><td><code>[^<]+</code></td><td>civil</td><td>全部资源', listing.text
+    )
+    assert "逾期：civil.marriage（daily）" in listing.text
+    lifted = await console.submit(
+        f"/console/deny/{rule_id}/remove", f"/console/deny/{rule_id}/remove", {"reason": "已补报"}
+    )
+    assert lifted.status_code == 303, lifted.text
+    assert await api.query(HOUSEHOLDS, *CIVIL_ALLOWANCE) == allowed
+    english = await console.client.get("/console/freshness?lang=en")
+    assert "Resource freshness" in english.text and "Restrict civil (Art 20)" in english.text

@@ -563,7 +563,9 @@ async def test_a_huge_cursor_offset_is_a_bad_cursor(api, offset):
 async def test_the_largest_cursor_offset_answers_an_empty_page(api):
     query = "query($after: String) { personList(first: 2, after: $after) { items { name } pageInfo { hasNextPage } } }"
     result = await api.query(query, HRSS, HRSS_PURPOSE, variables={"after": cursor("o:2147483647")})
-    assert result == {"data": {"personList": {"items": [], "pageInfo": {"hasNextPage": False}}}}
+    assert result["data"] == {"personList": {"items": [], "pageInfo": {"hasNextPage": False}}}
+    assert "errors" not in result  # an empty page still read the source: its freshness is said (README "Freshness")
+    assert [e["resource"] for e in result["extensions"]["freshness"]] == ["police.person"]
 
 
 async def test_huge_cursors_cannot_open_the_source_breaker_for_everyone(api):
