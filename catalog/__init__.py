@@ -1,6 +1,7 @@
 """The resource catalog (资源目录): its model, the validating loader of catalog files, the catalog in force (its
-versions' table in ``store.py``).
+versions' table in ``store.py``), and the catalog kept by its departments (``workflow.py``: submit, review, publish,
+return, retire; its table in ``tables.py``).
 
-``catalog/demo/`` holds the demo world's catalog files. May import ``govshare`` and, to check
-sources, ``connectors.conformance``.
+``catalog/demo/`` holds the demo world's catalog files. May import ``govshare``, to check sources,
+``connectors.conformance``, and, for the workflow's process records, ``audit.chain``.
 """

@@ -43,7 +43,8 @@ import admin.tables  # noqa: F401 - every owner of a table, so the metadata is t
 import applications.tables  # noqa: F401
 import audit.chain
 import audit.tables  # noqa: F401
-import catalog.store  # noqa: F401
+import catalog.store
+import catalog.tables  # noqa: F401
 import govshare.keys  # noqa: F401
 import policies.tables  # noqa: F401
 from govshare.errors import GovshareError
