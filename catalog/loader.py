@@ -39,7 +39,16 @@ _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _FACT = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
 _POSITIONS = re.compile(r"^\d{1,4}(-\d{1,4})?(,\d{1,4}(-\d{1,4})?)*$")
 MAX_LENGTH = 1000
-RESERVED_API_NAMES = {"caller", "applications", "applicationInbox", "grantHistory", "usageRecords"}
+RESERVED_API_NAMES = {
+    "caller",
+    "applications",
+    "applicationInbox",
+    "grantHistory",
+    "usageRecords",
+    "catalogSubmissions",  # schema/catalog.py
+    "catalogHistory",
+    "catalogDiff",
+}
 # GraphQL type names the generated schema (schema/builder.py) defines or uses itself: a resource whose
 # generated type names (``Person``, ``PersonFilter``, ``PersonPage``) took one of these would break the schema.
 RESERVED_TYPE_NAMES = {
@@ -65,6 +74,10 @@ RESERVED_TYPE_NAMES = {
     "ScopeInput",
     "ShareApplicationInput",  # schema/applications.py
     "AccessRecordInfo",  # schema/usage.py
+    "CatalogSubmission",  # schema/catalog.py
+    "CatalogFinding",
+    "CatalogFieldChange",
+    "CatalogVersionInfo",
 }
 
 _DEPARTMENT_FIELDS = {"code", "name", "source"}

@@ -244,7 +244,11 @@ async def submit(
     changed, header = _changes(current, merged, department)
     if not changed and not header:
         raise GovshareError("CATALOG_NO_CHANGE", department=department)
-    findings = [] if draft else await conformance(merged, changed, settings, "submission")
+    findings = (
+        []
+        if draft
+        else await conformance(merged, _checked(merged, department, changed, header), settings, "submission")
+    )
     submission_id = secrets.token_hex(6)
     await conn.execute(
         catalog_submissions.insert().values(
@@ -320,8 +324,9 @@ async def send(
         )
     if submission.status != "draft":
         raise GovshareError("CATALOG_SUBMISSION_STATE", submission=submission_id, status=submission.status)
-    merged, changed = await _recheck(conn, submission)
-    findings = await conformance(merged, changed, settings, "submission")
+    merged, changed, header = await _recheck(conn, submission)
+    checked = _checked(merged, submission.department, changed, header)
+    findings = await conformance(merged, checked, settings, "submission")
     await conn.execute(
         catalog_submissions.update()
         .where(catalog_submissions.c.id == submission_id, catalog_submissions.c.status == "draft")
@@ -334,7 +339,7 @@ async def send(
     )
 
 
-async def _recheck(conn: AsyncConnection, submission: Submission) -> tuple[Catalog, tuple[str, ...]]:
+async def _recheck(conn: AsyncConnection, submission: Submission) -> tuple[Catalog, tuple[str, ...], bool]:
     """The submission merged into the catalog in force now (validated again), and what it changes there. Refused
     when one of its resources changed in force since it was submitted (it would silently undo that change)."""
     current = await _in_force(conn)
@@ -347,7 +352,15 @@ async def _recheck(conn: AsyncConnection, submission: Submission) -> tuple[Catal
     changed, header = _changes(current, merged, submission.department)
     if not changed and not header:
         raise GovshareError("CATALOG_NO_CHANGE", department=submission.department)
-    return merged, changed
+    return merged, changed, header
+
+
+def _checked(catalog: Catalog, department: str, changed: tuple[str, ...], header: bool) -> tuple[str, ...]:
+    """The resources the conformance check reads: those changed, and every one of the department's when its
+    department entry changed (its source may be another database now)."""
+    if not header:
+        return changed
+    return tuple(sorted({*changed, *(r.code for r in catalog.published() if r.provider == department)}))
 
 
 def _entry(catalog: Catalog, code: str) -> Any:
@@ -381,8 +394,9 @@ async def approve(
         raise GovshareError("CATALOG_SUBMISSION_STATE", submission=submission_id, status=submission.status)
     if not reason.strip():
         raise GovshareError("REASON_REQUIRED")
-    merged, changed = await _recheck(conn, submission)
-    findings = await conformance(merged, changed, settings, "publication")
+    merged, changed, header = await _recheck(conn, submission)
+    checked = _checked(merged, submission.department, changed, header)
+    findings = await conformance(merged, checked, settings, "publication")
     kept = [f for f in submission.findings if f.stage == "submission"]
     errors = [f for f in findings if f.severity == "error"]
     if errors:
@@ -494,3 +508,22 @@ async def record_load(
 ) -> None:
     """The operator's direct load (``govshare catalog load``) as a process record too."""
     await _record(conn, "catalog_loaded", actor, now, reason, version=version, departments=sorted(departments))
+
+
+async def submission_diff(conn: AsyncConnection, submission: Submission) -> list[store.FieldChange]:
+    """What the submission changes, field by field, against its department's entries in the version it was made on."""
+    base = (
+        Catalog.from_document(await store.document(conn, submission.base_version)) if submission.base_version else None
+    )
+    before = (
+        _department_entries(base, submission.department) if base and submission.department in base.departments else {}
+    )
+
+    def whole(entries: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "departments": [entries["department"]] if entries.get("department") else [],
+            "purposes": entries.get("purposes", []),
+            "resources": entries.get("resources", []),
+        }
+
+    return store.diff(whole(before), whole(submission.entries))

@@ -355,7 +355,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "{resource} is not in the loaded file and stays as it is (retire it with govshare catalog retire).",
     ),
     "CLI_CATALOG_SUBMITTED": (
-        "目录编报 {submission}（{department}）已{state}：变更资源 {resources}；数据源核对 {errors} 处错误、{warnings} 处提示。",
+        "目录编报 {submission}（{department}），状态 {state}：变更资源 {resources}；数据源核对 {errors} 处错误、{warnings} 处提示。",
         "Catalog submission {submission} ({department}) is {state}: resources changed {resources}; source check: "
         "{errors} error(s), {warnings} warning(s).",
     ),
