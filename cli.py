@@ -251,7 +251,7 @@ def catalog() -> None:
 
 @catalog.command(
     "load",
-    help="校验并直接加载目录文件（一个 .toml 文件或其所在目录），不经审核（平台运维）。只替换文件所列部门的条目，"
+    help="校验并直接加载目录文件，不经审核（平台运维）。PATH 为一个 .toml 文件或其所在目录；只替换文件所列部门的条目，"
     "其他部门的条目保持不变；任何错误都会整体拒绝，现行目录保持不变。",
 )
 @click.argument("path", type=click.Path(path_type=Path))
@@ -371,7 +371,7 @@ def _submission_lines(settings: Settings, item: workflow.Submission) -> list[str
 
 @catalog.command(
     "submit",
-    help="部门编报本部门的目录条目（一个 .toml 文件，只含一个部门）：新增或变更的资源先为草稿，送审后由共享主管部门"
+    help="部门编报本部门的目录条目。PATH 为只含一个部门的 .toml 文件：新增或变更的资源先为草稿，送审后由共享主管部门"
     "审核；提交时即核对数据源，核对结果逐字段记入编报。",
 )
 @click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))

@@ -110,10 +110,12 @@ class CatalogMutation:
         "（draft 为真时只存为草稿）；提交时即核对数据源，结果逐字段记入编报。需本部门密钥的 reviewer 角色"
     )
     async def submit_catalog_entries(
-        self, info: strawberry.Info, document: str, reason: str, name: str = "catalog.toml", draft: bool = False
+        self, info: strawberry.Info, catalog_file: str, reason: str, name: str = "catalog.toml", draft: bool = False
     ) -> CatalogSubmission:
         ctx = info.context
-        return _submission(await resolve.submit(ctx, name=name, text=document, reason=reason, draft=draft), ctx.lang)
+        return _submission(
+            await resolve.submit(ctx, name=name, text=catalog_file, reason=reason, draft=draft), ctx.lang
+        )
 
     @strawberry.mutation(description="把本部门的目录编报草稿送审（重新核对数据源）")
     async def send_catalog_submission(self, info: strawberry.Info, id: strawberry.ID) -> CatalogSubmission:

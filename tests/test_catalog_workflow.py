@@ -109,7 +109,7 @@ async def api(built: World, tmp_path):
 
 
 SUBMIT = """mutation($doc: String!, $reason: String!, $draft: Boolean! = false) {
-  submitCatalogEntries(document: $doc, reason: $reason, name: "entries.toml", draft: $draft) {
+  submitCatalogEntries(catalogFile: $doc, reason: $reason, name: "entries.toml", draft: $draft) {
     id department status changedResources baseVersion reason createdBy
     findings { stage resource field code severity message } } }"""
 APPROVE = """mutation($id: ID!, $reason: String!) { approveCatalogSubmission(id: $id, reason: $reason) {
