@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import json
 import secrets
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -194,7 +195,8 @@ async def _in_force(conn: AsyncConnection) -> Catalog:
 
 
 def _department_entries(catalog: Catalog, department: str) -> dict[str, Any]:
-    document = catalog.to_document()
+    # as stored (JSON: lists, not the model's tuples), so that entries compare equal to their stored form
+    document = json.loads(json.dumps(catalog.to_document(), ensure_ascii=False))
     return {
         "department": next(d for d in document["departments"] if d["code"] == department),
         "purposes": [p for p in document["purposes"] if p["department"] == department],

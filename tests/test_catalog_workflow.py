@@ -9,6 +9,7 @@ import json
 from datetime import UTC, datetime
 from pathlib import Path
 
+import httpx
 import pytest
 from sqlalchemy import text
 
@@ -390,3 +391,46 @@ def test_cli_submit_approve_history_and_diff(own_folder, tmp_path):
     listed = govshare_in_process(own_folder, "catalog", "submissions", "--status", "published")
     assert listed.stdout.startswith(f"{submission_id}  land  published")
     assert published(own_folder)["land.real-estate"] == "land"
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The console: the coordinating authority's staff review, with the findings and the diff; versions and diff
+
+
+async def test_console_reviews_a_submission_with_its_findings_and_diff(api):
+    from admin import accounts
+    from tests.test_console import ORIGIN, PASSWORD, Console
+
+    runtime = api.app.state.runtime
+    async with runtime.engine.begin() as conn:
+        await accounts.create_account(conn, runtime.settings, "wang.fang", PASSWORD, "王芳")
+    wrong = entries("land", 'label = "坐落"\n', 'label = "不动产坐落"\n  column = "no_such_column"\n')
+    refused_id = (await run(api, SUBMIT, "land", doc=wrong, reason="错列"))["data"]["submitCatalogEntries"]["id"]
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=api.app), base_url=ORIGIN) as client:
+        console = Console(client)
+        await console.sign_in()
+        page = await client.get("/console/catalog")
+        assert page.status_code == 200, page.text
+        assert "items[address].column" in page.text and "错误（阻止发布）" in page.text
+        assert "<code>items[address].label</code></td><td>坐落</td><td>不动产坐落</td>" in page.text
+        assert "items[address].column" in page.text  # the field-level diff of the submission
+        refused = await console.submit("/console/catalog", f"/console/catalog/{refused_id}/approve", {"reason": "同意"})
+        assert refused.status_code == 400 and "未发布" in refused.text
+        returned = await console.submit(
+            "/console/catalog", f"/console/catalog/{refused_id}/return", {"reason": "列名有误"}
+        )
+        assert returned.status_code == 303
+
+        good = entries("land", 'label = "坐落"', 'label = "不动产坐落"')
+        good_id = (await run(api, SUBMIT, "land", doc=good, reason="更名"))["data"]["submitCatalogEntries"]["id"]
+        approved = await console.submit("/console/catalog", f"/console/catalog/{good_id}/approve", {"reason": "同意"})
+        assert approved.status_code == 303
+        assert runtime.catalog.resources["land.real-estate"].item("address").label == "不动产坐落"
+
+        history = await client.get("/console/catalog/history?resource=land.real-estate")
+        assert history.status_code == 200 and "审核发布" in history.text and "wang.fang" in history.text
+        version = runtime.catalog.version
+        diff = await client.get(f"/console/catalog/diff?from={version - 1}&to={version}")
+        assert diff.status_code == 200 and "items[address].label" in diff.text and "不动产坐落" in diff.text
+    kinds = await process_kinds(api)
+    assert ("catalog_returned", "coordinator", "列名有误") in kinds and kinds[-1][0] == "catalog_published"
