@@ -234,12 +234,10 @@ async def submit(
     (department,) = departments
     if actor.operator:  # acting for the department the file names
         actor = replace(actor, department=department)
-    if not actor.keeps(department):
-        raise await _refused(
-            conn.engine, actor, now, "CATALOG_NOT_YOUR_DEPARTMENT", step="submit", department=department
-        )
-    if department not in current.departments and not (actor.operator or actor.coordinator):
-        # a new department is registered by the coordinating authority (its source, its first entries)
+    # a new department is registered by the coordinating authority (its source, its first entries)
+    new_department = department not in current.departments
+    allowed = (actor.operator or actor.coordinator) if new_department else actor.keeps(department)
+    if not allowed:
         raise await _refused(
             conn.engine, actor, now, "CATALOG_NOT_YOUR_DEPARTMENT", step="submit", department=department
         )

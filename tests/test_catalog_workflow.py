@@ -434,3 +434,15 @@ async def test_console_reviews_a_submission_with_its_findings_and_diff(api):
         assert diff.status_code == 200 and "items[address].label" in diff.text and "不动产坐落" in diff.text
     kinds = await process_kinds(api)
     assert ("catalog_returned", "coordinator", "列名有误") in kinds and kinds[-1][0] == "catalog_published"
+
+
+async def test_a_new_department_is_registered_by_the_coordinator_not_by_another_department(api):
+    tax = (
+        '[department]\ncode = "tax"\nname = "国家税务总局临沂市税务局"\nsource = "sqlite:///{var}/sources/land.db"\n\n'
+        '[[purposes]]\ncode = "tax.invoice-check"\nname = "发票核验"\n'
+    )
+    assert code_of(await run(api, SUBMIT, "market", doc=tax, reason="代建")) == "CATALOG_NOT_YOUR_DEPARTMENT"
+    submitted = (await run(api, SUBMIT, "bigdata", doc=tax, reason="新增部门"))["data"]["submitCatalogEntries"]
+    assert submitted["department"] == "tax" and submitted["changedResources"] == []
+    # the coordinator's own key submitted it: another coordinator approves it, not the same key
+    assert code_of(await run(api, APPROVE, "bigdata", id=submitted["id"], reason="同意")) == "CATALOG_OWN_SUBMISSION"
