@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import hashlib
+import json
 import shutil
 import sqlite3
 import subprocess
@@ -475,6 +477,53 @@ async def test_revision_0004_leaves_every_key_unrestricted_and_one_registration_
             await conn.execute(trusted_documents.update().values(withdrawn_at=at, withdrawn_by="x"))
             await conn.execute(trusted_documents.insert().values(**row))  # registered again after withdrawal
             assert len((await conn.execute(select(trusted_documents.c.id))).all()) == 2
+    finally:
+        await engine.dispose()
+
+
+@pytest.mark.parametrize("platform_url", BACKENDS, indirect=True)
+async def test_revision_0005_keeps_the_catalog_versions_loaded_before_as_whole_loads(platform_url):
+    """A catalog version loaded before the catalog workflow reads as a whole load (no reason, every department),
+    stays in force, and the next version (a department's entries, with a reason) diffs against it field by field."""
+    from catalog import store
+    from catalog.loader import load_catalog
+
+    demo = load_catalog(Path(__file__).resolve().parent.parent / "catalog" / "demo")
+    engine = await _engine(platform_url)
+    at = datetime(2026, 12, 1, tzinfo=UTC)
+    try:
+        await migrations.upgrade(engine, "0004_trusted_documents")
+        async with engine.begin() as conn:
+            await conn.execute(
+                text(
+                    "INSERT INTO catalog_versions (loaded_at, loaded_by, source, digest, document) "
+                    "VALUES (:at, 'cli', 'catalog/demo', :digest, :document)"
+                ),
+                {"at": at, "digest": store.digest(demo), "document": json.dumps(demo.to_document())},
+            )
+        await migrations.upgrade(engine)
+        async with engine.begin() as conn:
+            in_force = await store.current(conn)
+            assert in_force is not None and in_force.to_document() == demo.to_document()
+            (old,) = await store.versions(conn)
+            assert (old.version, old.change, old.reason, old.department) == (1, "load", "", "")
+            renamed = {
+                **demo.resources,
+                "land.real-estate": dataclasses.replace(demo.resources["land.real-estate"], name="不动产"),
+            }
+            version = await store.publish(
+                conn,
+                dataclasses.replace(demo, resources=renamed),
+                source="t",
+                loaded_by="t",
+                change="publish",
+                reason="更名",
+                department="land",
+            )
+            changes = store.diff(await store.document(conn, 1), await store.document(conn, version))
+        assert [(c.entry, c.field, c.before, c.after) for c in changes] == [
+            ("resource:land.real-estate", "name", "不动产登记信息", "不动产")
+        ]
     finally:
         await engine.dispose()
 
