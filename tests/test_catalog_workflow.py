@@ -446,3 +446,15 @@ async def test_a_new_department_is_registered_by_the_coordinator_not_by_another_
     assert submitted["department"] == "tax" and submitted["changedResources"] == []
     # the coordinator's own key submitted it: another coordinator approves it, not the same key
     assert code_of(await run(api, APPROVE, "bigdata", id=submitted["id"], reason="同意")) == "CATALOG_OWN_SUBMISSION"
+
+
+async def test_a_submission_overtaken_by_a_published_change_is_refused_not_silently_undone(api):
+    runtime = api.app.state.runtime
+    first = await run(api, SUBMIT, "land", doc=entries("land", 'label = "坐落"', 'label = "甲"'), reason="甲")
+    second = await run(api, SUBMIT, "land", doc=entries("land", 'label = "坐落"', 'label = "乙"'), reason="乙")
+    first_id = first["data"]["submitCatalogEntries"]["id"]
+    second_id = second["data"]["submitCatalogEntries"]["id"]
+    assert (await run(api, APPROVE, "bigdata", id=first_id, reason="同意"))["data"]["approveCatalogSubmission"]
+    stale = await run(api, APPROVE, "bigdata", id=second_id, reason="同意")
+    assert code_of(stale) == "CATALOG_SUBMISSION_STALE"
+    assert runtime.catalog.resources["land.real-estate"].item("address").label == "甲"
