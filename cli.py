@@ -275,7 +275,14 @@ async def catalog_load(settings: Settings, engine, path: Path, loaded_by: str, r
     if base is not None:
         for code in sorted(c for c, r in base.resources.items() if r.provider in loaded and c not in listed):
             click.echo(_say(settings, "CLI_CATALOG_KEPT", resource=code), err=True)
+        for code in sorted(c for c in listed if c in base.resources and base.resources[c].status == "retired"):
+            if new.resources[code].status == "published":
+                click.echo(_say(settings, "CATALOG_REPUBLISHED", resource=code), err=True)
     async with engine.begin() as conn:
+        await workflow.serialised(conn)
+        now_in_force = await catalog_store.current(conn)
+        if (now_in_force.version if now_in_force else 0) != (base.version if base else 0):
+            raise GovshareError("CATALOG_CHANGED_MEANWHILE")  # merged into a catalog no longer in force: load again
         version = await catalog_store.publish(
             conn,
             new,

@@ -26,7 +26,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from audit.chain import append
+from audit.chain import append, chain_heads
 from catalog import store
 from catalog.loader import load_entries
 from catalog.model import Catalog, Resource, Status
@@ -187,6 +187,13 @@ async def _refused(engine: AsyncEngine, actor: Actor, now: dt.datetime, code: st
     return GovshareError(code, **params)
 
 
+async def serialised(conn: AsyncConnection) -> None:
+    """Changes of the catalog in force one at a time, across processes and on both engines: the transaction first
+    takes the write lock every process record takes (the process chain's head row), so a change that merged its
+    department's entries into the catalog it read is never overtaken by another change made meanwhile."""
+    await conn.execute(chain_heads.update().where(chain_heads.c.chain == "process").values(seq=chain_heads.c.seq))
+
+
 async def _in_force(conn: AsyncConnection) -> Catalog:
     catalog = await store.current(conn)
     if catalog is None:
@@ -324,7 +331,7 @@ async def send(
         )
     if submission.status != "draft":
         raise GovshareError("CATALOG_SUBMISSION_STATE", submission=submission_id, status=submission.status)
-    merged, changed, header = await _recheck(conn, submission)
+    merged, changed, header, _ = await _recheck(conn, submission)
     checked = _checked(merged, submission.department, changed, header)
     findings = await conformance(merged, checked, settings, "submission")
     await conn.execute(
@@ -339,7 +346,7 @@ async def send(
     )
 
 
-async def _recheck(conn: AsyncConnection, submission: Submission) -> tuple[Catalog, tuple[str, ...], bool]:
+async def _recheck(conn: AsyncConnection, submission: Submission) -> tuple[Catalog, tuple[str, ...], bool, int]:
     """The submission merged into the catalog in force now (validated again), and what it changes there. Refused
     when one of its resources changed in force since it was submitted (it would silently undo that change)."""
     current = await _in_force(conn)
@@ -352,7 +359,7 @@ async def _recheck(conn: AsyncConnection, submission: Submission) -> tuple[Catal
     changed, header = _changes(current, merged, submission.department)
     if not changed and not header:
         raise GovshareError("CATALOG_NO_CHANGE", department=submission.department)
-    return merged, changed, header
+    return merged, changed, header, current.version
 
 
 def _checked(catalog: Catalog, department: str, changed: tuple[str, ...], header: bool) -> tuple[str, ...]:
@@ -380,7 +387,8 @@ async def approve(
 ) -> int:
     """The coordinating authority publishes a submission under review: checked again against the catalog in force
     and its sources (an error refuses it, ``CATALOG_NONCONFORMING``, and stays among its findings); returns the new
-    catalog version."""
+    catalog version. The checks read in the caller's transaction; the change is written in one of its own that takes
+    the catalog's write lock first (``serialised``), so nothing written meanwhile is undone."""
     submission = await _open(conn, actor, submission_id, now, "approve")
     if not actor.coordinator:
         raise await _refused(
@@ -394,7 +402,7 @@ async def approve(
         raise GovshareError("CATALOG_SUBMISSION_STATE", submission=submission_id, status=submission.status)
     if not reason.strip():
         raise GovshareError("REASON_REQUIRED")
-    merged, changed, header = await _recheck(conn, submission)
+    merged, changed, header, read_version = await _recheck(conn, submission)
     checked = _checked(merged, submission.department, changed, header)
     findings = await conformance(merged, checked, settings, "publication")
     kept = [f for f in submission.findings if f.stage == "submission"]
@@ -416,40 +424,46 @@ async def approve(
         resource = resources[code]
         resources[code] = replace(resource, status=Status.PUBLISHED, publish_date=resource.publish_date or today)
     published = replace(merged, resources=resources)
-    version = await store.publish(
-        conn,
-        published,
-        source=f"submission {submission_id}",
-        loaded_by=actor.name,
-        change="publish",
-        reason=reason,
-        department=submission.department,
-        submission_id=submission_id,
-        at=now,
-    )
-    await conn.execute(
-        catalog_submissions.update()
-        .where(catalog_submissions.c.id == submission_id, catalog_submissions.c.status == "under_review")
-        .values(
-            status="published",
-            decided_by=actor.name,
-            decided_at=now,
+    async with conn.engine.begin() as own:
+        await serialised(own)
+        if (await _in_force(own)).version != read_version:
+            raise GovshareError("CATALOG_CHANGED_MEANWHILE")
+        version = await store.publish(
+            own,
+            published,
+            source=f"submission {submission_id}",
+            loaded_by=actor.name,
+            change="publish",
             reason=reason,
-            published_version=version,
-            changed=list(changed),
-            findings=[f.as_dict() for f in [*kept, *findings]],
+            department=submission.department,
+            submission_id=submission_id,
+            at=now,
         )
-    )
-    await _record(
-        conn,
-        "catalog_published",
-        actor,
-        now,
-        reason,
-        submission=submission_id,
-        resources=list(changed),
-        version=version,
-    )
+        done = await own.execute(
+            catalog_submissions.update()
+            .where(catalog_submissions.c.id == submission_id, catalog_submissions.c.status == "under_review")
+            .values(
+                status="published",
+                decided_by=actor.name,
+                decided_at=now,
+                reason=reason,
+                published_version=version,
+                changed=list(changed),
+                findings=[f.as_dict() for f in [*kept, *findings]],
+            )
+        )
+        if done.rowcount != 1:  # answered meanwhile (returned, or published by another reviewer)
+            raise GovshareError("CATALOG_CHANGED_MEANWHILE")
+        await _record(
+            own,
+            "catalog_published",
+            actor,
+            now,
+            reason,
+            submission=submission_id,
+            resources=list(changed),
+            version=version,
+        )
     return version
 
 
@@ -489,17 +503,21 @@ async def retire(conn: AsyncConnection, actor: Actor, code: str, *, reason: str,
     if not reason.strip():
         raise GovshareError("REASON_REQUIRED")
     retired = replace(current, resources={**current.resources, code: replace(resource, status=Status.RETIRED)})
-    version = await store.publish(
-        conn,
-        retired,
-        source=f"retire {code}",
-        loaded_by=actor.name,
-        change="retire",
-        reason=reason,
-        department=resource.provider,
-        at=now,
-    )
-    await _record(conn, "catalog_retired", actor, now, reason, resources=[code], version=version)
+    async with conn.engine.begin() as own:  # written under the catalog's write lock (see approve)
+        await serialised(own)
+        if (await _in_force(own)).version != current.version:
+            raise GovshareError("CATALOG_CHANGED_MEANWHILE")
+        version = await store.publish(
+            own,
+            retired,
+            source=f"retire {code}",
+            loaded_by=actor.name,
+            change="retire",
+            reason=reason,
+            department=resource.provider,
+            at=now,
+        )
+        await _record(own, "catalog_retired", actor, now, reason, resources=[code], version=version)
     return version
 
 

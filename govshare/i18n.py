@@ -349,6 +349,14 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "只有提供部门或共享主管部门可以撤销资源 {resource}。",
         "Only the providing department or the coordinating authority retires resource {resource}.",
     ),
+    "CATALOG_CHANGED_MEANWHILE": (
+        "办理期间现行目录已有变更，未生效；请重新办理。",
+        "The catalog in force changed meanwhile: nothing was changed; do it again.",
+    ),
+    "CATALOG_REPUBLISHED": (
+        "{resource} 已撤销，此次加载使其重新发布。",
+        "{resource} was retired; this load publishes it again.",
+    ),
     "CATALOG_VERSION_NOT_FOUND": ("目录第 {version} 版不存在。", "Catalog version {version} does not exist."),
     "CLI_CATALOG_KEPT": (
         "{resource} 不在所加载的文件中，保持现状（如需退出共享请用 govshare catalog retire）。",
