@@ -27,8 +27,9 @@ from audit.chain import CHAINS
 from audit.chain import verify as verify_chain
 from audit.checkpoints import Checkpointer, check_checkpoints, generate_key, public_key_text, verification_keys
 from catalog import store as catalog_store
+from catalog import workflow
 from catalog.conformance import check_sources
-from catalog.loader import load_catalog
+from catalog.loader import load_catalog, load_entries
 from catalog.model import Catalog
 from govshare import logs
 from govshare.clock import CHINA
@@ -243,20 +244,24 @@ def demo(force: bool, engine: str, engine_for: tuple[str, ...]) -> None:
         click.echo(_say(settings, "CLI_DEMO_EXISTS", var=settings.var_dir, keys=keys_file))
 
 
-@main.group(help="资源目录：加载、检查与导出。")
+@main.group(help="资源目录：加载、检查与导出；部门编报、审核、发布、撤销与目录版本。")
 def catalog() -> None:
     pass
 
 
 @catalog.command(
     "load",
-    help="校验并加载目录文件（一个 .toml 文件、其所在目录或一个 .xlsx 工作簿）。任何错误都会整体拒绝，现行目录保持不变。",
+    help="校验并直接加载目录文件，不经审核（平台运维）。PATH 为一个 .toml 文件、其所在目录或一个 .xlsx 工作簿；"
+    "只替换文件所列部门的条目，其他部门的条目保持不变；任何错误都会整体拒绝，现行目录保持不变。",
 )
 @click.argument("path", type=click.Path(path_type=Path))
 @click.option("--by", "loaded_by", default="cli", show_default=True, help="操作人。")
+@click.option("--reason", default="", help="加载理由（记入目录版本与办理记录）。")
 @runs_async
-async def catalog_load(settings: Settings, engine, path: Path, loaded_by: str) -> None:
-    new = load_catalog(path)
+async def catalog_load(settings: Settings, engine, path: Path, loaded_by: str, reason: str) -> None:
+    async with engine.connect() as conn:
+        base = await catalog_store.current(conn)
+    new, loaded, listed = load_entries(path, base)
     # The same conformance check the server makes: a resource whose source does not fit refuses the load.
     mismatches, unreachable = [], []
     for kind, text in await _source_findings(settings, new):
@@ -267,8 +272,33 @@ async def catalog_load(settings: Settings, engine, path: Path, loaded_by: str) -
         for text in mismatches:
             click.echo(text, err=True)
         raise click.ClickException(_say(settings, "CLI_CATALOG_MISMATCHES", count=len(mismatches)))
+    if base is not None:
+        for code in sorted(c for c, r in base.resources.items() if r.provider in loaded and c not in listed):
+            click.echo(_say(settings, "CLI_CATALOG_KEPT", resource=code), err=True)
+        for code in sorted(c for c in listed if c in base.resources and base.resources[c].status == "retired"):
+            if new.resources[code].status == "published":
+                click.echo(_say(settings, "CATALOG_REPUBLISHED", resource=code), err=True)
     async with engine.begin() as conn:
-        version = await catalog_store.publish(conn, new, source=str(path), loaded_by=loaded_by)
+        await workflow.serialised(conn)
+        now_in_force = await catalog_store.current(conn)
+        if (now_in_force.version if now_in_force else 0) != (base.version if base else 0):
+            raise GovshareError("CATALOG_CHANGED_MEANWHILE")  # merged into a catalog no longer in force: load again
+        version = await catalog_store.publish(
+            conn,
+            new,
+            source=str(path),
+            loaded_by=loaded_by,
+            reason=reason or None,
+            department=next(iter(loaded)) if len(loaded) == 1 else None,
+        )
+        await workflow.record_load(
+            conn,
+            workflow.Actor(COORDINATOR_OFFICE, loaded_by, operator=True),
+            version=version,
+            departments=loaded,
+            reason=reason or None,
+            now=datetime.now(UTC),
+        )
         # Loaded even so (a catalog that newly declares what a value carries must come into force to be enforced):
         # each mask the new catalog shows undone is reported, and the query service denies the masked item.
         undone = disclosure.find_undone(new, (await load_policy_set(conn)).grants, now=datetime.now(UTC))
@@ -400,6 +430,171 @@ async def catalog_overdue(settings: Settings, engine, department: str, check: bo
         unknown = [s.resource for s in states if s.status == "unknown"]
         if unknown:
             click.echo(_say(settings, "CLI_FRESHNESS_UNKNOWN", resources=", ".join(unknown)))
+
+
+def _operator(by: str) -> workflow.Actor:
+    """The platform's operator on the command line: acts for the department a file names, and as the coordinating
+    authority's office (共享主管部门) for review."""
+    return workflow.Actor(COORDINATOR_OFFICE, by, ("reviewer", "coordinator"), operator=True)
+
+
+def _submission_lines(settings: Settings, item: workflow.Submission) -> list[str]:
+    when = item.created_at.astimezone(CHINA).strftime("%Y-%m-%d %H:%M")
+    lines = [
+        f"{item.id}  {item.department}  {item.status}  {when}  {item.created_by}  "
+        f"{', '.join(item.changed) or '-'}  {item.reason or ''}".rstrip()
+    ]
+    if item.decided_by:
+        lines.append(f"  → {item.decided_by}: {item.reason or ''}")
+    for finding in item.findings:
+        detail = message(finding.code, settings.language, resource=finding.resource, detail=finding.detail)
+        lines.append(f"  [{finding.stage} {finding.severity}] {finding.resource} · {finding.field}: {detail}")
+    return lines
+
+
+@catalog.command(
+    "submit",
+    help="部门编报本部门的目录条目。PATH 为只含一个部门的 .toml 文件：新增或变更的资源先为草稿，送审后由共享主管部门"
+    "审核；提交时即核对数据源，核对结果逐字段记入编报。",
+)
+@click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--reason", required=True, help="编报理由。")
+@click.option("--by", "by", required=True, help="操作人。")
+@click.option("--draft", is_flag=True, help="只存为草稿，稍后用 catalog send 送审。")
+@runs_async
+async def catalog_submit(settings: Settings, engine, path: Path, reason: str, by: str, draft: bool) -> None:
+    now = datetime.now(UTC)
+    async with engine.begin() as conn:
+        submission_id = await workflow.submit(
+            conn,
+            settings,
+            _operator(by),
+            source=str(path),
+            text=path.read_text(encoding="utf-8"),
+            reason=reason,
+            now=now,
+            draft=draft,
+        )
+        item = await workflow.read(conn, submission_id)
+    click.echo(
+        _say(
+            settings,
+            "CLI_CATALOG_SUBMITTED",
+            submission=item.id,
+            department=item.department,
+            state=item.status,
+            resources=", ".join(item.changed) or "-",
+            errors=sum(f.severity == "error" for f in item.findings),
+            warnings=sum(f.severity == "warning" for f in item.findings),
+        )
+    )
+    for line in _submission_lines(settings, item)[1:]:
+        click.echo(line)
+
+
+@catalog.command("send", help="把目录编报草稿送交审核（重新核对数据源）。")
+@click.argument("submission_id")
+@click.option("--by", "by", required=True, help="操作人。")
+@runs_async
+async def catalog_send(settings: Settings, engine, submission_id: str, by: str) -> None:
+    async with engine.begin() as conn:
+        await workflow.send(conn, settings, _operator(by), submission_id, now=datetime.now(UTC))
+    click.echo(_say(settings, "CLI_CATALOG_SENT", submission=submission_id))
+
+
+@catalog.command("submissions", help="列出目录编报（状态、变更资源、理由、审核意见与逐字段的数据源核对结果）。")
+@click.option("--department", default=None, help="只列此部门的编报。")
+@click.option(
+    "--status",
+    default=None,
+    type=click.Choice(["draft", "under_review", "returned", "published"]),
+    help="只列此状态的编报。",
+)
+@runs_async
+async def catalog_submissions(settings: Settings, engine, department: str | None, status: str | None) -> None:
+    async with engine.connect() as conn:
+        found = await workflow.listing(conn, department=department, status=status)
+    if not found:
+        click.echo(_say(settings, "CLI_CATALOG_NO_SUBMISSIONS"))
+    for item in found:
+        for line in _submission_lines(settings, item):
+            click.echo(line)
+
+
+@catalog.command("approve", help="共享主管部门审核通过并发布目录编报（发布前再次核对数据源，有错误则不发布）。")
+@click.argument("submission_id")
+@click.option("--reason", required=True, help="审核意见。")
+@click.option("--by", "by", required=True, help="操作人（不能是编报人本人）。")
+@runs_async
+async def catalog_approve(settings: Settings, engine, submission_id: str, reason: str, by: str) -> None:
+    runtime = _runtime(settings, engine)
+    async with engine.begin() as conn:
+        version = await workflow.approve(
+            conn, settings, _operator(by), submission_id, reason=reason, now=datetime.now(UTC)
+        )
+    await runtime.changed()
+    click.echo(_say(settings, "CLI_CATALOG_PUBLISHED", submission=submission_id, version=version))
+
+
+@catalog.command("return", help="共享主管部门退回目录编报，须说明理由。")
+@click.argument("submission_id")
+@click.option("--reason", required=True, help="退回理由。")
+@click.option("--by", "by", required=True, help="操作人。")
+@runs_async
+async def catalog_return(settings: Settings, engine, submission_id: str, reason: str, by: str) -> None:
+    async with engine.begin() as conn:
+        await workflow.return_(conn, _operator(by), submission_id, reason=reason, now=datetime.now(UTC))
+    click.echo(_say(settings, "CLI_CATALOG_RETURNED", submission=submission_id, reason=reason))
+
+
+@catalog.command("retire", help="撤销已发布的资源（退出共享），须说明理由；资源保留在目录中，其共享授权随之停止。")
+@click.argument("resource")
+@click.option("--reason", required=True, help="撤销理由。")
+@click.option("--by", "by", required=True, help="操作人。")
+@runs_async
+async def catalog_retire(settings: Settings, engine, resource: str, reason: str, by: str) -> None:
+    runtime = _runtime(settings, engine)
+    async with engine.begin() as conn:
+        version = await workflow.retire(conn, _operator(by), resource, reason=reason, now=datetime.now(UTC))
+    await runtime.changed()
+    click.echo(_say(settings, "CLI_CATALOG_RETIRED", resource=resource, version=version))
+
+
+@catalog.command(
+    "history", help="目录的全部版本：版本号、时间、操作人、变更类型、部门、理由（可只看某个资源变更过的版本）。"
+)
+@click.option("--resource", default=None, help="只列此资源变更过的版本。")
+@runs_async
+async def catalog_history(settings: Settings, engine, resource: str | None) -> None:
+    async with engine.connect() as conn:
+        found = await catalog_store.versions(conn, resource)
+    for v in found:
+        when = v.at.astimezone(CHINA).strftime("%Y-%m-%d %H:%M:%S")
+        click.echo(f"{v.version}  {when}  {v.by}  {v.change}  {v.department or '*'}  {v.reason}".rstrip())
+
+
+@catalog.command("diff", help="逐字段比较目录的两个版本（A 为旧版，B 为新版）。")
+@click.argument("a", type=int)
+@click.argument("b", type=int)
+@runs_async
+async def catalog_diff(settings: Settings, engine, a: int, b: int) -> None:
+    async with engine.connect() as conn:
+        changes = catalog_store.diff(await catalog_store.document(conn, a), await catalog_store.document(conn, b))
+    if not changes:
+        click.echo(_say(settings, "CLI_CATALOG_NO_DIFF"))
+    for change in changes:
+        where = f"{change.entry} · {change.field}" if change.field else change.entry
+        click.echo(f"{where}: {_shown(change.before)} → {_shown(change.after)}")
+
+
+def _shown(value) -> str:
+    if value is None:
+        return "∅"
+    if isinstance(value, (dict, list)):
+        import json
+
+        return json.dumps(value, ensure_ascii=False, sort_keys=True)
+    return str(value)
 
 
 @main.group(help="GraphQL 模式：打印现行目录生成的模式。")
@@ -1232,10 +1427,38 @@ ENGLISH_HELP = {
     "demo --engine": "Database engine of the department databases (postgres and mariadb use the servers the "
     "demo_postgres_url and demo_mariadb_url settings name).",
     "demo --engine-for": "Another engine for one department, like --engine-for police=postgres; repeatable.",
-    "catalog": "The resource catalog: load, check and export.",
-    "catalog load": "Validate and load a catalog (one .toml file, its folder or an .xlsx workbook). Any problem refuses "
-    "it as a whole and the catalog in force stays unchanged.",
+    "catalog": "The resource catalog: load, check and export; departments' submissions, review, publishing, retiring, versions.",
+    "catalog load": "Validate and load catalog files directly (one .toml file, its folder or an .xlsx workbook), without review (the "
+    "platform's operator). Only the entries of the departments the files name are replaced; every other "
+    "department's stay as they are. Any problem refuses it as a whole and the catalog in force stays unchanged.",
     "catalog load --by": "Operator.",
+    "catalog load --reason": "Why (recorded with the catalog version and the process record).",
+    "catalog submit": "A department submits its own catalog entries (one .toml file of one department): new or changed "
+    "resources are a draft, then under review by the coordinating authority; the sources are checked on submission "
+    "and the findings are stored with it, per field.",
+    "catalog submit --reason": "Why the entries are submitted.",
+    "catalog submit --by": "Operator.",
+    "catalog submit --draft": "Keep it as a draft; send it for review later with catalog send.",
+    "catalog send": "Send a draft submission for review (the sources are checked again).",
+    "catalog send --by": "Operator.",
+    "catalog submissions": "List catalog submissions (state, resources changed, reasons, the review's answer and the "
+    "source check's findings per field).",
+    "catalog submissions --department": "Only this department's submissions.",
+    "catalog submissions --status": "Only submissions in this state.",
+    "catalog approve": "The coordinating authority approves and publishes a submission (the sources are checked again "
+    "first; an error refuses it).",
+    "catalog approve --reason": "The review's opinion.",
+    "catalog approve --by": "Operator (not the one who submitted it).",
+    "catalog return": "The coordinating authority returns a submission, with a reason.",
+    "catalog return --reason": "Why it is returned.",
+    "catalog return --by": "Operator.",
+    "catalog retire": "Retire a published resource, with a reason: it stays in the catalog, retired, and its grants stop.",
+    "catalog retire --reason": "Why it is retired.",
+    "catalog retire --by": "Operator.",
+    "catalog history": "Every catalog version: number, time, operator, kind of change, department, reason (or only the "
+    "versions in which one resource changed).",
+    "catalog history --resource": "Only the versions in which this resource changed.",
+    "catalog diff": "Compare two catalog versions field by field (A the older, B the newer).",
     "catalog export": "Export the catalog as an .xlsx workbook for departments to exchange (a catalog sheet with one "
     "row per data item, and sheets of departments, purposes and links); the catalog in force unless --from names "
     "catalog files. catalog load and catalog check read such a workbook.",

@@ -8,6 +8,7 @@ English with ?lang=en.
 
 from __future__ import annotations
 
+import json
 import secrets
 from datetime import datetime
 from pathlib import Path
@@ -578,6 +579,83 @@ async def rollback_post(request: Request, signed: Signed, lang: str, form) -> Re
     return await _change(request, signed, lang, form, run, "/console/history", "history.html", versions=versions)
 
 
+# --- the catalog kept by its departments: review, history, diff -------------------------------------------
+
+
+@staff_only
+async def catalog_page(request: Request, signed: Signed, lang: str, form) -> Response:
+    status = request.query_params.get("status") or None
+    found = await operations.catalog_submissions(runtime_of(request), status=status)
+    return _render(
+        request,
+        "catalog.html",
+        lang,
+        200,
+        signed,
+        submissions=found,
+        chosen=status or "",
+        error=None,
+        problems=[],
+        shown=_shown,
+    )
+
+
+@staff_only
+async def catalog_decide(request: Request, signed: Signed, lang: str, form) -> Response:
+    runtime = runtime_of(request)
+    submission_id, step = request.path_params["submission_id"], request.path_params["step"]
+    try:
+        if step == "approve":
+            await operations.approve_submission(runtime, signed.staff, submission_id, reason=form.get("reason", ""))
+        elif step == "return":
+            await operations.return_submission(runtime, signed.staff, submission_id, reason=form.get("reason", ""))
+        else:
+            return _render(request, "error.html", lang, 404, signed, code="BAD_REQUEST", params={"detail": step})
+    except GovshareError as exc:
+        found = await operations.catalog_submissions(runtime)
+        return _render(
+            request,
+            "catalog.html",
+            lang,
+            400,
+            signed,
+            submissions=found,
+            chosen="",
+            error=message(exc.code, lang, **exc.params),
+            problems=[],
+            shown=_shown,
+        )
+    return RedirectResponse("/console/catalog", status_code=303)
+
+
+@staff_only
+async def catalog_history_page(request: Request, signed: Signed, lang: str, form) -> Response:
+    resource = request.query_params.get("resource") or None
+    versions = await operations.catalog_history(runtime_of(request), resource)
+    return _render(request, "catalog_history.html", lang, signed=signed, versions=versions, resource=resource or "")
+
+
+@staff_only
+async def catalog_diff_page(request: Request, signed: Signed, lang: str, form) -> Response:
+    try:
+        a, b = int(request.query_params.get("from", "")), int(request.query_params.get("to", ""))
+        changes = await operations.catalog_diff(runtime_of(request), a, b)
+    except ValueError:
+        return _render(request, "error.html", lang, 400, signed, code="BAD_REQUEST", params={"detail": "from, to"})
+    except GovshareError as exc:
+        return _render(request, "error.html", lang, 404, signed, code=exc.code, params=exc.params)
+    return _render(request, "catalog_diff.html", lang, signed=signed, a=a, b=b, changes=changes, shown=_shown)
+
+
+def _shown(value) -> str:
+    """A value of a catalog field as the diff shows it (JSON for tables and lists; empty for none)."""
+    if value is None:
+        return ""
+    if isinstance(value, (dict, list)):
+        return json.dumps(value, ensure_ascii=False, sort_keys=True)
+    return str(value)
+
+
 routes = [
     Route("/console", lambda request: RedirectResponse("/console/rules", status_code=303)),
     Route("/console/login", login_page, methods=["GET"]),
@@ -604,4 +682,8 @@ routes = [
     Route("/console/history", history_page, methods=["GET"]),
     Route("/console/history/diff", diff_page, methods=["GET"]),
     Route("/console/history/{version:int}/rollback", rollback_post, methods=["POST"]),
+    Route("/console/catalog", catalog_page, methods=["GET"]),
+    Route("/console/catalog/history", catalog_history_page, methods=["GET"]),
+    Route("/console/catalog/diff", catalog_diff_page, methods=["GET"]),
+    Route("/console/catalog/{submission_id}/{step}", catalog_decide, methods=["POST"]),
 ]

@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from admin.runtime import Platform
 from catalog import freshness
 from catalog import store as catalog_store
+from catalog import workflow
 from catalog.conformance import check_sources, without_nonconforming
 from catalog.model import Catalog
 from govshare.config import Settings
@@ -399,3 +400,49 @@ async def trusted_documents(runtime: Platform, key_id: str) -> tuple[str, list[t
     async with runtime.engine.connect() as conn:
         department, application = await trusted.application_of(conn, key_id)
         return application, await trusted.registered(conn, department=department, application=application)
+
+
+# --- the catalog kept by its departments (catalog/workflow.py): the coordinating authority's review in the console
+
+
+CATALOG_OFFICE = "coordinator"  # staff in the console review as the coordinating authority's office (共享主管部门)
+
+
+def catalog_reviewer(staff: Author) -> workflow.Actor:
+    return workflow.Actor(CATALOG_OFFICE, staff.username, ("coordinator",))
+
+
+@dataclass(frozen=True)
+class SubmissionView:
+    submission: workflow.Submission
+    changes: list[catalog_store.FieldChange]
+
+
+async def catalog_submissions(runtime: Platform, *, status: str | None = None) -> list[SubmissionView]:
+    async with runtime.engine.connect() as conn:
+        found = await workflow.listing(conn, status=status)
+        return [SubmissionView(s, await workflow.submission_diff(conn, s)) for s in found]
+
+
+async def approve_submission(runtime: Platform, staff: Author, submission_id: str, *, reason: str) -> int:
+    async with runtime.engine.begin() as conn:
+        version = await workflow.approve(
+            conn, runtime.settings, catalog_reviewer(staff), submission_id, reason=reason, now=runtime.clock()
+        )
+    await runtime.changed()
+    return version
+
+
+async def return_submission(runtime: Platform, staff: Author, submission_id: str, *, reason: str) -> None:
+    async with runtime.engine.begin() as conn:
+        await workflow.return_(conn, catalog_reviewer(staff), submission_id, reason=reason, now=runtime.clock())
+
+
+async def catalog_history(runtime: Platform, resource: str | None = None) -> list[catalog_store.Version]:
+    async with runtime.engine.connect() as conn:
+        return await catalog_store.versions(conn, resource)
+
+
+async def catalog_diff(runtime: Platform, before: int, after: int) -> list[catalog_store.FieldChange]:
+    async with runtime.engine.connect() as conn:
+        return catalog_store.diff(await catalog_store.document(conn, before), await catalog_store.document(conn, after))

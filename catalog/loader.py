@@ -58,6 +58,9 @@ RESERVED_API_NAMES = {
     "usageRecords",
     "formFields",
     "overdueResources",
+    "catalogSubmissions",  # schema/catalog.py
+    "catalogHistory",
+    "catalogDiff",
 }
 # GraphQL type names the generated schema (schema/builder.py) defines or uses itself: a resource whose
 # generated type names (``Person``, ``PersonFilter``, ``PersonPage``) took one of these would break the schema.
@@ -91,6 +94,10 @@ RESERVED_TYPE_NAMES = {
     "FormApplication",
     "FormBlockedItem",
     "ResourceFreshness",  # schema/freshness.py
+    "CatalogSubmission",  # schema/catalog.py
+    "CatalogFinding",
+    "CatalogFieldChange",
+    "CatalogVersionInfo",
 }
 
 _DEPARTMENT_FIELDS = {"code", "name", "source", "org_code"}
@@ -674,18 +681,19 @@ def catalog_files(path: Path) -> list[Path]:
     return sorted(path.glob("*.toml")) if path.is_dir() else [path]
 
 
-def _documents(file: Path) -> tuple[list[tuple[_Checker, dict[str, Any]]], list[Problem]]:
+def _documents(file: Path, text: str | None = None) -> tuple[list[tuple[_Checker, dict[str, Any]]], list[Problem]]:
     """The department documents a file holds, each with the checker that names its faults, and the faults found
     in reading it: a TOML file is one department's; a workbook (.xlsx, catalog/xlsx.py) holds one per department,
-    each fault located at its cell."""
-    if file.suffix.lower() == ".xlsx":
+    each fault located at its cell. With ``text``, that is the TOML file's content and ``file`` only its name (a
+    catalog file sent through the API)."""
+    if text is None and file.suffix.lower() == ".xlsx":
         from catalog import xlsx  # openpyxl is imported only for a workbook
 
         read, faults = xlsx.read_documents(file)
         return [(_Checker(str(file), locate), document) for document, locate in read], faults
     checker = _Checker(str(file))
     try:
-        return [(checker, tomllib.loads(file.read_text(encoding="utf-8")))], []
+        return [(checker, tomllib.loads(text if text is not None else file.read_text(encoding="utf-8")))], []
     except OSError as exc:
         checker.fault(None, None, "FILE_UNREADABLE", exc.strerror or str(exc))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
@@ -693,12 +701,26 @@ def _documents(file: Path) -> tuple[list[tuple[_Checker, dict[str, Any]]], list[
     return [], checker.problems
 
 
-def load_catalog(path: Path) -> Catalog:
+def load_catalog(path: Path, base: Catalog | None = None) -> Catalog:
     """Read and validate every catalog file at ``path`` (a TOML file, a workbook ``.xlsx`` or a folder of
-    ``*.toml``)."""
+    ``*.toml``).
+
+    With ``base`` (the catalog in force), the files are the entries of the departments they name, and the result is
+    ``base`` with those departments' entries replaced: every other department's department entry, purposes and
+    resources are kept as they are (loading one department never touches another's), and a resource of a loaded
+    department that its file no longer lists is kept too (an entry is retired, never dropped by omission).
+    """
+    return load_entries(path, base)[0]
+
+
+def load_entries(
+    path: Path, base: Catalog | None = None, text: str | None = None
+) -> tuple[Catalog, set[str], set[str]]:
+    """``load_catalog``, and the codes of the departments and of the resources the files hold. With ``text``, that is
+    the one file's content and ``path`` only its name (a catalog file sent through the API)."""
     problems: list[Problem] = []
-    files = catalog_files(path)
-    if not files or not path.exists():
+    files = [path] if text is not None else catalog_files(path)
+    if text is None and (not files or not path.exists()):
         raise CatalogError([Problem(str(path), None, None, "CATALOG_EMPTY", "expected *.toml files")])
 
     departments: dict[str, Department] = {}
@@ -708,9 +730,10 @@ def load_catalog(path: Path) -> Catalog:
     generated: dict[str, str] = {}  # GraphQL field and type names -> the resource they are generated for
     related_refs: list[tuple[_Checker, Resource]] = []
     resource_codes: dict[str, str] = {}  # the guide's resource codes -> the resource holding each
+    department_files: dict[str, _Checker] = {}
     documents: list[tuple[_Checker, dict[str, Any]]] = []
     for file in files:
-        read, faults = _documents(file)
+        read, faults = _documents(file, text)
         documents += read
         problems += faults
     for checker, document in documents:
@@ -719,6 +742,7 @@ def load_catalog(path: Path) -> Catalog:
             if department.code in departments:
                 checker.fault(None, "department.code", "DUPLICATE", department.code)
             departments[department.code] = department
+            department_files[department.code] = checker
         for purpose in file_purposes:
             if purpose.code in purposes:
                 checker.fault(None, "purposes.code", "DUPLICATE", purpose.code)
@@ -763,6 +787,23 @@ def load_catalog(path: Path) -> Catalog:
             related_refs.append((checker, resource))
         problems += checker.problems
 
+    loaded, listed = set(departments), set(resources)
+    if base is not None:
+        _keep_other_departments(base, department_files, purposes, resources, api_names, generated, related_refs)
+        # The kept resources' guide codes: a loaded resource may neither take one nor relate to one that is not there.
+        checkers = {resource.code: checker for checker, resource in related_refs}
+        for code, kept in base.resources.items():
+            if code in listed or not kept.resource_code:
+                continue
+            holder = resource_codes.setdefault(kept.resource_code, code)
+            if holder != code:
+                checkers[holder].fault(holder, "resource_code", "DUPLICATE", f"{kept.resource_code} (also {code})")
+        for code, department in base.departments.items():
+            departments.setdefault(code, department)
+        known = {id(p) for p in problems}
+        for checker in department_files.values():
+            problems += [p for p in checker.problems if id(p) not in known]
+
     for checker, resource in related_refs:
         for code in resource.related_departments:
             if code not in departments:
@@ -806,4 +847,37 @@ def load_catalog(path: Path) -> Catalog:
                 )
     if problems:
         raise CatalogError(problems)
-    return Catalog(departments=departments, purposes=purposes, resources=resources)
+    return Catalog(departments=departments, purposes=purposes, resources=resources), loaded, listed
+
+
+def _keep_other_departments(
+    base: Catalog,
+    department_files: dict[str, _Checker],
+    purposes: dict[str, Purpose],
+    resources: dict[str, Resource],
+    api_names: dict[str, str],
+    generated: dict[str, str],
+    related_refs: list[tuple[_Checker, Resource]],
+) -> None:
+    """Adds to the loaded entries what ``base`` holds beyond them; a loaded entry that is another department's (a
+    resource or purpose code it provides or registered) is a fault of the file naming it."""
+    checkers = {resource.code: checker for checker, resource in related_refs}
+    for code, purpose in base.purposes.items():
+        if code not in purposes:
+            purposes[code] = purpose
+        elif purposes[code].department != purpose.department and (
+            checker := department_files.get(purposes[code].department)
+        ):
+            checker.fault(None, "purposes.code", "CATALOG_NOT_OWN_ENTRY", f"{code} ({purpose.department})")
+    for code, resource in base.resources.items():
+        if code in resources:
+            if resources[code].provider != resource.provider:
+                checkers[code].fault(code, "code", "CATALOG_NOT_OWN_ENTRY", f"{code} ({resource.provider})")
+            continue
+        # Another department's, or one its own file no longer lists: kept as it is (retire it to withdraw it).
+        clash = next((n for n in _generated_names(resource.api_name) if n in generated), None)
+        if clash is not None:
+            owner = generated[clash]
+            checkers[owner].fault(owner, "api_name", "DUPLICATE", f"{resources[owner].api_name} (also {code})")
+        api_names.setdefault(resource.api_name, code)
+        resources[code] = resource

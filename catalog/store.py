@@ -1,15 +1,19 @@
-"""The catalog in force: every load is a new version in the platform database; the newest is in force."""
+"""The catalog in force: every change is a new whole version in the platform database (who, when, why, which
+department's entries); the newest is in force, and two versions compare field by field (``diff``)."""
 
 from __future__ import annotations
 
 import hashlib
 import json
+from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy import JSON, Column, Integer, String, Table, Text, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from catalog.model import Catalog
+from govshare.errors import NotFoundError
 from govshare.platformdb import UTCDateTime, metadata
 
 # Every catalog loaded, whole; the latest is in force.
@@ -22,6 +26,12 @@ catalog_versions = Table(
     Column("source", Text, nullable=False),
     Column("digest", String(64), nullable=False),
     Column("document", JSON, nullable=False),
+    # Revision 0005: what the change was (load | publish | retire; empty on versions loaded before), why, whose
+    # entries it changed (empty: every department's, a whole catalog) and the submission it published.
+    Column("change", String(20)),
+    Column("reason", Text),
+    Column("department", String(40)),
+    Column("submission_id", String(16)),
 )
 
 
@@ -30,15 +40,30 @@ def digest(catalog: Catalog) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
-async def publish(conn: AsyncConnection, catalog: Catalog, *, source: str, loaded_by: str) -> int:
+async def publish(
+    conn: AsyncConnection,
+    catalog: Catalog,
+    *,
+    source: str,
+    loaded_by: str,
+    change: str = "load",
+    reason: str | None = None,
+    department: str | None = None,
+    submission_id: str | None = None,
+    at: datetime | None = None,
+) -> int:
     """Record ``catalog`` as the catalog in force; returns its version."""
     result = await conn.execute(
         catalog_versions.insert().values(
-            loaded_at=datetime.now(UTC),
+            loaded_at=(at or datetime.now(UTC)).astimezone(UTC),
             loaded_by=loaded_by,
             source=source,
             digest=digest(catalog),
             document=catalog.to_document(),
+            change=change,
+            reason=reason,
+            department=department,
+            submission_id=submission_id,
         )
     )
     key = result.inserted_primary_key
@@ -56,3 +81,119 @@ async def current(conn: AsyncConnection) -> Catalog | None:
         )
     ).first()
     return None if row is None else Catalog.from_document(row.document, version=row.version)
+
+
+@dataclass(frozen=True)
+class Version:
+    """One catalog version: who made it, when, why, what kind of change, and whose entries it changed."""
+
+    version: int
+    at: datetime
+    by: str
+    source: str
+    change: str
+    reason: str
+    department: str
+    submission_id: str
+
+
+async def versions(conn: AsyncConnection, resource: str | None = None) -> list[Version]:
+    """Every catalog version, newest first; with ``resource``, those in which that resource changed (its first
+    appearance included)."""
+    columns = [
+        catalog_versions.c.version,
+        catalog_versions.c.loaded_at,
+        catalog_versions.c.loaded_by,
+        catalog_versions.c.source,
+        catalog_versions.c.change,
+        catalog_versions.c.reason,
+        catalog_versions.c.department,
+        catalog_versions.c.submission_id,
+    ]
+    if resource is not None:
+        columns.append(catalog_versions.c.document)
+    rows = (await conn.execute(select(*columns).order_by(catalog_versions.c.version))).all()
+    found: list[Version] = []
+    previous: dict[str, Any] | None = None
+    for row in rows:
+        if resource is not None:
+            entry = _resources(row.document).get(resource)
+            if entry is None or entry == previous:
+                previous = entry
+                continue
+            previous = entry
+        found.append(
+            Version(
+                row.version,
+                row.loaded_at,
+                row.loaded_by,
+                row.source,
+                row.change or "load",
+                row.reason or "",
+                row.department or "",
+                row.submission_id or "",
+            )
+        )
+    return found[::-1]
+
+
+async def document(conn: AsyncConnection, version: int) -> dict[str, Any]:
+    row = (await conn.execute(select(catalog_versions.c.document).where(catalog_versions.c.version == version))).first()
+    if row is None:
+        raise NotFoundError("CATALOG_VERSION_NOT_FOUND", version=version)
+    return dict(row.document)
+
+
+@dataclass(frozen=True)
+class FieldChange:
+    """One field of one entry that differs between two versions (``before`` None: added; ``after`` None: removed)."""
+
+    entry: str  # resource:police.person | department:police | purpose:police.case-investigation
+    field: str  # name, items[idNumber].label, status, ... ("" for the whole entry)
+    before: Any
+    after: Any
+
+
+def _resources(doc: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {r["code"]: r for r in doc.get("resources", ())}
+
+
+def _fields(prefix: str, before: Any, after: Any) -> list[tuple[str, Any, Any]]:
+    """Field-level differences of two values: tables by key, lists of named tables (items, links) by name."""
+    if before == after:
+        return []
+    if isinstance(before, dict) and isinstance(after, dict):
+        found = []
+        for key in sorted(set(before) | set(after)):
+            found += _fields(f"{prefix}.{key}" if prefix else key, before.get(key), after.get(key))
+        return found
+    named = (
+        isinstance(before, list)
+        and isinstance(after, list)
+        and all(isinstance(x, dict) and "name" in x for x in [*before, *after])
+        and (before or after)
+    )
+    if named:
+        old = {x["name"]: x for x in before}
+        new = {x["name"]: x for x in after}
+        found = []
+        for name in [*old, *(n for n in new if n not in old)]:
+            found += _fields(f"{prefix}[{name}]", old.get(name), new.get(name))
+        if not found and [x["name"] for x in before] != [x["name"] for x in after]:
+            found.append((f"{prefix}.order", [x["name"] for x in before], [x["name"] for x in after]))
+        return found
+    return [(prefix, before, after)]
+
+
+def diff(before: dict[str, Any], after: dict[str, Any]) -> list[FieldChange]:
+    """Every field of every department, purpose and resource entry that differs from ``before`` to ``after``."""
+    changes: list[FieldChange] = []
+    for kind, key in (("department", "departments"), ("purpose", "purposes"), ("resource", "resources")):
+        old = {e["code"]: e for e in before.get(key, ())}
+        new = {e["code"]: e for e in after.get(key, ())}
+        for code in sorted(set(old) | set(new)):
+            if code not in old or code not in new:
+                changes.append(FieldChange(f"{kind}:{code}", "", old.get(code), new.get(code)))
+                continue
+            changes += [FieldChange(f"{kind}:{code}", f, a, b) for f, a, b in _fields("", old[code], new[code])]
+    return changes

@@ -143,6 +143,15 @@ class CatalogError(GovshareError):
     def __str__(self) -> str:
         return "\n".join(p.render("en") for p in self.problems)
 
+    def details(self, lang: str) -> dict[str, Any]:
+        """Every fault in ``extensions.problems`` (file, resource, field, code, reason), as a catalog file sent through
+        the API is told why it was refused."""
+        problems = [
+            problem_entry(p.code, {"detail": p.detail}, lang, file=p.file, resource=p.resource, field=p.field)
+            for p in self.problems
+        ]
+        return {**super().details(lang), "problems": problems}
+
 
 def problem_entry(code: str, params: dict[str, Any], lang: str, **where: object) -> dict[str, Any]:
     """One fault of a whole that was refused (a policy document, an application), as ``extensions.problems``

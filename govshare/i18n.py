@@ -154,6 +154,14 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "Your department's use of {resource} is restricted: {detail}",
     ),
     "ITEM_UNKNOWN": ("{resource} 没有信息项 {item}。", "{resource} has no data item {item}."),
+    "RESOURCE_RETIRED": (
+        "资源 {resource} 已从目录中撤销（退出共享），不再提供，原有共享授权随之停止。",
+        "Resource {resource} has been retired from the catalog: it is no longer available, and its grants have stopped.",
+    ),
+    "RESOURCE_NOT_PUBLISHED": (
+        "资源 {resource} 不在现行目录的已发布资源中，不予提供。",
+        "Resource {resource} is not a published resource of the catalog in force: not available.",
+    ),
     "FILTER_NOT_ALLOWED": (
         "不能按无权读取的信息项 {item} 筛选或查找：{reason}",
         "You cannot filter or look up by {item}, which you may not read: {reason}",
@@ -397,6 +405,87 @@ MESSAGES: dict[str, tuple[str, str]] = {
     ),
     "REASON_REQUIRED": ("须填写理由。", "A reason is required."),
     "RESTRICTION_ALREADY_LIFTED": ("限制规则 {restriction} 已经解除。", "Restriction {restriction} is already lifted."),
+    # The catalog kept by its departments (catalog/workflow.py)
+    "CATALOG_NOT_OWN_ENTRY": (
+        "属于其他部门的目录条目，只能由该部门编报：{detail}",
+        "an entry of another department, which only that department submits: {detail}",
+    ),
+    "CATALOG_ONE_DEPARTMENT": (
+        "一次只能编报一个部门的目录条目（本次为 {count} 个部门）。",
+        "A submission holds the entries of one department ({count} given).",
+    ),
+    "CATALOG_NOT_YOUR_DEPARTMENT": (
+        "只能编报、撤销本部门的目录条目（{department} 不是本部门，或本密钥没有“reviewer”角色）。",
+        "You may submit and retire only your own department's entries ({department} is not yours, or this key "
+        "lacks the reviewer role).",
+    ),
+    "CATALOG_NO_CHANGE": (
+        "{department} 的目录条目与现行目录相同，没有需要审核的变更。",
+        "{department}'s entries are the same as in the catalog in force: nothing to review.",
+    ),
+    "CATALOG_SUBMISSION_NOT_FOUND": (
+        "目录编报 {submission} 不存在。",
+        "Catalog submission {submission} does not exist.",
+    ),
+    "CATALOG_SUBMISSION_STATE": (
+        "目录编报 {submission} 当前为“{status}”，不能办理此环节。",
+        "Catalog submission {submission} is {status}: this step does not apply.",
+    ),
+    "CATALOG_SUBMISSION_STALE": (
+        "目录编报 {submission} 提交后，{resource} 在现行目录中已有变更；请按现行目录重新编报。",
+        "{resource} changed in the catalog in force after submission {submission} was made: submit again on the "
+        "catalog in force.",
+    ),
+    "CATALOG_OWN_SUBMISSION": (
+        "不能审核自己提交的目录编报 {submission}。",
+        "You cannot review catalog submission {submission}, which you submitted yourself.",
+    ),
+    "CATALOG_NONCONFORMING": (
+        "目录编报 {submission} 发布前的数据源核对发现 {count} 处错误，未发布；核对结果已记入编报。",
+        "The check before publishing found {count} error(s) in submission {submission} against its sources: not "
+        "published; the findings are recorded with the submission.",
+    ),
+    "CATALOG_NOT_PUBLISHED": (
+        "资源 {resource} 当前为“{status}”，只有已发布的资源可以撤销。",
+        "Resource {resource} is {status}: only a published resource can be retired.",
+    ),
+    "CATALOG_NOT_YOUR_RESOURCE": (
+        "只有提供部门或共享主管部门可以撤销资源 {resource}。",
+        "Only the providing department or the coordinating authority retires resource {resource}.",
+    ),
+    "CATALOG_CHANGED_MEANWHILE": (
+        "办理期间现行目录已有变更，未生效；请重新办理。",
+        "The catalog in force changed meanwhile: nothing was changed; do it again.",
+    ),
+    "CATALOG_REPUBLISHED": (
+        "{resource} 已撤销，此次加载使其重新发布。",
+        "{resource} was retired; this load publishes it again.",
+    ),
+    "CATALOG_VERSION_NOT_FOUND": ("目录第 {version} 版不存在。", "Catalog version {version} does not exist."),
+    "CLI_CATALOG_KEPT": (
+        "{resource} 不在所加载的文件中，保持现状（如需退出共享请用 govshare catalog retire）。",
+        "{resource} is not in the loaded file and stays as it is (retire it with govshare catalog retire).",
+    ),
+    "CLI_CATALOG_SUBMITTED": (
+        "目录编报 {submission}（{department}），状态 {state}：变更资源 {resources}；数据源核对 {errors} 处错误、{warnings} 处提示。",
+        "Catalog submission {submission} ({department}) is {state}: resources changed {resources}; source check: "
+        "{errors} error(s), {warnings} warning(s).",
+    ),
+    "CLI_CATALOG_PUBLISHED": (
+        "目录编报 {submission} 已发布，目录第 {version} 版已生效。",
+        "Catalog submission {submission} is published: catalog version {version} is in force.",
+    ),
+    "CLI_CATALOG_RETURNED": (
+        "目录编报 {submission} 已退回：{reason}",
+        "Catalog submission {submission} was returned: {reason}",
+    ),
+    "CLI_CATALOG_RETIRED": (
+        "资源 {resource} 已撤销，目录第 {version} 版已生效。",
+        "Resource {resource} is retired: catalog version {version} is in force.",
+    ),
+    "CLI_CATALOG_SENT": ("目录编报 {submission} 已送审。", "Catalog submission {submission} was sent for review."),
+    "CLI_CATALOG_NO_DIFF": ("两版之间没有差异。", "The two versions do not differ."),
+    "CLI_CATALOG_NO_SUBMISSIONS": ("没有目录编报。", "No catalog submissions."),
     "CATALOG_NOT_LOADED": (
         "尚未加载资源目录，请先运行 govshare catalog load 或 govshare demo。",
         "No catalog is loaded yet: run 'govshare catalog load' or 'govshare demo' first.",

@@ -44,7 +44,8 @@ import applications.tables  # noqa: F401
 import audit.chain
 import audit.tables  # noqa: F401
 import catalog.freshness
-import catalog.store  # noqa: F401
+import catalog.store
+import catalog.tables  # noqa: F401
 import govshare.keys  # noqa: F401
 import policies.tables  # noqa: F401
 from govshare.errors import GovshareError

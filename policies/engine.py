@@ -16,7 +16,7 @@ from typing import Any
 import casbin
 from casbin.persist.adapter import Adapter
 
-from catalog.model import Catalog, Resource, ShareType
+from catalog.model import Catalog, Resource, ShareType, Status
 from govshare.clock import CHINA
 from policies.disclosure import undone_masks
 from policies.model import AccessDecision, Allow, Cover, Deny, Grant, ItemDecision, PolicySet, Scope
@@ -139,6 +139,15 @@ class PolicyEngine:
             self._memo.clear()
             self._memo_window = self._window(moment)
         decisions: dict[str, ItemDecision] = {}
+        in_force = self.catalog.resources.get(resource.code)
+        if in_force is None or in_force.status != Status.PUBLISHED:
+            # Whatever still names it (a request on a schema of before, a gateway's supergraph, a grant): it is not
+            # available, for every item and every department, its provider included.
+            reason = Deny.RESOURCE_RETIRED if in_force is not None and in_force.status == Status.RETIRED else None
+            code = reason or Deny.RESOURCE_NOT_PUBLISHED
+            for item in items:
+                decisions[item] = ItemDecision(item, False, code, params={"resource": resource.code, "item": item})
+            return self._combine(resource, decisions)
         for item in items:
             key = (department, purpose, resource.code, item)
             decision = self._memo.get(key)

@@ -69,6 +69,10 @@ class Deny(StrEnum):
     NOT_SHARED = "NOT_SHARED"
     MASK_UNDONE = "MASK_UNDONE"  # the only grants covering the item mask it, and the policies undo that mask
     ITEM_UNKNOWN = "ITEM_UNKNOWN"
+    # The resource is retired in the catalog the engine was built on (or not published there at all): no rule, no
+    # grant and not its provider reads it any more (catalog/workflow.py retire).
+    RESOURCE_RETIRED = "RESOURCE_RETIRED"
+    RESOURCE_NOT_PUBLISHED = "RESOURCE_NOT_PUBLISHED"
 
 
 Scope = tuple[tuple[str, tuple[str, ...]], ...]  # (item, allowed values) pairs that must all hold; (): every row

@@ -83,7 +83,10 @@ def compile_rules(catalog: Catalog, policies: PolicySet) -> tuple[list[list[str]
                 restriction.id,
             )
 
+    published = {r.code for r in catalog.published()}
     for grant in policies.grants:
+        if grant.resource not in published:  # a retired resource's grants stop: no rule names it any more
+            continue
         allow = {GrantKind.LEGAL_BASIS: Allow.LEGAL_BASIS, GrantKind.DEEMED: Allow.DEEMED_APPROVAL}.get(
             grant.kind, Allow.GRANT
         )

@@ -27,6 +27,8 @@ from resolvers import data, links
 from resolvers.context import RequestContext
 from resolvers.data import HIDDEN
 from schema.applications import QUERY_FIELDS, Mutation
+from schema.catalog import QUERY_FIELDS as CATALOG_FIELDS
+from schema.catalog import CatalogMutation
 from schema.execution import FlatListExecutor, field_value
 from schema.federation import FEDERATION_VERSION, entities_resolver, service_field
 from schema.forms import QUERY_FIELDS as FORM_FIELDS
@@ -336,6 +338,14 @@ class Schema(QuietSchema, strawberry.federation.Schema):
         return self._sdl
 
 
+# The share-application process and the catalog workflow: one Mutation type.
+MUTATION = strawberry.type(
+    type("Mutation", (Mutation, CatalogMutation), {}),
+    name="Mutation",
+    description="共享申请与授权的办理；部门目录的编报与审核",
+)
+
+
 def build_schema(catalog: Catalog, settings: Settings, *, extensions: list = ()) -> Schema:
     fields: dict = {
         "caller": _caller_field(),
@@ -344,6 +354,7 @@ def build_schema(catalog: Catalog, settings: Settings, *, extensions: list = ())
         **USAGE_FIELDS,
         **FORM_FIELDS,
         **FRESHNESS_FIELDS,
+        **CATALOG_FIELDS,
     }
     published = {r.code: r for r in sorted(catalog.published(), key=lambda r: r.api_name)}
     classes = {code: _plain_class(r) for code, r in published.items()}
@@ -385,7 +396,7 @@ def build_schema(catalog: Catalog, settings: Settings, *, extensions: list = ())
     )
     schema = Schema(
         query=query,
-        mutation=Mutation,
+        mutation=MUTATION,
         extensions=[
             lambda: MaxTokensLimiter(max_token_count=settings.max_tokens),
             ParserCache,

@@ -155,7 +155,7 @@ async def test_console_in_a_real_browser(browser, own_folder):  # browser first:
                 )
                 shots = Shots(ARTIFACTS)
                 try:
-                    await story(page, context, graphql, keys[HRSS], shots, origin)
+                    await story(page, context, graphql, keys[HRSS], shots, origin, keys["land"])
                 except Exception:
                     with contextlib.suppress(Exception):  # the page as it was when the story broke, for the artifacts
                         await shots(page, "failed")
@@ -170,7 +170,9 @@ async def test_console_in_a_real_browser(browser, own_folder):  # browser first:
         await asyncio.to_thread(server.stop)
 
 
-async def story(page: Page, context, graphql: httpx.AsyncClient, key: str, shots: Shots, origin: str) -> None:
+async def story(
+    page: Page, context, graphql: httpx.AsyncClient, key: str, shots: Shots, origin: str, land_key: str
+) -> None:
     # --- signing in: the console sends a signed-out visitor to the login page ---------------------------
     await page.goto("/console/rules")
     await expect(page).to_have_url(f"{origin}/console/login")
@@ -313,6 +315,36 @@ async def story(page: Page, context, graphql: httpx.AsyncClient, key: str, shots
     await expect(page.locator("tr.overdue")).to_have_count(1)
     await expect(page.locator("form#restrict-civil")).to_be_visible()
     await shots(page, "freshness")
+    # --- the catalog: a department's submission reviewed and published, then the catalog's versions and diff ----
+    land_file = (
+        (Path(__file__).resolve().parent.parent / "catalog" / "demo" / "land.toml")
+        .read_text(encoding="utf-8")
+        .replace('"坐落"', '"不动产坐落"')
+    )
+    submitted = await graphql.post(
+        "/graphql",
+        json={
+            "query": 'mutation($f: String!) { submitCatalogEntries(catalogFile: $f, reason: "坐落更名") { id } }',
+            "variables": {"f": land_file},
+        },
+        headers={"Authorization": f"Bearer {land_key}"},
+    )
+    submission_id = submitted.json()["data"]["submitCatalogEntries"]["id"]
+    await page.click("header nav a[href='/console/catalog']")
+    await expect(page).to_have_url(f"{origin}/console/catalog")
+    section = page.locator(f"#submission-{submission_id}")
+    await expect(section).to_contain_text("审核中")
+    await expect(section.locator("table.changes")).to_contain_text("items[address].label")
+    await section.locator("input[name=reason]").fill("符合编目要求")
+    await shots(page, "catalog-review")
+    await section.locator("button[type=submit]").first.click()
+    await expect(page).to_have_url(f"{origin}/console/catalog")
+    await expect(page.locator(f"#submission-{submission_id} .status")).to_have_text("已发布")
+    await page.click("#catalog-versions-link")
+    await expect(page.locator("#catalog-versions tr").nth(1)).to_contain_text("审核发布")
+    await page.click("#catalog-compare")
+    await expect(page.locator("#catalog-changes")).to_contain_text("不动产坐落")
+    await shots(page, "catalog-diff")
 
     # --- signing out ends the session: the console is closed again ------------------------------------------
     await page.click("#sign-out")

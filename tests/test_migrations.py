@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import hashlib
+import json
 import shutil
 import sqlite3
 import subprocess
@@ -95,6 +97,7 @@ async def test_the_schema_made_from_the_metadata_is_the_migrated_one(platform_ur
             ("DB_UPGRADE_STEP", "0002_chain_encoding"),
             ("DB_UPGRADE_STEP", "0003_query_indexes"),
             ("DB_UPGRADE_STEP", "0004_trusted_documents"),
+            ("DB_UPGRADE_STEP", "0005_catalog_workflow"),
             ("DB_UPGRADE_STEP", "0006_freshness"),
         ]
         async with migrated.connect() as conn:
@@ -269,7 +272,9 @@ def test_the_baseline_database_written_by_the_old_code_is_adopted_upgraded_and_v
         "已升级：0002_chain_encoding → 0003_query_indexes（Indexes for what providers and reviewers ask.）",
         "已升级：0003_query_indexes → 0004_trusted_documents（Trusted documents: the GraphQL documents each application "
         "registered, and keys restricted to them.）",
-        "已升级：0004_trusted_documents → 0006_freshness（Freshness: the last change of each resource's source, as the "
+        "已升级：0004_trusted_documents → 0005_catalog_workflow（The catalog kept by its departments: their submissions, "
+        "and who, why and whose entries on every catalog version.）",
+        "已升级：0005_catalog_workflow → 0006_freshness（Freshness: the last change of each resource's source, as the "
         "platform last read it (Art 16, 20).）",
         f"平台数据库的结构版本：{migrations.head()}（最新）",
     ]
@@ -475,6 +480,53 @@ async def test_revision_0004_leaves_every_key_unrestricted_and_one_registration_
             await conn.execute(trusted_documents.update().values(withdrawn_at=at, withdrawn_by="x"))
             await conn.execute(trusted_documents.insert().values(**row))  # registered again after withdrawal
             assert len((await conn.execute(select(trusted_documents.c.id))).all()) == 2
+    finally:
+        await engine.dispose()
+
+
+@pytest.mark.parametrize("platform_url", BACKENDS, indirect=True)
+async def test_revision_0005_keeps_the_catalog_versions_loaded_before_as_whole_loads(platform_url):
+    """A catalog version loaded before the catalog workflow reads as a whole load (no reason, every department),
+    stays in force, and the next version (a department's entries, with a reason) diffs against it field by field."""
+    from catalog import store
+    from catalog.loader import load_catalog
+
+    demo = load_catalog(Path(__file__).resolve().parent.parent / "catalog" / "demo")
+    engine = await _engine(platform_url)
+    at = datetime(2026, 12, 1, tzinfo=UTC)
+    try:
+        await migrations.upgrade(engine, "0004_trusted_documents")
+        async with engine.begin() as conn:
+            await conn.execute(
+                text(
+                    "INSERT INTO catalog_versions (loaded_at, loaded_by, source, digest, document) "
+                    "VALUES (:at, 'cli', 'catalog/demo', :digest, :document)"
+                ),
+                {"at": at, "digest": store.digest(demo), "document": json.dumps(demo.to_document())},
+            )
+        await migrations.upgrade(engine)
+        async with engine.begin() as conn:
+            in_force = await store.current(conn)
+            assert in_force is not None and in_force.to_document() == demo.to_document()
+            (old,) = await store.versions(conn)
+            assert (old.version, old.change, old.reason, old.department) == (1, "load", "", "")
+            renamed = {
+                **demo.resources,
+                "land.real-estate": dataclasses.replace(demo.resources["land.real-estate"], name="不动产"),
+            }
+            version = await store.publish(
+                conn,
+                dataclasses.replace(demo, resources=renamed),
+                source="t",
+                loaded_by="t",
+                change="publish",
+                reason="更名",
+                department="land",
+            )
+            changes = store.diff(await store.document(conn, 1), await store.document(conn, version))
+        assert [(c.entry, c.field, c.before, c.after) for c in changes] == [
+            ("resource:land.real-estate", "name", "不动产登记信息", "不动产")
+        ]
     finally:
         await engine.dispose()
 

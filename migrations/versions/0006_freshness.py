@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0006_freshness"
-down_revision = "0004_trusted_documents"
+down_revision = "0005_catalog_workflow"
 branch_labels = None
 depends_on = None
 
