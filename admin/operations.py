@@ -19,9 +19,8 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from admin.runtime import Platform
-from catalog import freshness
+from catalog import freshness, workflow
 from catalog import store as catalog_store
-from catalog import workflow
 from catalog.conformance import check_sources, without_nonconforming
 from catalog.model import Catalog
 from govshare.config import Settings
