@@ -87,6 +87,9 @@ RESOURCE_COLUMNS = (
     Column("不予共享依据", "legal_basis"),
     Column("使用要求", "usage"),
     Column("更新周期", "update_cycle", "choice", True, UPDATE_CYCLE_LABELS),
+    # Where the source's last change is read (catalog/freshness.py): one of the two, or neither.
+    Column("更新时间字段", "freshness.changed_column"),
+    Column("更新标记", "freshness.marker"),
     Column("发布日期", "publish_date", "date", True),
     Column("关联资源代码", "related_resources", "list"),
     Column("关键字", "keywords", "list"),
@@ -178,6 +181,8 @@ def _resource_values(resource: Resource, catalog: Catalog) -> dict[str, Any]:
         "legal_basis": resource.legal_basis,
         "usage": resource.usage,
         "update_cycle": resource.update_cycle,
+        "freshness.changed_column": resource.freshness.changed_column if resource.freshness else None,
+        "freshness.marker": resource.freshness.marker if resource.freshness else None,
         "publish_date": resource.publish_date,
         "related_resources": resource.related_resources,
         "keywords": resource.keywords,
@@ -605,6 +610,10 @@ def _resources(
             if key.startswith("category."):
                 resource.setdefault("category", []).append(value)
                 reader.cells.setdefault((current, "category"), (CATALOG_SHEET, cell))
+            elif key.startswith("freshness."):
+                resource.setdefault("freshness", {})[key.partition(".")[2]] = value
+                reader.cells[(current, key)] = (CATALOG_SHEET, cell)
+                reader.cells.setdefault((current, "freshness"), (CATALOG_SHEET, cell))
             elif key not in _NOT_IN_DOCUMENT:
                 resource[key] = value
                 reader.cells[(current, key)] = (CATALOG_SHEET, cell)

@@ -17,7 +17,7 @@ from catalog.loader import ACCEPTED_FIELDS, load_catalog
 from catalog.xlsx import CATALOG_SHEET, SHEETS, write_workbook
 from govshare.errors import CatalogError, Problem
 from tests.conftest import copy_var
-from tests.test_catalog import DEMO, copy_catalog, demo_folder, edit  # noqa: F401 - demo_folder: a fixture
+from tests.test_catalog import DEMO, copy_catalog, edit
 from tests.test_cli import govshare_in_process
 
 REPO = Path(__file__).resolve().parent.parent

@@ -22,7 +22,7 @@ from govshare.clock import CHINA
 from govshare.errors import CatalogError, GovshareError
 from tests.conftest import TEST_DATABASE_PREFIX, World, make_settings, require_engine
 from tests.test_admin_api import _admin
-from tests.test_cli import demo, demo_folder, govshare_in_process, own_folder  # noqa: F401 - fixtures
+from tests.test_cli import govshare_in_process
 
 REPO = Path(__file__).resolve().parent.parent
 PERSON = "371311197811261792"

@@ -432,7 +432,7 @@ def test_db_history_lists_the_revisions_from_the_baseline(tmp_path):
     assert run.returncode == 0
     lines = run.stdout.splitlines()
     assert lines[0].startswith("base -> 0001_baseline ") and lines[-1].startswith(
-        f"0004_trusted_documents -> {migrations.head()} (head)"
+        f"0005_catalog_workflow -> {migrations.head()} (head)"
     )
 
 
