@@ -304,6 +304,8 @@ class Execution:
     # Errors the resolvers reported beside the executor's (one per denied data item); their paths are anchored in
     # the data before they are sent (``anchor``).
     errors: list[dict[str, Any]] = field(default_factory=list)
+    # Top-level keys the resolvers put in the response's ``extensions`` (e.g. ``disputes``), sent with the data.
+    extensions: dict[str, Any] = field(default_factory=dict)
 
 
 class Schema(strawberry.Schema):
@@ -419,6 +421,8 @@ class GraphQLEndpoint:
             response["data"] = data
         if errors:
             response["errors"] = errors
+        if executed and execution.extensions:
+            response["extensions"] = execution.extensions
         # A request that never executed: 400 under application/graphql-response+json, 200 under application/json
         # (the specification's rules for clients of before it).
         status = 200 if executed or media_type == JSON else 400

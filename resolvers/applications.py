@@ -10,6 +10,7 @@ from sqlalchemy import or_, select
 from applications import process
 from applications.tables import applications
 from applications.workdays import CHINA, load_calendar
+from corrections import process as corrections
 from govshare.errors import GovshareError, graphql_error
 from resolvers.context import RequestContext
 
@@ -24,6 +25,7 @@ async def _run(ctx: RequestContext, work):
         async with ctx.platform.begin() as conn:  # write down what time has already decided, and commit it
             await process.settle(conn, ctx.catalog, ctx.now, ctx.settings)
             await process.record_expiries(conn, ctx.now)
+            await corrections.settle(conn, ctx.catalog, ctx.now)  # overdue data-error reports to the coordinator
         # A refusal inside ``work`` records itself in a transaction of its own, so this one must not hold
         # a write lock before it decides.
         async with ctx.platform.begin() as conn:

@@ -26,7 +26,10 @@ from govshare.logs import logger
 from resolvers import data, links
 from resolvers.context import RequestContext
 from resolvers.data import HIDDEN
-from schema.applications import QUERY_FIELDS, Mutation
+from schema.applications import QUERY_FIELDS
+from schema.applications import Mutation as ApplicationMutation
+from schema.corrections import QUERY_FIELDS as CORRECTION_FIELDS
+from schema.corrections import Mutation as CorrectionMutation
 from schema.execution import FlatListExecutor, field_value
 from schema.federation import FEDERATION_VERSION, entities_resolver, service_field
 from schema.selection import field_names, response_keys, sub_selections
@@ -333,8 +336,19 @@ class Schema(QuietSchema, strawberry.federation.Schema):
         return self._sdl
 
 
+@strawberry.type(name="Mutation", description="共享申请与授权的办理；数据校核纠错")
+class Mutation(ApplicationMutation, CorrectionMutation):
+    pass
+
+
 def build_schema(catalog: Catalog, settings: Settings, *, extensions: list = ()) -> Schema:
-    fields: dict = {"caller": _caller_field(), "service": service_field(), **QUERY_FIELDS, **USAGE_FIELDS}
+    fields: dict = {
+        "caller": _caller_field(),
+        "service": service_field(),
+        **QUERY_FIELDS,
+        **USAGE_FIELDS,
+        **CORRECTION_FIELDS,
+    }
     published = {r.code: r for r in sorted(catalog.published(), key=lambda r: r.api_name)}
     classes = {code: _plain_class(r) for code, r in published.items()}
     for code, resource in published.items():
