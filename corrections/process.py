@@ -192,7 +192,9 @@ async def answer(
     if not reason.strip():
         raise GovshareError("REASON_REQUIRED")
     if len(reason) > MAX_REASON_CHARS or not _storable(reason):
-        raise GovshareError("REPORT_TEXT_INVALID", extensions={"field": "reason"}, field="reason", limit=MAX_REASON_CHARS)
+        raise GovshareError(
+            "REPORT_TEXT_INVALID", extensions={"field": "reason"}, field="reason", limit=MAX_REASON_CHARS
+        )
     if row.status not in OPEN:
         raise GovshareError("DATA_ERROR_ANSWERED", report=report_id, status=row.status)
     await conn.execute(
@@ -266,9 +268,7 @@ async def recompute_deadlines(conn, calendar: WorkCalendar, settings: Settings) 
     return len(rows)
 
 
-async def read(
-    conn, catalog: Catalog, caller: Caller, *, inbox: bool = False, report_id: str | None = None
-) -> list:
+async def read(conn, catalog: Catalog, caller: Caller, *, inbox: bool = False, report_id: str | None = None) -> list:
     """The reports ``caller`` may see: with ``inbox``, the unanswered ones for its department's resources (its
     reviewers answer them) and, for a coordinator, those overdue to it; otherwise its department's own reports (the
     outcome of what it reported) and those about its resources; a coordinator sees every report's course."""

@@ -20,7 +20,7 @@ On PostgreSQL each of these holds a transaction-scoped advisory lock, so several
 on one database never create or upgrade it twice: one does, the others wait and find it done.
 SQLite and PostgreSQL only: MariaDB is a source database, never the platform's.
 
-May import ``govshare``, ``catalog``, ``policies``, ``admin``, ``audit``, ``applications``.
+May import ``govshare``, ``catalog``, ``policies``, ``admin``, ``audit``, ``applications``, ``corrections``.
 """
 
 from __future__ import annotations
@@ -44,6 +44,7 @@ import applications.tables  # noqa: F401
 import audit.chain
 import audit.tables  # noqa: F401
 import catalog.store  # noqa: F401
+import corrections.tables  # noqa: F401
 import govshare.keys  # noqa: F401
 import policies.tables  # noqa: F401
 from govshare.errors import GovshareError

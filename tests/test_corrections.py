@@ -102,7 +102,9 @@ async def test_report_answer_corrected_and_the_dispute_in_other_consumers_answer
         "data_error_refused_action",
         "data_error_corrected",
     ]
-    again = await own_api.query(ANSWER, "police", None, variables={"id": report_id, "outcome": "rejected", "reason": "x"})
+    again = await own_api.query(
+        ANSWER, "police", None, variables={"id": report_id, "outcome": "rejected", "reason": "x"}
+    )
     assert codes(again) == ["DATA_ERROR_ANSWERED"]
 
     # The reporter sees the outcome; answers no longer carry the dispute.
@@ -116,9 +118,7 @@ async def test_report_answer_corrected_and_the_dispute_in_other_consumers_answer
     # The report was an access (recorded as such); the process records never hold the key or the proposed value.
     runtime = own_api.app.state.runtime
     async with runtime.engine.connect() as conn:
-        accesses = (
-            await conn.execute(select(access_records).where(access_records.c.operation == "report"))
-        ).all()
+        accesses = (await conn.execute(select(access_records).where(access_records.c.operation == "report"))).all()
         steps = (await conn.execute(select(process_records).where(process_records.c.kind.like("data_error%")))).all()
         stored = (await conn.execute(select(data_error_reports))).one()
     assert [(a.department, a.purpose, a.outcome) for a in accesses] == [("market", MARKET, "allowed")]
@@ -164,9 +164,9 @@ async def test_rejected_late_after_the_report_went_overdue_to_the_coordinator(ow
         async with api.app.state.runtime.engine.connect() as conn:
             steps = (
                 await conn.execute(
-                    select(process_records).where(process_records.c.kind.like("data_error%")).order_by(
-                        process_records.c.id
-                    )
+                    select(process_records)
+                    .where(process_records.c.kind.like("data_error%"))
+                    .order_by(process_records.c.id)
                 )
             ).all()
         assert steps[1].at == datetime.datetime(2026, 3, 9, 16, tzinfo=datetime.UTC)  # escalated at the deadline

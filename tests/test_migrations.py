@@ -95,6 +95,7 @@ async def test_the_schema_made_from_the_metadata_is_the_migrated_one(platform_ur
             ("DB_UPGRADE_STEP", "0002_chain_encoding"),
             ("DB_UPGRADE_STEP", "0003_query_indexes"),
             ("DB_UPGRADE_STEP", "0004_trusted_documents"),
+            ("DB_UPGRADE_STEP", "0007_data_errors"),
         ]
         async with migrated.connect() as conn:
             assert await conn.run_sync(_diff) == []
@@ -268,6 +269,8 @@ def test_the_baseline_database_written_by_the_old_code_is_adopted_upgraded_and_v
         "已升级：0002_chain_encoding → 0003_query_indexes（Indexes for what providers and reviewers ask.）",
         "已升级：0003_query_indexes → 0004_trusted_documents（Trusted documents: the GraphQL documents each application "
         "registered, and keys restricted to them.）",
+        "已升级：0004_trusted_documents → 0007_data_errors（Data-error reports (校核纠错): the reports consumers file "
+        "and providers answer.）",
         f"平台数据库的结构版本：{migrations.head()}（最新）",
     ]
     assert (
@@ -424,7 +427,7 @@ def test_db_history_lists_the_revisions_from_the_baseline(tmp_path):
     assert run.returncode == 0
     lines = run.stdout.splitlines()
     assert lines[0].startswith("base -> 0001_baseline ") and lines[-1].startswith(
-        f"0003_query_indexes -> {migrations.head()} (head)"
+        f"0004_trusted_documents -> {migrations.head()} (head)"
     )
 
 

@@ -1,5 +1,7 @@
-"""Data-error reports (校核纠错): one new table (``corrections/tables.py``: ``data_error_reports``). No chained table
-changes: a report's steps are process records as they are."""
+"""Data-error reports (校核纠错): the reports consumers file and providers answer.
+
+One new table (``corrections/tables.py``: ``data_error_reports``). No chained table changes: a report's steps are
+process records as they are."""
 
 from __future__ import annotations
 
