@@ -450,6 +450,17 @@ async def grants_page(request: Request, signed: Signed, lang: str, form) -> Resp
 
 
 @staff_only
+async def corrections_page(request: Request, signed: Signed, lang: str, form) -> Response:
+    status = request.query_params.get("status", "")
+    status = status if status in ("open", "escalated", "corrected", "rejected") else ""
+    reports = await operations.data_error_course(runtime_of(request), status=status)
+    providers = {code: r.provider for code, r in runtime_of(request).catalog.resources.items()}
+    return _render(
+        request, "corrections.html", lang, signed=signed, reports=reports, chosen=status, providers=providers
+    )
+
+
+@staff_only
 async def explain_page(request: Request, signed: Signed, lang: str, form) -> Response:
     q = request.query_params
     asked = {k: q.get(k, "").strip() for k in ("department", "purpose", "resource", "at")}
@@ -540,6 +551,7 @@ routes = [
     Route("/console/deny/{rule_id}/remove", rule_remove, methods=["POST"]),
     Route("/console/grants", grants_page, methods=["GET"]),
     Route("/console/explain", explain_page, methods=["GET"]),
+    Route("/console/corrections", corrections_page, methods=["GET"]),
     Route("/console/history", history_page, methods=["GET"]),
     Route("/console/history/diff", diff_page, methods=["GET"]),
     Route("/console/history/{version:int}/rollback", rollback_post, methods=["POST"]),

@@ -252,3 +252,29 @@ async def test_another_department_cannot_read_or_answer_a_report_nor_see_its_key
     )
     assert codes(coordinator) == ["DATA_ERROR_NOT_YOUR_RESOURCE"]
     assert (await own_api.query(INBOX, "police", None))["data"]["dataErrorInbox"][0]["status"] == "open"
+
+
+async def test_console_lists_the_reports_course_without_key_or_proposed_value(own_world):
+    """Staff (no party to any record) see every report's course, overdue ones sent to the coordinator."""
+    import httpx
+
+    from admin import accounts
+    from tests.test_console import ORIGIN, PASSWORD, Console
+
+    now = [datetime.datetime(2026, 3, 2, 9, tzinfo=datetime.UTC)]
+    async for api in _api(own_world, clock=lambda: now[0]):
+        runtime = api.app.state.runtime
+        async with runtime.engine.begin() as conn:
+            await accounts.create_account(conn, runtime.settings, "wang.fang", PASSWORD, "王芳")
+        person = own_world.showcase["person_lanshan"]
+        filed = (await report(api, "market", MARKET, person))["data"]["reportDataError"]
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=api.app), base_url=ORIGIN) as client:
+            console = Console(client)
+            await console.sign_in()
+            page = await client.get("/console/corrections")
+            assert page.status_code == 200 and f'id="report-{filed["id"]}"' in page.text and "待答复" in page.text
+            assert person not in page.text and "张三丰" not in page.text
+            now[0] = datetime.datetime(2026, 3, 12, tzinfo=datetime.UTC)  # past the deadline: nothing else ran
+            overdue = await client.get("/console/corrections?status=escalated&lang=en")
+            assert f'id="report-{filed["id"]}"' in overdue.text and "Overdue, with the coordinator" in overdue.text
+            assert f'id="report-{filed["id"]}"' not in (await client.get("/console/corrections?status=open")).text
