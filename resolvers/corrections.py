@@ -5,7 +5,9 @@ lookup would (``resolvers.data.lookup``, recorded as an access of operation ``re
 only when that lookup would have answered the item. Every way of not answering it that depends on the record (no
 such record, a record outside the caller's row scope, an item not shown in that row) is one refusal,
 ``REPORT_RECORD_NOT_FOUND``: a report cannot tell whether a record exists. A refusal that depends on the policy
-only (the item's denial, a masked key or item) is the same for every key."""
+only (the item's denial, a masked key or item) is the same for every key. In production, where a department's
+view holds only the resources and items it can read, an unknown or unreadable resource or item is refused as
+``REPORT_RECORD_NOT_FOUND`` too (the access record keeps the real code), so a report names nothing the view hides."""
 
 from __future__ import annotations
 
@@ -40,7 +42,14 @@ async def _check_readable(ctx: RequestContext, resource, key: str, item: str) ->
     if typed is None or (key_item.type == "string" and not key):
         raise _refuse(ctx, None, "REPORT_RECORD_NOT_FOUND")
     before, records = len(ctx.item_errors), len(ctx.records)
-    row = await data.lookup(ctx, resource, typed, [item], ["reportDataError"], operation="report")
+    try:
+        row = await data.lookup(ctx, resource, typed, [item], ["reportDataError"], operation="report")
+    except GraphQLError as refused:
+        extensions = refused.extensions or {}
+        if ctx.settings.production and extensions.get("lookup") and extensions.get("code") != "FILTER_NOT_ALLOWED":
+            # The key itself is denied to the caller: outside its view, named as nothing (the record keeps the code).
+            raise graphql_error(GovshareError("REPORT_RECORD_NOT_FOUND"), ctx.lang) from None
+        raise
     found = ctx.item_errors[before:]
     del ctx.item_errors[before:]  # the report's own lookup answers nothing: its refusal says it all
     record = ctx.records[records] if len(ctx.records) > records else None
@@ -48,6 +57,8 @@ async def _check_readable(ctx: RequestContext, resource, key: str, item: str) ->
         if entry["extensions"]["code"] not in RECORD_DEPENDENT:  # the item is denied to the caller, for every record
             if record is not None:
                 record.outcome, record.error_code = "denied", entry["extensions"]["code"]
+            if ctx.settings.production:  # the item is not in the department's view: name nothing of it
+                raise graphql_error(GovshareError("REPORT_RECORD_NOT_FOUND"), ctx.lang)
             raise GraphQLError(entry["message"], extensions=entry["extensions"])
     if record is not None and item in record.items_masked:
         # The caller sees the value masked: an answer to what it proposes would tell it the value.
@@ -65,6 +76,8 @@ async def report(ctx: RequestContext, *, resource: str, key: str, item: str, pro
         if target.item(item) is None
         else process.text_problem(key, proposed, reason)
     )
+    if problem is not None and ctx.settings.production and problem.code in ("RESOURCE_NOT_FOUND", "ITEM_NOT_FOUND"):
+        problem = GovshareError("REPORT_RECORD_NOT_FOUND")  # production names nothing outside the caller's view
     if problem is not None:
         raise graphql_error(problem, ctx.lang)
     await _check_readable(ctx, target, key, item)

@@ -78,6 +78,13 @@ async def test_report_answer_corrected_and_the_dispute_in_other_consumers_answer
     assert absent(person, hrss)  # hrss sees the ID number masked: the dispute does not give it away
     lookup = await own_api.query(f'{{ person(idNumber: "{person}") {{ name }} }}', "market", MARKET)
     assert [(d["reportId"], d["key"]) for d in lookup["extensions"]["disputes"]] == [(report_id, person)]
+    entity = await own_api.query(
+        "query($r: [_Any!]!) { _entities(representations: $r) { ... on Person { name } } }",
+        "market",
+        MARKET,
+        variables={"r": [{"__typename": "Person", "idNumber": person}]},
+    )
+    assert [d["reportId"] for d in entity["extensions"]["disputes"]] == [report_id]  # Apollo Federation's path too
     # Not the item disputed, or not that record: no dispute.
     other_item = await own_api.query(f'{{ person(idNumber: "{person}") {{ address }} }}', "market", MARKET)
     lanshan = own_world.showcase["person_lanshan"]
@@ -278,3 +285,25 @@ async def test_console_lists_the_reports_course_without_key_or_proposed_value(ow
             overdue = await client.get("/console/corrections?status=escalated&lang=en")
             assert f'id="report-{filed["id"]}"' in overdue.text and "Overdue, with the coordinator" in overdue.text
             assert f'id="report-{filed["id"]}"' not in (await client.get("/console/corrections?status=open")).text
+
+
+async def test_in_production_a_report_names_nothing_outside_the_departments_view(own_world):
+    from tests.conftest import production
+
+    person = own_world.showcase["person_luozhuang"]
+    async for api in _api(own_world, production(own_world.settings)):
+        refusals = [
+            await report(api, "market", MARKET, person, item="phone"),  # not shared: not in market's view
+            await report(api, "market", MARKET, person, resource="civil.subsidy"),  # not readable by market
+            await report(api, "market", MARKET, person, resource="civil.nothing"),  # no such resource
+            await report(api, "market", MARKET, person, item="shoeSize"),  # no such item
+            await report(api, "market", MARKET, NOBODY),  # no such record
+        ]
+        assert all(codes(r) == ["REPORT_RECORD_NOT_FOUND"] for r in refusals), [codes(r) for r in refusals]
+        assert all(r["errors"] == refusals[0]["errors"] for r in refusals)
+        for name in ("phone", "civil.subsidy", "NOT_SHARED", "NO_GRANT"):
+            assert all(absent(name, r) for r in refusals), name
+        filed = await report(api, "market", MARKET, person)
+        assert filed["data"]["reportDataError"]["status"] == "open"
+        disputed = await api.query(f'{{ person(idNumber: "{person}") {{ name }} }}', "market", MARKET)
+        assert [d["item"] for d in disputed["extensions"]["disputes"]] == ["name"]
