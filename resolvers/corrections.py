@@ -18,7 +18,7 @@ from catalog.model import typed_value
 from corrections import process
 from govshare.errors import GovshareError, graphql_error
 from resolvers import data
-from resolvers.applications import _run
+from resolvers.applications import run_process
 from resolvers.context import RequestContext
 
 # Where a report's lookup found no answer for the item in that record: refused alike, whatever the reason.
@@ -99,11 +99,11 @@ async def report(ctx: RequestContext, *, resource: str, key: str, item: str, pro
             now=ctx.now,
         )
 
-    return await _run(ctx, work)
+    return await run_process(ctx, work)
 
 
 async def answer(ctx: RequestContext, report_id: str, outcome: str, reason: str) -> None:
-    await _run(
+    await run_process(
         ctx,
         lambda conn: process.answer(
             conn, ctx.catalog, ctx.caller, report_id, outcome=outcome, reason=reason, now=ctx.now
@@ -122,4 +122,4 @@ async def read(ctx: RequestContext, *, inbox: bool = False, report_id: str | Non
             for row in rows
         ]
 
-    return await _run(ctx, work)
+    return await run_process(ctx, work)

@@ -446,6 +446,7 @@ def test_lookup_and_list_fields_for_every_published_resource(demo_schema):
     query = demo_schema._schema.query_type.fields
     expected = (
         {"caller", "applications", "applicationInbox", "grantHistory", "usageRecords"}
+        | {"dataErrorReports", "dataErrorInbox"}  # data corrections (schema/corrections.py)
         | {"_service", "_entities"}  # Apollo Federation v2 (schema/federation.py)
         | {r.api_name for r in catalog.published()}
         | {f"{r.api_name}List" for r in catalog.published()}
