@@ -307,3 +307,21 @@ async def test_in_production_a_report_names_nothing_outside_the_departments_view
         assert filed["data"]["reportDataError"]["status"] == "open"
         disputed = await api.query(f'{{ person(idNumber: "{person}") {{ name }} }}', "market", MARKET)
         assert [d["item"] for d in disputed["extensions"]["disputes"]] == ["name"]
+
+
+async def test_a_deadline_counted_without_the_years_schedule_is_counted_again_once_it_is_loaded(own_world):
+    from applications.workdays import load_calendar, parse_schedule, store_schedule
+    from corrections.process import recompute_deadlines
+
+    now = [datetime.datetime(2027, 1, 4, 2, tzinfo=datetime.UTC)]  # Monday 4 January 2027: no schedule known yet
+    async for api in _api(own_world, clock=lambda: now[0]):
+        filed = (await report(api, "market", MARKET, own_world.showcase["person_lanshan"]))["data"]["reportDataError"]
+        assert filed["deadlineProvisional"] is True
+        assert filed["deadline"].startswith("2027-01-11T16:00:00")  # weekdays only: the end of Monday 11th, China
+        runtime = api.app.state.runtime
+        schedule = 'year = 2027\nholidays = ["2027-01-05", "2027-01-06"]\nsource = "test"\n'
+        async with runtime.engine.begin() as conn:
+            await store_schedule(conn, parse_schedule(schedule), loaded_by="test")
+            assert await recompute_deadlines(conn, await load_calendar(conn), runtime.settings) == 1
+        (again,) = (await api.query(INBOX, "police", None))["data"]["dataErrorInbox"]
+        assert again["deadline"].startswith("2027-01-13T16:00:00")  # two holidays later: the end of Wednesday 13th
