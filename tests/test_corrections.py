@@ -7,6 +7,7 @@ import datetime
 
 from sqlalchemy import select
 
+from audit.chain import verify
 from audit.tables import access_records, process_records
 from corrections.tables import data_error_reports
 from tests.conftest import _api, absent, grant_in_force
@@ -128,6 +129,8 @@ async def test_report_answer_corrected_and_the_dispute_in_other_consumers_answer
         accesses = (await conn.execute(select(access_records).where(access_records.c.operation == "report"))).all()
         steps = (await conn.execute(select(process_records).where(process_records.c.kind.like("data_error%")))).all()
         stored = (await conn.execute(select(data_error_reports))).one()
+        _, broken = await verify(conn, "process")  # the report's steps are in the process records' hash chain
+    assert broken is None
     assert [(a.department, a.purpose, a.outcome) for a in accesses] == [("market", MARKET, "allowed")]
     assert all(person not in repr(tuple(s)) and "张三丰" not in repr(tuple(s)) for s in steps)
     assert person not in stored.key_sealed and "张三丰" not in stored.proposed_sealed  # sealed at rest
