@@ -427,6 +427,17 @@ def _report_disputes(
         del ctx.extensions["disputes"]
 
 
+def _withdraw_disputes(ctx: RequestContext, said: int) -> None:
+    """Take back the dispute entries said after the first ``said`` ones, by an access refused after its fetch."""
+    entries = ctx.extensions.get("disputes")
+    if not entries or len(entries) <= said:
+        return
+    ctx.reported -= {("dispute", e["reportId"]) for e in entries[said:]}
+    del entries[said:]
+    if not entries:
+        del ctx.extensions["disputes"]
+
+
 async def _traced(ctx: RequestContext, access: _Access, work):
     """Run ``work`` inside the access's span, and keep the record whatever happens."""
     record = access.record
@@ -530,6 +541,7 @@ async def link_hop(
         join = Filter(join_item, "in", sorted(set(keys), key=str))
         _check_filters(access, decision, [join], scoped=False, lookup=True)
         limit = ctx.settings.max_link_rows + 1
+        said = len(ctx.extensions.get("disputes", ()))
         rows = await _run(
             ctx,
             access,
@@ -542,6 +554,7 @@ async def link_hop(
             keys=aliases,
         )
         if rows is not None and len(rows) >= limit:
+            _withdraw_disputes(ctx, said)  # nothing of the hop is answered: neither are its rows' disputes
             raise access.refuse("LINK_TOO_LARGE", limit=ctx.settings.max_link_rows)
         return rows
 

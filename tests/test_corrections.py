@@ -328,3 +328,18 @@ async def test_a_deadline_counted_without_the_years_schedule_is_counted_again_on
             assert await recompute_deadlines(conn, await load_calendar(conn), runtime.settings) == 1
         (again,) = (await api.query(INBOX, "police", None))["data"]["dataErrorInbox"]
         assert again["deadline"].startswith("2027-01-13T16:00:00")  # two holidays later: the end of Wednesday 13th
+
+
+async def test_disputes_follow_links_and_a_refused_hop_says_none(own_world):
+    import dataclasses
+
+    linked = "{ enterpriseList(first: 10) { items { legalRepresentative { name } } } }"
+    async for api in _api(own_world):
+        listed = await api.query("{ enterpriseList(first: 1) { items { legalRepIdNumber } } }", "market", MARKET)
+        person = listed["data"]["enterpriseList"]["items"][0]["legalRepIdNumber"]
+        report_id = (await report(api, "market", MARKET, person))["data"]["reportDataError"]["id"]
+        answered = await api.query(linked, "market", MARKET)
+        assert [(d["reportId"], d["key"]) for d in answered["extensions"]["disputes"]] == [(report_id, person)]
+    async for api in _api(own_world, dataclasses.replace(own_world.settings, max_link_rows=3)):
+        refused = await api.query(linked, "market", MARKET)
+        assert codes(refused) == ["LINK_TOO_LARGE"] and "extensions" not in refused
