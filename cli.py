@@ -31,6 +31,7 @@ from catalog import workflow
 from catalog.conformance import check_sources
 from catalog.loader import load_catalog, load_entries
 from catalog.model import Catalog
+from corrections.process import recompute_deadlines as recompute_report_deadlines
 from govshare import logs
 from govshare.clock import CHINA
 from govshare.config import LANGUAGES, Settings, load_settings
@@ -1314,7 +1315,9 @@ async def calendar_load(settings: Settings, engine, path: Path, loaded_by: str) 
     async with engine.begin() as conn:
         await store_schedule(conn, schedule, loaded_by=loaded_by)
         # Deadlines counted on weekdays only for lack of this schedule are counted again.
-        await recompute_deadlines(conn, await load_calendar(conn), settings)
+        calendar_now = await load_calendar(conn)
+        await recompute_deadlines(conn, calendar_now, settings)
+        await recompute_report_deadlines(conn, calendar_now, settings)  # data-error reports' too
     await _runtime(settings, engine).changed()  # deadlines counted again are the policies' (deemed approvals)
     click.echo(
         _say(

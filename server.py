@@ -41,6 +41,7 @@ from catalog.model import Catalog
 from catalog.search import FormIndex
 from connectors.graphql import load_credentials
 from connectors.registry import Connectors
+from corrections.process import Disputes, open_disputes
 from govshare.bodies import BodyLimit
 from govshare.config import Settings, load_settings
 from govshare.errors import AuthError, ConfigError, GovshareError, http_error
@@ -107,6 +108,8 @@ class Snapshot:
     documents: TrustedDocuments = field(default_factory=TrustedDocuments)
     # The form search's full-text index of the same catalog (catalog/search.py), rebuilt when the catalog changes.
     forms: FormIndex | None = None
+    # The open data-error reports (corrections/), read with the policies: every report and answer bumps their version.
+    disputes: Disputes = field(default_factory=dict)
 
     @property
     def versions(self) -> tuple[int, int]:
@@ -247,11 +250,14 @@ class Runtime:
                     catalog = await catalog_store.current(conn) or Catalog()
                 policies = await load_policy_set(conn, silence_approves=self.settings.silence_approves)
                 documents = await load_trusted_documents(conn)
+                disputes = await open_disputes(conn, self.pseudonym_secret)
             if catalog is not current.catalog:
                 # Checking every source may take source_timeout_seconds: the new policies (a grant revoked, a deny
                 # rule) come into force on the catalog in force first, the new catalog once its sources are checked.
                 interim = await asyncio.to_thread(PolicyEngine, current.catalog, policies)
-                self.snapshot = current = replace(current, policy=interim, documents=documents, checked_at=started)
+                self.snapshot = current = replace(
+                    current, policy=interim, documents=documents, disputes=disputes, checked_at=started
+                )
                 catalog = without_nonconforming(catalog, await check_sources(catalog, self.settings))
             # Building the engine and the schema takes long for many rules: in a thread, so requests go on meanwhile.
             policy, schema, forms = await asyncio.to_thread(
@@ -269,6 +275,7 @@ class Runtime:
                 reload={"cause": cause, "policy_version": policies.version, "at": time.time()},
                 documents=documents,
                 forms=forms,
+                disputes=disputes,
             )
             if catalog is not current.catalog:
                 log.info(
@@ -450,6 +457,7 @@ class QueryEndpoint(GraphQLEndpoint):
                 pseudonym_secret=runtime.pseudonym_secret,
                 forms=snapshot.forms,
                 freshness=runtime.freshness,
+                disputes=snapshot.disputes,
             )
             operation_span.set_attributes(
                 {
@@ -459,7 +467,7 @@ class QueryEndpoint(GraphQLEndpoint):
                     "govshare.purpose": ctx.purpose or "",
                 }
             )
-            execution = Execution(snapshot.schema, ctx, ctx.item_errors)
+            execution = Execution(snapshot.schema, ctx, ctx.item_errors, ctx.extensions)
             yield execution
             if runtime.cost_budget is not None:  # what was read is spent, whether or not it could be sent
                 await runtime.cost_budget.charge(caller.key_id, ctx.cost)

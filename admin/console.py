@@ -510,6 +510,17 @@ async def grants_page(request: Request, signed: Signed, lang: str, form) -> Resp
 
 
 @staff_only
+async def corrections_page(request: Request, signed: Signed, lang: str, form) -> Response:
+    status = request.query_params.get("status", "")
+    status = status if status in ("open", "escalated", "corrected", "rejected") else ""
+    reports = await operations.data_error_course(runtime_of(request), status=status)
+    providers = {code: r.provider for code, r in runtime_of(request).catalog.resources.items()}
+    return _render(
+        request, "corrections.html", lang, signed=signed, reports=reports, chosen=status, providers=providers
+    )
+
+
+@staff_only
 async def explain_page(request: Request, signed: Signed, lang: str, form) -> Response:
     q = request.query_params
     asked = {k: q.get(k, "").strip() for k in ("department", "purpose", "resource", "at")}
@@ -679,6 +690,7 @@ routes = [
     Route("/console/freshness", freshness_page, methods=["GET"]),
     Route("/console/freshness/restrict", restrict_lagging, methods=["POST"]),
     Route("/console/explain", explain_page, methods=["GET"]),
+    Route("/console/corrections", corrections_page, methods=["GET"]),
     Route("/console/history", history_page, methods=["GET"]),
     Route("/console/history/diff", diff_page, methods=["GET"]),
     Route("/console/history/{version:int}/rollback", rollback_post, methods=["POST"]),

@@ -23,6 +23,8 @@ from catalog import freshness, workflow
 from catalog import store as catalog_store
 from catalog.conformance import check_sources, without_nonconforming
 from catalog.model import Catalog
+from corrections import process as corrections
+from corrections.tables import data_error_reports
 from govshare.config import Settings
 from govshare.errors import GovshareError, NotFoundError
 from govshare.notify import PolicyNotifier
@@ -285,6 +287,19 @@ async def explain_access(
 class GrantInForce:
     grant: Grant
     source: str  # the application it came from, who recorded it, or "rule" for a staff rule
+
+
+async def data_error_course(runtime: Platform, *, status: str = "") -> list:
+    """Every data-error report's course for staff (the console), overdue ones sent to the coordinator first: never
+    the record's key value or the proposed value (staff are no party to the record)."""
+    async with runtime.engine.begin() as conn:
+        await corrections.settle(conn, runtime.catalog, runtime.clock())
+    columns = [c for c in data_error_reports.c if c.name not in ("key_sealed", "proposed_sealed")]
+    query = select(*columns).order_by(data_error_reports.c.reported_at.desc(), data_error_reports.c.id)
+    if status:
+        query = query.where(data_error_reports.c.status == status)
+    async with runtime.engine.connect() as conn:
+        return list((await conn.execute(query)).all())
 
 
 async def grants_in_force(

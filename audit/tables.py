@@ -27,7 +27,7 @@ access_records = append_only(
         Column("operator", String(100)),
         Column("purpose", String(80)),
         Column("resource", String(80), nullable=False),
-        Column("operation", String(20), nullable=False),  # lookup | list | link | entity
+        Column("operation", String(20), nullable=False),  # lookup | list | link | entity | report (a data-error report)
         Column("items_returned", JSON, nullable=False),
         Column("items_masked", JSON, nullable=False),
         Column("items_denied", JSON, nullable=False),  # {item: reason code}

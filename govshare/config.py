@@ -128,6 +128,9 @@ class Settings:
     answer_working_days: int = 10
     silence_approves: bool = True
     max_grant_days: int = 1096
+    # Data corrections (校核纠错): the provider answers a data-error report within this many working days (the
+    # applications' calendar); an unanswered one goes to the coordinator once overdue (corrections/).
+    data_error_answer_workdays: int = 5
     # Where the heads of the audit hash chains are appended (audit/chain.py), and how often. In production
     # this file belongs on storage the database administrator cannot rewrite (a WORM or remote mount).
     audit_checkpoint_file: str = "{var}/audit-checkpoints.jsonl"

@@ -314,9 +314,9 @@ class Execution:
     # Errors the resolvers reported beside the executor's (one per denied data item); their paths are anchored in
     # the data before they are sent (``anchor``).
     errors: list[dict[str, Any]] = field(default_factory=list)
-    # The answer's top-level ``extensions``: what the endpoint contributes by the time the execution is left (the
-    # query endpoint's ``freshness`` of the resources the operation touched). Sent only with an executed operation,
-    # and only when not empty.
+    # The answer's top-level ``extensions``: what the resolvers put there (``disputes``) and what the endpoint adds by
+    # the time the execution is left (the query endpoint's ``freshness`` of the resources the operation touched). Sent
+    # only with an executed operation, and only when not empty.
     extensions: dict[str, Any] = field(default_factory=dict)
 
 

@@ -335,6 +335,36 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "只有提供部门可以审核共享申请 {application}。",
         "Only the providing department reviews application {application}.",
     ),
+    "REPORT_RECORD_NOT_FOUND": (
+        "没有可供本部门在所声明用途下读取该信息项的、具有此主键值的记录，纠错报告未受理。",
+        "No record with that key whose item this department may read under the declared purpose: "
+        "the report was not accepted.",
+    ),
+    "REPORT_ITEM_MASKED": (
+        "信息项 {item} 对本部门脱敏显示，不能就其提出纠错报告。",
+        "Data item {item} is shown masked to this department: it cannot report on it.",
+    ),
+    "REPORT_TEXT_INVALID": (
+        "{field} 超过 {limit} 个字符，或含有无法保存的字符。",
+        "{field} is longer than {limit} characters or holds characters that cannot be stored.",
+    ),
+    "REPORT_REASON_HAS_KEY": (
+        "理由中不得重复记录的主键值（理由对共享主管部门可见，主键值不可见）。",
+        "The reason must not repeat the record's key (the coordinator reads the reason, not the key).",
+    ),
+    "DATA_ERROR_NOT_FOUND": ("数据纠错报告 {report} 不存在。", "Data-error report {report} does not exist."),
+    "DATA_ERROR_ANSWERED": (
+        "数据纠错报告 {report} 已答复（{status}）。",
+        "Data-error report {report} is already answered ({status}).",
+    ),
+    "DATA_ERROR_OUTCOME_INVALID": (
+        "答复结果 {outcome} 无效，可选：{outcomes}。",
+        "Outcome {outcome} is not one of: {outcomes}.",
+    ),
+    "DATA_ERROR_NOT_YOUR_RESOURCE": (
+        "只有提供部门可以答复数据纠错报告 {report}。",
+        "Only the providing department answers data-error report {report}.",
+    ),
     "NOTHING_TO_APPLY": (
         "{resource} 属于无条件共享类，无需申请，声明用途即可直接查询。",
         "{resource} is shared unconditionally: there is nothing to apply for; query it under a declared purpose.",

@@ -20,7 +20,7 @@ On PostgreSQL each of these holds a transaction-scoped advisory lock, so several
 on one database never create or upgrade it twice: one does, the others wait and find it done.
 SQLite and PostgreSQL only: MariaDB is a source database, never the platform's.
 
-May import ``govshare``, ``catalog``, ``policies``, ``admin``, ``audit``, ``applications``.
+May import ``govshare``, ``catalog``, ``policies``, ``admin``, ``audit``, ``applications``, ``corrections``.
 """
 
 from __future__ import annotations
@@ -45,7 +45,8 @@ import audit.chain
 import audit.tables  # noqa: F401
 import catalog.freshness
 import catalog.store
-import catalog.tables  # noqa: F401
+import catalog.tables
+import corrections.tables  # noqa: F401
 import govshare.keys  # noqa: F401
 import policies.tables  # noqa: F401
 from govshare.errors import GovshareError

@@ -10,6 +10,7 @@ from sqlalchemy import or_, select
 from applications import process
 from applications.tables import applications
 from applications.workdays import CHINA, load_calendar
+from corrections import process as corrections
 from govshare.errors import GovshareError, graphql_error
 from resolvers.context import RequestContext
 
@@ -19,11 +20,14 @@ def _day(day: date, *, end: bool = False) -> datetime:
     return datetime.combine(day + timedelta(days=1) if end else day, time(), CHINA)
 
 
-async def _run(ctx: RequestContext, work):
+async def run_process(ctx: RequestContext, work):
+    """Run ``work`` (a process step: applications, grants, data-error reports) in a platform transaction, after
+    writing down what time has already decided (deemed approvals, expiries, reports overdue to the coordinator)."""
     try:
         async with ctx.platform.begin() as conn:  # write down what time has already decided, and commit it
             await process.settle(conn, ctx.catalog, ctx.now, ctx.settings)
             await process.record_expiries(conn, ctx.now)
+            await corrections.settle(conn, ctx.catalog, ctx.now)  # overdue data-error reports to the coordinator
         # A refusal inside ``work`` records itself in a transaction of its own, so this one must not hold
         # a write lock before it decides.
         async with ctx.platform.begin() as conn:
@@ -67,7 +71,7 @@ async def apply(
             now=ctx.now,
         )
 
-    return await _run(ctx, work)
+    return await run_process(ctx, work)
 
 
 async def approve(
@@ -78,7 +82,7 @@ async def approve(
     valid_until: date | None,
     row_scope: dict[str, list[str]] | None,
 ) -> str:
-    return await _run(
+    return await run_process(
         ctx,
         lambda conn: process.approve(
             conn,
@@ -95,7 +99,7 @@ async def approve(
 
 
 async def refuse(ctx: RequestContext, application_id: str, reason: str) -> None:
-    await _run(
+    await run_process(
         ctx,
         lambda conn: process.refuse(
             conn, ctx.catalog, ctx.settings, ctx.caller, application_id, now=ctx.now, reason=reason
@@ -104,7 +108,7 @@ async def refuse(ctx: RequestContext, application_id: str, reason: str) -> None:
 
 
 async def request_coordination(ctx: RequestContext, application_id: str, reason: str) -> None:
-    await _run(
+    await run_process(
         ctx,
         lambda conn: process.request_coordination(
             conn, ctx.catalog, ctx.caller, application_id, now=ctx.now, reason=reason
@@ -113,7 +117,7 @@ async def request_coordination(ctx: RequestContext, application_id: str, reason:
 
 
 async def decide_coordination(ctx: RequestContext, application_id: str, approve: bool, reason: str) -> None:
-    await _run(
+    await run_process(
         ctx,
         lambda conn: process.decide_coordination(
             conn, ctx.catalog, ctx.caller, application_id, now=ctx.now, approve=approve, reason=reason
@@ -122,7 +126,9 @@ async def decide_coordination(ctx: RequestContext, application_id: str, approve:
 
 
 async def revoke(ctx: RequestContext, grant_id: str, reason: str) -> None:
-    await _run(ctx, lambda conn: process.revoke(conn, ctx.catalog, ctx.caller, grant_id, now=ctx.now, reason=reason))
+    await run_process(
+        ctx, lambda conn: process.revoke(conn, ctx.catalog, ctx.caller, grant_id, now=ctx.now, reason=reason)
+    )
 
 
 async def read(ctx: RequestContext, *, application_id: str | None = None, inbox: bool = False) -> list[tuple]:
@@ -147,7 +153,7 @@ async def read(ctx: RequestContext, *, application_id: str | None = None, inbox:
         rows = (await conn.execute(query)).all()
         return [(row, await process.history(conn, row.id)) for row in rows]
 
-    return await _run(ctx, work)
+    return await run_process(ctx, work)
 
 
 async def record_legal_basis_grant(
@@ -161,7 +167,7 @@ async def record_legal_basis_grant(
     valid_until: date,
     legal_basis: str,
 ) -> str:
-    return await _run(
+    return await run_process(
         ctx,
         lambda conn: process.record_legal_basis_grant(
             conn,
@@ -180,4 +186,4 @@ async def record_legal_basis_grant(
 
 
 async def grant_history(ctx: RequestContext, grant_id: str) -> list:
-    return await _run(ctx, lambda conn: process.grant_history(conn, ctx.catalog, ctx.caller, grant_id))
+    return await run_process(ctx, lambda conn: process.grant_history(conn, ctx.catalog, ctx.caller, grant_id))

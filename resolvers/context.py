@@ -14,6 +14,7 @@ from catalog.freshness import Recorded
 from catalog.model import Catalog
 from catalog.search import FormIndex
 from connectors.registry import Connectors
+from corrections.process import Disputes
 from govshare.config import Settings
 from govshare.keys import Caller
 from govshare.logs import in_request
@@ -53,6 +54,10 @@ class RequestContext:
     reported: set[tuple] = field(default_factory=set)
     # Link loaders of this request, by link path and selection (resolvers.links).
     loaders: dict[tuple, object] = field(default_factory=dict)
+    # The open data-error reports of the snapshot in force (corrections.process.open_disputes).
+    disputes: Disputes = field(default_factory=dict)
+    # Top-level keys of the response's ``extensions`` (``disputes``: the open reports on items answered).
+    extensions: dict[str, object] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         in_request(self.request_id, self.trace_id)  # every line logged while it is handled names the request

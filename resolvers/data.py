@@ -187,6 +187,9 @@ def _report_denied(
 
 HIDDEN = "__key__"  # prefix of the values a row carries for following links; never part of an answer
 SEEN = "__seen__"  # prefix of the record's key, shown where an item its grants cover in some rows only is shown
+# Prefix of the record's key, shown only in the rows whose item an open data-error report disputes (and only where the
+# item itself is shown): the keys compared are the reports' own, so nothing the platform does not hold comes back.
+DISPUTED = "__disputed__"
 
 
 def _views(decision: ItemDecision, scopes: tuple[Scope, ...] | None) -> tuple[tuple[Scope, str | None], ...] | None:
@@ -228,6 +231,7 @@ def _source_query(
     limit: int | None,
     offset: int = 0,
     key_hidden: bool = False,
+    disputed: Mapping[str, tuple[object, ...]] = NO_ALIASES,
 ) -> SourceQuery:
     def column_name(item_name: str) -> str:
         return resource.item(item_name).column
@@ -277,6 +281,12 @@ def _source_query(
         scopes = visible(item)
         if scopes:
             columns.append(Column(key_item.column, key_item.type, SEEN + item, tuple(View(scope) for scope in scopes)))
+    for item, disputed_keys in disputed.items():
+        match = Condition(key_item.column, "in", disputed_keys)
+        shown_in = visible(item) or ((),)
+        columns.append(
+            Column(key_item.column, key_item.type, DISPUTED + item, tuple(View((*s, match)) for s in shown_in))
+        )
     # Rows come in key order, unless the caller does not see the key in clear in every row: then in the order of
     # the key's pseudonym for its department (stable for paging), so the order gives no hidden digit away.
     order = Column(key_item.column, key_item.type)
@@ -331,8 +341,18 @@ async def _run(
         ]
     )
     key_hidden = not key.allowed or key.masked_somewhere or _views(key, decision.scopes) is not None
+    disputed = _disputed(ctx, resource, allowed)
     query = _source_query(
-        ctx, resource, decision, allowed, where, hidden=hidden, limit=limit, offset=offset, key_hidden=key_hidden
+        ctx,
+        resource,
+        decision,
+        allowed,
+        where,
+        hidden=hidden,
+        limit=limit,
+        offset=offset,
+        key_hidden=key_hidden,
+        disputed={item: tuple(keys) for item, keys in disputed.items()},
     )
     source = ctx.catalog.departments[resource.provider].source
     try:
@@ -351,6 +371,8 @@ async def _run(
     record.row_count = len(rows)
     record.outcome = "partial" if record.items_denied else "allowed"
     sent = rows[:answered] if answered is not None else rows
+    if disputed:
+        _report_disputes(ctx, resource, disputed, sent, key_shown=not key_hidden)
     outside = [i for i in allowed if sent and SEEN + i in sent[0] and any(r[SEEN + i] is None for r in sent)]
     for item in outside:  # shown in some rows only: null in the others, said once
         refusal = GovshareError("ITEM_OUT_OF_SCOPE", extensions={"resource": resource.code, "item": item}, item=item)
@@ -358,6 +380,62 @@ async def _run(
     if not allowed:  # only link keys were read, to follow links; nothing of this resource is answered
         record.outcome = "denied" if record.items_denied else "allowed"
     return rows
+
+
+def _disputed(ctx: RequestContext, resource: Resource, allowed: list[str]) -> dict[str, dict[object, tuple]]:
+    """The allowed selected items of ``resource`` with open data-error reports (from the snapshot): item → the
+    reported records' keys (as the key's type) → their reports."""
+    open_reports = ctx.disputes.get(resource.code)
+    if not open_reports:
+        return {}
+    key_type = resource.item(resource.key).type
+    found: dict[str, dict[object, tuple]] = {}
+    for item in allowed:
+        for report in open_reports.get(item, ()):
+            try:
+                key = typed_value(key_type, report.key)
+            except ValueError:
+                continue
+            found.setdefault(item, {}).setdefault(key, ())
+            found[item][key] += (report,)
+    return found
+
+
+def _report_disputes(
+    ctx: RequestContext, resource: Resource, disputed: dict[str, dict[object, tuple]], rows: list, *, key_shown: bool
+) -> None:
+    """Say in the response's ``extensions.disputes`` which answered items an open report disputes, once per report;
+    the record's key only to a caller shown the key in clear."""
+    entries = ctx.extensions.setdefault("disputes", [])
+    for item, by_key in disputed.items():
+        for row in rows:
+            key = row.get(DISPUTED + item)
+            for report in by_key.get(key, ()) if key is not None else ():
+                if ("dispute", report.report_id) in ctx.reported:
+                    continue
+                ctx.reported.add(("dispute", report.report_id))
+                entries.append(
+                    {
+                        "resource": resource.code,
+                        "item": item,
+                        "reportId": report.report_id,
+                        "since": report.since.isoformat(),
+                        **({"key": report.key} if key_shown else {}),
+                    }
+                )
+    if not entries:
+        del ctx.extensions["disputes"]
+
+
+def _withdraw_disputes(ctx: RequestContext, said: int) -> None:
+    """Take back the dispute entries said after the first ``said`` ones, by an access refused after its fetch."""
+    entries = ctx.extensions.get("disputes")
+    if not entries or len(entries) <= said:
+        return
+    ctx.reported -= {("dispute", e["reportId"]) for e in entries[said:]}
+    del entries[said:]
+    if not entries:
+        del ctx.extensions["disputes"]
 
 
 async def _traced(ctx: RequestContext, access: _Access, work):
@@ -408,9 +486,11 @@ async def lookup(
     path: list,
     link_items: list[str] = (),
     keys: Mapping[str, str] = NO_ALIASES,
+    operation: str = "lookup",
 ) -> dict[str, object] | None:
-    """One record by its key (e.g. a person by ID number); ``keys``: the response keys of aliased items."""
-    access = _Access(ctx, resource, "lookup")
+    """One record by its key (e.g. a person by ID number); ``keys``: the response keys of aliased items;
+    ``operation`` what the access record calls it (``report``: a data-error report on the record's item)."""
+    access = _Access(ctx, resource, operation)
 
     async def work():
         purpose = _check_purpose(ctx, access)
@@ -461,6 +541,7 @@ async def link_hop(
         join = Filter(join_item, "in", sorted(set(keys), key=str))
         _check_filters(access, decision, [join], scoped=False, lookup=True)
         limit = ctx.settings.max_link_rows + 1
+        said = len(ctx.extensions.get("disputes", ()))
         rows = await _run(
             ctx,
             access,
@@ -473,6 +554,7 @@ async def link_hop(
             keys=aliases,
         )
         if rows is not None and len(rows) >= limit:
+            _withdraw_disputes(ctx, said)  # nothing of the hop is answered: neither are its rows' disputes
             raise access.refuse("LINK_TOO_LARGE", limit=ctx.settings.max_link_rows)
         return rows
 

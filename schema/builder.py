@@ -26,9 +26,12 @@ from govshare.logs import logger
 from resolvers import data, links
 from resolvers.context import RequestContext
 from resolvers.data import HIDDEN
-from schema.applications import QUERY_FIELDS, Mutation
+from schema.applications import QUERY_FIELDS
+from schema.applications import Mutation as ApplicationMutation
 from schema.catalog import QUERY_FIELDS as CATALOG_FIELDS
 from schema.catalog import CatalogMutation
+from schema.corrections import QUERY_FIELDS as CORRECTION_FIELDS
+from schema.corrections import Mutation as CorrectionMutation
 from schema.execution import FlatListExecutor, field_value
 from schema.federation import FEDERATION_VERSION, entities_resolver, service_field
 from schema.forms import QUERY_FIELDS as FORM_FIELDS
@@ -338,12 +341,9 @@ class Schema(QuietSchema, strawberry.federation.Schema):
         return self._sdl
 
 
-# The share-application process and the catalog workflow: one Mutation type.
-MUTATION = strawberry.type(
-    type("Mutation", (Mutation, CatalogMutation), {}),
-    name="Mutation",
-    description="共享申请与授权的办理；部门目录的编报与审核",
-)
+@strawberry.type(name="Mutation", description="共享申请与授权的办理；部门目录的编报与审核；数据校核纠错")
+class Mutation(ApplicationMutation, CatalogMutation, CorrectionMutation):
+    pass
 
 
 def build_schema(catalog: Catalog, settings: Settings, *, extensions: list = ()) -> Schema:
@@ -355,6 +355,7 @@ def build_schema(catalog: Catalog, settings: Settings, *, extensions: list = ())
         **FORM_FIELDS,
         **FRESHNESS_FIELDS,
         **CATALOG_FIELDS,
+        **CORRECTION_FIELDS,
     }
     published = {r.code: r for r in sorted(catalog.published(), key=lambda r: r.api_name)}
     classes = {code: _plain_class(r) for code, r in published.items()}
@@ -396,7 +397,7 @@ def build_schema(catalog: Catalog, settings: Settings, *, extensions: list = ())
     )
     schema = Schema(
         query=query,
-        mutation=MUTATION,
+        mutation=Mutation,
         extensions=[
             lambda: MaxTokensLimiter(max_token_count=settings.max_tokens),
             ParserCache,

@@ -17,7 +17,9 @@ class AccessRecordInfo:
     operator: str | None = strawberry.field(description="经办人")
     purpose: str | None = strawberry.field(description="用途")
     resource: str = strawberry.field(description="资源")
-    operation: str = strawberry.field(description="lookup、list、link 或 entity（Apollo Federation 的 _entities）")
+    operation: str = strawberry.field(
+        description="lookup、list、link、entity（Apollo Federation 的 _entities）或 report（数据纠错报告）"
+    )
     items_returned: list[str] = strawberry.field(description="返回的信息项")
     items_denied: list[str] = strawberry.field(description="拒绝的信息项及原因（信息项:原因代码）")
     row_count: int = strawberry.field(description="返回行数")

@@ -93,6 +93,26 @@ def add_staff(folder: Path) -> None:
     assert run.returncode == 0, run.stderr
 
 
+async def data_error_report(client: httpx.AsyncClient, key: str) -> tuple[str, str]:
+    """The market regulator reports a person's name as wrong: (the person's ID number, the report's id)."""
+    headers = {"Authorization": f"Bearer {key}", "X-Purpose": "market.licence-review"}
+    listed = await client.post(
+        "/graphql", json={"query": "{ personList(first: 1) { items { idNumber } } }"}, headers=headers
+    )
+    person = listed.json()["data"]["personList"]["items"][0]["idNumber"]
+    filed = await client.post(
+        "/graphql",
+        json={
+            "query": 'mutation($key: String!) { reportDataError(resource: "police.person", key: $key, item: "name", '
+            'proposed: "张三", reason: "与证件不一致") { id } }',
+            "variables": {"key": person},
+        },
+        headers=headers,
+    )
+    assert "errors" not in filed.json(), filed.text
+    return person, filed.json()["data"]["reportDataError"]["id"]
+
+
 async def enterprises(client: httpx.AsyncClient, key: str) -> dict:
     response = await client.post(
         "/graphql", json={"query": ENTERPRISES}, headers={"Authorization": f"Bearer {key}", "X-Purpose": PURPOSE}
@@ -155,7 +175,9 @@ async def test_console_in_a_real_browser(browser, own_folder):  # browser first:
                 )
                 shots = Shots(ARTIFACTS)
                 try:
-                    await story(page, context, graphql, keys[HRSS], shots, origin, keys["land"])
+                    await story(
+                        page, context, graphql, keys[HRSS], shots, origin, keys["land"], market_key=keys["market"]
+                    )
                 except Exception:
                     with contextlib.suppress(Exception):  # the page as it was when the story broke, for the artifacts
                         await shots(page, "failed")
@@ -171,7 +193,15 @@ async def test_console_in_a_real_browser(browser, own_folder):  # browser first:
 
 
 async def story(
-    page: Page, context, graphql: httpx.AsyncClient, key: str, shots: Shots, origin: str, land_key: str
+    page: Page,
+    context,
+    graphql: httpx.AsyncClient,
+    key: str,
+    shots: Shots,
+    origin: str,
+    land_key: str,
+    *,
+    market_key: str,
 ) -> None:
     # --- signing in: the console sends a signed-out visitor to the login page ---------------------------
     await page.goto("/console/rules")
@@ -345,6 +375,14 @@ async def story(
     await page.click("#catalog-compare")
     await expect(page.locator("#catalog-changes")).to_contain_text("不动产坐落")
     await shots(page, "catalog-diff")
+    # --- a data-error report filed over GraphQL appears in the console, without the record's key -----------
+    person, report_id = await data_error_report(graphql, market_key)
+    await page.click("header nav a[href='/console/corrections']")
+    await expect(page).to_have_url(f"{origin}/console/corrections")
+    await expect(page.locator("h2")).to_have_text("数据纠错报告")
+    await expect(page.locator(f"#reports tr#report-{report_id}")).to_contain_text("待答复")
+    await expect(page.locator("#reports")).not_to_contain_text(person)
+    await shots(page, "corrections")
 
     # --- signing out ends the session: the console is closed again ------------------------------------------
     await page.click("#sign-out")

@@ -99,6 +99,7 @@ async def test_the_schema_made_from_the_metadata_is_the_migrated_one(platform_ur
             ("DB_UPGRADE_STEP", "0004_trusted_documents"),
             ("DB_UPGRADE_STEP", "0005_catalog_workflow"),
             ("DB_UPGRADE_STEP", "0006_freshness"),
+            ("DB_UPGRADE_STEP", "0007_data_errors"),
         ]
         async with migrated.connect() as conn:
             assert await conn.run_sync(_diff) == []
@@ -276,6 +277,8 @@ def test_the_baseline_database_written_by_the_old_code_is_adopted_upgraded_and_v
         "and who, why and whose entries on every catalog version.）",
         "已升级：0005_catalog_workflow → 0006_freshness（Freshness: the last change of each resource's source, as the "
         "platform last read it (Art 16, 20).）",
+        "已升级：0006_freshness → 0007_data_errors（Data-error reports (校核纠错): the reports consumers file "
+        "and providers answer.）",
         f"平台数据库的结构版本：{migrations.head()}（最新）",
     ]
     assert (
@@ -432,7 +435,7 @@ def test_db_history_lists_the_revisions_from_the_baseline(tmp_path):
     assert run.returncode == 0
     lines = run.stdout.splitlines()
     assert lines[0].startswith("base -> 0001_baseline ") and lines[-1].startswith(
-        f"0005_catalog_workflow -> {migrations.head()} (head)"
+        f"0006_freshness -> {migrations.head()} (head)"
     )
 
 
