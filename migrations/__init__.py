@@ -45,7 +45,7 @@ import audit.chain
 import audit.tables  # noqa: F401
 import catalog.freshness
 import catalog.store
-import catalog.tables
+import catalog.tables  # noqa: F401
 import corrections.tables  # noqa: F401
 import govshare.keys  # noqa: F401
 import policies.tables  # noqa: F401
