@@ -4,7 +4,8 @@ A resource counts as touched when an access of it read its source: an access rec
 ``partial`` (a list, a lookup, a link hop, an ``_entities`` type), including a lookup that found no record (the
 source said so). A resource refused as a whole (``denied``: purpose, restriction, scope, a denied lookup key) or
 whose source failed (``failed``) was not read, and carries no entry: nothing of it was answered. Each resource is
-listed once, in the order it was first read; the state comes from what the platform recorded (catalog/freshness.py),
+listed once, in the order of the resource codes (link hops run
+concurrently: the order they finish in is no order a client could rely on); the state comes from what the platform recorded (catalog/freshness.py),
 computed at the request's time, without asking any source.
 """
 
@@ -17,7 +18,7 @@ READ = ("allowed", "partial")
 
 
 def entries(ctx: RequestContext) -> list[dict[str, object]]:
-    touched = dict.fromkeys(r.resource for r in ctx.records if r.outcome in READ)
+    touched = sorted({r.resource for r in ctx.records if r.outcome in READ})
     found = []
     for code in touched:
         resource = ctx.catalog.resources.get(code)

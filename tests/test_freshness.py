@@ -242,10 +242,11 @@ async def test_links_carry_every_resource_they_read_once_each(api):
         " more: enterpriseList(first: 1) { items { name } } }",
         *MARKET,
     )
+    # once each, in the order of the codes (the hops run concurrently: the order they finish in is none)
     assert [e["resource"] for e in answer["extensions"]["freshness"]] == [
+        "hrss.social-insurance",
         "market.enterprise",
         "police.person",
-        "hrss.social-insurance",
     ]
     assert _entries(answer)["hrss.social-insurance"]["updateCycle"] == "monthly"
 
