@@ -8,7 +8,7 @@ from enum import StrEnum
 from functools import cached_property
 from typing import Any
 
-from catalog.guide import DEFAULT_GUIDE_TYPES
+from catalog.guide import DEFAULT_GUIDE_TYPES, UPDATE_CYCLE_LABELS
 
 
 class ShareType(StrEnum):
@@ -29,16 +29,7 @@ CLASSIFICATIONS = ("base", "theme", "department")  # 基础库 / 主题库 / 部
 SHARE_METHODS = ("online_query", "exchange", "interface")  # 联机查询 / 数据交换 / 接口服务 (Art 18)
 # 更新周期: how often a resource's source promises to change (catalog/freshness.py: what is due when).
 UPDATE_CYCLES = ("realtime", "daily", "weekly", "monthly", "quarterly", "half-yearly", "yearly", "irregular")
-CYCLE_LABELS = {
-    "realtime": "实时",
-    "daily": "每日",
-    "weekly": "每周",
-    "monthly": "每月",
-    "quarterly": "每季度",
-    "half-yearly": "每半年",
-    "yearly": "每年",
-    "irregular": "不定期",
-}
+CYCLE_LABELS = UPDATE_CYCLE_LABELS  # their zh labels (catalog/guide.py)
 # 信息资源格式 (catalog/guide.py has their labels): what the resource is held as at its provider.
 RESOURCE_FORMATS = ("database", "document", "spreadsheet", "image", "stream", "self_describing", "other")
 
