@@ -1145,17 +1145,30 @@ def staff() -> None:
 @staff.command("add", help="创建账户。密码从环境变量 GOVSHARE_STAFF_PASSWORD 读取，未设置时交互输入。")
 @click.argument("username")
 @click.option("--name", "display_name", default="", help="显示名称。")
+@click.option(
+    "--department",
+    default=None,
+    help="部门代码：该部门的目录编报人员（catalog_editor），在管理台只能编报、送审、下线本部门的目录条目；"
+    "不填为共享主管部门的管理人员。",
+)
 @runs_async
-async def staff_add(settings: Settings, engine, username: str, display_name: str) -> None:
+async def staff_add(settings: Settings, engine, username: str, display_name: str, department: str | None) -> None:
     import os
 
     from admin import accounts
 
+    if department is not None:
+        async with engine.connect() as conn:
+            in_force = await catalog_store.current(conn)
+        if in_force is None:
+            raise GovshareError("CATALOG_NOT_LOADED")
+        if department not in in_force.departments:
+            raise GovshareError("DEPARTMENT_NOT_FOUND", department=department)
     password = os.environ.get("GOVSHARE_STAFF_PASSWORD") or click.prompt(
         "密码" if settings.language != "en" else "Password", hide_input=True, confirmation_prompt=True
     )
     async with engine.begin() as conn:
-        await accounts.create_account(conn, settings, username, password, display_name)
+        await accounts.create_account(conn, settings, username, password, display_name, department)
     click.echo(_say(settings, "STAFF_CREATED", username=username))
 
 
@@ -1168,7 +1181,8 @@ async def staff_list(settings: Settings, engine) -> None:
         rows = await accounts.list_accounts(conn)
     for row in rows:
         state = "disabled" if row.disabled_at else ("locked" if row.locked_until else "active")
-        click.echo(f"{row.username:<20} {row.display_name:<20} {state}")
+        role = f"{accounts.CATALOG_EDITOR}:{row.department}" if row.department else accounts.OFFICE
+        click.echo(f"{row.username:<20} {row.display_name:<20} {state:<8} {role}")
 
 
 @staff.command("unlock", help="解除账户锁定。")
@@ -1580,6 +1594,9 @@ ENGLISH_HELP = {
     "staff": "Security staff accounts: they sign in to the policy console and the admin API (application keys cannot).",
     "staff add": "Create an account. The password is read from GOVSHARE_STAFF_PASSWORD, or asked for.",
     "staff add --name": "Display name.",
+    "staff add --department": "Department code: the account is that department's catalog staff (catalog_editor), who "
+    "in the console may only submit, send and retire that department's catalog entries; without it, the coordinating "
+    "authority's office.",
     "staff list": "List the accounts and their state.",
     "staff unlock": "Unlock an account.",
     "staff disable": "Disable an account and end all its sessions.",
