@@ -455,8 +455,8 @@ def _submission_lines(settings: Settings, item: workflow.Submission) -> list[str
 
 @catalog.command(
     "submit",
-    help="部门编报本部门的目录条目。PATH 为只含一个部门的 .toml 文件：新增或变更的资源先为草稿，送审后由共享主管部门"
-    "审核；提交时即核对数据源，核对结果逐字段记入编报。",
+    help="部门编报本部门的目录条目。PATH 为只含一个部门的 .toml 文件或 .xlsx 工作簿（错误逐单元格指出，与 catalog load "
+    "相同）：新增或变更的资源先为草稿，送审后由共享主管部门审核；提交时即核对数据源，核对结果逐字段记入编报。",
 )
 @click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--reason", required=True, help="编报理由。")
@@ -465,16 +465,18 @@ def _submission_lines(settings: Settings, item: workflow.Submission) -> list[str
 @runs_async
 async def catalog_submit(settings: Settings, engine, path: Path, reason: str, by: str, draft: bool) -> None:
     now = datetime.now(UTC)
+    workbook = path.read_bytes() if path.suffix.lower() == ".xlsx" else None
     async with engine.begin() as conn:
         submission_id = await workflow.submit(
             conn,
             settings,
             _operator(by),
             source=str(path),
-            text=path.read_text(encoding="utf-8"),
+            text="" if workbook is not None else path.read_text(encoding="utf-8"),
             reason=reason,
             now=now,
             draft=draft,
+            workbook=workbook,
         )
         item = await workflow.read(conn, submission_id)
     click.echo(

@@ -438,9 +438,7 @@ class SubmissionView:
     changes: list[catalog_store.FieldChange]
 
 
-async def catalog_submissions(
-    runtime: Platform, staff: Author, *, status: str | None = None
-) -> list[SubmissionView]:
+async def catalog_submissions(runtime: Platform, staff: Author, *, status: str | None = None) -> list[SubmissionView]:
     """The submissions ``staff`` may see: a department's catalog staff its own department's only."""
     department = getattr(staff, "department", None) or None
     async with runtime.engine.connect() as conn:

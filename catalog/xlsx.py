@@ -497,9 +497,7 @@ def _open(path: Path, reader: _Reader, data: bytes | None = None) -> Any | None:
     return None
 
 
-def read_documents(
-    path: Path, data: bytes | None = None
-) -> tuple[list[tuple[dict[str, Any], Locate]], list[Problem]]:
+def read_documents(path: Path, data: bytes | None = None) -> tuple[list[tuple[dict[str, Any], Locate]], list[Problem]]:
     """The department documents of a workbook (as TOML files hold them), each with the locator of its faults,
     and the faults found in reading it (a missing sheet or column, a formula, a resource's rows that disagree, a
     provider or purpose naming a department the 部门 sheet does not list). With ``data``, that is the workbook's

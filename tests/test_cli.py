@@ -892,7 +892,9 @@ def test_staff_accounts_from_the_command_line(own_folder):
     weak = govshare_in_process(own_folder, "staff", "add", "li.na", env={"GOVSHARE_STAFF_PASSWORD": "short"})
     assert weak.returncode == 1 and "[STAFF_PASSWORD_WEAK]" in weak.stderr
     assert re.search(
-        r"^wang\.fang\s+王芳\s+active\s+coordinator$", govshare_in_process(own_folder, "staff", "list").stdout, re.MULTILINE
+        r"^wang\.fang\s+王芳\s+active\s+coordinator$",
+        govshare_in_process(own_folder, "staff", "list").stdout,
+        re.MULTILINE,
     )
     assert govshare_in_process(own_folder, "staff", "disable", "wang.fang").returncode == 0
     assert re.search(
