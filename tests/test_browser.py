@@ -160,7 +160,7 @@ async def explain(page: Page, shots: Shots, name: str) -> None:
 async def test_console_in_a_real_browser(browser, own_folder):  # browser first: no demo world built to be skipped
     keys = demo_keys(own_folder)
     await asyncio.to_thread(add_staff, own_folder)  # blocking work off the session's event loop
-    await asyncio.to_thread(add_staff, own_folder, CLERK, "--department", "land")
+    await asyncio.to_thread(add_staff, own_folder, CLERK, "--name", "国土编报员", "--department", "land")
     workbook = own_folder / "land.xlsx"  # the land department's entries as it exchanges them, one label changed
     await asyncio.to_thread(land_workbook, workbook)
     server = _Server(own_folder)
