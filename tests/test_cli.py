@@ -903,7 +903,7 @@ def test_staff_accounts_from_the_command_line(own_folder):
         re.MULTILINE,
     )
     # a department's catalog staff: a department of the catalog in force, shown with its role
-    env = {"GOVSHARE_STAFF_PASSWORD": PASSWORD}
+    env = {"GOVSHARE_STAFF_PASSWORD": "correct horse battery staple"}
     clerk = govshare_in_process(own_folder, "staff", "add", "land.clerk", "--department", "land", env=env)
     assert clerk.returncode == 0, clerk.stderr
     assert re.search(
