@@ -102,6 +102,11 @@ async def test_a_departments_staff_uploads_a_workbook_sends_it_and_the_office_pu
         assert page.status_code == 200 and 'action="/console/catalog/upload"' in page.text
         assert 'enctype="multipart/form-data"' in page.text and "/approve" not in page.text
 
+        csrf, _ = await clerk.form_token("/console/catalog")
+        no_file = await clerk_client.post(
+            "/console/catalog/upload", data={"csrf_token": csrf, "reason": "x"}, headers={"Origin": ORIGIN}
+        )
+        assert no_file.status_code == 400 and "请选择一个目录文件" in no_file.text
         assert (await upload(clerk, edited, "坐落更名", draft=True)).status_code == 303
         (draft_id,) = submission_ids((await clerk_client.get("/console/catalog")).text)
         async with runtime.engine.connect() as conn:
