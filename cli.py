@@ -455,8 +455,8 @@ def _submission_lines(settings: Settings, item: workflow.Submission) -> list[str
 
 @catalog.command(
     "submit",
-    help="部门编报本部门的目录条目。PATH 为只含一个部门的 .toml 文件：新增或变更的资源先为草稿，送审后由共享主管部门"
-    "审核；提交时即核对数据源，核对结果逐字段记入编报。",
+    help="部门编报本部门的目录条目。PATH 为只含一个部门的 .toml 文件或 .xlsx 工作簿（错误逐单元格指出，与 catalog load "
+    "相同）：新增或变更的资源先为草稿，送审后由共享主管部门审核；提交时即核对数据源，核对结果逐字段记入编报。",
 )
 @click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--reason", required=True, help="编报理由。")
@@ -465,16 +465,18 @@ def _submission_lines(settings: Settings, item: workflow.Submission) -> list[str
 @runs_async
 async def catalog_submit(settings: Settings, engine, path: Path, reason: str, by: str, draft: bool) -> None:
     now = datetime.now(UTC)
+    workbook = path.read_bytes() if path.suffix.lower() == ".xlsx" else None
     async with engine.begin() as conn:
         submission_id = await workflow.submit(
             conn,
             settings,
             _operator(by),
             source=str(path),
-            text=path.read_text(encoding="utf-8"),
+            text="" if workbook is not None else path.read_text(encoding="utf-8"),
             reason=reason,
             now=now,
             draft=draft,
+            workbook=workbook,
         )
         item = await workflow.read(conn, submission_id)
     click.echo(
@@ -1145,17 +1147,30 @@ def staff() -> None:
 @staff.command("add", help="创建账户。密码从环境变量 GOVSHARE_STAFF_PASSWORD 读取，未设置时交互输入。")
 @click.argument("username")
 @click.option("--name", "display_name", default="", help="显示名称。")
+@click.option(
+    "--department",
+    default=None,
+    help="部门代码：该部门的目录编报人员（catalog_editor），在管理台只能编报、送审、下线本部门的目录条目；"
+    "不填为共享主管部门的管理人员。",
+)
 @runs_async
-async def staff_add(settings: Settings, engine, username: str, display_name: str) -> None:
+async def staff_add(settings: Settings, engine, username: str, display_name: str, department: str | None) -> None:
     import os
 
     from admin import accounts
 
+    if department is not None:
+        async with engine.connect() as conn:
+            in_force = await catalog_store.current(conn)
+        if in_force is None:
+            raise GovshareError("CATALOG_NOT_LOADED")
+        if department not in in_force.departments:
+            raise GovshareError("DEPARTMENT_NOT_FOUND", department=department)
     password = os.environ.get("GOVSHARE_STAFF_PASSWORD") or click.prompt(
         "密码" if settings.language != "en" else "Password", hide_input=True, confirmation_prompt=True
     )
     async with engine.begin() as conn:
-        await accounts.create_account(conn, settings, username, password, display_name)
+        await accounts.create_account(conn, settings, username, password, display_name, department)
     click.echo(_say(settings, "STAFF_CREATED", username=username))
 
 
@@ -1168,7 +1183,8 @@ async def staff_list(settings: Settings, engine) -> None:
         rows = await accounts.list_accounts(conn)
     for row in rows:
         state = "disabled" if row.disabled_at else ("locked" if row.locked_until else "active")
-        click.echo(f"{row.username:<20} {row.display_name:<20} {state}")
+        role = f"{accounts.CATALOG_EDITOR}:{row.department}" if row.department else accounts.OFFICE
+        click.echo(f"{row.username:<20} {row.display_name:<20} {state:<8} {role}")
 
 
 @staff.command("unlock", help="解除账户锁定。")
@@ -1580,6 +1596,9 @@ ENGLISH_HELP = {
     "staff": "Security staff accounts: they sign in to the policy console and the admin API (application keys cannot).",
     "staff add": "Create an account. The password is read from GOVSHARE_STAFF_PASSWORD, or asked for.",
     "staff add --name": "Display name.",
+    "staff add --department": "Department code: the account is that department's catalog staff (catalog_editor), who "
+    "in the console may only submit, send and retire that department's catalog entries; without it, the coordinating "
+    "authority's office.",
     "staff list": "List the accounts and their state.",
     "staff unlock": "Unlock an account.",
     "staff disable": "Disable an account and end all its sessions.",

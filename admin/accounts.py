@@ -51,19 +51,32 @@ async def _verified(password_hash: str, password: str) -> bool:
     return await asyncio.get_running_loop().run_in_executor(_pool, _matches, password_hash, password)
 
 
+CATALOG_EDITOR = "catalog_editor"  # a department's catalog staff: its own catalog entries in the console, nothing else
+OFFICE = "coordinator"  # the coordinating authority's office: every console page, the catalog review
+
+
 @dataclass(frozen=True)
 class Staff:
     username: str
     display_name: str
     csrf_token: str
     session_expires: datetime
+    department: str | None = None  # set: the department's catalog staff (``CATALOG_EDITOR``)
+
+    @property
+    def role(self) -> str:
+        return CATALOG_EDITOR if self.department else OFFICE
 
 
 def _digest(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-async def create_account(conn, settings: Settings, username: str, password: str, display_name: str = "") -> None:
+async def create_account(
+    conn, settings: Settings, username: str, password: str, display_name: str = "", department: str | None = None
+) -> None:
+    """An account; with ``department`` (a code of the catalog in force, checked by the caller) that department's
+    catalog staff, without it the coordinating authority's office."""
     if not USERNAME.match(username or ""):
         raise GovshareError("STAFF_BAD_USERNAME")
     if len(password) < settings.staff_min_password_length:
@@ -77,6 +90,7 @@ async def create_account(conn, settings: Settings, username: str, password: str,
             password_hash=await _hashed(password),
             failed_attempts=0,
             created_at=datetime.now(UTC),
+            department=department or None,
         )
     )
 
@@ -160,7 +174,7 @@ async def sign_in(
                 token_hash=_digest(token), username=username, csrf_token=csrf, created_at=now, expires_at=expires
             )
         )
-    return token, Staff(username, row.display_name, csrf, expires)
+    return token, Staff(username, row.display_name, csrf, expires, row.department)
 
 
 async def session(conn, token: str | None, now: datetime | None = None) -> Staff | None:
@@ -170,14 +184,19 @@ async def session(conn, token: str | None, now: datetime | None = None) -> Staff
     now = now or datetime.now(UTC)
     row = (
         await conn.execute(
-            select(staff_sessions, staff_accounts.c.display_name, staff_accounts.c.disabled_at)
+            select(
+                staff_sessions,
+                staff_accounts.c.display_name,
+                staff_accounts.c.disabled_at,
+                staff_accounts.c.department,
+            )
             .join(staff_accounts, staff_accounts.c.username == staff_sessions.c.username)
             .where(staff_sessions.c.token_hash == _digest(token))
         )
     ).first()
     if row is None or row.ended_at is not None or row.disabled_at is not None or row.expires_at <= now:
         return None
-    return Staff(row.username, row.display_name, row.csrf_token, row.expires_at)
+    return Staff(row.username, row.display_name, row.csrf_token, row.expires_at, row.department)
 
 
 async def sign_out(conn, token: str) -> None:

@@ -569,6 +569,8 @@ class AdminEndpoint(GraphQLEndpoint):
             raise AuthError("APPLICATION_KEY_NOT_STAFF" if key else "STAFF_UNAUTHENTICATED")
         if not csrf_ok(request, signed, None):
             raise GovshareError("CSRF_FAILED", http_status=403)
+        if signed.staff.department:  # a department's catalog staff: the console's catalog page only
+            raise GovshareError("STAFF_OFFICE_ONLY", http_status=403, department=signed.staff.department)
         return signed.staff
 
     def execution(

@@ -35,7 +35,7 @@ from admin.auth import (
 from admin.labels import label
 from admin.runtime import runtime as runtime_of
 from govshare.clock import CHINA
-from govshare.errors import AuthError, GovshareError
+from govshare.errors import AuthError, CatalogError, GovshareError
 from govshare.i18n import message
 from policies import documents
 from policies.explain import describe_cover
@@ -103,14 +103,22 @@ def _language(request: Request) -> str:
     return console_language(request, runtime_of(request).settings.language)
 
 
-def staff_only(handler):
-    """Pages for signed-in staff; every POST must carry the session's CSRF token."""
-
+def _signed_page(handler, editors: bool):
     async def page(request: Request) -> Response:
         lang = _language(request)
         signed = await signed_in(request)
         if signed is None:
             return RedirectResponse("/console/login", status_code=303)
+        if signed.staff.department and not editors:  # a department's catalog staff: its catalog page only
+            return _render(
+                request,
+                "error.html",
+                lang,
+                403,
+                signed,
+                code="STAFF_OFFICE_ONLY",
+                params={"department": signed.staff.department},
+            )
         form = None
         if request.method == "POST":
             form = await request.form()
@@ -119,6 +127,26 @@ def staff_only(handler):
         return await handler(request, signed, lang, form)
 
     return page
+
+
+def staff_only(handler):
+    """Pages for the coordinating authority's office (staff without a department); every POST must carry the
+    session's CSRF token. A department's catalog staff is refused (403 STAFF_OFFICE_ONLY)."""
+    return _signed_page(handler, editors=False)
+
+
+def catalog_staff(handler):
+    """Pages for every signed-in staff member, a department's catalog staff too (the catalog pages)."""
+    return _signed_page(handler, editors=True)
+
+
+def _home(staff: accounts.Staff) -> str:
+    return "/console/catalog" if staff.department else "/console/rules"
+
+
+async def home(request: Request) -> Response:
+    signed = await signed_in(request)
+    return RedirectResponse(_home(signed.staff) if signed else "/console/login", status_code=303)
 
 
 # --- signing in and out --------------------------------------------------------------------------------
@@ -148,16 +176,16 @@ async def login_post(request: Request) -> Response:
         response.headers["Retry-After"] = str(wait)
         return response
     try:
-        token, _staff = await sign_in(runtime.engine, runtime.settings, username, str(form.get("password", "")))
+        token, staff = await sign_in(runtime.engine, runtime.settings, username, str(form.get("password", "")))
     except AuthError as exc:
         return await login_page(request, exc.code, exc.params, status=401)
-    response = RedirectResponse("/console/rules", status_code=303)
+    response = RedirectResponse(_home(staff), status_code=303)
     set_session_cookie(response, token, int(runtime.settings.staff_session_hours * 3600))
     response.delete_cookie(LOGIN_CSRF_COOKIE, path="/", secure=True, httponly=True, samesite="strict")
     return response
 
 
-@staff_only
+@catalog_staff
 async def logout(request: Request, signed: Signed, lang: str, form) -> Response:
     async with runtime_of(request).engine.begin() as conn:
         await accounts.sign_out(conn, signed.token)
@@ -593,25 +621,54 @@ async def rollback_post(request: Request, signed: Signed, lang: str, form) -> Re
 # --- the catalog kept by its departments: review, history, diff -------------------------------------------
 
 
-@staff_only
-async def catalog_page(request: Request, signed: Signed, lang: str, form) -> Response:
-    status = request.query_params.get("status") or None
-    found = await operations.catalog_submissions(runtime_of(request), status=status)
+async def _catalog_view(
+    request: Request, signed: Signed, lang: str, status: int = 200, *, error: str | None = None, **context
+) -> Response:
+    """The catalog page: the office sees every department's submissions and reviews them; a department's catalog
+    staff sees its own department's, uploads a catalog file, sends a draft and retires its published resources."""
+    runtime = runtime_of(request)
+    chosen = request.query_params.get("status") or ""
+    found = await operations.catalog_submissions(runtime, signed.staff, status=chosen or None)
+    department = signed.staff.department
+    own = (
+        sorted(
+            (r for r in runtime.catalog.published() if r.provider == department),
+            key=lambda r: r.code,
+        )
+        if department
+        else []
+    )
+    context.setdefault("catalog_problems", [])
+    context.setdefault("form", {})
     return _render(
         request,
         "catalog.html",
         lang,
-        200,
+        status,
         signed,
         submissions=found,
-        chosen=status or "",
-        error=None,
+        chosen=chosen,
+        error=error,
         problems=[],
         shown=_shown,
+        department=department,
+        own_resources=own,
+        **context,
     )
 
 
-@staff_only
+@catalog_staff
+async def catalog_page(request: Request, signed: Signed, lang: str, form) -> Response:
+    return await _catalog_view(request, signed, lang)
+
+
+def _refused(exc: GovshareError, lang: str) -> str:
+    if exc.code == "FORBIDDEN":  # the workflow's refusal of a review by a department (recorded as refused_action)
+        return message("CATALOG_REVIEW_OFFICE_ONLY", lang)
+    return message(exc.code, lang, **exc.params)
+
+
+@catalog_staff
 async def catalog_decide(request: Request, signed: Signed, lang: str, form) -> Response:
     runtime = runtime_of(request)
     submission_id, step = request.path_params["submission_id"], request.path_params["step"]
@@ -620,33 +677,68 @@ async def catalog_decide(request: Request, signed: Signed, lang: str, form) -> R
             await operations.approve_submission(runtime, signed.staff, submission_id, reason=form.get("reason", ""))
         elif step == "return":
             await operations.return_submission(runtime, signed.staff, submission_id, reason=form.get("reason", ""))
+        elif step == "send":
+            await operations.send_submission(runtime, signed.staff, submission_id)
         else:
             return _render(request, "error.html", lang, 404, signed, code="BAD_REQUEST", params={"detail": step})
     except GovshareError as exc:
-        found = await operations.catalog_submissions(runtime)
-        return _render(
-            request,
-            "catalog.html",
-            lang,
-            400,
-            signed,
-            submissions=found,
-            chosen="",
-            error=message(exc.code, lang, **exc.params),
-            problems=[],
-            shown=_shown,
-        )
+        status = 404 if exc.code == "CATALOG_SUBMISSION_NOT_FOUND" else 403 if exc.code == "FORBIDDEN" else 400
+        return await _catalog_view(request, signed, lang, status, error=_refused(exc, lang))
     return RedirectResponse("/console/catalog", status_code=303)
 
 
-@staff_only
+@catalog_staff
+async def catalog_upload(request: Request, signed: Signed, lang: str, form) -> Response:
+    """A catalog file (TOML or .xlsx) uploaded by a department's catalog staff: a submission (a draft if asked)."""
+    runtime = runtime_of(request)
+    upload = form.get("file")
+    reason = str(form.get("reason", ""))
+    draft = form.get("draft") == "1"
+    try:
+        if upload is None or isinstance(upload, str) or not upload.filename:
+            raise GovshareError("CATALOG_FILE_REQUIRED")
+        content = await upload.read()
+        await operations.submit_catalog_file(
+            runtime, signed.staff, upload.filename, content, reason=reason, draft=draft
+        )
+    except CatalogError as exc:
+        return await _catalog_view(
+            request,
+            signed,
+            lang,
+            400,
+            error=message(exc.code, lang, **exc.params),
+            catalog_problems=exc.problems,
+            form={"reason": reason},
+        )
+    except GovshareError as exc:
+        status = 403 if exc.code == "CATALOG_NOT_YOUR_DEPARTMENT" else 400
+        return await _catalog_view(request, signed, lang, status, error=_refused(exc, lang), form={"reason": reason})
+    return RedirectResponse("/console/catalog", status_code=303)
+
+
+@catalog_staff
+async def catalog_retire(request: Request, signed: Signed, lang: str, form) -> Response:
+    """A published resource retired with a reason (its department's catalog staff, or the office)."""
+    runtime = runtime_of(request)
+    try:
+        await operations.retire_resource(
+            runtime, signed.staff, str(form.get("resource", "")), reason=str(form.get("reason", ""))
+        )
+    except GovshareError as exc:
+        status = 403 if exc.code == "CATALOG_NOT_YOUR_RESOURCE" else 404 if exc.code == "RESOURCE_NOT_FOUND" else 400
+        return await _catalog_view(request, signed, lang, status, error=_refused(exc, lang))
+    return RedirectResponse("/console/catalog", status_code=303)
+
+
+@catalog_staff
 async def catalog_history_page(request: Request, signed: Signed, lang: str, form) -> Response:
     resource = request.query_params.get("resource") or None
     versions = await operations.catalog_history(runtime_of(request), resource)
     return _render(request, "catalog_history.html", lang, signed=signed, versions=versions, resource=resource or "")
 
 
-@staff_only
+@catalog_staff
 async def catalog_diff_page(request: Request, signed: Signed, lang: str, form) -> Response:
     try:
         a, b = int(request.query_params.get("from", "")), int(request.query_params.get("to", ""))
@@ -668,7 +760,7 @@ def _shown(value) -> str:
 
 
 routes = [
-    Route("/console", lambda request: RedirectResponse("/console/rules", status_code=303)),
+    Route("/console", home),
     Route("/console/login", login_page, methods=["GET"]),
     Route("/console/login", login_post, methods=["POST"]),
     Route("/console/logout", logout, methods=["POST"]),
@@ -697,5 +789,7 @@ routes = [
     Route("/console/catalog", catalog_page, methods=["GET"]),
     Route("/console/catalog/history", catalog_history_page, methods=["GET"]),
     Route("/console/catalog/diff", catalog_diff_page, methods=["GET"]),
+    Route("/console/catalog/upload", catalog_upload, methods=["POST"]),
+    Route("/console/catalog/retire", catalog_retire, methods=["POST"]),
     Route("/console/catalog/{submission_id}/{step}", catalog_decide, methods=["POST"]),
 ]

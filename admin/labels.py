@@ -200,6 +200,17 @@ LABELS: dict[str, tuple[str, str]] = {
     "no_findings": ("无", "none"),
     "catalog_version": ("目录版本", "Catalog version"),
     "catalog_no_changes": ("两个版本的目录相同。", "The two versions hold the same catalog."),
+    # A department's catalog staff (catalog_editor) in the console
+    "nav_catalog_staff": ("目录编报", "Catalog"),
+    "catalog_staff_heading": ("{department} · 目录编报", "{department} · catalog submissions"),
+    "catalog_upload_heading": ("上传目录文件", "Upload a catalog file"),
+    "catalog_file": ("目录文件（.toml 或 .xlsx）", "Catalog file (.toml or .xlsx)"),
+    "catalog_keep_draft": ("先存为草稿，稍后送审", "Keep as a draft, send for review later"),
+    "catalog_submit": ("提交编报", "Submit"),
+    "catalog_send": ("送审", "Send for review"),
+    "catalog_retire_heading": ("本部门已发布的资源", "This department's published resources"),
+    "catalog_retire_reason": ("下线理由（必填）", "Reason for retiring (required)"),
+    "catalog_retire": ("下线", "Retire"),
 }
 
 

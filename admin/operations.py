@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Protocol
 
 from sqlalchemy import select
@@ -26,7 +27,7 @@ from catalog.model import Catalog
 from corrections import process as corrections
 from corrections.tables import data_error_reports
 from govshare.config import Settings
-from govshare.errors import GovshareError, NotFoundError
+from govshare.errors import CatalogError, GovshareError, NotFoundError, Problem
 from govshare.notify import PolicyNotifier
 from govshare.platformdb import read_versions
 from policies import documents, trusted
@@ -419,10 +420,15 @@ async def trusted_documents(runtime: Platform, key_id: str) -> tuple[str, list[t
 # --- the catalog kept by its departments (catalog/workflow.py): the coordinating authority's review in the console
 
 
-CATALOG_OFFICE = "coordinator"  # staff in the console review as the coordinating authority's office (共享主管部门)
+CATALOG_OFFICE = "coordinator"  # staff without a department act as the coordinating authority's office (共享主管部门)
 
 
-def catalog_reviewer(staff: Author) -> workflow.Actor:
+def catalog_actor(staff: Author) -> workflow.Actor:
+    """A signed-in staff member in the catalog workflow: a department's catalog staff (``catalog_editor``: keeps its
+    own department's entries, never reviews), or the coordinating authority's office (reviews every department's)."""
+    department = getattr(staff, "department", None)
+    if department:
+        return workflow.Actor(department, staff.username, ("catalog_editor",))
     return workflow.Actor(CATALOG_OFFICE, staff.username, ("coordinator",))
 
 
@@ -432,16 +438,51 @@ class SubmissionView:
     changes: list[catalog_store.FieldChange]
 
 
-async def catalog_submissions(runtime: Platform, *, status: str | None = None) -> list[SubmissionView]:
+async def catalog_submissions(runtime: Platform, staff: Author, *, status: str | None = None) -> list[SubmissionView]:
+    """The submissions ``staff`` may see: a department's catalog staff its own department's only."""
+    department = getattr(staff, "department", None) or None
     async with runtime.engine.connect() as conn:
-        found = await workflow.listing(conn, status=status)
+        found = await workflow.listing(conn, department=department, status=status)
         return [SubmissionView(s, await workflow.submission_diff(conn, s)) for s in found]
+
+
+async def submit_catalog_file(
+    runtime: Platform, staff: Author, filename: str, content: bytes, *, reason: str, draft: bool
+) -> str:
+    """A catalog file uploaded in the console (TOML, or an .xlsx workbook by its name) as a submission."""
+    if not reason.strip():
+        raise GovshareError("REASON_REQUIRED")
+    name = Path(filename or "catalog.toml").name
+    workbook = content if name.lower().endswith(".xlsx") else None
+    text = ""
+    if workbook is None:
+        try:
+            text = content.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise CatalogError([Problem(name, None, None, "TOML_SYNTAX", str(exc))]) from exc
+    async with runtime.engine.begin() as conn:
+        return await workflow.submit(
+            conn,
+            runtime.settings,
+            catalog_actor(staff),
+            source=name,
+            text=text,
+            reason=reason,
+            now=runtime.clock(),
+            draft=draft,
+            workbook=workbook,
+        )
+
+
+async def send_submission(runtime: Platform, staff: Author, submission_id: str) -> None:
+    async with runtime.engine.begin() as conn:
+        await workflow.send(conn, runtime.settings, catalog_actor(staff), submission_id, now=runtime.clock())
 
 
 async def approve_submission(runtime: Platform, staff: Author, submission_id: str, *, reason: str) -> int:
     async with runtime.engine.begin() as conn:
         version = await workflow.approve(
-            conn, runtime.settings, catalog_reviewer(staff), submission_id, reason=reason, now=runtime.clock()
+            conn, runtime.settings, catalog_actor(staff), submission_id, reason=reason, now=runtime.clock()
         )
     await runtime.changed()
     return version
@@ -449,7 +490,14 @@ async def approve_submission(runtime: Platform, staff: Author, submission_id: st
 
 async def return_submission(runtime: Platform, staff: Author, submission_id: str, *, reason: str) -> None:
     async with runtime.engine.begin() as conn:
-        await workflow.return_(conn, catalog_reviewer(staff), submission_id, reason=reason, now=runtime.clock())
+        await workflow.return_(conn, catalog_actor(staff), submission_id, reason=reason, now=runtime.clock())
+
+
+async def retire_resource(runtime: Platform, staff: Author, code: str, *, reason: str) -> int:
+    async with runtime.engine.begin() as conn:
+        version = await workflow.retire(conn, catalog_actor(staff), code, reason=reason, now=runtime.clock())
+    await runtime.changed()
+    return version
 
 
 async def catalog_history(runtime: Platform, resource: str | None = None) -> list[catalog_store.Version]:

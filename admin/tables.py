@@ -6,7 +6,7 @@ from sqlalchemy import Column, Integer, String, Table, Text
 
 from govshare.platformdb import UTCDateTime, metadata
 
-# Security staff who sign in to the policy console (admin/accounts.py). Application keys never sign in.
+# Staff who sign in to the console (admin/accounts.py). Application keys never sign in.
 staff_accounts = Table(
     "staff_accounts",
     metadata,
@@ -17,6 +17,9 @@ staff_accounts = Table(
     Column("locked_until", UTCDateTime),
     Column("disabled_at", UTCDateTime),
     Column("created_at", UTCDateTime, nullable=False),
+    # None: the coordinating authority's office (every console page); a department's code: its catalog staff
+    # (role catalog_editor), who see and keep only that department's catalog entries (revision 0008)
+    Column("department", String(40)),
 )
 
 staff_sessions = Table(

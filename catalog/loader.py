@@ -681,15 +681,17 @@ def catalog_files(path: Path) -> list[Path]:
     return sorted(path.glob("*.toml")) if path.is_dir() else [path]
 
 
-def _documents(file: Path, text: str | None = None) -> tuple[list[tuple[_Checker, dict[str, Any]]], list[Problem]]:
+def _documents(
+    file: Path, text: str | None = None, data: bytes | None = None
+) -> tuple[list[tuple[_Checker, dict[str, Any]]], list[Problem]]:
     """The department documents a file holds, each with the checker that names its faults, and the faults found
     in reading it: a TOML file is one department's; a workbook (.xlsx, catalog/xlsx.py) holds one per department,
     each fault located at its cell. With ``text``, that is the TOML file's content and ``file`` only its name (a
-    catalog file sent through the API)."""
-    if text is None and file.suffix.lower() == ".xlsx":
+    catalog file sent through the API); with ``data``, that is the workbook's content (an upload)."""
+    if data is not None or (text is None and file.suffix.lower() == ".xlsx"):
         from catalog import xlsx  # openpyxl is imported only for a workbook
 
-        read, faults = xlsx.read_documents(file)
+        read, faults = xlsx.read_documents(file, data)
         return [(_Checker(str(file), locate), document) for document, locate in read], faults
     checker = _Checker(str(file))
     try:
@@ -714,13 +716,15 @@ def load_catalog(path: Path, base: Catalog | None = None) -> Catalog:
 
 
 def load_entries(
-    path: Path, base: Catalog | None = None, text: str | None = None
+    path: Path, base: Catalog | None = None, text: str | None = None, data: bytes | None = None
 ) -> tuple[Catalog, set[str], set[str]]:
     """``load_catalog``, and the codes of the departments and of the resources the files hold. With ``text``, that is
-    the one file's content and ``path`` only its name (a catalog file sent through the API)."""
+    the one file's content and ``path`` only its name (a catalog file sent through the API); with ``data``, the
+    content of one workbook (.xlsx) and ``path`` its name, each fault located at its cell as for a workbook file."""
     problems: list[Problem] = []
-    files = [path] if text is not None else catalog_files(path)
-    if text is None and (not files or not path.exists()):
+    sent = text is not None or data is not None
+    files = [path] if sent else catalog_files(path)
+    if not sent and (not files or not path.exists()):
         raise CatalogError([Problem(str(path), None, None, "CATALOG_EMPTY", "expected *.toml files")])
 
     departments: dict[str, Department] = {}
@@ -733,7 +737,7 @@ def load_entries(
     department_files: dict[str, _Checker] = {}
     documents: list[tuple[_Checker, dict[str, Any]]] = []
     for file in files:
-        read, faults = _documents(file, text)
+        read, faults = _documents(file, text, data)
         documents += read
         problems += faults
     for checker, document in documents:

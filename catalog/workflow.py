@@ -23,6 +23,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+import tomli_w
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -54,8 +55,11 @@ class Actor:
         return "coordinator" in self.roles
 
     def keeps(self, department: str) -> bool:
-        """May keep ``department``'s catalog entries (submit, send, retire): its own, as its reviewer."""
-        return self.operator or (self.department == department and "reviewer" in self.roles)
+        """May keep ``department``'s catalog entries (submit, send, retire): its own, as its reviewer (a key) or as
+        its catalog staff in the console (``catalog_editor``, admin/accounts.py)."""
+        return self.operator or (
+            self.department == department and bool({"reviewer", "catalog_editor"} & set(self.roles))
+        )
 
 
 @dataclass(frozen=True)
@@ -231,14 +235,20 @@ async def submit(
     reason: str,
     now: dt.datetime,
     draft: bool = False,
+    workbook: bytes | None = None,
 ) -> str:
-    """A department's catalog file (TOML) as a submission: validated against the catalog in force (a fault refuses it
-    with every problem), checked against its sources unless kept as a draft; returns its id."""
+    """A department's catalog file as a submission: TOML (``text``) or a workbook (``workbook``, the .xlsx's bytes;
+    ``text`` is then ignored): validated against the catalog in force (a fault refuses it with every problem, a
+    workbook's located at its cell as ``catalog load`` locates them), checked against its sources unless kept as a
+    draft; returns its id. A workbook's department is kept as the TOML file it reads as (``workbook_toml``), which
+    sending and approving read again."""
     current = await _in_force(conn)
-    merged, departments, _ = load_entries(Path(source), current, text=text)
+    merged, departments, _ = load_entries(Path(source), current, text=None if workbook else text, data=workbook)
     if len(departments) != 1:
         raise GovshareError("CATALOG_ONE_DEPARTMENT", count=len(departments))
     (department,) = departments
+    if workbook is not None:
+        text = workbook_toml(source, workbook, department)
     if actor.operator:  # acting for the department the file names
         actor = replace(actor, department=department)
     # a new department is registered by the coordinating authority (its source, its first entries)
@@ -286,6 +296,24 @@ async def submit(
         errors=sum(f.severity == "error" for f in findings),
     )
     return submission_id
+
+
+def workbook_toml(source: str, workbook: bytes, department: str) -> str:
+    """The department's entries of a valid workbook as the TOML file they read as (the same document)."""
+    from catalog import xlsx  # openpyxl is imported only for a workbook
+
+    read, _ = xlsx.read_documents(Path(source), workbook)
+    (document,) = [d for d, _ in read if d.get("department", {}).get("code") == department]
+    return tomli_w.dumps(_without_none(document))
+
+
+def _without_none(value: Any) -> Any:
+    """TOML has no null: an empty cell is an absent key, as in a TOML file."""
+    if isinstance(value, dict):
+        return {k: _without_none(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        return [_without_none(v) for v in value]
+    return value
 
 
 async def read(conn: AsyncConnection, submission_id: str) -> Submission:

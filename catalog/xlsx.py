@@ -11,6 +11,7 @@ and values are accepted as labels (有条件共享, 每日, 字符型C, 是) or 
 from __future__ import annotations
 
 import datetime
+import io
 import re
 import zipfile
 from collections.abc import Callable, Iterable
@@ -477,18 +478,18 @@ def _rows(reader: _Reader, sheet: Any, title: str, columns: tuple[Column, ...]) 
     return found
 
 
-def _open(path: Path, reader: _Reader) -> Any | None:
+def _open(path: Path, reader: _Reader, data: bytes | None = None) -> Any | None:
     try:
-        size = path.stat().st_size
+        size = path.stat().st_size if data is None else len(data)
         if size > MAX_BYTES:
             reader.fault("", "", "XLSX_TOO_LARGE", f"{size} bytes (at most {MAX_BYTES})")
             return None
-        with zipfile.ZipFile(path) as archive:
+        with zipfile.ZipFile(path if data is None else io.BytesIO(data)) as archive:
             unpacked = sum(info.file_size for info in archive.infolist())
         if unpacked > MAX_UNPACKED_BYTES:
             reader.fault("", "", "XLSX_TOO_LARGE", f"{unpacked} bytes unpacked (at most {MAX_UNPACKED_BYTES})")
             return None
-        return load_workbook(path, read_only=True, data_only=False)
+        return load_workbook(path if data is None else io.BytesIO(data), read_only=True, data_only=False)
     except OSError as exc:
         reader.fault("", "", "FILE_UNREADABLE", exc.strerror or str(exc))
     except Exception as exc:  # whatever openpyxl or zipfile raise for a file that is no workbook
@@ -496,12 +497,13 @@ def _open(path: Path, reader: _Reader) -> Any | None:
     return None
 
 
-def read_documents(path: Path) -> tuple[list[tuple[dict[str, Any], Locate]], list[Problem]]:
+def read_documents(path: Path, data: bytes | None = None) -> tuple[list[tuple[dict[str, Any], Locate]], list[Problem]]:
     """The department documents of a workbook (as TOML files hold them), each with the locator of its faults,
     and the faults found in reading it (a missing sheet or column, a formula, a resource's rows that disagree, a
-    provider or purpose naming a department the 部门 sheet does not list)."""
+    provider or purpose naming a department the 部门 sheet does not list). With ``data``, that is the workbook's
+    content and ``path`` only its name (a workbook uploaded in the console or sent through the API)."""
     reader = _Reader(str(path))
-    book = _open(path, reader)
+    book = _open(path, reader, data)
     if book is None:
         return [], reader.problems
     try:

@@ -144,10 +144,18 @@ class CatalogError(GovshareError):
         return "\n".join(p.render("en") for p in self.problems)
 
     def details(self, lang: str) -> dict[str, Any]:
-        """Every fault in ``extensions.problems`` (file, resource, field, code, reason), as a catalog file sent through
-        the API is told why it was refused."""
+        """Every fault in ``extensions.problems`` (file, resource, field, code, reason; a workbook's also its sheet and
+        cell), as a catalog file sent through the API is told why it was refused."""
         problems = [
-            problem_entry(p.code, {"detail": p.detail}, lang, file=p.file, resource=p.resource, field=p.field)
+            problem_entry(
+                p.code,
+                {"detail": p.detail},
+                lang,
+                file=p.file,
+                resource=p.resource,
+                field=p.field,
+                **({"sheet": p.sheet, "cell": p.cell} if p.sheet else {}),
+            )
             for p in self.problems
         ]
         return {**super().details(lang), "problems": problems}

@@ -770,6 +770,16 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "用户名只能包含字母、数字、点、横线和下划线（至多 64 个字符）。",
         "A user name is letters, digits, '.', '-' and '_' (at most 64).",
     ),
+    "STAFF_OFFICE_ONLY": (
+        "此处只对共享主管部门的管理人员开放；{department} 的目录编报人员只能使用目录编报页面。",
+        "Only the coordinating authority's office may use this; the catalog staff of {department} use the catalog "
+        "page only.",
+    ),
+    "CATALOG_REVIEW_OFFICE_ONLY": (
+        "只有共享主管部门可以审核目录编报（同意发布或退回）。",
+        "Only the coordinating authority's office reviews catalog submissions (approves or returns them).",
+    ),
+    "CATALOG_FILE_REQUIRED": ("请选择一个目录文件（.toml 或 .xlsx）。", "Choose a catalog file (.toml or .xlsx)."),
     "STAFF_CREATED": ("账户 {username} 已创建。", "The account {username} has been created."),
     "STAFF_UNLOCKED": ("账户 {username} 已解锁。", "The account {username} has been unlocked."),
     "STAFF_DISABLED": ("账户 {username} 已停用。", "The account {username} has been disabled."),

@@ -28,10 +28,20 @@ async def _run(ctx: RequestContext, work: Callable[[Any], Awaitable[Any]], *, ch
     return result
 
 
-async def submit(ctx: RequestContext, *, name: str, text: str, reason: str, draft: bool) -> workflow.Submission:
+async def submit(
+    ctx: RequestContext, *, name: str, text: str, reason: str, draft: bool, workbook: bytes | None = None
+) -> workflow.Submission:
     async def work(conn: Any) -> workflow.Submission:
         submission_id = await workflow.submit(
-            conn, ctx.settings, actor(ctx), source=name, text=text, reason=reason, now=ctx.now, draft=draft
+            conn,
+            ctx.settings,
+            actor(ctx),
+            source=name,
+            text=text,
+            reason=reason,
+            now=ctx.now,
+            draft=draft,
+            workbook=workbook,
         )
         return await workflow.read(conn, submission_id)
 

@@ -9,6 +9,7 @@ import json
 from typing import Any
 
 import strawberry
+from strawberry.scalars import Base64
 
 from catalog import store, workflow
 from govshare.i18n import message
@@ -106,15 +107,30 @@ def _change(change: store.FieldChange) -> CatalogFieldChange:
 @strawberry.type
 class CatalogMutation:
     @strawberry.mutation(
-        description="部门编报本部门的目录条目（一个部门的目录文件，TOML 文本）：新增或变更的资源送交共享主管部门审核"
+        description="部门编报本部门的目录条目（一个部门的目录文件：TOML 文本 catalogFile，或 base64 编码的 .xlsx 工作簿 "
+        "workbook，其错误逐单元格指出）：新增或变更的资源送交共享主管部门审核"
         "（draft 为真时只存为草稿）；提交时即核对数据源，结果逐字段记入编报。需本部门密钥的 reviewer 角色"
     )
     async def submit_catalog_entries(
-        self, info: strawberry.Info, catalog_file: str, reason: str, name: str = "catalog.toml", draft: bool = False
+        self,
+        info: strawberry.Info,
+        reason: str,
+        catalog_file: str = "",
+        name: str = "catalog.toml",
+        draft: bool = False,
+        workbook: Base64 | None = None,
     ) -> CatalogSubmission:
         ctx = info.context
         return _submission(
-            await resolve.submit(ctx, name=name, text=catalog_file, reason=reason, draft=draft), ctx.lang
+            await resolve.submit(
+                ctx,
+                name=name,
+                text=catalog_file,
+                reason=reason,
+                draft=draft,
+                workbook=bytes(workbook) if workbook else None,
+            ),
+            ctx.lang,
         )
 
     @strawberry.mutation(description="把本部门的目录编报草稿送审（重新核对数据源）")

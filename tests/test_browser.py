@@ -30,6 +30,24 @@ from tests.test_cli import TIMEOUT, _Server, demo_keys, environment, govshare_co
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts" / "console"
 SESSION_COOKIE = "__Host-govshare-console"
 USERNAME, DISPLAY_NAME, PASSWORD = "wang.fang", "王芳", "correct horse battery staple"
+CLERK = "land.clerk"  # the land department's catalog staff (catalog_editor)
+
+
+def land_workbook(path: Path) -> None:
+    from openpyxl import load_workbook
+
+    from catalog.loader import load_catalog
+    from catalog.xlsx import CATALOG_SHEET, write_workbook
+
+    write_workbook(load_catalog(Path(__file__).resolve().parent.parent / "catalog" / "demo"), path, ["land"])
+    book = load_workbook(path)
+    for row in book[CATALOG_SHEET].iter_rows():
+        for cell in row:
+            if cell.value == "坐落":
+                cell.value = "不动产坐落位置"
+    book.save(path)
+
+
 HRSS, PURPOSE, RESOURCE = "hrss", "hrss.employment-subsidy", "market.enterprise"
 ENTERPRISES = "{ enterpriseList(first: 3) { items { creditCode name } } }"
 BASIS = "未按时更新参保数据（第二十条）"
@@ -80,10 +98,10 @@ class Shots:
         await page.screenshot(path=self.folder / f"{self.taken:02d}-{name}.png", full_page=True)
 
 
-def add_staff(folder: Path) -> None:
+def add_staff(folder: Path, username: str = USERNAME, *more: str) -> None:
     """`govshare staff add` as an operator runs it (the password from the environment, never an argument)."""
     run = subprocess.run(
-        [govshare_command(), "staff", "add", USERNAME, "--name", DISPLAY_NAME],
+        [govshare_command(), "staff", "add", username, "--name", DISPLAY_NAME, *more],
         cwd=folder,
         env=environment(folder) | {"GOVSHARE_STAFF_PASSWORD": PASSWORD},
         capture_output=True,
@@ -142,6 +160,9 @@ async def explain(page: Page, shots: Shots, name: str) -> None:
 async def test_console_in_a_real_browser(browser, own_folder):  # browser first: no demo world built to be skipped
     keys = demo_keys(own_folder)
     await asyncio.to_thread(add_staff, own_folder)  # blocking work off the session's event loop
+    await asyncio.to_thread(add_staff, own_folder, CLERK, "--name", "国土编报员", "--department", "land")
+    workbook = own_folder / "land.xlsx"  # the land department's entries as it exchanges them, one label changed
+    await asyncio.to_thread(land_workbook, workbook)
     server = _Server(own_folder)
     try:
         await asyncio.to_thread(server.wait_until_healthy)
@@ -176,7 +197,15 @@ async def test_console_in_a_real_browser(browser, own_folder):  # browser first:
                 shots = Shots(ARTIFACTS)
                 try:
                     await story(
-                        page, context, graphql, keys[HRSS], shots, origin, keys["land"], market_key=keys["market"]
+                        page,
+                        context,
+                        graphql,
+                        keys[HRSS],
+                        shots,
+                        origin,
+                        keys["land"],
+                        market_key=keys["market"],
+                        workbook=workbook,
                     )
                 except Exception:
                     with contextlib.suppress(Exception):  # the page as it was when the story broke, for the artifacts
@@ -202,6 +231,7 @@ async def story(
     land_key: str,
     *,
     market_key: str,
+    workbook: Path,
 ) -> None:
     # --- signing in: the console sends a signed-out visitor to the login page ---------------------------
     await page.goto("/console/rules")
@@ -394,6 +424,25 @@ async def story(
     await expect(page).to_have_url(f"{origin}/console/login")
     await expect(page.locator("#sign-in")).to_be_visible()
     await shots(page, "rules-after-sign-out")
+
+    # --- a department's catalog staff: its catalog page only; uploads its workbook, under review --------------
+    await page.fill("#username", CLERK)
+    await page.fill("#password", PASSWORD)
+    await page.click("#sign-in")
+    await expect(page).to_have_url(f"{origin}/console/catalog")
+    await expect(page.locator("h2")).to_have_text("临沂市自然资源和规划局 · 目录编报")
+    await expect(page.locator("header nav a")).to_have_count(1)
+    await expect(page.locator("#catalog-retire")).to_contain_text("land.real-estate")
+    await page.set_input_files("#catalog-file", str(workbook))
+    await page.fill("#upload-reason", "坐落更名")
+    await shots(page, "catalog-staff")
+    await page.click("#catalog-upload-button")
+    await expect(page).to_have_url(f"{origin}/console/catalog")
+    newest = page.locator("section.submission").first  # above the land submission the office published
+    await expect(newest.locator(".status")).to_have_text("审核中")
+    await expect(newest.locator("table.changes")).to_contain_text("不动产坐落位置")
+    await expect(page.locator("form[action$='/approve']")).to_have_count(0)
+    await shots(page, "catalog-staff-submitted")
 
 
 # --- GraphiQL: the key and purpose typed into its own Headers tab -------------------------------------------------

@@ -892,10 +892,25 @@ def test_staff_accounts_from_the_command_line(own_folder):
     weak = govshare_in_process(own_folder, "staff", "add", "li.na", env={"GOVSHARE_STAFF_PASSWORD": "short"})
     assert weak.returncode == 1 and "[STAFF_PASSWORD_WEAK]" in weak.stderr
     assert re.search(
-        r"^wang\.fang\s+王芳\s+active$", govshare_in_process(own_folder, "staff", "list").stdout, re.MULTILINE
+        r"^wang\.fang\s+王芳\s+active\s+coordinator$",
+        govshare_in_process(own_folder, "staff", "list").stdout,
+        re.MULTILINE,
     )
     assert govshare_in_process(own_folder, "staff", "disable", "wang.fang").returncode == 0
     assert re.search(
-        r"^wang\.fang\s+王芳\s+disabled$", govshare_in_process(own_folder, "staff", "list").stdout, re.MULTILINE
+        r"^wang\.fang\s+王芳\s+disabled\s+coordinator$",
+        govshare_in_process(own_folder, "staff", "list").stdout,
+        re.MULTILINE,
     )
+    # a department's catalog staff: a department of the catalog in force, shown with its role
+    env = {"GOVSHARE_STAFF_PASSWORD": "correct horse battery staple"}
+    clerk = govshare_in_process(own_folder, "staff", "add", "land.clerk", "--department", "land", env=env)
+    assert clerk.returncode == 0, clerk.stderr
+    assert re.search(
+        r"^land\.clerk\s+land\.clerk\s+active\s+catalog_editor:land$",
+        govshare_in_process(own_folder, "staff", "list").stdout,
+        re.MULTILINE,
+    )
+    nowhere = govshare_in_process(own_folder, "staff", "add", "x.clerk", "--department", "nowhere", env=env)
+    assert nowhere.returncode == 1 and "[DEPARTMENT_NOT_FOUND]" in nowhere.stderr
     assert "[STAFF_NOT_FOUND]" in govshare_in_process(own_folder, "staff", "unlock", "nobody").stderr

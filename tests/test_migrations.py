@@ -100,6 +100,7 @@ async def test_the_schema_made_from_the_metadata_is_the_migrated_one(platform_ur
             ("DB_UPGRADE_STEP", "0005_catalog_workflow"),
             ("DB_UPGRADE_STEP", "0006_freshness"),
             ("DB_UPGRADE_STEP", "0007_data_errors"),
+            ("DB_UPGRADE_STEP", "0008_staff_department"),
         ]
         async with migrated.connect() as conn:
             assert await conn.run_sync(_diff) == []
@@ -279,6 +280,8 @@ def test_the_baseline_database_written_by_the_old_code_is_adopted_upgraded_and_v
         "platform last read it (Art 16, 20).）",
         "已升级：0006_freshness → 0007_data_errors（Data-error reports (校核纠错): the reports consumers file "
         "and providers answer.）",
+        "已升级：0007_data_errors → 0008_staff_department（Staff accounts may belong to a department: its catalog "
+        "staff (catalog_editor) in the console.）",
         f"平台数据库的结构版本：{migrations.head()}（最新）",
     ]
     assert (
@@ -435,7 +438,7 @@ def test_db_history_lists_the_revisions_from_the_baseline(tmp_path):
     assert run.returncode == 0
     lines = run.stdout.splitlines()
     assert lines[0].startswith("base -> 0001_baseline ") and lines[-1].startswith(
-        f"0006_freshness -> {migrations.head()} (head)"
+        f"0007_data_errors -> {migrations.head()} (head)"
     )
 
 
@@ -530,6 +533,34 @@ async def test_revision_0005_keeps_the_catalog_versions_loaded_before_as_whole_l
         assert [(c.entry, c.field, c.before, c.after) for c in changes] == [
             ("resource:land.real-estate", "name", "不动产登记信息", "不动产")
         ]
+    finally:
+        await engine.dispose()
+
+
+@pytest.mark.parametrize("platform_url", BACKENDS, indirect=True)
+async def test_revision_0008_keeps_the_accounts_made_before_as_the_coordinators_office(platform_url):
+    """An account made before staff had departments has none after the upgrade: the coordinating authority's office,
+    every console page as before; a department's catalog staff is an account made with one."""
+    from admin import accounts
+    from govshare.config import Settings
+
+    engine = await _engine(platform_url)
+    at = datetime(2026, 12, 1, tzinfo=UTC)
+    try:
+        await migrations.upgrade(engine, "0007_data_errors")
+        async with engine.begin() as conn:
+            await conn.execute(
+                text(
+                    "INSERT INTO staff_accounts (username, display_name, password_hash, failed_attempts, created_at) "
+                    "VALUES ('old.hand', 'Old', 'x', 0, :at)"
+                ),
+                {"at": at},
+            )
+        await migrations.upgrade(engine)
+        async with engine.begin() as conn:
+            await accounts.create_account(conn, Settings(), "land.clerk", "a long enough password", department="land")
+            rows = {r.username: r.department for r in await accounts.list_accounts(conn)}
+        assert rows == {"old.hand": None, "land.clerk": "land"}
     finally:
         await engine.dispose()
 
