@@ -24,6 +24,8 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from audit.chain import append, chain_heads
@@ -194,6 +196,41 @@ async def serialised(conn: AsyncConnection) -> None:
     await conn.execute(chain_heads.update().where(chain_heads.c.chain == "process").values(seq=chain_heads.c.seq))
 
 
+def _database(url: str) -> tuple[str, ...]:
+    """What a source URL reads: an SQLite file by its resolved path, a server's database by host, port and name."""
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        return (url,)
+    backend = parsed.get_backend_name()
+    if backend == "sqlite":
+        return (backend, str(Path(parsed.database or "").resolve()) if parsed.database else ":memory:")
+    return (backend, (parsed.host or "").lower(), str(parsed.port or ""), parsed.database or "")
+
+
+async def _source_allowed(
+    conn: AsyncConnection,
+    settings: Settings,
+    actor: Actor,
+    now: dt.datetime,
+    current: Catalog,
+    merged: Catalog,
+    department: str,
+) -> None:
+    """A department's source is registered by the coordinating authority (with the department, or by the operator's
+    load): a department's own key cannot move it, neither to another department's database nor to the platform's
+    (the conformance check would read that database's schema for it, and publishing would serve its tables). No
+    one's submission names the platform's own database."""
+    source = merged.departments[department].source
+    if _database(settings.expand(source)) == _database(settings.platform_url):
+        raise await _refused(
+            conn.engine, actor, now, "CATALOG_SOURCE_NOT_ALLOWED", step="submit", department=department
+        )
+    before = current.departments.get(department)
+    if before is not None and before.source != source and not actor.operator:
+        raise await _refused(conn.engine, actor, now, "CATALOG_SOURCE_NOT_YOURS", step="submit", department=department)
+
+
 async def _in_force(conn: AsyncConnection) -> Catalog:
     catalog = await store.current(conn)
     if catalog is None:
@@ -248,6 +285,7 @@ async def submit(
         raise await _refused(
             conn.engine, actor, now, "CATALOG_NOT_YOUR_DEPARTMENT", step="submit", department=department
         )
+    await _source_allowed(conn, settings, actor, now, current, merged, department)
     changed, header = _changes(current, merged, department)
     if not changed and not header:
         raise GovshareError("CATALOG_NO_CHANGE", department=department)
@@ -356,6 +394,9 @@ async def _recheck(conn: AsyncConnection, submission: Submission) -> tuple[Catal
         for code in (r["code"] for r in submission.entries["resources"]):
             if _entry(base, code) != _entry(current, code):
                 raise GovshareError("CATALOG_SUBMISSION_STALE", submission=submission.id, resource=code)
+        if base.departments.get(submission.department) != current.departments.get(submission.department):
+            # its department entry (the source) changed meanwhile: the submission would put the old one back
+            raise GovshareError("CATALOG_SUBMISSION_STALE", submission=submission.id, resource=submission.department)
     changed, header = _changes(current, merged, submission.department)
     if not changed and not header:
         raise GovshareError("CATALOG_NO_CHANGE", department=submission.department)

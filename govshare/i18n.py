@@ -461,6 +461,15 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "目录编报 {submission} 当前为“{status}”，不能办理此环节。",
         "Catalog submission {submission} is {status}: this step does not apply.",
     ),
+    "CATALOG_SOURCE_NOT_YOURS": (
+        "部门的数据源由共享主管部门登记，编报不能更改（{department} 的 source 与现行目录不同）。",
+        "A department's source is registered by the coordinating authority; a submission cannot change it "
+        "({department}'s source differs from the catalog in force).",
+    ),
+    "CATALOG_SOURCE_NOT_ALLOWED": (
+        "部门的数据源不能是共享平台自身的数据库（{department}）。",
+        "A department's source cannot be the platform's own database ({department}).",
+    ),
     "CATALOG_SUBMISSION_STALE": (
         "目录编报 {submission} 提交后，{resource} 在现行目录中已有变更；请按现行目录重新编报。",
         "{resource} changed in the catalog in force after submission {submission} was made: submit again on the "

@@ -1,0 +1,70 @@
+"""Red team (review5) against issue 14's catalog workflow, freshness, corrections and form search: a department with
+a valid key of its own attacks the paths they added. Each test here failed before the fix it names."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+
+from sqlalchemy import text
+
+from catalog import store
+from tests.test_catalog_workflow import SUBMISSIONS, SUBMIT, api, built, code_of, entries, process_kinds, run
+
+__all__ = ["api", "built"]  # the fixtures, shared with test_catalog_workflow
+
+LAND_SOURCE = 'source = "sqlite:///{var}/sources/land.db"'
+
+
+async def _submissions(api) -> list[dict]:
+    return (await run(api, SUBMISSIONS, "bigdata"))["data"]["catalogSubmissions"]
+
+
+async def test_a_department_cannot_point_its_source_at_the_platform_database(api):
+    # Attack: land's reviewer key resubmits its entries with its source moved to the platform's own database. The
+    # conformance check then reads the platform DB's schema for it (its findings say which tables and columns exist
+    # there: a schema oracle), and an approval would serve the platform's tables as land's resources.
+    doc = entries("land", LAND_SOURCE, 'source = "sqlite:///{var}/platform.db"').replace(
+        'table = "real_estate"', 'table = "api_keys"'
+    )
+    result = await run(api, SUBMIT, "land", doc=doc, reason="换库")
+
+    assert code_of(result) == "CATALOG_SOURCE_NOT_ALLOWED"
+    assert "api_keys" not in json.dumps(result, ensure_ascii=False)
+    assert await _submissions(api) == []
+    assert ("refused_action", "land", "CATALOG_SOURCE_NOT_ALLOWED") in await process_kinds(api)
+
+
+async def test_a_department_cannot_point_its_source_at_another_departments_database(api):
+    doc = entries("land", LAND_SOURCE, 'source = "sqlite:///{var}/sources/police.db"').replace(
+        'table = "real_estate"', 'table = "person"'
+    )
+    result = await run(api, SUBMIT, "land", doc=doc, reason="换库")
+
+    assert code_of(result) == "CATALOG_SOURCE_NOT_YOURS"
+    assert await _submissions(api) == []
+
+
+async def test_a_submission_cannot_make_the_server_open_or_create_any_file(api, tmp_path):
+    # sqlite with an absolute path: the conformance check would open (and create) the file on the server.
+    target = tmp_path / "made-by-land.db"
+    doc = entries("land", LAND_SOURCE, f'source = "sqlite:///{target}"')
+    result = await run(api, SUBMIT, "land", doc=doc, reason="换库")
+
+    assert code_of(result) == "CATALOG_SOURCE_NOT_YOURS"
+    assert not target.exists()
+
+
+async def test_even_the_coordinator_cannot_register_a_department_on_the_platform_database(api):
+    # A new department is registered by the coordinating authority's key: not on the platform's own database.
+    doc = (
+        entries("land", LAND_SOURCE, 'source = "sqlite:///{var}/../var/./platform.db"')
+        .replace('code = "land"', 'code = "newdept"', 1)
+        .replace("land.", "newdept.")
+        .replace('api_name = "realEstate"', 'api_name = "newRealEstate"')
+        .replace('resource_code = "103002/000001"', 'resource_code = "103002/900001"')
+    )
+    result = await run(api, SUBMIT, "bigdata", doc=doc, reason="新部门")
+
+    assert code_of(result) == "CATALOG_SOURCE_NOT_ALLOWED", result
+    assert await _submissions(api) == []
