@@ -8,6 +8,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from catalog import store, workflow
+from catalog.xlsx import without_password
 from govshare.errors import GovshareError, graphql_error
 from resolvers.context import RequestContext
 
@@ -81,8 +82,28 @@ async def history(ctx: RequestContext, resource: str | None) -> list[store.Versi
     return list(await _run(ctx, lambda conn: store.versions(conn, resource), changes=False))
 
 
+def _sources_shown(document: dict[str, Any], who: workflow.Actor) -> dict[str, Any]:
+    """A version as a department system may read it: a source URL carries the database account's password and
+    says where another department's database is. Its own department's (and, for the coordinating authority, every
+    one's) without the password; another department's not at all."""
+
+    def shown(entry: dict[str, Any]) -> dict[str, Any]:
+        if not entry.get("source"):
+            return entry
+        if who.coordinator or entry.get("code") == who.department:
+            return {**entry, "source": without_password(entry["source"])}
+        return {**entry, "source": "***"}
+
+    return {**document, "departments": [shown(d) for d in document.get("departments", ())]}
+
+
 async def diff(ctx: RequestContext, before: int, after: int) -> list[store.FieldChange]:
+    who = actor(ctx)
+
     async def work(conn: Any) -> list[store.FieldChange]:
-        return store.diff(await store.document(conn, before), await store.document(conn, after))
+        return store.diff(
+            _sources_shown(await store.document(conn, before), who),
+            _sources_shown(await store.document(conn, after), who),
+        )
 
     return list(await _run(ctx, work, changes=False))

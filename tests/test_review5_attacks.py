@@ -68,3 +68,26 @@ async def test_even_the_coordinator_cannot_register_a_department_on_the_platform
 
     assert code_of(result) == "CATALOG_SOURCE_NOT_ALLOWED", result
     assert await _submissions(api) == []
+
+
+async def test_catalog_diff_does_not_hand_a_department_another_departments_source_password(api):
+    # The coordinator moves police to a PostgreSQL source with its reader's password (docs/catalog-fields.md); any
+    # department's key then asked catalogDiff for the two versions and read the password.
+    runtime = api.app.state.runtime
+    async with runtime.engine.begin() as conn:
+        current = await store.current(conn)
+        assert current is not None
+        police = replace(current.departments["police"], source="postgresql://reader:S3cret-pw@10.1.2.3:5432/police")
+        moved = replace(current, departments={**current.departments, "police": police})
+        after = await store.publish(
+            conn, moved, source="test", loaded_by="operator", change="load", reason="迁库", department="police"
+        )
+    query = "query($a: Int!, $b: Int!) { catalogDiff(before: $a, after: $b) { entry field before after } }"
+    answer = await run(api, query, "market", a=current.version, b=after)
+
+    assert "errors" not in answer, answer
+    assert "S3cret-pw" not in json.dumps(answer)
+    first = await run(api, query, "market", a=1, b=after)
+    assert "S3cret-pw" not in json.dumps(first)
+    async with runtime.engine.connect() as conn:
+        assert (await conn.execute(text("SELECT count(*) FROM catalog_versions"))).scalar() == after
