@@ -289,6 +289,8 @@ async def submit(
     changed, header = _changes(current, merged, department)
     if not changed and not header:
         raise GovshareError("CATALOG_NO_CHANGE", department=department)
+    if (retired := _revived(current, changed)) is not None:
+        raise await _refused(conn.engine, actor, now, "CATALOG_RESOURCE_RETIRED", step="submit", resource=retired)
     findings = (
         []
         if draft
@@ -400,7 +402,16 @@ async def _recheck(conn: AsyncConnection, submission: Submission) -> tuple[Catal
     changed, header = _changes(current, merged, submission.department)
     if not changed and not header:
         raise GovshareError("CATALOG_NO_CHANGE", department=submission.department)
+    if (retired := _revived(current, changed)) is not None:  # retired since it was submitted
+        raise GovshareError("CATALOG_RESOURCE_RETIRED", resource=retired)
     return merged, changed, header, current.version
+
+
+def _revived(current: Catalog, changed: tuple[str, ...]) -> str | None:
+    """A changed resource that is retired in force: publishing it again would revive every grant its retirement
+    stopped (the grants stay in the platform DB, the decision refuses them only while it is retired). A retired
+    resource stays retired (kept, never deleted); what replaces it is a new resource, applied for anew."""
+    return next((c for c in changed if c in current.resources and current.resources[c].status == Status.RETIRED), None)
 
 
 def _checked(catalog: Catalog, department: str, changed: tuple[str, ...], header: bool) -> tuple[str, ...]:

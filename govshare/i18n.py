@@ -461,6 +461,11 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "目录编报 {submission} 当前为“{status}”，不能办理此环节。",
         "Catalog submission {submission} is {status}: this step does not apply.",
     ),
+    "CATALOG_RESOURCE_RETIRED": (
+        "{resource} 已撤销，不能重新编报发布（其原有共享授权随撤销停止，重新发布会使之恢复）；请以新的资源编码编报。",
+        "{resource} was retired and cannot be submitted for publishing again (publishing it would revive the grants "
+        "its retirement stopped); submit it under a new resource code.",
+    ),
     "CATALOG_SOURCE_NOT_YOURS": (
         "部门的数据源由共享主管部门登记，编报不能更改（{department} 的 source 与现行目录不同）。",
         "A department's source is registered by the coordinating authority; a submission cannot change it "

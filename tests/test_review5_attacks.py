@@ -5,11 +5,23 @@ from __future__ import annotations
 
 import json
 from dataclasses import replace
+from datetime import UTC, datetime
 
 from sqlalchemy import text
 
 from catalog import store
-from tests.test_catalog_workflow import SUBMISSIONS, SUBMIT, api, built, code_of, entries, process_kinds, run
+from tests.test_catalog_workflow import (
+    APPROVE,
+    RETIRE,
+    SUBMISSIONS,
+    SUBMIT,
+    api,
+    built,
+    code_of,
+    entries,
+    process_kinds,
+    run,
+)
 
 __all__ = ["api", "built"]  # the fixtures, shared with test_catalog_workflow
 
@@ -91,3 +103,23 @@ async def test_catalog_diff_does_not_hand_a_department_another_departments_sourc
     assert "S3cret-pw" not in json.dumps(first)
     async with runtime.engine.connect() as conn:
         assert (await conn.execute(text("SELECT count(*) FROM catalog_versions"))).scalar() == after
+
+
+async def test_a_retired_resource_is_not_revived_with_its_old_grants_by_resubmitting_it(api):
+    # Attack: police retires police.person (its grants stop), then submits its unchanged file again; once the
+    # coordinator publishes it, every grant of before answered again, though retiring stopped them.
+    runtime = api.app.state.runtime
+    person = runtime.catalog.resources["police.person"]
+    retired = await run(api, RETIRE, "police", code="police.person", reason="并入人口综合库")
+    assert isinstance(retired["data"]["retireResource"], int)
+
+    again = await run(api, SUBMIT, "police", doc=entries("police"), reason="重新发布")
+    if "errors" not in again:
+        submission = again["data"]["submitCatalogEntries"]
+        await run(api, APPROVE, "bigdata", id=submission["id"], reason="同意")
+    else:
+        assert code_of(again) == "CATALOG_RESOURCE_RETIRED"
+
+    person = runtime.catalog.resources["police.person"]
+    decided = runtime.policy.decide("market", "market.licence-review", person, ["name"], datetime.now(UTC))
+    assert not decided.items["name"].allowed
