@@ -446,7 +446,9 @@ async def approve(
         raise await _refused(
             conn.engine, actor, now, "FORBIDDEN", step="approve", submission=submission_id, role="coordinator"
         )
-    if submission.created_by == actor.name:
+    # Its own department's entries are reviewed by someone else: not by the key that made them, nor by another key of
+    # that department holding the coordinator role (the console's staff and the operator are the coordinating office).
+    if submission.created_by == actor.name or (not actor.operator and actor.department == submission.department):
         raise await _refused(
             conn.engine, actor, now, "CATALOG_OWN_SUBMISSION", step="approve", submission=submission_id
         )

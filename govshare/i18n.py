@@ -481,8 +481,8 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "catalog in force.",
     ),
     "CATALOG_OWN_SUBMISSION": (
-        "不能审核自己提交的目录编报 {submission}。",
-        "You cannot review catalog submission {submission}, which you submitted yourself.",
+        "不能审核自己或本部门提交的目录编报 {submission}。",
+        "You cannot review catalog submission {submission}: it was submitted by you or your own department.",
     ),
     "CATALOG_NONCONFORMING": (
         "目录编报 {submission} 发布前的数据源核对发现 {count} 处错误，未发布；核对结果已记入编报。",

@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from sqlalchemy import text
 
 from catalog import store
+from govshare.keys import create_key
 from tests.test_catalog_workflow import (
     APPROVE,
     RETIRE,
@@ -123,3 +124,28 @@ async def test_a_retired_resource_is_not_revived_with_its_old_grants_by_resubmit
     person = runtime.catalog.resources["police.person"]
     decided = runtime.policy.decide("market", "market.licence-review", person, ["name"], datetime.now(UTC))
     assert not decided.items["name"].allowed
+
+
+async def test_a_department_cannot_approve_its_own_catalog_entries_with_a_second_key(api):
+    # Attack: land holds a second key (another application of its own) that the operator gave the coordinator
+    # role (as for coordinating applications); its reviewer key submits, the second key approves: land publishes its
+    # own entries with no one else reviewing them. The own-submission rule compared key ids only.
+    runtime = api.app.state.runtime
+    async with runtime.engine.begin() as conn:
+        _, second = await create_key(
+            conn,
+            department="land",
+            application="不动产协同审核",
+            departments=runtime.catalog.departments,
+            roles=("coordinator",),
+        )
+    await runtime.changed()
+    version = runtime.catalog.version
+    submitted = await run(api, SUBMIT, "land", doc=entries("land", 'label = "坐落"', 'label = "自审"'), reason="改名")
+    submission_id = submitted["data"]["submitCatalogEntries"]["id"]
+
+    approved = await api.query(APPROVE, None, None, key=second, variables={"id": submission_id, "reason": "同意"})
+
+    assert code_of(approved) == "CATALOG_OWN_SUBMISSION"
+    assert runtime.catalog.version == version
+    assert ("refused_action", "land", "CATALOG_OWN_SUBMISSION") in await process_kinds(api)
