@@ -344,6 +344,15 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "信息项 {item} 对本部门脱敏显示，不能就其提出纠错报告。",
         "Data item {item} is shown masked to this department: it cannot report on it.",
     ),
+    "REPORT_ALREADY_OPEN": (
+        "本部门对该记录的该信息项已有未答复的纠错报告 {report}，请等待提供部门答复。",
+        "Your department already has an open report on this item of this record ({report}): wait for the "
+        "provider's answer.",
+    ),
+    "REPORT_LIMIT_REACHED": (
+        "本部门未答复的纠错报告已达 {limit} 件，请待提供部门答复后再报。",
+        "Your department has {limit} open data-error reports: report again once the providers have answered.",
+    ),
     "REPORT_TEXT_INVALID": (
         "{field} 超过 {limit} 个字符，或含有无法保存的字符。",
         "{field} is longer than {limit} characters or holds characters that cannot be stored.",

@@ -11,6 +11,7 @@ from sqlalchemy import text
 
 from catalog import store
 from govshare.keys import create_key
+from tests.conftest import own_api, own_world
 from tests.test_catalog_workflow import (
     APPROVE,
     RETIRE,
@@ -23,8 +24,9 @@ from tests.test_catalog_workflow import (
     process_kinds,
     run,
 )
+from tests.test_corrections import ANSWER, INBOX, MARKET, codes, report
 
-__all__ = ["api", "built"]  # the fixtures, shared with test_catalog_workflow
+__all__ = ["api", "built", "own_api", "own_world"]  # the fixtures
 
 LAND_SOURCE = 'source = "sqlite:///{var}/sources/land.db"'
 
@@ -149,3 +151,41 @@ async def test_a_department_cannot_approve_its_own_catalog_entries_with_a_second
     assert code_of(approved) == "CATALOG_OWN_SUBMISSION"
     assert runtime.catalog.version == version
     assert ("refused_action", "land", "CATALOG_OWN_SUBMISSION") in await process_kinds(api)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Data corrections: flooding the disputes
+
+
+async def test_a_department_cannot_dispute_the_same_value_again_and_again(own_api, own_world):
+    # Attack: market files the same report over and over; each one is another open dispute in every consumer's
+    # answers, another report in the provider's inbox and another rebuild of every process's snapshot.
+    person = own_world.showcase["person_luozhuang"]
+    first = await report(own_api, "market", MARKET, person)
+    assert "errors" not in first, first
+    again = await report(own_api, "market", MARKET, person, proposed="张三", reason="再报一次")
+    assert codes(again) == ["REPORT_ALREADY_OPEN"]
+    inbox = (await own_api.query(INBOX, "police", None))["data"]["dataErrorInbox"]
+    assert [r["id"] for r in inbox] == [first["data"]["reportDataError"]["id"]]
+    # another item of the same record is another report
+    other = await report(own_api, "market", MARKET, person, item="gender", proposed="女")
+    assert "errors" not in other, other
+
+
+async def test_a_department_cannot_keep_more_open_reports_than_the_limit(own_api, own_world):
+    runtime = own_api.app.state.runtime
+    runtime.settings = replace(runtime.settings, data_error_open_limit=1)
+    person = own_world.showcase["person_luozhuang"]
+    filed = await report(own_api, "market", MARKET, person)
+    assert "errors" not in filed
+    over = await report(own_api, "market", MARKET, person, item="gender", proposed="女")
+    assert codes(over) == ["REPORT_LIMIT_REACHED"]
+    # once the provider has answered, the department may report again
+    answered = await own_api.query(
+        ANSWER,
+        "police",
+        None,
+        variables={"id": filed["data"]["reportDataError"]["id"], "outcome": "rejected", "reason": "与户籍档案一致"},
+    )
+    assert "errors" not in answered, answered
+    assert "errors" not in await report(own_api, "market", MARKET, person, item="gender", proposed="女")
