@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy import text
 
+from audit.chain import verify
 from catalog import store
 from govshare.keys import create_key
 from tests.conftest import own_api, own_world
@@ -189,3 +190,20 @@ async def test_a_department_cannot_keep_more_open_reports_than_the_limit(own_api
     )
     assert "errors" not in answered, answered
     assert "errors" not in await report(own_api, "market", MARKET, person, item="gender", proposed="女")
+
+
+async def test_a_refused_second_report_is_recorded_as_refused_and_the_chains_verify(own_api, own_world):
+    runtime = own_api.app.state.runtime
+    person = own_world.showcase["person_luozhuang"]
+    await report(own_api, "market", MARKET, person)
+    assert codes(await report(own_api, "market", MARKET, person, reason="再报")) == ["REPORT_ALREADY_OPEN"]
+    async with runtime.engine.connect() as conn:
+        rows = (
+            await conn.execute(
+                text("SELECT outcome, error_code FROM access_records WHERE operation = 'report' ORDER BY seq")
+            )
+        ).all()
+        assert [tuple(r) for r in rows] == [("allowed", None), ("denied", "REPORT_ALREADY_OPEN")]
+        for chain in ("access", "process"):
+            checked, broken = await verify(conn, chain)
+            assert broken is None and checked > 0, chain
