@@ -490,7 +490,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "catalog in force.",
     ),
     "CATALOG_OWN_SUBMISSION": (
-        "不能审核自己或本部门提交的目录编报 {submission}。",
+        "不能审核自己提交的目录编报 {submission}，也不能审核本部门提交的。",
         "You cannot review catalog submission {submission}: it was submitted by you or your own department.",
     ),
     "CATALOG_NONCONFORMING": (
