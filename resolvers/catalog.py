@@ -83,18 +83,21 @@ async def history(ctx: RequestContext, resource: str | None) -> list[store.Versi
 
 
 def _sources_shown(document: dict[str, Any], who: workflow.Actor) -> dict[str, Any]:
-    """A version as a department system may read it: a source URL carries the database account's password and
-    says where another department's database is. Its own department's (and, for the coordinating authority, every
-    one's) without the password; another department's not at all."""
+    """A version as a department system may read it: its own department's entries (the coordinating authority:
+    every department's), sources without their passwords. Another department's entries carry its database's
+    address, tables and columns, and in production resources the caller's view hides (README "production")."""
 
     def shown(entry: dict[str, Any]) -> dict[str, Any]:
-        if not entry.get("source"):
-            return entry
-        if who.coordinator or entry.get("code") == who.department:
-            return {**entry, "source": without_password(entry["source"])}
-        return {**entry, "source": "***"}
+        return {**entry, "source": without_password(entry["source"])} if entry.get("source") else entry
 
-    return {**document, "departments": [shown(d) for d in document.get("departments", ())]}
+    def mine(department: Any) -> bool:
+        return who.coordinator or department == who.department
+
+    return {
+        "departments": [shown(d) for d in document.get("departments", ()) if mine(d.get("code"))],
+        "purposes": [p for p in document.get("purposes", ()) if mine(p.get("department"))],
+        "resources": [r for r in document.get("resources", ()) if mine(r.get("provider"))],
+    }
 
 
 async def diff(ctx: RequestContext, before: int, after: int) -> list[store.FieldChange]:

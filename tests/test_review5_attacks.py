@@ -207,3 +207,30 @@ async def test_a_refused_second_report_is_recorded_as_refused_and_the_chains_ver
         for chain in ("access", "process"):
             checked, broken = await verify(conn, chain)
             assert broken is None and checked > 0, chain
+
+
+async def test_catalog_diff_shows_a_department_key_its_own_departments_entries_only(api):
+    # Attack: catalogDiff handed any department key every other department's entries whole: their databases'
+    # tables and columns, and in production resources the caller's view hides (README "production").
+    runtime = api.app.state.runtime
+    async with runtime.engine.begin() as conn:
+        current = await store.current(conn)
+        assert current is not None
+        person = current.resources["police.person"]
+        changed = replace(person, name=person.name + "（更名）", table="person_v2")
+        after = await store.publish(
+            conn,
+            replace(current, resources={**current.resources, "police.person": changed}),
+            source="test",
+            loaded_by="operator",
+            change="load",
+            reason="更名",
+            department="police",
+        )
+    query = "query($a: Int!, $b: Int!) { catalogDiff(before: $a, after: $b) { entry field before after } }"
+    seen = (await run(api, query, "land", a=current.version, b=after))["data"]["catalogDiff"]
+    assert seen == []
+    own = (await run(api, query, "police", a=current.version, b=after))["data"]["catalogDiff"]
+    assert {c["field"] for c in own} == {"name", "table"}
+    coordinator = (await run(api, query, "bigdata", a=current.version, b=after))["data"]["catalogDiff"]
+    assert {c["field"] for c in coordinator} == {"name", "table"}
