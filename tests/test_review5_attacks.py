@@ -26,8 +26,9 @@ from tests.test_catalog_workflow import (
     run,
 )
 from tests.test_corrections import ANSWER, INBOX, MARKET, codes, report
+from tests.test_operator import production_api, world
 
-__all__ = ["api", "built", "own_api", "own_world"]  # the fixtures
+__all__ = ["api", "built", "own_api", "own_world", "production_api", "world"]  # the fixtures
 
 LAND_SOURCE = 'source = "sqlite:///{var}/sources/land.db"'
 
@@ -49,6 +50,9 @@ async def test_a_department_cannot_point_its_source_at_the_platform_database(api
     assert "api_keys" not in json.dumps(result, ensure_ascii=False)
     assert await _submissions(api) == []
     assert ("refused_action", "land", "CATALOG_SOURCE_NOT_ALLOWED") in await process_kinds(api)
+    async with api.app.state.runtime.engine.connect() as conn:
+        checked, broken = await verify(conn, "process")
+    assert broken is None and checked > 0
 
 
 async def test_a_department_cannot_point_its_source_at_another_departments_database(api):
@@ -234,3 +238,23 @@ async def test_catalog_diff_shows_a_department_key_its_own_departments_entries_o
     assert {c["field"] for c in own} == {"name", "table"}
     coordinator = (await run(api, query, "bigdata", a=current.version, b=after))["data"]["catalogDiff"]
     assert {c["field"] for c in coordinator} == {"name", "table"}
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The required operator (Art 22) on the new paths
+
+
+async def test_in_production_the_new_mutations_need_an_operator_and_blank_ones_are_refused(production_api):
+    key = {"Authorization": f"Bearer {production_api.world.keys['land']}"}
+    submit = {"query": SUBMIT, "variables": {"doc": entries("land"), "reason": "x"}}
+    form = {"query": '{ formFields(labels: ["姓名"]) { label } }'}
+    answers = [
+        await production_api.client.post("/graphql", json=submit, headers=key),
+        await production_api.client.post("/graphql", json=form, headers=key),
+        await production_api.client.post("/graphql", json=form, headers={**key, "X-Operator": "   "}),
+        await production_api.client.post("/graphql", json=form, headers={**key, "X-Operator": "\t"}),
+    ]
+    assert [a.status_code for a in answers] == [400, 400, 400, 400]
+    assert [a.json()["errors"][0]["extensions"]["code"] for a in answers[:2]] == ["OPERATOR_REQUIRED"] * 2
+    assert {a.json()["errors"][0]["extensions"]["code"] for a in answers[2:]} <= {"OPERATOR_REQUIRED", "HEADER_INVALID"}
+    assert "data" not in answers[0].json()
