@@ -205,7 +205,14 @@ def _database(url: str) -> tuple[str, ...]:
     backend = parsed.get_backend_name()
     if backend == "sqlite":
         return (backend, str(Path(parsed.database or "").resolve()) if parsed.database else ":memory:")
-    return (backend, (parsed.host or "").lower(), str(parsed.port or ""), parsed.database or "")
+    host = (parsed.host or "localhost").lower()
+    host = "localhost" if host in _LOOPBACK else host
+    port = parsed.port or _DEFAULT_PORTS.get(backend, 0)
+    return ("mysql" if backend == "mariadb" else backend, host, str(port), parsed.database or "")
+
+
+_LOOPBACK = {"localhost", "127.0.0.1", "::1", "[::1]"}
+_DEFAULT_PORTS = {"postgresql": 5432, "mysql": 3306, "mariadb": 3306}
 
 
 async def _source_allowed(

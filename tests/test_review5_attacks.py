@@ -7,10 +7,12 @@ import json
 from dataclasses import replace
 from datetime import UTC, datetime
 
+import pytest
 from sqlalchemy import text
 
 from audit.chain import verify
 from catalog import store
+from catalog.workflow import _database
 from govshare.keys import create_key
 from tests.conftest import own_api, own_world
 from tests.test_catalog_workflow import (
@@ -258,3 +260,18 @@ async def test_in_production_the_new_mutations_need_an_operator_and_blank_ones_a
     assert [a.json()["errors"][0]["extensions"]["code"] for a in answers[:2]] == ["OPERATOR_REQUIRED"] * 2
     assert {a.json()["errors"][0]["extensions"]["code"] for a in answers[2:]} <= {"OPERATOR_REQUIRED", "HEADER_INVALID"}
     assert "data" not in answers[0].json()
+
+
+@pytest.mark.parametrize(
+    "platform, source",
+    [
+        ("postgresql+asyncpg://govshare:pw@127.0.0.1/platform", "postgresql://reader:x@localhost:5432/platform"),
+        ("mysql+aiomysql://govshare@db.example/platform", "mariadb://reader@DB.example:3306/platform"),
+        ("sqlite+aiosqlite:////srv/govshare/var/platform.db", "sqlite:////srv/govshare/var/../var/platform.db"),
+    ],
+)
+def test_the_platform_database_is_recognised_however_its_url_is_spelled(platform, source):
+    # the refusal of a source naming the platform's own database is not bypassed by a default port, a loopback
+    # alias, another driver or a path with ".." in it
+    assert _database(source) == _database(platform)
+    assert _database(source.replace("platform", "other")) != _database(platform)
