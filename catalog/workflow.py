@@ -605,4 +605,4 @@ async def submission_diff(conn: AsyncConnection, submission: Submission) -> list
             "resources": entries.get("resources", []),
         }
 
-    return store.diff(whole(before), whole(submission.entries))
+    return store.diff(store.passwords_hidden(whole(before)), store.passwords_hidden(whole(submission.entries)))

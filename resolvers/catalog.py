@@ -8,7 +8,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from catalog import store, workflow
-from catalog.xlsx import without_password
+from catalog.store import without_password
 from govshare.errors import GovshareError, graphql_error
 from resolvers.context import RequestContext
 

@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 import pytest
 from sqlalchemy import text
 
+from admin import operations
 from audit.chain import verify
 from catalog import store
 from catalog.workflow import _database
@@ -275,3 +276,25 @@ def test_the_platform_database_is_recognised_however_its_url_is_spelled(platform
     # alias, another driver or a path with ".." in it
     assert _database(source) == _database(platform)
     assert _database(source.replace("platform", "other")) != _database(platform)
+
+
+async def test_the_console_diff_shows_no_source_password(api):
+    # The console's catalog diff (staff) showed every department's database password in the page.
+    runtime = api.app.state.runtime
+    async with runtime.engine.begin() as conn:
+        current = await store.current(conn)
+        assert current is not None
+        police = replace(current.departments["police"], source="postgresql://reader:p@ss-S3cret@10.1.2.3:5432/police")
+        after = await store.publish(
+            conn,
+            replace(current, departments={**current.departments, "police": police}),
+            source="test",
+            loaded_by="operator",
+            change="load",
+            reason="迁库",
+            department="police",
+        )
+    changes = await operations.catalog_diff(runtime, current.version, after)
+    shown = json.dumps([(c.entry, c.field, c.before, c.after) for c in changes], ensure_ascii=False)
+    assert "postgresql://reader:***@10.1.2.3:5432/police" in shown
+    assert "S3cret" not in shown and "p@ss" not in shown
