@@ -79,7 +79,16 @@ async def submissions(ctx: RequestContext, status: str | None) -> list[workflow.
 
 
 async def history(ctx: RequestContext, resource: str | None) -> list[store.Version]:
-    return list(await _run(ctx, lambda conn: store.versions(conn, resource), changes=False))
+    """The catalog's versions; a department key sees those of its own department's changes and the whole-catalog
+    loads, and a resource's history only for its own department's resources (another's would say which resources
+    exist, hidden ones too in production, and why and by whom each was changed)."""
+    who = actor(ctx)
+    if resource is not None and not who.coordinator:
+        known = ctx.catalog.resources.get(resource)
+        if known is None or known.provider != who.department:
+            return []
+    found = list(await _run(ctx, lambda conn: store.versions(conn, resource), changes=False))
+    return found if who.coordinator else [v for v in found if v.department in ("", who.department)]
 
 
 def _sources_shown(document: dict[str, Any], who: workflow.Actor) -> dict[str, Any]:

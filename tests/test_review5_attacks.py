@@ -298,3 +298,19 @@ async def test_the_console_diff_shows_no_source_password(api):
     shown = json.dumps([(c.entry, c.field, c.before, c.after) for c in changes], ensure_ascii=False)
     assert "postgresql://reader:***@10.1.2.3:5432/police" in shown
     assert "S3cret" not in shown and "p@ss" not in shown
+
+
+async def test_catalog_history_shows_a_department_key_its_own_departments_changes_only(api):
+    # Attack: catalogHistory(resource) told any department which resources exist (hidden ones too, in production)
+    # and why and by whom another department's entries were changed.
+    submitted = await run(
+        api, SUBMIT, "land", doc=entries("land", 'label = "坐落"', 'label = "不动产坐落"'), reason="坐落更名"
+    )
+    await run(api, APPROVE, "bigdata", id=submitted["data"]["submitCatalogEntries"]["id"], reason="同意")
+    query = "query($r: String) { catalogHistory(resource: $r) { version department reason } }"
+    assert (await run(api, query, "market", r="land.real-estate"))["data"]["catalogHistory"] == []
+    assert all(v["department"] in ("", "market") for v in (await run(api, query, "market"))["data"]["catalogHistory"])
+    own = (await run(api, query, "land", r="land.real-estate"))["data"]["catalogHistory"]
+    assert own[0]["reason"] == "同意"
+    coordinator = (await run(api, query, "bigdata"))["data"]["catalogHistory"]
+    assert coordinator[0]["department"] == "land"
