@@ -68,8 +68,9 @@ async def test_a_department_cannot_point_its_source_at_another_departments_datab
     assert await _submissions(api) == []
 
 
-async def test_a_submission_cannot_make_the_server_open_or_create_any_file(api, tmp_path):
-    # sqlite with an absolute path: the conformance check would open (and create) the file on the server.
+async def test_a_submission_cannot_point_its_source_at_any_file_of_the_server(api, tmp_path):
+    # sqlite with an absolute path: the conformance check would open any SQLite file of the server for land (its
+    # findings say which tables and columns it has), and publishing would serve it.
     target = tmp_path / "made-by-land.db"
     doc = entries("land", LAND_SOURCE, f'source = "sqlite:///{target}"')
     result = await run(api, SUBMIT, "land", doc=doc, reason="换库")
