@@ -507,4 +507,7 @@ async def catalog_history(runtime: Platform, resource: str | None = None) -> lis
 
 async def catalog_diff(runtime: Platform, before: int, after: int) -> list[catalog_store.FieldChange]:
     async with runtime.engine.connect() as conn:
-        return catalog_store.diff(await catalog_store.document(conn, before), await catalog_store.document(conn, after))
+        return catalog_store.diff(
+            catalog_store.passwords_hidden(await catalog_store.document(conn, before)),
+            catalog_store.passwords_hidden(await catalog_store.document(conn, after)),
+        )

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -197,3 +198,22 @@ def diff(before: dict[str, Any], after: dict[str, Any]) -> list[FieldChange]:
                 continue
             changes += [FieldChange(f"{kind}:{code}", f, a, b) for f, a, b in _fields("", old[code], new[code])]
     return changes
+
+
+def without_password(url: str) -> str:
+    """A source URL as it is shown (a workbook, the catalog's diff): a password in it written as ``***`` (a workbook
+    travels between departments; the loader refuses ``***`` back, so that it is written in again rather than lost).
+    Up to the URL's last ``@``: a password may hold one."""
+    return _PASSWORD.sub(r"\1***@", url)
+
+
+_PASSWORD = re.compile(r"^([a-z0-9+]+://[^:/@]*:).*@")
+
+
+def passwords_hidden(document: dict[str, Any]) -> dict[str, Any]:
+    """A version's document with each department's source ``without_password`` (what the console shows)."""
+    departments = [
+        {**d, "source": without_password(d["source"])} if d.get("source") else d
+        for d in document.get("departments", ())
+    ]
+    return {**document, "departments": departments}

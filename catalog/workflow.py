@@ -25,6 +25,8 @@ from typing import Any
 
 import tomli_w
 from sqlalchemy import select
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from audit.chain import append, chain_heads
@@ -198,6 +200,48 @@ async def serialised(conn: AsyncConnection) -> None:
     await conn.execute(chain_heads.update().where(chain_heads.c.chain == "process").values(seq=chain_heads.c.seq))
 
 
+def _database(url: str) -> tuple[str, ...]:
+    """What a source URL reads: an SQLite file by its resolved path, a server's database by host, port and name."""
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        return (url,)
+    backend = parsed.get_backend_name()
+    if backend == "sqlite":
+        return (backend, str(Path(parsed.database or "").resolve()) if parsed.database else ":memory:")
+    host = (parsed.host or "localhost").lower()
+    host = "localhost" if host in _LOOPBACK else host
+    port = parsed.port or _DEFAULT_PORTS.get(backend, 0)
+    return ("mysql" if backend == "mariadb" else backend, host, str(port), parsed.database or "")
+
+
+_LOOPBACK = {"localhost", "127.0.0.1", "::1", "[::1]"}
+_DEFAULT_PORTS = {"postgresql": 5432, "mysql": 3306, "mariadb": 3306}
+
+
+async def _source_allowed(
+    conn: AsyncConnection,
+    settings: Settings,
+    actor: Actor,
+    now: dt.datetime,
+    current: Catalog,
+    merged: Catalog,
+    department: str,
+) -> None:
+    """A department's source is registered by the coordinating authority (with the department, or by the operator's
+    load): a department's own key cannot move it, neither to another department's database nor to the platform's
+    (the conformance check would read that database's schema for it, and publishing would serve its tables). No
+    one's submission names the platform's own database."""
+    source = merged.departments[department].source
+    if _database(settings.expand(source)) == _database(settings.platform_url):
+        raise await _refused(
+            conn.engine, actor, now, "CATALOG_SOURCE_NOT_ALLOWED", step="submit", department=department
+        )
+    before = current.departments.get(department)
+    if before is not None and before.source != source and not actor.operator:
+        raise await _refused(conn.engine, actor, now, "CATALOG_SOURCE_NOT_YOURS", step="submit", department=department)
+
+
 async def _in_force(conn: AsyncConnection) -> Catalog:
     catalog = await store.current(conn)
     if catalog is None:
@@ -258,9 +302,12 @@ async def submit(
         raise await _refused(
             conn.engine, actor, now, "CATALOG_NOT_YOUR_DEPARTMENT", step="submit", department=department
         )
+    await _source_allowed(conn, settings, actor, now, current, merged, department)
     changed, header = _changes(current, merged, department)
     if not changed and not header:
         raise GovshareError("CATALOG_NO_CHANGE", department=department)
+    if (retired := _revived(current, changed)) is not None:
+        raise await _refused(conn.engine, actor, now, "CATALOG_RESOURCE_RETIRED", step="submit", resource=retired)
     findings = (
         []
         if draft
@@ -384,10 +431,22 @@ async def _recheck(conn: AsyncConnection, submission: Submission) -> tuple[Catal
         for code in (r["code"] for r in submission.entries["resources"]):
             if _entry(base, code) != _entry(current, code):
                 raise GovshareError("CATALOG_SUBMISSION_STALE", submission=submission.id, resource=code)
+        if base.departments.get(submission.department) != current.departments.get(submission.department):
+            # its department entry (the source) changed meanwhile: the submission would put the old one back
+            raise GovshareError("CATALOG_SUBMISSION_STALE", submission=submission.id, resource=submission.department)
     changed, header = _changes(current, merged, submission.department)
     if not changed and not header:
         raise GovshareError("CATALOG_NO_CHANGE", department=submission.department)
+    if (retired := _revived(current, changed)) is not None:  # retired since it was submitted
+        raise GovshareError("CATALOG_RESOURCE_RETIRED", resource=retired)
     return merged, changed, header, current.version
+
+
+def _revived(current: Catalog, changed: tuple[str, ...]) -> str | None:
+    """A changed resource that is retired in force: publishing it again would revive every grant its retirement
+    stopped (the grants stay in the platform DB, the decision refuses them only while it is retired). A retired
+    resource stays retired (kept, never deleted); what replaces it is a new resource, applied for anew."""
+    return next((c for c in changed if c in current.resources and current.resources[c].status == Status.RETIRED), None)
 
 
 def _checked(catalog: Catalog, department: str, changed: tuple[str, ...], header: bool) -> tuple[str, ...]:
@@ -422,7 +481,9 @@ async def approve(
         raise await _refused(
             conn.engine, actor, now, "FORBIDDEN", step="approve", submission=submission_id, role="coordinator"
         )
-    if submission.created_by == actor.name:
+    # Its own department's entries are reviewed by someone else: not by the key that made them, nor by another key of
+    # that department holding the coordinator role (the console's staff and the operator are the coordinating office).
+    if submission.created_by == actor.name or (not actor.operator and actor.department == submission.department):
         raise await _refused(
             conn.engine, actor, now, "CATALOG_OWN_SUBMISSION", step="approve", submission=submission_id
         )
@@ -572,4 +633,4 @@ async def submission_diff(conn: AsyncConnection, submission: Submission) -> list
             "resources": entries.get("resources", []),
         }
 
-    return store.diff(whole(before), whole(submission.entries))
+    return store.diff(store.passwords_hidden(whole(before)), store.passwords_hidden(whole(submission.entries)))

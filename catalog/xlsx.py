@@ -37,6 +37,7 @@ from catalog.guide import (
     guide_type_of,
 )
 from catalog.model import Catalog, DataItem, Resource
+from catalog.store import without_password  # a source URL as a workbook shows it
 from govshare.errors import Problem
 
 MAX_BYTES = 10 * 1024 * 1024  # the workbook file
@@ -223,15 +224,6 @@ def _positions_text(positions: tuple[int, ...]) -> str:
         else:
             spans.append([position, position])
     return ",".join(str(a) if a == b else f"{a}-{b}" for a, b in spans)
-
-
-def without_password(url: str) -> str:
-    """A source URL as a workbook shows it: a password in it written as ``***`` (a workbook travels between
-    departments; the loader refuses ``***`` back, so that it is written in again rather than lost)."""
-    return _PASSWORD.sub(r"\1***@", url)
-
-
-_PASSWORD = re.compile(r"^([a-z0-9+]+://[^:/@]*:)[^@]*@")
 
 
 def _write(sheet: Worksheet, row: int, column: int, value: Any) -> None:

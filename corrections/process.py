@@ -105,6 +105,7 @@ async def file(
 ) -> str:
     """Store a report the data path has let through (the caller read that record's item under ``purpose``)."""
     now = now.astimezone(UTC)
+    await _not_flooded(conn, settings, secret, caller, resource=resource, key=key, item=item)
     report_id = "E-" + secrets.token_hex(4)
     deadline = calendar.deadline(now, settings.data_error_answer_workdays)
     await conn.execute(
@@ -139,6 +140,29 @@ async def file(
     )
     await bump_policy_version(conn)  # every process's next snapshot carries the dispute
     return report_id
+
+
+async def _not_flooded(
+    conn, settings: Settings, secret: bytes, caller: Caller, *, resource: Resource, key: str, item: str
+) -> None:
+    """Every open report is a dispute in every consumer's answers, a report in the provider's inbox and a rebuild of
+    every process's snapshot: a department has one open report per record and item (``REPORT_ALREADY_OPEN``), and at
+    most ``data_error_open_limit`` open at a time (``REPORT_LIMIT_REACHED``)."""
+    rows = (
+        await conn.execute(
+            select(
+                data_error_reports.c.id,
+                data_error_reports.c.resource,
+                data_error_reports.c.item,
+                data_error_reports.c.key_sealed,
+            ).where(data_error_reports.c.reporter == caller.department, data_error_reports.c.status.in_(OPEN))
+        )
+    ).all()
+    for row in rows:
+        if (row.resource, row.item) == (resource.code, item) and open_sealed(secret, row.id, row.key_sealed) == key:
+            raise GovshareError("REPORT_ALREADY_OPEN", report=row.id)
+    if len(rows) >= settings.data_error_open_limit:
+        raise GovshareError("REPORT_LIMIT_REACHED", limit=settings.data_error_open_limit)
 
 
 def provider_of(catalog: Catalog, row) -> str | None:

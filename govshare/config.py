@@ -131,6 +131,8 @@ class Settings:
     # Data corrections (校核纠错): the provider answers a data-error report within this many working days (the
     # applications' calendar); an unanswered one goes to the coordinator once overdue (corrections/).
     data_error_answer_workdays: int = 5
+    # ...and keeps at most this many reports open at a time (each is a dispute in every consumer's answers).
+    data_error_open_limit: int = 100
     # Where the heads of the audit hash chains are appended (audit/chain.py), and how often. In production
     # this file belongs on storage the database administrator cannot rewrite (a WORM or remote mount).
     audit_checkpoint_file: str = "{var}/audit-checkpoints.jsonl"

@@ -344,6 +344,15 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "信息项 {item} 对本部门脱敏显示，不能就其提出纠错报告。",
         "Data item {item} is shown masked to this department: it cannot report on it.",
     ),
+    "REPORT_ALREADY_OPEN": (
+        "本部门对该记录的该信息项已有未答复的纠错报告 {report}，请等待提供部门答复。",
+        "Your department already has an open report on this item of this record ({report}): wait for the "
+        "provider's answer.",
+    ),
+    "REPORT_LIMIT_REACHED": (
+        "本部门未答复的纠错报告已达 {limit} 件，请待提供部门答复后再报。",
+        "Your department has {limit} open data-error reports: report again once the providers have answered.",
+    ),
     "REPORT_TEXT_INVALID": (
         "{field} 超过 {limit} 个字符，或含有无法保存的字符。",
         "{field} is longer than {limit} characters or holds characters that cannot be stored.",
@@ -461,14 +470,28 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "目录编报 {submission} 当前为“{status}”，不能办理此环节。",
         "Catalog submission {submission} is {status}: this step does not apply.",
     ),
+    "CATALOG_RESOURCE_RETIRED": (
+        "{resource} 已撤销，不能重新编报发布（其原有共享授权随撤销停止，重新发布会使之恢复）；请以新的资源编码编报。",
+        "{resource} was retired and cannot be submitted for publishing again (publishing it would revive the grants "
+        "its retirement stopped); submit it under a new resource code.",
+    ),
+    "CATALOG_SOURCE_NOT_YOURS": (
+        "部门的数据源由共享主管部门登记，编报不能更改（{department} 的 source 与现行目录不同）。",
+        "A department's source is registered by the coordinating authority; a submission cannot change it "
+        "({department}'s source differs from the catalog in force).",
+    ),
+    "CATALOG_SOURCE_NOT_ALLOWED": (
+        "部门的数据源不能是共享平台自身的数据库（{department}）。",
+        "A department's source cannot be the platform's own database ({department}).",
+    ),
     "CATALOG_SUBMISSION_STALE": (
         "目录编报 {submission} 提交后，{resource} 在现行目录中已有变更；请按现行目录重新编报。",
         "{resource} changed in the catalog in force after submission {submission} was made: submit again on the "
         "catalog in force.",
     ),
     "CATALOG_OWN_SUBMISSION": (
-        "不能审核自己提交的目录编报 {submission}。",
-        "You cannot review catalog submission {submission}, which you submitted yourself.",
+        "不能审核自己提交的目录编报 {submission}，也不能审核本部门提交的。",
+        "You cannot review catalog submission {submission}: it was submitted by you or your own department.",
     ),
     "CATALOG_NONCONFORMING": (
         "目录编报 {submission} 发布前的数据源核对发现 {count} 处错误，未发布；核对结果已记入编报。",

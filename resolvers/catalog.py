@@ -8,6 +8,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from catalog import store, workflow
+from catalog.store import without_password
 from govshare.errors import GovshareError, graphql_error
 from resolvers.context import RequestContext
 
@@ -88,11 +89,43 @@ async def submissions(ctx: RequestContext, status: str | None) -> list[workflow.
 
 
 async def history(ctx: RequestContext, resource: str | None) -> list[store.Version]:
-    return list(await _run(ctx, lambda conn: store.versions(conn, resource), changes=False))
+    """The catalog's versions; a department key sees those of its own department's changes and the whole-catalog
+    loads, and a resource's history only for its own department's resources (another's would say which resources
+    exist, hidden ones too in production, and why and by whom each was changed)."""
+    who = actor(ctx)
+    if resource is not None and not who.coordinator:
+        known = ctx.catalog.resources.get(resource)
+        if known is None or known.provider != who.department:
+            return []
+    found = list(await _run(ctx, lambda conn: store.versions(conn, resource), changes=False))
+    return found if who.coordinator else [v for v in found if v.department in ("", who.department)]
+
+
+def _sources_shown(document: dict[str, Any], who: workflow.Actor) -> dict[str, Any]:
+    """A version as a department system may read it: its own department's entries (the coordinating authority:
+    every department's), sources without their passwords. Another department's entries carry its database's
+    address, tables and columns, and in production resources the caller's view hides (README "production")."""
+
+    def shown(entry: dict[str, Any]) -> dict[str, Any]:
+        return {**entry, "source": without_password(entry["source"])} if entry.get("source") else entry
+
+    def mine(department: Any) -> bool:
+        return who.coordinator or department == who.department
+
+    return {
+        "departments": [shown(d) for d in document.get("departments", ()) if mine(d.get("code"))],
+        "purposes": [p for p in document.get("purposes", ()) if mine(p.get("department"))],
+        "resources": [r for r in document.get("resources", ()) if mine(r.get("provider"))],
+    }
 
 
 async def diff(ctx: RequestContext, before: int, after: int) -> list[store.FieldChange]:
+    who = actor(ctx)
+
     async def work(conn: Any) -> list[store.FieldChange]:
-        return store.diff(await store.document(conn, before), await store.document(conn, after))
+        return store.diff(
+            _sources_shown(await store.document(conn, before), who),
+            _sources_shown(await store.document(conn, after), who),
+        )
 
     return list(await _run(ctx, work, changes=False))

@@ -80,6 +80,7 @@ async def report(ctx: RequestContext, *, resource: str, key: str, item: str, pro
         problem = GovshareError("REPORT_RECORD_NOT_FOUND")  # production names nothing outside the caller's view
     if problem is not None:
         raise graphql_error(problem, ctx.lang)
+    records = len(ctx.records)
     await _check_readable(ctx, target, key, item)
 
     async def work(conn):
@@ -99,7 +100,13 @@ async def report(ctx: RequestContext, *, resource: str, key: str, item: str, pro
             now=ctx.now,
         )
 
-    return await run_process(ctx, work)
+    try:
+        return await run_process(ctx, work)
+    except GraphQLError as refused:
+        code = (refused.extensions or {}).get("code")
+        if code in ("REPORT_ALREADY_OPEN", "REPORT_LIMIT_REACHED") and len(ctx.records) > records:
+            _refuse(ctx, ctx.records[records], str(code))  # the access record: refused, nothing answered
+        raise
 
 
 async def answer(ctx: RequestContext, report_id: str, outcome: str, reason: str) -> None:
