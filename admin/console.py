@@ -734,7 +734,7 @@ async def catalog_retire(request: Request, signed: Signed, lang: str, form) -> R
 @catalog_staff
 async def catalog_history_page(request: Request, signed: Signed, lang: str, form) -> Response:
     resource = request.query_params.get("resource") or None
-    versions = await operations.catalog_history(runtime_of(request), resource)
+    versions = await operations.catalog_history(runtime_of(request), resource, department=signed.staff.department)
     return _render(request, "catalog_history.html", lang, signed=signed, versions=versions, resource=resource or "")
 
 
@@ -742,7 +742,7 @@ async def catalog_history_page(request: Request, signed: Signed, lang: str, form
 async def catalog_diff_page(request: Request, signed: Signed, lang: str, form) -> Response:
     try:
         a, b = int(request.query_params.get("from", "")), int(request.query_params.get("to", ""))
-        changes = await operations.catalog_diff(runtime_of(request), a, b)
+        changes = await operations.catalog_diff(runtime_of(request), a, b, department=signed.staff.department)
     except ValueError:
         return _render(request, "error.html", lang, 400, signed, code="BAD_REQUEST", params={"detail": "from, to"})
     except GovshareError as exc:

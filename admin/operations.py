@@ -500,14 +500,25 @@ async def retire_resource(runtime: Platform, staff: Author, code: str, *, reason
     return version
 
 
-async def catalog_history(runtime: Platform, resource: str | None = None) -> list[catalog_store.Version]:
+async def catalog_history(
+    runtime: Platform, resource: str | None = None, *, department: str | None = None
+) -> list[catalog_store.Version]:
+    """The catalog's versions; with ``department`` (a department's catalog staff) only those of its own changes and
+    the whole-catalog loads, as a department key sees them over GraphQL."""
+    if resource is not None and department is not None:
+        known = runtime.catalog.resources.get(resource)
+        if known is None or known.provider != department:
+            return []
     async with runtime.engine.connect() as conn:
-        return await catalog_store.versions(conn, resource)
+        return catalog_store.versions_of(await catalog_store.versions(conn, resource), department)
 
 
-async def catalog_diff(runtime: Platform, before: int, after: int) -> list[catalog_store.FieldChange]:
+async def catalog_diff(
+    runtime: Platform, before: int, after: int, *, department: str | None = None
+) -> list[catalog_store.FieldChange]:
+    """What changed between two versions; with ``department`` only that department's entries."""
     async with runtime.engine.connect() as conn:
         return catalog_store.diff(
-            catalog_store.passwords_hidden(await catalog_store.document(conn, before)),
-            catalog_store.passwords_hidden(await catalog_store.document(conn, after)),
+            catalog_store.department_view(await catalog_store.document(conn, before), department),
+            catalog_store.department_view(await catalog_store.document(conn, after), department),
         )

@@ -210,6 +210,25 @@ def without_password(url: str) -> str:
 _PASSWORD = re.compile(r"^([a-z0-9+]+://[^:/@]*:).*@")
 
 
+def department_view(document: dict[str, Any], department: str | None) -> dict[str, Any]:
+    """A version as one department may read it: its own department's entries (``None``, the coordinating authority:
+    every department's), sources without their passwords. Another department's entries carry its database's
+    address, tables and columns, and in production resources the reader's view hides (README "production")."""
+    shown = passwords_hidden(document)
+    if department is None:
+        return shown
+    return {
+        "departments": [d for d in shown.get("departments", ()) if d.get("code") == department],
+        "purposes": [p for p in shown.get("purposes", ()) if p.get("department") == department],
+        "resources": [r for r in shown.get("resources", ()) if r.get("provider") == department],
+    }
+
+
+def versions_of(versions: list[Version], department: str | None) -> list[Version]:
+    """The versions one department may see: those of its own changes and the whole-catalog loads (``None``: all)."""
+    return list(versions) if department is None else [v for v in versions if v.department in ("", department)]
+
+
 def passwords_hidden(document: dict[str, Any]) -> dict[str, Any]:
     """A version's document with each department's source ``without_password`` (what the console shows)."""
     departments = [

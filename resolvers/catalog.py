@@ -8,7 +8,6 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from catalog import store, workflow
-from catalog.store import without_password
 from govshare.errors import GovshareError, graphql_error
 from resolvers.context import RequestContext
 
@@ -98,25 +97,12 @@ async def history(ctx: RequestContext, resource: str | None) -> list[store.Versi
         if known is None or known.provider != who.department:
             return []
     found = list(await _run(ctx, lambda conn: store.versions(conn, resource), changes=False))
-    return found if who.coordinator else [v for v in found if v.department in ("", who.department)]
+    return store.versions_of(found, _department(who))
 
 
-def _sources_shown(document: dict[str, Any], who: workflow.Actor) -> dict[str, Any]:
-    """A version as a department system may read it: its own department's entries (the coordinating authority:
-    every department's), sources without their passwords. Another department's entries carry its database's
-    address, tables and columns, and in production resources the caller's view hides (README "production")."""
-
-    def shown(entry: dict[str, Any]) -> dict[str, Any]:
-        return {**entry, "source": without_password(entry["source"])} if entry.get("source") else entry
-
-    def mine(department: Any) -> bool:
-        return who.coordinator or department == who.department
-
-    return {
-        "departments": [shown(d) for d in document.get("departments", ()) if mine(d.get("code"))],
-        "purposes": [p for p in document.get("purposes", ()) if mine(p.get("department"))],
-        "resources": [r for r in document.get("resources", ()) if mine(r.get("provider"))],
-    }
+def _department(who: workflow.Actor) -> str | None:
+    """Whose entries of the catalog's versions the caller may read (None: the coordinating authority, every one)."""
+    return None if who.coordinator else who.department
 
 
 async def diff(ctx: RequestContext, before: int, after: int) -> list[store.FieldChange]:
@@ -124,8 +110,8 @@ async def diff(ctx: RequestContext, before: int, after: int) -> list[store.Field
 
     async def work(conn: Any) -> list[store.FieldChange]:
         return store.diff(
-            _sources_shown(await store.document(conn, before), who),
-            _sources_shown(await store.document(conn, after), who),
+            store.department_view(await store.document(conn, before), _department(who)),
+            store.department_view(await store.document(conn, after), _department(who)),
         )
 
     return list(await _run(ctx, work, changes=False))

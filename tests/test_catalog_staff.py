@@ -241,3 +241,33 @@ def test_cli_submits_a_workbook_and_names_a_bad_cell_as_load_does(demo_folder, t
     good = workbook(tmp_path / "land.xlsx", demo, "land", "信息项名称", "坐落", "不动产坐落")
     sent = govshare_in_process(tmp_path, "catalog", "submit", str(good), "--reason", "更名", "--by", "wang")
     assert sent.returncode == 0 and "状态 under_review：变更资源 land.real-estate" in sent.stdout, sent.stderr
+
+
+async def test_a_departments_staff_reads_only_its_own_departments_versions_and_diffs(api):
+    """The console's catalog history and diff show a department's catalog staff what a department key sees over
+    GraphQL: its own department's changes and entries, never another department's (who changed what and why, its
+    database's address, tables and columns)."""
+    runtime = api.app.state.runtime
+    civil_file = (Path(__file__).resolve().parent.parent / "catalog" / "demo" / "civil.toml").read_text("utf-8")
+    civil = await run(api, SUBMIT, "civil", doc=civil_file.replace('label = "', 'label = "更名', 1), reason="民政更名")
+    civil_id = civil["data"]["submitCatalogEntries"]["id"]
+    async with browser(api) as client:
+        office = Console(client)
+        await office.sign_in("wang.fang")
+        approved = await office.submit("/console/catalog", f"/console/catalog/{civil_id}/approve", {"reason": "同意"})
+        assert approved.status_code == 303, approved.text
+        seen = await client.get("/console/catalog/history")
+        assert f'id="catalog-version-{runtime.catalog.version}"' in seen.text  # the office sees every department's
+        assert "<td>civil</td>" in seen.text
+    latest = runtime.catalog.version
+    async with browser(api) as client:
+        clerk = Console(client)
+        await clerk.sign_in("land.clerk")
+        history = await client.get("/console/catalog/history")
+        assert history.status_code == 200 and "<td>civil</td>" not in history.text
+        assert f'id="catalog-version-{latest}"' not in history.text
+        civil_history = await client.get("/console/catalog/history", params={"resource": "civil.marriage"})
+        assert "catalog-version-" not in civil_history.text
+        diff = await client.get("/console/catalog/diff", params={"from": 1, "to": latest})
+        assert diff.status_code == 200
+        assert "更名" not in diff.text and "civil." not in diff.text and "sources/civil" not in diff.text
