@@ -102,7 +102,9 @@ RESERVED_TYPE_NAMES = {
 
 _DEPARTMENT_FIELDS = {"code", "name", "source", "org_code"}
 # A source URL whose password an exported workbook hid (catalog/xlsx.py): refused until it is written in again.
-_HIDDEN_PASSWORD = re.compile(r"^[a-z0-9+]+://[^:/@]*:\*\*\*@")
+_HIDDEN_PASSWORD = re.compile(
+    r"^[a-z0-9+]+://[^:/@]*:\*\*\*@|[?&](?:password|passwd|pwd)=\*\*\*(?:&|#|$)", re.IGNORECASE
+)
 # What a source URL may be (connectors/urls.py, connectors/graphql.py): an engine, with or without its driver, or
 # another govshare over HTTP(S).
 _SOURCE_URL = re.compile(r"^((sqlite|postgresql|mysql|mariadb)(\+[a-z0-9]+)?://|govshare\+https?://)")
@@ -381,7 +383,7 @@ def _parse_file(
             "FIELD_INVALID",
             f"{department.source!r}: expected sqlite:///…, postgresql://…, mysql://…, mariadb://… or govshare+https://…",
         )
-    if _HIDDEN_PASSWORD.match(department.source):
+    if _HIDDEN_PASSWORD.search(department.source):
         checker.fault(
             None,
             "department.source",

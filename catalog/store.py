@@ -203,11 +203,13 @@ def diff(before: dict[str, Any], after: dict[str, Any]) -> list[FieldChange]:
 def without_password(url: str) -> str:
     """A source URL as it is shown (a workbook, the catalog's diff): a password in it written as ``***`` (a workbook
     travels between departments; the loader refuses ``***`` back, so that it is written in again rather than lost).
-    Up to the URL's last ``@``: a password may hold one."""
-    return _PASSWORD.sub(r"\1***@", url)
+    Up to the URL's last ``@``: a password may hold one; and a password given as a query parameter (``?password=``,
+    which the PostgreSQL and MySQL drivers read too)."""
+    return _QUERY_PASSWORD.sub(r"\1***", _PASSWORD.sub(r"\1***@", url))
 
 
 _PASSWORD = re.compile(r"^([a-z0-9+]+://[^:/@]*:).*@")
+_QUERY_PASSWORD = re.compile(r"([?&](?:password|passwd|pwd)=)[^&#]*", re.IGNORECASE)
 
 
 def department_view(document: dict[str, Any], department: str | None) -> dict[str, Any]:

@@ -422,6 +422,26 @@ def test_a_source_password_does_not_travel_in_a_workbook(tmp_path):
     assert [(p.sheet, p.field, p.code) for p in problems] == [("部门", "department.source", "FIELD_INVALID")]
 
 
+def test_a_source_password_in_the_query_string_does_not_travel_either(tmp_path):
+    """The drivers also read a password from the URL's query (``?password=``): it is hidden alike, and refused
+    back alike."""
+    catalog_dir = copy_catalog(tmp_path)
+    edit(
+        catalog_dir,
+        "hrss.toml",
+        'source = "sqlite:///{var}/sources/hrss.db"',
+        'source = "postgresql://db:5432/hr?user=hr&Password=s3cret&sslmode=require"',
+    )
+    path = tmp_path / "c.xlsx"
+    write_workbook(load_catalog(catalog_dir), path)
+    sheet = load_workbook(path)["部门"]
+    sources = [row[3] for row in sheet.iter_rows(min_row=2, values_only=True) if row[0] == "hrss"]
+    assert sources == ["postgresql://db:5432/hr?user=hr&Password=***&sslmode=require"]
+    assert not any("s3cret" in str(v) for row in sheet.iter_rows(values_only=True) for v in row)
+    problems = refused(path)
+    assert [(p.sheet, p.field, p.code) for p in problems] == [("部门", "department.source", "FIELD_INVALID")]
+
+
 def test_a_resource_whose_rows_are_apart_is_refused_once(workbook):
     """Rows of one resource must go together: police.household's rows moved below another resource's are
     refused at the row where it starts again, once, not once per item row."""
