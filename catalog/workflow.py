@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import tomli_w
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -301,6 +301,23 @@ async def submit(
     if not allowed:
         raise await _refused(
             conn.engine, actor, now, "CATALOG_NOT_YOUR_DEPARTMENT", step="submit", department=department
+        )
+    open_now = await conn.scalar(
+        select(func.count())
+        .select_from(catalog_submissions)
+        .where(
+            catalog_submissions.c.department == department,
+            catalog_submissions.c.status.in_(("draft", "under_review")),
+        )
+    )
+    if (open_now or 0) >= settings.catalog_open_submission_limit:  # each waits in the coordinator's queue, up to 64 KiB
+        raise await _refused(
+            conn.engine,
+            actor,
+            now,
+            "CATALOG_SUBMISSION_LIMIT_REACHED",
+            step="submit",
+            limit=settings.catalog_open_submission_limit,
         )
     await _source_allowed(conn, settings, actor, now, current, merged, department)
     changed, header = _changes(current, merged, department)

@@ -133,6 +133,8 @@ class Settings:
     data_error_answer_workdays: int = 5
     # ...and keeps at most this many reports open at a time (each is a dispute in every consumer's answers).
     data_error_open_limit: int = 100
+    # A department keeps at most this many catalog submissions open (drafts and under review) at a time.
+    catalog_open_submission_limit: int = 20
     # Where the heads of the audit hash chains are appended (audit/chain.py), and how often. In production
     # this file belongs on storage the database administrator cannot rewrite (a WORM or remote mount).
     audit_checkpoint_file: str = "{var}/audit-checkpoints.jsonl"

@@ -349,6 +349,11 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "Your department already has an open report on this item of this record ({report}): wait for the "
         "provider's answer.",
     ),
+    "CATALOG_SUBMISSION_LIMIT_REACHED": (
+        "本部门未办结的目录编报（草稿与审核中）已达 {limit} 件，请待审核或撤回后再报。",
+        "Your department has {limit} catalog submissions open (drafts and under review): submit again once they are "
+        "reviewed.",
+    ),
     "REPORT_LIMIT_REACHED": (
         "本部门未答复的纠错报告已达 {limit} 件，请待提供部门答复后再报。",
         "Your department has {limit} open data-error reports: report again once the providers have answered.",

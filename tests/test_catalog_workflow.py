@@ -459,3 +459,33 @@ async def test_a_submission_overtaken_by_a_published_change_is_refused_not_silen
     stale = await run(api, APPROVE, "bigdata", id=second_id, reason="同意")
     assert code_of(stale) == "CATALOG_SUBMISSION_STALE"
     assert runtime.catalog.resources["land.real-estate"].item("address").label == "甲"
+
+
+async def test_a_department_keeps_only_so_many_submissions_open(api):
+    """Each open submission (a draft, or one under review) waits in the coordinator's queue with up to 64 KiB of
+    entries: past catalog_open_submission_limit a department's next one is refused, recorded, and nothing stored."""
+    from dataclasses import replace
+
+    runtime = api.app.state.runtime
+    runtime.settings = replace(runtime.settings, catalog_open_submission_limit=2)
+    for label in ("改一", "改二"):
+        kept = await run(
+            api, SUBMIT, "land", doc=entries("land", 'label = "坐落"', f'label = "{label}"'), reason="编报", draft=True
+        )
+        assert kept["data"]["submitCatalogEntries"]["status"] == "draft", kept
+    over = await run(api, SUBMIT, "land", doc=entries("land", 'label = "坐落"', 'label = "改三"'), reason="编报")
+    assert code_of(over) == "CATALOG_SUBMISSION_LIMIT_REACHED"
+    assert "已达 2 件" in over["errors"][0]["message"]
+    other = await run(
+        api,
+        SUBMIT,
+        "market",
+        doc=entries("market", 'name = "企业登记信息"', 'name = "企业登记"'),
+        reason="编报",
+        draft=True,
+    )
+    assert other["data"]["submitCatalogEntries"]["status"] == "draft", other  # another department's own count
+    async with runtime.engine.connect() as conn:
+        stored = await conn.scalar(text("SELECT count(*) FROM catalog_submissions WHERE department = 'land'"))
+    assert stored == 2
+    assert ("refused_action", "land", "CATALOG_SUBMISSION_LIMIT_REACHED") in await process_kinds(api)
