@@ -7,6 +7,7 @@ Messages are in Chinese by default; set GOVSHARE_LANGUAGE=en for English.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import functools
 import os
 import sys
@@ -34,7 +35,7 @@ from catalog.model import Catalog
 from corrections.process import recompute_deadlines as recompute_report_deadlines
 from govshare import logs
 from govshare.clock import CHINA
-from govshare.config import LANGUAGES, Settings, load_settings
+from govshare.config import LANGUAGES, WORKER_SETTINGS, Settings, encode_settings, load_settings
 from govshare.errors import CatalogError, ConfigError, GovshareError
 from govshare.i18n import message
 from govshare.keys import DEFAULT_ROLES, ROLES, api_keys, create_key, revoke_key
@@ -45,10 +46,12 @@ from policies.tables import grants
 from schema.builder import build_schema
 from schema.documents import check_document
 
+log = logs.logger(__name__)
 
-def _settings() -> Settings:
+
+def _settings(**overrides: object) -> Settings:
     try:
-        return load_settings()
+        return load_settings(**overrides)
     except ConfigError as exc:  # told in GOVSHARE_LANGUAGE's language where that one is readable
         lang = os.environ.get("GOVSHARE_LANGUAGE", "")
         raise click.ClickException(exc.text(lang if lang in LANGUAGES else "zh-CN")) from None
@@ -162,12 +165,20 @@ def main() -> None:
 @main.command(help="启动查询服务（默认 http://127.0.0.1:8000，GraphiQL 在 /graphql）。")
 @click.option("--host", default=None, help="监听地址（默认取配置 host）。")
 @click.option("--port", default=None, type=int, help="监听端口（默认取配置 port）。")
-def serve(host: str | None, port: int | None) -> None:
+@click.option(
+    "--workers",
+    default=None,
+    type=int,
+    help="工作进程数（默认取配置 workers，即 1）：各进程共用同一端口与平台数据库，退出的进程会被自动重启；生产环境每个 CPU 核心一个。",
+)
+def serve(host: str | None, port: int | None, workers: int | None) -> None:
     import uvicorn
 
     from server import create_app
 
-    settings = _settings()
+    settings = _settings(workers=workers)
+    if settings.workers > 1:
+        _shared_platform_database(settings)
     try:
         app = create_app(settings)
     except GovshareError as exc:  # e.g. a production checkpoint file or signing key under var/
@@ -185,13 +196,73 @@ def serve(host: str | None, port: int | None) -> None:
     except GovshareError as exc:
         _fail(settings, exc)
     # JSON lines: uvicorn's own loggers too go through the one handler (govshare/logs.py) instead of its text ones.
-    uvicorn.run(
-        app,
-        host=host or settings.host,
-        port=settings.port if port is None else port,
+    log_config = {"log_config": None} if settings.log_format == "json" else {}
+    host, port = host or settings.host, settings.port if port is None else port
+    if settings.workers == 1:
+        uvicorn.run(app, host=host, port=port, log_level="info", **log_config)
+        return
+    # The app built here only checked that a server can start (keys, secrets, checkpoint file): each worker builds
+    # its own, from the same settings.
+    asyncio.run(app.state.runtime.stop())
+    _serve_workers(dataclasses.replace(settings, host=host, port=port), log_config)
+
+
+def _shared_platform_database(settings: Settings) -> None:
+    from sqlalchemy.engine import make_url
+
+    url = make_url(settings.platform_url)
+    if url.get_backend_name() == "sqlite" and url.database in (None, "", ":memory:"):
+        raise click.ClickException(
+            f"[WORKERS_NEED_SHARED_DATABASE] {message('WORKERS_NEED_SHARED_DATABASE', settings.language, database=url)}"
+        )
+
+
+def _serve_workers(settings: Settings, log_config: dict) -> None:
+    """``settings.workers`` processes serving one socket under uvicorn's supervisor, which replaces a worker that
+    dies (or stops answering its health check), rolls them over on SIGHUP, and on SIGTERM or Ctrl-C stops every
+    worker (each finishes its requests, writes its last checkpoint and closes its pools) before it exits itself.
+    Every worker is handed ``settings`` as resolved here (config.WORKER_SETTINGS); the schema revision was checked
+    here, once, and each worker only checks it again as it starts (migrations apply nothing on their own)."""
+    import uvicorn
+    from uvicorn.config import STARTUP_FAILURE
+    from uvicorn.supervisors import Multiprocess
+
+    shared = [
+        name
+        for name, limit, url in (
+            ("rate_limit", settings.rate_limit, settings.rate_limit_url),
+            ("cost_budget", settings.cost_budget, settings.rate_limit_url),
+            ("staff_sign_ins_per_address", settings.staff_sign_ins_per_address, settings.rate_limit_url),
+            ("staff_sign_ins_per_user", settings.staff_sign_ins_per_user, settings.rate_limit_url),
+        )
+        if limit and url.startswith("memory://")
+    ]
+    if shared:
+        log.warning(
+            "%d workers count %s in memory:// each: a key may be answered up to %d times the limit; set "
+            "rate_limit_url to a Redis all workers share (redis://host:port/db)",
+            settings.workers,
+            ", ".join(shared),
+            settings.workers,
+        )
+    os.environ[WORKER_SETTINGS] = encode_settings(settings)  # inherited by every worker the supervisor starts
+    config = uvicorn.Config(
+        "server:worker_app",
+        factory=True,
+        host=settings.host,
+        port=settings.port,
+        workers=settings.workers,
         log_level="info",
-        **({"log_config": None} if settings.log_format == "json" else {}),
+        **log_config,
     )
+    sock = config.bind_socket()
+    supervisor = Multiprocess(config, sockets=[sock])
+    try:
+        supervisor.run()
+    finally:
+        sock.close()
+    if any(process.exitcode == STARTUP_FAILURE for process in supervisor.processes):
+        sys.exit(STARTUP_FAILURE)  # as one process that fails to start: its log says why
 
 
 @main.command(
@@ -1440,6 +1511,8 @@ ENGLISH_HELP = {
     "serve": "Start the query service (default http://127.0.0.1:8000, GraphiQL at /graphql).",
     "serve --host": "Address to listen on (default: the host setting).",
     "serve --port": "Port to listen on (default: the port setting).",
+    "serve --workers": "Worker processes (default: the workers setting, 1): they share the port and the platform "
+    "database, and one that exits is restarted; in production, one per CPU core.",
     "demo": "Build the demo world under ./var/: department databases, the demo catalog, application keys (written to "
     "var/demo-keys.json), grants, rules and restrictions. Does nothing if it is already built.",
     "demo --force": "Delete the existing demo data (platform database and access records included) and build it again.",

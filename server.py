@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import re
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
@@ -43,7 +44,7 @@ from connectors.graphql import load_credentials
 from connectors.registry import Connectors
 from corrections.process import Disputes, open_disputes
 from govshare.bodies import BodyLimit
-from govshare.config import Settings, load_settings
+from govshare.config import WORKER_SETTINGS, Settings, decode_settings, load_settings
 from govshare.errors import AuthError, ConfigError, GovshareError, http_error
 from govshare.graphql_http import (
     NO_STORE,
@@ -57,6 +58,7 @@ from govshare.graphql_http import (
 )
 from govshare.i18n import message, normalize_language
 from govshare.keys import Caller, authenticate, hash_key, platform_secret
+from govshare.logs import configure as configure_logs
 from govshare.logs import hide_query_strings, show_query_strings
 from govshare.notify import PolicyNotifier
 from govshare.platformdb import make_engine, read_versions
@@ -629,3 +631,15 @@ def create_app(settings: Settings | None = None, **runtime_options) -> Starlette
     )
     app.state.runtime = runtime
     return app
+
+
+def worker_app() -> Starlette:
+    """The app of one `govshare serve --workers N` process (uvicorn's factory, called in the worker): with the
+    settings the command resolved and handed over in WORKER_SETTINGS, never read again from the file or the
+    environment, so every worker (and one started later in place of a dead one) runs with the same."""
+    encoded = os.environ.get(WORKER_SETTINGS)
+    if not encoded:
+        raise ConfigError(f"{WORKER_SETTINGS} is not set: worker_app is started by `govshare serve --workers N`")
+    settings = decode_settings(encoded)
+    configure_logs(settings.log_format)  # the command's own configuration (cli.main), which a worker does not run
+    return create_app(settings)

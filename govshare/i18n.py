@@ -867,6 +867,16 @@ MESSAGES: dict[str, tuple[str, str]] = {
         " (tables without a revision; run govshare db upgrade)",
     ),
     "DB_NOTHING_TO_DO": ("已是 {revision}，无需升级。", "Already at {revision}; nothing to do."),
+    "WORKERS_INVALID": (
+        "工作进程数（workers，即 --workers 或 GOVSHARE_WORKERS）须至少为 1，而不是 {workers}。",
+        "The number of worker processes (workers: --workers or GOVSHARE_WORKERS) must be at least 1, not {workers}.",
+    ),
+    "WORKERS_NEED_SHARED_DATABASE": (
+        "多个工作进程须共用一个平台数据库，而内存中的 SQLite 数据库（{database}）只属于一个进程：请配置文件中的 "
+        "SQLite 或 PostgreSQL 数据库，或使用 --workers 1。",
+        "Several worker processes must share one platform database, and an in-memory SQLite database ({database}) "
+        "belongs to one process: configure a SQLite file or PostgreSQL, or use --workers 1.",
+    ),
     "SETTING_VARIABLE_UNKNOWN": (
         "环境变量 {variable} 不是已知的配置项。",
         "The environment variable {variable} is not a known setting.",
