@@ -217,6 +217,9 @@ def _shared_platform_database(settings: Settings) -> None:
         )
 
 
+HEALTH_CHECK_SECONDS = 30
+
+
 def _serve_workers(settings: Settings, log_config: dict) -> None:
     """``settings.workers`` processes serving one socket under uvicorn's supervisor, which replaces a worker that
     dies (or stops answering its health check), rolls them over on SIGHUP, and on SIGTERM or Ctrl-C stops every
@@ -252,6 +255,9 @@ def _serve_workers(settings: Settings, log_config: dict) -> None:
         host=settings.host,
         port=settings.port,
         workers=settings.workers,
+        # How long a worker may take to answer the supervisor's health check, and a new one (SIGHUP) to start serving:
+        # uvicorn's 5 s is less than a worker's start-up on a loaded machine or a large catalog.
+        timeout_worker_healthcheck=HEALTH_CHECK_SECONDS,
         log_level="info",
         **log_config,
     )

@@ -28,6 +28,7 @@ from starlette.responses import FileResponse, JSONResponse, RedirectResponse, Re
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from strawberry.extensions import SchemaExtension
+from uvicorn.config import STARTUP_FAILURE
 
 from admin import console
 from admin.api import AdminEndpoint
@@ -642,4 +643,9 @@ def worker_app() -> Starlette:
         raise ConfigError(f"{WORKER_SETTINGS} is not set: worker_app is started by `govshare serve --workers N`")
     settings = decode_settings(encoded)
     configure_logs(settings.log_format)  # the command's own configuration (cli.main), which a worker does not run
-    return create_app(settings)
+    try:
+        return create_app(settings)
+    except Exception:
+        # As a failed start-up (uvicorn's exit status for it): the supervisor stops rather than start it again and again.
+        log.exception("worker process %d could not build the app", os.getpid())
+        raise SystemExit(STARTUP_FAILURE) from None

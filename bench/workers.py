@@ -20,6 +20,7 @@ import asyncio
 import json
 import os
 import re
+import resource
 import shutil
 import socket
 import statistics
@@ -62,22 +63,53 @@ def free_port() -> int:
 def rss_kib(pid: int) -> list[int]:
     """Resident memory of ``pid`` (a supervisor, or the one process) and of each of its children (its workers, and
     multiprocessing's resource tracker), in KiB."""
-    pids = [pid, *map(int, Path(f"/proc/{pid}/task/{pid}/children").read_text().split())]
-    found = (re.search(r"VmRSS:\s+(\d+) kB", Path(f"/proc/{one}/status").read_text()) for one in pids)
+    found = (re.search(r"VmRSS:\s+(\d+) kB", Path(f"/proc/{one}/status").read_text()) for one in server_pids(pid))
     return [int(m.group(1)) for m in found if m]
 
 
-def wrk(port: int, script: Path) -> float:
-    """Requests per second of one burst of CLIENTS connections for SECONDS."""
+def cpu_seconds(pids: list[int]) -> float:
+    """CPU time (user + system) the processes ``pids`` have used so far."""
+    total = 0
+    for pid in pids:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15 of proc(5))
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def machine_busy_seconds() -> float:
+    """CPU time the whole machine has spent busy so far (every process: this bench's and everyone else's)."""
+    user, nice, system, _idle, _iowait, irq, softirq, steal = map(int, Path("/proc/stat").read_text().split()[1:9])
+    return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
+
+
+def server_pids(pid: int) -> list[int]:
+    return [pid, *map(int, Path(f"/proc/{pid}/task/{pid}/children").read_text().split())]
+
+
+def wrk(port: int, script: Path, pid: int) -> dict[str, float]:
+    """One burst of CLIENTS connections for SECONDS: requests per second, and the CPU time the server (all its
+    processes), wrk, and the rest of the machine spent meanwhile."""
+    pids = server_pids(pid)
+    server, machine, load = cpu_seconds(pids), machine_busy_seconds(), resource.getrusage(resource.RUSAGE_CHILDREN)
     run = subprocess.run(
         ["wrk", "-t2", f"-c{CLIENTS}", f"-d{SECONDS}s", "-s", str(script), f"http://127.0.0.1:{port}/graphql"],
         capture_output=True,
         text=True,
         check=True,
     )
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    server, machine = cpu_seconds(pids) - server, machine_busy_seconds() - machine
+    client = after.ru_utime + after.ru_stime - load.ru_utime - load.ru_stime
     if "Non-2xx" in run.stdout or "Socket errors" in run.stdout:
         raise RuntimeError(f"wrk saw failures:\n{run.stdout}")
-    return float(re.search(r"Requests/sec:\s+([\d.]+)", run.stdout).group(1))
+    requests = int(re.search(r"(\d+) requests in", run.stdout).group(1))
+    return {
+        "requests_per_second": float(re.search(r"Requests/sec:\s+([\d.]+)", run.stdout).group(1)),
+        "server_cpu_ms_per_request": server * 1000 / requests,
+        "server_cores": server / SECONDS,
+        "wrk_cores": client / SECONDS,
+        "others_cores": max(0.0, machine - server - client) / SECONDS,
+    }
 
 
 async def wait_answering(port: int, process: subprocess.Popen, headers: dict, body: dict, person: str) -> None:
@@ -140,10 +172,10 @@ async def main() -> dict:
                 capture_output=True,
                 check=True,
             )
-        rounds: dict[int, list[float]] = {n: [] for n in servers}
-        for _ in range(ROUNDS):
-            for workers, (port, _) in servers.items():
-                rounds[workers].append(wrk(port, script))
+        bursts: dict[int, list[dict[str, float]]] = {n: [] for n in servers}
+        for _ in range(ROUNDS):  # A B A B ...: the machine's drift hits both alike
+            for workers, (port, process) in servers.items():
+                bursts[workers].append(wrk(port, script, process.pid))
         memory = {n: rss_kib(process.pid) for n, (_, process) in servers.items()}
     finally:
         for _, process in servers.values():
@@ -152,6 +184,11 @@ async def main() -> dict:
             process.wait(timeout=60)
         shutil.rmtree(home, ignore_errors=True)
     base = WORKERS[0]
+
+    def mean(n: int, figure: str) -> float:
+        return statistics.mean(b[figure] for b in bursts[n])
+
+    rps = {n: [b["requests_per_second"] for b in bursts[n]] for n in servers}
     results = {
         "clients": CLIENTS,
         "rounds": ROUNDS,
@@ -159,25 +196,33 @@ async def main() -> dict:
         "cpus": os.cpu_count(),
         "servers": {
             str(n): {
-                "requests_per_second": statistics.mean(rounds[n]),
-                "rounds": rounds[n],
+                "requests_per_second": statistics.mean(rps[n]),
+                "rounds": rps[n],
+                f"over_{base}_worker": statistics.mean(rps[n]) / statistics.mean(rps[base]),
+                f"over_{base}_worker_median_of_rounds": statistics.median(
+                    a / b for a, b in zip(rps[n], rps[base], strict=True)
+                ),
+                "server_cpu_ms_per_request": mean(n, "server_cpu_ms_per_request"),
+                "server_cores": mean(n, "server_cores"),
+                "wrk_cores": mean(n, "wrk_cores"),
+                "others_cores": mean(n, "others_cores"),
                 "rss_mb": sum(memory[n]) / 1024,
                 "rss_mb_by_process": [kib / 1024 for kib in memory[n]],
-                f"over_{base}_worker": statistics.mean(rounds[n]) / statistics.mean(rounds[base]),
-                f"over_{base}_worker_median_of_rounds": statistics.median(
-                    a / b for a, b in zip(rounds[n], rounds[base], strict=True)
-                ),
             }
             for n in servers
         },
     }
     print(f"canonical lookup, {CLIENTS} clients (wrk), {ROUNDS} rounds of {SECONDS} s, {os.cpu_count()} CPUs")
-    print("workers | req/s | rounds | ratio (whole run) | ratio (median of rounds) | RSS all processes")
-    for n, figure in results["servers"].items():
+    print(
+        "workers | req/s | rounds | ratio (whole run) | ratio (median of rounds) | server CPU ms/request "
+        "| cores used: server, wrk, rest of the machine | RSS all processes"
+    )
+    for n, f in results["servers"].items():
         print(
-            f"{n:>7} | {figure['requests_per_second']:.0f} | {', '.join(f'{r:.0f}' for r in figure['rounds'])} | "
-            f"{figure[f'over_{base}_worker']:.2f} | {figure[f'over_{base}_worker_median_of_rounds']:.2f} | "
-            f"{figure['rss_mb']:.0f} MB ({' + '.join(f'{mb:.0f}' for mb in figure['rss_mb_by_process'])})"
+            f"{n:>7} | {f['requests_per_second']:.0f} | {', '.join(f'{r:.0f}' for r in f['rounds'])} | "
+            f"{f[f'over_{base}_worker']:.2f} | {f[f'over_{base}_worker_median_of_rounds']:.2f} | "
+            f"{f['server_cpu_ms_per_request']:.2f} | {f['server_cores']:.2f}, {f['wrk_cores']:.2f}, "
+            f"{f['others_cores']:.2f} | {f['rss_mb']:.0f} MB ({' + '.join(f'{mb:.0f}' for mb in f['rss_mb_by_process'])})"
         )
     RESULTS.write_text(json.dumps(results, indent=2) + "\n")
     return results

@@ -315,3 +315,27 @@ def test_the_settings_handed_to_workers_come_back_equal():
     )
     assert decode_settings(encode_settings(settings)) == settings
     assert decode_settings(encode_settings(load_settings(env={}))) == load_settings(env={})
+
+
+def test_a_worker_that_cannot_build_the_app_exits_as_a_failed_start_up(tmp_path, monkeypatch):
+    # uvicorn's supervisor starts a worker that exits otherwise again and again; one that exits with the start-up
+    # failure status (3) stops the command instead (its log says why), as one process failing to start does.
+    import dataclasses
+
+    from uvicorn.config import STARTUP_FAILURE
+
+    from govshare.config import WORKER_SETTINGS, encode_settings
+    from server import worker_app
+
+    settings = make_settings(tmp_path / "var")
+    # production refuses a checkpoint signing key under var/ (AUDIT_FILE_UNDER_VAR)
+    monkeypatch.setenv(WORKER_SETTINGS, encode_settings(dataclasses.replace(settings, production=True)))
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    try:
+        with pytest.raises(SystemExit) as exited:
+            worker_app()
+    finally:
+        root.handlers[:] = handlers
+        root.setLevel(level)
+    assert exited.value.code == STARTUP_FAILURE
