@@ -35,7 +35,7 @@ from catalog.model import Catalog
 from corrections.process import recompute_deadlines as recompute_report_deadlines
 from govshare import logs
 from govshare.clock import CHINA
-from govshare.config import LANGUAGES, WORKER_SETTINGS, Settings, encode_settings, load_settings
+from govshare.config import LANGUAGES, Settings, load_settings
 from govshare.errors import CatalogError, ConfigError, GovshareError
 from govshare.i18n import message
 from govshare.keys import DEFAULT_ROLES, ROLES, api_keys, create_key, revoke_key
@@ -224,8 +224,9 @@ def _serve_workers(settings: Settings, log_config: dict) -> None:
     """``settings.workers`` processes serving one socket under uvicorn's supervisor, which replaces a worker that
     dies (or stops answering its health check), rolls them over on SIGHUP, and on SIGTERM or Ctrl-C stops every
     worker (each finishes its requests, writes its last checkpoint and closes its pools) before it exits itself.
-    Every worker is handed ``settings`` as resolved here (config.WORKER_SETTINGS); the schema revision was checked
-    here, once, and each worker only checks it again as it starts (migrations apply nothing on their own)."""
+    Every worker is handed ``settings`` as resolved here: the app factory is ``server.worker_app`` bound to them,
+    which the supervisor pickles into each worker it starts. The schema revision was checked here, once; each worker
+    only checks it again as it starts (migrations apply nothing on their own)."""
     import uvicorn
     from uvicorn.config import STARTUP_FAILURE
     from uvicorn.supervisors import Multiprocess
@@ -248,9 +249,10 @@ def _serve_workers(settings: Settings, log_config: dict) -> None:
             ", ".join(shared),
             settings.workers,
         )
-    os.environ[WORKER_SETTINGS] = encode_settings(settings)  # inherited by every worker the supervisor starts
+    from server import worker_app
+
     config = uvicorn.Config(
-        "server:worker_app",
+        functools.partial(worker_app, settings),
         factory=True,
         host=settings.host,
         port=settings.port,

@@ -45,7 +45,7 @@ from connectors.graphql import load_credentials
 from connectors.registry import Connectors
 from corrections.process import Disputes, open_disputes
 from govshare.bodies import BodyLimit
-from govshare.config import WORKER_SETTINGS, Settings, decode_settings, load_settings
+from govshare.config import Settings, load_settings
 from govshare.errors import AuthError, ConfigError, GovshareError, http_error
 from govshare.graphql_http import (
     NO_STORE,
@@ -634,14 +634,10 @@ def create_app(settings: Settings | None = None, **runtime_options) -> Starlette
     return app
 
 
-def worker_app() -> Starlette:
-    """The app of one `govshare serve --workers N` process (uvicorn's factory, called in the worker): with the
-    settings the command resolved and handed over in WORKER_SETTINGS, never read again from the file or the
-    environment, so every worker (and one started later in place of a dead one) runs with the same."""
-    encoded = os.environ.get(WORKER_SETTINGS)
-    if not encoded:
-        raise ConfigError(f"{WORKER_SETTINGS} is not set: worker_app is started by `govshare serve --workers N`")
-    settings = decode_settings(encoded)
+def worker_app(settings: Settings) -> Starlette:
+    """The app of one `govshare serve --workers N` process (uvicorn's app factory, called in the worker) with the
+    settings the command resolved, which reach it pickled with uvicorn's configuration: no file or variable is read
+    again, so every worker (and one started later in place of a dead one) runs with the same."""
     configure_logs(settings.log_format)  # the command's own configuration (cli.main), which a worker does not run
     try:
         return create_app(settings)

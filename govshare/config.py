@@ -10,7 +10,6 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import functools
-import json
 import os
 import re
 import tomllib
@@ -32,7 +31,6 @@ OTHER_VARIABLES = frozenset(
     {
         "GOVSHARE_CONFIG",  # the TOML file to read (above)
         "GOVSHARE_STAFF_PASSWORD",  # `govshare staff add`'s password (cli.py)
-        "GOVSHARE_WORKER_SETTINGS",  # the settings `govshare serve --workers N` hands its workers (WORKER_SETTINGS)
         # Tests and CI (tests/, .ci/run):
         "GOVSHARE_REQUIRE_SERVICES",  # a test needing a service fails instead of skipping
         "GOVSHARE_TEST_DB_PREFIX",  # the tests' PostgreSQL/MariaDB database names, per checkout
@@ -284,27 +282,6 @@ def load_settings(env: dict[str, str] | None = None, **overrides: object) -> Set
     if settings.workers < 1:
         raise ConfigError(code="WORKERS_INVALID", workers=settings.workers)
     return settings
-
-
-# `govshare serve --workers N` resolves the settings once (file, environment, its options) and hands them to every
-# worker process in this variable, so that each one, and one the supervisor starts later in place of a dead one,
-# runs with exactly those, whatever the file or the environment say meanwhile.
-WORKER_SETTINGS = "GOVSHARE_WORKER_SETTINGS"
-
-
-def encode_settings(settings: Settings) -> str:
-    """``settings`` as JSON text, every field (``decode_settings`` gives them back equal)."""
-    values = {f.name: getattr(settings, f.name) for f in dataclasses.fields(Settings)}
-    return json.dumps({name: str(v) if isinstance(v, Path) else v for name, v in values.items()})
-
-
-def decode_settings(text: str) -> Settings:
-    """The settings ``encode_settings`` wrote, as they were: no file or variable is read again."""
-    defaults = Settings()
-    values = json.loads(text)
-    return dataclasses.replace(
-        defaults, **{k: Path(v) if isinstance(getattr(defaults, k), Path) else v for k, v in values.items()}
-    )
 
 
 def unknown_variable(variable: str, names: set[str]) -> ConfigError:

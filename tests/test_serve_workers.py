@@ -297,38 +297,22 @@ def test_several_workers_refuse_an_in_memory_platform_database(demo_folder):
     assert run.exit_code == 1 and "[WORKERS_NEED_SHARED_DATABASE] 多个工作进程须共用一个平台数据库" in run.stderr
 
 
-def test_the_settings_handed_to_workers_come_back_equal():
-    from govshare.config import decode_settings, encode_settings, load_settings
-
-    settings = load_settings(
-        env={"GOVSHARE_WORKERS": "3", "GOVSHARE_LANGUAGE": "en"},
-        var_dir=Path("/srv/govshare/var"),
-        operator_required=False,
-        source_timeout_seconds=2,
-        max_page_size=50,
-    )
-    assert decode_settings(encode_settings(settings)) == settings
-    assert decode_settings(encode_settings(load_settings(env={}))) == load_settings(env={})
-
-
-def test_a_worker_that_cannot_build_the_app_exits_as_a_failed_start_up(tmp_path, monkeypatch):
+def test_a_worker_that_cannot_build_the_app_exits_as_a_failed_start_up(tmp_path):
     # uvicorn's supervisor starts a worker that exits otherwise again and again; one that exits with the start-up
     # failure status (3) stops the command instead (its log says why), as one process failing to start does.
     import dataclasses
 
     from uvicorn.config import STARTUP_FAILURE
 
-    from govshare.config import WORKER_SETTINGS, encode_settings
     from server import worker_app
 
-    settings = make_settings(tmp_path / "var")
     # production refuses a checkpoint signing key under var/ (AUDIT_FILE_UNDER_VAR)
-    monkeypatch.setenv(WORKER_SETTINGS, encode_settings(dataclasses.replace(settings, production=True)))
+    settings = dataclasses.replace(make_settings(tmp_path / "var"), production=True)
     root = logging.getLogger()
     handlers, level = list(root.handlers), root.level
     try:
         with pytest.raises(SystemExit) as exited:
-            worker_app()
+            worker_app(settings)
     finally:
         root.handlers[:] = handlers
         root.setLevel(level)
