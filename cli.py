@@ -217,19 +217,20 @@ def _shared_platform_database(settings: Settings) -> None:
         )
 
 
-HEALTH_CHECK_SECONDS = 30
+HEALTH_CHECK_SECONDS = 10
 
 
 def _serve_workers(settings: Settings, log_config: dict) -> None:
     """``settings.workers`` processes serving one socket under uvicorn's supervisor, which replaces a worker that
     dies (or stops answering its health check), rolls them over on SIGHUP, and on SIGTERM or Ctrl-C stops every
     worker (each finishes its requests, writes its last checkpoint and closes its pools) before it exits itself.
-    Every worker is handed ``settings`` as resolved here: the app factory is ``server.worker_app`` bound to them,
-    which the supervisor pickles into each worker it starts. The schema revision was checked here, once; each worker
+    Every worker is handed ``settings`` as resolved here, pickled with its configuration (govshare/workers.py), and
+    builds its app with ``server.worker_app``. The schema revision was checked here, once; each worker
     only checks it again as it starts (migrations apply nothing on their own)."""
-    import uvicorn
     from uvicorn.config import STARTUP_FAILURE
     from uvicorn.supervisors import Multiprocess
+
+    from govshare.workers import WorkerConfig, light_main
 
     shared = [
         name
@@ -249,16 +250,14 @@ def _serve_workers(settings: Settings, log_config: dict) -> None:
             ", ".join(shared),
             settings.workers,
         )
-    from server import worker_app
-
-    config = uvicorn.Config(
-        functools.partial(worker_app, settings),
-        factory=True,
+    config = WorkerConfig(
+        settings,
         host=settings.host,
         port=settings.port,
         workers=settings.workers,
-        # How long a worker may take to answer the supervisor's health check, and a new one (SIGHUP) to start serving:
-        # uvicorn's 5 s is less than a worker's start-up on a loaded machine or a large catalog.
+        # How long a new worker (SIGHUP) may take to start serving, and a worker to answer the supervisor's health
+        # check (answered by a thread of its own, also while the app is built): uvicorn's 5 s is less than a start-up
+        # on a loaded machine or with a large catalog.
         timeout_worker_healthcheck=HEALTH_CHECK_SECONDS,
         log_level="info",
         **log_config,
@@ -266,7 +265,8 @@ def _serve_workers(settings: Settings, log_config: dict) -> None:
     sock = config.bind_socket()
     supervisor = Multiprocess(config, sockets=[sock])
     try:
-        supervisor.run()
+        with light_main():  # each worker answers its health check before it imports the app (govshare/workers.py)
+            supervisor.run()
     finally:
         sock.close()
     if any(process.exitcode == STARTUP_FAILURE for process in supervisor.processes):

@@ -317,3 +317,37 @@ def test_a_worker_that_cannot_build_the_app_exits_as_a_failed_start_up(tmp_path)
         root.handlers[:] = handlers
         root.setLevel(level)
     assert exited.value.code == STARTUP_FAILURE
+
+
+def test_several_workers_are_refused_as_one_process_is_while_a_migration_is_pending(own_folder):
+    # Checked once, by the command, before any worker starts: not raced by N workers, and nothing written.
+    import sqlite3
+
+    database = own_folder / "var" / "platform.db"
+    with contextlib.closing(sqlite3.connect(database)) as conn, conn:
+        conn.execute("UPDATE alembic_version SET version_num = '0001_baseline'")
+    run = subprocess.run(
+        [govshare_command(), "serve", "--workers", "2", "--port", "0"],
+        cwd=own_folder,
+        env=environment(own_folder),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert run.returncode == 1 and "[DB_REVISION_MISMATCH]" in run.stderr, run.stderr
+    assert "govshare db upgrade" in run.stderr
+    assert "Uvicorn running" not in run.stdout + run.stderr and "Started server process" not in run.stderr
+
+
+def test_workers_spawned_under_supervision_start_from_the_light_module_not_the_command():
+    # The command's module imports the whole app (seconds on a loaded machine) before a spawned worker's health-check
+    # thread starts, and the supervisor kills a worker that does not answer in time: workers start from this one.
+    from multiprocessing import spawn
+
+    from govshare.workers import light_main
+
+    with light_main():
+        during = spawn.get_preparation_data("worker")
+    after = spawn.get_preparation_data("worker")
+    assert during.get("init_main_from_name") == "govshare.workers" and "init_main_from_path" not in during
+    assert after.get("init_main_from_name") != "govshare.workers"
