@@ -3,7 +3,7 @@ uvicorn server, for the canonical lookup and a small list (issue 15: the p99 tai
 
     .venv/bin/python bench/latency.py                          # this tree, 3 rounds x 1000 requests per workload
     .venv/bin/python bench/latency.py --server old=/work/wt-base --server new=.   # two trees, interleaved
-    .venv/bin/python bench/latency.py --server gc-off=.:GOVSHARE_BENCH_GC=off --server plain=.
+    .venv/bin/python bench/latency.py --server gc-off=.:BENCH_GC=off --server plain=.
 
 Builds the demo world once (in a temporary folder, SQLite sources, this tree's code), starts one server per
 ``--server LABEL=TREE[:VAR=VALUE,...]`` (each tree's own .venv, the variables added to its environment) on the same
