@@ -95,8 +95,9 @@ class AuditWriter:
         if self._thread is None:
             self._thread = threading.Thread(target=self._run, name="govshare-audit", daemon=True)
             self._thread.start()
-        # Shielded: a request whose client went away still has its records written (they were read).
-        await asyncio.shield(written)
+        # A request cancelled meanwhile (its client went away) cancels only its future: its records, handed over, are
+        # written all the same (they were read).
+        await written
 
     def _run(self) -> None:
         """The writer's thread: a transaction for everything waiting, until asked to stop."""

@@ -1,9 +1,9 @@
 """Python's cyclic garbage collector kept out of the answers' tail.
 
-A server holds a large, long-lived heap (the modules, the schema, the catalog, the policy engine): about 2 million
-objects for the demo world. CPython's collector walks all of it on every full (generation 2) collection, which comes
-every few hundred to few thousand requests and stops the event loop for 70-200 ms on this machine (more for a city's
-catalog). ``Collector.start`` collects once after start-up and moves every object alive into the permanent
+A server holds a large, long-lived heap (the modules, the schema, the catalog, the policy engine): for the demo world
+about 150,000 tracked containers, some of them large. CPython's collector walks all of it on every full (generation 2)
+collection, which comes about once a thousand requests and stops the event loop for 70-270 ms on this machine (more
+for a city's catalog). ``Collector.start`` collects once after start-up and moves every object alive into the permanent
 generation (``gc.freeze``), which no collection walks: a full collection then walks only what requests left behind.
 
 Freezing has one cost: a frozen object is never collected as part of a reference cycle (reference counting still
