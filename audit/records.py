@@ -89,12 +89,15 @@ class AuditWriter:
             return
         if self._closed:  # the server is stopping and the writer is gone: nothing may be answered unrecorded
             raise AuditError("AUDIT_UNAVAILABLE")
-        loop = asyncio.get_running_loop()
-        written: asyncio.Future[None] = loop.create_future()
-        self._queue.put((loop, [_row(r) for r in records], written))
         if self._thread is None:
             self._thread = threading.Thread(target=self._run, name="govshare-audit", daemon=True)
             self._thread.start()
+        elif not self._thread.is_alive():  # it cannot end but by close(): never wait on a writer that is gone
+            log.error("the access-record writer's thread has ended: no record can be written")
+            raise AuditError("AUDIT_UNAVAILABLE")
+        loop = asyncio.get_running_loop()
+        written: asyncio.Future[None] = loop.create_future()
+        self._queue.put((loop, [_row(r) for r in records], written))
         # A request cancelled meanwhile (its client went away) cancels only its future: its records, handed over, are
         # written all the same (they were read).
         await written

@@ -312,3 +312,16 @@ async def test_when_a_shared_transaction_fails_every_request_in_it_is_refused_wi
         _rename_heads(runtime.engine, "chain_heads_gone", back=True)
         async with runtime.engine.connect() as conn:
             assert await verify(conn, "access") == (before + 1, None)
+
+
+async def test_a_writer_whose_thread_has_ended_refuses_rather_than_waits(platform):
+    writer = AuditWriter(platform)
+    try:
+        await writer.write([_record(0)])
+        writer._queue.put(None)  # the thread ends (as only close() should make it)
+        await asyncio.to_thread(writer._thread.join, 60)
+        with pytest.raises(AuditError):
+            await asyncio.wait_for(writer.write([_record(1)]), 60)  # a liveness bound: refused, never left waiting
+        assert await _count(platform) == (1, None)
+    finally:
+        await writer.close()
