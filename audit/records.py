@@ -3,18 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import queue
+import threading
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Engine
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from audit.chain import SqliteAppender, append, append_sync
+from audit.chain import SqliteAppender, append_sync
 from audit.tables import ACCESS
-from govshare.errors import AuditError
+from govshare.errors import AuditError, ConfigError
 from govshare.logs import logger
 from govshare.platformdb import make_sync_engine
 
@@ -49,89 +50,116 @@ def _row(record: AccessRecord) -> dict[str, Any]:
     return dict(vars(record))  # its fields are flat values, lists and dicts never changed afterwards
 
 
-class AuditWriter:
-    """Writes each request's access records before its answer is sent; if they cannot be written, the request
-    is told (AUDIT_UNAVAILABLE) and nothing is sent.
+# A request waiting for its records: its loop, its records as rows, the future it awaits.
+_Waiting = tuple[asyncio.AbstractEventLoop, list[dict[str, Any]], "asyncio.Future[None]"]
 
-    On SQLite, a write that gets the database's write lock at once is made right away on a plain sqlite3
-    connection (about 0.2-0.6 ms with the commit; the event loop never waits for a lock). When the lock is
-    busy (another process or pool is appending), and always on PostgreSQL, the records go to a thread of
-    their own, and requests waiting at the same time share one transaction (group commit); if it fails,
-    every request in it is told and none of their records is written.
+
+class AuditWriter:
+    """Writes each request's access records before its answer is sent, never on the event loop's thread; if they
+    cannot be written, the request is told (AUDIT_UNAVAILABLE) and nothing is sent.
+
+    One thread per writer (one per process) appends them. A request hands its records over on a queue and awaits a
+    future; the thread takes everything waiting at that moment and appends it in one transaction (group commit: no
+    timer, whoever arrives while a transaction is being written goes into the next one), then tells the waiting
+    requests on their event loop, once per transaction (``call_soon_threadsafe``). If the transaction fails, every
+    request in it is told and none of their records is written. On SQLite the thread appends on a plain sqlite3
+    connection (``SqliteAppender``: ``BEGIN IMMEDIATE`` waits for another process's write lock in the thread, never
+    on the loop); on PostgreSQL (and any other engine with a synchronous driver) on a synchronous SQLAlchemy
+    connection. Either way the records carry their hash chain exactly as before (``audit.chain``). ``close`` writes
+    what is still queued before it returns.
     """
 
     def __init__(self, engine: AsyncEngine, *, on_written: Callable[[int], None] | None = None) -> None:
-        self._engine = engine
-        self._on_written = on_written or (lambda count: None)  # told how many records each write added
-        # The thread's own engine: none for an in-memory database, which only ``engine`` can reach. The thread
-        # is made either way (its worker only starts with its first task) and is only handed work with an engine.
-        self._sync = make_sync_engine(engine)
-        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="govshare-audit")
-        self._sqlite: SqliteAppender | None = None
-        self._sqlite_now: SqliteAppender | None = None
-        if self._sync is not None and self._sync.dialect.name == "sqlite":
-            self._sqlite = SqliteAppender(self._sync, ACCESS.name)
-            # On SQLite, a transaction that gets the write lock at once is written right here (about 0.2 ms, with
-            # the commit): cheaper than the hand-over to the thread. Only when another process or pool holds the
-            # lock does the thread wait for it, so the event loop never waits on the database.
-            self._sqlite_now = SqliteAppender(self._sync, ACCESS.name, wait_ms=0)
-        self._waiting: list[tuple[list[AccessRecord], asyncio.Future[None]]] = []
-        self._writer: asyncio.Task[None] | None = None
+        self._on_written = on_written or (lambda count: None)  # told (on the loop) how many records each write added
+        sync = make_sync_engine(engine)
+        if sync is None:
+            raise ConfigError(
+                "the access records need a platform database the writer's thread can reach: a SQLite file or a "
+                f"database server, not {engine.url.render_as_string(hide_password=True)}"
+            )
+        self._sync = sync
+        self._sqlite = SqliteAppender(sync, ACCESS.name) if sync.dialect.name == "sqlite" else None
+        # (loop, rows, future) of each request waiting; None asks the thread to stop once it has written the rest.
+        self._queue: queue.SimpleQueue[_Waiting | None] = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None  # started by the first write
+        self._closed = False
 
     async def write(self, records: list[AccessRecord]) -> None:
         if not records:
             return
-        idle = not self._waiting and (self._writer is None or self._writer.done())
-        if idle and self._sqlite_now is not None:
-            try:
-                if self._sqlite_now.try_append([_row(r) for r in records]):
-                    self._on_written(len(records))
-                    return
-            except Exception as exc:
-                log.error("access records could not be written: %s", exc)
-                raise AuditError("AUDIT_UNAVAILABLE") from exc
-        written = asyncio.get_running_loop().create_future()
-        self._waiting.append((list(records), written))
-        if self._writer is None or self._writer.done():
-            self._writer = asyncio.create_task(self._write_waiting())
-        await asyncio.shield(written)
+        if self._closed:  # the server is stopping and the writer is gone: nothing may be answered unrecorded
+            raise AuditError("AUDIT_UNAVAILABLE")
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, name="govshare-audit", daemon=True)
+            self._thread.start()
+        elif not self._thread.is_alive():  # it cannot end but by close(): never wait on a writer that is gone
+            log.error("the access-record writer's thread has ended: no record can be written")
+            raise AuditError("AUDIT_UNAVAILABLE")
+        loop = asyncio.get_running_loop()
+        written: asyncio.Future[None] = loop.create_future()
+        self._queue.put((loop, [_row(r) for r in records], written))
+        # A request cancelled meanwhile (its client went away) cancels only its future: its records, handed over, are
+        # written all the same (they were read).
+        await written
 
-    async def _write_waiting(self) -> None:
-        while self._waiting:
-            batch, self._waiting = self._waiting, []
-            rows = [_row(r) for records, _ in batch for r in records]
-            try:
-                if self._sqlite_now is not None and self._sqlite_now.try_append(rows):
-                    pass
-                elif self._sync is not None:
-                    await asyncio.get_running_loop().run_in_executor(self._thread, self._append, self._sync, rows)
-                else:
-                    async with self._engine.begin() as conn:
-                        await append(conn, ACCESS.name, rows)
-            except Exception as exc:
-                log.error("access records could not be written: %s", exc)
-                for _, written in batch:
-                    if not written.done():
-                        written.set_exception(AuditError("AUDIT_UNAVAILABLE"))
+    def _run(self) -> None:
+        """The writer's thread: a transaction for everything waiting, until asked to stop."""
+        stopping = False
+        while not stopping:
+            waiting = [self._queue.get()]
+            while True:  # whoever else is waiting now goes into the same transaction
+                try:
+                    waiting.append(self._queue.get_nowait())
+                except queue.Empty:
+                    break
+            stopping = None in waiting
+            batch = [w for w in waiting if w is not None]
+            if batch:
+                self._write_batch(batch)
+
+    def _write_batch(self, batch: list[_Waiting]) -> None:
+        error: Exception | None = None
+        try:
+            self._transaction([row for _, rows, _ in batch for row in rows])
+        except Exception as exc:
+            log.error("access records could not be written: %s", exc)
+            error = exc
+        told: dict[asyncio.AbstractEventLoop, tuple[list[asyncio.Future[None]], int]] = {}
+        for loop, rows, written in batch:
+            futures, count = told.get(loop, ([], 0))
+            futures.append(written)
+            told[loop] = futures, count + len(rows)
+        for loop, (futures, count) in told.items():
+            with contextlib.suppress(RuntimeError):  # that loop is closed: nobody there waits any more
+                loop.call_soon_threadsafe(self._settle, futures, count, error)
+
+    def _settle(self, futures: list[asyncio.Future[None]], count: int, error: Exception | None) -> None:
+        """On the waiting requests' loop: each is told how its transaction ended."""
+        if error is None:
+            self._on_written(count)
+        for written in futures:
+            if written.done():
+                continue
+            if error is None:
+                written.set_result(None)
             else:
-                self._on_written(len(rows))
-                for _, written in batch:
-                    if not written.done():
-                        written.set_result(None)
+                written.set_exception(AuditError("AUDIT_UNAVAILABLE"))
 
-    def _append(self, sync: Engine, rows: list[dict[str, Any]]) -> None:
+    def _transaction(self, rows: list[dict[str, Any]]) -> None:
+        """One transaction appending ``rows`` to the access chain (the writer's thread)."""
         if self._sqlite is not None:
             self._sqlite.append(rows)
             return
-        with sync.begin() as conn:
+        with self._sync.begin() as conn:
             append_sync(conn, ACCESS.name, rows)
 
     async def close(self) -> None:
-        if self._writer is not None:
-            await asyncio.gather(self._writer, return_exceptions=True)
-        self._thread.shutdown(wait=True)
-        for appender in (self._sqlite, self._sqlite_now):
-            if appender is not None:
-                appender.close()
-        if self._sync is not None:
-            self._sync.dispose()
+        """Stop taking records; those already handed over are written (and their requests told) first."""
+        self._closed = True
+        if self._thread is not None:
+            self._queue.put(None)
+            await asyncio.to_thread(self._thread.join)
+            await asyncio.sleep(0)  # the last transactions' requests are told before this returns
+        if self._sqlite is not None:
+            self._sqlite.close()
+        self._sync.dispose()

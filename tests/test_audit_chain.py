@@ -233,8 +233,6 @@ async def test_concurrent_requests_keep_the_chain_and_all_learn_when_writing_fai
             count, broken = await verify(conn, "access")
             order = [row[0] for row in (await conn.execute(text("SELECT request_id FROM access_records ORDER BY seq")))]
         assert count == 40 and broken is None
-        # On SQLite a write that gets the lock at once is made right away (one transaction per request, the loop
-        # never waits); requests waiting for a busy lock go in together (test below).
         assert all(order[i] == order[i + 1] for i in range(0, 40, 2))  # each request's records side by side
         async with engine.begin() as conn:
             await conn.execute(text("DROP TABLE chain_heads"))
@@ -285,7 +283,9 @@ async def test_while_another_writer_holds_the_lock_waiting_requests_go_in_togeth
             count, broken = await verify(conn, "access")
             heads = (await conn.execute(text("SELECT seq FROM chain_heads WHERE chain = 'access'"))).scalar()
         assert count == 10 and broken is None and heads == 10
-        assert batches == [10]  # one transaction for all who waited
+        # The first request's transaction waits for the lock in the writer's thread; everyone who came meanwhile goes
+        # into the next one (all ten in one, where the thread started after the last of them was queued).
+        assert sum(batches) == 10 and batches[-1] >= 9
         await audit.close()
         other.close()
     finally:
