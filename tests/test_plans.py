@@ -223,6 +223,15 @@ async def test_one_selection_analysis_per_request_for_a_list_with_links(api, mon
     assert len(conversions) == 2 + 2 + 1
 
 
+async def test_one_plan_serves_every_department_and_purpose(api, world, monkeypatch):
+    """A plan holds no decision: the same text planned for one caller answers another exactly as the generic path
+    does for it (decisions, scopes, masks and records are the data path's, on every request)."""
+    query = CORPUS[0][2]
+    variables = _filled(CORPUS[0][3], world)
+    for department, purpose in [MARKET, ("police", "police.case-investigation"), HRSS, LAND, MARKET]:
+        await _compare(api, monkeypatch, department, purpose, query, variables)
+
+
 async def test_a_null_link_key_and_a_value_of_another_type(own_api, own_world, monkeypatch):
     """A parent row whose link key is null answers null without a hop for it; a source value its item's scalar cannot
     take is null with the generic path's located error (INTERNAL_ERROR once masked)."""
