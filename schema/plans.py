@@ -139,6 +139,8 @@ def _directive_variables(operation, fragments) -> tuple[str, ...]:
 
     def walk(node: Any) -> None:
         if isinstance(node, DirectiveNode):
+            if node.name.value not in ("skip", "include"):
+                return
             for argument in node.arguments or ():
                 if isinstance(argument.value, VariableNode):
                     names.append(argument.value.name.value)
