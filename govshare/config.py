@@ -39,6 +39,7 @@ OTHER_VARIABLES = frozenset(
         "GOVSHARE_UPDATE_SNAPSHOTS",  # regenerate the schema snapshot
         "GOVSHARE_PROPERTY_EXAMPLES",  # hypothesis examples of the policy properties
         "GOVSHARE_HTTP_PROPERTY_EXAMPLES",  # ... and of the properties over HTTP
+        "GOVSHARE_PLAN_PROPERTY_EXAMPLES",  # ... and of the compiled plans against the generic path
         "GOVSHARE_AUDIT_KEY",  # the graphql-http audit's key and purpose (interop/graphql-http/audit.mjs)
         "GOVSHARE_AUDIT_PURPOSE",
     }

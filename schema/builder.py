@@ -32,10 +32,11 @@ from schema.catalog import QUERY_FIELDS as CATALOG_FIELDS
 from schema.catalog import CatalogMutation
 from schema.corrections import QUERY_FIELDS as CORRECTION_FIELDS
 from schema.corrections import Mutation as CorrectionMutation
-from schema.execution import FlatListExecutor, field_value
+from schema.execution import field_value
 from schema.federation import FEDERATION_VERSION, entities_resolver, service_field
 from schema.forms import QUERY_FIELDS as FORM_FIELDS
 from schema.freshness import QUERY_FIELDS as FRESHNESS_FIELDS
+from schema.plans import PlanExecutor
 from schema.selection import field_names, merged_selections, response_keys, sub_selections
 from schema.usage import QUERY_FIELDS as USAGE_FIELDS
 from schema.views import DepartmentView, SchemaViews
@@ -407,7 +408,7 @@ def build_schema(catalog: Catalog, settings: Settings, *, extensions: list = ())
             *extensions,
         ],
         config=StrawberryConfig(disable_field_suggestions=settings.production, default_resolver=field_value),
-        execution_context_class=FlatListExecutor,
+        execution_context_class=PlanExecutor,
         federation_version=FEDERATION_VERSION,
         entities=entities_resolver({r.type_name: (r, object_types[code]) for code, r in published.items()}),
     )
