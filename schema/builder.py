@@ -256,6 +256,7 @@ class Schema(QuietSchema, strawberry.federation.Schema):
         self._base: _Base | None = None
         self._resources: dict[str, _Built] = {}
         self._support: frozenset[GraphQLNamedType] = frozenset()  # the non-resource types its resources need
+        self._departments: dict | None = None  # the departments of its catalog (they are in its descriptions)
         super().__init__(*args, **kwargs)
 
     def as_str(self) -> str:
@@ -556,16 +557,28 @@ def _build_resource(resource: Resource, description: str, base: _Base, built: di
     )
 
 
-def _changed(published: dict[str, Resource], descriptions: dict[str, str], kept: dict[str, _Built]) -> set[str]:
+def _changed(
+    published: dict[str, Resource], catalog: Catalog, kept: dict[str, _Built], departments: dict | None
+) -> tuple[set[str], dict[str, str]]:
     """The published resources whose types cannot be kept: new or changed ones, and every one whose links lead to a
-    resource rebuilt, added or left out (its link field's type is another object, or the link comes or goes)."""
-    changed = {
-        code
-        for code, resource in published.items()
-        if (old := kept.get(code)) is None
-        or (old.resource is not resource and old.resource != resource)
-        or old.description != descriptions[code]
-    }
+    resource rebuilt, added or left out (its link field's type is another object, or the link comes or goes); and the
+    descriptions of the new or changed ones (a description names departments: with ``departments``, those of the
+    catalog before, the same, a resource equal to the one before keeps its description)."""
+    same_departments = departments is not None and departments == catalog.departments
+    changed: set[str] = set()
+    descriptions: dict[str, str] = {}
+    for code, resource in published.items():
+        old = kept.get(code)
+        if old is not None and (old.resource is resource or old.resource == resource):
+            if same_departments:
+                continue
+            description = _resource_description(resource, catalog)
+            if description == old.description:
+                continue
+        else:
+            description = _resource_description(resource, catalog)
+        changed.add(code)
+        descriptions[code] = description
     linking: dict[str, list[str]] = {}
     for code, resource in published.items():
         for link in resource.links:
@@ -576,7 +589,8 @@ def _changed(published: dict[str, Resource], descriptions: dict[str, str], kept:
             if code not in changed:
                 changed.add(code)
                 pending.append(code)
-    return changed
+                descriptions[code] = kept[code].description  # the same resource: it is rebuilt for its links only
+    return changed, descriptions
 
 
 # -- the schema of one catalog version ---------------------------------------------------------------------------
@@ -601,8 +615,7 @@ def build_schema(
     kept = previous._resources if base is not None and previous is not None else {}
     if base is None:
         base = _make_base(settings, extra, bool(published))
-    descriptions = {code: _resource_description(r, catalog) for code, r in published.items()}
-    changed = _changed(published, descriptions, kept)
+    changed, descriptions = _changed(published, catalog, kept, previous._departments if kept else None)
     built: dict[str, _Built] = {code: kept[code] for code in published if code not in changed}
     for code in changed:
         built[code] = _build_resource(published[code], descriptions[code], base, built)
@@ -615,7 +628,7 @@ def build_schema(
         query_fields["_entities"] = GraphQLField(
             GraphQLNonNull(GraphQLList(union)),
             args={"representations": GraphQLArgument(GraphQLNonNull(GraphQLList(GraphQLNonNull(base.any_scalar))))},
-            resolve=entities_resolver({b.resource.type_name: b.resource for b in ordered}),
+            resolve=entities_resolver({b.object_type.name: b.resource for b in ordered}),
         )
     query_fields.update(base.query_fields)
     for b in ordered:
@@ -651,6 +664,7 @@ def build_schema(
     if errors:
         raise ValueError("Invalid Schema. Errors:\n\n" + "\n\n".join(f"❌ {error.message}" for error in errors))
     schema = _version(base, graphql_schema, built, support)
+    schema._departments = catalog.departments
     if settings.production:
         views = previous.views if kept_base is not None and previous is not None else None
         schema.views = SchemaViews(graphql_schema, catalog, base.limits, settings.max_root_fields, previous=views)

@@ -1,8 +1,9 @@
 """govshare as an Apollo Federation v2 subgraph: `_service { sdl }` and `_entities(representations:)`.
 
 Every resource type is an entity by its catalog key, the key its lookup takes (`type Person @key(fields:
-"idNumber")`); strawberry's federation schema adds the `@link` to federation v2, the `_Any` scalar and the
-`_Entity` union. Two things are ours, not strawberry's:
+"idNumber")`, printed by schema.printing); strawberry's federation schema adds the `@link` to federation v2 and the
+`_Any` scalar, schema.builder the `_Entity` union of the resources' types (``entity_type`` resolves it). Two things
+are ours, not strawberry's:
 
 - `_entities` resolves no representation by itself. strawberry's own resolver builds the type's object from the
   representation (echoing whatever fields the caller put in it) or calls a `resolve_reference` per item, outside
