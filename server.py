@@ -74,7 +74,7 @@ from policies.trusted import admit as admit_document
 from policies.trusted import load as load_trusted_documents
 from resolvers.context import RequestContext
 from resolvers.freshness import entries as freshness_entries
-from schema.builder import build_schema
+from schema.builder import Schema, build_schema
 from schema.documents import check_document
 
 log = logging.getLogger("govshare")
@@ -175,8 +175,14 @@ class Runtime:
         # after every check of the sources (keep_freshness), swapped as one reference; answers read it, never a source.
         self.freshness: Mapping[str, freshness.Recorded] = {}
 
-    def _schema(self, catalog: Catalog) -> strawberry.Schema:
-        return build_schema(catalog, self.settings, extensions=[OperationAttributes])
+    def _schema(self, catalog: Catalog, previous: strawberry.Schema | None = None) -> strawberry.Schema:
+        """The schema of ``catalog``; following ``previous`` (the schema in force), only what changed is rebuilt."""
+        return build_schema(
+            catalog,
+            self.settings,
+            extensions=[OperationAttributes],
+            previous=previous if isinstance(previous, Schema) else None,
+        )
 
     @staticmethod
     def _forms(catalog: Catalog) -> FormIndex:
@@ -267,7 +273,7 @@ class Runtime:
             policy, schema, forms = await asyncio.to_thread(
                 lambda: (
                     PolicyEngine(catalog, policies),
-                    current.schema if catalog is current.catalog else self._schema(catalog),
+                    current.schema if catalog is current.catalog else self._schema(catalog, current.schema),
                     current.forms if catalog is current.catalog else self._forms(catalog),
                 )
             )

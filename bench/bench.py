@@ -52,7 +52,7 @@ RESULTS = Path(os.environ.get("BENCH_RESULTS", REPO / "bench" / "results.json"))
 # The acting officer every request names (X-Operator): production requires one (operator_required, Art 22); sent
 # in every mode, so that development and production are measured alike.
 OPERATOR = "bench-officer"
-# A comma-separated subset of list, policy, statements, cache, http (to re-measure one figure while working).
+# A comma-separated subset of list, policy, statements, cache, http, catalog (to re-measure one figure while working).
 ONLY = set(filter(None, os.environ.get("BENCH_ONLY", "").split(",")))
 
 
@@ -426,6 +426,160 @@ async def statements_figure(settings: Settings, keys: dict[str, str], table_rows
     return {"statements_per_source_level": float(worst)}
 
 
+# -- a city-sized catalog (issue 15) ---------------------------------------------------------------------------
+
+CATALOG_SIZES = (20, 200) if TINY else (100, 10_000)
+CATALOG_ROUNDS = 3 if TINY else 7
+# Run in a process of its own: the memory of a process holding the schema of a catalog of the given size (built, then
+# one change followed, as a server does), without the bench's own. Prints {"rss_mb", "peak_mb", "seconds"}.
+CATALOG_MEMORY = """
+import gc, json, sys, time, dataclasses
+sys.path[:0] = [sys.argv[1], sys.argv[1] + "/bench"]
+import server  # everything a server process imports
+from views import big_catalog
+from catalog.model import Catalog
+from govshare.config import Settings
+from schema.builder import build_schema
+
+def status(key):
+    with open("/proc/self/status") as f:
+        return next(int(line.split()[1]) / 1024 for line in f if line.startswith(key + ":"))
+
+catalog = big_catalog(int(sys.argv[2]), 5)
+settings = Settings(production=True)
+started = time.perf_counter()
+schema = build_schema(catalog, settings, extensions=[server.OperationAttributes])
+seconds = time.perf_counter() - started
+resource = sorted(catalog.published(), key=lambda r: r.code)[0]
+changed = Catalog.from_document(
+    dataclasses.replace(catalog, resources={**catalog.resources, resource.code: dataclasses.replace(resource, name="x")}).to_document(),
+    version=2,
+)
+schema = build_schema(changed, settings, extensions=[server.OperationAttributes], previous=schema)
+del catalog
+gc.collect()
+print(json.dumps({"rss_mb": status("VmRSS"), "peak_mb": status("VmHWM"), "seconds": seconds}))
+"""
+
+
+def catalog_memory(resources: int) -> dict[str, float]:
+    done = subprocess.run(
+        [sys.executable, "-c", CATALOG_MEMORY, str(REPO), str(resources)],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=900,
+    )
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+async def catalog_figure(settings: Settings, keys: dict[str, str], table_rows: list) -> dict[str, float]:
+    """Time from a published catalog change (one resource changed) to the new schema answering a request, for a small
+    and a city-sized synthetic catalog (copies of the demo resources, bench/views.py), measured interleaved; the
+    memory of a process holding the large one; and requests answered while its next schema is built."""
+    from views import big_catalog  # bench/views.py (it imports this module: imported here, not at the top)
+
+    from catalog.model import Catalog
+    from server import Snapshot
+
+    department, purpose = LOOKUP_CALLER
+    async with running(settings, keys) as client:
+        runtime = client.app.state.runtime
+        demo = runtime.snapshot
+        states = {}
+        for size in CATALOG_SIZES:
+            catalog = big_catalog(size, 5)
+            person = next(
+                r for r in sorted(catalog.published(), key=lambda r: r.code) if r.code.startswith("police.person-")
+            )
+            grant = Grant(
+                f"G-BENCH-CATALOG-{size}",
+                GrantKind.GRANT,
+                department,
+                person.code,
+                tuple(i.name for i in person.items),
+                (purpose,),
+                SINCE,
+                UNTIL,
+            )
+            policies = dataclasses.replace(demo.policy.policies, grants=(*demo.policy.policies.grants, grant))
+            schema = await asyncio.to_thread(runtime._schema, catalog, None)
+            states[size] = (catalog, policies, PolicyEngine(catalog, policies), schema, person)
+        person_id = "371311197811261792"
+
+        def request(size: int) -> str:
+            api_name = states[size][4].api_name
+            return f'{{ {api_name}(idNumber: "{person_id}") {{ name }} }}'
+
+        async def follow(size: int, n: int, during: list | None = None) -> float:
+            """One change published: the next schema built (off the loop, following the one in force, as
+            Runtime.refresh does), swapped in, and a request answered through it; the seconds it took. With
+            ``during``, the next schema is built whole instead (the longest build: the first one, or a change of
+            settings), and the requests answered by the schema in force meanwhile are kept there."""
+            catalog, policies, engine, schema, person = states[size]
+            runtime.snapshot = Snapshot(catalog, engine, schema, demo.checked_at, documents=demo.documents)
+            victim = sorted(catalog.published(), key=lambda r: r.code)[(n * 7919) % len(catalog.published())]
+            changed = dataclasses.replace(victim, name=f"{victim.name}（{n}）")
+            # the catalog as the runtime reads it from the platform database: every resource a new object
+            new = Catalog.from_document(
+                dataclasses.replace(catalog, resources={**catalog.resources, victim.code: changed}).to_document(),
+                version=catalog.version + 1,
+            )
+            new_person = new.resources[person.code]
+            started = time.perf_counter()
+            built = asyncio.ensure_future(
+                asyncio.to_thread(runtime._schema, new, None if during is not None else schema)
+            )
+            if during is not None:  # requests to the schema in force while the next one is built
+                while not built.done():
+                    began = time.perf_counter()
+                    answer = await client.query((department, purpose), request(size), {})
+                    if not built.done():
+                        during.append((time.perf_counter() - began, answer))
+            next_schema = await built
+            runtime.snapshot = Snapshot(new, engine, next_schema, demo.checked_at, documents=demo.documents)
+            answer = await client.query((department, purpose), request(size), {})
+            elapsed = time.perf_counter() - started
+            if answer.get("data", {}).get(person.api_name, {}).get("name") is None:
+                raise RuntimeError(f"the new schema did not answer: {answer}")
+            states[size] = (new, policies, engine, next_schema, new_person)
+            return elapsed
+
+        for size in CATALOG_SIZES:  # warm up
+            await follow(size, 0)
+        times: dict[int, list[float]] = {size: [] for size in CATALOG_SIZES}
+        for n in range(1, CATALOG_ROUNDS + 1):
+            for size in CATALOG_SIZES:
+                times[size].append(await follow(size, n))
+        during: list = []
+        large = CATALOG_SIZES[-1]
+        await follow(large, CATALOG_ROUNDS + 1, during)
+        runtime.snapshot = demo
+    small_s, large_s = (statistics.median(times[size]) for size in CATALOG_SIZES)
+    if not during or any("errors" in answer or answer.get("data") is None for _, answer in during):
+        raise RuntimeError(f"requests were not answered while the next schema was built: {during}")
+    memory = catalog_memory(large)
+    table_rows.append((f"published change to new schema answering, {CATALOG_SIZES[0]} resources", ms(small_s)))
+    table_rows.append((f"the same, {large} resources", ms(large_s)))
+    table_rows.append(
+        (
+            f"requests answered while a {large}-resource schema was built whole: count / slowest",
+            f"{len(during)} / {ms(max(t for t, _ in during))}",
+        )
+    )
+    table_rows.append(
+        (
+            f"one process holding the {large}-resource schema: RSS / peak (first build {memory['seconds']:.2f} s)",
+            f"{memory['rss_mb']:.0f} MB / {memory['peak_mb']:.0f} MB",
+        )
+    )
+    return {
+        "catalog_10k_over_100": large_s / small_s,
+        "catalog_10k_rss_mb": memory["rss_mb"],
+        "catalog_requests_during_rebuild": float(len(during)),
+    }
+
+
 HANDWRITTEN = """
 import json, sys
 from sqlalchemy import text
@@ -607,6 +761,7 @@ async def main() -> dict:
             "statements": lambda: statements_figure(settings, world.keys, table_rows),
             "cache": lambda: cache_figure(settings, world.keys, person, table_rows),
             "http": lambda: http_figures(home, settings, world.keys, person, table_rows),
+            "catalog": lambda: catalog_figure(settings, world.keys, table_rows),
         }
         for name, figure in figures.items():
             if not ONLY or name in ONLY:

@@ -5,7 +5,7 @@
 
 Generates a catalog of copies of the demo resources (links kept within each copy), 50 departments with three
 purposes each and grants on a share of the resources, and measures: the schema build with and without the
-views' index; a request's view (cold: the first request of a department after a policy change, deciding
+views' index, and following a change to one resource; a request's view (cold: the first request of a department after a policy change, deciding
 with a new engine; warm: the next one) and its validation; what one whole-department view would cost instead
 (every resource decided); and, on the demo world over in-process HTTP, a lookup and a list in production
 (views) against development (full schema). Prints a table; nothing is asserted.
@@ -30,6 +30,7 @@ from graphql import parse, specified_rules, validate
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from audit.checkpoints import generate_key  # noqa: E402
 from bench import bench_settings, medians, ms, running  # noqa: E402  (bench/bench.py, beside this script)
 from catalog.loader import load_catalog  # noqa: E402
 from catalog.model import Catalog, Department, Purpose  # noqa: E402
@@ -118,6 +119,18 @@ def catalog_figures(rows: list[tuple[str, str]]) -> None:
             (
                 "  of which the views' index (SchemaViews)",
                 ms(statistics.median(timed(lambda: SchemaViews(schema._schema, catalog)) for _ in range(3))),
+            )
+        )
+        # A published change to one resource: the schema in force followed (schema.builder previous=), its views too.
+        victim = sorted(catalog.published(), key=lambda r: r.code)[RESOURCES // 3]
+        changed = dataclasses.replace(
+            catalog,
+            resources={**catalog.resources, victim.code: dataclasses.replace(victim, name=victim.name + "（新）")},
+        )
+        rows.append(
+            (
+                "build_schema (production) following a change to one resource",
+                ms(timed(lambda: build_schema(changed, production, previous=schema))),
             )
         )
         block = f"{(RESOURCES // 8) // 2:04d}"
@@ -216,7 +229,16 @@ async def http_figures(rows: list[tuple[str, str]]) -> None:
         )
         listing = ("{ personList(first: 50) { items { idNumber name countyCode } } }", {})
         caller = ("market", "market.licence-review")
-        production = dataclasses.replace(settings, production=True)
+        # production refuses the audit checkpoint file and its signing key under var_dir: beside it instead
+        outside = home / "audit-outside-var"
+        key = outside / "checkpoint-signing.key"
+        generate_key(key)
+        production = dataclasses.replace(
+            settings,
+            production=True,
+            audit_signing_key_file=str(key),
+            audit_checkpoint_file=str(outside / "audit-checkpoints.jsonl"),
+        )
         async with running(settings, world.keys) as dev, running(production, world.keys) as prod:
             for name, (query, variables) in {"lookup": lookup, "list of 50": listing}.items():
                 figures = await medians(

@@ -1,24 +1,70 @@
-"""Builds the strawberry schema from the published catalog; rebuilt whenever the catalog changes.
+"""Builds the schema from the published catalog; follows the catalog when it changes.
 
 For a resource with ``api_name = "person"``: a type ``Person`` (one nullable field per data item, its
 Chinese label as description), a lookup ``person(<key>: ...)``, and a list
 ``personList(filter: PersonFilter, first: Int, after: String): PersonPage`` filtering on the items the
 catalog marks filterable. Every data item is nullable: a denied item is null, with its own error.
+
+Two parts, built differently (a city's catalog holds thousands of resources, issue 15):
+
+- the catalog-independent part (caller, applications, usage records, forms, freshness, the catalog workflow,
+  corrections, the Mutation type) is a strawberry schema, built once and kept across catalog versions (``_Base``);
+- every resource's types are graphql-core objects made directly (no Python class per resource), with plain
+  resolvers on the same data path (resolvers.data lookup / list_rows, resolvers.links follow). A resource's types
+  are kept from the previous catalog version when neither it nor anything its links lead to changed, so a change to
+  one resource rebuilds only it (and the resources whose links lead to it), then the root Query and the
+  GraphQLSchema over all of them (``build_schema(..., previous=)``).
 """
 
-import dataclasses
+from __future__ import annotations
+
+import copy
 import datetime
-from typing import Annotated, Optional
+import functools
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
 
 import strawberry
 import strawberry.federation
-from graphql import GraphQLError, ValidationRule
+from graphql import (
+    GraphQLArgument,
+    GraphQLBoolean,
+    GraphQLError,
+    GraphQLField,
+    GraphQLFloat,
+    GraphQLInputField,
+    GraphQLInputObjectType,
+    GraphQLInt,
+    GraphQLList,
+    GraphQLNamedType,
+    GraphQLNonNull,
+    GraphQLObjectType,
+    GraphQLScalarType,
+    GraphQLSchema,
+    GraphQLString,
+    GraphQLUnionType,
+    ValidationRule,
+    get_named_type,
+    is_input_object_type,
+    is_object_type,
+    is_union_type,
+    validate_schema,
+)
+from graphql.type.validate import (
+    InputObjectDefaultValueCircularRefsValidator,
+    InputObjectFiniteValueState,
+    SchemaValidationContext,
+    detect_input_object_non_finite_values,
+)
 from strawberry.extensions import AddValidationRules, DisableIntrospection, MaxTokensLimiter, ParserCache
 from strawberry.extensions.max_aliases import create_validator as max_aliases_rule
 from strawberry.extensions.query_depth_limiter import create_validator as max_depth_rule
+from strawberry.federation.schema import FederationAny
 from strawberry.schema.config import StrawberryConfig
+from strawberry.schema.schema_converter import GraphQLCoreConverter
 
-from catalog.model import CYCLE_LABELS, Catalog, Link, Resource, ShareType
+from catalog.model import CYCLE_LABELS, Catalog, DataItem, Link, Resource, ShareType
 from govshare.config import Settings
 from govshare.expansion import ExpansionBound, ExpansionLimit
 from govshare.graphql_http import Schema as QuietSchema
@@ -32,71 +78,35 @@ from schema.catalog import QUERY_FIELDS as CATALOG_FIELDS
 from schema.catalog import CatalogMutation
 from schema.corrections import QUERY_FIELDS as CORRECTION_FIELDS
 from schema.corrections import Mutation as CorrectionMutation
-from schema.execution import field_value
-from schema.federation import FEDERATION_VERSION, entities_resolver, service_field
+from schema.execution import ITEM_EXTENSIONS, field_value, item_value
+from schema.federation import ENTITY_UNION, FEDERATION_VERSION, entities_resolver, entity_type, service_field
 from schema.forms import QUERY_FIELDS as FORM_FIELDS
 from schema.freshness import QUERY_FIELDS as FRESHNESS_FIELDS
 from schema.plans import PlanExecutor
+from schema.printing import KEY, print_sdl
 from schema.selection import field_names, merged_selections, response_keys, sub_selections
 from schema.usage import QUERY_FIELDS as USAGE_FIELDS
 from schema.views import DepartmentView, SchemaViews
 
 log = logger(__name__)  # govshare.<module>: one logging configuration covers it
 
+# The Python type of each catalog data type, as strawberry maps it to a GraphQL scalar (the base schema's own).
 PY_TYPES = {"string": str, "integer": int, "decimal": float, "date": datetime.date, "boolean": bool}
 SHARE_TYPE_LABELS = {
     ShareType.UNCONDITIONAL: "无条件共享",
     ShareType.CONDITIONAL: "有条件共享",
     ShareType.NOT_SHARED: "不予共享",
 }
+QUERY_DESCRIPTION = "临沂市政务信息资源共享：联机查询"
 
-
-@strawberry.type(description="分页信息")
-class PageInfo:
-    has_next_page: bool = strawberry.field(description="是否还有下一页")
-    end_cursor: Optional[str] = strawberry.field(description="下一页的游标，传给 after 参数")
-
-
-@strawberry.input(description="文本信息项的筛选条件")
-class StringFilter:
-    eq: Optional[str] = strawberry.field(default=None, description="等于")
-    in_: Optional[list[str]] = strawberry.field(default=None, name="in", description="属于其中之一")
-
-
-@strawberry.input(description="整数信息项的筛选条件")
-class IntFilter:
-    eq: Optional[int] = strawberry.field(default=None, description="等于")
-    in_: Optional[list[int]] = strawberry.field(default=None, name="in", description="属于其中之一")
-    gte: Optional[int] = strawberry.field(default=None, description="大于或等于")
-    lte: Optional[int] = strawberry.field(default=None, description="小于或等于")
-
-
-@strawberry.input(description="数值信息项的筛选条件")
-class FloatFilter:
-    eq: Optional[float] = strawberry.field(default=None, description="等于")
-    gte: Optional[float] = strawberry.field(default=None, description="大于或等于")
-    lte: Optional[float] = strawberry.field(default=None, description="小于或等于")
-
-
-@strawberry.input(description="日期信息项的筛选条件")
-class DateFilter:
-    eq: Optional[datetime.date] = strawberry.field(default=None, description="等于")
-    gte: Optional[datetime.date] = strawberry.field(default=None, description="不早于")
-    lte: Optional[datetime.date] = strawberry.field(default=None, description="不晚于")
-
-
-@strawberry.input(description="布尔信息项的筛选条件")
-class BooleanFilter:
-    eq: Optional[bool] = strawberry.field(default=None, description="等于")
-
-
-FILTER_TYPES = {
-    "string": StringFilter,
-    "integer": IntFilter,
-    "decimal": FloatFilter,
-    "date": DateFilter,
-    "boolean": BooleanFilter,
-}
+PAGE_INFO = GraphQLObjectType(
+    "PageInfo",
+    {
+        "hasNextPage": GraphQLField(GraphQLNonNull(GraphQLBoolean), resolve=item_value, description="是否还有下一页"),
+        "endCursor": GraphQLField(GraphQLString, resolve=item_value, description="下一页的游标，传给 after 参数"),
+    },
+    description="分页信息",
+)
 
 
 @strawberry.type(description="已登记的履职事项（查询用途）")
@@ -111,6 +121,14 @@ class CallerInfo:
     department_name: str = strawberry.field(description="部门名称")
     application: str = strawberry.field(description="应用名称")
     purposes: list[PurposeInfo] = strawberry.field(description="本部门已登记的履职事项")
+
+
+@strawberry.federation.type(name="_KeyPlaceholder", keys=["id"])
+class _KeyPlaceholder:
+    """Makes strawberry's federation schema import `@key` (the `@link` of the schema and the directive's definition)
+    for a catalog with entities; it stays in the base schema alone: the served schema has the resources' types."""
+
+    id: str
 
 
 def _resource_description(resource: Resource, catalog: Catalog) -> str:
@@ -130,21 +148,10 @@ def _resource_description(resource: Resource, catalog: Catalog) -> str:
     return "\n".join(parts)
 
 
-def _item_description(resource: Resource, item) -> str:
+def _item_description(resource: Resource, item: DataItem) -> str:
     if item.share_type and item.share_type != resource.share_type:
         return f"{item.label}（{SHARE_TYPE_LABELS[item.share_type]}）"
     return item.label
-
-
-def _plain_class(resource: Resource):
-    """The resource's class before strawberry sees it, so that link fields can refer to any other type."""
-    namespace: dict = {"__annotations__": {}}
-    for item in resource.items:
-        namespace["__annotations__"][item.name] = Optional[PY_TYPES[item.type]]
-        namespace[item.name] = strawberry.field(
-            default=None, description=_item_description(resource, item), name=item.name
-        )
-    return type(resource.type_name, (), namespace)
 
 
 def _hidden(row: dict) -> dict[str, object]:
@@ -172,115 +179,28 @@ def _selection(resource: Resource, selections) -> tuple[list[str], list[str], di
     return items, link_items, response_keys(selections)
 
 
-def _link_field(resource: Resource, link: Link, target: Resource, target_type):
-    async def resolve(root, info: strawberry.Info):
-        ctx: RequestContext = info.context
-        selected, link_items, keys = _selection(target, merged_selections(info))
-        return await links.follow(
-            ctx, resource, link, _hidden(root), selected, link_items, _response_path(info.path), keys
-        )
-
-    resolve.__annotations__["return"] = Optional[list[target_type]] if link.many else Optional[target_type]
-    return strawberry.field(resolver=resolve, name=link.name, description=f"{link.label}（关联：{link.target}）")
+def _selected(info) -> list:
+    """The selections under the field being resolved (every occurrence of its response key), as strawberry's
+    ``info.selected_fields`` gives them to its own resolvers: fragments kept, @skip/@include with their values."""
+    return merged_selections(strawberry.Info(info, None))  # type: ignore[arg-type]
 
 
-def _filter_type(resource: Resource):
-    filterable = [i for i in resource.items if i.filterable]
-    if not filterable:
-        return None
-    namespace: dict = {"__annotations__": {}}
-    for item in filterable:
-        namespace["__annotations__"][item.name] = Optional[FILTER_TYPES[item.type]]
-        namespace[item.name] = strawberry.field(default=None, description=item.label, name=item.name)
-    name = f"{resource.type_name}Filter"
-    return strawberry.input(type(name, (), namespace), name=name, description=f"{resource.name}的筛选条件")
-
-
-def _page_type(resource: Resource, object_type):
-    namespace = {
-        "__annotations__": {"items": list[object_type], "page_info": PageInfo},
-        "items": strawberry.field(description="本页记录"),
-        "page_info": strawberry.field(description="分页信息"),
-    }
-    name = f"{resource.type_name}Page"
-    return strawberry.type(type(name, (), namespace), name=name, description=f"{resource.name}（分页）")
-
-
-def _filters(filter_value) -> list[data.Filter]:
-    filters = []
+def _filters(filter_value: dict | None) -> list[data.Filter]:
+    """The conditions of a filter argument (graphql-core's coerced input: item -> operator -> value), in the order
+    of the filter type's fields, the unset and null ones left out."""
+    filters: list[data.Filter] = []
     if filter_value is None:
         return filters
-    for field in dataclasses.fields(filter_value):
-        condition = getattr(filter_value, field.name)
+    for item, condition in filter_value.items():
         if condition is None:
             continue
-        for op_field in dataclasses.fields(condition):
-            value = getattr(condition, op_field.name)
+        for op, value in condition.items():
             if value is not None:
-                filters.append(data.Filter(field.name, op_field.name.rstrip("_"), value))
+                filters.append(data.Filter(item, op, value))
     return filters
 
 
-def _lookup_field(resource: Resource, object_type):
-    key_item = resource.item(resource.key)
-    key_type = PY_TYPES[key_item.type]
-
-    async def resolve(
-        info: strawberry.Info,
-        key: Annotated[key_type, strawberry.argument(name=key_item.name, description=key_item.label)],
-    ) -> Optional[object_type]:
-        ctx: RequestContext = info.context
-        selected, link_items, keys = _selection(resource, merged_selections(info))
-        row = await data.lookup(ctx, resource, key, selected, [info.path.key], link_items, keys)
-        return row
-
-    return strawberry.field(
-        resolver=resolve, name=resource.api_name, description=f"按{key_item.label}查询{resource.name}"
-    )
-
-
-def _list_field(resource: Resource, object_type, page_type, filter_type):
-
-    async def resolve(
-        info: strawberry.Info,
-        filter: Annotated[Optional[filter_type], strawberry.argument(description="筛选条件")] = None,
-        first: Annotated[Optional[int], strawberry.argument(description="每页条数")] = None,
-        after: Annotated[Optional[str], strawberry.argument(description="从该游标之后开始")] = None,
-    ) -> Optional[page_type]:
-        ctx: RequestContext = info.context
-        page_selections = merged_selections(info)
-        selected, link_items, keys = _selection(resource, sub_selections(page_selections, "items"))
-        page = await data.list_rows(
-            ctx,
-            resource,
-            _filters(filter),
-            first,
-            after,
-            selected,
-            [info.path.key],
-            link_items,
-            keys,
-            items_key=response_keys(page_selections).get("items", "items"),
-        )
-        if page is None:
-            return None
-        return page_type(
-            items=page.rows, page_info=PageInfo(has_next_page=page.has_next_page, end_cursor=page.end_cursor)
-        )
-
-    if filter_type is None:
-
-        async def resolve_unfiltered(
-            info: strawberry.Info,
-            first: Annotated[Optional[int], strawberry.argument(description="每页条数")] = None,
-            after: Annotated[Optional[str], strawberry.argument(description="从该游标之后开始")] = None,
-        ) -> Optional[page_type]:
-            return await resolve(info, None, first, after)
-
-        return strawberry.field(
-            resolver=resolve_unfiltered, name=f"{resource.api_name}List", description=f"分页列出{resource.name}"
-        )
-    return strawberry.field(resolver=resolve, name=f"{resource.api_name}List", description=f"分页列出{resource.name}")
+# -- the catalog-independent part --------------------------------------------------------------------------------
 
 
 def _caller_field():
@@ -322,23 +242,31 @@ def _max_root_fields_rule(limit: int) -> type[ValidationRule]:
 
 class Schema(QuietSchema, strawberry.federation.Schema):
     """The query schema, an Apollo Federation v2 subgraph (schema.federation); its unexpected errors are masked and
-    logged by the handler (govshare.graphql_http)."""
+    logged by the handler (govshare.graphql_http).
+
+    One instance per catalog version, sharing the strawberry part it was made from (``_Base``): ``_schema`` is the
+    GraphQLSchema of that version, ``_resources`` what the next version may keep of its resources' types."""
 
     views: SchemaViews | None = None  # in production: what each department sees of it (schema.views)
 
     def __init__(self, *args, entities, **kwargs) -> None:
-        # strawberry's federation schema makes `_entities` of ``self.entities_resolver``: ours decides every
-        # representation on the data path (schema.federation), never strawberry's, which builds objects from them.
+        # strawberry's federation schema makes `_entities` of ``self.entities_resolver``; the base schema's is never
+        # served: each version has its own, deciding every representation on the data path (schema.federation).
         self.entities_resolver = entities
         self._sdl: str | None = None
+        self._base: _Base | None = None
+        self._resources: dict[str, _Built] = {}
+        self._support: frozenset[GraphQLNamedType] = frozenset()  # the non-resource types its resources need
+        self._departments: dict | None = None  # the departments of its catalog (they are in its descriptions)
         super().__init__(*args, **kwargs)
+
+    def as_str(self) -> str:
+        return print_sdl(self)
 
     def federation_sdl(self) -> str:
         """The whole subgraph SDL (every published resource), with @link and @key: what a supergraph is composed of."""
         if self._sdl is None:
-            from strawberry.printer import print_schema
-
-            self._sdl = print_schema(self)
+            self._sdl = print_sdl(self)
         return self._sdl
 
 
@@ -347,7 +275,69 @@ class Mutation(ApplicationMutation, CatalogMutation, CorrectionMutation):
     pass
 
 
-def build_schema(catalog: Catalog, settings: Settings, *, extensions: list = ()) -> Schema:
+def _unserved_entities(info: strawberry.Info, representations: list[FederationAny]) -> list[FederationAny]:
+    raise RuntimeError("the base schema's _entities is never served")
+
+
+@dataclass(eq=False)
+class _Base:
+    """The catalog-independent part and what every resource's types are made of, for one set of settings."""
+
+    schema: Schema  # the strawberry schema of the catalog-independent fields (never served itself)
+    settings: Settings
+    extensions: tuple
+    entities: bool  # made for a catalog with entities (its base imports federation's @key)
+    limits: list[type[ValidationRule]]
+    scalars: dict[str, GraphQLScalarType]  # catalog data type -> the GraphQL scalar of its items
+    filters: dict[str, GraphQLInputObjectType]  # catalog data type -> the filter input type of its items
+    query_fields: dict[str, GraphQLField]  # the base Query's fields, in order, without `_entities`
+    any_scalar: GraphQLScalarType  # federation's _Any
+    types: frozenset[GraphQLNamedType] | None = None  # those of a schema of the base alone (_base_types)
+
+    def extensions_for(self, schema: Schema) -> list:
+        settings = self.settings
+        # In production a document is validated against the caller's department view, and says nothing the caller
+        # did not send (schema.views); in development against the whole schema, with graphql-core's suggestions.
+        # Either way the expanded size is bounded first (max_expanded_fields), before any rule walks the document.
+        expansion = lambda ctx: (settings.max_expanded_fields, ctx.lang)  # noqa: E731
+        limits = self.limits
+        validation = (
+            [lambda: ExpansionBound(expansion), lambda: DepartmentView(schema.views)]
+            if settings.production
+            else [lambda: ExpansionLimit(expansion)]
+        )
+        return [
+            lambda: MaxTokensLimiter(max_token_count=settings.max_tokens),
+            ParserCache,
+            *([DisableIntrospection] if settings.production else []),
+            lambda: AddValidationRules(limits),
+            *validation,
+            *self.extensions,
+        ]
+
+
+def _filter_types(date: GraphQLScalarType) -> dict[str, GraphQLInputObjectType]:
+    def condition(name: str, description: str, scalar: GraphQLScalarType, ops: dict[str, str], listed: bool):
+        fields = {"eq": GraphQLInputField(scalar, default_value=None, description="等于")}
+        if listed:
+            fields["in"] = GraphQLInputField(
+                GraphQLList(GraphQLNonNull(scalar)), default_value=None, description="属于其中之一"
+            )
+        for op, label in ops.items():
+            fields[op] = GraphQLInputField(scalar, default_value=None, description=label)
+        return GraphQLInputObjectType(name, fields, description=description)
+
+    bounds = {"gte": "大于或等于", "lte": "小于或等于"}
+    return {
+        "string": condition("StringFilter", "文本信息项的筛选条件", GraphQLString, {}, True),
+        "integer": condition("IntFilter", "整数信息项的筛选条件", GraphQLInt, bounds, True),
+        "decimal": condition("FloatFilter", "数值信息项的筛选条件", GraphQLFloat, bounds, False),
+        "date": condition("DateFilter", "日期信息项的筛选条件", date, {"gte": "不早于", "lte": "不晚于"}, False),
+        "boolean": condition("BooleanFilter", "布尔信息项的筛选条件", GraphQLBoolean, {}, False),
+    }
+
+
+def _make_base(settings: Settings, extensions: tuple, entities: bool) -> _Base:
     fields: dict = {
         "caller": _caller_field(),
         "service": service_field(),
@@ -358,60 +348,451 @@ def build_schema(catalog: Catalog, settings: Settings, *, extensions: list = ())
         **CATALOG_FIELDS,
         **CORRECTION_FIELDS,
     }
-    published = {r.code: r for r in sorted(catalog.published(), key=lambda r: r.api_name)}
-    classes = {code: _plain_class(r) for code, r in published.items()}
-    for code, resource in published.items():
-        for link in resource.links:
-            if link.target in published:  # a link to an unpublished resource is left out of the schema
-                setattr(
-                    classes[code], link.name, _link_field(resource, link, published[link.target], classes[link.target])
-                )
-    # Each resource type is a federation entity by its catalog key (the lookup's key): `@key(fields: "idNumber")`.
-    object_types = {
-        code: strawberry.federation.type(
-            classes[code], name=r.type_name, description=_resource_description(r, catalog), keys=[r.key]
-        )
-        for code, r in published.items()
-    }
-    for code, resource in published.items():
-        object_type = object_types[code]
-        fields[resource.api_name] = _lookup_field(resource, object_type)
-        fields[f"{resource.api_name}List"] = _list_field(
-            resource, object_type, _page_type(resource, object_type), _filter_type(resource)
-        )
-    query = strawberry.type(type("Query", (), fields), name="Query", description="临沂市政务信息资源共享：联机查询")
-    # The limits' rule classes are made once per schema, so that the validation cache (keyed by the document
-    # and the rule classes) answers a repeated query without validating it again.
+    query = strawberry.type(type("Query", (), fields), name="Query", description=QUERY_DESCRIPTION)
+    # The limits' rule classes are made once per base, so that the validation cache (keyed by the document and the
+    # rule classes) answers a repeated query without validating it again, whatever the catalog version.
     limits = [
         max_depth_rule(settings.max_query_depth, None),
         max_aliases_rule(settings.max_aliases),
         _max_root_fields_rule(settings.max_root_fields),
     ]
-    # In production a document is validated against the caller's department view, and says nothing the caller
-    # did not send (schema.views); in development against the whole schema, with graphql-core's suggestions.
-    # Either way the expanded size is bounded first (max_expanded_fields), before any rule walks the document.
-    expansion = lambda ctx: (settings.max_expanded_fields, ctx.lang)  # noqa: E731
-    validation = (
-        [lambda: ExpansionBound(expansion), lambda: DepartmentView(schema.views)]
-        if settings.production
-        else [lambda: ExpansionLimit(expansion)]
-    )
+
+    def unserved(info: strawberry.Info, representations: list[FederationAny]) -> list[FederationAny]:
+        return _unserved_entities(info, representations)  # strawberry annotates it: one function per base
+
     schema = Schema(
         query=query,
         mutation=Mutation,
-        extensions=[
-            lambda: MaxTokensLimiter(max_token_count=settings.max_tokens),
-            ParserCache,
-            *([DisableIntrospection] if settings.production else []),
-            lambda: AddValidationRules(limits),
-            *validation,
-            *extensions,
-        ],
+        types=[_KeyPlaceholder] if entities else [],
         config=StrawberryConfig(disable_field_suggestions=settings.production, default_resolver=field_value),
         execution_context_class=PlanExecutor,
         federation_version=FEDERATION_VERSION,
-        entities=entities_resolver({r.type_name: (r, object_types[code]) for code, r in published.items()}),
+        entities=unserved,
     )
+    converter = schema.schema_converter
+    scalars = {kind: converter.from_scalar(python_type) for kind, python_type in PY_TYPES.items()}
+    query_fields = {name: f for name, f in schema._schema.query_type.fields.items() if name != "_entities"}
+    return _Base(
+        schema,
+        settings,
+        extensions,
+        entities,
+        limits,
+        scalars,
+        _filter_types(scalars["date"]),
+        query_fields,
+        schema._schema.type_map["_Any"],  # type: ignore[arg-type]
+    )
+
+
+# -- one resource's types ---------------------------------------------------------------------------------------
+
+
+@dataclass(eq=False)
+class _Built:
+    """One resource's types in one catalog version; kept by the next version while ``resource`` and ``description``
+    are the same and every type its links lead to was kept too."""
+
+    resource: Resource
+    description: str
+    object_type: GraphQLObjectType
+    page_type: GraphQLObjectType
+    filter_type: GraphQLInputObjectType | None
+    lookup: GraphQLField
+    listing: GraphQLField
+
+    @property
+    def types(self) -> list[GraphQLNamedType]:
+        return [self.object_type, self.page_type, *([self.filter_type] if self.filter_type else [])]
+
+    @functools.cached_property
+    def support(self) -> frozenset[GraphQLNamedType]:
+        """The types other than resources' that its types lead to (scalars, filters of scalars, PageInfo)."""
+        own = set(self.types)
+        found: set[GraphQLNamedType] = set()
+        pending: list[Any] = list(own)
+        while pending:
+            type_ = pending.pop()
+            fields = type_.fields.values() if hasattr(type_, "fields") else ()
+            referenced = []
+            for field in fields:
+                referenced.append(field.type)
+                referenced += [arg.type for arg in getattr(field, "args", {}).values()]
+            if type_ is self.page_type:
+                referenced += [a.type for f in (self.lookup, self.listing) for a in f.args.values()]
+            for reference in referenced:
+                named = get_named_type(reference)
+                if named in own or named in found or KEY in (named.extensions or {}):
+                    continue
+                found.add(named)
+                pending.append(named)
+        return frozenset(found)
+
+
+def _link_field(resource: Resource, link: Link, target: _Built) -> GraphQLField:
+    target_resource = target.resource
+
+    async def resolve(root, info):
+        ctx: RequestContext = info.context
+        selected, link_items, keys = _selection(target_resource, _selected(info))
+        return await links.follow(
+            ctx, resource, link, _hidden(root), selected, link_items, _response_path(info.path), keys
+        )
+
+    target_type = target.object_type
+    return GraphQLField(
+        GraphQLList(GraphQLNonNull(target_type)) if link.many else target_type,
+        resolve=resolve,
+        description=f"{link.label}（关联：{link.target}）",
+    )
+
+
+def _object_type(resource: Resource, description: str, base: _Base, built: dict[str, _Built]) -> GraphQLObjectType:
+    def fields() -> dict[str, GraphQLField]:
+        made = {
+            item.name: GraphQLField(
+                base.scalars[item.type],
+                resolve=item_value,
+                description=_item_description(resource, item),
+                extensions=ITEM_EXTENSIONS,
+            )
+            for item in resource.items
+        }
+        for link in resource.links:
+            target = built.get(link.target)
+            if target is not None:  # a link to an unpublished resource is left out of the schema
+                made[link.name] = _link_field(resource, link, target)
+        return made
+
+    # Each resource type is a federation entity by its catalog key (the lookup's key): `@key(fields: "idNumber")`.
+    return GraphQLObjectType(resource.type_name, fields, description=description, extensions={KEY: resource.key})
+
+
+def _filter_type(resource: Resource, base: _Base) -> GraphQLInputObjectType | None:
+    filterable = [i for i in resource.items if i.filterable]
+    if not filterable:
+        return None
+    return GraphQLInputObjectType(
+        f"{resource.type_name}Filter",
+        {
+            item.name: GraphQLInputField(base.filters[item.type], default_value=None, description=item.label)
+            for item in filterable
+        },
+        description=f"{resource.name}的筛选条件",
+    )
+
+
+def _page_type(resource: Resource, object_type: GraphQLObjectType) -> GraphQLObjectType:
+    return GraphQLObjectType(
+        f"{resource.type_name}Page",
+        {
+            "items": GraphQLField(
+                GraphQLNonNull(GraphQLList(GraphQLNonNull(object_type))), resolve=item_value, description="本页记录"
+            ),
+            "pageInfo": GraphQLField(GraphQLNonNull(PAGE_INFO), resolve=item_value, description="分页信息"),
+        },
+        description=f"{resource.name}（分页）",
+    )
+
+
+def _lookup_field(resource: Resource, object_type: GraphQLObjectType, base: _Base) -> GraphQLField:
+    key_item = resource.item(resource.key)
+    if key_item is None:  # the loader refuses such a catalog
+        raise ValueError(f"{resource.code}: its key {resource.key} is none of its items")
+    key_name = key_item.name
+
+    async def resolve(root, info, **args):
+        ctx: RequestContext = info.context
+        selected, link_items, keys = _selection(resource, _selected(info))
+        return await data.lookup(ctx, resource, args[key_name], selected, [info.path.key], link_items, keys)
+
+    return GraphQLField(
+        object_type,
+        args={key_name: GraphQLArgument(GraphQLNonNull(base.scalars[key_item.type]), description=key_item.label)},
+        resolve=resolve,
+        description=f"按{key_item.label}查询{resource.name}",
+    )
+
+
+def _list_field(resource: Resource, page_type: GraphQLObjectType, filter_type: GraphQLInputObjectType | None):
+    async def resolve(root, info, filter=None, first=None, after=None):
+        ctx: RequestContext = info.context
+        page_selections = _selected(info)
+        selected, link_items, keys = _selection(resource, sub_selections(page_selections, "items"))
+        page = await data.list_rows(
+            ctx,
+            resource,
+            _filters(filter),
+            first,
+            after,
+            selected,
+            [info.path.key],
+            link_items,
+            keys,
+            items_key=response_keys(page_selections).get("items", "items"),
+        )
+        if page is None:
+            return None
+        return {"items": page.rows, "pageInfo": {"hasNextPage": page.has_next_page, "endCursor": page.end_cursor}}
+
+    args = {}
+    if filter_type is not None:
+        args["filter"] = GraphQLArgument(filter_type, default_value=None, description="筛选条件")
+    args["first"] = GraphQLArgument(GraphQLInt, default_value=None, description="每页条数")
+    args["after"] = GraphQLArgument(GraphQLString, default_value=None, description="从该游标之后开始")
+    return GraphQLField(page_type, args=args, resolve=resolve, description=f"分页列出{resource.name}")
+
+
+def _build_resource(resource: Resource, description: str, base: _Base, built: dict[str, _Built]) -> _Built:
+    object_type = _object_type(resource, description, base, built)
+    page_type = _page_type(resource, object_type)
+    filter_type = _filter_type(resource, base)
+    return _Built(
+        resource,
+        description,
+        object_type,
+        page_type,
+        filter_type,
+        _lookup_field(resource, object_type, base),
+        _list_field(resource, page_type, filter_type),
+    )
+
+
+def _changed(
+    published: dict[str, Resource], catalog: Catalog, kept: dict[str, _Built], departments: dict | None
+) -> tuple[set[str], dict[str, str]]:
+    """The published resources whose types cannot be kept: new or changed ones, and every one whose links lead to a
+    resource rebuilt, added or left out (its link field's type is another object, or the link comes or goes); and the
+    descriptions of the new or changed ones (a description names departments: with ``departments``, those of the
+    catalog before, the same, a resource equal to the one before keeps its description)."""
+    same_departments = departments is not None and departments == catalog.departments
+    changed: set[str] = set()
+    descriptions: dict[str, str] = {}
+    for code, resource in published.items():
+        old = kept.get(code)
+        if old is not None and (old.resource is resource or old.resource == resource):
+            if same_departments:
+                continue
+            description = _resource_description(resource, catalog)
+            if description == old.description:
+                continue
+        else:
+            description = _resource_description(resource, catalog)
+        changed.add(code)
+        descriptions[code] = description
+    linking: dict[str, list[str]] = {}
+    for code, resource in published.items():
+        for link in resource.links:
+            linking.setdefault(link.target, []).append(code)
+    pending = [*changed, *(code for code in kept if code not in published)]
+    while pending:
+        for code in linking.get(pending.pop(), ()):
+            if code not in changed:
+                changed.add(code)
+                pending.append(code)
+                descriptions[code] = kept[code].description  # the same resource: it is rebuilt for its links only
+    return changed, descriptions
+
+
+# -- the schema of one catalog version ---------------------------------------------------------------------------
+
+
+def _compatible(previous: Schema | None, settings: Settings, extensions: tuple, entities: bool) -> _Base | None:
+    base = previous._base if previous is not None else None
+    if base is None or base.entities != entities or base.extensions != extensions or base.settings != settings:
+        return None
+    return base
+
+
+def build_schema(
+    catalog: Catalog, settings: Settings, *, extensions: Iterable = (), previous: Schema | None = None
+) -> Schema:
+    """The schema of ``catalog``'s published resources. With ``previous`` (the schema of the catalog version before,
+    built with the same settings and extensions), what did not change is taken from it: the strawberry part, and
+    every resource's types where neither the resource nor what its links lead to changed."""
+    extra = tuple(extensions)
+    published = {r.code: r for r in sorted(catalog.published(), key=lambda r: r.api_name)}
+    kept_base = base = _compatible(previous, settings, extra, bool(published))
+    kept = previous._resources if base is not None and previous is not None else {}
+    if base is None:
+        base = _make_base(settings, extra, bool(published))
+    changed, descriptions = _changed(published, catalog, kept, previous._departments if kept else None)
+    built: dict[str, _Built] = {code: kept[code] for code in published if code not in changed}
+    for code in changed:
+        built[code] = _build_resource(published[code], descriptions[code], base, built)
+    ordered = [built[code] for code in published]  # by api_name: the Query's fields in that order
+
+    query_fields: dict[str, GraphQLField] = {}
+    if ordered:
+        members = sorted((b.object_type for b in ordered), key=lambda t: t.name)
+        union = GraphQLUnionType(ENTITY_UNION, members, resolve_type=entity_type)
+        query_fields["_entities"] = GraphQLField(
+            GraphQLNonNull(GraphQLList(union)),
+            args={"representations": GraphQLArgument(GraphQLNonNull(GraphQLList(GraphQLNonNull(base.any_scalar))))},
+            resolve=entities_resolver({b.object_type.name: b.resource for b in ordered}),
+        )
+    query_fields.update(base.query_fields)
+    for b in ordered:
+        query_fields[b.resource.api_name] = b.lookup
+        query_fields[f"{b.resource.api_name}List"] = b.listing
+    query = GraphQLObjectType("Query", query_fields, description=QUERY_DESCRIPTION)
+    support = frozenset().union(*(b.support for b in ordered))
+    union = query_fields["_entities"].type.of_type.of_type if ordered else None
+    if kept_base is None or previous is None:
+        full = base.schema._schema
+        graphql_schema = GraphQLSchema(
+            query, full.mutation_type, types=[base.any_scalar], directives=full.directives, extensions={}
+        )
+    else:
+        # graphql-core checks every field name of a type when its fields are first read: of this Query only those of
+        # the fields made here are new (validated below, _FreshTypes), the others were checked with the version before.
+        query.__dict__["fields"] = query_fields  # the value of its cached_property ``fields``
+        graphql_schema = _patched(previous, base, query, union, [built[code] for code in changed], ordered, support)
+    # graphql-core validates a schema at its first execution: here instead, off the request path, as strawberry does;
+    # of a schema following another, only what this version made (the types kept were validated with the one before).
+    fresh: list[GraphQLNamedType] | None = None
+    if kept_base is not None:
+        # The Query's own fields made here (its others were validated with the versions before), and the new types.
+        before = previous._schema.query_type.fields  # type: ignore[union-attr]
+        made = {n: f for n, f in query_fields.items() if before.get(n) is not f}
+        fresh = [GraphQLObjectType("Query", made)]
+        if union is not None:
+            fresh.append(union)
+        for code in changed:
+            b = built[code]
+            fresh += [b.object_type, b.page_type, *([b.filter_type] if b.filter_type else [])]
+    errors = _validate(graphql_schema, fresh)
+    if errors:
+        raise ValueError("Invalid Schema. Errors:\n\n" + "\n\n".join(f"❌ {error.message}" for error in errors))
+    schema = _version(base, graphql_schema, built, support)
+    schema._departments = catalog.departments
     if settings.production:
-        schema.views = SchemaViews(schema._schema, catalog, limits, settings.max_root_fields)
+        views = previous.views if kept_base is not None and previous is not None else None
+        schema.views = SchemaViews(graphql_schema, catalog, base.limits, settings.max_root_fields, previous=views)
+    if previous is not None:
+        log.debug("schema: %d of %d resources rebuilt", len(changed), len(published))
+    return schema
+
+
+def _base_types(base: _Base) -> frozenset[GraphQLNamedType]:
+    """The types of the schema of the base alone (no resource), which no change of the catalog takes away."""
+    if base.types is None:
+        full = base.schema._schema
+        alone = GraphQLSchema(
+            GraphQLObjectType("Query", base.query_fields),
+            full.mutation_type,
+            types=[base.any_scalar],
+            directives=full.directives,
+        )
+        base.types = frozenset(alone.type_map.values())
+    return base.types
+
+
+def _patched(
+    previous: Schema,
+    base: _Base,
+    query: GraphQLObjectType,
+    union: GraphQLUnionType | None,
+    made: list[_Built],
+    ordered: list[_Built],
+    support: frozenset[GraphQLNamedType],
+) -> GraphQLSchema:
+    """The GraphQLSchema of a catalog version following ``previous``'s, as graphql-core's constructor makes it, from
+    the type map before: the types of the resources rebuilt or gone out, theirs in, the other types they need
+    (scalars, filters, PageInfo) in or out, a new Query and `_Entity`. graphql-core's constructor walks every field of
+    every type (a third of a second for 10,000 resources); this walks what changed. Refuses two types of one name as
+    the constructor does."""
+    before: GraphQLSchema = previous._schema
+    type_map = dict(before.type_map)
+    kept = {id(b) for b in ordered}
+    support_before: frozenset[GraphQLNamedType] = previous._support
+    keep = _base_types(base)
+    for b in previous._resources.values():
+        if id(b) not in kept:
+            for type_ in b.types:
+                if type_map.get(type_.name) is type_:
+                    del type_map[type_.name]
+    for type_ in support_before - support - keep:
+        if type_map.get(type_.name) is type_:
+            del type_map[type_.name]
+    type_map.pop(ENTITY_UNION, None)
+    added = [type_ for b in made for type_ in b.types] + [t for t in support - support_before if t.name not in type_map]
+    for type_ in [query, *([union] if union is not None else []), *added]:
+        other = type_map.get(type_.name)
+        if other is not None and other is not type_ and type_ is not query:
+            raise TypeError(
+                f"Schema must contain uniquely named types but contains multiple types named '{type_.name}'."
+            )
+        type_map[type_.name] = type_
+    schema = GraphQLSchema.__new__(GraphQLSchema)
+    schema.assume_valid = False
+    schema._validation_errors = None
+    schema.description = before.description
+    schema.extensions = {}
+    schema.ast_node = None
+    schema.extension_ast_nodes = ()
+    schema.query_type = query
+    schema.mutation_type = before.mutation_type
+    schema.subscription_type = before.subscription_type
+    schema.directives = before.directives
+    schema.type_map = type_map
+    schema._sub_type_map = {}
+    schema._implementations_map = before._implementations_map  # no resource type implements an interface
+    return schema
+
+
+class _FreshTypes(SchemaValidationContext):
+    """graphql-core's schema validation (validate_schema) of the root types, the directives and the given types only."""
+
+    def __init__(self, schema: GraphQLSchema, types: list[GraphQLNamedType]) -> None:
+        super().__init__(schema)
+        self.types = types
+
+    def validate_types(self) -> None:  # graphql-core's validate_types, over ``self.types`` instead of the type map
+        circular_defaults = InputObjectDefaultValueCircularRefsValidator(self)
+        finite: dict[GraphQLInputObjectType, InputObjectFiniteValueState] = {}
+        for type_ in self.types:
+            self.validate_name(type_)
+            if is_object_type(type_):
+                self.validate_fields(type_)
+                self.validate_interfaces(type_)
+            elif is_union_type(type_):
+                self.validate_union_members(type_)
+            elif is_input_object_type(type_):
+                self.validate_input_fields(type_)
+                finite[type_] = InputObjectFiniteValueState(type_)
+                circular_defaults(type_)
+            else:  # the builder makes no other kind of type
+                self.report_error(f"Unexpected type {type_.name} made for a resource.")
+        detect_input_object_non_finite_values(self, finite)
+
+
+def _validate(schema: GraphQLSchema, fresh: list[GraphQLNamedType] | None) -> list[GraphQLError]:
+    """Validates ``schema`` (graphql-core's validate_schema, whose result it keeps for execution), or with ``fresh``
+    only those types beside its Query: every other type is one a schema validated before had, leading only to such
+    types (a resource's types are kept only with every type they lead to, schema.builder._changed)."""
+    if fresh is None:
+        return validate_schema(schema)
+    context = _FreshTypes(schema, fresh)
+    context.validate_root_types()
+    context.validate_directives()
+    context.validate_types()
+    schema._validation_errors = context.errors
+    return context.errors
+
+
+def _version(
+    base: _Base, graphql_schema: GraphQLSchema, built: dict[str, _Built], support: frozenset[GraphQLNamedType]
+) -> Schema:
+    """A Schema serving ``graphql_schema``: the base's strawberry schema, with this version's GraphQLSchema."""
+    schema = copy.copy(base.schema)
+    schema._schema = graphql_schema
+    graphql_schema.extensions[GraphQLCoreConverter.DEFINITION_BACKREF] = schema
+    graphql_schema._strawberry_schema = schema  # type: ignore[attr-defined]  # strawberry's Info.schema reads it
+    schema._sdl = None
+    schema.views = None
+    schema._base = base
+    schema._resources = built
+    schema._support = support
+    schema.extensions = tuple(base.extensions_for(schema))
     return schema

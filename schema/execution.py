@@ -2,8 +2,8 @@
 
 graphql-core completes every field of every row through the generic machinery (a resolve info, a path
 and a resolver call per value), which costs several times the source query on a 1000-row page. Here a
-list of objects whose selection holds only scalar fields with strawberry's default resolver (no
-arguments, no resolver of ours, no link) is built directly: each value read as the default resolver
+list of objects whose selection holds only scalar fields with strawberry's default resolver or resources' data
+items (``ITEM``: no arguments, no resolver of ours, no link) is built directly: each value read as the default resolver
 would read it and coerced by its scalar type, exactly what the generic path returns. Anything else,
 or any value the fast path cannot complete, goes the generic way.
 
@@ -23,12 +23,22 @@ DEFINITION = "strawberry-definition"  # where strawberry keeps a GraphQL field's
 TYPENAME = object()
 # Values these scalars return unchanged (graphql-core's String and Boolean coercion of a str or a bool).
 UNCHANGED = {"String": str, "ID": str, "Boolean": bool}
+# A resource's data item, built by schema.builder as a graphql-core field (no strawberry definition): its extensions
+# are this mapping and its resolver ``item_value``; both together mark a plain item read from its row by its name.
+ITEM = "govshare-item"
+ITEM_EXTENSIONS: dict[str, Any] = {ITEM: True}
 
 
 def field_value(obj: Any, name: str) -> Any:
     """Strawberry's default resolver, reading rows (dicts, absent items are null; an entity's row is a dict of its
     own type, schema.federation) as well as objects."""
     return obj.get(name) if type(obj) is dict or isinstance(obj, dict) else getattr(obj, name)
+
+
+def item_value(obj: Any, info: Any) -> Any:
+    """The resolver of a resource's data item (and of a page's fields): the row's value under the field's name, as
+    ``field_value`` reads it (a denied item is absent from its row: null)."""
+    return field_value(obj, info.field_name)
 
 
 class FlatListExecutor(StrawberryGraphQLCoreExecutionContext):
@@ -79,7 +89,14 @@ class FlatListExecutor(StrawberryGraphQLCoreExecutionContext):
             field_def = item_type.fields.get(name)
             if field_def is None or field_def.args or node.arguments or not is_leaf_type(field_def.type):
                 return None  # a non-null leaf would need the generic path's error when null
-            definition = (field_def.extensions or {}).get(DEFINITION)
+            extensions = field_def.extensions or {}
+            if extensions.get(ITEM) is True and field_def.resolve is item_value:
+                # a resource's data item (schema.builder): read from the row by its own name
+                plan.append(
+                    (response_name, name, field_def.type.coerce_output_value, UNCHANGED.get(field_def.type.name))
+                )
+                continue
+            definition = extensions.get(DEFINITION)
             if (
                 definition is None
                 or definition.base_resolver is not None

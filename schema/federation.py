@@ -1,8 +1,9 @@
 """govshare as an Apollo Federation v2 subgraph: `_service { sdl }` and `_entities(representations:)`.
 
 Every resource type is an entity by its catalog key, the key its lookup takes (`type Person @key(fields:
-"idNumber")`); strawberry's federation schema adds the `@link` to federation v2, the `_Any` scalar and the
-`_Entity` union. Two things are ours, not strawberry's:
+"idNumber")`, printed by schema.printing); strawberry's federation schema adds the `@link` to federation v2 and the
+`_Any` scalar, schema.builder the `_Entity` union of the resources' types (``entity_type`` resolves it). Two things
+are ours, not strawberry's:
 
 - `_entities` resolves no representation by itself. strawberry's own resolver builds the type's object from the
   representation (echoing whatever fields the caller put in it) or calls a `resolve_reference` per item, outside
@@ -26,7 +27,6 @@ import math
 import strawberry
 from graphql import GraphQLError
 from graphql.type.scalars import GRAPHQL_MAX_INT, GRAPHQL_MIN_INT
-from strawberry.federation.schema import FederationAny
 
 from catalog.model import DataItem, Resource
 from govshare.errors import GovshareError, error_entry
@@ -57,7 +57,18 @@ def service_field():
 
 
 class EntityRow(dict):
-    """A row answered for a representation: a dict (read as any row is), cast to its type for the `_Entity` union."""
+    """A row answered for a representation: a dict (read as any row is) that names its type for the `_Entity` union."""
+
+    __slots__ = ("type_name",)
+
+    def __init__(self, row: dict, type_name: str) -> None:
+        super().__init__(row)
+        self.type_name = type_name
+
+
+def entity_type(value: object, _info: object, _union: object) -> str | None:
+    """The `_Entity` union's type resolver: the type an answered row was made for."""
+    return value.type_name if isinstance(value, EntityRow) else None
 
 
 def _key_value(item: DataItem, value: object) -> object:
@@ -92,16 +103,16 @@ def _selection(resource: Resource, selections) -> tuple[list[str], list[str]]:
     return items, link_items
 
 
-def entities_resolver(types: dict[str, tuple[Resource, type]]):
-    """The `_entities` resolver over the schema's entity types (type name -> (resource, strawberry type))."""
+def entities_resolver(types: dict[str, Resource]):
+    """The `_entities` field's resolver (graphql-core's) over the schema's entity types (type name -> resource)."""
 
-    async def resolve(info: strawberry.Info, representations: list[FederationAny]) -> list[FederationAny]:
-        return await _entities(info, types, representations)
+    async def resolve(_root: object, info, representations: list) -> list:
+        return await _entities(strawberry.Info(info, None), types, representations)  # type: ignore[arg-type]
 
     return resolve
 
 
-async def _entities(info: strawberry.Info, types: dict[str, tuple[Resource, type]], representations: list) -> list:
+async def _entities(info: strawberry.Info, types: dict[str, Resource], representations: list) -> list:
     ctx: RequestContext = info.context
     limit = ctx.settings.max_representations
     if len(representations) > limit:  # refused before anything is read: the whole field, nothing recorded
@@ -115,13 +126,13 @@ async def _entities(info: strawberry.Info, types: dict[str, tuple[Resource, type
 
     visible: dict[str, bool] = {}
 
-    def entity_type(name: object) -> tuple[Resource, type] | None:
+    def entity_resource(name: object) -> Resource | None:
         """The entity type a representation names, if the caller's schema has it: in production only a type whose
         key its department can read (the lookup its view offers), so that any other is unknown, as in the view."""
         found = types.get(name) if isinstance(name, str) else None
         if found is None or views is None:
             return found
-        resource = found[0]
+        resource = found
         if resource.code not in visible:
             items = views.visible_items(ctx.policy, ctx.caller.department, resource, ctx.now)
             visible[resource.code] = resource.key in items
@@ -129,11 +140,11 @@ async def _entities(info: strawberry.Info, types: dict[str, tuple[Resource, type
 
     groups: dict[str, list[tuple[int, object]]] = {}
     for index, representation in enumerate(representations):
-        found = entity_type(representation.get("__typename") if isinstance(representation, dict) else None)
+        found = entity_resource(representation.get("__typename") if isinstance(representation, dict) else None)
         if found is None:  # the type is never named back: it is the caller's text
             report(index, "ENTITY_TYPE_UNKNOWN")
             continue
-        resource = found[0]
+        resource = found
         key_item = resource.item(resource.key)
         try:
             key = _key_value(key_item, representation.get(key_item.name))
@@ -148,7 +159,7 @@ async def _entities(info: strawberry.Info, types: dict[str, tuple[Resource, type
     selections = merged_selections(info)
 
     async def answer(type_name: str, wanted: list[tuple[int, object]]) -> None:
-        resource, object_type = types[type_name]
+        resource = types[type_name]
         selected, link_items = _selection(resource, typed_selections(selections, type_name, ENTITY_UNION))
         # The denied items are reported once for the type, at its first representation (a real response path).
         first = wanted[0][0]
@@ -170,7 +181,7 @@ async def _entities(info: strawberry.Info, types: dict[str, tuple[Resource, type
                     ctx.item_errors.append({**error_entry(error, ctx.lang), "path": [field, index]})
                 continue
             if key not in made:
-                made[key] = strawberry.cast(object_type, EntityRow(row))
+                made[key] = EntityRow(row, type_name)
             results[index] = made[key]
 
     await asyncio.gather(*(answer(name, wanted) for name, wanted in groups.items()))

@@ -18,6 +18,7 @@ Imports ``catalog``, ``policies`` (through the request context) and graphql-core
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections import OrderedDict
 from collections.abc import Iterable
 
@@ -30,6 +31,7 @@ from graphql import (
     GraphQLError,
     GraphQLField,
     GraphQLInputObjectType,
+    GraphQLInterfaceType,
     GraphQLList,
     GraphQLNonNull,
     GraphQLObjectType,
@@ -62,7 +64,7 @@ from strawberry.schema.validation_rules.maybe_null import MaybeNullValidationRul
 from strawberry.schema.validation_rules.one_of import OneOfInputValidationRule
 
 from catalog.model import Catalog, Resource
-from schema.redaction import redact, schema_names, sent_names
+from schema.redaction import redact, sent_names
 
 VIEW_CACHE_SIZE = 512
 ENTITIES, ENTITY_UNION = "_entities", "_Entity"  # Apollo Federation's entry point and its union (schema.federation)
@@ -92,7 +94,7 @@ class _Cache(OrderedDict):
 Visible = frozenset[tuple[str, frozenset[str]]]  # (resource code, the items visible) for each resource shown
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True, eq=False)
 class _Shape:
     """Where one resource lives in the full schema (the builder's names, read back from the built schema)."""
 
@@ -102,11 +104,60 @@ class _Shape:
     list: str  # the Query field of the paginated list
     page_type: GraphQLObjectType
     filter_type: GraphQLInputObjectType | None
+    fields: tuple[GraphQLField, GraphQLField]  # the lookup's and the list's Query fields themselves
 
     @property
     def names(self) -> set[str]:
         names = {self.lookup, self.list, self.object_type.name, self.page_type.name}
         return names | ({self.filter_type.name} if self.filter_type else set())
+
+    @functools.cached_property
+    def schema_names(self) -> frozenset[str]:
+        """What schema.redaction.schema_names collects of this resource's types and Query fields."""
+        names = set(self.names)
+        for field in self.fields:
+            names.update(field.args)
+        for type_ in (self.object_type, self.page_type):
+            for name, field in type_.fields.items():
+                names.add(name)
+                names.update(field.args)
+        if self.filter_type is not None:
+            names.update(self.filter_type.fields)
+        return frozenset(names)
+
+
+class _Names:
+    """Every type, field, argument, input field and enum value name of a schema (schema.redaction.schema_names), as
+    the names of its non-data part and a count of each name of its resources' parts (kept across versions)."""
+
+    def __init__(self, common: frozenset[str], counts: dict[str, int]) -> None:
+        self.common, self.counts = common, counts
+
+    def __contains__(self, name: object) -> bool:
+        return name in self.common or name in self.counts
+
+    def __iter__(self):
+        return iter(self.common | self.counts.keys())
+
+
+def _common_names(types: Iterable, query_fields: dict[str, GraphQLField]) -> frozenset[str]:
+    names: set[str] = set()
+    for type_ in types:
+        names.add(type_.name)
+        if type_.name.startswith("__"):
+            continue
+        if isinstance(type_, (GraphQLObjectType, GraphQLInterfaceType)):
+            for name, field in type_.fields.items():
+                names.add(name)
+                names.update(field.args)
+        elif isinstance(type_, GraphQLInputObjectType):
+            names.update(type_.fields)
+        elif hasattr(type_, "values"):
+            names.update(type_.values)
+    for name, field in query_fields.items():
+        names.add(name)
+        names.update(field.args)
+    return frozenset(names)
 
 
 def _rewrap(type_, named):
@@ -162,31 +213,63 @@ class SchemaViews:
         catalog: Catalog,
         limits: Iterable[type[ValidationRule]] = (),
         max_root_fields: int = 10,
+        previous: SchemaViews | None = None,
     ) -> None:
+        """``previous``: the views over the schema of the catalog version before, whose resources' shapes are kept
+        where the resource and its types are the same objects in ``schema`` (schema.builder keeps them)."""
         self.schema = schema
         # The document's own limits, checked over the full schema before any view is made for it. Production
         # has no GraphiQL: applications send one operation, so max_root_fields bounds the whole document.
         self.limits = (*limits, _document_root_fields_rule(max_root_fields))
         query = schema.query_type
+        old = previous._shapes if previous is not None else {}
         self._shapes: dict[str, _Shape] = {}
+        query_fields = query.fields
         for resource in catalog.published():
-            listing = query.fields[f"{resource.api_name}List"]
+            kept = old.get(resource.code)
+            # The same Query field objects lead to the same types (the builder keeps a resource's types together,
+            # schema.builder._Built), made for an equal resource.
+            if (
+                kept is not None
+                and kept.lookup == resource.api_name
+                and query_fields.get(kept.lookup) is kept.fields[0]
+                and query_fields.get(kept.list) is kept.fields[1]
+            ):
+                self._shapes[resource.code] = kept
+                continue
+            listing_name, lookup_name = f"{resource.api_name}List", resource.api_name
+            listing, lookup = query_fields[listing_name], query_fields[lookup_name]
             filter_arg = listing.args.get("filter")
             self._shapes[resource.code] = _Shape(
                 resource,
                 schema.type_map[resource.type_name],
-                resource.api_name,
-                f"{resource.api_name}List",
+                lookup_name,
+                listing_name,
                 get_named_type(listing.type),
                 get_named_type(filter_arg.type) if filter_arg else None,
+                (lookup, listing),
             )
-        self._by_name: dict[str, set[str]] = {}
-        for code, shape in self._shapes.items():
-            for name in shape.names:
-                self._by_name.setdefault(name, set()).add(code)
-        resource_types = {
-            t.name for s in self._shapes.values() for t in (s.object_type, s.page_type, s.filter_type) if t is not None
-        }
+        # What changed since ``previous``: the shapes it had that are not kept, and those made here.
+        gone = [shape for code, shape in old.items() if self._shapes.get(code) is not shape]
+        made = [shape for code, shape in self._shapes.items() if old.get(code) is not shape]
+        self._by_name: dict[str, set[str]] = dict(previous._by_name) if previous is not None else {}
+        counts: dict[str, int] = dict(previous.names.counts) if previous is not None else {}
+        for shapes, sign in ((gone, -1), (made, 1)):
+            for shape in shapes:
+                code = shape.resource.code
+                for name in shape.names:
+                    codes = set(self._by_name.get(name, ()))
+                    codes.add(code) if sign > 0 else codes.discard(code)
+                    if codes:
+                        self._by_name[name] = codes
+                    else:
+                        self._by_name.pop(name, None)
+                for name in shape.schema_names:
+                    count = counts.get(name, 0) + sign
+                    if count:
+                        counts[name] = count
+                    else:
+                        counts.pop(name, None)
         resource_fields = {n for s in self._shapes.values() for n in (s.lookup, s.list)}
         roots = {t.name for t in (query, schema.mutation_type, schema.subscription_type) if t}
         # Non-data fields and types (caller, applications, usage records, filters of scalars...) are in every view.
@@ -197,12 +280,18 @@ class SchemaViews:
         self._shared_types = [
             t
             for n, t in schema.type_map.items()
-            if n not in resource_types and n not in roots and not n.startswith("__") and n != ENTITY_UNION
+            if n not in self._by_name and n not in roots and not n.startswith("__") and n != ENTITY_UNION
         ]
         self._purposes: dict[str, list[str]] = {}
         for purpose in catalog.purposes.values():
             self._purposes.setdefault(purpose.department, []).append(purpose.code)
-        self.names = schema_names(schema)
+        common = [
+            *self._shared_types,
+            *(t for n, t in schema.type_map.items() if n.startswith("__") or n == ENTITY_UNION),
+            *(t for t in (schema.mutation_type, schema.subscription_type) if t),
+        ]
+        query_fields = {**self._data_free_fields, **({ENTITIES: self._entities} if self._entities else {})}
+        self.names = _Names(_common_names(common, query_fields) | {query.name}, counts)
         self._views = _Cache(VIEW_CACHE_SIZE)  # visible parts -> view, shared by departments that see alike
         self._mentioned = _Cache(NAMES_CACHE_SIZE)  # document text -> resources it reaches
         self.validations = _Cache(VALIDATION_CACHE_SIZE)  # (schema or view, text, rules) -> errors

@@ -19,6 +19,9 @@ KEYS = (
     "cache_hit_over_miss",
     "lookup_p50_ms",
     "lookup_p99_ms",
+    "catalog_10k_over_100",
+    "catalog_10k_rss_mb",
+    "catalog_requests_during_rebuild",
 )
 
 
