@@ -1,35 +1,39 @@
 """govshare beside the GraphQL server a department would pick instead (issue 15): `make bench-peers`.
 
-    make bench-peers                          # ~14 min: writes bench/peers.json and prints the table
-    PEERS_SECONDS=3 PEERS_ROUNDS=1 make bench-peers   # a quick look (~2 min); not for the record
+    make bench-peers                                   # ~15 min: writes bench/peers.json, prints the table
+    PEERS_SECONDS=3 PEERS_ROUNDS=1 make bench-peers    # a quick look (~3 min); not for the record
+    PEERS_TINY=1 .venv/bin/python bench/peers.py --check   # the same-answers check only (tests/test_bench_peers.py)
 
 Three servers on the same PostgreSQL data, driven by the same load generator (Debian's wrk, a Lua script per
 server and workload for the POST bodies and headers):
 
-* govshare, as a department deploys it: `govshare serve` (production settings), its sources on PostgreSQL;
+* govshare as a department deploys it: `govshare serve`, production settings, its sources on PostgreSQL
+  (demo/build.py's world, built with ``engine="postgres"`` into databases of this run's own);
 * PostGraphile 4 (bench/peers/: pinned by its package-lock.json, installed by `npm ci`) over one database holding
-  the same persons and enterprises, with the closest equivalent policy in PostgreSQL (bench/peers/postgraphile.sql:
-  a role per consumer department chosen per request from its key, column grants for the items not granted,
-  row-level security for the county scope, a view for the mask);
+  copies of the same persons and enterprises, with the closest equivalent policy in PostgreSQL
+  (bench/peers/postgraphile.sql: a role per consumer department, chosen per request from its key; column grants for
+  the items not granted; row-level security for the county scope; a view for the mask);
 * a hand-written Starlette + SQLAlchemy endpoint (bench/peers/handwritten.py): the same SQL with no policy, on
-  govshare's own stack and sources, answers encoded by msgspec as govshare's are.
+  govshare's own stack (asyncpg) and sources, answers encoded by msgspec as govshare's are.
 
-Workloads, each asked for the 6 person items market's grant covers (idNumber name gender birthDate countyCode
-address): (a) personList(first: 100) as 人社局 (hrss: county 371311, idNumber masked, birthDate not granted);
-(b) personList(first: 1000) as 市场监管局 (market); (c) person(idNumber:) as market, cycling over PEERS_LOOKUPS
-persons; (d) enterpriseList(first: 100), 6 enterprise items and the legal representative link (6 person items), as
-market.
+Workloads: (a) personList(first: 100) as 人社局 (hrss: county 371311, idNumber masked) for the 5 person items it
+may read (idNumber name gender countyCode address); (b) personList(first: 1000) as 市场监管局 (market) for the 6 its
+grant covers (idNumber name gender birthDate countyCode address); (c) person(idNumber:) as market, the same 6,
+cycling over PEERS_LOOKUPS persons; (d) enterpriseList(first: 100) as market: 6 enterprise items and the legal
+representative link with the 6 person items.
 
-Before measuring, all three must give the same rows and values for every workload (and every lookup): otherwise
-it stops with a diff. Then, PEERS_ROUNDS rounds, the peers' order rotated each round; in each, every peer is
-started alone, warmed, and measured on each workload: p50 and p99 latency at 1 client, requests/s at
-PEERS_CLIENTS (32) clients, each for PEERS_SECONDS; its processes' RSS after the load. Ratios are taken within a
-round and their median kept. With 2 processes too where both GraphQL servers can have them (govshare: when
-`govshare serve --help` offers --workers). Everything it starts is stopped by PID, its databases and roles dropped.
+Before measuring, all three must give the same rows and values for every workload (and every lookup), else it
+stops with a diff. Then PEERS_ROUNDS rounds, the peers' order rotated each round; in each, every peer is started
+alone, and on each workload warmed, measured at 1 client (p50, p99) and at PEERS_CLIENTS clients (requests/s), each
+for PEERS_SECONDS, its processes' RSS taken after the load, and its answer checked again. Ratios are taken within a
+round; their median is kept. With 2 processes too where both GraphQL servers can have them (govshare: when
+`govshare serve --help` offers --workers; otherwise skipped, saying so). Everything it starts is stopped by PID,
+its databases and roles dropped, whatever happens.
 
 Environment (none is a govshare setting): PEERS_SECONDS (10), PEERS_WARMUP_SECONDS (1), PEERS_ROUNDS (3),
-PEERS_CLIENTS (32), PEERS_POOL (database connections kept per database, 10, shared out among a peer's processes), PEERS_LOOKUPS (100),
-PEERS_PROCESSES ("1,2"), PEERS_RESULTS (bench/peers.json), PEERS_TINY=1 (a small world and pages: the test's).
+PEERS_CLIENTS (32), PEERS_POOL (connections per database, 10, shared out among a peer's processes), PEERS_LOOKUPS
+(100), PEERS_PROCESSES ("1,2"), PEERS_RESULTS (bench/peers.json), PEERS_PLATFORM (govshare's platform database:
+sqlite, the default configuration's file in var/, or postgres), PEERS_TINY=1 (a small world and pages: the test's).
 GOVSHARE_DEMO_POSTGRES_URL names the PostgreSQL server, as for `govshare demo --engine postgres`.
 """
 
@@ -64,7 +68,7 @@ sys.path.insert(0, str(REPO))
 
 from connectors.masking import department_key, hmac_pads  # noqa: E402
 from connectors.urls import async_url, sync_url  # noqa: E402
-from demo.build import DEMO_GRANTS, build_demo  # noqa: E402
+from demo.build import DEMO_GRANTS, build_demo, ensure_database  # noqa: E402
 from govshare.config import Settings, load_settings  # noqa: E402
 from govshare.keys import platform_secret  # noqa: E402
 
@@ -79,6 +83,9 @@ POOL = int(os.environ.get("PEERS_POOL", "10"))
 LOOKUPS = int(os.environ.get("PEERS_LOOKUPS", "20" if TINY else "100"))
 PROCESS_COUNTS = [int(n) for n in os.environ.get("PEERS_PROCESSES", "1,2").split(",") if n.strip()]
 RESULTS = Path(os.environ.get("PEERS_RESULTS", REPO / "bench" / "peers.json"))
+# govshare's platform database (keys, policies, access records): SQLite in var/ (the default configuration), or
+# "postgres": a database of this run's own on the same PostgreSQL server.
+PLATFORM = os.environ.get("PEERS_PLATFORM", "sqlite")
 PERSONS, ENTERPRISES = (300, 100) if TINY else (3000, 1000)
 PAGES = {"a": 10, "b": 50, "d": 10} if TINY else {"a": 100, "b": 1000, "d": 100}
 OPERATOR = "bench-officer"  # the acting officer every govshare request names (X-Operator: production requires one)
@@ -316,6 +323,12 @@ async def build_world(home: Path, prefix: str) -> World:
         var_dir=home / "var",
         catalog_dir=REPO / "catalog" / "demo",
     )
+    if PLATFORM == "postgres":
+        platform = make_url(server_url(settings, f"{prefix}platform")).set(drivername="postgresql+asyncpg")
+        settings = dataclasses.replace(settings, database_url=platform.render_as_string(hide_password=False))
+        ensure_database(settings.database_url)
+    elif PLATFORM != "sqlite":
+        raise PeersError(f"PEERS_PLATFORM is sqlite or postgres, not {PLATFORM!r}")
     built = await build_demo(
         settings, engine="postgres", database_prefix=prefix, persons=PERSONS, enterprises=ENTERPRISES
     )
@@ -407,6 +420,16 @@ def rss_mb(pid: int) -> float:
     return total / 1024
 
 
+def cpu_seconds(pid: int) -> float:
+    """CPU time (user + system) of ``pid`` and every process under it."""
+    ticks = 0
+    for member in process_tree(pid):
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            fields = Path(f"/proc/{member}/stat").read_text().rsplit(")", 1)[1].split()
+            ticks += int(fields[11]) + int(fields[12])
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
 class Peer:
     name: str
 
@@ -477,6 +500,19 @@ class Peer:
         assert self.process is not None
         return rss_mb(self.process.pid)
 
+    def settle(self, timeout: float = 60.0) -> None:
+        """Wait until the peer is idle (under 5% of a core for a quarter of a second): wrk stops with requests in
+        flight, and a server still answering them would slow the next measurement."""
+        assert self.process is not None
+        deadline = time.monotonic() + timeout
+        before = cpu_seconds(self.process.pid)
+        while time.monotonic() < deadline:
+            time.sleep(0.25)
+            now = cpu_seconds(self.process.pid)
+            if now - before < 0.0125:
+                return
+            before = now
+
     async def answer(self, http: httpx.AsyncClient, workload: Workload, variables: dict[str, Any]) -> dict:
         response = await http.post(
             f"http://127.0.0.1:{self.port}{self.path(workload)}",
@@ -497,6 +533,7 @@ class Govshare(Peer):
         env = {k: v for k, v in os.environ.items() if not k.startswith("GOVSHARE_")}
         env |= {
             "GOVSHARE_VAR_DIR": str(world.settings.var_dir),
+            "GOVSHARE_DATABASE_URL": world.settings.database_url,
             "GOVSHARE_CATALOG_DIR": str(world.settings.catalog_dir),
             "GOVSHARE_PRODUCTION": "true",
             "GOVSHARE_AUDIT_SIGNING_KEY_FILE": str(outside / "checkpoint-signing.key"),
@@ -738,8 +775,9 @@ def lua_script(peer: Peer, workload: Workload, lookups: list[str], folder: Path)
     return path
 
 
-def wrk(peer: Peer, script: Path, clients: int, seconds: float) -> dict[str, float]:
-    """One wrk run: requests/s, p50 and p99 (ms). Any failed request (connection, timeout, non-2xx) fails."""
+def wrk(peer: Peer, script: Path, clients: int, seconds: float, *, warmup: bool = False) -> dict[str, float]:
+    """One wrk run: requests/s, p50 and p99 (ms). Any failed request (connection, timeout, non-2xx) fails, and so
+    does a measurement in which no request was answered (a warm-up may end before the first answer)."""
     args = [wrk_command(), "-t1", f"-c{clients}", f"-d{max(1, round(seconds))}s", "--timeout", "60s", "-s", str(script)]
     shown = subprocess.run(
         [*args, f"http://127.0.0.1:{peer.port}"], capture_output=True, text=True, check=True, timeout=seconds + 120
@@ -749,10 +787,14 @@ def wrk(peer: Peer, script: Path, clients: int, seconds: float) -> dict[str, flo
         raise PeersError(f"wrk gave no result for {peer.name}:\n{shown.stdout}\n{shown.stderr}")
     result = json.loads(line.removeprefix("PEERS_RESULT "))
     failed = {k: result[k] for k in ("connect", "read", "write", "status", "timeout") if result[k]}
-    if failed or not result["requests"]:
+    if failed:
         raise PeersError(
             f"{peer.name} failed requests under {clients} clients ({script.name}): {failed}\n{peer.tail()}"
         )
+    if not result["requests"] and not warmup:
+        raise PeersError(f"{peer.name} answered no request in {seconds:.0f} s under {clients} clients ({script.name})")
+    if not result["requests"]:
+        return {"rps": 0.0, "p50_ms": 0.0, "p99_ms": 0.0}
     return {
         "rps": result["requests"] / (result["duration_us"] / 1e6),
         "p50_ms": result["p50_us"] / 1000,
@@ -775,20 +817,24 @@ async def measure_peer(world: World, peer: Peer, expected: dict[str, Any], folde
             script = lua_script(peer, workload, world.lookups, folder)
             await still_same(peer, workload, world.lookups, expected[workload.key])
             if WARMUP_SECONDS > 0:
-                wrk(peer, script, CLIENTS, WARMUP_SECONDS)
+                wrk(peer, script, CLIENTS, WARMUP_SECONDS, warmup=True)
+                peer.settle()
             single = wrk(peer, script, 1, SECONDS)
+            peer.settle()
             loaded = wrk(peer, script, CLIENTS, SECONDS)
-            rss = peer.rss()
+            rss, load = peer.rss(), os.getloadavg()[0]
+            peer.settle()
             await still_same(peer, workload, world.lookups, expected[workload.key])
             figures[workload.key] = {
                 "p50_ms": single["p50_ms"],
                 "p99_ms": single["p99_ms"],
                 "rps": loaded["rps"],
                 "rss_mb": rss,
+                "load_average": load,  # the machine's 1-minute load average after it (2 cores, shared)
             }
             print(
                 f"  {peer.name:<13} ({workload.key}) p50 {single['p50_ms']:7.2f} ms  p99 {single['p99_ms']:7.2f} ms  "
-                f"{loaded['rps']:8.1f} req/s  {rss:6.0f} MB",
+                f"{loaded['rps']:8.1f} req/s  {rss:6.0f} MB  (load {load:.1f})",
                 flush=True,
             )
     return figures
@@ -897,6 +943,7 @@ async def main() -> dict[str, Any]:
         "clients": CLIENTS,
         "pool": POOL,
         "world": {"persons": PERSONS, "enterprises": ENTERPRISES, "lookups": LOOKUPS},
+        "govshare_platform_database": PLATFORM,
         "load_generator": "wrk "
         + subprocess.run([wrk_command(), "-v"], capture_output=True, text=True).stdout.split()[1],
         "processes": {},
