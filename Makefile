@@ -7,7 +7,7 @@ ASSETS := web/static/vendor/graphiql.min.js
 DEMO := var/demo-keys.json
 LOCK := requirements.lock
 
-.PHONY: run test test-deep lint format lock loadtest bench demo install assets clean
+.PHONY: run test test-deep lint format lock loadtest bench bench-peers demo install assets clean
 
 run: install assets demo
 	$(BIN)/govshare serve
@@ -29,6 +29,13 @@ loadtest: install
 # What enforcement costs: ratios of medians measured in one run; prints a table, writes bench/results.json (BENCH_TINY=1: seconds).
 bench: install
 	$(BIN)/python bench/bench.py
+
+# govshare beside PostGraphile 4 (bench/peers/, npm ci from its lock) and a hand-written Starlette endpoint on the same
+# PostgreSQL data, one load generator for all (Debian's wrk): bench/peers.json, ~14 min (PEERS_SECONDS, PEERS_ROUNDS;
+# bench/peers.py says the rest).
+bench-peers: install
+	command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk; }
+	$(BIN)/python bench/peers.py
 
 # ruff (format and lint), mypy (strict packages: [tool.mypy] files), and the import contracts of README's Layout table.
 lint: install
