@@ -257,7 +257,7 @@ class Runtime:
                 self.snapshot = current = replace(current, callers={})
                 catalog = current.catalog
                 if catalog_version != catalog.version:
-                    catalog = await catalog_store.current(conn) or Catalog()
+                    catalog = await catalog_store.current(conn, catalog) or Catalog()
                 policies = await load_policy_set(conn, silence_approves=self.settings.silence_approves)
                 documents = await load_trusted_documents(conn)
                 disputes = await open_disputes(conn, self.pseudonym_secret)

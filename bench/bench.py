@@ -506,6 +506,7 @@ async def catalog_figure(settings: Settings, keys: dict[str, str], table_rows: l
             schema = await asyncio.to_thread(runtime._schema, catalog, None)
             states[size] = (catalog, policies, PolicyEngine(catalog, policies), schema, person)
         person_id = "371311197811261792"
+        documents: dict[int, dict] = {}  # the document each size's catalog in force was read from
 
         def request(size: int) -> str:
             api_name = states[size][4].api_name
@@ -520,13 +521,18 @@ async def catalog_figure(settings: Settings, keys: dict[str, str], table_rows: l
             runtime.snapshot = Snapshot(catalog, engine, schema, demo.checked_at, documents=demo.documents)
             victim = sorted(catalog.published(), key=lambda r: r.code)[(n * 7919) % len(catalog.published())]
             changed = dataclasses.replace(victim, name=f"{victim.name}（{n}）")
-            # the catalog as the runtime reads it from the platform database: every resource a new object
-            new = Catalog.from_document(
-                dataclasses.replace(catalog, resources={**catalog.resources, victim.code: changed}).to_document(),
-                version=catalog.version + 1,
-            )
-            new_person = new.resources[person.code]
+            document = dataclasses.replace(catalog, resources={**catalog.resources, victim.code: changed}).to_document()
             started = time.perf_counter()
+            # the catalog as the runtime reads it from the platform database (catalog/store.py's current, following
+            # the catalog in force): the resources of unchanged entries are those read from the version before
+            loaded = catalog.loaded
+            new = Catalog.from_document(
+                document,
+                version=catalog.version + 1,
+                before=(documents[size], loaded[1]) if loaded is not None and size in documents else None,
+            )
+            documents[size] = document
+            new_person = new.resources[person.code]
             built = asyncio.ensure_future(
                 asyncio.to_thread(runtime._schema, new, None if during is not None else schema)
             )

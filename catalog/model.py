@@ -203,6 +203,9 @@ class Catalog:
     purposes: dict[str, Purpose] = field(default_factory=dict)
     resources: dict[str, Resource] = field(default_factory=dict)
     version: int = 0
+    # Read from a version's document (from_document): that version and every resource read from it, before any was
+    # left out (conformance), so that the next version's unchanged entries are these very objects (``before``).
+    loaded: tuple[int, dict[str, Resource]] | None = field(default=None, compare=False, repr=False)
 
     def published(self) -> list[Resource]:
         return [r for r in self.resources.values() if r.status == Status.PUBLISHED]
@@ -219,9 +222,24 @@ class Catalog:
         }
 
     @classmethod
-    def from_document(cls, document: dict[str, Any], version: int = 0) -> Catalog:
+    def from_document(
+        cls,
+        document: dict[str, Any],
+        version: int = 0,
+        *,
+        before: tuple[dict[str, Any], dict[str, Resource]] | None = None,
+    ) -> Catalog:
+        """The catalog of a version's document. With ``before`` (the document of an earlier version and the resources
+        read from it, ``loaded``), a resource whose entry is equal to that document's is the resource read from it:
+        an equal entry reads as an equal resource, and the schema keeps the types of a resource that is the same
+        object (schema/builder.py) without comparing it field by field."""
+        earlier = {r["code"]: r for r in before[0]["resources"]} if before is not None else {}
         resources = {}
         for raw in document["resources"]:
+            kept = before[1].get(raw["code"]) if before is not None else None
+            if kept is not None and earlier.get(raw["code"]) == raw:
+                resources[raw["code"]] = kept
+                continue
             items = tuple(
                 DataItem(
                     **{
@@ -252,4 +270,5 @@ class Catalog:
             purposes={p["code"]: Purpose(**p) for p in document["purposes"]},
             resources=resources,
             version=version,
+            loaded=(version, dict(resources)),
         )

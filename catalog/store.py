@@ -73,7 +73,11 @@ async def publish(
     return int(key[0])
 
 
-async def current(conn: AsyncConnection) -> Catalog | None:
+async def current(conn: AsyncConnection, previous: Catalog | None = None) -> Catalog | None:
+    """The catalog in force. Following ``previous`` (a catalog read from a version before, the one in force), its
+    resources whose entries that version's document has the same are taken as they are (``Catalog.from_document``'s
+    ``before``): a change to one resource of a city's catalog reads one resource, and the schema follows it without
+    comparing every other one (a version is never changed once recorded)."""
     row = (
         await conn.execute(
             select(catalog_versions.c.version, catalog_versions.c.document)
@@ -81,7 +85,16 @@ async def current(conn: AsyncConnection) -> Catalog | None:
             .limit(1)
         )
     ).first()
-    return None if row is None else Catalog.from_document(row.document, version=row.version)
+    if row is None:
+        return None
+    loaded = previous.loaded if previous is not None else None
+    before = None
+    if loaded is not None and loaded[0] != row.version:
+        earlier = (
+            await conn.execute(select(catalog_versions.c.document).where(catalog_versions.c.version == loaded[0]))
+        ).scalar()
+        before = (earlier, loaded[1]) if earlier is not None else None
+    return Catalog.from_document(row.document, version=row.version, before=before)
 
 
 @dataclass(frozen=True)
