@@ -562,7 +562,9 @@ async def catalog_figure(settings: Settings, keys: dict[str, str], table_rows: l
         await follow(large, CATALOG_ROUNDS + 1, during)
         runtime.snapshot = demo
     small_s, large_s = (statistics.median(times[size]) for size in CATALOG_SIZES)
-    if not during or any("errors" in answer or answer.get("data") is None for _, answer in during):
+    # A tiny catalog's whole build may end within one request (tests/test_schema_follows.py holds a build to show
+    # requests answered meanwhile); a full run's 10,000-resource build must have answered some.
+    if (not during and not TINY) or any("errors" in answer or answer.get("data") is None for _, answer in during):
         raise RuntimeError(f"requests were not answered while the next schema was built: {during}")
     memory = catalog_memory(large)
     table_rows.append((f"published change to new schema answering, {CATALOG_SIZES[0]} resources", ms(small_s)))
@@ -570,7 +572,7 @@ async def catalog_figure(settings: Settings, keys: dict[str, str], table_rows: l
     table_rows.append(
         (
             f"requests answered while a {large}-resource schema was built whole: count / slowest",
-            f"{len(during)} / {ms(max(t for t, _ in during))}",
+            f"{len(during)} / {ms(max(t for t, _ in during))}" if during else "0 (the build ended within one request)",
         )
     )
     table_rows.append(

@@ -40,7 +40,9 @@ def test_the_bench_reports_every_figure(tmp_path):
     document = json.loads(results.read_text())
     assert document["tiny"] is True
     for key in KEYS:
-        assert isinstance(document[key], (int, float)) and document[key] > 0, key
+        assert isinstance(document[key], (int, float)), key
+        # a tiny catalog's build may end within one request: no request need fall inside it (a full run's must)
+        assert document[key] >= 0 if key == "catalog_requests_during_rebuild" else document[key] > 0, key
 
 
 def test_the_committed_results_have_every_figure():
