@@ -17,6 +17,7 @@ from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 
 from audit.tables import access_records
 from schema.execution import FlatListExecutor
+from schema.plans import PlanExecutor
 from tests.conftest import absent, errors_by_item, grant_in_force
 
 PURPOSE = "land.property-registration"
@@ -38,8 +39,8 @@ async def _grant_the_number_in_luozhuang(api) -> str:
 
 
 async def _on_both_paths(api, query: str, monkeypatch) -> dict:
-    """The answer of the short path for flat lists, after checking that it took it and that graphql-core's generic
-    path answers the same."""
+    """The answer of the short path for flat lists, after checking that it took it and that the compiled plans and
+    graphql-core's generic path answer the same."""
     used = []
     original = FlatListExecutor._make_plan
 
@@ -48,16 +49,19 @@ async def _on_both_paths(api, query: str, monkeypatch) -> dict:
         used.append(plan is not None)
         return plan
 
+    planned = await api.query(query, "land", PURPOSE)  # the compiled plans answer resource fields first
     with monkeypatch.context() as patch:
+        patch.setattr(PlanExecutor, "plans", False)
         patch.setattr(FlatListExecutor, "_make_plan", spying)
         short = await api.query(query, "land", PURPOSE)
     assert any(used)
     with monkeypatch.context() as patch:
+        patch.setattr(PlanExecutor, "plans", False)
         patch.setattr(
             FlatListExecutor, "complete_list_value", StrawberryGraphQLCoreExecutionContext.complete_list_value
         )
         generic = await api.query(query, "land", PURPOSE)
-    assert short == generic
+    assert planned == short == generic
     return short
 
 
