@@ -12,18 +12,25 @@ thread and the workers. Each test is one attack; it fails where the attack succe
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import dataclasses
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from audit.chain import verify
 from audit.records import AccessRecord, AuditWriter
+from catalog import store as catalog_store
+from catalog.model import ShareType
 from govshare.errors import AuditError
 from govshare.platformdb import make_engine
 from migrations import ensure_current
+from resolvers import links
 from schema import plans
 from schema.plans import PlanExecutor
+from tests.conftest import _api
+from tests.conftest import production as production_settings
 
 MARKET = ("market", "market.licence-review")
 HRSS = ("hrss", "hrss.insurance-enrolment")
@@ -264,3 +271,184 @@ async def test_a_failing_count_of_written_records_leaves_no_request_waiting(plat
             assert await verify(conn, "access") == (2, None)
     finally:
         await asyncio.wait_for(writer.close(), 60)
+
+
+# -- a catalog change between two identical requests (production: views, plans and schema all follow) ------------
+
+
+def _changed(catalog, *resources, without=()):
+    changed = {r.code: r for r in resources}
+    kept = {code: r for code, r in catalog.resources.items() if code not in without}
+    return dataclasses.replace(catalog, resources={**kept, **changed}, version=catalog.version + 1)
+
+
+async def _publish(runtime, catalog) -> None:
+    async with runtime.engine.begin() as conn:
+        await catalog_store.publish(conn, catalog, source="test", loaded_by="test")
+    await runtime.refresh()
+    assert runtime.catalog.version == catalog.version
+
+
+async def _fresh(own_world, query, caller) -> dict:
+    """The answer of a server started on the catalog now published (nothing followed from a version before)."""
+    agen = _api(own_world, production_settings(own_world.settings))
+    api = await agen.__anext__()
+    try:
+        return _without_freshness(await api.query(query, *caller))
+    finally:
+        with contextlib.suppress(StopAsyncIteration):
+            await agen.__anext__()
+
+
+def _without_freshness(body: dict) -> dict:
+    body.pop("extensions", None)
+    return body
+
+
+@pytest.mark.parametrize("plans_on", [True, False])
+async def test_no_stale_plan_view_or_schema_after_a_catalog_change(own_world, monkeypatch, plans_on):
+    """The same texts before and after a change, on a running production server: a linked resource retired, an
+    item's share type changed, a resource renamed. Each answer after is what a server started on the new catalog
+    answers: never the first version's plan, view, validation or schema."""
+    monkeypatch.setattr(PlanExecutor, "plans", plans_on)
+    agen = _api(own_world, production_settings(own_world.settings))
+    api = await agen.__anext__()
+    try:
+        runtime = api.app.state.runtime
+        linked = "{ enterpriseList(first: 3) { items { name licences { licenceNo } } } }"
+        before = await api.query(linked, *MARKET)
+        assert before["data"]["enterpriseList"]["items"][0]["licences"] is not None
+        await _publish(runtime, _changed(runtime.catalog, without=("market.licence",)))
+        after = await api.query(linked, *MARKET)
+        assert "data" not in after and after["errors"], after  # the link is gone from the view and the schema
+        assert _without_freshness(after) == await _fresh(own_world, linked, MARKET)
+        listing = "{ licenceList(first: 1) { items { licenceNo } } }"
+        assert _without_freshness(await api.query(listing, *MARKET)) == await _fresh(own_world, listing, MARKET)
+
+        person = runtime.catalog.resources["police.person"]
+        query = "{ personList(first: 2) { items { idNumber name phone birthDate } } }"
+        for caller in (HRSS, MARKET, LAND):
+            await api.query(query, *caller)
+        items = tuple(
+            dataclasses.replace(i, share_type=ShareType.NOT_SHARED if i.share_type is None else None)
+            if i.name in ("name", "phone", "birthDate")
+            else i
+            for i in person.items
+        )
+        await _publish(runtime, _changed(runtime.catalog, dataclasses.replace(person, items=items)))
+        for caller in (HRSS, MARKET, LAND):
+            assert _without_freshness(await api.query(query, *caller)) == await _fresh(own_world, query, caller)
+        renamed = '{ __type(name: "Person") { description fields { name description } } }'
+        await api.query(renamed, *MARKET)
+        person = runtime.catalog.resources["police.person"]
+        await _publish(runtime, _changed(runtime.catalog, dataclasses.replace(person, name="人口（改）")))
+        assert _without_freshness(await api.query(renamed, *MARKET)) == await _fresh(own_world, renamed, MARKET)
+    finally:
+        with contextlib.suppress(StopAsyncIteration):
+            await agen.__anext__()
+
+
+async def test_a_grant_expiring_between_two_identical_requests(own_world, monkeypatch):
+    """Production, plans on: the same text at one second before a grant's end, then one second after. The second
+    answer holds nothing the grant gave (its view, validation, plan and decisions are all of that moment), exactly as
+    the generic path answers it then."""
+    from policies.store import create_grant
+
+    end = datetime(2030, 1, 1, tzinfo=UTC)
+    moment = [end - timedelta(seconds=1)]
+    agen = _api(own_world, production_settings(own_world.settings), clock=lambda: moment[0])
+    api = await agen.__anext__()
+    try:
+        runtime = api.app.state.runtime
+        async with runtime.engine.begin() as conn:
+            await create_grant(
+                conn,
+                runtime.catalog,
+                consumer="civil",
+                resource="police.person",
+                items=["idNumber", "address"],
+                purposes=["civil.marriage-registration"],
+                valid_from=datetime(2026, 1, 1, tzinfo=UTC),
+                valid_until=end,
+                row_scope={},
+                masks={},
+                created_by="test",
+            )
+        await runtime.refresh()
+        query = "{ personList(first: 3) { items { idNumber address } } }"
+        CIVIL = ("civil", "civil.marriage-registration")
+        monkeypatch.setattr(PlanExecutor, "plans", True)
+        granted = await api.query(query, *CIVIL)
+        phones = [i["address"] for i in granted["data"]["personList"]["items"]]
+        assert phones and all(phones), granted
+        moment[0] = end + timedelta(seconds=1)
+        planned = await api.post(query, department=CIVIL[0], purpose=CIVIL[1])
+        assert all(phone not in planned.text for phone in phones), planned.text
+        monkeypatch.setattr(PlanExecutor, "plans", False)
+        generic = await api.post(query, department=CIVIL[0], purpose=CIVIL[1])
+        assert _without_freshness(planned.json()) == _without_freshness(generic.json())
+    finally:
+        with contextlib.suppress(StopAsyncIteration):
+            await agen.__anext__()
+
+
+LIMITED = [
+    # one link occurrence over max_link_rows: refused once at its path, null for every parent, the rest answered
+    (*MARKET, "{ enterpriseList(first: 20) { items { name licences { licenceNo } legalRepresentative { name } } } }"),
+    (
+        *MARKET,
+        "{ enterpriseList(first: 20) { items { legalRepresentative { name enterprises { licences { licenceNo } } } } } }",
+    ),
+    # a hop within the limit next to one over it, under two aliases of one link
+    (
+        *MARKET,
+        "{ enterpriseList(first: 6) { items { a: licences { licenceNo } } } enterpriseList(first: 6) "
+        "{ items { b: licences { licenceType } legalRepresentative { name } } } }",
+    ),
+    # cost over the limit
+    (*MARKET, "{ personList(first: 100) { items { name enterprises { name } socialInsurance { name } } } }"),
+]
+
+
+@pytest.mark.parametrize("department,purpose,query", LIMITED)
+async def test_partial_answers_under_limits_answer_as_the_generic_path(
+    own_world, monkeypatch, department, purpose, query
+):
+    limited = dataclasses.replace(own_world.settings, max_link_rows=6, max_cost=400)
+    agen = _api(own_world, limited)
+    api = await agen.__anext__()
+    try:
+        planned = await _answer(api, monkeypatch, department, purpose, query, {}, plans_on=True)
+        generic = await _answer(api, monkeypatch, department, purpose, query, {}, plans_on=False)
+        for part, mine, theirs in zip(("status", "body", "errors", "records"), planned, generic, strict=True):
+            assert mine == theirs, (part, query)
+        assert planned[2], planned  # the attack reached a limit
+    finally:
+        with contextlib.suppress(StopAsyncIteration):
+            await agen.__anext__()
+
+
+@pytest.mark.parametrize("plans_on", [True, False])
+async def test_errors_come_in_the_answers_order_whichever_hop_ends_first(own_world, monkeypatch, plans_on):
+    """Two link occurrences refused side by side: their errors come in the order of the answer's fields, not in the
+    order their hops happened to end (which varies between runs, and between the plan and the generic path)."""
+    limited = dataclasses.replace(own_world.settings, max_link_rows=3)
+    agen = _api(own_world, limited)
+    api = await agen.__anext__()
+    try:
+        monkeypatch.setattr(PlanExecutor, "plans", plans_on)
+        hop = links.link_hop
+
+        async def slow_first(ctx, target, *args, **kwargs):
+            if target.code == "market.licence":  # the first field's hop ends last
+                await asyncio.sleep(0.3)
+            return await hop(ctx, target, *args, **kwargs)
+
+        monkeypatch.setattr(links, "link_hop", slow_first)
+        query = "{ enterpriseList(first: 20) { items { licences { licenceNo } legalRepresentative { name } } } }"
+        result = await api.query(query, *MARKET)
+        paths = [e["path"][-1] for e in result["errors"] if e["extensions"]["code"] == "LINK_TOO_LARGE"]
+        assert paths == ["licences", "legalRepresentative"], result["errors"]
+    finally:
+        with contextlib.suppress(StopAsyncIteration):
+            await agen.__anext__()
