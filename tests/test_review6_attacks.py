@@ -18,11 +18,13 @@ import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from sqlalchemy import create_engine, text
 
 from audit.chain import verify
 from audit.records import AccessRecord, AuditWriter
 from catalog import store as catalog_store
 from catalog.model import ShareType
+from connectors.urls import sync_url
 from govshare.errors import AuditError
 from govshare.platformdb import make_engine
 from migrations import ensure_current
@@ -134,6 +136,29 @@ ATTACKS = [
     (*LAND, "query($id: String!) { person(idNumber: $id) { name enterprises { name } } }", {"id": "$person"}),
     (*POLICE, "{ enterpriseList(first: 3) { items { name legalRepresentative { name phone } } } }", {}),
     ("market", None, "query($id: String!) { person(idNumber: $id) { name } }", {"id": "$person"}),
+    # @include/@skip from variables on a page's own fields, and every field of a row skipped
+    (
+        *MARKET,
+        "query($on: Boolean!) { personList(first: 2) { items @include(if: $on) { name } pageInfo @skip(if: $on) "
+        "{ hasNextPage } __typename } }",
+        {"on": True},
+    ),
+    (
+        *MARKET,
+        "query($on: Boolean!) { personList(first: 2) { items @include(if: $on) { name } pageInfo @skip(if: $on) "
+        "{ hasNextPage } __typename } }",
+        {"on": False},
+    ),
+    (*MARKET, "query($on: Boolean!) { personList(first: 2) { items { name @include(if: $on) } } }", {"on": False}),
+    (*MARKET, "query($id: String!) { person(idNumber: $id) { __typename } }", {"id": "$person"}),
+    (*MARKET, '{ person(idNumber: "000000000000000001") { __typename enterprises { name } } }', {}),
+    # one list under two keys with other arguments, the second page after the first's cursor
+    (
+        *MARKET,
+        "{ a: enterpriseList(first: 2) { items { name } pageInfo { endCursor } } "
+        'b: enterpriseList(first: 2, after: "bzoy") { items { name } pageInfo { endCursor hasNextPage } } }',
+        {},
+    ),
     # a root field twice under one key with different sub-selections, and a plan next to a generic field
     (
         *MARKET,
@@ -452,3 +477,73 @@ async def test_errors_come_in_the_answers_order_whichever_hop_ends_first(own_wor
     finally:
         with contextlib.suppress(StopAsyncIteration):
             await agen.__anext__()
+
+
+def _plan_text(plan) -> str:
+    """What a plan holds that the data path is handed (item lists, aliases, paths), at every level."""
+    if plan is None:
+        return "None"
+    parts = [repr((plan.kind, plan.resource.code, plan.selected, plan.link_items, dict(plan.aliases), plan.items_key))]
+    objects = [plan.object] + [payload for kind, _, payload in plan.page if kind == plans.ITEMS]
+    while objects:
+        obj = objects.pop()
+        if obj is None:
+            continue
+        parts.append(repr([field[:3] for field in obj.fields]))
+        for link in obj.links:
+            parts.append(repr((link.key, link.path, link.selected, link.link_items, dict(link.aliases))))
+            objects.append(link.object)
+    return "\n".join(parts)
+
+
+async def test_a_shared_plan_is_left_as_it_was_by_concurrent_callers(api, world, monkeypatch):
+    """Plans are shared by every department: requests of several departments at once, on one plan, leave it as it
+    was made (the data path is handed its lists, never changes them) and each answer is its caller's own, as the
+    generic path gives it."""
+    query = (
+        "query($id: String!) { person(idNumber: $id) { name phone enterprises { name legalRepIdNumber "
+        "legalRepresentative { name } socialInsurance { monthlyBase } } socialInsurance { insuranceStatus } } }"
+    )
+    variables = _filled({"id": "$person"}, world)
+    callers = [MARKET, POLICE, HRSS, LAND, ("market", None)]
+    generic = [await _answer(api, monkeypatch, *c, query, variables, plans_on=False) for c in callers]
+    monkeypatch.setattr(PlanExecutor, "plans", True)
+    await api.post(query, department=MARKET[0], purpose=MARKET[1], variables=variables)
+    store = plans.plans_of(api.app.state.runtime.schema._schema)
+    made = {key: _plan_text(plan) for key, (_, plan) in store.lru.items()}
+    assert any(text != "None" for text in made.values())
+    responses = await asyncio.gather(
+        *(api.post(query, department=c[0], purpose=c[1], variables=variables) for c in callers * 3)
+    )
+    assert {key: _plan_text(plan) for key, (_, plan) in store.lru.items() if key in made} == made
+    for index, response in enumerate(responses):
+        body = response.json()
+        errors = body.pop("errors", [])
+        expected = generic[index % len(callers)]
+        assert (response.status_code, body, errors) == expected[:3], callers[index % len(callers)]
+
+
+async def test_many_values_of_another_type_are_located_in_one_walk(own_api, own_world, monkeypatch):
+    """A source whose column holds text where its item is a number, on every row: each value is null with its own
+    located error, as on the generic path, and the answer is walked once for all of them (a search of the whole
+    answer per value made a page of such rows quadratic: a small query stalled the event loop)."""
+    source = json.loads((own_world.settings.var_dir / "demo-sources.json").read_text())["market"]
+    engine = create_engine(sync_url(own_world.settings.expand(source)))
+    with engine.begin() as conn:  # the same table without its constraints, every capital unreadable as a number
+        conn.execute(text("ALTER TABLE enterprise RENAME TO enterprise_before"))
+        conn.execute(text("CREATE TABLE enterprise AS SELECT * FROM enterprise_before"))
+        conn.execute(text("DROP TABLE enterprise_before"))
+        conn.execute(text("UPDATE enterprise SET registered_capital = 'lots'"))
+    engine.dispose()
+    walks = []
+    paths = plans._paths
+    monkeypatch.setattr(plans, "_paths", lambda answer, wanted: walks.append(len(wanted)) or paths(answer, wanted))
+    query = "{ enterpriseList(first: 60) { items { name registeredCapital c: registeredCapital } } }"
+    planned = await _answer(own_api, monkeypatch, *MARKET, query, {}, plans_on=True)
+    generic = await _answer(own_api, monkeypatch, *MARKET, query, {}, plans_on=False)
+    assert walks == [60]  # one walk, for the 60 rows that hold a value of another type
+    assert planned[:2] == generic[:2] and planned[3] == generic[3]
+    key = lambda error: json.dumps(error, sort_keys=True, ensure_ascii=False)
+    assert sorted(planned[2], key=key) == sorted(generic[2], key=key)
+    assert len(planned[2]) == 120 and {tuple(e["path"][3:]) for e in planned[2]} == {("registeredCapital",), ("c",)}
+    assert all(i["registeredCapital"] is None and i["c"] is None for i in planned[1]["data"]["enterpriseList"]["items"])
