@@ -544,6 +544,7 @@ async def test_many_values_of_another_type_are_located_in_one_walk(own_api, own_
     assert walks == [60]  # one walk, for the 60 rows that hold a value of another type
     assert planned[:2] == generic[:2] and planned[3] == generic[3]
     key = lambda error: json.dumps(error, sort_keys=True, ensure_ascii=False)
+    assert planned[2] == generic[2]  # in the same order too
     assert sorted(planned[2], key=key) == sorted(generic[2], key=key)
     assert len(planned[2]) == 120 and {tuple(e["path"][3:]) for e in planned[2]} == {("registeredCapital",), ("c",)}
     assert all(i["registeredCapital"] is None and i["c"] is None for i in planned[1]["data"]["enterpriseList"]["items"])
