@@ -83,6 +83,10 @@ class AuditWriter:
         self._queue: queue.SimpleQueue[_Waiting | None] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None  # started by the first write
         self._closed = False
+        # Set by the thread as it ends, however it ends, under ``_lock``: a request hands its records over under the
+        # same lock, so that each is either in the queue the ending thread empties (and told) or refused here.
+        self._ended = False
+        self._lock = threading.Lock()
 
     async def write(self, records: list[AccessRecord]) -> None:
         if not records:
@@ -92,12 +96,14 @@ class AuditWriter:
         if self._thread is None:
             self._thread = threading.Thread(target=self._run, name="govshare-audit", daemon=True)
             self._thread.start()
-        elif not self._thread.is_alive():  # it cannot end but by close(): never wait on a writer that is gone
-            log.error("the access-record writer's thread has ended: no record can be written")
-            raise AuditError("AUDIT_UNAVAILABLE")
         loop = asyncio.get_running_loop()
         written: asyncio.Future[None] = loop.create_future()
-        self._queue.put((loop, [_row(r) for r in records], written))
+        rows = [_row(r) for r in records]
+        with self._lock:
+            if self._ended:  # it cannot end but by close() or a failure: never wait on a writer that is gone
+                log.error("the access-record writer's thread has ended: no record can be written")
+                raise AuditError("AUDIT_UNAVAILABLE")
+            self._queue.put((loop, rows, written))
         # A request cancelled meanwhile (its client went away) cancels only its future: its records, handed over, are
         # written all the same (they were read).
         await written
@@ -105,25 +111,47 @@ class AuditWriter:
     def _run(self) -> None:
         """The writer's thread: a transaction for everything waiting, until asked to stop."""
         stopping = False
-        while not stopping:
-            waiting = [self._queue.get()]
-            while True:  # whoever else is waiting now goes into the same transaction
-                try:
-                    waiting.append(self._queue.get_nowait())
-                except queue.Empty:
-                    break
-            stopping = None in waiting
-            batch = [w for w in waiting if w is not None]
-            if batch:
-                self._write_batch(batch)
+        try:
+            while not stopping:
+                waiting = [self._queue.get()]
+                while True:  # whoever else is waiting now goes into the same transaction
+                    try:
+                        waiting.append(self._queue.get_nowait())
+                    except queue.Empty:
+                        break
+                stopping = None in waiting
+                batch = [w for w in waiting if w is not None]
+                if batch:
+                    self._write_batch(batch)
+        finally:
+            # However the thread ends (close(), or something no transaction catches), nobody is left waiting on it:
+            # whatever is still queued was not written, and its requests are told so.
+            with self._lock:
+                self._ended = True
+                left: list[_Waiting] = []
+                while True:
+                    try:
+                        found = self._queue.get_nowait()
+                    except queue.Empty:
+                        break
+                    if found is not None:
+                        left.append(found)
+            if left:
+                log.error("the access-record writer's thread has ended: %d requests' records not written", len(left))
+                self._tell(left, RuntimeError("the access-record writer's thread has ended"))
 
     def _write_batch(self, batch: list[_Waiting]) -> None:
-        error: Exception | None = None
+        error: BaseException | None = None
         try:
             self._transaction([row for _, rows, _ in batch for row in rows])
-        except Exception as exc:
+        except BaseException as exc:  # even one that ends the thread: its requests are told first
             log.error("access records could not be written: %s", exc)
             error = exc
+        self._tell(batch, error)
+        if error is not None and not isinstance(error, Exception):
+            raise error
+
+    def _tell(self, batch: list[_Waiting], error: BaseException | None) -> None:
         told: dict[asyncio.AbstractEventLoop, tuple[list[asyncio.Future[None]], int]] = {}
         for loop, rows, written in batch:
             futures, count = told.get(loop, ([], 0))
@@ -133,10 +161,13 @@ class AuditWriter:
             with contextlib.suppress(RuntimeError):  # that loop is closed: nobody there waits any more
                 loop.call_soon_threadsafe(self._settle, futures, count, error)
 
-    def _settle(self, futures: list[asyncio.Future[None]], count: int, error: Exception | None) -> None:
+    def _settle(self, futures: list[asyncio.Future[None]], count: int, error: BaseException | None) -> None:
         """On the waiting requests' loop: each is told how its transaction ended."""
         if error is None:
-            self._on_written(count)
+            try:
+                self._on_written(count)
+            except Exception:  # the records are written: their requests are answered, the failure is logged
+                log.exception("counting %d access records written failed", count)
         for written in futures:
             if written.done():
                 continue

@@ -277,6 +277,23 @@ def anchor(path: list[Any], data: Any) -> list[Any]:
     return found or list(path[:1])
 
 
+def document_position(path: Any, data: Any) -> tuple[int, ...]:
+    """Where ``path`` (an anchored path) is in ``data``: at each step, the place of its response key among its
+    object's keys, or its list index; errors sorted by it come in the answer's own order."""
+    position: list[int] = []
+    value = data
+    for step in path:
+        if isinstance(value, dict) and step in value:
+            position.append(list(value).index(step))
+            value = value[step]
+        elif isinstance(value, list) and isinstance(step, int) and 0 <= step < len(value):
+            position.append(step)
+            value = value[step]
+        else:
+            break
+    return tuple(position)
+
+
 def _walk(rest: list[Any], value: Any) -> tuple[list[Any], bool]:
     """(the longest prefix of ``rest`` that ``value`` has, with the list indices chosen; whether it is all of it)."""
     if not rest:
@@ -425,6 +442,8 @@ class GraphQLEndpoint:
                 for entry in execution.errors:
                     if "path" in entry:
                         entry["path"] = anchor(entry["path"], result.data)
+                # In the answer's order, not in the order concurrent hops happened to end (which varies run to run).
+                execution.errors.sort(key=lambda entry: document_position(entry.get("path") or (), result.data))
                 errors += execution.errors
         except RequestErrors as failure:
             errors, executed, data, extensions = failure.errors, False, None, {}

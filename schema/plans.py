@@ -349,8 +349,10 @@ class PlanExecutor(FlatListExecutor):
         except Exception as raw_error:  # as graphql-core's execute_field: the field's located error, null
             self.handle_field_error(raw_error, plan.field.type, field_details_list, path)
             return None
-        for values, leaf in failures:
-            self._leaf_error(answer, path, values, leaf)
+        if failures:  # the answer is walked once for all of them (a search per value would be quadratic)
+            where = _paths(answer, {id(values) for values, _ in failures})
+            for values, leaf in failures:
+                self._leaf_error(where.get(id(values), []), path, values, leaf)
         return answer
 
     async def _run(self, plan: RootPlan, args: dict[str, Any], response_key: str, failures: list) -> Any:
@@ -442,14 +444,14 @@ class PlanExecutor(FlatListExecutor):
                 below.extend(zip(answers, rows, strict=True))  # type: ignore[arg-type]
         await self._links(obj, below, failures)
 
-    def _leaf_error(self, answer: Any, root: Path, values: dict, leaf: tuple) -> None:
+    def _leaf_error(self, where: list, root: Path, values: dict, leaf: tuple) -> None:
         """A value its scalar type could not coerce: null, with the located error graphql-core's leaf completion gives
-        (the handler masks it as INTERNAL_ERROR and logs it)."""
+        (the handler masks it as INTERNAL_ERROR and logs it). ``where``: the path of ``values`` in the answer."""
         key, (details, return_type) = leaf[1], leaf[5]
         raw = values[key]
         values[key] = None
         path = root
-        for step in [*(_find(answer, values) or ()), key]:
+        for step in [*where, key]:
             path = Path(path, step, None)
         try:
             self.complete_leaf_value(return_type, raw)
@@ -540,21 +542,19 @@ def _compile(fields: tuple[tuple[Any, ...], ...]) -> Callable[[list[dict], list]
     return env["build"]
 
 
-def _find(value: Any, target: dict) -> list | None:
-    """The path (response keys and list indices) of the dict ``target`` in the answer ``value``."""
-    if value is target:
-        return []
-    if isinstance(value, dict):
-        for key, child in value.items():
-            found = _find(child, target)
-            if found is not None:
-                return [key, *found]
-    elif isinstance(value, list):
-        for index, child in enumerate(value):
-            found = _find(child, target)
-            if found is not None:
-                return [index, *found]
-    return None
+def _paths(answer: Any, wanted: set[int]) -> dict[int, list]:
+    """The path (response keys and list indices) in ``answer`` of each dict whose id is in ``wanted``: one walk."""
+    found: dict[int, list] = {}
+    pending: list[tuple[Any, list]] = [(answer, [])]
+    while pending and len(found) < len(wanted):
+        value, path = pending.pop()
+        if isinstance(value, dict):
+            if id(value) in wanted and id(value) not in found:
+                found[id(value)] = path
+            pending.extend((child, [*path, key]) for key, child in value.items())
+        elif isinstance(value, list):
+            pending.extend((child, [*path, index]) for index, child in enumerate(value))
+    return found
 
 
 def _filters(filter_value: Any) -> list[data.Filter]:
