@@ -574,6 +574,9 @@ def create_app(settings: Settings | None = None, **runtime_options) -> Starlette
         finally:
             for task in tasks:
                 task.cancel()
+            # Every record handed over is written before the last checkpoint is taken: one still queued (its client
+            # gone, or its transaction slow) would otherwise follow the checkpoint, uncovered.
+            await runtime.audit.close()
             if settings.audit_checkpoint_seconds > 0 or settings.audit_checkpoint_records > 0:
                 try:  # a server that stops leaves no record of its own uncovered
                     async with runtime.engine.connect() as conn:

@@ -185,7 +185,10 @@ class AuditWriter:
             append_sync(conn, ACCESS.name, rows)
 
     async def close(self) -> None:
-        """Stop taking records; those already handed over are written (and their requests told) first."""
+        """Stop taking records; those already handed over are written (and their requests told) first. A second call
+        does nothing (a stopping server drains the writer before its last checkpoint, then stops the runtime)."""
+        if self._closed:
+            return
         self._closed = True
         if self._thread is not None:
             self._queue.put(None)

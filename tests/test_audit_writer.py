@@ -12,6 +12,7 @@ import functools
 import subprocess
 import threading
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 from sqlalchemy import create_engine, text
@@ -325,3 +326,34 @@ async def test_a_writer_whose_thread_has_ended_refuses_rather_than_waits(platfor
         assert await _count(platform) == (1, None)
     finally:
         await writer.close()
+
+
+async def test_a_stopping_server_writes_the_records_still_queued_before_its_last_checkpoint(own_world):
+    """A request's records still in the writer's queue as the server stops (its transaction slow, its client gone) are
+    written first, and the checkpoint the server leaves as it stops covers them."""
+    import json
+
+    from server import create_app
+
+    app = create_app(own_world.settings)
+    lifespan = app.router.lifespan_context(app)
+    await lifespan.__aenter__()
+    runtime = app.state.runtime
+    held = Held(runtime.audit)
+    first = asyncio.create_task(runtime.audit.write([_record(1)]))
+    await held.waiting(0)
+    second = asyncio.create_task(runtime.audit.write([_record(2), _record(3)]))
+    await held.waiting(1)  # the first held in the writer's thread, the second queued behind it
+    stopping = asyncio.create_task(lifespan.__aexit__(None, None, None))
+    await asyncio.sleep(0.2)  # the server is stopping while both are still being written
+    held.release()
+    await asyncio.gather(first, second, stopping)
+    settings = own_world.settings
+    engine = make_engine(settings.expand(settings.database_url))
+    try:
+        async with engine.connect() as conn:
+            stored = (await conn.execute(text("SELECT count(*) FROM access_records"))).scalar_one()
+    finally:
+        await engine.dispose()
+    checkpoints = Path(settings.expand(settings.audit_checkpoint_file)).read_text().splitlines()
+    assert json.loads(checkpoints[-1])["heads"]["access"][0] == stored >= 3
