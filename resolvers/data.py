@@ -36,6 +36,18 @@ class Filter:
     value: object
 
 
+def filters_of(argument: Mapping[str, Mapping[str, object] | None] | None) -> list[Filter]:
+    """The conditions of a list's ``filter`` argument as graphql-core coerced it (item -> operator -> value), in the
+    order of the filter type's fields, the unset and null ones left out (the builder's resolvers and the compiled plans
+    alike)."""
+    filters: list[Filter] = []
+    for item, condition in (argument or {}).items():
+        for op, value in (condition or {}).items():
+            if value is not None:
+                filters.append(Filter(item, op, value))
+    return filters
+
+
 @dataclass
 class Page:
     rows: list[dict[str, object]]

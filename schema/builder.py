@@ -185,21 +185,6 @@ def _selected(info) -> list:
     return merged_selections(strawberry.Info(info, None))  # type: ignore[arg-type]
 
 
-def _filters(filter_value: dict | None) -> list[data.Filter]:
-    """The conditions of a filter argument (graphql-core's coerced input: item -> operator -> value), in the order
-    of the filter type's fields, the unset and null ones left out."""
-    filters: list[data.Filter] = []
-    if filter_value is None:
-        return filters
-    for item, condition in filter_value.items():
-        if condition is None:
-            continue
-        for op, value in condition.items():
-            if value is not None:
-                filters.append(data.Filter(item, op, value))
-    return filters
-
-
 # -- the catalog-independent part --------------------------------------------------------------------------------
 
 
@@ -522,7 +507,7 @@ def _list_field(resource: Resource, page_type: GraphQLObjectType, filter_type: G
         page = await data.list_rows(
             ctx,
             resource,
-            _filters(filter),
+            data.filters_of(filter),
             first,
             after,
             selected,

@@ -374,7 +374,7 @@ class PlanExecutor(FlatListExecutor):
         page = await data.list_rows(
             ctx,
             resource,
-            _filters(args.get("filter")),
+            data.filters_of(args.get("filter")),
             args.get("first"),
             args.get("after"),
             plan.selected,
@@ -555,18 +555,3 @@ def _paths(answer: Any, wanted: set[int]) -> dict[int, list]:
         elif isinstance(value, list):
             pending.extend((child, [*path, index]) for index, child in enumerate(value))
     return found
-
-
-def _filters(filter_value: Any) -> list[data.Filter]:
-    """The filters of a list's coerced ``filter`` argument, in the order the builder's ``_filters`` gives them (the
-    input type's fields, then each condition's operators; nulls left out)."""
-    filters: list[data.Filter] = []
-    if filter_value is None:
-        return filters
-    for item, condition in filter_value.items():
-        if condition is None:
-            continue
-        for op, value in condition.items():
-            if value is not None:
-                filters.append(data.Filter(item, op, value))
-    return filters
