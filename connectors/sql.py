@@ -35,7 +35,7 @@ from sqlalchemy import (
     type_coerce,
 )
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import DataError, SQLAlchemyError
+from sqlalchemy.exc import DataError, DBAPIError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.compiler import SQLCompiler
@@ -308,13 +308,14 @@ class SqlConnector:
         self.timeout = timeout
         self.breaker = breaker
         # pool_size connections are kept open: beyond them each query opens and closes one, which under load
-        # costs more than the query. A database server may drop an idle connection (pinged before use); a
-        # SQLite file cannot, and a read leaves no transaction open to roll back: no round trips for either.
+        # costs more than the query. A database server may drop an idle connection (a restart, an idle timeout):
+        # not pinged before every use (a round trip per read), but read again once on a fresh connection when the
+        # read finds its connection gone (``fetch``). A SQLite file drops none, and a read leaves no transaction
+        # open to roll back there.
         sqlite = make_url(url).get_backend_name() == "sqlite"
         self._engine: AsyncEngine = create_async_engine(
             async_url(url),
             pool_size=pool_size,
-            pool_pre_ping=not sqlite,
             hide_parameters=True,
             pool_reset_on_return=None if sqlite else "rollback",
         )
@@ -355,9 +356,15 @@ class SqlConnector:
             raise SourceUnavailable(query.table) from None
         try:
             async with asyncio.timeout(self.timeout):
-                async with self._engine.connect() as conn:
-                    result = await conn.execute(statement, params)
-                    keys, rows = tuple(result.keys()), result.all()
+                try:
+                    keys, rows = await self._read(statement, params)
+                except DBAPIError as exc:
+                    if not exc.connection_invalidated:
+                        raise
+                    # The database had closed this pooled connection: SQLAlchemy has invalidated it and every one
+                    # older. A read changes nothing, so it is sent again once, on a fresh connection; a database
+                    # still unreachable then fails it as the source's fault.
+                    keys, rows = await self._read(statement, params)
         except DataError as exc:  # the query's values, not the source: the breaker is for the source's health
             self.breaker.succeeded()
             log.warning(
@@ -379,6 +386,11 @@ class SqlConnector:
             raise SourceUnavailable(query.table) from exc
         self.breaker.succeeded()
         return [dict(zip(keys, row, strict=True)) for row in rows]
+
+    async def _read(self, statement: AnySelect, params: dict[str, object]) -> tuple[tuple[str, ...], list[Any]]:
+        async with self._engine.connect() as conn:
+            result = await conn.execute(statement, params)
+            return tuple(result.keys()), list(result.all())
 
     async def close(self) -> None:
         await self._engine.dispose()

@@ -140,3 +140,56 @@ async def test_a_source_that_never_answers_costs_its_timeout_only_until_the_brea
         for writer in connections:
             writer.close()
         server.close()
+
+
+def _drop_connections(admin, database: str, engine: str) -> int:
+    """Close, on the database server's side, every connection to ``database`` (a restart or an idle timeout would):
+    how many were closed."""
+    with admin.connect() as conn:
+        if engine == "postgres":
+            return len(
+                conn.execute(
+                    text(
+                        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                        " WHERE datname = :d AND pid <> pg_backend_pid()"
+                    ),
+                    {"d": database},
+                ).all()
+            )
+        ids = conn.execute(
+            text("SELECT id FROM information_schema.processlist WHERE db = :d AND id <> CONNECTION_ID()"),
+            {"d": database},
+        ).scalars()
+        killed = 0
+        for connection_id in list(ids):
+            conn.execute(text(f"KILL {int(connection_id)}"))
+            killed += 1
+        return killed
+
+
+async def _dropped_connections_are_replaced(tmp_path, engine: str) -> None:
+    world = await _world(tmp_path / "var", engine, database_prefix=f"{TEST_DATABASE_PREFIX}drop_")
+    admin, database = _admin(world, "land")
+    try:
+        async for api in _api(world, settings=dataclasses.replace(world.settings, **FAILURE_SETTINGS)):
+            result, outcomes = await _ask(api)
+            assert result["data"]["realEstateList"]["items"] and outcomes["land.real-estate"] == "allowed"
+            (connector,) = [c for url, c in api.app.state.runtime.connectors._by_url.items() if "land" in url]
+            assert _drop_connections(admin, database, engine) >= 1  # the pooled connection, now gone
+            await asyncio.sleep(0.2)
+            # The next read finds its connection closed and is read again on a fresh one: answered, no failure
+            # counted against the source (without the second read it fails with SOURCE_UNAVAILABLE).
+            result, outcomes = await _ask(api)
+            assert "errors" not in result, result
+            assert result["data"]["realEstateList"]["items"] and outcomes["land.real-estate"] == "allowed"
+            assert connector.breaker.state == "closed"
+    finally:
+        admin.dispose()
+
+
+async def test_postgresql_connections_the_server_closed_are_replaced_without_a_failure(tmp_path):
+    await _dropped_connections_are_replaced(tmp_path, "postgres")
+
+
+async def test_mariadb_connections_the_server_closed_are_replaced_without_a_failure(tmp_path):
+    await _dropped_connections_are_replaced(tmp_path, "mariadb")
