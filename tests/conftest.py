@@ -22,6 +22,7 @@ import pytest
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from sqlalchemy import create_engine, event, text
 
+from audit.records import AccessRecord
 from connectors.urls import sync_url
 from demo.build import build_demo, source_url
 from govshare.config import Settings, load_settings
@@ -297,6 +298,24 @@ class StatementLog:
 
     def close(self) -> None:
         event.remove(self.engine, "before_cursor_execute", self._capture)
+
+
+def access_record(n: int) -> AccessRecord:
+    """An access record of request ``r<n>`` (land listing enterprises' names, ``n`` rows), for the writer's tests."""
+    return AccessRecord(
+        at=datetime.datetime.now(datetime.UTC),
+        request_id=f"r{n}",
+        trace_id="0" * 32,
+        department="land",
+        application="a",
+        key_id="k",
+        operator=None,
+        purpose="p",
+        resource="market.enterprise",
+        operation="list",
+        items_returned=["name"],
+        row_count=n,
+    )
 
 
 def connect(path: Path) -> contextlib.closing[sqlite3.Connection]:

@@ -7,6 +7,7 @@ from sqlalchemy import event, select, text
 
 from audit.chain import record_hash, verify
 from audit.tables import access_records
+from tests.conftest import access_record
 
 
 async def _tamper(own_api, *statements) -> None:
@@ -195,7 +196,6 @@ async def test_concurrent_writers_in_separate_pools_extend_one_chain(tmp_path, b
 
 async def test_concurrent_requests_keep_the_chain_and_all_learn_when_writing_fails(tmp_path):
     import asyncio
-    from datetime import UTC, datetime
 
     from audit.records import AccessRecord, AuditWriter
     from govshare.errors import AuditError
@@ -207,22 +207,7 @@ async def test_concurrent_requests_keep_the_chain_and_all_learn_when_writing_fai
     event.listen(engine.sync_engine, "commit", lambda conn: transactions.append(1))
 
     def records(n: int) -> list[AccessRecord]:
-        return [
-            AccessRecord(
-                at=datetime.now(UTC),
-                request_id=f"r{n}",
-                trace_id="0" * 32,
-                department="land",
-                application="a",
-                key_id="k",
-                operator=None,
-                purpose="p",
-                resource="market.enterprise",
-                operation="list",
-                items_returned=["name"],
-                row_count=n,
-            )
-        ] * 2
+        return [access_record(n)] * 2
 
     try:
         await ensure_current(engine)

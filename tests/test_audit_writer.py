@@ -11,7 +11,6 @@ import dataclasses
 import functools
 import subprocess
 import threading
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -19,7 +18,7 @@ from sqlalchemy import create_engine, text
 
 from audit import chain
 from audit.chain import verify
-from audit.records import AccessRecord, AuditWriter
+from audit.records import AuditWriter
 from demo.build import build_demo
 from govshare.errors import AuditError
 from govshare.platformdb import make_engine
@@ -28,6 +27,7 @@ from tests.conftest import (
     TEST_DATABASE_PREFIX,
     World,
     _api,
+    access_record,
     copied_world,
     environment,
     govshare_command,
@@ -52,23 +52,6 @@ def _postgres_database(name: str, template: str | None = None) -> str:
     finally:
         admin.dispose()
     return f"postgresql+asyncpg://postgres@127.0.0.1:5432/{name}"
-
-
-def _record(n: int) -> AccessRecord:
-    return AccessRecord(
-        at=datetime.now(UTC),
-        request_id=f"r{n}",
-        trace_id="0" * 32,
-        department="land",
-        application="a",
-        key_id="k",
-        operator=None,
-        purpose="p",
-        resource="market.enterprise",
-        operation="list",
-        items_returned=["name"],
-        row_count=n,
-    )
 
 
 class Held:
@@ -147,9 +130,9 @@ async def test_waiting_requests_share_one_transaction_on_each_engine(platform):
     writer = AuditWriter(platform)
     held = Held(writer)
     try:
-        first = asyncio.create_task(writer.write([_record(0)]))
+        first = asyncio.create_task(writer.write([access_record(0)]))
         await held.waiting(0)
-        waiting = [asyncio.create_task(writer.write([_record(n), _record(n)])) for n in range(1, 21)]
+        waiting = [asyncio.create_task(writer.write([access_record(n), access_record(n)])) for n in range(1, 21)]
         await held.waiting(20)
         assert not first.done() and not any(w.done() for w in waiting)  # nobody is answered before its record
         held.release()
@@ -170,9 +153,9 @@ async def test_every_request_in_a_failed_transaction_is_told_and_none_of_it_is_s
     writer = AuditWriter(platform)
     held = Held(writer, after_first=lambda: _rename_heads(platform, "chain_heads_gone"))
     try:
-        first = asyncio.create_task(writer.write([_record(0)]))
+        first = asyncio.create_task(writer.write([access_record(0)]))
         await held.waiting(0)
-        waiting = [asyncio.create_task(writer.write([_record(n)])) for n in range(1, 7)]
+        waiting = [asyncio.create_task(writer.write([access_record(n)])) for n in range(1, 7)]
         await held.waiting(6)
         held.release()
         outcomes = await asyncio.gather(*waiting, return_exceptions=True)
@@ -181,7 +164,7 @@ async def test_every_request_in_a_failed_transaction_is_told_and_none_of_it_is_s
         assert held.sizes == [1, 6]
         _rename_heads(platform, "chain_heads_gone", back=True)
         assert await _count(platform) == (1, None)  # nothing of the failed transaction
-        await writer.write([_record(9)])  # the writer goes on once the database is back
+        await writer.write([access_record(9)])  # the writer goes on once the database is back
         assert await _count(platform) == (2, None)
     finally:
         held.release()
@@ -191,9 +174,9 @@ async def test_every_request_in_a_failed_transaction_is_told_and_none_of_it_is_s
 async def test_stopping_writes_every_record_handed_over_then_refuses(platform):
     writer = AuditWriter(platform)
     held = Held(writer)
-    first = asyncio.create_task(writer.write([_record(0)]))
+    first = asyncio.create_task(writer.write([access_record(0)]))
     await held.waiting(0)
-    waiting = [asyncio.create_task(writer.write([_record(n)])) for n in range(1, 11)]
+    waiting = [asyncio.create_task(writer.write([access_record(n)])) for n in range(1, 11)]
     await held.waiting(10)
     closing = asyncio.create_task(writer.close())
     await asyncio.sleep(0.05)
@@ -203,7 +186,7 @@ async def test_stopping_writes_every_record_handed_over_then_refuses(platform):
     assert all(w.done() and w.exception() is None for w in [first, *waiting])
     assert await _count(platform) == (11, None)
     with pytest.raises(AuditError):
-        await writer.write([_record(99)])
+        await writer.write([access_record(99)])
 
 
 # --- through the app ---------------------------------------------------------------------------------------------
@@ -318,11 +301,13 @@ async def test_when_a_shared_transaction_fails_every_request_in_it_is_refused_wi
 async def test_a_writer_whose_thread_has_ended_refuses_rather_than_waits(platform):
     writer = AuditWriter(platform)
     try:
-        await writer.write([_record(0)])
+        await writer.write([access_record(0)])
         writer._queue.put(None)  # the thread ends (as only close() should make it)
         await asyncio.to_thread(writer._thread.join, 60)
         with pytest.raises(AuditError):
-            await asyncio.wait_for(writer.write([_record(1)]), 60)  # a liveness bound: refused, never left waiting
+            await asyncio.wait_for(
+                writer.write([access_record(1)]), 60
+            )  # a liveness bound: refused, never left waiting
         assert await _count(platform) == (1, None)
     finally:
         await writer.close()
@@ -340,9 +325,9 @@ async def test_a_stopping_server_writes_the_records_still_queued_before_its_last
     await lifespan.__aenter__()
     runtime = app.state.runtime
     held = Held(runtime.audit)
-    first = asyncio.create_task(runtime.audit.write([_record(1)]))
+    first = asyncio.create_task(runtime.audit.write([access_record(1)]))
     await held.waiting(0)
-    second = asyncio.create_task(runtime.audit.write([_record(2), _record(3)]))
+    second = asyncio.create_task(runtime.audit.write([access_record(2), access_record(3)]))
     await held.waiting(1)  # the first held in the writer's thread, the second queued behind it
     stopping = asyncio.create_task(lifespan.__aexit__(None, None, None))
     await asyncio.sleep(0.2)  # the server is stopping while both are still being written

@@ -21,7 +21,7 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from audit.chain import verify
-from audit.records import AccessRecord, AuditWriter
+from audit.records import AuditWriter
 from catalog import store as catalog_store
 from catalog.model import ShareType
 from connectors.urls import sync_url
@@ -31,7 +31,7 @@ from migrations import ensure_current
 from resolvers import links
 from schema import plans
 from schema.plans import PlanExecutor
-from tests.conftest import _api
+from tests.conftest import _api, access_record
 from tests.conftest import production as production_settings
 
 MARKET = ("market", "market.licence-review")
@@ -235,23 +235,6 @@ class Dying(BaseException):
     """What ends a thread without being an Exception (as MemoryError's kin, or a KeyboardInterrupt there)."""
 
 
-def _record(n: int) -> AccessRecord:
-    return AccessRecord(
-        at=datetime.now(UTC),
-        request_id=f"r{n}",
-        trace_id="0" * 32,
-        department="land",
-        application="a",
-        key_id="k",
-        operator=None,
-        purpose="p",
-        resource="market.enterprise",
-        operation="list",
-        items_returned=["name"],
-        row_count=n,
-    )
-
-
 @pytest.fixture
 async def platform(tmp_path):
     engine = make_engine(f"sqlite+aiosqlite:///{tmp_path / 'platform.db'}")
@@ -265,7 +248,7 @@ async def platform(tmp_path):
 async def test_a_writer_thread_that_dies_mid_transaction_tells_its_requests(platform, monkeypatch):
     writer = AuditWriter(platform)
     try:
-        await writer.write([_record(0)])
+        await writer.write([access_record(0)])
 
         def dying(rows):
             raise Dying()
@@ -274,9 +257,9 @@ async def test_a_writer_thread_that_dies_mid_transaction_tells_its_requests(plat
         monkeypatch.setattr("threading.excepthook", lambda args: None)  # the thread's end is the test's own
         # A liveness bound only: on the old code the request waits for ever on a future nobody settles.
         with pytest.raises(AuditError):
-            await asyncio.wait_for(writer.write([_record(1)]), 60)
+            await asyncio.wait_for(writer.write([access_record(1)]), 60)
         with pytest.raises(AuditError):
-            await asyncio.wait_for(writer.write([_record(2)]), 60)  # after it too: refused, never waiting
+            await asyncio.wait_for(writer.write([access_record(2)]), 60)  # after it too: refused, never waiting
         async with platform.connect() as conn:
             assert await verify(conn, "access") == (1, None)
     finally:
@@ -290,8 +273,8 @@ async def test_a_failing_count_of_written_records_leaves_no_request_waiting(plat
     writer = AuditWriter(platform, on_written=counted)
     try:
         # written: the request is answered (its records are in the chain), the counter's failure is logged
-        await asyncio.wait_for(writer.write([_record(0)]), 60)
-        await asyncio.wait_for(writer.write([_record(1)]), 60)
+        await asyncio.wait_for(writer.write([access_record(0)]), 60)
+        await asyncio.wait_for(writer.write([access_record(1)]), 60)
         async with platform.connect() as conn:
             assert await verify(conn, "access") == (2, None)
     finally:
