@@ -153,11 +153,12 @@ class Runtime:
         self.pseudonym_secret = platform_secret(
             Path(settings.expand(settings.pseudonym_secret_file)), create=not settings.production
         )
-        self.rate_limiter = RateLimiter(settings.rate_limit, settings.rate_limit_url) if settings.rate_limit else None
-        self.cost_budget = CostBudget(settings.cost_budget, settings.rate_limit_url) if settings.cost_budget else None
+        counted = settings.rate_limit_url, settings.rate_limit_unavailable
+        self.rate_limiter = RateLimiter(settings.rate_limit, *counted) if settings.rate_limit else None
+        self.cost_budget = CostBudget(settings.cost_budget, *counted) if settings.cost_budget else None
         # Staff sign-ins (admin/auth.py), by client address and by user name.
         self.sign_in_limits = {
-            kind: RateLimiter(limit, settings.rate_limit_url)
+            kind: RateLimiter(limit, *counted)
             for kind, limit in (
                 ("address", settings.staff_sign_ins_per_address),
                 ("user", settings.staff_sign_ins_per_user),

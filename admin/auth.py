@@ -119,7 +119,10 @@ async def session_post(request: Request) -> Response:
             raise TypeError
     except (ValueError, KeyError, TypeError, RecursionError):
         return http_error(GovshareError("BAD_REQUEST", detail='expected {"username": ..., "password": ...}'), lang)
-    wait = await sign_in_wait(request, username)
+    try:
+        wait = await sign_in_wait(request, username)
+    except GovshareError as refused:  # RATE_LIMIT_UNAVAILABLE: the limits' storage is down and they fail closed
+        return http_error(refused, lang)
     if wait is not None:
         return http_error(
             GovshareError(

@@ -170,7 +170,12 @@ async def login_post(request: Request) -> Response:
     ):
         return await login_page(request, "CSRF_FAILED", status=403)
     username = str(form.get("username", ""))
-    wait = await sign_in_wait(request, username)
+    try:
+        wait = await sign_in_wait(request, username)
+    except GovshareError as refused:  # RATE_LIMIT_UNAVAILABLE: the limits' storage is down and they fail closed
+        response = await login_page(request, refused.code, refused.params, status=refused.http_status)
+        response.headers.update(refused.headers)
+        return response
     if wait is not None:
         response = await login_page(request, "STAFF_SIGN_IN_RATE_LIMITED", {"seconds": wait}, status=429)
         response.headers["Retry-After"] = str(wait)

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from govshare.errors import ConfigError
+from govshare.ratelimit import UNAVAILABLE_MODES
 
 TRACE_EXPORTERS = ("none", "console", "otlp")
 LANGUAGES = ("zh-CN", "en")
@@ -128,6 +129,9 @@ class Settings:
     # Rows x items (the cost max_cost bounds per operation) each application key may be answered per window
     # ("" turns it off), counted where the request count is (rate_limit_url).
     cost_budget: str = "200000/minute"
+    # Where rate_limit_url is Redis and Redis cannot be reached: "closed" refuses (503 RATE_LIMIT_UNAVAILABLE) what
+    # the request count, the cost budget or the staff sign-in limits would have admitted; "open" admits it uncounted.
+    rate_limit_unavailable: str = "closed"
     # Share applications (Art 19): the provider answers within this many working days; silence approves.
     answer_working_days: int = 10
     silence_approves: bool = True
@@ -269,6 +273,10 @@ def load_settings(env: dict[str, str] | None = None, **overrides: object) -> Set
         )
     if settings.log_format not in LOG_FORMATS:
         raise ConfigError(f"log_format must be one of {', '.join(LOG_FORMATS)}, not {settings.log_format!r}")
+    if settings.rate_limit_unavailable not in UNAVAILABLE_MODES:
+        raise ConfigError(
+            f"rate_limit_unavailable must be one of {', '.join(UNAVAILABLE_MODES)}, not {settings.rate_limit_unavailable!r}"
+        )
     if settings.language not in LANGUAGES:
         raise ConfigError(f"language must be one of {', '.join(LANGUAGES)}, not {settings.language!r}")
     if not 1 <= settings.default_page_size <= settings.max_page_size:

@@ -77,6 +77,10 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "须为履职事项编码（如 hrss.insurance-enrolment，至多 80 个字符），且只能发送一次。",
         "a business-matter code (like hrss.insurance-enrolment, at most 80 characters), sent once.",
     ),
+    "RATE_LIMIT_UNAVAILABLE": (
+        "访问频率计数服务（Redis）暂不可用，为防止超限访问，本请求被拒绝，请稍后再试。",
+        "The rate-limit counter (Redis) cannot be reached; requests are refused until it is back. Try again later.",
+    ),
     "COST_BUDGET_EXCEEDED": (
         "本应用密钥在本时段的查询量（行数 × 信息项数，上限 {budget}）已用完，请 {seconds} 秒后再试。",
         "This key has used up its budget of rows x items ({budget}); try again in {seconds} s.",

@@ -56,6 +56,9 @@ class Proxy:
                     s.shutdown(socket.SHUT_RDWR)
 
     def cut(self) -> None:
+        # shutdown first: on Linux, close alone leaves a listener whose accept() another thread is blocked in open
+        with contextlib.suppress(OSError):
+            self.listener.shutdown(socket.SHUT_RDWR)
         self.listener.close()
         for s in self.sockets:
             try:
