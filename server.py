@@ -63,7 +63,7 @@ from govshare.keys import Caller, authenticate, hash_key, platform_secret
 from govshare.logs import configure as configure_logs
 from govshare.logs import hide_query_strings, show_query_strings
 from govshare.notify import PolicyNotifier
-from govshare.platformdb import make_engine, read_versions
+from govshare.platformdb import make_engine, make_sync_engine, read_versions_sync
 from govshare.ratelimit import CostBudget, RateLimiter
 from migrations import ensure_current
 from policies.engine import PolicyEngine, Unenforced
@@ -141,6 +141,10 @@ class Runtime:
         self.checkpoints = Checkpointer(settings)
         self.engine = make_engine(settings.platform_url)
         self.audit = AuditWriter(self.engine, on_written=self.checkpoints.counted)
+        # The check of the versions (``refresh``) reads them in a thread on a connection of its own: through the
+        # async driver each of its round trips waits for the event loop, and under 32 clients the check took over
+        # 0.5 s, so the key cache (confirmed for 2 x refresh_seconds) lapsed and keys were looked up again.
+        self._versions_engine = make_sync_engine(self.engine)
         self.connectors = Connectors(
             timeout=settings.source_timeout_seconds,
             cache_url=settings.cache_url,
@@ -247,14 +251,14 @@ class Runtime:
         async with self._building:
             started = self.monotonic()
             current = self.snapshot
+            catalog_version, policy_version = await asyncio.to_thread(self._read_versions)
+            if (catalog_version, policy_version) == current.versions:
+                self.snapshot = replace(current, checked_at=started)
+                return self.snapshot
+            # Something changed, perhaps a key was revoked: the keys seen so far are forgotten now, not once the
+            # build (which may check every source for seconds) is done.
+            self.snapshot = current = replace(current, callers={})
             async with self.engine.connect() as conn:
-                catalog_version, policy_version = await read_versions(conn)
-                if (catalog_version, policy_version) == current.versions:
-                    self.snapshot = replace(current, checked_at=started)
-                    return self.snapshot
-                # Something changed, perhaps a key was revoked: the keys seen so far are forgotten now, not once the
-                # build (which may check every source for seconds) is done.
-                self.snapshot = current = replace(current, callers={})
                 catalog = current.catalog
                 if catalog_version != catalog.version:
                     catalog = await catalog_store.current(conn, catalog) or Catalog()
@@ -293,6 +297,13 @@ class Runtime:
                 )
             log.info("policy version %s in force (%s): %d rules", policies.version, cause, policy.rule_count)
             return self.snapshot
+
+    def _read_versions(self) -> tuple[int, int]:
+        """The versions in force (the check's thread)."""
+        if self._versions_engine is None:  # AuditWriter refuses such a database first; said for the type checker
+            raise ConfigError("the platform database is in memory: no thread can read its versions")
+        with self._versions_engine.connect() as conn:
+            return read_versions_sync(conn)
 
     def stale_limit(self) -> float:
         """How long a snapshot may go unconfirmed before queries are refused: policy_stale_seconds, and never less
@@ -342,6 +353,8 @@ class Runtime:
         await self.audit.close()
         await self.connectors.close()
         await self.engine.dispose()
+        if self._versions_engine is not None:
+            self._versions_engine.dispose()
         self.tracer_provider.shutdown()
 
 
