@@ -334,9 +334,13 @@ class Runtime:
         return caller
 
     async def keep_fresh(self) -> None:
-        """The background check: changes made by other processes come into force every refresh_seconds."""
+        """The background check: changes made by other processes come into force every refresh_seconds. Each check
+        starts refresh_seconds after the last one started, not after it ended: a check slowed by load would otherwise
+        push the next one out, and the key cache (confirmed for 2 x refresh_seconds) lapse between them."""
+        due = self.monotonic() + self.settings.refresh_seconds
         while True:
-            await asyncio.sleep(self.settings.refresh_seconds)
+            await asyncio.sleep(max(0.0, due - self.monotonic()))
+            due = self.monotonic() + self.settings.refresh_seconds
             try:
                 await self.refresh()
             except Exception:  # a database hiccup must not end the loop (meanwhile keys are looked up each time)

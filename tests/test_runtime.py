@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import threading
+import types
 
 import pytest
 from sqlalchemy import event, func, select
@@ -188,6 +189,32 @@ async def test_the_check_reads_the_versions_off_the_event_loop(own_world):
         finally:
             event.remove(runtime.engine.sync_engine, "before_cursor_execute", on_the_loop)
             event.remove(runtime._versions_engine, "before_cursor_execute", on_a_thread)
+
+
+async def test_a_slow_check_does_not_push_the_next_one_out(own_world, monkeypatch):
+    """Each check starts refresh_seconds after the last one started: one that took 0.4 s of a 0.5 s period is
+    followed 0.1 s later, not 0.5 s (which, under load, left more than 2 x refresh_seconds between two checks and the
+    key cache unconfirmed); one that took longer than the period is followed at once."""
+    clock = Clock()
+    settings = dataclasses.replace(own_world.settings, refresh_seconds=0.5)
+    runtime = server.Runtime(settings, monotonic=clock)
+    waits: list[float] = []
+    took = iter([0.4, 0.7, 0.0])
+
+    async def refresh(**_):
+        clock.now += next(took)  # the check's own duration
+
+    async def sleep(seconds):
+        waits.append(round(seconds, 6))
+        if len(waits) == 4:
+            raise asyncio.CancelledError
+
+    monkeypatch.setattr(runtime, "refresh", refresh)
+    monkeypatch.setattr(server, "asyncio", types.SimpleNamespace(sleep=sleep))
+    with pytest.raises(asyncio.CancelledError):
+        await runtime.keep_fresh()
+    assert waits == [0.5, 0.1, 0.0, 0.5]
+    await runtime.stop()
 
 
 async def test_a_change_made_through_this_process_is_in_force_for_its_next_request(own_world):
