@@ -21,13 +21,13 @@ from typing import Any
 from opentelemetry.context import Context
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.sampling import ALWAYS_OFF
 from opentelemetry.sdk.trace.export import (
     BatchSpanProcessor,
     ConsoleSpanExporter,
     SimpleSpanProcessor,
     SpanExporter,
 )
+from opentelemetry.sdk.trace.sampling import ALWAYS_OFF
 from opentelemetry.semconv.attributes import (
     client_attributes,
     error_attributes,
@@ -57,7 +57,7 @@ def make_tracer(settings: Settings, exporter: SpanExporter | None = None) -> tup
     ``OTEL_TRACES_SAMPLER`` names. With no exporter (``trace_exporter = none``) nothing would receive a span: none
     is recorded (``ALWAYS_OFF``), but every span still has its ids, in the caller's trace when it sent one, so the
     access records and log lines carry the same trace ids (recording three spans a request, attributes and all,
-    was 7% of a lookup's CPU)."""
+    was 4.5% of a lookup's CPU under 32 clients)."""
     if exporter is None and settings.trace_exporter == "none":
         silent = TracerProvider(sampler=ALWAYS_OFF)
         return silent.get_tracer("govshare"), silent

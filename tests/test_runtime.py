@@ -168,11 +168,11 @@ async def test_the_check_reads_the_versions_off_the_event_loop(own_world):
         threads: list[str] = []
 
         def on_the_loop(conn, cursor, statement, parameters, context, executemany):
-            on_loop.append(statement)
+            on_loop.append(statement)  # noqa: B023 - the fixture loop runs once
 
         def on_a_thread(conn, cursor, statement, parameters, context, executemany):
             if "policy_version" in statement:
-                threads.append(threading.current_thread().name)
+                threads.append(threading.current_thread().name)  # noqa: B023 - the fixture loop runs once
 
         event.listen(runtime.engine.sync_engine, "before_cursor_execute", on_the_loop)
         event.listen(runtime._versions_engine, "before_cursor_execute", on_a_thread)

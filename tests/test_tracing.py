@@ -28,7 +28,8 @@ from opentelemetry.trace import SpanKind, StatusCode
 from sqlalchemy import select
 
 from audit.tables import access_records
-from audit.tracing import caller_context, make_tracer, span
+from audit.tracing import caller_context, make_tracer
+from audit.tracing import span as traced
 from connectors.base import SourceUnavailable
 from govshare.errors import AuditError
 from server import create_app
@@ -421,12 +422,15 @@ def test_with_no_exporter_no_span_is_recorded_yet_every_span_has_its_trace(own_w
     an exporter, spans are recorded as before."""
     tracer, provider = make_tracer(dataclasses.replace(own_world.settings, trace_exporter="none"))
     joined_context = caller_context({"traceparent": f"00-{TRACE_ID}-{PARENT_ID}-01"})
-    with span(tracer, "POST /graphql", context=joined_context) as joined, span(tracer, "graphql.operation") as inner:
+    with (
+        traced(tracer, "POST /graphql", context=joined_context) as joined,
+        traced(tracer, "graphql.operation") as inner,
+    ):
         assert not joined.is_recording() and not inner.is_recording()
         assert {format(s.get_span_context().trace_id, "032x") for s in (joined, inner)} == {TRACE_ID}
     ids = set()
     for _ in range(2):
-        with span(tracer, "POST /graphql") as fresh:
+        with traced(tracer, "POST /graphql") as fresh:
             ids.add(fresh.get_span_context().trace_id)
     assert len(ids) == 2 and 0 not in ids  # a new trace each, never the invalid id
     provider.shutdown()
@@ -434,6 +438,6 @@ def test_with_no_exporter_no_span_is_recorded_yet_every_span_has_its_trace(own_w
         tracer, provider = make_tracer(
             dataclasses.replace(own_world.settings, trace_exporter=exporter_setting), exporter
         )
-        with span(tracer, "POST /graphql") as recorded:
+        with traced(tracer, "POST /graphql") as recorded:
             assert recorded.is_recording()
         provider.shutdown()
