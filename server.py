@@ -63,7 +63,7 @@ from govshare.keys import Caller, authenticate, hash_key, platform_secret
 from govshare.logs import configure as configure_logs
 from govshare.logs import hide_query_strings, show_query_strings
 from govshare.notify import PolicyNotifier
-from govshare.platformdb import make_engine, read_versions
+from govshare.platformdb import make_engine, make_sync_engine, read_versions_sync
 from govshare.ratelimit import CostBudget, RateLimiter
 from migrations import ensure_current
 from policies.engine import PolicyEngine, Unenforced
@@ -141,6 +141,10 @@ class Runtime:
         self.checkpoints = Checkpointer(settings)
         self.engine = make_engine(settings.platform_url)
         self.audit = AuditWriter(self.engine, on_written=self.checkpoints.counted)
+        # The check of the versions (``refresh``) reads them in a thread on a connection of its own: through the
+        # async driver each of its round trips waits for the event loop, and under 32 clients the check took over
+        # 0.5 s, so the key cache (confirmed for 2 x refresh_seconds) lapsed and keys were looked up again.
+        self._versions_engine = make_sync_engine(self.engine)
         self.connectors = Connectors(
             timeout=settings.source_timeout_seconds,
             cache_url=settings.cache_url,
@@ -248,14 +252,14 @@ class Runtime:
         async with self._building:
             started = self.monotonic()
             current = self.snapshot
+            catalog_version, policy_version = await asyncio.to_thread(self._read_versions)
+            if (catalog_version, policy_version) == current.versions:
+                self.snapshot = replace(current, checked_at=started)
+                return self.snapshot
+            # Something changed, perhaps a key was revoked: the keys seen so far are forgotten now, not once the
+            # build (which may check every source for seconds) is done.
+            self.snapshot = current = replace(current, callers={})
             async with self.engine.connect() as conn:
-                catalog_version, policy_version = await read_versions(conn)
-                if (catalog_version, policy_version) == current.versions:
-                    self.snapshot = replace(current, checked_at=started)
-                    return self.snapshot
-                # Something changed, perhaps a key was revoked: the keys seen so far are forgotten now, not once the
-                # build (which may check every source for seconds) is done.
-                self.snapshot = current = replace(current, callers={})
                 catalog = current.catalog
                 if catalog_version != catalog.version:
                     catalog = await catalog_store.current(conn, catalog) or Catalog()
@@ -295,6 +299,13 @@ class Runtime:
             log.info("policy version %s in force (%s): %d rules", policies.version, cause, policy.rule_count)
             return self.snapshot
 
+    def _read_versions(self) -> tuple[int, int]:
+        """The versions in force (the check's thread)."""
+        if self._versions_engine is None:  # AuditWriter refuses such a database first; said for the type checker
+            raise ConfigError("the platform database is in memory: no thread can read its versions")
+        with self._versions_engine.connect() as conn:
+            return read_versions_sync(conn)
+
     def stale_limit(self) -> float:
         """How long a snapshot may go unconfirmed before queries are refused: policy_stale_seconds, and never less
         than two of this process's own checks (0: never refused)."""
@@ -324,9 +335,13 @@ class Runtime:
         return caller
 
     async def keep_fresh(self) -> None:
-        """The background check: changes made by other processes come into force every refresh_seconds."""
+        """The background check: changes made by other processes come into force every refresh_seconds. Each check
+        starts refresh_seconds after the last one started, not after it ended: a check slowed by load would otherwise
+        push the next one out, and the key cache (confirmed for 2 x refresh_seconds) lapse between them."""
+        due = self.monotonic() + self.settings.refresh_seconds
         while True:
-            await asyncio.sleep(self.settings.refresh_seconds)
+            await asyncio.sleep(max(0.0, due - self.monotonic()))
+            due = self.monotonic() + self.settings.refresh_seconds
             try:
                 await self.refresh()
             except Exception:  # a database hiccup must not end the loop (meanwhile keys are looked up each time)
@@ -343,6 +358,8 @@ class Runtime:
         await self.audit.close()
         await self.connectors.close()
         await self.engine.dispose()
+        if self._versions_engine is not None:
+            self._versions_engine.dispose()
         self.tracer_provider.shutdown()
 
 

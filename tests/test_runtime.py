@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import threading
+import types
 
 import pytest
 from sqlalchemy import event, func, select
@@ -131,10 +133,10 @@ async def test_a_key_cache_no_check_confirms_is_not_trusted(own_world, monkeypat
         assert (await api.post(CALLER, department="hrss")).status_code == 200
         assert (await api.post(CALLER, department="hrss")).status_code == 200 and len(lookups) == 1  # remembered
 
-        async def unreachable(conn):
+        def unreachable(conn):
             raise OSError("platform database unreachable")
 
-        monkeypatch.setattr(server, "read_versions", unreachable)
+        monkeypatch.setattr(server, "read_versions_sync", unreachable)
         await _revoke(api, "hrss")
         clock.now += 0.5
         with pytest.raises(OSError):
@@ -153,6 +155,66 @@ async def test_a_key_cache_no_check_confirms_is_not_trusted(own_world, monkeypat
         assert (await api.post(CALLER, department="civil")).status_code == 200 and len(lookups) == 4
         assert (await api.post(CALLER, department="civil")).status_code == 200 and len(lookups) == 4
         event.remove(runtime.engine.sync_engine, "before_cursor_execute", capture)
+
+
+async def test_the_check_reads_the_versions_off_the_event_loop(own_world):
+    """The background check that finds nothing changed makes no round trip through the event loop's driver: under
+    load each such round trip waits for the loop, the check outlasted 2 x refresh_seconds and the key cache lapsed
+    (every key looked up again). It reads the versions on a connection of its own, in a thread, and a change it
+    finds is still built and in force before it returns."""
+    async for api in _api(own_world):
+        runtime = api.app.state.runtime
+        on_loop: list[str] = []
+        threads: list[str] = []
+
+        def on_the_loop(conn, cursor, statement, parameters, context, executemany):
+            on_loop.append(statement)  # noqa: B023 - the fixture loop runs once
+
+        def on_a_thread(conn, cursor, statement, parameters, context, executemany):
+            if "policy_version" in statement:
+                threads.append(threading.current_thread().name)  # noqa: B023 - the fixture loop runs once
+
+        event.listen(runtime.engine.sync_engine, "before_cursor_execute", on_the_loop)
+        event.listen(runtime._versions_engine, "before_cursor_execute", on_a_thread)
+        try:
+            confirmed = await runtime.refresh()
+            assert on_loop == [] and len(threads) == 1 and threads[0] != threading.main_thread().name
+            assert confirmed is runtime.snapshot
+            await _revoke(api, "hrss")  # bumps the policy version: the check builds the next snapshot
+            on_loop.clear()
+            changed = await runtime.refresh()
+            assert changed.versions[1] == confirmed.versions[1] + 1 and on_loop  # the new policies read and in force
+            refused = await api.post(CALLER, department="hrss")
+            assert refused.status_code == 401 and _code(refused) == "KEY_REVOKED"
+        finally:
+            event.remove(runtime.engine.sync_engine, "before_cursor_execute", on_the_loop)
+            event.remove(runtime._versions_engine, "before_cursor_execute", on_a_thread)
+
+
+async def test_a_slow_check_does_not_push_the_next_one_out(own_world, monkeypatch):
+    """Each check starts refresh_seconds after the last one started: one that took 0.4 s of a 0.5 s period is
+    followed 0.1 s later, not 0.5 s (which, under load, left more than 2 x refresh_seconds between two checks and the
+    key cache unconfirmed); one that took longer than the period is followed at once."""
+    clock = Clock()
+    settings = dataclasses.replace(own_world.settings, refresh_seconds=0.5)
+    runtime = server.Runtime(settings, monotonic=clock)
+    waits: list[float] = []
+    took = iter([0.4, 0.7, 0.0])
+
+    async def refresh(**_):
+        clock.now += next(took)  # the check's own duration
+
+    async def sleep(seconds):
+        waits.append(round(seconds, 6))
+        if len(waits) == 4:
+            raise asyncio.CancelledError
+
+    monkeypatch.setattr(runtime, "refresh", refresh)
+    monkeypatch.setattr(server, "asyncio", types.SimpleNamespace(sleep=sleep))
+    with pytest.raises(asyncio.CancelledError):
+        await runtime.keep_fresh()
+    assert waits == [0.5, 0.1, 0.0, 0.5]
+    await runtime.stop()
 
 
 async def test_a_change_made_through_this_process_is_in_force_for_its_next_request(own_world):
@@ -219,10 +281,10 @@ async def test_policies_no_check_confirms_stop_deciding_after_policy_stale_secon
         runtime = api.app.state.runtime
         assert (await api.post(CALLER, department="hrss")).status_code == 200
 
-        async def unreachable(conn):
+        def unreachable(conn):
             raise OSError("platform database unreachable")
 
-        monkeypatch.setattr(server, "read_versions", unreachable)
+        monkeypatch.setattr(server, "read_versions_sync", unreachable)
         clock.now += 4.9
         with pytest.raises(OSError):
             await runtime.refresh()

@@ -6,10 +6,14 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 
-from sqlalchemy import create_engine, select, text
+import pytest
+from sqlalchemy import create_engine, event, select, text
 
 from audit.tables import access_records
 from catalog import store as catalog_store
+from connectors.base import Column, SourceQuery, SourceUnavailable
+from connectors.breaker import Breaker
+from connectors.sql import SqlConnector
 from connectors.urls import sync_url
 from tests.conftest import TEST_DATABASE_PREFIX, _api, _world
 
@@ -193,3 +197,46 @@ async def test_postgresql_connections_the_server_closed_are_replaced_without_a_f
 
 async def test_mariadb_connections_the_server_closed_are_replaced_without_a_failure(tmp_path):
     await _dropped_connections_are_replaced(tmp_path, "mariadb")
+
+
+def _pooled_source(tmp_path, pool_size: int, timeout: float):
+    """A SqlConnector on a SQLite file of a few rows, and the query that reads them."""
+    path = tmp_path / "source.db"
+    engine = create_engine(f"sqlite:///{path}")
+    with engine.begin() as conn:
+        conn.execute(text("CREATE TABLE t (v TEXT)"))
+        conn.execute(text("INSERT INTO t VALUES ('a'), ('b')"))
+    engine.dispose()
+    connector = SqlConnector(
+        f"sqlite:///{path}", timeout=timeout, breaker=Breaker(failures=3, reset_seconds=10.0), pool_size=pool_size
+    )
+    return connector, SourceQuery(table="t", columns=(Column("v", "string"),), order_by=(Column("v", "string"),))
+
+
+async def test_reads_beyond_the_pool_wait_for_a_kept_connection_instead_of_opening_one(tmp_path):
+    """source_pool_size connections at most: eight reads at once on a pool of two share the two (an extra connection
+    opened and closed per read cost more than the read), and every read is answered."""
+    connector, query = _pooled_source(tmp_path, pool_size=2, timeout=30.0)
+    opened: list[object] = []
+    event.listen(connector._engine.sync_engine, "connect", lambda dbapi, record: opened.append(dbapi))
+    try:
+        answers = await asyncio.gather(*(connector.fetch(query) for _ in range(8)))
+        assert answers == [[{"v": "a"}, {"v": "b"}]] * 8
+        assert len(opened) == 2
+    finally:
+        await connector.close()
+
+
+async def test_a_read_that_waits_for_a_connection_past_the_timeout_fails_as_a_timeout(tmp_path):
+    """Every kept connection busy for longer than the source's timeout: the read fails (SOURCE_UNAVAILABLE, a failure
+    counted) rather than waiting for ever or opening one more."""
+    connector, query = _pooled_source(tmp_path, pool_size=1, timeout=0.3)
+    try:
+        async with connector._engine.connect() as held:  # the only connection, busy
+            await held.execute(text("SELECT 1"))
+            with pytest.raises(SourceUnavailable):
+                await connector.fetch(query)
+            assert connector.breaker.failures == 1
+        assert await connector.fetch(query) == [{"v": "a"}, {"v": "b"}]  # free again: answered
+    finally:
+        await connector.close()

@@ -23,10 +23,13 @@ import httpx
 import pytest
 from opentelemetry.exporter.otlp.proto.http import trace_exporter as otlp
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind, StatusCode
 from sqlalchemy import select
 
 from audit.tables import access_records
+from audit.tracing import caller_context, make_tracer
+from audit.tracing import span as traced
 from connectors.base import SourceUnavailable
 from govshare.errors import AuditError
 from server import create_app
@@ -411,3 +414,30 @@ async def test_a_lookup_not_found_in_scope_leaves_the_number_in_no_span(own_api,
     spans = _by_name(own_api.spans.get_finished_spans())
     assert spans["govshare.access"].attributes["govshare.error_code"] == "NOT_FOUND_IN_SCOPE"
     _assert_never_said(spans.values(), [outside["id_number"], own_world.keys["land"]])
+
+
+def test_with_no_exporter_no_span_is_recorded_yet_every_span_has_its_trace(own_world):
+    """trace_exporter = none: nothing would receive a span, so none is recorded; the ids are made all the same (the
+    access records and log lines carry the operation span's trace id), in the caller's trace when it sent one. With
+    an exporter, spans are recorded as before."""
+    tracer, provider = make_tracer(dataclasses.replace(own_world.settings, trace_exporter="none"))
+    joined_context = caller_context({"traceparent": f"00-{TRACE_ID}-{PARENT_ID}-01"})
+    with (
+        traced(tracer, "POST /graphql", context=joined_context) as joined,
+        traced(tracer, "graphql.operation") as inner,
+    ):
+        assert not joined.is_recording() and not inner.is_recording()
+        assert {format(s.get_span_context().trace_id, "032x") for s in (joined, inner)} == {TRACE_ID}
+    ids = set()
+    for _ in range(2):
+        with traced(tracer, "POST /graphql") as fresh:
+            ids.add(fresh.get_span_context().trace_id)
+    assert len(ids) == 2 and 0 not in ids  # a new trace each, never the invalid id
+    provider.shutdown()
+    for exporter_setting, exporter in (("none", InMemorySpanExporter()), ("console", None)):
+        tracer, provider = make_tracer(
+            dataclasses.replace(own_world.settings, trace_exporter=exporter_setting), exporter
+        )
+        with traced(tracer, "POST /graphql") as recorded:
+            assert recorded.is_recording()
+        provider.shutdown()
