@@ -89,8 +89,16 @@ class AuditWriter:
         self._lock = threading.Lock()
 
     async def write(self, records: list[AccessRecord]) -> None:
-        if not records:
-            return
+        if records:
+            # A request cancelled meanwhile (its client went away) cancels only its future: its records, handed over,
+            # are written all the same (they were read).
+            await self.hand_over(records)
+
+    def hand_over(self, records: list[AccessRecord]) -> asyncio.Future[None]:
+        """Give ``records`` (at least one, none of them to change any more) to the writer's thread now, on the running
+        loop: the future is done once their transaction has committed, or fails with AUDIT_UNAVAILABLE if it could not
+        be. Raises AuditError at once when no record can be written (the writer closed or ended). ``write`` awaits it;
+        a request may hand over earlier (``RequestRecords``) and await later, as long as it awaits before answering."""
         if self._closed:  # the server is stopping and the writer is gone: nothing may be answered unrecorded
             raise AuditError("AUDIT_UNAVAILABLE")
         if self._thread is None:
@@ -104,9 +112,7 @@ class AuditWriter:
                 log.error("the access-record writer's thread has ended: no record can be written")
                 raise AuditError("AUDIT_UNAVAILABLE")
             self._queue.put((loop, rows, written))
-        # A request cancelled meanwhile (its client went away) cancels only its future: its records, handed over, are
-        # written all the same (they were read).
-        await written
+        return written
 
     def _run(self) -> None:
         """The writer's thread: a transaction for everything waiting, until asked to stop."""
@@ -197,3 +203,45 @@ class AuditWriter:
         if self._sqlite is not None:
             self._sqlite.close()
         self._sync.dispose()
+
+
+class RequestRecords:
+    """One request's access records on their way to the writer: those already final are handed over while the
+    request still builds its answer (``hand_over``), so that their commit overlaps that work; ``written`` hands over
+    the rest and returns only once every one of them has committed (AuditError otherwise: nothing may be answered).
+
+    ``records`` is the request's own list (``RequestContext.records``), which the data path only appends to, each
+    record as its access ends. A caller hands over only where no record in it can change any more (the compiled plans,
+    once a query's only root field has made its last access), so a request still commits its records in one
+    transaction; ``written`` checks that none changed after it was handed over, and refuses the answer if one did
+    (the stored record would not be the access's)."""
+
+    def __init__(self, writer: AuditWriter, records: list[AccessRecord]) -> None:
+        self._writer, self._records = writer, records
+        self._handed: list[tuple[AccessRecord, dict[str, Any]]] = []  # each record handed over, as it was then
+        self._waiting: list[asyncio.Future[None]] = []
+
+    def hand_over(self) -> None:
+        """Hand the records appended since the last hand-over to the writer, not waiting for their commit."""
+        fresh = self._records[len(self._handed) :]
+        if not fresh:
+            return
+        written = self._writer.hand_over(fresh)
+        # Awaited by ``written``; if the request never gets there (it failed meanwhile), its outcome is still taken.
+        written.add_done_callback(_taken)
+        self._waiting.append(written)
+        self._handed += [(record, _row(record)) for record in fresh]
+
+    async def written(self) -> None:
+        self.hand_over()
+        for written in self._waiting:
+            await written
+        changed = [record.resource for record, row in self._handed if _row(record) != row]
+        if changed:
+            log.error("access records changed after they were handed to the writer: %s", ", ".join(changed))
+            raise AuditError("AUDIT_UNAVAILABLE")
+
+
+def _taken(written: asyncio.Future[None]) -> None:
+    if not written.cancelled():
+        written.exception()
