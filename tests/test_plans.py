@@ -149,9 +149,9 @@ async def _answer(api, monkeypatch, department, purpose, query, variables, *, pl
     captured: list = []
     hand_over = runtime.audit.hand_over
 
-    def spying(records):  # every record reaches the writer here (``write`` and the early hand-over alike)
+    def spying(records, **options):  # every record reaches the writer here (``write`` and the early hand-over alike)
         captured.append(list(records))
-        return hand_over(records)
+        return hand_over(records, **options)
 
     monkeypatch.setattr(runtime.audit, "hand_over", spying)
     api.spans.clear()
