@@ -70,7 +70,9 @@ class AuditWriter:
     connection (``SqliteAppender``: ``BEGIN IMMEDIATE`` waits for another process's write lock in the thread, never
     on the loop); on PostgreSQL (and any other engine with a synchronous driver) on a synchronous SQLAlchemy
     connection. Either way the records carry their hash chain exactly as before (``audit.chain``). ``close`` writes
-    what is still queued before it returns.
+    what is still queued before it returns. A request may hand its records over before it awaits them
+    (``hand_over``, ``RequestRecords``), so that their commit overlaps what it still does; it answers only once the
+    future is done.
     """
 
     def __init__(self, engine: AsyncEngine, *, on_written: Callable[[int], None] | None = None) -> None:

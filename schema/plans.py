@@ -19,6 +19,10 @@ and the catalog: never on the caller, the purpose or the policies, which the dat
 decisions memoised by policy version in policies.engine). Plans are kept per schema (so per catalog version) in a
 bounded LRU, keyed by the parsed operation (strawberry's ParserCache gives the same document for the same text).
 
+When the field is the operation's only root field and its plan has no link, its access is the request's last: the
+plan says so once it has returned (``RequestContext.records_final``), and the record goes to the writer at once, to be
+committed while the answer is built (the answer still waits for the commit, server.py).
+
 Anything else goes graphql-core's generic way: other root fields (``caller``, ``_entities``, introspection, the
 process fields), mutations, field middleware, and any selection the plan does not know. ``PlanExecutor.plans``
 switches the plans off (the differential tests compare both paths); it is no setting.
