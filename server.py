@@ -34,7 +34,7 @@ from admin import console
 from admin.api import AdminEndpoint
 from admin.auth import session_delete, session_post
 from audit.checkpoints import Checkpointer
-from audit.records import AuditWriter
+from audit.records import AuditWriter, RequestRecords
 from audit.tracing import end_http_server_span, make_tracer, request_span, span
 from catalog import freshness
 from catalog import store as catalog_store
@@ -495,14 +495,16 @@ class QueryEndpoint(GraphQLEndpoint):
                     "govshare.purpose": ctx.purpose or "",
                 }
             )
+            if settings.enforce:
+                ctx.audit = RequestRecords(runtime.audit, ctx.records)
             execution = Execution(snapshot.schema, ctx, ctx.item_errors, ctx.extensions)
             yield execution
             if runtime.cost_budget is not None:  # what was read is spent, whether or not it could be sent
                 await runtime.cost_budget.charge(caller.key_id, ctx.cost)
             # The records are written before a single value is sent; if they cannot be, nothing is sent
             # (AuditError: AUDIT_UNAVAILABLE, HTTP 500).
-            if settings.enforce:
-                await runtime.audit.write(ctx.records)
+            if ctx.audit is not None:
+                await ctx.audit.written()
             # Per resource the operation read, its freshness as recorded (no source is asked): extensions.freshness.
             if freshness := freshness_entries(ctx):
                 execution.extensions["freshness"] = freshness

@@ -24,7 +24,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, TypedDict
@@ -283,13 +283,14 @@ class SqliteAppender:
             f"VALUES ({', '.join('?' for _ in self._columns)})"
         )
 
-    def append(self, rows: Sequence[Fields]) -> None:
-        if rows and not self.try_append(rows):
+    def append(self, rows: Sequence[Fields], *, before_commit: Callable[[], None] | None = None) -> None:
+        if rows and not self.try_append(rows, before_commit=before_commit):
             raise self._busy("database is locked")
 
-    def try_append(self, rows: Sequence[Fields]) -> bool:
+    def try_append(self, rows: Sequence[Fields], *, before_commit: Callable[[], None] | None = None) -> bool:
         """Append, or return False at once (nothing done) when another writer holds the lock for longer than
-        this connection waits."""
+        this connection waits. ``before_commit`` is called once the rows and the head are written, just before
+        ``COMMIT``."""
         conn = self._conn
         try:
             conn.execute("BEGIN IMMEDIATE")
@@ -309,6 +310,8 @@ class SqliteAppender:
                 ],
             )
             conn.execute("UPDATE chain_heads SET seq = ?, hash = ? WHERE chain = ?", (seq, prev, self.chain.name))
+            if before_commit is not None:
+                before_commit()
             conn.execute("COMMIT")
         except BaseException:
             if conn.in_transaction:

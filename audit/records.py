@@ -50,8 +50,12 @@ def _row(record: AccessRecord) -> dict[str, Any]:
     return dict(vars(record))  # its fields are flat values, lists and dicts never changed afterwards
 
 
-# A request waiting for its records: its loop, its records as rows, the future it awaits.
-_Waiting = tuple[asyncio.AbstractEventLoop, list[dict[str, Any]], "asyncio.Future[None]"]
+# A request waiting for its records: its loop, its records as rows, the future it awaits, and the lock it holds
+# until their transaction is about to commit (None: it does not wait for that, ``hand_over``).
+_Waiting = tuple[asyncio.AbstractEventLoop, list[dict[str, Any]], "asyncio.Future[None]", "threading.Lock | None"]
+
+# How long the loop's thread waits at most for an idle writer to reach its commit (``hand_over(..., overlap=True)``).
+OVERLAP_WAIT = 0.001
 
 
 class AuditWriter:
@@ -66,7 +70,9 @@ class AuditWriter:
     connection (``SqliteAppender``: ``BEGIN IMMEDIATE`` waits for another process's write lock in the thread, never
     on the loop); on PostgreSQL (and any other engine with a synchronous driver) on a synchronous SQLAlchemy
     connection. Either way the records carry their hash chain exactly as before (``audit.chain``). ``close`` writes
-    what is still queued before it returns.
+    what is still queued before it returns. A request may hand its records over before it awaits them
+    (``hand_over``, ``RequestRecords``), so that their commit overlaps what it still does; it answers only once the
+    future is done.
     """
 
     def __init__(self, engine: AsyncEngine, *, on_written: Callable[[int], None] | None = None) -> None:
@@ -87,10 +93,26 @@ class AuditWriter:
         # same lock, so that each is either in the queue the ending thread empties (and told) or refused here.
         self._ended = False
         self._lock = threading.Lock()
+        self._before_commit: Callable[[], None] | None = None  # set by the thread for one transaction
+        self._idle = True  # no transaction under way in the thread (read on the loop without a lock: a hint only)
+        self.overlap_wait = OVERLAP_WAIT
 
     async def write(self, records: list[AccessRecord]) -> None:
-        if not records:
-            return
+        if records:
+            # A request cancelled meanwhile (its client went away) cancels only its future: its records, handed over,
+            # are written all the same (they were read).
+            await self.hand_over(records)
+
+    def hand_over(self, records: list[AccessRecord], *, overlap: bool = False) -> asyncio.Future[None]:
+        """Give ``records`` (at least one, none of them to change any more) to the writer's thread now, on the running
+        loop: the future is done once their transaction has committed, or fails with AUDIT_UNAVAILABLE if it could not
+        be. Raises AuditError at once when no record can be written (the writer closed or ended). ``write`` awaits it;
+        a request may hand over earlier (``RequestRecords``) and await later, as long as it awaits before answering.
+
+        ``overlap``: the caller has more to do before it awaits. The writer's thread needs the GIL for each step of its
+        transaction up to the commit, and a loop busy building an answer would hold it off (up to the 5 ms switch
+        interval a step); so when the writer is idle the loop's thread waits, at most ``overlap_wait``, until the
+        transaction is about to commit, and goes on while the commit waits for the disk (GIL released)."""
         if self._closed:  # the server is stopping and the writer is gone: nothing may be answered unrecorded
             raise AuditError("AUDIT_UNAVAILABLE")
         if self._thread is None:
@@ -99,14 +121,18 @@ class AuditWriter:
         loop = asyncio.get_running_loop()
         written: asyncio.Future[None] = loop.create_future()
         rows = [_row(r) for r in records]
+        committing: threading.Lock | None = None
+        if overlap and self._idle and self.overlap_wait > 0:
+            committing = threading.Lock()
+            committing.acquire()
         with self._lock:
             if self._ended:  # it cannot end but by close() or a failure: never wait on a writer that is gone
                 log.error("the access-record writer's thread has ended: no record can be written")
                 raise AuditError("AUDIT_UNAVAILABLE")
-            self._queue.put((loop, rows, written))
-        # A request cancelled meanwhile (its client went away) cancels only its future: its records, handed over, are
-        # written all the same (they were read).
-        await written
+            self._queue.put((loop, rows, written, committing))
+        if committing is not None:
+            committing.acquire(timeout=self.overlap_wait)
+        return written
 
     def _run(self) -> None:
         """The writer's thread: a transaction for everything waiting, until asked to stop."""
@@ -122,7 +148,11 @@ class AuditWriter:
                 stopping = None in waiting
                 batch = [w for w in waiting if w is not None]
                 if batch:
-                    self._write_batch(batch)
+                    self._idle = False
+                    try:
+                        self._write_batch(batch)
+                    finally:
+                        self._idle = True
         finally:
             # However the thread ends (close(), or something no transaction catches), nobody is left waiting on it:
             # whatever is still queued was not written, and its requests are told so.
@@ -142,18 +172,28 @@ class AuditWriter:
 
     def _write_batch(self, batch: list[_Waiting]) -> None:
         error: BaseException | None = None
+        waiting = [committing for *_, committing in batch if committing is not None]
+
+        def committing() -> None:  # the waiting loops go on: the commit needs no GIL until it returns
+            while waiting:
+                waiting.pop().release()
+
+        self._before_commit = committing if waiting else None
         try:
-            self._transaction([row for _, rows, _ in batch for row in rows])
+            self._transaction([row for _, rows, _, _ in batch for row in rows])
         except BaseException as exc:  # even one that ends the thread: its requests are told first
             log.error("access records could not be written: %s", exc)
             error = exc
+        finally:
+            self._before_commit = None
+            committing()
         self._tell(batch, error)
         if error is not None and not isinstance(error, Exception):
             raise error
 
     def _tell(self, batch: list[_Waiting], error: BaseException | None) -> None:
         told: dict[asyncio.AbstractEventLoop, tuple[list[asyncio.Future[None]], int]] = {}
-        for loop, rows, written in batch:
+        for loop, rows, written, _ in batch:
             futures, count = told.get(loop, ([], 0))
             futures.append(written)
             told[loop] = futures, count + len(rows)
@@ -178,11 +218,17 @@ class AuditWriter:
 
     def _transaction(self, rows: list[dict[str, Any]]) -> None:
         """One transaction appending ``rows`` to the access chain (the writer's thread)."""
+        before_commit = self._before_commit
         if self._sqlite is not None:
-            self._sqlite.append(rows)
+            if before_commit is None:
+                self._sqlite.append(rows)
+            else:
+                self._sqlite.append(rows, before_commit=before_commit)
             return
         with self._sync.begin() as conn:
             append_sync(conn, ACCESS.name, rows)
+            if before_commit is not None:
+                before_commit()
 
     async def close(self) -> None:
         """Stop taking records; those already handed over are written (and their requests told) first. A second call
@@ -197,3 +243,46 @@ class AuditWriter:
         if self._sqlite is not None:
             self._sqlite.close()
         self._sync.dispose()
+
+
+class RequestRecords:
+    """One request's access records on their way to the writer: those already final are handed over while the
+    request still builds its answer (``hand_over``), so that their commit overlaps that work; ``written`` hands over
+    the rest and returns only once every one of them has committed (AuditError otherwise: nothing may be answered).
+
+    ``records`` is the request's own list (``RequestContext.records``), which the data path only appends to, each
+    record as its access ends. A caller hands over only where no record in it can change any more (the compiled plans,
+    once a query's only root field has made its last access), so a request still commits its records in one
+    transaction; ``written`` checks that none changed after it was handed over, and refuses the answer if one did
+    (the stored record would not be the access's)."""
+
+    def __init__(self, writer: AuditWriter, records: list[AccessRecord]) -> None:
+        self._writer, self._records = writer, records
+        self._handed: list[tuple[AccessRecord, dict[str, Any]]] = []  # each record handed over, as it was then
+        self._waiting: list[asyncio.Future[None]] = []
+
+    def hand_over(self, *, overlap: bool = True) -> None:
+        """Hand the records appended since the last hand-over to the writer, not waiting for their commit
+        (``overlap``: the request has more to do meanwhile, ``AuditWriter.hand_over``)."""
+        fresh = self._records[len(self._handed) :]
+        if not fresh:
+            return
+        written = self._writer.hand_over(fresh, overlap=overlap)
+        # Awaited by ``written``; if the request never gets there (it failed meanwhile), its outcome is still taken.
+        written.add_done_callback(_taken)
+        self._waiting.append(written)
+        self._handed += [(record, _row(record)) for record in fresh]
+
+    async def written(self) -> None:
+        self.hand_over(overlap=False)
+        for written in self._waiting:
+            await written
+        changed = [record.resource for record, row in self._handed if _row(record) != row]
+        if changed:
+            log.error("access records changed after they were handed to the writer: %s", ", ".join(changed))
+            raise AuditError("AUDIT_UNAVAILABLE")
+
+
+def _taken(written: asyncio.Future[None]) -> None:
+    if not written.cancelled():
+        written.exception()

@@ -9,7 +9,7 @@ from datetime import datetime
 from opentelemetry.trace import Tracer
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from audit.records import AccessRecord
+from audit.records import AccessRecord, RequestRecords
 from catalog.freshness import Recorded
 from catalog.model import Catalog
 from catalog.search import FormIndex
@@ -48,6 +48,8 @@ class RequestContext:
     freshness: Mapping[str, Recorded] = field(default_factory=dict)
     cost: int = 0  # rows x items answered so far (govshare.config max_cost)
     records: list[AccessRecord] = field(default_factory=list)
+    # The records on their way to the writer (the endpoint's, None where nothing is recorded: the bench's switch).
+    audit: RequestRecords | None = None
     # One GraphQL error per denied data item, added to the response beside the executor's errors.
     item_errors: list[dict] = field(default_factory=list)
     # Errors reported once per path (a link refused for every parent row is one error, not one per row).
@@ -61,3 +63,10 @@ class RequestContext:
 
     def __post_init__(self) -> None:
         in_request(self.request_id, self.trace_id)  # every line logged while it is handled names the request
+
+    def records_final(self) -> None:
+        """Say that the request's last access has ended and no record in ``records`` will change any more: they are
+        handed to the writer now, their commit overlapping what the request still does before its answer (which waits
+        for it all the same, server.py). A record appended after all is handed over at the end, as without this."""
+        if self.audit is not None:
+            self.audit.hand_over()

@@ -19,6 +19,10 @@ and the catalog: never on the caller, the purpose or the policies, which the dat
 decisions memoised by policy version in policies.engine). Plans are kept per schema (so per catalog version) in a
 bounded LRU, keyed by the parsed operation (strawberry's ParserCache gives the same document for the same text).
 
+When the field is the operation's only root field and its plan has no link, its access is the request's last: the
+plan says so once it has returned (``RequestContext.records_final``), and the record goes to the writer at once, to be
+committed while the answer is built (the answer still waits for the commit, server.py).
+
 Anything else goes graphql-core's generic way: other root fields (``caller``, ``_entities``, introspection, the
 process fields), mutations, field middleware, and any selection the plan does not know. ``PlanExecutor.plans``
 switches the plans off (the differential tests compare both paths); it is no setting.
@@ -36,6 +40,7 @@ from typing import Any
 
 from graphql import (
     DirectiveNode,
+    FieldNode,
     GraphQLObjectType,
     GraphQLSchema,
     Node,
@@ -363,11 +368,13 @@ class PlanExecutor(FlatListExecutor):
             row = await data.lookup(
                 ctx, resource, args[key_name], plan.selected, [response_key], plan.link_items, plan.aliases
             )
-            if row is None:
-                return None
             obj = plan.object
             if obj is None:  # a lookup's plan always has its object's
                 raise RuntimeError("a lookup plan without its object")
+            if not obj.links and self._alone():
+                ctx.records_final()
+            if row is None:
+                return None
             answer = _answers(obj, [row], failures)[0]
             await self._links(obj, [(answer, row)], failures)
             return answer
@@ -383,6 +390,8 @@ class PlanExecutor(FlatListExecutor):
             plan.aliases,
             items_key=plan.items_key,
         )
+        if self._alone() and not any(kind == ITEMS and payload.links for kind, _, payload in plan.page):
+            ctx.records_final()
         if page is None:
             return None
         result: dict[str, Any] = {}
@@ -404,6 +413,13 @@ class PlanExecutor(FlatListExecutor):
                 result[key] = payload
         await _together(pending)
         return result
+
+    def _alone(self) -> bool:
+        """Whether this root field is the operation's only one: its access, once returned, is then the request's
+        last, and its record (a query's records never change once their access has ended) can be handed to the
+        writer at once, to commit while the answer is built (the answer still waits for the commit, server.py)."""
+        selections = self.operation.selection_set.selections
+        return len(selections) == 1 and isinstance(selections[0], FieldNode)
 
     async def _links(self, plan: ObjectPlan, pairs: list[tuple[dict, dict]], failures: list) -> None:
         """Every link occurrence of ``plan`` for the answered ``pairs`` (answer, row) of one level, side by side."""

@@ -7,7 +7,6 @@ from sqlalchemy import delete, select, text, update
 from sqlalchemy.exc import DBAPIError
 
 from audit.tables import access_records
-from govshare.errors import AuditError
 
 
 async def _records(api, request_id: str) -> list:
@@ -77,10 +76,10 @@ async def test_access_records_are_append_only(api):
 
 
 async def test_no_data_leaves_when_the_record_cannot_be_written(api, world, monkeypatch):
-    async def broken(records):
-        raise AuditError("AUDIT_UNAVAILABLE")
+    def broken(rows):  # the writer's transaction, in its thread: the platform database fails the commit
+        raise OSError("disk I/O error")
 
-    monkeypatch.setattr(api.app.state.runtime.audit, "write", broken)
+    monkeypatch.setattr(api.app.state.runtime.audit, "_transaction", broken)
     code = world.showcase["enterprise"]
     name = world.row("market", "SELECT name FROM enterprise WHERE credit_code = ?", code)["name"]
     response = await api.post(

@@ -342,3 +342,88 @@ async def test_a_stopping_server_writes_the_records_still_queued_before_its_last
         await engine.dispose()
     checkpoints = Path(settings.expand(settings.audit_checkpoint_file)).read_text().splitlines()
     assert json.loads(checkpoints[-1])["heads"]["access"][0] == stored >= 3
+
+
+# --- the early hand-over (resolvers.context.RequestContext.records_final, audit.records.RequestRecords) ------------
+
+
+def _spy_hand_over(writer: AuditWriter, monkeypatch) -> list[tuple[int, bool]]:
+    """(records, overlap) of each hand-over to ``writer``."""
+    calls: list[tuple[int, bool]] = []
+    hand_over = writer.hand_over
+
+    def spying(records, *, overlap=False):
+        calls.append((len(records), overlap))
+        return hand_over(records, overlap=overlap)
+
+    monkeypatch.setattr(writer, "hand_over", spying)
+    return calls
+
+
+async def test_a_record_handed_over_early_still_holds_its_answer_and_a_failed_commit_sends_no_data(
+    platform_world, monkeypatch
+):
+    """A query's only root field hands its record to the writer as soon as its access has returned, before the answer
+    is built (``overlap``); the answer still leaves only once that record's commit succeeded, and when the commit fails
+    the request is AUDIT_UNAVAILABLE with no data, on each platform engine."""
+    async for api in _api(platform_world):
+        writer = api.app.state.runtime.audit
+        calls = _spy_hand_over(writer, monkeypatch)
+        entered, released = threading.Event(), threading.Event()
+        commit = writer._transaction
+
+        def failing(rows, entered=entered, released=released):  # the writer's transaction, in its thread: held,
+            entered.set()  # then the platform database fails it
+            released.wait(timeout=120)
+            raise OSError("disk I/O error")
+
+        monkeypatch.setattr(writer, "_transaction", failing)
+        request = asyncio.create_task(api.post(LIST, department=LAND, purpose=LAND_PURPOSE))
+        for _ in range(6000):  # a liveness bound only
+            if entered.is_set():
+                break
+            await asyncio.sleep(0.01)
+        await asyncio.sleep(0.2)
+        assert entered.is_set() and not request.done()  # handed over, and the answer waits for its commit
+        released.set()
+        refused = await request
+        body = refused.json()
+        assert refused.status_code == 500 and "data" not in body
+        assert body["errors"][0]["extensions"]["code"] == "AUDIT_UNAVAILABLE"
+        assert calls == [(1, True)]  # handed over early, once; nothing left for the end
+        monkeypatch.setattr(writer, "_transaction", commit)
+        answered = await api.query(LIST, LAND, LAND_PURPOSE)
+        names = [item["name"] for item in answered["data"]["enterpriseList"]["items"]]
+        assert len(names) == 3 and not any(name in refused.text for name in names)
+        assert calls == [(1, True), (1, True)]
+
+
+async def test_a_record_changed_after_it_was_handed_over_refuses_the_answer(own_api, monkeypatch):
+    """The early hand-over relies on a handed record never changing; if one did (a bug), what was stored is not the
+    access, and the answer is refused (AUDIT_UNAVAILABLE, no data) rather than sent beside a wrong record."""
+    from resolvers.context import RequestContext
+
+    final = RequestContext.records_final
+
+    def changing(ctx):
+        final(ctx)
+        ctx.records[-1].row_count += 1
+
+    monkeypatch.setattr(RequestContext, "records_final", changing)
+    response = await own_api.post(LIST, department=LAND, purpose=LAND_PURPOSE)
+    body = response.json()
+    assert response.status_code == 500 and "data" not in body
+    assert body["errors"][0]["extensions"]["code"] == "AUDIT_UNAVAILABLE"
+
+
+async def test_an_operation_with_more_to_read_hands_its_records_over_at_its_end_in_one_transaction(
+    own_api, monkeypatch
+):
+    """Two root fields, or a root field with a link, read after the first access has returned: nothing is handed over
+    early, and each request's records go to the writer together at its end (one transaction)."""
+    calls = _spy_hand_over(own_api.app.state.runtime.audit, monkeypatch)
+    two = "{ a: enterpriseList(first: 1) { items { name } } b: enterpriseList(first: 2) { items { creditCode } } }"
+    await own_api.query(two, LAND, LAND_PURPOSE)
+    person = own_api.world.showcase["person_luozhuang"]
+    await own_api.query(LOOKUP, MARKET, MARKET_PURPOSE, variables={"id": person})
+    assert calls == [(2, False), (3, False)]

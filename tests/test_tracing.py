@@ -31,7 +31,6 @@ from audit.tables import access_records
 from audit.tracing import caller_context, make_tracer
 from audit.tracing import span as traced
 from connectors.base import SourceUnavailable
-from govshare.errors import AuditError
 from server import create_app
 from tests.conftest import Api, _api, grant_in_force
 
@@ -232,10 +231,10 @@ async def test_a_refused_request_has_its_server_span_an_error_only_from_500(api,
     assert server.status.status_code is StatusCode.UNSET and "error.type" not in server.attributes
     _assert_never_said([server], ["not-a-key"])
 
-    async def broken(records):
-        raise AuditError("AUDIT_UNAVAILABLE")
+    def broken(rows):  # the writer's transaction, in its thread: the platform database fails the commit
+        raise OSError("disk I/O error")
 
-    monkeypatch.setattr(api.app.state.runtime.audit, "write", broken)
+    monkeypatch.setattr(api.app.state.runtime.audit, "_transaction", broken)
     api.spans.clear()
     failed = await api.post(QUERY, department="land", purpose="land.property-registration")
     assert failed.status_code == 500
