@@ -38,10 +38,16 @@ catalog_versions = Table(
     Column("reason", Text),
     Column("department", String(40)),
     Column("submission_id", String(16)),
-    # Revision 0013: the version whose entries this version's changes (catalog_changes) are recorded against, the
-    # newest one when it was published; empty when none are recorded (the first version, the versions before the
-    # revision, an entry moved): such a version is read whole.
-    Column("changes_from", Integer),
+)
+
+# Revision 0013: the versions whose changes are recorded, each against the version that was the newest when it was
+# published (``changes_from``). A version without one (the first, those before the revision, one with an entry moved)
+# is read whole. A table of its own, not a column after ``document``: SQLite would read a whole document to reach it.
+catalog_change_sets = Table(
+    "catalog_change_sets",
+    metadata,
+    Column("version", Integer, ForeignKey("catalog_versions.version"), primary_key=True, autoincrement=False),
+    Column("changes_from", Integer, nullable=False),
 )
 
 # Revision 0013: the entries a version changed from its ``changes_from`` version, in the order they apply (``seq``):
@@ -96,13 +102,14 @@ async def publish(
             reason=reason,
             department=department,
             submission_id=submission_id,
-            changes_from=newest if found is not None else None,
         )
     )
     key = result.inserted_primary_key
     if key is None:  # every dialect we run on returns it for an autoincrement key
         raise RuntimeError("the database returned no version number for the catalog")
     version = int(key[0])
+    if found is not None:
+        await conn.execute(catalog_change_sets.insert().values(version=version, changes_from=newest))
     if found:
         await conn.execute(
             catalog_changes.insert(),
@@ -132,17 +139,30 @@ async def current(conn: AsyncConnection, previous: Catalog | None = None) -> Cat
     loaded = previous.loaded if previous is not None else None
     if loaded is not None:
         since = (
-            await conn.execute(
-                select(catalog_versions.c.version, catalog_versions.c.changes_from)
-                .where(catalog_versions.c.version >= loaded.version)
-                .order_by(catalog_versions.c.version)
+            (
+                await conn.execute(
+                    select(catalog_versions.c.version)
+                    .where(catalog_versions.c.version >= loaded.version)
+                    .order_by(catalog_versions.c.version)
+                )
             )
-        ).all()
-        chained = bool(since) and since[0].version == loaded.version
+            .scalars()
+            .all()
+        )
+        sets = dict(
+            (
+                await conn.execute(
+                    select(catalog_change_sets.c.version, catalog_change_sets.c.changes_from).where(
+                        catalog_change_sets.c.version > loaded.version
+                    )
+                )
+            ).all()
+        )
+        chained = bool(since) and since[0] == loaded.version
         for before, after in itertools.pairwise(since):
-            chained = chained and after.changes_from == before.version
+            chained = chained and sets.get(after) == before
         if chained:
-            newest = since[-1].version
+            newest = since[-1]
             rows = (
                 await conn.execute(
                     select(catalog_changes.c.kind, catalog_changes.c.code, catalog_changes.c.entry)

@@ -84,7 +84,7 @@ from schema.execution import ITEM_EXTENSIONS, field_value, item_value
 from schema.federation import ENTITY_UNION, FEDERATION_VERSION, entities_resolver, entity_type, service_field
 from schema.forms import QUERY_FIELDS as FORM_FIELDS
 from schema.freshness import QUERY_FIELDS as FRESHNESS_FIELDS
-from schema.plans import PlanExecutor
+from schema.plans import PlanExecutor, plans_of
 from schema.printing import KEY, print_sdl
 from schema.selection import field_names, merged_selections, response_keys, sub_selections
 from schema.usage import QUERY_FIELDS as USAGE_FIELDS
@@ -562,13 +562,16 @@ class _Index:
     linking: dict[str, frozenset[str]] = dataclasses.field(default_factory=dict)
     # the non-resource types the resources' types lead to, with the number of resources leading to each
     support: dict[GraphQLNamedType, int] = dataclasses.field(default_factory=dict)
+    # the Query's resource fields by name: ("lookup" | "list", resource), what schema.plans plans root fields by
+    roots: dict[str, tuple[str, Resource]] = dataclasses.field(default_factory=dict)
 
 
 def _changes(
     catalog: Catalog, kept: dict[str, _Built], departments: dict | None
-) -> tuple[set[str], set[str], dict[str, str]]:
+) -> tuple[set[str], set[str], dict[str, str], list[str]]:
     """(the published resources whose types cannot be kept: new or changed ones; the resources of ``kept`` no longer
-    published; the descriptions of the new or changed ones). A resource is kept by identity (the catalog read
+    published; the descriptions of the new or changed ones; the resources kept being equal, not the same object). A
+    resource is kept by identity (the catalog read
     following the one before reuses the objects of unchanged entries, catalog.model ``Catalog.from_document``), else
     by equality; with ``departments`` (those of the catalog before), a kept resource naming a department whose entry
     changed keeps its types only if its description (department names) is the same."""
@@ -577,6 +580,7 @@ def _changes(
         renamed = {c for c in {*departments, *catalog.departments} if departments.get(c) != catalog.departments.get(c)}
     changed: set[str] = set()
     descriptions: dict[str, str] = {}
+    equal: list[str] = []
     present = 0
     for code, resource in catalog.resources.items():
         old = kept.get(code)
@@ -589,9 +593,13 @@ def _changes(
             present += 1
             if old.resource is resource or old.resource == resource:
                 if not (renamed & {resource.provider, *resource.related_departments}):
+                    if old.resource is not resource:
+                        equal.append(code)
                     continue
                 description = _resource_description(resource, catalog)
                 if description == old.description:
+                    if old.resource is not resource:
+                        equal.append(code)
                     continue
                 descriptions[code] = description
                 changed.add(code)
@@ -602,7 +610,7 @@ def _changes(
     if present < len(kept):
         resources = catalog.resources
         removed = {c for c in kept if (r := resources.get(c)) is None or r.status != Status.PUBLISHED}
-    return changed, removed, descriptions
+    return changed, removed, descriptions, equal
 
 
 def _linking(index: _Index, gone: list[_Built], made: list[Resource]) -> dict[str, frozenset[str]]:
@@ -629,6 +637,10 @@ def _followed(index: _Index, gone: list[_Built], made: list[_Built], linking: di
             for type_ in b.support:
                 support[type_] = support.get(type_, 0) + 1
         members = sorted((b.object_type for b in made), key=lambda t: t.name)
+        roots: dict[str, tuple[str, Resource]] = {}
+        for b in made:
+            roots[b.resource.api_name] = ("lookup", b.resource)
+            roots[f"{b.resource.api_name}List"] = ("list", b.resource)
         return _Index(
             sorted((b.resource.api_name, b.resource.code) for b in made),
             members,
@@ -636,6 +648,7 @@ def _followed(index: _Index, gone: list[_Built], made: list[_Built], linking: di
             {b.object_type.name: b.resource for b in made},
             linking,
             support,
+            roots,
         )
     order, members, names = index.order, list(index.members), list(index.member_names)
     before = {(b.resource.api_name, b.resource.code) for b in gone}
@@ -648,7 +661,11 @@ def _followed(index: _Index, gone: list[_Built], made: list[_Built], linking: di
             bisect.insort(order, key)
     entities = dict(index.entities)
     support = dict(index.support)
+    roots = dict(index.roots)
     for b in gone:
+        for key in (b.resource.api_name, f"{b.resource.api_name}List"):
+            if key in roots and roots[key][1] is b.resource:
+                del roots[key]
         name = b.object_type.name
         at = bisect.bisect_left(names, name)
         while members[at] is not b.object_type:  # two types of one name are refused later (_patched)
@@ -666,9 +683,11 @@ def _followed(index: _Index, gone: list[_Built], made: list[_Built], linking: di
         members.insert(at, b.object_type)
         names.insert(at, name)
         entities[name] = b.resource
+        roots[b.resource.api_name] = ("lookup", b.resource)
+        roots[f"{b.resource.api_name}List"] = ("list", b.resource)
         for type_ in b.support:
             support[type_] = support.get(type_, 0) + 1
-    return _Index(order, members, names, entities, linking, support)
+    return _Index(order, members, names, entities, linking, support, roots)
 
 
 # -- the schema of one catalog version ---------------------------------------------------------------------------
@@ -696,7 +715,7 @@ def build_schema(
         base = _make_base(settings, extra, entities)
     kept = previous._resources if following else {}
     index = previous._index if following else _Index()
-    changed, removed, descriptions = _changes(catalog, kept, previous._departments if following else None)
+    changed, removed, descriptions, equal = _changes(catalog, kept, previous._departments if following else None)
     gone = [kept[code] for code in (*changed, *removed) if code in kept]
     linking = _linking(index, gone, [catalog.resources[code] for code in changed])
     # a resource whose link leads to one rebuilt, added or gone is rebuilt with it (its link field is another, or
@@ -779,6 +798,17 @@ def build_schema(
         raise ValueError("Invalid Schema. Errors:\n\n" + "\n\n".join(f"❌ {error.message}" for error in errors))
     schema = _version(base, graphql_schema, built, support)
     schema._index = index
+    # The plans' root fields over this schema (schema.plans), from the index rather than a pass over the catalog at
+    # its first request: each the catalog's own resource object (a resource kept by equality is another object).
+    plans = plans_of(graphql_schema)
+    plans.roots = index.roots
+    if equal:
+        plans.roots = dict(index.roots)
+        for code in equal:
+            resource = catalog.resources[code]
+            plans.roots[resource.api_name] = ("lookup", resource)
+            plans.roots[f"{resource.api_name}List"] = ("list", resource)
+    plans.catalog = catalog
     schema._departments = catalog.departments
     if settings.production:
         views = previous.views if following else None

@@ -1,9 +1,9 @@
 """Each catalog version records the entries it changed from the version before: a process follows the catalog by them.
 
-A new table (``catalog/store.py``: ``catalog_changes``, the entries a version changed, in the order they apply) and
-one nullable column on ``catalog_versions`` (``changes_from``: the version they are recorded against). Every version
-made before has none and is read whole, as before; the first one published after follows it. No chained table
-changes."""
+Two new tables (``catalog/store.py``): ``catalog_change_sets`` (the versions whose changes are recorded, and the
+version each is recorded against) and ``catalog_changes`` (the entries a version changed, in the order they apply).
+Every version made before has none and is read whole, as before; the first one published after follows it. No
+chained table changes."""
 
 from __future__ import annotations
 
@@ -17,7 +17,13 @@ depends_on = None
 
 
 def upgrade() -> None:
-    op.add_column("catalog_versions", sa.Column("changes_from", sa.Integer))
+    op.create_table(
+        "catalog_change_sets",
+        sa.Column(
+            "version", sa.Integer, sa.ForeignKey("catalog_versions.version"), primary_key=True, autoincrement=False
+        ),
+        sa.Column("changes_from", sa.Integer, nullable=False),
+    )
     op.create_table(
         "catalog_changes",
         sa.Column("version", sa.Integer, sa.ForeignKey("catalog_versions.version"), primary_key=True),
@@ -30,5 +36,4 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_table("catalog_changes")
-    with op.batch_alter_table("catalog_versions") as batch:  # SQLite drops a column by rebuilding the table
-        batch.drop_column("changes_from")
+    op.drop_table("catalog_change_sets")
