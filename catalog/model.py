@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from enum import StrEnum
 from functools import cached_property
@@ -248,7 +248,11 @@ _READERS = {
 }
 
 
-def _apply(parts: tuple[dict[str, Any], dict[str, Any], dict[str, Any]], changes: Iterable[Change], read) -> None:
+def _apply(
+    parts: tuple[dict[str, Any], dict[str, Any], dict[str, Any]],
+    changes: Iterable[Change],
+    read: Callable[[str, dict[str, Any]], Any],
+) -> None:
     """``changes`` applied to ``parts`` (departments, purposes, resources), in order, each entry made by ``read``
     (kind, entry): an entry changed keeps its place, a new one goes last, one gone leaves."""
     for kind, code, entry in changes:
@@ -336,7 +340,7 @@ def changes(before: Loaded, catalog: Catalog) -> list[Change] | None:
     new ones in ``catalog``'s order), as they are recorded for a version following ``before``'s; None when applying
     them to ``before`` would not give ``catalog``'s order of entries (an entry moved: such a version is read whole)."""
     found: list[Change] = []
-    pairs = (
+    pairs: tuple[tuple[str, dict[str, Any], dict[str, Any]], ...] = (
         ("department", before.departments, catalog.departments),
         ("purpose", before.purposes, catalog.purposes),
         ("resource", before.resources, catalog.resources),
@@ -353,7 +357,7 @@ def changes(before: Loaded, catalog: Catalog) -> list[Change] | None:
         dict.fromkeys(before.resources),
     )
     _apply(orders, found, lambda kind, entry: None)  # the order a reader applying them gets
-    for order, (_, _, new) in zip(orders, pairs, strict=True):
-        if list(order) != list(new):
+    for order, (_, _, entries) in zip(orders, pairs, strict=True):
+        if list(order) != list(entries):
             return None
     return found
