@@ -479,16 +479,26 @@ async def catalog_figure(settings: Settings, keys: dict[str, str], table_rows: l
     memory of a process holding the large one; and requests answered while its next schema is built."""
     from views import big_catalog  # bench/views.py (it imports this module: imported here, not at the top)
 
-    from catalog.model import Catalog
+    import migrations
+    from catalog import store as catalog_store
+    from govshare.platformdb import make_engine
     from server import Snapshot
 
     department, purpose = LOOKUP_CALLER
+    folder = Path(tempfile.mkdtemp(prefix="govshare-bench-catalog-"))
+    platforms = {}  # each size's catalog versions in a platform database of its own (not the bench world's)
     async with running(settings, keys) as client:
         runtime = client.app.state.runtime
         demo = runtime.snapshot
         states = {}
         for size in CATALOG_SIZES:
-            catalog = big_catalog(size, 5)
+            platforms[size] = platform = make_engine(f"sqlite+aiosqlite:///{folder / f'catalog-{size}.db'}")
+            await migrations.ensure_current(platform)
+            async with platform.begin() as conn:
+                await catalog_store.publish(conn, big_catalog(size, 5), source="bench", loaded_by="bench")
+            async with platform.connect() as conn:
+                catalog = await catalog_store.current(conn)
+            assert catalog is not None
             person = next(
                 r for r in sorted(catalog.published(), key=lambda r: r.code) if r.code.startswith("police.person-")
             )
@@ -506,32 +516,34 @@ async def catalog_figure(settings: Settings, keys: dict[str, str], table_rows: l
             schema = await asyncio.to_thread(runtime._schema, catalog, None)
             states[size] = (catalog, policies, PolicyEngine(catalog, policies), schema, person)
         person_id = "371311197811261792"
-        documents: dict[int, dict] = {}  # the document each size's catalog in force was read from
 
         def request(size: int) -> str:
             api_name = states[size][4].api_name
             return f'{{ {api_name}(idNumber: "{person_id}") {{ name }} }}'
 
         async def follow(size: int, n: int, during: list | None = None) -> float:
-            """One change published: the next schema built (off the loop, following the one in force, as
-            Runtime.refresh does), swapped in, and a request answered through it; the seconds it took. With
-            ``during``, the next schema is built whole instead (the longest build: the first one, or a change of
-            settings), and the requests answered by the schema in force meanwhile are kept there."""
+            """One change published (one resource renamed, as a department's submission publishes it); then timed:
+            the catalog read as Runtime.refresh reads it (catalog/store.py's current, following the catalog in
+            force), the next schema built (off the loop, following the one in force), swapped in, and a request
+            answered through it; the seconds that took. With ``during``, the next schema is built whole instead
+            (the longest build: the first one, or a change of settings), and the requests answered by the schema
+            in force meanwhile are kept there."""
             catalog, policies, engine, schema, person = states[size]
             runtime.snapshot = Snapshot(catalog, engine, schema, demo.checked_at, documents=demo.documents)
             victim = sorted(catalog.published(), key=lambda r: r.code)[(n * 7919) % len(catalog.published())]
             changed = dataclasses.replace(victim, name=f"{victim.name}（{n}）")
-            document = dataclasses.replace(catalog, resources={**catalog.resources, victim.code: changed}).to_document()
+            async with platforms[size].begin() as conn:
+                await catalog_store.publish(
+                    conn,
+                    dataclasses.replace(catalog, resources={**catalog.resources, victim.code: changed}),
+                    source="bench",
+                    loaded_by="bench",
+                    change="publish",
+                )
             started = time.perf_counter()
-            # the catalog as the runtime reads it from the platform database (catalog/store.py's current, following
-            # the catalog in force): the resources of unchanged entries are those read from the version before
-            loaded = catalog.loaded
-            new = Catalog.from_document(
-                document,
-                version=catalog.version + 1,
-                before=(documents[size], loaded[1]) if loaded is not None and size in documents else None,
-            )
-            documents[size] = document
+            async with platforms[size].connect() as conn:
+                new = await catalog_store.current(conn, catalog)
+            assert new is not None and new.resources[victim.code] == changed
             new_person = new.resources[person.code]
             built = asyncio.ensure_future(
                 asyncio.to_thread(runtime._schema, new, None if during is not None else schema)
@@ -561,6 +573,9 @@ async def catalog_figure(settings: Settings, keys: dict[str, str], table_rows: l
         large = CATALOG_SIZES[-1]
         await follow(large, CATALOG_ROUNDS + 1, during)
         runtime.snapshot = demo
+    for platform in platforms.values():
+        await platform.dispose()
+    shutil.rmtree(folder, ignore_errors=True)
     small_s, large_s = (statistics.median(times[size]) for size in CATALOG_SIZES)
     # A tiny catalog's whole build may end within one request (tests/test_schema_follows.py holds a build to show
     # requests answered meanwhile); a full run's 10,000-resource build must have answered some.

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import datetime
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from enum import StrEnum
 from functools import cached_property
-from typing import Any
+from typing import Any, NamedTuple
 
 from catalog.guide import DEFAULT_GUIDE_TYPES, UPDATE_CYCLE_LABELS
 
@@ -197,15 +198,80 @@ class Resource:
         return self.api_name[0].upper() + self.api_name[1:]
 
 
+class Loaded(NamedTuple):
+    """What a catalog was read as from one version (before conformance left any resource out): the version and every
+    entry read from it, so that the next version's unchanged entries are these very objects."""
+
+    version: int
+    resources: dict[str, Resource]
+    departments: dict[str, Department]
+    purposes: dict[str, Purpose]
+
+
+# A change of one entry from one version to the next: (kind, code, the entry as the document holds it; None: gone).
+Change = tuple[str, str, dict[str, Any] | None]
+CHANGE_KINDS = ("department", "purpose", "resource")
+
+
+def _resource(raw: dict[str, Any]) -> Resource:
+    items = tuple(
+        DataItem(
+            **{
+                **i,
+                "share_type": ShareType(i["share_type"]) if i["share_type"] else None,
+                "parts": tuple(Part(p["fact"], tuple(p["positions"])) for p in i.get("parts", ())),
+                "reveals": tuple(i.get("reveals", ())),
+            }
+        )
+        for i in raw["items"]
+    )
+    return Resource(
+        **{
+            **raw,
+            "items": items,
+            "share_type": ShareType(raw["share_type"]),
+            "status": Status(raw["status"]),
+            "related_departments": tuple(raw["related_departments"]),
+            "links": tuple(Link(**link) for link in raw.get("links", ())),
+            "category": tuple(raw.get("category", ())),
+            "related_resources": tuple(raw.get("related_resources", ())),
+            "keywords": tuple(raw.get("keywords", ())),
+            "freshness": ChangeSource(**raw["freshness"]) if raw.get("freshness") else None,
+        }
+    )
+
+
+_READERS = {
+    "department": lambda entry: Department(**entry),
+    "purpose": lambda entry: Purpose(**entry),
+    "resource": _resource,
+}
+
+
+def _apply(
+    parts: tuple[dict[str, Any], dict[str, Any], dict[str, Any]],
+    changes: Iterable[Change],
+    read: Callable[[str, dict[str, Any]], Any],
+) -> None:
+    """``changes`` applied to ``parts`` (departments, purposes, resources), in order, each entry made by ``read``
+    (kind, entry): an entry changed keeps its place, a new one goes last, one gone leaves."""
+    for kind, code, entry in changes:
+        entries = parts[CHANGE_KINDS.index(kind)]
+        if entry is None:
+            entries.pop(code, None)
+        else:
+            entries[code] = read(kind, entry)
+
+
 @dataclass(frozen=True)
 class Catalog:
     departments: dict[str, Department] = field(default_factory=dict)
     purposes: dict[str, Purpose] = field(default_factory=dict)
     resources: dict[str, Resource] = field(default_factory=dict)
     version: int = 0
-    # Read from a version's document (from_document): that version and every resource read from it, before any was
-    # left out (conformance), so that the next version's unchanged entries are these very objects (``before``).
-    loaded: tuple[int, dict[str, Resource]] | None = field(default=None, compare=False, repr=False)
+    # Read from a version (from_document, following): that version and every entry read from it, before any resource
+    # was left out (conformance), so that the next version's unchanged entries are these very objects.
+    loaded: Loaded | None = field(default=None, compare=False, repr=False)
 
     def published(self) -> list[Resource]:
         return [r for r in self.resources.values() if r.status == Status.PUBLISHED]
@@ -240,35 +306,58 @@ class Catalog:
             if kept is not None and earlier.get(raw["code"]) == raw:
                 resources[raw["code"]] = kept
                 continue
-            items = tuple(
-                DataItem(
-                    **{
-                        **i,
-                        "share_type": ShareType(i["share_type"]) if i["share_type"] else None,
-                        "parts": tuple(Part(p["fact"], tuple(p["positions"])) for p in i.get("parts", ())),
-                        "reveals": tuple(i.get("reveals", ())),
-                    }
-                )
-                for i in raw["items"]
-            )
-            resources[raw["code"]] = Resource(
-                **{
-                    **raw,
-                    "items": items,
-                    "share_type": ShareType(raw["share_type"]),
-                    "status": Status(raw["status"]),
-                    "related_departments": tuple(raw["related_departments"]),
-                    "links": tuple(Link(**link) for link in raw.get("links", ())),
-                    "category": tuple(raw.get("category", ())),
-                    "related_resources": tuple(raw.get("related_resources", ())),
-                    "keywords": tuple(raw.get("keywords", ())),
-                    "freshness": ChangeSource(**raw["freshness"]) if raw.get("freshness") else None,
-                }
-            )
+            resources[raw["code"]] = _resource(raw)
+        departments = {d["code"]: Department(**d) for d in document["departments"]}
+        purposes = {p["code"]: Purpose(**p) for p in document["purposes"]}
         return cls(
-            departments={d["code"]: Department(**d) for d in document["departments"]},
-            purposes={p["code"]: Purpose(**p) for p in document["purposes"]},
+            departments=departments,
+            purposes=purposes,
             resources=resources,
             version=version,
-            loaded=(version, dict(resources)),
+            loaded=Loaded(version, dict(resources), dict(departments), dict(purposes)),
         )
+
+    @classmethod
+    def following(cls, loaded: Loaded, version: int, changes: Iterable[Change]) -> Catalog:
+        """The catalog of version ``version``, whose entries are those of ``loaded``'s version with ``changes`` (each
+        version's between them, in order; catalog/store.py records them) applied: an entry not changed is the object
+        read before, a changed one is read from its entry as ``from_document`` reads it, so the catalog is the one
+        a read of that version's whole document gives, in the same order, and the work is that of the changes."""
+        parts = (dict(loaded.departments), dict(loaded.purposes), dict(loaded.resources))
+        _apply(parts, changes, lambda kind, entry: _READERS[kind](entry))
+        departments, purposes, resources = parts
+        return cls(
+            departments=departments,
+            purposes=purposes,
+            resources=resources,
+            version=version,
+            loaded=Loaded(version, dict(resources), dict(departments), dict(purposes)),
+        )
+
+
+def changes(before: Loaded, catalog: Catalog) -> list[Change] | None:
+    """The entries of ``catalog`` that differ from those ``before`` was read as (gone ones first, then the changed or
+    new ones in ``catalog``'s order), as they are recorded for a version following ``before``'s; None when applying
+    them to ``before`` would not give ``catalog``'s order of entries (an entry moved: such a version is read whole)."""
+    found: list[Change] = []
+    pairs: tuple[tuple[str, dict[str, Any], dict[str, Any]], ...] = (
+        ("department", before.departments, catalog.departments),
+        ("purpose", before.purposes, catalog.purposes),
+        ("resource", before.resources, catalog.resources),
+    )
+    for kind, old, new in pairs:
+        found += [(kind, code, None) for code in old if code not in new]
+        for code, value in new.items():
+            earlier = old.get(code)
+            if earlier is not value and earlier != value:
+                found.append((kind, code, asdict(value)))
+    orders: tuple[dict[str, Any], dict[str, Any], dict[str, Any]] = (
+        dict.fromkeys(before.departments),
+        dict.fromkeys(before.purposes),
+        dict.fromkeys(before.resources),
+    )
+    _apply(orders, found, lambda kind, entry: None)  # the order a reader applying them gets
+    for order, (_, _, entries) in zip(orders, pairs, strict=True):
+        if list(order) != list(entries):
+            return None
+    return found

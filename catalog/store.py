@@ -1,19 +1,24 @@
 """The catalog in force: every change is a new whole version in the platform database (who, when, why, which
-department's entries); the newest is in force, and two versions compare field by field (``diff``)."""
+department's entries); the newest is in force, and two versions compare field by field (``diff``).
+
+Beside its whole document, a version records the entries it changed from the version before it (``catalog_changes``,
+revision 0013), so that a process holding one version reads the next by its changes alone (``current``'s
+``previous``): a change to one resource of a city's catalog is one entry read, not the document of 10,000."""
 
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Column, Integer, String, Table, Text, select
+from sqlalchemy import JSON, Column, ForeignKey, Integer, String, Table, Text, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from catalog.model import Catalog
+from catalog.model import Catalog, Change, changes
 from govshare.errors import NotFoundError
 from govshare.platformdb import UTCDateTime, metadata
 
@@ -35,6 +40,28 @@ catalog_versions = Table(
     Column("submission_id", String(16)),
 )
 
+# Revision 0013: the versions whose changes are recorded, each against the version that was the newest when it was
+# published (``changes_from``). A version without one (the first, those before the revision, one with an entry moved)
+# is read whole. A table of its own, not a column after ``document``: SQLite would read a whole document to reach it.
+catalog_change_sets = Table(
+    "catalog_change_sets",
+    metadata,
+    Column("version", Integer, ForeignKey("catalog_versions.version"), primary_key=True, autoincrement=False),
+    Column("changes_from", Integer, nullable=False),
+)
+
+# Revision 0013: the entries a version changed from its ``changes_from`` version, in the order they apply (``seq``):
+# the entry as the version's document holds it, or none for an entry gone (catalog.model ``Catalog.following``).
+catalog_changes = Table(
+    "catalog_changes",
+    metadata,
+    Column("version", Integer, ForeignKey("catalog_versions.version"), primary_key=True),
+    Column("seq", Integer, primary_key=True, autoincrement=False),
+    Column("kind", String(20), nullable=False),  # department | purpose | resource
+    Column("code", String(200), nullable=False),
+    Column("entry", JSON),
+)
+
 
 def digest(catalog: Catalog) -> str:
     canonical = json.dumps(catalog.to_document(), sort_keys=True, ensure_ascii=False, separators=(",", ":"))
@@ -53,7 +80,17 @@ async def publish(
     submission_id: str | None = None,
     at: datetime | None = None,
 ) -> int:
-    """Record ``catalog`` as the catalog in force; returns its version."""
+    """Record ``catalog`` as the catalog in force; returns its version. The entries it changes from the newest version
+    are recorded beside it (against ``catalog.loaded`` when it was read from that version, else that version read
+    whole), so that a reader holding the newest version reads this one by them."""
+    newest = (await conn.execute(select(func.max(catalog_versions.c.version)))).scalar()
+    found: list[Change] | None = None
+    if newest is not None:
+        base = catalog.loaded
+        if base is None or base.version != newest:
+            read = await _read(conn, newest)
+            base = read.loaded if read is not None else None
+        found = changes(base, catalog) if base is not None else None
     result = await conn.execute(
         catalog_versions.insert().values(
             loaded_at=(at or datetime.now(UTC)).astimezone(UTC),
@@ -70,14 +107,70 @@ async def publish(
     key = result.inserted_primary_key
     if key is None:  # every dialect we run on returns it for an autoincrement key
         raise RuntimeError("the database returned no version number for the catalog")
-    return int(key[0])
+    version = int(key[0])
+    if found is not None:
+        await conn.execute(catalog_change_sets.insert().values(version=version, changes_from=newest))
+    if found:
+        await conn.execute(
+            catalog_changes.insert(),
+            [
+                {"version": version, "seq": seq, "kind": kind, "code": code, "entry": entry}
+                for seq, (kind, code, entry) in enumerate(found)
+            ],
+        )
+    return version
+
+
+async def _read(conn: AsyncConnection, version: int) -> Catalog | None:
+    document = (
+        await conn.execute(select(catalog_versions.c.document).where(catalog_versions.c.version == version))
+    ).scalar()
+    return Catalog.from_document(document, version=version) if document is not None else None
 
 
 async def current(conn: AsyncConnection, previous: Catalog | None = None) -> Catalog | None:
-    """The catalog in force. Following ``previous`` (a catalog read from a version before, the one in force), its
-    resources whose entries that version's document has the same are taken as they are (``Catalog.from_document``'s
-    ``before``): a change to one resource of a city's catalog reads one resource, and the schema follows it without
-    comparing every other one (a version is never changed once recorded)."""
+    """The catalog in force. Following ``previous`` (a catalog read from a version before, the one in force), the
+    versions since are read by the changes each recorded, when each was recorded against the one before it (none
+    skipped, none published meanwhile against an older one): the entries not changed are the objects ``previous``
+    was read as (``Catalog.following``), so a change to one resource of a city's catalog reads one entry, and the
+    schema follows it without comparing every other one. Otherwise the newest document is read whole, taking the
+    resources of entries equal to those of ``previous``'s version as they are (``Catalog.from_document``'s
+    ``before``; a version is never changed once recorded)."""
+    loaded = previous.loaded if previous is not None else None
+    if loaded is not None:
+        since = (
+            (
+                await conn.execute(
+                    select(catalog_versions.c.version)
+                    .where(catalog_versions.c.version >= loaded.version)
+                    .order_by(catalog_versions.c.version)
+                )
+            )
+            .scalars()
+            .all()
+        )
+        sets = dict(
+            (
+                await conn.execute(
+                    select(catalog_change_sets.c.version, catalog_change_sets.c.changes_from).where(
+                        catalog_change_sets.c.version > loaded.version
+                    )
+                )
+            ).all()
+        )
+        chained = bool(since) and since[0] == loaded.version
+        for before, after in itertools.pairwise(since):
+            chained = chained and sets.get(after) == before
+        if chained:
+            newest = since[-1]
+            rows = (
+                await conn.execute(
+                    select(catalog_changes.c.kind, catalog_changes.c.code, catalog_changes.c.entry)
+                    .where(catalog_changes.c.version > loaded.version, catalog_changes.c.version <= newest)
+                    .order_by(catalog_changes.c.version, catalog_changes.c.seq)
+                )
+            ).all()
+            return Catalog.following(loaded, newest, [(r.kind, r.code, r.entry) for r in rows])
     row = (
         await conn.execute(
             select(catalog_versions.c.version, catalog_versions.c.document)
@@ -87,13 +180,12 @@ async def current(conn: AsyncConnection, previous: Catalog | None = None) -> Cat
     ).first()
     if row is None:
         return None
-    loaded = previous.loaded if previous is not None else None
     before = None
-    if loaded is not None and loaded[0] != row.version:
+    if loaded is not None and loaded.version != row.version:
         earlier = (
-            await conn.execute(select(catalog_versions.c.document).where(catalog_versions.c.version == loaded[0]))
+            await conn.execute(select(catalog_versions.c.document).where(catalog_versions.c.version == loaded.version))
         ).scalar()
-        before = (earlier, loaded[1]) if earlier is not None else None
+        before = (earlier, loaded.resources) if earlier is not None else None
     return Catalog.from_document(row.document, version=row.version, before=before)
 
 

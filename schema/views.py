@@ -33,6 +33,7 @@ from graphql import (
     GraphQLInputObjectType,
     GraphQLInterfaceType,
     GraphQLList,
+    GraphQLNamedType,
     GraphQLNonNull,
     GraphQLObjectType,
     GraphQLSchema,
@@ -214,18 +215,33 @@ class SchemaViews:
         limits: Iterable[type[ValidationRule]] = (),
         max_root_fields: int = 10,
         previous: SchemaViews | None = None,
+        *,
+        changes: tuple[set[str], set[str]] | None = None,
+        shared: Iterable[GraphQLNamedType] | None = None,
     ) -> None:
         """``previous``: the views over the schema of the catalog version before, whose resources' shapes are kept
-        where the resource and its types are the same objects in ``schema`` (schema.builder keeps them)."""
+        where the resource and its types are the same objects in ``schema`` (schema.builder keeps them). With
+        ``changes`` (the builder's: the resources rebuilt, and those gone, since ``previous``; every other resource's
+        Query fields are the objects ``previous`` had) and ``shared`` (the schema's types other than the resources',
+        its roots among them), the views follow ``previous`` in proportion to the change: only the shapes of those
+        resources are made or dropped, and the index of names is patched, never made again from the whole schema."""
         self.schema = schema
         # The document's own limits, checked over the full schema before any view is made for it. Production
         # has no GraphiQL: applications send one operation, so max_root_fields bounds the whole document.
         self.limits = (*limits, _document_root_fields_rule(max_root_fields))
         query = schema.query_type
         old = previous._shapes if previous is not None else {}
-        self._shapes: dict[str, _Shape] = {}
         query_fields = query.fields
-        for resource in catalog.published():
+        if previous is not None and changes is not None:
+            rebuilt, removed = changes
+            self._shapes = dict(old)
+            for code in removed:
+                self._shapes.pop(code, None)
+            candidates = [catalog.resources[code] for code in rebuilt]
+        else:
+            self._shapes = {}
+            candidates = catalog.published()
+        for resource in candidates:
             kept = old.get(resource.code)
             # The same Query field objects lead to the same types (the builder keeps a resource's types together,
             # schema.builder._Built), made for an equal resource.
@@ -250,8 +266,17 @@ class SchemaViews:
                 (lookup, listing),
             )
         # What changed since ``previous``: the shapes it had that are not kept, and those made here.
-        gone = [shape for code, shape in old.items() if self._shapes.get(code) is not shape]
-        made = [shape for code, shape in self._shapes.items() if old.get(code) is not shape]
+        if previous is not None and changes is not None:
+            touched = {*changes[0], *changes[1]}
+            gone = [old[code] for code in touched if code in old and self._shapes.get(code) is not old[code]]
+            made = [
+                self._shapes[code]
+                for code in touched
+                if code in self._shapes and old.get(code) is not self._shapes[code]
+            ]
+        else:
+            gone = [shape for code, shape in old.items() if self._shapes.get(code) is not shape]
+            made = [shape for code, shape in self._shapes.items() if old.get(code) is not shape]
         self._by_name: dict[str, set[str]] = dict(previous._by_name) if previous is not None else {}
         counts: dict[str, int] = dict(previous.names.counts) if previous is not None else {}
         for shapes, sign in ((gone, -1), (made, 1)):
@@ -270,28 +295,57 @@ class SchemaViews:
                         counts[name] = count
                     else:
                         counts.pop(name, None)
-        resource_fields = {n for s in self._shapes.values() for n in (s.lookup, s.list)}
         roots = {t.name for t in (query, schema.mutation_type, schema.subscription_type) if t}
         # Non-data fields and types (caller, applications, usage records, filters of scalars...) are in every view.
         # Federation's `_entities` and its `_Entity` union are data: a view holds them with the entity types it
         # shows (those whose key the department can read, as it is offered their lookup), or not at all.
-        self._entities = query.fields.get(ENTITIES)
-        self._data_free_fields = {n: f for n, f in query.fields.items() if n not in resource_fields and n != ENTITIES}
-        self._shared_types = [
-            t
-            for n, t in schema.type_map.items()
-            if n not in self._by_name and n not in roots and not n.startswith("__") and n != ENTITY_UNION
-        ]
+        self._entities = query_fields.get(ENTITIES)
+        if previous is not None and changes is not None and shared is not None:
+            resource_names = {n for s in made for n in (s.lookup, s.list)}
+            self._data_free_fields = {
+                n: query_fields[n] for n in previous._data_free_fields if n in query_fields and n not in resource_names
+            }
+            types = [
+                t
+                for t in shared
+                if schema.type_map.get(t.name) is t
+                and t.name not in self._by_name
+                and t.name not in roots
+                and not t.name.startswith("__")
+                and t.name != ENTITY_UNION
+            ]
+            same = {id(t) for t in types} == {id(t) for t in previous._shared_types}
+            self._shared_types = previous._shared_types if same else types
+        else:
+            resource_fields = {n for s in self._shapes.values() for n in (s.lookup, s.list)}
+            self._data_free_fields = {
+                n: f for n, f in query_fields.items() if n not in resource_fields and n != ENTITIES
+            }
+            self._shared_types = [
+                t
+                for n, t in schema.type_map.items()
+                if n not in self._by_name and n not in roots and not n.startswith("__") and n != ENTITY_UNION
+            ]
+            same = False
         self._purposes: dict[str, list[str]] = {}
         for purpose in catalog.purposes.values():
             self._purposes.setdefault(purpose.department, []).append(purpose.code)
-        common = [
-            *self._shared_types,
-            *(t for n, t in schema.type_map.items() if n.startswith("__") or n == ENTITY_UNION),
-            *(t for t in (schema.mutation_type, schema.subscription_type) if t),
-        ]
-        query_fields = {**self._data_free_fields, **({ENTITIES: self._entities} if self._entities else {})}
-        self.names = _Names(_common_names(common, query_fields) | {query.name}, counts)
+        if (
+            same
+            and previous is not None
+            and previous._data_free_fields.keys() == self._data_free_fields.keys()
+            and (previous._entities is None) == (self._entities is None)
+        ):
+            common_names = previous.names.common  # the same non-data part: the same names
+        else:
+            common = [
+                *self._shared_types,
+                *(t for n, t in schema.type_map.items() if n.startswith("__") or n == ENTITY_UNION),
+                *(t for t in (schema.mutation_type, schema.subscription_type) if t),
+            ]
+            fields = {**self._data_free_fields, **({ENTITIES: self._entities} if self._entities else {})}
+            common_names = _common_names(common, fields) | {query.name}
+        self.names = _Names(common_names, counts)
         self._views = _Cache(VIEW_CACHE_SIZE)  # visible parts -> view, shared by departments that see alike
         self._mentioned = _Cache(NAMES_CACHE_SIZE)  # document text -> resources it reaches
         self.validations = _Cache(VALIDATION_CACHE_SIZE)  # (schema or view, text, rules) -> errors
@@ -419,7 +473,10 @@ class SchemaViews:
         entity_codes = sorted(code for code, items in visible.items() if self._shapes[code].resource.key in items)
         if self._entities is not None and entity_codes:
             union = get_named_type(self._entities.type)
-            members = [objects[code] for code in entity_codes if objects[code].name in {t.name for t in union.types}]
+            # every resource's object type is a member of `_Entity` (schema.builder): those of the view's shapes
+            members = [
+                objects[code] for code in entity_codes if self.schema.type_map.get(objects[code].name) is not None
+            ]
             if members:
                 entity_union = GraphQLUnionType(
                     union.name, members, resolve_type=union.resolve_type, description=union.description
