@@ -63,6 +63,7 @@ from govshare.keys import Caller, authenticate, hash_key, platform_secret
 from govshare.logs import configure as configure_logs
 from govshare.logs import hide_query_strings, show_query_strings
 from govshare.notify import PolicyNotifier
+from govshare.subjects import SubjectKey
 from govshare.platformdb import make_engine, read_versions
 from govshare.ratelimit import CostBudget, RateLimiter
 from migrations import ensure_current
@@ -141,6 +142,15 @@ class Runtime:
         self.checkpoints = Checkpointer(settings)
         self.engine = make_engine(settings.platform_url)
         self.audit = AuditWriter(self.engine, on_written=self.checkpoints.counted)
+        self.pseudonym_secret = platform_secret(
+            Path(settings.expand(settings.pseudonym_secret_file)), create=not settings.production
+        )
+        # The key of the data-subject index (govshare.subjects): outside the database, like the pseudonym secret.
+        self.subject_key = SubjectKey(
+            platform_secret(
+                Path(settings.expand(settings.subject_key_file)), create=not settings.production, name="subject key"
+            )
+        )
         self.connectors = Connectors(
             timeout=settings.source_timeout_seconds,
             cache_url=settings.cache_url,
@@ -148,11 +158,9 @@ class Runtime:
             breaker_reset_seconds=settings.breaker_reset_seconds,
             pool_size=settings.source_pool_size,
             upstream_credentials=load_credentials(Path(settings.expand(settings.upstream_credentials))),
+            subject_key=self.subject_key,
         )
         self.tracer, self.tracer_provider = make_tracer(settings, span_exporter)
-        self.pseudonym_secret = platform_secret(
-            Path(settings.expand(settings.pseudonym_secret_file)), create=not settings.production
-        )
         self.rate_limiter = RateLimiter(settings.rate_limit, settings.rate_limit_url) if settings.rate_limit else None
         self.cost_budget = CostBudget(settings.cost_budget, settings.rate_limit_url) if settings.cost_budget else None
         # Staff sign-ins (admin/auth.py), by client address and by user name.

@@ -241,6 +241,7 @@ async def build_demo(
             if checkpoints.resolve().is_relative_to(settings.var_dir.resolve()):
                 checkpoints.unlink(missing_ok=True)  # the heads of the chains just deleted
     platform_secret(Path(settings.expand(settings.pseudonym_secret_file)))  # the demo's, made where missing
+    platform_secret(Path(settings.expand(settings.subject_key_file)), name="subject key")  # likewise
     if keys_path.exists() and showcase_path.exists():
         platform = make_engine(settings.platform_url)
         try:

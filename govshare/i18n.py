@@ -249,6 +249,10 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "UNKNOWN_REFERENCE": ("引用了不存在的对象：{detail}", "refers to something that does not exist: {detail}"),
     "CATALOG_EMPTY": ("没有找到目录文件。{detail}", "no catalog files found. {detail}"),
     "SOURCE_MISMATCH": ("数据源与目录不符：{detail}", "the source does not match the catalog: {detail}"),
+    "SUBJECT_WRONG_TYPE": (
+        "只有文本类信息项可以声明数据主体（subject）：{detail}",
+        "only a text item can declare a data subject (subject): {detail}",
+    ),
     "PARTS_WRONG_TYPE": (
         "只有文本或日期类信息项可以声明组成部分（parts）：{detail}",
         "only a text or date item can declare parts: {detail}",
