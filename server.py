@@ -473,6 +473,7 @@ class QueryEndpoint(GraphQLEndpoint):
                 tracer=runtime.tracer,
                 platform=runtime.engine,
                 pseudonym_secret=runtime.pseudonym_secret,
+                subject_key=runtime.subject_key,
                 forms=snapshot.forms,
                 freshness=runtime.freshness,
                 disputes=snapshot.disputes,

@@ -276,7 +276,12 @@ async def build_demo(
             catalog = Catalog(catalog.departments, catalog.purposes, catalog.resources, version)
             keys = {}
             for code in catalog.departments:
-                roles = ("applicant", "coordinator", "auditor") if code == COORDINATOR else ("applicant", "reviewer")
+                # The coordinating authority (大数据局) also runs the service hall's "who looked at my data" counter.
+                roles = (
+                    ("applicant", "coordinator", "auditor", "subject_service")
+                    if code == COORDINATOR
+                    else ("applicant", "reviewer")
+                )
                 _, keys[code] = await create_key(
                     conn, department=code, application=f"{code}-demo", departments=catalog.departments, roles=roles
                 )

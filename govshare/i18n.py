@@ -339,6 +339,22 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "只有提供部门可以审核共享申请 {application}。",
         "Only the providing department reviews application {application}.",
     ),
+    "SUBJECT_SERVICE_ONLY": (
+        "只有具有 {role} 角色的密钥（政务服务大厅）可以查询数据主体的访问记录。",
+        "Only a key with the role {role} (a service hall) may look up a data subject's accesses.",
+    ),
+    "SUBJECT_ARGUMENT_REQUIRED": (
+        "须给出公民身份号码 idNumber 或统一社会信用代码 creditCode，且只给一个。",
+        "Give either idNumber or creditCode, exactly one of them.",
+    ),
+    "ID_NUMBER_INVALID": (
+        "不是有效的公民身份号码（GB 11643：18 位，出生日期真实，校验码正确）。",
+        "Not a valid citizen ID number (GB 11643: 18 characters, a real birth date, the right check character).",
+    ),
+    "CREDIT_CODE_INVALID": (
+        "不是有效的统一社会信用代码（GB 32100：18 位，校验码正确）。",
+        "Not a valid unified social credit code (GB 32100: 18 characters, the right check character).",
+    ),
     "REPORT_RECORD_NOT_FOUND": (
         "没有可供本部门在所声明用途下读取该信息项的、具有此主键值的记录，纠错报告未受理。",
         "No record with that key whose item this department may read under the declared purpose: "

@@ -5,13 +5,17 @@ keyed hash of each one's identifier (a person's 公民身份号码, an enterpris
 the platform's subject key, kept outside the database (``subject_key_file``), so that the index holds no number
 and nobody with the database alone can tell whose accesses a row lists, nor confirm a guessed number.
 
-Imports nothing of ours.
+Imports nothing of ours (python-stdnum checks credit codes).
 """
 
 from __future__ import annotations
 
+import datetime
 import hashlib
 import hmac
+import re
+
+from stdnum.cn import uscc
 
 # What a catalog item's ``subject`` may declare it identifies.
 KINDS = ("person", "enterprise", "person_or_enterprise")
@@ -35,3 +39,24 @@ class SubjectKey:
         mac = self._base.copy()
         mac.update(normal(value).encode())
         return mac.hexdigest()
+
+
+_ID_NUMBER = re.compile(r"[0-9]{17}[0-9X]")
+_ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
+
+
+def id_number_valid(value: str) -> bool:
+    """An 18-character 公民身份号码 (GB 11643-1999): 17 digits, a real birth date, and its ISO 7064 MOD 11-2 check
+    character. (python-stdnum's ``cn.ric`` also requires the address code in its own, older table of divisions.)"""
+    if not _ID_NUMBER.fullmatch(value):
+        return False
+    try:
+        datetime.date(int(value[6:10]), int(value[10:12]), int(value[12:14]))
+    except ValueError:
+        return False
+    return "10X98765432"[sum(int(c) * w for c, w in zip(value, _ID_WEIGHTS, strict=False)) % 11] == value[17]
+
+
+def credit_code_valid(value: str) -> bool:
+    """An 18-character 统一社会信用代码 (GB 32100-2015) with its check character."""
+    return len(value) == 18 and bool(uscc.is_valid(value))

@@ -10,6 +10,7 @@ from opentelemetry.trace import Tracer
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from audit.records import AccessRecord
+from govshare.subjects import SubjectKey
 from catalog.freshness import Recorded
 from catalog.model import Catalog
 from catalog.search import FormIndex
@@ -40,6 +41,8 @@ class RequestContext:
     platform: AsyncEngine | None = None
     # The platform's secret behind the keyed-hash mask (each consumer department's key is derived from it).
     pseudonym_secret: bytes = b""
+    # The key of the data-subject index (govshare.subjects): a subject lookup hashes the number asked with it.
+    subject_key: SubjectKey | None = None
     # The form search's index of the same catalog (catalog/search.py), built with the snapshot.
     forms: FormIndex | None = None
     changed: bool = False
