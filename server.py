@@ -63,9 +63,9 @@ from govshare.keys import Caller, authenticate, hash_key, platform_secret
 from govshare.logs import configure as configure_logs
 from govshare.logs import hide_query_strings, show_query_strings
 from govshare.notify import PolicyNotifier
-from govshare.subjects import SubjectKey
 from govshare.platformdb import make_engine, read_versions
 from govshare.ratelimit import CostBudget, RateLimiter
+from govshare.subjects import SubjectKey
 from migrations import ensure_current
 from policies.engine import PolicyEngine, Unenforced
 from policies.model import PolicySet

@@ -34,7 +34,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, TypedDict
 
-from sqlalchemy import Column, Connection, Engine, Integer, String, Table, bindparam, column, inspect, select
+from sqlalchemy import Column, Connection, Engine, Integer, Select, String, Table, bindparam, column, inspect, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from govshare.platformdb import SEED_ROWS, metadata
@@ -137,9 +137,7 @@ class Chain:
 CHAINS: dict[str, Chain] = {}
 
 
-def declare(
-    name: str, table: Table, encodings: dict[int, tuple[str, ...]], attached: Attached | None = None
-) -> Chain:
+def declare(name: str, table: Table, encodings: dict[int, tuple[str, ...]], attached: Attached | None = None) -> Chain:
     """Declare ``table`` a hash chain called ``name`` (its head row is made with the database), its records carrying
     ``attached`` rows where given."""
     columns = set(table.columns.keys())
@@ -313,7 +311,9 @@ async def verify(conn: AsyncConnection, chain: str, checkpoints: Sequence[Head] 
     return count, None
 
 
-async def _verify_attached(conn: AsyncConnection, chain: Chain, attached: Attached, last: int, read_head) -> Break | None:
+async def _verify_attached(
+    conn: AsyncConnection, chain: Chain, attached: Attached, last: int, read_head: Select[tuple[int, str]]
+) -> Break | None:
     """The first record (up to position ``last``, whose hashes verify has checked) whose attached rows are not those
     its digest commits to, or an attached row naming no record; a batch of records at a time."""
     table, rows_of = chain.table, attached.table
@@ -328,7 +328,7 @@ async def _verify_attached(conn: AsyncConnection, chain: Chain, attached: Attach
         }
         found: dict[int, list[Fields]] = {}
         for r in (await conn.execute(select(rows_of).where(position.between(start, end)))).mappings():
-            found.setdefault(r[attached.seq], []).append(r)
+            found.setdefault(r[attached.seq], []).append(dict(r))
         for seq in sorted(set(committed) | set(found)):
             if seq not in committed or attached_digest(found.get(seq, ()), attached.fields) != committed[seq]:
                 return Break(chain.name, seq, "changed")
@@ -337,9 +337,7 @@ async def _verify_attached(conn: AsyncConnection, chain: Chain, attached: Attach
     stray = (await conn.execute(select(position).where((position < 1) | (position > last)).order_by(position))).first()
     if stray is not None:
         head = (await conn.execute(read_head)).one()
-        beyond = (
-            await conn.execute(select(position).where((position < 1) | (position > head.seq)).limit(1))
-        ).first()
+        beyond = (await conn.execute(select(position).where((position < 1) | (position > head.seq)).limit(1))).first()
         if beyond is not None:
             return Break(chain.name, beyond[0], "inserted")
     return None

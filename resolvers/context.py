@@ -10,7 +10,6 @@ from opentelemetry.trace import Tracer
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from audit.records import AccessRecord
-from govshare.subjects import SubjectKey
 from catalog.freshness import Recorded
 from catalog.model import Catalog
 from catalog.search import FormIndex
@@ -19,6 +18,7 @@ from corrections.process import Disputes
 from govshare.config import Settings
 from govshare.keys import Caller
 from govshare.logs import in_request
+from govshare.subjects import SubjectKey
 from policies.engine import PolicyEngine
 
 

@@ -18,8 +18,8 @@ from sqlalchemy import select
 from audit.records import AccessRecord
 from audit.tables import access_records, access_subjects
 from govshare.errors import GovshareError
-from govshare.subjects import credit_code_valid, id_number_valid, normal
 from govshare.logs import logger
+from govshare.subjects import credit_code_valid, id_number_valid, normal
 from resolvers.context import RequestContext
 
 log = logger(__name__)  # govshare.<module>: one logging configuration covers it
@@ -139,7 +139,9 @@ async def _read(ctx: RequestContext, digest: str, first: int, before: int | None
         if wanted:
             for r in await conn.execute(hits.where(access_subjects.c.record_seq.in_(wanted))):
                 items.setdefault(r.record_seq, []).append(r.item)
-            rows = {r.seq: r for r in await conn.execute(select(access_records).where(access_records.c.seq.in_(wanted)))}
+            rows = {
+                r.seq: r for r in await conn.execute(select(access_records).where(access_records.c.seq.in_(wanted)))
+            }
     missing = [seq for seq in wanted if seq not in rows]
     if missing:  # a subject row naming no record: the index was tampered with (govshare audit verify says where)
         log.error("the subject index names access records that are not there: %s", missing)

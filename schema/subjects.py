@@ -42,7 +42,9 @@ class SubjectAccessPage:
 
 async def resolve_subject_accesses(
     info: strawberry.Info,
-    id_number: Annotated[str | None, strawberry.argument(description="自然人的公民身份号码（18 位，校验码须正确）")] = None,
+    id_number: Annotated[
+        str | None, strawberry.argument(description="自然人的公民身份号码（18 位，校验码须正确）")
+    ] = None,
     credit_code: Annotated[
         str | None, strawberry.argument(description="法人的统一社会信用代码（18 位，校验码须正确）")
     ] = None,
