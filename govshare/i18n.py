@@ -664,6 +664,17 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "{year}  放假 {holidays} 天  调休上班 {workdays} 天  {source}",
         "{year}  {holidays} holidays  {workdays} make-up days  {source}",
     ),
+    "CLI_SUBJECT_ACCESS": (
+        "{at}  {department}/{application}  经办人 {operator}  用途 {purpose}  {resource} {operation}  "
+        "信息项 {items}（脱敏 {masked}）  授权 {grants}  涉及信息项 {as_items}",
+        "{at}  {department}/{application}  officer {operator}  purpose {purpose}  {resource} {operation}  "
+        "items {items} (masked {masked})  grants {grants}  as {as_items}",
+    ),
+    "CLI_SUBJECT_NONE": ("没有涉及该主体的数据访问记录。", "No access to records about this subject."),
+    "CLI_SUBJECT_MORE": (
+        "只列出了最新的 {first} 条，还有更早的（--first 可调大）。",
+        "Only the newest {first} are listed; there are older ones (raise --first).",
+    ),
     "CLI_CHAIN_OK": ("{chain} 记录链完整：{count} 条。", "The {chain} chain is intact: {count} records."),
     "CLI_CHAIN_BROKEN": (
         "{chain} 记录链在第 {seq} 条处断开：{problem}。",

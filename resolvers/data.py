@@ -308,7 +308,11 @@ def _source_query(
     # in: in clear from the source, hashed by the connectors as soon as read (connectors.registry).
     for item in subjects.allowed if subjects is not None else ():
         planned = _views(subjects.items[item], decision.scopes)
-        shown_in = None if planned is None else tuple(View(conditions(scope)) for scope, _ in planned)
+        shown_in = None  # in every row answered: every row is in one of the scopes it is shown in (masked or not)
+        if planned is not None and all(planned_scope for planned_scope, _ in planned):
+            in_scopes = list(dict.fromkeys(planned_scope for planned_scope, _ in planned))
+            if decision.scopes is None or not all(scope in in_scopes for scope in decision.scopes):
+                shown_in = tuple(View(conditions(planned_scope)) for planned_scope in in_scopes)
         data_item = resource.item(item)
         columns.append(Column(data_item.column, data_item.type, SUBJECT + item, shown_in, subject=True))
     # Rows come in key order, unless the caller does not see the key in clear in every row: then in the order of

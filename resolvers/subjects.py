@@ -14,6 +14,7 @@ import base64
 from dataclasses import dataclass
 
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from audit.records import AccessRecord
 from audit.tables import access_records, access_subjects
@@ -78,7 +79,7 @@ def _record(ctx: RequestContext) -> AccessRecord:
     return record
 
 
-def _subject(id_number: str | None, credit_code: str | None) -> tuple[str, str]:
+def subject_of(id_number: str | None, credit_code: str | None) -> tuple[str, str]:
     """(the argument's name, the number as hashed), or the refusal of a missing, doubled or malformed one."""
     if (id_number is None) == (credit_code is None):
         raise GovshareError("SUBJECT_ARGUMENT_REQUIRED")
@@ -106,11 +107,13 @@ async def accesses(
         if not 1 <= first <= ctx.settings.max_page_size:
             raise GovshareError("PAGE_SIZE_TOO_LARGE", limit=ctx.settings.max_page_size, requested=first)
         before = decode_cursor(after) if after else None
-        argument, value = _subject(id_number, credit_code)
+        argument, value = subject_of(id_number, credit_code)
         if ctx.subject_key is None:
             raise RuntimeError("a subject lookup needs the subject key")
         digest = ctx.subject_key.digest(value)
-        found = await _read(ctx, digest, first, before)
+        if ctx.platform is None:
+            raise RuntimeError("a subject lookup needs the platform database")
+        found = await read(ctx.platform, digest, first, before)
     except GovshareError as refused:
         record.outcome, record.error_code = "denied", refused.code
         raise
@@ -123,15 +126,14 @@ async def accesses(
     return found
 
 
-async def _read(ctx: RequestContext, digest: str, first: int, before: int | None) -> Found:
+async def read(platform: AsyncEngine, digest: str, first: int, before: int | None = None) -> Found:
+    """The accesses indexed under the subject hash ``digest``, newest first (before position ``before``)."""
     hits = select(access_subjects.c.record_seq, access_subjects.c.item).where(access_subjects.c.subject_hash == digest)
     seqs = select(access_subjects.c.record_seq).where(access_subjects.c.subject_hash == digest).distinct()
     if before is not None:
         seqs = seqs.where(access_subjects.c.record_seq < before)
     seqs = seqs.order_by(access_subjects.c.record_seq.desc()).limit(first + 1)
-    if ctx.platform is None:
-        raise RuntimeError("a subject lookup needs the platform database")
-    async with ctx.platform.connect() as conn:
+    async with platform.connect() as conn:
         page = [r.record_seq for r in await conn.execute(seqs)]
         wanted = page[:first]
         items: dict[int, list[str]] = {}

@@ -355,3 +355,42 @@ async def test_bad_arguments_are_refused_with_a_code(own_api, variables, code):
 async def test_the_officer_is_required(own_api):
     answer = await own_api.query(SUBJECT, HALL, None, variables={"id": "371311197811261792"}, headers={})
     assert [e["extensions"]["code"] for e in answer["errors"]] == ["OPERATOR_REQUIRED"]
+
+
+def test_the_coordinator_looks_a_subject_up_from_the_command_line(own_folder):
+    import asyncio
+    import dataclasses
+
+    from audit.records import AuditWriter
+    from govshare.keys import platform_secret
+    from govshare.platformdb import make_engine
+    from govshare.subjects import SubjectKey
+    from tests.conftest import access_record
+    from tests.test_cli import govshare_in_process
+
+    person = "371311197811261792"
+    key = SubjectKey(platform_secret(own_folder / "var" / "subject.key", create=False))
+    database = own_folder / "var" / "platform.db"
+
+    async def write() -> None:
+        engine = make_engine(f"sqlite+aiosqlite:///{database}")
+        writer = AuditWriter(engine)
+        try:
+            record = dataclasses.replace(access_record(1), subjects=[("legalRepIdNumber", key.digest(person))])
+            await writer.write([record, access_record(3)])
+        finally:
+            await writer.close()
+            await engine.dispose()
+
+    asyncio.run(write())
+    run = govshare_in_process(own_folder, "audit", "subject", "--id-number", person, "--by", "officer-1")
+    assert run.returncode == 0, run.stderr
+    (line,) = run.stdout.splitlines()
+    assert "land/a" in line and "market.enterprise list" in line and "涉及信息项 legalRepIdNumber" in line
+    assert person not in run.stdout
+    again = govshare_in_process(own_folder, "audit", "subject", "--id-number", person, "--by", "officer-2")
+    lines = again.stdout.splitlines()
+    assert len(lines) == 2 and "经办人 officer-1" in lines[0] and "platform.subject-index subject" in lines[0]
+    refused = govshare_in_process(own_folder, "audit", "subject", "--id-number", person[:-1] + "3", "--by", "o")
+    assert refused.returncode != 0 and "ID_NUMBER_INVALID" in refused.stderr + refused.stdout
+    assert govshare_in_process(own_folder, "audit", "verify").returncode == 0
