@@ -394,3 +394,16 @@ def test_the_coordinator_looks_a_subject_up_from_the_command_line(own_folder):
     refused = govshare_in_process(own_folder, "audit", "subject", "--id-number", person[:-1] + "3", "--by", "o")
     assert refused.returncode != 0 and "ID_NUMBER_INVALID" in refused.stderr + refused.stdout
     assert govshare_in_process(own_folder, "audit", "verify").returncode == 0
+
+
+async def test_a_data_error_report_is_an_access_to_its_record_and_stores_no_number(own_api, own_world):
+    from tests.test_corrections import report
+
+    rep = enterprise_and_its_representative(own_world)[1]
+    filed = await report(own_api, "market", MARKET[1], rep)
+    assert filed["data"]["reportDataError"]["id"], filed
+    found = accesses(await lookup(own_api, id_number=rep))
+    assert [(a["department"], a["resource"], a["operation"], a["subjectItems"]) for a in found] == [
+        ("market", "police.person", "report", ["idNumber"])
+    ]
+    assert await _scan(own_api.app.state.runtime.engine, [rep]) == []
