@@ -1398,7 +1398,7 @@ def audit_keygen(output: Path | None) -> None:
 @audit.command(
     "subject",
     help="谁查看了我的数据：按公民身份号码或统一社会信用代码列出涉及该自然人或法人的全部数据访问，最新的在前；"
-    "本次查询也记入访问记录（协调机构办公室，经办人 --by）。",
+    "本次查询也记入访问记录（以协调机构办公室的名义，记下经办人）。",
 )
 @click.option("--id-number", default=None, help="自然人的公民身份号码（18 位，校验码须正确）。")
 @click.option("--credit-code", default=None, help="法人的统一社会信用代码（18 位，校验码须正确）。")

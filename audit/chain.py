@@ -78,9 +78,9 @@ def _dump(value: object) -> str:
 
 @dataclass(frozen=True)
 class Attached:
-    """Rows of ``table`` attached to a chain's records: a given record carries them as a list of mappings under
-    ``given`` (each without the record's position, which goes into ``seq``); their digest goes into the record's
-    field ``digest``, which the encodings that know of attached rows hash."""
+    """Rows of ``table`` attached to a chain's records: a given record carries them under ``given`` as tuples of
+    their values (text) in the order of ``fields`` (without the record's position, which goes into ``seq``); their
+    digest goes into the record's field ``digest``, which the encodings that know of attached rows hash."""
 
     table: Table
     given: str
@@ -93,12 +93,13 @@ class Attached:
         return tuple(c.name for c in self.table.columns if c.name != self.seq)
 
 
-def attached_digest(rows: Sequence[Fields], fields: Sequence[str]) -> str | None:
-    """The digest of a record's attached rows, whatever their order; None when there are none."""
+def attached_digest(rows: Sequence[Sequence[str]]) -> str | None:
+    """The digest of a record's attached rows (their values, text), whatever their order; None when there are none.
+    SHA-256 of the rows' lines sorted, each its values joined by U+001F: a 1000-row answer carries some 2000 rows,
+    and one text costs a hundredth of one JSON encoding a row."""
     if not rows:
         return None
-    canonical = sorted(_dump([_plain(row.get(name)) for name in fields]) for row in rows)
-    return hashlib.sha256(_dump(canonical).encode()).hexdigest()
+    return hashlib.sha256("\n".join(sorted("\x1f".join(values) for values in rows)).encode()).hexdigest()
 
 
 @dataclass(frozen=True)
@@ -141,7 +142,9 @@ def declare(name: str, table: Table, encodings: dict[int, tuple[str, ...]], atta
     """Declare ``table`` a hash chain called ``name`` (its head row is made with the database), its records carrying
     ``attached`` rows where given."""
     columns = set(table.columns.keys())
-    if attached is not None and (attached.digest not in encodings[max(encodings)] or attached.seq in attached.fields):
+    if attached is not None and (
+        attached.digest not in encodings[max(encodings)] or attached.seq not in attached.table.columns
+    ):
         raise ValueError(f"chain {name}: its current encoding must hash the attached rows' digest {attached.digest}")
     for version, fields in encodings.items():
         unknown = [f for f in fields if f not in columns or f in LINK_COLUMNS]
@@ -174,7 +177,7 @@ _ADVANCE_HEAD = (
 @dataclass
 class _Linked:
     rows: list[dict[str, Any]]  # the records, linked
-    attached: list[dict[str, Any]]  # their attached rows, each naming its record's position
+    attached: list[tuple[int, Sequence[str]]]  # their attached rows: (the record's position, the row's values)
     seq: int  # the new head
     hash: str
 
@@ -188,8 +191,8 @@ def _linked(chain: Chain, seq: int, prev: str, rows: Sequence[Fields]) -> _Linke
         row["encoding"] = encoding
         if extra is not None:
             carried = given.get(extra.given) or ()
-            row[extra.digest] = attached_digest(carried, extra.fields)
-            attached += [{**{name: a.get(name) for name in extra.fields}, extra.seq: seq} for a in carried]
+            row[extra.digest] = attached_digest(carried)
+            attached += [(seq, values) for values in carried]
         digest = chain.hash(prev, seq, row)
         linked.append({**row, "seq": seq, "prev_hash": prev, "hash": digest})
         prev = digest
@@ -206,7 +209,7 @@ async def append(conn: AsyncConnection, chain: str, rows: Sequence[Fields]) -> N
     done = _linked(declared, head.seq, head.hash, rows)
     await conn.execute(declared.table.insert(), done.rows)
     if done.attached and declared.attached is not None:
-        await conn.execute(declared.attached.table.insert(), done.attached)
+        await conn.execute(declared.attached.table.insert(), _attached_rows(declared.attached, done.attached))
     await conn.execute(_ADVANCE_HEAD, {"chain_name": chain, "new_seq": done.seq, "new_hash": done.hash})
 
 
@@ -220,8 +223,12 @@ def append_sync(conn: Connection, chain: str, rows: Sequence[Fields]) -> None:
     done = _linked(declared, head.seq, head.hash, rows)
     conn.execute(declared.table.insert(), done.rows)
     if done.attached and declared.attached is not None:
-        conn.execute(declared.attached.table.insert(), done.attached)
+        conn.execute(declared.attached.table.insert(), _attached_rows(declared.attached, done.attached))
     conn.execute(_ADVANCE_HEAD, {"chain_name": chain, "new_seq": done.seq, "new_hash": done.hash})
+
+
+def _attached_rows(attached: Attached, rows: Sequence[tuple[int, Sequence[str]]]) -> list[dict[str, Any]]:
+    return [{attached.seq: seq, **dict(zip(attached.fields, values, strict=True))} for seq, values in rows]
 
 
 @dataclass(frozen=True)
@@ -326,11 +333,12 @@ async def _verify_attached(
                 select(table.c.seq, table.c[attached.digest].label("digest")).where(table.c.seq.between(start, end))
             )
         }
-        found: dict[int, list[Fields]] = {}
-        for r in (await conn.execute(select(rows_of).where(position.between(start, end)))).mappings():
-            found.setdefault(r[attached.seq], []).append(dict(r))
+        found: dict[int, list[tuple[str, ...]]] = {}
+        values = select(position, *(rows_of.c[name] for name in attached.fields)).where(position.between(start, end))
+        for r in await conn.execute(values):
+            found.setdefault(r[0], []).append(tuple(r[1:]))
         for seq in sorted(set(committed) | set(found)):
-            if seq not in committed or attached_digest(found.get(seq, ()), attached.fields) != committed[seq]:
+            if seq not in committed or attached_digest(found.get(seq, ())) != committed[seq]:
                 return Break(chain.name, seq, "changed")
     # A row attached to no record: before the first, or beyond the head (read after them: whatever a running server
     # appended meanwhile, its head came with its rows).
@@ -370,14 +378,12 @@ class SqliteAppender:
             f"INSERT INTO {self.table.name} ({', '.join(self._columns)}) "
             f"VALUES ({', '.join('?' for _ in self._columns)})"
         )
-        self._attached: tuple[str, list[tuple[str, Any]]] | None = None
-        if self.chain.attached is not None:
-            attached = self.chain.attached.table
-            names = [c.name for c in attached.columns if not (c.primary_key and c.autoincrement is True)]
-            bind = {c.name: c.type.bind_processor(engine.dialect) for c in attached.columns}
+        self._attached: str | None = None
+        if self.chain.attached is not None:  # text values and the position: stored as they are
+            extra = self.chain.attached
+            names = (extra.seq, *extra.fields)
             self._attached = (
-                f"INSERT INTO {attached.name} ({', '.join(names)}) VALUES ({', '.join('?' for _ in names)})",
-                [(name, bind[name]) for name in names],
+                f"INSERT INTO {extra.table.name} ({', '.join(names)}) VALUES ({', '.join('?' for _ in names)})"
             )
 
     def append(self, rows: Sequence[Fields]) -> None:
@@ -397,7 +403,7 @@ class SqliteAppender:
             done = _linked(self.chain, seq, prev, rows)
             conn.executemany(self._insert, _bound(done.rows, self._processors))
             if done.attached and self._attached is not None:
-                conn.executemany(self._attached[0], _bound(done.attached, self._attached[1]))
+                conn.executemany(self._attached, [(seq, *values) for seq, values in done.attached])
             conn.execute(
                 "UPDATE chain_heads SET seq = ?, hash = ? WHERE chain = ?", (done.seq, done.hash, self.chain.name)
             )

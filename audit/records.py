@@ -51,8 +51,7 @@ class AccessRecord:
 
 def _row(record: AccessRecord) -> dict[str, Any]:
     row = dict(vars(record))  # its fields are flat values, lists and dicts never changed afterwards
-    # Attached to the record (audit.tables.access_subjects), its digest set as it is chained (audit.chain).
-    row["subjects"] = [{"item": item, "subject_hash": digest} for item, digest in record.subjects]
+    # Attached to the record (audit.tables.access_subjects: item, subject_hash), its digest set as it is chained.
     return row
 
 

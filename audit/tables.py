@@ -67,6 +67,8 @@ access_subjects = append_only(
         Column("subject_hash", String(64), primary_key=True),
         # A subject's accesses, newest first (subjectAccesses); a record's subjects are its primary key's first part.
         Index("access_subjects_subject_hash", "subject_hash", "record_seq"),
+        # SQLite: the rows are their primary key's B-tree, not a rowid table beside it (one B-tree less to write).
+        sqlite_with_rowid=False,
     )
 )
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import datetime
 import hashlib
-import hmac
 import re
 
 from stdnum.cn import uscc
@@ -33,12 +32,18 @@ class SubjectKey:
     def __init__(self, secret: bytes) -> None:
         if len(secret) < 32:
             raise ValueError(f"a subject key needs 32 bytes, not {len(secret)}")
-        self._base = hmac.new(secret, digestmod=hashlib.sha256)  # its pads computed once: each hash copies them
+        # HMAC (RFC 2104) by its padded keys, hashed once: each value then costs two copies of a hash state (a third
+        # less than copying an hmac.HMAC, whose copy is Python; hmac.digest prepares the key again for every value).
+        block = (hashlib.sha256(secret).digest() if len(secret) > 64 else secret).ljust(64, b"\0")
+        self._inner = hashlib.sha256(bytes(b ^ 0x36 for b in block))
+        self._outer = hashlib.sha256(bytes(b ^ 0x5C for b in block))
 
     def digest(self, value: object) -> str:
-        mac = self._base.copy()
-        mac.update(normal(value).encode())
-        return mac.hexdigest()
+        inner = self._inner.copy()
+        inner.update(normal(value).encode())
+        outer = self._outer.copy()
+        outer.update(inner.digest())
+        return outer.hexdigest()
 
 
 _ID_NUMBER = re.compile(r"[0-9]{17}[0-9X]")

@@ -219,7 +219,7 @@ async def _tamper(engine, *statements) -> None:
     "tampering, problem",
     [
         (
-            "DELETE FROM access_subjects WHERE rowid = (SELECT MIN(rowid) FROM access_subjects WHERE record_seq = {seq})",
+            "DELETE FROM access_subjects WHERE record_seq = {seq} AND subject_hash = (SELECT MIN(subject_hash) FROM access_subjects WHERE record_seq = {seq})",
             "changed",
         ),
         ("UPDATE access_subjects SET subject_hash = '{other}' WHERE record_seq = {seq}", "changed"),

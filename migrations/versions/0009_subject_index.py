@@ -26,6 +26,7 @@ def upgrade() -> None:
         sa.Column("record_seq", sa.Integer, primary_key=True, autoincrement=False),
         sa.Column("item", sa.String(80), primary_key=True),
         sa.Column("subject_hash", sa.String(64), primary_key=True),
+        sqlite_with_rowid=False,  # as audit/tables.py: the rows are their primary key's B-tree
     )
     op.create_index("access_subjects_subject_hash", "access_subjects", ["subject_hash", "record_seq"])
     for statement in guard_statements(op.get_bind().dialect.name, ("access_subjects",)):
