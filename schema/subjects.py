@@ -28,7 +28,7 @@ class SubjectAccess:
     items_returned: list[str] = strawberry.field(description="返回的信息项")
     items_masked: list[str] = strawberry.field(description="脱敏返回的信息项")
     subject_items: list[str] = strawberry.field(
-        description="以哪个信息项涉及该主体（如记录主键 idNumber、法定代表人身份证号 legalRepIdNumber）"
+        description="以哪些信息项涉及该主体（记录本身的主键，或记录中另一主体的证件号码，如法定代表人的身份证号）"
     )
     outcome: str = strawberry.field(description="allowed（允许）或 partial（部分信息项被拒绝）")
 
