@@ -10,7 +10,6 @@ asked, so that the next lookup shows it too; a refused lookup is recorded as ref
 
 from __future__ import annotations
 
-import base64
 from dataclasses import dataclass
 
 from sqlalchemy import select
@@ -22,6 +21,7 @@ from govshare.errors import GovshareError
 from govshare.logs import logger
 from govshare.subjects import credit_code_valid, id_number_valid, normal
 from resolvers.context import RequestContext
+from resolvers.data import decode_cursor, encode_cursor
 
 log = logger(__name__)  # govshare.<module>: one logging configuration covers it
 
@@ -44,21 +44,6 @@ class Found:
     accesses: list[Access]
     has_next_page: bool
     end_cursor: str | None
-
-
-def encode_cursor(seq: int) -> str:
-    return base64.urlsafe_b64encode(f"s:{seq}".encode()).decode()
-
-
-def decode_cursor(cursor: str) -> int:
-    try:
-        kind, _, number = base64.urlsafe_b64decode(cursor.encode()).decode().partition(":")
-        seq = int(number)
-    except (ValueError, UnicodeDecodeError):
-        raise GovshareError("BAD_CURSOR") from None
-    if kind != "s" or not 0 < seq < 2**31:
-        raise GovshareError("BAD_CURSOR")
-    return seq
 
 
 def _record(ctx: RequestContext) -> AccessRecord:
@@ -106,7 +91,10 @@ async def accesses(
             raise GovshareError("OPERATOR_REQUIRED", extensions={"header": "X-Operator"})
         if not 1 <= first <= ctx.settings.max_page_size:
             raise GovshareError("PAGE_SIZE_TOO_LARGE", limit=ctx.settings.max_page_size, requested=first)
+        # The list fields' opaque cursor, holding here the position before which the next page starts.
         before = decode_cursor(after) if after else None
+        if before == 0:
+            raise GovshareError("BAD_CURSOR")
         argument, value = subject_of(id_number, credit_code)
         if ctx.subject_key is None:
             raise RuntimeError("a subject lookup needs the subject key")
