@@ -12,6 +12,7 @@ import functools
 import os
 import sys
 import unicodedata
+import uuid
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
@@ -27,6 +28,7 @@ from applications.workdays import ScheduleError, load_calendar, load_schedule_fi
 from audit.chain import CHAINS
 from audit.chain import verify as verify_chain
 from audit.checkpoints import Checkpointer, check_checkpoints, generate_key, public_key_text, verification_keys
+from audit.records import AccessRecord, AuditWriter
 from catalog import store as catalog_store
 from catalog import workflow
 from catalog.conformance import check_sources
@@ -38,11 +40,13 @@ from govshare.clock import CHINA
 from govshare.config import LANGUAGES, Settings, load_settings
 from govshare.errors import CatalogError, ConfigError, GovshareError
 from govshare.i18n import message
-from govshare.keys import DEFAULT_ROLES, ROLES, api_keys, create_key, revoke_key
+from govshare.keys import DEFAULT_ROLES, ROLES, api_keys, create_key, platform_secret, revoke_key
 from govshare.platformdb import make_engine
+from govshare.subjects import SubjectKey
 from policies import disclosure, documents
 from policies.store import load_policy_set
 from policies.tables import grants
+from resolvers import subjects
 from schema.builder import build_schema
 from schema.documents import check_document
 
@@ -1391,6 +1395,74 @@ def audit_keygen(output: Path | None) -> None:
     click.echo(public_key_text(key.public_key()))
 
 
+@audit.command(
+    "subject",
+    help="谁查看了我的数据：按公民身份号码或统一社会信用代码列出涉及该自然人或法人的全部数据访问，最新的在前；"
+    "本次查询也记入访问记录（以协调机构办公室的名义，记下经办人）。",
+)
+@click.option("--id-number", default=None, help="自然人的公民身份号码（18 位，校验码须正确）。")
+@click.option("--credit-code", default=None, help="法人的统一社会信用代码（18 位，校验码须正确）。")
+@click.option("--by", "operator", required=True, help="经办人（记入本次查询的访问记录）。")
+@click.option("--first", default=50, show_default=True, type=click.IntRange(1, 10_000), help="最多列出的条数。")
+@runs_async
+async def audit_subject(
+    settings: Settings, engine, id_number: str | None, credit_code: str | None, operator: str, first: int
+) -> None:
+    argument, value = subjects.subject_of(id_number, credit_code)
+    key = SubjectKey(
+        platform_secret(Path(settings.expand(settings.subject_key_file)), create=False, name="subject key")
+    )
+    digest = key.digest(value)
+    found = await subjects.read(engine, digest, first)
+    # Recorded before anything is shown, as every lookup of a subject is.
+    writer = AuditWriter(engine)
+    try:
+        await writer.write(
+            [
+                AccessRecord(
+                    at=datetime.now(UTC),
+                    request_id=str(uuid.uuid4()),
+                    trace_id="0" * 32,
+                    department=COORDINATOR_OFFICE,
+                    application="govshare audit subject",
+                    key_id="cli",
+                    operator=operator,
+                    purpose=None,
+                    resource=subjects.SUBJECT_INDEX,
+                    operation=subjects.OPERATION,
+                    items_returned=[argument],
+                    row_count=len(found.accesses),
+                    subjects=[(argument, digest)],
+                )
+            ]
+        )
+    finally:
+        await writer.close()
+    if not found.accesses:
+        click.echo(_say(settings, "CLI_SUBJECT_NONE"))
+    for access in found.accesses:
+        r = access.row
+        click.echo(
+            _say(
+                settings,
+                "CLI_SUBJECT_ACCESS",
+                at=r.at.astimezone(CHINA).isoformat(timespec="seconds"),
+                department=r.department,
+                application=r.application,
+                operator=r.operator or "-",
+                purpose=r.purpose or "-",
+                resource=r.resource,
+                operation=r.operation,
+                items=",".join(r.items_returned) or "-",
+                masked=",".join(r.items_masked) or "-",
+                grants=",".join(r.grants_used) or "-",
+                as_items=",".join(access.items),
+            )
+        )
+    if found.has_next_page:
+        click.echo(_say(settings, "CLI_SUBJECT_MORE", first=first))
+
+
 @main.group(help="工作日历：加载某年的法定节假日和调休安排（用于计算答复期限）。")
 def calendar() -> None:
     pass
@@ -1694,6 +1766,13 @@ ENGLISH_HELP = {
     "checkpoint file (a running server also writes them from time to time).",
     "audit keygen": "Generate a new Ed25519 checkpoint signing key pair: the private key to a file (never over an "
     "existing one), the public key to standard output, to configure as audit_verify_public_key.",
+    "audit subject": "Who looked at my data: every access to records about the person or enterprise with this ID "
+    "number or credit code, newest first; the lookup itself is recorded (the coordinator's office, officer --by).",
+    "audit subject --id-number": "A person's citizen ID number (18 characters, check character verified).",
+    "audit subject --credit-code": "An enterprise's unified social credit code (18 characters, check character "
+    "verified).",
+    "audit subject --by": "The officer asking (recorded in the lookup's access record).",
+    "audit subject --first": "At most this many accesses.",
     "audit keygen --output": "Private key file (default: the audit_signing_key_file setting); keep it outside the "
     "platform database and var/.",
     "calendar": "Working calendar: load a year's public holidays and make-up working days (for answer deadlines).",

@@ -65,6 +65,7 @@ from govshare.logs import hide_query_strings, show_query_strings
 from govshare.notify import PolicyNotifier
 from govshare.platformdb import make_engine, make_sync_engine, read_versions_sync
 from govshare.ratelimit import CostBudget, RateLimiter
+from govshare.subjects import SubjectKey
 from migrations import ensure_current
 from policies.engine import PolicyEngine, Unenforced
 from policies.model import PolicySet
@@ -145,6 +146,15 @@ class Runtime:
         # async driver each of its round trips waits for the event loop, and under 32 clients the check took over
         # 0.5 s, so the key cache (confirmed for 2 x refresh_seconds) lapsed and keys were looked up again.
         self._versions_engine = make_sync_engine(self.engine)
+        self.pseudonym_secret = platform_secret(
+            Path(settings.expand(settings.pseudonym_secret_file)), create=not settings.production
+        )
+        # The key of the data-subject index (govshare.subjects): outside the database, like the pseudonym secret.
+        self.subject_key = SubjectKey(
+            platform_secret(
+                Path(settings.expand(settings.subject_key_file)), create=not settings.production, name="subject key"
+            )
+        )
         self.connectors = Connectors(
             timeout=settings.source_timeout_seconds,
             cache_url=settings.cache_url,
@@ -152,11 +162,9 @@ class Runtime:
             breaker_reset_seconds=settings.breaker_reset_seconds,
             pool_size=settings.source_pool_size,
             upstream_credentials=load_credentials(Path(settings.expand(settings.upstream_credentials))),
+            subject_key=self.subject_key,
         )
         self.tracer, self.tracer_provider = make_tracer(settings, span_exporter)
-        self.pseudonym_secret = platform_secret(
-            Path(settings.expand(settings.pseudonym_secret_file)), create=not settings.production
-        )
         counted = settings.rate_limit_url, settings.rate_limit_unavailable
         self.rate_limiter = RateLimiter(settings.rate_limit, *counted) if settings.rate_limit else None
         self.cost_budget = CostBudget(settings.cost_budget, *counted) if settings.cost_budget else None
@@ -483,6 +491,7 @@ class QueryEndpoint(GraphQLEndpoint):
                 tracer=runtime.tracer,
                 platform=runtime.engine,
                 pseudonym_secret=runtime.pseudonym_secret,
+                subject_key=runtime.subject_key,
                 forms=snapshot.forms,
                 freshness=runtime.freshness,
                 disputes=snapshot.disputes,

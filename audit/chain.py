@@ -13,6 +13,11 @@ them). A column that is not in a record's encoding must be empty (NULL) on it: `
   but its place in the chain, as a JSON object with sorted keys, after the previous hash and the position.
 - Later versions hash ``[previous hash, position, version, [[field, value], ...]]`` in the declared order.
 
+A chain may carry **attached rows**: rows of another table written with each record, in its transaction, naming
+the record's position (the access records' data subjects, ``audit/tables.py``). The record commits to them: one of
+its chained fields is the digest of its attached rows (None for none), set here as the record is linked, so that
+``verify`` finds an attached row deleted, added or altered as it finds the record changed.
+
 Appending takes the chain's head row first (a write lock on SQLite, a row lock on PostgreSQL), so
 concurrent writers in several processes extend one chain and never fork it.
 
@@ -29,7 +34,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, TypedDict
 
-from sqlalchemy import Column, Connection, Engine, Integer, String, Table, bindparam, column, inspect, select
+from sqlalchemy import Column, Connection, Engine, Integer, Select, String, Table, bindparam, column, inspect, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from govshare.platformdb import SEED_ROWS, metadata
@@ -72,10 +77,37 @@ def _dump(value: object) -> str:
 
 
 @dataclass(frozen=True)
+class Attached:
+    """Rows of ``table`` attached to a chain's records: a given record carries them under ``given`` as tuples of
+    their values (text) in the order of ``fields`` (without the record's position, which goes into ``seq``); their
+    digest goes into the record's field ``digest``, which the encodings that know of attached rows hash."""
+
+    table: Table
+    given: str
+    digest: str
+    seq: str = "record_seq"
+
+    @functools.cached_property
+    def fields(self) -> tuple[str, ...]:
+        """The attached rows' own columns (all but the record's position), in the table's order."""
+        return tuple(c.name for c in self.table.columns if c.name != self.seq)
+
+
+def attached_digest(rows: Sequence[Sequence[str]]) -> str | None:
+    """The digest of a record's attached rows (their values, text), whatever their order; None when there are none.
+    SHA-256 of the rows' lines sorted, each its values joined by U+001F: a 1000-row answer carries some 2000 rows,
+    and one text costs a hundredth of one JSON encoding a row."""
+    if not rows:
+        return None
+    return hashlib.sha256("\n".join(sorted("\x1f".join(values) for values in rows)).encode()).hexdigest()
+
+
+@dataclass(frozen=True)
 class Chain:
     name: str
     table: Table
     encodings: dict[int, tuple[str, ...]]  # version -> the fields it hashes, in order
+    attached: Attached | None = None
 
     @functools.cached_property
     def current(self) -> int:
@@ -106,16 +138,21 @@ class Chain:
 CHAINS: dict[str, Chain] = {}
 
 
-def declare(name: str, table: Table, encodings: dict[int, tuple[str, ...]]) -> Chain:
-    """Declare ``table`` a hash chain called ``name`` (its head row is made with the database)."""
+def declare(name: str, table: Table, encodings: dict[int, tuple[str, ...]], attached: Attached | None = None) -> Chain:
+    """Declare ``table`` a hash chain called ``name`` (its head row is made with the database), its records carrying
+    ``attached`` rows where given."""
     columns = set(table.columns.keys())
+    if attached is not None and (
+        attached.digest not in encodings[max(encodings)] or attached.seq not in attached.table.columns
+    ):
+        raise ValueError(f"chain {name}: its current encoding must hash the attached rows' digest {attached.digest}")
     for version, fields in encodings.items():
         unknown = [f for f in fields if f not in columns or f in LINK_COLUMNS]
         if unknown or len(set(fields)) != len(fields):
             raise ValueError(f"chain {name} encoding {version}: bad fields {unknown or fields}")
     if not set(LINK_COLUMNS) <= columns:
         raise ValueError(f"chain {name}: its table lacks {sorted(set(LINK_COLUMNS) - columns)}")
-    chain = CHAINS[name] = Chain(name, table, dict(encodings))
+    chain = CHAINS[name] = Chain(name, table, dict(encodings), attached)
     heads = SEED_ROWS.setdefault(chain_heads.name, [])
     if not any(h["chain"] == name for h in heads):
         heads.append({"chain": name, "seq": 0, "hash": GENESIS})
@@ -137,17 +174,29 @@ _ADVANCE_HEAD = (
 )
 
 
-def _linked(chain: Chain, seq: int, prev: str, rows: Sequence[Fields]) -> tuple[list[dict[str, Any]], int, str]:
-    linked = []
-    columns, encoding = chain.data_columns, chain.current
+@dataclass
+class _Linked:
+    rows: list[dict[str, Any]]  # the records, linked
+    attached: list[tuple[int, Sequence[str]]]  # their attached rows: (the record's position, the row's values)
+    seq: int  # the new head
+    hash: str
+
+
+def _linked(chain: Chain, seq: int, prev: str, rows: Sequence[Fields]) -> _Linked:
+    linked, attached = [], []
+    columns, encoding, extra = chain.data_columns, chain.current, chain.attached
     for given in rows:
         seq += 1
         row = {name: given.get(name) for name in columns}
         row["encoding"] = encoding
+        if extra is not None:
+            carried = given.get(extra.given) or ()
+            row[extra.digest] = attached_digest(carried)
+            attached += [(seq, values) for values in carried]
         digest = chain.hash(prev, seq, row)
         linked.append({**row, "seq": seq, "prev_hash": prev, "hash": digest})
         prev = digest
-    return linked, seq, prev
+    return _Linked(linked, attached, seq, prev)
 
 
 async def append(conn: AsyncConnection, chain: str, rows: Sequence[Fields]) -> None:
@@ -156,9 +205,12 @@ async def append(conn: AsyncConnection, chain: str, rows: Sequence[Fields]) -> N
         return
     await conn.execute(_LOCK_HEAD, {"chain_name": chain})
     head = (await conn.execute(_READ_HEAD, {"chain_name": chain})).one()
-    linked, seq, prev = _linked(CHAINS[chain], head.seq, head.hash, rows)
-    await conn.execute(CHAINS[chain].table.insert(), linked)
-    await conn.execute(_ADVANCE_HEAD, {"chain_name": chain, "new_seq": seq, "new_hash": prev})
+    declared = CHAINS[chain]
+    done = _linked(declared, head.seq, head.hash, rows)
+    await conn.execute(declared.table.insert(), done.rows)
+    if done.attached and declared.attached is not None:
+        await conn.execute(declared.attached.table.insert(), _attached_rows(declared.attached, done.attached))
+    await conn.execute(_ADVANCE_HEAD, {"chain_name": chain, "new_seq": done.seq, "new_hash": done.hash})
 
 
 def append_sync(conn: Connection, chain: str, rows: Sequence[Fields]) -> None:
@@ -167,9 +219,16 @@ def append_sync(conn: Connection, chain: str, rows: Sequence[Fields]) -> None:
         return
     conn.execute(_LOCK_HEAD, {"chain_name": chain})
     head = conn.execute(_READ_HEAD, {"chain_name": chain}).one()
-    linked, seq, prev = _linked(CHAINS[chain], head.seq, head.hash, rows)
-    conn.execute(CHAINS[chain].table.insert(), linked)
-    conn.execute(_ADVANCE_HEAD, {"chain_name": chain, "new_seq": seq, "new_hash": prev})
+    declared = CHAINS[chain]
+    done = _linked(declared, head.seq, head.hash, rows)
+    conn.execute(declared.table.insert(), done.rows)
+    if done.attached and declared.attached is not None:
+        conn.execute(declared.attached.table.insert(), _attached_rows(declared.attached, done.attached))
+    conn.execute(_ADVANCE_HEAD, {"chain_name": chain, "new_seq": done.seq, "new_hash": done.hash})
+
+
+def _attached_rows(attached: Attached, rows: Sequence[tuple[int, Sequence[str]]]) -> list[dict[str, Any]]:
+    return [{attached.seq: seq, **dict(zip(attached.fields, values, strict=True))} for seq, values in rows]
 
 
 @dataclass(frozen=True)
@@ -252,7 +311,44 @@ async def verify(conn: AsyncConnection, chain: str, checkpoints: Sequence[Head] 
         after = (await conn.execute(read_head)).one()
         if last > after.seq or (last == after.seq and prev != after.hash):
             return count, Break(chain, after.seq + 1, "inserted")
+    if declared.attached is not None:
+        broken = await _verify_attached(conn, declared, declared.attached, last, read_head)
+        if broken is not None:
+            return count, broken
     return count, None
+
+
+async def _verify_attached(
+    conn: AsyncConnection, chain: Chain, attached: Attached, last: int, read_head: Select[tuple[int, str]]
+) -> Break | None:
+    """The first record (up to position ``last``, whose hashes verify has checked) whose attached rows are not those
+    its digest commits to, or an attached row naming no record; a batch of records at a time."""
+    table, rows_of = chain.table, attached.table
+    position = rows_of.c[attached.seq]
+    for start in range(1, last + 1, VERIFY_BATCH):
+        end = min(start + VERIFY_BATCH - 1, last)
+        committed = {
+            r.seq: r.digest
+            for r in await conn.execute(
+                select(table.c.seq, table.c[attached.digest].label("digest")).where(table.c.seq.between(start, end))
+            )
+        }
+        found: dict[int, list[tuple[str, ...]]] = {}
+        values = select(position, *(rows_of.c[name] for name in attached.fields)).where(position.between(start, end))
+        for r in await conn.execute(values):
+            found.setdefault(r[0], []).append(tuple(r[1:]))
+        for seq in sorted(set(committed) | set(found)):
+            if seq not in committed or attached_digest(found.get(seq, ())) != committed[seq]:
+                return Break(chain.name, seq, "changed")
+    # A row attached to no record: before the first, or beyond the head (read after them: whatever a running server
+    # appended meanwhile, its head came with its rows).
+    stray = (await conn.execute(select(position).where((position < 1) | (position > last)).order_by(position))).first()
+    if stray is not None:
+        head = (await conn.execute(read_head)).one()
+        beyond = (await conn.execute(select(position).where((position < 1) | (position > head.seq)).limit(1))).first()
+        if beyond is not None:
+            return Break(chain.name, beyond[0], "inserted")
+    return None
 
 
 async def _holds(conn: AsyncConnection, table: Table, seq: int) -> bool:
@@ -282,6 +378,13 @@ class SqliteAppender:
             f"INSERT INTO {self.table.name} ({', '.join(self._columns)}) "
             f"VALUES ({', '.join('?' for _ in self._columns)})"
         )
+        self._attached: str | None = None
+        if self.chain.attached is not None:  # text values and the position: stored as they are
+            extra = self.chain.attached
+            names = (extra.seq, *extra.fields)
+            self._attached = (
+                f"INSERT INTO {extra.table.name} ({', '.join(names)}) VALUES ({', '.join('?' for _ in names)})"
+            )
 
     def append(self, rows: Sequence[Fields], *, before_commit: Callable[[], None] | None = None) -> None:
         if rows and not self.try_append(rows, before_commit=before_commit):
@@ -298,18 +401,13 @@ class SqliteAppender:
             return False
         try:
             seq, prev = conn.execute("SELECT seq, hash FROM chain_heads WHERE chain = ?", (self.chain.name,)).fetchone()
-            linked, seq, prev = _linked(self.chain, seq, prev, rows)
-            conn.executemany(
-                self._insert,
-                [
-                    tuple(
-                        row[name] if process is None or row[name] is None else process(row[name])
-                        for name, process in self._processors
-                    )
-                    for row in linked
-                ],
+            done = _linked(self.chain, seq, prev, rows)
+            conn.executemany(self._insert, _bound(done.rows, self._processors))
+            if done.attached and self._attached is not None:
+                conn.executemany(self._attached, [(seq, *values) for seq, values in done.attached])
+            conn.execute(
+                "UPDATE chain_heads SET seq = ?, hash = ? WHERE chain = ?", (done.seq, done.hash, self.chain.name)
             )
-            conn.execute("UPDATE chain_heads SET seq = ?, hash = ? WHERE chain = ?", (seq, prev, self.chain.name))
             if before_commit is not None:
                 before_commit()
             conn.execute("COMMIT")
@@ -321,3 +419,11 @@ class SqliteAppender:
 
     def close(self) -> None:
         self._conn.close()
+
+
+def _bound(rows: Sequence[Fields], processors: Sequence[tuple[str, Any]]) -> list[tuple[Any, ...]]:
+    """``rows`` as sqlite3 parameters, each value as SQLAlchemy's bind processor of its column stores it."""
+    return [
+        tuple(row[name] if process is None or row[name] is None else process(row[name]) for name, process in processors)
+        for row in rows
+    ]

@@ -44,10 +44,15 @@ class AccessRecord:
     outcome: str = "allowed"  # allowed | partial | denied | failed
     error_code: str | None = None
     policy_version: int | None = None  # the policy version in force for the request (the one /healthz shows)
+    # The data subjects of the rows answered: (item, keyed hash of its identifier) pairs, sorted (govshare.subjects).
+    # Written beside the record (audit.tables.access_subjects), its digest in the record's chained fields.
+    subjects: list[tuple[str, str]] = field(default_factory=list)
 
 
 def _row(record: AccessRecord) -> dict[str, Any]:
-    return dict(vars(record))  # its fields are flat values, lists and dicts never changed afterwards
+    row = dict(vars(record))  # its fields are flat values, lists and dicts never changed afterwards
+    # Attached to the record (audit.tables.access_subjects: item, subject_hash), its digest set as it is chained.
+    return row
 
 
 # A request waiting for its records: its loop, its records as rows, the future it awaits, and the lock it holds

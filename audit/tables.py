@@ -43,9 +43,32 @@ access_records = append_only(
         # The policy version in force for the request (the number /healthz, the console and the log show).
         # Empty on records written before revision 0002.
         Column("policy_version", Integer),
+        # The digest of the record's data subjects (its rows in access_subjects; audit.chain.attached_digest), NULL
+        # for none. Hashed from encoding 3 on (revision 0009).
+        Column("subjects_digest", String(64)),
         # What providers (usageRecords, Art 24) and reviewers ask: a resource's or a department's accesses in time.
         Index("access_records_resource_at", "resource", "at"),
         Index("access_records_department_at", "department", "at"),
+    )
+)
+
+# The data-subject index (README "Who looked at my data"): one row per data subject of the rows an access record
+# answered, written in the record's transaction and committed to by its subjects_digest (audit.chain: attached rows).
+# A subject is the keyed hash of its identifier (govshare.subjects: HMAC-SHA256 under the subject key kept outside
+# this database), never the number; ``item`` is the catalog item that named it (the record's key, a legal
+# representative's ID number, ...). Rows belong to their record: whatever archives or removes a record does the same
+# to its rows (``record_seq`` is the record's ``seq``).
+access_subjects = append_only(
+    Table(
+        "access_subjects",
+        metadata,
+        Column("record_seq", Integer, primary_key=True, autoincrement=False),
+        Column("item", String(80), primary_key=True),
+        Column("subject_hash", String(64), primary_key=True),
+        # A subject's accesses, newest first (subjectAccesses); a record's subjects are its primary key's first part.
+        Index("access_subjects_subject_hash", "subject_hash", "record_seq"),
+        # SQLite: the rows are their primary key's B-tree, not a rowid table beside it (one B-tree less to write).
+        sqlite_with_rowid=False,
     )
 )
 
@@ -98,7 +121,9 @@ ACCESS = chain.declare(
     {
         1: _ACCESS_V1,  # the records written before encodings (revision 0001)
         2: (*_ACCESS_V1, "policy_version"),
+        3: (*_ACCESS_V1, "policy_version", "subjects_digest"),  # the data subjects (revision 0009)
     },
+    chain.Attached(access_subjects, given="subjects", digest="subjects_digest"),
 )
 PROCESS = chain.declare(
     "process",

@@ -337,6 +337,50 @@ async def list_figures(settings: Settings, keys: dict[str, str], table_rows: lis
     }
 
 
+async def subject_figure(settings: Settings, keys: dict[str, str], table_rows: list) -> dict[str, float]:
+    """What the data-subject index costs a list of 100 and of 1000 rows (LIST_QUERY: two subject items a row, the
+    enterprise's credit code and its legal representative's ID number, masked for hrss): reading the identifiers,
+    hashing them, and writing the subject rows beside the record, against the same server with the catalog's subject
+    items cleared (bench only)."""
+    from audit.tables import access_subjects
+
+    async with running(settings, keys) as indexed, running(settings, keys) as unindexed:
+        for app in (indexed.app, unindexed.app):
+            install_policies(app, 0, extra=(bench_grant(),))
+        for resource in unindexed.app.state.runtime.catalog.resources.values():
+            resource.__dict__["subject_items"] = ()  # the cached property, cleared: nothing is indexed
+        engine = indexed.app.state.runtime.engine
+
+        async def subject_rows() -> int:
+            async with engine.connect() as conn:
+                return len((await conn.execute(select(access_subjects.c.record_seq))).all())
+
+        figures, sizes = {}, (min(100, SCALE.rows), SCALE.rows)
+        for name, size in zip(("100", "1000"), sizes, strict=True):
+            variables = {"n": size}
+            before = await subject_rows()
+            await unindexed.query(LIST_CALLER, LIST_QUERY, variables)
+            assert await subject_rows() == before  # switched off
+            result = await indexed.query(LIST_CALLER, LIST_QUERY, variables)
+            assert len(result["data"]["enterpriseList"]["items"]) == size and "errors" not in result
+            # switched on: each enterprise, and its legal representative (one person may represent several)
+            assert size < await subject_rows() - before <= 2 * size
+
+            async def with_index(variables=variables):
+                await indexed.post(LIST_CALLER, LIST_QUERY, variables)
+
+            async def without(variables=variables):
+                await unindexed.post(LIST_CALLER, LIST_QUERY, variables)
+
+            times = await medians(SCALE.runs, indexed=with_index, none=without)
+            figures[f"subject_index_{name}_over_none"] = times["indexed"] / times["none"]
+            table_rows += [
+                (f"list of {size} rows x 10 items, subject index (2 subjects a row)", ms(times["indexed"])),
+                (f"the same, subject items cleared (bench only), {size} rows", ms(times["none"])),
+            ]
+    return figures
+
+
 async def policy_count_figure(
     settings: Settings, keys: dict[str, str], person: str, table_rows: list
 ) -> dict[str, float]:
@@ -780,6 +824,7 @@ async def main() -> dict:
         results: dict[str, float] = {}
         figures = {
             "list": lambda: list_figures(settings, world.keys, table_rows),
+            "subjects": lambda: subject_figure(settings, world.keys, table_rows),
             "policy": lambda: policy_count_figure(settings, world.keys, person, table_rows),
             "statements": lambda: statements_figure(settings, world.keys, table_rows),
             "cache": lambda: cache_figure(settings, world.keys, person, table_rows),

@@ -41,6 +41,7 @@ from catalog.model import (
     Status,
 )
 from govshare.errors import CatalogError, Problem
+from govshare.subjects import KINDS
 
 _CODE = re.compile(r"^[a-z][a-z0-9_-]{1,39}$")
 _DOTTED_CODE = re.compile(r"^[a-z][a-z0-9_-]*(\.[a-z0-9][a-z0-9_-]*)+$")
@@ -149,6 +150,7 @@ _ITEM_FIELDS = {
     "parts",
     "reveals",
     "guide_type",
+    "subject",
 }
 # Every field a catalog file may hold, by table (docs/catalog-fields.md documents each; a test holds them equal).
 ACCEPTED_FIELDS = {
@@ -263,6 +265,17 @@ def _disclosure(
         checker.fault(label, f"{prefix}reveals", "DUPLICATE", ", ".join(reveals))
         reveals = []
     return length, tuple(parts), tuple(reveals)
+
+
+def _subject(raw_item: dict[str, Any], item_type: str, label: str, prefix: str, checker: _Checker) -> str:
+    """The data subject an item identifies ("" for none): one of govshare.subjects.KINDS, on a text item only."""
+    if raw_item.get("subject") is None:
+        return ""
+    kind = checker.choice(raw_item, "subject", KINDS, label, prefix)
+    if kind and item_type != "string":
+        checker.fault(label, f"{prefix}subject", "SUBJECT_WRONG_TYPE", item_type)
+        return ""
+    return kind
 
 
 def _fact_lengths(items: list[DataItem], label: str, checker: _Checker) -> None:
@@ -452,6 +465,7 @@ def _parse_resource(raw: dict[str, Any], index: int, provider: str, checker: _Ch
         item_type = checker.choice(raw_item, "type", ITEM_TYPES, label, prefix)
         length, parts, reveals = _disclosure(raw_item, item_type, label, prefix, checker)
         guide_type = _guide_type(raw_item, item_type, label, prefix, checker)
+        subject = _subject(raw_item, item_type, label, prefix, checker)
         items.append(
             DataItem(
                 name=name,
@@ -472,6 +486,7 @@ def _parse_resource(raw: dict[str, Any], index: int, provider: str, checker: _Ch
                 parts=parts,
                 reveals=reveals,
                 guide_type=guide_type,
+                subject=subject,
             )
         )
     _fact_lengths(items, label, checker)

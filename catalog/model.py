@@ -102,6 +102,10 @@ class DataItem:
     reveals: tuple[str, ...] = ()
     # The national guide's data type letter (C 字符型, N 数值型, D 日期型, ...: catalog/guide.py); "" for the default
     guide_type: str = ""
+    # The data subject the value identifies (govshare.subjects.KINDS: a person's ID number, an enterprise's credit
+    # code, e.g. the record's key or a legal representative's ID number); "" for none. Every access answering a row
+    # indexes it (README "Who looked at my data").
+    subject: str = ""
 
     @property
     def data_type(self) -> str:
@@ -182,6 +186,11 @@ class Resource:
     keywords: tuple[str, ...] = ()
     # Where the source's last change is read (None: not declared; its freshness is then unknown).
     freshness: ChangeSource | None = None
+
+    @cached_property
+    def subject_items(self) -> tuple[str, ...]:
+        """The items that identify a data subject, in the catalog's order."""
+        return tuple(i.name for i in self.items if i.subject)
 
     def item(self, name: str) -> DataItem | None:
         return self._items_by_name.get(name)

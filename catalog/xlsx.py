@@ -60,6 +60,9 @@ class Column:
     labels: dict[str, str] = field(default_factory=dict)
 
 
+# What a data item's ``subject`` says it identifies (govshare.subjects.KINDS).
+SUBJECT_LABELS = {"person": "自然人", "enterprise": "法人", "person_or_enterprise": "自然人或法人"}
+
 _CHOICES = {
     "classification": CLASSIFICATION_LABELS,
     "format": FORMAT_LABELS,
@@ -113,6 +116,7 @@ ITEM_COLUMNS = (  # keys of item fields are item.<field>: the sheet has a resour
     Column("可筛选", "item.filterable", "boolean"),
     Column("组成部分", "item.parts", "parts"),
     Column("揭示事实", "item.reveals", "list"),
+    Column("数据主体", "item.subject", "choice", False, SUBJECT_LABELS),
 )
 DEPARTMENT_COLUMNS = (
     Column("部门代码", "code", required=True),
@@ -212,6 +216,7 @@ def _item_values(item: DataItem) -> dict[str, Any]:
         "item.filterable": item.filterable,
         "item.parts": "；".join(f"{p.fact}={_positions_text(p.positions)}" for p in item.parts),
         "item.reveals": item.reveals,
+        "item.subject": item.subject,
     }
 
 

@@ -45,6 +45,9 @@ class Column:
     # None: the value as it is. Otherwise the first view whose conditions hold in a row decides how the value is
     # shown in that row, and a row no view holds for shows null.
     views: tuple[View, ...] | None = None
+    # A data subject's identifier, read only to be indexed: the connectors give its keyed hash in place of the value
+    # (connectors.registry, govshare.subjects), never the value itself.
+    subject: bool = False
 
     @property
     def key(self) -> str:

@@ -9,6 +9,7 @@ from connectors.breaker import Breaker
 from connectors.cache import SourceCache, cache_key
 from connectors.graphql import Credentials, GraphQLConnector, is_upstream
 from connectors.sql import SqlConnector
+from govshare.subjects import SubjectKey
 
 
 class Connectors:
@@ -23,10 +24,12 @@ class Connectors:
         breaker_reset_seconds: float = 10.0,
         upstream_credentials: dict[str, Credentials] | None = None,
         pool_size: int = 5,
+        subject_key: SubjectKey | None = None,
     ) -> None:
         self.timeout = timeout
         self.pool_size = pool_size
         self.cache = SourceCache(cache_url)
+        self._subject_key = subject_key
         self._breaker_failures, self._breaker_reset_seconds = breaker_failures, breaker_reset_seconds
         self._credentials = upstream_credentials or {}
         self._by_url: dict[str, SqlConnector | GraphQLConnector] = {}
@@ -48,7 +51,7 @@ class Connectors:
     async def fetch(self, url: str, query: SourceQuery, *, ttl: int = 0) -> list[dict[str, object]]:
         """Rows of ``query`` from the source at ``url``; from the cache when it holds them (``ttl`` 0: never)."""
         if ttl <= 0:
-            return await self.get(url).fetch(query)
+            return await self._read(url, query)
         key = cache_key(url, query)
         cached = await self.cache.get(key)
         if cached is not None:
@@ -66,11 +69,28 @@ class Connectors:
 
     async def _fill(self, url: str, query: SourceQuery, key: str, ttl: int) -> list[dict[str, object]]:
         try:
-            rows = await self.get(url).fetch(query)
+            rows = await self._read(url, query)
             await self.cache.set(key, rows, ttl)
             return rows
         finally:
             self._in_flight.pop(key, None)
+
+    async def _read(self, url: str, query: SourceQuery) -> list[dict[str, object]]:
+        """The source's rows, each data subject's identifier replaced by its keyed hash as soon as it is read: the
+        cache, the resolvers and the answer never hold the value itself."""
+        rows = await self.get(url).fetch(query)
+        subjects = [c.key for c in query.columns if c.subject]
+        if not subjects:
+            return rows
+        if self._subject_key is None:
+            raise RuntimeError("a query reads data subjects' identifiers, and these connectors have no subject key")
+        digest = self._subject_key.digest
+        for row in rows:
+            for key in subjects:
+                value = row[key]
+                if value is not None:
+                    row[key] = digest(value)
+        return rows
 
     async def close(self) -> None:
         for connector in self._by_url.values():

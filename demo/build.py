@@ -241,6 +241,7 @@ async def build_demo(
             if checkpoints.resolve().is_relative_to(settings.var_dir.resolve()):
                 checkpoints.unlink(missing_ok=True)  # the heads of the chains just deleted
     platform_secret(Path(settings.expand(settings.pseudonym_secret_file)))  # the demo's, made where missing
+    platform_secret(Path(settings.expand(settings.subject_key_file)), name="subject key")  # likewise
     if keys_path.exists() and showcase_path.exists():
         platform = make_engine(settings.platform_url)
         try:
@@ -275,7 +276,12 @@ async def build_demo(
             catalog = Catalog(catalog.departments, catalog.purposes, catalog.resources, version)
             keys = {}
             for code in catalog.departments:
-                roles = ("applicant", "coordinator", "auditor") if code == COORDINATOR else ("applicant", "reviewer")
+                # The coordinating authority (大数据局) also runs the service hall's "who looked at my data" counter.
+                roles = (
+                    ("applicant", "coordinator", "auditor", "subject_service")
+                    if code == COORDINATOR
+                    else ("applicant", "reviewer")
+                )
                 _, keys[code] = await create_key(
                     conn, department=code, application=f"{code}-demo", departments=catalog.departments, roles=roles
                 )

@@ -161,6 +161,11 @@ class Settings:
     # derived from it. Created (32 random bytes) where missing; every process of one platform must share it, and
     # changing it changes every pseudonym.
     pseudonym_secret_file: str = "{var}/pseudonym.key"
+    # The key of the data-subject index (README "Who looked at my data"): each access record names the subjects of
+    # the rows it answered by HMAC-SHA256 of their ID number or credit code under it, never the number. Kept outside
+    # the platform database; created (32 random bytes, mode 0600) where missing outside production, required in
+    # production; every process of one platform must share it, and changing it loses every subject's history.
+    subject_key_file: str = "{var}/subject.key"
     # How stale a process's view of the policies and catalog may be when another process changes them and
     # its notification is lost: the policy version in the database is checked this often (the backstop).
     refresh_seconds: float = 0.5

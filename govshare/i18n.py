@@ -253,6 +253,10 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "UNKNOWN_REFERENCE": ("引用了不存在的对象：{detail}", "refers to something that does not exist: {detail}"),
     "CATALOG_EMPTY": ("没有找到目录文件。{detail}", "no catalog files found. {detail}"),
     "SOURCE_MISMATCH": ("数据源与目录不符：{detail}", "the source does not match the catalog: {detail}"),
+    "SUBJECT_WRONG_TYPE": (
+        "只有文本类信息项可以声明数据主体（subject）：{detail}",
+        "only a text item can declare a data subject (subject): {detail}",
+    ),
     "PARTS_WRONG_TYPE": (
         "只有文本或日期类信息项可以声明组成部分（parts）：{detail}",
         "only a text or date item can declare parts: {detail}",
@@ -338,6 +342,22 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "NOT_YOUR_RESOURCE": (
         "只有提供部门可以审核共享申请 {application}。",
         "Only the providing department reviews application {application}.",
+    ),
+    "SUBJECT_SERVICE_ONLY": (
+        "只有具有 {role} 角色的密钥（政务服务大厅）可以查询数据主体的访问记录。",
+        "Only a key with the role {role} (a service hall) may look up a data subject's accesses.",
+    ),
+    "SUBJECT_ARGUMENT_REQUIRED": (
+        "须给出公民身份号码 idNumber 或统一社会信用代码 creditCode，且只给一个。",
+        "Give either idNumber or creditCode, exactly one of them.",
+    ),
+    "ID_NUMBER_INVALID": (
+        "不是有效的公民身份号码（GB 11643：18 位，出生日期真实，校验码正确）。",
+        "Not a valid citizen ID number (GB 11643: 18 characters, a real birth date, the right check character).",
+    ),
+    "CREDIT_CODE_INVALID": (
+        "不是有效的统一社会信用代码（GB 32100：18 位，校验码正确）。",
+        "Not a valid unified social credit code (GB 32100: 18 characters, the right check character).",
     ),
     "REPORT_RECORD_NOT_FOUND": (
         "没有可供本部门在所声明用途下读取该信息项的、具有此主键值的记录，纠错报告未受理。",
@@ -647,6 +667,17 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "CLI_CALENDAR_ROW": (
         "{year}  放假 {holidays} 天  调休上班 {workdays} 天  {source}",
         "{year}  {holidays} holidays  {workdays} make-up days  {source}",
+    ),
+    "CLI_SUBJECT_ACCESS": (
+        "{at}  {department}/{application}  经办人 {operator}  用途 {purpose}  {resource} {operation}  "
+        "信息项 {items}（脱敏 {masked}）  授权 {grants}  涉及信息项 {as_items}",
+        "{at}  {department}/{application}  officer {operator}  purpose {purpose}  {resource} {operation}  "
+        "items {items} (masked {masked})  grants {grants}  as {as_items}",
+    ),
+    "CLI_SUBJECT_NONE": ("没有涉及该主体的数据访问记录。", "No access to records about this subject."),
+    "CLI_SUBJECT_MORE": (
+        "只列出了最新的 {first} 条，还有更早的（--first 可调大）。",
+        "Only the newest {first} are listed; there are older ones (raise --first).",
     ),
     "CLI_CHAIN_OK": ("{chain} 记录链完整：{count} 条。", "The {chain} chain is intact: {count} records."),
     "CLI_CHAIN_BROKEN": (

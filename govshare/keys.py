@@ -32,7 +32,8 @@ PREFIX = "gs_"
 
 
 # What a key may do besides reading data under the policies (every key may do that).
-ROLES = ("applicant", "reviewer", "coordinator", "auditor")
+# subject_service: a service hall answering a person or an enterprise who looked at their data (subjectAccesses).
+ROLES = ("applicant", "reviewer", "coordinator", "auditor", "subject_service")
 DEFAULT_ROLES = ("applicant", "reviewer")
 
 
@@ -118,13 +119,13 @@ async def authenticate(conn, authorization: str | None) -> Caller:
     )
 
 
-def platform_secret(path: Path, *, create: bool = True) -> bytes:
+def platform_secret(path: Path, *, create: bool = True, name: str = "pseudonym secret") -> bytes:
     """The 32-byte secret in ``path``, created (readable by its owner only) when the file does not exist and
     ``create`` allows it; otherwise a missing file is a ConfigError (production: every process of a platform must
     read the same secret, so none may make one of its own)."""
     if not path.exists() and not create:
         raise ConfigError(
-            f"{path} does not exist: production needs the platform's pseudonym secret (32 random "
+            f"{path} does not exist: production needs the platform's {name} (32 random "
             f"bytes, e.g. `head -c 32 /dev/urandom > {path}`), the same file for every process"
         )
     if not path.exists():

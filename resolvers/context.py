@@ -18,6 +18,7 @@ from corrections.process import Disputes
 from govshare.config import Settings
 from govshare.keys import Caller
 from govshare.logs import in_request
+from govshare.subjects import SubjectKey
 from policies.engine import PolicyEngine
 
 
@@ -40,6 +41,8 @@ class RequestContext:
     platform: AsyncEngine | None = None
     # The platform's secret behind the keyed-hash mask (each consumer department's key is derived from it).
     pseudonym_secret: bytes = b""
+    # The key of the data-subject index (govshare.subjects): a subject lookup hashes the number asked with it.
+    subject_key: SubjectKey | None = None
     # The form search's index of the same catalog (catalog/search.py), built with the snapshot.
     forms: FormIndex | None = None
     changed: bool = False

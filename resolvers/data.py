@@ -108,6 +108,7 @@ class _Access:
     def _nothing_returned(self) -> None:
         # A refusal or failure after the fetch (too many rows, too costly) sends nothing: say so in the record.
         self.record.items_returned, self.record.items_masked, self.record.row_count = [], [], 0
+        self.record.subjects = []  # nor any data subject's
 
     def refuse_filter(self, item: str, decision: ItemDecision, *, lookup: bool = False) -> GraphQLError:
         """Refuse a filter on ``item`` (FILTER_NOT_ALLOWED), or a lookup or link by it (the item's own
@@ -202,6 +203,9 @@ SEEN = "__seen__"  # prefix of the record's key, shown where an item its grants 
 # Prefix of the record's key, shown only in the rows whose item an open data-error report disputes (and only where the
 # item itself is shown): the keys compared are the reports' own, so nothing the platform does not hold comes back.
 DISPUTED = "__disputed__"
+# Prefix of the keyed hash of a data subject's identifier (govshare.subjects), read beside the answer's items to index
+# the rows answered (README "Who looked at my data"); never part of an answer, and never the identifier itself.
+SUBJECT = "__subject__"
 
 
 def _views(decision: ItemDecision, scopes: tuple[Scope, ...] | None) -> tuple[tuple[Scope, str | None], ...] | None:
@@ -244,6 +248,7 @@ def _source_query(
     offset: int = 0,
     key_hidden: bool = False,
     disputed: Mapping[str, tuple[object, ...]] = NO_ALIASES,
+    subjects: AccessDecision | None = None,
 ) -> SourceQuery:
     def column_name(item_name: str) -> str:
         return resource.item(item_name).column
@@ -299,6 +304,17 @@ def _source_query(
         columns.append(
             Column(key_item.column, key_item.type, DISPUTED + item, tuple(View((*s, match)) for s in shown_in))
         )
+    # The identifiers of the rows' data subjects that the caller may read (in clear or masked), in the rows it is shown
+    # in: in clear from the source, hashed by the connectors as soon as read (connectors.registry).
+    for item in subjects.allowed if subjects is not None else ():
+        planned = _views(subjects.items[item], decision.scopes)
+        shown_in = None  # in every row answered: every row is in one of the scopes it is shown in (masked or not)
+        if planned is not None and all(planned_scope for planned_scope, _ in planned):
+            in_scopes = list(dict.fromkeys(planned_scope for planned_scope, _ in planned))
+            if decision.scopes is None or not all(scope in in_scopes for scope in decision.scopes):
+                shown_in = tuple(View(conditions(planned_scope)) for planned_scope in in_scopes)
+        data_item = resource.item(item)
+        columns.append(Column(data_item.column, data_item.type, SUBJECT + item, shown_in, subject=True))
     # Rows come in key order, unless the caller does not see the key in clear in every row: then in the order of
     # the key's pseudonym for its department (stable for paging), so the order gives no hidden digit away.
     order = Column(key_item.column, key_item.type)
@@ -354,6 +370,12 @@ async def _run(
     )
     key_hidden = not key.allowed or key.masked_somewhere or _views(key, decision.scopes) is not None
     disputed = _disputed(ctx, resource, allowed)
+    # Decided on their own: the items a request touches decide its rows' scope, and an item only indexed touches none.
+    subjects = (
+        ctx.policy.decide(ctx.caller.department, ctx.purpose or "", resource, resource.subject_items, ctx.now)
+        if allowed and resource.subject_items
+        else None
+    )
     query = _source_query(
         ctx,
         resource,
@@ -365,6 +387,7 @@ async def _run(
         offset=offset,
         key_hidden=key_hidden,
         disputed={item: tuple(keys) for item, keys in disputed.items()},
+        subjects=subjects,
     )
     source = ctx.catalog.departments[resource.provider].source
     try:
@@ -383,6 +406,9 @@ async def _run(
     record.row_count = len(rows)
     record.outcome = "partial" if record.items_denied else "allowed"
     sent = rows[:answered] if answered is not None else rows
+    if subjects is not None:
+        labels = [(item, SUBJECT + item) for item in subjects.allowed]
+        record.subjects = sorted({(item, r[label]) for r in sent for item, label in labels if r[label] is not None})
     if disputed:
         _report_disputes(ctx, resource, disputed, sent, key_shown=not key_hidden)
     outside = [i for i in allowed if sent and SEEN + i in sent[0] and any(r[SEEN + i] is None for r in sent)]

@@ -87,6 +87,7 @@ from schema.freshness import QUERY_FIELDS as FRESHNESS_FIELDS
 from schema.plans import PlanExecutor, plans_of
 from schema.printing import KEY, print_sdl
 from schema.selection import field_names, merged_selections, response_keys, sub_selections
+from schema.subjects import QUERY_FIELDS as SUBJECT_FIELDS
 from schema.usage import QUERY_FIELDS as USAGE_FIELDS
 from schema.views import DepartmentView, SchemaViews
 
@@ -331,6 +332,7 @@ def _make_base(settings: Settings, extensions: tuple, entities: bool) -> _Base:
         "service": service_field(),
         **QUERY_FIELDS,
         **USAGE_FIELDS,
+        **SUBJECT_FIELDS,
         **FORM_FIELDS,
         **FRESHNESS_FIELDS,
         **CATALOG_FIELDS,

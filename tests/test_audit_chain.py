@@ -70,10 +70,10 @@ async def test_a_forged_record_is_found_even_with_a_valid_looking_hash(own_api):
         own_api,
         "INSERT INTO access_records (at, request_id, trace_id, department, application, key_id, "
         "operator, purpose, resource, operation, items_returned, items_masked, items_denied, row_count, "
-        "grants_used, outcome, error_code, encoding, policy_version, seq, prev_hash, hash) SELECT at, "
-        "request_id, trace_id, 'hrss', application, key_id, operator, purpose, resource, operation, "
+        "grants_used, outcome, error_code, encoding, policy_version, subjects_digest, seq, prev_hash, hash) SELECT "
+        "at, request_id, trace_id, 'hrss', application, key_id, operator, purpose, resource, operation, "
         "items_returned, items_masked, items_denied, row_count, grants_used, outcome, error_code, encoding, "
-        f"policy_version, 7, hash, '{forged_hash}' "
+        f"policy_version, subjects_digest, 7, hash, '{forged_hash}' "
         "FROM access_records WHERE seq = 6",
     )
     _, broken = await _verify(own_api)
@@ -116,9 +116,12 @@ async def test_a_rewritten_tail_and_head_are_found_against_the_checkpoint(own_ap
     engine = runtime.engine
     async with engine.connect() as conn:
         await runtime.checkpoints.write(conn)
-    # Remove the two newest records and move the head back so the chain looks whole on its own.
+    # Remove the two newest records (and their data subjects) and move the head back so the chain looks whole on its
+    # own.
     await _tamper(
         own_api,
+        "DROP TRIGGER access_subjects_no_delete",
+        "DELETE FROM access_subjects WHERE record_seq > 4",
         "DELETE FROM access_records WHERE seq > 4",
         "UPDATE chain_heads SET seq = 4, hash = (SELECT hash FROM access_records WHERE seq = 4) WHERE chain = 'access'",
     )

@@ -90,7 +90,12 @@ class Platform:
     def tamper(self, *statements: str, params: tuple = ()) -> None:
         """What a database administrator can do: drop the append-only triggers, then edit."""
         with connect(self.var / "platform.db") as conn:
-            for trigger in ("access_records_no_update", "access_records_no_delete"):
+            for trigger in (
+                "access_records_no_update",
+                "access_records_no_delete",
+                "access_subjects_no_update",
+                "access_subjects_no_delete",
+            ):
                 conn.execute(f"DROP TRIGGER IF EXISTS {trigger}")
             for statement in statements:
                 conn.execute(statement, params if "?" in statement else ())
@@ -102,9 +107,11 @@ class Platform:
             return dict(conn.execute("SELECT * FROM access_records WHERE seq = ?", (seq,)).fetchone())
 
     def truncate_access(self, keep: int) -> str:
-        """Delete the access records after ``keep`` and move the chain's head back: the chain is whole again."""
+        """Delete the access records after ``keep`` (and their data subjects) and move the chain's head back: the
+        chain is whole again."""
         head = self.access(keep)["hash"]
         self.tamper(
+            f"DELETE FROM access_subjects WHERE record_seq > {keep}",
             f"DELETE FROM access_records WHERE seq > {keep}",
             "UPDATE chain_heads SET seq = ?, hash = ? WHERE chain = 'access'",
             params=(keep, head),

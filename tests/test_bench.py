@@ -22,6 +22,8 @@ KEYS = (
     "catalog_10k_over_100",
     "catalog_10k_rss_mb",
     "catalog_requests_during_rebuild",
+    "subject_index_100_over_none",
+    "subject_index_1000_over_none",
 )
 
 

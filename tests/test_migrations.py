@@ -101,6 +101,7 @@ async def test_the_schema_made_from_the_metadata_is_the_migrated_one(platform_ur
             ("DB_UPGRADE_STEP", "0006_freshness"),
             ("DB_UPGRADE_STEP", "0007_data_errors"),
             ("DB_UPGRADE_STEP", "0008_staff_department"),
+            ("DB_UPGRADE_STEP", "0009_subject_index"),
             ("DB_UPGRADE_STEP", "0013_catalog_changes"),
         ]
         async with migrated.connect() as conn:
@@ -124,7 +125,7 @@ async def test_the_schema_made_from_the_metadata_is_the_migrated_one(platform_ur
     finally:
         await direct.dispose()
     assert from_revisions["revision"] == [migrations.head()]
-    assert len(from_revisions["triggers"]) == (6 if platform_url.startswith("sqlite") else 3)
+    assert len(from_revisions["triggers"]) == (8 if platform_url.startswith("sqlite") else 4)
 
 
 def _dump(path: Path) -> tuple[list[str], bytes]:
@@ -165,6 +166,7 @@ def test_a_database_at_another_revision_is_refused_and_never_written(tmp_path, r
     _at_revision(path, revision)
     before = _dump(path)
     (var / "pseudonym.key").write_bytes(bytes(range(32)))
+    (var / "subject.key").write_bytes(bytes(range(32, 64)))
     settings = make_settings(var)
     for mode in (settings, production(settings)):
         refused = asyncio.run(_start_refused(mode))
@@ -206,6 +208,7 @@ async def test_an_empty_database_is_made_at_head_outside_production_only(tmp_pat
     settings = make_settings(tmp_path / "var")
     (tmp_path / "var").mkdir()
     (tmp_path / "var" / "pseudonym.key").write_bytes(bytes(range(32)))
+    (tmp_path / "var" / "subject.key").write_bytes(bytes(range(32, 64)))
     refused = await _start_refused(production(settings))
     assert not (tmp_path / "var" / "platform.db").exists() or sqlite3.connect(tmp_path / "var" / "platform.db").execute(
         "SELECT COUNT(*) FROM sqlite_master"
@@ -283,7 +286,9 @@ def test_the_baseline_database_written_by_the_old_code_is_adopted_upgraded_and_v
         "and providers answer.）",
         "已升级：0007_data_errors → 0008_staff_department（Staff accounts may belong to a department: its catalog "
         "staff (catalog_editor) in the console.）",
-        "已升级：0008_staff_department → 0013_catalog_changes（Each catalog version records the entries it changed "
+        "已升级：0008_staff_department → 0009_subject_index（The data-subject index: which data subjects each access "
+        'record\'s answer was about (README "Who looked at my data").）',
+        "已升级：0009_subject_index → 0013_catalog_changes（Each catalog version records the entries it changed "
         "from the version before: a process follows the catalog by them.）",
         f"平台数据库的结构版本：{migrations.head()}（最新）",
     ]
@@ -303,12 +308,12 @@ async def _written_after_the_upgrade(path: Path) -> None:
         async with engine.connect() as conn:
             old = (await conn.execute(text("SELECT encoding, policy_version FROM access_records"))).all()
         assert set(old) == {(1, None)}
-        # Records written now are encoding 2 and name the policy version; the old ones still verify beside them.
+        # Records written now are encoding 3 and name the policy version; the old ones still verify beside them.
         await _write_access_record(engine, policy_version=7)
         assert await _verify_all(engine) == FIXTURE_COUNTS | {"access": 4}
         async with engine.connect() as conn:
             new = (await conn.execute(text("SELECT encoding, policy_version FROM access_records WHERE seq = 4"))).one()
-        assert tuple(new) == (2, 7)
+        assert tuple(new) == (3, 7)
         await _tamper_first_access_record(engine)
         async with engine.connect() as conn:
             _, broken = await verify(conn, "access")
@@ -433,7 +438,7 @@ async def test_an_access_record_names_the_policy_version_healthz_shows(own_api):
         recorded = (
             await conn.execute(text("SELECT policy_version, encoding FROM access_records ORDER BY seq DESC LIMIT 1"))
         ).one()
-    assert health["policy_version"] > 0 and tuple(recorded) == (health["policy_version"], 2)
+    assert health["policy_version"] > 0 and tuple(recorded) == (health["policy_version"], 3)
 
 
 def test_db_history_lists_the_revisions_from_the_baseline(tmp_path):

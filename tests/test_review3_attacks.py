@@ -128,12 +128,12 @@ async def test_verify_on_a_platform_that_goes_on_answering_finds_no_break(tmp_pa
             assert await verify(conn, "access") == (4, None)
         # Still found: a record whose head was never advanced, and a tail cut with its head left as it was.
         with sync.begin() as conn:
-            linked, _, _ = _linked(
+            linked = _linked(
                 CHAINS["access"],
                 4,
                 conn.execute(text("SELECT hash FROM chain_heads WHERE chain = 'access'")).scalar(),
                 [_access_row(4)],
-            )
+            ).rows
             conn.execute(text("DROP TRIGGER access_records_no_delete"))
             conn.execute(CHAINS["access"].table.insert(), linked)
         async with engine.connect() as conn:

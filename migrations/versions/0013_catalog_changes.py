@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0013_catalog_changes"
-down_revision = "0008_staff_department"
+down_revision = "0009_subject_index"
 branch_labels = None
 depends_on = None
 

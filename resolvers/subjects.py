@@ -1,0 +1,140 @@
+"""Who looked at my data (data-subject transparency): every access to records about one person or enterprise.
+
+A service hall (a key with the role ``subject_service``) asks with the person's ID number or the enterprise's credit
+code; the number is checked (its check character), hashed with the subject key (govshare.subjects) and looked up in
+the access records' subject index (audit.tables.access_subjects). The answer names the accesses (when, which
+department and application, operator, purpose, grants, items, operation), never another subject's number or hash.
+The lookup is itself an access record (operation ``subject``, resource ``SUBJECT_INDEX``), indexed under the subject
+asked, so that the next lookup shows it too; a refused lookup is recorded as refused, under no subject.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from audit.records import AccessRecord
+from audit.tables import access_records, access_subjects
+from govshare.errors import GovshareError
+from govshare.logs import logger
+from govshare.subjects import credit_code_valid, id_number_valid, normal
+from resolvers.context import RequestContext
+from resolvers.data import decode_cursor, encode_cursor
+
+log = logger(__name__)  # govshare.<module>: one logging configuration covers it
+
+ROLE = "subject_service"
+SUBJECT_INDEX = "platform.subject-index"  # the access record's resource for a subject lookup
+OPERATION = "subject"
+
+
+@dataclass(frozen=True)
+class Access:
+    """One access record found for the subject, and the items of it that named the subject."""
+
+    seq: int
+    row: object  # the access_records row
+    items: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Found:
+    accesses: list[Access]
+    has_next_page: bool
+    end_cursor: str | None
+
+
+def _record(ctx: RequestContext) -> AccessRecord:
+    record = AccessRecord(
+        at=ctx.now,
+        request_id=ctx.request_id,
+        trace_id=ctx.trace_id,
+        department=ctx.caller.department,
+        application=ctx.caller.application,
+        key_id=ctx.caller.key_id,
+        operator=ctx.operator,
+        purpose=ctx.purpose,
+        resource=SUBJECT_INDEX,
+        operation=OPERATION,
+        policy_version=ctx.policy.policies.version,
+    )
+    ctx.records.append(record)  # written before the answer is sent, whatever the outcome
+    return record
+
+
+def subject_of(id_number: str | None, credit_code: str | None) -> tuple[str, str]:
+    """(the argument's name, the number as hashed), or the refusal of a missing, doubled or malformed one."""
+    if (id_number is None) == (credit_code is None):
+        raise GovshareError("SUBJECT_ARGUMENT_REQUIRED")
+    if id_number is not None:
+        value = normal(id_number)
+        if not id_number_valid(value):
+            raise GovshareError("ID_NUMBER_INVALID")
+        return "idNumber", value
+    value = normal(credit_code or "")
+    if not credit_code_valid(value):
+        raise GovshareError("CREDIT_CODE_INVALID")
+    return "creditCode", value
+
+
+async def accesses(
+    ctx: RequestContext, *, id_number: str | None, credit_code: str | None, first: int, after: str | None
+) -> Found:
+    """The accesses to records about the subject, newest first, a page of ``first`` after the cursor ``after``."""
+    record = _record(ctx)
+    try:
+        if ROLE not in ctx.caller.roles:
+            raise GovshareError("SUBJECT_SERVICE_ONLY", role=ROLE)
+        if not ctx.operator:  # a service hall answers a person at its counter: the officer who asked is named
+            raise GovshareError("OPERATOR_REQUIRED", extensions={"header": "X-Operator"})
+        if not 1 <= first <= ctx.settings.max_page_size:
+            raise GovshareError("PAGE_SIZE_TOO_LARGE", limit=ctx.settings.max_page_size, requested=first)
+        # The list fields' opaque cursor, holding here the position before which the next page starts.
+        before = decode_cursor(after) if after else None
+        if before == 0:
+            raise GovshareError("BAD_CURSOR")
+        argument, value = subject_of(id_number, credit_code)
+        if ctx.subject_key is None:
+            raise RuntimeError("a subject lookup needs the subject key")
+        digest = ctx.subject_key.digest(value)
+        if ctx.platform is None:
+            raise RuntimeError("a subject lookup needs the platform database")
+        found = await read(ctx.platform, digest, first, before)
+    except GovshareError as refused:
+        record.outcome, record.error_code = "denied", refused.code
+        raise
+    except Exception:
+        record.outcome, record.error_code = "failed", "INTERNAL_ERROR"
+        raise
+    record.subjects = [(argument, digest)]
+    record.items_returned = [argument]
+    record.row_count = len(found.accesses)
+    return found
+
+
+async def read(platform: AsyncEngine, digest: str, first: int, before: int | None = None) -> Found:
+    """The accesses indexed under the subject hash ``digest``, newest first (before position ``before``)."""
+    hits = select(access_subjects.c.record_seq, access_subjects.c.item).where(access_subjects.c.subject_hash == digest)
+    seqs = select(access_subjects.c.record_seq).where(access_subjects.c.subject_hash == digest).distinct()
+    if before is not None:
+        seqs = seqs.where(access_subjects.c.record_seq < before)
+    seqs = seqs.order_by(access_subjects.c.record_seq.desc()).limit(first + 1)
+    async with platform.connect() as conn:
+        page = [r.record_seq for r in await conn.execute(seqs)]
+        wanted = page[:first]
+        items: dict[int, list[str]] = {}
+        rows = {}
+        if wanted:
+            for r in await conn.execute(hits.where(access_subjects.c.record_seq.in_(wanted))):
+                items.setdefault(r.record_seq, []).append(r.item)
+            rows = {
+                r.seq: r for r in await conn.execute(select(access_records).where(access_records.c.seq.in_(wanted)))
+            }
+    missing = [seq for seq in wanted if seq not in rows]
+    if missing:  # a subject row naming no record: the index was tampered with (govshare audit verify says where)
+        log.error("the subject index names access records that are not there: %s", missing)
+    found = [Access(seq, rows[seq], tuple(sorted(items.get(seq, ())))) for seq in wanted if seq in rows]
+    more = len(page) > first
+    return Found(found, more, encode_cursor(wanted[-1]) if more and wanted else None)
