@@ -16,7 +16,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Column, Integer, MetaData, String, Table, create_engine, func, select, text
+from alembic import command as alembic_command
+from sqlalchemy import Column, Integer, MetaData, String, Table, create_engine, func, inspect, select, text
 
 from audit import archives
 from audit.chain import append, audit_archives
@@ -405,3 +406,26 @@ async def test_every_byte_of_an_archive_counts(platform):
         if not archives.verify_folder(platform.archive_dir, "access", keys, recorded).faults:
             unseen.append(offset)
     assert unseen == []
+
+
+@pytest.mark.parametrize("platform_url", BACKENDS, indirect=True)
+async def test_the_revision_downgrades_while_nothing_is_archived(platform):
+    """0010_archives goes back to the unconditional guard (SQLite by its batch-free trigger swap); with an archive
+    recorded it refuses, since the live chains would then start nowhere an older release knows."""
+    import migrations
+
+    def downgrade(sync_conn) -> None:
+        alembic_command.downgrade(migrations.config(sync_conn), "0008_staff_department")
+
+    async with platform.engine.begin() as conn:
+        await conn.run_sync(downgrade)
+    async with platform.engine.connect() as conn:
+        assert not await conn.run_sync(lambda sync: inspect(sync).has_table("audit_archives"))
+    with pytest.raises(Exception, match="append-only"):
+        async with platform.engine.begin() as conn:
+            await conn.execute(text("DELETE FROM access_records WHERE seq = 1"))
+    await migrations.upgrade(platform.engine)
+    platform.archive()
+    with pytest.raises(RuntimeError, match="holds archives"):
+        async with platform.engine.begin() as conn:
+            await conn.run_sync(downgrade)
