@@ -236,9 +236,10 @@ def _entries(path: Path, checked: Checked) -> Iterator[dict[str, Any]]:
                 ):
                     checked.fault = ArchiveFault("ARCHIVE_CONTENT_CHANGED", name, f"seq {expected}")
                     return
-                side = {
-                    table: [_decoded(row, sides.get(table, frozenset())) for row in rows]
-                    for table, rows in (entry.get("side") or {}).items()
+                held = entry.get("side") or {}
+                side = {  # every side table the archive carries, empty where the record has no rows in it
+                    table: [_decoded(row, sides.get(table, frozenset())) for row in held.get(table, ())]
+                    for table in dict.fromkeys([*header["sides"], *held])
                 }
                 prev, expected = record["hash"], expected + 1
                 yield {"record": record, "side": side}
@@ -493,7 +494,10 @@ async def _remove(engine: AsyncEngine, chain: str, checked: Checked) -> None:
         query = select(*await _columns(conn, table)).where(table.c.seq.between(first, last)).order_by(table.c.seq)
         for row in (await conn.execute(query)).mappings():
             record = dict(row)
-            if declared.unencoded(record) or declared.hash(record["prev_hash"], record["seq"], record) != record["hash"]:
+            if (
+                declared.unencoded(record)
+                or declared.hash(record["prev_hash"], record["seq"], record) != record["hash"]
+            ):
                 raise ArchiveError("ARCHIVE_LIVE_MISMATCH", file=checked.path.name, first=first, last=last)
             positions.append((record["seq"], record["hash"]))
         if positions != checked.positions:
@@ -708,7 +712,9 @@ def iter_records(
     """The archived records of ``chain`` with ``since <= at < until`` (either open) in ``folder``, oldest archive
     first, in chain order. An archive is read only when its signed header says it holds such records, and checked
     whole before any of its records is yielded; one that does not hold raises ``ArchiveError`` with its fault's
-    code. (The chain across archives is ``verify_folder``'s to check.)"""
+    code. Every archive file in the folder is read, one a stopped run left with its records still live too: to read
+    archived and live records together, use ``records``. (The chain across archives is ``verify_folder``'s to
+    check.)"""
     for path in sorted(folder.glob(f"{chain}-*.jsonl.gz")):
         yield from _file_records(path, keys, since, until)
 
@@ -776,13 +782,17 @@ async def records(
         query = query.where(table.c.at >= since)
     if until is not None:
         query = query.where(table.c.at < until)
-    sides = SIDE_TABLES.get(chain, ())
-    for row in (await conn.execute(query)).mappings().all():
-        side = {}
-        for extra in sides:
-            found_rows = await conn.execute(select(extra.table).where(extra.table.c[extra.seq] == row["seq"]))
-            side[extra.table.name] = [{k: v for k, v in r.items() if k != extra.seq} for r in found_rows.mappings()]
-        yield ArchivedRecord(chain, dict(row), side)
+    live = (await conn.execute(query)).mappings().all()
+    attached: dict[str, dict[int, list[dict[str, Any]]]] = {}
+    for extra in SIDE_TABLES.get(chain, ()):
+        by_seq = attached[extra.table.name] = {}
+        if live:
+            position = extra.table.c[extra.seq]
+            held = await conn.execute(select(extra.table).where(position.between(live[0]["seq"], live[-1]["seq"])))
+            for side_row in held.mappings():
+                by_seq.setdefault(side_row[extra.seq], []).append({k: v for k, v in side_row.items() if k != extra.seq})
+    for row in live:
+        yield ArchivedRecord(chain, dict(row), {name: by_seq.get(row["seq"], []) for name, by_seq in attached.items()})
 
 
 def _listed(

@@ -360,10 +360,16 @@ async def test_side_rows_go_with_their_record(platform, monkeypatch):
     read = {
         r.fields["seq"]: r.side for r in archives.iter_access_records(platform.settings, folder=platform.archive_dir)
     }
-    assert sorted(n["note"] for n in read[2]["test_record_notes"]) == ["n2-1", "n2-2"] and read[1] == {}
+    assert sorted(n["note"] for n in read[2]["test_record_notes"]) == ["n2-1", "n2-2"]
+    assert read[1] == {"test_record_notes": []}
     async with platform.engine.connect() as conn:
         left = (await conn.execute(select(side.c.record_seq))).scalars().all()
+        together = {
+            r.fields["seq"]: r.side
+            async for r in archives.records(conn, platform.settings, "access", folder=platform.archive_dir)
+        }
     assert sorted(left) == [6, 6]
+    assert [len(together[s]["test_record_notes"]) for s in (1, 2, 6, 7)] == [0, 2, 2, 0]
     with pytest.raises(Exception, match="append-only"):
         async with platform.engine.begin() as conn:
             await conn.execute(text("DELETE FROM test_record_notes WHERE record_seq = 6"))
