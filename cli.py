@@ -1300,7 +1300,7 @@ def audit() -> None:
     "verify",
     help="逐条核验各记录链，报告第一条被修改、删除、插入或调换顺序的记录；用配置的公钥 audit_verify_public_key"
     "（只用它）核验检查点文件的每个签名和顺序，报告签名不符、缺签名或被删改的检查点，以及晚于最后一个检查点、"
-    "尚未覆盖的记录（不算失败）。给出 --archives 时一并核验归档文件：每个归档的签名和内容、归档之间的衔接、"
+    "尚未覆盖的记录（不算失败）。有记录已归档或给出 --archives 时一并核验归档目录（默认取配置 audit_archive_dir）：每个归档的签名和内容、归档之间的衔接、"
     "平台记载的归档是否齐全，以及在线记录是否接续最后一个归档。发现问题时以非零状态退出。",
 )
 @click.option(
@@ -1308,7 +1308,7 @@ def audit() -> None:
     "archive_dir",
     type=click.Path(path_type=Path, file_okay=False),
     default=None,
-    help="归档目录（govshare audit archive 写入的目录）：核验其中的归档及其与在线记录的衔接。",
+    help="归档目录（默认取配置 audit_archive_dir）：核验其中的归档及其与在线记录的衔接。",
 )
 @runs_async
 async def audit_verify(settings: Settings, engine, archive_dir: Path | None) -> None:
@@ -1336,12 +1336,15 @@ async def audit_verify(settings: Settings, engine, archive_dir: Path | None) -> 
         )
         for f in checked.faults
     ]
+    # The archives are checked wherever records were archived or a folder is named: a record of archives alone
+    # (rows inserted into audit_archives) would otherwise let records be deleted unseen.
+    folder = archives.archive_folder(settings, archive_dir)
     async with engine.connect() as conn:
         for chain in CHAINS:
             start, heads = await live_start(conn, chain), checked.heads()
             archived = await archives.recorded(conn, chain) if chain in archives.ARCHIVED_CHAINS else []
-            if archive_dir is not None and chain in archives.ARCHIVED_CHAINS:
-                report = await asyncio.to_thread(archives.verify_folder, archive_dir, chain, keys, archived, heads)
+            if (archived or archive_dir is not None) and chain in archives.ARCHIVED_CHAINS:
+                report = await asyncio.to_thread(archives.verify_folder, folder, chain, keys, archived, heads)
                 failed += [
                     _say(
                         settings,
@@ -1366,16 +1369,6 @@ async def audit_verify(settings: Settings, engine, archive_dir: Path | None) -> 
                 if report.pending is not None:
                     click.echo(_say(settings, "CLI_ARCHIVE_PENDING", chain=chain, file=report.pending.path.name))
                 start, heads = (report.end[0] + 1, report.end[1]), heads + report.heads()
-            elif archived:
-                click.echo(
-                    _say(
-                        settings,
-                        "CLI_CHAIN_ARCHIVED",
-                        chain=chain,
-                        last=archived[-1].last_seq,
-                        archives=len(archived),
-                    )
-                )
             count, problem = await verify_chain(conn, chain, heads, start)
             if problem is None:
                 click.echo(_say(settings, "CLI_CHAIN_OK", chain=chain, count=count))
@@ -1394,7 +1387,7 @@ async def audit_verify(settings: Settings, engine, archive_dir: Path | None) -> 
                     )
             else:
                 failed.append(_say(settings, "CLI_CHAIN_BROKEN", chain=chain, seq=problem.seq, problem=problem.problem))
-                if archive_dir is not None and start[0] > 1 and problem.seq == start[0]:
+                if start[0] > 1 and problem.seq == start[0]:
                     failed.append(
                         _say(
                             settings,
@@ -1450,7 +1443,7 @@ async def audit_verify(settings: Settings, engine, archive_dir: Path | None) -> 
 )
 @runs_async
 async def audit_archive(settings: Settings, engine, folder: Path | None, before: str | None, max_records: int) -> None:
-    target = archives.archive_folder(settings, folder)
+    target = archives.archive_folder(settings, folder, writing=True)
     cutoff = archives.retention_cutoff(settings, _day(before) if before else None)
     click.echo(_say(settings, "CLI_ARCHIVE_START", before=_china(cutoff), folder=target))
 
@@ -1813,11 +1806,11 @@ ENGLISH_HELP = {
     "audit verify": "Verify each chain record by record, reporting the first record changed, deleted, inserted or "
     "reordered; verify every signature and the order of the checkpoint file with the configured "
     "public key audit_verify_public_key (only that one), reporting bad or missing signatures, changed "
-    "or deleted checkpoints, and records newer than the last checkpoint (not a failure). With --archives, the "
-    "archive files too: each archive's signature and content, the links between archives, that every archive the "
+    "or deleted checkpoints, and records newer than the last checkpoint (not a failure). Where records were archived, "
+    "or with --archives, the archive folder too (default: the audit_archive_dir setting): each archive's signature and content, the links between archives, that every archive the "
     "platform recorded is there, and that the live records continue the last one. Exits non-zero on a finding.",
-    "audit verify --archives": "Archive folder (the one govshare audit archive writes to): verify its archives and "
-    "how the live records continue them.",
+    "audit verify --archives": "Archive folder (default: the audit_archive_dir setting): verify its archives and how "
+    "the live records continue them.",
     "audit archive": "Move access and process records older than the retention period (the audit_retention_days "
     "setting, at least 180 days) into signed archive files, each linked to the one before; only once an archive is "
     "written, fsynced and verified is it recorded and its records removed from the live tables, in one transaction. "

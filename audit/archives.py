@@ -313,10 +313,11 @@ def retention_cutoff(settings: Settings, before: datetime | None, now: datetime 
     return before
 
 
-def archive_folder(settings: Settings, folder: Path | None = None) -> Path:
-    """Where archives are written and read: ``folder`` or ``audit_archive_dir``; production refuses var_dir."""
+def archive_folder(settings: Settings, folder: Path | None = None, *, writing: bool = False) -> Path:
+    """Where archives are written and read: ``folder`` or ``audit_archive_dir``; production writes none under
+    var_dir."""
     path = folder or Path(settings.expand(settings.audit_archive_dir))
-    if settings.production and path.resolve().is_relative_to(settings.var_dir.resolve()):
+    if writing and settings.production and path.resolve().is_relative_to(settings.var_dir.resolve()):
         raise ArchiveError(
             "AUDIT_FILE_UNDER_VAR", setting="audit_archive_dir", path=path, var=settings.var_dir.resolve()
         )

@@ -706,10 +706,6 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "The {chain} archive {file} is written but its records are not yet removed from the live table (an "
         "archive run was interrupted): run govshare audit archive again to complete it.",
     ),
-    "CLI_CHAIN_ARCHIVED": (
-        "{chain} 记录链第 1–{last} 条已归档（{archives} 个归档），此处未核验：用 --archives 目录 一并核验。",
-        "{chain} records 1-{last} are archived ({archives} archives) and not checked here: pass --archives DIR.",
-    ),
     "CLI_ARCHIVE_START": (
         "归档早于 {before} 的访问记录和办理记录，写入 {folder}。",
         "Archiving access and process records before {before} to {folder}.",

@@ -47,12 +47,14 @@ class Platform:
             "GOVSHARE_DATABASE_URL": url,
             "GOVSHARE_AUDIT_SIGNING_KEY_FILE": str(key_file),
             "GOVSHARE_AUDIT_VERIFY_PUBLIC_KEY": _new_key(key_file),
+            "GOVSHARE_AUDIT_ARCHIVE_DIR": str(self.archive_dir),
         }
         self.settings = make_settings(
             folder / "var",
             database_url=url,
             audit_signing_key_file=str(key_file),
             audit_verify_public_key=self.env["GOVSHARE_AUDIT_VERIFY_PUBLIC_KEY"],
+            audit_archive_dir=str(self.archive_dir),
         )
         self.engine = make_engine(url)
 
@@ -144,9 +146,9 @@ async def test_an_archive_round_trip(platform):
     verified = platform.verify()
     assert verified.returncode == 0, verified.stderr
     assert "3 个归档完好：5 条记录" in verified.stdout and "access 记录链完整：3 条" in verified.stdout
-    plain = platform.govshare("audit", "verify")  # without the archives: says what it did not check, passes
+    plain = platform.govshare("audit", "verify")  # records are archived: the configured folder is checked too
     assert plain.returncode == 0, plain.stderr
-    assert "第 1–5 条已归档" in plain.stdout
+    assert "3 个归档完好：5 条记录" in plain.stdout
 
     again = platform.archive()  # nothing more is old enough: nothing changes
     assert "本次共 0 个归档" in again.stdout and await platform.count(access_records) == 3
@@ -255,6 +257,24 @@ async def test_tampering_is_found(platform, attack, found):
     assert found & _faults(verified), verified.stderr  # one of the codes the attack may show
     if attack == "delete the first live row":
         assert "access 记录链在第 6 条处断开：missing" in verified.stderr
+
+
+@pytest.mark.parametrize("platform_url", BACKENDS, indirect=True)
+async def test_records_deleted_under_a_forged_record_of_archives_are_found_by_a_plain_verify(platform):
+    """Whoever may insert into audit_archives (and no more) can make the guard let a DELETE through: the archive that
+    record names is not there, and `audit verify`, without any option, says so."""
+    async with platform.engine.begin() as conn:  # the guards in place
+        await conn.execute(
+            text(
+                "INSERT INTO audit_archives (chain, number, file, digest, first_seq, last_seq, last_hash, records,"
+                " last_at, archived_at) SELECT 'access', 1, 'access-000001.jsonl.gz', hash, 1, seq, hash, seq, at, at"
+                " FROM access_records WHERE seq = 7"
+            )
+        )
+        await conn.execute(text("DELETE FROM access_records WHERE seq <= 7"))
+    assert await platform.count(access_records) == 1
+    verified = platform.govshare("audit", "verify")
+    assert verified.returncode != 0 and "ARCHIVE_MISSING" in _faults(verified), verified.stdout
 
 
 @pytest.mark.parametrize("platform_url", BACKENDS, indirect=True)
