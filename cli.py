@@ -25,7 +25,8 @@ from admin.operations import CommandRuntime, Operator
 from applications import process
 from applications.process import recompute_deadlines
 from applications.workdays import ScheduleError, load_calendar, load_schedule_file, store_schedule
-from audit.chain import CHAINS
+from audit import archives
+from audit.chain import CHAINS, live_start
 from audit.chain import verify as verify_chain
 from audit.checkpoints import Checkpointer, check_checkpoints, generate_key, public_key_text, verification_keys
 from audit.records import AccessRecord, AuditWriter
@@ -1292,19 +1293,29 @@ async def staff_disable(settings: Settings, engine, username: str) -> None:
     click.echo(_say(settings, "STAFF_DISABLED", username=username))
 
 
-@main.group(help="审计：核验访问记录、办理记录和策略版本的哈希链及其签名检查点，写检查点，生成签名密钥。")
+@main.group(
+    help="审计：核验访问记录、办理记录和策略版本的哈希链及其签名检查点和归档，写检查点，归档过期记录，生成签名密钥。"
+)
 def audit() -> None:
     pass
 
 
 @audit.command(
     "verify",
-    help="逐条核验各记录链，报告第一条被修改、删除、插入或调换顺序的记录；用配置的公钥 audit_verify_public_key "
+    help="逐条核验各记录链，报告第一条被修改、删除、插入或调换顺序的记录；用配置的公钥 audit_verify_public_key"
     "（只用它）核验检查点文件的每个签名和顺序，报告签名不符、缺签名或被删改的检查点，以及晚于最后一个检查点、"
-    "尚未覆盖的记录（不算失败）。发现问题时以非零状态退出。",
+    "尚未覆盖的记录（不算失败）。有记录已归档或给出 --archives 时一并核验归档目录（默认取配置 audit_archive_dir）：每个归档的签名和内容、归档之间的衔接、"
+    "平台记载的归档是否齐全，以及在线记录是否接续最后一个归档。发现问题时以非零状态退出。",
+)
+@click.option(
+    "--archives",
+    "archive_dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=None,
+    help="归档目录（默认取配置 audit_archive_dir）：核验其中的归档及其与在线记录的衔接。",
 )
 @runs_async
-async def audit_verify(settings: Settings, engine) -> None:
+async def audit_verify(settings: Settings, engine, archive_dir: Path | None) -> None:
     keys, development_key = verification_keys(settings)
     if development_key is not None:
         click.echo(
@@ -1329,34 +1340,141 @@ async def audit_verify(settings: Settings, engine) -> None:
         )
         for f in checked.faults
     ]
+    # The archives are checked wherever records were archived or a folder is named: a record of archives alone
+    # (rows inserted into audit_archives) would otherwise let records be deleted unseen.
+    folder = archives.archive_folder(settings, archive_dir)
     async with engine.connect() as conn:
         for chain in CHAINS:
-            count, problem = await verify_chain(conn, chain, checked.heads())
+            start, heads = await live_start(conn, chain), checked.heads()
+            archived = await archives.recorded(conn, chain) if chain in archives.ARCHIVED_CHAINS else []
+            if (archived or archive_dir is not None) and chain in archives.ARCHIVED_CHAINS:
+                report = await asyncio.to_thread(archives.verify_folder, folder, chain, keys, archived, heads)
+                failed += [
+                    _say(
+                        settings,
+                        "CLI_ARCHIVE_FAULT",
+                        file=f.file,
+                        fault=f.code,
+                        text=_say(settings, f.code, file=f.file, detail=f.detail),
+                    )
+                    for f in report.faults
+                ]
+                if report.archives:
+                    click.echo(
+                        _say(
+                            settings,
+                            "CLI_ARCHIVES_CHECKED",
+                            chain=chain,
+                            archives=len(report.archives),
+                            records=report.records,
+                            last=report.end[0],
+                        )
+                    )
+                if report.pending is not None:
+                    click.echo(_say(settings, "CLI_ARCHIVE_PENDING", chain=chain, file=report.pending.path.name))
+                start, heads = (report.end[0] + 1, report.end[1]), heads + report.heads()
+            count, problem = await verify_chain(conn, chain, heads, start)
             if problem is None:
                 click.echo(_say(settings, "CLI_CHAIN_OK", chain=chain, count=count))
-                covered = checked.covered(chain)
-                if count > covered:
+                last = start[0] - 1 + count
+                covered = max(checked.covered(chain), start[0] - 1)
+                if last > covered:
                     click.echo(
                         _say(
                             settings,
                             "CLI_CHAIN_NOT_COVERED",
                             chain=chain,
                             first=covered + 1,
-                            last=count,
-                            count=count - covered,
+                            last=last,
+                            count=last - covered,
                         )
                     )
             else:
                 failed.append(_say(settings, "CLI_CHAIN_BROKEN", chain=chain, seq=problem.seq, problem=problem.problem))
+                if start[0] > 1 and problem.seq == start[0]:
+                    failed.append(
+                        _say(
+                            settings,
+                            "CLI_ARCHIVE_FAULT",
+                            file=chain,
+                            fault="ARCHIVE_LIVE_DISCONTINUOUS",
+                            text=_say(settings, "ARCHIVE_LIVE_DISCONTINUOUS", file=chain, detail=f"seq {start[0]}"),
+                        )
+                    )
     if checked.valid:
-        last = checked.valid[-1]
-        click.echo(_say(settings, "CLI_CHECKPOINT_LAST", number=last["n"], at=last["at"], digest=checked.last_digest))
+        last_checkpoint = checked.valid[-1]
+        click.echo(
+            _say(
+                settings,
+                "CLI_CHECKPOINT_LAST",
+                number=last_checkpoint["n"],
+                at=last_checkpoint["at"],
+                digest=checked.last_digest,
+            )
+        )
     else:
         click.echo(_say(settings, "CLI_CHECKPOINT_NONE", path=path))
     for line in failed:
         click.echo(line, err=True)
     if failed:
         raise click.ClickException(_say(settings, "CLI_AUDIT_FAILED", count=len(failed)))
+
+
+@audit.command(
+    "archive",
+    help="把早于保存期限（配置 audit_retention_days，不少于 180 天）的访问记录和办理记录写入签名的归档文件，"
+    "每个归档接续前一个；归档写入、落盘并核验无误后，才在同一事务中登记归档并从在线表删除这些记录。"
+    "中断后再次运行会接着完成，不丢记录。逐个归档打印条数。",
+)
+@click.option(
+    "--to",
+    "folder",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=None,
+    help="归档目录（默认取配置 audit_archive_dir）；生产环境应放在数据库管理员无法改写的存储上。",
+)
+@click.option(
+    "--before",
+    default=None,
+    help="只归档早于该日期（YYYY-MM-DD，北京时间当日零时）的记录；不得晚于保存期限允许的时刻。",
+)
+@click.option(
+    "--max-records",
+    type=click.IntRange(min=1),
+    default=archives.MAX_RECORDS,
+    show_default=True,
+    help="每个归档文件最多包含的记录条数。",
+)
+@runs_async
+async def audit_archive(settings: Settings, engine, folder: Path | None, before: str | None, max_records: int) -> None:
+    target = archives.archive_folder(settings, folder, writing=True)
+    cutoff = archives.retention_cutoff(settings, _day(before) if before else None)
+    click.echo(_say(settings, "CLI_ARCHIVE_START", before=_china(cutoff), folder=target))
+
+    def told(done: archives.Progress) -> None:
+        click.echo(
+            _say(
+                settings,
+                "CLI_ARCHIVE_RESUMED" if done.resumed else "CLI_ARCHIVE_WRITTEN",
+                chain=done.chain,
+                file=done.file,
+                records=done.records,
+                first=done.first_seq,
+                last=done.last_seq,
+            )
+        )
+
+    done = await archives.archive(engine, settings, target, cutoff, max_records=max_records, told=told)
+    for chain in archives.ARCHIVED_CHAINS:
+        click.echo(
+            _say(
+                settings,
+                "CLI_ARCHIVE_DONE",
+                chain=chain,
+                archives=sum(1 for d in done if d.chain == chain),
+                records=sum(d.records for d in done if d.chain == chain),
+            )
+        )
 
 
 @audit.command(
@@ -1755,13 +1873,25 @@ ENGLISH_HELP = {
     "staff list": "List the accounts and their state.",
     "staff unlock": "Unlock an account.",
     "staff disable": "Disable an account and end all its sessions.",
-    "audit": "Audit: verify the hash chains of access records, process records and policy versions and their signed "
-    "checkpoints, write a checkpoint, generate a signing key.",
+    "audit": "Audit: verify the hash chains of access records, process records and policy versions, their signed "
+    "checkpoints and archives, write a checkpoint, archive records past retention, generate a signing key.",
     "audit verify": "Verify each chain record by record, reporting the first record changed, deleted, inserted or "
     "reordered; verify every signature and the order of the checkpoint file with the configured "
     "public key audit_verify_public_key (only that one), reporting bad or missing signatures, changed "
-    "or deleted checkpoints, and records newer than the last checkpoint (not a failure). Exits "
-    "non-zero on a finding.",
+    "or deleted checkpoints, and records newer than the last checkpoint (not a failure). Where records were archived, "
+    "or with --archives, the archive folder too (default: the audit_archive_dir setting): each archive's signature and content, the links between archives, that every archive the "
+    "platform recorded is there, and that the live records continue the last one. Exits non-zero on a finding.",
+    "audit verify --archives": "Archive folder (default: the audit_archive_dir setting): verify its archives and how "
+    "the live records continue them.",
+    "audit archive": "Move access and process records older than the retention period (the audit_retention_days "
+    "setting, at least 180 days) into signed archive files, each linked to the one before; only once an archive is "
+    "written, fsynced and verified is it recorded and its records removed from the live tables, in one transaction. "
+    "A run interrupted is completed by the next one, losing nothing. Prints the records of each archive.",
+    "audit archive --to": "Archive folder (default: the audit_archive_dir setting); in production on storage the "
+    "database administrator cannot rewrite.",
+    "audit archive --before": "Archive only records before this date (YYYY-MM-DD, from midnight Beijing time); no "
+    "later than the retention period allows.",
+    "audit archive --max-records": "Records one archive file holds at most.",
     "audit checkpoint": "Sign the chains' heads with the signing key audit_signing_key_file and append them to the "
     "checkpoint file (a running server also writes them from time to time).",
     "audit keygen": "Generate a new Ed25519 checkpoint signing key pair: the private key to a file (never over an "

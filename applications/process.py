@@ -11,11 +11,11 @@ import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from applications.tables import applications
 from applications.workdays import WorkCalendar
-from audit.chain import append
+from audit.chain import append, audit_archives
 from audit.tables import process_records
 from catalog.model import Catalog, ShareType
 from govshare.config import Settings
@@ -547,13 +547,14 @@ async def record_expiries(conn, now: datetime) -> list[str]:
     """Write down each grant that has reached its end since the last look (expiry needs no job to take effect)."""
     now = now.astimezone(UTC)
     recorded = select(process_records.c.grant_id).where(process_records.c.kind == "expired")
-    rows = (
-        await conn.execute(
-            select(grants).where(
-                grants.c.valid_until <= now, grants.c.revoked_at.is_(None), grants.c.id.not_in(recorded)
-            )
-        )
-    ).all()
+    # A grant that ended before the newest archived process record may have its expiry in an archive (govshare audit
+    # archive removed it from process_records): it is not written down again.
+    archived = select(func.max(audit_archives.c.last_at)).where(audit_archives.c.chain == "process")
+    horizon = (await conn.execute(archived)).scalar()
+    due = [grants.c.valid_until <= now, grants.c.revoked_at.is_(None), grants.c.id.not_in(recorded)]
+    if horizon is not None:
+        due.append(grants.c.valid_until > horizon)
+    rows = (await conn.execute(select(grants).where(*due))).all()
     for row in rows:
         await record_step(
             conn,

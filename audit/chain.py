@@ -18,6 +18,11 @@ the record's position (the access records' data subjects, ``audit/tables.py``). 
 its chained fields is the digest of its attached rows (None for none), set here as the record is linked, so that
 ``verify`` finds an attached row deleted, added or altered as it finds the record changed.
 
+Records older than the retention period leave the table for signed archive files (``audit.archives``): each archive
+recorded in ``audit_archives`` covers a run of positions from the chain's first live position on, so the live
+records start after the last archive's end and link to its last hash (``live_start``); the append-only guard
+lets a record be deleted only where a recorded archive covers it.
+
 Appending takes the chain's head row first (a write lock on SQLite, a row lock on PostgreSQL), so
 concurrent writers in several processes extend one chain and never fork it.
 
@@ -34,10 +39,23 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, TypedDict
 
-from sqlalchemy import Column, Connection, Engine, Integer, Select, String, Table, bindparam, column, inspect, select
+from sqlalchemy import (
+    Column,
+    Connection,
+    Engine,
+    Integer,
+    Select,
+    String,
+    Table,
+    UniqueConstraint,
+    bindparam,
+    column,
+    inspect,
+    select,
+)
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from govshare.platformdb import SEED_ROWS, metadata
+from govshare.platformdb import ARCHIVES_TABLE, SEED_ROWS, UTCDateTime, append_only, metadata
 
 GENESIS = "0" * 64
 LINK_COLUMNS = ("id", "seq", "prev_hash", "hash", "encoding")
@@ -62,6 +80,40 @@ chain_heads = Table(
     Column("seq", Integer, nullable=False),
     Column("hash", String(64), nullable=False),
 )
+
+# Each archive written of a chain (``govshare audit archive``, audit/archives.py), in the transaction that removed
+# its records from the live table: where the live chain now starts, and what ``verify --archives`` expects to find.
+audit_archives = append_only(
+    Table(
+        ARCHIVES_TABLE,
+        metadata,
+        Column("id", Integer, primary_key=True, autoincrement=True),
+        Column("chain", String(20), nullable=False),
+        Column("number", Integer, nullable=False),  # 1, 2, ... within the chain
+        Column("file", String(200), nullable=False),  # its file name in the archive folder
+        Column("digest", String(64), nullable=False),  # the SHA-256 of its signed header (audit/archives.py)
+        Column("first_seq", Integer, nullable=False),
+        Column("last_seq", Integer, nullable=False),
+        Column("last_hash", String(64), nullable=False),
+        Column("records", Integer, nullable=False),
+        Column("last_at", UTCDateTime, nullable=False),  # the latest ``at`` of the records it holds
+        Column("archived_at", UTCDateTime, nullable=False),
+        UniqueConstraint("chain", "number", name="audit_archives_chain_number"),
+    )
+)
+
+
+async def live_start(conn: AsyncConnection, chain: str) -> tuple[int, str]:
+    """(the position of the chain's first live record, the hash it links to): after its last recorded archive."""
+    last = (
+        await conn.execute(
+            select(audit_archives.c.last_seq, audit_archives.c.last_hash)
+            .where(audit_archives.c.chain == chain)
+            .order_by(audit_archives.c.number.desc())
+            .limit(1)
+        )
+    ).first()
+    return (1, GENESIS) if last is None else (last.last_seq + 1, last.last_hash)
 
 
 def _plain(value: object) -> object:
@@ -241,9 +293,16 @@ class Break:
 VERIFY_BATCH = 1000  # rows fetched at a time: verify holds one batch, never the chain
 
 
-async def verify(conn: AsyncConnection, chain: str, checkpoints: Sequence[Head] = ()) -> tuple[int, Break | None]:
+async def verify(
+    conn: AsyncConnection, chain: str, checkpoints: Sequence[Head] = (), start: tuple[int, str] | None = None
+) -> tuple[int, Break | None]:
     """(records checked, the first break or None), walking the chain in the order it was written, then
     checking it still holds every checkpointed head (``audit.checkpoints``: only heads whose signature holds).
+
+    The live chain starts at ``start`` (position, the hash its first record links to): by default where the last
+    recorded archive ends (``live_start``). ``verify --archives`` passes where the archive files end instead, so
+    live records that do not continue them break the chain at its first position. Checkpointed heads before the
+    start are the archives' to hold (``audit.archives.verify_folder``).
 
     The records are streamed (a server-side cursor on PostgreSQL), so memory stays the same however long the
     chain is; of the hashes only those at checkpointed positions are kept. It may run beside servers that go on
@@ -254,16 +313,18 @@ async def verify(conn: AsyncConnection, chain: str, checkpoints: Sequence[Head] 
     # The head before the records and again after them: a running server appends meanwhile (records and head in one
     # transaction), so every record up to the first head must be there, and none beyond the last one.
     head = (await conn.execute(read_head)).one()
-    points = sorted((c for c in checkpoints if c["chain"] == chain), key=lambda c: c["seq"])
-    wanted = {p["seq"] for p in points if p["seq"]} | ({head.seq} if head.seq else set())
-    at_points: dict[int, str] = {}
-    expected_seq, prev, count = 1, GENESIS, 0
+    first, prev = start if start is not None else await live_start(conn, chain)
+    points = sorted((c for c in checkpoints if c["chain"] == chain and c["seq"] >= first), key=lambda c: c["seq"])
+    wanted = {p["seq"] for p in points} | {head.seq}
+    at_points: dict[int, str] = {first - 1: prev}  # the hash the first live record links to (GENESIS at 0)
+    expected_seq, count = first, 0
     # Columns the database has and this code does not know (added by a later revision) are read too: no
     # encoding here covers them, so they must be empty.
     unknown = await conn.run_sync(
         lambda sync: [c["name"] for c in inspect(sync).get_columns(table.name) if c["name"] not in table.c]
     )
-    query = select(table, *(column(name) for name in unknown)).order_by(table.c.id)
+    # Records before the start are archived (those of an archive not yet removed are still here): the archives'.
+    query = select(table, *(column(name) for name in unknown)).where(table.c.seq >= first).order_by(table.c.id)
     rows = await conn.stream(query.execution_options(yield_per=VERIFY_BATCH))
     records = rows.mappings()
     try:
@@ -301,11 +362,11 @@ async def verify(conn: AsyncConnection, chain: str, checkpoints: Sequence[Head] 
     for point in points:
         if point["seq"] > last:
             return count, Break(chain, last + 1, "truncated")
-        if point["seq"] and at_points.get(point["seq"]) != point["hash"]:
+        if at_points.get(point["seq"]) != point["hash"]:
             return count, Break(chain, point["seq"], "changed")
     if last < head.seq:
         return count, Break(chain, last + 1, "truncated")
-    if (at_points.get(head.seq) if head.seq else GENESIS) != head.hash:
+    if head.seq < first - 1 or at_points.get(head.seq) != head.hash:
         return count, Break(chain, head.seq + 1, "inserted")
     if last > head.seq:  # appended while verify read: the head must have come along (a later append may be past it)
         after = (await conn.execute(read_head)).one()

@@ -28,6 +28,9 @@ ORIGIN = re.compile(r"https?://[A-Za-z0-9.-]+(?::[0-9]{1,5})?|https?://\[[0-9A-F
 # GOVSHARE_* variables that are not settings but are read elsewhere: any other GOVSHARE_* name that is not a
 # setting is refused (SETTING_VARIABLE_UNKNOWN), as an unknown key in the TOML file is. tests/test_config.py
 # checks that every GOVSHARE_* name the repository mentions is a setting or listed here.
+# The shortest retention of access and process records (days): the Cybersecurity Law's six months of logs.
+RETENTION_MIN_DAYS = 180
+
 OTHER_VARIABLES = frozenset(
     {
         "GOVSHARE_CONFIG",  # the TOML file to read (above)
@@ -157,6 +160,14 @@ class Settings:
     # The public keys `govshare audit verify` checks signatures with ("ed25519:…", comma-separated during a key
     # rotation). Only these: never a key found beside the checkpoints. Production's verify requires it.
     audit_verify_public_key: str = ""
+    # Access and process records older than this many days may be archived (`govshare audit archive`): moved to
+    # signed archive files and removed from the live tables. The Cybersecurity Law (Art 21) asks for at least six
+    # months of logs: less than RETENTION_MIN_DAYS is refused (AUDIT_RETENTION_TOO_SHORT).
+    audit_retention_days: int = 180
+    # Where `govshare audit archive` writes the archives and where reports, subject lookups and
+    # `audit verify --archives` read them. In production it belongs on storage the database administrator cannot
+    # rewrite, as the checkpoint file does.
+    audit_archive_dir: str = "{var}/audit-archives"
     # The secret behind the keyed-hash mask (`hash`): each consumer department's pseudonyms are keyed by a key
     # derived from it. Created (32 random bytes) where missing; every process of one platform must share it, and
     # changing it changes every pseudonym.
@@ -294,6 +305,10 @@ def load_settings(env: dict[str, str] | None = None, **overrides: object) -> Set
         )
     if settings.audit_checkpoint_records < 0 or settings.audit_checkpoint_seconds < 0:
         raise ConfigError("audit_checkpoint_records and audit_checkpoint_seconds must be 0 (off) or more")
+    if settings.audit_retention_days < RETENTION_MIN_DAYS:
+        raise ConfigError(
+            code="AUDIT_RETENTION_TOO_SHORT", days=settings.audit_retention_days, minimum=RETENTION_MIN_DAYS
+        )
     if settings.workers < 1:
         raise ConfigError(code="WORKERS_INVALID", workers=settings.workers)
     return settings

@@ -730,6 +730,109 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "不接续前一个检查点（{detail}）：其前的检查点被删除或改写。",
         "it does not follow the checkpoint before it ({detail}): checkpoints before it were removed or rewritten.",
     ),
+    # Archives (audit/archives.py, govshare audit archive and audit verify --archives)
+    "CLI_ARCHIVE_FAULT": ("[{fault}] {text}", "[{fault}] {text}"),
+    "CLI_ARCHIVES_CHECKED": (
+        "{chain} 记录链的 {archives} 个归档完好：{records} 条记录，至第 {last} 条。",
+        "The {archives} archives of the {chain} chain are intact: {records} records, up to record {last}.",
+    ),
+    "CLI_ARCHIVE_PENDING": (
+        "{chain} 记录链的归档 {file} 已写入，但其记录尚未从在线表删除（上次归档中断）：再次运行 govshare audit archive 即可完成。",
+        "The {chain} archive {file} is written but its records are not yet removed from the live table (an "
+        "archive run was interrupted): run govshare audit archive again to complete it.",
+    ),
+    "CLI_ARCHIVE_START": (
+        "归档早于 {before} 的访问记录和办理记录，写入 {folder}。",
+        "Archiving access and process records before {before} to {folder}.",
+    ),
+    "CLI_ARCHIVE_WRITTEN": (
+        "{chain}：归档 {file} 已写入并核验，{records} 条记录（第 {first}–{last} 条）已从在线表删除。",
+        "{chain}: archive {file} written and verified; {records} records ({first}-{last}) removed from the live table.",
+    ),
+    "CLI_ARCHIVE_RESUMED": (
+        "{chain}：上次中断时已写入的归档 {file} 核验无误，{records} 条记录（第 {first}–{last} 条）已从在线表删除。",
+        "{chain}: archive {file}, written by an interrupted run, verified; {records} records ({first}-{last}) "
+        "removed from the live table.",
+    ),
+    "CLI_ARCHIVE_DONE": (
+        "{chain}：本次共 {archives} 个归档，{records} 条记录。",
+        "{chain}: {archives} archives, {records} records this run.",
+    ),
+    "AUDIT_RETENTION_TOO_SHORT": (
+        "audit_retention_days 为 {days} 天，少于网络安全法要求的 {minimum} 天（六个月）日志保存期限。",
+        "audit_retention_days is {days} days, less than the {minimum} days (six months) of logs the Cybersecurity "
+        "Law asks for.",
+    ),
+    "AUDIT_ARCHIVE_TOO_RECENT": (
+        "--before {before} 晚于保存期限（{days} 天）允许归档的最晚时刻 {latest}：在线表须保留这段时间的记录。",
+        "--before {before} is later than the retention period ({days} days) allows ({latest}): the live tables "
+        "keep those records.",
+    ),
+    "ARCHIVE_UNREADABLE": (
+        "归档 {file} 无法读取（{detail}）：文件被改动或损坏。",
+        "Archive {file} cannot be read ({detail}): it was altered or damaged.",
+    ),
+    "ARCHIVE_MALFORMED": ("{file} 不是有效的审计归档（{detail}）。", "{file} is not a valid audit archive ({detail})."),
+    "ARCHIVE_UNSIGNED": ("归档 {file} 没有签名。", "Archive {file} is not signed."),
+    "ARCHIVE_UNKNOWN_KEY": (
+        "归档 {file} 由未配置的密钥 {detail} 签名（不在 audit_verify_public_key 中）。",
+        "Archive {file} is signed by a key that is not configured ({detail}, not in audit_verify_public_key).",
+    ),
+    "ARCHIVE_SIGNATURE_INVALID": (
+        "归档 {file} 的签名不符：其头部在签名后被改写。",
+        "The signature of archive {file} does not match: its header was rewritten after signing.",
+    ),
+    "ARCHIVE_CONTENT_CHANGED": (
+        "归档 {file} 的内容与其签名的头部不符（{detail}）：记录被改动、删除或插入。",
+        "The content of archive {file} does not match its signed header ({detail}): records were changed, removed "
+        "or inserted.",
+    ),
+    "ARCHIVE_MISPLACED": (
+        "文件 {file} 所含的是归档 {detail}：归档被改名或调换。",
+        "The file {file} holds archive {detail}: archives were renamed or swapped.",
+    ),
+    "ARCHIVE_MISSING": (
+        "缺少归档 {file}：平台登记了它，或其后的归档接续它。",
+        "Archive {file} is missing: the platform recorded it, or the archive after it follows it.",
+    ),
+    "ARCHIVE_LINK_BROKEN": (
+        "归档 {file} 不接续前一个归档（{detail}）：归档被替换、删除或调换顺序。",
+        "Archive {file} does not follow the archive before it ({detail}): archives were substituted, removed or "
+        "reordered.",
+    ),
+    "ARCHIVE_SUBSTITUTED": (
+        "归档 {file} 不是平台登记的那一个（文件摘要不同）：它被改动或替换。",
+        "Archive {file} is not the one the platform recorded (another file digest): it was changed or substituted.",
+    ),
+    "ARCHIVE_NOT_RECORDED": (
+        "平台没有登记归档 {file}：平台的归档登记被删改，或文件来自别处。",
+        "The platform has no record of archive {file}: its record of archives was altered, or the file came from "
+        "elsewhere.",
+    ),
+    "ARCHIVE_CHECKPOINT_MISMATCH": (
+        "归档 {file} 与签名检查点不符（{detail}）：记录在检查点之后、归档之前被改写。",
+        "Archive {file} disagrees with a signed checkpoint ({detail}): records were rewritten after the checkpoint, "
+        "before they were archived.",
+    ),
+    "ARCHIVE_LIVE_DISCONTINUOUS": (
+        "{file} 在线记录不接续最后一个归档（{detail}）：在线记录被删除或改写，或缺少最后的归档。",
+        "The live {file} records do not continue the last archive ({detail}): live records were removed or "
+        "rewritten, or the last archive is missing.",
+    ),
+    "ARCHIVE_LIVE_MISMATCH": (
+        "归档 {file} 与在线表第 {first}–{last} 条记录不符：未删除任何记录。请先用 govshare audit verify 核验。",
+        "Archive {file} differs from the live records {first}-{last}: nothing was removed. Run govshare audit "
+        "verify first.",
+    ),
+    "ARCHIVE_FOLDER_MISMATCH": (
+        "目录 {folder} 中没有平台登记的最后一个归档 {file}（或内容不同）：新归档须接续它，请使用原归档目录。",
+        "The folder {folder} lacks the last archive the platform recorded, {file} (or holds another): a new "
+        "archive follows it; use the archive folder it is in.",
+    ),
+    "ARCHIVE_EXISTS": (
+        "归档 {file} 已存在（另一次归档同时运行？），未覆盖。",
+        "Archive {file} already exists (another archive run at the same time?); it was not overwritten.",
+    ),
     # Signing keys (audit/checkpoints.py); a production server refuses to start on these
     "AUDIT_SIGNING_KEY_REQUIRED": (
         "生产环境须配置审计检查点签名私钥 audit_signing_key_file（用 govshare audit keygen 生成）。",

@@ -58,13 +58,20 @@ policy_version = Table(
 # Rows a new database starts with, by table, in the order given (the chain heads are declared by audit.chain).
 SEED_ROWS: dict[str, list[dict]] = {"policy_version": [{"id": 1, "version": 0}]}
 
-_APPEND_ONLY: list[str] = []
+# The table recording each archive of a hash chain (audit.chain.audit_archives): the append-only guard lets a row of an
+# archived table be deleted only where a recorded archive covers its chain position (``append_only(archived=...)``).
+ARCHIVES_TABLE = "audit_archives"
+
+# Each append-only table, with (chain, column) where its rows may be removed once archived (None: never).
+_APPEND_ONLY: dict[str, tuple[str, str] | None] = {}
 
 
-def append_only(table: Table) -> Table:
-    """Declare ``table`` append-only: the database refuses UPDATE and DELETE on it (``guard_statements``)."""
-    if table.name not in _APPEND_ONLY:
-        _APPEND_ONLY.append(table.name)
+def append_only(table: Table, *, archived: tuple[str, str] | None = None) -> Table:
+    """Declare ``table`` append-only: the database refuses UPDATE and DELETE on it (``guard_statements``). With
+    ``archived=(chain, column)`` a DELETE is let through for a row whose ``column`` (the position of a record of
+    ``chain``) lies in an archive recorded in ``audit_archives``: what ``govshare audit archive`` removes, in the
+    transaction that records the archive. Every other DELETE, and every UPDATE, is refused as before."""
+    _APPEND_ONLY.setdefault(table.name, archived)
     return table
 
 
@@ -76,20 +83,54 @@ def guard_statements(dialect: str, tables: tuple[str, ...] | None = None) -> lis
     """The DDL that makes ``tables`` (default: every append-only table) refuse UPDATE and DELETE."""
     tables = append_only_tables() if tables is None else tables
     if dialect == "sqlite":
+        return [statement for table in tables for statement in table_guard(dialect, table, _APPEND_ONLY.get(table))]
+    if dialect == "postgresql":
+        return [*GUARD_FUNCTIONS] + [
+            statement for table in tables for statement in table_guard(dialect, table, _APPEND_ONLY.get(table))
+        ]
+    raise ValueError(f"the platform database must be SQLite or PostgreSQL, not {dialect}")
+
+
+# PostgreSQL's trigger functions: one refusing everything, one letting through the DELETE of an archived row (its
+# arguments: the chain and the column holding the row's position in it).
+GUARD_FUNCTIONS = (
+    """CREATE OR REPLACE FUNCTION govshare_append_only() RETURNS trigger AS $$
+       BEGIN RAISE EXCEPTION '% are append-only', TG_TABLE_NAME; END $$ LANGUAGE plpgsql""",
+    f"""CREATE OR REPLACE FUNCTION govshare_append_only_unless_archived() RETURNS trigger AS $$
+       BEGIN
+         IF TG_OP = 'DELETE' AND EXISTS (
+              SELECT 1 FROM {ARCHIVES_TABLE} a WHERE a.chain = TG_ARGV[0]
+                AND (to_jsonb(OLD) ->> TG_ARGV[1])::bigint BETWEEN a.first_seq AND a.last_seq) THEN
+           RETURN OLD;
+         END IF;
+         RAISE EXCEPTION '% are append-only', TG_TABLE_NAME;
+       END $$ LANGUAGE plpgsql""",  # noqa: S608 - names declared in code
+)
+
+
+def table_guard(dialect: str, table: str, archived: tuple[str, str] | None = None) -> list[str]:
+    """The triggers guarding one table (the PostgreSQL functions of ``GUARD_FUNCTIONS`` must exist)."""
+    if dialect == "sqlite":
+        refuse = f"BEGIN SELECT RAISE(ABORT, '{table} are append-only'); END"
+        unless = ""
+        if archived is not None:
+            chain, column = archived
+            unless = (
+                f" WHEN NOT EXISTS (SELECT 1 FROM {ARCHIVES_TABLE} WHERE chain = '{chain}'"  # noqa: S608 - names declared in code
+                f" AND OLD.{column} BETWEEN first_seq AND last_seq)"
+            )
         return [
-            f"""CREATE TRIGGER IF NOT EXISTS {table}_no_{action} BEFORE {action.upper()} ON {table}
-       BEGIN SELECT RAISE(ABORT, '{table} are append-only'); END"""
-            for table in tables
-            for action in ("update", "delete")
+            f"CREATE TRIGGER IF NOT EXISTS {table}_no_update BEFORE UPDATE ON {table}\n       {refuse}",
+            f"CREATE TRIGGER IF NOT EXISTS {table}_no_delete BEFORE DELETE ON {table}{unless}\n       {refuse}",
         ]
     if dialect == "postgresql":
+        if archived is None:
+            function = "govshare_append_only()"
+        else:
+            function = f"govshare_append_only_unless_archived('{archived[0]}', '{archived[1]}')"
         return [
-            """CREATE OR REPLACE FUNCTION govshare_append_only() RETURNS trigger AS $$
-       BEGIN RAISE EXCEPTION '% are append-only', TG_TABLE_NAME; END $$ LANGUAGE plpgsql"""
-        ] + [
             f"CREATE TRIGGER {table}_append_only BEFORE UPDATE OR DELETE ON {table} "
-            "FOR EACH ROW EXECUTE FUNCTION govshare_append_only()"
-            for table in tables
+            f"FOR EACH ROW EXECUTE FUNCTION {function}"
         ]
     raise ValueError(f"the platform database must be SQLite or PostgreSQL, not {dialect}")
 

@@ -102,6 +102,7 @@ async def test_the_schema_made_from_the_metadata_is_the_migrated_one(platform_ur
             ("DB_UPGRADE_STEP", "0007_data_errors"),
             ("DB_UPGRADE_STEP", "0008_staff_department"),
             ("DB_UPGRADE_STEP", "0009_subject_index"),
+            ("DB_UPGRADE_STEP", "0010_archives"),
             ("DB_UPGRADE_STEP", "0013_catalog_changes"),
         ]
         async with migrated.connect() as conn:
@@ -288,7 +289,9 @@ def test_the_baseline_database_written_by_the_old_code_is_adopted_upgraded_and_v
         "staff (catalog_editor) in the console.）",
         "已升级：0008_staff_department → 0009_subject_index（The data-subject index: which data subjects each access "
         'record\'s answer was about (README "Who looked at my data").）',
-        "已升级：0009_subject_index → 0013_catalog_changes（Each catalog version records the entries it changed "
+        "已升级：0009_subject_index → 0010_archives（Audit archives: records older than the retention period may "
+        "leave the live tables for signed archive files.）",
+        "已升级：0010_archives → 0013_catalog_changes（Each catalog version records the entries it changed "
         "from the version before: a process follows the catalog by them.）",
         f"平台数据库的结构版本：{migrations.head()}（最新）",
     ]
