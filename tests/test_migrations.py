@@ -126,7 +126,7 @@ async def test_the_schema_made_from_the_metadata_is_the_migrated_one(platform_ur
     finally:
         await direct.dispose()
     assert from_revisions["revision"] == [migrations.head()]
-    assert len(from_revisions["triggers"]) == (8 if platform_url.startswith("sqlite") else 4)
+    assert len(from_revisions["triggers"]) == (10 if platform_url.startswith("sqlite") else 5)
 
 
 def _dump(path: Path) -> tuple[list[str], bytes]:
