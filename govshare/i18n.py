@@ -933,6 +933,15 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "The evaluation period is not valid: it ends ({end}) before it starts ({start}).",
     ),
     "EVALUATION_PERIOD_TOO_LONG": ("评价期间最长 {days} 天。", "An evaluation period spans at most {days} days."),
+    "EVALUATION_CHART_UNKNOWN": ("没有名为 {chart} 的评价图表。", "There is no evaluation chart {chart}."),
+    "EVALUATION_FIGURE_UNKNOWN": (
+        "{figure} 不是评价指标；可用：{known}。",
+        "{figure} is not an evaluation figure; known: {known}.",
+    ),
+    "EVALUATION_FORMAT_UNKNOWN": (
+        "不支持导出格式 {format}：可用 csv、xlsx。",
+        "The export format {format} is not offered: csv or xlsx.",
+    ),
     "EVALUATION_DAY_INVALID": (
         "{name} 须为日期（YYYY-MM-DD），而不是 {value}。",
         "{name} must be a day (YYYY-MM-DD), not {value}.",

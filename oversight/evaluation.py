@@ -83,6 +83,34 @@ DEFAULT_WEIGHTS: dict[str, float] = {
     "art27_refusal_overruled": -3.0,
 }
 FIGURES = tuple(DEFAULT_WEIGHTS)
+# What each figure is called, in Chinese and English (the console, the exports and the GraphQL descriptions).
+LABELS: dict[str, tuple[str, str]] = {
+    "catalog_published": ("已发布资源", "Resources published"),
+    "catalog_nonconforming": ("与数据源不符的资源", "Resources not conforming to their source"),
+    "resources_overdue": ("逾期未更新的资源", "Resources overdue on their update cycle"),
+    "applications_due": ("应答复的共享申请", "Share applications due"),
+    "applications_in_time": ("按期答复", "Answered in time"),
+    "applications_deemed": ("逾期视为同意", "Deemed approved (no answer)"),
+    "applications_late": ("逾期答复或未答复", "Answered late or not at all"),
+    "applications_refused": ("不予共享（附理由）", "Refused, with reasons"),
+    "corrections_due": ("应答复的数据纠错", "Data-error reports due"),
+    "corrections_in_time": ("纠错按期答复", "Data-error reports answered in time"),
+    "corrections_overdue": ("纠错逾期", "Data-error reports overdue"),
+    "usage_as_provider": ("被使用次数（提供方）", "Accesses as provider"),
+    "usage_as_consumer": ("使用次数（使用方）", "Accesses as consumer"),
+    "feedback_reports": ("使用效果反馈（月次）", "Feedback reported (months)"),
+    "restrictions": ("受到的限制（第二十条）", "Restrictions in force (Art 20)"),
+    "art27_data_corrected": ("经核实有误的数据（第二十七条第三项）", "Data confirmed wrong (Art 27 iii)"),
+    "art27_purpose_refused": ("超出用途的访问被拒（第二十七条第四项）", "Accesses refused beyond purpose (Art 27 iv)"),
+    "art27_refusal_overruled": ("不予共享被协调推翻（第二十七条第五项）", "Refusals overruled (Art 27 v)"),
+}
+
+
+def label(key: str, lang: str = "zh-CN") -> str:
+    zh, en = LABELS[key]
+    return en if lang == "en" else zh
+
+
 # Which Art 27 item each figure shows (the violations table).
 ART27 = {
     "catalog_nonconforming": "一",
@@ -221,11 +249,15 @@ def _catalog(found: Found, catalog: Catalog, conformance: Mapping[str, Sequence[
             entry["catalog_nonconforming"].append(Evidence("resource", resource.code, None, detail))
 
 
-def _overdue(found: Found, catalog: Catalog, recorded: Mapping[str, freshness.Recorded], now: datetime, minutes: int):
+def _overdue(
+    found: Found, catalog: Catalog, recorded: Mapping[str, freshness.Recorded], now: datetime, minutes: int
+) -> None:
     for state in freshness.states(catalog, recorded, now, realtime_minutes=minutes):
         if state.overdue:
             detail = f"{state.update_cycle} · last change {state.last_change.isoformat() if state.last_change else ''}"
-            found[state.provider]["resources_overdue"].append(Evidence("resource", state.resource, state.due_by, detail))
+            found[state.provider]["resources_overdue"].append(
+                Evidence("resource", state.resource, state.due_by, detail)
+            )
 
 
 async def _applications(
@@ -285,7 +317,9 @@ async def _corrections(
     t = data_error_reports.c
     due = (
         await conn.execute(
-            select(data_error_reports).where(t.deadline_at >= begin, t.deadline_at < finish).order_by(t.deadline_at, t.id)
+            select(data_error_reports)
+            .where(t.deadline_at >= begin, t.deadline_at < finish)
+            .order_by(t.deadline_at, t.id)
         )
     ).all()
     for row in due:
@@ -309,7 +343,9 @@ async def _corrections(
     for row in corrected:
         if (provider := providers.get(row.resource)) is not None:
             found[provider]["art27_data_corrected"].append(
-                Evidence("data_error", row.id, row.answered_at, f"{row.resource}.{row.item} · {row.answer_reason or ''}")
+                Evidence(
+                    "data_error", row.id, row.answered_at, f"{row.resource}.{row.item} · {row.answer_reason or ''}"
+                )
             )
 
 
