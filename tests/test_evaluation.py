@@ -23,6 +23,7 @@ from oversight import evaluation, feedback
 from policies import documents
 from tests.conftest import access_record
 from tests.test_applications import COORDINATOR, LAND, POLICE, SUBMITTED, _submit
+from tests.test_console import staffed  # noqa: F401 - the console fixture
 
 START, END = date(2026, 2, 1), date(2026, 3, 31)  # the applications' deadlines (4 March) fall in it
 REPORTED = datetime(2026, 3, 2, 2, tzinfo=UTC)  # Mon 2 Mar, 10:00 in Beijing: due five working days later
@@ -274,3 +275,115 @@ async def test_department_evaluation_over_graphql_for_the_coordinator_and_audito
         assert deemed not in str(refused)
     bad = await own_api.query(EVALUATION, "bigdata", None, variables={"from": "2026-03-02", "to": "2026-03-01"})
     assert bad["errors"][0]["extensions"]["code"] == "EVALUATION_PERIOD_INVALID"
+
+
+# --- the console (/console/evaluation) -------------------------------------------------------------------------
+
+
+async def test_console_ranking_charts_drill_down_and_exports(staffed):
+    import csv
+    import io
+    import re
+
+    from openpyxl import load_workbook
+
+    from oversight import charts
+
+    api, console = staffed
+    runtime = api.app.state.runtime
+    deemed = await _submit(runtime)
+    assert (await console.client.get("/console/evaluation")).status_code == 303  # signed out: to the sign-in page
+    await console.sign_in()
+    query = f"from={START.isoformat()}&to={END.isoformat()}"
+    page = await console.client.get(f"/console/evaluation?{query}")
+    assert page.status_code == 200 and "各部门共享工作评价" in page.text
+    assert "script" not in page.text.lower().replace("script-src", "")
+    found = await _evaluate(runtime)
+    for card in found.cards:  # the ranking as computed, each figure a link to its records
+        row = re.search(rf'<tr id="card-{card.department}">.*?</tr>', page.text, re.S).group(0)
+        assert f'<td class="score">{card.score}</td>' in row
+        link = f"/console/evaluation/{card.department}/applications_deemed?{query}&lang=zh-CN".replace("&", "&amp;")
+        assert f'href="{link}">{card.figure("applications_deemed").value}</a>' in row
+    charts_shown = re.findall(r'<img id="chart-(\w+)" src="([^"]+)"', page.text)
+    assert [name for name, _ in charts_shown] == ["scores", "applications"]
+    for _, src in charts_shown:
+        svg = await console.client.get(src.replace("&amp;", "&"))
+        assert svg.status_code == 200 and svg.headers["content-type"].startswith(charts.SVG_MEDIA_TYPE)
+        assert svg.headers["content-security-policy"] == charts.SVG_HEADERS["Content-Security-Policy"]
+        assert "<script" not in svg.text and "<svg" in svg.text
+    police = found.card("police")
+    assert police.name in (await console.client.get(charts_shown[0][1].replace("&amp;", "&"))).text
+
+    drill = await console.client.get(f"/console/evaluation/police/applications_deemed?{query}")
+    assert drill.status_code == 200
+    listed = re.findall(r'<tr class="record"><td>application</td><td><code>([^<]+)</code>', drill.text)
+    assert listed == _ids(found, "police", "applications_deemed") and deemed in listed
+    for path, status in [
+        (f"/console/evaluation/police/smiles?{query}", 404),
+        (f"/console/evaluation/nobody/applications_deemed?{query}", 404),
+        (f"/console/evaluation/chart/pie.svg?{query}", 404),
+        (f"/console/evaluation/export.pdf?{query}", 404),
+        ("/console/evaluation?from=2026-03-02&to=2026-03-01", 400),
+        ("/console/evaluation?from=yesterday", 400),
+    ]:
+        assert (await console.client.get(path)).status_code == status, path
+
+    exported = await console.client.get(f"/console/evaluation/export.csv?{query}")
+    assert exported.status_code == 200 and exported.content.startswith("\ufeff".encode())
+    table = list(csv.reader(io.StringIO(exported.content.decode("utf-8-sig"))))
+    assert table[0][:4] == ["排名", "部门编码", "部门", "总分"] and table[0][4:] == [
+        evaluation.label(k) for k in evaluation.FIGURES
+    ]
+    by_department = {row[1]: row for row in table[1:]}
+    deemed_column = 4 + evaluation.FIGURES.index("applications_deemed")
+    assert by_department["police"][deemed_column] == str(police.figure("applications_deemed").value)
+    assert by_department["police"][3] == str(police.score)
+    book = load_workbook(io.BytesIO((await console.client.get(f"/console/evaluation/export.xlsx?{query}")).content))
+    ranking, weights = book.worksheets
+    rows = list(ranking.iter_rows(values_only=True))
+    assert rows[0][:4] == ("排名", "部门编码", "部门", "总分")
+    assert {r[1]: r[deemed_column] for r in rows[1:]}["police"] == police.figure("applications_deemed").value
+    assert {r[1]: r[2] for r in weights.iter_rows(values_only=True)}["applications_deemed"] == -2.0
+
+    english = await console.client.get(f"/console/evaluation?{query}&lang=en")
+    assert "Evaluation of departments" in english.text and "Deemed approved" in english.text
+
+
+def test_exported_names_that_look_like_formulas_stay_text():
+    import csv
+    import io
+
+    from openpyxl import load_workbook
+
+    from admin.evaluation import table
+    from oversight import exports
+
+    hostile = '=HYPERLINK("http://evil.example","x")'
+    figures = tuple(evaluation.Figure(k, w, ()) for k, w in evaluation.DEFAULT_WEIGHTS.items())
+    found = evaluation.Evaluation(
+        START,
+        END,
+        datetime(2026, 4, 1, tzinfo=UTC),
+        evaluation.DEFAULT_WEIGHTS,
+        (evaluation.Scorecard("@dept", hostile, figures, -3.5, 1),),
+    )
+    header, rows = table(found, "zh-CN")
+    (row,) = list(csv.reader(io.StringIO(exports.csv_bytes(header, rows).decode("utf-8-sig"))))[1:]
+    assert row[1:4] == ["'@dept", "'" + hostile, "-3.5"]  # texts escaped, numbers left numbers
+    sheet = load_workbook(io.BytesIO(exports.xlsx_bytes([("t", header, rows)]))).active
+    cells = list(sheet[2])
+    assert cells[2].value == "'" + hostile and cells[2].data_type == "s" and cells[3].value == -3.5
+
+
+async def test_a_departments_catalog_staff_cannot_open_the_evaluation(staffed):
+    from admin import accounts
+    from tests.test_console import PASSWORD
+
+    api, console = staffed
+    runtime = api.app.state.runtime
+    async with runtime.engine.begin() as conn:
+        await accounts.create_account(conn, runtime.settings, "land.clerk", PASSWORD, "国土编报员", "land")
+    await console.sign_in("land.clerk")
+    for path in ("/console/evaluation", "/console/evaluation/export.csv", "/console/evaluation/chart/scores.svg"):
+        refused = await console.client.get(path)
+        assert refused.status_code == 403 and "STAFF_OFFICE_ONLY" in refused.text, path
