@@ -142,26 +142,6 @@ async def evaluation_records(request: Request, signed: Signed, lang: str, form) 
     )
 
 
-def table(found: evaluation.Evaluation, lang: str) -> tuple[list[str], list[list[exports.Cell]]]:
-    """The ranking as the export holds it: rank, department, name, score, each figure's value."""
-    header = [
-        label("evaluation_rank", lang),
-        label("evaluation_department", lang),
-        label("evaluation_name", lang),
-        label("evaluation_score", lang),
-        *(evaluation.label(k, lang) for k in evaluation.FIGURES),
-    ]
-    rows: list[list[exports.Cell]] = [
-        [c.rank, c.department, c.name, c.score, *(f.value for f in c.figures)] for c in found.cards
-    ]
-    return header, rows
-
-
-def weights_table(found: evaluation.Evaluation, lang: str) -> tuple[list[str], list[list[exports.Cell]]]:
-    header = [label("evaluation_figure", lang), label("evaluation_key", lang), label("evaluation_weight", lang)]
-    return header, [[evaluation.label(k, lang), k, found.weights[k]] for k in evaluation.FIGURES]
-
-
 @staff_only
 async def evaluation_export(request: Request, signed: Signed, lang: str, form) -> Response:
     suffix = request.path_params["suffix"]
@@ -171,7 +151,7 @@ async def evaluation_export(request: Request, signed: Signed, lang: str, form) -
         found = await _evaluate(request)
     except GovshareError as exc:
         return _refused(request, signed, lang, exc)
-    header, rows = table(found, lang)
+    header, rows = evaluation.table(found, lang)
     if suffix == "csv":
         body, media = exports.csv_bytes(header, rows), exports.CSV_MEDIA_TYPE
     else:
@@ -179,7 +159,7 @@ async def evaluation_export(request: Request, signed: Signed, lang: str, form) -
         body = exports.xlsx_bytes(
             [
                 (label("evaluation_heading", lang) + " " + period, header, rows),
-                (label("evaluation_weights", lang), *weights_table(found, lang)),
+                (label("evaluation_weights", lang), *evaluation.weights_table(found, lang)),
             ]
         )
         media = exports.XLSX_MEDIA_TYPE

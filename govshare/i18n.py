@@ -933,6 +933,10 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "The evaluation period is not valid: it ends ({end}) before it starts ({start}).",
     ),
     "EVALUATION_PERIOD_TOO_LONG": ("评价期间最长 {days} 天。", "An evaluation period spans at most {days} days."),
+    "CLI_EVALUATION_WRITTEN": (
+        "已写出 {path}：{departments} 个部门的评价。",
+        "Wrote {path}: {departments} departments evaluated.",
+    ),
     "EVALUATION_CHART_UNKNOWN": ("没有名为 {chart} 的评价图表。", "There is no evaluation chart {chart}."),
     "EVALUATION_FIGURE_UNKNOWN": (
         "{figure} 不是评价指标；可用：{known}。",

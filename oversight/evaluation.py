@@ -483,9 +483,33 @@ def default_period(today: date) -> tuple[date, date]:
     return last.replace(day=1), last
 
 
-def rows(evaluation: Evaluation) -> list[list[object]]:
-    """The ranking as a table: rank, department, name, score, then each figure's value (the export's body)."""
-    return [
-        [card.rank, card.department, card.name, card.score, *(f.value for f in card.figures)]
-        for card in evaluation.cards
+# The export's other columns, in Chinese and English.
+COLUMNS: dict[str, tuple[str, str]] = {
+    "rank": ("排名", "Rank"),
+    "department": ("部门编码", "Department"),
+    "name": ("部门", "Name"),
+    "score": ("总分", "Score"),
+    "figure": ("指标", "Figure"),
+    "key": ("编码", "Key"),
+    "weight": ("权重", "Weight"),
+}
+
+
+def _column(key: str, lang: str) -> str:
+    zh, en = COLUMNS[key]
+    return en if lang == "en" else zh
+
+
+def table(found: Evaluation, lang: str) -> tuple[list[str], list[list[str | int | float]]]:
+    """The ranking as the report sent up holds it: rank, department, name, score, then each figure's value."""
+    header = [_column(k, lang) for k in ("rank", "department", "name", "score")] + [label(k, lang) for k in FIGURES]
+    rows: list[list[str | int | float]] = [
+        [c.rank, c.department, c.name, c.score, *(f.value for f in c.figures)] for c in found.cards
     ]
+    return header, rows
+
+
+def weights_table(found: Evaluation, lang: str) -> tuple[list[str], list[list[str | int | float]]]:
+    """The weights the score was computed with: figure, key, weight."""
+    header = [_column(k, lang) for k in ("figure", "key", "weight")]
+    return header, [[label(k, lang), k, found.weights[k]] for k in FIGURES]

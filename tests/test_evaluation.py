@@ -355,7 +355,6 @@ def test_exported_names_that_look_like_formulas_stay_text():
 
     from openpyxl import load_workbook
 
-    from admin.evaluation import table
     from oversight import exports
 
     hostile = '=HYPERLINK("http://evil.example","x")'
@@ -367,7 +366,7 @@ def test_exported_names_that_look_like_formulas_stay_text():
         evaluation.DEFAULT_WEIGHTS,
         (evaluation.Scorecard("@dept", hostile, figures, -3.5, 1),),
     )
-    header, rows = table(found, "zh-CN")
+    header, rows = evaluation.table(found, "zh-CN")
     (row,) = list(csv.reader(io.StringIO(exports.csv_bytes(header, rows).decode("utf-8-sig"))))[1:]
     assert row[1:4] == ["'@dept", "'" + hostile, "-3.5"]  # texts escaped, numbers left numbers
     sheet = load_workbook(io.BytesIO(exports.xlsx_bytes([("t", header, rows)]))).active
@@ -387,3 +386,36 @@ async def test_a_departments_catalog_staff_cannot_open_the_evaluation(staffed):
     for path in ("/console/evaluation", "/console/evaluation/export.csv", "/console/evaluation/chart/scores.svg"):
         refused = await console.client.get(path)
         assert refused.status_code == 403 and "STAFF_OFFICE_ONLY" in refused.text, path
+
+
+def test_the_command_lists_the_ranking_and_writes_the_export(own_folder):
+    import csv
+    import io
+
+    from tests.test_cli import govshare_in_process
+
+    listed = govshare_in_process(own_folder, "report", "evaluation", "--from", "2026-02-01", "--to", "2026-03-31")
+    assert listed.returncode == 0, listed.stderr
+    ranks = [int(line.split()[0]) for line in listed.stdout.splitlines()]
+    assert ranks and ranks == sorted(ranks) and ranks[0] == 1
+    out = own_folder / "evaluation.csv"
+    written = govshare_in_process(
+        own_folder,
+        "report",
+        "evaluation",
+        "--from",
+        "2026-02-01",
+        "--to",
+        "2026-03-31",
+        "--format",
+        "csv",
+        "--out",
+        str(out),
+    )
+    assert written.returncode == 0, written.stderr
+    assert f"已写出 {out}" in written.stdout
+    table = list(csv.reader(io.StringIO(out.read_bytes().decode("utf-8-sig"))))
+    assert out.read_bytes().startswith("\ufeff".encode()) and table[0][0] == "排名"
+    assert [row[1] for row in table[1:]] == [line.split()[2] for line in listed.stdout.splitlines()]
+    bad = govshare_in_process(own_folder, "report", "evaluation", "--from", "March")
+    assert bad.returncode == 1 and "[EVALUATION_DAY_INVALID]" in bad.stderr + bad.stdout
