@@ -261,7 +261,13 @@ def _overdue(
 
 
 async def _applications(
-    conn: AsyncConnection, found: Found, providers: Mapping[str, str], begin: datetime, finish: datetime, now: datetime
+    conn: AsyncConnection,
+    found: Found,
+    providers: Mapping[str, str],
+    begin: datetime,
+    finish: datetime,
+    now: datetime,
+    silence_approves: bool,
 ) -> None:
     rows = (
         await conn.execute(
@@ -289,7 +295,7 @@ async def _applications(
         entry["applications_due"].append(Evidence("application", row.id, row.deadline_at, what))
         answer = next((s for s in history if s.kind in ANSWERS), None)
         deemed = any(s.kind == "deemed_approved" for s in history) or (
-            row.status == "pending" and row.deemable and row.deadline_at <= now
+            silence_approves and row.status == "pending" and row.deemable and row.deadline_at <= now
         )
         if answer is not None:
             late = answer.at > row.deadline_at
@@ -428,6 +434,7 @@ async def evaluate(
     weights: Mapping[str, float],
     conformance: Mapping[str, Sequence[Any]],
     realtime_minutes: int,
+    silence_approves: bool,
 ) -> Evaluation:
     """Every department's scorecard over the days ``start`` … ``end`` from the platform's records in ``conn``:
     ``catalog`` is the catalog in force as stored (with any resource the conformance test left unpublished),
@@ -439,7 +446,7 @@ async def evaluate(
     providers = _providers(catalog)
     _catalog(found, catalog, conformance)
     _overdue(found, catalog, await freshness.load(conn), now, realtime_minutes)
-    await _applications(conn, found, providers, begin, finish, now)
+    await _applications(conn, found, providers, begin, finish, now, silence_approves)
     await _corrections(conn, found, providers, begin, finish, now)
     await _accesses(conn, found, providers, begin, finish)
     await _feedback(conn, found, start, end)
@@ -466,6 +473,7 @@ async def run(
             weights=weights,
             conformance=conformance,
             realtime_minutes=settings.freshness_realtime_minutes,
+            silence_approves=settings.silence_approves,
         )
 
 

@@ -98,10 +98,13 @@ def _next_month(year: int, month: int) -> datetime:
     return _month_start(year + month // 12, month % 12 + 1)
 
 
-async def held(conn: AsyncConnection, catalog: Catalog, caller: Caller, grant: str, now: datetime) -> Held:
+async def held(
+    conn: AsyncConnection, catalog: Catalog, caller: Caller, grant: str, now: datetime, *, silence_approves: bool
+) -> Held:
     """The grant ``grant`` (a grant's, a rule's or an application's id) of the caller's department, or
     FEEDBACK_GRANT_NOT_FOUND (unknown, or another department's: the same refusal)."""
-    policies = await load_policy_set(conn)  # grants, staff rules, and applications silence has approved
+    # grants, staff rules, and (where silence approves) the applications silence has approved
+    policies = await load_policy_set(conn, silence_approves=silence_approves)
     by_id = {g.id: g for g in policies.grants}
     application_id: str | None = None
     found = by_id.get(grant)
@@ -156,13 +159,14 @@ async def record(
     note: str,
     operator: str | None,
     now: datetime,
+    silence_approves: bool,
 ) -> Feedback:
     """Validate and record (or replace) the caller's feedback on ``grant`` for ``period``."""
     now = now.astimezone(UTC)
     year, month = parse_period(period)
     matters, documents = _count("mattersHandled", matters_handled), _count("documentsSpared", documents_spared)
     text = _note(note)
-    target = await held(conn, catalog, caller, grant, now)
+    target = await held(conn, catalog, caller, grant, now, silence_approves=silence_approves)
     start, end = _month_start(year, month), _next_month(year, month)
     if start > now or end <= target.start or start >= target.end:
         raise GovshareError(

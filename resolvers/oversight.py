@@ -29,6 +29,7 @@ async def record_feedback(
                 note=note,
                 operator=ctx.operator,
                 now=ctx.now,
+                silence_approves=ctx.settings.silence_approves,
             )
     except GovshareError as exc:
         raise graphql_error(exc, ctx.lang) from None

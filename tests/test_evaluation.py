@@ -45,6 +45,7 @@ async def _evaluate(runtime, weights=None, conformance=None, start=START, end=EN
             weights=weights or evaluation.DEFAULT_WEIGHTS,
             conformance=NO_MISMATCH if conformance is None else conformance,
             realtime_minutes=runtime.settings.freshness_realtime_minutes,
+            silence_approves=runtime.settings.silence_approves,
         )
 
 
@@ -157,6 +158,7 @@ async def test_every_figure_counts_exactly_the_records_made_and_the_drill_down_l
             note="",
             operator=None,
             now=runtime.clock(),
+            silence_approves=True,
         )
 
     after = await _evaluate(runtime)
