@@ -304,12 +304,10 @@ async def _applications(
             )
             if answer.kind == "refused":
                 entry["applications_refused"].append(Evidence("application", row.id, answer.at, answer.reason or ""))
-                if row.status == "coordination_approved":
-                    decision = next((s for s in history if s.kind == "coordination_approved"), None)
+                decision = next((s for s in history if s.kind == "coordination_approved"), None)
+                if decision is not None:  # the coordinator's final decision approved what the provider refused
                     entry["art27_refusal_overruled"].append(
-                        Evidence("application", row.id, decision.at if decision else None, decision.reason or "")
-                        if decision
-                        else Evidence("application", row.id, None, "")
+                        Evidence("application", row.id, decision.at, decision.reason or "")
                     )
         elif deemed:
             entry["applications_deemed"].append(Evidence("application", row.id, row.deadline_at, what))
