@@ -275,6 +275,23 @@ async def test_department_evaluation_over_graphql_for_the_coordinator_and_audito
         assert refused["data"] is None
         assert refused["errors"][0]["extensions"]["code"] == "EVALUATION_ROLE_REQUIRED"
         assert deemed not in str(refused)
+    from govshare.keys import create_key
+
+    async with runtime.engine.begin() as conn:  # an auditor's key (of another department): the role decides
+        _, auditor = await create_key(
+            conn, department="market", application="审计", departments=runtime.catalog.departments, roles=("auditor",)
+        )
+        _, reviewer = await create_key(
+            conn, department="bigdata", application="审核", departments=runtime.catalog.departments, roles=("reviewer",)
+        )
+    await runtime.refresh()
+    audited = await own_api.query(EVALUATION, "market", None, variables=variables, key=auditor)
+    assert "errors" not in audited, audited
+    departments = audited["data"]["departmentEvaluation"]["departments"]
+    assert {c["department"] for c in departments} == set(cards)
+    assert deemed in str(audited)
+    not_coordinator = await own_api.query(EVALUATION, "bigdata", None, variables=variables, key=reviewer)
+    assert not_coordinator["errors"][0]["extensions"]["code"] == "EVALUATION_ROLE_REQUIRED"
     bad = await own_api.query(EVALUATION, "bigdata", None, variables={"from": "2026-03-02", "to": "2026-03-01"})
     assert bad["errors"][0]["extensions"]["code"] == "EVALUATION_PERIOD_INVALID"
 
