@@ -21,6 +21,7 @@ from sqlalchemy import select
 
 import migrations
 from admin import operations
+from admin.labels import label
 from admin.operations import CommandRuntime, Operator
 from applications import process
 from applications.process import recompute_deadlines
@@ -44,6 +45,8 @@ from govshare.i18n import message
 from govshare.keys import DEFAULT_ROLES, ROLES, api_keys, create_key, platform_secret, revoke_key
 from govshare.platformdb import make_engine
 from govshare.subjects import SubjectKey
+from oversight import evaluation as oversight_evaluation
+from oversight import exports
 from policies import disclosure, documents
 from policies.store import load_policy_set
 from policies.tables import grants
@@ -1579,6 +1582,51 @@ async def audit_subject(
         )
     if found.has_next_page:
         click.echo(_say(settings, "CLI_SUBJECT_MORE", first=first))
+@main.group(help="报告：各部门共享工作评价（第二十三、二十五、二十七条），导出为 CSV 或 Excel。")
+def report() -> None:
+    pass
+
+
+@report.command(
+    "evaluation",
+    help="各部门共享工作评价与排名（第二十三、二十五、二十七条），由平台记录计算，权重为配置（evaluation_weights_file）。"
+    "默认评价上一个完整月份；不给 --format 时列出排名，给出时导出到 --out 文件。",
+)
+@click.option("--from", "start", default="", help="评价期间首日（YYYY-MM-DD）。")
+@click.option("--to", "end", default="", help="评价期间末日（YYYY-MM-DD，含当日）。")
+@click.option("--format", "form", type=click.Choice(["csv", "xlsx"]), default=None, help="导出格式：csv 或 xlsx。")
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="导出文件（默认为当前目录下的 evaluation-起始日-结束日.csv|xlsx）。",
+)
+@runs_async
+async def report_evaluation(settings: Settings, engine, start: str, end: str, form: str | None, out: Path | None):
+    now = datetime.now(UTC)
+    first, last = oversight_evaluation.default_period(now.astimezone(CHINA).date())
+    first = oversight_evaluation.parse_day(start, "--from") if start else first
+    last = oversight_evaluation.parse_day(end, "--to") if end else last
+    weights = oversight_evaluation.load_weights(settings.expand(settings.evaluation_weights_file))
+    found = await oversight_evaluation.run(engine, settings, start=first, end=last, now=now, weights=weights)
+    lang = settings.language
+    header, rows = oversight_evaluation.table(found, lang)
+    if form is None:
+        for card in found.cards:
+            click.echo(f"{card.rank:>3}  {card.score:>10}  {card.department:<10} {card.name}")
+        return
+    if form == "csv":
+        body = exports.csv_bytes(header, rows)
+    else:
+        body = exports.xlsx_bytes(
+            [
+                (label("evaluation_heading", lang), header, rows),
+                (label("evaluation_weights", lang), *oversight_evaluation.weights_table(found, lang)),
+            ]
+        )
+    target = out or Path(f"evaluation-{first.isoformat()}-{last.isoformat()}.{form}")
+    target.write_bytes(body)
+    click.echo(_say(settings, "CLI_EVALUATION_WRITTEN", path=str(target), departments=len(found.cards)))
 
 
 @main.group(help="工作日历：加载某年的法定节假日和调休安排（用于计算答复期限）。")
@@ -1705,6 +1753,14 @@ def db_history() -> None:
 
 # Each command's and option's help in English (GOVSHARE_LANGUAGE=en), by command path and option.
 ENGLISH_HELP = {
+    "report": "Reports: the evaluation of departments (Art 23, 25, 27), exported as CSV or Excel.",
+    "report evaluation": "Every department's evaluation and ranking (Art 23, 25, 27), counted from the platform's "
+    "records, weighted by evaluation_weights_file. The last full month by default; without --format the ranking is "
+    "listed, with it the table is written to --out.",
+    "report evaluation --from": "The period's first day (YYYY-MM-DD).",
+    "report evaluation --to": "The period's last day (YYYY-MM-DD, included).",
+    "report evaluation --format": "Export format: csv or xlsx.",
+    "report evaluation --out": "The file to write (default: evaluation-FROM-TO.csv|xlsx in the current folder).",
     "": "govshare: the online-query service of the government data-sharing platform.",
     "serve": "Start the query service (default http://127.0.0.1:8000, GraphiQL at /graphql).",
     "serve --host": "Address to listen on (default: the host setting).",

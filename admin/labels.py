@@ -211,6 +211,77 @@ LABELS: dict[str, tuple[str, str]] = {
     "catalog_retire_heading": ("本部门已发布的资源", "This department's published resources"),
     "catalog_retire_reason": ("下线理由（必填）", "Reason for retiring (required)"),
     "catalog_retire": ("下线", "Retire"),
+    # The coordinator's evaluation of departments (admin/evaluation.py)
+    "nav_evaluation": ("部门评价", "Evaluation"),
+    "evaluation_heading": ("各部门共享工作评价", "Evaluation of departments"),
+    "evaluation_intro": (
+        "依第二十三、二十五、二十七条，由平台自身的记录计算：目录、更新、共享申请答复、数据纠错答复、使用、"
+        "使用效果反馈、限制与平台可见的违规情形。每项数值可点开查看所依据的记录；总分为各项数值乘以权重之和"
+        "（权重为配置，见下表）。",
+        "Under Art 23, 25 and 27, counted from the platform's own records: catalog, freshness, answers to share "
+        "applications and data-error reports, usage, consumers' feedback, restrictions and the violations the "
+        "platform can see. Every figure opens the records it was counted from; the score is the sum of each figure "
+        "times its weight (configuration, below).",
+    ),
+    "evaluation_from": ("自", "From"),
+    "evaluation_to": ("至", "To"),
+    "evaluation_show": ("查看", "Show"),
+    "evaluation_period_shown": (
+        "评价期间：{start} 至 {end}（北京时间，含首尾两日）",
+        "Period: {start} to {end} (China time, both days included)",
+    ),
+    "evaluation_rank": ("排名", "Rank"),
+    "evaluation_name": ("部门", "Name"),
+    "evaluation_score": ("总分", "Score"),
+    "evaluation_chart_scores": ("各部门总分", "Score by department"),
+    "evaluation_chart_applications": ("共享申请的答复", "Answers to share applications"),
+    "evaluation_chart_alt_scores": (
+        "各部门总分图（数值见下方排名表）",
+        "Scores by department (the figures are in the ranking below)",
+    ),
+    "evaluation_chart_alt_applications": (
+        "共享申请答复情况图（数值见下方排名表）",
+        "Answers to share applications (the figures are in the ranking below)",
+    ),
+    "evaluation_ranking": ("排名", "Ranking"),
+    "evaluation_weights": ("权重", "Weights"),
+    "evaluation_figure": ("指标", "Figure"),
+    "evaluation_key": ("编码", "Key"),
+    "evaluation_weight": ("权重", "Weight"),
+    "evaluation_export_csv": ("导出 CSV", "Export CSV"),
+    "evaluation_export_xlsx": ("导出 Excel（.xlsx）", "Export Excel (.xlsx)"),
+    "evaluation_art27_heading": ("平台可见的违规情形（第二十七条）", "Violations the platform can see (Art 27)"),
+    "evaluation_art27_item": ("第二十七条第{item}项", "Art 27 ({item})"),
+    "evaluation_art27_unseen": (
+        "平台看不到、因而不计入的：使用部门取得数据后的实际用途（第二十二条：提供给第三方、在批准用途下另作他用）、"
+        "向群众重复采集平台已能提供的信息（第五项后半），以及第六项。",
+        "Not visible to the platform, so not counted: what a consumer does with data once it has it (Art 22: passing "
+        "it on, another use under an approved purpose), asking citizens again for what the platform provides (v, "
+        "second half), and (vi).",
+    ),
+    "evaluation_feedback_heading": ("使用效果反馈（第二十四条）", "Consumers' feedback (Art 24)"),
+    "evaluation_feedback_intro": (
+        "使用部门按授权、按月报送的使用效果，本期间内各月之和。",
+        "What consumer departments reported, per grant and month: the sums over the period's months.",
+    ),
+    "feedback_resource": ("资源", "Resource"),
+    "feedback_provider": ("提供部门", "Provider"),
+    "feedback_consumer": ("使用部门", "Consumer"),
+    "feedback_grant": ("授权", "Grant"),
+    "feedback_months": ("报送月数", "Months reported"),
+    "feedback_matters": ("办理事项数", "Matters handled"),
+    "feedback_documents": ("不再要求提交的材料数", "Documents no longer asked for"),
+    "feedback_last_period": ("最近月份", "Latest month"),
+    "evaluation_records_heading": ("{department} · {figure}", "{department} · {figure}"),
+    "evaluation_records_count": (
+        "共 {count} 条记录（权重 {weight}，得分 {points}）",
+        "{count} records (weight {weight}, points {points})",
+    ),
+    "evaluation_record_kind": ("类别", "Kind"),
+    "evaluation_record_id": ("编号", "Id"),
+    "evaluation_record_at": ("时间", "At"),
+    "evaluation_record_detail": ("摘要", "Detail"),
+    "evaluation_back": ("返回评价", "Back to the evaluation"),
 }
 
 

@@ -120,6 +120,9 @@ class Settings:
     # before it is overdue.
     freshness_check_seconds: float = 300.0
     freshness_realtime_minutes: int = 60
+    # The coordinator's evaluation of departments (oversight/evaluation.py): a TOML file whose [weights] table sets
+    # how much each figure weighs (the others keep their defaults); "" for the defaults.
+    evaluation_weights_file: str = ""
     # The platform's own credentials at upstream platforms (Art 9): a TOML file of tables named by the
     # source URL (govshare+https://…/graphql), each with key, purpose and operator.
     upstream_credentials: str = "{var}/upstreams.toml"

@@ -1028,6 +1028,66 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "No demo world in production (its keys, grants and catalog would go into the platform "
         "database {database}); nothing was changed.",
     ),
+    # Consumers' feedback (oversight/feedback.py) and the coordinator's evaluation (oversight/evaluation.py)
+    "FEEDBACK_GRANT_NOT_FOUND": (
+        "本部门没有编号为 {grant} 的共享授权或已批准的共享申请。",
+        "This department holds no grant or approved share application {grant}.",
+    ),
+    "FEEDBACK_GRANT_NOT_STARTED": (
+        "共享授权 {grant} 自 {start} 起生效，生效前无使用效果可反馈。",
+        "Grant {grant} is in force from {start}; there is no effect to report before then.",
+    ),
+    "FEEDBACK_PERIOD_INVALID": (
+        "反馈期间 {period} 无效：须为授权生效期间内且不晚于本月的月份（{rule}）。",
+        "The period {period} is not valid: a month the grant was in force in, not after this month ({rule}).",
+    ),
+    "FEEDBACK_COUNT_INVALID": (
+        "{field} 须为 0 至 {limit} 之间的整数，而不是 {value}。",
+        "{field} must be a whole number from 0 to {limit}, not {value}.",
+    ),
+    "FEEDBACK_NOTE_TOO_LONG": (
+        "说明最多 {limit} 个字符（现为 {length} 个）。",
+        "The note holds at most {limit} characters ({length} given).",
+    ),
+    "FEEDBACK_NOTE_INVALID": ("说明含有控制字符。", "The note holds control characters."),
+    "EVALUATION_ROLE_REQUIRED": (
+        "部门评价只对共享主管部门（coordinator 角色）与审计（auditor 角色）开放。",
+        "The evaluation of departments is for the coordinating authority (coordinator role) and auditors only.",
+    ),
+    "EVALUATION_WEIGHT_UNKNOWN": (
+        "评价权重中的 {key} 不是评价指标；可用：{known}。",
+        "{key} in the evaluation weights is not a figure; known: {known}.",
+    ),
+    "EVALUATION_WEIGHT_INVALID": (
+        "评价权重 {key} 须为 -{limit} 至 {limit} 之间的数，而不是 {value}。",
+        "The evaluation weight {key} must be a number from -{limit} to {limit}, not {value}.",
+    ),
+    "EVALUATION_WEIGHTS_UNREADABLE": (
+        "无法读取评价权重文件 {path}：{detail}",
+        "The evaluation weights file {path} cannot be read: {detail}",
+    ),
+    "EVALUATION_PERIOD_INVALID": (
+        "评价期间无效：结束日 {end} 早于开始日 {start}。",
+        "The evaluation period is not valid: it ends ({end}) before it starts ({start}).",
+    ),
+    "EVALUATION_PERIOD_TOO_LONG": ("评价期间最长 {days} 天。", "An evaluation period spans at most {days} days."),
+    "CLI_EVALUATION_WRITTEN": (
+        "已写出 {path}：{departments} 个部门的评价。",
+        "Wrote {path}: {departments} departments evaluated.",
+    ),
+    "EVALUATION_CHART_UNKNOWN": ("没有名为 {chart} 的评价图表。", "There is no evaluation chart {chart}."),
+    "EVALUATION_FIGURE_UNKNOWN": (
+        "{figure} 不是评价指标；可用：{known}。",
+        "{figure} is not an evaluation figure; known: {known}.",
+    ),
+    "EVALUATION_FORMAT_UNKNOWN": (
+        "不支持导出格式 {format}：可用 csv、xlsx。",
+        "The export format {format} is not offered: csv or xlsx.",
+    ),
+    "EVALUATION_DAY_INVALID": (
+        "{name} 须为日期（YYYY-MM-DD），而不是 {value}。",
+        "{name} must be a day (YYYY-MM-DD), not {value}.",
+    ),
 }
 
 

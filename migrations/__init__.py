@@ -20,7 +20,7 @@ On PostgreSQL each of these holds a transaction-scoped advisory lock, so several
 on one database never create or upgrade it twice: one does, the others wait and find it done.
 SQLite and PostgreSQL only: MariaDB is a source database, never the platform's.
 
-May import ``govshare``, ``catalog``, ``policies``, ``admin``, ``audit``, ``applications``, ``corrections``.
+May import ``govshare``, ``catalog``, ``policies``, ``admin``, ``audit``, ``applications``, ``corrections``, ``oversight``.
 """
 
 from __future__ import annotations
@@ -48,6 +48,7 @@ import catalog.store
 import catalog.tables  # noqa: F401
 import corrections.tables  # noqa: F401
 import govshare.keys  # noqa: F401
+import oversight.tables  # noqa: F401
 import policies.tables  # noqa: F401
 from govshare.errors import GovshareError
 from govshare.platformdb import ENGINES, SEED_ROWS, guard_statements, metadata

@@ -84,6 +84,8 @@ from schema.execution import ITEM_EXTENSIONS, field_value, item_value
 from schema.federation import ENTITY_UNION, FEDERATION_VERSION, entities_resolver, entity_type, service_field
 from schema.forms import QUERY_FIELDS as FORM_FIELDS
 from schema.freshness import QUERY_FIELDS as FRESHNESS_FIELDS
+from schema.oversight import QUERY_FIELDS as OVERSIGHT_FIELDS
+from schema.oversight import Mutation as OversightMutation
 from schema.plans import PlanExecutor, plans_of
 from schema.printing import KEY, print_sdl
 from schema.selection import field_names, merged_selections, response_keys, sub_selections
@@ -259,8 +261,8 @@ class Schema(QuietSchema, strawberry.federation.Schema):
         return self._sdl
 
 
-@strawberry.type(name="Mutation", description="共享申请与授权的办理；部门目录的编报与审核；数据校核纠错")
-class Mutation(ApplicationMutation, CatalogMutation, CorrectionMutation):
+@strawberry.type(name="Mutation", description="共享申请与授权的办理；部门目录的编报与审核；数据校核纠错；使用效果反馈")
+class Mutation(ApplicationMutation, CatalogMutation, CorrectionMutation, OversightMutation):
     pass
 
 
@@ -337,6 +339,7 @@ def _make_base(settings: Settings, extensions: tuple, entities: bool) -> _Base:
         **FRESHNESS_FIELDS,
         **CATALOG_FIELDS,
         **CORRECTION_FIELDS,
+        **OVERSIGHT_FIELDS,
     }
     query = strawberry.type(type("Query", (), fields), name="Query", description=QUERY_DESCRIPTION)
     # The limits' rule classes are made once per base, so that the validation cache (keyed by the document and the

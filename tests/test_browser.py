@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime
 import json
 import os
 import re
@@ -24,6 +25,7 @@ import httpx
 import pytest
 from playwright.async_api import Page, async_playwright, expect
 
+from govshare.clock import CHINA
 from tests.conftest import REQUIRE_SERVICES, errors_by_item
 from tests.test_cli import TIMEOUT, _Server, demo_keys, environment, govshare_command
 
@@ -413,6 +415,25 @@ async def story(
     await expect(page.locator(f"#reports tr#report-{report_id}")).to_contain_text("待答复")
     await expect(page.locator("#reports")).not_to_contain_text(person)
     await shots(page, "corrections")
+
+    # --- the coordinator's evaluation: a period holding that report's deadline, the charts, its record ---------
+    today = datetime.datetime.now(CHINA).date()
+    await page.click("header nav a[href='/console/evaluation']")
+    await expect(page).to_have_url(f"{origin}/console/evaluation")
+    await expect(page.locator("h2")).to_have_text("各部门共享工作评价")
+    await page.fill("#from", today.replace(day=1).isoformat())
+    await page.fill("#to", (today + datetime.timedelta(days=20)).isoformat())
+    await page.click("#evaluation-show")
+    await expect(page.locator("#evaluation-period")).to_contain_text(today.replace(day=1).isoformat())
+    for chart in ("scores", "applications"):  # drawn on the server, shown as images: no script runs
+        image = page.locator(f"#chart-{chart}")
+        await expect(image).to_be_visible()
+        assert await image.evaluate("i => i.complete && i.naturalWidth > 0"), chart
+    await expect(page.locator("#ranking tr#card-police")).to_be_visible()
+    await shots(page, "evaluation")
+    await page.click("#figure-police-corrections_due")
+    await expect(page.locator("#records")).to_contain_text(report_id)
+    await shots(page, "evaluation-records")
 
     # --- signing out ends the session: the console is closed again ------------------------------------------
     await page.click("#sign-out")

@@ -439,6 +439,7 @@ def test_lookup_and_list_fields_for_every_published_resource(demo_schema):
         | {"formFields"}  # the form search (schema/forms.py)
         | {"catalogSubmissions", "catalogHistory", "catalogDiff"}  # the catalog workflow (schema/catalog.py)
         | {"dataErrorReports", "dataErrorInbox"}  # data corrections (schema/corrections.py)
+        | {"consumerFeedback", "departmentEvaluation"}  # oversight (schema/oversight.py)
         | {"_service", "_entities"}  # Apollo Federation v2 (schema/federation.py)
         | {r.api_name for r in catalog.published()}
         | {f"{r.api_name}List" for r in catalog.published()}
