@@ -793,3 +793,8 @@ routes = [
     Route("/console/catalog/retire", catalog_retire, methods=["POST"]),
     Route("/console/catalog/{submission_id}/{step}", catalog_decide, methods=["POST"]),
 ]
+
+# The oversight pages render through this module's helpers, so they are imported once it is defined.
+from admin import reports  # noqa: E402
+
+routes += reports.routes

@@ -306,7 +306,7 @@ def narrowed(visible: list[str] | None, resource: str | None, catalog: Catalog) 
             raise GovshareError("USAGE_RESOURCE_UNKNOWN", resource=resource[:80])
         return [resource]
     if resource not in visible:
-        raise GovshareError("USAGE_NOT_YOURS", resource=resource[:80])
+        raise GovshareError("USAGE_NOT_YOURS", http_status=403, resource=resource[:80])
     return [resource]
 
 

@@ -101,6 +101,7 @@ async def test_the_schema_made_from_the_metadata_is_the_migrated_one(platform_ur
             ("DB_UPGRADE_STEP", "0006_freshness"),
             ("DB_UPGRADE_STEP", "0007_data_errors"),
             ("DB_UPGRADE_STEP", "0008_staff_department"),
+            ("DB_UPGRADE_STEP", "0012_usage_indexes"),
         ]
         async with migrated.connect() as conn:
             assert await conn.run_sync(_diff) == []
@@ -282,6 +283,8 @@ def test_the_baseline_database_written_by_the_old_code_is_adopted_upgraded_and_v
         "and providers answer.）",
         "已升级：0007_data_errors → 0008_staff_department（Staff accounts may belong to a department: its catalog "
         "staff (catalog_editor) in the console.）",
+        "已升级：0008_staff_department → 0012_usage_indexes（An index for the usage reports over every resource (Art 24: "
+        "the coordinating authority's and auditors' view).）",
         f"平台数据库的结构版本：{migrations.head()}（最新）",
     ]
     assert (
@@ -438,7 +441,7 @@ def test_db_history_lists_the_revisions_from_the_baseline(tmp_path):
     assert run.returncode == 0
     lines = run.stdout.splitlines()
     assert lines[0].startswith("base -> 0001_baseline ") and lines[-1].startswith(
-        f"0007_data_errors -> {migrations.head()} (head)"
+        f"0008_staff_department -> {migrations.head()} (head)"
     )
 
 

