@@ -201,7 +201,9 @@ _DOWNLOAD = {"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"}
 async def usage_export(request: Request, signed: Signed, lang: str, form) -> Response:
     suffix = request.path_params["suffix"]
     if suffix not in ("csv", "xlsx"):
-        return _refused(request, signed, lang, GovshareError("USAGE_FORMAT_UNKNOWN", http_status=404, format=suffix[:10]))
+        return _refused(
+            request, signed, lang, GovshareError("USAGE_FORMAT_UNKNOWN", http_status=404, format=suffix[:10])
+        )
     try:
         asked, table = await _one_table(request, signed, lang)
     except GovshareError as exc:

