@@ -16,7 +16,6 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from admin.auth import Signed
-from admin.console import _render, catalog_staff
 from admin.labels import label
 from admin.runtime import runtime as runtime_of
 from catalog.model import Catalog
@@ -142,6 +141,26 @@ def chart_of(table: Shown, lang: str) -> str:
         keys, figures = keys[:CHART_ROWS][::-1], figures[:CHART_ROWS][::-1]
     series = {label("usage_fig_" + f, lang): [getattr(x, f) for x in figures] for f in drawn}
     return charts.chart(kind, table.title, keys, series, empty=label("usage_no_records", lang))
+
+
+def catalog_staff(handler):
+    """``admin.console.catalog_staff`` (every signed-in staff member, a department's too), looked up when a page is
+    asked: the console lists this module's routes, so this module cannot import it as it loads."""
+
+    async def page(request: Request) -> Response:
+        from admin import console
+
+        return await console.catalog_staff(handler)(request)
+
+    return page
+
+
+def _render(
+    request: Request, template: str, lang: str, status: int = 200, signed: Signed | None = None, **context
+) -> Response:
+    from admin import console
+
+    return console._render(request, template, lang, status, signed, **context)
 
 
 def _refused(request: Request, signed: Signed, lang: str, exc: GovshareError) -> Response:

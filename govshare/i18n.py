@@ -815,6 +815,8 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "USAGE_RESOURCE_UNKNOWN": ("资源目录中没有资源 {resource}。", "The catalog has no resource {resource}."),
     "USAGE_PROVIDER_UNKNOWN": ("资源目录中没有部门 {department}。", "The catalog has no department {department}."),
     "USAGE_TABLE_UNKNOWN": ("没有报表 {table}，可选：{tables}。", "There is no table {table}; one of: {tables}."),
+    "REPORT_OUT_REQUIRED": ("导出 xlsx 需用 --out 指定文件。", "An xlsx export needs --out FILE."),
+    "CLI_REPORT_WRITTEN": ("已写入 {path}（{tables} 张表）。", "Wrote {path} ({tables} tables)."),
     "USAGE_FORMAT_UNKNOWN": ("不支持导出格式 {format}，可选：csv、xlsx。", "No export format {format}; csv or xlsx."),
     "STAFF_OFFICE_ONLY": (
         "此处只对共享主管部门的管理人员开放；{department} 的目录编报人员只能使用目录编报页面。",

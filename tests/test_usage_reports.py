@@ -27,6 +27,7 @@ from govshare.platformdb import make_engine, metadata
 from oversight import charts, exports, usage
 from oversight.usage import NONE, Figures, Period
 from tests.conftest import TEST_DATABASE_PREFIX, World, _api, make_settings, require_engine
+from tests.test_cli import govshare_in_process
 from tests.test_console import ORIGIN, PASSWORD, Console
 
 PERSON = '{ person(idNumber: "371311197811261792") { idNumber name phone } }'
@@ -476,7 +477,10 @@ async def test_usage_report_over_graphql_gives_the_same_figures(used):
     assert "errors" not in answer, answer
     found = answer["data"]["usageReport"]
     assert (found["provider"], found["first"], found["last"], found["granularity"]) == (
-        "police", "2026-11-25", "2026-12-01", "week"
+        "police",
+        "2026-11-25",
+        "2026-12-01",
+        "week",
     )
     catalog = api.app.state.runtime.catalog
     own = sorted(code for code, r in catalog.resources.items() if r.provider == "police")
@@ -489,18 +493,24 @@ async def test_usage_report_over_graphql_gives_the_same_figures(used):
         ("2026-11-30", HRSS_LIST + HRSS_REFUSED + CIVIL_LIST + MARKET_LINK),
     ]
     assert {r["department"]: graphql_figures(r) for r in found["departments"]} == {
-        "market": MARKET_PERSON + MARKET_FOOD + MARKET_LINK, "hrss": HRSS_LIST + HRSS_REFUSED, "civil": CIVIL_LIST
+        "market": MARKET_PERSON + MARKET_FOOD + MARKET_LINK,
+        "hrss": HRSS_LIST + HRSS_REFUSED,
+        "civil": CIVIL_LIST,
     }
     assert [r["purpose"] for r in found["purposes"]] == [LICENCE, ENROLMENT, MARRIAGE, FOOD]
     assert {r["grant"]: graphql_figures(r) for r in found["grants"]} == {
-        grants["market"]: MARKET_PERSON + MARKET_LINK, grants["hrss"]: HRSS_LIST,
+        grants["market"]: MARKET_PERSON + MARKET_LINK,
+        grants["hrss"]: HRSS_LIST,
         None: MARKET_FOOD + HRSS_REFUSED + CIVIL_LIST,
     }
     assert {(r["outcome"], r["errorCode"]) for r in found["refusals"]} == {
-        ("denied", "PURPOSE_NOT_APPROVED"), ("denied", "OUT_OF_SCOPE")
+        ("denied", "PURPOSE_NOT_APPROVED"),
+        ("denied", "OUT_OF_SCOPE"),
     }
     assert {(r["item"], r["reason"]): r["accesses"] for r in found["deniedItems"]} == {
-        ("phone", "NOT_SHARED"): 2, ("idNumber", "GRANT_EXPIRED"): 1, ("name", "GRANT_EXPIRED"): 1
+        ("phone", "NOT_SHARED"): 2,
+        ("idNumber", "GRANT_EXPIRED"): 1,
+        ("name", "GRANT_EXPIRED"): 1,
     }
 
 
@@ -509,9 +519,15 @@ async def test_usage_report_shows_a_department_its_own_resources_and_overseers_e
     catalog = api.app.state.runtime.catalog
     market = (await report(api, "market"))["data"]["usageReport"]
     assert {r["resource"] for r in market["resources"] if r["accesses"]} == {"market.enterprise"}
-    assert {r["resource"] for r in market["resources"]} <= {c for c, r in catalog.resources.items() if r.provider == "market"}
+    assert {r["resource"] for r in market["resources"]} <= {
+        c for c, r in catalog.resources.items() if r.provider == "market"
+    }
     assert {r["department"] for r in market["departments"]} == {"land", "market"}
-    for variables in ({"provider": "police"}, {"resource": "police.person"}, {"provider": "market", "resource": "police.person"}):
+    for variables in (
+        {"provider": "police"},
+        {"resource": "police.person"},
+        {"provider": "market", "resource": "police.person"},
+    ):
         refused = await report(api, "market", **variables)
         assert refused["data"] is None and refused["errors"][0]["extensions"]["code"] == "USAGE_NOT_YOURS", variables
         assert not any(figure in json.dumps(refused) for figure in ("OUT_OF_SCOPE", "hrss", grants["hrss"]))
@@ -524,5 +540,34 @@ async def test_usage_report_shows_a_department_its_own_resources_and_overseers_e
     assert one["resources"] == market["resources"]
     unknown = await report(api, "bigdata", provider="nobody")
     assert unknown["errors"][0]["extensions"]["code"] == "USAGE_PROVIDER_UNKNOWN"
-    bad = await api.query(REPORT.replace('"2026-11-25"', '"2026-12-25"'), "police", None, variables={"granularity": "day"})
+    bad = await api.query(
+        REPORT.replace('"2026-11-25"', '"2026-12-25"'), "police", None, variables={"granularity": "day"}
+    )
     assert bad["errors"][0]["extensions"]["code"] == "USAGE_BAD_PERIOD"
+
+
+# --- the command ------------------------------------------------------------------------------------------
+
+
+async def test_the_command_exports_the_same_tables(console, tmp_path):
+    api, grants, browsers = console
+    page = await browsers["office"].client.get(f"/console/usage?{PERIOD}&provider=police&granularity=month")
+    folder = api.app.state.runtime.settings.var_dir.parent
+    book = tmp_path / "police.xlsx"
+    args = ("report", "usage", "--department", "police", "--from", "2026-11-25", "--to", "2026-12-01")
+    made = govshare_in_process(folder, *args, "--granularity", "month", "--format", "xlsx", "--out", str(book))
+    assert made.returncode == 0, made.stderr
+    workbook = openpyxl.load_workbook(book)
+    assert len(workbook.sheetnames) == len(usage.TABLES)
+    for name, sheet in zip(usage.TABLES, workbook.worksheets, strict=True):
+        cells = [["" if v is None else str(v) for v in row] for row in sheet.iter_rows(values_only=True)]
+        shown = html_table(page.text, name)
+        assert cells == (shown[:1] if len(shown) == 2 and len(shown[1]) == 1 else shown), name
+    printed = govshare_in_process(folder, *args, "--table", "departments")
+    assert printed.returncode == 0, printed.stderr
+    rows = list(csv.reader(io.StringIO(printed.stdout.removeprefix("\ufeff"))))
+    assert rows == html_table(
+        (await browsers["office"].client.get(f"/console/usage?{PERIOD}&provider=police")).text, "departments"
+    )
+    refused = govshare_in_process(folder, "report", "usage", "--department", "nobody")
+    assert refused.returncode != 0 and "USAGE_PROVIDER_UNKNOWN" in refused.stderr
