@@ -39,7 +39,8 @@ def csv_bytes(header: Sequence[str], rows: Sequence[Sequence[Cell]]) -> bytes:
 def xlsx_bytes(sheets: Sequence[tuple[str, Sequence[str], Sequence[Sequence[Cell]]]]) -> bytes:
     """A workbook of one sheet per (title, header, rows); titles are cut to Excel's 31 characters."""
     book = Workbook()
-    book.remove(book.active)
+    for sheet in book.worksheets:  # the empty sheet a new workbook starts with
+        book.remove(sheet)
     for title, header, rows in sheets:
         sheet = book.create_sheet(_sheet_title(title))
         for values in (header, *rows):

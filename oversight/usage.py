@@ -82,12 +82,12 @@ def period(first: str | date | None, last: str | date | None, granularity: str |
     start = _date(first) if first else end - timedelta(days=29)
     chosen = granularity or "day"
     if chosen not in GRANULARITIES:
-        raise GovshareError("USAGE_BAD_GRANULARITY", value=chosen, allowed=", ".join(GRANULARITIES))
+        raise GovshareError("USAGE_BAD_GRANULARITY", value=chosen[:20], allowed=", ".join(GRANULARITIES))
     if start > end:
         raise GovshareError("USAGE_BAD_PERIOD", first=start.isoformat(), last=end.isoformat())
     if (end - start).days >= MAX_DAYS:
         raise GovshareError("PERIOD_TOO_LONG", days=MAX_DAYS)
-    return Period(start, end, chosen)  # type: ignore[arg-type]
+    return Period(start, end, chosen)
 
 
 def _date(value: str | date) -> date:
@@ -147,14 +147,14 @@ class Figures:
 FIGURES: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(Figures))
 
 
-class _array_length(FunctionElement):
+class _array_length(FunctionElement[int]):
     """The length of a JSON array column."""
 
     type = Integer()
     inherit_cache = True
 
 
-class _object_size(FunctionElement):
+class _object_size(FunctionElement[int]):
     """The number of keys of a JSON object column."""
 
     type = Integer()
@@ -162,21 +162,24 @@ class _object_size(FunctionElement):
 
 
 @compiles(_array_length)
-def _array_length_any(element, compiler, **kw):  # SQLite and PostgreSQL (json) have the same function
+def _array_length_any(
+    element: Any, compiler: Any, **kw: Any
+) -> str:  # SQLite and PostgreSQL (json) have the same function
     return f"json_array_length({compiler.process(element.clauses, **kw)})"
 
 
+# The argument is SQL compiled from a column (bound values stay parameters), never text from a caller.
 @compiles(_object_size, "sqlite")
-def _object_size_sqlite(element, compiler, **kw):
-    return f"(SELECT count(*) FROM json_each({compiler.process(element.clauses, **kw)}))"
+def _object_size_sqlite(element: Any, compiler: Any, **kw: Any) -> str:
+    return f"(SELECT count(*) FROM json_each({compiler.process(element.clauses, **kw)}))"  # noqa: S608
 
 
 @compiles(_object_size, "postgresql")
-def _object_size_postgresql(element, compiler, **kw):
-    return f"(SELECT count(*) FROM json_object_keys({compiler.process(element.clauses, **kw)}))"
+def _object_size_postgresql(element: Any, compiler: Any, **kw: Any) -> str:
+    return f"(SELECT count(*) FROM json_object_keys({compiler.process(element.clauses, **kw)}))"  # noqa: S608
 
 
-class _china_bucket(FunctionElement):
+class _china_bucket(FunctionElement[str]):
     """The China-time day, ISO week (its Monday) or month (its first day) of a UTC moment, as YYYY-MM-DD; one
     subclass a granularity, so that each has its own compiled statement in SQLAlchemy's cache."""
 
@@ -191,14 +194,14 @@ _BUCKETS: dict[str, type[_china_bucket]] = {
 
 
 @compiles(_china_bucket, "sqlite")
-def _china_bucket_sqlite(element, compiler, **kw):
+def _china_bucket_sqlite(element: Any, compiler: Any, **kw: Any) -> str:
     moment = compiler.process(element.clauses, **kw)  # stored as UTC text 'YYYY-MM-DD HH:MM:SS.ffffff'
     shift = {"day": "", "week": ", 'weekday 0', '-6 days'", "month": ", 'start of month'"}[element.granularity]
     return f"date({moment}, '+8 hours'{shift})"
 
 
 @compiles(_china_bucket, "postgresql")
-def _china_bucket_postgresql(element, compiler, **kw):
+def _china_bucket_postgresql(element: Any, compiler: Any, **kw: Any) -> str:
     moment = compiler.process(element.clauses, **kw)
     return (
         f"to_char(date_trunc('{element.granularity}', ({moment} AT TIME ZONE 'UTC') + interval '8 hours'), "
@@ -206,11 +209,11 @@ def _china_bucket_postgresql(element, compiler, **kw):
     )
 
 
-def _sums() -> list[ColumnElement]:
+def _sums() -> list[ColumnElement[Any]]:
     c = access_records.c
     masked = _array_length(c.items_masked)
 
-    def count_if(condition) -> ColumnElement:
+    def count_if(condition: ColumnElement[bool]) -> ColumnElement[Any]:
         return func.coalesce(func.sum(case((condition, 1), else_=0)), 0)
 
     return [
@@ -227,7 +230,9 @@ def _sums() -> list[ColumnElement]:
     ]
 
 
-def _grouping(by: Dimension, granularity: Granularity, dialect: str):
+def _grouping(
+    by: Dimension, granularity: Granularity, dialect: str
+) -> tuple[list[ColumnElement[Any]], list[Any], list[ColumnElement[bool]]]:
     """(key columns, extra FROM items, extra conditions) of grouping by ``by``."""
     c = access_records.c
     if by in ("resource", "department", "purpose"):
@@ -349,19 +354,22 @@ async def table(
         raise GovshareError("USAGE_TABLE_UNKNOWN", table=name[:40], tables=", ".join(TABLES))
     by, columns = TABLES[name]
     found = await figures(conn, resources, when, by, department=department, purpose=purpose)
+    rows: list[tuple[tuple[str, ...], Figures]]
     if by == "period":  # every bucket of the period, in time order, those without records as zeros
         rows = [((b,), found.get((b,), Figures())) for b in when.buckets()]
     elif by == "resource":
-        everything = set(found) | {(r,) for r in resources or ()}
+        everything: set[tuple[str, ...]] = set(found) | {(r,) for r in resources or ()}
         rows = [(k, found.get(k, Figures())) for k in sorted(everything)]
     else:  # most accesses first, then by key: top purposes, the busiest consumers, the commonest refusals
         rows = sorted(found.items(), key=lambda kv: (-kv[1].accesses, kv[0]))
     return Table(name, columns, tuple(rows))
 
 
-def fold(records: Iterable[Mapping[str, Any]], by: Dimension, granularity: Granularity) -> dict[tuple, Figures]:
+def fold(
+    records: Iterable[Mapping[str, Any]], by: Dimension, granularity: Granularity
+) -> dict[tuple[str, ...], Figures]:
     """``figures``' grouping done on records in hand (archived ones): the same keys, the same sums."""
-    found: dict[tuple, Figures] = {}
+    found: dict[tuple[str, ...], Figures] = {}
     for record in records:
         for key in _keys(record, by, granularity):
             found[key] = found.get(key, Figures()) + Figures.of(record)
