@@ -80,7 +80,11 @@ LABELS: dict[str, tuple[str, str]] = {
     "usage_none_grant": ("（未依共享授权）", "(no grant)"),
     "usage_none_department": ("（无）", "(none)"),
     "usage_none_resource": ("（无）", "(none)"),
-    "usage_none_error_code": ("（无）", "(none)"),
+    # An access refused whole without a code: every item it asked for was refused, each with its reason.
+    "usage_none_error_code": (
+        "（所选信息项均被拒绝，原因见“被拒绝的信息项”）",
+        "(every item refused: see the refused items)",
+    ),
     "usage_outcome_denied": ("拒绝", "denied"),
     "usage_outcome_failed": ("失败", "failed"),
     "usage_fig_accesses": ("访问次数", "Accesses"),
