@@ -20,7 +20,7 @@ import click
 from sqlalchemy import select
 
 import migrations
-from admin import operations
+from admin import operations, reports
 from admin.labels import label
 from admin.operations import CommandRuntime, Operator
 from applications import process
@@ -47,6 +47,7 @@ from govshare.platformdb import make_engine
 from govshare.subjects import SubjectKey
 from oversight import evaluation as oversight_evaluation
 from oversight import exports
+from oversight import usage as usage_figures
 from policies import disclosure, documents
 from policies.store import load_policy_set
 from policies.tables import grants
@@ -1582,7 +1583,9 @@ async def audit_subject(
         )
     if found.has_next_page:
         click.echo(_say(settings, "CLI_SUBJECT_MORE", first=first))
-@main.group(help="报告：各部门共享工作评价（第二十三、二十五、二十七条），导出为 CSV 或 Excel。")
+
+
+@main.group(help="报告：提供部门资源的使用情况（第二十四条）与各部门共享工作评价（第二十三、二十五、二十七条），导出为 CSV 或 Excel。")
 def report() -> None:
     pass
 
@@ -1627,6 +1630,58 @@ async def report_evaluation(settings: Settings, engine, start: str, end: str, fo
     target = out or Path(f"evaluation-{first.isoformat()}-{last.isoformat()}.{form}")
     target.write_bytes(body)
     click.echo(_say(settings, "CLI_EVALUATION_WRITTEN", path=str(target), departments=len(found.cards)))
+    "usage",
+    help="某提供部门资源的使用情况报告（第二十四条）：访问次数、返回行数与数据项、拒绝与脱敏，按资源、使用部门、用途、"
+    "共享授权、时间段与原因代码统计（与管理台“使用情况”页面同一数据）。CSV 为一张表（--table，默认 resources，"
+    "带 BOM 供 Excel 读取中文）；xlsx 每张表一个工作表。",
+)
+@click.option("--department", required=True, help="提供部门代码。")
+@click.option("--from", "first", default=None, help="起始日期 YYYY-MM-DD（北京时间，含；默认截止日前 29 天）。")
+@click.option("--to", "last", default=None, help="截止日期 YYYY-MM-DD（北京时间，含；默认今天）。")
+@click.option("--granularity", type=click.Choice(usage_figures.GRANULARITIES), default="day", help="趋势表的时间粒度。")
+@click.option(
+    "--table", "table_name", type=click.Choice(tuple(usage_figures.TABLES)), default=None, help="只导出这张表。"
+)
+@click.option("--format", "fmt", type=click.Choice(("csv", "xlsx")), default="csv", help="导出格式（默认 csv）。")
+@click.option(
+    "--out", type=click.Path(dir_okay=False, path_type=Path), default=None, help="写入的文件（csv 默认写到标准输出）。"
+)
+@runs_async
+async def report_usage(
+    settings: Settings,
+    engine,
+    department: str,
+    first: str | None,
+    last: str | None,
+    granularity: str,
+    table_name: str | None,
+    fmt: str,
+    out: Path | None,
+) -> None:
+    catalog = await _catalog_in_force(engine)
+    if department not in catalog.departments:
+        raise GovshareError("USAGE_PROVIDER_UNKNOWN", department=department)
+    if fmt == "xlsx" and out is None:
+        raise GovshareError("REPORT_OUT_REQUIRED")
+    today = datetime.now(CHINA).date()
+    asked = reports.Asked(
+        department,
+        usage_figures.visible_resources(catalog, department),
+        "",
+        usage_figures.period(first, last, granularity, today=today),
+    )
+    names = [table_name] if table_name else (["resources"] if fmt == "csv" else None)
+    shown = await reports.tables(engine, catalog, asked, settings.language, names)
+    if fmt == "csv":
+        body = exports.csv_bytes(shown[0].header, shown[0].rows)
+    else:
+        body = exports.xlsx_bytes([(t.title, t.header, t.rows) for t in shown])
+    if out is None:
+        sys.stdout.buffer.write(body)
+        sys.stdout.flush()
+        return
+    out.write_bytes(body)
+    click.echo(_say(settings, "CLI_REPORT_WRITTEN", path=out, tables=len(shown)), err=True)
 
 
 @main.group(help="工作日历：加载某年的法定节假日和调休安排（用于计算答复期限）。")
@@ -1753,7 +1808,8 @@ def db_history() -> None:
 
 # Each command's and option's help in English (GOVSHARE_LANGUAGE=en), by command path and option.
 ENGLISH_HELP = {
-    "report": "Reports: the evaluation of departments (Art 23, 25, 27), exported as CSV or Excel.",
+    "report": "Reports: the usage of a provider's resources (Art 24) and the evaluation of departments (Art 23, 25, "
+    "27), exported as CSV or Excel.",
     "report evaluation": "Every department's evaluation and ranking (Art 23, 25, 27), counted from the platform's "
     "records, weighted by evaluation_weights_file. The last full month by default; without --format the ranking is "
     "listed, with it the table is written to --out.",
@@ -1931,6 +1987,16 @@ ENGLISH_HELP = {
     "staff disable": "Disable an account and end all its sessions.",
     "audit": "Audit: verify the hash chains of access records, process records and policy versions, their signed "
     "checkpoints and archives, write a checkpoint, archive records past retention, generate a signing key.",
+    "report usage": "A provider's usage report (Art 24): accesses, rows and item values returned, refusals and masks, "
+    "by resource, consumer department, purpose, grant, period and code (the figures of the console's usage page). "
+    "CSV is one table (--table, default resources; with a BOM so Excel reads Chinese); xlsx one sheet a table.",
+    "report usage --department": "The providing department's code.",
+    "report usage --from": "First day YYYY-MM-DD (China time, included; default 29 days before the last).",
+    "report usage --to": "Last day YYYY-MM-DD (China time, included; default today).",
+    "report usage --granularity": "The trend table's buckets.",
+    "report usage --table": "Export this table only.",
+    "report usage --format": "Export format (default csv).",
+    "report usage --out": "File to write (csv goes to standard output without it).",
     "audit verify": "Verify each chain record by record, reporting the first record changed, deleted, inserted or "
     "reordered; verify every signature and the order of the checkpoint file with the configured "
     "public key audit_verify_public_key (only that one), reporting bad or missing signatures, changed "

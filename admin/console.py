@@ -18,7 +18,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from admin import accounts, operations
+from admin import accounts, operations, reports
 from admin.auth import (
     LANG_COOKIE,
     LOGIN_CSRF_COOKIE,
@@ -797,6 +797,7 @@ routes = [
     Route("/console/catalog/upload", catalog_upload, methods=["POST"]),
     Route("/console/catalog/retire", catalog_retire, methods=["POST"]),
     Route("/console/catalog/{submission_id}/{step}", catalog_decide, methods=["POST"]),
+    *reports.routes,  # the providers' usage reports (admin/reports.py)
 ]
 
 # The evaluation pages render through this module's helpers, so they are imported once it is defined.

@@ -51,6 +51,8 @@ access_records = append_only(
         # What providers (usageRecords, Art 24) and reviewers ask: a resource's or a department's accesses in time.
         Index("access_records_resource_at", "resource", "at"),
         Index("access_records_department_at", "department", "at"),
+        # The usage reports over every resource in a period (oversight/usage.py; revision 0012).
+        Index("access_records_at", "at"),
     ),
     archived=("access", "seq"),
 )

@@ -936,6 +936,26 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "用户名只能包含字母、数字、点、横线和下划线（至多 64 个字符）。",
         "A user name is letters, digits, '.', '-' and '_' (at most 64).",
     ),
+    "USAGE_BAD_DATE": ("{value} 不是 YYYY-MM-DD 格式的日期。", "{value} is not a YYYY-MM-DD date."),
+    "USAGE_BAD_PERIOD": (
+        "起始日期 {first} 晚于截止日期 {last}。",
+        "The first day {first} is after the last day {last}.",
+    ),
+    "USAGE_BAD_GRANULARITY": (
+        "时间粒度 {value} 无效，可选：{allowed}。",
+        "Granularity {value} is not known; one of: {allowed}.",
+    ),
+    "PERIOD_TOO_LONG": ("统计期间不能超过 {days} 天。", "A report's period may not be longer than {days} days."),
+    "USAGE_NOT_YOURS": (
+        "{resource} 不是本部门的资源：提供部门只能查看本部门资源的使用情况（第二十四条）。",
+        "{resource} is not your department's: a provider sees the usage of its own resources only (Art 24).",
+    ),
+    "USAGE_RESOURCE_UNKNOWN": ("资源目录中没有资源 {resource}。", "The catalog has no resource {resource}."),
+    "USAGE_PROVIDER_UNKNOWN": ("资源目录中没有部门 {department}。", "The catalog has no department {department}."),
+    "USAGE_TABLE_UNKNOWN": ("没有报表 {table}，可选：{tables}。", "There is no table {table}; one of: {tables}."),
+    "REPORT_OUT_REQUIRED": ("导出 xlsx 需用 --out 指定文件。", "An xlsx export needs --out FILE."),
+    "CLI_REPORT_WRITTEN": ("已写入 {path}（{tables} 张表）。", "Wrote {path} ({tables} tables)."),
+    "USAGE_FORMAT_UNKNOWN": ("不支持导出格式 {format}，可选：csv、xlsx。", "No export format {format}; csv or xlsx."),
     "STAFF_OFFICE_ONLY": (
         "此处只对共享主管部门的管理人员开放；{department} 的目录编报人员只能使用目录编报页面。",
         "Only the coordinating authority's office may use this; the catalog staff of {department} use the catalog "

@@ -1,6 +1,8 @@
-"""The access records a provider may read about its own resources (Art 24), as GraphQL."""
+"""The access records a provider may read about its own resources (Art 24), and the usage report on them, as
+GraphQL."""
 
 import datetime
+from typing import Annotated
 
 import strawberry
 
@@ -58,7 +60,89 @@ async def resolve_usage(
     ]
 
 
+@strawberry.type(description="一组访问记录的统计（每项均为访问记录之和）")
+class UsageRow:
+    resource: str | None = strawberry.field(description="资源代码（resources 表）")
+    period: str | None = strawberry.field(description="时间段的起始日（北京时间，YYYY-MM-DD；trend 表）")
+    department: str | None = strawberry.field(description="使用部门（departments 表）")
+    purpose: str | None = strawberry.field(description="用途（purposes 表；null 为未声明用途）")
+    grant: str | None = strawberry.field(description="依据的共享授权（grants 表；null 为未依授权的访问）")
+    outcome: str | None = strawberry.field(description="denied 或 failed（refusals 表）")
+    error_code: str | None = strawberry.field(description="整次拒绝或失败的原因代码（refusals 表）")
+    item: str | None = strawberry.field(description="被拒绝的信息项（deniedItems 表）")
+    reason: str | None = strawberry.field(description="信息项被拒绝的原因代码（deniedItems 表）")
+    accesses: int = strawberry.field(description="访问次数")
+    rows: int = strawberry.field(description="返回行数")
+    values: int = strawberry.field(description="返回数据项：各次访问返回行数 × 返回信息项数之和")
+    allowed: int = strawberry.field(description="全部允许的访问")
+    partial: int = strawberry.field(description="部分信息项被拒绝的访问")
+    denied: int = strawberry.field(description="整次被拒绝的访问")
+    failed: int = strawberry.field(description="失败的访问（如数据源不可用）")
+    items_denied: int = strawberry.field(description="被拒绝的信息项，按每次访问计")
+    masked: int = strawberry.field(description="含脱敏信息项的访问")
+    items_masked: int = strawberry.field(
+        description="脱敏返回的信息项，按每次访问计（访问记录不写明脱敏的行数，故不统计脱敏的数据值个数）"
+    )
+
+
+@strawberry.type(description="本部门资源的使用情况报告（第二十四条），由平台访问记录统计")
+class UsageReport:
+    provider: str | None = strawberry.field(description="提供部门（null 为全部部门，仅共享主管部门与审计角色）")
+    first: datetime.date = strawberry.field(description="起始日（北京时间，含）")
+    last: datetime.date = strawberry.field(description="截止日（北京时间，含）")
+    granularity: str = strawberry.field(description="趋势表的时间粒度：day、week（周一起）或 month")
+    resources: list[UsageRow] = strawberry.field(description="各资源使用情况")
+    trend: list[UsageRow] = strawberry.field(description="使用趋势：期间内每个时间段，无访问的为 0")
+    departments: list[UsageRow] = strawberry.field(description="按使用部门，访问最多的在前")
+    purposes: list[UsageRow] = strawberry.field(description="按用途，使用最多的在前")
+    grants: list[UsageRow] = strawberry.field(description="按共享授权（一次访问依据两项授权的，两项各计一次）")
+    refusals: list[UsageRow] = strawberry.field(description="整次拒绝或失败的访问，按原因代码")
+    denied_items: list[UsageRow] = strawberry.field(description="被拒绝的信息项，按原因代码")
+
+
+async def resolve_usage_report(
+    info: strawberry.Info,
+    provider: Annotated[
+        str | None,
+        strawberry.argument(description="提供部门代码（仅共享主管部门与审计角色；默认本部门，它们默认全部部门）"),
+    ] = None,
+    resource: Annotated[str | None, strawberry.argument(description="只看该资源（须为可见的资源）")] = None,
+    from_: Annotated[
+        datetime.date | None, strawberry.argument(name="from", description="起始日（北京时间，含；默认截止日前 29 天）")
+    ] = None,
+    to: Annotated[datetime.date | None, strawberry.argument(description="截止日（北京时间，含；默认今天）")] = None,
+    granularity: Annotated[str, strawberry.argument(description="day、week 或 month")] = "day",
+) -> UsageReport:
+    ctx = info.context
+    try:
+        found = await usage.report(
+            ctx, provider=provider, resource=resource, first=from_, last=to, granularity=granularity
+        )
+    except GovshareError as exc:
+        raise graphql_error(exc, ctx.lang) from None
+    tables = {name: [UsageRow(**row) for row in rows] for name, rows in found.tables.items()}
+    return UsageReport(
+        provider=found.provider,
+        first=found.period.first,
+        last=found.period.last,
+        granularity=found.period.granularity,
+        resources=tables["resources"],
+        trend=tables["trend"],
+        departments=tables["departments"],
+        purposes=tables["purposes"],
+        grants=tables["grants"],
+        refusals=tables["refusals"],
+        denied_items=tables["denied_items"],
+    )
+
+
 QUERY_FIELDS = {
+    "usage_report": strawberry.field(
+        resolver=resolve_usage_report,
+        description="本部门资源的使用情况报告（第二十四条）：访问次数、返回行数与数据项、拒绝与脱敏，按资源、使用部门、"
+        "用途、共享授权、时间段与原因代码统计；共享主管部门与审计角色可指定 provider 或查看全部部门。"
+        "另一部门的资源或部门返回 USAGE_NOT_YOURS",
+    ),
     "usage_records": strawberry.field(
         resolver=resolve_usage,
         description="本部门资源被谁、为何、何时使用（第二十四条）；审计角色可见全部。before 传上一页最后一条的 id",

@@ -441,7 +441,7 @@ async def test_the_revision_downgrades_while_nothing_is_archived(platform):
     import migrations
 
     def downgrade(sync_conn) -> None:
-        alembic_command.downgrade(migrations.config(sync_conn), "0008_staff_department")
+        alembic_command.downgrade(migrations.config(sync_conn), "0009_subject_index")
 
     async with platform.engine.begin() as conn:
         await conn.run_sync(downgrade)

@@ -3,7 +3,7 @@
 
 Sign in (a wrong password first), look at rules, grants and deny rules, add a deny rule with a reason, see
 explain and the GraphQL answer change, find the change in the history and its diff, roll back, see both
-restored, sign out. Every page visited is kept as a screenshot in tests/artifacts/console/.
+restored, look at the usage reports and their charts (the office's and a department's), sign out. Every page visited is kept as a screenshot in tests/artifacts/console/.
 
 Chromium is found as `chromium` on PATH or at GOVSHARE_CHROMIUM; without it the test is skipped, or fails
 under .ci/run (GOVSHARE_REQUIRE_SERVICES=1), which installs it. `playwright install` is not used.
@@ -157,6 +157,15 @@ async def explain(page: Page, shots: Shots, name: str) -> None:
     )
     await expect(page.locator("#explain-summary")).to_contain_text(f"{HRSS} 以用途 {PURPOSE} 查询 {RESOURCE}")
     await shots(page, name)
+
+
+async def charts_drawn(page: Page) -> None:
+    """Every chart of the page loaded as an image (an SVG the server drew) with something in it."""
+    charts = page.locator("img.chart")
+    assert await charts.count() == 7
+    for chart in await charts.all():
+        await expect(chart).to_have_js_property("complete", True)
+        assert await chart.evaluate("img => img.naturalWidth") > 0
 
 
 async def test_console_in_a_real_browser(browser, own_folder):  # browser first: no demo world built to be skipped
@@ -415,6 +424,23 @@ async def story(
     await expect(page.locator(f"#reports tr#report-{report_id}")).to_contain_text("待答复")
     await expect(page.locator("#reports")).not_to_contain_text(person)
     await shots(page, "corrections")
+    # --- the usage reports (Art 24): every department's, charts drawn by the server as images -----------------
+    await page.click("header nav a[href='/console/usage']")
+    await expect(page).to_have_url(f"{origin}/console/usage")
+    await expect(page.locator("h2")).to_have_text("资源使用情况报告（第二十四条）")
+    await expect(page.locator("#table-resources")).to_contain_text("market.enterprise")  # hrss's queries above
+    await expect(page.locator("#table-departments")).to_contain_text("hrss")
+    await charts_drawn(page)
+    await shots(page, "usage")
+    await page.select_option("#granularity", "week")
+    await page.select_option("#resource", "market.enterprise")
+    await page.click("#usage-filters button[type=submit]")
+    await expect(page).to_have_url(
+        re.compile(r"/console/usage\?provider=&resource=market\.enterprise&from=.*&granularity=week$")
+    )
+    await expect(page.locator("#table-resources tr")).to_have_count(2)  # the header and market.enterprise
+    await charts_drawn(page)
+    await shots(page, "usage-weekly")
 
     # --- the coordinator's evaluation: a period holding that report's deadline, the charts, its record ---------
     today = datetime.datetime.now(CHINA).date()
@@ -452,7 +478,7 @@ async def story(
     await page.click("#sign-in")
     await expect(page).to_have_url(f"{origin}/console/catalog")
     await expect(page.locator("h2")).to_have_text("临沂市自然资源和规划局 · 目录编报")
-    await expect(page.locator("header nav a")).to_have_count(1)
+    await expect(page.locator("header nav a")).to_have_count(2)  # its catalog and its usage
     await expect(page.locator("#catalog-retire")).to_contain_text("land.real-estate")
     await page.set_input_files("#catalog-file", str(workbook))
     await page.fill("#upload-reason", "坐落更名")
@@ -464,6 +490,13 @@ async def story(
     await expect(newest.locator("table.changes")).to_contain_text("不动产坐落位置")
     await expect(page.locator("form[action$='/approve']")).to_have_count(0)
     await shots(page, "catalog-staff-submitted")
+    # --- ... and the usage of its own department's resources only ----------------------------------------
+    await page.click("header nav a[href='/console/usage']")
+    await expect(page.locator("#usage-scope")).to_contain_text("land")
+    await expect(page.locator("#table-resources")).to_contain_text("land.real-estate")
+    await expect(page.locator("main")).not_to_contain_text("market.enterprise")
+    await charts_drawn(page)
+    await shots(page, "usage-department")
 
 
 # --- GraphiQL: the key and purpose typed into its own Headers tab -------------------------------------------------

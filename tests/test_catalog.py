@@ -436,6 +436,7 @@ def test_lookup_and_list_fields_for_every_published_resource(demo_schema):
     expected = (
         {"caller", "applications", "applicationInbox", "grantHistory", "usageRecords", "overdueResources"}
         | {"subjectAccesses"}
+        | {"usageReport"}  # the providers' usage report (schema/usage.py)
         | {"formFields"}  # the form search (schema/forms.py)
         | {"catalogSubmissions", "catalogHistory", "catalogDiff"}  # the catalog workflow (schema/catalog.py)
         | {"dataErrorReports", "dataErrorInbox"}  # data corrections (schema/corrections.py)

@@ -103,6 +103,8 @@ async def test_the_schema_made_from_the_metadata_is_the_migrated_one(platform_ur
             ("DB_UPGRADE_STEP", "0008_staff_department"),
             ("DB_UPGRADE_STEP", "0009_subject_index"),
             ("DB_UPGRADE_STEP", "0010_archives"),
+            ("DB_UPGRADE_STEP", "0011_feedback"),
+            ("DB_UPGRADE_STEP", "0012_usage_indexes"),
             ("DB_UPGRADE_STEP", "0013_catalog_changes"),
         ]
         async with migrated.connect() as conn:
@@ -291,7 +293,10 @@ def test_the_baseline_database_written_by_the_old_code_is_adopted_upgraded_and_v
         'record\'s answer was about (README "Who looked at my data").）',
         "已升级：0009_subject_index → 0010_archives（Audit archives: records older than the retention period may "
         "leave the live tables for signed archive files.）",
-        "已升级：0010_archives → 0013_catalog_changes（Each catalog version records the entries it changed "
+        "已升级：0010_archives → 0011_feedback（Consumers' feedback on the effect of shared data (Art 24).）",
+        "已升级：0011_feedback → 0012_usage_indexes（An index for the usage reports over every resource (Art 24: "
+        "the coordinating authority's and auditors' view).）",
+        "已升级：0012_usage_indexes → 0013_catalog_changes（Each catalog version records the entries it changed "
         "from the version before: a process follows the catalog by them.）",
         f"平台数据库的结构版本：{migrations.head()}（最新）",
     ]
@@ -449,7 +454,7 @@ def test_db_history_lists_the_revisions_from_the_baseline(tmp_path):
     assert run.returncode == 0
     lines = run.stdout.splitlines()
     assert lines[0].startswith("base -> 0001_baseline ") and lines[-1].startswith(
-        f"0008_staff_department -> {migrations.head()} (head)"
+        f"0012_usage_indexes -> {migrations.head()} (head)"
     )
 
 

@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0011_feedback"
-down_revision = "0008_staff_department"
+down_revision = "0010_archives"
 branch_labels = None
 depends_on = None
 

@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0013_catalog_changes"
-down_revision = "0010_archives"
+down_revision = "0012_usage_indexes"
 branch_labels = None
 depends_on = None
 
