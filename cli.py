@@ -1585,7 +1585,9 @@ async def audit_subject(
         click.echo(_say(settings, "CLI_SUBJECT_MORE", first=first))
 
 
-@main.group(help="报告：提供部门资源的使用情况（第二十四条）与各部门共享工作评价（第二十三、二十五、二十七条），导出为 CSV 或 Excel。")
+@main.group(
+    help="报告：提供部门资源的使用情况（第二十四条）与各部门共享工作评价（第二十三、二十五、二十七条），导出为 CSV 或 Excel。"
+)
 def report() -> None:
     pass
 
@@ -1630,6 +1632,9 @@ async def report_evaluation(settings: Settings, engine, start: str, end: str, fo
     target = out or Path(f"evaluation-{first.isoformat()}-{last.isoformat()}.{form}")
     target.write_bytes(body)
     click.echo(_say(settings, "CLI_EVALUATION_WRITTEN", path=str(target), departments=len(found.cards)))
+
+
+@report.command(
     "usage",
     help="某提供部门资源的使用情况报告（第二十四条）：访问次数、返回行数与数据项、拒绝与脱敏，按资源、使用部门、用途、"
     "共享授权、时间段与原因代码统计（与管理台“使用情况”页面同一数据）。CSV 为一张表（--table，默认 resources，"
