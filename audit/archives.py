@@ -102,8 +102,12 @@ class SideTable:
         return tuple(c.name for c in self.table.columns if c.name != self.seq)
 
 
-# The side tables each archived chain carries (``carry`` adds one).
+# The side tables each archived chain carries (``carry`` adds one): a chain's attached rows (audit.chain.Attached:
+# the access records' data subjects) from the start, since its records commit to them.
 SIDE_TABLES: dict[str, tuple[SideTable, ...]] = dict.fromkeys(ARCHIVED_CHAINS, ())
+for _name in ARCHIVED_CHAINS:
+    if (_attached := chains.CHAINS[_name].attached) is not None:
+        SIDE_TABLES[_name] = (SideTable(_attached.table, _attached.seq),)
 
 
 def carry(chain: str, table: Table, seq: str = "record_seq") -> SideTable:
@@ -241,6 +245,12 @@ def _entries(path: Path, checked: Checked) -> Iterator[dict[str, Any]]:
                     table: [_decoded(row, sides.get(table, frozenset())) for row in held.get(table, ())]
                     for table in dict.fromkeys([*header["sides"], *held])
                 }
+                attached = declared.attached
+                if attached is not None and chains.attached_digest(
+                    [tuple(row[f] for f in attached.fields) for row in side.get(attached.table.name, ())]
+                ) != record.get(attached.digest):  # the record commits to its attached rows: they must be these
+                    checked.fault = ArchiveFault("ARCHIVE_CONTENT_CHANGED", name, f"seq {expected} attached rows")
+                    return
                 prev, expected = record["hash"], expected + 1
                 yield {"record": record, "side": side}
     except (OSError, EOFError, zlib.error, ValueError, KeyError, TypeError, AttributeError, RecursionError) as exc:

@@ -74,7 +74,8 @@ access_subjects = append_only(
         Index("access_subjects_subject_hash", "subject_hash", "record_seq"),
         # SQLite: the rows are their primary key's B-tree, not a rowid table beside it (one B-tree less to write).
         sqlite_with_rowid=False,
-    )
+    ),
+    archived=("access", "record_seq"),
 )
 
 process_records = append_only(

@@ -455,3 +455,42 @@ async def test_the_revision_downgrades_while_nothing_is_archived(platform):
     with pytest.raises(RuntimeError, match="holds archives"):
         async with platform.engine.begin() as conn:
             await conn.run_sync(downgrade)
+
+
+@pytest.mark.parametrize("platform_url", BACKENDS, indirect=True)
+async def test_the_data_subjects_leave_with_their_records_and_every_chain_still_verifies(platform_url, tmp_path):
+    """The access records' data subjects (access_subjects, committed to by each record's subjects_digest) are
+    archived in their record's entry and removed with it: verify passes across the archives and the live table, the
+    subjects of live records stay, guarded, and the archived ones are read back with their records."""
+    from audit.tables import access_subjects
+
+    made = Platform(tmp_path, platform_url)
+    await ensure_current(made.engine)
+
+    def with_subjects(i: int, at: datetime):
+        subjects = sorted([("idNumber", f"{i:064x}"), ("legalRepIdNumber", f"{i + 100:064x}")])
+        return dataclasses.replace(access_record(i), at=at + timedelta(seconds=i), subjects=subjects)
+
+    writer = AuditWriter(made.engine)
+    try:
+        await writer.write([with_subjects(i, OLD) for i in range(4)])
+        await writer.write([with_subjects(i, datetime.now(UTC)) for i in range(4, 6)])
+    finally:
+        await writer.close()
+    try:
+        assert await made.count(access_subjects) == 12
+        made.archive()
+        assert await made.count(access_records) == 2
+        async with made.engine.connect() as conn:
+            left = (await conn.execute(select(access_subjects.c.record_seq))).scalars().all()
+        assert sorted(left) == [5, 5, 6, 6], "the live records keep their subjects, the archived ones take theirs"
+        verified = made.verify()
+        assert verified.returncode == 0, verified.stderr
+        read = {r.fields["seq"]: r.side for r in archives.iter_access_records(made.settings, folder=made.archive_dir)}
+        assert sorted(read) == [1, 2, 3, 4]
+        assert sorted(s["subject_hash"] for s in read[3]["access_subjects"]) == [f"{2:064x}", f"{102:064x}"]
+        with pytest.raises(Exception, match="append-only"):
+            async with made.engine.begin() as conn:
+                await conn.execute(text("DELETE FROM access_subjects WHERE record_seq = 5"))
+    finally:
+        await made.engine.dispose()

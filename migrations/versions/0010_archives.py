@@ -2,7 +2,7 @@
 
 One new append-only table, ``audit_archives`` (each archive of the access or process chain: its number, file,
 digest, the positions it covers and where the live chain now starts). The append-only guard of
-``access_records`` and ``process_records`` now lets a DELETE through for a record a recorded archive covers, and
+``access_records``, ``process_records`` and ``access_subjects`` (by its ``record_seq``) now lets a DELETE through for a record a recorded archive covers, and
 refuses every other DELETE and every UPDATE as before (SQLite: the ``*_no_delete`` trigger gains a ``WHEN``;
 PostgreSQL: the ``*_append_only`` trigger calls ``govshare_append_only_unless_archived``). No record changes."""
 
@@ -18,7 +18,13 @@ down_revision = "0009_subject_index"
 branch_labels = None
 depends_on = None
 
-ARCHIVED = {"access_records": "access", "process_records": "process"}
+# Each guarded table: the chain whose archives may take its rows, and the column holding the record's position
+# (the data subjects of 0009 go with their access records).
+ARCHIVED = {
+    "access_records": ("access", "seq"),
+    "process_records": ("process", "seq"),
+    "access_subjects": ("access", "record_seq"),
+}
 
 UNLESS_ARCHIVED = """CREATE OR REPLACE FUNCTION govshare_append_only_unless_archived() RETURNS trigger AS $$
        BEGIN
@@ -60,13 +66,13 @@ def upgrade() -> None:
                 f"CREATE TRIGGER audit_archives_no_{action} BEFORE {action.upper()} ON audit_archives\n"
                 "       BEGIN SELECT RAISE(ABORT, 'audit_archives are append-only'); END"
             )
-        for table, chain in ARCHIVED.items():
+        for table, (chain, column) in ARCHIVED.items():
             op.execute(f"DROP TRIGGER {table}_no_delete")
             op.execute(
                 _sqlite_delete_guard(
                     table,
                     f" WHEN NOT EXISTS (SELECT 1 FROM audit_archives WHERE chain = '{chain}'"  # noqa: S608 - names declared in code
-                    " AND OLD.seq BETWEEN first_seq AND last_seq)",
+                    f" AND OLD.{column} BETWEEN first_seq AND last_seq)",
                 )
             )
         return
@@ -75,11 +81,11 @@ def upgrade() -> None:
         "FOR EACH ROW EXECUTE FUNCTION govshare_append_only()"
     )
     op.execute(UNLESS_ARCHIVED)
-    for table, chain in ARCHIVED.items():
+    for table, (chain, column) in ARCHIVED.items():
         op.execute(f"DROP TRIGGER {table}_append_only ON {table}")
         op.execute(
             f"CREATE TRIGGER {table}_append_only BEFORE UPDATE OR DELETE ON {table} "
-            f"FOR EACH ROW EXECUTE FUNCTION govshare_append_only_unless_archived('{chain}', 'seq')"
+            f"FOR EACH ROW EXECUTE FUNCTION govshare_append_only_unless_archived('{chain}', '{column}')"
         )
 
 
