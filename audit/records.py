@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import queue
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -15,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from audit.chain import SqliteAppender, append_sync
 from audit.tables import ACCESS
+from govshare import metrics
 from govshare.errors import AuditError, ConfigError
 from govshare.logs import logger
 from govshare.platformdb import make_sync_engine
@@ -104,6 +106,7 @@ class AuditWriter:
                 log.error("the access-record writer's thread has ended: no record can be written")
                 raise AuditError("AUDIT_UNAVAILABLE")
             self._queue.put((loop, rows, written))
+            metrics.record_queue(self._queue.qsize())
         # A request cancelled meanwhile (its client went away) cancels only its future: its records, handed over, are
         # written all the same (they were read).
         await written
@@ -119,6 +122,7 @@ class AuditWriter:
                         waiting.append(self._queue.get_nowait())
                     except queue.Empty:
                         break
+                metrics.record_queue(self._queue.qsize())
                 stopping = None in waiting
                 batch = [w for w in waiting if w is not None]
                 if batch:
@@ -142,11 +146,14 @@ class AuditWriter:
 
     def _write_batch(self, batch: list[_Waiting]) -> None:
         error: BaseException | None = None
+        rows = [row for _, handed, _ in batch for row in handed]
+        started = time.perf_counter()
         try:
-            self._transaction([row for _, rows, _ in batch for row in rows])
+            self._transaction(rows)
         except BaseException as exc:  # even one that ends the thread: its requests are told first
             log.error("access records could not be written: %s", exc)
             error = exc
+        metrics.records_written(time.perf_counter() - started, len(rows), ok=error is None)
         self._tell(batch, error)
         if error is not None and not isinstance(error, Exception):
             raise error
