@@ -4,6 +4,12 @@ who may scrape them, and that nothing a caller sent or was answered is in them."
 from __future__ import annotations
 
 import dataclasses
+import http.client
+import json
+import os
+import signal
+import time
+from pathlib import Path
 
 import httpx
 import pytest
@@ -141,3 +147,75 @@ def test_a_short_metrics_token_is_refused():
     with pytest.raises(ConfigError) as refused:
         load_settings(env={"GOVSHARE_METRICS_TOKEN": "short"})
     assert refused.value.code == "METRICS_TOKEN_TOO_SHORT"
+
+
+def _scrape_port(port: int) -> Samples:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    try:
+        conn.request("GET", "/metrics")
+        response = conn.getresponse()
+        body = response.read().decode()
+    finally:
+        conn.close()
+    assert response.status == 200, body
+    return samples(body)
+
+
+def test_two_workers_counts_sum_on_one_scrape_and_a_dead_workers_gauges_go(own_folder):
+    from tests.test_serve_workers import Workers, _answered_by, _ask, _close_connections
+
+    key = json.loads((own_folder / "var" / "demo-keys.json").read_text())[MARKET]
+    person = "371311197811261792"  # the README's example person of the demo world
+    (own_folder / "govshare.toml").write_text('rate_limit = ""\ncost_budget = ""\n')
+    server = Workers(own_folder, 2, {})
+    try:
+        server.wait_started(2)
+        first, second = server.pids()
+        # the directory of this start's metric files, as the workers were given it
+        environ = dict(
+            entry.split("=", 1) for entry in Path(f"/proc/{second}/environ").read_text().split("\0") if "=" in entry
+        )
+        directory = Path(environ["PROMETHEUS_MULTIPROC_DIR"])
+        assert directory.name.startswith("govshare-metrics-") and any(directory.glob("counter_*.db"))
+        answered: dict[int, int] = {}
+        for _ in range(20):  # rounds of 8 connections at once, until both workers have answered
+            asked = _ask(server.port, key, person, 8)
+            by = _answered_by(server.port, [client for client, _, _ in asked], [first, second])
+            for client, response, body in asked:
+                assert response.status == 200, body
+                answered[by[client]] = answered.get(by[client], 0) + 1
+            _close_connections()
+            if len(answered) == 2:
+                break
+        assert set(answered) == {first, second}, answered
+        sent = sum(answered.values())
+
+        # one scrape, answered by either worker, counts both workers' requests, records and decisions
+        scraped = _scrape_port(server.port)
+        assert value(scraped, "govshare_requests_total", endpoint="graphql", outcome="answered", code="") == sent
+        assert value(scraped, "govshare_access_records_written_total") == sent
+        assert value(scraped, "govshare_decisions_total", reason="ALLOWED") == 2 * sent  # idNumber and name
+        versions = {dict(labels)["pid"] for name, labels in scraped if name == "govshare_policy_version"}
+        assert versions == {str(first), str(second)}  # one version a live worker
+
+        # a worker killed: its replacement starts, its counts stay in the sums, its live gauges go
+        os.kill(first, signal.SIGKILL)
+        server.wait_started(3)
+        third = server.pids()[-1]
+        deadline = time.monotonic() + 30
+        while True:
+            scraped = _scrape_port(server.port)
+            versions = {dict(labels)["pid"] for name, labels in scraped if name == "govshare_policy_version"}
+            if versions == {str(second), str(third)} or time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
+        assert versions == {str(second), str(third)}
+        assert value(scraped, "govshare_requests_total", endpoint="graphql", outcome="answered", code="") == sent
+        assert value(scraped, "govshare_access_records_written_total") == sent
+        server.process.send_signal(signal.SIGTERM)
+        assert server.process.wait(timeout=30) == 0, "".join(server.lines)
+    finally:
+        _close_connections()
+        if server.process.poll() is None:
+            server.kill_all()
+    assert not directory.exists()  # removed with the files as the command stopped
