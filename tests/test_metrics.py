@@ -124,7 +124,9 @@ async def test_metrics_are_refused_to_a_scraper_without_the_token(own_world):
             assert response.headers["www-authenticate"].startswith("Bearer")
             assert "govshare_requests_total" not in response.text
         scraped, _ = await scrape(api.client, Authorization=f"Bearer {TOKEN}")
-        assert value(scraped, "govshare_requests_total", endpoint="metrics", outcome="refused", code="METRICS_TOKEN_REQUIRED")
+        assert value(
+            scraped, "govshare_requests_total", endpoint="metrics", outcome="refused", code="METRICS_TOKEN_REQUIRED"
+        )
 
 
 async def test_without_a_token_metrics_are_for_direct_loopback_clients_only(own_world):
