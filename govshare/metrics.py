@@ -5,7 +5,8 @@ other text counts as ``OTHER``), and the department codes the catalog names as p
 a key, a path, a header or any text a request carried.
 
 One process keeps its metrics in memory. ``govshare serve --workers N`` gives every worker the directory named by
-``PROMETHEUS_MULTIPROC_DIR`` (made by the command as it starts, removed as it stops: ``multiprocess_directory``);
+``PROMETHEUS_MULTIPROC_DIR`` (made by the command as it starts, removed as it stops: ``multiprocess_directory``;
+one left by a command killed with SIGKILL is removed by the next start);
 prometheus-client then writes each worker's values to files there and ``exposition`` sums them over the workers,
 whichever one is scraped. The supervisor marks a dead worker's files (``mark_process_dead``) so that its gauges go,
 while its counters stay in the sums.
@@ -29,6 +30,7 @@ import re
 import shutil
 import tempfile
 from collections.abc import Iterable, Iterator
+from pathlib import Path
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -42,6 +44,7 @@ from prometheus_client import (
 )
 
 MULTIPROCESS_VARIABLE = "PROMETHEUS_MULTIPROC_DIR"
+DIRECTORY_PREFIX = "govshare-metrics-"  # then the command's process id: tempfile's directory/govshare-metrics-PID-…
 CODE = re.compile(r"[A-Z][A-Z0-9_]{0,63}")
 DEPARTMENT = re.compile(r"[a-z][a-z0-9_-]{1,39}")  # a catalog department code (catalog/loader.py)
 # The endpoint label: the first path segment, when it is one of these; everything else is "other".
@@ -212,11 +215,26 @@ def metrics_allowed(token: str, authorization: str | None, client: str | None, h
     return None if _loopback(client) and not proxied else "METRICS_NOT_ALLOWED"
 
 
+def _remove_abandoned() -> None:
+    """The directories of earlier starts whose command is gone without removing its own (killed with SIGKILL)."""
+    for found in Path(tempfile.gettempdir()).glob(f"{DIRECTORY_PREFIX}*-*"):
+        pid = found.name[len(DIRECTORY_PREFIX) :].split("-", 1)[0]
+        if not pid.isdigit():
+            continue
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            shutil.rmtree(found, ignore_errors=True)
+        except PermissionError:  # another user's command, alive
+            continue
+
+
 @contextlib.contextmanager
 def multiprocess_directory() -> Iterator[str]:
     """A new, empty directory for the workers' metric files, named in ``PROMETHEUS_MULTIPROC_DIR`` for the processes
     started in the block (they read it as they import prometheus-client), and removed with its files afterwards."""
-    path = tempfile.mkdtemp(prefix="govshare-metrics-")
+    _remove_abandoned()
+    path = tempfile.mkdtemp(prefix=f"{DIRECTORY_PREFIX}{os.getpid()}-")
     previous = os.environ.get(MULTIPROCESS_VARIABLE)
     os.environ[MULTIPROCESS_VARIABLE] = path
     try:

@@ -7,6 +7,7 @@ import dataclasses
 import http.client
 import json
 import os
+import shutil
 import signal
 import time
 from pathlib import Path
@@ -221,3 +222,25 @@ def test_two_workers_counts_sum_on_one_scrape_and_a_dead_workers_gauges_go(own_f
         if server.process.poll() is None:
             server.kill_all()
     assert not directory.exists()  # removed with the files as the command stopped
+
+
+def test_each_start_has_a_directory_of_its_own_and_one_abandoned_by_a_killed_command_goes():
+    import subprocess
+    import tempfile
+
+    from govshare.metrics import DIRECTORY_PREFIX, MULTIPROCESS_VARIABLE, multiprocess_directory
+
+    gone = subprocess.Popen(["true"])  # its process id is no longer a process's
+    gone.wait()
+    abandoned = Path(tempfile.mkdtemp(prefix=f"{DIRECTORY_PREFIX}{gone.pid}-"))
+    (abandoned / "counter_1.db").write_bytes(b"")
+    alive = Path(tempfile.mkdtemp(prefix=f"{DIRECTORY_PREFIX}{os.getpid()}-"))  # a command still running: this one
+    try:
+        with multiprocess_directory() as path:
+            assert os.environ[MULTIPROCESS_VARIABLE] == path and Path(path).is_dir()
+            assert not any(Path(path).iterdir())  # new and empty
+            assert not abandoned.exists() and alive.exists()
+        assert not Path(path).exists() and MULTIPROCESS_VARIABLE not in os.environ
+    finally:
+        shutil.rmtree(alive, ignore_errors=True)
+        shutil.rmtree(abandoned, ignore_errors=True)
