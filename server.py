@@ -492,8 +492,7 @@ class QueryEndpoint(GraphQLEndpoint):
             # (AuditError: AUDIT_UNAVAILABLE, HTTP 500).
             if settings.enforce:
                 await runtime.audit.write(ctx.records)
-                for record in ctx.records:
-                    metrics.decisions(record.items_returned, record.items_masked, record.items_denied.values())
+                metrics.decisions(ctx.records)
             # Per resource the operation read, its freshness as recorded (no source is asked): extensions.freshness.
             if freshness := freshness_entries(ctx):
                 execution.extensions["freshness"] = freshness

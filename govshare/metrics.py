@@ -21,16 +21,19 @@ Imports nothing of ours.
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import contextvars
+import functools
 import hmac
 import ipaddress
 import os
 import re
 import shutil
 import tempfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
+from typing import Any, Protocol
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -98,6 +101,14 @@ RELOADS = Counter(
     ["cause"],
 )
 
+
+@functools.cache
+def _child(metric: Any, *labels: str) -> Any:
+    """``metric.labels(*labels)``, kept: the labels' values are a bounded set, and looking a child up again costs
+    several times its increment."""
+    return metric.labels(*labels)
+
+
 # What the request being answered ended with, set by whoever refuses it (request_outcome); read by RequestMetrics.
 _outcome: contextvars.ContextVar[list[str] | None] = contextvars.ContextVar("govshare_outcome", default=None)
 
@@ -140,16 +151,27 @@ class RequestMetrics:
             _outcome.reset(token)
             segment = scope["path"].lstrip("/").split("/", 1)[0]
             outcome, code = holder or ("answered" if status < 400 else "refused" if status < 500 else "failed", "")
-            REQUESTS.labels(segment if segment in ENDPOINTS else "other", outcome, code).inc()
+            _child(REQUESTS, segment if segment in ENDPOINTS else "other", outcome, code).inc()
 
 
-def decisions(returned: Iterable[str], masked: Iterable[str], denied: Iterable[str]) -> None:
-    """Count one access record's items: returned ones ALLOWED (MASKED where masked), denied ones by reason code."""
-    masked = set(masked)
-    for item in returned:
-        DECISIONS.labels("MASKED" if item in masked else "ALLOWED").inc()
-    for reason in denied:
-        DECISIONS.labels(_code(reason)).inc()
+class Decided(Protocol):
+    """What an access record (audit/records.py) says of its items."""
+
+    items_returned: list[str]
+    items_masked: list[str]
+    items_denied: Mapping[str, str]
+
+
+def decisions(records: Iterable[Decided]) -> None:
+    """Count the items of a request's access records: returned ones ALLOWED (MASKED where masked), denied ones by
+    their reason's code; one increment a reason."""
+    counts: collections.Counter[str] = collections.Counter()
+    for record in records:
+        masked = set(record.items_masked)
+        counts.update("MASKED" if item in masked else "ALLOWED" for item in record.items_returned)
+        counts.update(_code(reason) for reason in record.items_denied.values())
+    for reason, count in counts.items():
+        _child(DECISIONS, reason).inc(count)
 
 
 def _department(source: str) -> str:
@@ -159,17 +181,17 @@ def _department(source: str) -> str:
 def source_query(source: str, outcome: str, seconds: float, breaker_state: str) -> None:
     """One source query of ``source`` (a provider's department code), and its breaker's state after it."""
     label = _department(source)
-    SOURCE_SECONDS.labels(label, outcome).observe(seconds)
-    BREAKER.labels(label).set(BREAKER_STATES[breaker_state])
+    _child(SOURCE_SECONDS, label, outcome).observe(seconds)
+    _child(BREAKER, label).set(BREAKER_STATES[breaker_state])
 
 
 def cache(result: str) -> None:
-    CACHE.labels(result).inc()
+    _child(CACHE, result).inc()
 
 
 def records_written(seconds: float, count: int, ok: bool) -> None:
     """One transaction of the access-record writer (its thread): how long, how many records, whether it committed."""
-    RECORD_SECONDS.labels("ok" if ok else "failed").observe(seconds)
+    _child(RECORD_SECONDS, "ok" if ok else "failed").observe(seconds)
     if ok:
         RECORDS_WRITTEN.inc(count)
 
@@ -183,7 +205,7 @@ def in_force(catalog_version: int, policy_version: int, cause: str | None) -> No
     CATALOG_VERSION.set(catalog_version)
     POLICY_VERSION.set(policy_version)
     if cause is not None:
-        RELOADS.labels(cause if cause in ("check", "notification", "local") else "other").inc()
+        _child(RELOADS, cause if cause in ("check", "notification", "local") else "other").inc()
 
 
 def exposition() -> tuple[bytes, str]:
