@@ -1,9 +1,10 @@
 """The govshare server: wires authentication, the generated schema, the data path and the audit.
 
 POST /graphql answers queries (``Authorization: Bearer <key>``, ``X-Purpose``, ``X-Operator``), and so does GET
-/graphql?query=… (queries only, GraphQL over HTTP); GET /graphql from a browser serves GraphiQL from local assets; /healthz says which catalog and policies are in force (alive: no dependency is asked), /readyz whether this process can
-answer (platform database at the code's revision, Redis where configured, a catalog loaded), /metrics the metrics in
-Prometheus's format (govshare/metrics.py: who may read them).
+/graphql?query=… (queries only, GraphQL over HTTP); GET /graphql from a browser serves GraphiQL from local assets;
+/healthz says which catalog and policies are in force (alive: no dependency is asked), /readyz whether this process
+can answer (platform database at the code's revision, Redis where configured, a catalog loaded), /metrics the metrics
+in Prometheus's format (govshare/metrics.py: who may read them).
 /console is the policy console for security staff, /admin/graphql its API for scripts (admin/).
 """
 

@@ -122,7 +122,8 @@ class AuditWriter:
                         waiting.append(self._queue.get_nowait())
                     except queue.Empty:
                         break
-                metrics.record_queue(self._queue.qsize())
+                with self._lock:  # as a request sets it: the last one set is what is queued now
+                    metrics.record_queue(self._queue.qsize())
                 stopping = None in waiting
                 batch = [w for w in waiting if w is not None]
                 if batch:
