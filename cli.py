@@ -237,9 +237,9 @@ def _serve_workers(settings: Settings, log_config: dict) -> None:
     builds its app with ``server.worker_app``. The schema revision was checked here, once; each worker
     only checks it again as it starts (migrations apply nothing on their own)."""
     from uvicorn.config import STARTUP_FAILURE
-    from uvicorn.supervisors import Multiprocess
 
-    from govshare.workers import WorkerConfig, light_main
+    from govshare.metrics import multiprocess_directory
+    from govshare.workers import Supervisor, WorkerConfig, light_main
 
     shared = [
         name
@@ -272,9 +272,11 @@ def _serve_workers(settings: Settings, log_config: dict) -> None:
         **log_config,
     )
     sock = config.bind_socket()
-    supervisor = Multiprocess(config, sockets=[sock])
+    supervisor = Supervisor(config, sockets=[sock])
     try:
-        with light_main():  # each worker answers its health check before it imports the app (govshare/workers.py)
+        # Each worker answers its health check before it imports the app (govshare/workers.py), and writes its metrics
+        # to files in a directory of this start's own, which /metrics sums (govshare/metrics.py).
+        with light_main(), multiprocess_directory():
             supervisor.run()
     finally:
         sock.close()

@@ -1,7 +1,10 @@
 """The govshare server: wires authentication, the generated schema, the data path and the audit.
 
 POST /graphql answers queries (``Authorization: Bearer <key>``, ``X-Purpose``, ``X-Operator``), and so does GET
-/graphql?query=… (queries only, GraphQL over HTTP); GET /graphql from a browser serves GraphiQL from local assets; /healthz says which catalog and policies are in force.
+/graphql?query=… (queries only, GraphQL over HTTP); GET /graphql from a browser serves GraphiQL from local assets;
+/healthz says which catalog and policies are in force (alive: no dependency is asked), /readyz whether this process
+can answer (platform database at the code's revision, Redis where configured, a catalog loaded), /metrics the metrics
+in Prometheus's format (govshare/metrics.py: who may read them).
 /console is the policy console for security staff, /admin/graphql its API for scripts (admin/).
 """
 
@@ -21,6 +24,7 @@ from pathlib import Path
 import strawberry
 from opentelemetry import trace
 from opentelemetry.sdk.trace.export import SpanExporter
+from redis.asyncio import Redis
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
@@ -30,6 +34,7 @@ from starlette.staticfiles import StaticFiles
 from strawberry.extensions import SchemaExtension
 from uvicorn.config import STARTUP_FAILURE
 
+import migrations
 from admin import console
 from admin.api import AdminEndpoint
 from admin.auth import session_delete, session_post
@@ -44,10 +49,11 @@ from catalog.search import FormIndex
 from connectors.graphql import load_credentials
 from connectors.registry import Connectors
 from corrections.process import Disputes, open_disputes
+from govshare import metrics
 from govshare.bodies import BodyLimit
 from govshare.collector import Collector
 from govshare.config import Settings, load_settings
-from govshare.errors import AuthError, ConfigError, GovshareError, http_error
+from govshare.errors import AuthError, ConfigError, GovshareError, error_entry, http_error
 from govshare.graphql_http import (
     NO_STORE,
     BrowserOrigins,
@@ -263,6 +269,7 @@ class Runtime:
             catalog_version, policy_version = await asyncio.to_thread(self._read_versions)
             if (catalog_version, policy_version) == current.versions:
                 self.snapshot = replace(current, checked_at=started)
+                metrics.in_force(catalog_version, policy_version, None)
                 return self.snapshot
             # Something changed, perhaps a key was revoked: the keys seen so far are forgotten now, not once the
             # build (which may check every source for seconds) is done.
@@ -300,6 +307,7 @@ class Runtime:
                 forms=forms,
                 disputes=disputes,
             )
+            metrics.in_force(catalog.version, policies.version, cause)
             if catalog is not current.catalog:
                 log.info(
                     "catalog version %s in force: %d published resources", catalog.version, len(catalog.published())
@@ -514,6 +522,7 @@ class QueryEndpoint(GraphQLEndpoint):
             # (AuditError: AUDIT_UNAVAILABLE, HTTP 500).
             if ctx.audit is not None:
                 await ctx.audit.written()
+                metrics.decisions(ctx.records)
             # Per resource the operation read, its freshness as recorded (no source is asked): extensions.freshness.
             if freshness := freshness_entries(ctx):
                 execution.extensions["freshness"] = freshness
@@ -554,6 +563,93 @@ async def healthz(request: Request) -> Response:
             "published_resources": len(snapshot.catalog.published()),
         }
     )
+
+
+READY_TIMEOUT = 2.0  # seconds each check of /readyz may take: a proxy's health check must not hang on it
+
+
+async def _redis_check(url: str) -> None:
+    client = Redis.from_url(url, socket_connect_timeout=READY_TIMEOUT, socket_timeout=READY_TIMEOUT)
+    try:
+        await client.ping()
+    finally:
+        await client.aclose()
+
+
+async def _readiness(runtime: Runtime) -> dict[str, GovshareError | None]:
+    """Each check of /readyz: None when it holds, else why not (a coded error)."""
+    settings = runtime.settings
+    checks: dict[str, GovshareError | None] = {}
+    try:
+        async with asyncio.timeout(READY_TIMEOUT):
+            state = await migrations.status(runtime.engine)
+        # A migration pending (or the database moved to a revision this code does not know): not ready to answer.
+        checks["platform_database"] = None if state.at_head else migrations.refusal(state)
+    except Exception as exc:  # unreachable, or not answering in time: what exactly goes to the log, not the body
+        log.warning("readiness: the platform database: %s", (str(exc).splitlines() or [type(exc).__name__])[0][:300])
+        checks["platform_database"] = GovshareError("PLATFORM_DATABASE_UNREACHABLE")
+    redis: dict[str, list[str]] = {}
+    for name in ("rate_limit_url", "cache_url", "policy_notify_url"):
+        url = getattr(settings, name)
+        if url.startswith(("redis://", "rediss://")):
+            redis.setdefault(url, []).append(name)
+    for url, names in redis.items():
+        try:
+            async with asyncio.timeout(READY_TIMEOUT):
+                await _redis_check(url)
+        except Exception as exc:
+            log.warning("readiness: the Redis of %s: %s", ", ".join(names), exc)
+            checks["redis"] = GovshareError("REDIS_UNREACHABLE", settings=", ".join(names))
+            break
+    else:
+        if redis:
+            checks["redis"] = None
+    snapshot = runtime.snapshot
+    checks["catalog"] = None if snapshot.catalog.version else GovshareError("CATALOG_NOT_LOADED")
+    unconfirmed = runtime.unconfirmed(snapshot)
+    checks["policies"] = GovshareError("POLICY_UNCONFIRMED", seconds=runtime.stale_limit()) if unconfirmed else None
+    return checks
+
+
+async def readyz(request: Request) -> Response:
+    """Whether this process can answer queries now: 200, or 503 NOT_READY naming each check that fails with its code
+    (for a proxy's health check: take this process out of service until it is ready again)."""
+    runtime: Runtime = request.app.state.runtime
+    lang = normalize_language(request.headers.get("accept-language"), runtime.settings.language)
+    checks = await _readiness(runtime)
+    failed = {name: error for name, error in checks.items() if error is not None}
+    states = {name: "ok" if error is None else error.code for name, error in checks.items()}
+    if not failed:
+        return JSONResponse({"status": "ready", "checks": states}, headers=NO_STORE)
+    metrics.request_outcome("failed", "NOT_READY")
+    entries = [{"check": name, **error_entry(error, lang)} for name, error in failed.items()]
+    text = message("NOT_READY", lang, checks=", ".join(failed))
+    body = {
+        "status": "not_ready",
+        "checks": states,
+        "errors": [{"message": text, "extensions": {"code": "NOT_READY", "checks": entries}}],
+    }
+    return JSONResponse(body, status_code=503, headers={"Retry-After": "1", **NO_STORE})
+
+
+async def metrics_page(request: Request) -> Response:
+    """The metrics in Prometheus's text format, to the scrapers ``metrics_token`` (or loopback) admits."""
+    settings: Settings = request.app.state.runtime.settings
+    refused = metrics.metrics_allowed(
+        settings.metrics_token,
+        request.headers.get("authorization"),
+        request.client.host if request.client else None,
+        (name for name, _ in request.scope["headers"]),
+    )
+    if refused is not None:
+        lang = normalize_language(request.headers.get("accept-language"), settings.language)
+        if refused == "METRICS_TOKEN_REQUIRED":
+            refusal = GovshareError(refused, http_status=401, headers={"WWW-Authenticate": 'Bearer realm="metrics"'})
+        else:
+            refusal = GovshareError(refused, http_status=403)
+        return http_error(refusal, lang, {**NO_STORE})
+    body, content_type = await asyncio.to_thread(metrics.exposition)  # files of every worker, off the event loop
+    return Response(body, headers={"Content-Type": content_type, **NO_STORE})
 
 
 def _snapshot_parts(snapshot: Snapshot) -> tuple[object, ...]:
@@ -651,6 +747,8 @@ def create_app(settings: Settings | None = None, **runtime_options) -> Starlette
             Route("/graphql", GraphQLGet(query_endpoint).handle, methods=["GET"]),
             Route("/graphql", other_methods("GET, HEAD, POST", "METHOD_GET_OR_POST_ONLY"), methods=refused_methods),
             Route("/healthz", healthz),
+            Route("/readyz", readyz),
+            Route("/metrics", metrics_page),
             Mount("/static", StaticFiles(directory=settings.web_dir, check_dir=False), name="static"),
             # Policy administration for security staff (admin/): the console, the admin API and its sessions.
             *console.routes,
@@ -669,6 +767,8 @@ def create_app(settings: Settings | None = None, **runtime_options) -> Starlette
         lifespan=lifespan,
         # Every body is bounded before it is read (policy documents for the admin API may be larger).
         middleware=[
+            # Outermost: every request is counted, the refusals of the middleware below too.
+            Middleware(metrics.RequestMetrics),
             *cors,
             Middleware(
                 BodyLimit,

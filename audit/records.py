@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import queue
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -15,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from audit.chain import SqliteAppender, append_sync
 from audit.tables import ACCESS
+from govshare import metrics
 from govshare.errors import AuditError, ConfigError
 from govshare.logs import logger
 from govshare.platformdb import make_sync_engine
@@ -135,6 +137,7 @@ class AuditWriter:
                 log.error("the access-record writer's thread has ended: no record can be written")
                 raise AuditError("AUDIT_UNAVAILABLE")
             self._queue.put((loop, rows, written, committing))
+            metrics.record_queue(self._queue.qsize())
         if committing is not None:
             committing.acquire(timeout=self.overlap_wait)
         return written
@@ -150,6 +153,8 @@ class AuditWriter:
                         waiting.append(self._queue.get_nowait())
                     except queue.Empty:
                         break
+                with self._lock:  # as a request sets it: the last one set is what is queued now
+                    metrics.record_queue(self._queue.qsize())
                 stopping = None in waiting
                 batch = [w for w in waiting if w is not None]
                 if batch:
@@ -184,14 +189,17 @@ class AuditWriter:
                 waiting.pop().release()
 
         self._before_commit = committing if waiting else None
+        rows = [row for _, handed, _, _ in batch for row in handed]
+        started = time.perf_counter()
         try:
-            self._transaction([row for _, rows, _, _ in batch for row in rows])
+            self._transaction(rows)
         except BaseException as exc:  # even one that ends the thread: its requests are told first
             log.error("access records could not be written: %s", exc)
             error = exc
         finally:
             self._before_commit = None
             committing()
+        metrics.records_written(time.perf_counter() - started, len(rows), ok=error is None)
         self._tell(batch, error)
         if error is not None and not isinstance(error, Exception):
             raise error

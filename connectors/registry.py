@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import time
 
-from connectors.base import SourceQuery
+from connectors.base import SourceQuery, SourceRefused
 from connectors.breaker import Breaker
 from connectors.cache import SourceCache, cache_key
 from connectors.graphql import Credentials, GraphQLConnector, is_upstream
 from connectors.sql import SqlConnector
+from govshare import metrics
 from govshare.subjects import SubjectKey
 
 
@@ -48,37 +50,54 @@ class Connectors:
             self._by_url[url] = connector
         return connector
 
-    async def fetch(self, url: str, query: SourceQuery, *, ttl: int = 0) -> list[dict[str, object]]:
-        """Rows of ``query`` from the source at ``url``; from the cache when it holds them (``ttl`` 0: never)."""
+    async def fetch(self, url: str, query: SourceQuery, *, source: str, ttl: int = 0) -> list[dict[str, object]]:
+        """Rows of ``query`` from the source at ``url``; from the cache when it holds them (``ttl`` 0: never).
+        ``source``: the providing department's code, naming the source in the metrics (never its URL)."""
         if ttl <= 0:
-            return await self._read(url, query)
+            return await self._read(url, query, source)
         key = cache_key(url, query)
         cached = await self.cache.get(key)
         if cached is not None:
+            metrics.cache("hit")
             return cached
         # Concurrent identical misses share one source query (single flight).
         pending = self._in_flight.get(key)
         if pending is not None:
+            metrics.cache("joined")
             return await asyncio.shield(pending)
-        pending = self._in_flight[key] = asyncio.ensure_future(self._fill(url, query, key, ttl))
+        metrics.cache("miss")
+        pending = self._in_flight[key] = asyncio.ensure_future(self._fill(url, query, key, ttl, source))
         try:
             return await asyncio.shield(pending)
         finally:
             if pending.done():
                 self._in_flight.pop(key, None)
 
-    async def _fill(self, url: str, query: SourceQuery, key: str, ttl: int) -> list[dict[str, object]]:
+    async def _read(self, url: str, query: SourceQuery, source: str) -> list[dict[str, object]]:
+        """One query of the source, timed, with its breaker's state after it, for the metrics."""
+        connector = self.get(url)
+        started, outcome = time.perf_counter(), "failed"
         try:
-            rows = await self._read(url, query)
+            rows = await connector.fetch(query)
+            outcome = "ok"
+        except SourceRefused:
+            outcome = "refused"
+            raise
+        finally:
+            metrics.source_query(source, outcome, time.perf_counter() - started, connector.breaker.state)
+        return self._hashed(rows, query)
+
+    async def _fill(self, url: str, query: SourceQuery, key: str, ttl: int, source: str) -> list[dict[str, object]]:
+        try:
+            rows = await self._read(url, query, source)
             await self.cache.set(key, rows, ttl)
             return rows
         finally:
             self._in_flight.pop(key, None)
 
-    async def _read(self, url: str, query: SourceQuery) -> list[dict[str, object]]:
+    def _hashed(self, rows: list[dict[str, object]], query: SourceQuery) -> list[dict[str, object]]:
         """The source's rows, each data subject's identifier replaced by its keyed hash as soon as it is read: the
         cache, the resolvers and the answer never hold the value itself."""
-        rows = await self.get(url).fetch(query)
         subjects = [c.key for c in query.columns if c.subject]
         if not subjects:
             return rows

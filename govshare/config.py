@@ -23,6 +23,7 @@ TRACE_EXPORTERS = ("none", "console", "otlp")
 LANGUAGES = ("zh-CN", "en")
 NOT_CONFIGURABLE = frozenset({"enforce"})  # set in code by the bench only, never from a file or the environment
 LOG_FORMATS = ("text", "json")
+METRICS_TOKEN_MIN = 32  # characters of metrics_token: a secret a scraper holds, not a word to guess
 # An origin as a browser sends it: scheme, host, optional port; no path, no wildcard.
 ORIGIN = re.compile(r"https?://[A-Za-z0-9.-]+(?::[0-9]{1,5})?|https?://\[[0-9A-Fa-f:.]+\](?::[0-9]{1,5})?")
 # GOVSHARE_* variables that are not settings but are read elsewhere: any other GOVSHARE_* name that is not a
@@ -204,6 +205,9 @@ class Settings:
     # limit), counted where the request count is (rate_limit_url); over either: HTTP 429 with Retry-After.
     staff_sign_ins_per_address: str = "30/minute"
     staff_sign_ins_per_user: str = "10/minute"
+    # Who may read GET /metrics (govshare/metrics.py): empty, only a client on this machine's loopback that did not come
+    # through a proxy; set (at least 32 characters), any scraper sending it as "Authorization: Bearer <token>".
+    metrics_token: str = ""
     web_dir: Path = field(default=Path(__file__).resolve().parent.parent / "web" / "static")
     # Bench only (bench/bench.py measures what enforcement costs): False skips decisions, masks and access
     # records. No configuration can set it (load_settings refuses it), and a production server refuses it.
@@ -312,6 +316,8 @@ def load_settings(env: dict[str, str] | None = None, **overrides: object) -> Set
         raise ConfigError(
             code="AUDIT_RETENTION_TOO_SHORT", days=settings.audit_retention_days, minimum=RETENTION_MIN_DAYS
         )
+    if settings.metrics_token and len(settings.metrics_token) < METRICS_TOKEN_MIN:
+        raise ConfigError(code="METRICS_TOKEN_TOO_SHORT", minimum=METRICS_TOKEN_MIN)
     if settings.workers < 1:
         raise ConfigError(code="WORKERS_INVALID", workers=settings.workers)
     return settings

@@ -16,6 +16,7 @@ import msgspec
 from graphql import GraphQLError
 from starlette.responses import Response
 
+from govshare import metrics
 from govshare.i18n import message
 
 
@@ -191,6 +192,7 @@ def http_error(
 ) -> Response:
     """``error`` answering a whole HTTP request: ``{"errors": [entry]}`` with its status and headers (as
     ``media_type``: application/json, or application/graphql-response+json where the client asked for it)."""
+    metrics.request_outcome("failed" if error.http_status >= 500 else "refused", error.code)
     return Response(
         msgspec.json.encode({"errors": [error_entry(error, lang)]}),
         status_code=error.http_status,

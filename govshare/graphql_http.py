@@ -55,6 +55,7 @@ from strawberry.extensions import SchemaExtension
 from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
 from strawberry.types.graphql import OperationType
 
+from govshare import metrics
 from govshare.errors import GovshareError, error_entry, http_error, internal_error
 from govshare.i18n import Phrase, message, normalize_language
 
@@ -456,6 +457,10 @@ class GraphQLEndpoint:
             response["errors"] = errors
         if executed and extensions:
             response["extensions"] = extensions
+        if not executed:  # refused as a whole, by its first error's code
+            metrics.request_outcome("refused", str(errors[0].get("extensions", {}).get("code", "")) if errors else "")
+        elif errors:
+            metrics.request_outcome("partial")
         # A request that never executed: 400 under application/graphql-response+json, 200 under application/json
         # (the specification's rules for clients of before it).
         status = 200 if executed or media_type == JSON else 400

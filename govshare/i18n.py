@@ -568,6 +568,29 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "CLI_CATALOG_SENT": ("目录编报 {submission} 已送审。", "Catalog submission {submission} was sent for review."),
     "CLI_CATALOG_NO_DIFF": ("两版之间没有差异。", "The two versions do not differ."),
     "CLI_CATALOG_NO_SUBMISSIONS": ("没有目录编报。", "No catalog submissions."),
+    # GET /metrics (govshare/metrics.py) and GET /readyz (server.py).
+    "METRICS_TOKEN_REQUIRED": (
+        "读取监控指标须提供 metrics_token：请在 Authorization 头中以 Bearer 方式发送。",
+        "Reading the metrics needs the metrics_token: send it as 'Authorization: Bearer <token>'.",
+    ),
+    "METRICS_NOT_ALLOWED": (
+        "未设置 metrics_token 时，监控指标只对本机回环地址上的直接请求开放（不经代理）。",
+        "Without a metrics_token the metrics are open only to direct requests from this machine's loopback (not through "
+        "a proxy).",
+    ),
+    "METRICS_TOKEN_TOO_SHORT": (
+        "metrics_token 至少须有 {minimum} 个字符。",
+        "metrics_token must have at least {minimum} characters.",
+    ),
+    "NOT_READY": ("本服务尚未就绪：{checks}。", "This server is not ready: {checks}."),
+    "PLATFORM_DATABASE_UNREACHABLE": (
+        "平台数据库不可达。",
+        "The platform database cannot be reached.",
+    ),
+    "REDIS_UNREACHABLE": (
+        "配置项 {settings} 所指的 Redis 不可达。",
+        "The Redis that {settings} name cannot be reached.",
+    ),
     "CATALOG_NOT_LOADED": (
         "尚未加载资源目录，请先运行 govshare catalog load 或 govshare demo。",
         "No catalog is loaded yet: run 'govshare catalog load' or 'govshare demo' first.",

@@ -8,9 +8,10 @@ that answers the supervisor's health check, which kills a worker that has not an
 application (4-5 s on a loaded 2-core machine): so while it supervises, this light module stands in as the main
 module (``light_main``), and the configuration names the app factory by its import string, imported by uvicorn
 in the worker once its health check answers. The settings the command resolved come pickled with the
-configuration (``WorkerConfig``): no file or environment variable is read again in a worker.
+configuration (``WorkerConfig``): no file or environment variable is read again in a worker. The supervisor
+(``Supervisor``) tells the metrics of every worker that leaves (``govshare.metrics``: multiprocess mode).
 
-Imports only ``govshare.config`` (and uvicorn).
+Imports only ``govshare.config`` and ``govshare.metrics`` (and uvicorn).
 """
 
 from __future__ import annotations
@@ -22,7 +23,9 @@ from collections.abc import Iterator
 from typing import Any
 
 import uvicorn
+from uvicorn.supervisors import Multiprocess
 
+from govshare import metrics
 from govshare.config import Settings
 
 APP_FACTORY = "server:worker_app"  # called with the settings, in the worker
@@ -37,6 +40,27 @@ class WorkerConfig(uvicorn.Config):
 
     def load_app(self) -> Any:
         return functools.partial(super().load_app(), self.settings)
+
+
+class Supervisor(Multiprocess):
+    """uvicorn's supervisor, which marks each worker that leaves it (died and replaced, rolled over on SIGHUP, removed
+    on SIGTTOU) as dead for the metrics, as prometheus-client documents: its live gauges go, its counters stay."""
+
+    def keep_subprocess_alive(self) -> None:
+        with self._leaving():
+            super().keep_subprocess_alive()
+
+    def handle_signals(self) -> None:
+        with self._leaving():
+            super().handle_signals()
+
+    @contextlib.contextmanager
+    def _leaving(self) -> Iterator[None]:
+        before = {process.pid for process in self.processes}
+        yield
+        for pid in before - {process.pid for process in self.processes}:
+            if pid is not None:
+                metrics.process_dead(pid)
 
 
 @contextlib.contextmanager

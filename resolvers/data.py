@@ -392,7 +392,7 @@ async def _run(
     source = ctx.catalog.departments[resource.provider].source
     try:
         ttl = min(resource.cache_seconds, ctx.settings.cache_max_seconds)
-        rows = await ctx.connectors.fetch(ctx.settings.expand(source), query, ttl=ttl)
+        rows = await ctx.connectors.fetch(ctx.settings.expand(source), query, source=resource.provider, ttl=ttl)
     except SourceUnavailable:
         raise access.fail("SOURCE_UNAVAILABLE", resource=resource.code) from None
     # The answer's cost is its rows x items, summed over every resource access and link hop of the operation.
