@@ -1678,7 +1678,7 @@ async def report_usage(
         usage_figures.period(first, last, granularity, today=today),
     )
     names = [table_name] if table_name else (["resources"] if fmt == "csv" else None)
-    shown = await reports.tables(engine, catalog, asked, settings.language, names)
+    shown = await reports.tables(engine, settings, catalog, asked, settings.language, names)
     if fmt == "csv":
         body = exports.csv_bytes(shown[0].header, shown[0].rows)
     else:

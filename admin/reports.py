@@ -20,6 +20,7 @@ from admin.labels import label
 from admin.runtime import runtime as runtime_of
 from catalog.model import Catalog
 from govshare.clock import CHINA
+from govshare.config import Settings
 from govshare.errors import GovshareError
 from oversight import charts, exports, usage
 from oversight.usage import NONE, Figures
@@ -117,12 +118,14 @@ def key_text(column: str, value: str, catalog: Catalog, lang: str) -> str:
     return value
 
 
-async def tables(engine, catalog: Catalog, asked: Asked, lang: str, names: list[str] | None = None) -> list[Shown]:
-    """The report's tables (``names`` of them, or all), labelled in ``lang``."""
+async def tables(
+    engine, settings: Settings, catalog: Catalog, asked: Asked, lang: str, names: list[str] | None = None
+) -> list[Shown]:
+    """The report's tables (``names`` of them, or all), labelled in ``lang``; archived records included."""
     shown = []
     async with engine.connect() as conn:
         for name in names or list(usage.TABLES):
-            found = await usage.table(conn, name, asked.resources, asked.period)
+            found = await usage.table(conn, name, asked.resources, asked.period, settings=settings)
             header = [label("usage_key_" + c, lang) for c in found.key_columns]
             header += [label("usage_fig_" + f, lang) for f in usage.FIGURES]
             rows: list[list[str | int]] = [
@@ -174,7 +177,7 @@ async def usage_page(request: Request, signed: Signed, lang: str, form) -> Respo
         asked = ask(request, signed)
     except GovshareError as exc:
         return _refused(request, signed, lang, exc)
-    shown = await tables(runtime.engine, runtime.catalog, asked, lang)
+    shown = await tables(runtime.engine, runtime.settings, runtime.catalog, asked, lang)
     visible = usage.visible_resources(runtime.catalog, asked.provider)
     choices = sorted(runtime.catalog.resources) if visible is None else visible
     return _render(
@@ -197,7 +200,7 @@ async def _one_table(request: Request, signed: Signed, lang: str) -> tuple[Asked
     if name not in usage.TABLES:
         raise GovshareError("USAGE_TABLE_UNKNOWN", table=name[:40], tables=", ".join(usage.TABLES))
     runtime = runtime_of(request)
-    return asked, (await tables(runtime.engine, runtime.catalog, asked, lang, [name]))[0]
+    return asked, (await tables(runtime.engine, runtime.settings, runtime.catalog, asked, lang, [name]))[0]
 
 
 @catalog_staff

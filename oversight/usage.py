@@ -19,6 +19,7 @@ What the record says, and so what a figure can say:
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -31,9 +32,12 @@ from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.functions import FunctionElement
 from sqlalchemy.types import Integer, String
 
-from audit.tables import access_records
+from audit import archives
+from audit.chain import audit_archives
+from audit.tables import ACCESS, access_records
 from catalog.model import Catalog
 from govshare.clock import CHINA
+from govshare.config import Settings
 from govshare.errors import GovshareError
 
 Granularity = Literal["day", "week", "month"]
@@ -259,13 +263,15 @@ async def figures(
     *,
     department: str | None = None,
     purpose: str | None = None,
+    settings: Settings | None = None,
 ) -> dict[tuple[str, ...], Figures]:
     """The figures of the access records to ``resources`` (None: every resource) in ``when``, grouped ``by`` a
     dimension: key (a tuple of texts; NONE where the record has no value) → figures. ``department`` and ``purpose``
     narrow to one consumer department or purpose.
 
-    The one function that counts: records read from elsewhere (archives) are added here, ``Figures.of`` each, keyed
-    as below, before the caller sees the result."""
+    The one function that counts. With ``settings``, the records of the period that ``govshare audit archive``
+    took out of the table are read back from the archives (``audit_archive_dir``) and added, ``Figures.of`` each,
+    keyed alike: a report covers every record of its period, wherever it now lies."""
     if resources is not None and not resources:
         return {}
     c = access_records.c
@@ -289,7 +295,42 @@ async def figures(
     for row in (await conn.execute(query)).all():
         key = tuple(str(v) for v in row[: len(keys)])
         found[key] = Figures(*(int(v) for v in row[len(keys) :]))
+    if settings is not None:  # the records of the period that archives took out of the table, counted alike
+        for key, more in (await _archived(conn, settings, resources, when, by, department, purpose)).items():
+            found[key] = found.get(key, Figures()) + more
     return found
+
+
+async def _archived(
+    conn: AsyncConnection,
+    settings: Settings,
+    resources: Sequence[str] | None,
+    when: Period,
+    by: Dimension,
+    department: str | None,
+    purpose: str | None,
+) -> dict[tuple[str, ...], Figures]:
+    """``figures`` of the archived access records in ``when`` (read from the signed archives, each checked whole
+    before any of its records counts; an archive that does not verify is an error, never a smaller figure)."""
+    recorded = (
+        select(func.count())
+        .select_from(audit_archives)
+        .where(audit_archives.c.chain == ACCESS.name, audit_archives.c.last_at >= when.since)
+    )
+    if not (await conn.execute(recorded)).scalar_one():
+        return {}
+    wanted = None if resources is None else set(resources)
+
+    def read() -> list[dict[str, Any]]:
+        return [
+            r.fields
+            for r in archives.iter_access_records(settings, when.since, when.until)
+            if (wanted is None or r.fields["resource"] in wanted)
+            and (department is None or r.fields["department"] == department)
+            and (purpose is None or r.fields["purpose"] == purpose)
+        ]
+
+    return fold(await asyncio.to_thread(read), by, when.granularity)
 
 
 def visible_resources(catalog: Catalog, provider: str | None) -> list[str] | None:
@@ -348,12 +389,14 @@ async def table(
     *,
     department: str | None = None,
     purpose: str | None = None,
+    settings: Settings | None = None,
 ) -> Table:
-    """Table ``name`` (a key of TABLES; else USAGE_TABLE_UNKNOWN) of the report on ``resources`` in ``when``."""
+    """Table ``name`` (a key of TABLES; else USAGE_TABLE_UNKNOWN) of the report on ``resources`` in ``when``
+    (archived records included with ``settings``: ``figures``)."""
     if name not in TABLES:
         raise GovshareError("USAGE_TABLE_UNKNOWN", table=name[:40], tables=", ".join(TABLES))
     by, columns = TABLES[name]
-    found = await figures(conn, resources, when, by, department=department, purpose=purpose)
+    found = await figures(conn, resources, when, by, department=department, purpose=purpose, settings=settings)
     rows: list[tuple[tuple[str, ...], Figures]]
     if by == "period":  # every bucket of the period, in time order, those without records as zeros
         rows = [((b,), found.get((b,), Figures())) for b in when.buckets()]

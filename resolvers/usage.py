@@ -76,5 +76,8 @@ async def report(
     resources = usage_figures.narrowed(usage_figures.visible_resources(catalog, provider), resource, catalog)
     when = usage_figures.period(first, last, granularity, today=ctx.now.astimezone(CHINA).date())
     async with ctx.platform.connect() as conn:
-        tables = {name: await usage_figures.table(conn, name, resources, when) for name in usage_figures.TABLES}
+        tables = {
+            name: await usage_figures.table(conn, name, resources, when, settings=ctx.settings)
+            for name in usage_figures.TABLES
+        }
     return Report(provider, when, {name: _rows(table) for name, table in tables.items()})
