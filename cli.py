@@ -1537,7 +1537,7 @@ async def audit_subject(
         platform_secret(Path(settings.expand(settings.subject_key_file)), create=False, name="subject key")
     )
     digest = key.digest(value)
-    found = await subjects.read(engine, digest, first)
+    found = await subjects.read(engine, digest, first, settings=settings)
     # Recorded before anything is shown, as every lookup of a subject is.
     writer = AuditWriter(engine)
     try:

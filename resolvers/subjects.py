@@ -10,13 +10,18 @@ asked, so that the next lookup shows it too; a refused lookup is recorded as ref
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
+from types import SimpleNamespace
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from audit import archives
+from audit.chain import audit_archives
 from audit.records import AccessRecord
-from audit.tables import access_records, access_subjects
+from audit.tables import ACCESS, access_records, access_subjects
+from govshare.config import Settings
 from govshare.errors import GovshareError
 from govshare.logs import logger
 from govshare.subjects import credit_code_valid, id_number_valid, normal
@@ -101,7 +106,7 @@ async def accesses(
         digest = ctx.subject_key.digest(value)
         if ctx.platform is None:
             raise RuntimeError("a subject lookup needs the platform database")
-        found = await read(ctx.platform, digest, first, before)
+        found = await read(ctx.platform, digest, first, before, ctx.settings)
     except GovshareError as refused:
         record.outcome, record.error_code = "denied", refused.code
         raise
@@ -114,8 +119,12 @@ async def accesses(
     return found
 
 
-async def read(platform: AsyncEngine, digest: str, first: int, before: int | None = None) -> Found:
-    """The accesses indexed under the subject hash ``digest``, newest first (before position ``before``)."""
+async def read(
+    platform: AsyncEngine, digest: str, first: int, before: int | None = None, settings: Settings | None = None
+) -> Found:
+    """The accesses indexed under the subject hash ``digest``, newest first (before position ``before``). With
+    ``settings``, a page the live records do not fill goes on into the records archives took out of the table (each
+    archive checked whole before any of its records is read; they all lie before the live ones)."""
     hits = select(access_subjects.c.record_seq, access_subjects.c.item).where(access_subjects.c.subject_hash == digest)
     seqs = select(access_subjects.c.record_seq).where(access_subjects.c.subject_hash == digest).distinct()
     if before is not None:
@@ -136,5 +145,32 @@ async def read(platform: AsyncEngine, digest: str, first: int, before: int | Non
     if missing:  # a subject row naming no record: the index was tampered with (govshare audit verify says where)
         log.error("the subject index names access records that are not there: %s", missing)
     found = [Access(seq, rows[seq], tuple(sorted(items.get(seq, ())))) for seq in wanted if seq in rows]
+    if len(page) <= first and settings is not None:
+        below = page[-1] if page else before
+        archived = await _archived(platform, settings, digest, first + 1 - len(page), below)
+        found += archived[: first - len(found)]
+        page += [a.seq for a in archived]
+        wanted = [a.seq for a in found]
     more = len(page) > first
     return Found(found, more, encode_cursor(wanted[-1]) if more and wanted else None)
+
+
+async def _archived(
+    platform: AsyncEngine, settings: Settings, digest: str, count: int, before: int | None
+) -> list[Access]:
+    """Up to ``count`` archived accesses indexed under ``digest``, newest first, before position ``before``."""
+    async with platform.connect() as conn:
+        recorded = select(func.count()).select_from(audit_archives).where(audit_archives.c.chain == ACCESS.name)
+        if not (await conn.execute(recorded)).scalar_one():
+            return []
+
+    def scan() -> list[Access]:
+        hits = []
+        for record in archives.iter_access_records(settings):
+            seq = record.fields["seq"]
+            named = sorted(s["item"] for s in record.side.get(access_subjects.name, ()) if s["subject_hash"] == digest)
+            if named and (before is None or seq < before):
+                hits.append(Access(seq, SimpleNamespace(**record.fields), tuple(named)))
+        return sorted(hits, key=lambda a: -a.seq)[:count]
+
+    return await asyncio.to_thread(scan)

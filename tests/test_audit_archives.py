@@ -524,3 +524,40 @@ async def test_usage_reports_count_the_archived_records_of_their_period(platform
     async with platform.engine.connect() as conn:
         last_month = await usage.figures(conn, None, recent, "resource", settings=platform.settings)
     assert last_month[("market.enterprise",)].accesses == 3
+
+
+@pytest.mark.parametrize("platform_url", BACKENDS, indirect=True)
+async def test_a_subject_lookup_pages_on_from_the_live_records_into_the_archived_ones(platform_url, tmp_path):
+    """Who looked at my data, after archiving: the accesses to a subject come newest first from the live records,
+    then from the archives, one cursor across both; without the archives only the live ones are there."""
+    from resolvers import subjects
+    from resolvers.data import decode_cursor
+
+    made = Platform(tmp_path, platform_url)
+    await ensure_current(made.engine)
+    someone = "c" * 64
+    writer = AuditWriter(made.engine)
+    try:
+        for at, numbers in ((OLD, range(4)), (datetime.now(UTC), range(4, 6))):
+            await writer.write(
+                [
+                    dataclasses.replace(
+                        access_record(i), at=at + timedelta(seconds=i), subjects=[("idNumber", someone)]
+                    )
+                    for i in numbers
+                ]
+            )
+    finally:
+        await writer.close()
+    try:
+        made.archive()
+        assert await made.count(access_records) == 2
+        first = await subjects.read(made.engine, someone, 3, settings=made.settings)
+        assert [a.seq for a in first.accesses] == [6, 5, 4] and first.has_next_page
+        assert first.accesses[2].row.department == "land" and first.accesses[2].items == ("idNumber",)
+        rest = await subjects.read(made.engine, someone, 3, decode_cursor(first.end_cursor), settings=made.settings)
+        assert [a.seq for a in rest.accesses] == [3, 2, 1] and not rest.has_next_page
+        assert [a.seq for a in (await subjects.read(made.engine, someone, 10)).accesses] == [6, 5]
+        assert (await subjects.read(made.engine, "d" * 64, 10, settings=made.settings)).accesses == []
+    finally:
+        await made.engine.dispose()
