@@ -101,11 +101,11 @@ async def test_a_feedback_note_cannot_carry_a_subjects_number(own_api, own_world
     for note in (f"为 {rep} 办理不动产登记", f"企业{enterprise.lower()}已办结", f"{UNTOUCHED}"):
         assert _code(await _record(own_api, "land", grant, note=note)) == "FEEDBACK_NOTE_HAS_SUBJECT"
     # a number that is not one (no valid check character) is a note like any other
-    fine = await _record(own_api, "land", grant, note="编号 123456789012345678 的批次")
+    fine = await _record(own_api, "land", grant, note="编号 202611000000000001 的批次")
     assert "errors" not in fine, fine
     async with own_api.app.state.runtime.engine.connect() as conn:
         notes = [r[0] for r in await conn.execute(text("SELECT note FROM consumer_feedback"))]
-    assert notes == ["编号 123456789012345678 的批次"]
+    assert notes == ["编号 202611000000000001 的批次"]
 
 
 async def test_the_usage_report_names_no_subject_and_no_other_provider(own_api, own_world):
