@@ -87,7 +87,12 @@ async def test_a_refused_or_malformed_lookup_leaves_the_number_nowhere(own_api, 
         ("bigdata", "denied", "ID_NUMBER_INVALID"),
     ]
     assert {s.record_seq for s in subjects}.isdisjoint(r.seq for r in rows[-2:])  # indexed under no subject
-    spans = repr([(s.name, dict(s.attributes or {}), [e.attributes for e in s.events]) for s in own_api.spans.get_finished_spans()])
+    spans = repr(
+        [
+            (s.name, dict(s.attributes or {}), [e.attributes for e in s.events])
+            for s in own_api.spans.get_finished_spans()
+        ]
+    )
     metrics_page = (await own_api.client.get("/metrics")).text
     for where in (caplog.text, spans, metrics_page):
         assert rep not in where and wrong not in where
@@ -127,3 +132,27 @@ async def test_the_usage_report_names_no_subject_and_no_other_provider(own_api, 
             "USAGE_NOT_YOURS",
             "RESOURCE_NOT_FOUND",
         ), other
+
+
+async def test_callers_cannot_grow_the_metrics_labels_nor_reach_them_through_a_proxy(own_api):
+    """Unknown paths, invalid fields and made-up operation names add no label value of their own; /metrics by an
+    encoded or slashed path through a proxy (its forwarding header) is still refused."""
+    client = own_api.client
+
+    def series(page: str) -> set[str]:
+        return {line.split(" ")[0] for line in page.splitlines() if line.startswith("govshare_requests_total")}
+
+    await client.get("/nowhere-0")
+    await own_api.post("{ fieldThatIsNot0 }", department="market")
+    await own_api.post("{ __typename }", key="made-up-key-0")
+    before = series((await client.get("/metrics")).text)
+    for n in range(1, 6):
+        await client.get(f"/nowhere-{n}/x{n}")
+        await own_api.post(f"query Op{n} {{ fieldThatIsNot{n} }}", department="market")
+        await own_api.post("{ __typename }", key=f"made-up-key-{n}")
+    after = series((await client.get("/metrics")).text)
+    assert after - before <= {s for s in after if 'endpoint="metrics"' in s}, after - before
+    assert not any("nowhere" in s or "fieldThatIsNot" in s or "Op1" in s or "made-up" in s for s in after)
+    for path in ("/metrics/", "/%6Detrics", "//metrics"):
+        response = await client.get(path, headers={"X-Forwarded-For": "10.1.2.3"}, follow_redirects=True)
+        assert response.status_code in (401, 403, 404) and "govshare_requests_total" not in response.text, path
