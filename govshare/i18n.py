@@ -1093,6 +1093,10 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "The note holds at most {limit} characters ({length} given).",
     ),
     "FEEDBACK_NOTE_INVALID": ("说明含有控制字符。", "The note holds control characters."),
+    "FEEDBACK_NOTE_HAS_SUBJECT": (
+        "说明中不得含有公民身份号码或统一社会信用代码（说明对提供部门与共享主管部门可见）。",
+        "The note must not hold an ID number or a credit code (the provider and the coordinator read it).",
+    ),
     "EVALUATION_ROLE_REQUIRED": (
         "部门评价只对共享主管部门（coordinator 角色）与审计（auditor 角色）开放。",
         "The evaluation of departments is for the coordinating authority (coordinator role) and auditors only.",

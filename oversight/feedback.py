@@ -35,6 +35,7 @@ from catalog.model import Catalog
 from govshare.clock import CHINA
 from govshare.errors import GovshareError
 from govshare.keys import Caller
+from govshare.subjects import credit_code_valid, id_number_valid
 from oversight.tables import consumer_feedback
 from policies.store import load_policy_set
 
@@ -44,6 +45,19 @@ MAX_NOTE_CHARS = 2000
 # What a report may read of every department's: the coordinating authority and the auditors.
 OVERSEERS = ("coordinator", "auditor")
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]")
+# Runs of letters and digits long enough to hold a 公民身份号码 or 统一社会信用代码 (18 characters).
+_NUMBER_RUN = re.compile(r"[0-9A-Za-z]{18,}")
+
+
+def _names_a_subject(note: str) -> bool:
+    """Whether the note holds a valid ID number or credit code: the platform stores and shows none in clear."""
+    for run in _NUMBER_RUN.findall(note):
+        run = run.upper()
+        for start in range(len(run) - 17):
+            window = run[start : start + 18]
+            if id_number_valid(window) or credit_code_valid(window):
+                return True
+    return False
 
 
 @dataclass(frozen=True)
@@ -144,6 +158,8 @@ def _note(note: str) -> str:
         raise GovshareError("FEEDBACK_NOTE_TOO_LONG", limit=MAX_NOTE_CHARS, length=len(note))
     if _CONTROL.search(note):
         raise GovshareError("FEEDBACK_NOTE_INVALID")
+    if _names_a_subject(note):  # shown to the provider, the coordinator and in their exports
+        raise GovshareError("FEEDBACK_NOTE_HAS_SUBJECT")
     return note.strip()
 
 
