@@ -323,6 +323,14 @@ def _wait_for_checkpoints(platform: Platform, count: int, server: _Server) -> li
         time.sleep(0.05)
 
 
+def _wait_for_log(server: _Server, pattern: str) -> None:
+    """The server's log is read by a thread of its own: a line logged before a file write may arrive after it."""
+    deadline = time.monotonic() + 20
+    while not any(re.search(pattern, line) for line in list(server.lines)):
+        assert time.monotonic() < deadline, f"no log line like {pattern!r}:\n" + "".join(server.lines[-40:])
+        time.sleep(0.05)
+
+
 def _query(server: _Server, platform: Platform, n: int) -> None:
     for _ in range(n):
         response = httpx.post(
@@ -358,10 +366,9 @@ def test_the_server_checkpoints_every_n_records_and_a_cut_off_tail_shows_at_its_
         _query(server, platform, 5)
         third = _wait_for_checkpoints(platform, 2, server)
         assert third[1]["n"] == 3
-        assert any("audit checkpoint #2, written by this process, is no longer in" in line for line in server.lines)
-        assert any(
-            re.search(r"audit checkpoint #1 written to .* digest [0-9a-f]{64}: access 5", line) for line in server.lines
-        )  # every checkpoint is in the server's log too
+        _wait_for_log(server, r"audit checkpoint #2, written by this process, is no longer in")
+        # every checkpoint is in the server's log too
+        _wait_for_log(server, r"audit checkpoint #1 written to .* digest [0-9a-f]{64}: access 5")
     finally:
         server.stop()
     run = platform.verify()
