@@ -53,7 +53,7 @@ from govshare import metrics
 from govshare.bodies import BodyLimit
 from govshare.collector import Collector
 from govshare.config import Settings, load_settings
-from govshare.errors import AuthError, ConfigError, GovshareError, error_entry, http_error
+from govshare.errors import AuditError, AuthError, ConfigError, GovshareError, error_entry, http_error
 from govshare.graphql_http import (
     NO_STORE,
     BrowserOrigins,
@@ -604,6 +604,8 @@ async def _readiness(runtime: Runtime) -> dict[str, GovshareError | None]:
     else:
         if redis:
             checks["redis"] = None
+    # A writer whose thread has ended refuses every query (nothing may be answered unrecorded): take it out of service.
+    checks["access_records"] = None if runtime.audit.available else AuditError("AUDIT_UNAVAILABLE")
     snapshot = runtime.snapshot
     checks["catalog"] = None if snapshot.catalog.version else GovshareError("CATALOG_NOT_LOADED")
     unconfirmed = runtime.unconfirmed(snapshot)

@@ -104,6 +104,12 @@ class AuditWriter:
         self._idle = True  # no transaction under way in the thread (read on the loop without a lock: a hint only)
         self.overlap_wait = OVERLAP_WAIT
 
+    @property
+    def available(self) -> bool:
+        """Whether records handed over now can be written: the writer is neither closed nor its thread ended (a
+        thread ended by a failure no transaction catches refuses every later request with AUDIT_UNAVAILABLE)."""
+        return not (self._closed or self._ended)
+
     async def write(self, records: list[AccessRecord]) -> None:
         if records:
             # A request cancelled meanwhile (its client went away) cancels only its future: its records, handed over,

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 
+import pytest
 from sqlalchemy import create_engine, text
 
 from demo.build import build_demo
@@ -23,7 +24,10 @@ async def test_ready_then_not_while_a_migration_is_pending_then_ready_again(own_
     client, database = own_api.client, own_api.world.settings.var_dir / "platform.db"
     ready = await client.get("/readyz")
     assert ready.status_code == 200, ready.text
-    assert ready.json() == {"status": "ready", "checks": {"platform_database": "ok", "catalog": "ok", "policies": "ok"}}
+    assert ready.json() == {
+        "status": "ready",
+        "checks": {"platform_database": "ok", "access_records": "ok", "catalog": "ok", "policies": "ok"},
+    }
 
     with connect(database) as conn, conn:
         (head,) = conn.execute("SELECT version_num FROM alembic_version").fetchone()
@@ -97,3 +101,31 @@ async def test_not_ready_while_the_platform_database_is_unreachable(tmp_path):
             conn.execute(text(f"ALTER DATABASE {name} WITH ALLOW_CONNECTIONS true"))
             conn.execute(text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
         admin.dispose()
+
+
+class _WriterKilled(BaseException):
+    """What no transaction catches (as a MemoryError or an interpreter shutdown would be): it ends the writer's thread."""
+
+
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")
+async def test_not_ready_once_the_access_record_writer_has_stopped(own_api):
+    runtime = own_api.app.state.runtime
+    query = "{ enterpriseList(first: 1) { items { name } } }"
+    assert (await own_api.query(query, "land", "land.property-registration"))["data"]["enterpriseList"]["items"]
+    assert (await own_api.client.get("/readyz")).status_code == 200
+
+    def dying(rows):
+        raise _WriterKilled
+
+    runtime.audit._transaction = dying
+    # The request whose write ended the thread is refused, and so is every later one: the process can answer nothing.
+    for _ in range(2):
+        refused = await own_api.post(query, department="land", purpose="land.property-registration")
+        assert refused.json()["errors"][0]["extensions"]["code"] == "AUDIT_UNAVAILABLE", refused.text
+        assert (
+            "data" not in refused.json() or not refused.json()["data"] or not refused.json()["data"]["enterpriseList"]
+        )
+    # The proxy is told to take it out of service.
+    response = await own_api.client.get("/readyz", headers={"Accept-Language": "en"})
+    assert response.status_code == 503
+    assert failing(response.json()) == {"access_records": "AUDIT_UNAVAILABLE"}
