@@ -25,6 +25,7 @@ import strawberry
 from opentelemetry import trace
 from opentelemetry.sdk.trace.export import SpanExporter
 from redis.asyncio import Redis
+from sqlalchemy.exc import SQLAlchemyError
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
@@ -343,8 +344,19 @@ class Runtime:
         confirmed = self.monotonic() - snapshot.checked_at <= 2 * self.settings.refresh_seconds
         caller = snapshot.callers.get(digest) if confirmed else None
         if caller is None:
-            async with self.engine.connect() as conn:
-                caller = await authenticate(conn, authorization)
+            try:
+                async with self.engine.connect() as conn:
+                    caller = await authenticate(conn, authorization)
+            except (SQLAlchemyError, OSError) as exc:
+                # The platform database down (restarting, cut off): the caller is told so and may retry, rather than
+                # being told of an internal error (and the log holding a traceback per request of the outage).
+                log.warning(
+                    "looking up a key: the platform database: %s",
+                    (str(exc).splitlines() or [type(exc).__name__])[0][:300],
+                )
+                raise GovshareError(
+                    "PLATFORM_DATABASE_UNREACHABLE", http_status=503, headers={"Retry-After": "1"}
+                ) from None
             if len(snapshot.callers) >= KEY_CACHE_SIZE:
                 snapshot.callers.clear()
             snapshot.callers[digest] = caller
