@@ -54,7 +54,7 @@ from govshare import metrics
 from govshare.bodies import BodyLimit
 from govshare.collector import Collector
 from govshare.config import Settings, load_settings
-from govshare.errors import AuthError, ConfigError, GovshareError, error_entry, http_error
+from govshare.errors import AuditError, AuthError, ConfigError, GovshareError, error_entry, http_error
 from govshare.graphql_http import (
     NO_STORE,
     BrowserOrigins,
@@ -87,6 +87,10 @@ from schema.documents import check_document
 
 log = logging.getLogger("govshare")
 KEY_CACHE_SIZE = 10000
+# Seconds a request waits at most on the platform database, for its key's lookup and again for its access records'
+# commit: one that stops answering (hung, or behind a network that drops packets) refuses the request
+# (PLATFORM_DATABASE_UNREACHABLE, AUDIT_UNAVAILABLE) rather than hold it until the connection dies.
+PLATFORM_WAIT = 10.0
 
 
 class OperationAttributes(SchemaExtension):
@@ -345,9 +349,9 @@ class Runtime:
         caller = snapshot.callers.get(digest) if confirmed else None
         if caller is None:
             try:
-                async with self.engine.connect() as conn:
+                async with asyncio.timeout(PLATFORM_WAIT), self.engine.connect() as conn:
                     caller = await authenticate(conn, authorization)
-            except (SQLAlchemyError, OSError) as exc:
+            except (SQLAlchemyError, OSError) as exc:  # OSError: TimeoutError too
                 # The platform database down (restarting, cut off): the caller is told so and may retry, rather than
                 # being told of an internal error (and the log holding a traceback per request of the outage).
                 log.warning(
@@ -533,7 +537,14 @@ class QueryEndpoint(GraphQLEndpoint):
             # The records are written before a single value is sent; if they cannot be, nothing is sent
             # (AuditError: AUDIT_UNAVAILABLE, HTTP 500).
             if ctx.audit is not None:
-                await ctx.audit.written()
+                try:
+                    async with asyncio.timeout(PLATFORM_WAIT):
+                        await ctx.audit.written()
+                except TimeoutError:  # the records handed over are written when the database answers again
+                    log.error(
+                        "access records not committed within %s s: the platform database does not answer", PLATFORM_WAIT
+                    )
+                    raise AuditError("AUDIT_UNAVAILABLE") from None
                 metrics.decisions(ctx.records)
             # Per resource the operation read, its freshness as recorded (no source is asked): extensions.freshness.
             if freshness := freshness_entries(ctx):
