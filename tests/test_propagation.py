@@ -27,7 +27,8 @@ class Proxy:
     """A TCP relay to a service (Redis, PostgreSQL) that can be cut: every connection through it dropped, and no new one
     accepted. For a fault that passes, ``drop`` resets every connection and every new one until ``restore`` (on the
     same port: a database restarting); ``delay`` holds each chunk the service sends for that many seconds (a slow
-    network or server)."""
+    network or server); ``hold`` keeps every chunk it sends until ``release`` (a server that stops answering, its
+    connections open: hung, or behind a network that drops packets)."""
 
     def __init__(self, port: int) -> None:
         self.target = port
@@ -36,6 +37,8 @@ class Proxy:
         self.sockets: list[socket.socket] = []
         self.refusing = False
         self.delay = 0.0
+        self._flowing = threading.Event()
+        self._flowing.set()
         self._lock = threading.Lock()  # a connection is either relayed before drop() or reset after it
         threading.Thread(target=self._accept, daemon=True).start()
 
@@ -60,7 +63,8 @@ class Proxy:
     def _pump(self, source: socket.socket, sink: socket.socket, from_target: bool = False) -> None:
         try:
             while data := source.recv(65536):
-                if from_target and self.delay:
+                if from_target:
+                    self._flowing.wait()
                     time.sleep(self.delay)
                 sink.sendall(data)
         except OSError:
@@ -83,7 +87,14 @@ class Proxy:
     def restore(self) -> None:
         self.refusing = False
 
+    def hold(self) -> None:
+        self._flowing.clear()
+
+    def release(self) -> None:
+        self._flowing.set()
+
     def cut(self) -> None:
+        self.release()
         # shutdown first: on Linux, close alone leaves a listener whose accept() another thread is blocked in open
         with contextlib.suppress(OSError):
             self.listener.shutdown(socket.SHUT_RDWR)
