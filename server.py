@@ -25,6 +25,7 @@ import strawberry
 from opentelemetry import trace
 from opentelemetry.sdk.trace.export import SpanExporter
 from redis.asyncio import Redis
+from sqlalchemy.exc import SQLAlchemyError
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
@@ -86,6 +87,10 @@ from schema.documents import check_document
 
 log = logging.getLogger("govshare")
 KEY_CACHE_SIZE = 10000
+# Seconds a request waits at most on the platform database, for its key's lookup and again for its access records'
+# commit: one that stops answering (hung, or behind a network that drops packets) refuses the request
+# (PLATFORM_DATABASE_UNREACHABLE, AUDIT_UNAVAILABLE) rather than hold it until the connection dies.
+PLATFORM_WAIT = 10.0
 
 
 class OperationAttributes(SchemaExtension):
@@ -343,8 +348,19 @@ class Runtime:
         confirmed = self.monotonic() - snapshot.checked_at <= 2 * self.settings.refresh_seconds
         caller = snapshot.callers.get(digest) if confirmed else None
         if caller is None:
-            async with self.engine.connect() as conn:
-                caller = await authenticate(conn, authorization)
+            try:
+                async with asyncio.timeout(PLATFORM_WAIT), self.engine.connect() as conn:
+                    caller = await authenticate(conn, authorization)
+            except (SQLAlchemyError, OSError) as exc:  # OSError: TimeoutError too
+                # The platform database down (restarting, cut off): the caller is told so and may retry, rather than
+                # being told of an internal error (and the log holding a traceback per request of the outage).
+                log.warning(
+                    "looking up a key: the platform database: %s",
+                    (str(exc).splitlines() or [type(exc).__name__])[0][:300],
+                )
+                raise GovshareError(
+                    "PLATFORM_DATABASE_UNREACHABLE", http_status=503, headers={"Retry-After": "1"}
+                ) from None
             if len(snapshot.callers) >= KEY_CACHE_SIZE:
                 snapshot.callers.clear()
             snapshot.callers[digest] = caller
@@ -521,7 +537,14 @@ class QueryEndpoint(GraphQLEndpoint):
             # The records are written before a single value is sent; if they cannot be, nothing is sent
             # (AuditError: AUDIT_UNAVAILABLE, HTTP 500).
             if ctx.audit is not None:
-                await ctx.audit.written()
+                try:
+                    async with asyncio.timeout(PLATFORM_WAIT):
+                        await ctx.audit.written()
+                except TimeoutError:  # the records handed over are written when the database answers again
+                    log.error(
+                        "access records not committed within %s s: the platform database does not answer", PLATFORM_WAIT
+                    )
+                    raise AuditError("AUDIT_UNAVAILABLE") from None
                 metrics.decisions(ctx.records)
             # Per resource the operation read, its freshness as recorded (no source is asked): extensions.freshness.
             if freshness := freshness_entries(ctx):

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import socket
+import struct
 import subprocess
 import threading
 import time
@@ -23,13 +24,22 @@ ENTERPRISES = "{ enterpriseList(first: 3) { items { creditCode name } } }"
 
 
 class Proxy:
-    """A TCP relay to Redis that can be cut: every connection through it dropped, and no new one accepted."""
+    """A TCP relay to a service (Redis, PostgreSQL) that can be cut: every connection through it dropped, and no new one
+    accepted. For a fault that passes, ``drop`` resets every connection and every new one until ``restore`` (on the
+    same port: a database restarting); ``delay`` holds each chunk the service sends for that many seconds (a slow
+    network or server); ``hold`` keeps every chunk it sends until ``release`` (a server that stops answering, its
+    connections open: hung, or behind a network that drops packets)."""
 
     def __init__(self, port: int) -> None:
         self.target = port
         self.listener = socket.create_server(("127.0.0.1", 0))
         self.port = self.listener.getsockname()[1]
         self.sockets: list[socket.socket] = []
+        self.refusing = False
+        self.delay = 0.0
+        self._flowing = threading.Event()
+        self._flowing.set()
+        self._lock = threading.Lock()  # a connection is either relayed before drop() or reset after it
         threading.Thread(target=self._accept, daemon=True).start()
 
     def _accept(self) -> None:
@@ -38,15 +48,24 @@ class Proxy:
                 client, _ = self.listener.accept()
             except OSError:
                 return
-            upstream = socket.create_connection(("127.0.0.1", self.target))
-            self.sockets += [client, upstream]
-            for a, b in ((client, upstream), (upstream, client)):
-                threading.Thread(target=self._pump, args=(a, b), daemon=True).start()
+            with self._lock:
+                try:
+                    if self.refusing:
+                        raise ConnectionRefusedError
+                    upstream = socket.create_connection(("127.0.0.1", self.target))
+                except OSError:
+                    _reset(client)
+                    continue
+                self.sockets += [client, upstream]
+            threading.Thread(target=self._pump, args=(client, upstream), daemon=True).start()
+            threading.Thread(target=self._pump, args=(upstream, client, True), daemon=True).start()
 
-    @staticmethod
-    def _pump(source: socket.socket, sink: socket.socket) -> None:
+    def _pump(self, source: socket.socket, sink: socket.socket, from_target: bool = False) -> None:
         try:
             while data := source.recv(65536):
+                if from_target:
+                    self._flowing.wait()
+                    time.sleep(self.delay)
                 sink.sendall(data)
         except OSError:
             pass
@@ -55,7 +74,27 @@ class Proxy:
                 with contextlib.suppress(OSError):
                     s.shutdown(socket.SHUT_RDWR)
 
+    def drop(self) -> None:
+        """Every connection through the relay cut, and every new one reset as it comes, until ``restore``."""
+        with self._lock:
+            self.refusing = True
+        while self.sockets:
+            connection = self.sockets.pop()
+            with contextlib.suppress(OSError):
+                connection.shutdown(socket.SHUT_RDWR)
+            connection.close()
+
+    def restore(self) -> None:
+        self.refusing = False
+
+    def hold(self) -> None:
+        self._flowing.clear()
+
+    def release(self) -> None:
+        self._flowing.set()
+
     def cut(self) -> None:
+        self.release()
         # shutdown first: on Linux, close alone leaves a listener whose accept() another thread is blocked in open
         with contextlib.suppress(OSError):
             self.listener.shutdown(socket.SHUT_RDWR)
@@ -66,6 +105,13 @@ class Proxy:
                 s.close()
             except OSError:
                 pass
+
+
+def _reset(connection: socket.socket) -> None:
+    """Close ``connection`` with a reset, as a port nobody listens on answers a connection."""
+    with contextlib.suppress(OSError):
+        connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    connection.close()
 
 
 def _restricted(server: _Server, key: str) -> bool:
