@@ -1639,16 +1639,14 @@ async def report_evaluation(settings: Settings, engine, start: str, end: str, fo
 @report.command(
     "usage",
     help="某提供部门资源的使用情况报告（第二十四条）：访问次数、返回行数与数据项、拒绝与脱敏，按资源、使用部门、用途、"
-    "共享授权、时间段与原因代码统计（与管理台“使用情况”页面同一数据）。CSV 为一张表（--table，默认 resources，"
-    "带 BOM 供 Excel 读取中文）；xlsx 每张表一个工作表。",
+    "共享授权、时间段与原因代码统计，及各授权按月的使用效果反馈（feedback 表；与管理台“使用情况”页面同一数据）。"
+    "CSV 为一张表（--table，默认 resources，带 BOM 供 Excel 读取中文）；xlsx 每张表一个工作表。",
 )
 @click.option("--department", required=True, help="提供部门代码。")
 @click.option("--from", "first", default=None, help="起始日期 YYYY-MM-DD（北京时间，含；默认截止日前 29 天）。")
 @click.option("--to", "last", default=None, help="截止日期 YYYY-MM-DD（北京时间，含；默认今天）。")
 @click.option("--granularity", type=click.Choice(usage_figures.GRANULARITIES), default="day", help="趋势表的时间粒度。")
-@click.option(
-    "--table", "table_name", type=click.Choice(tuple(usage_figures.TABLES)), default=None, help="只导出这张表。"
-)
+@click.option("--table", "table_name", type=click.Choice(reports.TABLES), default=None, help="只导出这张表。")
 @click.option("--format", "fmt", type=click.Choice(("csv", "xlsx")), default="csv", help="导出格式（默认 csv）。")
 @click.option(
     "--out", type=click.Path(dir_okay=False, path_type=Path), default=None, help="写入的文件（csv 默认写到标准输出）。"
@@ -1995,7 +1993,8 @@ ENGLISH_HELP = {
     "audit": "Audit: verify the hash chains of access records, process records and policy versions, their signed "
     "checkpoints and archives, write a checkpoint, archive records past retention, generate a signing key.",
     "report usage": "A provider's usage report (Art 24): accesses, rows and item values returned, refusals and masks, "
-    "by resource, consumer department, purpose, grant, period and code (the figures of the console's usage page). "
+    "by resource, consumer department, purpose, grant, period and code, and each grant's feedback per month (the "
+    "feedback table; the figures of the console's usage page). "
     "CSV is one table (--table, default resources; with a BOM so Excel reads Chinese); xlsx one sheet a table.",
     "report usage --department": "The providing department's code.",
     "report usage --from": "First day YYYY-MM-DD (China time, included; default 29 days before the last).",

@@ -67,6 +67,19 @@ LABELS: dict[str, tuple[str, str]] = {
     "usage_table_grants": ("按共享授权", "By grant"),
     "usage_table_refusals": ("整次拒绝或失败的访问（按原因代码）", "Accesses refused or failed whole, by code"),
     "usage_table_denied_items": ("被拒绝的信息项（按原因代码）", "Items refused, by reason code"),
+    "usage_table_feedback": ("使用效果反馈（按授权、按月）", "Consumers' feedback, per grant and month"),
+    "usage_feedback_intro": (
+        "使用部门按授权、按月报送的使用效果（第二十四条）：办理事项数、不再要求提交的材料数与说明，"
+        "旁列该授权当月的使用情况（访问次数等只计当月在所选期间内的日子）。所选期间涉及的月份中，"
+        "有反馈或有依该授权的访问的，各占一行；未报送的月份注明“未报送”。",
+        "What consumer departments reported per grant and month (Art 24): the matters handled, the documents no "
+        "longer asked for and their note, beside the grant's usage in that month (accesses and the rest count only "
+        "the month's days within the period chosen). One row for each grant and month of the period with feedback "
+        "or accesses under the grant; a month without feedback says so.",
+    ),
+    "usage_key_month": ("月份", "Month"),
+    "usage_feedback_not_reported": ("（未报送）", "(not reported)"),
+    "usage_feedback_none": ("该期间无使用效果反馈", "No feedback in the period"),
     "usage_key_resource": ("资源", "Resource"),
     "usage_key_period": ("时间段（起始日）", "Period (first day)"),
     "usage_key_department": ("使用部门", "Consumer department"),
@@ -336,6 +349,7 @@ LABELS: dict[str, tuple[str, str]] = {
     "feedback_matters": ("办理事项数", "Matters handled"),
     "feedback_documents": ("不再要求提交的材料数", "Documents no longer asked for"),
     "feedback_last_period": ("最近月份", "Latest month"),
+    "feedback_note": ("说明", "Note"),
     "evaluation_records_heading": ("{department} · {figure}", "{department} · {figure}"),
     "evaluation_records_count": (
         "共 {count} 条记录（权重 {weight}，得分 {points}）",

@@ -1,5 +1,6 @@
 """The providers' usage reports in the console (Art 24): /console/usage, its charts (/console/usage/chart.svg, SVG
-shown as an image: no script) and every table as CSV or .xlsx (/console/usage/export.csv|.xlsx).
+shown as an image: no script) and every table as CSV or .xlsx (/console/usage/export.csv|.xlsx). Beside the usage
+tables, the consumers' feedback (``feedback``): each grant's, month by month, with the grant's usage in the month.
 
 A department's staff sees its own department's resources only; the coordinating authority's office sees every
 department's, or one it picks. The page, its charts and its exports answer the same question (``Asked``) through
@@ -22,8 +23,14 @@ from catalog.model import Catalog
 from govshare.clock import CHINA
 from govshare.config import Settings
 from govshare.errors import GovshareError
-from oversight import charts, exports, usage
+from oversight import charts, exports, feedback, usage
 from oversight.usage import NONE, Figures
+
+FEEDBACK = "feedback"
+# The page's tables, in order: the usage figures' (``usage.TABLES``), then the consumers' feedback beside them.
+TABLES: tuple[str, ...] = (*usage.TABLES, FEEDBACK)
+# The grant's usage in the month, shown beside each month's feedback (the grants table has every figure).
+FEEDBACK_FIGURES = ("accesses", "rows", "values")
 
 # Each table's chart: its kind and the figures drawn (the table beside it has them all).
 CHARTS: dict[str, tuple[charts.Kind, tuple[str, ...]]] = {
@@ -90,6 +97,7 @@ class Shown:
     header: list[str]
     rows: list[list[str | int]]
     figures: list[Figures]
+    months: tuple[feedback.GrantMonth, ...] = ()  # the feedback table's rows as counted
 
     def keys(self) -> list[str]:
         width = len(self.header) - len(usage.FIGURES)
@@ -121,10 +129,14 @@ def key_text(column: str, value: str, catalog: Catalog, lang: str) -> str:
 async def tables(
     engine, settings: Settings, catalog: Catalog, asked: Asked, lang: str, names: list[str] | None = None
 ) -> list[Shown]:
-    """The report's tables (``names`` of them, or all), labelled in ``lang``; archived records included."""
+    """The report's tables (``names`` of them, or all of ``TABLES``), labelled in ``lang``; archived records
+    included."""
     shown = []
     async with engine.connect() as conn:
-        for name in names or list(usage.TABLES):
+        for name in names or list(TABLES):
+            if name == FEEDBACK:
+                shown.append(await feedback_table(conn, settings, catalog, asked, lang))
+                continue
             found = await usage.table(conn, name, asked.resources, asked.period, settings=settings)
             header = [label("usage_key_" + c, lang) for c in found.key_columns]
             header += [label("usage_fig_" + f, lang) for f in usage.FIGURES]
@@ -137,7 +149,55 @@ async def tables(
     return shown
 
 
+async def feedback_table(conn, settings: Settings, catalog: Catalog, asked: Asked, lang: str) -> Shown:
+    """Each grant's feedback per month of the period beside the grant's usage in the month (its days in the
+    period): the feedback on the report's resources of the report's provider only (``feedback.beside_usage``)."""
+    months = await feedback.beside_usage(
+        conn, asked.resources, asked.period, provider=asked.provider, settings=settings
+    )
+    header = [label(k, lang) for k in ("usage_key_grant", "usage_key_department", "usage_key_resource")]
+    header += [label(k, lang) for k in ("usage_key_month", "feedback_matters", "feedback_documents", "feedback_note")]
+    header += [label("usage_fig_" + f, lang) for f in FEEDBACK_FIGURES]
+    rows: list[list[str | int]] = []
+    for m in months:
+        reported: list[str | int] = (
+            [m.feedback.matters_handled, m.feedback.documents_spared, m.feedback.note]
+            if m.feedback is not None
+            else ["", "", label("usage_feedback_not_reported", lang)]
+        )
+        rows.append(
+            [
+                m.grant,
+                key_text("department", m.consumer, catalog, lang),
+                key_text("resource", m.resource, catalog, lang),
+            ]
+            + [m.month, *reported]
+            + [getattr(m.usage, f) for f in FEEDBACK_FIGURES]
+        )
+    title = label("usage_table_feedback", lang)
+    return Shown(FEEDBACK, title, header, rows, [m.usage for m in months], tuple(months))
+
+
+def feedback_chart(table: Shown, lang: str) -> str:
+    """Per grant, over the period's months: the matters handled and documents spared it reported beside its
+    accesses; the grants that reported most first (``CHART_ROWS`` of them; the table has every row)."""
+    sums: dict[tuple[str, str], list[int]] = {}
+    for m in table.months:
+        found = sums.setdefault((m.consumer, m.grant), [0, 0, 0])
+        if m.feedback is not None:
+            found[0] += m.feedback.matters_handled
+            found[1] += m.feedback.documents_spared
+        found[2] += m.usage.accesses
+    busiest = sorted(sums.items(), key=lambda kv: (-kv[1][0], -kv[1][1], -kv[1][2], kv[0]))[:CHART_ROWS][::-1]
+    keys = [f"{consumer} · {grant}" for (consumer, grant), _ in busiest]
+    names = ("feedback_matters", "feedback_documents", "usage_fig_accesses")
+    series = {label(n, lang): [v[i] for _, v in busiest] for i, n in enumerate(names)}
+    return charts.chart("horizontal", table.title, keys, series, empty=label("usage_feedback_none", lang))
+
+
 def chart_of(table: Shown, lang: str) -> str:
+    if table.name == FEEDBACK:
+        return feedback_chart(table, lang)
     kind, drawn = CHARTS[table.name]
     keys, figures = table.keys(), table.figures
     if kind == "horizontal":  # the busiest first from the top: pygal draws the first label at the bottom
@@ -197,8 +257,8 @@ async def usage_page(request: Request, signed: Signed, lang: str, form) -> Respo
 async def _one_table(request: Request, signed: Signed, lang: str) -> tuple[Asked, Shown]:
     asked = ask(request, signed)
     name = request.query_params.get("table", "")
-    if name not in usage.TABLES:
-        raise GovshareError("USAGE_TABLE_UNKNOWN", table=name[:40], tables=", ".join(usage.TABLES))
+    if name not in TABLES:
+        raise GovshareError("USAGE_TABLE_UNKNOWN", table=name[:40], tables=", ".join(TABLES))
     runtime = runtime_of(request)
     return asked, (await tables(runtime.engine, runtime.settings, runtime.catalog, asked, lang, [name]))[0]
 

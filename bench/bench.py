@@ -24,7 +24,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import casbin
@@ -37,6 +37,7 @@ sys.path.insert(0, str(REPO))
 
 from connectors.urls import async_url  # noqa: E402
 from demo.build import build_demo  # noqa: E402
+from govshare.clock import CHINA  # noqa: E402
 from govshare.config import Settings, load_settings  # noqa: E402
 from policies.engine import MODEL_PATH, PolicyEngine, _RulesAdapter  # noqa: E402
 from policies.model import Grant, GrantKind, PolicySet  # noqa: E402
@@ -52,8 +53,11 @@ RESULTS = Path(os.environ.get("BENCH_RESULTS", REPO / "bench" / "results.json"))
 # The acting officer every request names (X-Operator): production requires one (operator_required, Art 22); sent
 # in every mode, so that development and production are measured alike.
 OPERATOR = "bench-officer"
-# A comma-separated subset of list, policy, statements, cache, http, catalog (to re-measure one figure while working).
+# A comma-separated subset of list, subjects, policy, statements, cache, http, catalog, reports (to re-measure one
+# figure while working). A partial run leaves results.json alone, unless BENCH_MERGE=1: then its figures (and table
+# lines) replace those of the same names in it, the others kept, and ``merged`` says which figure was measured when.
 ONLY = set(filter(None, os.environ.get("BENCH_ONLY", "").split(",")))
+MERGE = os.environ.get("BENCH_MERGE") == "1"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -67,6 +71,8 @@ class Scale:
     http_seconds: float
     clients: int
     link_parents: int
+    report_records: int  # synthetic access records the usage reports count
+    report_runs: int
 
 
 SCALE = (
@@ -80,6 +86,8 @@ SCALE = (
         http_seconds=1.0,
         clients=4,
         link_parents=20,
+        report_records=2000,
+        report_runs=3,
     )
     if TINY
     else Scale(
@@ -92,6 +100,8 @@ SCALE = (
         http_seconds=10.0,
         clients=32,
         link_parents=200,
+        report_records=100_000,
+        report_runs=7,
     )
 )
 DEPARTMENTS = 50
@@ -814,12 +824,170 @@ async def http_figures(
     }
 
 
+REPORT_DAYS = 60  # the synthetic records' span, in China days up to REPORT_LAST
+REPORT_LAST = date(2026, 11, 30)
+REPORT_BUSY = "police.person"  # the one-resource report's: a third of the records (person data is the most read)
+REPORT_CONSUMERS = ("market", "hrss", "civil", "land", "bigdata")
+
+
+def synthetic_records(catalog, count: int, first_seq: int) -> list[dict]:
+    """``count`` access records, as the audit writer shapes them (hash-chain fields filled, not chained: the reports
+    do not read them), spread over REPORT_DAYS China days: a third on REPORT_BUSY, the rest over every other
+    resource; five consumer departments with two purposes each; outcomes, refused items, masks and one or two grants
+    as a busy platform has them. Seeded: every run counts the same records."""
+    import random
+
+    pick = random.Random(16)
+    everything = sorted(catalog.resources)
+    resources = [code for code in everything if code != REPORT_BUSY]
+    purposes = {
+        d: sorted(code for code, p in catalog.purposes.items() if p.department == d)[:2] or [f"{d}.bench"]
+        for d in REPORT_CONSUMERS
+    }
+    start = datetime.combine(REPORT_LAST - timedelta(days=REPORT_DAYS - 1), datetime.min.time(), CHINA)
+    # in time order, as the audit writer appends them (the table's order follows ``at``, as on a live platform)
+    moments = sorted(pick.randrange(REPORT_DAYS * 86400) for _ in range(count))
+    records = []
+    for n in range(count):
+        resource = REPORT_BUSY if n % 3 == 0 else resources[pick.randrange(len(resources))]
+        department = REPORT_CONSUMERS[pick.randrange(len(REPORT_CONSUMERS))]
+        items = [i.name for i in catalog.resources[resource].items][: pick.randint(2, 6)]
+        roll = pick.random()
+        outcome = "allowed" if roll < 0.7 else "partial" if roll < 0.85 else "denied" if roll < 0.97 else "failed"
+        answered = outcome in ("allowed", "partial")
+        grant = f"G-B{REPORT_CONSUMERS.index(department)}{everything.index(resource):04d}"
+        grants = [grant] + (["G-BEXTRA"] if pick.random() < 0.1 else [])
+        records.append(
+            {
+                "at": (start + timedelta(seconds=moments[n])).astimezone(UTC),
+                "request_id": f"r-{n}",
+                "trace_id": "0" * 32,
+                "department": department,
+                "application": f"{department}-app",
+                "key_id": f"k-{department}",
+                "operator": "bench-officer",
+                "purpose": purposes[department][n % len(purposes[department])],
+                "resource": resource,
+                "operation": "list" if n % 2 else "lookup",
+                "items_returned": items if answered else [],
+                "items_masked": items[:1] if answered and pick.random() < 0.2 else [],
+                "items_denied": {"phone": "NOT_SHARED"} if outcome == "partial" else {},
+                "row_count": pick.randint(1, 50) if answered else 0,
+                "grants_used": grants if answered else [],
+                "outcome": outcome,
+                "error_code": "NO_GRANT"
+                if outcome == "denied"
+                else "SOURCE_UNAVAILABLE"
+                if outcome == "failed"
+                else None,
+                "seq": first_seq + n,
+                "prev_hash": "0" * 64,
+                "hash": "0" * 64,
+                "encoding": 3,
+                "policy_version": 1,
+                "subjects_digest": None,
+            }
+        )
+    return records
+
+
+async def reports_figure(settings: Settings, table_rows: list) -> dict[str, float]:
+    """The usage report as the console's page computes it (``admin.reports.tables``: the seven tables of figures and
+    the consumers' feedback beside them) over SCALE.report_records synthetic access records in a platform database
+    of the bench's own (SQLite, migrated, with the revision's indexes): of REPORT_BUSY alone (what its provider asks)
+    and of every resource (the coordinator's), for the last 30 of REPORT_DAYS days; medians of interleaved runs.
+    Each table of the all-resource report is timed too, to say where the time goes."""
+    import migrations
+    from admin import reports
+    from audit.tables import access_records
+    from catalog.loader import load_catalog
+    from govshare.platformdb import make_engine
+    from oversight import usage
+    from oversight.tables import consumer_feedback
+
+    catalog = load_catalog(REPO / "catalog" / "demo")
+    folder = Path(tempfile.mkdtemp(prefix="govshare-bench-reports-"))
+    platform = make_engine(f"sqlite+aiosqlite:///{folder / 'platform.db'}")
+    try:
+        await migrations.ensure_current(platform)
+        records = synthetic_records(catalog, SCALE.report_records, 1)
+        async with platform.begin() as conn:
+            for chunk in range(0, len(records), 5000):
+                await conn.execute(access_records.insert(), records[chunk : chunk + 5000])
+            months = sorted({r["at"].astimezone(CHINA).strftime("%Y-%m") for r in records})
+            pairs = sorted({(g, r["resource"], r["department"]) for r in records for g in r["grants_used"][:1]})
+            await conn.execute(
+                consumer_feedback.insert(),
+                [
+                    {
+                        "id": f"F-{n:06d}",
+                        "grant_ref": grant,
+                        "application_id": None,
+                        "consumer": consumer,
+                        "provider": catalog.resources[resource].provider,
+                        "resource": resource,
+                        "period": month,
+                        "matters_handled": n % 40,
+                        "documents_spared": n % 7,
+                        "note": "bench",
+                        "revision": 1,
+                        "recorded_at": datetime(2026, 12, 1, tzinfo=UTC),
+                        "recorded_by": "k-bench",
+                        "operator": None,
+                    }
+                    for n, ((grant, resource, consumer), month) in enumerate(
+                        (pair, month) for pair in pairs for month in months
+                    )
+                ],
+            )
+        when = usage.Period(REPORT_LAST - timedelta(days=29), REPORT_LAST)
+        busy = catalog.resources[REPORT_BUSY].provider
+        one = reports.Asked(busy, [REPORT_BUSY], REPORT_BUSY, when)
+        every = reports.Asked(None, None, "", when)
+        in_period = sum(1 for r in records if when.since <= r["at"] < when.until)
+        shown = await reports.tables(platform, settings, catalog, every, "zh-CN")
+        total = next(t for t in shown if t.name == "resources")
+        assert sum(f.accesses for f in total.figures) == in_period, "the report counts every record of its period"
+
+        async def report_of(asked):
+            await reports.tables(platform, settings, catalog, asked, "zh-CN")
+
+        times = await medians(SCALE.report_runs, one=lambda: report_of(one), every=lambda: report_of(every))
+        each = await medians(
+            SCALE.report_runs,
+            **{
+                name: (lambda name=name: reports.tables(platform, settings, catalog, every, "zh-CN", [name]))
+                for name in reports.TABLES
+            },
+        )
+    finally:
+        await platform.dispose()
+        shutil.rmtree(folder, ignore_errors=True)
+    size = f"{SCALE.report_records:,} records over {REPORT_DAYS} days, {in_period:,} in the 30-day period"
+    table_rows += [
+        (f"usage report of {REPORT_BUSY} (8 tables), {size}", ms(times["one"])),
+        (f"usage report of every resource (8 tables), {size}", ms(times["every"])),
+        (
+            "the same, by table: " + ", ".join(reports.TABLES),
+            " / ".join(f"{each[n] * 1000:.0f}" for n in reports.TABLES) + " ms",
+        ),
+    ]
+    return {
+        "usage_report_one_resource_ms": times["one"] * 1000,
+        "usage_report_every_resource_ms": times["every"] * 1000,
+    }
+
+
 async def main() -> dict:
     home = Path(tempfile.mkdtemp(prefix="govshare-bench-"))
     try:
         settings = bench_settings(home / "var")
-        world = await build_demo(settings, persons=1500, enterprises=max(SCALE.rows, 400))
-        person = world.showcase["person_luozhuang"]
+        # Figures with a platform database of their own need no demo world: with BENCH_ONLY naming only them, none
+        # is built.
+        own_platform = {"reports"}
+        if not ONLY or ONLY - own_platform:
+            world = await build_demo(settings, persons=1500, enterprises=max(SCALE.rows, 400))
+            person = world.showcase["person_luozhuang"]
         table_rows: list[tuple[str, str]] = []
         results: dict[str, float] = {}
         figures = {
@@ -830,6 +998,7 @@ async def main() -> dict:
             "cache": lambda: cache_figure(settings, world.keys, person, table_rows),
             "http": lambda: http_figures(home, settings, world.keys, person, table_rows),
             "catalog": lambda: catalog_figure(settings, world.keys, table_rows),
+            "reports": lambda: reports_figure(settings, table_rows),
         }
         for name, figure in figures.items():
             if not ONLY or name in ONLY:
@@ -851,8 +1020,19 @@ async def main() -> dict:
         **{k: round(v, 4) for k, v in results.items()},
         "table": dict(table_rows),
     }
-    if ONLY:
+    if ONLY and not MERGE:
         return document  # a partial run is not the suite's result
+    if ONLY:  # BENCH_MERGE=1: these figures replace theirs in the suite's result, the others kept
+        kept = json.loads(RESULTS.read_text(encoding="utf-8"))
+        if kept.get("tiny") != TINY:
+            raise SystemExit("BENCH_MERGE: a tiny run merges into a tiny result only, a full run into a full one")
+        merged = {**kept.get("merged", {}), **dict.fromkeys(sorted(ONLY), document["measured_at"])}
+        document = {
+            **kept,
+            **{k: round(v, 4) for k, v in results.items()},
+            "table": {**kept.get("table", {}), **dict(table_rows)},
+            "merged": merged,
+        }
     RESULTS.write_text(json.dumps(document, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
     return document
 

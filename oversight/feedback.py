@@ -14,8 +14,9 @@ application, or one silence approved), for one month (``YYYY-MM``, China time): 
   lost from the trail.
 - Who reads it: the consumer its own; the provider the feedback on its resources; the coordinator and auditors all.
 
-``summary`` is what the usage reports and the evaluation show beside the usage: per resource, consumer and grant,
-the sums over a span of months.
+``beside_usage`` is what the providers' usage reports show: each grant's feedback, month by month, beside that
+grant's usage in the month; ``summary`` what the evaluation shows: per resource, consumer and grant, the sums over a
+span of months.
 """
 
 from __future__ import annotations
@@ -33,10 +34,13 @@ from applications.process import record_step
 from applications.tables import applications
 from catalog.model import Catalog
 from govshare.clock import CHINA
+from govshare.config import Settings
 from govshare.errors import GovshareError
 from govshare.keys import Caller
 from govshare.subjects import credit_code_valid, id_number_valid
+from oversight import usage
 from oversight.tables import consumer_feedback
+from oversight.usage import Figures, Period
 from policies.store import load_policy_set
 
 PERIOD = re.compile(r"(\d{4})-(0[1-9]|1[0-2])")
@@ -341,3 +345,55 @@ async def summary(
         )
         for r in (await conn.execute(query)).all()
     ]
+
+
+@dataclass(frozen=True)
+class GrantMonth:
+    """One grant in one month of a usage report: the consumer's feedback for the month (None: none reported) beside
+    the grant's usage in that month's days of the report's period."""
+
+    grant: str
+    resource: str
+    consumer: str
+    month: str  # YYYY-MM, China time
+    usage: Figures
+    feedback: Feedback | None
+
+
+async def beside_usage(
+    conn: AsyncConnection,
+    resources: Sequence[str] | None,
+    when: Period,
+    *,
+    provider: str | None,
+    settings: Settings | None = None,
+) -> list[GrantMonth]:
+    """Per grant and month of the months ``when`` touches, the feedback reported on ``resources`` (None: every
+    resource) and the accesses under the grant in the month's days of ``when`` (archived records included with
+    ``settings``): a row for every grant and month with either, by resource, consumer, grant and month.
+
+    Who sees it is the usage report's question (``usage.visible_resources``, ``usage.narrowed``): ``resources`` are
+    those the caller may see and ``provider`` the department whose report it is (None: the coordinating authority's
+    or an auditor's, every department's); feedback is kept to both, so a report never shows feedback on another
+    provider's resources, whatever its resources say."""
+    if resources is not None and not resources:
+        return []
+    used = await usage.figures(conn, resources, when, "grant_month", settings=settings)
+    first, last = periods_of(when.first, when.last)
+    c = consumer_feedback.c
+    query = select(consumer_feedback).where(c.period >= first, c.period <= last)
+    if resources is not None:
+        query = query.where(c.resource.in_(list(resources)))
+    if provider is not None:
+        query = query.where(c.provider == provider)
+    reported: dict[tuple[str, ...], Feedback] = {
+        (row.grant_ref, row.resource, row.consumer, row.period): Feedback(**row._mapping)
+        for row in (await conn.execute(query)).all()
+    }
+    # the usage's month is its first day, YYYY-MM-DD; the feedback's YYYY-MM
+    figures: dict[tuple[str, ...], Figures] = {(*key[:3], key[3][:7]): f for key, f in used.items()}
+    rows = []
+    for key in sorted(set(reported) | set(figures), key=lambda k: (k[1], k[2], k[0], k[3])):
+        grant, resource, consumer, month = key
+        rows.append(GrantMonth(grant, resource, consumer, month, figures.get(key, Figures()), reported.get(key)))
+    return rows

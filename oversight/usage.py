@@ -43,9 +43,20 @@ from govshare.errors import GovshareError
 Granularity = Literal["day", "week", "month"]
 GRANULARITIES: tuple[Granularity, ...] = ("day", "week", "month")
 # What a report can be grouped by: a column of the record, a grant it used (one access under two grants counts
-# for each), the China-time day/week/month it falls in, or a refusal's code.
-Dimension = Literal["resource", "department", "purpose", "grant", "period", "refusal", "denied_item"]
-DIMENSIONS: tuple[Dimension, ...] = ("resource", "department", "purpose", "grant", "period", "refusal", "denied_item")
+# for each), the China-time day/week/month it falls in, or a refusal's code; ``grant_month`` is a grant used with
+# the resource, the consumer department and the China month (what the consumers' feedback is reported per, and
+# shown beside: ``oversight.feedback.beside_usage``), accesses under no grant left out.
+Dimension = Literal["resource", "department", "purpose", "grant", "period", "refusal", "denied_item", "grant_month"]
+DIMENSIONS: tuple[Dimension, ...] = (
+    "resource",
+    "department",
+    "purpose",
+    "grant",
+    "period",
+    "refusal",
+    "denied_item",
+    "grant_month",
+)
 MAX_DAYS = 366 * 3  # a period longer than this is refused (PERIOD_TOO_LONG): a day-by-day table of it is unreadable
 NONE = ""  # the key of records without the value (no purpose declared, no grant used)
 
@@ -245,10 +256,14 @@ def _grouping(
         return [_BUCKETS[granularity](c.at)], [], []
     if by == "refusal":  # accesses refused or failed whole, by outcome and code
         return [c.outcome, func.coalesce(c.error_code, NONE)], [], [c.outcome.in_(("denied", "failed"))]
-    if by == "grant":  # an access with no grant is counted under NONE; with two, under each
+    if by in ("grant", "grant_month"):  # an access with no grant is counted under NONE; with two, under each
         used = (func.json_each if dialect == "sqlite" else func.json_array_elements_text)(c.grants_used)
         grant = used.table_valued("value").alias("used_grant")
-        return [func.coalesce(grant.c.value, NONE)], [grant], []
+        if by == "grant":
+            return [func.coalesce(grant.c.value, NONE)], [grant], []
+        # grant_month: joined, not outer-joined (``figures``), so an access under no grant has no row
+        month = _BUCKETS["month"](c.at)
+        return [grant.c.value, c.resource, func.coalesce(c.department, NONE), month], [grant], []
     # denied_item: each refused item by its reason code (the figures are those of the accesses that refused it)
     each = (func.json_each if dialect == "sqlite" else func.json_each_text)(c.items_denied)
     denied = each.table_valued("key", "value").alias("denied_item")
@@ -428,4 +443,7 @@ def _keys(record: Mapping[str, Any], by: Dimension, granularity: Granularity) ->
         return [(record["outcome"], record["error_code"] or NONE)] if record["outcome"] in ("denied", "failed") else []
     if by == "grant":
         return [(g,) for g in record["grants_used"]] or [(NONE,)]
+    if by == "grant_month":
+        month = bucket_of(record["at"].astimezone(CHINA).date(), "month")
+        return [(g, record["resource"], record["department"] or NONE, month) for g in record["grants_used"]]
     return [(item, reason) for item, reason in record["items_denied"].items()]

@@ -1,5 +1,5 @@
 """Who used a provider's data and why (Art 24): the access records about the caller's own resources, and the usage
-report on them (``oversight.usage``'s figures)."""
+report on them (``oversight.usage``'s figures, and beside them the consumers' feedback: ``oversight.feedback``)."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from sqlalchemy import select
 from audit.tables import access_records
 from govshare.clock import CHINA
 from govshare.errors import GovshareError
+from oversight import feedback
 from oversight import usage as usage_figures
 from resolvers.context import RequestContext
 
@@ -41,6 +42,8 @@ class Report:
     provider: str | None
     period: usage_figures.Period
     tables: dict[str, list[dict[str, object]]]
+    # per grant and month of the period: the consumer's feedback beside the grant's usage in the month
+    feedback: list[feedback.GrantMonth]
 
 
 KEY_FIELDS = ("resource", "period", "department", "purpose", "grant", "outcome", "error_code", "item", "reason")
@@ -80,4 +83,7 @@ async def report(
             name: await usage_figures.table(conn, name, resources, when, settings=ctx.settings)
             for name in usage_figures.TABLES
         }
-    return Report(provider, when, {name: _rows(table) for name, table in tables.items()})
+        # the feedback on the same resources, of the same provider: what consumerFeedback shows a provider (on its
+        # resources) and the coordinator (all), never a third department's
+        beside = await feedback.beside_usage(conn, resources, when, provider=provider, settings=ctx.settings)
+    return Report(provider, when, {name: _rows(table) for name, table in tables.items()}, beside)

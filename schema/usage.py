@@ -1,13 +1,16 @@
 """The access records a provider may read about its own resources (Art 24), and the usage report on them, as
 GraphQL."""
 
+import dataclasses
 import datetime
 from typing import Annotated
 
 import strawberry
 
 from govshare.errors import GovshareError, graphql_error
+from oversight import feedback
 from resolvers import usage
+from schema.oversight import ConsumerFeedback, _feedback
 
 
 @strawberry.type(description="一次资源访问的记录")
@@ -85,6 +88,33 @@ class UsageRow:
     )
 
 
+@strawberry.type(
+    description="一项共享授权某月的使用效果反馈（第二十四条），旁列该授权当月的使用情况（只计当月在报告期间内的日子）"
+)
+class GrantFeedback:
+    grant: str = strawberry.field(description="共享授权编号（逾期视为同意而尚未登记授权的，为申请编号）")
+    consumer: str = strawberry.field(description="使用部门")
+    resource: str = strawberry.field(description="资源代码")
+    month: str = strawberry.field(description="月份（YYYY-MM，北京时间）")
+    feedback: ConsumerFeedback | None = strawberry.field(description="使用部门报送的该月使用效果；null 为未报送")
+    usage: UsageRow = strawberry.field(
+        description="该授权当月在报告期间内的使用情况（period 为该月首日；未依该授权访问的为 0）"
+    )
+
+
+def _grant_feedback(row: feedback.GrantMonth) -> GrantFeedback:
+    keys = {"resource": row.resource, "department": row.consumer, "grant": row.grant, "period": row.month + "-01"}
+    usage_row = UsageRow(**{**dict.fromkeys(usage.KEY_FIELDS), **keys, **dataclasses.asdict(row.usage)})
+    return GrantFeedback(
+        grant=row.grant,
+        consumer=row.consumer,
+        resource=row.resource,
+        month=row.month,
+        feedback=_feedback(row.feedback) if row.feedback is not None else None,
+        usage=usage_row,
+    )
+
+
 @strawberry.type(description="本部门资源的使用情况报告（第二十四条），由平台访问记录统计")
 class UsageReport:
     provider: str | None = strawberry.field(description="提供部门（null 为全部部门，仅共享主管部门与审计角色）")
@@ -98,6 +128,11 @@ class UsageReport:
     grants: list[UsageRow] = strawberry.field(description="按共享授权（一次访问依据两项授权的，两项各计一次）")
     refusals: list[UsageRow] = strawberry.field(description="整次拒绝或失败的访问，按原因代码")
     denied_items: list[UsageRow] = strawberry.field(description="被拒绝的信息项，按原因代码")
+    feedback: list[GrantFeedback] = strawberry.field(
+        description="使用部门对报告所涉资源的使用效果反馈（第二十四条）：期间涉及的各月中，每项有反馈或有依其访问的"
+        "授权每月一行，按资源、使用部门、授权、月份排列；可见范围同 consumerFeedback 中提供部门与共享主管部门所见，"
+        "即本部门资源上的反馈（共享主管部门与审计角色为所指定部门或全部部门的）"
+    )
 
 
 async def resolve_usage_report(
@@ -133,6 +168,7 @@ async def resolve_usage_report(
         grants=tables["grants"],
         refusals=tables["refusals"],
         denied_items=tables["denied_items"],
+        feedback=[_grant_feedback(row) for row in found.feedback],
     )
 
 

@@ -24,6 +24,8 @@ KEYS = (
     "catalog_requests_during_rebuild",
     "subject_index_100_over_none",
     "subject_index_1000_over_none",
+    "usage_report_one_resource_ms",
+    "usage_report_every_resource_ms",
 )
 
 

@@ -133,6 +133,35 @@ async def data_error_report(client: httpx.AsyncClient, key: str) -> tuple[str, s
     return person, filed.json()["data"]["reportDataError"]["id"]
 
 
+FEEDBACK_NOTE = "核验户籍，免交户口簿复印件"
+
+
+async def report_feedback(client: httpx.AsyncClient, police_key: str, market_key: str) -> str:
+    """The market regulator reports this month's effect of the grant its person lookups used (police, the provider,
+    reads which grant that was in its usage records); the grant's id."""
+    used = await client.post(
+        "/graphql",
+        json={"query": '{ usageRecords(resource: "police.person", first: 20) { department grantsUsed } }'},
+        headers={"Authorization": f"Bearer {police_key}"},
+    )
+    grant = next(g for r in used.json()["data"]["usageRecords"] if r["department"] == "market" for g in r["grantsUsed"])
+    recorded = await client.post(
+        "/graphql",
+        json={
+            "query": "mutation($grant: ID!, $period: String!, $note: String!) { recordFeedback(grant: $grant, "
+            "period: $period, mattersHandled: 3, documentsSpared: 2, note: $note) { id } }",
+            "variables": {
+                "grant": grant,
+                "period": datetime.datetime.now(CHINA).strftime("%Y-%m"),
+                "note": FEEDBACK_NOTE,
+            },
+        },
+        headers={"Authorization": f"Bearer {market_key}"},
+    )
+    assert "errors" not in recorded.json(), recorded.text
+    return grant
+
+
 async def enterprises(client: httpx.AsyncClient, key: str) -> dict:
     response = await client.post(
         "/graphql", json={"query": ENTERPRISES}, headers={"Authorization": f"Bearer {key}", "X-Purpose": PURPOSE}
@@ -162,7 +191,7 @@ async def explain(page: Page, shots: Shots, name: str) -> None:
 async def charts_drawn(page: Page) -> None:
     """Every chart of the page loaded as an image (an SVG the server drew) with something in it."""
     charts = page.locator("img.chart")
-    assert await charts.count() == 7
+    assert await charts.count() == 8  # the seven usage tables' and the consumers' feedback's
     for chart in await charts.all():
         await expect(chart).to_have_js_property("complete", True)
         assert await chart.evaluate("img => img.naturalWidth") > 0
@@ -216,6 +245,7 @@ async def test_console_in_a_real_browser(browser, own_folder):  # browser first:
                         origin,
                         keys["land"],
                         market_key=keys["market"],
+                        police_key=keys["police"],
                         workbook=workbook,
                     )
                 except Exception:
@@ -242,6 +272,7 @@ async def story(
     land_key: str,
     *,
     market_key: str,
+    police_key: str,
     workbook: Path,
 ) -> None:
     # --- signing in: the console sends a signed-out visitor to the login page ---------------------------
@@ -418,6 +449,7 @@ async def story(
     await shots(page, "catalog-diff")
     # --- a data-error report filed over GraphQL appears in the console, without the record's key -----------
     person, report_id = await data_error_report(graphql, market_key)
+    market_grant = await report_feedback(graphql, police_key, market_key)
     await page.click("header nav a[href='/console/corrections']")
     await expect(page).to_have_url(f"{origin}/console/corrections")
     await expect(page.locator("h2")).to_have_text("数据纠错报告")
@@ -430,6 +462,9 @@ async def story(
     await expect(page.locator("h2")).to_have_text("资源使用情况报告（第二十四条）")
     await expect(page.locator("#table-resources")).to_contain_text("market.enterprise")  # hrss's queries above
     await expect(page.locator("#table-departments")).to_contain_text("hrss")
+    # market's feedback on the grant it read police.person under, beside that grant's accesses of the month
+    await expect(page.locator("#table-feedback")).to_contain_text(market_grant)
+    await expect(page.locator("#table-feedback")).to_contain_text(FEEDBACK_NOTE)
     await charts_drawn(page)
     await shots(page, "usage")
     await page.select_option("#granularity", "week")

@@ -19,14 +19,14 @@ import openpyxl
 import pytest
 from sqlalchemy import create_engine, insert, select, text
 
-from admin import accounts
+from admin import accounts, reports
 from audit.records import AccessRecord
 from audit.tables import access_records
 from govshare.errors import GovshareError
 from govshare.platformdb import make_engine, metadata
-from oversight import charts, exports, usage
+from oversight import charts, exports, feedback, usage
 from oversight.usage import NONE, Figures, Period
-from tests.conftest import TEST_DATABASE_PREFIX, World, _api, make_settings, require_engine
+from tests.conftest import TEST_DATABASE_PREFIX, World, _api, grant_in_force, make_settings, require_engine
 from tests.test_cli import govshare_in_process
 from tests.test_console import ORIGIN, PASSWORD, Console
 
@@ -296,7 +296,7 @@ async def test_the_office_sees_every_departments_resources_with_charts_and_table
     resources = html_table(page.text, "resources")
     assert figures_of(resources, named(api, "resource", "police.person")) == POLICE_TOTAL
     assert figures_of(resources, named(api, "resource", "market.enterprise")).accesses == 2
-    for name in usage.TABLES:  # every table with its chart and both exports
+    for name in reports.TABLES:  # every table with its chart and both exports, the feedback's too
         assert (
             f'src="/console/usage/chart.svg?from=2026-11-25&amp;to=2026-12-01&amp;granularity=day&amp;table={name}'
             in page.text
@@ -396,7 +396,7 @@ async def test_every_export_holds_exactly_the_table(console):
     api, grants, browsers = console
     office = browsers["office"].client
     page = await office.get(f"/console/usage?{PERIOD}&granularity=week")
-    for name in usage.TABLES:
+    for name in reports.TABLES:
         shown = html_table(page.text, name)
         if len(shown) == 2 and len(shown[1]) == 1:  # "no accesses in the period"
             shown = shown[:1]
@@ -559,8 +559,8 @@ async def test_the_command_exports_the_same_tables(console, tmp_path):
     made = govshare_in_process(folder, *args, "--granularity", "month", "--format", "xlsx", "--out", str(book))
     assert made.returncode == 0, made.stderr
     workbook = openpyxl.load_workbook(book)
-    assert len(workbook.sheetnames) == len(usage.TABLES)
-    for name, sheet in zip(usage.TABLES, workbook.worksheets, strict=True):
+    assert len(workbook.sheetnames) == len(reports.TABLES)  # the usage tables and the feedback beside them
+    for name, sheet in zip(reports.TABLES, workbook.worksheets, strict=True):
         cells = [["" if v is None else str(v) for v in row] for row in sheet.iter_rows(values_only=True)]
         shown = html_table(page.text, name)
         assert cells == (shown[:1] if len(shown) == 2 and len(shown[1]) == 1 else shown), name
@@ -572,3 +572,275 @@ async def test_the_command_exports_the_same_tables(console, tmp_path):
     )
     refused = govshare_in_process(folder, "report", "usage", "--department", "nobody")
     assert refused.returncode != 0 and "USAGE_PROVIDER_UNKNOWN" in refused.stderr
+
+
+# --- the consumers' feedback beside the usage (Art 24) -----------------------------------------------------
+
+MARKET_NOTE, HRSS_NOTE, HRSS_LATER = "营业执照审查免交户籍证明", "参保登记免交户口簿", "+十二月减少材料"
+LAND_NOTE, LAND_MARKET_NOTE = "不动产登记核验户籍", "企业信息核验免交执照复印件"
+# The rows police's report of WEEK shows (see ``fed``): grant (by consumer), month, its usage in the month's days of
+# WEEK, the feedback reported (matters, documents, note), or None. Sorted by consumer, then month.
+NOT_REPORTED = None
+
+
+@pytest.fixture
+async def fed(console):
+    """``console`` after feedback: market and hrss on their police.person grants, land on a police.person grant it
+    never used and on a market.enterprise grant (market's resource). The grants by (consumer, resource)."""
+    from tests.test_feedback import _record
+
+    api, grants, browsers = console
+    held = {(consumer, "police.person"): grant for consumer, grant in grants.items()}
+    held["land", "police.person"] = await grant_in_force(api, "land", ["name"], [PROPERTY])
+    held["land", "market.enterprise"] = await grant_in_force(
+        api, "land", ["name"], [PROPERTY], resource="market.enterprise"
+    )
+    for (consumer, resource), period, matters, documents, note in [
+        (("market", "police.person"), "2026-11", 12, 4, MARKET_NOTE),
+        (("hrss", "police.person"), "2026-11", 30, 9, HRSS_NOTE),
+        (("hrss", "police.person"), "2026-12", 7, 2, HRSS_LATER),
+        (("land", "police.person"), "2026-12", 3, 1, LAND_NOTE),
+        (("land", "market.enterprise"), "2026-11", 5, 5, LAND_MARKET_NOTE),
+        (("market", "police.person"), "2026-10", 99, 99, "十月：报告期间之外"),  # a month the period does not touch
+    ]:
+        answer = await _record(api, consumer, held[consumer, resource], period, matters, documents, note)
+        assert "errors" not in answer, answer
+    yield api, held, browsers
+
+
+def police_rows(held) -> list[tuple[str, str, str, Figures, tuple[int, int, str] | None]]:
+    """(grant, consumer, month, usage, feedback) of police's report of WEEK, in the report's order."""
+    market, hrss, land = (held[c, "police.person"] for c in ("market", "hrss", "land"))
+    return [
+        (hrss, "hrss", "2026-11", HRSS_LIST, (30, 9, HRSS_NOTE)),
+        (hrss, "hrss", "2026-12", Figures(), (7, 2, HRSS_LATER)),  # its access of 12-02 is after the period
+        (land, "land", "2026-12", Figures(), (3, 1, LAND_NOTE)),  # reported on, never used
+        # the period's November days only: the access of 11-20 under the same grant is not counted
+        (market, "market", "2026-11", MARKET_PERSON, (12, 4, MARKET_NOTE)),
+        (market, "market", "2026-12", MARKET_LINK, NOT_REPORTED),  # used, not reported on
+    ]
+
+
+def as_rows(found: list[feedback.GrantMonth]) -> list[tuple]:
+    return [
+        (
+            m.grant,
+            m.consumer,
+            m.month,
+            m.usage,
+            None if m.feedback is None else (m.feedback.matters_handled, m.feedback.documents_spared, m.feedback.note),
+        )
+        for m in found
+    ]
+
+
+async def test_each_grants_feedback_is_beside_its_usage_in_the_month(fed):
+    api, held, _ = fed
+    async with api.app.state.runtime.engine.connect() as conn:
+        police = await feedback.beside_usage(conn, POLICE, WEEK, provider="police")
+        everything = await feedback.beside_usage(conn, None, WEEK, provider=None)
+        market = await feedback.beside_usage(conn, ["market.enterprise"], WEEK, provider="market")
+        november = await feedback.beside_usage(
+            conn, POLICE, Period(date(2026, 11, 1), date(2026, 11, 30)), provider="police"
+        )
+    assert {m.resource for m in police} == {"police.person"}
+    assert as_rows(police) == police_rows(held)
+    land_market = held["land", "market.enterprise"]
+    assert [r for r in as_rows(market) if r[0] == land_market] == [
+        (land_market, "land", "2026-11", Figures(), (5, 5, LAND_MARKET_NOTE))  # granted after land's access
+    ]
+    assert as_rows(everything) == as_rows(market) + as_rows(police)  # market.enterprise sorts first
+    # the whole of November: the access of 11-20 counts now, December's feedback is outside
+    assert [r for r in as_rows(november) if r[1] == "market"] == [
+        (
+            held["market", "police.person"],
+            "market",
+            "2026-11",
+            MARKET_PERSON + F(accesses=1, rows=1, values=2, partial=1, items_denied=1),
+            (12, 4, MARKET_NOTE),
+        )
+    ]
+
+
+def feedback_cells(api, held) -> list[list[str]]:
+    """Police's feedback table as the page shows it (header left out)."""
+    rows = []
+    for grant, consumer, month, figures, reported in police_rows(held):
+        matters, documents, note = ("", "", "（未报送）") if reported is None else (str(v) for v in reported)
+        usage_cells = [str(getattr(figures, f)) for f in reports.FEEDBACK_FIGURES]
+        resource = named(api, "resource", "police.person")
+        rows.append(
+            [grant, named(api, "department", consumer), resource, month, matters, documents, note, *usage_cells]
+        )
+    return rows
+
+
+async def test_the_usage_page_shows_the_feedback_beside_the_usage_with_its_chart_and_exports(fed):
+    api, held, browsers = fed
+    police = browsers["police.staff"].client
+    page = await police.get(f"/console/usage?{PERIOD}")
+    assert page.status_code == 200, page.text
+    shown = html_table(page.text, "feedback")
+    assert shown[0] == [
+        "共享授权",
+        "使用部门",
+        "资源",
+        "月份",
+        "办理事项数",
+        "不再要求提交的材料数",
+        "说明",
+        "访问次数",
+        "返回行数",
+        "返回数据项",
+    ]
+    assert shown[1:] == feedback_cells(api, held)
+    assert LAND_MARKET_NOTE not in page.text and held["land", "market.enterprise"] not in page.text
+    assert (
+        'src="/console/usage/chart.svg?provider=police&amp;from=2026-11-25&amp;to=2026-12-01&amp;granularity=day'
+        "&amp;table=feedback" in page.text
+    )
+    exported = await police.get(f"/console/usage/export.csv?{PERIOD}&table=feedback")
+    assert exported.status_code == 200
+    rows = list(csv.reader(io.StringIO(exported.content.decode("utf-8-sig"))))
+    escaped = [[("'" + c if c == HRSS_LATER else c) for c in row] for row in shown]  # a note starting a formula
+    assert rows == escaped
+    book = await police.get(f"/console/usage/export.xlsx?{PERIOD}&table=feedback")
+    sheet = openpyxl.load_workbook(io.BytesIO(book.content)).active
+    assert [["" if v is None else str(v) for v in row] for row in sheet.iter_rows(values_only=True)] == escaped
+    chart = await police.get(f"/console/usage/chart.svg?{PERIOD}&table=feedback")
+    assert chart.status_code == 200 and chart.headers["content-type"].startswith(charts.SVG_MEDIA_TYPE)
+    tree = ElementTree.fromstring(chart.text)
+    assert "script" not in {element.tag.rsplit("}", 1)[-1] for element in tree.iter()}
+    texts = [element.text for element in tree.iter() if element.text]
+    for consumer in ("market", "hrss", "land"):
+        assert f"{consumer} · {held[consumer, 'police.person']}" in texts
+    assert {"37", "11", "12", "4", "3"} <= set(texts)  # hrss's and market's matters and documents, market's accesses
+    english = await police.get(f"/console/usage?{PERIOD}&lang=en")
+    shown_en = html.unescape(english.text)
+    assert "Consumers' feedback, per grant and month" in shown_en and "(not reported)" in shown_en
+
+
+async def test_the_office_sees_every_providers_feedback_or_the_one_it_picks(fed):
+    api, held, browsers = fed
+    office = browsers["office"].client
+    every = html_table((await office.get(f"/console/usage?{PERIOD}")).text, "feedback")
+    assert [r[0] for r in every[1:]].count(held["land", "market.enterprise"]) == 1
+    assert [r for r in every[1:] if r[2] == named(api, "resource", "police.person")] == feedback_cells(api, held)
+    picked = html_table((await office.get(f"/console/usage?{PERIOD}&provider=police")).text, "feedback")
+    assert picked[1:] == feedback_cells(api, held)
+    one = html_table((await office.get(f"/console/usage?{PERIOD}&resource=market.enterprise")).text, "feedback")
+    assert {r[2] for r in one[1:]} == {named(api, "resource", "market.enterprise")}
+
+
+AGAINST_POLICE = [
+    "provider=police",
+    "resource=police.person",
+    "provider=police&resource=police.person",
+    "provider=market&resource=police.person",
+    "provider=&resource=police.person",
+]
+
+
+async def test_no_page_chart_or_export_shows_feedback_on_another_departments_resources(fed):
+    """market's staff: market is the provider of market.enterprise and a consumer of police.person, with feedback of
+    its own there; its usage pages show the feedback on market.enterprise and nothing on police's resource, whatever
+    the question, nor do they name the grants of hrss and land."""
+    api, held, browsers = fed
+    market = browsers["market.staff"].client
+    hidden = (MARKET_NOTE, HRSS_NOTE, HRSS_LATER, LAND_NOTE, *(held[c, "police.person"] for c in ("hrss", "land")))
+    page = await market.get(f"/console/usage?{PERIOD}")
+    assert [r[0] for r in html_table(page.text, "feedback")[1:]] == [held["land", "market.enterprise"]]
+    assert LAND_MARKET_NOTE in page.text
+    for path in (
+        "/console/usage",
+        "/console/usage/chart.svg",
+        "/console/usage/export.csv",
+        "/console/usage/export.xlsx",
+    ):
+        own = await market.get(f"{path}?{PERIOD}&table=feedback")
+        assert own.status_code == 200, (path, own.text[:300])
+        body = own.text if not path.endswith("xlsx") else xlsx_text(own.content)
+        assert not any(text_ in body for text_ in hidden), path
+        for attack in AGAINST_POLICE:
+            answer = await market.get(f"{path}?{PERIOD}&table=feedback&{attack}")
+            assert (answer.status_code, "USAGE_NOT_YOURS" in answer.text) == (403, True), (path, attack)
+            assert not any(text_ in answer.text for text_ in hidden), (path, attack)
+
+
+def xlsx_text(content: bytes) -> str:
+    sheet = openpyxl.load_workbook(io.BytesIO(content)).active
+    return "\n".join(str(v) for row in sheet.iter_rows(values_only=True) for v in row if v is not None)
+
+
+FEEDBACK_REPORT = """query($provider: String, $resource: String) {
+  usageReport(provider: $provider, resource: $resource, from: "2026-11-25", to: "2026-12-01") {
+    provider feedback { grant consumer resource month
+      feedback { grant consumer provider resource period mattersHandled documentsSpared note revision }
+      usage { resource department grant period ...F } } } }
+fragment F on UsageRow { accesses rows values allowed partial denied failed itemsDenied masked itemsMasked }"""
+
+
+async def feedback_report(api, department: str, **variables) -> dict:
+    return await api.query(FEEDBACK_REPORT, department, None, variables=variables)
+
+
+def graphql_rows(answer: dict) -> list[tuple]:
+    assert "errors" not in answer, answer
+    rows = []
+    for r in answer["data"]["usageReport"]["feedback"]:
+        given = r["feedback"]
+        if given is not None:  # the feedback is that of the row's grant and month
+            assert (given["grant"], given["consumer"], given["resource"], given["period"]) == (
+                r["grant"],
+                r["consumer"],
+                r["resource"],
+                r["month"],
+            )
+        assert (r["usage"]["grant"], r["usage"]["department"], r["usage"]["period"]) == (
+            r["grant"],
+            r["consumer"],
+            r["month"] + "-01",
+        )
+        reported = None if given is None else (given["mattersHandled"], given["documentsSpared"], given["note"])
+        rows.append((r["grant"], r["consumer"], r["month"], graphql_figures(r["usage"]), reported))
+    return rows
+
+
+async def test_usage_report_over_graphql_has_the_feedback_of_its_period(fed):
+    api, held, _ = fed
+    assert graphql_rows(await feedback_report(api, "police")) == police_rows(held)
+    everything = graphql_rows(await feedback_report(api, "bigdata"))  # the coordinator: every provider's
+    assert [
+        r for r in everything if r[0] in {g for (_, res), g in held.items() if res == "police.person"}
+    ] == police_rows(held)
+    assert (held["land", "market.enterprise"], "land", "2026-11", Figures(), (5, 5, LAND_MARKET_NOTE)) in everything
+    assert graphql_rows(await feedback_report(api, "bigdata", provider="police")) == police_rows(held)
+    picked = graphql_rows(await feedback_report(api, "bigdata", resource="market.enterprise"))
+    assert {r[0] for r in picked} >= {held["land", "market.enterprise"]} and not set(picked) & set(police_rows(held))
+
+
+async def test_a_third_department_reads_no_other_departments_feedback_through_the_usage_report(fed):
+    """civil provides resources of its own and has no feedback anywhere; market is police.person's consumer (with
+    feedback of its own on it) and market.enterprise's provider. Neither reads feedback on police's resource through
+    usageReport, by any argument."""
+    api, held, _ = fed
+    police_grants = [held[c, "police.person"] for c in ("market", "hrss", "land")]
+    hidden = (MARKET_NOTE, HRSS_NOTE, HRSS_LATER, LAND_NOTE, LAND_MARKET_NOTE, *police_grants)
+    civil = await feedback_report(api, "civil")
+    assert civil["data"]["usageReport"]["feedback"] == [] and not any(
+        h in json.dumps(civil, ensure_ascii=False) for h in hidden
+    )
+    market = await feedback_report(api, "market")
+    assert [r[0] for r in graphql_rows(market)] == [held["land", "market.enterprise"]]
+    assert not any(h in json.dumps(market, ensure_ascii=False) for h in hidden if h != LAND_MARKET_NOTE)
+    for department in ("civil", "market"):
+        for variables in (
+            {"provider": "police"},
+            {"resource": "police.person"},
+            {"provider": department, "resource": "police.person"},
+            {"provider": "police", "resource": "police.person"},
+        ):
+            refused = await feedback_report(api, department, **variables)
+            assert refused["data"] is None, (department, variables)
+            assert refused["errors"][0]["extensions"]["code"] == "USAGE_NOT_YOURS", (department, variables)
+            assert not any(h in json.dumps(refused, ensure_ascii=False) for h in hidden), (department, variables)
