@@ -159,9 +159,7 @@ ACCESS = chain.declare(
         access_subjects,
         given="subjects",
         digest="subjects_digest",
-        derived=chain.Derived(
-            access_subject_keys, access_subject_index, "subject_key", lambda values: index_key(values[1])
-        ),
+        derived=chain.Derived(access_subject_keys, access_subject_index, "subject_key", "subject_hash", index_key),
     ),
 )
 PROCESS = chain.declare(
