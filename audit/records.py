@@ -65,7 +65,8 @@ _Waiting = tuple[asyncio.AbstractEventLoop, list[dict[str, Any]], "asyncio.Futur
 OVERLAP_WAIT = 0.001
 
 # Subject rows a writer appends before it brings the subject index up to date (audit.chain.index_sync): what a
-# subject lookup reads at most from access_subjects itself (the index's tail), some 5 ms of rows, per process writing.
+# subject lookup reads at most from access_subjects itself (the index's tail) per process writing, some 3 ms more a
+# lookup (docs/performance.md).
 INDEX_AFTER = 20_000
 
 
