@@ -538,6 +538,10 @@ async def _remove(engine: AsyncEngine, chain: str, checked: Checked) -> None:
         )
         for side in sides:
             await conn.execute(side.table.delete().where(side.table.c[side.seq].between(first, last)))
+        attached = declared.attached
+        if attached is not None and attached.derived is not None:  # the subject index's keys of those records
+            keys = attached.derived.table
+            await conn.execute(keys.delete().where(keys.c[attached.derived.seq].between(first, last)))
         removed = await conn.execute(table.delete().where(table.c.seq.between(first, last)))
         if removed.rowcount != header["records"]:
             raise ArchiveError("ARCHIVE_LIVE_MISMATCH", file=checked.path.name, first=first, last=last)

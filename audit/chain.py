@@ -16,7 +16,9 @@ them). A column that is not in a record's encoding must be empty (NULL) on it: `
 A chain may carry **attached rows**: rows of another table written with each record, in its transaction, naming
 the record's position (the access records' data subjects, ``audit/tables.py``). The record commits to them: one of
 its chained fields is the digest of its attached rows (None for none), set here as the record is linked, so that
-``verify`` finds an attached row deleted, added or altered as it finds the record changed.
+``verify`` finds an attached row deleted, added or altered as it finds the record changed. Attached rows may carry a
+**derived index** (``Derived``: the data subjects' index by a prefix of their hash), brought up to date off the records'
+transaction (``index_sync``); ``verify`` checks it holds exactly what the attached rows give, up to its head.
 
 Records older than the retention period leave the table for signed archive files (``audit.archives``): each archive
 recorded in ``audit_archives`` covers a run of positions from the chain's first live position on, so the live
@@ -50,6 +52,7 @@ from sqlalchemy import (
     UniqueConstraint,
     bindparam,
     column,
+    func,
     inspect,
     select,
 )
@@ -129,6 +132,24 @@ def _dump(value: object) -> str:
 
 
 @dataclass(frozen=True)
+class Derived:
+    """An index of a chain's attached rows written after their records' transaction, not in it: ``table`` holds
+    (``key``, the record's position ``seq``) once for each distinct key (``key_of`` the attached rows' column
+    ``source``) of each record up to the position in the one row of ``head``; the records after it are the index's tail, which a reader
+    of the index reads from the attached rows themselves (so nothing committed is ever missed). An index whose inserts
+    land at random in its B-tree costs a page written per key on SQLite when written with every record; in batches of
+    many records (``index_sync``) each page is written once a batch. ``verify`` checks that the index holds exactly
+    what the attached rows up to its head give (a key deleted would hide an access from a reader of the index)."""
+
+    table: Table
+    head: Table
+    key: str
+    source: str
+    key_of: Callable[[str], int]
+    seq: str = "record_seq"
+
+
+@dataclass(frozen=True)
 class Attached:
     """Rows of ``table`` attached to a chain's records: a given record carries them under ``given`` as tuples of
     their values (text) in the order of ``fields`` (without the record's position, which goes into ``seq``); their
@@ -138,6 +159,7 @@ class Attached:
     given: str
     digest: str
     seq: str = "record_seq"
+    derived: Derived | None = None
 
     @functools.cached_property
     def fields(self) -> tuple[str, ...]:
@@ -283,6 +305,48 @@ def _attached_rows(attached: Attached, rows: Sequence[tuple[int, Sequence[str]]]
     return [{attached.seq: seq, **dict(zip(attached.fields, values, strict=True))} for seq, values in rows]
 
 
+INDEX_BATCH = 20_000  # attached rows at most in one transaction of ``index_sync`` (a record's rows go together)
+
+
+def index_sync(conn: Connection, chain: str, max_rows: int = INDEX_BATCH) -> bool:
+    """Bring ``chain``'s derived index (``Derived``) towards the chain's head inside the caller's transaction: the
+    attached rows of the records after the index's head, about ``max_rows`` of them at most (a record's rows all
+    together), their keys inserted in key order, the head moved past those records. True once it is at the chain's
+    head. Takes the index's head row first: one indexer at a time, in any number of processes."""
+    declared = CHAINS[chain]
+    if declared.attached is None or declared.attached.derived is None:
+        raise ValueError(f"chain {chain} has no derived index")
+    attached, derived = declared.attached, declared.attached.derived
+    head = derived.head
+    conn.execute(head.update().values(seq=head.c.seq))  # SQLite's write lock, PostgreSQL's row lock
+    done: int = conn.execute(select(head.c.seq)).scalar_one()
+    # Every record up to the chain's head is committed whole (its attached rows with it, the head in the same
+    # transaction), and the chain's records are appended one transaction after another.
+    last: int = conn.execute(_READ_HEAD, {"chain_name": chain}).one().seq
+    if done >= last:
+        return True
+    position = attached.table.c[attached.seq]
+    read = select(position, attached.table.c[derived.source]).order_by(position)
+    rows = conn.execute(read.where(position > done, position <= last).limit(max_rows + 1)).all()
+    upto = last
+    if len(rows) > max_rows:  # up to the record before the last one read, which may have more rows than were read
+        upto = rows[-1][0] - 1
+        rows = [r for r in rows if r[0] <= upto]
+        if not rows:  # one record with more rows than a batch: taken whole
+            upto = conn.execute(select(func.min(position)).where(position > done)).scalar_one()
+            rows = conn.execute(read.where(position == upto)).all()
+    key = {value: derived.key_of(value) for value in {value for _, value in rows}}  # a subject in many records: once
+    keys = sorted({(key[value], seq) for seq, value in rows})
+    if keys:
+        # Through the driver: SQLAlchemy's parameters a row cost more than the insert itself (20,000 keys a batch).
+        mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"  # sqlite3 / psycopg
+        conn.exec_driver_sql(
+            f"INSERT INTO {derived.table.name} ({derived.key}, {derived.seq}) VALUES ({mark}, {mark})", keys
+        )
+    conn.execute(head.update().values(seq=upto))
+    return upto >= last
+
+
 @dataclass(frozen=True)
 class Break:
     chain: str
@@ -384,8 +448,16 @@ async def _verify_attached(
 ) -> Break | None:
     """The first record (up to position ``last``, whose hashes verify has checked) whose attached rows are not those
     its digest commits to, or an attached row naming no record; a batch of records at a time."""
-    table, rows_of = chain.table, attached.table
+    table, rows_of, derived = chain.table, attached.table, attached.derived
     position = rows_of.c[attached.seq]
+    # The derived index is checked up to its head (read first: an indexer may move it on meanwhile, over records
+    # that verify has checked or will check next time), which cannot be past the chain's.
+    indexed = 0 if derived is None else (await conn.execute(select(derived.head.c.seq))).scalar_one()
+    if derived is not None and indexed > last:
+        head = (await conn.execute(read_head)).one()
+        if indexed > head.seq:  # an index claiming records that are not there: its tail would go unread
+            return Break(chain.name, head.seq + 1, "inserted")
+        indexed = last
     for start in range(1, last + 1, VERIFY_BATCH):
         end = min(start + VERIFY_BATCH - 1, last)
         committed = {
@@ -401,6 +473,19 @@ async def _verify_attached(
         for seq in sorted(set(committed) | set(found)):
             if seq not in committed or attached_digest(found.get(seq, ())) != committed[seq]:
                 return Break(chain.name, seq, "changed")
+        if derived is not None and start <= indexed:
+            upto = min(end, indexed)
+            keyed = derived.table.c[derived.seq]
+            held = {
+                (r[0], r[1])
+                for r in await conn.execute(
+                    select(derived.table.c[derived.key], keyed).where(keyed.between(start, upto))
+                )
+            }
+            source = attached.fields.index(derived.source)
+            given = {(derived.key_of(v[source]), seq) for seq, values in found.items() if seq <= upto for v in values}
+            if held != given:
+                return Break(chain.name, min(seq for _, seq in held ^ given), "changed")
     # A row attached to no record: before the first, or beyond the head (read after them: whatever a running server
     # appended meanwhile, its head came with its rows).
     stray = (await conn.execute(select(position).where((position < 1) | (position > last)).order_by(position))).first()
@@ -409,6 +494,14 @@ async def _verify_attached(
         beyond = (await conn.execute(select(position).where((position < 1) | (position > head.seq)).limit(1))).first()
         if beyond is not None:
             return Break(chain.name, beyond[0], "inserted")
+    if derived is not None:  # a key of no record (the index's keys of records up to its head are checked above)
+        keyed = derived.table.c[derived.seq]
+        stray = (await conn.execute(select(keyed).where((keyed < 1) | (keyed > last)).order_by(keyed))).first()
+        if stray is not None:
+            head = (await conn.execute(read_head)).one()
+            beyond = (await conn.execute(select(keyed).where((keyed < 1) | (keyed > head.seq)).limit(1))).first()
+            if beyond is not None:
+                return Break(chain.name, beyond[0], "inserted")
     return None
 
 

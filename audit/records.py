@@ -14,7 +14,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from audit.chain import SqliteAppender, append_sync
+from audit.chain import SqliteAppender, append_sync, index_sync
 from audit.tables import ACCESS
 from govshare import metrics
 from govshare.errors import AuditError, ConfigError
@@ -64,6 +64,11 @@ _Waiting = tuple[asyncio.AbstractEventLoop, list[dict[str, Any]], "asyncio.Futur
 # How long the loop's thread waits at most for an idle writer to reach its commit (``hand_over(..., overlap=True)``).
 OVERLAP_WAIT = 0.001
 
+# Subject rows a writer appends before it brings the subject index up to date (audit.chain.index_sync): what a
+# subject lookup reads at most from access_subjects itself (the index's tail) per process writing, some 3 ms more a
+# lookup (docs/performance.md).
+INDEX_AFTER = 20_000
+
 
 class AuditWriter:
     """Writes each request's access records before its answer is sent, never on the event loop's thread; if they
@@ -101,6 +106,9 @@ class AuditWriter:
         self._ended = False
         self._lock = threading.Lock()
         self._before_commit: Callable[[], None] | None = None  # set by the thread for one transaction
+        # Subject rows this writer appended since it last brought the subject index up to the chain's head.
+        self._unindexed = 0
+        self.index_after = INDEX_AFTER
         self._idle = True  # no transaction under way in the thread (read on the loop without a lock: a hint only)
         self.overlap_wait = OVERLAP_WAIT
 
@@ -167,6 +175,8 @@ class AuditWriter:
                     self._idle = False
                     try:
                         self._write_batch(batch)
+                        if self._unindexed >= self.index_after:
+                            self._index_subjects()
                     finally:
                         self._idle = True
         finally:
@@ -207,6 +217,8 @@ class AuditWriter:
             committing()
         metrics.records_written(time.perf_counter() - started, len(rows), ok=error is None)
         self._tell(batch, error)
+        if error is None:
+            self._unindexed += sum(len(row.get("subjects") or ()) for row in rows)
         if error is not None and not isinstance(error, Exception):
             raise error
 
@@ -248,6 +260,24 @@ class AuditWriter:
             append_sync(conn, ACCESS.name, rows)
             if before_commit is not None:
                 before_commit()
+
+    def _index_subjects(self) -> None:
+        """The subject index brought towards the chain's head, after the requests of the last transaction are told:
+        a batch a transaction (``audit.chain.INDEX_BATCH`` rows, the write lock held for a moment), until it is there
+        or a request is waiting (it goes first; the next transaction's turn goes on). A failure leaves the index where
+        it was (a lookup reads the records after it from the subject rows themselves) and is logged; the next
+        transaction tries again."""
+        try:
+            while True:
+                with self._sync.begin() as conn:
+                    caught_up = index_sync(conn, ACCESS.name)
+                if caught_up:
+                    self._unindexed = 0
+                    return
+                if not self._queue.empty():
+                    return
+        except Exception:
+            log.exception("the subject index could not be brought up to date")
 
     async def close(self) -> None:
         """Stop taking records; those already handed over are written (and their requests told) first. A second call

@@ -8,10 +8,11 @@ with the access records by ``govshare audit verify``; the applications package o
 
 from __future__ import annotations
 
-from sqlalchemy import JSON, Column, Index, Integer, String, Table, Text
+from sqlalchemy import JSON, BigInteger, Column, Index, Integer, String, Table, Text
 
 from audit import chain
-from govshare.platformdb import UTCDateTime, append_only, metadata
+from govshare.platformdb import SEED_ROWS, UTCDateTime, append_only, metadata
+from govshare.subjects import index_key
 
 # Removable only once archived (``govshare audit archive``, audit/archives.py): the guard lets a DELETE through for
 # a record an archive recorded in audit_archives covers, and refuses every other.
@@ -57,12 +58,13 @@ access_records = append_only(
     archived=("access", "seq"),
 )
 
-# The data-subject index (README "Who looked at my data"): one row per data subject of the rows an access record
-# answered, written in the record's transaction and committed to by its subjects_digest (audit.chain: attached rows).
-# A subject is the keyed hash of its identifier (govshare.subjects: HMAC-SHA256 under the subject key kept outside
-# this database), never the number; ``item`` is the catalog item that named it (the record's key, a legal
+# The data subjects of each access record (README "Who looked at my data"): one row per data subject of the rows an
+# access record answered, written in the record's transaction and committed to by its subjects_digest (audit.chain:
+# attached rows). A subject is the keyed hash of its identifier (govshare.subjects: HMAC-SHA256 under the subject key
+# kept outside this database), never the number; ``item`` is the catalog item that named it (the record's key, a legal
 # representative's ID number, ...). Rows belong to their record: whatever archives or removes a record does the same
-# to its rows (``record_seq`` is the record's ``seq``).
+# to its rows (``record_seq`` is the record's ``seq``). Keyed by the record first, so a record's rows are appended at
+# the end of the B-tree; a subject's records are found by ``access_subject_keys`` (revision 0014).
 access_subjects = append_only(
     Table(
         "access_subjects",
@@ -70,13 +72,36 @@ access_subjects = append_only(
         Column("record_seq", Integer, primary_key=True, autoincrement=False),
         Column("item", String(80), primary_key=True),
         Column("subject_hash", String(64), primary_key=True),
-        # A subject's accesses, newest first (subjectAccesses); a record's subjects are its primary key's first part.
-        Index("access_subjects_subject_hash", "subject_hash", "record_seq"),
         # SQLite: the rows are their primary key's B-tree, not a rowid table beside it (one B-tree less to write).
         sqlite_with_rowid=False,
     ),
     archived=("access", "record_seq"),
 )
+
+# The subject index proper: each record once under each of its subjects' index keys (govshare.subjects.index_key, the
+# hash's first 64 bits), a subject's records in order. Derived from access_subjects off the records' transaction, in
+# batches (audit.chain.index_sync, run by the audit writer's thread between transactions: audit/records.py), up to
+# the position in access_subject_index; a lookup reads the records after it from access_subjects itself and checks
+# the full hash on every row it found (resolvers/subjects.py). ``govshare audit verify`` checks that it holds exactly
+# the keys of the subject rows up to that position.
+access_subject_keys = append_only(
+    Table(
+        "access_subject_keys",
+        metadata,
+        Column("subject_key", BigInteger, primary_key=True, autoincrement=False),
+        Column("record_seq", Integer, primary_key=True, autoincrement=False),
+        sqlite_with_rowid=False,
+    ),
+    archived=("access", "record_seq"),
+)
+# One row: the last access record position whose subjects are in access_subject_keys.
+access_subject_index = Table(
+    "access_subject_index",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("seq", Integer, nullable=False),
+)
+SEED_ROWS[access_subject_index.name] = [{"id": 1, "seq": 0}]
 
 process_records = append_only(
     Table(
@@ -130,7 +155,12 @@ ACCESS = chain.declare(
         2: (*_ACCESS_V1, "policy_version"),
         3: (*_ACCESS_V1, "policy_version", "subjects_digest"),  # the data subjects (revision 0009)
     },
-    chain.Attached(access_subjects, given="subjects", digest="subjects_digest"),
+    chain.Attached(
+        access_subjects,
+        given="subjects",
+        digest="subjects_digest",
+        derived=chain.Derived(access_subject_keys, access_subject_index, "subject_key", "subject_hash", index_key),
+    ),
 )
 PROCESS = chain.declare(
     "process",

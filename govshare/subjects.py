@@ -46,6 +46,14 @@ class SubjectKey:
         return outer.hexdigest()
 
 
+def index_key(subject_hash: str) -> int:
+    """The subject index's key of a subject hash: its first 64 bits as a signed integer (an integer column stores five
+    times as many keys a page as the 64 hex digits). Not unique in principle, so whoever finds records by it checks the
+    full hash on the rows it found (resolvers/subjects.py)."""
+    key = int(subject_hash[:16], 16)
+    return key - (1 << 64) if key >= 1 << 63 else key
+
+
 _ID_NUMBER = re.compile(r"[0-9]{17}[0-9X]")
 _ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 

@@ -2,7 +2,7 @@
 
 A service hall (a key with the role ``subject_service``) asks with the person's ID number or the enterprise's credit
 code; the number is checked (its check character), hashed with the subject key (govshare.subjects) and looked up in
-the access records' subject index (audit.tables.access_subjects). The answer names the accesses (when, which
+the access records' subject index (audit.tables: access_subject_keys and, for the newest records, access_subjects). The answer names the accesses (when, which
 department and application, operator, purpose, grants, items, operation), never another subject's number or hash.
 The lookup is itself an access record (operation ``subject``, resource ``SUBJECT_INDEX``), indexed under the subject
 asked, so that the next lookup shows it too; a refused lookup is recorded as refused, under no subject.
@@ -20,11 +20,11 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from audit import archives
 from audit.chain import audit_archives
 from audit.records import AccessRecord
-from audit.tables import ACCESS, access_records, access_subjects
+from audit.tables import ACCESS, access_records, access_subject_index, access_subject_keys, access_subjects
 from govshare.config import Settings
 from govshare.errors import GovshareError
 from govshare.logs import logger
-from govshare.subjects import credit_code_valid, id_number_valid, normal
+from govshare.subjects import credit_code_valid, id_number_valid, index_key, normal
 from resolvers.context import RequestContext
 from resolvers.data import decode_cursor, encode_cursor
 
@@ -124,20 +124,51 @@ async def read(
 ) -> Found:
     """The accesses indexed under the subject hash ``digest``, newest first (before position ``before``). With
     ``settings``, a page the live records do not fill goes on into the records archives took out of the table (each
-    archive checked whole before any of its records is read; they all lie before the live ones)."""
-    hits = select(access_subjects.c.record_seq, access_subjects.c.item).where(access_subjects.c.subject_hash == digest)
-    seqs = select(access_subjects.c.record_seq).where(access_subjects.c.subject_hash == digest).distinct()
-    if before is not None:
-        seqs = seqs.where(access_subjects.c.record_seq < before)
-    seqs = seqs.order_by(access_subjects.c.record_seq.desc()).limit(first + 1)
+    archive checked whole before any of its records is read; they all lie before the live ones).
+
+    The live records come from two places (audit/tables.py): those after the subject index's head from their subject
+    rows themselves (the index's tail, a few thousand rows at most), then those up to it by the subject's index key in
+    access_subject_keys, each checked by its subject rows holding the full hash (a key is the hash's first 64 bits)."""
+    position, hashed = access_subjects.c.record_seq, access_subjects.c.subject_hash
+    keyed = access_subject_keys.c.record_seq
+    items: dict[int, list[str]] = {}
     async with platform.connect() as conn:
-        page = [r.record_seq for r in await conn.execute(seqs)]
+        # The index's head first: every record up to it is under its keys, every one after it in the tail read next,
+        # however far an indexer moves the head meanwhile.
+        indexed = (await conn.execute(select(access_subject_index.c.seq))).scalar_one()
+        tail = select(position).where(position > indexed, hashed == digest)
+        if before is not None:
+            tail = tail.where(position < before)
+        page = [r[0] for r in await conn.execute(tail.distinct().order_by(position.desc()).limit(first + 1))]
+        if page:
+            for r in await conn.execute(
+                select(position, access_subjects.c.item).where(position.in_(page[:first]), hashed == digest)
+            ):
+                items.setdefault(r[0], []).append(r[1])
+        below = indexed + 1 if before is None else min(before, indexed + 1)
+        key = access_subject_keys.c.subject_key == index_key(digest)
+        while len(page) <= first:
+            candidates = [
+                r[0]
+                for r in await conn.execute(
+                    select(keyed).where(key, keyed < below).order_by(keyed.desc()).limit(first + 1 - len(page))
+                )
+            ]
+            if not candidates:
+                break
+            named: dict[int, list[str]] = {}
+            for r in await conn.execute(
+                select(position, access_subjects.c.item).where(position.in_(candidates), hashed == digest)
+            ):
+                named.setdefault(r[0], []).append(r[1])
+            # A key whose record's rows do not hold the hash: another subject's key alike in its 64 bits (or a key
+            # tampered with, which govshare audit verify reports).
+            page += [seq for seq in candidates if seq in named]
+            items.update(named)
+            below = candidates[-1]
         wanted = page[:first]
-        items: dict[int, list[str]] = {}
         rows = {}
         if wanted:
-            for r in await conn.execute(hits.where(access_subjects.c.record_seq.in_(wanted))):
-                items.setdefault(r.record_seq, []).append(r.item)
             rows = {
                 r.seq: r for r in await conn.execute(select(access_records).where(access_records.c.seq.in_(wanted)))
             }
@@ -146,8 +177,8 @@ async def read(
         log.error("the subject index names access records that are not there: %s", missing)
     found = [Access(seq, rows[seq], tuple(sorted(items.get(seq, ())))) for seq in wanted if seq in rows]
     if len(page) <= first and settings is not None:
-        below = page[-1] if page else before
-        archived = await _archived(platform, settings, digest, first + 1 - len(page), below)
+        below_archived = page[-1] if page else before
+        archived = await _archived(platform, settings, digest, first + 1 - len(page), below_archived)
         found += archived[: first - len(found)]
         page += [a.seq for a in archived]
         wanted = [a.seq for a in found]

@@ -462,7 +462,8 @@ async def test_the_data_subjects_leave_with_their_records_and_every_chain_still_
     """The access records' data subjects (access_subjects, committed to by each record's subjects_digest) are
     archived in their record's entry and removed with it: verify passes across the archives and the live table, the
     subjects of live records stay, guarded, and the archived ones are read back with their records."""
-    from audit.tables import access_subjects
+    from audit.tables import access_subject_keys, access_subjects
+    from tests.test_subjects import wait_for_index_head
 
     made = Platform(tmp_path, platform_url)
     await ensure_current(made.engine)
@@ -472,18 +473,23 @@ async def test_the_data_subjects_leave_with_their_records_and_every_chain_still_
         return dataclasses.replace(access_record(i), at=at + timedelta(seconds=i), subjects=subjects)
 
     writer = AuditWriter(made.engine)
+    writer.index_after = 1  # the subject index (access_subject_keys) brought up to date after each transaction
     try:
         await writer.write([with_subjects(i, OLD) for i in range(4)])
         await writer.write([with_subjects(i, datetime.now(UTC)) for i in range(4, 6)])
+        await wait_for_index_head(made.engine, 6)
     finally:
         await writer.close()
     try:
         assert await made.count(access_subjects) == 12
+        assert await made.count(access_subject_keys) == 6  # these hashes all begin with 16 zeros: one key a record
         made.archive()
         assert await made.count(access_records) == 2
         async with made.engine.connect() as conn:
             left = (await conn.execute(select(access_subjects.c.record_seq))).scalars().all()
+            keyed = (await conn.execute(select(access_subject_keys.c.record_seq))).scalars().all()
         assert sorted(left) == [5, 5, 6, 6], "the live records keep their subjects, the archived ones take theirs"
+        assert sorted(keyed) == [5, 6], "and their keys in the subject index"
         verified = made.verify()
         assert verified.returncode == 0, verified.stderr
         read = {r.fields["seq"]: r.side for r in archives.iter_access_records(made.settings, folder=made.archive_dir)}
@@ -492,6 +498,9 @@ async def test_the_data_subjects_leave_with_their_records_and_every_chain_still_
         with pytest.raises(Exception, match="append-only"):
             async with made.engine.begin() as conn:
                 await conn.execute(text("DELETE FROM access_subjects WHERE record_seq = 5"))
+        with pytest.raises(Exception, match="append-only"):
+            async with made.engine.begin() as conn:
+                await conn.execute(text("DELETE FROM access_subject_keys WHERE record_seq = 5"))
     finally:
         await made.engine.dispose()
 
@@ -532,23 +541,32 @@ async def test_a_subject_lookup_pages_on_from_the_live_records_into_the_archived
     then from the archives, one cursor across both; without the archives only the live ones are there."""
     from resolvers import subjects
     from resolvers.data import decode_cursor
+    from tests.test_subjects import wait_for_index_head
 
     made = Platform(tmp_path, platform_url)
     await ensure_current(made.engine)
     someone = "c" * 64
+
+    def accessed(at: datetime, numbers: range):
+        return [
+            dataclasses.replace(access_record(i), at=at + timedelta(seconds=i), subjects=[("idNumber", someone)])
+            for i in numbers
+        ]
+
+    # Records 1-5 in the subject index, 6 after its head: a page crosses the index's tail, the index and the archives.
     writer = AuditWriter(made.engine)
+    writer.index_after = 1
     try:
-        for at, numbers in ((OLD, range(4)), (datetime.now(UTC), range(4, 6))):
-            await writer.write(
-                [
-                    dataclasses.replace(
-                        access_record(i), at=at + timedelta(seconds=i), subjects=[("idNumber", someone)]
-                    )
-                    for i in numbers
-                ]
-            )
+        await writer.write(accessed(OLD, range(4)))
+        await writer.write(accessed(datetime.now(UTC), range(4, 5)))
+        await wait_for_index_head(made.engine, 5)
     finally:
         await writer.close()
+    later = AuditWriter(made.engine)
+    try:
+        await later.write(accessed(datetime.now(UTC), range(5, 6)))
+    finally:
+        await later.close()
     try:
         made.archive()
         assert await made.count(access_records) == 2

@@ -106,6 +106,7 @@ async def test_the_schema_made_from_the_metadata_is_the_migrated_one(platform_ur
             ("DB_UPGRADE_STEP", "0011_feedback"),
             ("DB_UPGRADE_STEP", "0012_usage_indexes"),
             ("DB_UPGRADE_STEP", "0013_catalog_changes"),
+            ("DB_UPGRADE_STEP", "0014_subject_prefix"),
         ]
         async with migrated.connect() as conn:
             assert await conn.run_sync(_diff) == []
@@ -128,7 +129,7 @@ async def test_the_schema_made_from_the_metadata_is_the_migrated_one(platform_ur
     finally:
         await direct.dispose()
     assert from_revisions["revision"] == [migrations.head()]
-    assert len(from_revisions["triggers"]) == (10 if platform_url.startswith("sqlite") else 5)
+    assert len(from_revisions["triggers"]) == (12 if platform_url.startswith("sqlite") else 6)
 
 
 def _dump(path: Path) -> tuple[list[str], bytes]:
@@ -298,6 +299,8 @@ def test_the_baseline_database_written_by_the_old_code_is_adopted_upgraded_and_v
         "the coordinating authority's and auditors' view).）",
         "已升级：0012_usage_indexes → 0013_catalog_changes（Each catalog version records the entries it changed "
         "from the version before: a process follows the catalog by them.）",
+        "已升级：0013_catalog_changes → 0014_subject_prefix（The subject index by a 64-bit prefix of the subject hash, "
+        "derived off the access records' transaction.）",
         f"平台数据库的结构版本：{migrations.head()}（最新）",
     ]
     assert (
@@ -454,7 +457,7 @@ def test_db_history_lists_the_revisions_from_the_baseline(tmp_path):
     assert run.returncode == 0
     lines = run.stdout.splitlines()
     assert lines[0].startswith("base -> 0001_baseline ") and lines[-1].startswith(
-        f"0012_usage_indexes -> {migrations.head()} (head)"
+        f"0013_catalog_changes -> {migrations.head()} (head)"
     )
 
 
@@ -577,6 +580,37 @@ async def test_revision_0008_keeps_the_accounts_made_before_as_the_coordinators_
             await accounts.create_account(conn, Settings(), "land.clerk", "a long enough password", department="land")
             rows = {r.username: r.department for r in await accounts.list_accounts(conn)}
         assert rows == {"old.hand": None, "land.clerk": "land"}
+    finally:
+        await engine.dispose()
+
+
+@pytest.mark.parametrize("platform_url", BACKENDS, indirect=True)
+async def test_revision_0014_indexes_the_subjects_written_before_by_their_prefix(platform_url):
+    """The subject rows written before the revision are in the new index, up to the chain's head, and are found by
+    it; the records verify as before."""
+    from audit.tables import access_subject_index, access_subject_keys
+    from govshare.subjects import index_key
+    from resolvers import subjects
+    from tests.conftest import access_record
+
+    engine = await _engine(platform_url)
+    someone, other = "12" * 32, "34" * 32
+    try:
+        await migrations.upgrade(engine, "0013_catalog_changes")
+        writer = AuditWriter(engine)  # writes the records and their subject rows as before (0013 has no new index)
+        try:
+            for i, named in enumerate([[someone], [], [someone, other]]):
+                subjects_of = sorted(("idNumber" if n == someone else "legalRepIdNumber", n) for n in named)
+                await writer.write([dataclasses.replace(access_record(i), subjects=subjects_of)])
+        finally:
+            await writer.close()
+        await migrations.upgrade(engine)
+        async with engine.connect() as conn:
+            assert (await conn.execute(select(access_subject_index.c.seq))).scalar_one() == 3
+            keys = set((await conn.execute(select(access_subject_keys))).all())
+            assert await verify(conn, "access") == (3, None)
+        assert keys == {(index_key(someone), 1), (index_key(someone), 3), (index_key(other), 3)}
+        assert [a.seq for a in (await subjects.read(engine, someone, 10)).accesses] == [3, 1]
     finally:
         await engine.dispose()
 

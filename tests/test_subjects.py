@@ -11,6 +11,7 @@ from sqlalchemy import select, text
 from audit.chain import verify
 from audit.tables import access_records, access_subjects
 from schema.plans import PlanExecutor
+from tests.test_migrations import platform_url  # noqa: F401 - the fixture
 
 SUBJECT = """query($id: String, $code: String, $first: Int, $after: String) {
   subjectAccesses(idNumber: $id, creditCode: $code, first: $first, after: $after) {
@@ -407,3 +408,132 @@ async def test_a_data_error_report_is_an_access_to_its_record_and_stores_no_numb
         ("market", "police.person", "report", ["idNumber"])
     ]
     assert await _scan(own_api.app.state.runtime.engine, [rep]) == []
+
+
+# The subject index (audit/tables.py: access_subject_keys by a 64-bit prefix of the hash, up to the position in
+# access_subject_index; the records after it read from access_subjects): records written by a writer that brings it up
+# to date every 3 subject rows, so that records 1-4 are in the index and record 5 is in its tail.
+SOMEONE = "ab" * 32
+TWIN = "ab" * 8 + "cd" * 24  # another subject whose hash begins alike: the same index key
+OTHER = "ef" * 32
+WRITTEN = [
+    [("idNumber", SOMEONE), ("legalRepIdNumber", OTHER)],
+    [("idNumber", TWIN)],
+    [("creditCode", SOMEONE)],
+    [("idNumber", SOMEONE), ("legalRepIdNumber", SOMEONE)],
+    [("idNumber", SOMEONE)],
+]
+
+
+async def _indexed_platform(url: str):
+    import dataclasses
+
+    from audit.records import AuditWriter
+    from govshare.platformdb import make_engine
+    from migrations import ensure_current
+    from tests.conftest import access_record
+
+    engine = make_engine(url)
+    await ensure_current(engine)
+    writer = AuditWriter(engine)
+    writer.index_after = 3
+    try:
+        for i, subjects in enumerate(WRITTEN):  # one transaction each
+            await writer.write([dataclasses.replace(access_record(i), subjects=sorted(subjects))])
+            if i == 3:  # the 3rd subject row since the last time: record 4's transaction was followed by indexing
+                await wait_for_index_head(engine, 4)
+    finally:
+        await writer.close()
+    await wait_for_index_head(engine, 4)
+    return engine
+
+
+async def wait_for_index_head(engine, expected: int) -> None:
+    """Wait (60 s at most) for the subject index's head to be at ``expected``: the writer's thread indexes after it
+    has told the requests of its transaction."""
+    import asyncio
+    import time
+
+    from audit.tables import access_subject_index
+
+    deadline = time.monotonic() + 60
+    while True:
+        async with engine.connect() as conn:
+            head = (await conn.execute(select(access_subject_index.c.seq))).scalar_one()
+        if head == expected or time.monotonic() > deadline:
+            break
+        await asyncio.sleep(0.05)
+    assert head == expected
+
+
+@pytest.mark.parametrize("platform_url", ["sqlite", "postgres"], indirect=True)
+async def test_a_lookup_reads_the_index_and_the_records_after_its_head_alike(platform_url):
+    """The writer indexes between transactions (records 1-4 here), the lookup reads the rest from the subject rows:
+    every access comes, newest first, page after page across the two, and a subject whose hash shares the index key
+    (its first 64 bits) is told apart by the full hash."""
+    from audit.tables import access_subject_keys
+    from govshare.subjects import index_key
+    from resolvers import subjects
+    from resolvers.data import decode_cursor
+
+    engine = await _indexed_platform(platform_url)
+    try:
+        async with engine.connect() as conn:
+            keys = set((await conn.execute(select(access_subject_keys))).all())
+            assert await verify(conn, "access") == (5, None)
+        assert keys == {(index_key(SOMEONE), s) for s in (1, 2, 3, 4)} | {(index_key(OTHER), 1)}
+        found = await subjects.read(engine, SOMEONE, 10)
+        assert [(a.seq, a.items) for a in found.accesses] == [
+            (5, ("idNumber",)),
+            (4, ("idNumber", "legalRepIdNumber")),
+            (3, ("creditCode",)),
+            (1, ("idNumber",)),
+        ]
+        assert not found.has_next_page
+        pages, cursor = [], None
+        while True:
+            page = await subjects.read(engine, SOMEONE, 1, decode_cursor(cursor) if cursor else None)
+            pages.append([a.seq for a in page.accesses])
+            if not page.has_next_page:
+                break
+            cursor = page.end_cursor
+        assert pages == [[5], [4], [3], [1]]
+        assert [a.seq for a in (await subjects.read(engine, TWIN, 10)).accesses] == [2]
+        assert [a.seq for a in (await subjects.read(engine, OTHER, 10)).accesses] == [1]
+    finally:
+        await engine.dispose()
+
+
+@pytest.mark.parametrize(
+    "tampering, problem, seq",
+    [
+        ("DELETE FROM access_subject_keys WHERE record_seq = 3", "changed", 3),
+        ("UPDATE access_subject_keys SET subject_key = subject_key + 1 WHERE record_seq = 3", "changed", 3),
+        ("INSERT INTO access_subject_keys (subject_key, record_seq) VALUES (7, 2)", "changed", 2),
+        ("INSERT INTO access_subject_keys (subject_key, record_seq) VALUES (7, 99)", "inserted", 99),
+        ("UPDATE access_subject_index SET seq = 5", "changed", 5),  # over record 5, whose keys are not there
+        ("UPDATE access_subject_index SET seq = 9", "inserted", 6),  # past the chain's head
+    ],
+    ids=["key deleted", "key altered", "key added", "key of no record", "head over the tail", "head past the chain"],
+)
+async def test_a_changed_subject_index_breaks_the_chain(platform_url, tampering, problem, seq):
+    """A database administrator hiding an access from the lookup by the index (its key deleted, altered, or its
+    record left behind the index's head) is found by verify, as is a key naming no record."""
+    from resolvers import subjects
+
+    engine = await _indexed_platform(platform_url)
+    try:
+        with pytest.raises(Exception, match="append-only"):
+            async with engine.begin() as conn:
+                await conn.execute(text("DELETE FROM access_subject_keys WHERE record_seq = 3"))
+        async with engine.begin() as conn:
+            for trigger in ("access_subject_keys_no_update", "access_subject_keys_no_delete"):
+                await conn.execute(text(f"DROP TRIGGER IF EXISTS {trigger}"))
+            await conn.execute(text(tampering))
+        if "DELETE" in tampering:  # what the attack gains: the lookup by the index no longer lists record 3
+            assert [a.seq for a in (await subjects.read(engine, SOMEONE, 10)).accesses] == [5, 4, 1]
+        async with engine.connect() as conn:
+            _, broken = await verify(conn, "access")
+        assert broken is not None and (broken.problem, broken.seq) == (problem, seq)
+    finally:
+        await engine.dispose()
