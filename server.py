@@ -209,8 +209,10 @@ class Runtime:
         )
 
     @staticmethod
-    def _forms(catalog: Catalog) -> FormIndex:
-        index = FormIndex(catalog)
+    def _forms(catalog: Catalog, previous: FormIndex | None = None) -> FormIndex:
+        """The form search's index of ``catalog``; following ``previous`` (the index in force), only the resources
+        changed are indexed again."""
+        index = FormIndex(catalog, previous=previous)
         for code, item in index.unknown:  # the synonyms file names an item this catalog does not publish
             log.warning("catalog/synonyms.toml: %s has no published item %s; its synonyms are not searched", code, item)
         return index
@@ -289,17 +291,23 @@ class Runtime:
             if catalog is not current.catalog:
                 # Checking every source may take source_timeout_seconds: the new policies (a grant revoked, a deny
                 # rule) come into force on the catalog in force first, the new catalog once its sources are checked.
-                interim = await asyncio.to_thread(PolicyEngine, current.catalog, policies)
+                # The same policies as in force (a change of the catalog alone): the engine in force is that engine.
+                interim = (
+                    current.policy
+                    if policies == current.policy.policies
+                    else await asyncio.to_thread(PolicyEngine, current.catalog, policies, current.policy)
+                )
                 self.snapshot = current = replace(
                     current, policy=interim, documents=documents, disputes=disputes, checked_at=started
                 )
                 catalog = without_nonconforming(catalog, await check_sources(catalog, self.settings))
             # Building the engine and the schema takes long for many rules: in a thread, so requests go on meanwhile.
+            # Each follows the one in force: what a change of the catalog left as it was is kept, not made again.
             policy, schema, forms = await asyncio.to_thread(
                 lambda: (
-                    PolicyEngine(catalog, policies),
+                    PolicyEngine(catalog, policies, previous=current.policy),
                     current.schema if catalog is current.catalog else self._schema(catalog, current.schema),
-                    current.forms if catalog is current.catalog else self._forms(catalog),
+                    current.forms if catalog is current.catalog else self._forms(catalog, current.forms),
                 )
             )
             self.snapshot = Snapshot(

@@ -75,7 +75,7 @@ class CommandRuntime:
                     raise GovshareError("CATALOG_NOT_LOADED")
                 catalog = without_nonconforming(catalog, await check_sources(catalog, self.settings))
             policies = await load_policy_set(conn, silence_approves=self.settings.silence_approves)
-        self.catalog, self.policy = catalog, PolicyEngine(catalog, policies)
+        self.catalog, self.policy = catalog, PolicyEngine(catalog, policies, previous=self.policy)
 
     async def changed(self) -> None:
         """A change was committed: announce the policy version now in the database (govshare/notify.py)."""

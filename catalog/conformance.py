@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 
-from catalog.model import Catalog, Resource
-from connectors.conformance import Mismatch, check_table
+from catalog.model import Catalog
+from connectors.conformance import Mismatch, check_tables
 from govshare.config import Settings
 from govshare.logs import logger
 
@@ -14,14 +13,21 @@ log = logger(__name__)  # govshare.<module>: one logging configuration covers it
 
 
 async def check_sources(catalog: Catalog, settings: Settings) -> dict[str, list[Mismatch]]:
-    """Resource code -> its mismatches, for every published resource (empty list: conforms)."""
-
-    async def one(resource: Resource) -> tuple[str, list[Mismatch]]:
-        url = settings.expand(catalog.departments[resource.provider].source)
-        columns = {item.column: item.type for item in resource.items}
-        return resource.code, await check_table(url, resource.table, columns, timeout=settings.source_timeout_seconds)
-
-    return dict(await asyncio.gather(*(one(r) for r in catalog.published())))
+    """Resource code -> its mismatches, for every published resource (empty list: conforms). Each source database is
+    read once, on one connection, for every table its resources name (connectors.conformance ``check_tables``): a
+    city's catalog checks thousands of resources in tens of databases."""
+    return await check_tables(
+        [
+            (
+                r.code,
+                settings.expand(catalog.departments[r.provider].source),
+                r.table,
+                {item.column: item.type for item in r.items},
+            )
+            for r in catalog.published()
+        ],
+        timeout=settings.source_timeout_seconds,
+    )
 
 
 def without_nonconforming(catalog: Catalog, findings: dict[str, list[Mismatch]]) -> Catalog:

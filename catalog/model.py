@@ -217,6 +217,31 @@ class Loaded(NamedTuple):
     purposes: dict[str, Purpose]
 
 
+class Since(NamedTuple):
+    """What a catalog read by the changes since another version knows of them (``Catalog.following``): the resources
+    of the version it follows (``before``: that very dict), its own (``after``), and the codes of the resources that
+    changed, came or went between them; every other code is the same object in both."""
+
+    before: dict[str, Resource]
+    after: dict[str, Resource]
+    codes: frozenset[str]
+
+
+def changed_resources(before: dict[str, Resource], catalog: Catalog) -> Iterable[str]:
+    """The codes of the resources that may differ between ``before`` (the resources of a catalog followed) and
+    ``catalog``'s, changed, new or gone: what ``catalog.since`` says when it was read following exactly ``before``,
+    else found by identity over every resource."""
+    since = catalog.since
+    after = catalog.resources
+    if since is not None and since.before is before and since.after is after:
+        return since.codes
+    changed = [code for code, resource in after.items() if before.get(code) is not resource]
+    kept = len(after) - len(changed) + sum(1 for code in changed if code in before)
+    if kept != len(before):  # some resource of ``before`` is gone
+        changed += [code for code in before if code not in after]
+    return changed
+
+
 # A change of one entry from one version to the next: (kind, code, the entry as the document holds it; None: gone).
 Change = tuple[str, str, dict[str, Any] | None]
 CHANGE_KINDS = ("department", "purpose", "resource")
@@ -281,6 +306,8 @@ class Catalog:
     # Read from a version (from_document, following): that version and every entry read from it, before any resource
     # was left out (conformance), so that the next version's unchanged entries are these very objects.
     loaded: Loaded | None = field(default=None, compare=False, repr=False)
+    # Read by the changes since the version before (following): which resources they changed (``changed_resources``).
+    since: Since | None = field(default=None, compare=False, repr=False)
 
     def published(self) -> list[Resource]:
         return [r for r in self.resources.values() if r.status == Status.PUBLISHED]
@@ -323,7 +350,7 @@ class Catalog:
             purposes=purposes,
             resources=resources,
             version=version,
-            loaded=Loaded(version, dict(resources), dict(departments), dict(purposes)),
+            loaded=Loaded(version, resources, departments, purposes),  # a catalog's dicts are never changed in place
         )
 
     @classmethod
@@ -332,15 +359,18 @@ class Catalog:
         version's between them, in order; catalog/store.py records them) applied: an entry not changed is the object
         read before, a changed one is read from its entry as ``from_document`` reads it, so the catalog is the one
         a read of that version's whole document gives, in the same order, and the work is that of the changes."""
+        changes = list(changes)
         parts = (dict(loaded.departments), dict(loaded.purposes), dict(loaded.resources))
         _apply(parts, changes, lambda kind, entry: _READERS[kind](entry))
         departments, purposes, resources = parts
+        codes = frozenset(code for kind, code, _ in changes if kind == "resource")
         return cls(
             departments=departments,
             purposes=purposes,
             resources=resources,
             version=version,
-            loaded=Loaded(version, dict(resources), dict(departments), dict(purposes)),
+            loaded=Loaded(version, resources, departments, purposes),  # a catalog's dicts are never changed in place
+            since=Since(loaded.resources, resources, codes),
         )
 
 

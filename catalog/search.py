@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 
-from catalog.model import Catalog
+from catalog.model import Catalog, Resource, Status, changed_resources
 
 SYNONYMS_FILE = Path(__file__).with_name("synonyms.toml")
 # Notes a label may carry in brackets (月救助金额（元）): indexed with and without them.
@@ -104,9 +104,15 @@ class Hit:
 
 
 class FormIndex:
-    """The index of one catalog version's published items; ``find`` answers one form label."""
+    """The index of one catalog version's published items; ``find`` answers one form label.
 
-    def __init__(self, catalog: Catalog, synonyms: Synonyms | None = None) -> None:
+    With ``previous`` (the index of the catalog version before, over the same synonyms), the index follows the
+    catalog's change: a copy of ``previous``'s database (SQLite's backup, page by page) with the rows of the resources
+    that are not the objects ``previous`` was made of written again, so a change to one resource writes its rows, not
+    every item of the catalog. A resource's rows (its labels, then its items' synonyms) keep their order among
+    themselves, so ``find`` answers as the index built whole does."""
+
+    def __init__(self, catalog: Catalog, synonyms: Synonyms | None = None, previous: FormIndex | None = None) -> None:
         self.version = catalog.version
         self.synonyms = synonyms if synonyms is not None else Synonyms.load()
         # Built in a worker thread with the snapshot, searched in others (resolvers/forms.py): the module's SQLite
@@ -114,32 +120,78 @@ class FormIndex:
         if sqlite3.threadsafety != 3:
             raise RuntimeError("the form search needs SQLite built serialized (sqlite3.threadsafety == 3)")
         self._db = sqlite3.connect(":memory:", check_same_thread=False)
-        self._db.executescript(
-            """
-            CREATE TABLE entry (id INTEGER PRIMARY KEY, resource TEXT, item TEXT, text TEXT, own INTEGER);
-            CREATE INDEX entry_text ON entry (text);
-            CREATE VIRTUAL TABLE tri USING fts5(text, tokenize = 'trigram');
-            CREATE VIRTUAL TABLE bi USING fts5(grams, tokenize = 'unicode61');
-            """
-        )
-        self.unknown: list[tuple[str, str]] = []  # synonyms naming an item the catalog does not publish
-        published = {r.code: r for r in catalog.published()}
-        rows: list[tuple[str, str, str, int]] = []
-        for resource in published.values():
-            for item in resource.items:
-                label = normalize(item.label)
-                for text in dict.fromkeys((label, normalize(_BRACKETED.sub("", item.label)))):
-                    rows.append((resource.code, item.name, text, 1))
+        self._resources = catalog.resources
+        # the synonyms of each resource's items, in the file's order
+        self._item_synonyms: dict[str, list[tuple[str, tuple[str, ...]]]] = {}
         for code, name, texts in self.synonyms.items:
-            if code not in published or published[code].item(name) is None:
-                self.unknown.append((code, name))
-                continue
-            rows += [(code, name, text, 0) for text in texts]
-        for number, (code, name, text, own) in enumerate(rows, start=1):
+            self._item_synonyms.setdefault(code, []).append((name, texts))
+        self.unknown: list[tuple[str, str]] = [  # synonyms naming an item the catalog does not publish
+            (code, name)
+            for code, name, _ in self.synonyms.items
+            if (resource := self._published(code)) is None or resource.item(name) is None
+        ]
+        self._rows: dict[str, list[int]] = {}  # resource code -> the ids of its rows
+        self._next = 1
+        if previous is not None and previous.synonyms == self.synonyms:
+            previous._db.backup(self._db)
+            self._rows = dict(previous._rows)
+            self._next = previous._next
+            for code in changed_resources(previous._resources, catalog):
+                for number in self._rows.pop(code, ()):
+                    self._db.execute("DELETE FROM entry WHERE id = ?", (number,))
+                    self._db.execute("DELETE FROM tri WHERE rowid = ?", (number,))
+                    self._db.execute("DELETE FROM bi WHERE rowid = ?", (number,))
+                if self._published(code) is not None:
+                    self._write(code, self._labels(code) + self._synonym_rows(code))
+        else:
+            self._db.executescript(
+                """
+                CREATE TABLE entry (id INTEGER PRIMARY KEY, resource TEXT, item TEXT, text TEXT, own INTEGER);
+                CREATE INDEX entry_text ON entry (text);
+                CREATE VIRTUAL TABLE tri USING fts5(text, tokenize = 'trigram');
+                CREATE VIRTUAL TABLE bi USING fts5(grams, tokenize = 'unicode61');
+                """
+            )
+            for resource in catalog.published():
+                self._write(resource.code, self._labels(resource.code))
+            for code in self._item_synonyms:
+                self._write(code, self._synonym_rows(code))
+        self._db.commit()
+
+    def _published(self, code: str) -> Resource | None:
+        resource = self._resources.get(code)
+        return resource if resource is not None and resource.status == Status.PUBLISHED else None
+
+    def _labels(self, code: str) -> list[tuple[str, str, int]]:
+        rows = []
+        for item in self._resources[code].items:
+            label = normalize(item.label)
+            for text in dict.fromkeys((label, normalize(_BRACKETED.sub("", item.label)))):
+                rows.append((item.name, text, 1))
+        return rows
+
+    def _synonym_rows(self, code: str) -> list[tuple[str, str, int]]:
+        resource = self._published(code)
+        if resource is None:
+            return []
+        return [
+            (name, text, 0)
+            for name, texts in self._item_synonyms.get(code, ())
+            if resource.item(name) is not None
+            for text in texts
+        ]
+
+    def _write(self, code: str, rows: list[tuple[str, str, int]]) -> None:
+        numbers = self._rows.setdefault(code, [])
+        for name, text, own in rows:
+            number = self._next
+            self._next += 1
+            numbers.append(number)
             self._db.execute("INSERT INTO entry VALUES (?, ?, ?, ?, ?)", (number, code, name, text, own))
             self._db.execute("INSERT INTO tri (rowid, text) VALUES (?, ?)", (number, text))
             self._db.execute("INSERT INTO bi (rowid, grams) VALUES (?, ?)", (number, _bigrams(text)))
-        self._db.commit()
+        if not numbers:
+            del self._rows[code]
 
     def _containing(self, term: str) -> list[tuple[str, str, str, int]]:
         """Entries whose text holds ``term``: from the trigram index (3+ characters), the pair index (2), or equal

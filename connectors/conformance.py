@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -42,26 +43,76 @@ async def check_table(url: str, table: str, columns: dict[str, str], *, timeout:
     """
     if is_upstream(url):
         return []
+    return compare(table, (await reflect_tables(url, [table], timeout=timeout))[table], columns)
+
+
+async def check_tables(
+    checks: Iterable[tuple[str, str, str, dict[str, str]]], *, timeout: float = 10.0
+) -> dict[str, list[Mismatch]]:
+    """``check_table`` for many tables: (key, url, table, columns) each, the mismatches by key. Each database is read
+    once, on one connection, for all the tables named in it (``reflect_tables``)."""
+    wanted = list(checks)
+    tables: dict[str, set[str]] = {}
+    for _, url, table, _ in wanted:
+        if not is_upstream(url):
+            tables.setdefault(url, set()).add(table)
+    read = await asyncio.gather(*(reflect_tables(url, names, timeout=timeout) for url, names in tables.items()))
+    found = dict(zip(tables, read, strict=True))
+    return {
+        key: [] if is_upstream(url) else compare(table, found[url][table], columns)
+        for key, url, table, columns in wanted
+    }
+
+
+async def reflect_tables(
+    url: str, tables: Iterable[str], *, timeout: float = 10.0
+) -> dict[str, dict[str, Any] | Mismatch | None]:
+    """Each of ``tables`` at ``url`` (not an upstream platform): its columns and their types, None where there is
+    no such table, or the mismatch ``unreachable`` where it could not be read. One engine and one connection for all
+    of them (a catalog names thousands of tables in tens of databases); the connection and each table's reading are
+    given ``timeout`` each, as a table read alone is."""
+    names = sorted(set(tables))
     engine = create_async_engine(async_url(url))
 
-    def reflect(sync_conn: Connection) -> dict[str, Any] | None:
+    def reflect(sync_conn: Connection, table: str) -> dict[str, Any] | None:
         inspector = sa_inspect(sync_conn)
         if not inspector.has_table(table):
             return None
         return {c["name"]: c["type"] for c in inspector.get_columns(table)}
 
+    found: dict[str, dict[str, Any] | Mismatch | None] = {}
     try:
         async with asyncio.timeout(timeout):
-            async with engine.connect() as conn:
-                found = await conn.run_sync(reflect)
-    except (SQLAlchemyError, OSError, TimeoutError) as exc:
-        return [Mismatch(None, "unreachable", exc.__class__.__name__)]
+            conn = await engine.connect()
+        try:
+            for table in names:
+                try:
+                    async with asyncio.timeout(timeout):
+                        found[table] = await conn.run_sync(reflect, table)
+                except Exception as exc:
+                    found[table] = _unreachable(exc)
+        finally:
+            await conn.close()
     except Exception as exc:
-        # raised, it would fail every server's rebuild after a catalog change and keep the old policies in force.
-        log.warning("checking %s at its source failed: %s", table, exc.__class__.__name__)
-        return [Mismatch(None, "unreachable", exc.__class__.__name__)]
+        failed = _unreachable(exc)
+        for table in names:
+            found.setdefault(table, failed)
     finally:
         await engine.dispose()
+    return found
+
+
+def _unreachable(exc: Exception) -> Mismatch:
+    if not isinstance(exc, (SQLAlchemyError, OSError, TimeoutError)):
+        # raised, it would fail every server's rebuild after a catalog change and keep the old policies in force.
+        log.warning("checking a table at its source failed: %s", exc.__class__.__name__)
+    return Mismatch(None, "unreachable", exc.__class__.__name__)
+
+
+def compare(table: str, found: dict[str, Any] | Mismatch | None, columns: dict[str, str]) -> list[Mismatch]:
+    """``columns`` (column name -> catalog type) against what ``reflect_tables`` found of ``table``."""
+    if isinstance(found, Mismatch):
+        return [found]
     if found is None:
         return [Mismatch(None, "missing_table", f"no table {table}")]
     problems = []

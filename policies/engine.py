@@ -16,11 +16,11 @@ from typing import Any
 import casbin
 from casbin.persist.adapter import Adapter
 
-from catalog.model import Catalog, Resource, ShareType, Status
+from catalog.model import Catalog, Resource, ShareType, Status, changed_resources
 from govshare.clock import CHINA
 from policies.disclosure import undone_masks
 from policies.model import AccessDecision, Allow, Cover, Deny, Grant, ItemDecision, PolicySet, Scope
-from policies.rules import boundaries, compile_rules, stamp
+from policies.rules import BEGINNING, END, Targets, related_links, resource_rules, stamp
 
 MODEL_PATH = Path(__file__).with_name("model.conf")
 
@@ -43,6 +43,10 @@ class _RulesAdapter(Adapter):  # type: ignore[misc]  # pycasbin is untyped
             model.add_policy("g", "g", link)
 
 
+# resource code -> department -> (position among the resource's rules, rule)
+_Rules = dict[str, dict[str, list[tuple[int, list[str]]]]]
+
+
 class _RuleIndex:
     """The rules by resource and department, so that a decision reads only the rules that could match it.
 
@@ -50,16 +54,23 @@ class _RuleIndex:
     department itself, or a group the department belongs to (g). Each (resource, department) gets a Casbin
     enforcer over that subset, in the original order: the first match in priority order is the same rule as
     over all rules, and deciding does not grow with the rules of other departments and resources.
+
+    ``rules``: resource code -> its rules in ``compile_rules``' order (``resource_rules``); ``groups``: department ->
+    the groups it is a member of (g links).
     """
 
-    def __init__(self, rules: list[list[str]], links: list[list[str]]) -> None:
-        self._rules: dict[str, dict[str, list[tuple[int, list[str]]]]] = {}
-        for position, rule in enumerate(rules):
-            self._rules.setdefault(rule[3], {}).setdefault(rule[1], []).append((position, rule))
-        self._groups: dict[str, set[str]] = {}
-        for member, group in links:
-            self._groups.setdefault(member, set()).add(group)
+    def __init__(self, rules: _Rules, groups: dict[str, set[str]]) -> None:
+        self._rules = rules
+        self._groups = groups
         self._enforcers: dict[tuple[str, str], casbin.Enforcer] = {}
+
+    @staticmethod
+    def by_department(rules: list[list[str]]) -> dict[str, list[tuple[int, list[str]]]]:
+        """One resource's rules by department, each with its position among them (the order a subset keeps)."""
+        found: dict[str, list[tuple[int, list[str]]]] = {}
+        for position, rule in enumerate(rules):
+            found.setdefault(rule[1], []).append((position, rule))
+        return found
 
     def forget(self) -> None:
         self._enforcers.clear()
@@ -95,13 +106,38 @@ class _RuleIndex:
 
 
 class PolicyEngine:
-    def __init__(self, catalog: Catalog, policies: PolicySet) -> None:
+    """The decisions over one catalog and policy set. With ``previous`` (the engine of the catalog before, over the
+    same grants and restrictions), the rules follow the catalog's change: those of the resources that are not the
+    objects ``previous`` was made of are compiled again, every other resource's are ``previous``'s (the rules of a
+    resource depend on that resource and the policies alone, policies.rules ``resource_rules``); decisions and
+    enforcers start afresh."""
+
+    def __init__(self, catalog: Catalog, policies: PolicySet, previous: PolicyEngine | None = None) -> None:
         self.catalog = catalog
         self.policies = policies
-        rules, links = compile_rules(catalog, policies)
-        self.rule_count = len(rules)
-        self._boundaries = boundaries(rules)
-        self._index = _RuleIndex(rules, links)
+        targets = Targets(policies)
+        rules: _Rules
+        groups: dict[str, set[str]]
+        times: dict[str, int]
+        if (
+            previous is not None
+            and previous.policies.grants == policies.grants
+            and previous.policies.restrictions == policies.restrictions
+        ):
+            rules, groups, times, count = self._followed(previous, catalog, targets)
+        else:
+            rules, groups, times, count = {}, {}, {}, 0
+            codes = [r.code for r in catalog.published()]
+            codes += sorted(targets.named - set(codes))  # restrictions naming a resource not published
+            for code in codes:
+                count += self._add(rules, times, code, catalog.resources.get(code), targets)
+            for resource in catalog.published():
+                for member, group in related_links(resource):
+                    groups.setdefault(member, set()).add(group)
+        self.rule_count = count
+        self._times = times  # every time some rule starts or stops -> the number of resources whose rules hold it
+        self._boundaries = sorted(times)
+        self._index = _RuleIndex(rules, groups)
         self._grants: dict[str, Grant] = {g.id: g for g in policies.grants}
         self._grants_of: dict[tuple[str, str], list[Grant]] = {}  # (consumer, resource) -> grants, in order
         for grant in policies.grants:
@@ -113,6 +149,49 @@ class PolicyEngine:
         self.undone = undone_masks(catalog, policies, now=datetime.now(UTC))
         self._memo: dict[tuple[str, str, str, str], ItemDecision] = {}
         self._memo_window: tuple[str, str] = ("", "")
+
+    @staticmethod
+    def _add(rules: _Rules, times: dict[str, int], code: str, resource: Resource | None, targets: Targets) -> int:
+        """Resource ``code``'s rules into ``rules`` and their times into ``times``; the number of its rules."""
+        own = resource_rules(code, resource, targets)
+        if own:
+            rules[code] = _RuleIndex.by_department(own)
+        for moment in {t for r in own for t in (r[5], r[6]) if t not in (BEGINNING, END)}:
+            times[moment] = times.get(moment, 0) + 1
+        return len(own)
+
+    @staticmethod
+    def _followed(
+        previous: PolicyEngine, catalog: Catalog, targets: Targets
+    ) -> tuple[_Rules, dict[str, set[str]], dict[str, int], int]:
+        """(rules, groups, times, rule count) of ``previous`` with the resources changed since its catalog compiled
+        again: a resource whose object differs, or that came or went."""
+        before, after = previous.catalog.resources, catalog.resources
+        changed = changed_resources(before, catalog)
+        index = previous._index
+        rules, groups, times = dict(index._rules), dict(index._groups), dict(previous._times)
+        count = previous.rule_count
+        for code in changed:
+            own = rules.pop(code, {})
+            count -= sum(len(entries) for entries in own.values())
+            for moment in {t for entries in own.values() for _, r in entries for t in (r[5], r[6])}:
+                if moment in times:
+                    times[moment] -= 1
+                    if not times[moment]:
+                        del times[moment]
+            old, new = before.get(code), after.get(code)
+            for resource, add in ((old, False), (new, True)):
+                if resource is None or resource.status != Status.PUBLISHED:
+                    continue
+                for member, group in related_links(resource):
+                    members = set(groups.get(member, ()))
+                    members.add(group) if add else members.discard(group)
+                    if members:
+                        groups[member] = members
+                    else:
+                        groups.pop(member, None)
+            count += PolicyEngine._add(rules, times, code, new, targets)
+        return rules, groups, times, count
 
     @property
     def version(self) -> tuple[int, int]:

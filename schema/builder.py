@@ -66,7 +66,7 @@ from strawberry.federation.schema import FederationAny
 from strawberry.schema.config import StrawberryConfig
 from strawberry.schema.schema_converter import GraphQLCoreConverter
 
-from catalog.model import CYCLE_LABELS, Catalog, DataItem, Link, Resource, ShareType, Status
+from catalog.model import CYCLE_LABELS, Catalog, DataItem, Link, Resource, ShareType, Status, changed_resources
 from govshare.config import Settings
 from govshare.expansion import ExpansionBound, ExpansionLimit
 from govshare.graphql_http import Schema as QuietSchema
@@ -249,6 +249,8 @@ class Schema(QuietSchema, strawberry.federation.Schema):
         self._support: frozenset[GraphQLNamedType] = frozenset()  # the non-resource types its resources need
         self._index: _Index = _Index()  # what the next version follows this one by (in proportion to the change)
         self._departments: dict | None = None  # the departments of its catalog (they are in its descriptions)
+        self._catalog_resources: dict | None = None  # the resources of its catalog (what the next one follows)
+        self._stale = True  # whether some resource's types were kept for an equal resource, not its catalog's own
         super().__init__(*args, **kwargs)
 
     def as_str(self) -> str:
@@ -572,22 +574,36 @@ class _Index:
 
 
 def _changes(
-    catalog: Catalog, kept: dict[str, _Built], departments: dict | None
+    catalog: Catalog, kept: dict[str, _Built], departments: dict | None, candidates: Iterable[str] | None = None
 ) -> tuple[set[str], set[str], dict[str, str], list[str]]:
     """(the published resources whose types cannot be kept: new or changed ones; the resources of ``kept`` no longer
     published; the descriptions of the new or changed ones; the resources kept being equal, not the same object). A
     resource is kept by identity (the catalog read
     following the one before reuses the objects of unchanged entries, catalog.model ``Catalog.from_document``), else
     by equality; with ``departments`` (those of the catalog before), a kept resource naming a department whose entry
-    changed keeps its types only if its description (department names) is the same."""
+    changed keeps its types only if its description (department names) is the same. With ``candidates`` (the codes
+    of the resources that are not the objects ``kept`` was built of: catalog.model ``changed_resources``), only those
+    are looked at, unless a department changed."""
     renamed: set[str] = set()
     if departments is not None and departments != catalog.departments:
         renamed = {c for c in {*departments, *catalog.departments} if departments.get(c) != catalog.departments.get(c)}
     changed: set[str] = set()
     descriptions: dict[str, str] = {}
     equal: list[str] = []
+    removed: set[str] = set()
+    resources = catalog.resources
+    every = candidates is None or bool(renamed)
+    if every:
+        looked: list[tuple[str, Resource | None]] = list(resources.items())
+    else:
+        looked = [(code, resources.get(code)) for code in candidates]  # type: ignore[union-attr]
+        for code, resource in looked:
+            if code in kept and (resource is None or resource.status != Status.PUBLISHED):
+                removed.add(code)
     present = 0
-    for code, resource in catalog.resources.items():
+    for code, resource in looked:
+        if resource is None:
+            continue
         old = kept.get(code)
         if old is not None and old.resource is resource and not renamed:
             present += 1
@@ -611,9 +627,7 @@ def _changes(
                 continue
         changed.add(code)
         descriptions[code] = _resource_description(resource, catalog)
-    removed: set[str] = set()
-    if present < len(kept):
-        resources = catalog.resources
+    if every and present < len(kept):
         removed = {c for c in kept if (r := resources.get(c)) is None or r.status != Status.PUBLISHED}
     return changed, removed, descriptions, equal
 
@@ -720,7 +734,17 @@ def build_schema(
         base = _make_base(settings, extra, entities)
     kept = previous._resources if following else {}
     index = previous._index if following else _Index()
-    changed, removed, descriptions, equal = _changes(catalog, kept, previous._departments if following else None)
+    # the codes of the resources that are not the objects the schema before was built of (when every resource it
+    # kept is its catalog's own object): only those are looked at
+    candidates = None
+    if following and not previous._stale and previous._catalog_resources is not None:  # type: ignore[union-attr]
+        candidates = changed_resources(previous._catalog_resources, catalog)  # type: ignore[union-attr]
+    changed, removed, descriptions, equal = _changes(
+        catalog,
+        kept,
+        previous._departments if following else None,
+        candidates,  # type: ignore[union-attr]
+    )
     gone = [kept[code] for code in (*changed, *removed) if code in kept]
     linking = _linking(index, gone, [catalog.resources[code] for code in changed])
     # a resource whose link leads to one rebuilt, added or gone is rebuilt with it (its link field is another, or
@@ -815,6 +839,8 @@ def build_schema(
             plans.roots[f"{resource.api_name}List"] = ("list", resource)
     plans.catalog = catalog
     schema._departments = catalog.departments
+    schema._catalog_resources = catalog.resources
+    schema._stale = bool(equal)  # some resource's types were kept for an equal resource, not the catalog's own
     if settings.production:
         views = previous.views if following else None
         schema.views = SchemaViews(

@@ -18,11 +18,14 @@ import migrations
 from catalog import store as catalog_store
 from catalog.loader import load_catalog
 from catalog.model import Catalog, Status
+from catalog.search import FormIndex
 from govshare.config import Settings
 from govshare.platformdb import make_engine
+from policies.engine import PolicyEngine
 from schema.builder import build_schema
 from schema.plans import plans_of
 from tests.conftest import REPO
+from tests.test_form_search import _entries
 from tests.test_schema_follows import _AllowAll
 
 DEMO = load_catalog(REPO / "catalog" / "demo")
@@ -138,7 +141,17 @@ def _moved(catalog: Catalog) -> Catalog:
     return dataclasses.replace(catalog, resources={c: catalog.resources[c] for c in [*others, first]})
 
 
-async def test_a_catalog_and_schema_followed_by_recorded_changes_are_those_read_and_built_whole(tmp_path):
+async def test_a_catalog_and_schema_followed_by_recorded_changes_are_those_read_and_built_whole(tmp_path, monkeypatch):
+    from schema import builder
+
+    looked: list = []  # the resources the builder looked at, each build (None: every one)
+    changes_of = builder._changes
+
+    def spied(catalog, kept, departments, candidates=None):
+        looked.append(None if candidates is None else set(candidates))
+        return changes_of(catalog, kept, departments, candidates)
+
+    monkeypatch.setattr(builder, "_changes", spied)
     engine = make_engine(f"sqlite+aiosqlite:///{tmp_path / 'platform.db'}")
     try:
         await migrations.ensure_current(engine)
@@ -175,7 +188,12 @@ async def test_a_catalog_and_schema_followed_by_recorded_changes_are_those_read_
             _same_catalog(followed, whole)
             # only the changed entries are read again; every other one is the object read before
             assert {c for c, r in followed.resources.items() if r is not catalog.resources.get(c)} == reread
+            # the read says which resources changed, came or went, and the builder looks at those alone
+            gone = catalog.resources.keys() - followed.resources.keys()
+            assert followed.since is not None and followed.since.before is catalog.resources
+            assert followed.since.codes == reread | gone
             schema = build_schema(followed, SETTINGS, previous=schema)
+            assert looked[-1] == reread | gone
             _same_schema(schema, followed)
             catalog = followed
         # a version with an entry moved records no changes: it is read whole, and still followed exactly
@@ -207,6 +225,7 @@ import asyncio, dataclasses, sys
 sys.path.insert(0, sys.argv[1])
 from catalog import store
 from govshare.platformdb import make_engine
+from policies.engine import PolicyEngine
 
 async def main():
     engine = make_engine(sys.argv[2])
@@ -230,6 +249,7 @@ asyncio.run(main())
 async def test_the_runtime_follows_a_change_published_by_another_process(own_api):
     runtime = own_api.app.state.runtime
     before = runtime.snapshot.catalog
+    in_force = runtime.snapshot
     done = subprocess.run(
         [sys.executable, "-c", PUBLISHER, str(REPO), runtime.settings.platform_url],
         capture_output=True,
@@ -250,6 +270,15 @@ async def test_the_runtime_follows_a_change_published_by_another_process(own_api
     assert all(after.resources[c] is r for c, r in before.resources.items() if c != "market.enterprise")
     schema = runtime.snapshot.schema
     assert schema.as_str() == build_schema(after, runtime.settings).as_str()
+    # the policy engine and the form index followed too: those built whole, every unchanged resource's part kept
+    unchanged = [c for c, r in before.resources.items() if after.resources.get(c) is r and r.status == Status.PUBLISHED]
+    policy, whole_policy = runtime.snapshot.policy, PolicyEngine(after, runtime.snapshot.policy.policies)
+    assert policy._index._rules == whole_policy._index._rules and policy.rule_count == whole_policy.rule_count
+    assert policy._boundaries == whole_policy._boundaries and policy._index._groups == whole_policy._index._groups
+    assert all(policy._index._rules[c] is in_force.policy._index._rules[c] for c in unchanged)
+    forms = runtime.snapshot.forms
+    assert _entries(forms) == _entries(FormIndex(after))
+    assert all(forms._rows[c] == in_force.forms._rows[c] for c in unchanged)
     caller = ("market", "market.licence-review")
     query = "{ enterpriseList(first: 2) { items { name legalRepresentative { __typename } } } }"
     answer = await own_api.query(query, *caller)

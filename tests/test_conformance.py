@@ -15,6 +15,41 @@ async def test_demo_sources_conform_on_every_engine(api, world):
     assert len(findings) == 8 and all(problems == [] for problems in findings.values()), findings
 
 
+async def test_each_source_database_is_read_once_for_every_resource_it_holds(api, world, monkeypatch):
+    """A city's catalog names thousands of tables in tens of databases: the check opens one engine per database (not
+    one per resource), and finds for each resource what checking it alone finds, a resource sharing another's table
+    with a column its source lacks included."""
+    from connectors import conformance
+
+    catalog = api.app.state.runtime.catalog
+    person = catalog.resources["police.person"]
+    twin = dataclasses.replace(  # the persons' table again, with a column it does not have
+        person,
+        code="police.person-twin",
+        api_name="personTwin",
+        items=(*person.items, dataclasses.replace(person.items[-1], name="nickname", column="nickname")),
+    )
+    checked = dataclasses.replace(catalog, resources={**catalog.resources, twin.code: twin})
+    alone = {}
+    for resource in checked.published():
+        url = world.settings.expand(checked.departments[resource.provider].source)
+        columns = {item.column: item.type for item in resource.items}
+        alone[resource.code] = await conformance.check_table(url, resource.table, columns)
+    opened = []
+    real = conformance.create_async_engine
+
+    def counted(url, *args, **kwargs):
+        opened.append(url)
+        return real(url, *args, **kwargs)
+
+    monkeypatch.setattr(conformance, "create_async_engine", counted)
+    findings = await check_sources(checked, world.settings)
+    assert findings == alone
+    assert [(p.kind, p.column) for p in findings[twin.code]] == [("missing_column", "nickname")]
+    databases = {world.settings.expand(checked.departments[r.provider].source) for r in checked.published()}
+    assert len(opened) == len(set(opened)) == len(databases) < len(checked.published())
+
+
 async def _publish(api, catalog: Catalog) -> None:
     runtime = api.app.state.runtime
     async with runtime.engine.begin() as conn:

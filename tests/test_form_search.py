@@ -125,6 +125,54 @@ def test_a_synonym_of_an_item_the_catalog_does_not_publish_is_reported():
     assert FormIndex(catalog).unknown == []  # the shipped synonyms name published items only
 
 
+def _entries(index: FormIndex) -> dict[tuple[str, str], list[tuple[str, int]]]:
+    """Each (resource, item)'s rows of the index, in their order (what ``find`` offers them in)."""
+    rows: dict[tuple[str, str], list[tuple[str, int]]] = {}
+    for resource, item, text, own in index._db.execute("SELECT resource, item, text, own FROM entry ORDER BY id"):
+        rows.setdefault((resource, item), []).append((text, own))
+    return rows
+
+
+def test_an_index_following_a_change_is_the_index_built_whole_and_writes_only_the_changed_resources():
+    """Through a label changed on an item with synonyms of its own, a resource retired, one added, the first gone
+    and the retired one back: the index following the one before holds the rows of the index built whole, in the
+    order find() offers them, answers every label alike, and kept every other resource's rows as they were."""
+    catalog = load_catalog(REPO / "catalog" / "demo")
+    synonyms = Synonyms.load()
+    marriage, person = catalog.resources["civil.marriage"], catalog.resources["police.person"]
+    relabelled = dataclasses.replace(
+        marriage,
+        items=tuple(
+            dataclasses.replace(i, label="登记种类（婚姻）") if i.name == "registrationType" else i
+            for i in marriage.items
+        ),
+    )
+    added = dataclasses.replace(person, code="police.person-copy", api_name="personCopy")
+    steps = [
+        {**catalog.resources, "civil.marriage": relabelled},
+        {**catalog.resources, "civil.marriage": dataclasses.replace(marriage, status="retired")},
+        {**catalog.resources, "civil.marriage": dataclasses.replace(marriage, status="retired"), added.code: added},
+        {code: r for code, r in catalog.resources.items() if code != "police.person"} | {added.code: added},
+        dict(catalog.resources),
+    ]
+    labels = {normalize(i.label) for r in [*catalog.resources.values(), relabelled] for i in r.items}
+    labels |= {t for group in synonyms.groups for t in group} | {"申请人姓名", "男方姓名", "婚姻状况", "登记种类"}
+    before = FormIndex(catalog, synonyms)
+    for version, resources in enumerate(steps, start=2):
+        changed = dataclasses.replace(catalog, resources=resources, version=version)
+        followed = FormIndex(changed, synonyms, previous=before)
+        whole = FormIndex(changed, synonyms)
+        assert _entries(followed) == _entries(whole)
+        assert followed.unknown == whole.unknown and followed.version == whole.version == version
+        for label in sorted(labels):
+            assert followed.find(label) == whole.find(label), label
+        for code, resource in resources.items():  # an unchanged resource's rows are the ones written before
+            if before._resources.get(code) is resource and resource.status == "published":
+                assert followed._rows[code] == before._rows[code], code
+        before = followed
+    assert ("civil.marriage", "registrationType") in found(before, "婚姻状况")  # back, with its synonym
+
+
 # --- over GraphQL ---------------------------------------------------------------------------------------------------
 
 
