@@ -78,17 +78,26 @@ KEEP_LOGS = Path(os.environ["CLUSTER_LOGS"]) if os.environ.get("CLUSTER_LOGS") e
 SOURCES_URL = "postgresql://postgres@127.0.0.1:5432/"  # the machine's PostgreSQL (demo_postgres_url's default)
 
 # What the processes run with, beyond deploy/govshare.toml's layout (docs/operations.md says why each).
-SOURCE_TIMEOUT = 2.0  # source_timeout_seconds: the slowed source's reads are given up after this
+SOURCE_TIMEOUT = 1.0 if TINY else 2.0  # source_timeout_seconds: the slowed source's reads are given up after this
 SOURCE_POOL = 3  # source_pool_size: 2 processes x 4 sources x 3 connections on a PostgreSQL other programs share
-BREAKER_RESET = 2.0
-OUTAGE = 2.0 if TINY else 3.0  # how long the platform database and Redis stay down
+BREAKER_RESET = 1.0 if TINY else 2.0
+OUTAGE = 1.5 if TINY else 3.0  # how long the platform database and Redis stay down
 SLOW = 3 * SOURCE_TIMEOUT  # how long the source stays slowed
 CLIENT_TIMEOUT = 45.0  # above HAProxy's `timeout server` (30 s): a request not answered by then hangs
 GRACE = 2.0  # after a fault is repaired and HAProxy has every process up again, what it may still explain
+CHECK_INTERVAL = 0.5 if TINY else 2.0  # HAProxy's `inter` (deploy/haproxy/haproxy.cfg: 2 s)
 IN_FLIGHT_SLACK = 0.5  # a request sent this soon after the kill may still have reached the process being killed
 RECOVERY_LIMIT = 90.0  # a fault the cluster has not recovered from by then fails the run
 SLOWED = ("land", "real_estate")  # the department whose source is slowed, and the table locked
 RESOURCE_FIELDS = [fields for *_, fields in MIX]
+
+
+STARTED = time.monotonic()
+
+
+def say(what: str) -> None:
+    """Progress, on stderr: the seconds since the start, and what was just done."""
+    print(f"[{time.monotonic() - STARTED:6.1f} s] {what}", file=sys.stderr, flush=True)
 
 
 def binary(name: str) -> str | None:
@@ -257,6 +266,8 @@ def haproxy_config(front: int, backends: list[int], stats: Path) -> str:
         if found not in config:
             raise RuntimeError(f"deploy/haproxy/haproxy.cfg no longer holds {found!r}")
         config = config.replace(found, replacement)
+    if TINY:  # checks 4 times as often: processes taken out and back within a second, for a short run
+        config = config.replace("inter 2s ", f"inter {CHECK_INTERVAL * 1000:.0f}ms ")
     return config.replace("global\n", f"global\n    stats socket {stats} mode 600 level admin\n", 1)
 
 
@@ -606,6 +617,7 @@ async def main() -> int:
         platform.start()
         services.append(platform.service)
         ensure_database(sync_url(platform.url))
+        say(f"platform PostgreSQL on {platform.port} ({platform.folder})")
 
         redis_port = free_port()
         redis = Service(
@@ -627,6 +639,7 @@ async def main() -> int:
         redis.start()
         services.append(redis)
         wait_for("Redis", lambda: listening(redis_port), redis)
+        say(f"Redis on {redis_port}")
 
         # The demo world: departments' databases on the machine's PostgreSQL, the platform's on ours.
         var = home / "var"
@@ -635,6 +648,7 @@ async def main() -> int:
             settings, engine="postgres", database_prefix=PREFIX, persons=PERSONS, enterprises=ENTERPRISES
         )
         sources = json.loads((var / "demo-sources.json").read_text())
+        say(f"demo world built: departments' databases {PREFIX}* on 127.0.0.1:5432")
         audit = home / "audit"  # outside var/, as production requires
         audit.mkdir()
         env = {k: v for k, v in os.environ.items() if not k.startswith("GOVSHARE_")}
@@ -681,24 +695,25 @@ async def main() -> int:
         for process in processes:
             process.start()
             services.append(process)
-        for process, port in zip(processes, ports, strict=True):
-            wait_for(f"{process.name} on {port}", lambda port=port: ready(port), process)
-
         front, stats = free_port(), home / "haproxy.sock"
         (home / "haproxy.cfg").write_text(haproxy_config(front, ports, stats))
         haproxy = Service("HAProxy", [binary("haproxy"), "-f", str(home / "haproxy.cfg"), "-db"], home / "haproxy.log")
         haproxy.start()
         services.append(haproxy)
+        for process, port in zip(processes, ports, strict=True):
+            wait_for(f"{process.name} on {port}", lambda port=port: ready(port), process)
+        say(f"govshare on {ports[0]} and {ports[1]}, ready")
         wait_for("HAProxy's stats socket", lambda: len(haproxy_servers(stats)) == 2, haproxy)
         watcher = Watcher(stats, ports)
         wait_for("HAProxy: both processes up", watcher.all_up, haproxy)
+        say(f"HAProxy on {front}: both processes up; {CLIENTS} clients")
 
         load = Load(f"http://127.0.0.1:{front}", world.keys)
         memory = {"start": {p.name: rss_mb(p.pid) for p in processes}}
         rounds: list[dict] = []
         faults = [dataclasses.replace(f, down_seen=set(), not_ready=Counter()) for f in FAULTS]
         async with load.running():
-            await asyncio.sleep(2 if TINY else 5)  # warm-up: every process has answered, caches and pools filled
+            await asyncio.sleep(1 if TINY else 5)  # warm-up: every process has answered, caches and pools filled
             # 1 B 1 B ...: the second process drained (HAProxy sends it nothing new) or serving.
             for r in range(ROUNDS):
                 for count in (1, 2):
@@ -717,6 +732,7 @@ async def main() -> int:
                     )
             haproxy_command(stats, "set server govshare/govshare2 state ready")
             load.phase = "faults"
+            say(f"{ROUNDS} rounds of 1 and 2 processes done; faults")
             memory["before_faults"] = {p.name: rss_mb(p.pid) for p in processes}
             run_start = time.monotonic()
             for i, fault in enumerate(faults):
@@ -747,15 +763,25 @@ async def main() -> int:
                     if not held.is_set():
                         raise RuntimeError("the source's table could not be locked")
                 fault.repaired = time.monotonic()
-                await asyncio.sleep(1.0)  # HAProxy's next check
+                # Recovered: every process ready again, then HAProxy's verdict on the check that was under way, then
+                # every process up at HAProxy.
                 with contextlib.suppress(RuntimeError):  # not recovered: judged below
+                    await asyncio.to_thread(
+                        wait_for, "every process ready", lambda: all(ready(p) for p in ports), limit=RECOVERY_LIMIT
+                    )
+                    await asyncio.sleep(CHECK_INTERVAL + 0.5)
                     await asyncio.to_thread(wait_for, "every process up", watcher.all_up, limit=RECOVERY_LIMIT)
+                say(f"{fault.name}: repaired after {fault.repaired - fault.started:.1f} s, recovered")
                 fault.recovered = time.monotonic()
                 if fault.name == "source_slowed":  # the breaker's reset and the reads that waited on the lock
                     fault.recovered += SOURCE_TIMEOUT + BREAKER_RESET
                 watcher.fault = None
             await asyncio.sleep(
-                max(0.0, run_start + SECONDS - time.monotonic(), faults[-1].recovered + GRACE + 3 - time.monotonic())
+                max(
+                    0.0,
+                    run_start + SECONDS - time.monotonic(),
+                    faults[-1].recovered + GRACE + (1 if TINY else 3) - time.monotonic(),
+                )
             )
             faults_seconds = time.monotonic() - run_start
         memory["end"] = {p.name: rss_mb(p.pid) for p in processes}
@@ -775,6 +801,7 @@ async def main() -> int:
                 if line.startswith("govshare_access_records_written_total")
             )
 
+        say("load stopped")
         records = read_records(platform.url, load.answers)
         verify = subprocess.run(
             [govshare, "audit", "verify"], env=env, cwd=home, capture_output=True, text=True, timeout=600
