@@ -601,6 +601,8 @@ def rss_mb(pid: int, children: bool = False) -> float:
 
 
 async def main() -> int:
+    from workers import cpu_seconds, machine_busy_seconds  # bench/workers.py (here: it imports the whole app)
+
     absent = missing()
     if absent:
         print(f"needs {', '.join(absent)} (apt-get install -y haproxy redis-server postgresql)", file=sys.stderr)
@@ -709,6 +711,19 @@ async def main() -> int:
         say(f"HAProxy on {front}: both processes up; {CLIENTS} clients")
 
         load = Load(f"http://127.0.0.1:{front}", world.keys)
+
+        def cpu_split() -> dict[str, float]:
+            """CPU seconds so far: the govshare processes, HAProxy, this load generator, and the whole machine."""
+            govshare_cpu = cpu_seconds([p.pid for p in processes])
+            own = cpu_seconds([os.getpid()])
+            proxy = cpu_seconds([haproxy.pid])
+            return {
+                "govshare": govshare_cpu,
+                "haproxy": proxy,
+                "load_generator": own,
+                "machine": machine_busy_seconds(),
+            }
+
         memory = {"start": {p.name: rss_mb(p.pid) for p in processes}}
         rounds: list[dict] = []
         faults = [dataclasses.replace(f, down_seen=set(), not_ready=Counter()) for f in FAULTS]
@@ -720,7 +735,9 @@ async def main() -> int:
                     haproxy_command(stats, f"set server govshare/govshare2 state {'drain' if count == 1 else 'ready'}")
                     before = {n: answered_by(row) for n, row in haproxy_servers(stats).items()}
                     load.phase = f"round{r + 1}-{count}"
+                    cpu_before = cpu_split()
                     await asyncio.sleep(ROUND_SECONDS)
+                    cores = {k: (v - cpu_before[k]) / ROUND_SECONDS for k, v in cpu_split().items()}
                     after = {n: answered_by(row) for n, row in haproxy_servers(stats).items()}
                     rounds.append(
                         {
@@ -728,6 +745,7 @@ async def main() -> int:
                             "processes": count,
                             **phase_figures(load.answers, load.phase, ROUND_SECONDS),
                             "answered_by": {n: after[n] - before[n] for n in after},
+                            "cores": cores,
                         }
                     )
             haproxy_command(stats, "set server govshare/govshare2 state ready")
@@ -931,6 +949,12 @@ def report(load, rounds, faults, counts, memory, load_average, metrics, verify, 
             else 0.0,
             "p50_ms": {str(n): statistics.median(r["p50_ms"] for r in by_count[n]) for n in (1, 2) if by_count[n]},
             "p99_ms": {str(n): statistics.median(r["p99_ms"] for r in by_count[n]) for n in (1, 2) if by_count[n]},
+            # cores used on average in the rounds of each count: govshare, HAProxy, this load generator, the machine
+            "cores": {
+                str(n): {k: statistics.mean(r["cores"][k] for r in by_count[n]) for k in by_count[n][0]["cores"]}
+                for n in (1, 2)
+                if by_count[n]
+            },
         },
         "faults_run": {"seconds": faults_seconds, **fault_phase},
         "faults": [
@@ -972,6 +996,14 @@ def report(load, rounds, faults, counts, memory, load_average, metrics, verify, 
                     f"{result['throughput']['p50_ms'][str(n)]:.0f} / {result['throughput']['p99_ms'][str(n)]:.0f} ms",
                 )
             )
+    for n, cores in result["throughput"]["cores"].items():
+        rest = cores["machine"] - cores["govshare"] - cores["haproxy"] - cores["load_generator"]
+        rows.append(
+            (
+                f"  cores used with {n}: govshare, HAProxy, load generator, rest of the machine",
+                f"{cores['govshare']:.2f}, {cores['haproxy']:.2f}, {cores['load_generator']:.2f}, {max(0.0, rest):.2f}",
+            )
+        )
     rows.append(
         (
             "2 processes over 1 (whole run; median of rounds)",
