@@ -7,7 +7,7 @@ ASSETS := web/static/vendor/graphiql.min.js
 DEMO := var/demo-keys.json
 LOCK := requirements.lock
 
-.PHONY: run test test-deep lint format lock loadtest bench bench-peers demo install assets clean
+.PHONY: run test test-deep lint format lock loadtest loadtest-cluster bench bench-peers demo install assets clean
 
 run: install assets demo
 	$(BIN)/govshare serve
@@ -25,6 +25,14 @@ test-deep: install
 # 50 clients for 60 s against a real server while a source loses its table (LOADTEST_CLIENTS, LOADTEST_SECONDS).
 loadtest: install
 	$(BIN)/python bench/loadtest.py
+
+# deploy/'s layout under load and faults: HAProxy, 2 govshare processes, a PostgreSQL and a Redis of its own, 50 clients;
+# the platform database restarted, Redis killed, a process SIGKILLed, a source slowed (bench/cluster.py,
+# docs/operations.md; CLUSTER_CLIENTS, CLUSTER_SECONDS, CLUSTER_TINY=1). Writes bench/cluster.json.
+loadtest-cluster: install
+	command -v haproxy >/dev/null || test -x /usr/sbin/haproxy || { apt-get update -qq && apt-get install -y -qq haproxy; }
+	command -v redis-server >/dev/null || { apt-get update -qq && apt-get install -y -qq redis-server; }
+	$(BIN)/python bench/cluster.py
 
 # What enforcement costs: ratios of medians measured in one run; prints a table, writes bench/results.json (BENCH_TINY=1: seconds).
 bench: install
