@@ -1,10 +1,12 @@
 """Faults under load (issue 17), each answering every caller with a coded error, never a hang, and losing no access
-record: the platform database (PostgreSQL) restarted mid-load, a worker of `govshare serve --workers 2` killed with
-SIGKILL mid-load, and a source slowed beyond its timeout. (Redis down: tests/test_redis_down.py.)
+record: the platform database (PostgreSQL) restarted mid-load, or no longer answering mid-load, a worker of `govshare
+serve --workers 2` killed with SIGKILL mid-load, and a source slowed beyond its timeout. (Redis down:
+tests/test_redis_down.py.)
 
-The platform database's restart is a relay between the server and PostgreSQL (``Proxy``, tests/test_propagation.py)
-that cuts every connection and resets every new one for a few seconds, then lets them through again: the shared
-PostgreSQL itself is never stopped. Answers are matched to their access records by the request id each carries
+The platform database's faults are a relay between the server and PostgreSQL (``Proxy``, tests/test_propagation.py):
+a restart cuts every connection and resets every new one for a few seconds, then lets them through again; a database
+that stops answering has its bytes held, its connections open, until every client has been answered meanwhile. The
+shared PostgreSQL itself is never stopped. Answers are matched to their access records by the request id each carries
 (``X-Request-Id``). Clients wait far longer than any bound of the server's own: an answer that does not come is a
 hang, not a slow machine."""
 
@@ -42,8 +44,8 @@ from tests.test_serve_workers import (
     world,  # noqa: F401 - the fixture (here on PostgreSQL only)
 )
 
-# Far above every bound of the server's own (a source's 5 s, the platform pool's 30 s wait, policies unconfirmed
-# after 30 s): a request not answered by then hangs.
+# Far above every bound of the server's own (a source's 5 s, the platform database's 10 s (server.PLATFORM_WAIT) and
+# its pool's 30 s wait, policies unconfirmed after 30 s): a request not answered by then hangs.
 CLIENT_TIMEOUT = 120
 DEADLINE = 60  # for what a loaded machine takes time to do: start, recover, answer enough requests
 CLIENTS = 6
