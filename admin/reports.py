@@ -132,12 +132,15 @@ async def tables(
     """The report's tables (``names`` of them, or all of ``TABLES``), labelled in ``lang``; archived records
     included."""
     shown = []
+    wanted = names or list(TABLES)
     async with engine.connect() as conn:
-        for name in names or list(TABLES):
+        counted = [name for name in wanted if name != FEEDBACK]
+        made = await usage.tables(conn, counted, asked.resources, asked.period, settings=settings)
+        for name in wanted:
             if name == FEEDBACK:
                 shown.append(await feedback_table(conn, settings, catalog, asked, lang))
                 continue
-            found = await usage.table(conn, name, asked.resources, asked.period, settings=settings)
+            found = made[name]
             header = [label("usage_key_" + c, lang) for c in found.key_columns]
             header += [label("usage_fig_" + f, lang) for f in usage.FIGURES]
             rows: list[list[str | int]] = [

@@ -980,6 +980,19 @@ async def reports_figure(settings: Settings, table_rows: list) -> dict[str, floa
                 for name in reports.TABLES
             },
         )
+
+        # the seven tables of figures of every resource: summed from one statement where they can be (the report's
+        # way, ``usage.tables``), against one statement a table (``usage.table`` each, as before)
+        async def together():
+            async with platform.connect() as conn:
+                await usage.tables(conn, list(usage.TABLES), None, when, settings=settings)
+
+        async def apart():
+            async with platform.connect() as conn:
+                for name in usage.TABLES:
+                    await usage.table(conn, name, None, when, settings=settings)
+
+        ways = await medians(SCALE.report_runs, together=together, apart=apart)
     finally:
         await platform.dispose()
         shutil.rmtree(folder, ignore_errors=True)
@@ -991,10 +1004,13 @@ async def reports_figure(settings: Settings, table_rows: list) -> dict[str, floa
             "the same, by table: " + ", ".join(reports.TABLES),
             " / ".join(f"{each[n] * 1000:.0f}" for n in reports.TABLES) + " ms",
         ),
+        ("the 7 tables of figures of every resource, summed from shared statements", ms(ways["together"])),
+        ("the same, one statement a table", ms(ways["apart"])),
     ]
     return {
         "usage_report_one_resource_ms": times["one"] * 1000,
         "usage_report_every_resource_ms": times["every"] * 1000,
+        "usage_tables_together_over_apart": ways["together"] / ways["apart"],
     }
 
 

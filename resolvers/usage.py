@@ -79,10 +79,7 @@ async def report(
     resources = usage_figures.narrowed(usage_figures.visible_resources(catalog, provider), resource, catalog)
     when = usage_figures.period(first, last, granularity, today=ctx.now.astimezone(CHINA).date())
     async with ctx.platform.connect() as conn:
-        tables = {
-            name: await usage_figures.table(conn, name, resources, when, settings=ctx.settings)
-            for name in usage_figures.TABLES
-        }
+        tables = await usage_figures.tables(conn, list(usage_figures.TABLES), resources, when, settings=ctx.settings)
         # the feedback on the same resources, of the same provider: what consumerFeedback shows a provider (on its
         # resources) and the coordinator (all), never a third department's
         beside = await feedback.beside_usage(conn, resources, when, provider=provider, settings=ctx.settings)

@@ -26,6 +26,7 @@ KEYS = (
     "subject_index_1000_over_none",
     "usage_report_one_resource_ms",
     "usage_report_every_resource_ms",
+    "usage_tables_together_over_apart",
 )
 
 

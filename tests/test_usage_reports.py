@@ -186,6 +186,24 @@ async def test_counted_record_by_record_gives_the_same_figures(used):
             assert usage.fold(inside, by, granularity) == await figures(api, by, when), (by, granularity)
 
 
+async def test_tables_counted_together_are_the_tables_counted_one_by_one(used):
+    """``usage.tables`` sums the tables keyed by one column from one GROUP BY over the three: the same rows, in the
+    same order, as ``usage.table`` makes each of them alone, whatever the resources and the buckets."""
+    api, _ = used
+    async with api.app.state.runtime.engine.connect() as conn:
+        for resources in (POLICE, None, ["market.enterprise", "police.person"], ["police.household"]):
+            for granularity in usage.GRANULARITIES:
+                when = Period(WEEK.first, WEEK.last, granularity)
+                together = await usage.tables(conn, list(usage.TABLES), resources, when)
+                for name in usage.TABLES:
+                    alone = await usage.table(conn, name, resources, when)
+                    assert together[name] == alone, (name, resources, granularity)
+        assert (await usage.tables(conn, ["purposes", "departments"], None, WEEK))["purposes"].rows  # some figures
+        with pytest.raises(GovshareError) as unknown:
+            await usage.tables(conn, ["resources", "nothing"], None, WEEK)
+        assert unknown.value.code == "USAGE_TABLE_UNKNOWN"
+
+
 @pytest.fixture
 def postgres_platform(tmp_path, request):
     require_engine(make_settings(tmp_path), "postgres")
