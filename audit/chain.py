@@ -43,6 +43,7 @@ from typing import Any, TypedDict
 
 from sqlalchemy import (
     Column,
+    ColumnElement,
     Connection,
     Engine,
     Integer,
@@ -486,23 +487,26 @@ async def _verify_attached(
             given = {(derived.key_of(v[source]), seq) for seq, values in found.items() if seq <= upto for v in values}
             if held != given:
                 return Break(chain.name, min(seq for _, seq in held ^ given), "changed")
-    # A row attached to no record: before the first, or beyond the head (read after them: whatever a running server
-    # appended meanwhile, its head came with its rows).
-    stray = (await conn.execute(select(position).where((position < 1) | (position > last)).order_by(position))).first()
-    if stray is not None:
-        head = (await conn.execute(read_head)).one()
-        beyond = (await conn.execute(select(position).where((position < 1) | (position > head.seq)).limit(1))).first()
+    # A row attached to no record, or a key of the derived index naming none (its keys of records up to its head are
+    # checked above).
+    for named in [position] if derived is None else [position, derived.table.c[derived.seq]]:
+        beyond = await _stray(conn, named, last, read_head)
         if beyond is not None:
-            return Break(chain.name, beyond[0], "inserted")
-    if derived is not None:  # a key of no record (the index's keys of records up to its head are checked above)
-        keyed = derived.table.c[derived.seq]
-        stray = (await conn.execute(select(keyed).where((keyed < 1) | (keyed > last)).order_by(keyed))).first()
-        if stray is not None:
-            head = (await conn.execute(read_head)).one()
-            beyond = (await conn.execute(select(keyed).where((keyed < 1) | (keyed > head.seq)).limit(1))).first()
-            if beyond is not None:
-                return Break(chain.name, beyond[0], "inserted")
+            return Break(chain.name, beyond, "inserted")
     return None
+
+
+async def _stray(
+    conn: AsyncConnection, position: ColumnElement[int], last: int, read_head: Select[tuple[int, str]]
+) -> int | None:
+    """A position in ``position`` before the first record or beyond the chain's head, read after the records up to
+    ``last`` (whatever a running server appended meanwhile, its head came with its rows)."""
+    stray = (await conn.execute(select(position).where((position < 1) | (position > last)).order_by(position))).first()
+    if stray is None:
+        return None
+    head = (await conn.execute(read_head)).one()
+    beyond = (await conn.execute(select(position).where((position < 1) | (position > head.seq)).limit(1))).first()
+    return None if beyond is None else int(beyond[0])
 
 
 async def _holds(conn: AsyncConnection, table: Table, seq: int) -> bool:
