@@ -537,3 +537,38 @@ async def test_a_changed_subject_index_breaks_the_chain(platform_url, tampering,
         assert broken is not None and (broken.problem, broken.seq) == (problem, seq)
     finally:
         await engine.dispose()
+
+
+async def test_an_index_that_cannot_be_written_fails_no_request_and_hides_no_access(platform_url, caplog):
+    """The index is written after the requests of a transaction are told: when it cannot be (its head refused here),
+    the records are written and answered all the same, the failure is logged, and the lookup still lists every
+    access, from the subject rows after the index's head."""
+    import dataclasses
+
+    from audit.records import AuditWriter
+    from govshare.platformdb import make_engine
+    from migrations import ensure_current
+    from resolvers import subjects
+    from tests.conftest import access_record
+
+    engine = make_engine(platform_url)
+    await ensure_current(engine)
+    async with engine.begin() as conn:
+        await conn.execute(
+            text(
+                "CREATE TRIGGER refused BEFORE UPDATE ON access_subject_index BEGIN SELECT RAISE(ABORT, 'refused'); END"
+            )
+        )
+    writer = AuditWriter(engine)
+    writer.index_after = 1
+    try:
+        with caplog.at_level("ERROR", logger="govshare.audit.records"):
+            for i in range(3):
+                await writer.write([dataclasses.replace(access_record(i), subjects=[("idNumber", SOMEONE)])])
+    finally:
+        await writer.close()
+    try:
+        assert any("the subject index could not be brought up to date" in r.getMessage() for r in caplog.records)
+        assert [a.seq for a in (await subjects.read(engine, SOMEONE, 10)).accesses] == [3, 2, 1]
+    finally:
+        await engine.dispose()
