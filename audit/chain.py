@@ -43,6 +43,7 @@ from typing import Any, TypedDict
 
 from sqlalchemy import (
     Column,
+    ColumnElement,
     Connection,
     Engine,
     Integer,
@@ -305,7 +306,9 @@ def _attached_rows(attached: Attached, rows: Sequence[tuple[int, Sequence[str]]]
     return [{attached.seq: seq, **dict(zip(attached.fields, values, strict=True))} for seq, values in rows]
 
 
-INDEX_BATCH = 20_000  # attached rows at most in one transaction of ``index_sync`` (a record's rows go together)
+# Attached rows at most in one transaction of ``index_sync`` (a record's rows go together): the write lock is held
+# some 30-60 ms a batch on SQLite (a request's record waits that long at most), for the same total as 20,000 a batch.
+INDEX_BATCH = 5_000
 
 
 def index_sync(conn: Connection, chain: str, max_rows: int = INDEX_BATCH) -> bool:
@@ -486,23 +489,26 @@ async def _verify_attached(
             given = {(derived.key_of(v[source]), seq) for seq, values in found.items() if seq <= upto for v in values}
             if held != given:
                 return Break(chain.name, min(seq for _, seq in held ^ given), "changed")
-    # A row attached to no record: before the first, or beyond the head (read after them: whatever a running server
-    # appended meanwhile, its head came with its rows).
-    stray = (await conn.execute(select(position).where((position < 1) | (position > last)).order_by(position))).first()
-    if stray is not None:
-        head = (await conn.execute(read_head)).one()
-        beyond = (await conn.execute(select(position).where((position < 1) | (position > head.seq)).limit(1))).first()
+    # A row attached to no record, or a key of the derived index naming none (its keys of records up to its head are
+    # checked above).
+    for named in [position] if derived is None else [position, derived.table.c[derived.seq]]:
+        beyond = await _stray(conn, named, last, read_head)
         if beyond is not None:
-            return Break(chain.name, beyond[0], "inserted")
-    if derived is not None:  # a key of no record (the index's keys of records up to its head are checked above)
-        keyed = derived.table.c[derived.seq]
-        stray = (await conn.execute(select(keyed).where((keyed < 1) | (keyed > last)).order_by(keyed))).first()
-        if stray is not None:
-            head = (await conn.execute(read_head)).one()
-            beyond = (await conn.execute(select(keyed).where((keyed < 1) | (keyed > head.seq)).limit(1))).first()
-            if beyond is not None:
-                return Break(chain.name, beyond[0], "inserted")
+            return Break(chain.name, beyond, "inserted")
     return None
+
+
+async def _stray(
+    conn: AsyncConnection, position: ColumnElement[int], last: int, read_head: Select[tuple[int, str]]
+) -> int | None:
+    """A position in ``position`` before the first record or beyond the chain's head, read after the records up to
+    ``last`` (whatever a running server appended meanwhile, its head came with its rows)."""
+    stray = (await conn.execute(select(position).where((position < 1) | (position > last)).order_by(position))).first()
+    if stray is None:
+        return None
+    head = (await conn.execute(read_head)).one()
+    beyond = (await conn.execute(select(position).where((position < 1) | (position > head.seq)).limit(1))).first()
+    return None if beyond is None else int(beyond[0])
 
 
 async def _holds(conn: AsyncConnection, table: Table, seq: int) -> bool:

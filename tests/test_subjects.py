@@ -537,3 +537,80 @@ async def test_a_changed_subject_index_breaks_the_chain(platform_url, tampering,
         assert broken is not None and (broken.problem, broken.seq) == (problem, seq)
     finally:
         await engine.dispose()
+
+
+async def test_an_index_that_cannot_be_written_fails_no_request_and_hides_no_access(platform_url, caplog):
+    """The index is written after the requests of a transaction are told: when it cannot be (its head refused here),
+    the records are written and answered all the same, the failure is logged, and the lookup still lists every
+    access, from the subject rows after the index's head."""
+    import dataclasses
+
+    from audit.records import AuditWriter
+    from govshare.platformdb import make_engine
+    from migrations import ensure_current
+    from resolvers import subjects
+    from tests.conftest import access_record
+
+    engine = make_engine(platform_url)
+    await ensure_current(engine)
+    async with engine.begin() as conn:
+        await conn.execute(
+            text(
+                "CREATE TRIGGER refused BEFORE UPDATE ON access_subject_index BEGIN SELECT RAISE(ABORT, 'refused'); END"
+            )
+        )
+    writer = AuditWriter(engine)
+    writer.index_after = 1
+    try:
+        with caplog.at_level("ERROR", logger="govshare.audit.records"):
+            for i in range(3):
+                await writer.write([dataclasses.replace(access_record(i), subjects=[("idNumber", SOMEONE)])])
+    finally:
+        await writer.close()
+    try:
+        assert any("the subject index could not be brought up to date" in r.getMessage() for r in caplog.records)
+        assert [a.seq for a in (await subjects.read(engine, SOMEONE, 10)).accesses] == [3, 2, 1]
+    finally:
+        await engine.dispose()
+
+
+async def test_index_batches_never_cut_a_record(platform_url):
+    """A batch of at most one row still takes each record whole (one with more rows than a batch on its own, the
+    others up to the last record read whole), so the index's head never passes a record with keys missing."""
+    import dataclasses
+
+    from audit.chain import index_sync
+    from audit.records import AuditWriter
+    from audit.tables import access_subject_index, access_subject_keys
+    from govshare.platformdb import make_engine, make_sync_engine
+    from migrations import ensure_current
+    from tests.conftest import access_record
+
+    engine = make_engine(platform_url)
+    await ensure_current(engine)
+    writer = AuditWriter(engine)
+    try:
+        for i, named in enumerate(WRITTEN):
+            await writer.write([dataclasses.replace(access_record(i), subjects=sorted(named))])
+    finally:
+        await writer.close()
+    sync = make_sync_engine(engine)
+    assert sync is not None
+    heads = []
+    try:
+        for _ in range(6):
+            with sync.begin() as conn:
+                done = index_sync(conn, "access", max_rows=1)
+                heads.append(conn.execute(select(access_subject_index.c.seq)).scalar_one())
+            if done:
+                break
+        with sync.connect() as conn:
+            keys = len(conn.execute(select(access_subject_keys)).all())
+    finally:
+        sync.dispose()
+    try:
+        assert heads == [1, 2, 3, 4, 5] and keys == 6
+        async with engine.connect() as conn:
+            assert await verify(conn, "access") == (5, None)
+    finally:
+        await engine.dispose()
