@@ -559,9 +559,10 @@ def seen(fault: Fault, answers: list[Answer]) -> bool:
     return any(a.status >= 500 and fault.explains(a) for a in window) or bool(fault.down_seen)
 
 
-def recovered_after(fault: Fault, answers: list[Answer]) -> bool:
-    """A clean answer (HTTP 200, no error) that started after the fault's window, for the department it hit hardest."""
-    after = [a for a in answers if a.started > fault.recovered + GRACE and a.status == 200 and not a.codes]
+def recovered_after(fault: Fault, answers: list[Answer], until: float) -> bool:
+    """A clean answer (HTTP 200, no error) that started after the fault's window and before ``until`` (the next
+    fault), for the department it hit hardest."""
+    after = [a for a in answers if fault.recovered + GRACE < a.started < until and a.status == 200 and not a.codes]
     if fault.name == "source_slowed":
         return any(MIX[a.mix][0] == SLOWED[0] for a in after)
     return bool(after)
@@ -754,7 +755,11 @@ async def main() -> int:
             memory["before_faults"] = {p.name: rss_mb(p.pid) for p in processes}
             run_start = time.monotonic()
             for i, fault in enumerate(faults):
-                await asyncio.sleep(max(0.0, run_start + SECONDS * (0.08 + 0.22 * i) - time.monotonic()))
+                # at its share of the run, but never before the one before has had a clean second after its window
+                begin = run_start + SECONDS * (0.08 + 0.22 * i)
+                if i:
+                    begin = max(begin, faults[i - 1].recovered + GRACE + 1.0)
+                await asyncio.sleep(max(0.0, begin - time.monotonic()))
                 watcher.fault = fault
                 fault.started = time.monotonic()
                 if fault.name == "platform_database_restart":
@@ -834,7 +839,8 @@ async def main() -> int:
                 )
             if not seen(fault, load.answers):
                 problems.append(f"{fault.name}: its effect was never seen")
-            if not recovered_after(fault, load.answers):
+            following = [f.started for f in faults if f.started > fault.started]
+            if not recovered_after(fault, load.answers, min(following, default=float("inf"))):
                 problems.append(f"{fault.name}: no clean answer after it")
         if verify.returncode:
             problems.append(f"govshare audit verify exited {verify.returncode}")
