@@ -2,7 +2,7 @@
 
     make loadtest-cluster                                  # 50 clients; 3 rounds of 8 s x 1 and 2 processes, 60 s of faults
     CLUSTER_CLIENTS=20 CLUSTER_SECONDS=30 make loadtest-cluster
-    CLUSTER_TINY=1 make loadtest-cluster                   # seconds: a small world, short phases (tests/test_cluster.py)
+    CLUSTER_TINY=1 make loadtest-cluster                   # under a minute: a small world, short phases (tests/test_cluster.py)
 
 What it starts, each on a free port of 127.0.0.1, and stops by its PID at the end (docs/operations.md):
 
@@ -17,7 +17,7 @@ What it starts, each on a free port of 127.0.0.1, and stops by its PID at the en
 
 Then CLUSTER_CLIENTS clients (asyncio + httpx, each request's status, X-Request-Id and error codes kept) send the
 requests of bench/loadtest.py's MIX through HAProxy: first rounds of CLUSTER_ROUND_SECONDS with the second process
-drained at HAProxy and with both serving, alternately (1 B 1 B ...: the ratio of 2 processes over 1 from one run),
+drained at HAProxy and with both serving, alternately (1 2 1 2 ...: the ratio of 2 processes over 1 from one run),
 then CLUSTER_SECONDS with both serving while four faults are injected in turn: the platform database restarted,
 Redis killed and started again, the second process SIGKILLed and started again (as systemd would), and the land
 department's source slowed beyond ``source_timeout_seconds`` (a lock held on the table it reads).
@@ -210,6 +210,7 @@ class PlatformPostgres:
             text=True,
         )
         if initdb.returncode:
+            shutil.rmtree(self.folder, ignore_errors=True)
             raise RuntimeError(f"initdb failed:\n{initdb.stdout}{initdb.stderr}")
         self.service = Service(
             "platform PostgreSQL",
@@ -559,9 +560,10 @@ def seen(fault: Fault, answers: list[Answer]) -> bool:
     return any(a.status >= 500 and fault.explains(a) for a in window) or bool(fault.down_seen)
 
 
-def recovered_after(fault: Fault, answers: list[Answer]) -> bool:
-    """A clean answer (HTTP 200, no error) that started after the fault's window, for the department it hit hardest."""
-    after = [a for a in answers if a.started > fault.recovered + GRACE and a.status == 200 and not a.codes]
+def recovered_after(fault: Fault, answers: list[Answer], until: float) -> bool:
+    """A clean answer (HTTP 200, no error) that started after the fault's window and before ``until`` (the next
+    fault), for the department it hit hardest."""
+    after = [a for a in answers if fault.recovered + GRACE < a.started < until and a.status == 200 and not a.codes]
     if fault.name == "source_slowed":
         return any(MIX[a.mix][0] == SLOWED[0] for a in after)
     return bool(after)
@@ -729,7 +731,7 @@ async def main() -> int:
         faults = [dataclasses.replace(f, down_seen=set(), not_ready=Counter()) for f in FAULTS]
         async with load.running():
             await asyncio.sleep(1 if TINY else 5)  # warm-up: every process has answered, caches and pools filled
-            # 1 B 1 B ...: the second process drained (HAProxy sends it nothing new) or serving.
+            # 1 2 1 2 ...: the second process drained (HAProxy sends it nothing new) or serving.
             for r in range(ROUNDS):
                 for count in (1, 2):
                     haproxy_command(stats, f"set server govshare/govshare2 state {'drain' if count == 1 else 'ready'}")
@@ -754,7 +756,11 @@ async def main() -> int:
             memory["before_faults"] = {p.name: rss_mb(p.pid) for p in processes}
             run_start = time.monotonic()
             for i, fault in enumerate(faults):
-                await asyncio.sleep(max(0.0, run_start + SECONDS * (0.08 + 0.22 * i) - time.monotonic()))
+                # at its share of the run, but never before the one before has had a clean second after its window
+                begin = run_start + SECONDS * (0.08 + 0.22 * i)
+                if i:
+                    begin = max(begin, faults[i - 1].recovered + GRACE + 1.0)
+                await asyncio.sleep(max(0.0, begin - time.monotonic()))
                 watcher.fault = fault
                 fault.started = time.monotonic()
                 if fault.name == "platform_database_restart":
@@ -834,7 +840,8 @@ async def main() -> int:
                 )
             if not seen(fault, load.answers):
                 problems.append(f"{fault.name}: its effect was never seen")
-            if not recovered_after(fault, load.answers):
+            following = [f.started for f in faults if f.started > fault.started]
+            if not recovered_after(fault, load.answers, min(following, default=float("inf"))):
                 problems.append(f"{fault.name}: no clean answer after it")
         if verify.returncode:
             problems.append(f"govshare audit verify exited {verify.returncode}")
@@ -850,6 +857,7 @@ async def main() -> int:
         if platform is not None:
             platform.remove()
         if KEEP_LOGS:
+            KEEP_LOGS.mkdir(parents=True, exist_ok=True)
             if load is not None:
                 with (KEEP_LOGS / "answers.jsonl").open("w") as out:
                     for answer in load.answers:

@@ -168,3 +168,13 @@ def test_the_tiny_cluster_run_passes(tmp_path):
     assert document["audit_verify"]["exit"] == 0
     for processes in ("1", "2"):
         assert document["throughput"]["requests_per_second"][processes] > 0
+
+
+def test_a_fault_counts_as_recovered_from_only_by_a_clean_answer_before_the_next_one():
+    cluster = _cluster()
+    redis, kill = _faults(cluster, redis_down=100.0, worker_sigkill=110.0)[1:3]  # Redis window ends at 104
+    refused = _answer(cluster, 105.0, 503, "x", ["RATE_LIMIT_UNAVAILABLE"], data=False)
+    clean, late = _answer(cluster, 105.5, request_id="y"), _answer(cluster, 111.0, request_id="z")
+    assert not cluster.recovered_after(redis, [refused, late], until=kill.started)
+    assert not cluster.recovered_after(redis, [_answer(cluster, 103.0, request_id="w")], until=kill.started)
+    assert cluster.recovered_after(redis, [refused, clean], until=kill.started)
