@@ -396,7 +396,7 @@ FAULTS = (
     Fault(
         "platform_database_restart",
         "the platform PostgreSQL stopped (fast shutdown) and started again",
-        frozenset({"AUDIT_UNAVAILABLE", "POLICY_UNCONFIRMED", "PLATFORM_DATABASE_UNREACHABLE", "INTERNAL_ERROR"}),
+        frozenset({"AUDIT_UNAVAILABLE", "POLICY_UNCONFIRMED", "PLATFORM_DATABASE_UNREACHABLE"}),
         frozenset({503}),
     ),
     # Redis gone: rate limits fail closed (rate_limit_unavailable = "closed", the default); /readyz fails everywhere.
@@ -474,13 +474,11 @@ def judge(
     records: dict[str, dict],
     faults: list[Fault],
     fields: list[int],
-    logged_database_failures: int = 0,
 ) -> tuple[list[str], dict]:
     """The broken promises of a run, and its counts. ``records``: per request id, ``count`` (access records),
     ``first`` and ``last`` (their times on the monotonic clock of ``answers``). ``fields``: per MIX entry, the resource
-    accesses one answer of it holds. ``logged_database_failures``: the requests the processes' logs say failed on
-    a connection to the platform database (INTERNAL_ERROR: the key lookup, uncoded; docs/operations.md): an
-    INTERNAL_ERROR within the platform database's restart is explained only up to that many."""
+    accesses one answer of it holds. No fault explains an INTERNAL_ERROR: the platform database gone is
+    PLATFORM_DATABASE_UNREACHABLE or AUDIT_UNAVAILABLE (server.py ``Runtime.authenticate``, the records' wait)."""
     problems: list[str] = []
     unexplained: Counter = Counter()
     explained: dict[str, Counter] = {f.name: Counter() for f in faults}
@@ -489,10 +487,6 @@ def judge(
             continue
         label = f"{answer.status} {','.join(answer.codes) or answer.failure or ('proxy' if answer.request_id is None else '-')}"
         fault = next((f for f in faults if f.explains(answer)), None)
-        if fault is not None and "INTERNAL_ERROR" in answer.codes:  # only as many as the log says were the database
-            if logged_database_failures <= 0:
-                fault = None
-            logged_database_failures -= 1
         if fault is None:
             unexplained[f"{label} ({answer.phase})"] += 1
         else:
@@ -831,7 +825,7 @@ async def main() -> int:
             [govshare, "audit", "verify"], env=env, cwd=home, capture_output=True, text=True, timeout=600
         )
         database_failures, other_failures = logged_failures([p.log for p in processes])
-        problems, counts = judge(load.answers, records, faults, RESOURCE_FIELDS, database_failures)
+        problems, counts = judge(load.answers, records, faults, RESOURCE_FIELDS)
         counts["logged_request_failures"] = {"platform_database": database_failures, "other": other_failures}
         for fault in faults:
             if fault.recovered - fault.started > RECOVERY_LIMIT:

@@ -61,13 +61,14 @@ def test_a_clean_run_is_judged_whole():
     assert counts["answered_accesses"] == counts["access_records"] == 3
 
 
-def test_an_internal_error_is_explained_only_as_far_as_the_log_says_it_was_the_database():
+def test_an_internal_error_is_never_explained_by_the_platform_database_restart():
     cluster = _cluster()
     faults = _faults(cluster, platform_database_restart=100.0)
     failed = [_answer(cluster, 101.0 + i / 10, 500, f"e{i}", ["INTERNAL_ERROR"], data=False) for i in range(3)]
-    problems, counts = cluster.judge(failed, {}, faults, cluster.RESOURCE_FIELDS, logged_database_failures=2)
-    assert problems == ["unexplained: 1 x 500 INTERNAL_ERROR (faults)"], problems
-    assert counts["explained"]["platform_database_restart"] == {"500 INTERNAL_ERROR": 2}
+    coded = _answer(cluster, 101.5, 503, "c", ["PLATFORM_DATABASE_UNREACHABLE"], data=False)
+    problems, counts = cluster.judge([*failed, coded], {}, faults, cluster.RESOURCE_FIELDS)
+    assert problems == ["unexplained: 3 x 500 INTERNAL_ERROR (faults)"], problems
+    assert counts["explained"]["platform_database_restart"] == {"503 PLATFORM_DATABASE_UNREACHABLE": 1}
 
 
 def test_the_log_tells_a_key_lookup_on_a_database_gone_from_another_failure(tmp_path):
