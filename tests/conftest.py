@@ -371,3 +371,18 @@ def copy_var(source: Path, target: Path) -> None:
         return
     with connect(source / "platform.db") as origin, connect(target / "platform.db") as copy:
         origin.backup(copy)
+
+
+def bench_script(name: str):
+    """bench/NAME.py as a module, loaded once (bench/ is no package): what tests of a bench script call."""
+    import importlib.util
+
+    module_name = f"bench_{name}"
+    if module_name in sys.modules:
+        return sys.modules[module_name]
+    spec = importlib.util.spec_from_file_location(module_name, REPO / "bench" / f"{name}.py")
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[module_name] = module  # dataclasses look their module up while it is being executed
+    spec.loader.exec_module(module)
+    return module

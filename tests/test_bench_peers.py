@@ -4,7 +4,6 @@ PostGraphile installed by `npm ci` from bench/peers/package-lock.json); no load,
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import re
@@ -19,21 +18,13 @@ from sqlalchemy.engine import make_url
 
 from connectors.urls import sync_url
 from govshare.config import Settings
-from tests.conftest import REPO, REQUIRE_SERVICES, make_settings, require_engine
+from tests.conftest import REPO, REQUIRE_SERVICES, bench_script, make_settings, require_engine
 
 PEERS = REPO / "bench" / "peers.py"
 
 
 def _harness():
-    """bench/peers.py as a module (bench/ is no package)."""
-    if "bench_peers" in sys.modules:
-        return sys.modules["bench_peers"]
-    spec = importlib.util.spec_from_file_location("bench_peers", PEERS)
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["bench_peers"] = module  # dataclasses look their module up while it is being executed
-    spec.loader.exec_module(module)
-    return module
+    return bench_script("peers")
 
 
 def _require_node() -> None:

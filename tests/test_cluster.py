@@ -7,7 +7,6 @@ The tiny run is skipped when a binary it needs is absent (`apt-get install -y ha
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import subprocess
@@ -15,21 +14,13 @@ import sys
 
 import pytest
 
-from tests.conftest import REPO, REQUIRE_SERVICES, TEST_DATABASE_PREFIX, make_settings, require_engine
+from tests.conftest import REPO, REQUIRE_SERVICES, TEST_DATABASE_PREFIX, bench_script, make_settings, require_engine
 
 SCRIPT = REPO / "bench" / "cluster.py"
 
 
 def _cluster():
-    """bench/cluster.py as a module (bench/ is no package)."""
-    if "bench_cluster" in sys.modules:
-        return sys.modules["bench_cluster"]
-    spec = importlib.util.spec_from_file_location("bench_cluster", SCRIPT)
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["bench_cluster"] = module  # dataclasses look their module up while it is being executed
-    spec.loader.exec_module(module)
-    return module
+    return bench_script("cluster")
 
 
 def _faults(cluster, **times):
