@@ -42,10 +42,8 @@ def _changed(draw, catalog: Catalog, version: int) -> Catalog:
             gone = draw(st.sampled_from([i.name for i in resource.items if i.name != resource.key]))
             resource = dataclasses.replace(resource, items=tuple(i for i in resource.items if i.name != gone))
         elif change == "retype":
-            items = tuple(
-                dataclasses.replace(i, share_type=draw(st.sampled_from([None, ShareType.CONDITIONAL, ShareType.NOT_SHARED])))
-                for i in resource.items
-            )
+            kinds = st.sampled_from([None, ShareType.CONDITIONAL, ShareType.NOT_SHARED])
+            items = tuple(dataclasses.replace(i, share_type=draw(kinds)) for i in resource.items)
             resource = dataclasses.replace(resource, share_type=draw(st.sampled_from(list(ShareType))), items=items)
         elif change == "related":
             related = tuple(draw(st.lists(st.sampled_from(DEPARTMENTS), unique=True, max_size=2)))
@@ -150,6 +148,7 @@ def test_review8_form_index_forgets_a_removed_item_and_a_moved_resource_stays_fi
 # --- 2. the subject index -------------------------------------------------------------------------------------------
 
 
+@pytest.mark.parametrize("platform_url", ["sqlite", "postgres"], indirect=True)
 @pytest.mark.parametrize(
     "tampering",
     [
@@ -196,6 +195,7 @@ async def test_review8_an_index_stalled_by_keys_past_its_head_is_reported_by_ver
         await engine.dispose()
 
 
+@pytest.mark.parametrize("platform_url", ["sqlite", "postgres"], indirect=True)
 async def test_review8_verify_stays_quiet_on_an_index_merely_behind_its_chain(platform_url):
     """The index behind the chain's head (the writer indexes every INDEX_AFTER rows) is its normal state: verify
     passes, and does once the indexer has caught up."""
