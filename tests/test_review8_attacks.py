@@ -176,9 +176,8 @@ async def test_review8_an_index_stalled_by_keys_past_its_head_is_reported_by_ver
         sync = make_sync_engine(engine)
         assert sync is not None
         try:
-            with pytest.raises(Exception, match="(?i)unique|duplicate"):
-                with sync.begin() as conn:
-                    index_sync(conn, "access")
+            with pytest.raises(Exception, match=r"(?i)unique|duplicate"), sync.begin() as conn:
+                index_sync(conn, "access")
         finally:
             sync.dispose()
         # and what it does not: every access is still found
