@@ -495,6 +495,18 @@ async def _verify_attached(
         beyond = await _stray(conn, named, last, read_head)
         if beyond is not None:
             return Break(chain.name, beyond, "inserted")
+    if derived is not None:
+        # A key of a record past the index's head: the indexer never writes one (a batch's keys and the head move in
+        # one transaction), and the key already there would fail each of its batches from then on, the index stalled
+        # (planted ahead of it, or the head moved back over keys). Read again after the keys: what an indexer wrote
+        # meanwhile came with its head.
+        keyed = derived.table.c[derived.seq]
+        ahead = (await conn.execute(select(keyed).where(keyed > indexed).order_by(keyed).limit(1))).first()
+        if ahead is not None:
+            now = (await conn.execute(select(derived.head.c.seq))).scalar_one()
+            past = (await conn.execute(select(keyed).where(keyed > now).order_by(keyed).limit(1))).first()
+            if past is not None:
+                return Break(chain.name, int(past[0]), "inserted")
     return None
 
 
