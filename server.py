@@ -607,10 +607,13 @@ async def _redis_check(url: str) -> None:
         await client.aclose()
 
 
-async def _readiness(runtime: Runtime) -> dict[str, GovshareError | None]:
-    """Each check of /readyz: None when it holds, else why not (a coded error)."""
+async def _readiness(runtime: Runtime) -> tuple[dict[str, GovshareError | None], dict[str, GovshareError]]:
+    """Each check of /readyz: None when it holds, else why not (a coded error); and beside them what is down but
+    does not stop this process answering (a Redis only the cache, the announcements or rate limits counted open use:
+    the cache falls back to the sources, policy changes arrive by the database check, the limits let requests by)."""
     settings = runtime.settings
     checks: dict[str, GovshareError | None] = {}
+    degraded: dict[str, GovshareError] = {}
     try:
         async with asyncio.timeout(READY_TIMEOUT):
             state = await migrations.status(runtime.engine)
@@ -630,18 +633,21 @@ async def _readiness(runtime: Runtime) -> dict[str, GovshareError | None]:
                 await _redis_check(url)
         except Exception as exc:
             log.warning("readiness: the Redis of %s: %s", ", ".join(names), exc)
-            checks["redis"] = GovshareError("REDIS_UNREACHABLE", settings=", ".join(names))
-            break
-    else:
-        if redis:
-            checks["redis"] = None
+            error = GovshareError("REDIS_UNREACHABLE", settings=", ".join(names))
+            if "rate_limit_url" in names and settings.rate_limit_unavailable == "closed":
+                checks["redis"] = error  # every request would be refused RATE_LIMIT_UNAVAILABLE
+                degraded.pop("redis", None)
+                break
+            degraded["redis"] = error
+    if redis and "redis" not in checks and "redis" not in degraded:
+        checks["redis"] = None
     # A writer whose thread has ended refuses every query (nothing may be answered unrecorded): take it out of service.
     checks["access_records"] = None if runtime.audit.available else AuditError("AUDIT_UNAVAILABLE")
     snapshot = runtime.snapshot
     checks["catalog"] = None if snapshot.catalog.version else GovshareError("CATALOG_NOT_LOADED")
     unconfirmed = runtime.unconfirmed(snapshot)
     checks["policies"] = GovshareError("POLICY_UNCONFIRMED", seconds=runtime.stale_limit()) if unconfirmed else None
-    return checks
+    return checks, degraded
 
 
 async def readyz(request: Request) -> Response:
@@ -649,11 +655,15 @@ async def readyz(request: Request) -> Response:
     (for a proxy's health check: take this process out of service until it is ready again)."""
     runtime: Runtime = request.app.state.runtime
     lang = normalize_language(request.headers.get("accept-language"), runtime.settings.language)
-    checks = await _readiness(runtime)
+    checks, degraded = await _readiness(runtime)
     failed = {name: error for name, error in checks.items() if error is not None}
     states = {name: "ok" if error is None else error.code for name, error in checks.items()}
+    states |= {name: error.code for name, error in degraded.items()}
     if not failed:
-        return JSONResponse({"status": "ready", "checks": states}, headers=NO_STORE)
+        body: dict[str, object] = {"status": "ready", "checks": states}
+        if degraded:  # ready all the same; what is down is said, with its message, for whoever watches
+            body["degraded"] = [{"check": name, **error_entry(error, lang)} for name, error in degraded.items()]
+        return JSONResponse(body, headers=NO_STORE)
     metrics.request_outcome("failed", "NOT_READY")
     entries = [{"check": name, **error_entry(error, lang)} for name, error in failed.items()]
     text = message("NOT_READY", lang, checks=", ".join(failed))

@@ -63,6 +63,32 @@ async def test_not_ready_while_redis_is_unreachable(own_world):
         assert "rate_limit_url" in response.json()["errors"][0]["extensions"]["checks"][0]["message"]
 
 
+@pytest.mark.parametrize(
+    "down",
+    [
+        {"rate_limit_url": "redis://127.0.0.1:1/0", "rate_limit_unavailable": "open"},
+        {"cache_url": "redis://127.0.0.1:1/0"},
+        {"policy_notify_url": "redis://127.0.0.1:1/0"},
+    ],
+    ids=["rate-limits-counted-open", "cache", "announcements"],
+)
+async def test_ready_while_a_redis_it_can_answer_without_is_unreachable(own_world, down):
+    # Rate limits that let requests by while their Redis is gone, the cache (the sources answer), the announcements
+    # (policy changes come by the database check): the process answers, so a proxy must not take it out of service.
+    settings = dataclasses.replace(own_world.settings, **down)
+    async for api in _api(own_world, settings):
+        response = await api.client.get("/readyz", headers={"Accept-Language": "en"})
+        assert response.status_code == 200, response.text
+        body = response.json()
+        assert body["status"] == "ready" and body["checks"]["redis"] == "REDIS_UNREACHABLE"
+        (degraded,) = body["degraded"]
+        assert degraded["check"] == "redis" and next(iter(down)) in degraded["message"]
+        answered = await api.query(
+            "{ enterpriseList(first: 1) { items { name } } }", "land", "land.property-registration"
+        )
+        assert answered["data"]["enterpriseList"]["items"], answered
+
+
 async def test_ready_with_a_reachable_redis(own_world):
     settings = dataclasses.replace(own_world.settings, cache_url=_redis_or_skip())
     async for api in _api(own_world, settings):
