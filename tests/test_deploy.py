@@ -84,13 +84,18 @@ def _running(command: list[str], log: Path, port: int) -> Iterator[subprocess.Po
         _wait_listening(port, process, log)
         yield process
     finally:
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(timeout=30)
+        _stop(process)
+
+
+def _stop(process: subprocess.Popen) -> None:
+    """SIGTERM, then SIGKILL after 30 s: whatever a test started is gone when it ends."""
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=30)
 
 
 def _records(folder: Path) -> int:
@@ -254,9 +259,4 @@ def test_haproxy_with_the_deploy_config_sends_nothing_to_a_process_that_is_not_r
             assert _records(own_folder) == 12
     finally:
         for process in processes:
-            if process.poll() is None:
-                process.send_signal(signal.SIGTERM)
-                try:
-                    process.wait(timeout=30)
-                except subprocess.TimeoutExpired:
-                    process.kill()
+            _stop(process)
